@@ -1,0 +1,169 @@
+import { Data } from "effect"
+
+/** Render up to `max` bytes as a hex excerpt, e.g. `72 61 77 20 …(+120 bytes)`. */
+export const hexExcerpt = (bytes: Uint8Array, max = 48): string => {
+  const shown = Array.from(bytes.subarray(0, max), (b) => b.toString(16).padStart(2, "0")).join(" ")
+  return bytes.length > max ? `${shown} …(+${bytes.length - max} bytes)` : shown
+}
+
+/**
+ * A link could not be opened (no such port, permission denied, command not found).
+ *
+ * @example
+ * Effect.catchTag("LinkOpenError", (e) => Console.error(`cannot open ${e.link}: ${e.reason}`))
+ */
+export class LinkOpenError extends Data.TaggedError("LinkOpenError")<{
+  readonly link: string
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `cannot open ${this.link}: ${this.reason}`
+  }
+}
+
+/**
+ * The link was closed (by us, or by the other side in an orderly way) while it was still needed.
+ *
+ * @example
+ * Effect.catchTag("LinkClosedError", () => reconnect)
+ */
+export class LinkClosedError extends Data.TaggedError("LinkClosedError")<{
+  readonly link: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `link ${this.link} is closed: ${this.reason}`
+  }
+}
+
+/**
+ * The link broke: the device disappeared, the process died, an I/O error happened.
+ *
+ * @example
+ * Effect.catchTag("LinkLostError", (e) => Effect.logWarning(e.message))
+ */
+export class LinkLostError extends Data.TaggedError("LinkLostError")<{
+  readonly link: string
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `link ${this.link} was lost: ${this.reason}`
+  }
+}
+
+/** Any failure of the byte link itself. */
+export type LinkError = LinkClosedError | LinkLostError
+
+/**
+ * The phases of a raw REPL exchange; every timeout and unexpected reply names one.
+ */
+export type ProtocolPhase =
+  | "interrupt"
+  | "enter-raw"
+  | "raw-paste-negotiate"
+  | "raw-paste-window"
+  | "raw-paste-echo"
+  | "raw-ok"
+  | "stdout"
+  | "traceback"
+  | "prompt"
+  | "soft-reset"
+  | "leave-raw"
+
+/**
+ * The board did not answer within the bound for this phase.
+ *
+ * @example
+ * Effect.catchTag("ProtocolTimeoutError", (e) => Console.error(`${e.phase} after ${e.timeoutMs} ms`))
+ */
+export class ProtocolTimeoutError extends Data.TaggedError("ProtocolTimeoutError")<{
+  readonly phase: ProtocolPhase | "call"
+  readonly timeoutMs: number
+  /** Hex excerpt of the bytes received in this phase before the timeout. */
+  readonly received: string
+}> {
+  override get message() {
+    return `board did not answer in phase "${this.phase}" within ${this.timeoutMs} ms (received: ${this.received || "nothing"})`
+  }
+}
+
+/**
+ * The board sent bytes that the protocol does not allow at this point.
+ *
+ * @example
+ * Effect.catchTag("UnexpectedBytesError", (e) => Console.error(e.expected, e.received))
+ */
+export class UnexpectedBytesError extends Data.TaggedError("UnexpectedBytesError")<{
+  readonly phase: ProtocolPhase
+  /** What the protocol expected, in words. */
+  readonly expected: string
+  /** Hex excerpt of what came instead. */
+  readonly received: string
+}> {
+  override get message() {
+    return `unexpected reply in phase "${this.phase}": expected ${this.expected}, got ${this.received}`
+  }
+}
+
+/**
+ * The board reset (soft reboot or power-on banner seen) while an exchange was running.
+ * Everything the board held in RAM (threads, deployed functions, globals) is gone.
+ *
+ * @example
+ * Effect.catchTag("BoardResetError", () => redeploy)
+ */
+export class BoardResetError extends Data.TaggedError("BoardResetError")<{
+  readonly phase: ProtocolPhase
+  /** The banner text that revealed the reset. */
+  readonly banner: string
+}> {
+  override get message() {
+    return `board reset during phase "${this.phase}" (${JSON.stringify(this.banner.slice(0, 80))})`
+  }
+}
+
+/**
+ * Interrupting running code (Ctrl-C) did not bring the prompt back within the bound.
+ *
+ * @example
+ * Effect.catchTag("BoardStuckError", () => hardReset)
+ */
+export class BoardStuckError extends Data.TaggedError("BoardStuckError")<{
+  readonly waitedMs: number
+  readonly received: string
+}> {
+  override get message() {
+    return `board did not return to the prompt ${this.waitedMs} ms after an interrupt (received: ${this.received || "nothing"})`
+  }
+}
+
+/**
+ * Python code raised an exception on the board.
+ *
+ * @example
+ * Effect.catchTag("PythonError", (e) => Console.error(e.exceptionType, e.pythonMessage, e.traceback))
+ */
+export class PythonError extends Data.TaggedError("PythonError")<{
+  /** e.g. `ZeroDivisionError` */
+  readonly exceptionType: string
+  /** The exception's message, e.g. `divide by zero`; empty when it has none. */
+  readonly pythonMessage: string
+  /** The full traceback text as the board printed it. */
+  readonly traceback: string
+  /** What the code printed before it raised. */
+  readonly stdout: string
+}> {
+  override get message() {
+    return this.pythonMessage ? `${this.exceptionType}: ${this.pythonMessage}` : this.exceptionType
+  }
+}
+
+/** Everything an exchange with the board can fail with. */
+export type ProtocolError =
+  | LinkError
+  | ProtocolTimeoutError
+  | UnexpectedBytesError
+  | BoardResetError
+  | BoardStuckError

@@ -1,0 +1,2 @@
+export * from "./ByteLink.js"
+export * from "./errors.js"
