@@ -1,2 +1,7 @@
 export * from "./ByteLink.js"
+export * from "./DeviceCommunication.js"
 export * from "./errors.js"
+export * from "./FairLock.js"
+export * from "./ProtocolMetrics.js"
+export type { BoardResetEvent, ProtocolCapabilities, RawReplOptions } from "./RawReplEngine.js"
+export * from "./Traceback.js"

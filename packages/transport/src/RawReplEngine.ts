@@ -1,0 +1,523 @@
+import { Duration, Effect, PubSub } from "effect"
+import type { ByteLink } from "./ByteLink.js"
+import {
+  BoardResetError,
+  BoardStuckError,
+  hexExcerpt,
+  type LinkError,
+  type ProtocolError,
+  type ProtocolPhase,
+  ProtocolTimeoutError,
+  UnexpectedBytesError,
+} from "./errors.js"
+import type { MetricsRecorder } from "./ProtocolMetrics.js"
+import type { ReceiveBuffer } from "./ReceiveBuffer.js"
+
+/**
+ * Protocol settings of one connection. Every wait on the board is bounded by one of these.
+ *
+ * @example
+ * makeDeviceCommunication(link, { rawPaste: "never", plainRawChunkSize: 64, plainRawChunkDelayMs: 5 })
+ */
+export interface RawReplOptions {
+  /** `"auto"` tries raw-paste and falls back to plain raw mode; `"never"` always uses plain raw mode. */
+  readonly rawPaste?: "auto" | "never"
+  /** Plain raw mode writes code in chunks of this many bytes... (default 256) */
+  readonly plainRawChunkSize?: number
+  /** ...with this pause between chunks, for boards whose UART drops bytes (default 10 ms). */
+  readonly plainRawChunkDelayMs?: number
+  /** Bound on each protocol reply (`OK`, window grants, echo, prompt, traceback). Default 5000 ms. */
+  readonly replyTimeoutMs?: number
+  /** Bound on entering the raw REPL, interrupt and retries included. Default 10000 ms. */
+  readonly enterRawTimeoutMs?: number
+  /** Bound on getting the prompt back after Ctrl-C before the board counts as stuck. Default 3000 ms. */
+  readonly interruptTimeoutMs?: number
+  /** Default bound on one `exec` call, sending and output included. Default 60000 ms; `Infinity` for none. */
+  readonly execTimeoutMs?: number
+  /** How long the line must stay quiet when draining before the raw REPL banner. Default 20 ms. */
+  readonly drainQuietMs?: number
+}
+
+/** @internal */
+export type ResolvedOptions = Required<RawReplOptions>
+
+export const resolveOptions = (options: RawReplOptions | undefined): ResolvedOptions => ({
+  rawPaste: options?.rawPaste ?? "auto",
+  plainRawChunkSize: options?.plainRawChunkSize ?? 256,
+  plainRawChunkDelayMs: options?.plainRawChunkDelayMs ?? 10,
+  replyTimeoutMs: options?.replyTimeoutMs ?? 5000,
+  enterRawTimeoutMs: options?.enterRawTimeoutMs ?? 10000,
+  interruptTimeoutMs: options?.interruptTimeoutMs ?? 3000,
+  execTimeoutMs: options?.execTimeoutMs ?? 60000,
+  drainQuietMs: options?.drainQuietMs ?? 20,
+})
+
+/**
+ * A reset of the board seen by the transport: everything the board held in RAM is gone.
+ *
+ * @example
+ * yield* Stream.runForEach(comm.resets, (r) => Effect.log(`board reset (${r.kind})`))
+ */
+export interface BoardResetEvent {
+  readonly kind: "soft" | "hard"
+  /** True when we asked for it (`softReset`), false when the board reset on its own or after a stuck interrupt. */
+  readonly requested: boolean
+  /** Count of resets seen on this connection, this one included. */
+  readonly generation: number
+  readonly at: Date
+}
+
+/** The mode the connection negotiated, as far as it knows. */
+export interface ProtocolCapabilities {
+  /** `undefined` until the first exchange tried it. */
+  readonly rawPaste: boolean | undefined
+  /** The board's raw-paste flow-control window in bytes, when raw-paste is in use. */
+  readonly rawPasteWindow: number | undefined
+}
+
+const enc = new TextEncoder()
+const CTRL_A = 0x01
+const CTRL_D = 0x04
+const RAW_BANNER = /raw REPL; CTRL-B to exit\r*\n>/
+const SOFT_REBOOT = /soft reboot\r*\n/
+const FRIENDLY_PROMPT = /\r\n>>> $/
+// A reset seen in the middle of output: a soft reboot back to the raw prompt, or a boot banner
+// followed by the friendly prompt.
+const RESET_IN_OUTPUT = [
+  /soft reboot\r*\n[\s\S]*raw REPL; CTRL-B to exit\r*\n>$/,
+  /MicroPython v[^\r\n]*\r*\nType "help\(\)" for more information\.\r*\n>>> $/,
+]
+
+const RESET_AFTER_OUTPUT = [
+  /soft reboot\r*\n[\s\S]*?raw REPL; CTRL-B to exit\r*\n>/,
+  /MicroPython v[^\r\n]*\r*\nType "help\(\)" for more information\.\r*\n>>> /,
+]
+
+/** ASCII rendering of bytes for pattern matching (control bytes kept as is). */
+export const asciiText = (bytes: Uint8Array): string => {
+  let out = ""
+  for (let i = 0; i < bytes.length; i += 8192) {
+    out += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192) as unknown as number[])
+  }
+  return out
+}
+
+/** What one exchange produced, before interpretation. */
+export interface ExchangeOutput {
+  readonly traceback: string
+  readonly mode: "raw-paste" | "raw"
+}
+
+/**
+ * The raw REPL state machine on one link. Not thread safe on its own: the caller holds the
+ * connection's lock for every method.
+ * @internal
+ */
+export class RawReplEngine {
+  state: "unknown" | "raw" | "friendly" = "unknown"
+  rawPaste: boolean | undefined
+  rawPasteWindow: number | undefined
+  generation = 0
+
+  constructor(
+    readonly link: ByteLink,
+    readonly buffer: ReceiveBuffer,
+    readonly options: ResolvedOptions,
+    readonly metrics: MetricsRecorder,
+    readonly resetHub: PubSub.PubSub<BoardResetEvent>,
+  ) {
+    if (options.rawPaste === "never") this.rawPaste = false
+  }
+
+  /** After a failed exchange the board may be anywhere: the next one starts by entering raw REPL. */
+  readonly forgetState: Effect.Effect<void> = Effect.sync(() => {
+    this.state = "unknown"
+  })
+
+  write(bytes: Uint8Array): Effect.Effect<void, LinkError> {
+    this.metrics.bytesOut += bytes.length
+    return this.link.write(bytes)
+  }
+
+  /** Wait until `find` returns a value, bounded by `timeoutMs`. */
+  waitFor<A>(
+    phase: ProtocolPhase,
+    timeoutMs: number,
+    find: () => A | undefined,
+  ): Effect.Effect<A, ProtocolTimeoutError | LinkError> {
+    const loop: Effect.Effect<A, LinkError> = Effect.suspend(() => {
+      const found = find()
+      return found !== undefined ? Effect.succeed(found) : Effect.andThen(this.buffer.changed, loop)
+    })
+    if (!Number.isFinite(timeoutMs)) return loop
+    return Effect.timeoutOrElse(loop, {
+      duration: Duration.millis(timeoutMs),
+      orElse: () =>
+        Effect.fail(new ProtocolTimeoutError({ phase, timeoutMs, received: hexExcerpt(this.buffer.view()) })),
+    })
+  }
+
+  /** Wait until the buffer holds a match of `pattern` (ASCII view), consume through it, return the match. */
+  waitForPattern(
+    phase: ProtocolPhase,
+    timeoutMs: number,
+    pattern: RegExp,
+  ): Effect.Effect<RegExpExecArray, ProtocolTimeoutError | LinkError> {
+    return Effect.map(
+      this.waitFor(phase, timeoutMs, () => pattern.exec(asciiText(this.buffer.view())) ?? undefined),
+      (match) => {
+        this.buffer.skip(match.index + match[0].length)
+        return match
+      },
+    )
+  }
+
+  /** Let the line go quiet (bounded), then forget what came. */
+  drain(maxMs: number): Effect.Effect<void, LinkError> {
+    const quietMs = this.options.drainQuietMs
+    const untilQuiet: Effect.Effect<void, LinkError> = Effect.suspend(() => {
+      const before = this.metrics.bytesIn
+      return Effect.andThen(Effect.sleep(Duration.millis(quietMs)), () =>
+        this.buffer.closed !== undefined
+          ? Effect.fail(this.buffer.closed)
+          : this.metrics.bytesIn === before
+            ? Effect.void
+            : untilQuiet,
+      )
+    })
+    return Effect.andThen(
+      Effect.timeoutOrElse(untilQuiet, { duration: Duration.millis(maxMs), orElse: () => Effect.void }),
+      Effect.sync(() => this.buffer.clear()),
+    )
+  }
+
+  /**
+   * Interrupt whatever runs, then enter the raw REPL. With `reason: "recover"` the failure to
+   * get the prompt back is reported as a stuck board.
+   */
+  enterRaw(
+    reason: "connect" | "recover",
+  ): Effect.Effect<void, ProtocolTimeoutError | BoardStuckError | LinkError> {
+    const bound = reason === "recover" ? this.options.interruptTimeoutMs : this.options.enterRawTimeoutMs
+    const perAttempt = Math.max(200, Math.min(1500, bound / 2))
+    const started = Date.now()
+    const attempt: Effect.Effect<void, ProtocolTimeoutError | LinkError> = Effect.gen(
+      { self: this },
+      function* () {
+        yield* this.write(enc.encode("\r\x03"))
+        yield* Effect.sleep(Duration.millis(5))
+        yield* this.write(enc.encode("\x03"))
+        yield* this.drain(Math.min(500, perAttempt / 2))
+        yield* this.write(enc.encode("\r\x01"))
+        const remaining = bound - (Date.now() - started)
+        yield* this.waitForPattern("enter-raw", Math.max(50, Math.min(perAttempt, remaining)), RAW_BANNER)
+      },
+    )
+    const loop: Effect.Effect<void, ProtocolTimeoutError | LinkError> = Effect.catchTag(
+      attempt,
+      "ProtocolTimeoutError",
+      (e) => (Date.now() - started < bound ? loop : Effect.fail(e)),
+    )
+    this.state = "unknown"
+    return Effect.gen({ self: this }, function* () {
+      if (reason === "recover") this.metrics.interrupts++
+      yield* Effect.catchTag(
+        loop,
+        "ProtocolTimeoutError",
+        (e): Effect.Effect<never, ProtocolTimeoutError | BoardStuckError> =>
+          reason === "recover"
+            ? Effect.fail(new BoardStuckError({ waitedMs: Date.now() - started, received: e.received }))
+            : Effect.fail(
+                new ProtocolTimeoutError({ phase: "enter-raw", timeoutMs: bound, received: e.received }),
+              ),
+      )
+      this.state = "raw"
+    })
+  }
+
+  ensureRaw(): Effect.Effect<void, ProtocolTimeoutError | BoardStuckError | LinkError> {
+    return this.state === "raw" ? Effect.void : this.enterRaw("connect")
+  }
+
+  /**
+   * Send `code` and read the reply. `onStdout` receives stdout bytes as they arrive.
+   * The caller holds the lock and has called `ensureRaw`.
+   */
+  exchange(
+    code: Uint8Array,
+    onStdout: (bytes: Uint8Array) => Effect.Effect<void>,
+  ): Effect.Effect<ExchangeOutput, ProtocolError> {
+    return Effect.gen({ self: this }, function* () {
+      let mode: "raw-paste" | "raw" = "raw"
+      if (this.rawPaste !== false) {
+        const accepted = yield* this.negotiateRawPaste()
+        if (accepted) {
+          mode = "raw-paste"
+          yield* this.sendRawPaste(code)
+        }
+      }
+      if (mode === "raw") yield* this.sendPlainRaw(code)
+      yield* this.readStdout(onStdout)
+      const traceback = yield* this.readTraceback()
+      yield* this.readPrompt()
+      return { traceback, mode }
+    }).pipe(Effect.onError(() => this.forgetState))
+  }
+
+  /**
+   * After the traceback comes `>`. Anything else means the board reset right after the code
+   * ended: the result stands, but the board's RAM state is gone, so the reset is recorded.
+   */
+  private readPrompt(): Effect.Effect<void, ProtocolError> {
+    return Effect.gen({ self: this }, function* () {
+      const first = yield* this.waitFor("prompt", this.options.replyTimeoutMs, () => this.buffer.view()[0])
+      if (first === 0x3e /* > */) {
+        this.buffer.skip(1)
+        return
+      }
+      const reset = yield* this.waitFor("prompt", this.options.replyTimeoutMs, () => {
+        const text = asciiText(this.buffer.view())
+        for (const [i, pattern] of RESET_AFTER_OUTPUT.entries()) {
+          const match = pattern.exec(text)
+          if (match)
+            return {
+              kind: i === 0 ? ("soft" as const) : ("hard" as const),
+              end: match.index + match[0].length,
+            }
+        }
+        return undefined
+      }).pipe(
+        Effect.catchTag("ProtocolTimeoutError", () =>
+          Effect.fail(
+            new UnexpectedBytesError({
+              phase: "prompt",
+              expected: "> (raw prompt)",
+              received: hexExcerpt(this.buffer.view()),
+            }),
+          ),
+        ),
+      )
+      this.buffer.skip(reset.end)
+      yield* this.noteReset(reset.kind, false, reset.kind === "soft" ? "raw" : "friendly")
+    })
+  }
+
+  /** `\x05A\x01`: true when the board takes raw-paste, false when it refuses or is too old. */
+  private negotiateRawPaste(): Effect.Effect<boolean, ProtocolError> {
+    return Effect.gen({ self: this }, function* () {
+      yield* this.write(Uint8Array.of(0x05, 0x41, CTRL_A))
+      const head = yield* this.waitFor("raw-paste-negotiate", this.options.replyTimeoutMs, () =>
+        this.buffer.size >= 2 ? this.buffer.view().slice(0, 2) : undefined,
+      )
+      if (head[0] === 0x52 /* R */ && head[1] === 0x01) {
+        this.buffer.skip(2)
+        const header = yield* this.waitFor("raw-paste-negotiate", this.options.replyTimeoutMs, () =>
+          this.buffer.size >= 2 ? this.buffer.consume(2) : undefined,
+        )
+        this.rawPasteWindow = header[0]! | (header[1]! << 8)
+        this.rawPaste = true
+        return true
+      }
+      if (head[0] === 0x52 && head[1] === 0x00) {
+        // The board knows the command and refuses it; it returns to the raw prompt.
+        this.buffer.skip(2)
+        yield* this.waitForPattern("raw-paste-negotiate", this.options.replyTimeoutMs, />/)
+        this.rawPaste = false
+        return false
+      }
+      if (head[0] === 0x72 /* r */ && head[1] === 0x61 /* a */) {
+        // An old board took `\x05A` as code and `\x01` as "enter raw REPL": it prints the banner again.
+        yield* this.waitForPattern("raw-paste-negotiate", this.options.replyTimeoutMs, RAW_BANNER)
+        this.rawPaste = false
+        return false
+      }
+      return yield* new UnexpectedBytesError({
+        phase: "raw-paste-negotiate",
+        expected: "R\\x01 (raw-paste accepted), R\\x00 (refused) or a raw REPL banner (old board)",
+        received: hexExcerpt(this.buffer.view()),
+      })
+    })
+  }
+
+  private sendRawPaste(code: Uint8Array): Effect.Effect<void, ProtocolError> {
+    return Effect.gen({ self: this }, function* () {
+      const window = this.rawPasteWindow ?? 128
+      let credit = window
+      let sent = 0
+      let aborted = false
+      // Reads window grants (0x01) and an early end (0x04) from the board.
+      const takeControl = (): UnexpectedBytesError | undefined => {
+        const view = this.buffer.view()
+        let i = 0
+        for (; i < view.length; i++) {
+          const b = view[i]
+          if (b === CTRL_A) credit += window
+          else if (b === CTRL_D) {
+            aborted = true
+            i++
+            break
+          } else {
+            this.buffer.skip(i)
+            return new UnexpectedBytesError({
+              phase: "raw-paste-window",
+              expected: "\\x01 (window) or \\x04 (end)",
+              received: hexExcerpt(this.buffer.view()),
+            })
+          }
+        }
+        this.buffer.skip(i)
+        return undefined
+      }
+      while (sent < code.length && !aborted) {
+        const unexpected = takeControl()
+        if (unexpected !== undefined) return yield* Effect.fail(unexpected)
+        if (aborted) break
+        if (credit === 0) {
+          yield* this.waitFor("raw-paste-window", this.options.replyTimeoutMs, () =>
+            this.buffer.size > 0 ? true : undefined,
+          )
+          continue
+        }
+        const n = Math.min(credit, code.length - sent)
+        yield* this.write(code.subarray(sent, sent + n))
+        sent += n
+        credit -= n
+      }
+      // End of data (or acknowledgement of the board's early end).
+      yield* this.write(Uint8Array.of(CTRL_D))
+      if (!aborted) {
+        // The board echoes 0x04 once it has read everything; late window grants may come first.
+        const bad = yield* this.waitFor("raw-paste-echo", this.options.replyTimeoutMs, () => {
+          const view = this.buffer.view()
+          for (let i = 0; i < view.length; i++) {
+            if (view[i] === CTRL_D) return { at: i, ok: true }
+            if (view[i] !== CTRL_A) return { at: i, ok: false }
+          }
+          return undefined
+        })
+        if (!bad.ok) {
+          this.buffer.skip(bad.at)
+          return yield* new UnexpectedBytesError({
+            phase: "raw-paste-echo",
+            expected: "\\x04 (end of data acknowledged)",
+            received: hexExcerpt(this.buffer.view()),
+          })
+        }
+        this.buffer.skip(bad.at + 1)
+      }
+    })
+  }
+
+  private sendPlainRaw(code: Uint8Array): Effect.Effect<void, ProtocolError> {
+    return Effect.gen({ self: this }, function* () {
+      const size = Math.max(1, this.options.plainRawChunkSize)
+      for (let at = 0; at < code.length; at += size) {
+        if (at > 0 && this.options.plainRawChunkDelayMs > 0) {
+          yield* Effect.sleep(Duration.millis(this.options.plainRawChunkDelayMs))
+        }
+        yield* this.write(code.subarray(at, at + size))
+      }
+      yield* this.write(Uint8Array.of(CTRL_D))
+      const ok = yield* this.waitFor("raw-ok", this.options.replyTimeoutMs, () =>
+        this.buffer.size >= 2 ? this.buffer.view().slice(0, 2) : undefined,
+      )
+      if (ok[0] !== 0x4f /* O */ || ok[1] !== 0x4b /* K */) {
+        return yield* new UnexpectedBytesError({
+          phase: "raw-ok",
+          expected: "OK",
+          received: hexExcerpt(this.buffer.view()),
+        })
+      }
+      this.buffer.skip(2)
+    })
+  }
+
+  /** Stream stdout until the first 0x04, watching for a reset banner in the output. */
+  private readStdout(
+    onStdout: (bytes: Uint8Array) => Effect.Effect<void>,
+  ): Effect.Effect<void, ProtocolError> {
+    let tail = ""
+    const loop: Effect.Effect<void, ProtocolError> = Effect.suspend(() => {
+      const at = this.buffer.indexOfByte(CTRL_D)
+      if (at >= 0) {
+        const last = this.buffer.consume(at)
+        this.buffer.skip(1)
+        return last.length > 0 ? onStdout(last) : Effect.void
+      }
+      if (this.buffer.size > 0) {
+        const chunk = this.buffer.consume(this.buffer.size)
+        tail = (tail + asciiText(chunk.subarray(Math.max(0, chunk.length - 512)))).slice(-512)
+        const reset = RESET_IN_OUTPUT.findIndex((p) => p.test(tail))
+        if (reset >= 0)
+          return Effect.andThen(onStdout(chunk), this.boardReset(reset === 0 ? "soft" : "hard", tail))
+        return Effect.andThen(onStdout(chunk), loop)
+      }
+      return Effect.andThen(this.buffer.changed, loop)
+    })
+    return loop
+  }
+
+  private boardReset(kind: "soft" | "hard", banner: string): Effect.Effect<never, BoardResetError> {
+    return Effect.andThen(this.noteReset(kind, false, kind === "soft" ? "raw" : "friendly"), () =>
+      Effect.fail(new BoardResetError({ phase: "stdout", banner })),
+    )
+  }
+
+  /** Record a reset: new generation, tell subscribers. */
+  noteReset(kind: "soft" | "hard", requested: boolean, state: RawReplEngine["state"]): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.state = state
+      this.generation++
+      this.metrics.resets++
+      return Effect.asVoid(
+        PubSub.publish(this.resetHub, { kind, requested, generation: this.generation, at: new Date() }),
+      )
+    })
+  }
+
+  private readTraceback(): Effect.Effect<string, ProtocolError> {
+    return Effect.map(
+      this.waitFor("traceback", this.options.replyTimeoutMs, () => {
+        const at = this.buffer.indexOfByte(CTRL_D)
+        return at < 0 ? undefined : at
+      }),
+      (at) => {
+        const bytes = this.buffer.consume(at)
+        this.buffer.skip(1)
+        return new TextDecoder().decode(bytes)
+      },
+    )
+  }
+
+  /** Ctrl-D at the raw prompt: a soft reset. Waits for the board to come back to the raw prompt. */
+  softReset(): Effect.Effect<void, ProtocolError> {
+    return Effect.gen({ self: this }, function* () {
+      yield* this.ensureRaw()
+      this.buffer.clear()
+      yield* this.write(Uint8Array.of(CTRL_D))
+      // Some boards go back to the raw prompt, others (a unix build restarted by its link)
+      // come back with a boot banner and the friendly prompt.
+      const match = yield* this.waitFor("soft-reset", this.options.enterRawTimeoutMs, () => {
+        const text = asciiText(this.buffer.view())
+        const raw = SOFT_REBOOT.exec(text) ? RAW_BANNER.exec(text) : null
+        if (raw) return { kind: "raw" as const, end: raw.index + raw[0].length }
+        const friendly = /MicroPython v[^\r\n]*\r*\n[\s\S]*>>> $/.exec(text)
+        if (friendly) return { kind: "friendly" as const, end: friendly.index + friendly[0].length }
+        return undefined
+      })
+      this.buffer.skip(match.end)
+      yield* this.noteReset("soft", true, match.kind)
+      if (match.kind === "friendly") yield* this.enterRaw("connect")
+    }).pipe(Effect.onError(() => this.forgetState))
+  }
+
+  /** Leave the raw REPL for the friendly one (Ctrl-B). */
+  leaveRaw(): Effect.Effect<void, ProtocolError> {
+    return Effect.gen({ self: this }, function* () {
+      if (this.state !== "raw") yield* this.enterRaw("connect")
+      yield* this.write(enc.encode("\r\x02"))
+      yield* this.waitForPattern("leave-raw", this.options.replyTimeoutMs, FRIENDLY_PROMPT)
+      this.state = "friendly"
+    }).pipe(Effect.onError(() => this.forgetState))
+  }
+}

@@ -1,0 +1,125 @@
+import { Effect } from "effect"
+import type { LinkError } from "./errors.js"
+
+/**
+ * The bytes received from a link and not yet consumed by the protocol engine.
+ * One buffer per connection; the engine waits on it with bounded waits.
+ * @internal
+ */
+export class ReceiveBuffer {
+  private data = new Uint8Array(1024)
+  private start = 0
+  private end = 0
+  private readonly waiters = new Set<() => void>()
+  private closedWith: LinkError | undefined
+  /** When set, received bytes go to the tap instead of the buffer (terminal passthrough). */
+  tap: ((bytes: Uint8Array) => void) | undefined
+
+  get size(): number {
+    return this.end - this.start
+  }
+
+  get closed(): LinkError | undefined {
+    return this.closedWith
+  }
+
+  /** A view of the unconsumed bytes; valid until the next push or consume. */
+  view(): Uint8Array {
+    return this.data.subarray(this.start, this.end)
+  }
+
+  push(bytes: Uint8Array): void {
+    if (this.tap !== undefined) {
+      this.tap(bytes)
+      return
+    }
+    const needed = this.end + bytes.length
+    if (needed > this.data.length) {
+      const live = this.end - this.start
+      if (live + bytes.length <= this.data.length / 2) {
+        this.data.copyWithin(0, this.start, this.end)
+      } else {
+        let capacity = this.data.length * 2
+        while (capacity < live + bytes.length) capacity *= 2
+        const grown = new Uint8Array(capacity)
+        grown.set(this.data.subarray(this.start, this.end))
+        this.data = grown
+      }
+      this.start = 0
+      this.end = live
+    }
+    this.data.set(bytes, this.end)
+    this.end += bytes.length
+    this.notify()
+  }
+
+  close(error: LinkError): void {
+    if (this.closedWith !== undefined) return
+    this.closedWith = error
+    this.notify()
+  }
+
+  /** Remove and return (a copy of) the first `n` bytes. */
+  consume(n: number): Uint8Array {
+    const out = this.data.slice(this.start, this.start + n)
+    this.skip(n)
+    return out
+  }
+
+  skip(n: number): void {
+    this.start += Math.min(n, this.end - this.start)
+    if (this.start === this.end) {
+      this.start = 0
+      this.end = 0
+    }
+  }
+
+  clear(): void {
+    this.start = 0
+    this.end = 0
+  }
+
+  indexOfByte(byte: number, from = 0): number {
+    const at = this.data.subarray(this.start + from, this.end).indexOf(byte)
+    return at < 0 ? -1 : at + from
+  }
+
+  indexOf(sequence: Uint8Array, from = 0): number {
+    const first = sequence[0]
+    if (first === undefined) return from
+    const view = this.view()
+    let at = view.indexOf(first, from)
+    while (at >= 0 && at + sequence.length <= view.length) {
+      let match = true
+      for (let k = 1; k < sequence.length; k++) {
+        if (view[at + k] !== sequence[k]) {
+          match = false
+          break
+        }
+      }
+      if (match) return at
+      at = view.indexOf(first, at + 1)
+    }
+    return -1
+  }
+
+  /** Completes when new bytes arrive or the link closes; fails if it is already closed. */
+  readonly changed: Effect.Effect<void, LinkError> = Effect.suspend(() => {
+    if (this.closedWith !== undefined) return Effect.fail(this.closedWith)
+    return Effect.callback<void, LinkError>((resume) => {
+      const wake = () => {
+        this.waiters.delete(wake)
+        resume(this.closedWith !== undefined ? Effect.fail(this.closedWith) : Effect.void)
+      }
+      this.waiters.add(wake)
+      return Effect.sync(() => {
+        this.waiters.delete(wake)
+      })
+    })
+  })
+
+  private notify(): void {
+    if (this.waiters.size === 0) return
+    for (const wake of [...this.waiters]) wake()
+  }
+}

@@ -1,0 +1,412 @@
+import { Effect, Fiber, Stream } from "effect"
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { makeDeviceCommunication, type RawReplOptions } from "../src/index.js"
+import { type FakeBoardOptions, type FakeBoardPhase, makeFakeBoard } from "../src/testing/index.js"
+import { run, runFailure } from "./helpers.js"
+
+const fast: RawReplOptions = {
+  replyTimeoutMs: 300,
+  enterRawTimeoutMs: 600,
+  interruptTimeoutMs: 400,
+  drainQuietMs: 2,
+  plainRawChunkDelayMs: 0,
+}
+
+const withBoard = <A, E>(
+  options: FakeBoardOptions,
+  body: (
+    comm: Effect.Success<ReturnType<typeof makeDeviceCommunication>>,
+    board: Effect.Success<ReturnType<typeof makeFakeBoard>>,
+  ) => Effect.Effect<A, E>,
+  protocol: RawReplOptions = fast,
+) =>
+  Effect.gen(function* () {
+    const board = yield* makeFakeBoard(options)
+    const comm = yield* makeDeviceCommunication(board.link, protocol)
+    return yield* body(comm, board)
+  })
+
+const count = (haystack: Uint8Array, needle: string) => {
+  const text = Buffer.from(haystack).toString("latin1")
+  return text.split(needle).length - 1
+}
+
+describe("raw REPL exchanges", () => {
+  it("runs code in raw-paste mode and returns stdout", async () => {
+    const out = await run(
+      withBoard({ run: (code) => ({ stdout: `ran ${code.length}\r\n` }) }, (comm) => comm.exec("print(1)")),
+    )
+    expect(out).toBe("ran 8\r\n")
+  })
+
+  it("sends code larger than many windows under flow control", async () => {
+    const code = "x = 1\n".repeat(5000)
+    let received = ""
+    const out = await run(
+      withBoard(
+        {
+          rawPasteWindow: 32,
+          run: (c) => {
+            received = c
+            return { stdout: "ok" }
+          },
+        },
+        (comm) => comm.exec(code),
+      ),
+    )
+    expect(out).toBe("ok")
+    expect(received).toBe(code)
+  })
+
+  it.each(["refuse", "old"] as const)(
+    "falls back to plain raw mode when the board answers %s, and remembers",
+    async (rawPaste) => {
+      const result = await run(
+        withBoard({ rawPaste, run: (c) => ({ stdout: c.toUpperCase() }) }, (comm, board) =>
+          Effect.gen(function* () {
+            const a = yield* comm.exec("abc")
+            const b = yield* comm.exec("def")
+            const caps = yield* comm.protocolCapabilities
+            const m = yield* comm.metrics
+            return { a, b, caps, negotiations: count(board.written(), "\x05A\x01"), m }
+          }),
+        ),
+      )
+      expect(result.a).toBe("ABC")
+      expect(result.b).toBe("DEF")
+      expect(result.caps.rawPaste).toBe(false)
+      expect(result.negotiations).toBe(1)
+      expect(result.m.plainRawExchanges).toBe(2)
+    },
+  )
+
+  it("never negotiates raw-paste when told not to", async () => {
+    const written = await run(
+      withBoard({}, (comm, board) => Effect.as(comm.exec("1"), board.written()), {
+        ...fast,
+        rawPaste: "never",
+      }),
+    )
+    expect(count(written, "\x05A\x01")).toBe(0)
+  })
+
+  it("writes plain raw code in paced chunks", async () => {
+    const code = "a".repeat(1000)
+    const program = await run(
+      withBoard(
+        { rawPaste: "refuse" },
+        (comm, board) => Effect.map(comm.exec(code), () => board.programs.at(-1)),
+        { ...fast, plainRawChunkSize: 64, plainRawChunkDelayMs: 1 },
+      ),
+    )
+    expect(program).toBe(code)
+  })
+
+  it("turns a traceback into a typed PythonError", async () => {
+    const traceback =
+      'Traceback (most recent call last):\r\n  File "<stdin>", line 1, in <module>\r\nZeroDivisionError: divide by zero\r\n'
+    const error = await runFailure(
+      withBoard({ run: () => ({ stdout: "before\r\n", traceback }) }, (comm) => comm.exec("1/0")),
+    )
+    expect(error._tag).toBe("PythonError")
+    if (error._tag !== "PythonError") return
+    expect(error.exceptionType).toBe("ZeroDivisionError")
+    expect(error.pythonMessage).toBe("divide by zero")
+    expect(error.traceback).toBe(traceback)
+    expect(error.stdout).toBe("before\r\n")
+  })
+
+  it("reports the board's early end of raw-paste data as the SyntaxError it is", async () => {
+    const error = await runFailure(
+      withBoard({ abortRawPasteAfter: 10, rawPasteWindow: 16 }, (comm) =>
+        comm.exec(`def f(:\n${"x".repeat(200)}`),
+      ),
+    )
+    expect(error._tag).toBe("PythonError")
+    if (error._tag === "PythonError") expect(error.exceptionType).toBe("SyntaxError")
+  })
+
+  it("evaluates an expression to its repr", async () => {
+    const out = await run(withBoard({ run: () => ({ stdout: "[1, 2]\r\n" }) }, (comm) => comm.eval("[1, 2]")))
+    expect(out).toBe("[1, 2]")
+  })
+})
+
+describe("fragmentation and noise", () => {
+  const traceback = 'Traceback (most recent call last):\r\n  File "<stdin>", line 1\r\nValueError: bad\r\n'
+  for (const rawPaste of ["accept", "refuse", "old"] as const) {
+    it(`handles every reply split at every byte boundary (${rawPaste})`, async () => {
+      for (let cut = 1; cut < 70; cut++) {
+        const chunking = (reply: Uint8Array) =>
+          reply.length > cut ? [reply.subarray(0, cut), reply.subarray(cut)] : [reply]
+        const result = await run(
+          withBoard(
+            {
+              rawPaste,
+              chunking,
+              run: (c) => (c === "bad" ? { stdout: "x", traceback } : { stdout: "hello\r\n" }),
+            },
+            (comm) =>
+              Effect.gen(function* () {
+                const ok = yield* comm.exec("good")
+                const bad = yield* Effect.flip(comm.exec("bad"))
+                const again = yield* comm.exec("good")
+                return { ok, bad, again }
+              }),
+          ),
+        )
+        expect(result.ok).toBe("hello\r\n")
+        expect(result.again).toBe("hello\r\n")
+        expect(result.bad._tag).toBe("PythonError")
+      }
+    })
+  }
+
+  it("handles replies delivered one byte at a time", async () => {
+    const chunking = (reply: Uint8Array) => Array.from(reply, (b) => Uint8Array.of(b))
+    const out = await run(
+      withBoard({ chunking, run: () => ({ stdout: "one byte at a time\r\n" }) }, (comm) => comm.exec("x")),
+    )
+    expect(out).toBe("one byte at a time\r\n")
+  })
+
+  it("skips garbage before the banner", async () => {
+    const noise = Uint8Array.from({ length: 300 }, (_, i) => (i * 37 + 11) & 0xff)
+    const out = await run(
+      withBoard(
+        {
+          onOpen: noise,
+          fault: (phase, n) =>
+            phase === "enter-raw" && n === 0 ? { _tag: "garbage", bytes: noise } : undefined,
+          run: () => ({ stdout: "clean" }),
+        },
+        (comm) => comm.exec("x"),
+      ),
+    )
+    expect(out).toBe("clean")
+  })
+
+  it("gives back any stdout bytes except 0x04 exactly (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ maxLength: 600 }).map((a) => a.map((b) => (b === 4 ? 5 : b))),
+        async (bytes) => {
+          const out = await run(withBoard({ run: () => ({ stdout: bytes }) }, (comm) => comm.execBytes("x")))
+          expect(Buffer.from(out).equals(Buffer.from(bytes))).toBe(true)
+        },
+      ),
+      { numRuns: 150 },
+    )
+  })
+})
+
+describe("faults at every phase end in a typed error, never a hang", () => {
+  const phases: FakeBoardPhase[] = ["raw-paste-negotiate", "raw-paste-data", "stdout", "traceback", "prompt"]
+  const rawPhases: FakeBoardPhase[] = ["raw-ok", "stdout", "traceback", "prompt"]
+  const cases = [
+    ...phases.map((p) => ["accept", p] as const),
+    ...rawPhases.map((p) => ["refuse", p] as const),
+  ]
+
+  it.each(cases)("disconnect (%s) at %s", async (rawPaste, phase) => {
+    const error = await runFailure(
+      withBoard({ rawPaste, fault: (p) => (p === phase ? { _tag: "disconnect" } : undefined) }, (comm) =>
+        comm.exec("print(1)"),
+      ),
+    )
+    expect(error._tag).toBe("LinkLostError")
+  })
+
+  it.each(cases)("stall (%s) at %s", async (rawPaste, phase) => {
+    const error = await runFailure(
+      withBoard({ rawPaste, fault: (p) => (p === phase ? { _tag: "stall" } : undefined) }, (comm) =>
+        comm.exec("print(1)", { timeout: "1500 millis" }),
+      ),
+    )
+    expect(["ProtocolTimeoutError", "BoardStuckError"]).toContain(error._tag)
+  })
+
+  it.each(cases)("reset (%s) at %s, then service resumes", async (rawPaste, phase) => {
+    for (const kind of ["soft", "hard"] as const) {
+      let fired = false
+      const result = await run(
+        withBoard(
+          {
+            rawPaste,
+            run: () => ({ stdout: "fine" }),
+            fault: (p) => {
+              if (p !== phase || fired) return undefined
+              fired = true
+              return { _tag: "reset", kind }
+            },
+          },
+          (comm) =>
+            Effect.gen(function* () {
+              const first = yield* Effect.result(comm.exec("print(1)"))
+              const second = yield* comm.exec("print(1)")
+              return { first, second, generation: yield* comm.generation }
+            }),
+        ),
+      )
+      if (phase === "prompt") {
+        // The code ran to the end: its result stands, and the reset is recorded.
+        expect(result.first._tag).toBe("Success")
+        expect(result.generation).toBe(1)
+      } else {
+        expect(result.first._tag).toBe("Failure")
+        if (result.first._tag === "Failure") {
+          expect(["BoardResetError", "ProtocolTimeoutError", "UnexpectedBytesError"]).toContain(
+            result.first.failure._tag,
+          )
+        }
+      }
+      expect(result.second).toBe("fine")
+    }
+  })
+
+  it("names a reset seen in the output as BoardResetError and counts it", async () => {
+    const result = await run(
+      withBoard(
+        { fault: (p, n) => (p === "stdout" && n === 1 ? { _tag: "reset", kind: "soft" } : undefined) },
+        (comm) =>
+          Effect.gen(function* () {
+            const error = yield* Effect.flip(comm.exec("x"))
+            return { error, generation: yield* comm.generation }
+          }),
+      ),
+    )
+    expect(result.error._tag).toBe("BoardResetError")
+    expect(result.generation).toBe(1)
+  })
+
+  it("fails with LinkLostError when the board disappears while code runs", async () => {
+    const error = await runFailure(
+      withBoard({ run: () => ({ hang: true, stdout: "working" }) }, (comm, board) =>
+        Effect.gen(function* () {
+          const fiber = yield* Effect.forkChild(comm.exec("while True: pass"))
+          yield* Effect.sleep("30 millis")
+          board.disconnect()
+          return yield* Fiber.join(fiber)
+        }),
+      ),
+    )
+    expect(error._tag).toBe("LinkLostError")
+  })
+})
+
+describe("interrupts, timeouts and the lock", () => {
+  it("interrupting the caller sends Ctrl-C and leaves the board usable", async () => {
+    let calls = 0
+    const result = await run(
+      withBoard(
+        { run: () => (calls++ === 0 ? { hang: true, stdout: "spinning" } : { stdout: "after" }) },
+        (comm, board) =>
+          Effect.gen(function* () {
+            const fiber = yield* Effect.forkChild(comm.exec("while True: pass", { timeout: "1 hour" }))
+            yield* Effect.sleep("30 millis")
+            yield* Fiber.interrupt(fiber)
+            const after = yield* comm.exec("print('after')")
+            return { after, interrupts: board.interrupts(), metrics: yield* comm.metrics }
+          }),
+      ),
+    )
+    expect(result.interrupts).toBe(1)
+    expect(result.after).toBe("after")
+    expect(result.metrics.interrupts).toBe(1)
+  })
+
+  it("a call timeout interrupts the board and reports the call phase", async () => {
+    let calls = 0
+    const result = await run(
+      withBoard({ run: () => (calls++ === 0 ? { hang: true } : { stdout: "next" }) }, (comm) =>
+        Effect.gen(function* () {
+          const error = yield* Effect.flip(comm.exec("while True: pass", { timeout: "50 millis" }))
+          const next = yield* comm.exec("x")
+          return { error, next }
+        }),
+      ),
+    )
+    expect(result.error._tag).toBe("ProtocolTimeoutError")
+    if (result.error._tag === "ProtocolTimeoutError") expect(result.error.phase).toBe("call")
+    expect(result.next).toBe("next")
+  })
+
+  it("a board that ignores Ctrl-C is reported as stuck", async () => {
+    const error = await runFailure(
+      withBoard({ run: () => ({ hang: true, ignoreInterrupt: true }) }, (comm) =>
+        comm.exec("while True: pass", { timeout: "50 millis" }),
+      ),
+    )
+    expect(error._tag).toBe("BoardStuckError")
+  })
+
+  it("serves 100 concurrent callers one at a time, in the order they asked", async () => {
+    const result = await run(
+      withBoard(
+        { run: (c) => ({ stdout: c }), chunking: (r) => Array.from(r, (b) => Uint8Array.of(b)) },
+        (comm, board) =>
+          Effect.gen(function* () {
+            const fibers = []
+            for (let i = 0; i < 100; i++) fibers.push(yield* Effect.forkChild(comm.exec(`call ${i}`)))
+            const outs = yield* Fiber.joinAll(fibers)
+            return { outs, programs: board.programs }
+          }),
+      ),
+    )
+    expect(result.outs).toEqual(Array.from({ length: 100 }, (_, i) => `call ${i}`))
+    expect(result.programs).toEqual(Array.from({ length: 100 }, (_, i) => `call ${i}`))
+  })
+
+  it("soft reset returns to the raw prompt, counts a generation and tells subscribers", async () => {
+    for (const banner of ["MPY: soft reboot", "soft reboot"]) {
+      const result = await run(
+        withBoard({ softRebootBanner: banner, run: () => ({ stdout: "ok" }) }, (comm) =>
+          Effect.gen(function* () {
+            const events = yield* Effect.forkChild(Stream.runCollect(Stream.take(comm.resets, 1)))
+            yield* Effect.yieldNow
+            yield* comm.exec("x")
+            yield* comm.softReset
+            const after = yield* comm.exec("x")
+            return { after, generation: yield* comm.generation, events: yield* Fiber.join(events) }
+          }),
+        ),
+      )
+      expect(result.after).toBe("ok")
+      expect(result.generation).toBe(1)
+      expect(result.events[0]?.requested).toBe(true)
+    }
+  })
+})
+
+describe("streaming output", () => {
+  it("delivers stdout while code runs and stops the code when the consumer stops", async () => {
+    const result = await run(
+      withBoard({ run: () => ({ hang: true, stdout: "tick\r\n" }) }, (comm, board) =>
+        Effect.gen(function* () {
+          const first = yield* Stream.runCollect(Stream.take(comm.execStream("while True: print('tick')"), 1))
+          const interrupts = board.interrupts()
+          return { first, interrupts }
+        }),
+      ),
+    )
+    expect(result.first).toEqual(["tick\r\n"])
+    expect(result.interrupts).toBe(1)
+  })
+
+  it("streams to completion and fails with the PythonError at the end", async () => {
+    const traceback = "Traceback (most recent call last):\r\nOSError: [Errno 2] ENOENT\r\n"
+    const chunks: string[] = []
+    const error = await runFailure(
+      withBoard(
+        {
+          run: () => ({ stdout: "a\r\nb\r\n", traceback }),
+          chunking: (r) => Array.from(r, (b) => Uint8Array.of(b)),
+        },
+        (comm) => Stream.runForEach(comm.execStream("x"), (c) => Effect.sync(() => chunks.push(c))),
+      ),
+    )
+    expect(chunks.join("")).toBe("a\r\nb\r\n")
+    expect(error._tag).toBe("PythonError")
+  })
+})
