@@ -1,6 +1,7 @@
 import {
   type Cause,
   Context,
+  Deferred,
   Duration,
   Effect,
   Layer,
@@ -92,6 +93,8 @@ export interface DeviceCommunicationShape {
   readonly generation: Effect.Effect<number>
   readonly protocolCapabilities: Effect.Effect<ProtocolCapabilities>
   readonly metrics: Effect.Effect<ProtocolMetrics>
+  /** Completes with the reason when the link closes or breaks; never completes while it is open. */
+  readonly linkClosed: Effect.Effect<LinkError>
   /** Callers waiting for their turn on the board. */
   readonly queueLength: Effect.Effect<number>
 }
@@ -160,6 +163,13 @@ export const makeDeviceCommunication = (
     const exchanges = Metric.withAttributes(TransportMetrics.exchanges, attributes)
     const latencyMetric = Metric.withAttributes(TransportMetrics.latency, attributes)
 
+    const closed = yield* Deferred.make<LinkError>()
+    const closeWith = (error: LinkError) =>
+      Effect.andThen(
+        Effect.sync(() => buffer.close(error)),
+        Deferred.succeed(closed, error),
+      )
+
     // Pump received bytes into the buffer for the lifetime of the scope.
     yield* Stream.runForEach(link.received, (chunk) => {
       recorder.bytesIn += chunk.length
@@ -167,11 +177,8 @@ export const makeDeviceCommunication = (
       return Metric.update(bytesIn, chunk.length)
     }).pipe(
       Effect.matchEffect({
-        onFailure: (error) => Effect.sync(() => buffer.close(error)),
-        onSuccess: () =>
-          Effect.sync(() =>
-            buffer.close(new LinkClosedError({ link: link.description, reason: "link ended" })),
-          ),
+        onFailure: closeWith,
+        onSuccess: () => closeWith(new LinkClosedError({ link: link.description, reason: "link ended" })),
       }),
       Effect.forkScoped,
     )
@@ -319,6 +326,7 @@ export const makeDeviceCommunication = (
         rawPasteWindow: engine.rawPaste ? engine.rawPasteWindow : undefined,
       })),
       metrics: Effect.sync(() => recorder.snapshot()),
+      linkClosed: Deferred.await(closed),
       queueLength: Effect.sync(() => lock.waiting),
     } satisfies DeviceCommunicationShape
   })
