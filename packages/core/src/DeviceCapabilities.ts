@@ -1,0 +1,202 @@
+import {
+  type DeviceCommunicationShape,
+  type ProtocolError,
+  type PythonError,
+  parsePythonLiteral,
+} from "@belay/transport"
+import { Effect, Result } from "effect"
+import { DeviceCapabilityError } from "./errors.js"
+
+/**
+ * What a board can do, found in one round trip when the first session starts, and cached per board.
+ *
+ * @example
+ * if (!caps.threads) console.log("no _thread on", caps.platform)
+ */
+export interface DeviceCapabilities {
+  /** `sys.platform`, e.g. `rp2`, `esp32`, `microbit`, `webassembly`. */
+  readonly platform: string
+  /** `sys.implementation.name`, e.g. `micropython`. */
+  readonly implementation: string
+  /** e.g. `1.27.0` */
+  readonly version: string
+  /** The board's own description, e.g. `Raspberry Pi Pico with RP2040`. */
+  readonly machine: string
+  readonly rawPaste: boolean
+  readonly rawPasteWindow: number | undefined
+  /** `_thread` is available. */
+  readonly threads: boolean
+  /** hashlib algorithms available, e.g. `["sha256", "sha1"]`; empty without hashlib. */
+  readonly hashAlgorithms: ReadonlyArray<string>
+  readonly binascii: boolean
+  readonly json: boolean
+  /** `os.statvfs` is available (disk free). */
+  readonly statvfs: boolean
+  /** The `machine` module is available. */
+  readonly machineModule: boolean
+  /** Functions the board's `os` module has (`listdir`, `stat`, `rename`, `mkdir`, ...). */
+  readonly osFunctions: ReadonlyArray<string>
+  /** `gc.mem_free()` right after a collection, at detection time. */
+  readonly freeMemory: number
+  /** `machine.unique_id()` as hex, where the board has one. */
+  readonly uniqueId: string | undefined
+  readonly detectedAt: Date
+  /** True when detection failed and these are the minimal assumptions. */
+  readonly fallback: boolean
+}
+
+/** The board's identity (the seed's `DeviceInfo`). */
+export interface DeviceInfo {
+  readonly link: string
+  readonly platform: string
+  readonly implementation: string
+  readonly version: string
+  readonly machine: string
+  readonly uniqueId: string | undefined
+}
+
+// Runs on every MicroPython from 1.9 on, in little memory: no f-strings, no json, one function
+// whose locals are freed when it returns, one repr line of output.
+export const CAPABILITY_PROBE = `def _belay_probe():
+ import sys,gc
+ i=sys.implementation
+ r={'impl':i.name,'ver':'.'.join([str(x) for x in i.version[:3]]),'plat':sys.platform,'mach':getattr(i,'_machine','')}
+ m=[]
+ for n in ('_thread','binascii','json','machine'):
+  try:
+   __import__(n);m.append(n)
+  except ImportError:
+   pass
+ r['mods']=m
+ try:
+  import hashlib
+  r['hash']=[a for a in ('sha256','sha1','md5') if hasattr(hashlib,a)]
+ except ImportError:
+  r['hash']=[]
+ try:
+  import os
+ except ImportError:
+  import uos as os
+ r['os']=[a for a in ('listdir','ilistdir','stat','statvfs','rename','mkdir','rmdir','remove','size','getcwd','chdir','sync','uname') if hasattr(os,a)]
+ if not r['mach'] and hasattr(os,'uname'):
+  r['mach']=os.uname().machine
+ try:
+  import machine,binascii
+  r['uid']=binascii.hexlify(machine.unique_id()).decode()
+ except Exception:
+  r['uid']=None
+ gc.collect()
+ r['free']=gc.mem_free()
+ print(repr(r))
+_belay_probe()
+del _belay_probe
+`
+
+/**
+ * Assumptions for a board that could not be probed: plain raw mode, nothing optional.
+ *
+ * @example
+ * const caps = minimalCapabilities("serial:/dev/ttyUSB0")
+ */
+export const minimalCapabilities = (): DeviceCapabilities => ({
+  platform: "unknown",
+  implementation: "micropython",
+  version: "unknown",
+  machine: "unknown",
+  rawPaste: false,
+  rawPasteWindow: undefined,
+  threads: false,
+  hashAlgorithms: [],
+  binascii: false,
+  json: false,
+  statvfs: false,
+  machineModule: false,
+  osFunctions: ["listdir", "remove"],
+  freeMemory: 0,
+  uniqueId: undefined,
+  detectedAt: new Date(),
+  fallback: true,
+})
+
+const asString = (v: unknown, field: string): string => {
+  if (typeof v !== "string") throw new Error(`field ${field} is not a string`)
+  return v
+}
+const asStrings = (v: unknown, field: string): string[] => {
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "string"))
+    throw new Error(`field ${field} is not a list of strings`)
+  return v as string[]
+}
+
+/** Turn the probe's printed answer into capabilities. */
+export const parseCapabilityProbe = (
+  output: string,
+  protocol: { rawPaste: boolean | undefined; rawPasteWindow: number | undefined },
+): Result.Result<DeviceCapabilities, DeviceCapabilityError> => {
+  const line = output.trim().split(/\r?\n/).at(-1) ?? ""
+  const parsed = parsePythonLiteral(line)
+  if (Result.isFailure(parsed)) {
+    return Result.fail(
+      new DeviceCapabilityError({
+        reason: `unreadable probe answer: ${line.slice(0, 120)}`,
+        cause: parsed.failure,
+      }),
+    )
+  }
+  const value = parsed.success
+  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Map) {
+    return Result.fail(
+      new DeviceCapabilityError({ reason: `probe answer is not a dict: ${line.slice(0, 120)}` }),
+    )
+  }
+  const r = value as Record<string, unknown>
+  try {
+    const modules = asStrings(r.mods, "mods")
+    const os = asStrings(r.os, "os")
+    const free = r.free
+    if (typeof free !== "number" && typeof free !== "bigint") throw new Error("field free is not a number")
+    return Result.succeed({
+      platform: asString(r.plat, "plat"),
+      implementation: asString(r.impl, "impl"),
+      version: asString(r.ver, "ver"),
+      machine: asString(r.mach, "mach"),
+      rawPaste: protocol.rawPaste === true,
+      rawPasteWindow: protocol.rawPaste === true ? protocol.rawPasteWindow : undefined,
+      threads: modules.includes("_thread"),
+      hashAlgorithms: asStrings(r.hash, "hash"),
+      binascii: modules.includes("binascii"),
+      json: modules.includes("json"),
+      statvfs: os.includes("statvfs"),
+      machineModule: modules.includes("machine"),
+      osFunctions: os,
+      freeMemory: Number(free),
+      uniqueId: typeof r.uid === "string" ? r.uid : undefined,
+      detectedAt: new Date(),
+      fallback: false,
+    })
+  } catch (error) {
+    return Result.fail(new DeviceCapabilityError({ reason: (error as Error).message, cause: error }))
+  }
+}
+
+/**
+ * Probe a board in one exchange.
+ *
+ * @example
+ * const caps = yield* detectCapabilities(comm)
+ */
+export const detectCapabilities = (
+  device: DeviceCommunicationShape,
+): Effect.Effect<DeviceCapabilities, DeviceCapabilityError> =>
+  Effect.gen(function* () {
+    const output = yield* device
+      .exec(CAPABILITY_PROBE)
+      .pipe(
+        Effect.mapError(
+          (error: ProtocolError | PythonError) =>
+            new DeviceCapabilityError({ reason: `the probe failed: ${error.message}`, cause: error }),
+        ),
+      )
+    const protocol = yield* device.protocolCapabilities
+    return yield* Effect.fromResult(parseCapabilityProbe(output, protocol))
+  }).pipe(Effect.withSpan("belay.capabilities.detect", { attributes: { link: device.description } }))

@@ -1,0 +1,129 @@
+import type { ProtocolError, PythonError } from "@belay/transport"
+import { Data } from "effect"
+
+/** The states of a session manager (the seed's `DeviceSessionState`). */
+export type DeviceSessionState = "Inactive" | "Active" | "Shutdown" | "Disposed"
+
+/**
+ * A session could not do what was asked. `recoverable` says whether trying again in a fresh
+ * session can help (the retry helper only retries those).
+ *
+ * @example
+ * Effect.catchTag("SessionError", (e) => e.recoverable ? retry : Effect.fail(e))
+ */
+export class SessionError extends Data.TaggedError("SessionError")<{
+  readonly sessionId: string | undefined
+  readonly reason: string
+  readonly recoverable: boolean
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `session ${this.sessionId ?? "(none)"}: ${this.reason}`
+  }
+}
+
+/**
+ * The manager is in a state that does not allow the operation (e.g. creating a session after shutdown).
+ *
+ * @example
+ * Effect.catchTag("SessionManagerStateError", (e) => Console.error(e.message))
+ */
+export class SessionManagerStateError extends Data.TaggedError("SessionManagerStateError")<{
+  readonly state: DeviceSessionState
+  readonly attempted: string
+}> {
+  override get message() {
+    return `cannot ${this.attempted} while the session manager is ${this.state}`
+  }
+}
+
+/**
+ * The concurrent-session limit is reached and the options say not to wait.
+ *
+ * @example
+ * Effect.catchTag("SessionLimitError", () => Effect.sleep("1 second"))
+ */
+export class SessionLimitError extends Data.TaggedError("SessionLimitError")<{
+  readonly limit: number
+}> {
+  override get message() {
+    return `the limit of ${this.limit} concurrent sessions is reached`
+  }
+}
+
+/**
+ * No live session has this id.
+ *
+ * @example
+ * Effect.catchTag("SessionNotFoundError", () => Effect.void)
+ */
+export class SessionNotFoundError extends Data.TaggedError("SessionNotFoundError")<{
+  readonly sessionId: string
+}> {
+  override get message() {
+    return `no live session ${this.sessionId}`
+  }
+}
+
+/**
+ * The capability probe failed or its answer made no sense.
+ *
+ * @example
+ * manager.createSession({ fallbackCapabilities: true }) // use minimal capabilities instead
+ */
+export class DeviceCapabilityError extends Data.TaggedError("DeviceCapabilityError")<{
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `capability detection failed: ${this.reason}`
+  }
+}
+
+/**
+ * The board lacks something an operation needs; nothing was sent.
+ *
+ * @example
+ * Effect.catchTag("CapabilityMissingError", (e) => Console.error(`${e.operation} needs ${e.missing}`))
+ */
+export class CapabilityMissingError extends Data.TaggedError("CapabilityMissingError")<{
+  readonly operation: string
+  readonly missing: string
+}> {
+  override get message() {
+    return `${this.operation} needs ${this.missing}, which this board does not have`
+  }
+}
+
+/** One resource whose cleanup failed or timed out. */
+export interface ResourceCleanupFailure {
+  readonly resourceId: string
+  readonly resourceType: string
+  readonly reason: "failed" | "timeout" | "defect"
+  readonly error: unknown
+}
+
+/**
+ * Some resources failed to clean up. Every other resource was still cleaned up.
+ *
+ * @example
+ * Effect.catchTag("ResourceCleanupError", (e) => Effect.logWarning(e.failures.map((f) => f.resourceId)))
+ */
+export class ResourceCleanupError extends Data.TaggedError("ResourceCleanupError")<{
+  readonly sessionId: string
+  readonly failures: ReadonlyArray<ResourceCleanupFailure>
+}> {
+  override get message() {
+    const list = this.failures.map((f) => `${f.resourceType} ${f.resourceId} (${f.reason})`).join(", ")
+    return `session ${this.sessionId}: ${this.failures.length} resource(s) failed to clean up: ${list}`
+  }
+}
+
+/** What running an operation in a session can fail with, besides the operation's own errors. */
+export type SessionOperationError =
+  | SessionError
+  | SessionManagerStateError
+  | SessionLimitError
+  | DeviceCapabilityError
+  | ProtocolError
+  | PythonError

@@ -1,0 +1,250 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { existsSync } from "node:fs"
+import { Effect, type Scope } from "effect"
+import { type ByteLink, makeReceiveQueue } from "./ByteLink.js"
+import { type LinkError, LinkLostError, LinkOpenError } from "./errors.js"
+
+/** Options of {@link openProcessLink}. */
+export interface ProcessLinkOptions {
+  /** The program to run; looked up on `PATH` when it has no slash. No shell is involved. */
+  readonly command: string
+  readonly args?: ReadonlyArray<string>
+  readonly cwd?: string
+  /** Variables merged over this process's environment; `undefined` removes one. */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /**
+   * Start the process again when it exits, and keep the link open: for a board behind a
+   * process (the MicroPython unix build) that exits on soft reset, this is its reboot.
+   * Default `false`: the process exiting fails `received` with `LinkLostError`.
+   */
+  readonly restartOnExit?: boolean
+  /**
+   * With `restartOnExit`: how many restarts in a row of a process that lived less than a second
+   * are allowed before the link is reported lost (a crash loop). Default 5.
+   */
+  readonly maxQuickRestarts?: number
+  /** When the scope closes: how long to wait after SIGTERM before SIGKILL. Default 2000 ms. */
+  readonly killTimeoutMs?: number
+}
+
+/** A {@link ByteLink} to a process's standard streams, with the process's identity. */
+export interface ProcessLink extends ByteLink {
+  /** The pid of the running process; it changes when the process is restarted. */
+  readonly pid: Effect.Effect<number | undefined>
+  /** How many times the process was restarted after it exited (`restartOnExit`). */
+  readonly restarts: Effect.Effect<number>
+}
+
+const quickExitMs = 1000
+const stderrKeptChars = 4000
+const stderrLinesInMessages = 8
+
+// Safety net: if this Node.js process exits without closing the scopes (process.exit, a crash),
+// do not leave children behind.
+const liveChildren = new Set<ChildProcess>()
+let exitHookInstalled = false
+const track = (child: ChildProcess) => {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true
+    process.once("exit", () => {
+      for (const orphan of liveChildren) orphan.kill("SIGKILL")
+    })
+  }
+  liveChildren.add(child)
+  child.once("exit", () => liveChildren.delete(child))
+  child.once("error", () => {
+    if (child.pid === undefined) liveChildren.delete(child)
+  })
+}
+
+const isRunning = (child: ChildProcess) =>
+  child.pid !== undefined && child.exitCode === null && child.signalCode === null
+
+const describeExit = (code: number | null, signal: NodeJS.Signals | null) =>
+  signal !== null ? `killed by signal ${signal}` : `exited with code ${code}`
+
+const describeSpawnFailure = (options: ProcessLinkOptions, error: NodeJS.ErrnoException): string => {
+  if (error.code === "ENOENT") {
+    if (options.cwd !== undefined && !existsSync(options.cwd))
+      return `the working directory ${options.cwd} does not exist`
+    return `command not found: ${options.command} (is it installed and on PATH?)`
+  }
+  if (error.code === "EACCES") return `permission denied: ${options.command} is not executable`
+  return error.message
+}
+
+/**
+ * Wait for the child to exit, up to `ms`; true when it is gone.
+ */
+const awaitExit = (child: ChildProcess, ms: number): Effect.Effect<boolean> =>
+  Effect.callback<boolean>((resume) => {
+    if (!isRunning(child)) return resume(Effect.succeed(true))
+    const onExit = () => resume(Effect.succeed(true))
+    child.once("exit", onExit)
+    return Effect.sync(() => child.off("exit", onExit))
+  }).pipe(Effect.timeoutOrElse({ duration: ms, orElse: () => Effect.succeed(!isRunning(child)) }))
+
+/** SIGTERM, then SIGKILL after `killTimeoutMs`, and wait for the process to be gone. */
+const terminate = (child: ChildProcess, link: string, killTimeoutMs: number): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    if (!isRunning(child)) return
+    child.kill("SIGTERM")
+    if (yield* awaitExit(child, killTimeoutMs)) return
+    yield* Effect.logWarning(
+      `${link}: pid ${child.pid} ignored SIGTERM for ${killTimeoutMs} ms; sending SIGKILL`,
+    )
+    child.kill("SIGKILL")
+    if (!(yield* awaitExit(child, 5000))) {
+      yield* Effect.logError(`${link}: pid ${child.pid} is still running 5000 ms after SIGKILL`)
+    }
+  })
+
+/**
+ * Start a program and talk to it over its stdin/stdout as a {@link ByteLink} (stderr is kept
+ * for error messages). No shell is involved. The process is killed (SIGTERM, then SIGKILL)
+ * when the scope closes, and the scope waits for it to be gone; the signals go to that process
+ * only, so a wrapper script should `exec` the program it runs.
+ *
+ * A command that cannot start fails with `LinkOpenError`. The process exiting fails `received`
+ * with `LinkLostError` (exit code or signal, and the last lines of stderr), unless
+ * `restartOnExit` is set: then it is started again and the link stays open, as a board does
+ * when it reboots.
+ *
+ * @example
+ * const program = Effect.scoped(Effect.gen(function* () {
+ *   const link = yield* openProcessLink({ command: "micropython", restartOnExit: true })
+ *   yield* link.write(new TextEncoder().encode("\r\x01"))
+ * }))
+ */
+export const openProcessLink = (
+  options: ProcessLinkOptions,
+): Effect.Effect<ProcessLink, LinkOpenError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const link = `exec:${options.command}`
+    const killTimeoutMs = options.killTimeoutMs ?? 2000
+    const maxQuickRestarts = options.maxQuickRestarts ?? 5
+    const rx = yield* makeReceiveQueue(link)
+    let closing = false
+    let restarts = 0
+    let quickRestarts = 0
+    let stderrTail = ""
+
+    const lastStderrLines = () => {
+      const lines = stderrTail.split(/\r?\n/).filter((line) => line.trim() !== "")
+      return lines.length === 0 ? "" : `; stderr: ${lines.slice(-stderrLinesInMessages).join(" | ")}`
+    }
+
+    // The running process; replaced on restart. Set before any callback can read it.
+    let current: ChildProcess | undefined
+
+    const spawnChild = (isRestart: boolean): ChildProcess => {
+      const child = spawn(options.command, options.args ?? [], {
+        stdio: ["pipe", "pipe", "pipe"],
+        ...(options.cwd !== undefined && { cwd: options.cwd }),
+        ...(options.env !== undefined && { env: { ...process.env, ...options.env } }),
+      })
+      current = child
+      track(child)
+      const startedAt = Date.now()
+      stderrTail = ""
+      child.stdout?.on("data", (chunk: Buffer) => rx.push(new Uint8Array(chunk)))
+      child.stderr?.on("data", (chunk: Buffer) => {
+        stderrTail = (stderrTail + chunk.toString("utf8")).slice(-stderrKeptChars)
+      })
+      // EPIPE when the process is gone: reported through `exit`, and to the writer.
+      child.stdin?.on("error", () => {})
+      let ended = false
+      const onEnded = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (ended) return
+        ended = true
+        if (closing) return
+        const how = describeExit(code, signal)
+        if (!options.restartOnExit) {
+          rx.fail(`the process ${how}${lastStderrLines()}`)
+          return
+        }
+        quickRestarts = Date.now() - startedAt < quickExitMs ? quickRestarts + 1 : 0
+        if (quickRestarts > maxQuickRestarts) {
+          rx.fail(`the process keeps exiting right after it starts (last: ${how}${lastStderrLines()})`)
+          return
+        }
+        restarts++
+        spawnChild(true)
+      }
+      // `close` comes once stdout is drained too, so every byte is delivered before the failure;
+      // a grandchild holding stdout open must not hide the exit, hence the bounded fallback.
+      child.once("close", onEnded)
+      child.once("exit", (code, signal) => {
+        setTimeout(() => onEnded(code, signal), 500).unref()
+      })
+      child.on("error", (error: NodeJS.ErrnoException) => {
+        if (child.pid !== undefined || ended) return // e.g. a failed kill: the exit events tell the rest
+        // It never started (Node follows with a `close` that must not count as an exit).
+        ended = true
+        if (isRestart && !closing) {
+          rx.fail(`could not restart the process: ${describeSpawnFailure(options, error)}`, error)
+        }
+      })
+      return child
+    }
+
+    const running = yield* Effect.acquireRelease(
+      Effect.callback<ChildProcess, LinkOpenError>((resume) => {
+        let child: ChildProcess
+        try {
+          child = spawnChild(false)
+        } catch (cause) {
+          const reason = cause instanceof Error ? cause.message : String(cause)
+          return resume(Effect.fail(new LinkOpenError({ link, reason, cause })))
+        }
+        child.once("spawn", () => resume(Effect.succeed(child)))
+        child.once("error", (error: NodeJS.ErrnoException) => {
+          if (child.pid !== undefined) return
+          resume(
+            Effect.fail(
+              new LinkOpenError({ link, reason: describeSpawnFailure(options, error), cause: error }),
+            ),
+          )
+        })
+      }),
+      (first) =>
+        Effect.suspend(() => {
+          closing = true
+          rx.end("the link was closed")
+          const child = current ?? first
+          child.stdin?.destroy()
+          return terminate(child, link, killTimeoutMs)
+        }),
+    )
+    const currentChild = (): ChildProcess => current ?? running
+
+    const write = (bytes: Uint8Array): Effect.Effect<void, LinkError> =>
+      Effect.callback<void, LinkError>((resume) => {
+        const closed = rx.closedReason()
+        if (closed !== undefined) return resume(Effect.fail(closed))
+        const stdin = currentChild().stdin
+        if (bytes.length === 0 || stdin === null) return resume(Effect.void)
+        stdin.write(Buffer.from(bytes), (error) => {
+          if (!error) return resume(Effect.void)
+          const reason = rx.closedReason()
+          if (reason !== undefined) return resume(Effect.fail(reason))
+          // A process restarting on exit is a board rebooting: bytes sent meanwhile are lost, as on a wire.
+          if (options.restartOnExit) return resume(Effect.void)
+          resume(
+            Effect.fail(new LinkLostError({ link, reason: `write failed: ${error.message}`, cause: error })),
+          )
+        })
+      })
+
+    return {
+      description: link,
+      write,
+      received: rx.stream,
+      isOpen: Effect.sync(() => rx.closedReason() === undefined),
+      pid: Effect.sync(() => {
+        const child = currentChild()
+        return isRunning(child) ? child.pid : undefined
+      }),
+      restarts: Effect.sync(() => restarts),
+    } satisfies ProcessLink
+  })

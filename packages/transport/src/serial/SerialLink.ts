@@ -1,0 +1,311 @@
+import { Effect, type Scope } from "effect"
+import { type ByteLink, makeReceiveQueue, type ReceiveQueue } from "../ByteLink.js"
+import { type LinkError, LinkLostError, LinkOpenError } from "../errors.js"
+import { loadSerialPort, type SerialPortModule } from "./loadSerialPort.js"
+
+type SerialPortInstance = InstanceType<SerialPortModule["SerialPort"]>
+
+/**
+ * What to do with the DTR and RTS modem lines right after the port opens.
+ *
+ * - `"leave"`: keep what the OS did at open (Linux and macOS assert both).
+ * - `"assert"`: raise both.
+ * - `"deassert"`: drop both at once. ESP32/ESP8266 boards wire DTR/RTS to EN and GPIO0
+ *   through an auto-reset circuit; with both lines at the same level neither reset nor
+ *   the bootloader is triggered, and dropping them keeps the board running when the port
+ *   is later closed.
+ */
+export type ControlLinePolicy = "leave" | "assert" | "deassert"
+
+/** Options of {@link openSerialLink}. */
+export interface SerialLinkOptions {
+  /** The device: `/dev/ttyACM0`, `/dev/ttyUSB0`, `/dev/pts/3`, `COM3`. */
+  readonly path: string
+  /** Line speed; default 115200 (what MicroPython boards use). Ignored by pseudo-terminals and USB CDC. */
+  readonly baudRate?: number
+  /** DTR/RTS policy applied right after open; default `"leave"`. */
+  readonly controlLines?: ControlLinePolicy
+  /** Explicit DTR level after open; overrides `controlLines` for DTR. */
+  readonly dtr?: boolean
+  /** Explicit RTS level after open; overrides `controlLines` for RTS. */
+  readonly rts?: boolean
+  /** Drop DTR/RTS when the port is closed (POSIX `HUPCL`); default `true`. */
+  readonly hupcl?: boolean
+  /** Take an exclusive lock so no other program can open the port (POSIX only); default `true`. */
+  readonly lock?: boolean
+  /** Bound on opening the device; default 5000 ms. */
+  readonly openTimeoutMs?: number
+  /** Bound on closing the device when the scope closes; default 2000 ms. */
+  readonly closeTimeoutMs?: number
+  /**
+   * How often to check that the device is still there; default 500 ms, 0 disables.
+   * A tty that hangs up (board unplugged, pseudo-terminal's other side closed) while no read is
+   * polling it only returns end-of-file, which `serialport` retries forever without reporting;
+   * the check notices the hang-up and fails `received` with `LinkLostError`.
+   */
+  readonly hangupCheckMs?: number
+}
+
+const describeOpenFailure = (path: string, cause: unknown): string => {
+  const text = cause instanceof Error ? cause.message : String(cause)
+  if (/No such file or directory/i.test(text))
+    return `no such device ${path} (is the board plugged in?): ${text}`
+  if (/Permission denied/i.test(text)) {
+    return `permission denied (on Linux, add your user to the group owning ${path}, usually "dialout", then log in again): ${text}`
+  }
+  if (/Cannot lock port|Resource busy|Resource temporarily unavailable/i.test(text)) {
+    return `the port is in use by another program (close it, or pass lock: false to share): ${text}`
+  }
+  return text
+}
+
+const openPort = (
+  SerialPort: SerialPortModule["SerialPort"],
+  options: SerialLinkOptions,
+  link: string,
+): Effect.Effect<SerialPortInstance, LinkOpenError> =>
+  Effect.callback<SerialPortInstance, LinkOpenError>((resume) => {
+    let abandoned = false
+    let port: SerialPortInstance
+    try {
+      port = new SerialPort({
+        path: options.path,
+        baudRate: options.baudRate ?? 115200,
+        autoOpen: false,
+        hupcl: options.hupcl ?? true,
+        lock: options.lock ?? true,
+      })
+    } catch (cause) {
+      resume(
+        Effect.fail(new LinkOpenError({ link, reason: describeOpenFailure(options.path, cause), cause })),
+      )
+      return
+    }
+    port.open((error) => {
+      if (abandoned) {
+        // The open timed out or was interrupted, and then succeeded late: do not leak the descriptor.
+        if (!error) port.close(() => {})
+        return
+      }
+      if (error) {
+        resume(
+          Effect.fail(
+            new LinkOpenError({ link, reason: describeOpenFailure(options.path, error), cause: error }),
+          ),
+        )
+      } else {
+        resume(Effect.succeed(port))
+      }
+    })
+    return Effect.sync(() => {
+      abandoned = true
+    })
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: options.openTimeoutMs ?? 5000,
+      orElse: () =>
+        Effect.fail(
+          new LinkOpenError({
+            link,
+            reason: `the device did not open within ${options.openTimeoutMs ?? 5000} ms`,
+          }),
+        ),
+    }),
+  )
+
+/** DTR/RTS levels to set after open, or `undefined` to leave the lines alone. */
+const controlLineLevels = (options: SerialLinkOptions): { dtr: boolean; rts: boolean } | undefined => {
+  const policy = options.controlLines ?? "leave"
+  if (policy === "leave" && options.dtr === undefined && options.rts === undefined) return undefined
+  // A line the caller did not name keeps the level the OS gives it at open (asserted).
+  const base = policy !== "deassert"
+  return { dtr: options.dtr ?? base, rts: options.rts ?? base }
+}
+
+const applyControlLines = (
+  port: SerialPortInstance,
+  levels: { dtr: boolean; rts: boolean },
+  link: string,
+): Effect.Effect<void, LinkOpenError> =>
+  Effect.callback<Error | null>((resume) => {
+    port.set(levels, (error) => resume(Effect.succeed(error)))
+  }).pipe(
+    Effect.flatMap((error) => {
+      if (error === null) return Effect.void
+      // Pseudo-terminals and some adapters have no modem lines: nothing there can reset the board.
+      if (/Inappropriate ioctl|not supported|Invalid argument/i.test(error.message)) {
+        return Effect.logDebug(`${link}: no DTR/RTS lines to set (${error.message})`)
+      }
+      return Effect.fail(
+        new LinkOpenError({ link, reason: `could not set DTR/RTS: ${error.message}`, cause: error }),
+      )
+    }),
+    Effect.timeoutOrElse({
+      duration: 2000,
+      orElse: () =>
+        Effect.fail(new LinkOpenError({ link, reason: "setting DTR/RTS did not finish within 2000 ms" })),
+    }),
+  )
+
+/**
+ * Open a serial port as a {@link ByteLink}. The port is closed when the scope closes.
+ *
+ * Writes complete once the bytes have left the host (`tcdrain`), so pacing writes paces the
+ * wire. A port error or an unplugged device fails `received` with `LinkLostError`.
+ * Works with USB CDC boards, USB-UART bridges and pseudo-terminals (`/dev/pts/N`).
+ * Needs the optional peer dependency `serialport`; without it, fails with `LinkOpenError`.
+ *
+ * @example
+ * import { openSerialLink } from "@belay/transport/serial"
+ *
+ * const program = Effect.scoped(Effect.gen(function* () {
+ *   // An ESP32 devkit: keep the auto-reset circuit quiet.
+ *   const link = yield* openSerialLink({ path: "/dev/ttyUSB0", controlLines: "deassert" })
+ *   yield* link.write(new TextEncoder().encode("\r\x03\x03\r\x01"))
+ * }))
+ */
+export const openSerialLink = (
+  options: SerialLinkOptions,
+): Effect.Effect<ByteLink, LinkOpenError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const link = `serial:${options.path}`
+    const { SerialPort } = yield* loadSerialPort(link)
+    const rx = yield* makeReceiveQueue(link)
+    const pendingWrites = new Set<(error: LinkError) => void>()
+    let closingByScope = false
+
+    const linkDown = () => {
+      const reason = rx.closedReason()
+      if (reason === undefined) return
+      for (const fail of [...pendingWrites]) fail(reason)
+    }
+
+    const port = yield* Effect.acquireRelease(
+      openPort(SerialPort, options, link),
+      (port) => {
+        closingByScope = true
+        rx.end("the link was closed")
+        linkDown()
+        return closePort(port, link, options.closeTimeoutMs ?? 2000)
+      },
+      { interruptible: true },
+    )
+
+    port.on("error", (error: Error) => {
+      rx.fail(`port error: ${error.message}`, error)
+      linkDown()
+    })
+    port.on("close", (error?: Error | null) => {
+      if (closingByScope) return
+      if (error && (error as { disconnected?: boolean }).disconnected) {
+        rx.fail(`the device was disconnected (${error.message})`, error)
+      } else {
+        rx.fail("the port closed unexpectedly", error ?? undefined)
+      }
+      linkDown()
+    })
+    port.on("data", (chunk: Buffer) => rx.push(new Uint8Array(chunk)))
+
+    const hangupCheckMs = options.hangupCheckMs ?? 500
+    if (hangupCheckMs > 0) {
+      yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          watchForHangup(port, hangupCheckMs, (error) => {
+            rx.fail(`the device hung up (${error.message})`, error)
+            linkDown()
+            if (port.isOpen) port.close(() => {})
+          }),
+        ),
+        (watchdog) => Effect.sync(() => clearInterval(watchdog)),
+      )
+    }
+
+    const levels = controlLineLevels(options)
+    if (levels !== undefined) yield* applyControlLines(port, levels, link)
+
+    return {
+      description: link,
+      write: (bytes) => writeAndDrain(port, rx, pendingWrites, link, bytes),
+      received: rx.stream,
+      isOpen: Effect.sync(() => rx.closedReason() === undefined && port.isOpen),
+    } satisfies ByteLink
+  })
+
+const writeAndDrain = (
+  port: SerialPortInstance,
+  rx: ReceiveQueue,
+  pendingWrites: Set<(error: LinkError) => void>,
+  link: string,
+  bytes: Uint8Array,
+): Effect.Effect<void, LinkError> =>
+  Effect.callback<void, LinkError>((resume) => {
+    const closed = rx.closedReason()
+    if (closed !== undefined) return resume(Effect.fail(closed))
+    if (bytes.length === 0) return resume(Effect.void)
+    let finished = false
+    const finish = (error?: LinkError) => {
+      if (finished) return
+      finished = true
+      pendingWrites.delete(finish)
+      resume(error === undefined ? Effect.void : Effect.fail(error))
+    }
+    const failure = (what: string, error: Error) =>
+      rx.closedReason() ?? new LinkLostError({ link, reason: `${what}: ${error.message}`, cause: error })
+    pendingWrites.add(finish)
+    // Copy: the caller may reuse its buffer as soon as this effect is interrupted.
+    port.write(Buffer.from(bytes), (error) => {
+      if (error) return finish(failure("write failed", error))
+      port.drain((error) => finish(error ? failure("drain failed", error) : undefined))
+    })
+    return Effect.sync(() => {
+      finished = true
+      pendingWrites.delete(finish)
+    })
+  })
+
+/** Matches the errors a hung-up or vanished tty gives to an ioctl. */
+const hangupError = /Input\/output error|No such device|Bad file descriptor/i
+
+/**
+ * Poll a cheap ioctl (get the baud rate) on the open port; call `onHangup` once it fails
+ * the way a hung-up tty fails.
+ */
+const watchForHangup = (
+  port: SerialPortInstance,
+  intervalMs: number,
+  onHangup: (error: Error) => void,
+): ReturnType<typeof setInterval> => {
+  let checking = false
+  const timer = setInterval(() => {
+    const binding = port.port
+    if (checking || binding === undefined || !port.isOpen) return
+    checking = true
+    binding.getBaudRate().then(
+      () => {
+        checking = false
+      },
+      (error: Error) => {
+        checking = false
+        if (!port.isOpen || !hangupError.test(error.message)) return
+        clearInterval(timer)
+        onHangup(error)
+      },
+    )
+  }, intervalMs)
+  timer.unref()
+  return timer
+}
+
+const closePort = (port: SerialPortInstance, link: string, timeoutMs: number): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (!port.isOpen) return Effect.void
+    return Effect.callback<void>((resume) => {
+      port.close(() => resume(Effect.void))
+    }).pipe(
+      Effect.timeoutOrElse({
+        duration: timeoutMs,
+        orElse: () =>
+          Effect.logWarning(`${link}: the port did not close within ${timeoutMs} ms; giving up waiting`),
+      }),
+    )
+  })
