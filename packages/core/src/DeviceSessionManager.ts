@@ -131,6 +131,16 @@ const capabilityCache = new WeakMap<DeviceCommunicationShape, DeviceCapabilities
 export const cachedCapabilities = (device: DeviceCommunicationShape): DeviceCapabilities | undefined =>
   capabilityCache.get(device)
 
+/**
+ * Forget a board's cached capabilities: the next session probes again (after a firmware update, say).
+ *
+ * @example
+ * forgetCapabilities(comm)
+ */
+export const forgetCapabilities = (device: DeviceCommunicationShape): void => {
+  capabilityCache.delete(device)
+}
+
 let idCounter = 0
 const newSessionId = () => `s${(++idCounter).toString(36)}-${Math.random().toString(36).slice(2, 8)}`
 

@@ -198,40 +198,42 @@ export class RawReplEngine {
   enterRaw(
     reason: "connect" | "recover",
   ): Effect.Effect<void, ProtocolTimeoutError | BoardStuckError | LinkError> {
-    const bound = reason === "recover" ? this.options.interruptTimeoutMs : this.options.enterRawTimeoutMs
-    const perAttempt = Math.max(200, Math.min(1500, bound / 2))
-    const started = Date.now()
-    const attempt: Effect.Effect<void, ProtocolTimeoutError | LinkError> = Effect.gen(
-      { self: this },
-      function* () {
-        yield* this.write(enc.encode("\r\x03"))
-        yield* Effect.sleep(Duration.millis(5))
-        yield* this.write(enc.encode("\x03"))
-        yield* this.drain(Math.min(500, perAttempt / 2))
-        yield* this.write(enc.encode("\r\x01"))
-        const remaining = bound - (Date.now() - started)
-        yield* this.waitForPattern("enter-raw", Math.max(50, Math.min(perAttempt, remaining)), RAW_BANNER)
-      },
-    )
-    const loop: Effect.Effect<void, ProtocolTimeoutError | LinkError> = Effect.catchTag(
-      attempt,
-      "ProtocolTimeoutError",
-      (e) => (Date.now() - started < bound ? loop : Effect.fail(e)),
-    )
-    this.state = "unknown"
-    return Effect.gen({ self: this }, function* () {
+    return Effect.suspend(() => {
+      const bound = reason === "recover" ? this.options.interruptTimeoutMs : this.options.enterRawTimeoutMs
+      const perAttempt = Math.max(200, Math.min(1500, bound / 2))
+      const started = Date.now()
+      this.state = "unknown"
       if (reason === "recover") this.metrics.interrupts++
-      yield* Effect.catchTag(
-        loop,
-        "ProtocolTimeoutError",
-        (e): Effect.Effect<never, ProtocolTimeoutError | BoardStuckError> =>
-          reason === "recover"
-            ? Effect.fail(new BoardStuckError({ waitedMs: Date.now() - started, received: e.received }))
-            : Effect.fail(
-                new ProtocolTimeoutError({ phase: "enter-raw", timeoutMs: bound, received: e.received }),
-              ),
+      const attempt: Effect.Effect<void, ProtocolTimeoutError | LinkError> = Effect.gen(
+        { self: this },
+        function* () {
+          yield* this.write(enc.encode("\r\x03"))
+          yield* Effect.sleep(Duration.millis(5))
+          yield* this.write(enc.encode("\x03"))
+          yield* this.drain(Math.min(500, perAttempt / 2))
+          yield* this.write(enc.encode("\r\x01"))
+          const remaining = bound - (Date.now() - started)
+          yield* this.waitForPattern("enter-raw", Math.max(50, Math.min(perAttempt, remaining)), RAW_BANNER)
+        },
       )
-      this.state = "raw"
+      const loop: Effect.Effect<void, ProtocolTimeoutError | LinkError> = Effect.catchTag(
+        attempt,
+        "ProtocolTimeoutError",
+        (e) => (Date.now() - started < bound ? loop : Effect.fail(e)),
+      )
+      return Effect.gen({ self: this }, function* () {
+        yield* Effect.catchTag(
+          loop,
+          "ProtocolTimeoutError",
+          (e): Effect.Effect<never, ProtocolTimeoutError | BoardStuckError> =>
+            reason === "recover"
+              ? Effect.fail(new BoardStuckError({ waitedMs: Date.now() - started, received: e.received }))
+              : Effect.fail(
+                  new ProtocolTimeoutError({ phase: "enter-raw", timeoutMs: bound, received: e.received }),
+                ),
+        )
+        this.state = "raw"
+      })
     })
   }
 

@@ -81,6 +81,19 @@ describe("raw REPL exchanges", () => {
     },
   )
 
+  it("enters the raw REPL once and stays there across exchanges", async () => {
+    const result = await run(
+      withBoard({ run: () => ({ stdout: "ok" }) }, (comm, board) =>
+        Effect.gen(function* () {
+          for (let i = 0; i < 5; i++) yield* comm.exec("x")
+          return { enters: count(board.written(), "\r\x01"), interrupts: count(board.written(), "\x03") }
+        }),
+      ),
+    )
+    expect(result.enters).toBe(1)
+    expect(result.interrupts).toBe(2)
+  })
+
   it("never negotiates raw-paste when told not to", async () => {
     const written = await run(
       withBoard({}, (comm, board) => Effect.as(comm.exec("1"), board.written()), {
