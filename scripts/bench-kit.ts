@@ -41,7 +41,11 @@ export const summarize = (samples: ReadonlyArray<number>): Summary => {
 }
 
 /** Time `iterations` runs of `fn` (after `warmup` runs); samples in milliseconds. */
-export const timeEach = async (iterations: number, fn: () => Promise<unknown>, warmup = 5): Promise<number[]> => {
+export const timeEach = async (
+  iterations: number,
+  fn: () => Promise<unknown>,
+  warmup = 5,
+): Promise<number[]> => {
   for (let i = 0; i < warmup; i++) await fn()
   const samples: number[] = []
   for (let i = 0; i < iterations; i++) {
@@ -71,6 +75,23 @@ export const heapPerItem = async <A>(count: number, make: (i: number) => Promise
   collect()
   const after = process.memoryUsage().heapUsed
   if (keep.length !== count) throw new Error("unreachable")
+  return (after - before) / count
+}
+
+/**
+ * Retained heap of what one call to `build(count)` keeps alive, divided by `count`: for things
+ * made in a batch (one effect run registering many records).
+ */
+export const heapPerBatchItem = async (
+  count: number,
+  build: (count: number) => Promise<unknown>,
+): Promise<number> => {
+  collect()
+  const before = process.memoryUsage().heapUsed
+  const kept = await build(count)
+  collect()
+  const after = process.memoryUsage().heapUsed
+  void kept
   return (after - before) / count
 }
 

@@ -20,7 +20,13 @@ for (const pkg of (await readdir(path.join(root, "packages"))).sort()) {
 }
 
 const format = (v: number) =>
-  Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3)
+  Number.isInteger(v)
+    ? String(v)
+    : Math.abs(v) >= 100
+      ? v.toFixed(0)
+      : Math.abs(v) >= 1
+        ? v.toFixed(2)
+        : v.toPrecision(3)
 
 const table = (rows: ReadonlyArray<BenchResult>) => {
   const head = ["package", "benchmark", "board", "value", "unit", "target", "met"]
@@ -58,7 +64,10 @@ for (const file of files) {
 
 const host = machine()
 await mkdir(path.join(root, "bench-results"), { recursive: true })
-await writeFile(path.join(root, "bench-results", "latest.json"), `${JSON.stringify({ machine: host, results: all }, null, 2)}\n`)
+await writeFile(
+  path.join(root, "bench-results", "latest.json"),
+  `${JSON.stringify({ machine: host, results: all }, null, 2)}\n`,
+)
 await writeFile(
   path.join(root, "bench-results", "latest.md"),
   `# Benchmark report\n\nMachine: ${host.cpu}, ${host.cores} cores, ${host.memoryGiB} GiB, Node ${host.node}, ${host.platform}; run ${host.date}.\n\n${table(all)}\n`,

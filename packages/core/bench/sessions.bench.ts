@@ -2,8 +2,14 @@ import { makeDeviceCommunication } from "@belay/transport"
 import { openSerialLink } from "@belay/transport/serial"
 import { makeFakeBoard } from "@belay/transport/testing"
 import { isQemuMicrobitAvailable, startQemuMicrobit } from "@belay/virtual-device"
-import { Duration, Effect, Exit, Scope } from "effect"
-import { type BenchContext, heapPerItem, summarize, timeEach } from "../../../scripts/bench-kit.ts"
+import { Duration, Effect, Exit, References, Scope } from "effect"
+import {
+  type BenchContext,
+  heapPerBatchItem,
+  heapPerItem,
+  summarize,
+  timeEach,
+} from "../../../scripts/bench-kit.ts"
 import { forgetCapabilities, makeDeviceSessionManager } from "../src/index.ts"
 
 const PROBE =
@@ -17,7 +23,10 @@ const fakeDevice = Effect.gen(function* () {
 
 export default async function bench(ctx: BenchContext) {
   const scope = Effect.runSync(Scope.make())
-  const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) => Effect.runPromise(Scope.provide(effect, scope))
+  const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
+    Effect.runPromise(
+      Scope.provide(effect, scope).pipe(Effect.provideService(References.MinimumLogLevel, "Warn")),
+    )
   try {
     // ---- cold creation: one capability probe round trip, per board ----
     const boards: Array<[string, Effect.Effect<Effect.Success<typeof fakeDevice>, unknown, Scope.Scope>]> = [
@@ -57,7 +66,9 @@ export default async function bench(ctx: BenchContext) {
         target: "= one round trip (seed: 10-50 ms)",
       })
       const exec = summarize(await timeEach(ctx.quick ? 20 : 100, () => run(device.exec("pass"))))
-      ctx.log(`${name}: cold creation median ${s.median.toFixed(2)} ms; a trivial exec round trip median ${exec.median.toFixed(2)} ms`)
+      ctx.log(
+        `${name}: cold creation median ${s.median.toFixed(2)} ms; a trivial exec round trip median ${exec.median.toFixed(2)} ms`,
+      )
       ctx.record({
         package: "core",
         benchmark: "cold creation / trivial exec round trip",
@@ -71,7 +82,10 @@ export default async function bench(ctx: BenchContext) {
     // ---- warm creation, reuse, memory: the fake board (no board work involved) ----
     const device = await run(fakeDevice)
     const manager = await run(
-      makeDeviceSessionManager(device, { maxConcurrentSessions: 1_000_000, defaultSessionTimeout: Duration.minutes(30) }),
+      makeDeviceSessionManager(device, {
+        maxConcurrentSessions: 1_000_000,
+        defaultSessionTimeout: Duration.minutes(30),
+      }),
     )
     await run(Effect.flatMap(manager.createSession(), (s) => s.end))
     const warmN = ctx.quick ? 2000 : 20000
@@ -139,33 +153,58 @@ export default async function bench(ctx: BenchContext) {
     })
 
     const holder = await run(manager.createSession())
-    const perResource = await heapPerItem(N, (i) =>
+    const perResource = await heapPerBatchItem(N, (n) =>
       run(
-        holder.resources.registerResource({
-          resourceId: `r${i}`,
-          resourceType: "Bench",
-          estimatedCost: 1,
-          createdAt: new Date(),
-          cleanup: Effect.void,
+        Effect.gen(function* () {
+          for (let i = 0; i < n; i++)
+            yield* holder.resources.track("Bench", Effect.void, { estimatedCost: 1 })
         }),
       ),
     )
     ctx.record({
       package: "core",
-      benchmark: "retained heap per tracked resource",
+      benchmark: "retained heap per tracked resource (track)",
       board: "fake",
       value: perResource,
       unit: "bytes",
       target: "< 100 B (seed)",
       met: perResource < 100,
-      note: "includes the resource record itself and the handle returned",
     })
-    const hash = new Uint8Array(32)
-    const perMethod = await heapPerItem(N, (i) => {
-      hash[0] = i & 0xff
-      hash[1] = i >> 8
-      return run(holder.executorContext.registerMethodDeployment(`method_${i}(a, b)`, hash))
+    const created = new Date()
+    const perRecord = await heapPerBatchItem(N, (n) =>
+      run(
+        Effect.gen(function* () {
+          for (let i = 0; i < n; i++) {
+            yield* holder.resources.registerResource({
+              resourceId: `r${i}`,
+              resourceType: "Bench",
+              estimatedCost: 1,
+              createdAt: created,
+              cleanup: Effect.void,
+            })
+          }
+        }),
+      ),
+    )
+    ctx.record({
+      package: "core",
+      benchmark: "retained heap per tracked resource (registerResource, caller's record included)",
+      board: "fake",
+      value: perRecord,
+      unit: "bytes",
     })
+    const perMethod = await heapPerBatchItem(N, (n) =>
+      run(
+        Effect.gen(function* () {
+          const hash = new Uint8Array(32)
+          for (let i = 0; i < n; i++) {
+            hash[0] = i & 0xff
+            hash[1] = i >> 8
+            yield* holder.executorContext.registerMethodDeployment(`method_${i}(a, b)`, hash)
+          }
+        }),
+      ),
+    )
     ctx.record({
       package: "core",
       benchmark: "retained heap per deployed-method record",

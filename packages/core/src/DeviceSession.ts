@@ -1,11 +1,12 @@
-import type { DeviceCommunicationShape } from "@belay/transport"
-import { Cause, Effect, Exit, Scope } from "effect"
-import type { DeviceContext } from "./DeviceContext.js"
-import type { ExecutorContext } from "./ExecutorContext.js"
+import type { DeviceCommunicationShape, ProtocolMetrics } from "@belay/transport"
+import { Cause, Deferred, Effect, Exit, Scope } from "effect"
+import type { DeviceCapabilities } from "./DeviceCapabilities.js"
+import { type DeviceContext, makeDeviceContext } from "./DeviceContext.js"
+import { type ExecutorContext, makeExecutorContext } from "./ExecutorContext.js"
 import { type ResourceCleanupError, SessionError } from "./errors.js"
-import type { FileSystemContext } from "./FileSystemContext.js"
+import { type FileSystemContext, makeFileSystemContext } from "./FileSystemContext.js"
 import type { ResourceHandle, ResourceTracker } from "./ResourceTracker.js"
-import type { SessionState } from "./SessionState.js"
+import { SessionState } from "./SessionState.js"
 
 /** Why a session ended. */
 export type SessionEndReason =
@@ -82,41 +83,81 @@ export interface DeviceSession {
   readonly ended: Effect.Effect<void>
 }
 
-let resourceCounter = 0
+/** @internal what a session needs from its manager */
+export interface SessionHost {
+  readonly device: DeviceCommunicationShape
+  readonly onEnded: (session: DeviceSessionImpl) => Effect.Effect<void>
+}
 
-/** @internal the session's mutable state, driven by the manager */
+/** @internal the session's mutable state, driven by the manager; built lazily to stay small */
 export class DeviceSessionImpl implements DeviceSession {
   isActive = true
   boardResets = 0
   brokenReason: string | undefined = undefined
   endReason: SessionEndReason | undefined = undefined
+  cleanupFailure: ResourceCleanupError | undefined = undefined
   lastActivity: number
-  private ending: Promise<Exit.Exit<void, ResourceCleanupError>> | undefined
-  private finish!: (exit: Exit.Exit<void, ResourceCleanupError>) => void
-  private readonly endedPromise: Promise<Exit.Exit<void, ResourceCleanupError>>
-  cleanupFailure: ResourceCleanupError | undefined
+  private scopeRef: Scope.Closeable | undefined = undefined
+  private stateRef: SessionState | undefined = undefined
+  private executorRef: ExecutorContext | undefined = undefined
+  private deviceRef: DeviceContext | undefined = undefined
+  private fileSystemRef: (FileSystemContext & { readonly clear: () => void }) | undefined = undefined
+  private ending: Deferred.Deferred<void, ResourceCleanupError> | undefined = undefined
 
   constructor(
     readonly sessionId: string,
-    readonly createdAt: Date,
-    readonly state: SessionState,
+    readonly createdAtMs: number,
     readonly resources: ResourceTracker,
-    readonly executorContext: ExecutorContext,
-    readonly deviceContext: DeviceContext,
-    readonly fileSystemContext: FileSystemContext & { readonly clear: () => void },
-    readonly device: DeviceCommunicationShape,
-    readonly scope: Scope.Closeable,
-    private readonly onEnded: (session: DeviceSessionImpl) => Effect.Effect<void>,
-    now: number,
+    private readonly host: SessionHost,
+    private readonly capabilities: DeviceCapabilities,
+    private readonly metricsAtStart: ProtocolMetrics,
   ) {
-    this.lastActivity = now
-    this.endedPromise = new Promise((resolve) => {
-      this.finish = resolve
-    })
+    this.lastActivity = createdAtMs
+  }
+
+  get createdAt(): Date {
+    return new Date(this.createdAtMs)
+  }
+
+  get device(): DeviceCommunicationShape {
+    return this.host.device
+  }
+
+  get scope(): Scope.Scope {
+    this.scopeRef ??= Scope.makeUnsafe()
+    return this.scopeRef
+  }
+
+  get state(): SessionState {
+    this.stateRef ??= new SessionState()
+    return this.stateRef
+  }
+
+  get executorContext(): ExecutorContext {
+    this.executorRef ??= makeExecutorContext(this.sessionId, this.resources)
+    return this.executorRef
+  }
+
+  get deviceContext(): DeviceContext {
+    this.deviceRef ??= makeDeviceContext(
+      this.sessionId,
+      this.host.device,
+      this.capabilities,
+      this.metricsAtStart,
+    )
+    return this.deviceRef
+  }
+
+  get fileSystemContext(): FileSystemContext {
+    this.fileSystemRef ??= makeFileSystemContext(this.sessionId)
+    return this.fileSystemRef
   }
 
   get ended(): Effect.Effect<void> {
-    return Effect.asVoid(Effect.promise(() => this.endedPromise))
+    return Effect.suspend(() => {
+      this.ending ??= Deferred.makeUnsafe()
+      return Effect.ignore(Deferred.await(this.ending))
+    })
   }
 
   acquireWithHandle<A, E, R>(
@@ -134,14 +175,11 @@ export class DeviceSessionImpl implements DeviceSession {
           })
         }
         const value = yield* restore(acquire)
-        const handle = yield* this.resources.registerResource({
-          resourceId: options.resourceId ?? `${options.resourceType}-${++resourceCounter}`,
-          resourceType: options.resourceType,
-          estimatedCost: options.estimatedCost ?? 0,
-          createdAt: new Date(),
-          cleanup: Effect.suspend(() => release(value)),
-          lostOnReset: options.lostOnReset ?? false,
-        })
+        const handle = yield* this.resources.track(
+          options.resourceType,
+          Effect.asVoid(Effect.suspend(() => release(value))),
+          options,
+        )
         return [value, handle] as const
       }),
     )
@@ -160,37 +198,36 @@ export class DeviceSessionImpl implements DeviceSession {
   }
 
   /**
-   * End once: clean up the tracker (newest first), close the scope, tell the manager.
-   * Later callers wait for the same outcome.
+   * End once: close the session's scope (its own finalizers first), clean up the tracker (newest
+   * first), tell the manager. Later callers wait for the same outcome.
    */
   endWith(
     reason: SessionEndReason,
     exit: Exit.Exit<unknown, unknown>,
   ): Effect.Effect<void, ResourceCleanupError> {
     return Effect.suspend(() => {
-      if (this.ending !== undefined) {
-        const pending = this.ending
-        return Effect.flatMap(
-          Effect.promise(() => pending),
-          (result) => result,
-        )
+      if (!this.isActive) {
+        this.ending ??= Deferred.makeUnsafe()
+        return Deferred.await(this.ending)
       }
       this.isActive = false
       this.endReason = reason
-      let resolveEnding!: (e: Exit.Exit<void, ResourceCleanupError>) => void
-      this.ending = new Promise((resolve) => {
-        resolveEnding = resolve
-      })
+      this.ending ??= Deferred.makeUnsafe()
+      const ending = this.ending
       return Effect.uninterruptible(
         Effect.gen({ self: this }, function* () {
-          yield* Scope.close(this.scope, exit)
-          this.fileSystemContext.clear()
-          this.state.clear()
+          if (this.scopeRef !== undefined) yield* Scope.close(this.scopeRef, exit)
+          const cleanup = yield* Effect.exit(this.resources.close)
+          if (Exit.isFailure(cleanup)) {
+            const failure = Cause.findErrorOption(cleanup.cause)
+            if (failure._tag === "Some") this.cleanupFailure = failure.value
+          }
+          this.fileSystemRef?.clear()
+          this.stateRef?.clear()
+          yield* this.host.onEnded(this)
           const result: Exit.Exit<void, ResourceCleanupError> =
             this.cleanupFailure === undefined ? Exit.void : Exit.fail(this.cleanupFailure)
-          yield* this.onEnded(this)
-          resolveEnding(result)
-          this.finish(result)
+          yield* Deferred.done(ending, result)
           return yield* result
         }),
       )

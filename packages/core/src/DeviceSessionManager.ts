@@ -1,10 +1,8 @@
 import { DeviceCommunication, type DeviceCommunicationShape } from "@belay/transport"
-import { Clock, Context, Duration, Effect, Exit, Layer, Metric, Scope, Semaphore, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Layer, Metric, type Scope, Semaphore, Stream } from "effect"
 import type { ConfigError } from "effect/Config"
 import { type DeviceCapabilities, detectCapabilities, minimalCapabilities } from "./DeviceCapabilities.js"
-import { makeDeviceContext } from "./DeviceContext.js"
 import { type DeviceSession, DeviceSessionImpl, endReasonOf, type SessionEndReason } from "./DeviceSession.js"
-import { makeExecutorContext } from "./ExecutorContext.js"
 import {
   type DeviceCapabilityError,
   type DeviceSessionState,
@@ -14,7 +12,6 @@ import {
   SessionManagerStateError,
   SessionNotFoundError,
 } from "./errors.js"
-import { makeFileSystemContext } from "./FileSystemContext.js"
 import { ResourceTracker } from "./ResourceTracker.js"
 import {
   loadSessionManagementOptions,
@@ -22,7 +19,6 @@ import {
   type SessionManagementOptions,
 } from "./SessionManagementOptions.js"
 import { SessionMetrics } from "./SessionMetrics.js"
-import { SessionState } from "./SessionState.js"
 
 /** Counts of sessions (the seed's `SessionStats`). */
 export interface SessionStats {
@@ -212,6 +208,8 @@ export const makeDeviceSessionManager = (
         )
       })
 
+    const host = { device, onEnded }
+
     const end = (session: DeviceSessionImpl, reason: SessionEndReason, exit: Exit.Exit<unknown, unknown>) =>
       session.endWith(reason, exit)
 
@@ -219,25 +217,35 @@ export const makeDeviceSessionManager = (
     const endDetached = (session: DeviceSessionImpl, reason: SessionEndReason) =>
       Effect.forkIn(Effect.ignore(end(session, reason, Exit.void)), managerScope)
 
-    const watchIdle = (session: DeviceSessionImpl): Effect.Effect<void> => {
-      const timeoutMs = Duration.toMillis(options.defaultSessionTimeout)
-      if (!Number.isFinite(timeoutMs)) return Effect.void
-      const loop: Effect.Effect<void> = Effect.gen(function* () {
+    // One sweeper for all sessions ends those idle longer than the timeout (within a tenth of it).
+    const idleMs = Duration.toMillis(options.defaultSessionTimeout)
+    const sweepMs = Math.min(60_000, Math.max(5, idleMs / 10))
+    let sweeping = false
+    const sweep: Effect.Effect<void> = Effect.gen(function* () {
+      while (sessions.size > 0) {
+        yield* Effect.sleep(Duration.millis(sweepMs))
         const now = yield* Clock.currentTimeMillis
-        const due = session.lastActivity + timeoutMs
-        if (now < due) {
-          yield* Effect.sleep(Duration.millis(due - now))
-          return yield* loop
+        for (const session of sessions.values()) {
+          if (session.isActive && now - session.lastActivity >= idleMs) {
+            yield* Effect.logInfo("Session idle; ending it").pipe(
+              Effect.annotateLogs({ sessionId: session.sessionId }),
+            )
+            yield* endDetached(session, "idle")
+          }
         }
-        if (session.isActive) {
-          yield* Effect.logInfo("Session idle; ending it").pipe(
-            Effect.annotateLogs({ sessionId: session.sessionId }),
-          )
-          yield* endDetached(session, "idle")
-        }
-      })
-      return Effect.asVoid(Effect.forkIn(loop, session.scope))
-    }
+      }
+    }).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          sweeping = false
+        }),
+      ),
+    )
+    const startSweeper = Effect.suspend(() => {
+      if (sweeping || !Number.isFinite(idleMs)) return Effect.void
+      sweeping = true
+      return Effect.asVoid(Effect.forkIn(sweep, managerScope))
+    })
 
     const create = (
       creation?: SessionCreationOptions,
@@ -268,42 +276,26 @@ export const makeDeviceSessionManager = (
           return yield* new SessionManagerStateError({ state, attempted: "create a session" })
         }
         const sessionId = newSessionId()
-        const scope = yield* Scope.make()
         const tracker = new ResourceTracker(
           sessionId,
           options.resourceCleanupTimeout,
           options.enableResourceTracking,
           options.enableSessionMetrics,
         )
-        const metricsAtStart = yield* device.metrics
         const session = new DeviceSessionImpl(
           sessionId,
-          new Date(started),
-          new SessionState(),
-          tracker,
-          makeExecutorContext(sessionId, tracker),
-          makeDeviceContext(sessionId, device, capabilities, metricsAtStart),
-          makeFileSystemContext(sessionId),
-          device,
-          scope,
-          onEnded,
           started,
-        )
-        // The tracker is the scope's first finalizer, so it runs last: after anything added later.
-        yield* Scope.addFinalizer(
-          scope,
-          Effect.catchTag(tracker.close, "ResourceCleanupError", (error) =>
-            Effect.sync(() => {
-              session.cleanupFailure = error
-            }),
-          ),
+          tracker,
+          host,
+          capabilities,
+          yield* device.metrics,
         )
         sessions.set(sessionId, session)
         current = sessionId
         total++
         if (sessions.size > maxConcurrent) maxConcurrent = sessions.size
         if (state === "Inactive") state = "Active"
-        yield* watchIdle(session)
+        yield* startSweeper
         yield* metric(Metric.update(SessionMetrics.created, 1))
         yield* metric(Metric.update(SessionMetrics.creationDuration, performance.now() - startedPrecise))
         yield* Effect.logInfo("Session created").pipe(

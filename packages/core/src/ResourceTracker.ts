@@ -63,20 +63,108 @@ export interface ResourceHandle {
   readonly forget: Effect.Effect<void>
 }
 
-// Entry states: live, cleaning (cleanup started), done (cleaned, released, forgotten or lost).
+/** Options of `ResourceTracker.track`. */
+export interface TrackOptions {
+  readonly resourceId?: string
+  readonly estimatedCost?: number
+  readonly lostOnReset?: boolean
+}
+
+// Entry status bits.
 const LIVE = 0
 const CLEANING = 1
 const DONE = 2
+const LOST_ON_RESET = 4
 
-interface Entry {
-  readonly resource: SessionResource
-  status: number
+/**
+ * One tracked resource, kept small: it is also the handle returned to the caller.
+ * Times are stored as milliseconds since the tracker was made.
+ */
+class Entry implements ResourceHandle {
+  constructor(
+    readonly tracker: ResourceTracker,
+    readonly type: string,
+    readonly cost: number,
+    readonly at: number,
+    readonly cleanup: Effect.Effect<void, unknown>,
+    /** The caller's record (`registerResource`), an explicit id, or the sequence number the id derives from. */
+    readonly source: SessionResource | string | number,
+    public status: number,
+  ) {}
+
+  get resourceId(): string {
+    const source = this.source
+    return typeof source === "number"
+      ? `${this.type}-${source}`
+      : typeof source === "string"
+        ? source
+        : source.resourceId
+  }
+
+  get state(): number {
+    return this.status & 3
+  }
+
+  get release(): Effect.Effect<void, ResourceCleanupError> {
+    return this.tracker.releaseEntry(this)
+  }
+
+  get forget(): Effect.Effect<void> {
+    return Effect.sync(() => this.tracker.forgetEntry(this))
+  }
+
+  view(): SessionResource {
+    if (typeof this.source === "object") return this.source
+    return {
+      resourceId: this.resourceId,
+      resourceType: this.type,
+      estimatedCost: this.cost,
+      createdAt: new Date(this.tracker.createdAtMs + this.at),
+      cleanup: this.cleanup,
+      lostOnReset: (this.status & LOST_ON_RESET) !== 0,
+    }
+  }
 }
 
-const hashKey = (signature: string, codeHash: Uint8Array): string => {
-  let hex = ""
-  for (const b of codeHash) hex += (b < 16 ? "0" : "") + b.toString(16)
-  return `${signature}\u0000${hex}`
+/** A deployed function; the key joins signature and hex hash. */
+class MethodRecord implements DeployedMethodInfo {
+  constructor(
+    readonly tracker: ResourceTracker,
+    readonly key: string,
+    readonly signatureLength: number,
+    readonly at: number,
+  ) {}
+  get signature(): string {
+    return this.key.slice(0, this.signatureLength)
+  }
+  get codeHash(): Uint8Array {
+    const hex = this.key.slice(this.signatureLength + 1)
+    const out = new Uint8Array(hex.length / 2)
+    for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16)
+    return out
+  }
+  get deployedAt(): Date {
+    return new Date(this.tracker.createdAtMs + this.at)
+  }
+  get sessionId(): string {
+    return this.tracker.sessionId
+  }
+}
+
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"))
+
+// Built with join so the key is one flat string (concatenation would keep a rope of small pieces alive).
+const methodKey = (signature: string, codeHash: Uint8Array): string => {
+  const parts: string[] = [signature, "\u0000"]
+  for (const b of codeHash) parts.push(HEX[b]!)
+  return parts.join("")
+}
+
+/** A cleanup that did not finish within the cleanup timeout. */
+export class CleanupTimeout extends Data.TaggedError("CleanupTimeout")<{ readonly timeoutMs: number }> {
+  override get message() {
+    return `cleanup did not finish within ${this.timeoutMs} ms`
+  }
 }
 
 /**
@@ -89,11 +177,13 @@ const hashKey = (signature: string, codeHash: Uint8Array): string => {
  * yield* session.resources.cleanupResources
  */
 export class ResourceTracker {
+  readonly createdAtMs = Date.now()
   private entries: Entry[] = []
   private liveCount = 0
-  private readonly threads = new Map<string, BackgroundThreadInfo>()
-  private readonly threadStops = new Map<string, ResourceHandle>()
-  private readonly methods = new Map<string, DeployedMethodInfo>()
+  private seq = 0
+  private threads: Map<string, BackgroundThreadInfo> | undefined
+  private threadStops: Map<string, ResourceHandle> | undefined
+  private methods: Map<string, MethodRecord> | undefined
   private closed = false
 
   constructor(
@@ -103,7 +193,7 @@ export class ResourceTracker {
     private readonly metrics: boolean,
   ) {}
 
-  /** True once the session ended: registrations then fail (and their cleanup runs at once). */
+  /** True once the session started ending: registrations then fail (and their cleanup runs at once). */
   get isClosed(): boolean {
     return this.closed
   }
@@ -124,6 +214,7 @@ export class ResourceTracker {
         if (stop) yield* this.runAlone(threadId, "BackgroundThread", stop)
         return yield* this.endedError(`register thread ${threadId}`)
       }
+      this.threads ??= new Map()
       this.threads.set(threadId, {
         threadId,
         methodName,
@@ -131,14 +222,11 @@ export class ResourceTracker {
         sessionId: this.sessionId,
       })
       if (stop) {
-        const handle = yield* this.registerResource({
+        const handle = yield* this.track("BackgroundThread", stop, {
           resourceId: threadId,
-          resourceType: "BackgroundThread",
-          estimatedCost: 0,
-          createdAt: new Date(),
-          cleanup: stop,
           lostOnReset: true,
         })
+        this.threadStops ??= new Map()
         this.threadStops.set(threadId, handle)
       }
       yield* Effect.logDebug("Background thread registered").pipe(
@@ -150,15 +238,15 @@ export class ResourceTracker {
   /** The thread ended on its own: forget it (its stop is not run). */
   unregisterBackgroundThread(threadId: string): Effect.Effect<void> {
     return Effect.suspend(() => {
-      this.threads.delete(threadId)
-      const handle = this.threadStops.get(threadId)
-      this.threadStops.delete(threadId)
+      this.threads?.delete(threadId)
+      const handle = this.threadStops?.get(threadId)
+      this.threadStops?.delete(threadId)
       return handle ? handle.forget : Effect.void
     })
   }
 
   getActiveThreads(): ReadonlyArray<BackgroundThreadInfo> {
-    return [...this.threads.values()]
+    return this.threads ? [...this.threads.values()] : []
   }
 
   // ---- deployed methods ----
@@ -166,94 +254,144 @@ export class ResourceTracker {
   registerDeployedMethod(signature: string, codeHash: Uint8Array): Effect.Effect<void, SessionError> {
     return Effect.suspend(() => {
       if (this.closed) return this.endedError(`register method ${signature}`)
-      this.methods.set(hashKey(signature, codeHash), {
-        signature,
-        codeHash: Uint8Array.from(codeHash),
-        deployedAt: new Date(),
-        sessionId: this.sessionId,
-      })
+      const key = methodKey(signature, codeHash)
+      this.methods ??= new Map()
+      this.methods.set(key, new MethodRecord(this, key, signature.length, Date.now() - this.createdAtMs))
       return Effect.void
     })
   }
 
   isMethodDeployed(signature: string, codeHash: Uint8Array): boolean {
-    return !this.closed && this.methods.has(hashKey(signature, codeHash))
+    return !this.closed && this.methods !== undefined && this.methods.has(methodKey(signature, codeHash))
   }
 
   getDeployedMethods(): ReadonlyArray<DeployedMethodInfo> {
-    return [...this.methods.values()]
+    return this.methods ? [...this.methods.values()] : []
   }
 
   // ---- generic resources ----
 
+  /** Register a resource described by the caller (the seed's form). */
   registerResource(
     resource: SessionResource,
   ): Effect.Effect<ResourceHandle, SessionError | ResourceCleanupError> {
-    return Effect.gen({ self: this }, function* () {
+    return this.add(
+      resource.resourceType,
+      resource.estimatedCost,
+      resource.cleanup,
+      resource,
+      resource.lostOnReset === true,
+      resource.createdAt.getTime(),
+    )
+  }
+
+  /**
+   * Track a cleanup under a type, without building a record: the light form for many small
+   * resources. The id is `<type>-<n>` unless given.
+   *
+   * @example
+   * const handle = yield* session.resources.track("Pin", session.device.exec("p.off()"), { estimatedCost: 8 })
+   */
+  track(
+    resourceType: string,
+    cleanup: Effect.Effect<void, unknown>,
+    options?: TrackOptions,
+  ): Effect.Effect<ResourceHandle, SessionError | ResourceCleanupError> {
+    return this.add(
+      resourceType,
+      options?.estimatedCost ?? 0,
+      cleanup,
+      options?.resourceId,
+      options?.lostOnReset === true,
+      Date.now(),
+    )
+  }
+
+  private add(
+    type: string,
+    cost: number,
+    cleanup: Effect.Effect<void, unknown>,
+    source: SessionResource | string | undefined,
+    lostOnReset: boolean,
+    createdAt: number,
+  ): Effect.Effect<ResourceHandle, SessionError | ResourceCleanupError> {
+    return Effect.suspend(() => {
+      const entry = new Entry(
+        this,
+        type,
+        cost,
+        createdAt - this.createdAtMs,
+        cleanup,
+        source ?? ++this.seq,
+        lostOnReset ? LIVE | LOST_ON_RESET : LIVE,
+      )
       if (this.closed) {
         // Nothing may outlive its session: undo it now and say so.
-        yield* this.runAlone(resource.resourceId, resource.resourceType, resource.cleanup)
-        return yield* this.endedError(`register resource ${resource.resourceId}`)
+        return Effect.andThen(
+          this.runAlone(entry.resourceId, type, cleanup),
+          this.endedError(`register resource ${entry.resourceId}`),
+        )
       }
-      const entry: Entry = { resource, status: LIVE }
       this.entries.push(entry)
       this.liveCount++
-      if (this.metrics) {
-        yield* Metric.update(
-          Metric.withAttributes(SessionMetrics.resourcesRegistered, { resource_type: resource.resourceType }),
-          1,
-        )
-      }
-      if (this.tracking) {
-        yield* Effect.logDebug("Resource registered").pipe(
-          Effect.annotateLogs({
-            resourceType: resource.resourceType,
-            resourceId: resource.resourceId,
-            cost: resource.estimatedCost,
-            sessionId: this.sessionId,
-          }),
-        )
-      }
-      return this.handleFor(entry)
+      if (!this.metrics && !this.tracking) return Effect.succeed(entry)
+      return Effect.gen({ self: this }, function* () {
+        if (this.metrics) {
+          yield* Metric.update(
+            Metric.withAttributes(SessionMetrics.resourcesRegistered, { resource_type: type }),
+            1,
+          )
+        }
+        if (this.tracking) {
+          yield* Effect.logDebug("Resource registered").pipe(
+            Effect.annotateLogs({
+              resourceType: type,
+              resourceId: entry.resourceId,
+              cost,
+              sessionId: this.sessionId,
+            }),
+          )
+        }
+        return entry as ResourceHandle
+      })
     })
   }
 
-  private handleFor(entry: Entry): ResourceHandle {
-    return {
-      resourceId: entry.resource.resourceId,
-      release: Effect.suspend(() => {
-        const failure = this.claim(entry)
-        if (failure === undefined) return Effect.void
-        return Effect.flatMap(this.runCleanup(entry), (f) =>
-          f === undefined
-            ? Effect.void
-            : Effect.fail(new ResourceCleanupError({ sessionId: this.sessionId, failures: [f] })),
-        )
-      }),
-      forget: Effect.sync(() => {
-        if (entry.status === LIVE) {
-          entry.status = DONE
-          this.liveCount--
-          this.compact()
-        }
-      }),
-    }
+  /** @internal */
+  releaseEntry(entry: Entry): Effect.Effect<void, ResourceCleanupError> {
+    return Effect.suspend(() => {
+      if (!this.claim(entry)) return Effect.void
+      return Effect.flatMap(this.runCleanup(entry), (failure) =>
+        failure === undefined
+          ? Effect.void
+          : Effect.fail(new ResourceCleanupError({ sessionId: this.sessionId, failures: [failure] })),
+      )
+    })
   }
 
-  /** Mark an entry as being cleaned; `undefined` when someone else already did. */
-  private claim(entry: Entry): Entry | undefined {
-    if (entry.status !== LIVE) return undefined
+  /** @internal */
+  forgetEntry(entry: Entry): void {
+    if (entry.state !== LIVE) return
+    entry.status = DONE
+    this.liveCount--
+    this.compact()
+  }
+
+  /** Mark an entry as being cleaned; false when someone else already did. */
+  private claim(entry: Entry): boolean {
+    if (entry.state !== LIVE) return false
     entry.status = CLEANING
     this.liveCount--
-    return entry
+    return true
   }
 
   private runCleanup(entry: Entry): Effect.Effect<ResourceCleanupFailure | undefined> {
-    const { resourceId, resourceType } = entry.resource
-    return Effect.map(this.boundedCleanup(entry.resource.cleanup), (outcome) => {
+    return Effect.map(this.boundedCleanup(entry.cleanup), (outcome) => {
       entry.status = DONE
       this.compact()
-      return outcome === undefined ? undefined : { resourceId, resourceType, ...outcome }
+      return outcome === undefined
+        ? undefined
+        : { resourceId: entry.resourceId, resourceType: entry.type, ...outcome }
     })
   }
 
@@ -313,14 +451,14 @@ export class ResourceTracker {
   /** Drop finished entries once they are most of the list (keeps registration O(1) amortised). */
   private compact(): void {
     if (this.entries.length > 32 && this.liveCount < this.entries.length / 2) {
-      this.entries = this.entries.filter((e) => e.status !== DONE)
+      this.entries = this.entries.filter((e) => e.state !== DONE)
     }
   }
 
   getActiveResources(): ReadonlyArray<SessionResource> {
     if (!this.tracking) return []
     const out: SessionResource[] = []
-    for (const e of this.entries) if (e.status === LIVE) out.push(e.resource)
+    for (const e of this.entries) if (e.state === LIVE) out.push(e.view())
     return out
   }
 
@@ -330,18 +468,18 @@ export class ResourceTracker {
     let cost = 0
     if (this.tracking) {
       for (const e of this.entries) {
-        if (e.status !== LIVE) continue
+        if (e.state !== LIVE) continue
         total++
-        cost += e.resource.estimatedCost
-        byType[e.resource.resourceType] = (byType[e.resource.resourceType] ?? 0) + 1
+        cost += e.cost
+        byType[e.type] = (byType[e.type] ?? 0) + 1
       }
     }
     return {
       totalResources: total,
       totalResourceCost: cost,
       resourcesByType: byType,
-      backgroundThreads: this.threads.size,
-      deployedMethods: this.methods.size,
+      backgroundThreads: this.threads?.size ?? 0,
+      deployedMethods: this.methods?.size ?? 0,
     }
   }
 
@@ -353,49 +491,52 @@ export class ResourceTracker {
   /**
    * Clean up every live resource, newest first, each once and bounded; failures come back together.
    */
-  readonly cleanupResources: Effect.Effect<void, ResourceCleanupError> = Effect.suspend(() => {
-    const claimed: Entry[] = []
-    for (let i = this.entries.length - 1; i >= 0; i--) {
-      const entry = this.claim(this.entries[i]!)
-      if (entry) claimed.push(entry)
-    }
-    if (claimed.length === 0) return Effect.void
-    return Effect.gen({ self: this }, function* () {
-      const failures: ResourceCleanupFailure[] = []
-      for (const entry of claimed) {
-        const failure = yield* this.runCleanup(entry)
-        if (failure) {
-          failures.push(failure)
-          yield* Effect.logWarning("Failed to clean up resource").pipe(
-            Effect.annotateLogs({
-              resourceId: failure.resourceId,
-              resourceType: failure.resourceType,
-              reason: failure.reason,
-              error: String(failure.error),
-              sessionId: this.sessionId,
-            }),
-          )
+  get cleanupResources(): Effect.Effect<void, ResourceCleanupError> {
+    return Effect.suspend(() => {
+      const claimed: Entry[] = []
+      for (let i = this.entries.length - 1; i >= 0; i--) {
+        const entry = this.entries[i]!
+        if (this.claim(entry)) claimed.push(entry)
+      }
+      if (this.threadStops) {
+        for (const threadId of this.threadStops.keys()) this.threads?.delete(threadId)
+        this.threadStops.clear()
+      }
+      if (claimed.length === 0) return Effect.void
+      return Effect.gen({ self: this }, function* () {
+        const failures: ResourceCleanupFailure[] = []
+        for (const entry of claimed) {
+          const failure = yield* this.runCleanup(entry)
+          if (failure) {
+            failures.push(failure)
+            yield* Effect.logWarning("Failed to clean up resource").pipe(
+              Effect.annotateLogs({
+                resourceId: failure.resourceId,
+                resourceType: failure.resourceType,
+                reason: failure.reason,
+                error: String(failure.error),
+                sessionId: this.sessionId,
+              }),
+            )
+          }
         }
-      }
-      for (const threadId of [...this.threadStops.keys()]) {
-        this.threadStops.delete(threadId)
-        this.threads.delete(threadId)
-      }
-      if (failures.length > 0) return yield* new ResourceCleanupError({ sessionId: this.sessionId, failures })
+        if (failures.length > 0)
+          return yield* new ResourceCleanupError({ sessionId: this.sessionId, failures })
+      })
     })
-  })
+  }
 
   /**
    * The board reset: threads, deployed methods and resources that lived in its RAM are gone.
    * Their cleanup is not run (there is nothing left to undo).
    */
   boardReset(): { threads: number; methods: number; resources: number } {
-    const lost = { threads: this.threads.size, methods: this.methods.size, resources: 0 }
-    this.threads.clear()
-    this.threadStops.clear()
-    this.methods.clear()
+    const lost = { threads: this.threads?.size ?? 0, methods: this.methods?.size ?? 0, resources: 0 }
+    this.threads?.clear()
+    this.threadStops?.clear()
+    this.methods?.clear()
     for (const e of this.entries) {
-      if (e.status === LIVE && e.resource.lostOnReset) {
+      if (e.state === LIVE && (e.status & LOST_ON_RESET) !== 0) {
         e.status = DONE
         this.liveCount--
         lost.resources++
@@ -405,24 +546,19 @@ export class ResourceTracker {
     return lost
   }
 
-  /** @internal the session ends: clean up, then refuse further registrations. */
-  readonly close: Effect.Effect<void, ResourceCleanupError> = Effect.suspend(() => {
-    this.closed = true
-    return Effect.ensuring(
-      this.cleanupResources,
-      Effect.sync(() => {
-        this.methods.clear()
-        this.threads.clear()
-        this.threadStops.clear()
-        this.entries = []
-      }),
-    )
-  })
-}
-
-/** A cleanup that did not finish within the cleanup timeout. */
-export class CleanupTimeout extends Data.TaggedError("CleanupTimeout")<{ readonly timeoutMs: number }> {
-  override get message() {
-    return `cleanup did not finish within ${this.timeoutMs} ms`
+  /** @internal the session ends: refuse further registrations, then clean up. */
+  get close(): Effect.Effect<void, ResourceCleanupError> {
+    return Effect.suspend(() => {
+      this.closed = true
+      return Effect.ensuring(
+        this.cleanupResources,
+        Effect.sync(() => {
+          this.methods = undefined
+          this.threads = undefined
+          this.threadStops = undefined
+          this.entries = []
+        }),
+      )
+    })
   }
 }
