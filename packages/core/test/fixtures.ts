@@ -10,9 +10,9 @@ export const PROBE_ANSWER =
   "'uid': 'e66038b713', 'free': 123456}\r\n"
 
 export const fastProtocol: RawReplOptions = {
-  replyTimeoutMs: 300,
-  enterRawTimeoutMs: 600,
-  interruptTimeoutMs: 400,
+  replyTimeoutMs: 800,
+  enterRawTimeoutMs: 1500,
+  interruptTimeoutMs: 1000,
   drainQuietMs: 2,
   plainRawChunkDelayMs: 0,
 }

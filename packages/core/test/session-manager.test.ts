@@ -1,4 +1,4 @@
-import { Duration, Effect, Exit, Fiber, Option } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import { executeWithRetry, SessionError, SessionStateKey } from "../src/index.js"
 import { boardWithManager, run } from "./fixtures.js"
@@ -177,12 +177,15 @@ describe("sessions", () => {
     await run(
       Effect.gen(function* () {
         const { manager } = yield* boardWithManager()
+        const registered = yield* Deferred.make<void>()
         const fiber = yield* Effect.forkChild(
           manager.executeInSession((session) =>
-            Effect.andThen(session.resources.registerResource(resource("r", log)), Effect.never),
+            session.resources
+              .registerResource(resource("r", log))
+              .pipe(Effect.andThen(Deferred.succeed(registered, undefined)), Effect.andThen(Effect.never)),
           ),
         )
-        yield* Effect.sleep("20 millis")
+        yield* Deferred.await(registered)
         yield* Fiber.interrupt(fiber)
       }),
     )
@@ -336,7 +339,11 @@ describe("the board's own state", () => {
         yield* s.resources.registerResource(resource("file", log))
         const before = s.resources.getResourceStats()
         yield* device.softReset
-        yield* Effect.sleep("10 millis")
+        // The manager hears of the reset through the transport's reset stream.
+        yield* Effect.sleep("1 millis").pipe(
+          Effect.repeat({ until: () => s.boardResets > 0 }),
+          Effect.timeout("2 seconds"),
+        )
         const after = s.resources.getResourceStats()
         yield* s.end
         return {

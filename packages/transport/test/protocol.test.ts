@@ -6,9 +6,9 @@ import { type FakeBoardOptions, type FakeBoardPhase, makeFakeBoard } from "../sr
 import { run, runFailure } from "./helpers.js"
 
 const fast: RawReplOptions = {
-  replyTimeoutMs: 300,
-  enterRawTimeoutMs: 600,
-  interruptTimeoutMs: 400,
+  replyTimeoutMs: 800,
+  enterRawTimeoutMs: 1500,
+  interruptTimeoutMs: 1000,
   drainQuietMs: 2,
   plainRawChunkDelayMs: 0,
 }
