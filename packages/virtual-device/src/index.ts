@@ -1,1 +1,5 @@
+export { openVirtualBoard, type VirtualBoardLink } from "./openVirtualBoard.js"
+export type { VirtualBoardOptions } from "./options.js"
+export { type OpenVirtualBoardPtyOptions, openVirtualBoardPty, virtualBoardScript } from "./pty.js"
 export * from "./qemu.js"
+export { VirtualBoard, type VirtualBoardCallbacks, type VirtualBoardStats } from "./VirtualBoard.js"

@@ -1,0 +1,42 @@
+import { DeviceCommunication } from "@belay/transport"
+import { Deferred, Effect, Stream } from "effect"
+
+const CTRL_RIGHT_BRACKET = 0x1d
+
+/** An interactive terminal to the board's friendly REPL; Ctrl-] leaves. */
+export const runRepl = Effect.scoped(
+  Effect.gen(function* () {
+    const device = yield* DeviceCommunication
+    const term = yield* device.terminal
+    const leave = yield* Deferred.make<void>()
+    const stdin = process.stdin
+    const raw = stdin.isTTY === true
+    if (raw) stdin.setRawMode(true)
+    process.stderr.write(`connected to ${device.description}; Ctrl-] leaves\n`)
+    const onData = (chunk: Buffer) => {
+      const at = chunk.indexOf(CTRL_RIGHT_BRACKET)
+      const bytes = at >= 0 ? chunk.subarray(0, at) : chunk
+      if (bytes.length > 0) Effect.runFork(Effect.ignore(term.write(new Uint8Array(bytes))))
+      if (at >= 0) Deferred.doneUnsafe(leave, Effect.void)
+    }
+    const onEnd = () => Deferred.doneUnsafe(leave, Effect.void)
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        stdin.on("data", onData)
+        stdin.on("end", onEnd)
+        stdin.resume()
+      }),
+      () =>
+        Effect.sync(() => {
+          stdin.off("data", onData)
+          stdin.off("end", onEnd)
+          if (raw) stdin.setRawMode(false)
+          stdin.pause()
+        }),
+    )
+    yield* Stream.runForEach(term.output, (bytes) => Effect.sync(() => process.stdout.write(bytes))).pipe(
+      Effect.raceFirst(Deferred.await(leave)),
+    )
+    process.stderr.write("\nleft the REPL\n")
+  }),
+)

@@ -1,0 +1,157 @@
+/**
+ * Deployment: which code is on the board, and what an exchange must send so that it is.
+ *
+ * A deploy unit is a block of Python (a task's source, or a module's sources together) that the
+ * board holds under a key, with its code hash. Three places know about units:
+ *
+ * - the board itself keeps a registry, the global dict `_belay_r` (key to the first 16 hex
+ *   digits of the SHA-256 of the code). A soft reset clears it with the rest of the RAM.
+ * - each session's `ResourceTracker` records the units the session deployed or verified
+ *   (`registerDeployedMethod(key, hash)`); the manager clears it on a board reset.
+ * - this process keeps, per board connection, what it last learnt of the board's registry and
+ *   at which reset generation.
+ *
+ * For each unit an exchange needs, the plan is one of:
+ *
+ * - `ready`: the session verified the unit and nothing since says otherwise: send only the call.
+ * - `guard`: this process put the unit on the board (another session did): send the call behind
+ *   a registry check, in the same exchange, without the definition. When the check fails, the
+ *   board sends its registry back instead of calling, and the exchange is repeated with the
+ *   unit deployed.
+ * - `ensure`: nothing is known (a new host process, first contact): send the definition under a
+ *   registry check, so the board defines it only when its registry lacks this code, and the
+ *   call, in one exchange. Code whose text cannot be indented safely (triple-quoted strings,
+ *   backslash continuations, tab indentation) is guarded instead.
+ * - `deploy`: the board does not hold it: send the definition, the registry update and the call
+ *   in one exchange.
+ *
+ * @internal
+ */
+import type { ExecutorContext } from "@belay/core"
+import type { DeviceCommunicationShape } from "@belay/transport"
+import { MISS_MARK_PY } from "./Framing.js"
+import type { PythonSource } from "./PythonSource.js"
+
+/** A block of code held on the board under a registry key. */
+export interface DeployUnit {
+  /** The registry key (a Python identifier), e.g. the task's or module's name. */
+  readonly key: string
+  readonly source: PythonSource
+  /** The code hash as stored in the board's registry (16 hex digits). */
+  readonly hashHex: string
+}
+
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"))
+
+/** @internal */
+export const makeUnit = (key: string, source: PythonSource): DeployUnit => {
+  let hex = ""
+  for (const b of source.hash.subarray(0, 8)) hex += HEX[b]!
+  return { key, source, hashHex: hex }
+}
+
+/** What this process knows of one board's registry. */
+export interface BoardView {
+  /** The transport's reset generation this knowledge belongs to. */
+  generation: number
+  /** Units known to be on the board (key to hash). */
+  entries: Map<string, string>
+  /** True when `entries` is the whole registry (learnt from the board, or empty after a reset). */
+  complete: boolean
+}
+
+const views = new WeakMap<DeviceCommunicationShape, BoardView>()
+
+/**
+ * The view of a board at `generation`. A new generation means the board reset: its registry
+ * is empty. On first contact nothing is known.
+ */
+export const boardView = (device: DeviceCommunicationShape, generation: number): BoardView => {
+  let view = views.get(device)
+  if (view === undefined) {
+    view = { generation, entries: new Map(), complete: false }
+    views.set(device, view)
+  } else if (view.generation !== generation) {
+    view.generation = generation
+    view.entries = new Map()
+    view.complete = true
+  }
+  return view
+}
+
+/**
+ * Forget what this process knows of a board's registry (the next call checks the board).
+ *
+ * @example
+ * forgetBoardRegistry(session.device)
+ */
+export const forgetBoardRegistry = (device: DeviceCommunicationShape): void => {
+  views.delete(device)
+}
+
+export type UnitPlan = "ready" | "guard" | "ensure" | "deploy"
+
+const indentable = new WeakMap<PythonSource, boolean>()
+
+/** Whether indenting every line by one space keeps the code's meaning. */
+const canIndent = (source: PythonSource): boolean => {
+  let ok = indentable.get(source)
+  if (ok === undefined) {
+    ok = !/'''|"""|\\\n|\n\t|^\t/.test(source.text)
+    indentable.set(source, ok)
+  }
+  return ok
+}
+
+/** @internal */
+export const planUnit = (context: ExecutorContext, view: BoardView, unit: DeployUnit): UnitPlan => {
+  const onBoard = view.entries.get(unit.key)
+  if (onBoard === unit.hashHex) {
+    return context.isMethodDeployed(unit.key, unit.source.hash) ? "ready" : "guard"
+  }
+  if (view.complete) return "deploy"
+  return canIndent(unit.source) ? "ensure" : "guard"
+}
+
+/**
+ * The code of one exchange: definitions of the units to deploy, the registry update, and the
+ * call (`body`), behind a registry check when some units are only guarded.
+ */
+export const buildExchange = (
+  units: ReadonlyArray<DeployUnit>,
+  plans: ReadonlyArray<UnitPlan>,
+  body: ReadonlyArray<string>,
+  nonce: string,
+): { readonly code: string; readonly callLine: number } => {
+  const deploys: DeployUnit[] = []
+  const ensures: DeployUnit[] = []
+  const guards: DeployUnit[] = []
+  units.forEach((unit, i) => {
+    if (plans[i] === "deploy") deploys.push(unit)
+    else if (plans[i] === "ensure") ensures.push(unit)
+    else if (plans[i] === "guard") guards.push(unit)
+  })
+  const lines: string[] = []
+  for (const unit of deploys) lines.push(unit.source.text)
+  if (deploys.length > 0 || ensures.length > 0 || guards.length > 0) {
+    let registry = "_belay_r=globals().get('_belay_r',{})"
+    for (const unit of deploys) registry += `;_belay_r['${unit.key}']='${unit.hashHex}'`
+    lines.push(registry)
+  }
+  for (const unit of ensures) {
+    lines.push(`if _belay_r.get('${unit.key}')!='${unit.hashHex}':`)
+    for (const line of unit.source.text.split("\n")) lines.push(line === "" ? "" : ` ${line}`)
+    lines.push(` _belay_r['${unit.key}']='${unit.hashHex}'`)
+  }
+  // Definitions and registry updates end before this line: an exception raised at or after it
+  // (in the call) leaves the units deployed.
+  const callLine = lines.length === 0 ? 1 : lines.join("\n").split("\n").length + 1
+  if (guards.length === 0) {
+    lines.push(...body)
+  } else {
+    lines.push(`if ${guards.map((u) => `_belay_r.get('${u.key}')=='${u.hashHex}'`).join(" and ")}:`)
+    for (const line of body) lines.push(` ${line}`)
+    lines.push("else:", ` print('${MISS_MARK_PY}${nonce}'+repr(_belay_r))`)
+  }
+  return { code: lines.join("\n"), callLine }
+}

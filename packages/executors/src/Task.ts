@@ -1,0 +1,294 @@
+import type { DeviceSession } from "@belay/core"
+import { type Duration, Effect, Queue, Schema, Stream } from "effect"
+import {
+  type ArgsCodec,
+  type ArgsInput,
+  type BoardSchema,
+  type CallArgs,
+  checkIdentifier,
+  makeArgsCodec,
+  makeResultCodec,
+  type ResultCodec,
+} from "./Codec.js"
+import { type DeployUnit, makeUnit } from "./Deployment.js"
+import { runOnBoard } from "./Exchange.js"
+import { FramingError, type TaskCallError } from "./errors.js"
+import { RESULT_MARK_PY } from "./Framing.js"
+import { PythonSource } from "./PythonSource.js"
+
+/** Options of one call. */
+export interface CallOptions {
+  /**
+   * Bound on the call. When it passes, the board is interrupted (Ctrl-C) and the call fails with
+   * `TaskTimeoutError`. Default: the task's `timeout`, else the connection's exec timeout
+   * (for a generator stream: none, the consumer decides how long it reads).
+   */
+  readonly timeout?: Duration.Input
+  /**
+   * Receive what the code prints, as it prints it. Without it, prints are logged
+   * (`Effect.logInfo("Board output")`, annotated with the task and session).
+   */
+  readonly onOutput?: (text: string) => Effect.Effect<void>
+}
+
+/** @internal how a declaration is bound: alone, or as a member of a module */
+export interface Binding {
+  /** The units a call needs on the board. */
+  readonly units: ReadonlyArray<DeployUnit>
+  /** Runs before each call (a module's setup and teardown registration). */
+  readonly prepare: ((session: DeviceSession) => Effect.Effect<void, TaskCallError>) | undefined
+  /** `module.task` or `task`, for errors and logs. */
+  readonly label: string
+}
+
+/** What declaring a task takes. */
+export interface TaskOptions<Args extends ArgsInput | undefined, R extends BoardSchema<unknown>> {
+  /** The Python function's name; `source` must define it at top level. */
+  readonly name: string
+  /** Python code defining the function (and whatever it needs): {@link py}, {@link pythonFile}, or text. */
+  readonly source: PythonSource | string
+  /** The arguments: a `Schema.Tuple` (positional), a `Schema.Struct` (keywords) or an array of schemas. */
+  readonly args?: Args
+  /** The result (for a generator: each item). Default `Schema.Unknown` (any Python literal). */
+  readonly result?: R
+  /** Default bound on each call. */
+  readonly timeout?: Duration.Input
+}
+
+const toSource = (source: PythonSource | string): PythonSource =>
+  typeof source === "string" ? PythonSource.of(source) : source
+
+/** @internal shared by tasks, generators and threads */
+export abstract class Declaration {
+  constructor(
+    readonly name: string,
+    readonly source: PythonSource,
+    /** @internal */
+    readonly argsCodec: ArgsCodec,
+    readonly timeout: Duration.Input | undefined,
+    /** @internal */
+    readonly binding: Binding,
+  ) {}
+
+  /** @internal the text between the call's parentheses */
+  encodeArgs(args: ReadonlyArray<unknown>) {
+    return Effect.fromResult(this.argsCodec.encode(this.binding.label, args))
+  }
+
+  /** @internal */
+  prepare(session: DeviceSession): Effect.Effect<void, TaskCallError> {
+    return this.binding.prepare ? this.binding.prepare(session) : Effect.void
+  }
+}
+
+const standalone = (name: string, source: PythonSource): Binding => ({
+  units: [makeUnit(name, source)],
+  prepare: undefined,
+  label: name,
+})
+
+/**
+ * A Python function on the board with a typed signature. Calling it is an Effect: the first
+ * call in a session sends the definition and the call in one exchange; later calls send only
+ * the call. Arguments are encoded as Python literals (no value can change the code that runs);
+ * the result comes back framed apart from the function's prints and is decoded by the result
+ * schema.
+ *
+ * @example
+ * const add = Task.make({
+ *   name: "add",
+ *   source: py`
+ *     def add(a, b):
+ *         return a + b
+ *   `,
+ *   args: [Schema.Number, Schema.Number],
+ *   result: Schema.Number,
+ * })
+ * const sum = yield* add.call(session, 1, 2) // 3
+ */
+export class Task<Args extends ReadonlyArray<unknown>, A> extends Declaration {
+  readonly _tag = "Task" as const
+
+  constructor(
+    name: string,
+    source: PythonSource,
+    argsCodec: ArgsCodec,
+    /** @internal */
+    readonly resultCodec: ResultCodec<A>,
+    timeout: Duration.Input | undefined,
+    binding: Binding,
+  ) {
+    super(name, source, argsCodec, timeout, binding)
+  }
+
+  /**
+   * Declare a task. Throws `DefinitionError` when `name` is not a Python identifier.
+   *
+   * @example
+   * const status = Task.make({
+   *   name: "status",
+   *   source: pythonFile(new URL("./status.py", import.meta.url)),
+   *   result: Schema.Struct({ temp: Schema.Number, ok: Schema.Boolean }),
+   * })
+   */
+  static make<
+    const Args extends ArgsInput | undefined = undefined,
+    R extends BoardSchema<unknown> = typeof Schema.Unknown,
+  >(options: TaskOptions<Args, R>): Task<CallArgs<Args>, R["Type"]> {
+    checkIdentifier(options.name, "a task name")
+    const source = toSource(options.source)
+    return new Task(
+      options.name,
+      source,
+      makeArgsCodec(options.args),
+      makeResultCodec(options.result ?? (Schema.Unknown as unknown as R)),
+      options.timeout,
+      standalone(options.name, source),
+    )
+  }
+
+  /** Call the function on the board in `session`. */
+  call(session: DeviceSession, ...args: Args): Effect.Effect<A, TaskCallError> {
+    return this.callWith(session, {}, ...args)
+  }
+
+  /** Call with per-call options (timeout, live output). */
+  callWith(session: DeviceSession, options: CallOptions, ...args: Args): Effect.Effect<A, TaskCallError> {
+    return Effect.gen({ self: this }, function* () {
+      const argsText = yield* this.encodeArgs(args)
+      yield* this.prepare(session)
+      const outcome = yield* runOnBoard(session, {
+        label: this.binding.label,
+        units: this.binding.units,
+        body: (nonce) => [`print('${RESULT_MARK_PY}${nonce}'+repr(${this.name}(${argsText})))`],
+        timeout: options.timeout ?? this.timeout,
+        onOutput: options.onOutput,
+      })
+      const repr = outcome.results[0]
+      if (repr === undefined) {
+        return yield* new FramingError({
+          task: this.binding.label,
+          reason: "the board sent no result frame",
+          received: outcome.output.slice(-120),
+        })
+      }
+      return yield* this.resultCodec.decode(this.binding.label, repr)
+    }).pipe(
+      Effect.withSpan("belay.task.call", {
+        attributes: { task: this.binding.label, sessionId: session.sessionId },
+      }),
+    )
+  }
+
+  /** @internal the same task bound differently (as a module member) */
+  rebind(binding: Binding): Task<Args, A> {
+    return new Task(this.name, this.source, this.argsCodec, this.resultCodec, this.timeout, binding)
+  }
+}
+
+/**
+ * A Python generator function on the board, read as an Effect `Stream`: each value it yields
+ * reaches the caller as it is produced, decoded by the item schema. Stopping the stream early
+ * (`Stream.take`, interruption) interrupts the board (Ctrl-C), which stops the generator
+ * (its `finally` blocks run).
+ *
+ * @example
+ * const count = GeneratorTask.make({
+ *   name: "count",
+ *   source: py`
+ *     def count(n):
+ *         for i in range(n):
+ *             yield i * i
+ *   `,
+ *   args: [Schema.Number],
+ *   item: Schema.Number,
+ * })
+ * const squares = yield* Stream.runCollect(count.stream(session, 5)) // [0, 1, 4, 9, 16]
+ */
+export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends Declaration {
+  readonly _tag = "GeneratorTask" as const
+
+  constructor(
+    name: string,
+    source: PythonSource,
+    argsCodec: ArgsCodec,
+    /** @internal */
+    readonly itemCodec: ResultCodec<A>,
+    timeout: Duration.Input | undefined,
+    binding: Binding,
+  ) {
+    super(name, source, argsCodec, timeout, binding)
+  }
+
+  /**
+   * Declare a generator task. Throws `DefinitionError` when `name` is not a Python identifier.
+   *
+   * @example
+   * const samples = GeneratorTask.make({ name: "samples", source, args: [Schema.Number], item: Schema.Number })
+   */
+  static make<
+    const Args extends ArgsInput | undefined = undefined,
+    R extends BoardSchema<unknown> = typeof Schema.Unknown,
+  >(
+    options: Omit<TaskOptions<Args, R>, "result"> & { readonly item?: R },
+  ): GeneratorTask<CallArgs<Args>, R["Type"]> {
+    checkIdentifier(options.name, "a generator task name")
+    const source = toSource(options.source)
+    return new GeneratorTask(
+      options.name,
+      source,
+      makeArgsCodec(options.args),
+      makeResultCodec(options.item ?? (Schema.Unknown as unknown as R)),
+      options.timeout,
+      standalone(options.name, source),
+    )
+  }
+
+  /** Run the generator on the board in `session` and stream what it yields. */
+  stream(session: DeviceSession, ...args: Args): Stream.Stream<A, TaskCallError> {
+    return this.streamWith(session, {}, ...args)
+  }
+
+  /** Stream with per-call options (a bound on the whole stream, live output). */
+  streamWith(session: DeviceSession, options: CallOptions, ...args: Args): Stream.Stream<A, TaskCallError> {
+    const self = this
+    return Stream.callback<A, TaskCallError>((queue) =>
+      Effect.gen(function* () {
+        const argsText = yield* self.encodeArgs(args)
+        yield* self.prepare(session)
+        yield* runOnBoard(session, {
+          label: self.binding.label,
+          units: self.binding.units,
+          body: (nonce) => [
+            `_belay_g=${self.name}(${argsText})`,
+            "try:",
+            ` for _belay_v in _belay_g:print('${RESULT_MARK_PY}${nonce}'+repr(_belay_v))`,
+            "finally:",
+            " _belay_g.close();_belay_g=_belay_v=None",
+          ],
+          // A stream runs as long as its consumer reads, unless bounded.
+          timeout: options.timeout ?? self.timeout ?? Number.POSITIVE_INFINITY,
+          onOutput: options.onOutput,
+          onResult: (repr) =>
+            Effect.flatMap(self.itemCodec.decode(self.binding.label, repr), (item) =>
+              Effect.sync(() => {
+                Queue.offerUnsafe(queue, item)
+              }),
+            ),
+        })
+        yield* Queue.end(queue)
+      }).pipe(
+        Effect.withSpan("belay.task.stream", {
+          attributes: { task: self.binding.label, sessionId: session.sessionId },
+        }),
+        Effect.catchCause((cause) => Queue.failCause(queue, cause)),
+        Effect.forkScoped,
+      ),
+    )
+  }
+
+  /** @internal */
+  rebind(binding: Binding): GeneratorTask<Args, A> {
+    return new GeneratorTask(this.name, this.source, this.argsCodec, this.itemCodec, this.timeout, binding)
+  }
+}

@@ -1,0 +1,93 @@
+import { type DeviceSession, type ResourceCleanupError, SessionError } from "@belay/core"
+import { type Duration, Effect } from "effect"
+import { checkIdentifier } from "./Codec.js"
+import { PythonSource } from "./PythonSource.js"
+import { executorState } from "./SessionExecutorState.js"
+import { runPlainCode } from "./Setup.js"
+
+/** What declaring a teardown takes. */
+export interface TeardownOptions {
+  /** A name for logs and for registering it once per session (a Python identifier). */
+  readonly name: string
+  /** The code that undoes what the session did on the board (pins off, timers stopped). */
+  readonly source: PythonSource | string
+  /** Bound on the teardown code; the session's cleanup timeout bounds it too. */
+  readonly timeout?: Duration.Input
+  /**
+   * The teardown undoes board RAM state: skip it when the board reset in the meantime (the
+   * reset undid it already), and register it again after a reset. Default false: it runs
+   * whenever the session ends.
+   */
+  readonly lostOnReset?: boolean
+}
+
+/**
+ * Code that runs when the session ends, however it ends (asked to, failed, idle, interrupted),
+ * registered as a session resource: it runs once, bounded, newest resource first, and a failure
+ * is reported in the session's `ResourceCleanupError`.
+ *
+ * @example
+ * const lightsOff = Teardown.make({ name: "lights_off", source: "led.off()" })
+ * yield* lightsOff.register(session) // runs when the session ends
+ */
+export class Teardown {
+  readonly _tag = "Teardown" as const
+  private constructor(
+    readonly name: string,
+    readonly source: PythonSource,
+    readonly timeout: Duration.Input | undefined,
+    readonly lostOnReset: boolean,
+  ) {}
+
+  /** Declare a teardown. Throws `DefinitionError` when `name` is not a Python identifier. */
+  static make(options: TeardownOptions): Teardown {
+    checkIdentifier(options.name, "a teardown name")
+    const source = typeof options.source === "string" ? PythonSource.of(options.source) : options.source
+    return new Teardown(options.name, source, options.timeout, options.lostOnReset === true)
+  }
+
+  /**
+   * Register the teardown with `session` (once per session; again after a board reset when
+   * `lostOnReset`). Nothing is sent now.
+   */
+  register(session: DeviceSession): Effect.Effect<void, SessionError | ResourceCleanupError> {
+    return Effect.gen({ self: this }, function* () {
+      const state = executorState(session)
+      const generation = yield* session.device.generation
+      const registered = state.teardowns.get(this.name)
+      if (registered !== undefined && (!this.lostOnReset || registered === generation)) return
+      if (!session.isActive) {
+        return yield* new SessionError({
+          sessionId: session.sessionId,
+          reason: `cannot register teardown ${this.name}: the session has ended`,
+          recoverable: true,
+        })
+      }
+      state.teardowns.set(this.name, generation)
+      const label = `teardown ${this.name}`
+      yield* session.resources
+        .track(
+          "Teardown",
+          runPlainCode(session, label, this.source, this.timeout).pipe(
+            Effect.tapError((error) =>
+              Effect.logWarning("Teardown failed").pipe(
+                Effect.annotateLogs({
+                  teardown: this.name,
+                  sessionId: session.sessionId,
+                  error: error.message,
+                }),
+              ),
+            ),
+            Effect.withSpan("belay.teardown.run", {
+              attributes: { teardown: this.name, sessionId: session.sessionId },
+            }),
+          ),
+          { resourceId: `teardown:${this.name}`, lostOnReset: this.lostOnReset, estimatedCost: 0 },
+        )
+        .pipe(Effect.onError(() => Effect.sync(() => state.teardowns.delete(this.name))))
+      yield* Effect.logDebug("Teardown registered").pipe(
+        Effect.annotateLogs({ teardown: this.name, sessionId: session.sessionId }),
+      )
+    })
+  }
+}

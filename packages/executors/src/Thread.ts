@@ -1,0 +1,316 @@
+import { CapabilityMissingError, type DeviceSession, SessionError } from "@belay/core"
+import { parsePythonLiteral, toPythonLiteral } from "@belay/transport"
+import { Clock, Duration, Effect, Result, Schema } from "effect"
+import { type ArgsCodec, type ArgsInput, type CallArgs, checkIdentifier, makeArgsCodec } from "./Codec.js"
+import { type DeployUnit, makeUnit } from "./Deployment.js"
+import { runOnBoard } from "./Exchange.js"
+import {
+  FramingError,
+  TaskTimeoutError,
+  type ThreadError,
+  ThreadFailedError,
+  type ThreadStartError,
+  ThreadStopTimeoutError,
+} from "./errors.js"
+import { excerpt, RESULT_MARK_PY } from "./Framing.js"
+import { PythonSource } from "./PythonSource.js"
+import { type Binding, Declaration } from "./Task.js"
+
+/**
+ * The board side of threads, deployed once per board (and again after a reset) like any unit.
+ * `_belay_t` maps a thread id to `[stop flag, state, error]`; state 0 running, 1 finished,
+ * 2 failed (error = (type, message, traceback)). `_belay_tx(id, stop, ticks)` optionally sets
+ * the stop flag, waits up to ticks * 10 ms for the thread to end, and returns (state, error),
+ * with state 3 when the id is unknown.
+ */
+export const THREAD_RUNTIME = PythonSource.of(`import _thread
+_belay_t={}
+def _belay_tw(i,f,a,k):
+ s=_belay_t[i]
+ try:
+  f(lambda:s[0],*a,**k)
+  s[1]=1
+ except BaseException as e:
+  t=''
+  try:
+   import io,sys
+   b=io.StringIO();sys.print_exception(e,b);t=b.getvalue()
+  except Exception:
+   pass
+  s[2]=(type(e).__name__,str(e),t);s[1]=2
+def _belay_ts(i,f,a,k):
+ _belay_t[i]=[False,0,None]
+ _thread.start_new_thread(_belay_tw,(i,f,a,k))
+def _belay_tx(i,p,n):
+ import time
+ s=_belay_t.get(i)
+ if s is None:return (3,None)
+ if p:s[0]=True
+ while s[1]==0 and n>0:
+  time.sleep_ms(10);n-=1
+ if s[1]:del _belay_t[i]
+ return (s[1],s[2])`)
+
+const runtimeUnit: DeployUnit = makeUnit("_belay_thread", THREAD_RUNTIME)
+
+/** Where a board thread is. */
+export type ThreadStatus =
+  | { readonly _tag: "Running" }
+  | { readonly _tag: "Finished" }
+  | { readonly _tag: "Failed"; readonly error: ThreadFailedError }
+  /** The board does not know the thread (it reset, or the end was already reported). */
+  | { readonly _tag: "Lost" }
+
+/**
+ * A function running in a board thread, started by {@link ThreadTask.start}. The session stops
+ * it when it ends (stop flag, then a bounded wait); an exception in the thread is reported by
+ * `status`, `join` and `stop`, and at session end as a cleanup failure.
+ *
+ * @example
+ * const thread = yield* blink.start(session, 200)
+ * yield* Effect.sleep("1 second")
+ * yield* thread.stop
+ */
+export interface BoardThread {
+  /** Unique on the board: `<sessionId>:<name>-<n>`. */
+  readonly threadId: string
+  /** The task name (`module.name` for a module member). */
+  readonly name: string
+  /** Ask the board, without waiting. */
+  readonly status: Effect.Effect<ThreadStatus, ThreadError>
+  /** Wait until the thread ends; fails with `ThreadFailedError` when it raised. */
+  readonly join: (options?: { readonly timeout?: Duration.Input }) => Effect.Effect<void, ThreadError>
+  /** Set its stop flag and wait (bounded) until it ends; fails when it raised or does not stop. */
+  readonly stop: Effect.Effect<void, ThreadError>
+}
+
+/** What declaring a thread task takes. */
+export interface ThreadTaskOptions<Args extends ArgsInput | undefined> {
+  /**
+   * The Python function's name. Its first parameter is the stop check Belay provides: a function
+   * returning True once the thread should stop. The arguments follow it.
+   */
+  readonly name: string
+  readonly source: PythonSource | string
+  readonly args?: Args
+  /** How long stopping waits for the thread to notice its flag. Default 5 s. */
+  readonly stopTimeout?: Duration.Input
+  /** Bound on the exchange that starts the thread. */
+  readonly timeout?: Duration.Input
+}
+
+const StatusReply = Schema.Tuple([
+  Schema.Number,
+  Schema.NullOr(Schema.Tuple([Schema.String, Schema.String, Schema.String])),
+])
+
+/**
+ * A Python function to run in a board thread (`_thread`), registered with the session's
+ * resource tracker. Boards without `_thread` get `CapabilityMissingError` before anything is
+ * sent.
+ *
+ * @example
+ * const blink = ThreadTask.make({
+ *   name: "blink",
+ *   source: py`
+ *     def blink(stopping, period_ms):
+ *         import time
+ *         while not stopping():
+ *             led.toggle()
+ *             time.sleep_ms(period_ms)
+ *   `,
+ *   args: [Schema.Number],
+ * })
+ * const thread = yield* blink.start(session, 250) // stopped when the session ends
+ */
+export class ThreadTask<Args extends ReadonlyArray<unknown>> extends Declaration {
+  readonly _tag = "ThreadTask" as const
+
+  constructor(
+    name: string,
+    source: PythonSource,
+    argsCodec: ArgsCodec,
+    timeout: Duration.Input | undefined,
+    binding: Binding,
+    readonly stopTimeout: Duration.Duration,
+  ) {
+    super(name, source, argsCodec, timeout, binding)
+  }
+
+  /** Declare a thread task. Throws `DefinitionError` when `name` is not a Python identifier. */
+  static make<const Args extends ArgsInput | undefined = undefined>(
+    options: ThreadTaskOptions<Args>,
+  ): ThreadTask<CallArgs<Args>> {
+    checkIdentifier(options.name, "a thread task name")
+    const source = typeof options.source === "string" ? PythonSource.of(options.source) : options.source
+    return new ThreadTask(
+      options.name,
+      source,
+      makeArgsCodec(options.args),
+      options.timeout,
+      { units: [makeUnit(options.name, source)], prepare: undefined, label: options.name },
+      Duration.fromInputUnsafe(options.stopTimeout ?? Duration.seconds(5)),
+    )
+  }
+
+  /** Start the function in a board thread, for the lifetime of `session` at most. */
+  start(session: DeviceSession, ...args: Args): Effect.Effect<BoardThread, ThreadStartError> {
+    return Effect.gen({ self: this }, function* () {
+      const label = this.binding.label
+      if (!session.deviceContext.capabilities.threads) {
+        return yield* new CapabilityMissingError({
+          operation: `starting board thread ${label}`,
+          missing: "_thread",
+        })
+      }
+      const argsText = yield* this.encodeArgs(args)
+      yield* this.prepare(session)
+      const local = yield* session.executorContext.allocateThreadId(this.name)
+      const threadId = `${session.sessionId}:${local}`
+      const [positional, keywords] = this.argsCodec.positional
+        ? [argsText === "" ? "()" : `(${argsText},)`, "{}"]
+        : ["()", `dict(${argsText})`]
+      yield* runOnBoard(session, {
+        label,
+        units: [runtimeUnit, ...this.binding.units],
+        body: (nonce) => [
+          `_belay_ts(${toPythonLiteral(threadId)},${this.name},${positional},${keywords})`,
+          `print('${RESULT_MARK_PY}${nonce}1')`,
+        ],
+        timeout: this.timeout,
+      })
+      const handle = makeHandle(session, label, threadId, this.stopTimeout)
+      yield* session.resources.registerBackgroundThread(threadId, label, handle.stopAtSessionEnd).pipe(
+        Effect.catchTag("ResourceCleanupError", (error) =>
+          Effect.fail(
+            new SessionError({
+              sessionId: session.sessionId,
+              reason: `the session ended while thread ${threadId} started; it was stopped`,
+              recoverable: true,
+              cause: error,
+            }),
+          ),
+        ),
+      )
+      yield* Effect.logInfo("Board thread started").pipe(
+        Effect.annotateLogs({ threadId, task: label, sessionId: session.sessionId }),
+      )
+      return handle.thread
+    }).pipe(
+      Effect.withSpan("belay.thread.start", {
+        attributes: { task: this.binding.label, sessionId: session.sessionId },
+      }),
+    )
+  }
+
+  /** @internal */
+  rebind(binding: Binding): ThreadTask<Args> {
+    return new ThreadTask(this.name, this.source, this.argsCodec, this.timeout, binding, this.stopTimeout)
+  }
+}
+
+const makeHandle = (
+  session: DeviceSession,
+  name: string,
+  threadId: string,
+  stopTimeout: Duration.Duration,
+) => {
+  let final: ThreadStatus | undefined
+  const idLiteral = toPythonLiteral(threadId)
+
+  /** One exchange: optionally set the flag, wait up to `waitMs` on the board, report. */
+  const ask = (stop: boolean, waitMs: number): Effect.Effect<ThreadStatus, ThreadError> =>
+    Effect.gen(function* () {
+      if (final !== undefined) return final
+      const ticks = Math.max(0, Math.ceil(waitMs / 10))
+      const outcome = yield* runOnBoard(session, {
+        label: name,
+        units: [runtimeUnit],
+        body: (nonce) => [
+          `print('${RESULT_MARK_PY}${nonce}'+repr(_belay_tx(${idLiteral},${stop ? 1 : 0},${ticks})))`,
+        ],
+        timeout: Duration.millis(waitMs + 10_000),
+        duringCleanup: true,
+      })
+      const repr = outcome.results[0] ?? ""
+      const parsed = parsePythonLiteral(repr)
+      const reply = Result.isSuccess(parsed)
+        ? Schema.decodeUnknownOption(StatusReply)(parsed.success)
+        : undefined
+      if (reply === undefined || reply._tag === "None") {
+        return yield* new FramingError({
+          task: name,
+          reason: "unreadable thread status",
+          received: excerpt(repr),
+        })
+      }
+      const [state, error] = reply.value
+      if (state === 0) return { _tag: "Running" } as const
+      const status: ThreadStatus =
+        state === 1
+          ? { _tag: "Finished" }
+          : state === 2 && error !== null
+            ? {
+                _tag: "Failed",
+                error: new ThreadFailedError({
+                  thread: name,
+                  threadId,
+                  exceptionType: error[0],
+                  pythonMessage: error[1],
+                  traceback: error[2],
+                }),
+              }
+            : { _tag: "Lost" }
+      final = status
+      yield* session.resources.unregisterBackgroundThread(threadId)
+      if (status._tag === "Failed") {
+        yield* Effect.logError("Board thread failed").pipe(
+          Effect.annotateLogs({
+            threadId,
+            task: name,
+            sessionId: session.sessionId,
+            exceptionType: status.error.exceptionType,
+            message: status.error.pythonMessage,
+            traceback: status.error.traceback,
+          }),
+        )
+      }
+      return status
+    })
+
+  const failIfFailed = (status: ThreadStatus): Effect.Effect<void, ThreadError> =>
+    status._tag === "Failed" ? Effect.fail(status.error) : Effect.void
+
+  const stopMs = Duration.toMillis(stopTimeout)
+  const stop = Effect.gen(function* () {
+    const status = yield* ask(true, stopMs)
+    if (status._tag === "Running") {
+      return yield* new ThreadStopTimeoutError({ thread: name, threadId, waitedMs: stopMs })
+    }
+    yield* failIfFailed(status)
+  }).pipe(Effect.withSpan("belay.thread.stop", { attributes: { threadId, task: name } }))
+
+  const join = (options?: { readonly timeout?: Duration.Input }) =>
+    Effect.gen(function* () {
+      const limit = options?.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout)
+      const started = yield* Clock.currentTimeMillis
+      for (;;) {
+        const now = yield* Clock.currentTimeMillis
+        const left = limit === undefined ? 500 : Math.min(500, Duration.toMillis(limit) - (now - started))
+        if (left <= 0) {
+          return yield* new TaskTimeoutError({ task: name, timeoutMs: Duration.toMillis(limit!) })
+        }
+        const status = yield* ask(false, left)
+        if (status._tag !== "Running") return yield* failIfFailed(status)
+      }
+    })
+
+  const thread: BoardThread = {
+    threadId,
+    name,
+    status: ask(false, 0),
+    join,
+    stop,
+  }
+  return { thread, stopAtSessionEnd: stop }
+}

@@ -1,0 +1,35 @@
+import { DeviceSessionManager } from "@belay/core"
+import { BoardLink, DeviceCommunication } from "@belay/transport"
+import { Effect, Layer } from "effect"
+import { type BelayOptions, loadBelayOptions } from "./BelayOptions.js"
+import { openConnection, protocolDefaultsFor } from "./Connection.js"
+import { parseConnectionString } from "./ConnectionString.js"
+
+/** The services the composed stack provides. */
+export type BelayServices = BoardLink | DeviceCommunication | DeviceSessionManager
+
+/**
+ * The whole stack as one `Layer` (the seed's `AddBelaySessionManagement`): the link named by the
+ * connection string, the protocol engine, and the session manager, with options from code over
+ * options from `Config`. Closing the layer ends every session, then closes the link.
+ *
+ * @example
+ * const program = Effect.gen(function* () {
+ *   const manager = yield* DeviceSessionManager
+ *   return yield* manager.executeInSession((s) => s.device.eval("1 + 1"))
+ * })
+ * Effect.runPromise(program.pipe(Effect.provide(BelayLive({ device: "virtual" }))))
+ */
+export const BelayLive = (overrides: Partial<BelayOptions> = {}) =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const options = yield* loadBelayOptions(overrides)
+      const connection = yield* Effect.fromResult(parseConnectionString(options.device))
+      const link = BoardLink.layer(openConnection(connection, { virtualDir: options.virtualDir }))
+      const device = DeviceCommunication.layer({
+        ...protocolDefaultsFor(connection),
+        ...options.protocol,
+      }).pipe(Layer.provideMerge(link))
+      return DeviceSessionManager.layer(options.session).pipe(Layer.provideMerge(device))
+    }),
+  )

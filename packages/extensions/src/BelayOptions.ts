@@ -1,0 +1,46 @@
+import { loadSessionManagementOptions, type SessionManagementOptions } from "@belay/core"
+import type { RawReplOptions } from "@belay/transport"
+import { Config, Duration, Effect, Option } from "effect"
+
+/**
+ * Everything the composed stack needs (the seed's `AddBelaySessionManagement` options plus the board).
+ *
+ * @example
+ * BelayLive({ device: "serial:/dev/ttyACM0", session: { maxConcurrentSessions: 2 } })
+ */
+export interface BelayOptions {
+  /** A connection string (see `parseConnectionString`). Default `virtual`. */
+  readonly device: string
+  readonly session: Partial<SessionManagementOptions>
+  readonly protocol: RawReplOptions
+  /** Where the virtual board keeps its flash; in memory when unset. */
+  readonly virtualDir: string | undefined
+}
+
+/**
+ * The environment variables Belay reads:
+ * `BELAY_DEVICE` (connection string, default `virtual`), `BELAY_EXEC_TIMEOUT` (e.g. `30 seconds`),
+ * `BELAY_VIRTUAL_DIR`, and the session options of `@belay/core` (`BELAY_SESSION_TIMEOUT`,
+ * `BELAY_MAX_SESSIONS`, `BELAY_SESSION_LIMIT`, `BELAY_SESSION_METRICS`, `BELAY_RESOURCE_TRACKING`,
+ * `BELAY_CLEANUP_TIMEOUT`, `BELAY_FALLBACK_CAPABILITIES`).
+ *
+ * @example
+ * const options = yield* loadBelayOptions({ device: "virtual" })
+ */
+export const loadBelayOptions = (overrides: Partial<BelayOptions> = {}) =>
+  Effect.gen(function* () {
+    const device = yield* Config.String("BELAY_DEVICE").pipe(Config.withDefault("virtual"))
+    const execTimeout = yield* Config.option(Config.Duration("BELAY_EXEC_TIMEOUT"))
+    const virtualDir = yield* Config.option(Config.String("BELAY_VIRTUAL_DIR"))
+    const session = yield* loadSessionManagementOptions(overrides.session)
+    const protocol: RawReplOptions = {
+      ...(Option.isSome(execTimeout) ? { execTimeoutMs: Duration.toMillis(execTimeout.value) } : {}),
+      ...overrides.protocol,
+    }
+    return {
+      device: overrides.device ?? device,
+      session,
+      protocol,
+      virtualDir: overrides.virtualDir ?? Option.getOrUndefined(virtualDir),
+    } satisfies BelayOptions
+  })

@@ -1,0 +1,199 @@
+import { Data, Result } from "effect"
+
+/**
+ * Where a board is, parsed from a connection string.
+ *
+ * - `virtual` / `virtual?baud=115200&rawPaste=false&dir=/tmp/flash`: the virtual board
+ * - `serial:/dev/ttyACM0?baud=115200&dtr=false`, or a bare device path (`/dev/ttyUSB0`, `COM3`)
+ * - `exec:<command and arguments>`: a process's standard streams (`exec:micropython`)
+ * - `qemu:microbit`: the emulated micro:bit (needs qemu-system-arm and the firmware package)
+ * - `list`: not a board: enumerate serial ports
+ */
+export type Connection =
+  | {
+      readonly _tag: "Virtual"
+      readonly bytesPerSecond: number | undefined
+      readonly rawPaste: boolean | undefined
+      readonly firmware: "modern" | "old" | undefined
+      readonly flashDir: string | undefined
+    }
+  | {
+      readonly _tag: "Serial"
+      readonly path: string
+      readonly baudRate: number
+      readonly dtr: boolean | undefined
+      readonly rts: boolean | undefined
+    }
+  | {
+      readonly _tag: "Exec"
+      readonly command: string
+      readonly args: ReadonlyArray<string>
+      readonly restart: boolean
+    }
+  | { readonly _tag: "Qemu"; readonly machine: "microbit"; readonly firmwarePath: string | undefined }
+  | { readonly _tag: "List" }
+
+/**
+ * A connection string that does not say where a board is.
+ *
+ * @example
+ * Effect.catchTag("ConnectionStringError", (e) => Console.error(e.message))
+ */
+export class ConnectionStringError extends Data.TaggedError("ConnectionStringError")<{
+  readonly input: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: virtual, serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, qemu:microbit, list`
+  }
+}
+
+const flag = (value: string | null, name: string, input: string): boolean | undefined => {
+  if (value === null) return undefined
+  if (["1", "true", "yes", "on"].includes(value)) return true
+  if (["0", "false", "no", "off"].includes(value)) return false
+  throw new ConnectionStringError({
+    input,
+    reason: `${name} must be true or false, got ${JSON.stringify(value)}`,
+  })
+}
+
+const positiveInt = (value: string | null, name: string, input: string): number | undefined => {
+  if (value === null) return undefined
+  const n = Number(value)
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new ConnectionStringError({
+      input,
+      reason: `${name} must be a positive integer, got ${JSON.stringify(value)}`,
+    })
+  }
+  return n
+}
+
+const splitQuery = (rest: string): [string, URLSearchParams] => {
+  const at = rest.indexOf("?")
+  return at < 0 ? [rest, new URLSearchParams()] : [rest.slice(0, at), new URLSearchParams(rest.slice(at + 1))]
+}
+
+const checkKeys = (params: URLSearchParams, allowed: ReadonlyArray<string>, input: string) => {
+  for (const key of params.keys()) {
+    if (!allowed.includes(key)) {
+      throw new ConnectionStringError({
+        input,
+        reason: `unknown option ${JSON.stringify(key)} (known: ${allowed.join(", ")})`,
+      })
+    }
+  }
+}
+
+/** Split a command line on spaces, honouring single and double quotes and backslash escapes. */
+export const splitCommandLine = (line: string, input = line): string[] => {
+  const out: string[] = []
+  let current = ""
+  let quote: "'" | '"' | undefined
+  let started = false
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!
+    if (quote) {
+      if (c === quote) quote = undefined
+      else if (c === "\\" && quote === '"' && i + 1 < line.length) current += line[++i]
+      else current += c
+    } else if (c === "'" || c === '"') {
+      quote = c
+      started = true
+    } else if (c === "\\" && i + 1 < line.length) {
+      current += line[++i]
+      started = true
+    } else if (/\s/.test(c)) {
+      if (started) out.push(current)
+      current = ""
+      started = false
+    } else {
+      current += c
+      started = true
+    }
+  }
+  if (quote) throw new ConnectionStringError({ input, reason: "unterminated quote in the command" })
+  if (started) out.push(current)
+  return out
+}
+
+/**
+ * Parse a connection string.
+ *
+ * @example
+ * parseConnectionString("serial:/dev/ttyACM0?baud=115200") // Result.succeed({ _tag: "Serial", ... })
+ */
+export const parseConnectionString = (input: string): Result.Result<Connection, ConnectionStringError> => {
+  try {
+    return Result.succeed(parse(input.trim(), input))
+  } catch (error) {
+    if (error instanceof ConnectionStringError) return Result.fail(error)
+    throw error
+  }
+}
+
+const parse = (text: string, input: string): Connection => {
+  if (text === "") throw new ConnectionStringError({ input, reason: "it is empty" })
+  if (text === "list") return { _tag: "List" }
+  if (text === "virtual" || text.startsWith("virtual?") || text.startsWith("virtual:")) {
+    const [, params] = splitQuery(text)
+    checkKeys(params, ["baud", "bytesPerSecond", "rawPaste", "firmware", "dir"], input)
+    const baud = positiveInt(params.get("baud"), "baud", input)
+    const bps = positiveInt(params.get("bytesPerSecond"), "bytesPerSecond", input)
+    const firmware = params.get("firmware")
+    if (firmware !== null && firmware !== "modern" && firmware !== "old") {
+      throw new ConnectionStringError({
+        input,
+        reason: `firmware must be modern or old, got ${JSON.stringify(firmware)}`,
+      })
+    }
+    return {
+      _tag: "Virtual",
+      // A UART sends 10 bits per byte (start, 8 data, stop).
+      bytesPerSecond: bps ?? (baud !== undefined ? baud / 10 : undefined),
+      rawPaste: flag(params.get("rawPaste"), "rawPaste", input),
+      firmware: firmware ?? undefined,
+      flashDir: params.get("dir") ?? undefined,
+    }
+  }
+  if (text.startsWith("exec:")) {
+    const words = splitCommandLine(text.slice("exec:".length), input)
+    const [command, ...args] = words
+    if (command === undefined) throw new ConnectionStringError({ input, reason: "exec: needs a command" })
+    return { _tag: "Exec", command, args, restart: true }
+  }
+  if (text.startsWith("qemu:")) {
+    const [machine, params] = splitQuery(text.slice("qemu:".length))
+    if (machine !== "microbit") {
+      throw new ConnectionStringError({
+        input,
+        reason: `the only emulated board is microbit, not ${JSON.stringify(machine)}`,
+      })
+    }
+    checkKeys(params, ["firmware"], input)
+    return { _tag: "Qemu", machine, firmwarePath: params.get("firmware") ?? undefined }
+  }
+  let rest: string
+  if (text.startsWith("serial:")) rest = text.slice("serial:".length)
+  else if (text.startsWith("/") || /^COM\d+(\?|$)/i.test(text)) rest = text
+  else {
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(text)?.[1]
+    throw new ConnectionStringError({
+      input,
+      reason: scheme
+        ? `unknown scheme ${JSON.stringify(`${scheme}:`)}`
+        : "not a known board, scheme or device path",
+    })
+  }
+  const [path, params] = splitQuery(rest)
+  if (path === "") throw new ConnectionStringError({ input, reason: "serial: needs a device path" })
+  checkKeys(params, ["baud", "dtr", "rts"], input)
+  return {
+    _tag: "Serial",
+    path,
+    baudRate: positiveInt(params.get("baud"), "baud", input) ?? 115200,
+    dtr: flag(params.get("dtr"), "dtr", input),
+    rts: flag(params.get("rts"), "rts", input),
+  }
+}

@@ -1,0 +1,192 @@
+import {
+  type DeviceCapabilities,
+  type DeviceSession,
+  DeviceSessionManager,
+  type ResourceUsageStats,
+  type SessionStats,
+} from "@belay/core"
+import { DeviceCommunication } from "@belay/transport"
+import { Cause, Effect, Exit, ManagedRuntime } from "effect"
+import { BelayLive, type BelayServices } from "./Belay.js"
+import type { BelayOptions } from "./BelayOptions.js"
+import { checkHealth, type HealthReport } from "./HealthCheck.js"
+
+/**
+ * A failure from Belay, as a real `Error` for code that does not use Effect. `tag` (and `_tag`)
+ * name the typed error (`PythonError`, `ProtocolTimeoutError`, `SessionLimitError`, ...); `error`
+ * is the typed error itself with all its fields.
+ *
+ * @example
+ * try { await belay.exec("1/0") } catch (e) { if (e instanceof BelayError && e.tag === "PythonError") ... }
+ */
+export class BelayError extends Error {
+  readonly _tag: string
+  readonly error: unknown
+  constructor(tag: string, message: string, error: unknown) {
+    super(message, { cause: error })
+    this.name = `BelayError(${tag})`
+    this._tag = tag
+    this.error = error
+  }
+  get tag(): string {
+    return this._tag
+  }
+}
+
+const toError = (cause: Cause.Cause<unknown>): unknown => {
+  const failure = Cause.findErrorOption(cause)
+  if (failure._tag === "Some") {
+    const error = failure.value as { _tag?: unknown; message?: unknown }
+    const tag = typeof error?._tag === "string" ? error._tag : "Error"
+    const message = typeof error?.message === "string" ? error.message : String(error)
+    return failure.value instanceof BelayError ? failure.value : new BelayError(tag, message, failure.value)
+  }
+  if (Cause.hasInterruptsOnly(cause))
+    return new BelayError("Interrupted", "the operation was interrupted", undefined)
+  return Cause.squash(cause)
+}
+
+/** Options of `connect`. */
+export interface ConnectOptions extends Partial<BelayOptions> {}
+
+/** A session seen from Promise code. */
+export interface BelaySession {
+  readonly id: string
+  readonly capabilities: DeviceCapabilities
+  exec(code: string, options?: { timeoutMs?: number }): Promise<string>
+  eval(expression: string, options?: { timeoutMs?: number }): Promise<string>
+  /**
+   * Run `setupCode` now and `cleanupCode` when the session ends, whatever the reason.
+   *
+   * @example
+   * await s.acquire("t = Timer(-1)\nt.init(period=100, callback=tick)", "t.deinit()", "DeviceTimer")
+   */
+  acquire(setupCode: string, cleanupCode: string, resourceType?: string): Promise<string>
+  resources(): ResourceUsageStats
+}
+
+/**
+ * A connected board for code that does not use Effect. Dispose it (`await using`, or `close()`)
+ * to end every session, with the same cleanup guarantees, and close the link.
+ *
+ * @example
+ * await using belay = await connect("virtual")
+ * console.log(await belay.eval("1 + 1"))
+ * await belay.session(async (s) => {
+ *   await s.acquire("import gc", "gc.collect()")
+ *   return s.exec("print('in a session')")
+ * })
+ */
+export class Belay {
+  private closed = false
+
+  constructor(readonly runtime: ManagedRuntime.ManagedRuntime<BelayServices, unknown>) {}
+
+  /** Run any effect against this board's services; typed failures become `BelayError`s. */
+  async run<A, E>(effect: Effect.Effect<A, E, BelayServices>): Promise<A> {
+    if (this.closed) throw new BelayError("BelayClosed", "this Belay connection is closed", undefined)
+    const exit = await this.runtime.runPromiseExit(effect)
+    if (Exit.isSuccess(exit)) return exit.value
+    throw toError(exit.cause)
+  }
+
+  exec(code: string, options: { timeoutMs?: number } = {}): Promise<string> {
+    return this.run(
+      Effect.flatMap(DeviceCommunication, (d) =>
+        d.exec(code, options.timeoutMs !== undefined ? { timeout: options.timeoutMs } : {}),
+      ),
+    )
+  }
+
+  /** Evaluate an expression on the board; its `repr()`. */
+  eval(expression: string, options: { timeoutMs?: number } = {}): Promise<string> {
+    return this.run(
+      Effect.flatMap(DeviceCommunication, (d) =>
+        d.eval(expression, options.timeoutMs !== undefined ? { timeout: options.timeoutMs } : {}),
+      ),
+    )
+  }
+
+  /** Run `body` in a new session that ends, cleaning up, when `body` settles. */
+  session<A>(body: (session: BelaySession) => Promise<A>): Promise<A> {
+    return this.run(
+      Effect.flatMap(DeviceSessionManager, (manager) =>
+        manager.executeInNewSession((session) =>
+          Effect.tryPromise({ try: () => body(this.sessionHandle(session)), catch: (error) => error }),
+        ),
+      ),
+    )
+  }
+
+  private sessionHandle(session: DeviceSession): BelaySession {
+    const timeout = (options?: { timeoutMs?: number }) =>
+      options?.timeoutMs !== undefined ? { timeout: options.timeoutMs } : {}
+    return {
+      id: session.sessionId,
+      capabilities: session.deviceContext.capabilities,
+      exec: (code, options) => this.run(session.device.exec(code, timeout(options))),
+      eval: (expression, options) => this.run(session.device.eval(expression, timeout(options))),
+      acquire: (setupCode, cleanupCode, resourceType = "Resource") =>
+        this.run(
+          session.acquire(session.device.exec(setupCode), () => session.device.exec(cleanupCode), {
+            resourceType,
+          }),
+        ),
+      resources: () => session.resources.getResourceStats(),
+    }
+  }
+
+  stats(): Promise<SessionStats> {
+    return this.run(Effect.flatMap(DeviceSessionManager, (m) => m.sessionStats))
+  }
+
+  /** The board's capabilities (probed on first use, then cached). */
+  capabilities(): Promise<DeviceCapabilities> {
+    return this.run(
+      Effect.flatMap(DeviceSessionManager, (m) =>
+        Effect.flatMap(m.capabilities, (caps) =>
+          caps !== undefined
+            ? Effect.succeed(caps)
+            : m.executeInNewSession((s) => Effect.succeed(s.deviceContext.capabilities)),
+        ),
+      ),
+    )
+  }
+
+  health(options: { timeoutMs?: number } = {}): Promise<HealthReport> {
+    return this.run(checkHealth(options.timeoutMs !== undefined ? { timeout: options.timeoutMs } : {}))
+  }
+
+  /** End every session (cleaning up) and close the link. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.runtime.dispose()
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+}
+
+/**
+ * Connect to a board: a connection string (`virtual`, `serial:/dev/ttyACM0`, `exec:micropython`,
+ * `qemu:microbit`) or options. Resolves once the link is open.
+ *
+ * @example
+ * await using belay = await connect("serial:/dev/ttyACM0?baud=115200")
+ */
+export const connect = async (target: string | ConnectOptions = {}): Promise<Belay> => {
+  const options = typeof target === "string" ? { device: target } : target
+  const runtime: ManagedRuntime.ManagedRuntime<BelayServices, unknown> = ManagedRuntime.make(
+    BelayLive(options),
+  )
+  const belay = new Belay(runtime)
+  try {
+    await belay.run(Effect.asVoid(DeviceCommunication))
+  } catch (error) {
+    await runtime.dispose()
+    throw error
+  }
+  return belay
+}

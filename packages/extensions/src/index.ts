@@ -1,0 +1,6 @@
+export * from "./Belay.js"
+export * from "./BelayOptions.js"
+export * from "./Connection.js"
+export * from "./ConnectionString.js"
+export * from "./Facade.js"
+export * from "./HealthCheck.js"

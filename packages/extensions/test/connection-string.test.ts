@@ -1,0 +1,116 @@
+import { Result } from "effect"
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { parseConnectionString, splitCommandLine } from "../src/ConnectionString.js"
+
+const ok = (input: string) => {
+  const r = parseConnectionString(input)
+  if (Result.isFailure(r)) throw new Error(r.failure.message)
+  return r.success
+}
+const bad = (input: string) => {
+  const r = parseConnectionString(input)
+  if (Result.isSuccess(r)) throw new Error(`expected ${input} to be refused`)
+  return r.failure
+}
+
+describe("connection strings", () => {
+  it("reads the virtual board with its options", () => {
+    expect(ok("virtual")).toEqual({
+      _tag: "Virtual",
+      bytesPerSecond: undefined,
+      rawPaste: undefined,
+      firmware: undefined,
+      flashDir: undefined,
+    })
+    expect(ok("virtual?baud=115200&rawPaste=false&firmware=old&dir=/tmp/f")).toEqual({
+      _tag: "Virtual",
+      bytesPerSecond: 11520,
+      rawPaste: false,
+      firmware: "old",
+      flashDir: "/tmp/f",
+    })
+  })
+
+  it("reads serial ports, with or without the scheme", () => {
+    expect(ok("serial:/dev/ttyACM0")).toEqual({
+      _tag: "Serial",
+      path: "/dev/ttyACM0",
+      baudRate: 115200,
+      dtr: undefined,
+      rts: undefined,
+    })
+    expect(ok("serial:/dev/ttyUSB0?baud=9600&dtr=false&rts=0")).toEqual({
+      _tag: "Serial",
+      path: "/dev/ttyUSB0",
+      baudRate: 9600,
+      dtr: false,
+      rts: false,
+    })
+    expect(ok("/dev/ttyUSB1")).toMatchObject({ _tag: "Serial", path: "/dev/ttyUSB1" })
+    expect(ok("COM3")).toMatchObject({ _tag: "Serial", path: "COM3" })
+  })
+
+  it("reads exec commands with quoted arguments", () => {
+    expect(ok("exec:micropython")).toEqual({ _tag: "Exec", command: "micropython", args: [], restart: true })
+    expect(ok(`exec:node "my board.mjs" --flag 'a b' c\\ d`)).toMatchObject({
+      command: "node",
+      args: ["my board.mjs", "--flag", "a b", "c d"],
+    })
+  })
+
+  it("reads qemu and list", () => {
+    expect(ok("qemu:microbit")).toEqual({ _tag: "Qemu", machine: "microbit", firmwarePath: undefined })
+    expect(ok("list")).toEqual({ _tag: "List" })
+  })
+
+  it("refuses what it cannot read, saying what was expected", () => {
+    for (const input of [
+      "",
+      "tcp://x",
+      "serial:",
+      "serial:/dev/x?baud=fast",
+      "virtual?speed=1",
+      "qemu:pico",
+      "exec:",
+      "exec:'open",
+      "ttyUSB0",
+      "virtual?rawPaste=maybe",
+    ]) {
+      const error = bad(input)
+      expect(error._tag).toBe("ConnectionStringError")
+      expect(error.message).toContain("Expected one of")
+    }
+    expect(bad("tcp://x").reason).toContain("tcp:")
+    expect(bad("virtual?speed=1").reason).toContain("speed")
+  })
+
+  it("never throws on arbitrary input (property)", () => {
+    fc.assert(
+      fc.property(fc.string(), (input) => {
+        const r = parseConnectionString(input)
+        expect(Result.isSuccess(r) || r.failure._tag === "ConnectionStringError").toBe(true)
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it("splits command lines so that quoting round-trips (property)", () => {
+    const word = fc.string({ minLength: 1 }).filter((w) => !/[\\'"\s]/.test(w))
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            word,
+            fc.string({ minLength: 1 }).map((w) => w.replace(/'/g, "")),
+          ),
+          { minLength: 1, maxLength: 6 },
+        ),
+        (words) => {
+          const line = words.map((w) => `'${w}'`).join(" ")
+          expect(splitCommandLine(line)).toEqual(words)
+        },
+      ),
+    )
+  })
+})

@@ -1,0 +1,126 @@
+import { DeviceSessionManager } from "@belay/core"
+import { DeviceCommunication, makeDeviceCommunication } from "@belay/transport"
+import { makeFakeBoard } from "@belay/transport/testing"
+import { ConfigProvider, Effect, Layer } from "effect"
+import { describe, expect, it } from "vitest"
+import { BelayError, BelayLive, checkHealth, connect } from "../src/index.js"
+
+describe("BelayLive: the whole stack as one layer", () => {
+  it("builds link, protocol and sessions from a connection string", async () => {
+    const result = await Effect.runPromise(
+      Effect.gen(function* () {
+        const manager = yield* DeviceSessionManager
+        return yield* manager.executeInSession((s) =>
+          Effect.map(s.device.eval("sum(range(10))"), (v) => ({
+            v,
+            platform: s.deviceContext.capabilities.platform,
+          })),
+        )
+      }).pipe(Effect.provide(BelayLive({ device: "virtual" }))),
+    )
+    expect(result).toEqual({ v: "45", platform: "webassembly" })
+  })
+
+  it("takes the device and session options from Config (BELAY_DEVICE, BELAY_MAX_SESSIONS)", async () => {
+    const env = ConfigProvider.fromEnvRecord({
+      BELAY_DEVICE: "virtual?rawPaste=false",
+      BELAY_MAX_SESSIONS: "1",
+    })
+    const result = await Effect.runPromise(
+      Effect.gen(function* () {
+        const manager = yield* DeviceSessionManager
+        const device = yield* DeviceCommunication
+        yield* manager.createSession()
+        const limited = yield* Effect.flip(manager.createSession())
+        return {
+          limited: limited._tag,
+          rawPaste: (yield* device.protocolCapabilities).rawPaste,
+          max: manager.options.maxConcurrentSessions,
+        }
+      }).pipe(Effect.provide(BelayLive()), Effect.provide(Layer.succeed(ConfigProvider.ConfigProvider, env))),
+    )
+    expect(result).toEqual({ limited: "SessionLimitError", rawPaste: false, max: 1 })
+  })
+
+  it("a bad connection string fails the layer with a typed error", async () => {
+    const error = await Effect.runPromise(
+      Effect.flip(Effect.provide(Effect.asVoid(DeviceSessionManager), BelayLive({ device: "tcp://board" }))),
+    )
+    expect(error._tag).toBe("ConnectionStringError")
+  })
+})
+
+describe("health check", () => {
+  it("reports latency and free memory of a board that answers", async () => {
+    const report = await Effect.runPromise(
+      checkHealth().pipe(Effect.provide(BelayLive({ device: "virtual" }))),
+    )
+    expect(report.ok).toBe(true)
+    expect(report.freeMemory).toBeGreaterThan(0)
+    expect(report.latencyMs).toBeGreaterThan(0)
+  })
+
+  it("reports a board that does not answer within the bound, without failing", async () => {
+    const report = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const board = yield* makeFakeBoard({ run: () => ({ hang: true, ignoreInterrupt: true }) })
+          const comm = yield* makeDeviceCommunication(board.link, { interruptTimeoutMs: 200 })
+          return yield* checkHealth({ timeout: "100 millis" }).pipe(
+            Effect.provideService(DeviceCommunication, comm),
+          )
+        }),
+      ),
+    )
+    expect(report.ok).toBe(false)
+    expect(report.error).toMatch(/did not return|did not answer/)
+  })
+})
+
+describe("the Promise facade", () => {
+  it("runs code, sessions with cleanup, and disposes with await using", async () => {
+    let leftover: string
+    {
+      await using belay = await connect("virtual")
+      expect(await belay.exec("print('hi')")).toBe("hi\r\n")
+      expect(await belay.eval("[1, 'two']")).toBe("[1, 'two']")
+      const inside = await belay.session(async (s) => {
+        await s.acquire("held = [1, 2, 3]", "del held", "Held")
+        expect(s.resources().totalResources).toBe(1)
+        return s.eval("len(held)")
+      })
+      expect(inside).toBe("3")
+      leftover = await belay.eval("'held' in globals()")
+      expect((await belay.stats()).activeSessionCount).toBe(0)
+      expect((await belay.capabilities()).platform).toBe("webassembly")
+    }
+    expect(leftover).toBe("False")
+  })
+
+  it("turns typed failures into BelayError with the tag, and cleans up a session whose body threw", async () => {
+    const belay = await connect({ device: "virtual" })
+    try {
+      const error = await belay.exec("raise ValueError('nope')").catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(BelayError)
+      expect(error).toBeInstanceOf(Error)
+      expect((error as BelayError).tag).toBe("PythonError")
+      expect((error as BelayError).message).toContain("ValueError")
+      const thrown = await belay
+        .session(async (s) => {
+          await s.acquire("temp = 1", "del temp")
+          throw new Error("body failed")
+        })
+        .catch((e: unknown) => e)
+      expect(String(thrown)).toContain("body failed")
+      expect(await belay.eval("'temp' in globals()")).toBe("False")
+    } finally {
+      await belay.close()
+      await belay.close()
+    }
+    await expect(belay.exec("1")).rejects.toMatchObject({ tag: "BelayClosed" })
+  })
+
+  it("refuses a connection that cannot open, as a BelayError", async () => {
+    await expect(connect("serial:/dev/does-not-exist")).rejects.toMatchObject({ tag: "LinkOpenError" })
+  })
+})

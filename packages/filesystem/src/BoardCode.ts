@@ -1,0 +1,673 @@
+/**
+ * The Python this package sends to boards. Everything here runs on MicroPython 1.9 and later in a
+ * few KB of heap: no f-strings, no json, no walrus; helpers are defined inside one exchange and
+ * deleted at its end (try/finally), so nothing stays in the board's RAM between operations except
+ * an upload's open file handle. Paths and data are embedded with `toPythonLiteral`, so no value
+ * can break out of its literal.
+ * @internal
+ */
+import { toPythonLiteral } from "@belay/transport"
+import type { HashAlgorithm } from "./Checksum.js"
+
+/** What the generated code may use on this board. */
+export interface BoardDialect {
+  /** No directories: `os.listdir()` takes no argument, paths are bare names. */
+  readonly flat: boolean
+  readonly os: ReadonlySet<string>
+  readonly hash: HashAlgorithm
+  /** Python tuple literal of the values `OSError.args[0]` takes for "no such file". */
+  readonly notFound: string
+  /** Python tuple literal of the values `OSError.args[0]` takes for "exists". */
+  readonly exists: string
+  /** The board's errno for "not a directory" (raised by our own code). */
+  readonly enotdir: number
+  /** The board's errno for "exists" (raised by our own code). */
+  readonly eexist: number
+  /** Bytes read per step when hashing, copying and downloading on the board. */
+  readonly piece: number
+}
+
+export const py = (value: unknown): string => toPythonLiteral(value)
+
+export const OS_IMPORT = "try:\n import os\nexcept ImportError:\n import uos as os\n"
+
+/** Indent every line of `code` by `n` spaces. */
+const indent = (code: string, n: number): string =>
+  code
+    .split("\n")
+    .map((line) => (line.length > 0 ? " ".repeat(n) + line : line))
+    .join("\n")
+
+/** A running hash in Python: how to start, feed `d`, and finish it. */
+interface HashCode {
+  readonly imports: string
+  readonly init: string
+  /** Feeds the bytes in `d` (several lines, at indent 0). */
+  readonly update: string
+  readonly digest: string
+  /** Largest read size that keeps the sums small ints. */
+  readonly maxPiece: number
+}
+
+export const hashCode = (algorithm: HashAlgorithm): HashCode =>
+  algorithm === "adler32"
+    ? {
+        imports: "",
+        init: "a=1;b=0",
+        update: "for x in d:\n a+=x;b+=a\na%=65521;b%=65521",
+        digest: "'%04x%04x'%(b,a)",
+        maxPiece: 1024,
+      }
+    : {
+        imports: "import hashlib",
+        init: `h=hashlib.${algorithm}()`,
+        update: "h.update(d)",
+        digest: "h.digest()",
+        maxPiece: 1 << 16,
+      }
+
+/** Read piece for hashing-related loops. */
+export const hashPiece = (d: BoardDialect): number => Math.min(d.piece, hashCode(d.hash).maxPiece)
+
+/**
+ * `_bh(p, s)`: hash file `p` in two parts, the first `s` bytes and the rest; returns
+ * `(size of the rest, digest of the first part, digest of the rest)`. With `s = 0` the first
+ * digest is of nothing. A file shorter than `s` gives a negative size.
+ */
+export const hashFunction = (d: BoardDialect): string => {
+  const h = hashCode(d.hash)
+  const piece = hashPiece(d)
+  return [
+    "def _bh(p,s):",
+    h.imports ? ` ${h.imports}` : "",
+    " f=open(p,'rb')",
+    ` ${h.init};q=None;n=0`,
+    " while 1:",
+    "  if n==s:",
+    `   q=${h.digest};${h.init}`,
+    `  d=f.read(min(${piece},s-n) if n<s else ${piece})`,
+    "  if not d:break",
+    "  n+=len(d)",
+    indent(h.update, 2),
+    " f.close()",
+    " if q is None:",
+    `  q=${h.digest};${h.init}`,
+    ` return (n-s,q,${h.digest})`,
+    "",
+  ]
+    .filter((line) => line !== "")
+    .join("\n")
+    .concat("\n")
+}
+
+/** `_bsz(p)`: the size of file `p`, raising OSError when it does not exist. */
+export const sizeFunction = (d: BoardDialect): string => {
+  if (d.os.has("stat")) return "def _bsz(p):\n return os.stat(p)[6]\n"
+  if (d.os.has("size")) return "def _bsz(p):\n return os.size(p)\n"
+  return [
+    "def _bsz(p):",
+    " f=open(p,'rb');n=0",
+    " while 1:",
+    `  d=f.read(${d.piece})`,
+    "  if not d:break",
+    "  n+=len(d)",
+    " f.close()",
+    " return n",
+    "",
+  ].join("\n")
+}
+
+/** Expression: is `e` (an OSError) "no such file"? */
+const isNotFound = (d: BoardDialect, e = "e") => `(${e}.args and ${e}.args[0] in ${d.notFound})`
+
+/** Statement block (indent 0) removing `p` if it exists. */
+const removeQuietly = (pathExpr: string) => `try:\n os.remove(${pathExpr})\nexcept OSError:\n pass`
+
+/** Run a function defined above, print its repr, delete the helpers whatever happens. */
+const runAndDelete = (call: string, names: ReadonlyArray<string>) =>
+  `try:\n print(repr(${call}))\nfinally:\n del ${names.join(",")}\n`
+
+/** Run a call (it prints what it has to), then delete the helpers whatever happens. */
+const runThenDelete = (call: string, names: ReadonlyArray<string>) =>
+  `try:\n ${call}\nfinally:\n del ${names.join(",")}\n`
+
+// ---------------------------------------------------------------------------------------------
+// Probe
+// ---------------------------------------------------------------------------------------------
+
+export const ERRNO_NAMES = [
+  "ENOENT",
+  "EEXIST",
+  "ENOTDIR",
+  "EISDIR",
+  "ENOSPC",
+  "ENOTEMPTY",
+  "EACCES",
+  "EROFS",
+  "EINVAL",
+  "EIO",
+  "EBUSY",
+] as const
+
+/**
+ * The per-board file-transfer probe: does an 8-bit bytes literal arrive intact (`raw`), the
+ * board's errno numbers, and its free memory after a collection. `rawLiteral` is the bytes
+ * 0..255 in the `raw` encoding.
+ */
+export const probeCode = (rawLiteral: Uint8Array): Uint8Array => {
+  const enc = new TextEncoder()
+  const head = enc.encode("def _bp():\n import gc\n r={}\n d=")
+  const tail = enc.encode(
+    [
+      "",
+      " r['raw']=d==bytes(range(256))",
+      " try:",
+      "  import errno",
+      " except ImportError:",
+      "  try:",
+      "   import uerrno as errno",
+      "  except ImportError:",
+      "   errno=None",
+      ` r['errno']=[getattr(errno,n,None) for n in ${py([...ERRNO_NAMES])}] if errno else []`,
+      // The number the filesystem really raises for a missing file (a VFS may not use the errno
+      // module's numbers: MicroPython on Emscripten raises Emscripten's). Read-only.
+      " try:",
+      "  import os",
+      " except ImportError:",
+      "  import uos as os",
+      " try:",
+      "  open('.belay-probe-missing','rb').close()",
+      " except OSError as e:",
+      "  r['enoent']=e.args[0] if e.args else None",
+      " gc.collect()",
+      " r['free']=gc.mem_free()",
+      " print(repr(r))",
+      "try:",
+      " _bp()",
+      "finally:",
+      " del _bp",
+      "",
+    ].join("\n"),
+  )
+  const out = new Uint8Array(head.length + rawLiteral.length + tail.length)
+  out.set(head)
+  out.set(rawLiteral, head.length)
+  out.set(tail, head.length + rawLiteral.length)
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing, stat, hash
+// ---------------------------------------------------------------------------------------------
+
+/** Child path expression inside a listing function: `p` joined with `n`. */
+const childOf = "(p if p!='/' else '')+'/'+n"
+
+/**
+ * Print one `(path, isDir, size)` repr line per entry under `native` (recursively when asked).
+ * On a flat board the paths printed are `/name`.
+ */
+export const listCode = (d: BoardDialect, native: string, recursive: boolean): string => {
+  if (d.flat) {
+    return [
+      OS_IMPORT + sizeFunction(d),
+      "def _bl():",
+      " for n in os.listdir():",
+      "  print(repr(('/'+n,0,_bsz(n))))",
+      runThenDelete("_bl()", ["_bl", "_bsz"]),
+    ].join("\n")
+  }
+  const body = d.os.has("ilistdir")
+    ? [
+        "def _bl(p,r):",
+        " for e in os.ilistdir(p):",
+        "  n=e[0]",
+        `  q=${childOf}`,
+        "  if e[1]==0x4000:",
+        "   print(repr((q,1,0)))",
+        "   if r:_bl(q,r)",
+        "  else:",
+        "   print(repr((q,0,e[3] if len(e)>3 and e[3]>=0 else _bsz(q))))",
+      ]
+    : [
+        "def _bl(p,r):",
+        " for n in os.listdir(p):",
+        `  q=${childOf}`,
+        "  s=os.stat(q)",
+        "  if s[0]&0x4000:",
+        "   print(repr((q,1,0)))",
+        "   if r:_bl(q,r)",
+        "  else:",
+        "   print(repr((q,0,s[6])))",
+      ]
+  return [
+    OS_IMPORT + sizeFunction(d) + body.join("\n"),
+    runThenDelete(`_bl(${py(native)},${recursive ? 1 : 0})`, ["_bl", "_bsz"]),
+  ].join("\n")
+}
+
+/** Print `(isDir, size)` for one path. */
+export const statCode = (d: BoardDialect, native: string): string => {
+  if (native === "" || native === "/") return "print(repr((1,0)))\n"
+  if (d.os.has("stat")) {
+    return `${OS_IMPORT}s=os.stat(${py(native)})\nprint(repr((1,0) if s[0]&0x4000 else (0,s[6])))\ndel s\n`
+  }
+  return [OS_IMPORT + sizeFunction(d), runAndDelete(`(0,_bsz(${py(native)}))`, ["_bsz"])].join("\n")
+}
+
+/**
+ * Hash files on the board, one `(path, size, digest)` line each; a failing path prints
+ * `(path, None, errno)`.
+ */
+export const hashManyCode = (d: BoardDialect, natives: ReadonlyArray<string>): string =>
+  [
+    OS_IMPORT + hashFunction(d),
+    "def _bb():",
+    ` for p in ${py(natives)}:`,
+    "  try:",
+    "   r=_bh(p,0)",
+    "   print(repr((p,r[0],r[2])))",
+    "  except OSError as e:",
+    "   print(repr((p,None,e.args[0] if e.args else None)))",
+    runThenDelete("_bb()", ["_bb", "_bh"]),
+  ].join("\n")
+
+/**
+ * Compare files with expected digests on the board: print the index of each file whose digest
+ * differs (or that cannot be read). Nothing is printed for files that match, so an unchanged tree
+ * costs almost no reply. `items` are `(path, digest expression)`; a digest expression may be a raw
+ * bytes literal (not valid UTF-8), hence bytes.
+ */
+export const compareManyCode = (
+  d: BoardDialect,
+  items: ReadonlyArray<readonly [string, Uint8Array | string]>,
+): Uint8Array => {
+  const enc = new TextEncoder()
+  const head = enc.encode(
+    [
+      OS_IMPORT + hashFunction(d).trimEnd(),
+      "def _bb(L):",
+      " i=0",
+      " for p,h in L:",
+      "  try:",
+      "   if _bh(p,0)[2]!=h:print(i)",
+      "  except OSError:",
+      "   print(i)",
+      "  i+=1",
+      "try:",
+      " _bb([",
+    ].join("\n"),
+  )
+  const parts: Uint8Array[] = [head]
+  items.forEach(([path, digest], i) => {
+    parts.push(
+      enc.encode(`${i > 0 ? "," : ""}(${py(path)},`),
+      typeof digest === "string" ? enc.encode(digest) : digest,
+      enc.encode(")"),
+    )
+  })
+  parts.push(enc.encode("])\nfinally:\n del _bb,_bh\n"))
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
+  return out
+}
+
+/** Print `(f_bsize, f_frsize, f_blocks, f_bfree, f_bavail)`. */
+export const statvfsCode = (native: string): string =>
+  `${OS_IMPORT}s=os.statvfs(${py(native)})\nprint(repr((s[0],s[1],s[2],s[3],s[4])))\ndel s\n`
+
+// ---------------------------------------------------------------------------------------------
+// mkdir, remove, rename
+// ---------------------------------------------------------------------------------------------
+
+/** Make each directory in `paths` (outermost first); with `parents`, existing directories are fine. */
+export const mkdirCode = (d: BoardDialect, paths: ReadonlyArray<string>, parents: boolean): string => {
+  if (!parents) return `${OS_IMPORT}os.mkdir(${py(paths.at(-1))})\n`
+  return [
+    OS_IMPORT.trimEnd(),
+    "def _bm():",
+    ` l=${py(paths)}`,
+    " for q in l:",
+    "  try:",
+    "   os.mkdir(q)",
+    "  except OSError as e:",
+    `   if not (e.args and e.args[0] in ${d.exists}):raise`,
+    "   if not os.stat(q)[0]&0x4000:",
+    `    raise OSError(${d.eexist} if q==l[-1] else ${d.enotdir})`,
+    runThenDelete("_bm()", ["_bm"]),
+  ].join("\n")
+}
+
+/** Remove a file, an empty directory, or (recursive) a whole tree. */
+export const removeCode = (d: BoardDialect, native: string, recursive: boolean): string => {
+  if (d.flat) return `${OS_IMPORT}os.remove(${py(native)})\n`
+  const walk = d.os.has("ilistdir")
+    ? [" for e in os.ilistdir(p):", "  n=e[0]", `  q=${childOf}`, "  if e[1]==0x4000:_br(q)"]
+    : [" for n in os.listdir(p):", `  q=${childOf}`, "  if os.stat(q)[0]&0x4000:_br(q)"]
+  return [
+    OS_IMPORT.trimEnd(),
+    "def _br(p):",
+    ...walk,
+    "  else:os.remove(q)",
+    " os.rmdir(p)",
+    "def _bx(p):",
+    " if os.stat(p)[0]&0x4000:",
+    recursive ? "  _br(p)" : "  os.rmdir(p)",
+    " else:",
+    "  os.remove(p)",
+    runThenDelete(`_bx(${py(native)})`, ["_bx", "_br"]),
+  ].join("\n")
+}
+
+/** `os.rename` where the board has it. */
+export const renameCode = (from: string, to: string): string =>
+  `${OS_IMPORT}os.rename(${py(from)},${py(to)})\n`
+
+/**
+ * Rename on a board without `os.rename`: copy on the board, check the copy has the same size and
+ * hash, then remove the original. The original is opened first, so a missing source never
+ * clobbers the target.
+ */
+export const copyRenameCode = (d: BoardDialect, from: string, to: string): string =>
+  [
+    OS_IMPORT + hashFunction(d),
+    "def _bn(a,b):",
+    " s=open(a,'rb');g=open(b,'wb')",
+    " while 1:",
+    `  d=s.read(${d.piece})`,
+    "  if not d:break",
+    "  g.write(d)",
+    " g.close();s.close()",
+    " if _bh(a,0)!=_bh(b,0):",
+    "  os.remove(b)",
+    "  raise OSError(5)",
+    " os.remove(a)",
+    runThenDelete(`_bn(${py(from)},${py(to)})`, ["_bn", "_bh"]),
+  ].join("\n")
+
+// ---------------------------------------------------------------------------------------------
+// Uploads
+// ---------------------------------------------------------------------------------------------
+
+/** How an upload lands under its real name. */
+export type CommitMode = "rename" | "copy" | "direct"
+
+/** The names one upload uses on the board. */
+export interface UploadNames {
+  /** Global holding the open file between exchanges, e.g. `_bf7`. */
+  readonly handle: string
+  /** Where the bytes are written: the temporary file, or the real one in `direct` mode. */
+  readonly temp: string
+  readonly real: string
+  /** The space-reservation file (`copy` mode). */
+  readonly reserve: string
+}
+
+/**
+ * The first exchange's head: open the target and (append) copy the existing file into it,
+ * hashing what was copied. Prints `('m', free, prefixSize, prefixDigest)`.
+ */
+export const uploadOpenCode = (
+  d: BoardDialect,
+  names: UploadNames,
+  options: { readonly base64: boolean; readonly append: boolean },
+): string => {
+  const h = hashCode(d.hash)
+  const lines = [
+    "import gc",
+    OS_IMPORT.trimEnd(),
+    options.base64 ? "import binascii" : "",
+    "gc.collect()",
+    `${names.handle}=open(${py(names.temp)},'wb')`,
+  ]
+  if (options.append) {
+    lines.push(
+      "def _bcp(t):",
+      h.imports ? ` ${h.imports}` : "",
+      ` ${h.init};n=0`,
+      " try:",
+      `  s=open(${py(names.real)},'rb')`,
+      " except OSError as e:",
+      `  if ${isNotFound(d)}:return (0,${h.digest})`,
+      "  raise",
+      " while 1:",
+      `  d=s.read(${hashPiece(d)})`,
+      "  if not d:break",
+      "  t.write(d);n+=len(d)",
+      indent(h.update, 2),
+      " s.close()",
+      ` return (n,${h.digest})`,
+      `try:\n print(repr(('m',gc.mem_free())+_bcp(${names.handle})))\nfinally:\n del _bcp`,
+    )
+  } else {
+    lines.push("print(repr(('m',gc.mem_free(),0,None)))")
+  }
+  return `${lines.filter((l) => l !== "").join("\n")}\n`
+}
+
+/** Message of the exception raised when a chunk arrived short or long (bytes lost on the link). */
+export const DAMAGED_CHUNK = "belay-chunk-damaged"
+
+/** Message of the exception raised when guarded code arrived damaged (nothing of it ran). */
+export const DAMAGED_CODE = "belay-code-damaged"
+
+/**
+ * Code that runs only if it arrived whole: sent as a string literal with its length, executed by
+ * `exec` after the length checks out. For plain raw mode, whose writes a small board can drop
+ * bytes of: a damaged program could otherwise still compile and act on a damaged path.
+ */
+export const guardCode = (code: string): string =>
+  [
+    `_bs=${py(code)}`,
+    "try:",
+    ` if len(_bs)!=${[...code].length}:raise ValueError('${DAMAGED_CODE}')`,
+    // The inner code is parsed now: give the parser a collected heap (a small board's is full of
+    // the previous exchanges' garbage).
+    " import gc;gc.collect()",
+    " exec(_bs)",
+    "finally:",
+    " del _bs",
+    "",
+  ].join("\n")
+
+/**
+ * One chunk of `size` data bytes: the expression's bytes go between the two strings. The length
+ * is checked before anything is written, so a chunk that lost bytes on the way is refused whole
+ * (and sent again) instead of landing in the file.
+ */
+export const uploadChunkCode = (names: UploadNames, size: number): readonly [string, string] => [
+  "_bd=",
+  `\nif len(_bd)!=${size}:\n del _bd\n raise ValueError('${DAMAGED_CHUNK}')\n${names.handle}.write(_bd)\ndel _bd\nprint(repr(('w',)))\n`,
+]
+
+/** What a finished upload must hash to: sizes and digests as Python literals. */
+export interface ExpectedContent {
+  /** Bytes before the new data (append), hashed separately. */
+  readonly prefixSize: number
+  /** Python literal of the prefix digest (`None`: not an append, the digest of nothing). */
+  readonly prefixDigest: string
+  readonly size: number
+  /** Python literal of the new data's digest. */
+  readonly digest: string
+}
+
+/** The `(size, prefixDigest, digest)` tuple `_bh` returns for the expected content. */
+const expectedTuple = (d: BoardDialect, e: ExpectedContent) => {
+  const empty = d.hash === "adler32" ? "'00000001'" : `hashlib.${d.hash}().digest()`
+  return `(${e.size},${e.prefixDigest === "None" ? empty : e.prefixDigest},${e.digest})`
+}
+
+/**
+ * The last exchange's tail on a board with `os.rename` (or in `direct` mode): close, hash what the
+ * board holds, compare with what was sent, and rename only when they match. Prints `('ok',)`, or
+ * `('bad', size, prefixDigest, digest)` after removing the temporary file.
+ */
+export const uploadFinishCode = (
+  d: BoardDialect,
+  names: UploadNames,
+  mode: "rename" | "direct",
+  expected: ExpectedContent,
+): string =>
+  [
+    `${names.handle}.close()`,
+    `del ${names.handle}`,
+    hashCode(d.hash).imports,
+    hashFunction(d).trimEnd(),
+    "def _bz():",
+    ` E=${expectedTuple(d, expected)}`,
+    ` r=_bh(${py(names.temp)},${expected.prefixSize})`,
+    " if r!=E:",
+    mode === "direct" ? "" : `  os.remove(${py(names.temp)})`,
+    "  return ('bad',)+r",
+    mode === "rename" ? ` os.rename(${py(names.temp)},${py(names.real)})` : "",
+    " return ('ok',)",
+    runAndDelete("_bz()", ["_bz", "_bh"]),
+  ]
+    .filter((l) => l !== "")
+    .join("\n")
+
+/**
+ * The last exchange's tail on a board without `os.rename`: close the temporary file and print
+ * `_bh` of it, for the host to compare. Small, because the micro:bit parses little at a time.
+ */
+export const uploadVerifyCode = (d: BoardDialect, names: UploadNames, prefixSize: number): string =>
+  [
+    `${names.handle}.close()`,
+    `del ${names.handle}`,
+    hashFunction(d).trimEnd(),
+    runAndDelete(`_bh(${py(names.temp)},${prefixSize})`, ["_bh"]),
+  ].join("\n")
+
+/**
+ * Commit a verified temporary file on a board without rename. First prove there is room for the
+ * copy: write a reservation file as large as the growth plus a margin, then delete it, so the copy
+ * cannot run out of space half way (when the reservation does not fit, the temporary file is
+ * removed and the OSError raised: the real file is untouched). Then copy. Prints `('c',)`.
+ */
+export const copyCommitCode = (d: BoardDialect, names: UploadNames, totalSize: number): string =>
+  [
+    OS_IMPORT + sizeFunction(d).trimEnd(),
+    "def _bcm():",
+    " try:",
+    `  o=_bsz(${py(names.real)})`,
+    " except OSError:",
+    "  o=0",
+    ` k=${totalSize}-o+512`,
+    " g=None",
+    " try:",
+    `  g=open(${py(names.reserve)},'wb');z=bytes(128)`,
+    "  while k>0:",
+    "   g.write(z);k-=128",
+    "  g.close();g=None",
+    " except OSError:",
+    "  try:",
+    "   if g:g.close()",
+    "  except OSError:",
+    "   pass",
+    indent(removeQuietly(py(names.reserve)), 2),
+    `  os.remove(${py(names.temp)})`,
+    "  raise",
+    ` os.remove(${py(names.reserve)})`,
+    ` s=open(${py(names.temp)},'rb');g=open(${py(names.real)},'wb')`,
+    " while 1:",
+    `  d=s.read(${d.piece})`,
+    "  if not d:break",
+    "  g.write(d)",
+    " g.close();s.close()",
+    " return ('c',)",
+    runAndDelete("_bcm()", ["_bcm", "_bsz"]),
+  ].join("\n")
+
+/**
+ * After a copy commit: hash the real file; when it matches, remove the temporary file. Prints the
+ * real file's `_bh`.
+ */
+export const finalizeCopyCode = (d: BoardDialect, names: UploadNames, expected: ExpectedContent): string =>
+  [
+    OS_IMPORT + hashCode(d.hash).imports,
+    hashFunction(d).trimEnd(),
+    "def _bz():",
+    ` r=_bh(${py(names.real)},${expected.prefixSize})`,
+    ` if r==${expectedTuple(d, expected)}:os.remove(${py(names.temp)})`,
+    " return r",
+    runAndDelete("_bz()", ["_bz", "_bh"]),
+  ]
+    .filter((l) => l !== "")
+    .join("\n")
+
+/**
+ * Where an interrupted upload stands (after a reset or an interruption while finishing): close
+ * its handle if it is still open, and print `(real, temp)`, each the `_bh` of that file or `None`.
+ */
+export const uploadInspectCode = (d: BoardDialect, names: UploadNames, prefixSize: number): string =>
+  [
+    OS_IMPORT.trimEnd(),
+    `try:\n ${names.handle}.close()\n del ${names.handle}\nexcept Exception:\n pass`,
+    hashFunction(d).trimEnd(),
+    "def _bz(p):",
+    " try:",
+    `  return _bh(p,${prefixSize})`,
+    " except OSError:",
+    "  return None",
+    runAndDelete(`(_bz(${py(names.real)}),_bz(${py(names.temp)}))`, ["_bz", "_bh"]),
+  ].join("\n")
+
+/** `os.rename` of a verified temporary file over the real name. */
+export const renameCommitCode = (names: UploadNames): string =>
+  `${OS_IMPORT}os.rename(${py(names.temp)},${py(names.real)})\n`
+
+/** Drop an unfinished upload: close its handle, remove its temporary and reservation files. */
+export const uploadAbortCode = (names: UploadNames, mode: CommitMode): string =>
+  [
+    `try:\n ${names.handle}.close()\nexcept Exception:\n pass`,
+    `try:\n del ${names.handle}\nexcept Exception:\n pass`,
+    mode === "direct" ? "" : OS_IMPORT.trimEnd(),
+    mode === "direct" ? "" : removeQuietly(py(names.temp)),
+    mode === "copy" ? removeQuietly(py(names.reserve)) : "",
+  ]
+    .filter((l) => l !== "")
+    .join("\n")
+    .concat("\n")
+
+// ---------------------------------------------------------------------------------------------
+// Downloads
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Print a file in pieces (one line each: `b'...'` or base64), hashing as it goes, then
+ * `('end', size, digest)`. One exchange, constant memory on the board.
+ */
+export const downloadCode = (d: BoardDialect, native: string, base64: boolean, piece: number): string => {
+  const h = hashCode(d.hash)
+  const step = Math.min(piece, h.maxPiece)
+  return [
+    OS_IMPORT.trimEnd(),
+    base64 ? "import binascii" : "",
+    "def _bd(p):",
+    h.imports ? ` ${h.imports}` : "",
+    " f=open(p,'rb')",
+    ` ${h.init};n=0`,
+    " while 1:",
+    `  d=f.read(${step})`,
+    "  if not d:break",
+    "  n+=len(d)",
+    indent(h.update, 2),
+    ...(base64
+      ? // Whichever is shorter for this piece: repr (text) or base64 (binary), base64 marked with `!`.
+        [
+          "  r=repr(d);b=binascii.b2a_base64(d)",
+          "  if len(b)<len(r):print('!'+b.decode(),end='')",
+          "  else:print(r)",
+        ]
+      : ["  print(d)"]),
+    " f.close()",
+    ` return ('end',n,${h.digest})`,
+    runAndDelete(`_bd(${py(native)})`, ["_bd"]),
+  ]
+    .filter((l) => l !== "")
+    .join("\n")
+}

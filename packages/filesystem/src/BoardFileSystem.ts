@@ -1,0 +1,645 @@
+import {
+  CapabilityMissingError,
+  type DeviceSession,
+  type FileEntry,
+  type FileOperation,
+  type FileSystemState,
+} from "@belay/core"
+import { type Cause, Effect, Exit, Metric } from "effect"
+import {
+  copyRenameCode,
+  listCode,
+  mkdirCode,
+  removeCode,
+  renameCode,
+  statCode,
+  statvfsCode,
+} from "./BoardCode.js"
+import { type BoardHashResult, compareMany, hashMany } from "./BoardHash.js"
+import {
+  boardAncestors,
+  boardBaseName,
+  boardParent,
+  boardRelative,
+  isTemporaryName,
+  normalizeBoardPath,
+  toNativePath,
+} from "./BoardPath.js"
+import { chooseEncoding, dialectOf, ensureProbe, profileOf, type TransferProbe } from "./BoardProfile.js"
+import { chooseHashAlgorithm, type FileHash, type HashAlgorithm } from "./Checksum.js"
+import { download } from "./Download.js"
+import type { UploadEncoding } from "./Encoding.js"
+import {
+  FileExistsError,
+  type FileSystemError,
+  InvalidPathError,
+  IsADirectoryError,
+  type TreeTransferError,
+} from "./errors.js"
+import { FileSystemMetrics } from "./FileSystemMetrics.js"
+import {
+  asNumber,
+  type FsRuntime,
+  mapBoardErrors,
+  parseLast,
+  parseLines,
+  run,
+  unexpected,
+} from "./Runtime.js"
+import { type SyncOptions, type SyncReport, syncDirectory } from "./Sync.js"
+import type { TransferProgress } from "./TransferProgress.js"
+import { type DownloadOptions, type DownloadReport, downloadDirectory } from "./TreeDownload.js"
+import { upload, type WriteResult } from "./Upload.js"
+
+/**
+ * Settings of a board filesystem handle.
+ *
+ * @example
+ * boardFileSystem(session, { linkBytesPerSecond: 11_520, verifyRetries: 1 })
+ */
+export interface FileSystemOptions {
+  /** Upload encoding; `auto` (default) takes the densest the board and its link handle (`raw`, `base64`, `repr`). */
+  readonly encoding?: UploadEncoding | "auto"
+  /** Upper bound on the code bytes of one upload exchange. Default 49152. */
+  readonly maxChunkBytes?: number
+  /** Link time one upload exchange may take at the link's rate, in ms. Default 2000. */
+  readonly exchangeMs?: number
+  /** The link's speed in bytes per second (11520 at 115200 baud), used until it is measured. */
+  readonly linkBytesPerSecond?: number
+  /** Full repeats of a transfer whose end-to-end check failed. Default 2. */
+  readonly verifyRetries?: number
+}
+
+/** Options of `list`. */
+export interface ListOptions {
+  /** Walk the whole tree under the path (one exchange). Default false. */
+  readonly recursive?: boolean
+  /** Answer from the session's cache when it holds a complete listing of the directory. Default false. */
+  readonly cached?: boolean
+}
+
+/** Options of `stat` and `exists`. */
+export interface StatOptions {
+  /** Answer from the session's cache when it knows the path. Default false. */
+  readonly cached?: boolean
+}
+
+/** Options of `write` and `append`. */
+export interface WriteOptions {
+  /**
+   * Write to a temporary file, verify it, then commit it under the real name (default true).
+   * `false` writes the real file directly (half a file if it fails): for files too large to
+   * exist twice on the board.
+   */
+  readonly atomic?: boolean
+  /** Create missing parent directories first. Default false. */
+  readonly parents?: boolean
+  readonly onProgress?: (progress: TransferProgress) => void
+}
+
+/** Options of `readBytes` and `readText`. */
+export interface ReadOptions {
+  readonly onProgress?: (progress: TransferProgress) => void
+}
+
+/** Options of `mkdir`. */
+export interface MkdirOptions {
+  /** Create missing parents too, and accept an existing directory (`mkdir -p`). Default false. */
+  readonly parents?: boolean
+}
+
+/** Options of `remove`. */
+export interface RemoveOptions {
+  /** Remove a directory with everything in it. Default false (only files and empty directories). */
+  readonly recursive?: boolean
+}
+
+/** Space on the board's filesystem, from `os.statvfs`. */
+export interface DiskUsage {
+  readonly path: string
+  readonly blockSize: number
+  readonly totalBytes: number
+  readonly freeBytes: number
+  readonly usedBytes: number
+}
+
+/**
+ * What file operations can do on this board, and how.
+ *
+ * @example
+ * const info = yield* fs.info // { directories: false, commit: "copy", hashAlgorithm: "adler32", ... }
+ */
+export interface FileSystemInfo {
+  /** The filesystem has directories (`os.mkdir`). */
+  readonly directories: boolean
+  /** How atomic writes land: `rename` (`os.rename`), or `copy` (on-board copy of a verified temporary file). */
+  readonly commit: "rename" | "copy"
+  readonly hashAlgorithm: HashAlgorithm
+  readonly encoding: UploadEncoding
+  readonly diskUsage: boolean
+  readonly rawPaste: boolean
+  /** What the transfer probe found. */
+  readonly probe: TransferProbe
+}
+
+/**
+ * File operations on the board of one session (the implementation half of the seed's
+ * `FileSystemContext`): every operation is logged in the session's operation log, keeps the
+ * session's cache current (writes invalidate, listings fill it), and removes its temporary files
+ * (at once, or when the session ends). Paths are board paths: `/main.py`, `/lib/util.py`.
+ *
+ * @example
+ * const fs = boardFileSystem(session)
+ * yield* fs.write("/lib/util.py", "def f():\n    return 1\n", { parents: true })
+ * const text = yield* fs.readText("/lib/util.py")
+ * const entries = yield* fs.list("/", { recursive: true })
+ */
+export interface BoardFileSystem {
+  readonly session: DeviceSession
+  /** What this board allows (runs the one-time transfer probe if needed). */
+  readonly info: Effect.Effect<FileSystemInfo, FileSystemError>
+  /** Entries under a directory (default `/`), with types and sizes; `recursive` walks the tree. */
+  readonly list: (
+    path?: string,
+    options?: ListOptions,
+  ) => Effect.Effect<ReadonlyArray<FileEntry>, FileSystemError>
+  readonly stat: (path: string, options?: StatOptions) => Effect.Effect<FileEntry, FileSystemError>
+  readonly exists: (path: string, options?: StatOptions) => Effect.Effect<boolean, FileSystemError>
+  readonly readBytes: (path: string, options?: ReadOptions) => Effect.Effect<Uint8Array, FileSystemError>
+  /** Read and decode as UTF-8 (invalid sequences become U+FFFD). */
+  readonly readText: (path: string, options?: ReadOptions) => Effect.Effect<string, FileSystemError>
+  /** Write a file (strings as UTF-8): atomic and verified end to end by default. */
+  readonly write: (
+    path: string,
+    data: Uint8Array | string,
+    options?: WriteOptions,
+  ) => Effect.Effect<WriteResult, FileSystemError>
+  /** Append to a file (created when missing): atomic and verified, like `write`. */
+  readonly append: (
+    path: string,
+    data: Uint8Array | string,
+    options?: Omit<WriteOptions, "atomic">,
+  ) => Effect.Effect<WriteResult, FileSystemError>
+  readonly mkdir: (path: string, options?: MkdirOptions) => Effect.Effect<void, FileSystemError>
+  readonly remove: (path: string, options?: RemoveOptions) => Effect.Effect<void, FileSystemError>
+  /** Rename (replacing `to` if it exists); on boards without `os.rename`, an on-board copy then remove. */
+  readonly rename: (from: string, to: string) => Effect.Effect<void, FileSystemError>
+  /** The file's hash, computed on the board. */
+  readonly hash: (path: string) => Effect.Effect<FileHash, FileSystemError>
+  /** Hash many files on the board in few exchanges; each result is a hash or that file's error. */
+  readonly hashMany: (
+    paths: ReadonlyArray<string>,
+  ) => Effect.Effect<ReadonlyArray<BoardHashResult>, FileSystemError>
+  /**
+   * Make the board directory `remoteDir` hold what the local directory holds, uploading only what
+   * changed (compared by size and a hash computed on the board). See {@link syncDirectory}.
+   */
+  readonly sync: (
+    localDir: string,
+    remoteDir: string,
+    options?: SyncOptions,
+  ) => Effect.Effect<SyncReport, TreeTransferError>
+  /**
+   * Copy a board directory (or file) to the host, refusing any board path that would escape
+   * `localDir`. See {@link downloadDirectory}.
+   */
+  readonly download: (
+    remotePath: string,
+    localDir: string,
+    options?: DownloadOptions,
+  ) => Effect.Effect<DownloadReport, TreeTransferError>
+  /**
+   * Remove temporary files that uploads left behind when the board lost power or the host died
+   * mid-transfer (sessions remove their own): `.belay-*.tmp` under `dir` (default `/`). Returns
+   * the paths removed. Do not run it while another session uploads to the same board.
+   */
+  readonly removeStaleTemporaryFiles: (dir?: string) => Effect.Effect<ReadonlyArray<string>, FileSystemError>
+  /**
+   * Which board files hold the given content, decided on the board: it hashes each file and
+   * compares with `digest` (hex, in the board's algorithm: see `info.hashAlgorithm`), replying
+   * only for files that differ. `true` where the file matches; a missing file is `false`.
+   */
+  readonly sameContent: (
+    files: ReadonlyArray<{ readonly path: string; readonly digest: string }>,
+  ) => Effect.Effect<ReadonlyArray<boolean>, FileSystemError>
+  /** Free and total space (needs `os.statvfs`). */
+  readonly diskUsage: (path?: string) => Effect.Effect<DiskUsage, FileSystemError>
+  /** The session's cached view of the board's tree. */
+  readonly state: Effect.Effect<FileSystemState>
+  readonly invalidateCache: (path: string) => Effect.Effect<void>
+  /** The session's operation log, oldest first. */
+  readonly operations: Effect.Effect<ReadonlyArray<FileOperation>>
+}
+
+const DEFAULTS = { maxChunkBytes: 49152, exchangeMs: 2000, verifyRetries: 2 }
+
+const encoder = new TextEncoder()
+
+type Kind = FileOperation["kind"]
+
+/**
+ * The file operations on `session`'s board.
+ *
+ * @example
+ * const program = manager.executeInSession((session) =>
+ *   Effect.gen(function* () {
+ *     const fs = boardFileSystem(session)
+ *     const result = yield* fs.write("/main.py", "print('hello')\n")
+ *     return result.hash?.digest
+ *   }),
+ * )
+ */
+export const boardFileSystem = (session: DeviceSession, options: FileSystemOptions = {}): BoardFileSystem => {
+  const device = session.device
+  const capabilities = session.deviceContext.capabilities
+  const flat = !capabilities.osFunctions.includes("mkdir")
+  const profile = profileOf(device, capabilities)
+  const fsContext = session.fileSystemContext
+
+  const runtime: Effect.Effect<FsRuntime, FileSystemError> = Effect.zipWith(
+    ensureProbe(device, profile),
+    device.protocolCapabilities,
+    (probe, protocol) => ({
+      session,
+      device,
+      capabilities,
+      profile,
+      probe,
+      dialect: dialectOf(capabilities, probe, profile.freeMemory),
+      encoding: chooseEncoding(options.encoding, capabilities, probe),
+      sizing: {
+        maxChunkBytes: options.maxChunkBytes ?? DEFAULTS.maxChunkBytes,
+        exchangeMs: options.exchangeMs ?? DEFAULTS.exchangeMs,
+        linkBytesPerSecond: options.linkBytesPerSecond,
+      },
+      verifyRetries: options.verifyRetries ?? DEFAULTS.verifyRetries,
+      guarded: protocol.rawPaste !== true,
+    }),
+  )
+
+  /** Normalize, and map to the board's own path form; refused (nothing sent) on a flat board. */
+  const resolve = (path: string, operation: string) =>
+    Effect.flatMap(Effect.fromResult(normalizeBoardPath(path)), (normalized) =>
+      Effect.map(Effect.fromResult(toNativePath(normalized, flat, operation)), (native) => ({
+        path: normalized,
+        native,
+      })),
+    )
+
+  /** Log the operation (outcome, duration, bytes) in the session, with a span and annotated logs. */
+  const logged =
+    <A>(kind: Kind, path: string, bytes?: (a: A) => number | undefined) =>
+    <E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      Effect.gen(function* () {
+        const at = new Date()
+        const started = performance.now()
+        const exit = yield* Effect.exit(effect)
+        const durationMs = performance.now() - started
+        const count = Exit.isSuccess(exit) && bytes ? bytes(exit.value) : undefined
+        const error = Exit.isFailure(exit) ? errorText(exit.cause) : undefined
+        yield* fsContext.registerFileOperation({
+          kind,
+          path,
+          at,
+          durationMs,
+          outcome: Exit.isSuccess(exit) ? "ok" : "error",
+          ...(count !== undefined && { bytes: count }),
+          ...(error !== undefined && { error }),
+        })
+        yield* Metric.update(
+          Metric.withAttributes(FileSystemMetrics.operations, {
+            kind,
+            outcome: Exit.isSuccess(exit) ? "ok" : "error",
+          }),
+          1,
+        )
+        if (Exit.isFailure(exit)) {
+          yield* Effect.logDebug("File operation failed").pipe(Effect.annotateLogs({ kind, error }))
+        }
+        return yield* exit
+      }).pipe(
+        Effect.withSpan(`belay.fs.${kind}`, { attributes: { path, sessionId: session.sessionId } }),
+        Effect.annotateLogs({ sessionId: session.sessionId, path }),
+      )
+
+  const parseEntries = (out: string, operation: string, path: string) =>
+    Effect.flatMap(parseLines(out, operation, path), (values) =>
+      Effect.forEach(values, (value) => {
+        if (!Array.isArray(value) || typeof value[0] !== "string") {
+          return Effect.fail(unexpected(operation, path, "not an entry", value))
+        }
+        const entry: FileEntry = {
+          path: value[0],
+          type: value[1] === 1 ? "dir" : "file",
+          size: asNumber(value[2]) ?? 0,
+        }
+        return Effect.succeed(entry)
+      }),
+    )
+
+  const list = (path = "/", listOptions: ListOptions = {}) =>
+    Effect.gen(function* () {
+      const target = yield* resolve(path, "list")
+      if (flat && target.path !== "/") {
+        return yield* new CapabilityMissingError({
+          operation: `list ${target.path}`,
+          missing: "directories (its filesystem is flat: os has no mkdir)",
+        })
+      }
+      const recursive = listOptions.recursive === true
+      if (listOptions.cached === true && !recursive) {
+        const state = yield* fsContext.getState
+        if (state.listedDirectories.has(target.path)) {
+          return [...state.entries.values()].filter(
+            (e) => e.path !== target.path && boardParent(e.path) === target.path,
+          )
+        }
+      }
+      const rt = yield* runtime
+      const out = yield* run(rt, listCode(rt.dialect, target.native, recursive), 120_000).pipe(
+        mapBoardErrors("list", target.path, rt.probe),
+      )
+      const entries = yield* parseEntries(out, "list", target.path)
+      yield* fsContext.updateCache(entries, target.path)
+      if (recursive) {
+        for (const entry of entries) if (entry.type === "dir") yield* fsContext.updateCache([], entry.path)
+      }
+      return entries as ReadonlyArray<FileEntry>
+    }).pipe(logged("list", path))
+
+  const statNow = (path: string, statOptions: StatOptions = {}) =>
+    Effect.gen(function* () {
+      const target = yield* resolve(path, "stat")
+      if (statOptions.cached === true) {
+        const state = yield* fsContext.getState
+        const known = state.entries.get(target.path)
+        if (known !== undefined) return known
+      }
+      if (target.path === "/") return { path: "/", type: "dir", size: 0 } satisfies FileEntry
+      const rt = yield* runtime
+      const out = yield* run(rt, statCode(rt.dialect, target.native)).pipe(
+        mapBoardErrors("stat", target.path, rt.probe),
+      )
+      const value = yield* parseLast(out, "stat", target.path)
+      if (!Array.isArray(value)) return yield* unexpected("stat", target.path, "not a tuple", out)
+      const entry: FileEntry = {
+        path: target.path,
+        type: value[0] === 1 ? "dir" : "file",
+        size: asNumber(value[1]) ?? 0,
+      }
+      yield* fsContext.updateCache([entry])
+      return entry
+    })
+
+  const stat = (path: string, statOptions?: StatOptions) =>
+    statNow(path, statOptions).pipe(logged("stat", path))
+
+  const exists = (path: string, statOptions?: StatOptions) =>
+    statNow(path, statOptions).pipe(
+      Effect.as(true),
+      Effect.catchTags({
+        FileNotFoundError: () => Effect.succeed(false),
+        NotADirectoryError: () => Effect.succeed(false),
+      }),
+      logged("stat", path),
+    )
+
+  const readBytesNow = (path: string, readOptions: ReadOptions = {}) =>
+    Effect.gen(function* () {
+      const target = yield* resolve(path, "read")
+      const info = yield* statNow(path)
+      if (info.type === "dir") return yield* new IsADirectoryError({ operation: "read", path: target.path })
+      const rt = yield* runtime
+      return yield* download(rt, {
+        path: target.path,
+        native: target.native,
+        size: info.size,
+        onProgress: readOptions.onProgress,
+      })
+    })
+
+  const readBytes = (path: string, readOptions?: ReadOptions) =>
+    readBytesNow(path, readOptions).pipe(logged("read", path, (data) => data.length))
+
+  const readText = (path: string, readOptions?: ReadOptions) =>
+    Effect.map(readBytes(path, readOptions), (bytes) => new TextDecoder().decode(bytes))
+
+  const mkdirNow = (path: string, mkdirOptions: MkdirOptions = {}) =>
+    Effect.gen(function* () {
+      const normalized = yield* Effect.fromResult(normalizeBoardPath(path))
+      if (flat) {
+        if (normalized === "/" && mkdirOptions.parents === true) return
+        return yield* new CapabilityMissingError({
+          operation: `mkdir ${normalized}`,
+          missing: "directories (its filesystem is flat: os has no mkdir)",
+        })
+      }
+      if (normalized === "/") {
+        if (mkdirOptions.parents === true) return
+        return yield* new FileExistsError({ operation: "mkdir", path: "/" })
+      }
+      const rt = yield* runtime
+      const paths = mkdirOptions.parents === true ? [...boardAncestors(normalized), normalized] : [normalized]
+      yield* run(rt, mkdirCode(rt.dialect, paths, mkdirOptions.parents === true)).pipe(
+        mapBoardErrors("mkdir", normalized, rt.probe),
+      )
+      yield* fsContext.invalidateCache(normalized)
+    })
+
+  const mkdir = (path: string, mkdirOptions?: MkdirOptions) =>
+    mkdirNow(path, mkdirOptions).pipe(logged("mkdir", path))
+
+  const writeWith =
+    (operation: "write" | "append") =>
+    (path: string, data: Uint8Array | string, writeOptions: WriteOptions = {}) =>
+      Effect.gen(function* () {
+        const target = yield* resolve(path, operation)
+        if (target.path === "/") {
+          return yield* new InvalidPathError({ path, reason: "the root is a directory" })
+        }
+        const bytes = typeof data === "string" ? encoder.encode(data) : data
+        if (writeOptions.parents === true && !flat && boardParent(target.path) !== "/") {
+          yield* mkdirNow(boardParent(target.path), { parents: true })
+        }
+        const rt = yield* runtime
+        const result = yield* upload(rt, {
+          operation,
+          path: target.path,
+          native: target.native,
+          data: bytes,
+          atomic: operation === "append" || writeOptions.atomic !== false,
+          onProgress: writeOptions.onProgress,
+        })
+        return result
+      }).pipe(
+        logged(operation, path, (r) => r.bytesWritten),
+        Effect.tap((result) =>
+          fsContext.updateCache([
+            {
+              path: result.path,
+              type: "file",
+              size: result.size,
+              ...(result.hash && { hash: result.hash.digest, hashAlgorithm: result.hash.algorithm }),
+            },
+          ]),
+        ),
+      )
+
+  const remove = (path: string, removeOptions: RemoveOptions = {}) =>
+    Effect.gen(function* () {
+      const target = yield* resolve(path, "remove")
+      if (target.path === "/")
+        return yield* new InvalidPathError({ path, reason: "the root cannot be removed" })
+      const rt = yield* runtime
+      yield* run(rt, removeCode(rt.dialect, target.native, removeOptions.recursive === true), 120_000).pipe(
+        mapBoardErrors("remove", target.path, rt.probe),
+      )
+    }).pipe(logged("remove", path))
+
+  const rename = (from: string, to: string) =>
+    Effect.gen(function* () {
+      const source = yield* resolve(from, "rename")
+      const target = yield* resolve(to, "rename")
+      if (source.path === "/" || target.path === "/") {
+        return yield* new InvalidPathError({
+          path: source.path === "/" ? from : to,
+          reason: "the root cannot be renamed",
+        })
+      }
+      if (source.path === target.path) return
+      if (boardRelative(source.path, target.path) !== undefined) {
+        return yield* new InvalidPathError({ path: to, reason: `it is inside ${source.path}` })
+      }
+      const rt = yield* runtime
+      const code = rt.dialect.os.has("rename")
+        ? renameCode(source.native, target.native)
+        : copyRenameCode(rt.dialect, source.native, target.native)
+      yield* run(rt, code, 120_000).pipe(mapBoardErrors("rename", source.path, rt.probe))
+      yield* fsContext.invalidateCache(target.path)
+    }).pipe(logged("rename", from))
+
+  const hashManyNow = (paths: ReadonlyArray<string>) =>
+    Effect.gen(function* () {
+      const targets = yield* Effect.forEach(paths, (p) => resolve(p, "hash"))
+      const rt = yield* runtime
+      const results = yield* hashMany(rt, targets)
+      const known: FileEntry[] = []
+      for (const r of results) {
+        if ("hash" in r) {
+          known.push({
+            path: r.path,
+            type: "file",
+            size: r.hash.size,
+            hash: r.hash.digest,
+            hashAlgorithm: r.hash.algorithm,
+          })
+        }
+      }
+      yield* fsContext.updateCache(known)
+      return results
+    })
+
+  const hash = (path: string) =>
+    Effect.gen(function* () {
+      const [result] = yield* hashManyNow([path])
+      if (result === undefined) return yield* unexpected("hash", path, "no answer", "")
+      if ("error" in result) return yield* Effect.fail(result.error)
+      return result.hash
+    }).pipe(logged("hash", path))
+
+  const diskUsage = (path = "/") =>
+    Effect.gen(function* () {
+      if (!capabilities.statvfs) {
+        return yield* new CapabilityMissingError({ operation: "diskUsage", missing: "os.statvfs" })
+      }
+      const target = yield* resolve(path, "diskUsage")
+      const rt = yield* runtime
+      const out = yield* run(rt, statvfsCode(target.native || "/")).pipe(
+        mapBoardErrors("diskUsage", target.path, rt.probe),
+      )
+      const value = yield* parseLast(out, "diskUsage", target.path)
+      if (!Array.isArray(value) || value.length < 5)
+        return yield* unexpected("diskUsage", target.path, "not a tuple", out)
+      const [bsize, frsize, blocks, , bavail] = value.map((v) => asNumber(v) ?? 0) as number[]
+      const unit = frsize || bsize || 0
+      const total = unit * (blocks ?? 0)
+      const free = unit * (bavail ?? 0)
+      return {
+        path: target.path,
+        blockSize: unit,
+        totalBytes: total,
+        freeBytes: free,
+        usedBytes: total - free,
+      }
+    }).pipe(logged("stat", path))
+
+  const info = Effect.map(runtime, (rt) => {
+    const protocolRawPaste = capabilities.rawPaste
+    return {
+      directories: !flat,
+      commit: rt.dialect.os.has("rename") ? "rename" : "copy",
+      hashAlgorithm: chooseHashAlgorithm(capabilities.hashAlgorithms),
+      encoding: rt.encoding,
+      diskUsage: capabilities.statvfs,
+      rawPaste: protocolRawPaste,
+      probe: rt.probe,
+    } satisfies FileSystemInfo
+  })
+
+  const self: BoardFileSystem = {
+    session,
+    info,
+    list,
+    stat,
+    exists,
+    readBytes,
+    readText,
+    write: writeWith("write"),
+    append: (path, data, appendOptions) => writeWith("append")(path, data, appendOptions),
+    mkdir,
+    remove,
+    rename,
+    hash,
+    hashMany: (paths) => hashManyNow(paths).pipe(logged("hash", paths[0] ?? "/")),
+    diskUsage,
+    state: fsContext.getState,
+    invalidateCache: fsContext.invalidateCache,
+    operations: fsContext.operations,
+    sameContent: (files) =>
+      Effect.gen(function* () {
+        const targets = yield* Effect.forEach(files, (f) =>
+          Effect.map(resolve(f.path, "hash"), (t) => ({ ...t, digest: f.digest.toLowerCase() })),
+        )
+        const rt = yield* runtime
+        return yield* compareMany(rt, targets)
+      }).pipe(logged("hash", files[0]?.path ?? "/")),
+    removeStaleTemporaryFiles: (dir = "/") =>
+      Effect.gen(function* () {
+        const entries = yield* list(dir, { recursive: !flat })
+        const stale = entries.filter((e) => e.type === "file" && isTemporaryName(boardBaseName(e.path)))
+        for (const entry of stale) yield* remove(entry.path)
+        return stale.map((e) => e.path)
+      }),
+    sync: (localDir, remoteDir, syncOptions) =>
+      syncDirectory(self, localDir, remoteDir, syncOptions).pipe(
+        logged("sync", remoteDir, (report) => report.bytesUploaded),
+      ),
+    download: (remotePath, localDir, downloadOptions) =>
+      downloadDirectory(self, remotePath, localDir, downloadOptions).pipe(
+        logged("read", remotePath, (report) => report.bytes),
+      ),
+  }
+  return self
+}
+
+const errorText = (cause: Cause.Cause<unknown>): string => {
+  for (const reason of cause.reasons) {
+    if (reason._tag === "Fail") {
+      const error = reason.error as { message?: unknown }
+      return typeof error?.message === "string" ? error.message : String(reason.error)
+    }
+    if (reason._tag === "Interrupt") return "interrupted"
+    if (reason._tag === "Die") return `defect: ${String(reason.defect)}`
+  }
+  return "failed"
+}

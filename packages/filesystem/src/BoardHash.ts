@@ -1,0 +1,148 @@
+/**
+ * Hashing on the board: many files per exchange, or the board comparing with expected digests.
+ * @internal
+ */
+import { PythonError, type PythonValue } from "@belay/transport"
+import { Effect } from "effect"
+import { compareManyCode, hashManyCode, py } from "./BoardCode.js"
+import { codeBudget } from "./BoardProfile.js"
+import { type FileHash, fromHex, toHex } from "./Checksum.js"
+import { encodeChunk } from "./Encoding.js"
+import type { BoardFileError, FileSystemError } from "./errors.js"
+import {
+  asNumber,
+  type FsRuntime,
+  mapBoardErrors,
+  mapOSError,
+  parseLines,
+  run,
+  unexpected,
+} from "./Runtime.js"
+
+/** A digest value from a board reply, as hex. */
+export const digestFromReply = (value: PythonValue | undefined): string | undefined =>
+  value instanceof Uint8Array ? toHex(value) : typeof value === "string" ? value.toLowerCase() : undefined
+
+/** A board-side hash of one path, or why there is none. */
+export type BoardHashResult =
+  | { readonly path: string; readonly hash: FileHash }
+  | { readonly path: string; readonly error: BoardFileError | PythonError }
+
+/**
+ * Hash many files on the board in as few exchanges as its memory allows (paths batched by code
+ * size). Files that cannot be hashed come back with their error, in order.
+ */
+export const hashMany = (
+  rt: FsRuntime,
+  items: ReadonlyArray<{ readonly path: string; readonly native: string }>,
+): Effect.Effect<ReadonlyArray<BoardHashResult>, FileSystemError> =>
+  Effect.gen(function* () {
+    const protocol = yield* rt.device.protocolCapabilities
+    const budget = codeBudget(rt.profile, protocol, rt.sizing)
+    const overhead = hashManyCode(rt.dialect, []).length
+    const results: BoardHashResult[] = []
+    let at = 0
+    while (at < items.length) {
+      const batch: Array<{ path: string; native: string }> = []
+      let size = overhead
+      while (at < items.length) {
+        const item = items[at]!
+        const cost = py(item.native).length + 1
+        if (batch.length > 0 && size + cost > budget) break
+        batch.push(item)
+        size += cost
+        at++
+      }
+      const out = yield* run(
+        rt,
+        hashManyCode(
+          rt.dialect,
+          batch.map((b) => b.native),
+        ),
+        120_000,
+      ).pipe(
+        Effect.catchIf(
+          (e): e is PythonError => e instanceof PythonError,
+          (e) => Effect.fail(mapOSError(e, "hash", batch[0]!.path, rt.probe)),
+        ),
+      )
+      const lines = yield* parseLines(out, "hash", batch[0]!.path)
+      if (lines.length !== batch.length) {
+        return yield* unexpected("hash", batch[0]!.path, `${batch.length} answers expected`, out)
+      }
+      lines.forEach((line, i) => {
+        const item = batch[i]!
+        if (!Array.isArray(line)) {
+          results.push({ path: item.path, error: unexpected("hash", item.path, "not a tuple", line) })
+          return
+        }
+        const size = asNumber(line[1])
+        const digest = digestFromReply(line[2])
+        if (size === undefined || digest === undefined) {
+          const errno = line[2]
+          const error = new PythonError({
+            exceptionType: "OSError",
+            pythonMessage: typeof errno === "number" || typeof errno === "string" ? String(errno) : "",
+            traceback: "",
+            stdout: "",
+          })
+          results.push({ path: item.path, error: mapOSError(error, "hash", item.path, rt.probe) })
+          return
+        }
+        results.push({ path: item.path, hash: { path: item.path, algorithm: rt.dialect.hash, digest, size } })
+      })
+    }
+    return results
+  })
+
+/**
+ * Which files on the board hold the given content: the board hashes each file and compares with
+ * the expected digest itself, printing only the files that differ (one exchange per batch, sized
+ * to the board's memory). `true` where the file matches.
+ */
+export const compareMany = (
+  rt: FsRuntime,
+  items: ReadonlyArray<{ readonly path: string; readonly native: string; readonly digest: string }>,
+): Effect.Effect<ReadonlyArray<boolean>, FileSystemError> =>
+  Effect.gen(function* () {
+    const protocol = yield* rt.device.protocolCapabilities
+    const budget = codeBudget(rt.profile, protocol, rt.sizing)
+    const overhead = compareManyCode(rt.dialect, []).length + (rt.guarded ? 200 : 0)
+    const literal = (hex: string): Uint8Array | string =>
+      rt.dialect.hash === "adler32"
+        ? py(hex)
+        : rt.encoding === "raw" && !rt.guarded
+          ? encodeChunk("raw", fromHex(hex), 0, 1 << 16).expression
+          : py(fromHex(hex))
+    const results: boolean[] = []
+    let at = 0
+    while (at < items.length) {
+      const batch: Array<readonly [string, Uint8Array | string]> = []
+      let size = overhead
+      const first = at
+      while (at < items.length) {
+        const item = items[at]!
+        const entry = [item.native, literal(item.digest)] as const
+        const cost = py(item.native).length + entry[1].length + 4
+        if (batch.length > 0 && size + cost > budget) break
+        batch.push(entry)
+        size += cost
+        at++
+      }
+      const code = compareManyCode(rt.dialect, batch)
+      // Guarded as text where the link needs it (adler digests are text; raw digests only go over raw-paste links).
+      const sent = batch.every(([, d]) => typeof d === "string") ? new TextDecoder().decode(code) : code
+      const out = yield* run(rt, sent, 120_000).pipe(mapBoardErrors("hash", items[first]!.path, rt.probe))
+      const differing = new Set<number>()
+      for (const line of out.split(/\r?\n/)) {
+        if (line.trim() === "") continue
+        const index = Number(line.trim())
+        if (!Number.isInteger(index) || index < 0 || index >= batch.length) {
+          return yield* unexpected("hash", items[first]!.path, "not an index", line)
+        }
+        differing.add(index)
+      }
+      for (let i = 0; i < batch.length; i++) results.push(!differing.has(i))
+    }
+    return results
+  })

@@ -1,0 +1,288 @@
+import type { DeviceCapabilities } from "@belay/core"
+import {
+  type DeviceCommunicationShape,
+  type ProtocolError,
+  type PythonError,
+  parsePythonLiteral,
+} from "@belay/transport"
+import { Deferred, Effect, Result } from "effect"
+import { type BoardDialect, ERRNO_NAMES, probeCode, py } from "./BoardCode.js"
+import { chooseHashAlgorithm } from "./Checksum.js"
+import { encodeChunk, type UploadEncoding } from "./Encoding.js"
+import { UnexpectedBoardReplyError } from "./errors.js"
+
+export type ErrnoName = (typeof ERRNO_NAMES)[number]
+
+/**
+ * What the transfer probe found about a board and its link, once per connection.
+ *
+ * @example
+ * const probe = yield* fs.transferProfile // { rawClean: true, errno: { ENOENT: 2, ... }, freeMemory: 7920 }
+ */
+export interface TransferProbe {
+  /** A bytes literal with every byte value arrived intact: the `raw` encoding is safe. */
+  readonly rawClean: boolean
+  /**
+   * The errno numbers the board's filesystem raises: its `errno` module's, the number a missing
+   * file really raised, or Emscripten's table when that number shows MicroPython's WebAssembly port.
+   */
+  readonly errno: Readonly<Partial<Record<ErrnoName, number>>>
+  readonly freeMemory: number
+}
+
+/** Linux numbers, used where the board's errno module does not say. */
+const DEFAULT_ERRNO: Record<ErrnoName, number> = {
+  ENOENT: 2,
+  EEXIST: 17,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  ENOSPC: 28,
+  ENOTEMPTY: 39,
+  EACCES: 13,
+  EROFS: 30,
+  EINVAL: 22,
+  EIO: 5,
+  EBUSY: 16,
+}
+
+/** Emscripten's numbers, raised by MicroPython's VfsPosix on the WebAssembly port. */
+const EMSCRIPTEN_ERRNO: Record<ErrnoName, number> = {
+  ENOENT: 44,
+  EEXIST: 20,
+  ENOTDIR: 54,
+  EISDIR: 31,
+  ENOSPC: 51,
+  ENOTEMPTY: 55,
+  EACCES: 2,
+  EROFS: 69,
+  EINVAL: 28,
+  EIO: 29,
+  EBUSY: 10,
+}
+
+/** The name of an `OSError` argument: a number (board table first, then Linux) or a message. */
+export const errnoName = (value: unknown, probe: TransferProbe | undefined): ErrnoName | undefined => {
+  if (typeof value === "number") {
+    const table = probe?.errno ?? {}
+    for (const name of ERRNO_NAMES) if (table[name] === value) return name
+    for (const name of ERRNO_NAMES)
+      if (DEFAULT_ERRNO[name] === value && table[name] === undefined) return name
+    return undefined
+  }
+  if (typeof value === "string") {
+    const text = value.trim()
+    const upper = text.toUpperCase()
+    for (const name of ERRNO_NAMES) if (upper === name || upper.endsWith(` ${name}`)) return name
+    if (/not found|no such file/i.test(text)) return "ENOENT"
+    if (/no space|full/i.test(text)) return "ENOSPC"
+    const number = /^\[Errno (-?\d+)\]/.exec(text)?.[1] ?? (/^-?\d+$/.test(text) ? text : undefined)
+    if (number !== undefined) return errnoName(Number(number), probe)
+  }
+  return undefined
+}
+
+/** The errno number in an OSError message (`[Errno 2] ENOENT`, `2`), if any. */
+export const errnoNumber = (message: string): number | undefined => {
+  const text = message.trim()
+  const number = /^\[Errno (-?\d+)\]/.exec(text)?.[1] ?? (/^-?\d+$/.test(text) ? text : undefined)
+  return number === undefined ? undefined : Number(number)
+}
+
+/** Per-connection state: the probe, what sizes worked, the measured link rate, name counters. */
+export interface DeviceProfile {
+  probe: TransferProbe | undefined
+  probing:
+    | Deferred.Deferred<TransferProbe, ProtocolError | PythonError | UnexpectedBoardReplyError>
+    | undefined
+  /** Latest `gc.mem_free()` seen. */
+  freeMemory: number
+  /** Smallest exchange (code bytes) that ran out of memory. */
+  failedCodeBytes: number
+  /** Upload bytes per millisecond, smoothed; undefined until measured. */
+  rate: number | undefined
+  seq: number
+  readonly token: string
+}
+
+const profiles = new WeakMap<DeviceCommunicationShape, DeviceProfile>()
+
+/** @internal the profile of one connection */
+export const profileOf = (
+  device: DeviceCommunicationShape,
+  capabilities: DeviceCapabilities,
+): DeviceProfile => {
+  let profile = profiles.get(device)
+  if (profile === undefined) {
+    profile = {
+      probe: undefined,
+      probing: undefined,
+      freeMemory: capabilities.freeMemory,
+      failedCodeBytes: Number.POSITIVE_INFINITY,
+      rate: undefined,
+      seq: 0,
+      token: Math.random().toString(36).slice(2, 6).padEnd(4, "0"),
+    }
+    profiles.set(device, profile)
+  }
+  return profile
+}
+
+/**
+ * Forget what was learned about a connection (after a firmware update, say).
+ *
+ * @example
+ * forgetTransferProfile(session.device)
+ */
+export const forgetTransferProfile = (device: DeviceCommunicationShape): void => {
+  profiles.delete(device)
+}
+
+const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i)
+
+const parseProbe = (text: string): Result.Result<TransferProbe, UnexpectedBoardReplyError> => {
+  const line = text.trim().split(/\r?\n/).at(-1) ?? ""
+  const fail = (reason: string) =>
+    Result.fail(
+      new UnexpectedBoardReplyError({ operation: "probe", path: "/", reason, reply: line.slice(0, 200) }),
+    )
+  const parsed = parsePythonLiteral(line)
+  if (Result.isFailure(parsed)) return fail(parsed.failure.message)
+  const value = parsed.success
+  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Map) {
+    return fail("not a dict")
+  }
+  const record = value as Record<string, unknown>
+  const errno: Partial<Record<ErrnoName, number>> = {}
+  const numbers = Array.isArray(record.errno) ? record.errno : []
+  if (record.enoent === EMSCRIPTEN_ERRNO.ENOENT) {
+    // The filesystem raises Emscripten's numbers, whatever the errno module says.
+    Object.assign(errno, EMSCRIPTEN_ERRNO)
+  } else {
+    ERRNO_NAMES.forEach((name, i) => {
+      const n = numbers[i]
+      if (typeof n === "number") errno[name] = n
+    })
+    if (typeof record.enoent === "number") errno.ENOENT = record.enoent
+  }
+  const free = record.free
+  return Result.succeed({
+    rawClean: record.raw === true,
+    errno,
+    freeMemory: typeof free === "number" ? free : typeof free === "bigint" ? Number(free) : 0,
+  })
+}
+
+/** Probe the connection once (concurrent callers share the probe; a failed probe is retried later). */
+export const ensureProbe = (
+  device: DeviceCommunicationShape,
+  profile: DeviceProfile,
+): Effect.Effect<TransferProbe, ProtocolError | PythonError | UnexpectedBoardReplyError> =>
+  Effect.suspend(() => {
+    if (profile.probe !== undefined) return Effect.succeed(profile.probe)
+    if (profile.probing !== undefined) return Deferred.await(profile.probing)
+    const probing = Deferred.makeUnsafe<
+      TransferProbe,
+      ProtocolError | PythonError | UnexpectedBoardReplyError
+    >()
+    profile.probing = probing
+    const literal = encodeChunk("raw", ALL_BYTES, 0, 4096).expression
+    return device.execBytes(probeCode(literal)).pipe(
+      Effect.flatMap((out) => Effect.fromResult(parseProbe(new TextDecoder().decode(out)))),
+      Effect.tap((probe) =>
+        Effect.sync(() => {
+          profile.probe = probe
+          if (probe.freeMemory > 0) profile.freeMemory = probe.freeMemory
+        }),
+      ),
+      Effect.onExit((exit) =>
+        Effect.andThen(
+          Effect.sync(() => {
+            profile.probing = undefined
+          }),
+          Deferred.done(probing, exit),
+        ),
+      ),
+      Effect.withSpan("belay.fs.probe", { attributes: { link: device.description } }),
+    )
+  })
+
+const tuple = (values: ReadonlyArray<number | string | undefined>) => {
+  const unique = [...new Set(values.filter((v) => v !== undefined))]
+  return `(${unique.map((v) => py(v)).join(",")},)`
+}
+
+/** What generated code may use on this board. */
+export const dialectOf = (
+  capabilities: DeviceCapabilities,
+  probe: TransferProbe,
+  free: number,
+): BoardDialect => {
+  const os = new Set(capabilities.osFunctions)
+  // Read pieces: a few hundred bytes on a micro:bit, up to 4 KB on a board with room.
+  const piece = Math.max(128, Math.min(4096, 2 ** Math.floor(Math.log2(Math.max(1, free / 24)))))
+  return {
+    flat: !os.has("mkdir"),
+    os,
+    hash: chooseHashAlgorithm(capabilities.hashAlgorithms),
+    notFound: tuple([2, probe.errno.ENOENT, "file not found"]),
+    exists: tuple([17, probe.errno.EEXIST]),
+    enotdir: probe.errno.ENOTDIR ?? 20,
+    eexist: probe.errno.EEXIST ?? 17,
+    piece,
+  }
+}
+
+/** The densest upload encoding this board and link take. */
+export const chooseEncoding = (
+  requested: UploadEncoding | "auto" | undefined,
+  capabilities: DeviceCapabilities,
+  probe: TransferProbe,
+): UploadEncoding => {
+  if (requested === "raw" && probe.rawClean) return "raw"
+  if (requested === "base64" && capabilities.binascii) return "base64"
+  if (requested === "repr") return "repr"
+  if (probe.rawClean) return "raw"
+  return capabilities.binascii ? "base64" : "repr"
+}
+
+/** Settings that bound the size of one exchange. */
+export interface SizingOptions {
+  readonly maxChunkBytes: number
+  readonly exchangeMs: number
+  readonly linkBytesPerSecond: number | undefined
+}
+
+/** Smallest exchange worth sending; below it the board counts as out of memory. */
+export const MIN_EXCHANGE_BYTES = 192
+
+/**
+ * How many bytes of code one upload exchange may carry. Memory: plain raw mode buffers the whole
+ * program before compiling it (code, then the literal's bytes, then the bytes object: about five
+ * times the code in the worst case), raw-paste compiles as it reads (about three times).
+ * Link: at most `exchangeMs` of transmission at the measured (or hinted) rate, so progress comes
+ * regularly and an interruption is never far. Rounded down to whole raw-paste windows.
+ */
+export const codeBudget = (
+  profile: DeviceProfile,
+  protocol: { readonly rawPaste: boolean | undefined; readonly rawPasteWindow: number | undefined },
+  sizing: SizingOptions,
+): number => {
+  const rawPaste = protocol.rawPaste === true
+  let budget = Math.floor(profile.freeMemory / (rawPaste ? 3 : 6))
+  budget = Math.min(budget, sizing.maxChunkBytes)
+  if (Number.isFinite(profile.failedCodeBytes))
+    budget = Math.min(budget, Math.floor(profile.failedCodeBytes / 2))
+  const rate =
+    profile.rate ?? (sizing.linkBytesPerSecond === undefined ? undefined : sizing.linkBytesPerSecond / 1000)
+  if (rate !== undefined) budget = Math.min(budget, Math.max(2048, Math.floor(rate * sizing.exchangeMs)))
+  const window = protocol.rawPasteWindow
+  if (rawPaste && window !== undefined && window > 0 && budget > 4 * window) budget -= budget % window
+  return Math.max(MIN_EXCHANGE_BYTES, budget)
+}
+
+/** Fold one exchange's measured rate into the profile (large exchanges only: small ones are latency). */
+export const recordRate = (profile: DeviceProfile, bytes: number, ms: number): void => {
+  if (bytes < 4096 || ms <= 0) return
+  const rate = bytes / ms
+  profile.rate = profile.rate === undefined ? rate : profile.rate * 0.5 + rate * 0.5
+}

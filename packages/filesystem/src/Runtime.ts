@@ -1,0 +1,241 @@
+/**
+ * What every file operation needs about its session and board, and the helpers to talk to it.
+ * @internal
+ */
+import type { DeviceCapabilities, DeviceSession } from "@belay/core"
+import {
+  type DeviceCommunicationShape,
+  type ProtocolError,
+  ProtocolTimeoutError,
+  PythonError,
+  type PythonValue,
+  parsePythonLiteral,
+} from "@belay/transport"
+import { Duration, Effect, Result } from "effect"
+import { type BoardDialect, DAMAGED_CODE, guardCode } from "./BoardCode.js"
+import {
+  type DeviceProfile,
+  errnoName,
+  errnoNumber,
+  type SizingOptions,
+  type TransferProbe,
+} from "./BoardProfile.js"
+import type { UploadEncoding } from "./Encoding.js"
+import {
+  type BoardFileError,
+  BoardFileSystemError,
+  DirectoryNotEmptyError,
+  FileExistsError,
+  FileNotFoundError,
+  IsADirectoryError,
+  NoSpaceError,
+  NotADirectoryError,
+  UnexpectedBoardReplyError,
+} from "./errors.js"
+
+export interface FsRuntime {
+  readonly session: DeviceSession
+  readonly device: DeviceCommunicationShape
+  readonly capabilities: DeviceCapabilities
+  readonly profile: DeviceProfile
+  readonly probe: TransferProbe
+  readonly dialect: BoardDialect
+  readonly encoding: UploadEncoding
+  readonly sizing: SizingOptions
+  readonly verifyRetries: number
+  /** The link has no flow control (plain raw mode): guard code against lost bytes. */
+  readonly guarded: boolean
+}
+
+const decoder = new TextDecoder()
+
+/** A name in an error message (`name '_be' isn't defined`, `has no attribute 'x'`). */
+const quotedName = /'([A-Za-z_][A-Za-z0-9_]*)'/
+
+/**
+ * The code arrived damaged: what this package sends always compiles and names only what it
+ * defines, so a SyntaxError, a guard's refusal, or a NameError/AttributeError about a name the
+ * code does not contain means a byte was lost or changed on the link (small boards drop bytes
+ * when input comes too fast). Nothing ran: sending it again is safe.
+ */
+export const isDamagedInTransit = (error: unknown, code?: string): boolean => {
+  if (!(error instanceof PythonError)) return false
+  if (error.exceptionType === "SyntaxError" || error.exceptionType === "IndentationError") return true
+  if (error.exceptionType === "ValueError" && error.pythonMessage.includes(DAMAGED_CODE)) return true
+  if (
+    (error.exceptionType === "NameError" || error.exceptionType === "AttributeError") &&
+    code !== undefined
+  ) {
+    const name = quotedName.exec(error.pythonMessage)?.[1]
+    return name !== undefined && !code.includes(name)
+  }
+  return false
+}
+
+/**
+ * A MemoryError raised while parsing or compiling, so that none of the code ran: no `line N` in
+ * the traceback, or (guarded code) no frame inside the `exec`uted string.
+ */
+export const isCompileMemoryError = (error: unknown, guarded = false): boolean =>
+  error instanceof PythonError &&
+  error.exceptionType === "MemoryError" &&
+  (guarded ? !error.traceback.includes('File "<string>"') : !/line \d+/.test(error.traceback))
+
+/** Attempts of an exchange whose code arrived damaged (or could not be parsed for lack of memory). */
+export const TRANSIT_ATTEMPTS = 4
+
+const latin1 = (code: string | Uint8Array) =>
+  typeof code === "string" ? code : Buffer.from(code).toString("latin1")
+
+/**
+ * Run code on the board; stdout as text. On a link without flow control (plain raw mode) the code
+ * is guarded (runs only if it arrived whole) unless `guard: false`; code damaged on the way, or
+ * that the board had no memory to parse, is sent again (nothing of it ran).
+ */
+export const run = (
+  rt: Pick<FsRuntime, "device" | "guarded">,
+  code: string | Uint8Array,
+  timeoutMs = 30_000,
+  options: {
+    readonly guard?: boolean
+    /** The caller composed the code of parts that may run before a later part fails: resend only what never ran. */
+    readonly composed?: boolean
+  } = {},
+): Effect.Effect<string, PythonError | ProtocolError> =>
+  Effect.suspend(() => {
+    let attempt = 0
+    const guarded = typeof code === "string" && !options.composed && (options.guard ?? rt.guarded)
+    const sent = guarded ? guardCode(code as string) : code
+    const text = latin1(sent)
+    const nothingRan = (e: unknown) =>
+      // The end of the code (Ctrl-D) never arrived: the board is still waiting for it, nothing ran.
+      (e instanceof ProtocolTimeoutError && e.phase === "raw-ok") ||
+      (options.composed
+        ? e instanceof PythonError &&
+          (e.exceptionType === "SyntaxError" || e.exceptionType === "IndentationError")
+        : isDamagedInTransit(e, text))
+    const once: Effect.Effect<string, PythonError | ProtocolError> = Effect.map(
+      rt.device.execBytes(sent, { timeout: Duration.millis(timeoutMs) }),
+      (out) => decoder.decode(out),
+    ).pipe(
+      Effect.catchIf(
+        (e) =>
+          (nothingRan(e) || (!options.composed && isCompileMemoryError(e, guarded))) &&
+          ++attempt < TRANSIT_ATTEMPTS,
+        (e) =>
+          isCompileMemoryError(e, guarded)
+            ? // Out of memory while parsing: nothing ran. Collect (the heap of a small board is
+              // full of the last exchanges' garbage) and try again.
+              Effect.andThen(
+                Effect.ignore(rt.device.execBytes("import gc\ngc.collect()")),
+                Effect.andThen(
+                  Effect.logDebug("Board out of memory parsing; collected, sending again").pipe(
+                    Effect.annotateLogs({ error: e.message, attempt }),
+                  ),
+                  once,
+                ),
+              )
+            : Effect.andThen(
+                Effect.logWarning("Code arrived damaged on the board; sending it again").pipe(
+                  Effect.annotateLogs({ error: e.message, attempt }),
+                ),
+                once,
+              ),
+      ),
+    )
+    return once
+  })
+
+/** Every non-empty line of a reply, parsed as a Python literal. */
+export const parseLines = (
+  text: string,
+  operation: string,
+  path: string,
+): Effect.Effect<PythonValue[], UnexpectedBoardReplyError> =>
+  Effect.suspend(() => {
+    const values: PythonValue[] = []
+    for (const line of text.split(/\r?\n/)) {
+      if (line.trim() === "") continue
+      const parsed = parsePythonLiteral(line)
+      if (Result.isFailure(parsed)) {
+        return Effect.fail(
+          new UnexpectedBoardReplyError({
+            operation,
+            path,
+            reason: parsed.failure.message,
+            reply: line.slice(0, 200),
+          }),
+        )
+      }
+      values.push(parsed.success)
+    }
+    return Effect.succeed(values)
+  })
+
+/** The last line of a reply, parsed. */
+export const parseLast = (
+  text: string,
+  operation: string,
+  path: string,
+): Effect.Effect<PythonValue, UnexpectedBoardReplyError> =>
+  Effect.flatMap(parseLines(text, operation, path), (values) =>
+    values.length > 0
+      ? Effect.succeed(values[values.length - 1]!)
+      : Effect.fail(
+          new UnexpectedBoardReplyError({ operation, path, reason: "no reply", reply: text.slice(0, 200) }),
+        ),
+  )
+
+export const unexpected = (operation: string, path: string, reason: string, reply: unknown) =>
+  new UnexpectedBoardReplyError({ operation, path, reason, reply: String(reply).slice(0, 200) })
+
+/**
+ * Map what the board raised to a typed error: OSError by errno (the board's own numbers first,
+ * the micro:bit's messages too); anything else stays a `PythonError`.
+ */
+export const mapOSError = (
+  error: PythonError,
+  operation: string,
+  path: string,
+  probe: TransferProbe | undefined,
+  bytes?: number,
+): BoardFileError | PythonError => {
+  if (error.exceptionType !== "OSError") return error
+  const name = errnoName(error.pythonMessage, probe)
+  switch (name) {
+    case "ENOENT":
+      return new FileNotFoundError({ operation, path })
+    case "ENOTDIR":
+      return new NotADirectoryError({ operation, path })
+    case "EISDIR":
+      return new IsADirectoryError({ operation, path })
+    case "EEXIST":
+      return new FileExistsError({ operation, path })
+    case "ENOTEMPTY":
+      return new DirectoryNotEmptyError({ operation, path })
+    case "ENOSPC":
+      return new NoSpaceError(bytes === undefined ? { operation, path } : { operation, path, bytes })
+  }
+  return new BoardFileSystemError({
+    operation,
+    path,
+    errno: errnoNumber(error.pythonMessage),
+    reason: error.pythonMessage || "OSError",
+  })
+}
+
+/** `Effect.catchTag("PythonError", ...)` with {@link mapOSError}. */
+export const mapBoardErrors =
+  (operation: string, path: string, probe: TransferProbe | undefined, bytes?: number) =>
+  <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+  ): Effect.Effect<A, Exclude<E, PythonError> | BoardFileError | PythonError, R> =>
+    Effect.catchIf(
+      effect,
+      (e): e is Extract<E, PythonError> => e instanceof PythonError,
+      (e) => Effect.fail(mapOSError(e, operation, path, probe, bytes)),
+    ) as Effect.Effect<A, Exclude<E, PythonError> | BoardFileError | PythonError, R>
+
+/** A number from a parsed reply (ints may come as bigint). */
+export const asNumber = (value: PythonValue | undefined): number | undefined =>
+  typeof value === "number" ? value : typeof value === "bigint" ? Number(value) : undefined

@@ -1,0 +1,254 @@
+import type { CapabilityMissingError, ResourceCleanupError, SessionError } from "@belay/core"
+import type { ProtocolError, PythonError } from "@belay/transport"
+import { Data } from "effect"
+
+/**
+ * The path does not exist on the board (`OSError` `ENOENT`; on the micro:bit `file not found`).
+ *
+ * @example
+ * fs.readText("/main.py").pipe(Effect.catchTag("FileNotFoundError", () => Effect.succeed("")))
+ */
+export class FileNotFoundError extends Data.TaggedError("FileNotFoundError")<{
+  readonly operation: string
+  readonly path: string
+}> {
+  override get message() {
+    return `${this.operation} ${this.path}: no such file or directory on the board`
+  }
+}
+
+/**
+ * A path component that must be a directory is a file (`ENOTDIR`), e.g. listing a file or
+ * creating `/a.txt/b`.
+ *
+ * @example
+ * Effect.catchTag("NotADirectoryError", (e) => Console.error(e.message))
+ */
+export class NotADirectoryError extends Data.TaggedError("NotADirectoryError")<{
+  readonly operation: string
+  readonly path: string
+}> {
+  override get message() {
+    return `${this.operation} ${this.path}: not a directory`
+  }
+}
+
+/**
+ * A file was expected and the path is a directory (`EISDIR`), e.g. reading `/lib`.
+ *
+ * @example
+ * Effect.catchTag("IsADirectoryError", (e) => Console.error(e.message))
+ */
+export class IsADirectoryError extends Data.TaggedError("IsADirectoryError")<{
+  readonly operation: string
+  readonly path: string
+}> {
+  override get message() {
+    return `${this.operation} ${this.path}: is a directory`
+  }
+}
+
+/**
+ * The path already exists (`EEXIST`), e.g. `mkdir` without `parents` on an existing directory.
+ *
+ * @example
+ * fs.mkdir("/lib").pipe(Effect.catchTag("FileExistsError", () => Effect.void))
+ */
+export class FileExistsError extends Data.TaggedError("FileExistsError")<{
+  readonly operation: string
+  readonly path: string
+}> {
+  override get message() {
+    return `${this.operation} ${this.path}: already exists`
+  }
+}
+
+/**
+ * A directory is not empty (`ENOTEMPTY`): remove it with `{ recursive: true }`.
+ *
+ * @example
+ * fs.remove("/lib").pipe(Effect.catchTag("DirectoryNotEmptyError", () => fs.remove("/lib", { recursive: true })))
+ */
+export class DirectoryNotEmptyError extends Data.TaggedError("DirectoryNotEmptyError")<{
+  readonly operation: string
+  readonly path: string
+}> {
+  override get message() {
+    return `${this.operation} ${this.path}: directory not empty`
+  }
+}
+
+/**
+ * The board's filesystem is full (`ENOSPC`, `OSError 28` on the micro:bit). An atomic write needs
+ * room for the new content beside the old, so it can fail where a plain write would fit;
+ * the file under its real name is untouched either way.
+ *
+ * @example
+ * Effect.catchTag("NoSpaceError", (e) => Console.error(`${e.path}: board full (${e.bytes} bytes to write)`))
+ */
+export class NoSpaceError extends Data.TaggedError("NoSpaceError")<{
+  readonly operation: string
+  readonly path: string
+  /** Bytes the operation tried to store, when known. */
+  readonly bytes?: number
+}> {
+  override get message() {
+    const size = this.bytes === undefined ? "" : ` (${this.bytes} bytes)`
+    return `${this.operation} ${this.path}${size}: no space left on the board's filesystem`
+  }
+}
+
+/**
+ * Any other `OSError` the board raised for a file operation, with its errno (or message, on
+ * boards that raise messages instead of numbers).
+ *
+ * @example
+ * Effect.catchTag("BoardFileSystemError", (e) => Console.error(e.errno, e.reason))
+ */
+export class BoardFileSystemError extends Data.TaggedError("BoardFileSystemError")<{
+  readonly operation: string
+  readonly path: string
+  readonly errno: number | undefined
+  readonly reason: string
+}> {
+  override get message() {
+    return `${this.operation} ${this.path}: ${this.reason}`
+  }
+}
+
+/**
+ * What the board holds after a transfer differs from what was sent (a byte lost or changed on the
+ * link, or a failing flash). The file under its real name was not replaced.
+ *
+ * @example
+ * Effect.catchTag("TransferVerificationError", (e) => Console.error(e.expected, e.actual))
+ */
+export class TransferVerificationError extends Data.TaggedError("TransferVerificationError")<{
+  readonly operation: string
+  readonly path: string
+  /** `sha256`, `sha1`, `md5` or `adler32` (computed by Python on boards without hashlib). */
+  readonly algorithm: string
+  readonly expected: string
+  readonly actual: string
+  readonly attempts: number
+}> {
+  override get message() {
+    return `${this.operation} ${this.path}: verification failed after ${this.attempts} attempt(s): expected ${this.algorithm} ${this.expected}, the board has ${this.actual}`
+  }
+}
+
+/**
+ * The board did not have enough free memory even for the smallest chunk.
+ *
+ * @example
+ * Effect.catchTag("BoardMemoryError", (e) => Console.error(e.message))
+ */
+export class BoardMemoryError extends Data.TaggedError("BoardMemoryError")<{
+  readonly operation: string
+  readonly path: string
+  readonly chunkBytes: number
+  readonly reason: string
+}> {
+  override get message() {
+    return `${this.operation} ${this.path}: the board ran out of memory with ${this.chunkBytes}-byte chunks (${this.reason})`
+  }
+}
+
+/**
+ * A path is not usable: empty, with a NUL byte, `..` above the root, a temporary-file name, or
+ * (on a board with a flat filesystem) more than one component is handled by
+ * `CapabilityMissingError` instead.
+ *
+ * @example
+ * Effect.catchTag("InvalidPathError", (e) => Console.error(e.reason))
+ */
+export class InvalidPathError extends Data.TaggedError("InvalidPathError")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `invalid board path ${JSON.stringify(this.path)}: ${this.reason}`
+  }
+}
+
+/**
+ * A board path would land outside the download's destination (`..`, an absolute path, a name with
+ * a separator, or an existing symlink on the way). Nothing was written.
+ *
+ * @example
+ * Effect.catchTag("PathTraversalError", (e) => Console.error(`refused ${e.boardPath}: ${e.reason}`))
+ */
+export class PathTraversalError extends Data.TaggedError("PathTraversalError")<{
+  readonly boardPath: string
+  readonly destination: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `refused board path ${JSON.stringify(this.boardPath)}: it would escape ${this.destination} (${this.reason})`
+  }
+}
+
+/**
+ * The board answered something this package cannot read (a damaged line, an unexpected shape).
+ *
+ * @example
+ * Effect.catchTag("UnexpectedBoardReplyError", (e) => Console.error(e.reply))
+ */
+export class UnexpectedBoardReplyError extends Data.TaggedError("UnexpectedBoardReplyError")<{
+  readonly operation: string
+  readonly path: string
+  readonly reason: string
+  /** The start of the reply. */
+  readonly reply: string
+}> {
+  override get message() {
+    return `${this.operation} ${this.path}: unexpected reply from the board (${this.reason}): ${JSON.stringify(this.reply)}`
+  }
+}
+
+/**
+ * A host-side file operation failed during sync or download (reading the local tree, writing the
+ * destination).
+ *
+ * @example
+ * Effect.catchTag("LocalFileError", (e) => Console.error(e.path, e.reason))
+ */
+export class LocalFileError extends Data.TaggedError("LocalFileError")<{
+  readonly operation: string
+  readonly path: string
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `${this.operation} ${this.path} (host): ${this.reason}`
+  }
+}
+
+/** Errors of board file operations, besides the transport's. */
+export type BoardFileError =
+  | FileNotFoundError
+  | NotADirectoryError
+  | IsADirectoryError
+  | FileExistsError
+  | DirectoryNotEmptyError
+  | NoSpaceError
+  | BoardFileSystemError
+  | BoardMemoryError
+  | InvalidPathError
+  | UnexpectedBoardReplyError
+  | CapabilityMissingError
+
+/**
+ * Everything a board file operation can fail with. `SessionError` comes when the session ended
+ * under the operation (its temporary files are then removed at once).
+ */
+export type FileSystemError =
+  | BoardFileError
+  | TransferVerificationError
+  | ProtocolError
+  | PythonError
+  | SessionError
+  | ResourceCleanupError
+
+/** Everything `sync` and `download` can fail with. */
+export type TreeTransferError = FileSystemError | PathTraversalError | LocalFileError

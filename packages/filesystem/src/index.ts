@@ -1,0 +1,29 @@
+export * from "./BoardFileSystem.js"
+export * from "./BoardFiles.js"
+export type { BoardHashResult } from "./BoardHash.js"
+export {
+  boardAncestors,
+  boardBaseName,
+  boardParent,
+  boardRelative,
+  isTemporaryName,
+  joinBoardPath,
+  normalizeBoardPath,
+  toNativePath,
+} from "./BoardPath.js"
+export { forgetTransferProfile, type TransferProbe } from "./BoardProfile.js"
+export * from "./Checksum.js"
+export {
+  type DownloadEncoding,
+  encodeChunk,
+  expansion,
+  RAW_ESCAPED,
+  type UploadEncoding,
+} from "./Encoding.js"
+export * from "./errors.js"
+export * from "./FileSystemMetrics.js"
+export { gitignore, type IgnoreMatcher } from "./Gitignore.js"
+export * from "./Sync.js"
+export type { TransferProgress } from "./TransferProgress.js"
+export * from "./TreeDownload.js"
+export type { WriteResult } from "./Upload.js"

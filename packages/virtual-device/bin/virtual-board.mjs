@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// A virtual MicroPython board on stdin/stdout (binary). See `--help`.
+// Runs from the built package: `pnpm -C packages/virtual-device build` first in a checkout.
+import { runVirtualBoardOverStdio } from "../dist/cli.js"
+
+await runVirtualBoardOverStdio(process.argv.slice(2))

@@ -1,0 +1,639 @@
+/**
+ * The firmware of the virtual board: MicroPython's REPLs (friendly, raw, raw-paste), soft and
+ * hard resets, boot.py/main.py, Ctrl-C, in front of an interpreter that runs in a worker
+ * thread. The REPL logic follows MicroPython's `pyexec.c` and `readline.c` (observable bytes),
+ * because the WebAssembly build cannot read the serial line while code runs.
+ *
+ * Plain Promise-based so that the pty script can use it without Effect; `openVirtualBoard`
+ * wraps it as a `ByteLink`.
+ *
+ * @internal
+ */
+import { ByteQueue } from "./ByteQueue.js"
+import { FlashStore } from "./flash.js"
+import { acquireInterpreter, type ExecResult, type InterpreterWorker, WorkerGone } from "./interpreter.js"
+import { type ResolvedOptions, resolveOptions, type VirtualBoardOptions } from "./options.js"
+import { Pacer } from "./pacing.js"
+import type { BoardInfo, ExecMode } from "./protocol.js"
+
+const CTRL_A = 0x01
+const CTRL_B = 0x02
+const CTRL_C = 0x03
+const CTRL_D = 0x04
+const CTRL_E = 0x05
+/** `PYEXEC_FORCED_EXIT`: leave the REPL for a soft reset. */
+const FORCED_EXIT = 0x100
+/** Keep at most this much worker output queued on a speed-limited line (like a UART FIFO). */
+const OUTPUT_BACKLOG = 256
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/** The running REPL loop was cut short by a hard reset or by closing the board. */
+class Abandoned extends Error {
+  constructor() {
+    super("abandoned")
+  }
+}
+
+/** Statistics of a board, for tests and diagnostics. */
+export interface VirtualBoardStats {
+  /** Bytes dropped because the host sent more raw-paste data than the window allowed. */
+  readonly rawPasteOverflow: number
+  /** Hard resets so far (Ctrl-C that did not stop the code, crashes, explicit resets). */
+  readonly hardResets: number
+  /** Soft resets so far. */
+  readonly softResets: number
+  /** Ctrl-C requests that arrived while code was running. */
+  readonly interrupts: number
+}
+
+/** Callbacks of a board. */
+export interface VirtualBoardCallbacks {
+  /** Bytes the board sends on its serial line. */
+  readonly onOutput: (bytes: Uint8Array) => void
+  /** The board can no longer run (no interpreter could be started). */
+  readonly onFatal?: (reason: string) => void
+}
+
+/**
+ * A MicroPython board in this process. Prefer `openVirtualBoard` (a scoped `ByteLink`);
+ * this class is the plain-Promise core.
+ */
+export class VirtualBoard {
+  private readonly opts: ResolvedOptions
+  private readonly flash: FlashStore
+  private readonly input = new ByteQueue()
+  private readonly toHost: Pacer
+  private readonly fromHost: Pacer
+  private interp: InterpreterWorker | undefined
+  private info: BoardInfo = { version: "MicroPython", machine: "virtual" }
+  private mode: "friendly" | "raw" = "friendly"
+  private executing = false
+  private pasteCredit: number | undefined
+  private interruptTimer: ReturnType<typeof setTimeout> | undefined
+  private epoch = 0
+  private closed = false
+  private readonly counters = { rawPasteOverflow: 0, hardResets: 0, softResets: 0, interrupts: 0 }
+
+  private constructor(
+    options: ResolvedOptions,
+    private readonly callbacks: VirtualBoardCallbacks,
+  ) {
+    this.opts = options
+    this.flash =
+      options.flashDir === undefined ? FlashStore.inMemory() : FlashStore.inDirectory(options.flashDir)
+    this.toHost = new Pacer(options.bytesPerSecond, (bytes) => {
+      if (!this.closed) this.callbacks.onOutput(bytes)
+    })
+    this.toHost.onDrain = () => this.pumpOutput()
+    this.fromHost = new Pacer(options.bytesPerSecond, (bytes) => this.receive(bytes))
+  }
+
+  /**
+   * Power on a board: start its interpreter, then run the firmware (the boot banner is the
+   * first output). Rejects if the interpreter cannot start.
+   *
+   * @example
+   * const board = await VirtualBoard.open({ rawPasteWindow: 128 }, { onOutput: (b) => process.stdout.write(b) })
+   * await board.write(new TextEncoder().encode("\r\x01"))
+   */
+  static async open(
+    options: VirtualBoardOptions | undefined,
+    callbacks: VirtualBoardCallbacks,
+  ): Promise<VirtualBoard> {
+    const board = new VirtualBoard(resolveOptions(options), callbacks)
+    await board.startInterpreter(board.epoch)
+    void board.run(board.epoch)
+    return board
+  }
+
+  /** Send bytes to the board; resolves once the (speed-limited) line has delivered them. */
+  write(bytes: Uint8Array): Promise<void> {
+    if (this.closed) return Promise.resolve()
+    return this.fromHost.push(bytes.slice())
+  }
+
+  /** Press the reset button: the interpreter is replaced and the board boots again. */
+  hardReset(): void {
+    if (this.closed) return
+    this.counters.hardResets++
+    this.epoch++
+    const epoch = this.epoch
+    this.abandon()
+    void this.run(epoch, true)
+  }
+
+  /** Power off: stop the interpreter; nothing more is sent. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.epoch++
+    const interp = this.abandon()
+    this.toHost.close()
+    this.fromHost.close()
+    await interp?.terminate()
+  }
+
+  get stats(): VirtualBoardStats {
+    return { ...this.counters }
+  }
+
+  /** The files on the board's flash (a copy), by absolute path. */
+  files(): Map<string, Uint8Array> {
+    const out = new Map<string, Uint8Array>()
+    for (const entry of this.flash.snapshot())
+      if (entry.kind === "file") out.set(entry.path, entry.data.slice())
+    return out
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Plumbing
+
+  private abandon(): InterpreterWorker | undefined {
+    this.clearInterruptTimer()
+    this.executing = false
+    this.pasteCredit = undefined
+    this.input.abort(new Abandoned())
+    const interp = this.interp
+    this.interp = undefined
+    if (interp !== undefined) {
+      interp.onDeath = () => {}
+      interp.onOutput = () => {}
+      void interp.terminate()
+    }
+    return interp
+  }
+
+  /** Await something of the current run; a hard reset or close in the meantime abandons it. */
+  private async step<A>(epoch: number, promise: Promise<A>): Promise<A> {
+    try {
+      const value = await promise
+      if (epoch !== this.epoch) throw new Abandoned()
+      return value
+    } catch (error) {
+      if (epoch !== this.epoch) throw new Abandoned()
+      throw error
+    }
+  }
+
+  private emit(data: string | Uint8Array) {
+    const bytes = typeof data === "string" ? encoder.encode(data) : data
+    void this.toHost.push(bytes)
+  }
+
+  /** Move the interpreter's output to the line, no more than the line can hold. */
+  private pumpOutput(all = false) {
+    const interp = this.interp
+    if (interp === undefined) return
+    for (;;) {
+      const room =
+        all || this.opts.bytesPerSecond === undefined ? Infinity : OUTPUT_BACKLOG - this.toHost.backlog
+      if (room <= 0) return
+      const bytes = interp.readOutput(room)
+      if (bytes.length === 0) return
+      this.emit(bytes)
+    }
+  }
+
+  private nextByte(epoch: number): Promise<number> {
+    return this.step(epoch, this.input.next())
+  }
+
+  /** Bytes arriving from the host (after the line's speed limit). */
+  private receive(bytes: Uint8Array) {
+    if (this.closed) return
+    const interp = this.interp
+    if (this.executing && interp !== undefined) {
+      // While code runs, Ctrl-C interrupts it and everything else is its stdin.
+      let from = 0
+      for (let i = 0; i <= bytes.length; i++) {
+        if (i === bytes.length || bytes[i] === CTRL_C) {
+          if (i > from) interp.pushStdin(bytes.subarray(from, i))
+          if (i < bytes.length) this.interrupt()
+          from = i + 1
+        }
+      }
+      return
+    }
+    if (this.pasteCredit !== undefined) {
+      // Raw-paste data: the host may have at most the announced window(s) in flight; what comes
+      // beyond that overflows the board's buffer and is lost, as on a real UART.
+      const accepted: number[] = []
+      for (let i = 0; i < bytes.length; i++) {
+        const byte = bytes[i]!
+        if (byte === CTRL_C || byte === CTRL_D) {
+          this.pasteCredit = undefined
+          this.input.push(Uint8Array.from(accepted))
+          this.input.push(bytes.subarray(i))
+          return
+        }
+        if (this.pasteCredit > 0) {
+          this.pasteCredit--
+          accepted.push(byte)
+        } else {
+          this.counters.rawPasteOverflow++
+        }
+      }
+      this.input.push(Uint8Array.from(accepted))
+      return
+    }
+    this.input.push(bytes)
+  }
+
+  private interrupt() {
+    const interp = this.interp
+    if (interp === undefined) return
+    this.counters.interrupts++
+    interp.interrupt()
+    if (this.interruptTimer === undefined) {
+      const epoch = this.epoch
+      this.interruptTimer = setTimeout(() => {
+        this.interruptTimer = undefined
+        if (epoch === this.epoch && this.executing) this.hardReset()
+      }, this.opts.interruptTimeoutMs)
+    }
+  }
+
+  private clearInterruptTimer() {
+    if (this.interruptTimer !== undefined) clearTimeout(this.interruptTimer)
+    this.interruptTimer = undefined
+  }
+
+  private async startInterpreter(epoch: number) {
+    const interp = await this.step(epoch, acquireInterpreter({ keepSpare: true }))
+    if (epoch !== this.epoch) {
+      void interp.terminate()
+      throw new Abandoned()
+    }
+    this.interp = interp
+    interp.onOutput = () => this.pumpOutput()
+    interp.onDeath = () => {
+      if (this.interp === interp && !this.closed) this.hardReset()
+    }
+    this.info = await this.step(epoch, interp.start(this.flash.snapshot(), this.opts.flashSize))
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The firmware: main.c's soft-reset loop
+
+  private async run(epoch: number, powerOn = false) {
+    try {
+      this.mode = "friendly"
+      let fresh = !powerOn
+      for (;;) {
+        if (!fresh) {
+          const old = this.interp
+          this.interp = undefined
+          void old?.terminate()
+          await this.startInterpreter(epoch)
+        }
+        fresh = false
+        let ret = await this.runFileIfExists(epoch, "boot.py")
+        if (!(ret & FORCED_EXIT) && this.mode === "friendly")
+          ret = await this.runFileIfExists(epoch, "main.py")
+        if (!(ret & FORCED_EXIT)) {
+          for (;;) {
+            ret = this.inRawMode() ? await this.rawRepl(epoch) : await this.friendlyRepl(epoch)
+            if (ret !== 0) break
+          }
+        }
+        this.counters.softResets++
+        this.emit(`${this.opts.softRebootBanner}${this.opts.lineEnding}`)
+      }
+    } catch (error) {
+      if (error instanceof Abandoned || epoch !== this.epoch || this.closed) return
+      // The interpreter could not be started again: the board is dead.
+      const reason = error instanceof Error ? error.message : String(error)
+      this.callbacks.onFatal?.(reason)
+    }
+  }
+
+  private inRawMode(): boolean {
+    return this.mode === "raw"
+  }
+
+  private async runFileIfExists(epoch: number, name: string): Promise<number> {
+    if (this.flash.read(`/${name}`) === undefined) return 0
+    return this.execute(epoch, encoder.encode(name), "path", false)
+  }
+
+  /** `parse_compile_execute`: run code, stream its output, print EOF markers in raw modes. */
+  private async execute(epoch: number, code: Uint8Array, mode: ExecMode, printEof: boolean): Promise<number> {
+    const interp = this.interp
+    if (interp === undefined) throw new Abandoned()
+    // What is already in the receive buffer is the code's stdin from now on.
+    const buffered = this.input.takeAll()
+    if (buffered.length > 0) interp.pushStdin(buffered)
+    this.executing = true
+    let result: ExecResult
+    try {
+      result = await this.step(epoch, interp.exec(mode, code))
+    } catch (error) {
+      if (error instanceof WorkerGone && epoch === this.epoch) {
+        this.hardReset()
+        throw new Abandoned()
+      }
+      throw error
+    } finally {
+      if (epoch === this.epoch) {
+        this.executing = false
+        this.clearInterruptTimer()
+      }
+    }
+    this.flash.apply(result.changes)
+    this.input.unshift(interp.takeStdinLeftover())
+    this.pumpOutput(true)
+    const outcome = result.outcome
+    if (outcome.kind === "crash") {
+      this.hardReset()
+      throw new Abandoned()
+    }
+    if (printEof) this.emit("\x04")
+    let ret = 0
+    if (outcome.kind === "exception") this.emit(outcome.traceback)
+    if (outcome.kind === "exit") ret = FORCED_EXIT
+    if (printEof) this.emit("\x04")
+    return ret
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Raw REPL
+
+  private async rawRepl(epoch: number): Promise<number> {
+    const le = this.opts.lineEnding
+    for (;;) {
+      // raw_repl_reset
+      this.emit(`raw REPL; CTRL-B to exit${le}`)
+      let line: number[] = []
+      this.emit(">")
+      let reset = false
+      while (!reset) {
+        const c = await this.nextByte(epoch)
+        if (c === CTRL_A) {
+          if (this.opts.firmware === "modern" && line.length === 2 && line[0] === CTRL_E) {
+            const ret = await this.rawPaste(epoch, line[1]!)
+            if (ret & FORCED_EXIT) return ret
+            line = []
+            this.emit(">")
+            continue
+          }
+          reset = true
+        } else if (c === CTRL_B) {
+          this.emit("\r\n")
+          this.mode = "friendly"
+          return 0
+        } else if (c === CTRL_C) {
+          line = []
+        } else if (c === CTRL_D) {
+          this.emit("OK")
+          if (line.length === 0) {
+            this.emit("\r\n")
+            return FORCED_EXIT
+          }
+          const ret = await this.execute(epoch, Uint8Array.from(line), "file", true)
+          if (ret & FORCED_EXIT) return ret
+          line = []
+          this.emit(">")
+        } else {
+          line.push(c)
+          // Gather the rest of what is buffered without a round trip per byte.
+          for (let b = this.input.tryNext(); b !== undefined; b = this.input.tryNext()) {
+            if (b <= CTRL_E) {
+              this.input.unshift(Uint8Array.of(b))
+              break
+            }
+            line.push(b)
+          }
+        }
+      }
+    }
+  }
+
+  /** `\x05` + command + `\x01` at the raw prompt. */
+  private async rawPaste(epoch: number, command: number): Promise<number> {
+    if (command !== 0x41 || !this.opts.rawPaste) {
+      this.emit("R\x00")
+      return 0
+    }
+    const window = this.opts.rawPasteWindow
+    this.emit("R\x01")
+    // The window size says one window is free; the 0x01 says a second one is.
+    this.emit(Uint8Array.of(window & 0xff, window >> 8, 0x01))
+    this.pasteCredit = 2 * window
+    const code: number[] = []
+    let remain = window
+    for (;;) {
+      const c = await this.nextByte(epoch)
+      if (c === CTRL_C || c === CTRL_D) {
+        this.pasteCredit = undefined
+        this.emit("\x04")
+        if (c === CTRL_C) {
+          // KeyboardInterrupt while reading the code: no traceback entries.
+          this.emit("\x04KeyboardInterrupt: \r\n\x04")
+          return 0
+        }
+        break
+      }
+      code.push(c)
+      if (--remain === 0) {
+        remain = window
+        if (this.pasteCredit !== undefined) this.pasteCredit += window
+        this.emit("\x01")
+      }
+    }
+    return this.execute(epoch, Uint8Array.from(code), "file", true)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Friendly REPL
+
+  private banner() {
+    const le = this.opts.lineEnding
+    this.emit(`${this.info.version}; ${this.info.machine}${le}Type "help()" for more information.${le}`)
+  }
+
+  private async friendlyRepl(epoch: number): Promise<number> {
+    this.banner()
+    for (;;) {
+      const first = await this.readline(epoch, [], ">>> ")
+      if (first.ctrl === CTRL_A) {
+        this.emit("\r\n")
+        this.mode = "raw"
+        return 0
+      }
+      if (first.ctrl === CTRL_B) {
+        this.emit("\r\n")
+        this.banner()
+        continue
+      }
+      if (first.ctrl === CTRL_C) {
+        this.emit("\r\n")
+        continue
+      }
+      if (first.ctrl === CTRL_D) {
+        this.emit("\r\n")
+        return FORCED_EXIT
+      }
+      if (first.ctrl === CTRL_E) {
+        const pasted = await this.pasteMode(epoch)
+        if (pasted === undefined) continue
+        const ret = await this.execute(epoch, pasted, "file", false)
+        if (ret & FORCED_EXIT) return ret
+        continue
+      }
+      const line = first.line
+      if (line.length === 0) continue
+      let cancelled = false
+      while (continueWithInput(line)) {
+        line.push(0x0a)
+        const more = await this.readline(epoch, line, "... ")
+        if (more.ctrl === CTRL_C) {
+          this.emit("\r\n")
+          cancelled = true
+          break
+        }
+        if (more.ctrl === CTRL_D) break
+      }
+      if (cancelled) continue
+      const ret = await this.execute(epoch, Uint8Array.from(line), "single", false)
+      if (ret & FORCED_EXIT) return ret
+    }
+  }
+
+  /** Ctrl-E: echo everything, `=== ` after each line, until Ctrl-D (run) or Ctrl-C (cancel). */
+  private async pasteMode(epoch: number): Promise<Uint8Array | undefined> {
+    this.emit("\r\npaste mode; Ctrl-C to cancel, Ctrl-D to finish\r\n=== ")
+    const text: number[] = []
+    for (;;) {
+      const c = await this.nextByte(epoch)
+      if (c === CTRL_C) {
+        this.emit("\r\n")
+        return undefined
+      }
+      if (c === CTRL_D) {
+        this.emit("\r\n")
+        return Uint8Array.from(text)
+      }
+      text.push(c)
+      this.emit(c === 0x0d ? "\r\n=== " : Uint8Array.of(c))
+    }
+  }
+
+  /**
+   * `readline`: edit one line appended to `buffer` (which holds earlier lines of a compound
+   * statement). Returns a control character when it arrives on an empty line (Ctrl-C always).
+   */
+  private async readline(
+    epoch: number,
+    buffer: number[],
+    prompt: string,
+  ): Promise<{ ctrl: number | undefined; line: number[] }> {
+    const start = buffer.length
+    this.emit(prompt)
+    autoIndent(buffer, (s) => this.emit(s))
+    let inEscape = 0
+    for (;;) {
+      const c = await this.nextByte(epoch)
+      if (inEscape > 0) {
+        // Swallow VT100 sequences (arrows, Home/End): no history or cursor movement here.
+        if (inEscape === 1) inEscape = c === 0x5b || c === 0x4f ? 2 : 0
+        else if (c >= 0x40 && c <= 0x7e) inEscape = 0
+        continue
+      }
+      const empty = buffer.length === start
+      if (c === CTRL_C) return { ctrl: c, line: buffer }
+      if (c === CTRL_A || c === CTRL_B || c === CTRL_D || c === CTRL_E) {
+        if (empty) return { ctrl: c, line: buffer }
+        continue
+      }
+      if (c === 0x0d) {
+        this.emit("\r\n")
+        return { ctrl: undefined, line: buffer }
+      }
+      if (c === 0x1b) {
+        inEscape = 1
+        continue
+      }
+      if (c === 0x08 || c === 0x7f) {
+        if (empty) continue
+        let spaces = 0
+        for (let i = start; i < buffer.length; i++) {
+          if (buffer[i] !== 0x20) {
+            spaces = 0
+            break
+          }
+          spaces++
+        }
+        const n = spaces >= 4 ? 4 : 1
+        buffer.length -= n
+        this.emit(`${"\b".repeat(n)}\x1b[K`)
+        continue
+      }
+      if (c >= 0x20) {
+        buffer.push(c)
+        this.emit(Uint8Array.of(c))
+      }
+    }
+  }
+}
+
+/** `mp_repl_continue_with_input`: does this (possibly multi-line) input need more lines? */
+export const continueWithInput = (input: ReadonlyArray<number>): boolean => {
+  const text = decoder.decode(Uint8Array.from(input))
+  if (text.length === 0) return false
+  const startsCompound =
+    text.startsWith("@") || /^(if|while|for|try|with|def|class|async)\b/.test(text.replace(/^\s+/, ""))
+  let paren = 0
+  let quote: "" | "'" | '"' | "'''" | '"""' = ""
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!
+    if (quote === "") {
+      if (ch === "#") {
+        while (i < text.length && text[i] !== "\n") i++
+      } else if (ch === "'" || ch === '"') {
+        const triple = text.startsWith(ch.repeat(3), i)
+        quote = triple ? (ch.repeat(3) as "'''" | '"""') : ch
+        if (triple) i += 2
+      } else if (ch === "(" || ch === "[" || ch === "{") {
+        paren++
+      } else if (ch === ")" || ch === "]" || ch === "}") {
+        paren--
+      }
+    } else if (ch === "\\") {
+      i++
+    } else if (quote.length === 3 ? text.startsWith(quote, i) : ch === quote) {
+      if (quote.length === 3) i += 2
+      quote = ""
+    } else if (ch === "\n" && quote.length === 1) {
+      quote = ""
+    }
+  }
+  if (quote.length === 3) return true
+  if (paren > 0 && quote === "") return true
+  if (text.endsWith("\\")) return true
+  return startsCompound && !text.endsWith("\n")
+}
+
+/** `readline_auto_indent`: indent a continuation line like the one before (more after `:`). */
+const autoIndent = (buffer: number[], echo: (text: string) => void) => {
+  const len = buffer.length
+  if (len < 2 || buffer[len - 1] !== 0x0a) return
+  let i = len - 1
+  while (i > 0 && buffer[i - 1] !== 0x0a) i--
+  let j = i
+  while (j < len && buffer[j] === 0x20) j++
+  if (i > 0 && j + 1 === len) {
+    // The previous line is all spaces: stop indenting when the one before it is too.
+    for (let k = i - 1; k > 0; k--) {
+      if (buffer[k - 1] === 0x0a) return
+      if (buffer[k - 1] !== 0x20) break
+    }
+  }
+  let n = Math.floor((j - i) / 4)
+  if (buffer[len - 2] === 0x3a) n++
+  for (; n > 0; n--) {
+    buffer.push(0x20, 0x20, 0x20, 0x20)
+    echo("    ")
+  }
+}

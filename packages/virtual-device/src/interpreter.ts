@@ -1,0 +1,331 @@
+/**
+ * The host side of an interpreter worker: starts it, runs code, interrupts it, streams its
+ * output, and keeps one spare worker warming up so that opening a board or resetting one does
+ * not pay the thread start-up time.
+ *
+ * @internal
+ */
+import { existsSync, statSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { Worker } from "node:worker_threads"
+import {
+  type BoardInfo,
+  CTRL_WORDS,
+  Ctrl,
+  type ExecMode,
+  type ExecOutcome,
+  type FlashChange,
+  type FlashEntry,
+  IN_RING_SIZE,
+  type InterruptAddresses,
+  KBD_TRACEBACK_OFFSET,
+  OUT_RING_SIZE,
+  type WorkerData,
+  type WorkerMessage,
+} from "./protocol.js"
+import { compiledMicroPython, interruptAddresses } from "./wasm.js"
+
+/**
+ * Where the worker script is. From the built package it sits beside this file; when this file
+ * is loaded from `src/` (tests run TypeScript sources through vitest), the worker comes from the
+ * package's `dist/`, which `tsc -b` must have produced.
+ */
+export const workerScriptUrl = (): URL => {
+  const here = new URL(import.meta.url)
+  if (here.pathname.endsWith(".ts")) {
+    const built = new URL("../dist/worker.js", here)
+    const path = fileURLToPath(built)
+    if (!existsSync(path)) {
+      throw new Error(`${path} is missing: build the package first (pnpm -C packages/virtual-device build)`)
+    }
+    for (const name of ["worker.ts", "boardPython.ts", "protocol.ts"]) {
+      const source = fileURLToPath(new URL(`./${name}`, here))
+      if (existsSync(source) && statSync(source).mtimeMs > statSync(path).mtimeMs + 1000) {
+        throw new Error(`${path} is older than src/${name}: rebuild (pnpm -C packages/virtual-device build)`)
+      }
+    }
+    return built
+  }
+  return new URL("./worker.js", here)
+}
+
+/** A worker that died or was terminated while something waited on it. */
+export class WorkerGone extends Error {
+  constructor(reason: string) {
+    super(reason)
+    this.name = "WorkerGone"
+  }
+}
+
+export class InterpreterWorker {
+  private readonly ctrl: Int32Array
+  private readonly inRing: Uint8Array
+  private readonly outRing: Uint8Array
+  private readonly heap: Int32Array
+  private addresses: InterruptAddresses | undefined
+  private gone: string | undefined
+  private loaded: Promise<void>
+  private starting: { resolve: (info: BoardInfo) => void; reject: (e: Error) => void } | undefined
+  private running: { seq: number; resolve: (r: ExecResult) => void; reject: (e: Error) => void } | undefined
+  private seq = 0
+
+  /** Called when the worker has output in its ring (drain with `readOutput`). */
+  onOutput: () => void = () => {}
+  /** Called once if the worker dies on its own. */
+  onDeath: (reason: string) => void = () => {}
+
+  private constructor(
+    private readonly worker: Worker,
+    data: WorkerData,
+  ) {
+    this.ctrl = new Int32Array(data.ctrl)
+    this.inRing = new Uint8Array(data.inRing)
+    this.outRing = new Uint8Array(data.outRing)
+    this.heap = new Int32Array(data.memory.buffer)
+    this.addresses = data.interruptAddresses
+    this.loaded = new Promise((resolve, reject) => {
+      const onMessage = (message: WorkerMessage) => this.handle(message, resolve)
+      worker.on("message", onMessage)
+      worker.on("error", (error) => this.die(`worker error: ${error.message}`, reject))
+      worker.on("exit", (code) => this.die(`worker exited (${code})`, reject))
+    })
+    this.loaded.catch(() => {})
+  }
+
+  /** Start a worker thread and wait until its interpreter is instantiated (not yet started). */
+  static async spawn(): Promise<InterpreterWorker> {
+    const wasm = await compiledMicroPython()
+    const data: WorkerData = {
+      module: wasm.module,
+      memory: new WebAssembly.Memory({
+        initial: wasm.initialPages,
+        maximum: wasm.maximumPages,
+        shared: true,
+      }),
+      ctrl: new SharedArrayBuffer(CTRL_WORDS * 4),
+      inRing: new SharedArrayBuffer(IN_RING_SIZE),
+      outRing: new SharedArrayBuffer(OUT_RING_SIZE),
+      interruptAddresses: interruptAddresses.get(),
+    }
+    // The worker's own console output must never reach the serial line (stdout of the pty script):
+    // the worker sends its stdout to stderr itself. Piping `worker.stdout` here instead would keep
+    // the host process alive through the stream's port, even with the worker unref'd.
+    const worker = new Worker(workerScriptUrl(), { workerData: data, stdout: false, stderr: false })
+    const interpreter = new InterpreterWorker(worker, data)
+    await interpreter.loaded
+    return interpreter
+  }
+
+  /** Whether Ctrl-C can raise KeyboardInterrupt in this build (else only a hard reset helps). */
+  get canInterrupt(): boolean {
+    return this.addresses !== undefined
+  }
+
+  get alive(): boolean {
+    return this.gone === undefined
+  }
+
+  /** Keep the process alive for this worker (a board uses it) or not (a spare). */
+  setRef(ref: boolean) {
+    if (ref) this.worker.ref()
+    else this.worker.unref()
+  }
+
+  private handle(message: WorkerMessage, loaded: () => void) {
+    switch (message.type) {
+      case "loaded":
+        this.addresses = message.interruptAddresses
+        interruptAddresses.set(message.interruptAddresses)
+        loaded()
+        return
+      case "started": {
+        const starting = this.starting
+        this.starting = undefined
+        starting?.resolve(message.info)
+        return
+      }
+      case "out":
+        this.onOutput()
+        return
+      case "done": {
+        const running = this.running
+        if (running === undefined || running.seq !== message.seq) return
+        this.running = undefined
+        running.resolve({ outcome: message.outcome, changes: message.changes })
+        return
+      }
+      case "fatal": {
+        const error = new WorkerGone(`interpreter failed: ${message.message}`)
+        const starting = this.starting
+        this.starting = undefined
+        starting?.reject(error)
+        const running = this.running
+        this.running = undefined
+        running?.reject(error)
+        return
+      }
+    }
+  }
+
+  private die(reason: string, rejectLoad: (e: Error) => void) {
+    if (this.gone !== undefined) return
+    this.gone = reason
+    const error = new WorkerGone(reason)
+    rejectLoad(error)
+    this.starting?.reject(error)
+    this.starting = undefined
+    this.running?.reject(error)
+    this.running = undefined
+    this.onDeath(reason)
+  }
+
+  /** Populate the flash, run the board set-up, and learn the banner text. */
+  start(files: ReadonlyArray<FlashEntry>, flashSize: number): Promise<BoardInfo> {
+    if (this.gone !== undefined) return Promise.reject(new WorkerGone(this.gone))
+    return new Promise((resolve, reject) => {
+      this.starting = { resolve, reject }
+      this.worker.postMessage({ type: "start", files, flashSize })
+    })
+  }
+
+  /** Run code; output streams through `onOutput` meanwhile. One execution at a time. */
+  exec(mode: ExecMode, code: Uint8Array): Promise<ExecResult> {
+    if (this.gone !== undefined) return Promise.reject(new WorkerGone(this.gone))
+    if (this.running !== undefined) return Promise.reject(new Error("interpreter is busy"))
+    const seq = ++this.seq
+    return new Promise((resolve, reject) => {
+      this.running = { seq, resolve, reject }
+      this.worker.postMessage({ type: "exec", seq, mode, code })
+    })
+  }
+
+  get busy(): boolean {
+    return this.running !== undefined
+  }
+
+  private lock() {
+    while (Atomics.compareExchange(this.ctrl, Ctrl.lock, 0, 1) !== 0) {
+      // the worker holds it for a few instructions
+    }
+  }
+
+  private wake() {
+    Atomics.add(this.ctrl, Ctrl.wake, 1)
+    Atomics.notify(this.ctrl, Ctrl.wake)
+  }
+
+  /** Ctrl-C: raise KeyboardInterrupt in the running code (it takes effect at its next jump). */
+  interrupt() {
+    const running = this.running
+    if (running === undefined || this.gone !== undefined) return
+    this.lock()
+    Atomics.store(this.ctrl, Ctrl.interrupt, running.seq)
+    const addresses = this.addresses
+    if (addresses !== undefined && Atomics.load(this.ctrl, Ctrl.running) === running.seq) {
+      Atomics.store(this.heap, (addresses.kbdException + KBD_TRACEBACK_OFFSET) >> 2, 0)
+      Atomics.store(this.heap, addresses.pendingException >> 2, addresses.kbdException)
+      Atomics.store(this.heap, addresses.schedState >> 2, addresses.schedPending)
+    }
+    Atomics.store(this.ctrl, Ctrl.lock, 0)
+    this.wake()
+  }
+
+  /** Offer bytes to the running code's stdin; returns how many fit in the UART buffer. */
+  pushStdin(bytes: Uint8Array): number {
+    const read = Atomics.load(this.ctrl, Ctrl.inRead)
+    let write = Atomics.load(this.ctrl, Ctrl.inWrite)
+    let n = 0
+    for (const byte of bytes) {
+      if (((write - read) | 0) >= IN_RING_SIZE) break
+      this.inRing[write & (IN_RING_SIZE - 1)] = byte
+      write = (write + 1) | 0
+      n++
+    }
+    Atomics.store(this.ctrl, Ctrl.inWrite, write)
+    this.wake()
+    return n
+  }
+
+  /** After an execution: what the code did not read from stdin (the REPL gets it next). */
+  takeStdinLeftover(): Uint8Array {
+    const read = Atomics.load(this.ctrl, Ctrl.inRead)
+    const write = Atomics.load(this.ctrl, Ctrl.inWrite)
+    const out: number[] = []
+    for (let r = read; r !== write; r = (r + 1) | 0) out.push(this.inRing[r & (IN_RING_SIZE - 1)]!)
+    Atomics.store(this.ctrl, Ctrl.inRead, write)
+    return Uint8Array.from(out)
+  }
+
+  /** Take up to `max` bytes of output from the ring. */
+  readOutput(max = Number.POSITIVE_INFINITY): Uint8Array {
+    const write = Atomics.load(this.ctrl, Ctrl.outWrite)
+    let read = Atomics.load(this.ctrl, Ctrl.outRead)
+    const available = (write - read) | 0
+    const n = Math.min(available, max)
+    const out = new Uint8Array(n)
+    for (let i = 0; i < n; i++) {
+      out[i] = this.outRing[read & (OUT_RING_SIZE - 1)]!
+      read = (read + 1) | 0
+    }
+    Atomics.store(this.ctrl, Ctrl.outRead, read)
+    Atomics.notify(this.ctrl, Ctrl.outRead)
+    return out
+  }
+
+  get outputPending(): number {
+    return (Atomics.load(this.ctrl, Ctrl.outWrite) - Atomics.load(this.ctrl, Ctrl.outRead)) | 0
+  }
+
+  async terminate(): Promise<void> {
+    if (this.gone === undefined) this.gone = "terminated"
+    const error = new WorkerGone("terminated")
+    this.starting?.reject(error)
+    this.starting = undefined
+    this.running?.reject(error)
+    this.running = undefined
+    await this.worker.terminate()
+  }
+}
+
+export interface ExecResult {
+  readonly outcome: ExecOutcome
+  readonly changes: ReadonlyArray<FlashChange>
+}
+
+// ---------------------------------------------------------------------------------------------
+// One spare worker, warmed up in the background.
+
+let spare: Promise<InterpreterWorker> | undefined
+
+const warmSpare = () => {
+  const next = InterpreterWorker.spawn()
+  next.then(
+    (w) => w.setRef(false),
+    () => {},
+  )
+  spare = next
+}
+
+/**
+ * A loaded interpreter worker for a board: the spare if there is one, and a new spare starts
+ * warming up for the next caller.
+ */
+export const acquireInterpreter = async (options: {
+  readonly keepSpare: boolean
+}): Promise<InterpreterWorker> => {
+  const taken = spare
+  spare = undefined
+  let worker: InterpreterWorker | undefined
+  if (taken !== undefined) {
+    try {
+      worker = await taken
+      if (!worker.alive) worker = undefined
+    } catch {
+      worker = undefined
+    }
+  }
+  worker ??= await InterpreterWorker.spawn()
+  worker.setRef(true)
+  if (options.keepSpare && spare === undefined) warmSpare()
+  return worker
+}

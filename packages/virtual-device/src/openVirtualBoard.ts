@@ -1,0 +1,77 @@
+import { type ByteLink, LinkOpenError, makeReceiveQueue } from "@belay/transport"
+import { Effect, type Scope } from "effect"
+import type { VirtualBoardOptions } from "./options.js"
+import { VirtualBoard, type VirtualBoardStats } from "./VirtualBoard.js"
+
+/**
+ * A `ByteLink` to an in-process virtual board, with a few controls a real cable does not have.
+ */
+export interface VirtualBoardLink extends ByteLink {
+  /** Press the board's reset button: it boots again (banner), RAM is gone, the flash stays. */
+  readonly hardReset: Effect.Effect<void>
+  /** Pull the cable: `received` fails with `LinkLostError`, writes fail from then on. */
+  readonly unplug: Effect.Effect<void>
+  /** Counters: raw-paste overflow, resets, interrupts. */
+  readonly stats: Effect.Effect<VirtualBoardStats>
+  /** The files on the board's flash, by absolute path (`/main.py`). */
+  readonly files: Effect.Effect<ReadonlyMap<string, Uint8Array>>
+}
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+/**
+ * Power on a virtual MicroPython 1.27 board (the WebAssembly build, in a worker thread) and
+ * connect to it. The board speaks the serial protocol of a real board: boot banner, friendly
+ * REPL, raw REPL, raw-paste with flow control, soft reset, Ctrl-C. It is powered off when the
+ * scope closes.
+ *
+ * @example
+ * import { Effect, Stream } from "effect"
+ * import { openVirtualBoard } from "@belay/virtual-device"
+ *
+ * const program = Effect.scoped(
+ *   Effect.gen(function* () {
+ *     const link = yield* openVirtualBoard({ rawPasteWindow: 128 })
+ *     yield* link.write(new TextEncoder().encode("\r\x01print(1+1)\x04"))
+ *     // link.received: banner, "raw REPL; CTRL-B to exit\r\n>", "OK2\r\n\x04\x04>"
+ *   }),
+ * )
+ */
+export const openVirtualBoard = (
+  options?: VirtualBoardOptions,
+): Effect.Effect<VirtualBoardLink, LinkOpenError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const description = "virtual"
+    const rx = yield* makeReceiveQueue(description)
+    const board = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () =>
+          VirtualBoard.open(options, {
+            onOutput: (bytes) => rx.push(bytes),
+            onFatal: (reason) => rx.fail(`the virtual board stopped: ${reason}`),
+          }),
+        catch: (error) => new LinkOpenError({ link: description, reason: errorText(error), cause: error }),
+      }),
+      (board) =>
+        Effect.promise(() => board.close()).pipe(
+          Effect.andThen(Effect.sync(() => rx.end("virtual board closed"))),
+        ),
+    )
+    const link: VirtualBoardLink = {
+      description,
+      write: (bytes) =>
+        Effect.suspend(() => {
+          const closed = rx.closedReason()
+          return closed === undefined ? Effect.promise(() => board.write(bytes)) : Effect.fail(closed)
+        }),
+      received: rx.stream,
+      isOpen: Effect.sync(() => rx.closedReason() === undefined),
+      hardReset: Effect.sync(() => board.hardReset()),
+      unplug: Effect.promise(() => board.close()).pipe(
+        Effect.andThen(Effect.sync(() => rx.fail("virtual board unplugged"))),
+      ),
+      stats: Effect.sync(() => board.stats),
+      files: Effect.sync(() => board.files()),
+    }
+    return link
+  })
