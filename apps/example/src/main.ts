@@ -21,7 +21,7 @@ const root = Command.make("belay").pipe(
       Flag.withDescription(
         "connection: virtual (default), serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, qemu:microbit, list",
       ),
-      Flag.withDefault(process.env.BELAY_DEVICE ?? "virtual"),
+      Flag.withDefault(process.env.BELAY_DEVICE || "virtual"),
     ),
     json: Flag.Boolean("json").pipe(
       Flag.withDescription("print machine-readable JSON"),

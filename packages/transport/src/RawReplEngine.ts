@@ -177,8 +177,7 @@ export class RawReplEngine {
   }
 
   /** Let the line go quiet (bounded), then forget what came. */
-  drain(maxMs: number): Effect.Effect<void, LinkError> {
-    const quietMs = this.options.drainQuietMs
+  drain(maxMs: number, quietMs = this.options.drainQuietMs): Effect.Effect<void, LinkError> {
     const untilQuiet: Effect.Effect<void, LinkError> = Effect.suspend(() => {
       const before = this.metrics.bytesIn
       return Effect.andThen(Effect.sleep(Duration.millis(quietMs)), () =>
@@ -208,9 +207,11 @@ export class RawReplEngine {
       const started = Date.now()
       this.state = "unknown"
       if (reason === "recover") this.metrics.interrupts++
+      let attempts = 0
       const attempt: Effect.Effect<void, ProtocolTimeoutError | LinkError> = Effect.gen(
         { self: this },
         function* () {
+          attempts++
           yield* this.write(enc.encode("\r\x03"))
           yield* Effect.sleep(Duration.millis(5))
           yield* this.write(enc.encode("\x03"))
@@ -236,6 +237,10 @@ export class RawReplEngine {
                   new ProtocolTimeoutError({ phase: "enter-raw", timeoutMs: bound, received: e.received }),
                 ),
         )
+        // A slow board may still answer an earlier attempt's Ctrl-A: let the line go quiet so a late
+        // banner is not taken for the reply to the next exchange.
+        if (attempts > 1)
+          yield* this.drain(Math.max(200, perAttempt), Math.max(50, this.options.drainQuietMs))
         this.state = "raw"
       })
     })
@@ -424,9 +429,16 @@ export class RawReplEngine {
         yield* this.write(code.subarray(at, at + size))
       }
       yield* this.write(Uint8Array.of(CTRL_D))
-      const ok = yield* this.waitFor("raw-ok", this.options.replyTimeoutMs, () =>
-        this.buffer.size >= 2 ? this.buffer.view().slice(0, 2) : undefined,
-      )
+      const ok = yield* this.waitFor("raw-ok", this.options.replyTimeoutMs, () => {
+        // A late raw REPL banner (the answer to an earlier Ctrl-A) may come before the OK: skip it.
+        const text = asciiText(this.buffer.view().subarray(0, 64))
+        if (text.startsWith("raw REPL")) {
+          const stale = RAW_BANNER.exec(text)
+          if (stale === null || stale.index !== 0) return undefined
+          this.buffer.skip(stale[0].length)
+        }
+        return this.buffer.size >= 2 ? this.buffer.view().slice(0, 2) : undefined
+      })
       if (ok[0] !== 0x4f /* O */ || ok[1] !== 0x4b /* K */) {
         return yield* new UnexpectedBytesError({
           phase: "raw-ok",

@@ -176,6 +176,25 @@ describe("fragmentation and noise", () => {
     })
   }
 
+  it("skips a late raw REPL banner that arrives before the OK of plain raw mode", async () => {
+    let sent = false
+    const out = await run(
+      withBoard(
+        {
+          rawPaste: "refuse",
+          run: () => ({ stdout: "fine" }),
+          fault: (phase) => {
+            if (phase !== "raw-ok" || sent) return undefined
+            sent = true
+            return { _tag: "garbage", bytes: new TextEncoder().encode("raw REPL; CTRL-B to exit\r\n>") }
+          },
+        },
+        (comm) => comm.exec("x"),
+      ),
+    )
+    expect(out).toBe("fine")
+  })
+
   it("handles replies delivered one byte at a time", async () => {
     const chunking = (reply: Uint8Array) => Array.from(reply, (b) => Uint8Array.of(b))
     const out = await run(

@@ -112,38 +112,7 @@ export const runDemo = Effect.gen(function* () {
         )
         yield* say("   setup ran; a board-side resource (demo_sensor) is tracked by the session")
 
-        yield* step(3, "Typed tasks (arguments and results checked by Effect Schema)")
-        const sum = yield* add.call(session, 2, 3)
-        yield* say(`   add(2, 3) = ${sum}  (first call: definition and call in one exchange)`)
-        const again = yield* add.call(session, 40, 2)
-        yield* say(`   add(40, 2) = ${again}  (cached: only the call is sent)`)
-        const summary = yield* describe.callWith(
-          session,
-          { onOutput: (text) => say(`   board printed: ${text.trim()}`) },
-          [3.5, 1, 4, 1.5],
-          'it\'s "quoted"\n',
-        )
-        yield* say(`   describe(...) = ${JSON.stringify(summary)}`)
-
-        yield* step(4, "A generator as a stream; taking 3 stops it on the board")
-        const first = yield* Stream.runCollect(Stream.take(countdown.stream(session, 10), 3))
-        yield* say(`   countdown(10) -> ${first.join(", ")} ... (stopped early)`)
-
-        yield* step(5, "A background thread")
-        if (caps.threads) {
-          const thread = yield* blinker.start(session, 50)
-          yield* Effect.sleep("300 millis")
-          yield* say(
-            `   thread ${thread.threadId} is counting: demo_ticks = ${yield* session.device.eval("demo_ticks")}`,
-          )
-        } else {
-          const refused = yield* Effect.flip(blinker.start(session, 50))
-          yield* say(
-            `   refused before anything was sent: ${refused instanceof CapabilityMissingError ? refused.message : String(refused)}`,
-          )
-        }
-
-        yield* step(6, "Sync a folder (only what changed is uploaded; hashes compared on the board)")
+        yield* step(3, "Sync a folder (only what changed is uploaded; hashes compared on the board)")
         const fs = boardFileSystem(session)
         const info = yield* fs.info
         const remote = info.directories ? "/demo" : "/"
@@ -157,6 +126,37 @@ export const runDemo = Effect.gen(function* () {
         yield* say(
           `   second sync: ${secondSync.uploaded.length} uploaded, ${secondSync.unchanged.length} unchanged (${secondSync.bytesUploaded} B)`,
         )
+
+        yield* step(4, "Typed tasks (arguments and results checked by Effect Schema)")
+        const sum = yield* add.call(session, 2, 3)
+        yield* say(`   add(2, 3) = ${sum}  (first call: definition and call in one exchange)`)
+        const again = yield* add.call(session, 40, 2)
+        yield* say(`   add(40, 2) = ${again}  (cached: only the call is sent)`)
+        const summary = yield* describe.callWith(
+          session,
+          { onOutput: (text) => say(`   board printed: ${text.trim()}`) },
+          [3.5, 1, 4, 1.5],
+          'it\'s "quoted"\n',
+        )
+        yield* say(`   describe(...) = ${JSON.stringify(summary)}`)
+
+        yield* step(5, "A generator as a stream; taking 3 stops it on the board")
+        const first = yield* Stream.runCollect(Stream.take(countdown.stream(session, 10), 3))
+        yield* say(`   countdown(10) -> ${first.join(", ")} ... (stopped early)`)
+
+        yield* step(6, "A background thread")
+        if (caps.threads) {
+          const thread = yield* blinker.start(session, 50)
+          yield* Effect.sleep("300 millis")
+          yield* say(
+            `   thread ${thread.threadId} is counting: demo_ticks = ${yield* session.device.eval("demo_ticks")}`,
+          )
+        } else {
+          const refused = yield* Effect.flip(blinker.start(session, 50))
+          yield* say(
+            `   refused before anything was sent: ${refused instanceof CapabilityMissingError ? refused.message : String(refused)}`,
+          )
+        }
 
         yield* step(7, "Session and resource stats")
         const stats = yield* manager.sessionStats

@@ -1,0 +1,153 @@
+import { spawn } from "node:child_process"
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import os from "node:os"
+import path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+
+// The belay command, spawned as a user runs it. The virtual board keeps its flash in a temporary
+// BELAY_VIRTUAL_DIR between invocations, as a real board keeps its files.
+
+const bin = path.resolve(import.meta.dirname, "../bin/belay.mjs")
+let home: string
+
+const withoutDevice = (env: NodeJS.ProcessEnv) => {
+  const { BELAY_DEVICE: _, ...rest } = env
+  return rest
+}
+
+const belay = (args: string[], options: { timeoutMs?: number } = {}) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...withoutDevice(process.env), BELAY_VIRTUAL_DIR: path.join(home, "flash") },
+      stdio: ["ignore", "pipe", "pipe"],
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += d))
+    child.stderr.on("data", (d) => (stderr += d))
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      reject(new Error(`belay ${args.join(" ")} did not finish: ${stderr}`))
+    }, options.timeoutMs ?? 60_000)
+    child.on("close", (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+
+beforeAll(async () => {
+  home = await mkdtemp(path.join(os.tmpdir(), "belay-cli-"))
+})
+afterAll(async () => {
+  await rm(home, { recursive: true, force: true })
+})
+
+describe("belay on the virtual board", () => {
+  it("exec prints what the code prints; eval prints JSON", async () => {
+    const exec = await belay(["exec", "for i in range(3): print(i)"])
+    expect(exec).toMatchObject({ code: 0, stdout: "0\n1\n2\n" })
+    const value = await belay(["eval", "{'a': [1, 2.5, None, True], 's': 'x\\ny'}", "--device", "virtual"])
+    expect(value.code).toBe(0)
+    expect(JSON.parse(value.stdout)).toEqual({ a: [1, 2.5, null, true], s: "x\ny" })
+  })
+
+  it("exit codes: 1 with the traceback for a Python exception, 2 for usage, 3 for connection errors", async () => {
+    const python = await belay(["exec", "1/0"])
+    expect(python.code).toBe(1)
+    expect(python.stderr).toContain("ZeroDivisionError")
+    const usage = await belay(["frobnicate"])
+    expect(usage.code).toBe(2)
+    const badDevice = await belay(["exec", "1", "--device", "tcp://nowhere"])
+    expect(badDevice.code).toBe(2)
+    expect(badDevice.stderr).toContain("Expected one of")
+    const connection = await belay(["exec", "1", "--device", "serial:/dev/belay-no-such-port"])
+    expect(connection.code).toBe(3)
+    expect(connection.stderr).toContain("cannot open")
+    expect(connection.stderr).not.toMatch(/at .*\.js:\d+/)
+  })
+
+  it("info --json prints one JSON object", async () => {
+    const info = await belay(["info", "--json"])
+    expect(info.code).toBe(0)
+    const report = JSON.parse(info.stdout)
+    expect(report.capabilities.platform).toBe("webassembly")
+    expect(report.health.ok).toBe(true)
+  })
+
+  it("run streams a file's output", async () => {
+    const file = path.join(home, "script.py")
+    await writeFile(file, "import time\nfor i in range(3):\n    print('line', i)\n    time.sleep_ms(20)\n")
+    const run = await belay(["run", file])
+    expect(run).toMatchObject({ code: 0, stdout: "line 0\nline 1\nline 2\n" })
+  })
+
+  it("fs put then fs get in separate invocations round-trips a binary file", async () => {
+    const data = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 131 + 7) & 0xff))
+    const local = path.join(home, "blob.bin")
+    await writeFile(local, data)
+    expect((await belay(["fs", "mkdir", "/data"])).code).toBe(0)
+    const put = await belay(["fs", "put", local, "/data/blob.bin"])
+    expect(put.code).toBe(0)
+    const ls = await belay(["fs", "ls", "/data", "--json"])
+    expect(JSON.parse(ls.stdout)).toEqual([
+      expect.objectContaining({ path: "/data/blob.bin", size: 3000, type: "file" }),
+    ])
+    const back = path.join(home, "back.bin")
+    expect((await belay(["fs", "get", "/data/blob.bin", back])).code).toBe(0)
+    expect(Buffer.compare(await readFile(back), data)).toBe(0)
+    expect((await belay(["fs", "rm", "-r", "/data"])).code).toBe(0)
+    const gone = await belay(["fs", "cat", "/data/blob.bin"])
+    expect(gone.code).toBe(1)
+  })
+
+  it("fs sync uploads only what changed, and --dry-run changes nothing", async () => {
+    const tree = path.join(home, "tree")
+    await mkdir(path.join(tree, "lib"), { recursive: true })
+    await writeFile(path.join(tree, "main.py"), "print('main')\n")
+    await writeFile(path.join(tree, "lib", "a.py"), "A = 1\n")
+    const first = await belay(["fs", "sync", tree, "/app", "--json"])
+    expect(first.code).toBe(0)
+    expect(JSON.parse(first.stdout).uploaded).toHaveLength(2)
+    const second = await belay(["fs", "sync", tree, "/app", "--json"])
+    expect(JSON.parse(second.stdout)).toMatchObject({ uploaded: [], bytesUploaded: 0 })
+    await writeFile(path.join(tree, "lib", "a.py"), "A = 2\n")
+    const dry = await belay(["fs", "sync", tree, "/app", "--dry-run", "--json"])
+    expect(JSON.parse(dry.stdout).uploaded.map((u: { path: string }) => u.path)).toEqual(["/app/lib/a.py"])
+    const third = await belay(["fs", "sync", tree, "/app", "--json"])
+    expect(JSON.parse(third.stdout).uploaded.map((u: { path: string }) => u.path)).toEqual(["/app/lib/a.py"])
+    const text = await belay(["fs", "cat", "/app/lib/a.py"])
+    expect(text.stdout).toBe("A = 2\n")
+  })
+
+  it("demo runs the tour and checks the cleanup on the board", async () => {
+    const demo = await belay(["demo"], { timeoutMs: 120_000 })
+    expect(demo.code).toBe(0)
+    expect(demo.stdout).toContain("Everything the session started was cleaned up.")
+  })
+})
+
+describe("belay on the QEMU micro:bit", () => {
+  it("exec, eval and info on MicroPython 1.9.2", async () => {
+    const exec = await belay(["exec", "print(sum(range(10)))", "--device", "qemu:microbit"])
+    expect(exec).toMatchObject({ code: 0, stdout: "45\n" })
+    const info = await belay(["info", "--json", "--device", "qemu:microbit"])
+    expect(info.code).toBe(0)
+    const report = JSON.parse(info.stdout)
+    expect(report.capabilities).toMatchObject({
+      platform: "microbit",
+      version: "1.9.2",
+      rawPaste: false,
+      threads: false,
+    })
+    const error = await belay(["exec", "import nosuchmodule", "--device", "qemu:microbit"])
+    expect(error.code).toBe(1)
+    expect(error.stderr).toContain("ImportError")
+  })
+
+  it("demo runs on the small board", async () => {
+    const demo = await belay(["demo", "--device", "qemu:microbit"], { timeoutMs: 180_000 })
+    expect(demo.stderr).toBe("")
+    expect(demo.code).toBe(0)
+    expect(demo.stdout).toContain("Everything the session started was cleaned up.")
+  })
+})
