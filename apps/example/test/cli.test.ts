@@ -119,6 +119,28 @@ describe("belay on the virtual board", () => {
     expect(text.stdout).toBe("A = 2\n")
   })
 
+  it("repl passes keystrokes to the friendly REPL and Ctrl-] leaves", async () => {
+    const child = spawn(process.execPath, [bin, "repl"], {
+      env: { ...withoutDevice(process.env), BELAY_VIRTUAL_DIR: path.join(home, "flash") },
+      stdio: ["pipe", "pipe", "pipe"],
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += d))
+    child.stderr.on("data", (d) => (stderr += d))
+    const waitFor = async (text: string, from: () => string = () => stdout) => {
+      for (let i = 0; i < 600 && !from().includes(text); i++) await new Promise((r) => setTimeout(r, 50))
+      expect(from()).toContain(text)
+    }
+    await waitFor("Ctrl-] leaves", () => stderr)
+    await waitFor(">>> ")
+    child.stdin.write("print(6 * 7)\r")
+    await waitFor("42")
+    child.stdin.write("\x1d")
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve))
+    expect(code).toBe(0)
+  })
+
   it("demo runs the tour and checks the cleanup on the board", async () => {
     const demo = await belay(["demo"], { timeoutMs: 120_000 })
     expect(demo.code).toBe(0)

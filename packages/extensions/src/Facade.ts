@@ -5,6 +5,8 @@ import {
   type ResourceUsageStats,
   type SessionStats,
 } from "@belay/core"
+import type { Task } from "@belay/executors"
+import { type BoardFileSystem, boardFileSystem } from "@belay/filesystem"
 import { DeviceCommunication } from "@belay/transport"
 import { Cause, Effect, Exit, ManagedRuntime } from "effect"
 import { BelayLive, type BelayServices } from "./Belay.js"
@@ -44,6 +46,19 @@ const toError = (cause: Cause.Cause<unknown>): unknown => {
   if (Cause.hasInterruptsOnly(cause))
     return new BelayError("Interrupted", "the operation was interrupted", undefined)
   return Cause.squash(cause)
+}
+
+type Promisified<T> = T extends (...args: infer P) => Effect.Effect<infer A, unknown, unknown>
+  ? (...args: P) => Promise<A>
+  : T extends Effect.Effect<infer A, unknown, unknown>
+    ? () => Promise<A>
+    : never
+
+/** `BoardFileSystem` with Promises: `list`, `stat`, `exists`, `readBytes`, `readText`, `write`, `append`, `mkdir`, `remove`, `rename`, `hash`, `sync`, `download`, `diskUsage`. */
+export type PromiseFileSystem = {
+  readonly [K in Exclude<keyof BoardFileSystem, "session" | "state" | "operations" | "info">]: Promisified<
+    BoardFileSystem[K]
+  >
 }
 
 /** Options of `connect`. */
@@ -135,6 +150,47 @@ export class Belay {
       resources: () => session.resources.getResourceStats(),
     }
   }
+
+  /**
+   * A typed board function as a Promise function. Calls run in the board's current session (made
+   * on first use and ended at `close`), so the definition is sent once.
+   *
+   * @example
+   * const add = belay.task(Task.make({ name: "add", source: py`def add(a, b): return a + b`, args: [Schema.Number, Schema.Number], result: Schema.Number }))
+   * await add(1, 2) // 3
+   */
+  task<Args extends ReadonlyArray<unknown>, A>(task: Task<Args, A>): (...args: Args) => Promise<A> {
+    return (...args) =>
+      this.run(
+        Effect.flatMap(DeviceSessionManager, (m) =>
+          Effect.flatMap(m.getOrCreateSession(), (session) => task.call(session, ...args)),
+        ),
+      )
+  }
+
+  /**
+   * File operations on the board, in its current session (see `@belay/filesystem`).
+   *
+   * @example
+   * await belay.fs.write("/main.py", "print('hi')\n")
+   * const names = (await belay.fs.list("/")).map((e) => e.path)
+   */
+  readonly fs: PromiseFileSystem = new Proxy({} as PromiseFileSystem, {
+    get: (_, name: string) => {
+      return (...args: unknown[]) =>
+        this.run(
+          Effect.flatMap(DeviceSessionManager, (m) =>
+            Effect.flatMap(m.getOrCreateSession(), (session) => {
+              const fs = boardFileSystem(session) as unknown as Record<string, unknown>
+              const member = fs[name]
+              if (typeof member === "function")
+                return member(...args) as Effect.Effect<unknown, unknown, never>
+              return Effect.fail(new BelayError("UsageError", `fs has no operation ${name}`, undefined))
+            }),
+          ),
+        )
+    },
+  })
 
   stats(): Promise<SessionStats> {
     return this.run(Effect.flatMap(DeviceSessionManager, (m) => m.sessionStats))

@@ -124,3 +124,31 @@ describe("the Promise facade", () => {
     await expect(connect("serial:/dev/does-not-exist")).rejects.toMatchObject({ tag: "LinkOpenError" })
   })
 })
+
+describe("the Promise facade: tasks and files", () => {
+  it("calls typed tasks and moves files", async () => {
+    const { Task, py } = await import("@belay/executors")
+    const { Schema } = await import("effect")
+    await using belay = await connect("virtual")
+    const add = belay.task(
+      Task.make({
+        name: "add",
+        source: py`
+          def add(a, b):
+              return a + b
+        `,
+        args: [Schema.Number, Schema.Number],
+        result: Schema.Number,
+      }),
+    )
+    expect(await add(1, 2)).toBe(3)
+    expect(await add(40, 2)).toBe(42)
+    await belay.fs.write("/hello.txt", "hi there")
+    expect(await belay.fs.readText("/hello.txt")).toBe("hi there")
+    expect((await belay.fs.list("/")).map((e) => e.path)).toContain("/hello.txt")
+    await belay.fs.remove("/hello.txt")
+    expect(await belay.fs.exists("/hello.txt")).toBe(false)
+    const missing = await belay.fs.readText("/nope.txt").catch((e: unknown) => e)
+    expect(missing).toBeInstanceOf(BelayError)
+  })
+})

@@ -31,9 +31,12 @@ export const runRepl = Effect.scoped(
           stdin.off("data", onData)
           stdin.off("end", onEnd)
           if (raw) stdin.setRawMode(false)
-          stdin.pause()
+          // Done with the keyboard: a paused pipe would still keep the process alive.
+          stdin.destroy()
         }),
     )
+    // The prompt that leaving the raw REPL printed was read by the engine: ask for a fresh one.
+    yield* term.write(Uint8Array.of(0x0d))
     yield* Stream.runForEach(term.output, (bytes) => Effect.sync(() => process.stdout.write(bytes))).pipe(
       Effect.raceFirst(Deferred.await(leave)),
     )
