@@ -336,7 +336,11 @@ describe("interrupts, timeouts and the lock", () => {
         (comm, board) =>
           Effect.gen(function* () {
             const fiber = yield* Effect.forkChild(comm.exec("while True: pass", { timeout: "1 hour" }))
-            yield* Effect.sleep("30 millis")
+            // Interrupt once the board runs the code.
+            yield* Effect.sleep("1 millis").pipe(
+              Effect.repeat({ until: () => board.programs.length > 0 }),
+              Effect.timeout("5 seconds"),
+            )
             yield* Fiber.interrupt(fiber)
             const after = yield* comm.exec("print('after')")
             return { after, interrupts: board.interrupts(), metrics: yield* comm.metrics }
@@ -365,9 +369,13 @@ describe("interrupts, timeouts and the lock", () => {
   })
 
   it("a board that ignores Ctrl-C is reported as stuck", async () => {
+    let calls = 0
     const error = await runFailure(
-      withBoard({ run: () => ({ hang: true, ignoreInterrupt: true }) }, (comm) =>
-        comm.exec("while True: pass", { timeout: "50 millis" }),
+      withBoard(
+        { run: () => (calls++ === 0 ? { stdout: "" } : { hang: true, ignoreInterrupt: true }) },
+        (comm) =>
+          // The first exchange enters the raw REPL, so the short timeout below is spent running code.
+          Effect.andThen(comm.exec("pass"), comm.exec("while True: pass", { timeout: "50 millis" })),
       ),
     )
     expect(error._tag).toBe("BoardStuckError")
