@@ -148,26 +148,70 @@ describe("belay on the virtual board", () => {
   })
 })
 
-describe("belay on the QEMU micro:bit", () => {
-  it("exec, eval and info on MicroPython 1.9.2", async () => {
-    const exec = await belay(["exec", "print(sum(range(10)))", "--device", "qemu:microbit"])
+describe("belay on the QEMU micro:bit through --device serial:/dev/pts/N", () => {
+  // One emulated board for the whole block, reached as a serial port, as a USB board would be.
+  let device: string
+  let stop: () => Promise<void>
+  beforeAll(async () => {
+    const { startQemuMicrobit } = await import("@belay/virtual-device")
+    const { Effect, Exit, Scope } = await import("effect")
+    const scope = Effect.runSync(Scope.make())
+    const qemu = await Effect.runPromise(Scope.provide(startQemuMicrobit(), scope))
+    device = `serial:${qemu.ptyPath}`
+    stop = () => Effect.runPromise(Scope.close(scope, Exit.void))
+  })
+  afterAll(async () => {
+    await stop?.()
+  })
+
+  it("exec, eval, run, info --json and the exit codes on MicroPython 1.9.2", async () => {
+    const exec = await belay(["exec", "print(sum(range(10)))", "--device", device])
     expect(exec).toMatchObject({ code: 0, stdout: "45\n" })
-    const info = await belay(["info", "--json", "--device", "qemu:microbit"])
+    const value = await belay(["eval", "[1, 'a', None, (2, 3)]", "--device", device])
+    expect(JSON.parse(value.stdout)).toEqual([1, "a", null, [2, 3]])
+    const file = path.join(home, "count.py")
+    await writeFile(file, "for i in range(3):\n    print(i)\n")
+    expect(await belay(["run", file, "--device", device])).toMatchObject({ code: 0, stdout: "0\n1\n2\n" })
+    const info = await belay(["info", "--json", "--device", device])
     expect(info.code).toBe(0)
-    const report = JSON.parse(info.stdout)
-    expect(report.capabilities).toMatchObject({
+    expect(JSON.parse(info.stdout).capabilities).toMatchObject({
       platform: "microbit",
       version: "1.9.2",
       rawPaste: false,
       threads: false,
     })
-    const error = await belay(["exec", "import nosuchmodule", "--device", "qemu:microbit"])
+    const error = await belay(["exec", "import nosuchmodule", "--device", device])
     expect(error.code).toBe(1)
     expect(error.stderr).toContain("ImportError")
   })
 
+  it("fs put, ls, cat, get, sync and rm on the flat filesystem; mkdir is refused up front", async () => {
+    const local = path.join(home, "hello.txt")
+    await writeFile(local, "hello from the host\n")
+    expect((await belay(["fs", "put", local, "/hello.txt", "--device", device])).code).toBe(0)
+    const ls = await belay(["fs", "ls", "--json", "--device", device])
+    expect(JSON.parse(ls.stdout)).toContainEqual(expect.objectContaining({ path: "/hello.txt", size: 20 }))
+    expect((await belay(["fs", "cat", "/hello.txt", "--device", device])).stdout).toBe(
+      "hello from the host\n",
+    )
+    const back = path.join(home, "hello.back")
+    expect((await belay(["fs", "get", "/hello.txt", back, "--device", device])).code).toBe(0)
+    expect(await readFile(back, "utf8")).toBe("hello from the host\n")
+    const flat = path.join(home, "flat")
+    await mkdir(flat, { recursive: true })
+    await writeFile(path.join(flat, "a.py"), "A = 1\n")
+    const sync = await belay(["fs", "sync", flat, "/", "--json", "--device", device])
+    expect(JSON.parse(sync.stdout).uploaded.map((u: { path: string }) => u.path)).toEqual(["/a.py"])
+    const again = await belay(["fs", "sync", flat, "/", "--json", "--device", device])
+    expect(JSON.parse(again.stdout).uploaded).toEqual([])
+    expect((await belay(["fs", "rm", "/hello.txt", "--device", device])).code).toBe(0)
+    const mkdirRefused = await belay(["fs", "mkdir", "/lib", "--device", device])
+    expect(mkdirRefused.code).toBe(1)
+    expect(mkdirRefused.stderr).toMatch(/director/)
+  })
+
   it("demo runs on the small board", async () => {
-    const demo = await belay(["demo", "--device", "qemu:microbit"], { timeoutMs: 180_000 })
+    const demo = await belay(["demo", "--device", device], { timeoutMs: 180_000 })
     expect(demo.stderr).toBe("")
     expect(demo.code).toBe(0)
     expect(demo.stdout).toContain("Everything the session started was cleaned up.")

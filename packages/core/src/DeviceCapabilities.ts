@@ -189,14 +189,18 @@ export const detectCapabilities = (
   device: DeviceCommunicationShape,
 ): Effect.Effect<DeviceCapabilities, DeviceCapabilityError> =>
   Effect.gen(function* () {
-    const output = yield* device
-      .exec(CAPABILITY_PROBE)
-      .pipe(
-        Effect.mapError(
-          (error: ProtocolError | PythonError) =>
-            new DeviceCapabilityError({ reason: `the probe failed: ${error.message}`, cause: error }),
-        ),
-      )
+    // A probe that arrives damaged on a lossy plain-raw link does not compile, so nothing ran:
+    // send it again, a few times, before giving up.
+    const output = yield* device.exec(CAPABILITY_PROBE).pipe(
+      Effect.retry({
+        times: 3,
+        while: (error) => error._tag === "PythonError" && error.exceptionType === "SyntaxError",
+      }),
+      Effect.mapError(
+        (error: ProtocolError | PythonError) =>
+          new DeviceCapabilityError({ reason: `the probe failed: ${error.message}`, cause: error }),
+      ),
+    )
     const protocol = yield* device.protocolCapabilities
     return yield* Effect.fromResult(parseCapabilityProbe(output, protocol))
   }).pipe(Effect.withSpan("belay.capabilities.detect", { attributes: { link: device.description } }))

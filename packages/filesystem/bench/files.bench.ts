@@ -127,7 +127,7 @@ export default async function bench(ctx: BenchContext) {
       board: "virtual@115200",
       value: limited.down / linkRate,
       unit: "fraction",
-      note: "random bytes: base64 where binascii exists",
+      note: "random bytes, raw where the board prints bytes intact",
     })
 
     // ---- sync of an unchanged tree of 100 files ----

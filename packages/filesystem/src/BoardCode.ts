@@ -150,6 +150,14 @@ export const ERRNO_NAMES = [
 ] as const
 
 /**
+ * Raw downloads escape three byte values so that the output stays framed and survives boards
+ * that print `\n` as `\r\n`: ESC (0x1b) becomes ESC ESC, Ctrl-D (0x04, the end of stdout in the
+ * raw REPL) ESC 0x05, LF ESC 0x0b; ESC 0x06 ends the data. This expression escapes `d`.
+ */
+export const RAW_OUT_ESCAPE =
+  "d.replace(b'\\x1b',b'\\x1b\\x1b').replace(b'\\x04',b'\\x1b\\x05').replace(b'\\n',b'\\x1b\\x0b')"
+
+/**
  * The per-board file-transfer probe: does an 8-bit bytes literal arrive intact (`raw`), the
  * board's errno numbers, and its free memory after a collection. `rawLiteral` is the bytes
  * 0..255 in the `raw` encoding.
@@ -179,6 +187,19 @@ export const probeCode = (rawLiteral: Uint8Array): Uint8Array => {
       "  open('.belay-probe-missing','rb').close()",
       " except OSError as e:",
       "  r['enoent']=e.args[0] if e.args else None",
+      // binascii written in Python (micropython-lib's, as on the WebAssembly port) is slow and
+      // makes heaps of garbage: base64 is used only with a built-in one.
+      " try:",
+      "  import binascii",
+      "  r['b64']=not hasattr(binascii,'__file__')",
+      " except ImportError:",
+      "  r['b64']=False",
+      // Can the board print raw bytes (`sys.stdout.buffer`, not cooked)? It writes every byte
+      // value escaped as downloads do, first thing in its output; the host checks.
+      " import sys",
+      " b=getattr(sys.stdout,'buffer',None) if hasattr(sys,'stdout') else None",
+      ` if b:b.write(${RAW_OUT_ESCAPE.replace(/^d/, "bytes(range(256))")}+b'\\n')`,
+      " r['out']=b is not None",
       " gc.collect()",
       " r['free']=gc.mem_free()",
       " print(repr(r))",
@@ -638,6 +659,42 @@ export const uploadAbortCode = (names: UploadNames, mode: CommitMode): string =>
 // ---------------------------------------------------------------------------------------------
 
 /**
+ * Write `length` bytes of a file from `offset` as raw bytes (escaped, see {@link RAW_OUT_ESCAPE}),
+ * then ESC 0x06 and `('end', size, digest)` of what was sent, all through `sys.stdout.buffer`. For boards whose stdout is 8-bit
+ * clean: one byte on the wire per byte of data, almost.
+ */
+export const downloadRawCode = (
+  d: BoardDialect,
+  native: string,
+  offset: number,
+  length: number,
+  piece: number,
+): string => {
+  const h = hashCode(d.hash)
+  const step = Math.min(piece, h.maxPiece)
+  return [
+    "import sys",
+    "def _bd(p):",
+    h.imports ? ` ${h.imports}` : "",
+    " f=open(p,'rb')",
+    offset > 0 ? ` f.seek(${offset})` : "",
+    ` w=sys.stdout.buffer.write;${h.init};n=0`,
+    ` while n<${length}:`,
+    `  d=f.read(min(${step},${length}-n))`,
+    "  if not d:break",
+    "  n+=len(d)",
+    indent(h.update, 2),
+    `  w(${RAW_OUT_ESCAPE})`,
+    " f.close()",
+    // The end goes through the same channel as the data: `print` may be ordered differently.
+    ` w(b'\\x1b\\x06'+repr(('end',n,${h.digest})).encode())`,
+    runThenDelete(`_bd(${py(native)})`, ["_bd"]),
+  ]
+    .filter((l) => l !== "")
+    .join("\n")
+}
+
+/**
  * Print a file in pieces (one line each: `b'...'` or base64), hashing as it goes, then
  * `('end', size, digest)`. One exchange, constant memory on the board.
  */
@@ -657,10 +714,11 @@ export const downloadCode = (d: BoardDialect, native: string, base64: boolean, p
     "  n+=len(d)",
     indent(h.update, 2),
     ...(base64
-      ? // Whichever is shorter for this piece: repr (text) or base64 (binary), base64 marked with `!`.
+      ? // Whichever is shorter for this piece: repr (text) or base64 (binary, marked with `!`);
+        // base64's length is known without computing it.
         [
-          "  r=repr(d);b=binascii.b2a_base64(d)",
-          "  if len(b)<len(r):print('!'+b.decode(),end='')",
+          "  r=repr(d)",
+          "  if len(r)>4*((len(d)+2)//3)+1:print('!'+binascii.b2a_base64(d).decode(),end='')",
           "  else:print(r)",
         ]
       : ["  print(d)"]),

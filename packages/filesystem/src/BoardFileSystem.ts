@@ -367,9 +367,9 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
       return entries as ReadonlyArray<FileEntry>
     }).pipe(logged("list", path))
 
-  const statNow = (path: string, statOptions: StatOptions = {}) =>
+  const statNow = (path: string, statOptions: StatOptions = {}, operation = "stat") =>
     Effect.gen(function* () {
-      const target = yield* resolve(path, "stat")
+      const target = yield* resolve(path, operation)
       if (statOptions.cached === true) {
         const state = yield* fsContext.getState
         const known = state.entries.get(target.path)
@@ -378,7 +378,7 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
       if (target.path === "/") return { path: "/", type: "dir", size: 0 } satisfies FileEntry
       const rt = yield* runtime
       const out = yield* run(rt, statCode(rt.dialect, target.native)).pipe(
-        mapBoardErrors("stat", target.path, rt.probe),
+        mapBoardErrors(operation, target.path, rt.probe),
       )
       const value = yield* parseLast(out, "stat", target.path)
       if (!Array.isArray(value)) return yield* unexpected("stat", target.path, "not a tuple", out)
@@ -407,7 +407,7 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
   const readBytesNow = (path: string, readOptions: ReadOptions = {}) =>
     Effect.gen(function* () {
       const target = yield* resolve(path, "read")
-      const info = yield* statNow(path)
+      const info = yield* statNow(path, {}, "read")
       if (info.type === "dir") return yield* new IsADirectoryError({ operation: "read", path: target.path })
       const rt = yield* runtime
       return yield* download(rt, {

@@ -8,7 +8,7 @@ import {
 import { Deferred, Effect, Result } from "effect"
 import { type BoardDialect, ERRNO_NAMES, probeCode, py } from "./BoardCode.js"
 import { chooseHashAlgorithm } from "./Checksum.js"
-import { encodeChunk, type UploadEncoding } from "./Encoding.js"
+import { encodeChunk, escapeRawOutput, type UploadEncoding } from "./Encoding.js"
 import { UnexpectedBoardReplyError } from "./errors.js"
 
 export type ErrnoName = (typeof ERRNO_NAMES)[number]
@@ -28,6 +28,10 @@ export interface TransferProbe {
    */
   readonly errno: Readonly<Partial<Record<ErrnoName, number>>>
   readonly freeMemory: number
+  /** `binascii` is built in (not a slow Python module): base64 is worth it. */
+  readonly nativeBase64: boolean
+  /** The board prints raw bytes intact (`sys.stdout.buffer`): downloads go unencoded. */
+  readonly rawOutput: boolean
 }
 
 /** Linux numbers, used where the board's errno module does not say. */
@@ -139,8 +143,21 @@ export const forgetTransferProfile = (device: DeviceCommunicationShape): void =>
 
 const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i)
 
-const parseProbe = (text: string): Result.Result<TransferProbe, UnexpectedBoardReplyError> => {
-  const line = text.trim().split(/\r?\n/).at(-1) ?? ""
+const EXPECTED_RAW_OUTPUT = escapeRawOutput(ALL_BYTES)
+
+/**
+ * Does the probe's output hold every byte value, escaped, as the board wrote it? (Anywhere: a
+ * board may order `print` and `sys.stdout.buffer` output differently.)
+ */
+const holdsRawOutput = (out: Uint8Array): boolean =>
+  Buffer.from(out.buffer, out.byteOffset, out.byteLength).indexOf(Buffer.from(EXPECTED_RAW_OUTPUT)) >= 0
+
+const parseProbe = (
+  text: string,
+  rawOutput: boolean,
+): Result.Result<TransferProbe, UnexpectedBoardReplyError> => {
+  const line =
+    text.split(/\r?\n/).findLast((l) => l.startsWith("{")) ?? text.trim().split(/\r?\n/).at(-1) ?? ""
   const fail = (reason: string) =>
     Result.fail(
       new UnexpectedBoardReplyError({ operation: "probe", path: "/", reason, reply: line.slice(0, 200) }),
@@ -169,6 +186,8 @@ const parseProbe = (text: string): Result.Result<TransferProbe, UnexpectedBoardR
     rawClean: record.raw === true,
     errno,
     freeMemory: typeof free === "number" ? free : typeof free === "bigint" ? Number(free) : 0,
+    nativeBase64: record.b64 === true,
+    rawOutput: record.out === true && rawOutput,
   })
 }
 
@@ -187,7 +206,9 @@ export const ensureProbe = (
     profile.probing = probing
     const literal = encodeChunk("raw", ALL_BYTES, 0, 4096).expression
     return device.execBytes(probeCode(literal)).pipe(
-      Effect.flatMap((out) => Effect.fromResult(parseProbe(new TextDecoder().decode(out)))),
+      Effect.flatMap((out) =>
+        Effect.fromResult(parseProbe(new TextDecoder().decode(out), holdsRawOutput(out))),
+      ),
       Effect.tap((probe) =>
         Effect.sync(() => {
           profile.probe = probe
@@ -242,7 +263,7 @@ export const chooseEncoding = (
   if (requested === "base64" && capabilities.binascii) return "base64"
   if (requested === "repr") return "repr"
   if (probe.rawClean) return "raw"
-  return capabilities.binascii ? "base64" : "repr"
+  return capabilities.binascii && probe.nativeBase64 ? "base64" : "repr"
 }
 
 /** Settings that bound the size of one exchange. */

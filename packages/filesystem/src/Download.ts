@@ -4,12 +4,14 @@
  */
 import { PythonError, type PythonValue, parsePythonLiteral } from "@belay/transport"
 import { Cause, Duration, Effect, Exit, Metric, Result, Stream } from "effect"
-import { downloadCode } from "./BoardCode.js"
+import { downloadCode, downloadRawCode } from "./BoardCode.js"
 import { digestFromReply } from "./BoardHash.js"
-import { createHasher } from "./Checksum.js"
+import { recordRate } from "./BoardProfile.js"
+import { createHasher, digestHex } from "./Checksum.js"
+import { unescapeRawOutput } from "./Encoding.js"
 import { type FileSystemError, TransferVerificationError, type UnexpectedBoardReplyError } from "./errors.js"
 import { FileSystemMetrics } from "./FileSystemMetrics.js"
-import { asNumber, type FsRuntime, isDamagedInTransit, mapOSError, unexpected } from "./Runtime.js"
+import { asNumber, type FsRuntime, isDamagedInTransit, mapOSError, runBytes, unexpected } from "./Runtime.js"
 import type { TransferProgress } from "./TransferProgress.js"
 
 export interface DownloadRequest {
@@ -33,6 +35,24 @@ const decodePiece = (line: string): Uint8Array | undefined => {
  */
 export const download = (rt: FsRuntime, req: DownloadRequest): Effect.Effect<Uint8Array, FileSystemError> =>
   Effect.gen(function* () {
+    if (rt.probe.rawOutput) {
+      const raw = yield* Effect.exit(downloadRaw(rt, req))
+      if (Exit.isSuccess(raw)) {
+        yield* Metric.update(FileSystemMetrics.bytesDownloaded, raw.value.length)
+        return raw.value
+      }
+      // A board whose files cannot seek (or print raw after all) reads the text way instead.
+      const failure = Cause.findErrorOption(raw.cause)
+      if (
+        !(
+          failure._tag === "Some" &&
+          failure.value instanceof PythonError &&
+          failure.value.exceptionType === "AttributeError"
+        )
+      ) {
+        return yield* Effect.failCause(raw.cause)
+      }
+    }
     let attempts = 0
     for (;;) {
       attempts++
@@ -59,7 +79,12 @@ const downloadAttempt = (
   attempt: number,
 ): Effect.Effect<Uint8Array, FileSystemError> =>
   Effect.gen(function* () {
-    const code = downloadCode(rt.dialect, req.native, rt.capabilities.binascii, rt.dialect.piece)
+    const code = downloadCode(
+      rt.dialect,
+      req.native,
+      rt.capabilities.binascii && rt.probe.nativeBase64,
+      rt.dialect.piece,
+    )
     const parts: Uint8Array[] = []
     let received = 0
     let pending = ""
@@ -127,3 +152,89 @@ const downloadAttempt = (
     }
     return out
   })
+
+/** Bytes per raw download exchange: about `exchangeMs` of link time, 4 KB to 256 KB. */
+const segmentSize = (rt: FsRuntime): number => {
+  const rate =
+    rt.profile.rate ??
+    (rt.sizing.linkBytesPerSecond === undefined ? undefined : rt.sizing.linkBytesPerSecond / 1000)
+  return rate === undefined
+    ? 65536
+    : Math.max(4096, Math.min(262144, Math.floor(rate * rt.sizing.exchangeMs)))
+}
+
+/**
+ * Read a file as raw bytes, in segments of about `exchangeMs` of link time (progress after each):
+ * the board prints each segment escaped (two byte values), hashing what it read; the host checks
+ * every segment's size and hash.
+ */
+const downloadRaw = (rt: FsRuntime, req: DownloadRequest): Effect.Effect<Uint8Array, FileSystemError> =>
+  Effect.gen(function* () {
+    const parts: Uint8Array[] = []
+    let offset = 0
+    const segment = segmentSize(rt)
+    for (;;) {
+      const length = Math.min(segment, req.size - offset)
+      let attempts = 0
+      let data: Uint8Array
+      for (;;) {
+        attempts++
+        const started = performance.now()
+        const out = yield* runBytes(
+          rt,
+          downloadRawCode(rt.dialect, req.native, offset, length, rt.dialect.piece),
+          30_000 + length * 4,
+        ).pipe(
+          Effect.catchIf(
+            (e): e is PythonError => e instanceof PythonError,
+            (e) => Effect.fail(mapOSError(e, "read", req.path, rt.probe)),
+          ),
+        )
+        recordRate(rt.profile, out.length, performance.now() - started)
+        const framed = unescapeRawOutput(out)
+        const end =
+          framed === undefined ? undefined : parseEnd(new TextDecoder().decode(out.subarray(framed.rest)))
+        const boardDigest = end === undefined ? undefined : digestFromReply(end[2])
+        const hostDigest = framed === undefined ? undefined : digestHex(rt.dialect.hash, framed.data)
+        if (
+          framed !== undefined &&
+          end !== undefined &&
+          asNumber(end[1]) === framed.data.length &&
+          boardDigest === hostDigest
+        ) {
+          data = framed.data
+          break
+        }
+        if (attempts > rt.verifyRetries) {
+          return yield* new TransferVerificationError({
+            operation: "read",
+            path: req.path,
+            algorithm: rt.dialect.hash,
+            expected: `${end === undefined ? "?" : asNumber(end[1])} bytes, ${boardDigest}`,
+            actual: `${framed?.data.length ?? "unframed"} bytes, ${hostDigest}`,
+            attempts,
+          })
+        }
+      }
+      parts.push(data)
+      offset += data.length
+      req.onProgress?.({ operation: "read", path: req.path, bytesDone: offset, bytesTotal: req.size })
+      // A short segment is the end of the file (it shrank since the stat).
+      if (data.length < length || offset >= req.size) break
+    }
+    const out = new Uint8Array(offset)
+    let at = 0
+    for (const part of parts) {
+      out.set(part, at)
+      at += part.length
+    }
+    return out
+  })
+
+const parseEnd = (text: string): ReadonlyArray<PythonValue> | undefined => {
+  const line = text.trim().split(/\r?\n/).at(-1) ?? ""
+  const parsed = parsePythonLiteral(line)
+  return Result.isSuccess(parsed) && Array.isArray(parsed.success) && parsed.success[0] === "end"
+    ? parsed.success
+    : undefined
+}

@@ -122,3 +122,48 @@ export const expansion = (encoding: UploadEncoding, data: Uint8Array): number =>
   for (const b of data) total += cost(b)
   return total / data.length
 }
+
+const ESC = 0x1b
+
+/**
+ * Escape bytes as raw downloads print them: ESC becomes ESC ESC, Ctrl-D ESC 0x05 (Ctrl-D ends
+ * stdout in the raw REPL) and LF ESC 0x0b (some boards print LF as CR LF).
+ *
+ * @example
+ * escapeRawOutput(new Uint8Array([4, 27, 10, 65])) // [27, 5, 27, 27, 27, 11, 65]
+ */
+export const escapeRawOutput = (data: Uint8Array): Uint8Array => {
+  const out: number[] = []
+  for (const b of data) {
+    if (b === ESC) out.push(ESC, ESC)
+    else if (b === 4) out.push(ESC, 5)
+    else if (b === 10) out.push(ESC, 11)
+    else out.push(b)
+  }
+  return Uint8Array.from(out)
+}
+
+/**
+ * Undo {@link escapeRawOutput} up to the end mark (ESC 0x06): the data, and where the text after
+ * the mark starts; `undefined` when the mark is missing or an escape is invalid.
+ */
+export const unescapeRawOutput = (
+  bytes: Uint8Array,
+): { readonly data: Uint8Array; readonly rest: number } | undefined => {
+  const out = new Uint8Array(bytes.length)
+  let n = 0
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!
+    if (b !== ESC) {
+      out[n++] = b
+      continue
+    }
+    const next = bytes[++i]
+    if (next === ESC) out[n++] = ESC
+    else if (next === 5) out[n++] = 4
+    else if (next === 11) out[n++] = 10
+    else if (next === 6) return { data: out.slice(0, n), rest: i + 1 }
+    else return undefined
+  }
+  return undefined
+}

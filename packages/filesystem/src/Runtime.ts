@@ -96,12 +96,23 @@ export const run = (
   rt: Pick<FsRuntime, "device" | "guarded">,
   code: string | Uint8Array,
   timeoutMs = 30_000,
-  options: {
-    readonly guard?: boolean
-    /** The caller composed the code of parts that may run before a later part fails: resend only what never ran. */
-    readonly composed?: boolean
-  } = {},
+  options: RunOptions = {},
 ): Effect.Effect<string, PythonError | ProtocolError> =>
+  Effect.map(runBytes(rt, code, timeoutMs, options), (out) => decoder.decode(out))
+
+export interface RunOptions {
+  readonly guard?: boolean
+  /** The caller composed the code of parts that may run before a later part fails: resend only what never ran. */
+  readonly composed?: boolean
+}
+
+/** {@link run}, with stdout as bytes. */
+export const runBytes = (
+  rt: Pick<FsRuntime, "device" | "guarded">,
+  code: string | Uint8Array,
+  timeoutMs = 30_000,
+  options: RunOptions = {},
+): Effect.Effect<Uint8Array, PythonError | ProtocolError> =>
   Effect.suspend(() => {
     let attempt = 0
     const guarded = typeof code === "string" && !options.composed && (options.guard ?? rt.guarded)
@@ -114,35 +125,34 @@ export const run = (
         ? e instanceof PythonError &&
           (e.exceptionType === "SyntaxError" || e.exceptionType === "IndentationError")
         : isDamagedInTransit(e, text))
-    const once: Effect.Effect<string, PythonError | ProtocolError> = Effect.map(
-      rt.device.execBytes(sent, { timeout: Duration.millis(timeoutMs) }),
-      (out) => decoder.decode(out),
-    ).pipe(
-      Effect.catchIf(
-        (e) =>
-          (nothingRan(e) || (!options.composed && isCompileMemoryError(e, guarded))) &&
-          ++attempt < TRANSIT_ATTEMPTS,
-        (e) =>
-          isCompileMemoryError(e, guarded)
-            ? // Out of memory while parsing: nothing ran. Collect (the heap of a small board is
-              // full of the last exchanges' garbage) and try again.
-              Effect.andThen(
-                Effect.ignore(rt.device.execBytes("import gc\ngc.collect()")),
+    const once: Effect.Effect<Uint8Array, PythonError | ProtocolError> = rt.device
+      .execBytes(sent, { timeout: Duration.millis(timeoutMs) })
+      .pipe(
+        Effect.catchIf(
+          (e) =>
+            (nothingRan(e) || (!options.composed && isCompileMemoryError(e, guarded))) &&
+            ++attempt < TRANSIT_ATTEMPTS,
+          (e) =>
+            isCompileMemoryError(e, guarded)
+              ? // Out of memory while parsing: nothing ran. Collect (the heap of a small board is
+                // full of the last exchanges' garbage) and try again.
                 Effect.andThen(
-                  Effect.logDebug("Board out of memory parsing; collected, sending again").pipe(
+                  Effect.ignore(rt.device.execBytes("import gc\ngc.collect()")),
+                  Effect.andThen(
+                    Effect.logDebug("Board out of memory parsing; collected, sending again").pipe(
+                      Effect.annotateLogs({ error: e.message, attempt }),
+                    ),
+                    once,
+                  ),
+                )
+              : Effect.andThen(
+                  Effect.logWarning("Code arrived damaged on the board; sending it again").pipe(
                     Effect.annotateLogs({ error: e.message, attempt }),
                   ),
                   once,
                 ),
-              )
-            : Effect.andThen(
-                Effect.logWarning("Code arrived damaged on the board; sending it again").pipe(
-                  Effect.annotateLogs({ error: e.message, attempt }),
-                ),
-                once,
-              ),
-      ),
-    )
+        ),
+      )
     return once
   })
 

@@ -16,9 +16,11 @@ export * from "./Checksum.js"
 export {
   type DownloadEncoding,
   encodeChunk,
+  escapeRawOutput,
   expansion,
   RAW_ESCAPED,
   type UploadEncoding,
+  unescapeRawOutput,
 } from "./Encoding.js"
 export * from "./errors.js"
 export * from "./FileSystemMetrics.js"

@@ -8,6 +8,7 @@ import {
   copyCommitCode,
   copyRenameCode,
   downloadCode,
+  downloadRawCode,
   finalizeCopyCode,
   guardCode,
   hashFunction,
@@ -25,7 +26,15 @@ import {
   uploadOpenCode,
   uploadVerifyCode,
 } from "../src/BoardCode.js"
-import { createHasher, digestHex, encodeChunk, expansion, RAW_ESCAPED } from "../src/index.js"
+import {
+  createHasher,
+  digestHex,
+  encodeChunk,
+  escapeRawOutput,
+  expansion,
+  RAW_ESCAPED,
+  unescapeRawOutput,
+} from "../src/index.js"
 import { wasmInterpreter } from "./fixtures.js"
 
 /** What MicroPython's lexer makes of the bytes literals `encodeChunk` writes. */
@@ -103,6 +112,20 @@ describe("upload encodings", () => {
           expect(Uint8Array.from(back)).toEqual(data)
         },
       ),
+    )
+  })
+
+  it("raw downloads: escaped output unescapes to the data, up to the end mark", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2000 }), fc.uint8Array({ maxLength: 20 }), (data, trailer) => {
+        const escaped = escapeRawOutput(data)
+        for (const b of escaped) expect([4, 10]).not.toContain(b)
+        const framed = Uint8Array.from([...escaped, 27, 6, ...trailer])
+        const back = unescapeRawOutput(framed)
+        expect(back?.data).toEqual(data)
+        expect(back?.rest).toBe(escaped.length + 2)
+        expect(unescapeRawOutput(escaped)).toBeUndefined()
+      }),
     )
   })
 
@@ -195,6 +218,8 @@ describe("the Python sent to boards", () => {
         hashFunction(d),
         downloadCode(d, "/a", true, 512),
         downloadCode(d, "/a", false, 512),
+        downloadRawCode(d, "/a", 0, 100, 512),
+        downloadRawCode(d, "/a", 4096, 100, 512),
         uploadOpenCode(d, names, { base64: true, append: true }),
         uploadOpenCode(d, names, { base64: false, append: false }),
         `${uploadChunkCode(names, 3).join("b'abc'")}`,

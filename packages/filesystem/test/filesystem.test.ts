@@ -98,7 +98,7 @@ describe("operations on a board with directories (fake board, MicroPython 1.27)"
           Effect.map(Effect.flip(effect), (e) => [e._tag, e.message] as const)
         expect(yield* tag(fs.readBytes(at("missing")))).toEqual([
           "FileNotFoundError",
-          `stat ${at("missing")}: no such file or directory on the board`,
+          `read ${at("missing")}: no such file or directory on the board`,
         ])
         expect((yield* tag(fs.list(at("f.txt"))))[0]).toBe("NotADirectoryError")
         expect((yield* tag(fs.readBytes(at("full"))))[0]).toBe("IsADirectoryError")
@@ -212,12 +212,13 @@ describe("operations on a board with directories (fake board, MicroPython 1.27)"
       Effect.gen(function* () {
         const { fs } = yield* setup()
         const at = yield* workDir(fs, "/ops-encodings")
-        expect((yield* fs.info).encoding).toBe("base64") // this fake link is not 8-bit clean
+        // This fake link is not 8-bit clean and its binascii is written in Python: repr by default.
+        expect((yield* fs.info).encoding).toBe("repr")
         const data = randomBytes(5000, 4)
         for (const encoding of ["repr", "base64", "raw"] as const) {
           const written = yield* boardFileSystem(fs.session, { encoding }).write(at(encoding), data)
-          // raw falls back to base64 here: the link mangles 8-bit bytes
-          expect(written.encoding).toBe(encoding === "raw" ? "base64" : encoding)
+          // raw falls back here: the link mangles 8-bit bytes
+          expect(written.encoding).toBe(encoding === "raw" ? "repr" : encoding)
           expect(Buffer.from(yield* fs.readBytes(at(encoding))).equals(Buffer.from(data))).toBe(true)
         }
       }),
@@ -248,14 +249,13 @@ describe("transfers", () => {
         expect([...up].sort((a, b) => a - b)).toEqual(up)
         yield* fs.readBytes(at("p.bin"), { onProgress: (p) => down.push(p.bytesDone) })
         expect(down.at(-1)).toBe(20000)
-        expect(down.length).toBeGreaterThan(1)
       }),
     ))
 
   it("repeats an upload whose content arrived wrong, and fails typed when it keeps arriving wrong", () =>
     run(
       Effect.gen(function* () {
-        const { fs, instrumented } = yield* setup()
+        const { fs, instrumented } = yield* setup({ fsOptions: { encoding: "base64" } })
         const at = yield* workDir(fs, "/xfer-verify")
         yield* fs.write(at("v.bin"), "the old content")
         // Flip a base64 character inside the data: same length (the chunk check passes), other bytes.

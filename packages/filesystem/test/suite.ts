@@ -7,7 +7,7 @@ import os from "node:os"
 import path from "node:path"
 import type { DeviceSession, DeviceSessionManagerShape } from "@belay/core"
 import type { DeviceCommunicationShape, ProtocolError, PythonError } from "@belay/transport"
-import { Effect, Exit, Scope, Stream } from "effect"
+import { Effect, Exit, References, Scope, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
   type BoardFileSystem,
@@ -119,12 +119,14 @@ export const boardSuite = (
   const dir = options.dir
   const at = (name: string) => (dir === "/" ? `/${name}` : `${dir}/${name}`)
 
+  const quiet = <A, E>(effect: Effect.Effect<A, E>) =>
+    Effect.runPromise(effect.pipe(Effect.provideService(References.MinimumLogLevel, "Warn")))
   beforeAll(async () => {
     scope = await Effect.runPromise(Scope.make())
-    board = await Effect.runPromise(Scope.provide(options.open, scope))
+    board = await quiet(Scope.provide(options.open, scope))
   }, options.timeoutMs)
   afterAll(async () => {
-    if (scope) await Effect.runPromise(Scope.close(scope, Exit.void))
+    if (scope) await quiet(Scope.close(scope, Exit.void))
   }, options.timeoutMs)
 
   /** A fresh session with a clean working directory; ended afterwards. */
