@@ -141,6 +141,25 @@ describe("belay on the virtual board", () => {
     expect(code).toBe(0)
   })
 
+  it("bench --json and ports --json print JSON; --device list lists ports", async () => {
+    const bench = await belay(["bench", "--json"], { timeoutMs: 120_000 })
+    expect(bench.code).toBe(0)
+    const report = JSON.parse(bench.stdout)
+    expect(report.link).toBe("virtual")
+    expect(report.rows.map((r: { layer: string }) => r.layer)).toEqual([
+      "transport",
+      "executors",
+      "filesystem",
+      "filesystem",
+      "core",
+    ])
+    for (const row of report.rows) expect(row.value).toBeGreaterThan(0)
+    const ports = await belay(["ports", "--json"])
+    expect(ports.code).toBe(0)
+    expect(Array.isArray(JSON.parse(ports.stdout))).toBe(true)
+    expect((await belay(["--device", "list"])).code).toBe(0)
+  })
+
   it("demo runs the tour and checks the cleanup on the board", async () => {
     const demo = await belay(["demo"], { timeoutMs: 120_000 })
     expect(demo.code).toBe(0)
