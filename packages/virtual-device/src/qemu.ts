@@ -171,21 +171,26 @@ export const startQemuMicrobit = (
     let output = ""
     const qemu = yield* Effect.acquireRelease(
       Effect.callback<ChildProcess, QemuStartError>((resume) => {
-        const child = spawn(
-          qemuPath,
-          [
-            "-M",
-            "microbit",
-            "-device",
-            `loader,file=${firmwarePath}`,
-            "-nographic",
-            "-serial",
-            "pty",
-            "-monitor",
-            "none",
-          ],
-          { stdio: ["ignore", "pipe", "pipe"] },
-        )
+        const qemuArgs = [
+          "-M",
+          "microbit",
+          "-device",
+          `loader,file=${firmwarePath}`,
+          "-nographic",
+          "-serial",
+          "pty",
+          "-monitor",
+          "none",
+        ]
+        // On Linux, have the kernel kill QEMU if this process dies without closing the scope
+        // (SIGKILL, a crash): setpriv sets the parent-death signal, then execs QEMU in place.
+        const setpriv = process.platform === "linux" ? findExecutable("setpriv") : undefined
+        const child =
+          setpriv !== undefined
+            ? spawn(setpriv, ["--pdeathsig", "KILL", "--", qemuPath, ...qemuArgs], {
+                stdio: ["ignore", "pipe", "pipe"],
+              })
+            : spawn(qemuPath, qemuArgs, { stdio: ["ignore", "pipe", "pipe"] })
         track(child)
         // Keep reading both streams for the whole run, so QEMU never blocks on a full pipe.
         const keep = (chunk: Buffer) => {
