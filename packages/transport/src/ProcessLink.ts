@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import { Effect, type Scope } from "effect"
 import { type ByteLink, makeReceiveQueue } from "./ByteLink.js"
+import { isChildRunning, terminateChildProcess, trackChildProcess } from "./ChildProcesses.js"
 import { type LinkError, LinkLostError, LinkOpenError } from "./errors.js"
 
 /** Options of {@link openProcessLink}. */
@@ -39,27 +40,6 @@ const quickExitMs = 1000
 const stderrKeptChars = 4000
 const stderrLinesInMessages = 8
 
-// Safety net: if this Node.js process exits without closing the scopes (process.exit, a crash),
-// do not leave children behind.
-const liveChildren = new Set<ChildProcess>()
-let exitHookInstalled = false
-const track = (child: ChildProcess) => {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true
-    process.once("exit", () => {
-      for (const orphan of liveChildren) orphan.kill("SIGKILL")
-    })
-  }
-  liveChildren.add(child)
-  child.once("exit", () => liveChildren.delete(child))
-  child.once("error", () => {
-    if (child.pid === undefined) liveChildren.delete(child)
-  })
-}
-
-const isRunning = (child: ChildProcess) =>
-  child.pid !== undefined && child.exitCode === null && child.signalCode === null
-
 const describeExit = (code: number | null, signal: NodeJS.Signals | null) =>
   signal !== null ? `killed by signal ${signal}` : `exited with code ${code}`
 
@@ -72,32 +52,6 @@ const describeSpawnFailure = (options: ProcessLinkOptions, error: NodeJS.ErrnoEx
   if (error.code === "EACCES") return `permission denied: ${options.command} is not executable`
   return error.message
 }
-
-/**
- * Wait for the child to exit, up to `ms`; true when it is gone.
- */
-const awaitExit = (child: ChildProcess, ms: number): Effect.Effect<boolean> =>
-  Effect.callback<boolean>((resume) => {
-    if (!isRunning(child)) return resume(Effect.succeed(true))
-    const onExit = () => resume(Effect.succeed(true))
-    child.once("exit", onExit)
-    return Effect.sync(() => child.off("exit", onExit))
-  }).pipe(Effect.timeoutOrElse({ duration: ms, orElse: () => Effect.succeed(!isRunning(child)) }))
-
-/** SIGTERM, then SIGKILL after `killTimeoutMs`, and wait for the process to be gone. */
-const terminate = (child: ChildProcess, link: string, killTimeoutMs: number): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    if (!isRunning(child)) return
-    child.kill("SIGTERM")
-    if (yield* awaitExit(child, killTimeoutMs)) return
-    yield* Effect.logWarning(
-      `${link}: pid ${child.pid} ignored SIGTERM for ${killTimeoutMs} ms; sending SIGKILL`,
-    )
-    child.kill("SIGKILL")
-    if (!(yield* awaitExit(child, 5000))) {
-      yield* Effect.logError(`${link}: pid ${child.pid} is still running 5000 ms after SIGKILL`)
-    }
-  })
 
 /**
  * Start a program and talk to it over its stdin/stdout as a {@link ByteLink} (stderr is kept
@@ -144,7 +98,7 @@ export const openProcessLink = (
         ...(options.env !== undefined && { env: { ...process.env, ...options.env } }),
       })
       current = child
-      track(child)
+      trackChildProcess(child)
       const startedAt = Date.now()
       stderrTail = ""
       child.stdout?.on("data", (chunk: Buffer) => rx.push(new Uint8Array(chunk)))
@@ -213,7 +167,7 @@ export const openProcessLink = (
           rx.end("the link was closed")
           const child = current ?? first
           child.stdin?.destroy()
-          return terminate(child, link, killTimeoutMs)
+          return terminateChildProcess(child, link, killTimeoutMs)
         }),
     )
     const currentChild = (): ChildProcess => current ?? running
@@ -243,7 +197,7 @@ export const openProcessLink = (
       isOpen: Effect.sync(() => rx.closedReason() === undefined),
       pid: Effect.sync(() => {
         const child = currentChild()
-        return isRunning(child) ? child.pid : undefined
+        return isChildRunning(child) ? child.pid : undefined
       }),
       restarts: Effect.sync(() => restarts),
     } satisfies ProcessLink

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { accessSync, closeSync, constants, existsSync, openSync } from "node:fs"
 import { delimiter, join } from "node:path"
+import { isChildRunning, terminateChildProcess, trackChildProcess } from "@belay/transport"
 import { Data, Effect, type Scope } from "effect"
 
 /** Where Debian's `firmware-microbit-micropython` package puts the MicroPython 1.9.2 firmware. */
@@ -84,43 +85,6 @@ export const isQemuMicrobitAvailable = (
   findExecutable(options.qemuBinary ?? "qemu-system-arm") !== undefined &&
   existsSync(options.firmwarePath ?? defaultMicrobitFirmwarePath)
 
-// Safety net: if Node.js exits without closing the scope (process.exit, a crash), kill QEMU anyway.
-const liveQemus = new Set<ChildProcess>()
-let exitHookInstalled = false
-const track = (child: ChildProcess) => {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true
-    process.once("exit", () => {
-      for (const qemu of liveQemus) qemu.kill("SIGKILL")
-    })
-  }
-  liveQemus.add(child)
-  child.once("exit", () => liveQemus.delete(child))
-}
-
-const isRunning = (child: ChildProcess) =>
-  child.pid !== undefined && child.exitCode === null && child.signalCode === null
-
-const awaitExit = (child: ChildProcess, ms: number): Effect.Effect<boolean> =>
-  Effect.callback<boolean>((resume) => {
-    if (!isRunning(child)) return resume(Effect.succeed(true))
-    const onExit = () => resume(Effect.succeed(true))
-    child.once("exit", onExit)
-    return Effect.sync(() => child.off("exit", onExit))
-  }).pipe(Effect.timeoutOrElse({ duration: ms, orElse: () => Effect.succeed(!isRunning(child)) }))
-
-const terminate = (child: ChildProcess, killTimeoutMs: number): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    if (!isRunning(child)) return
-    child.kill("SIGTERM")
-    if (yield* awaitExit(child, killTimeoutMs)) return
-    yield* Effect.logWarning(
-      `QEMU (pid ${child.pid}) ignored SIGTERM for ${killTimeoutMs} ms; sending SIGKILL`,
-    )
-    child.kill("SIGKILL")
-    if (!(yield* awaitExit(child, 5000))) yield* Effect.logError(`QEMU (pid ${child.pid}) survived SIGKILL`)
-  })
-
 const ptyAnnouncement = /char device redirected to (\/dev\/[^\s]+) \(label serial0\)/
 
 /**
@@ -191,7 +155,7 @@ export const startQemuMicrobit = (
                 stdio: ["ignore", "pipe", "pipe"],
               })
             : spawn(qemuPath, qemuArgs, { stdio: ["ignore", "pipe", "pipe"] })
-        track(child)
+        trackChildProcess(child)
         // Keep reading both streams for the whole run, so QEMU never blocks on a full pipe.
         const keep = (chunk: Buffer) => {
           output = (output + chunk.toString("utf8")).slice(-4000)
@@ -212,7 +176,7 @@ export const startQemuMicrobit = (
           )
         })
       }),
-      (child) => terminate(child, options.killTimeoutMs ?? 2000),
+      (child) => terminateChildProcess(child, "QEMU", options.killTimeoutMs ?? 2000),
     )
 
     const ptyPath = yield* Effect.callback<string, QemuStartError>((resume) => {
@@ -239,7 +203,7 @@ export const startQemuMicrobit = (
       qemu.stderr?.on("data", check)
       qemu.once("exit", exited)
       check()
-      if (!isRunning(qemu)) exited(qemu.exitCode, qemu.signalCode)
+      if (!isChildRunning(qemu)) exited(qemu.exitCode, qemu.signalCode)
       return Effect.sync(stop)
     }).pipe(
       Effect.timeoutOrElse({
