@@ -84,25 +84,6 @@ export class ReceiveBuffer {
     return at < 0 ? -1 : at + from
   }
 
-  indexOf(sequence: Uint8Array, from = 0): number {
-    const first = sequence[0]
-    if (first === undefined) return from
-    const view = this.view()
-    let at = view.indexOf(first, from)
-    while (at >= 0 && at + sequence.length <= view.length) {
-      let match = true
-      for (let k = 1; k < sequence.length; k++) {
-        if (view[at + k] !== sequence[k]) {
-          match = false
-          break
-        }
-      }
-      if (match) return at
-      at = view.indexOf(first, at + 1)
-    }
-    return -1
-  }
-
   /** Completes when new bytes arrive or the link closes; fails if it is already closed. */
   readonly changed: Effect.Effect<void, LinkError> = Effect.suspend(() => {
     if (this.closedWith !== undefined) return Effect.fail(this.closedWith)
