@@ -106,6 +106,8 @@ export const machine = () => ({
 
 export interface BenchContext {
   readonly record: (result: BenchResult) => void
+  /** A Markdown section appended to the report after the table (details a table row cannot hold). */
+  readonly section: (title: string, markdown: string) => void
   /** Fewer iterations (for a quick look): BELAY_BENCH_QUICK=1 */
   readonly quick: boolean
   readonly log: (line: string) => void

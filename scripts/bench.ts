@@ -43,11 +43,20 @@ const table = (rows: ReadonlyArray<BenchResult>) => {
 }
 
 const all: BenchResult[] = []
+const sections: { title: string; markdown: string }[] = []
 for (const file of files) {
   const rel = path.relative(root, file)
   if (filter && !rel.includes(filter)) continue
   const results: BenchResult[] = []
-  const ctx: BenchContext = { record: (r) => results.push(r), quick, log: (line) => console.log(`  ${line}`) }
+  const ctx: BenchContext = {
+    record: (r) => results.push(r),
+    section: (title, markdown) => {
+      sections.push({ title, markdown })
+      console.log(`\n### ${title}\n\n${markdown}`)
+    },
+    quick,
+    log: (line) => console.log(`  ${line}`),
+  }
   console.log(`\n## ${rel}`)
   const started = performance.now()
   try {
@@ -63,15 +72,18 @@ for (const file of files) {
 }
 
 const host = machine()
+// A filtered or quick run is a partial look: it does not replace the committed full report.
+const name = filter || quick ? "partial" : "latest"
 await mkdir(path.join(root, "bench-results"), { recursive: true })
 await writeFile(
-  path.join(root, "bench-results", "latest.json"),
-  `${JSON.stringify({ machine: host, results: all }, null, 2)}\n`,
+  path.join(root, "bench-results", `${name}.json`),
+  `${JSON.stringify({ machine: host, quick, filter, results: all, sections }, null, 2)}\n`,
 )
+const extra = sections.map((s) => `\n## ${s.title}\n\n${s.markdown}`).join("")
 await writeFile(
-  path.join(root, "bench-results", "latest.md"),
-  `# Benchmark report\n\nMachine: ${host.cpu}, ${host.cores} cores, ${host.memoryGiB} GiB, Node ${host.node}, ${host.platform}; run ${host.date}.\n\n${table(all)}\n`,
+  path.join(root, "bench-results", `${name}.md`),
+  `# Benchmark report${name === "partial" ? ` (partial: filter "${filter}"${quick ? ", quick" : ""})` : ""}\n\nMachine: ${host.cpu}, ${host.cores} cores, ${host.memoryGiB} GiB, Node ${host.node}, ${host.platform}; run ${host.date}.\n\n${table(all)}\n${extra}`,
 )
-console.log(`\nwrote bench-results/latest.md and latest.json (${all.length} figures)`)
+console.log(`\nwrote bench-results/${name}.md and ${name}.json (${all.length} figures)`)
 // Boards and links may leave handles behind in a failed run; the report is written, so leave.
 process.exit(process.exitCode ?? 0)
