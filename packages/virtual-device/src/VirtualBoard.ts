@@ -121,7 +121,21 @@ export class VirtualBoard {
     this.epoch++
     const epoch = this.epoch
     this.abandon()
-    void this.run(epoch, true)
+    void this.run(epoch, "power-on")
+  }
+
+  /**
+   * Soft reset, as running code calling `machine.soft_reset()` or Ctrl-D at the prompt does:
+   * whatever runs stops, RAM state is gone (a new interpreter), the board prints the soft-reboot
+   * line, runs boot.py (and main.py in the friendly REPL), and comes back in the REPL it was in.
+   * The flash stays; files written by code that was still running are lost, as with `hardReset`.
+   */
+  softReset(): void {
+    if (this.closed) return
+    this.epoch++
+    const epoch = this.epoch
+    this.abandon()
+    void this.run(epoch, "soft-reset")
   }
 
   /** Power off: stop the interpreter; nothing more is sent. */
@@ -277,10 +291,17 @@ export class VirtualBoard {
   // -------------------------------------------------------------------------------------------
   // The firmware: main.c's soft-reset loop
 
-  private async run(epoch: number, powerOn = false) {
+  /**
+   * `start`: `"booted"` when the interpreter was just started by `open`, `"power-on"` after a hard
+   * reset, `"soft-reset"` when cut short by `softReset` (the REPL mode is kept, as in main.c).
+   */
+  private async run(epoch: number, start: "booted" | "power-on" | "soft-reset" = "booted") {
     try {
-      this.mode = "friendly"
-      let fresh = !powerOn
+      if (start === "soft-reset") {
+        this.counters.softResets++
+        this.emit(`${this.opts.softRebootBanner}${this.opts.lineEnding}`)
+      } else this.mode = "friendly"
+      let fresh = start === "booted"
       for (;;) {
         if (!fresh) {
           const old = this.interp

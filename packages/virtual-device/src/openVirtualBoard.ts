@@ -9,6 +9,12 @@ import { VirtualBoard, type VirtualBoardStats } from "./VirtualBoard.js"
 export interface VirtualBoardLink extends ByteLink {
   /** Press the board's reset button: it boots again (banner), RAM is gone, the flash stays. */
   readonly hardReset: Effect.Effect<void>
+  /**
+   * Soft reset, as if running code called `machine.soft_reset()` or Ctrl-D was pressed at the
+   * prompt: whatever runs stops, RAM is gone, the soft-reboot line is printed, boot.py runs, and
+   * the board is back in the REPL it was in (raw: the raw banner and `>`). The flash stays.
+   */
+  readonly softReset: Effect.Effect<void>
   /** Pull the cable: `received` fails with `LinkLostError`, writes fail from then on. */
   readonly unplug: Effect.Effect<void>
   /** Counters: raw-paste overflow, resets, interrupts. */
@@ -67,6 +73,7 @@ export const openVirtualBoard = (
       received: rx.stream,
       isOpen: Effect.sync(() => rx.closedReason() === undefined),
       hardReset: Effect.sync(() => board.hardReset()),
+      softReset: Effect.sync(() => board.softReset()),
       unplug: Effect.promise(() => board.close()).pipe(
         Effect.andThen(Effect.sync(() => rx.fail("virtual board unplugged"))),
       ),

@@ -1,1 +1,2 @@
 export * from "./FakeBoard.js"
+export * from "./FaultInjector.js"
