@@ -1,5 +1,17 @@
 import { DeviceCommunication, type DeviceCommunicationShape } from "@belay/transport"
-import { Clock, Context, Duration, Effect, Exit, Layer, Metric, type Scope, Semaphore, Stream } from "effect"
+import {
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Metric,
+  type Scope,
+  Semaphore,
+  Stream,
+  Tracer,
+} from "effect"
 import type { ConfigError } from "effect/Config"
 import { type DeviceCapabilities, detectCapabilities, minimalCapabilities } from "./DeviceCapabilities.js"
 import { type DeviceSession, DeviceSessionImpl, endReasonOf, type SessionEndReason } from "./DeviceSession.js"
@@ -313,11 +325,16 @@ export const makeDeviceSessionManager = (
       session: DeviceSessionImpl,
       operation: (session: DeviceSession) => Effect.Effect<A, E, R>,
     ): Effect.Effect<A, E, R> =>
-      Effect.andThen(touch(session), operation(session)).pipe(
-        Effect.ensuring(touch(session)),
-        Effect.withSpan("belay.session.operation", { attributes: { sessionId: session.sessionId } }),
-        Effect.annotateLogs({ sessionId: session.sessionId }),
-      )
+      // The span `Effect.withSpan` makes, without the stack frame it also puts on the fiber: with
+      // one there, every fiber the transport interrupts in an exchange (the losers of its timeout
+      // races) gets its cause annotated, which costs more than the rest of a short operation.
+      Effect.useSpan("belay.session.operation", { attributes: { sessionId: session.sessionId } }, (span) =>
+        Effect.provideService(
+          Effect.ensuring(Effect.andThen(touch(session), operation(session)), touch(session)),
+          Tracer.ParentSpan,
+          span,
+        ),
+      ).pipe(Effect.annotateLogs({ sessionId: session.sessionId }))
 
     const liveCurrent = (): DeviceSessionImpl | undefined => {
       if (current === undefined) return undefined

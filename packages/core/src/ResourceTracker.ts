@@ -1,5 +1,6 @@
 import { Cause, Data, Duration, Effect, Exit, Metric } from "effect"
 import { ResourceCleanupError, type ResourceCleanupFailure, SessionError } from "./errors.js"
+import { isRecoverable } from "./Retry.js"
 import { SessionMetrics } from "./SessionMetrics.js"
 
 /**
@@ -153,12 +154,23 @@ class MethodRecord implements DeployedMethodInfo {
 
 const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"))
 
-// Built with join so the key is one flat string (concatenation would keep a rope of small pieces alive).
+// Built with join so a stored key is one flat string (concatenation would keep a rope of small pieces alive).
 const methodKey = (signature: string, codeHash: Uint8Array): string => {
   const parts: string[] = [signature, "\u0000"]
   for (const b of codeHash) parts.push(HEX[b]!)
   return parts.join("")
 }
+
+// A lookup key lives only for the lookup (checked on every task call): plain concatenation is
+// cheaper than building an array to join.
+const methodLookupKey = (signature: string, codeHash: Uint8Array): string => {
+  let key = `${signature}\u0000`
+  for (let i = 0; i < codeHash.length; i++) key += HEX[codeHash[i]!]!
+  return key
+}
+
+/** Further tries of a cleanup that failed with a recoverable error (a damaged reply, a timeout), all within its bound. */
+const CLEANUP_RETRIES = 2
 
 /** A cleanup that did not finish within the cleanup timeout. */
 export class CleanupTimeout extends Data.TaggedError("CleanupTimeout")<{ readonly timeoutMs: number }> {
@@ -262,7 +274,9 @@ export class ResourceTracker {
   }
 
   isMethodDeployed(signature: string, codeHash: Uint8Array): boolean {
-    return !this.closed && this.methods !== undefined && this.methods.has(methodKey(signature, codeHash))
+    return (
+      !this.closed && this.methods !== undefined && this.methods.has(methodLookupKey(signature, codeHash))
+    )
   }
 
   getDeployedMethods(): ReadonlyArray<DeployedMethodInfo> {
@@ -401,7 +415,12 @@ export class ResourceTracker {
     const timeoutMs = Duration.toMillis(this.cleanupTimeout)
     return Effect.exit(
       Effect.timeoutOrElse(
-        Effect.suspend(() => cleanup),
+        // A garbled or lost reply is worth another try (the next exchange recovers the REPL):
+        // the board-side state must not outlive the session because one reply was damaged.
+        Effect.retry(
+          Effect.suspend(() => cleanup),
+          { times: CLEANUP_RETRIES, while: isRecoverable },
+        ),
         {
           duration: this.cleanupTimeout,
           orElse: () => Effect.fail(new CleanupTimeout({ timeoutMs })),

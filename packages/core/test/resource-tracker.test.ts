@@ -1,3 +1,4 @@
+import { PythonError, UnexpectedBytesError } from "@belay/transport"
 import { Duration, Effect, Exit, Scope } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
@@ -15,6 +16,47 @@ const res = (id: string, cleanup: Effect.Effect<void, unknown>, type = "Test", c
 })
 
 describe("ResourceTracker cleanup", () => {
+  it("tries a cleanup again when a reply was damaged, and not when the board raised", async () => {
+    let damagedTries = 0
+    let raisingTries = 0
+    const t = tracker()
+    const error = await Effect.runPromise(
+      Effect.gen(function* () {
+        // Fails twice with a garbled reply, then works: within the bound of three tries.
+        yield* t.registerResource(
+          res(
+            "flaky",
+            Effect.suspend(() =>
+              ++damagedTries < 3
+                ? Effect.fail(new UnexpectedBytesError({ phase: "prompt", expected: ">", received: "3e 3e" }))
+                : Effect.void,
+            ),
+          ),
+        )
+        yield* t.registerResource(
+          res(
+            "raising",
+            Effect.suspend(() => {
+              raisingTries++
+              return Effect.fail(
+                new PythonError({
+                  exceptionType: "NameError",
+                  pythonMessage: "x",
+                  traceback: "",
+                  stdout: "",
+                }),
+              )
+            }),
+          ),
+        )
+        return yield* Effect.flip(t.cleanupResources)
+      }),
+    )
+    expect(damagedTries).toBe(3)
+    expect(raisingTries).toBe(1)
+    expect(error.failures.map((f) => f.resourceId)).toEqual(["raising"])
+  })
+
   it("runs every cleanup newest first even when some fail, and reports the failures together", async () => {
     const ran: string[] = []
     const t = tracker()

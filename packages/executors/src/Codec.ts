@@ -204,6 +204,7 @@ export const makeArgsCodec = (input: ArgsInput | undefined): ArgsCodec => {
 
 /** @internal the result side, prepared once per declaration */
 export interface ResultCodec<A> {
+  /** Decodes when called (callers call it as the result arrives), not when the effect runs. */
   readonly decode: (task: string, repr: string) => Effect.Effect<A, ResultDecodeError>
 }
 
@@ -213,29 +214,27 @@ export const makeResultCodec = <A>(schema: BoardSchema<A> | undefined): ResultCo
     schema === undefined
       ? (value: unknown) => Result.succeed(value as A)
       : Schema.decodeUnknownResult(schema as BoardSchema<A>)
-  return {
-    decode: (task, repr) =>
-      Effect.suspend(() => {
-        const parsed = parsePythonLiteral(repr)
-        if (Result.isFailure(parsed)) {
-          return Effect.fail(
-            new ResultDecodeError({
-              task,
-              path: "$",
-              reason: `not a Python literal: expected ${parsed.failure.expected} at position ${parsed.failure.position}`,
-              received: excerpt(repr),
-              cause: parsed.failure,
-            }),
-          )
-        }
-        const decoded = decodeSchema(parsed.success as PythonValue)
-        if (Result.isFailure(decoded)) {
-          const { path, reason } = describeIssue(decoded.failure.issue)
-          return Effect.fail(
-            new ResultDecodeError({ task, path, reason, received: excerpt(repr), cause: decoded.failure }),
-          )
-        }
-        return Effect.succeed(decoded.success)
-      }),
+  const decode = (task: string, repr: string): Result.Result<A, ResultDecodeError> => {
+    const parsed = parsePythonLiteral(repr)
+    if (Result.isFailure(parsed)) {
+      return Result.fail(
+        new ResultDecodeError({
+          task,
+          path: "$",
+          reason: `not a Python literal: expected ${parsed.failure.expected} at position ${parsed.failure.position}`,
+          received: excerpt(repr),
+          cause: parsed.failure,
+        }),
+      )
+    }
+    const decoded = decodeSchema(parsed.success as PythonValue)
+    if (Result.isFailure(decoded)) {
+      const { path, reason } = describeIssue(decoded.failure.issue)
+      return Result.fail(
+        new ResultDecodeError({ task, path, reason, received: excerpt(repr), cause: decoded.failure }),
+      )
+    }
+    return Result.succeed(decoded.success)
   }
+  return { decode: (task, repr) => Effect.fromResult(decode(task, repr)) }
 }

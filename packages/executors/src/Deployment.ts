@@ -123,6 +123,10 @@ export const buildExchange = (
   body: ReadonlyArray<string>,
   nonce: string,
 ): { readonly code: string; readonly callLine: number } => {
+  // The cached call: nothing to define or check, the body is the whole exchange.
+  if (plans.every((plan) => plan === "ready")) {
+    return { code: body.length === 1 ? body[0]! : body.join("\n"), callLine: 1 }
+  }
   const deploys: DeployUnit[] = []
   const ensures: DeployUnit[] = []
   const guards: DeployUnit[] = []

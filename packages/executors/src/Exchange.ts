@@ -1,6 +1,6 @@
 import { type DeviceSession, SessionError } from "@belay/core"
 import { type ProtocolError, PythonError, parsePythonLiteral } from "@belay/transport"
-import { type Duration, Effect, Result, Stream } from "effect"
+import { type Duration, Effect, Result, Stream, Tracer } from "effect"
 import {
   type BoardView,
   boardView,
@@ -46,6 +46,25 @@ export type ExchangeError =
   | FramingError
   | SessionError
   | ResultDecodeError
+
+/**
+ * Run `effect` as a child span named `name`. The span is what `Effect.withSpan` makes, without
+ * the stack frame `withSpan` also puts on the fiber: with a stack frame there, each fiber the
+ * transport interrupts during the exchange (the losers of its timeout races) gets its cause
+ * annotated, and on a cached call that costs more than all the executor's own work.
+ *
+ * @internal
+ */
+export const inSpan = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  name: string,
+  attributes: Record<string, unknown>,
+): Effect.Effect<A, E, R> =>
+  Effect.useSpan(name, { attributes }, (span) => Effect.provideService(effect, Tracer.ParentSpan, span))
+
+const PLAN_ATTRIBUTES = ["belay.plan.0", "belay.plan.1", "belay.plan.2"]
+/** The span attribute holding the plans of an attempt. */
+const planAttribute = (attempt: number): string => PLAN_ATTRIBUTES[attempt] ?? `belay.plan.${attempt}`
 
 /** A NameError raised at the call site itself (one frame): something the call relied on is missing. */
 const isMissingName = (error: PythonError): boolean =>
@@ -133,156 +152,250 @@ const parseRegistry = (label: string, repr: string): Result.Result<Map<string, s
  * Run one call on the board: plan the units, send definitions and call in one exchange, learn
  * the registry when a guarded call misses, and repeat (at most twice more).
  *
+ * The path of a cached call (every unit ready, a result back) is plain effect composition: a
+ * generator's suspend and resume cost grows with its size, and this runs on every call. The rare
+ * outcomes (errors, registry misses) are generators.
+ *
  * @internal
  */
 export const runOnBoard = (
   session: DeviceSession,
   request: ExchangeRequest,
 ): Effect.Effect<ExchangeOutcome, ExchangeError> =>
-  Effect.gen(function* () {
+  Effect.suspend(() => {
     if (!session.isActive && request.duringCleanup !== true) {
-      return yield* new SessionError({
-        sessionId: session.sessionId,
-        reason: `cannot call ${request.label}: the session has ended`,
-        recoverable: true,
+      return Effect.fail(
+        new SessionError({
+          sessionId: session.sessionId,
+          reason: `cannot call ${request.label}: the session has ended`,
+          recoverable: true,
+        }),
+      )
+    }
+    return attemptOnBoard(session, request, 0, 0)
+  })
+
+/** One attempt of an exchange: what it planned and sent, and what came back. */
+interface Attempt {
+  readonly session: DeviceSession
+  readonly request: ExchangeRequest
+  readonly streaming: boolean
+  readonly attempt: number
+  readonly compileRetries: number
+  readonly view: BoardView
+  readonly plans: ReadonlyArray<UnitPlan>
+  readonly nonce: string
+  /** The line of the exchange's code where the call starts (after the definitions). */
+  readonly callLine: number
+  readonly results: string[]
+  readonly misses: string[]
+  /** What the code printed, frames removed. */
+  output: string
+}
+
+const allReady = (plans: ReadonlyArray<UnitPlan>): boolean => plans.every((plan) => plan === "ready")
+
+const attemptOnBoard = (
+  session: DeviceSession,
+  request: ExchangeRequest,
+  attempt: number,
+  compileRetries: number,
+): Effect.Effect<ExchangeOutcome, ExchangeError> => {
+  const device = session.device
+  return Effect.flatMap(device.generation, (generation) => {
+    const view = boardView(device, generation)
+    const context = session.executorContext
+    const plans = request.units.map((unit) => planUnit(context, view, unit))
+    const nonce = newNonce()
+    const { code, callLine } = buildExchange(request.units, plans, request.body(nonce), nonce)
+    const state: Attempt = {
+      session,
+      request,
+      streaming: request.onOutput !== undefined || request.onResult !== undefined,
+      attempt,
+      compileRetries,
+      view,
+      plans,
+      nonce,
+      callLine,
+      results: [],
+      misses: [],
+      output: "",
+    }
+    const execOptions = request.timeout === undefined ? undefined : { timeout: request.timeout }
+    if (state.streaming) {
+      return Effect.flatMap(sendStreamed(state, device.execStream(code, execOptions)), (sent) =>
+        settle(state, generation, Result.isFailure(sent) ? sent.failure : undefined),
+      )
+    }
+    return Effect.matchEffect(device.exec(code, execOptions), {
+      onFailure: (error) => settle(state, generation, error),
+      onSuccess: (stdout) => {
+        const split = splitFrames(stdout, nonce)
+        state.output = split.output
+        for (const frame of split.frames) {
+          ;(frame.kind === "miss" ? state.misses : state.results).push(frame.text)
+        }
+        return settle(state, generation, undefined)
+      },
+    })
+  })
+}
+
+/** After the exchange: note the plans on the span, then handle what came back. */
+const settle = (
+  state: Attempt,
+  generation: number,
+  failure: PythonError | ProtocolError | ResultDecodeError | undefined,
+): Effect.Effect<ExchangeOutcome, ExchangeError> =>
+  Effect.flatMap(state.session.device.generation, (now) => {
+    const sameBoard = now === generation
+    const plans = state.plans
+    return Effect.andThen(
+      Effect.annotateCurrentSpan(
+        planAttribute(state.attempt),
+        plans.length === 1 ? plans[0]! : plans.join(","),
+      ),
+      failure !== undefined
+        ? onExchangeFailure(state, failure, sameBoard)
+        : state.misses.length > 0
+          ? onRegistryMiss(state, sameBoard)
+          : onExchangeSuccess(state, sameBoard),
+    )
+  })
+
+/** Stream the exchange's stdout: output to the caller (or the log) and frames as they arrive. */
+const sendStreamed = (
+  state: Attempt,
+  stdout: Stream.Stream<string, PythonError | ProtocolError>,
+): Effect.Effect<Result.Result<void, PythonError | ProtocolError | ResultDecodeError>> => {
+  const { request, session } = state
+  const onOutput = request.onOutput
+  const logger = onOutput === undefined ? makeOutputLogger(request.label, session.sessionId) : undefined
+  const deliver = (text: string): Effect.Effect<void> => {
+    if (text.length === 0) return Effect.void
+    state.output += text
+    return onOutput ? onOutput(text) : logger ? logger.feed(text) : Effect.void
+  }
+  const send = Effect.suspend(() => {
+    const splitter = new FrameSplitter(state.nonce)
+    return Stream.runForEach(stdout, (chunk) =>
+      Effect.gen(function* () {
+        const split = splitter.feed(chunk)
+        yield* deliver(split.output)
+        for (const frame of split.frames) {
+          if (frame.kind === "miss") state.misses.push(frame.text)
+          else if (request.onResult) yield* request.onResult(frame.text)
+          else state.results.push(frame.text)
+        }
+      }),
+    ).pipe(Effect.ensuring(Effect.suspend(() => deliver(splitter.end()))))
+  })
+  const sent = Effect.result(send)
+  return logger ? Effect.tap(sent, () => logger.flush) : sent
+}
+
+/** Try again: another attempt, or the same one when only a compile retry was spent. */
+const again = (state: Attempt, compileRetry: boolean): Effect.Effect<ExchangeOutcome, ExchangeError> =>
+  compileRetry
+    ? attemptOnBoard(state.session, state.request, state.attempt, state.compileRetries + 1)
+    : attemptOnBoard(state.session, state.request, state.attempt + 1, state.compileRetries)
+
+const onExchangeFailure = (
+  state: Attempt,
+  error: PythonError | ProtocolError | ResultDecodeError,
+  sameBoard: boolean,
+): Effect.Effect<ExchangeOutcome, ExchangeError> =>
+  Effect.gen(function* () {
+    const { session, request, view, plans } = state
+    if (error._tag === "ProtocolTimeoutError" && error.phase === "call") {
+      return yield* new TaskTimeoutError({ task: request.label, timeoutMs: error.timeoutMs })
+    }
+    if (error._tag !== "PythonError") return yield* Effect.fail(error)
+    const cleaned = new PythonError({
+      exceptionType: error.exceptionType,
+      pythonMessage: error.pythonMessage,
+      traceback: error.traceback,
+      stdout: splitFrames(error.stdout, state.nonce).output,
+    })
+    if (sameBoard && plans.some((p) => p === "deploy" || p === "ensure")) {
+      if (raisedAtOrAfter(cleaned, state.callLine)) {
+        // The call raised: the definitions before it ran and are on the board.
+        yield* recordOnBoard(session, view, request.units, plans)
+      } else {
+        // The definitions themselves failed (or did not compile): check next time.
+        request.units.forEach((unit, i) => {
+          if (plans[i] === "deploy" || plans[i] === "ensure") view.entries.delete(unit.key)
+        })
+        view.complete = false
+      }
+    }
+    if (state.compileRetries === 0 && isCompileError(cleaned)) {
+      // Nothing ran. Bytes lost on the way (a small board's UART overflowing) are the usual
+      // cause; a syntax error in the user's code fails again and is reported then.
+      yield* Effect.logWarning("The board could not compile the call; sending it again").pipe(
+        Effect.annotateLogs({
+          task: request.label,
+          sessionId: session.sessionId,
+          error: cleaned.message,
+        }),
+      )
+      return yield* again(state, true)
+    }
+    if (state.attempt < 2 && allReady(plans) && isMissingName(cleaned)) {
+      // The board lost what this session deployed (a reset the transport did not see).
+      for (const unit of request.units) view.entries.delete(unit.key)
+      view.complete = false
+      yield* Effect.logWarning("Deployed code missing on the board; deploying again").pipe(
+        Effect.annotateLogs({ task: request.label, sessionId: session.sessionId }),
+      )
+      return yield* again(state, false)
+    }
+    if (!state.streaming && cleaned.stdout.length > 0) {
+      yield* makeOutputLogger(request.label, session.sessionId).feed(`${cleaned.stdout}\n`)
+    }
+    if (cleaned.exceptionType === "KeyboardInterrupt") {
+      return yield* new TaskInterruptedError({ task: request.label, stdout: cleaned.stdout })
+    }
+    return yield* Effect.fail(cleaned)
+  })
+
+/** A guarded call found its code missing: learn the board's registry and deploy. */
+const onRegistryMiss = (state: Attempt, sameBoard: boolean): Effect.Effect<ExchangeOutcome, ExchangeError> =>
+  Effect.gen(function* () {
+    const { session, request, view, misses } = state
+    if (sameBoard) {
+      const registry = yield* Effect.fromResult(parseRegistry(request.label, misses[misses.length - 1]!))
+      view.entries = registry
+      view.complete = true
+    }
+    if (state.attempt >= 2) {
+      return yield* new FramingError({
+        task: request.label,
+        reason: "the board's deployment registry still lacks the code after deploying it",
+        received: excerpt(misses.join(" ")),
       })
     }
-    const device = session.device
-    const context = session.executorContext
-    const streaming = request.onOutput !== undefined || request.onResult !== undefined
-    let compileRetries = 0
-    for (let attempt = 0; ; attempt++) {
-      const generation = yield* device.generation
-      const view = boardView(device, generation)
-      const plans = request.units.map((unit) => planUnit(context, view, unit))
-      const nonce = newNonce()
-      const { code, callLine } = buildExchange(request.units, plans, request.body(nonce), nonce)
-      const results: string[] = []
-      const misses: string[] = []
-      let output = ""
-      const logger =
-        streaming && request.onOutput === undefined
-          ? makeOutputLogger(request.label, session.sessionId)
-          : undefined
-      const deliver = (text: string): Effect.Effect<void> => {
-        if (text.length === 0) return Effect.void
-        output += text
-        return request.onOutput ? request.onOutput(text) : logger ? logger.feed(text) : Effect.void
-      }
-      const send: Effect.Effect<void, PythonError | ProtocolError | ResultDecodeError> = streaming
-        ? Effect.suspend(() => {
-            const splitter = new FrameSplitter(nonce)
-            return Stream.runForEach(
-              device.execStream(
-                code,
-                request.timeout === undefined ? undefined : { timeout: request.timeout },
-              ),
-              (chunk) =>
-                Effect.gen(function* () {
-                  const split = splitter.feed(chunk)
-                  yield* deliver(split.output)
-                  for (const frame of split.frames) {
-                    if (frame.kind === "miss") misses.push(frame.text)
-                    else if (request.onResult) yield* request.onResult(frame.text)
-                    else results.push(frame.text)
-                  }
-                }),
-            ).pipe(Effect.ensuring(Effect.suspend(() => deliver(splitter.end()))))
-          })
-        : Effect.map(
-            device.exec(code, request.timeout === undefined ? undefined : { timeout: request.timeout }),
-            (stdout) => {
-              const split = splitFrames(stdout, nonce)
-              output = split.output
-              for (const frame of split.frames) (frame.kind === "miss" ? misses : results).push(frame.text)
-            },
-          )
-      const sent = yield* Effect.result(send)
-      if (logger) yield* logger.flush
-      const sameBoard = (yield* device.generation) === generation
-      yield* Effect.annotateCurrentSpan({ [`belay.plan.${attempt}`]: plans.join(",") })
-
-      if (Result.isFailure(sent)) {
-        const error = sent.failure
-        if (error._tag === "ProtocolTimeoutError" && error.phase === "call") {
-          return yield* new TaskTimeoutError({ task: request.label, timeoutMs: error.timeoutMs })
-        }
-        if (error._tag !== "PythonError") return yield* Effect.fail(error)
-        const cleaned = new PythonError({
-          exceptionType: error.exceptionType,
-          pythonMessage: error.pythonMessage,
-          traceback: error.traceback,
-          stdout: splitFrames(error.stdout, nonce).output,
-        })
-        if (sameBoard && plans.some((p) => p === "deploy" || p === "ensure")) {
-          if (raisedAtOrAfter(cleaned, callLine)) {
-            // The call raised: the definitions before it ran and are on the board.
-            yield* recordOnBoard(session, view, request.units, plans)
-          } else {
-            // The definitions themselves failed (or did not compile): check next time.
-            request.units.forEach((unit, i) => {
-              if (plans[i] === "deploy" || plans[i] === "ensure") view.entries.delete(unit.key)
-            })
-            view.complete = false
-          }
-        }
-        if (compileRetries === 0 && isCompileError(cleaned)) {
-          // Nothing ran. Bytes lost on the way (a small board's UART overflowing) are the usual
-          // cause; a syntax error in the user's code fails again and is reported then.
-          compileRetries++
-          attempt--
-          yield* Effect.logWarning("The board could not compile the call; sending it again").pipe(
-            Effect.annotateLogs({
-              task: request.label,
-              sessionId: session.sessionId,
-              error: cleaned.message,
-            }),
-          )
-          continue
-        }
-        if (attempt < 2 && plans.every((p) => p === "ready") && isMissingName(cleaned)) {
-          // The board lost what this session deployed (a reset the transport did not see).
-          for (const unit of request.units) view.entries.delete(unit.key)
-          view.complete = false
-          yield* Effect.logWarning("Deployed code missing on the board; deploying again").pipe(
-            Effect.annotateLogs({ task: request.label, sessionId: session.sessionId }),
-          )
-          continue
-        }
-        if (!streaming && cleaned.stdout.length > 0) {
-          yield* makeOutputLogger(request.label, session.sessionId).feed(`${cleaned.stdout}\n`)
-        }
-        if (cleaned.exceptionType === "KeyboardInterrupt") {
-          return yield* new TaskInterruptedError({ task: request.label, stdout: cleaned.stdout })
-        }
-        return yield* Effect.fail(cleaned)
-      }
-
-      if (misses.length > 0) {
-        if (sameBoard) {
-          const registry = yield* Effect.fromResult(parseRegistry(request.label, misses[misses.length - 1]!))
-          view.entries = registry
-          view.complete = true
-        }
-        if (attempt >= 2) {
-          return yield* new FramingError({
-            task: request.label,
-            reason: "the board's deployment registry still lacks the code after deploying it",
-            received: excerpt(misses.join(" ")),
-          })
-        }
-        yield* Effect.logDebug("Code not on the board; deploying").pipe(
-          Effect.annotateLogs({ task: request.label, sessionId: session.sessionId }),
-        )
-        continue
-      }
-
-      if (sameBoard) yield* recordOnBoard(session, view, request.units, plans)
-      if (!streaming && output.length > 0) {
-        const logger = makeOutputLogger(request.label, session.sessionId)
-        yield* logger.feed(output)
-        yield* logger.flush
-      }
-      return { results, output, plans }
-    }
+    yield* Effect.logDebug("Code not on the board; deploying").pipe(
+      Effect.annotateLogs({ task: request.label, sessionId: session.sessionId }),
+    )
+    return yield* again(state, false)
   })
+
+const onExchangeSuccess = (state: Attempt, sameBoard: boolean): Effect.Effect<ExchangeOutcome> => {
+  const { session, request, view, plans, results, output } = state
+  const outcome: ExchangeOutcome = { results, output, plans }
+  // A cached call (every unit ready) has nothing new to record.
+  const record = sameBoard && !allReady(plans)
+  const logOutput = !state.streaming && output.length > 0
+  if (!record && !logOutput) return Effect.succeed(outcome)
+  return Effect.gen(function* () {
+    if (record) yield* recordOnBoard(session, view, request.units, plans)
+    if (logOutput) {
+      const logger = makeOutputLogger(request.label, session.sessionId)
+      yield* logger.feed(output)
+      yield* logger.flush
+    }
+    return outcome
+  })
+}

@@ -20,9 +20,16 @@ export const RESULT_MARK_PY = "\\x1e"
 export const MISS_MARK_PY = "\\x1f"
 
 const NONCE_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
-const NONCE_LENGTH = 5
+/**
+ * The nonce stands in the code as a string literal with its marker, `'\x1e<nonce>'`. MicroPython's
+ * parser interns string literals of up to 10 characters (`MICROPY_ALLOC_PARSE_INTERN_STRING_LEN`)
+ * as qstrs, which are never freed: with a 5-character nonce every call leaked its literal, and
+ * the QEMU micro:bit (MicroPython 1.9.2) ran out of memory after about 300 calls. With 10
+ * characters the literal is 11 long, lives on the heap and is collected.
+ */
+const NONCE_LENGTH = 10
 
-/** A fresh nonce: 5 characters of `[a-z0-9]` (about 26 bits). */
+/** A fresh nonce: 10 characters of `[a-z0-9]` (about 51 bits). */
 export const newNonce = (): string => {
   let out = ""
   for (let i = 0; i < NONCE_LENGTH; i++) out += NONCE_ALPHABET[Math.floor(Math.random() * 36)]
@@ -95,11 +102,31 @@ export class FrameSplitter {
   }
 }
 
-/** Split a complete stdout at once. */
+/**
+ * Split a complete stdout at once: the same frames and output as a {@link FrameSplitter} fed the
+ * whole text and ended, without its buffering (this runs on every task call).
+ */
 export const splitFrames = (stdout: string, nonce: string): { output: string; frames: Frame[] } => {
-  const splitter = new FrameSplitter(nonce)
-  const { output, frames } = splitter.feed(stdout)
-  return { output: output + splitter.end(), frames }
+  const result = RESULT_MARK + nonce
+  const miss = MISS_MARK + nonce
+  const frames: Frame[] = []
+  let output = ""
+  let from = 0
+  for (;;) {
+    const r = stdout.indexOf(result, from)
+    const m = stdout.indexOf(miss, from)
+    const at = r < 0 ? m : m < 0 || r < m ? r : m
+    if (at < 0) break
+    const newline = stdout.indexOf("\n", at)
+    // An unfinished frame is output, like the rest after it.
+    if (newline < 0) break
+    const start = at + result.length
+    const end = newline > start && stdout.charCodeAt(newline - 1) === 13 ? newline - 1 : newline
+    if (at > from) output += stdout.slice(from, at)
+    frames.push({ kind: at === r ? "result" : "miss", text: stdout.slice(start, end) })
+    from = newline + 1
+  }
+  return { output: from === 0 ? stdout : output + stdout.slice(from), frames }
 }
 
 /** A short, printable excerpt of text for error messages. */

@@ -2,7 +2,7 @@ import { type DeviceSession, SessionError } from "@belay/core"
 import type { ProtocolError, PythonError } from "@belay/transport"
 import { type Duration, Effect } from "effect"
 import { checkIdentifier } from "./Codec.js"
-import { makeOutputLogger } from "./Exchange.js"
+import { inSpan, makeOutputLogger } from "./Exchange.js"
 import { TaskTimeoutError } from "./errors.js"
 import { PythonSource } from "./PythonSource.js"
 import { executorState } from "./SessionExecutorState.js"
@@ -81,8 +81,20 @@ export class Setup {
 
   /** Run the code in `session` unless it already ran there since the board's last reset. */
   run(session: DeviceSession): Effect.Effect<void, BoardCodeError> {
+    // A module member runs this before every call: when the setup already ran, answer without
+    // a span or a lock.
+    return Effect.flatMap(this.hasRun(session), (done) =>
+      done
+        ? Effect.void
+        : inSpan(this.runLocked(session), "belay.setup.run", {
+            setup: this.name,
+            sessionId: session.sessionId,
+          }),
+    )
+  }
+
+  private runLocked(session: DeviceSession): Effect.Effect<void, BoardCodeError> {
     return Effect.gen({ self: this }, function* () {
-      if (yield* this.hasRun(session)) return
       const state = executorState(session)
       yield* state.lock.withPermits(1)(
         Effect.gen({ self: this }, function* () {
@@ -104,8 +116,6 @@ export class Setup {
           )
         }),
       )
-    }).pipe(
-      Effect.withSpan("belay.setup.run", { attributes: { setup: this.name, sessionId: session.sessionId } }),
-    )
+    })
   }
 }

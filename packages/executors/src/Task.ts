@@ -1,5 +1,5 @@
 import type { DeviceSession } from "@belay/core"
-import { type Duration, Effect, Queue, Schema, Stream } from "effect"
+import { type Duration, Effect, Queue, Result, Schema, Stream } from "effect"
 import {
   type ArgsCodec,
   type ArgsInput,
@@ -11,7 +11,7 @@ import {
   type ResultCodec,
 } from "./Codec.js"
 import { type DeployUnit, makeUnit } from "./Deployment.js"
-import { runOnBoard } from "./Exchange.js"
+import { inSpan, runOnBoard } from "./Exchange.js"
 import { FramingError, type TaskCallError } from "./errors.js"
 import { RESULT_MARK_PY } from "./Framing.js"
 import { PythonSource } from "./PythonSource.js"
@@ -154,30 +154,36 @@ export class Task<Args extends ReadonlyArray<unknown>, A> extends Declaration {
 
   /** Call with per-call options (timeout, live output). */
   callWith(session: DeviceSession, options: CallOptions, ...args: Args): Effect.Effect<A, TaskCallError> {
-    return Effect.gen({ self: this }, function* () {
-      const argsText = yield* this.encodeArgs(args)
-      yield* this.prepare(session)
-      const outcome = yield* runOnBoard(session, {
-        label: this.binding.label,
+    const label = this.binding.label
+    // Composed rather than a generator: this is the whole host-side path of a cached call.
+    const call = Effect.suspend(() => {
+      const encoded = this.argsCodec.encode(label, args)
+      if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
+      const argsText = encoded.success
+      const exchange = runOnBoard(session, {
+        label,
         units: this.binding.units,
         body: (nonce) => [`print('${RESULT_MARK_PY}${nonce}'+repr(${this.name}(${argsText})))`],
         timeout: options.timeout ?? this.timeout,
         onOutput: options.onOutput,
       })
-      const repr = outcome.results[0]
-      if (repr === undefined) {
-        return yield* new FramingError({
-          task: this.binding.label,
-          reason: "the board sent no result frame",
-          received: outcome.output.slice(-120),
-        })
-      }
-      return yield* this.resultCodec.decode(this.binding.label, repr)
-    }).pipe(
-      Effect.withSpan("belay.task.call", {
-        attributes: { task: this.binding.label, sessionId: session.sessionId },
-      }),
-    )
+      const prepare = this.binding.prepare
+      const prepared = prepare ? Effect.andThen(prepare(session), exchange) : exchange
+      return Effect.flatMap(prepared, (outcome): Effect.Effect<A, TaskCallError> => {
+        const repr = outcome.results[0]
+        if (repr === undefined) {
+          return Effect.fail(
+            new FramingError({
+              task: label,
+              reason: "the board sent no result frame",
+              received: outcome.output.slice(-120),
+            }),
+          )
+        }
+        return this.resultCodec.decode(label, repr)
+      })
+    })
+    return inSpan(call, "belay.task.call", { task: label, sessionId: session.sessionId })
   }
 
   /** @internal the same task bound differently (as a module member) */

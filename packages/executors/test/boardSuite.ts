@@ -362,7 +362,7 @@ export const describeBoard = (name: string, open: () => Promise<OpenBoard>, feat
             return { first: m1 - m0, second: m2 - m1, afterReset: m4 - m3, afterThat: m5 - m4 }
           }),
         )
-        const callLength = "print('\\x1eabcde'+repr(cached_add(3,4)))".length
+        const callLength = "print('\\x1eabcdefghij'+repr(cached_add(3,4)))".length
         expect(bytes.first).toBeGreaterThan(source.text.length)
         expect(bytes.second).toBeLessThanOrEqual(callLength + 4)
         expect(bytes.afterReset).toBeGreaterThan(source.text.length)

@@ -127,6 +127,36 @@ describe("framing", () => {
     )
   })
 
+  it("splits a whole stdout as the chunked splitter does, marks and nonces in odd places included (property)", () => {
+    // Pieces that often form frames, broken frames, frames of another nonce and stray marks.
+    const piece = fc.constantFrom(
+      "\x1e",
+      "\x1f",
+      "n0nce",
+      "n0n",
+      "other",
+      "\r",
+      "\n",
+      "\r\n",
+      "'x'",
+      "1",
+      "{}",
+      "a b",
+    )
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 24 }), (pieces) => {
+        const stdout = pieces.join("")
+        const splitter = new FrameSplitter("n0nce")
+        const fed = splitter.feed(stdout)
+        expect(splitFrames(stdout, "n0nce")).toEqual({
+          output: fed.output + splitter.end(),
+          frames: fed.frames,
+        })
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
   it("ignores frames with another nonce, and tells results from registry replies", () => {
     const { output, frames } = splitFrames("a\x1eother'x'\r\n\x1fn0nce{}\r\n\x1en0nce1\r\n", "n0nce")
     expect(output).toBe("a\x1eother'x'\r\n")

@@ -61,8 +61,26 @@ describe("task calls on the fake board", () => {
     expect(result.programs[1]).toMatch(/^print\('\\x1e\w+'\+repr\(add\(40,2\)\)\)$/)
     // The second exchange carries the call and the raw-REPL framing bytes, nothing more.
     expect(result.bytesSecond).toBeLessThanOrEqual(result.programs[1]!.length + 4)
-    expect(result.bytesSecond).toBeLessThan(addSource.text.length + 10)
+    expect(result.bytesSecond).toBeLessThan(result.programs[0]!.length)
     expect(result.deployed.map((m) => m.signature)).toEqual(["add"])
+  })
+
+  it("puts each call's nonce in a string literal too long for MicroPython to intern", async () => {
+    // The parser interns string literals of up to 10 characters, for good: a short per-call
+    // literal would leak board memory on every call.
+    const programs = await run(
+      Effect.gen(function* () {
+        const { manager, programs } = yield* connect(model())
+        yield* manager.executeInNewSession((session) => add.call(session, 1, 2))
+        // A later session guards the call: the registry reply carries the nonce too.
+        yield* manager.executeInNewSession((session) => add.call(session, 1, 2))
+        return programs()
+      }),
+    )
+    const literals = programs.flatMap((code) => [...code.matchAll(/'\\x(1[ef])(\w*)'/g)])
+    expect(new Set(literals.map((m) => m[1]))).toEqual(new Set(["1e", "1f"]))
+    // The marker character and the nonce.
+    for (const literal of literals) expect(1 + literal[2]!.length).toBeGreaterThan(10)
   })
 
   it("redeploys a changed definition under the same name", async () => {
