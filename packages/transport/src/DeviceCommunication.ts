@@ -132,6 +132,8 @@ export class BoardLink extends Context.Service<BoardLink, ByteLink>()("@belay/tr
 }
 
 const encoder = new TextEncoder()
+/** For whole-buffer decodes only (no `stream: true`): it keeps no state between calls. */
+const decoder = new TextDecoder()
 
 const toDuration = (input: Duration.Input | undefined, fallbackMs: number): Duration.Duration | undefined => {
   if (input === undefined) return Number.isFinite(fallbackMs) ? Duration.millis(fallbackMs) : undefined
@@ -227,6 +229,11 @@ export const makeDeviceCommunication = (
       )
     }
 
+    // The default bound, computed once rather than per call.
+    const defaultTimeout = toDuration(undefined, resolved.execTimeoutMs)
+    const timeoutOf = (options: ExecOptions | undefined) =>
+      options?.timeout === undefined ? defaultTimeout : toDuration(options.timeout, resolved.execTimeoutMs)
+
     const toPythonError = (traceback: string, stdout: string): PythonError => {
       recorder.pythonErrors++
       const { exceptionType, message } = parseTraceback(traceback)
@@ -246,19 +253,19 @@ export const makeDeviceCommunication = (
                 parts.push(chunk)
                 total += chunk.length
               }),
-            toDuration(options?.timeout, resolved.execTimeoutMs),
+            timeoutOf(options),
           ),
           (traceback) => {
             const stdout = concat(parts, total)
             return traceback.length > 0
-              ? Effect.fail(toPythonError(traceback, new TextDecoder().decode(stdout)))
+              ? Effect.fail(toPythonError(traceback, decoder.decode(stdout)))
               : Effect.succeed(stdout)
           },
         )
       })
 
     const exec = (code: string, options?: ExecOptions) =>
-      Effect.map(execBytes(code, options), (bytes) => new TextDecoder().decode(bytes))
+      Effect.map(execBytes(code, options), (bytes) => decoder.decode(bytes))
 
     const execStream = (
       code: string,
@@ -278,7 +285,7 @@ export const makeDeviceCommunication = (
                   Queue.offerUnsafe(queue, text)
                 }
               }),
-            toDuration(options?.timeout, resolved.execTimeoutMs),
+            timeoutOf(options),
           )
           const rest = decoder.decode()
           if (rest.length > 0) Queue.offerUnsafe(queue, rest)

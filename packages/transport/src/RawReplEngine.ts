@@ -80,8 +80,10 @@ export interface ProtocolCapabilities {
 }
 
 const enc = new TextEncoder()
+const tracebackDecoder = new TextDecoder()
 const CTRL_A = 0x01
 const CTRL_D = 0x04
+const RAW_PASTE_REQUEST = Uint8Array.of(0x05, 0x41, CTRL_A)
 const RAW_BANNER = /raw REPL; CTRL-B to exit\r*\n>/
 const SOFT_REBOOT = /soft reboot\r*\n/
 const FRIENDLY_PROMPT = /\r\n>>> $/
@@ -118,10 +120,26 @@ export interface ExchangeOutput {
  * @internal
  */
 export class RawReplEngine {
-  state: "unknown" | "raw" | "friendly" = "unknown"
+  private currentState: "unknown" | "raw" | "friendly" = "unknown"
   rawPaste: boolean | undefined
   rawPasteWindow: number | undefined
   generation = 0
+  /**
+   * True only right after a raw-paste exchange that ended cleanly at the raw prompt: the next
+   * exchange may send its raw-paste request and code in one write. Any change of `state` (entering
+   * the raw REPL, a reset, a failure, the terminal) clears it.
+   */
+  private pipelineReady = false
+
+  /** Where the board's REPL is, as far as the engine knows. Setting it ends pipelining. */
+  get state(): "unknown" | "raw" | "friendly" {
+    return this.currentState
+  }
+
+  set state(state: "unknown" | "raw" | "friendly") {
+    this.currentState = state
+    this.pipelineReady = false
+  }
 
   constructor(
     readonly link: ByteLink,
@@ -153,11 +171,19 @@ export class RawReplEngine {
       const found = find()
       return found !== undefined ? Effect.succeed(found) : Effect.andThen(this.buffer.changed, loop)
     })
-    if (!Number.isFinite(timeoutMs)) return loop
-    return Effect.timeoutOrElse(loop, {
-      duration: Duration.millis(timeoutMs),
-      orElse: () =>
-        Effect.fail(new ProtocolTimeoutError({ phase, timeoutMs, received: hexExcerpt(this.buffer.view()) })),
+    const bounded = Number.isFinite(timeoutMs)
+      ? Effect.timeoutOrElse(loop, {
+          duration: Duration.millis(timeoutMs),
+          orElse: () =>
+            Effect.fail(
+              new ProtocolTimeoutError({ phase, timeoutMs, received: hexExcerpt(this.buffer.view()) }),
+            ),
+        })
+      : loop
+    // What is already in the buffer needs no timer (most replies arrive in one piece).
+    return Effect.suspend(() => {
+      const found = find()
+      return found !== undefined ? Effect.succeed(found) : bounded
     })
   }
 
@@ -259,32 +285,52 @@ export class RawReplEngine {
     onStdout: (bytes: Uint8Array) => Effect.Effect<void>,
   ): Effect.Effect<ExchangeOutput, ProtocolError> {
     return Effect.gen({ self: this }, function* () {
-      let mode: "raw-paste" | "raw" = "raw"
-      if (this.rawPaste !== false) {
-        const accepted = yield* this.negotiateRawPaste()
-        if (accepted) {
-          mode = "raw-paste"
-          yield* this.sendRawPaste(code)
-        }
+      let mode: "raw-paste" | "raw"
+      if (this.canPipeline()) {
+        this.pipelineReady = false
+        mode = yield* this.sendPipelinedRawPaste(code)
+      } else if (this.rawPaste !== false && (yield* this.negotiateRawPaste())) {
+        mode = "raw-paste"
+        yield* this.sendRawPaste(code, 0)
+      } else {
+        mode = "raw"
+        yield* this.sendPlainRaw(code)
       }
-      if (mode === "raw") yield* this.sendPlainRaw(code)
       yield* this.readStdout(onStdout)
       const traceback = yield* this.readTraceback()
-      yield* this.readPrompt()
+      const atPrompt = yield* this.readPrompt()
+      // Set after `readPrompt`, which may have changed `state` (a reset right after the code).
+      if (atPrompt && mode === "raw-paste" && this.state === "raw") this.pipelineReady = true
       return { traceback, mode }
     }).pipe(Effect.onError(() => this.forgetState))
+  }
+
+  /**
+   * The raw-paste request and the code may go in one write when the previous exchange was a
+   * raw-paste one that ended cleanly at the raw prompt and nothing has arrived since (a reset
+   * banner would be there). Even if the board did reset unseen, code pipelined into a friendly
+   * REPL does not run: paste mode (`\x05`) takes `A\x01...` as the source, a SyntaxError.
+   */
+  private canPipeline(): boolean {
+    return (
+      this.pipelineReady &&
+      this.state === "raw" &&
+      this.rawPaste === true &&
+      this.rawPasteWindow !== undefined &&
+      this.buffer.size === 0
+    )
   }
 
   /**
    * After the traceback comes `>`. Anything else means the board reset right after the code
    * ended: the result stands, but the board's RAM state is gone, so the reset is recorded.
    */
-  private readPrompt(): Effect.Effect<void, ProtocolError> {
+  private readPrompt(): Effect.Effect<boolean, ProtocolError> {
     return Effect.gen({ self: this }, function* () {
       const first = yield* this.waitFor("prompt", this.options.replyTimeoutMs, () => this.buffer.view()[0])
       if (first === 0x3e /* > */) {
         this.buffer.skip(1)
-        return
+        return true
       }
       const reset = yield* this.waitFor("prompt", this.options.replyTimeoutMs, () => {
         const text = asciiText(this.buffer.view())
@@ -310,13 +356,22 @@ export class RawReplEngine {
       )
       this.buffer.skip(reset.end)
       yield* this.noteReset(reset.kind, false, reset.kind === "soft" ? "raw" : "friendly")
+      return false
     })
   }
 
   /** `\x05A\x01`: true when the board takes raw-paste, false when it refuses or is too old. */
   private negotiateRawPaste(): Effect.Effect<boolean, ProtocolError> {
+    return Effect.andThen(this.write(RAW_PASTE_REQUEST), this.readRawPasteAnswer())
+  }
+
+  /**
+   * The board's answer to `\x05A\x01`. Accepted: the window is read, the initial window grant is
+   * left for the sender. Refused or not known: read up to the raw prompt; from then on the
+   * connection uses plain raw mode.
+   */
+  private readRawPasteAnswer(): Effect.Effect<boolean, ProtocolError> {
     return Effect.gen({ self: this }, function* () {
-      yield* this.write(Uint8Array.of(0x05, 0x41, CTRL_A))
       const head = yield* this.waitFor("raw-paste-negotiate", this.options.replyTimeoutMs, () =>
         this.buffer.size >= 2 ? this.buffer.view().slice(0, 2) : undefined,
       )
@@ -350,11 +405,41 @@ export class RawReplEngine {
     })
   }
 
-  private sendRawPaste(code: Uint8Array): Effect.Effect<void, ProtocolError> {
+  /**
+   * One round trip instead of two: `\x05A\x01`, the first window of code and, when the code fits
+   * in it, the closing `\x04`, in one write; then the answer, the rest under flow control, the
+   * echo. Should the board refuse raw-paste after all, it is at its raw prompt with the pipelined
+   * code in its line buffer (after `R\x00`, or after the banner an old board prints for `\x01`,
+   * which also clears the line): the rest of the code and `\x04` make it a plain raw exchange,
+   * read as one.
+   */
+  private sendPipelinedRawPaste(code: Uint8Array): Effect.Effect<"raw-paste" | "raw", ProtocolError> {
+    return Effect.gen({ self: this }, function* () {
+      const first = Math.min(this.rawPasteWindow ?? 128, code.length)
+      const whole = first === code.length
+      const out = new Uint8Array(RAW_PASTE_REQUEST.length + first + (whole ? 1 : 0))
+      out.set(RAW_PASTE_REQUEST)
+      out.set(code.subarray(0, first), RAW_PASTE_REQUEST.length)
+      if (whole) out[out.length - 1] = CTRL_D
+      yield* this.write(out)
+      const accepted = yield* this.readRawPasteAnswer()
+      if (!accepted) {
+        if (whole) yield* this.readRawOk()
+        else yield* this.sendPlainRaw(code.subarray(first))
+        return "raw"
+      }
+      if (whole) yield* this.readRawPasteEcho()
+      else yield* this.sendRawPaste(code, first)
+      return "raw-paste"
+    })
+  }
+
+  /** Raw-paste data under flow control, from `alreadySent` (bytes written with the request). */
+  private sendRawPaste(code: Uint8Array, alreadySent: number): Effect.Effect<void, ProtocolError> {
     return Effect.gen({ self: this }, function* () {
       const window = this.rawPasteWindow ?? 128
-      let credit = window
-      let sent = 0
+      let credit = window - alreadySent
+      let sent = alreadySent
       let aborted = false
       // Reads window grants (0x01) and an early end (0x04) from the board.
       const takeControl = (): UnexpectedBytesError | undefined => {
@@ -383,7 +468,7 @@ export class RawReplEngine {
         const unexpected = takeControl()
         if (unexpected !== undefined) return yield* Effect.fail(unexpected)
         if (aborted) break
-        if (credit === 0) {
+        if (credit <= 0) {
           yield* this.waitFor("raw-paste-window", this.options.replyTimeoutMs, () =>
             this.buffer.size > 0 ? true : undefined,
           )
@@ -396,26 +481,33 @@ export class RawReplEngine {
       }
       // End of data (or acknowledgement of the board's early end).
       yield* this.write(Uint8Array.of(CTRL_D))
-      if (!aborted) {
-        // The board echoes 0x04 once it has read everything; late window grants may come first.
-        const bad = yield* this.waitFor("raw-paste-echo", this.options.replyTimeoutMs, () => {
-          const view = this.buffer.view()
-          for (let i = 0; i < view.length; i++) {
-            if (view[i] === CTRL_D) return { at: i, ok: true }
-            if (view[i] !== CTRL_A) return { at: i, ok: false }
-          }
-          return undefined
-        })
-        if (!bad.ok) {
-          this.buffer.skip(bad.at)
-          return yield* new UnexpectedBytesError({
-            phase: "raw-paste-echo",
-            expected: "\\x04 (end of data acknowledged)",
-            received: hexExcerpt(this.buffer.view()),
-          })
+      if (!aborted) yield* this.readRawPasteEcho()
+    })
+  }
+
+  /**
+   * The board echoes 0x04 once it has read everything; late window grants may come first. After
+   * an early end (the board's own 0x04, then our 0x04) the reply that follows reads the same way.
+   */
+  private readRawPasteEcho(): Effect.Effect<void, ProtocolError> {
+    return Effect.gen({ self: this }, function* () {
+      const bad = yield* this.waitFor("raw-paste-echo", this.options.replyTimeoutMs, () => {
+        const view = this.buffer.view()
+        for (let i = 0; i < view.length; i++) {
+          if (view[i] === CTRL_D) return { at: i, ok: true }
+          if (view[i] !== CTRL_A) return { at: i, ok: false }
         }
-        this.buffer.skip(bad.at + 1)
+        return undefined
+      })
+      if (!bad.ok) {
+        this.buffer.skip(bad.at)
+        return yield* new UnexpectedBytesError({
+          phase: "raw-paste-echo",
+          expected: "\\x04 (end of data acknowledged)",
+          received: hexExcerpt(this.buffer.view()),
+        })
       }
+      this.buffer.skip(bad.at + 1)
     })
   }
 
@@ -429,6 +521,13 @@ export class RawReplEngine {
         yield* this.write(code.subarray(at, at + size))
       }
       yield* this.write(Uint8Array.of(CTRL_D))
+      yield* this.readRawOk()
+    })
+  }
+
+  /** `OK`: the board took the plain raw code and runs it. */
+  private readRawOk(): Effect.Effect<void, ProtocolError> {
+    return Effect.gen({ self: this }, function* () {
       const ok = yield* this.waitFor("raw-ok", this.options.replyTimeoutMs, () => {
         // A late raw REPL banner (the answer to an earlier Ctrl-A) may come before the OK: skip it.
         const text = asciiText(this.buffer.view().subarray(0, 64))
@@ -502,7 +601,7 @@ export class RawReplEngine {
       (at) => {
         const bytes = this.buffer.consume(at)
         this.buffer.skip(1)
-        return new TextDecoder().decode(bytes)
+        return bytes.length === 0 ? "" : tracebackDecoder.decode(bytes)
       },
     )
   }
