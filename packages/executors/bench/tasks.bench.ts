@@ -11,7 +11,7 @@ import { isQemuMicrobitAvailable, openVirtualBoard, startQemuMicrobit } from "@b
 import { Effect, Exit, References, Schema, Scope } from "effect"
 import { type BenchContext, summarize, timeEach } from "../../../scripts/bench-kit.ts"
 import { makeArgsCodec } from "../src/Codec.ts"
-import { buildExchange, makeUnit } from "../src/Deployment.ts"
+import { buildExchange, frameUnit, makeUnit } from "../src/Deployment.ts"
 import { py, Task } from "../src/index.ts"
 import { FakeMicroPython, fastProtocol, probeAnswer } from "../test/fakeMicroPython.ts"
 
@@ -31,9 +31,10 @@ const benchAdd = Task.make({
 })
 // The bare execs run exactly the code the executor sends (a 10-character nonce, as the executor
 // uses), so the difference is the executor's own cost.
-const callLine = "print('\\x1ebenchbench'+repr(bench_add(1,2)))"
-const bareCall = buildExchange([makeUnit("bench_add", source)], ["ready"], [callLine], "benchbench").code
-const bareDeploy = buildExchange([makeUnit("bench_add", source)], ["deploy"], [callLine], "benchbench").code
+const callLine = "_belay_o('\\x1ebenchbench',bench_add(1,2))"
+const benchUnits = [frameUnit, makeUnit("bench_add", source)]
+const bareCall = buildExchange(benchUnits, ["ready", "ready"], [callLine], "benchbench").code
+const bareDeploy = buildExchange(benchUnits, ["deploy", "deploy"], [callLine], "benchbench").code
 
 interface Board {
   readonly name: string

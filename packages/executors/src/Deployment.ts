@@ -29,7 +29,7 @@
  */
 import type { ExecutorContext } from "@belay/core"
 import type { DeviceCommunicationShape } from "@belay/transport"
-import { MISS_MARK_PY } from "./Framing.js"
+import { FRAME_RUNTIME, MISS_MARK_PY, REGISTRY_TAG } from "./Framing.js"
 import type { PythonSource } from "./PythonSource.js"
 
 /** A block of code held on the board under a registry key. */
@@ -49,6 +49,9 @@ export const makeUnit = (key: string, source: PythonSource): DeployUnit => {
   for (const b of source.hash.subarray(0, 8)) hex += HEX[b]!
   return { key, source, hashHex: hex }
 }
+
+/** The board side of framing (`_belay_o`): the first unit of every exchange that returns values. */
+export const frameUnit: DeployUnit = makeUnit("_belay_frame", FRAME_RUNTIME)
 
 /** What this process knows of one board's registry. */
 export interface BoardView {
@@ -155,7 +158,12 @@ export const buildExchange = (
   } else {
     lines.push(`if ${guards.map((u) => `_belay_r.get('${u.key}')=='${u.hashHex}'`).join(" and ")}:`)
     for (const line of body) lines.push(` ${line}`)
-    lines.push("else:", ` print('${MISS_MARK_PY}${nonce}'+repr(_belay_r))`)
+    // The registry is sent as a checked frame without `_belay_o`, which may be what is missing.
+    lines.push(
+      "else:",
+      " _belay_b=bytes(repr(_belay_r),'utf8')",
+      ` print('${MISS_MARK_PY}${nonce}${REGISTRY_TAG}:%d:%d:'%(len(_belay_b),sum(_belay_b)&65535)+repr(_belay_r));_belay_b=None`,
+    )
   }
   return { code: lines.join("\n"), callLine }
 }

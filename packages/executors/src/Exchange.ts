@@ -10,7 +10,16 @@ import {
   type UnitPlan,
 } from "./Deployment.js"
 import { FramingError, type ResultDecodeError, TaskInterruptedError, TaskTimeoutError } from "./errors.js"
-import { excerpt, FrameSplitter, newNonce, splitFrames } from "./Framing.js"
+import {
+  checkFrame,
+  excerpt,
+  type Frame,
+  FrameSequence,
+  FrameSplitter,
+  newNonce,
+  REGISTRY_TAG,
+  splitFrames,
+} from "./Framing.js"
 
 /** @internal one call on the board, with the units it needs */
 export interface ExchangeRequest {
@@ -30,8 +39,10 @@ export interface ExchangeRequest {
 
 /** @internal */
 export interface ExchangeOutcome {
-  /** Result frames (when `onResult` was not given). */
+  /** The `repr()` of each checked result frame, in order (when `onResult` was not given). */
   readonly results: ReadonlyArray<string>
+  /** A generator's end frame came, with the count of the items before it. */
+  readonly ended: boolean
   /** What the code printed, frames removed. */
   readonly output: string
   /** The plans of the successful attempt, for spans and tests. */
@@ -189,6 +200,8 @@ interface Attempt {
   readonly callLine: number
   readonly results: string[]
   readonly misses: string[]
+  /** The result frames so far. */
+  readonly sequence: FrameSequence
   /** What the code printed, frames removed. */
   output: string
 }
@@ -220,6 +233,7 @@ const attemptOnBoard = (
       callLine,
       results: [],
       misses: [],
+      sequence: new FrameSequence(),
       output: "",
     }
     const execOptions = request.timeout === undefined ? undefined : { timeout: request.timeout }
@@ -234,7 +248,9 @@ const attemptOnBoard = (
         const split = splitFrames(stdout, nonce)
         state.output = split.output
         for (const frame of split.frames) {
-          ;(frame.kind === "miss" ? state.misses : state.results).push(frame.text)
+          const accepted = acceptFrame(state, frame)
+          if (Result.isFailure(accepted)) return settle(state, generation, accepted.failure)
+          if (accepted.success !== undefined) state.results.push(accepted.success)
         }
         return settle(state, generation, undefined)
       },
@@ -242,11 +258,34 @@ const attemptOnBoard = (
   })
 }
 
+const damagedFrame = (state: Attempt, reason: string, frame: Frame): FramingError =>
+  new FramingError({ task: state.request.label, reason, received: excerpt(frame.text) })
+
+/**
+ * Check a frame: a result frame in its place in the sequence (its `repr()` is given), the end
+ * frame, or the registry (kept in `state.misses`).
+ */
+const acceptFrame = (state: Attempt, frame: Frame): Result.Result<string | undefined, FramingError> => {
+  if (frame.kind === "result") {
+    const accepted = state.sequence.accept(frame.text)
+    return Result.isSuccess(accepted)
+      ? Result.succeed(accepted.success)
+      : Result.fail(damagedFrame(state, accepted.failure, frame))
+  }
+  const checked = checkFrame(frame.text)
+  if (Result.isFailure(checked)) return Result.fail(damagedFrame(state, checked.failure, frame))
+  if (checked.success.tag !== REGISTRY_TAG) {
+    return Result.fail(damagedFrame(state, "a registry frame with a wrong tag", frame))
+  }
+  state.misses.push(checked.success.repr)
+  return Result.succeed(undefined)
+}
+
 /** After the exchange: note the plans on the span, then handle what came back. */
 const settle = (
   state: Attempt,
   generation: number,
-  failure: PythonError | ProtocolError | ResultDecodeError | undefined,
+  failure: PythonError | ProtocolError | ResultDecodeError | FramingError | undefined,
 ): Effect.Effect<ExchangeOutcome, ExchangeError> =>
   Effect.flatMap(state.session.device.generation, (now) => {
     const sameBoard = now === generation
@@ -268,7 +307,7 @@ const settle = (
 const sendStreamed = (
   state: Attempt,
   stdout: Stream.Stream<string, PythonError | ProtocolError>,
-): Effect.Effect<Result.Result<void, PythonError | ProtocolError | ResultDecodeError>> => {
+): Effect.Effect<Result.Result<void, PythonError | ProtocolError | ResultDecodeError | FramingError>> => {
   const { request, session } = state
   const onOutput = request.onOutput
   const logger = onOutput === undefined ? makeOutputLogger(request.label, session.sessionId) : undefined
@@ -284,9 +323,12 @@ const sendStreamed = (
         const split = splitter.feed(chunk)
         yield* deliver(split.output)
         for (const frame of split.frames) {
-          if (frame.kind === "miss") state.misses.push(frame.text)
-          else if (request.onResult) yield* request.onResult(frame.text)
-          else state.results.push(frame.text)
+          const accepted = acceptFrame(state, frame)
+          if (Result.isFailure(accepted)) return yield* accepted.failure
+          const repr = accepted.success
+          if (repr === undefined) continue
+          if (request.onResult) yield* request.onResult(repr)
+          else state.results.push(repr)
         }
       }),
     ).pipe(Effect.ensuring(Effect.suspend(() => deliver(splitter.end()))))
@@ -303,7 +345,7 @@ const again = (state: Attempt, compileRetry: boolean): Effect.Effect<ExchangeOut
 
 const onExchangeFailure = (
   state: Attempt,
-  error: PythonError | ProtocolError | ResultDecodeError,
+  error: PythonError | ProtocolError | ResultDecodeError | FramingError,
   sameBoard: boolean,
 ): Effect.Effect<ExchangeOutcome, ExchangeError> =>
   Effect.gen(function* () {
@@ -384,7 +426,7 @@ const onRegistryMiss = (state: Attempt, sameBoard: boolean): Effect.Effect<Excha
 
 const onExchangeSuccess = (state: Attempt, sameBoard: boolean): Effect.Effect<ExchangeOutcome> => {
   const { session, request, view, plans, results, output } = state
-  const outcome: ExchangeOutcome = { results, output, plans }
+  const outcome: ExchangeOutcome = { results, output, plans, ended: state.sequence.ended }
   // A cached call (every unit ready) has nothing new to record.
   const record = sameBoard && !allReady(plans)
   const logOutput = !state.streaming && output.length > 0

@@ -1,7 +1,7 @@
 import { type DeviceSession, SessionError } from "@belay/core"
 import { type Duration, Effect } from "effect"
 import { checkIdentifier } from "./Codec.js"
-import { makeUnit } from "./Deployment.js"
+import { frameUnit, makeUnit } from "./Deployment.js"
 import { DefinitionError, type TaskCallError } from "./errors.js"
 import { PythonSource } from "./PythonSource.js"
 import { Setup } from "./Setup.js"
@@ -122,7 +122,7 @@ export class BoardModule<Members extends Record<string, AnyMember>> {
     const members: Record<string, AnyMember> = {}
     for (const [key, member] of Object.entries(options.members)) {
       members[key] = member.rebind({
-        units: [unit],
+        units: [frameUnit, unit],
         prepare: attach,
         label: `${options.name}.${member.name}`,
       })

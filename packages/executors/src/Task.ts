@@ -10,10 +10,10 @@ import {
   makeResultCodec,
   type ResultCodec,
 } from "./Codec.js"
-import { type DeployUnit, makeUnit } from "./Deployment.js"
+import { type DeployUnit, frameUnit, makeUnit } from "./Deployment.js"
 import { inSpan, runOnBoard } from "./Exchange.js"
 import { FramingError, type TaskCallError } from "./errors.js"
-import { RESULT_MARK_PY } from "./Framing.js"
+import { END_TAG, excerpt, RESULT_MARK_PY } from "./Framing.js"
 import { PythonSource } from "./PythonSource.js"
 
 /** Options of one call. */
@@ -82,7 +82,7 @@ export abstract class Declaration {
 }
 
 const standalone = (name: string, source: PythonSource): Binding => ({
-  units: [makeUnit(name, source)],
+  units: [frameUnit, makeUnit(name, source)],
   prepare: undefined,
   label: name,
 })
@@ -163,24 +163,27 @@ export class Task<Args extends ReadonlyArray<unknown>, A> extends Declaration {
       const exchange = runOnBoard(session, {
         label,
         units: this.binding.units,
-        body: (nonce) => [`print('${RESULT_MARK_PY}${nonce}'+repr(${this.name}(${argsText})))`],
+        body: (nonce) => [`_belay_o('${RESULT_MARK_PY}${nonce}',${this.name}(${argsText}))`],
         timeout: options.timeout ?? this.timeout,
         onOutput: options.onOutput,
       })
       const prepare = this.binding.prepare
       const prepared = prepare ? Effect.andThen(prepare(session), exchange) : exchange
       return Effect.flatMap(prepared, (outcome): Effect.Effect<A, TaskCallError> => {
-        const repr = outcome.results[0]
-        if (repr === undefined) {
+        const results = outcome.results
+        if (results.length !== 1 || outcome.ended) {
           return Effect.fail(
             new FramingError({
               task: label,
-              reason: "the board sent no result frame",
-              received: outcome.output.slice(-120),
+              reason:
+                results.length === 0
+                  ? "the board sent no result frame"
+                  : `the board sent ${results.length} result frames${outcome.ended ? " and an end frame" : ""}`,
+              received: excerpt(results.length === 0 ? outcome.output.slice(-120) : results.join(" ")),
             }),
           )
         }
-        return this.resultCodec.decode(label, repr)
+        return this.resultCodec.decode(label, results[0]!)
       })
     })
     return inSpan(call, "belay.task.call", { task: label, sessionId: session.sessionId })
@@ -262,15 +265,18 @@ export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends Decla
       Effect.gen(function* () {
         const argsText = yield* self.encodeArgs(args)
         yield* self.prepare(session)
-        yield* runOnBoard(session, {
+        const outcome = yield* runOnBoard(session, {
           label: self.binding.label,
           units: self.binding.units,
+          // Items are numbered; the end frame carries their count, so that a lost item or a
+          // lost end is seen. A stream stopped early (Ctrl-C) has no end frame, and needs none.
           body: (nonce) => [
-            `_belay_g=${self.name}(${argsText})`,
+            `_belay_g=${self.name}(${argsText});_belay_n=0`,
             "try:",
-            ` for _belay_v in _belay_g:print('${RESULT_MARK_PY}${nonce}'+repr(_belay_v))`,
+            ` for _belay_v in _belay_g:_belay_o('${RESULT_MARK_PY}${nonce}',_belay_v,_belay_n);_belay_n+=1`,
             "finally:",
             " _belay_g.close();_belay_g=_belay_v=None",
+            `_belay_o('${RESULT_MARK_PY}${nonce}',_belay_n,'${END_TAG}')`,
           ],
           // A stream runs as long as its consumer reads, unless bounded.
           timeout: options.timeout ?? self.timeout ?? Number.POSITIVE_INFINITY,
@@ -282,6 +288,13 @@ export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends Decla
               }),
             ),
         })
+        if (!outcome.ended) {
+          return yield* new FramingError({
+            task: self.binding.label,
+            reason: "the generator's end frame did not arrive",
+            received: excerpt(outcome.output.slice(-120)),
+          })
+        }
         yield* Queue.end(queue)
       }).pipe(
         Effect.withSpan("belay.task.stream", {

@@ -2,7 +2,7 @@ import { CapabilityMissingError, type DeviceSession, SessionError } from "@belay
 import { parsePythonLiteral, toPythonLiteral } from "@belay/transport"
 import { Clock, Duration, Effect, Result, Schema } from "effect"
 import { type ArgsCodec, type ArgsInput, type CallArgs, checkIdentifier, makeArgsCodec } from "./Codec.js"
-import { type DeployUnit, makeUnit } from "./Deployment.js"
+import { type DeployUnit, frameUnit, makeUnit } from "./Deployment.js"
 import { runOnBoard } from "./Exchange.js"
 import {
   FramingError,
@@ -19,7 +19,8 @@ import { type Binding, Declaration } from "./Task.js"
 /**
  * The board side of threads, deployed once per board (and again after a reset) like any unit.
  * `_belay_t` maps a thread id to `[stop flag, state, error]`; state 0 running, 1 finished,
- * 2 failed (error = (type, message, traceback)). `_belay_tx(id, stop, ticks)` optionally sets
+ * 2 failed (error = (type, message, traceback)); `_belay_ts` leaves no entry when the thread did
+ * not start. `_belay_tx(id, stop, ticks)` optionally sets
  * the stop flag, waits up to ticks * 10 ms for the thread to end, and returns (state, error),
  * with state 3 when the id is unknown.
  */
@@ -39,8 +40,10 @@ def _belay_tw(i,f,a,k):
    pass
   s[2]=(type(e).__name__,str(e),t);s[1]=2
 def _belay_ts(i,f,a,k):
- _belay_t[i]=[False,0,None]
- _thread.start_new_thread(_belay_tw,(i,f,a,k))
+ try:
+  _belay_t[i]=[False,0,None];_thread.start_new_thread(_belay_tw,(i,f,a,k))
+ except:
+  _belay_t.pop(i,None);raise
 def _belay_tx(i,p,n):
  import time
  s=_belay_t.get(i)
@@ -52,6 +55,7 @@ def _belay_tx(i,p,n):
  return (s[1],s[2])`)
 
 const runtimeUnit: DeployUnit = makeUnit("_belay_thread", THREAD_RUNTIME)
+const askUnits: ReadonlyArray<DeployUnit> = [frameUnit, runtimeUnit]
 
 /** Where a board thread is. */
 export type ThreadStatus =
@@ -148,7 +152,7 @@ export class ThreadTask<Args extends ReadonlyArray<unknown>> extends Declaration
       source,
       makeArgsCodec(options.args),
       options.timeout,
-      { units: [makeUnit(options.name, source)], prepare: undefined, label: options.name },
+      { units: [frameUnit, makeUnit(options.name, source)], prepare: undefined, label: options.name },
       Duration.fromInputUnsafe(options.stopTimeout ?? Duration.seconds(5)),
     )
   }
@@ -170,28 +174,46 @@ export class ThreadTask<Args extends ReadonlyArray<unknown>> extends Declaration
       const [positional, keywords] = this.argsCodec.positional
         ? [argsText === "" ? "()" : `(${argsText},)`, "{}"]
         : ["()", `dict(${argsText})`]
-      yield* runOnBoard(session, {
-        label,
-        units: [runtimeUnit, ...this.binding.units],
-        body: (nonce) => [
-          `_belay_ts(${toPythonLiteral(threadId)},${this.name},${positional},${keywords})`,
-          `print('${RESULT_MARK_PY}${nonce}1')`,
-        ],
-        timeout: this.timeout,
-      })
       const handle = makeHandle(session, label, threadId, this.stopTimeout)
+      // Registered before the start exchange: when its reply is lost after the board started
+      // the thread, the session still stops it. A thread that never started is "Lost" to the
+      // stop, which is no error.
       yield* session.resources.registerBackgroundThread(threadId, label, handle.stopAtSessionEnd).pipe(
         Effect.catchTag("ResourceCleanupError", (error) =>
           Effect.fail(
             new SessionError({
               sessionId: session.sessionId,
-              reason: `the session ended while thread ${threadId} started; it was stopped`,
+              reason: `the session ended before thread ${threadId} started`,
               recoverable: true,
               cause: error,
             }),
           ),
         ),
       )
+      const started = yield* runOnBoard(session, {
+        label,
+        units: [runtimeUnit, ...this.binding.units],
+        body: (nonce) => [
+          `_belay_ts(${toPythonLiteral(threadId)},${this.name},${positional},${keywords})`,
+          `_belay_o('${RESULT_MARK_PY}${nonce}',1)`,
+        ],
+        timeout: this.timeout,
+      }).pipe(
+        // The board answered with an exception: the thread did not start (or, raised after its
+        // start, is stopped now). Settle it now rather than at session end.
+        Effect.tapError((error) =>
+          error._tag === "PythonError" ? Effect.ignore(handle.stopAtSessionEnd) : Effect.void,
+        ),
+      )
+      if (started.results.length !== 1 || started.results[0] !== "1" || started.ended) {
+        return yield* new FramingError({
+          task: label,
+          reason: "the board did not confirm the thread's start",
+          received: excerpt(
+            started.results.length === 0 ? started.output.slice(-120) : started.results.join(" "),
+          ),
+        })
+      }
       yield* Effect.logInfo("Board thread started").pipe(
         Effect.annotateLogs({ threadId, task: label, sessionId: session.sessionId }),
       )
@@ -225,14 +247,14 @@ const makeHandle = (
       const ticks = Math.max(0, Math.ceil(waitMs / 10))
       const outcome = yield* runOnBoard(session, {
         label: name,
-        units: [runtimeUnit],
+        units: askUnits,
         body: (nonce) => [
-          `print('${RESULT_MARK_PY}${nonce}'+repr(_belay_tx(${idLiteral},${stop ? 1 : 0},${ticks})))`,
+          `_belay_o('${RESULT_MARK_PY}${nonce}',_belay_tx(${idLiteral},${stop ? 1 : 0},${ticks}))`,
         ],
         timeout: Duration.millis(waitMs + 10_000),
         duringCleanup: true,
       })
-      const repr = outcome.results[0] ?? ""
+      const repr = outcome.results.length === 1 ? outcome.results[0]! : ""
       const parsed = parsePythonLiteral(repr)
       const reply = Result.isSuccess(parsed)
         ? Schema.decodeUnknownOption(StatusReply)(parsed.success)

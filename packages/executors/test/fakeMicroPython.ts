@@ -14,6 +14,11 @@ import {
 } from "@belay/transport"
 import { type FakeRun, makeFakeBoard } from "@belay/transport/testing"
 import { Effect, Result } from "effect"
+import { encodeFrame } from "../src/Framing.js"
+
+/** A checked frame as the board prints it (`print` ends lines with CR LF on the REPL). */
+const frame = (nonce: string, tag: string, repr: string): string =>
+  encodeFrame(nonce, tag, repr).replace(/\n$/, "\r\n")
 
 export const probeAnswer = (threads: boolean) =>
   `{'impl': 'micropython', 'ver': '1.27.0', 'plat': 'fake', 'mach': 'fake board', 'mods': [${
@@ -67,6 +72,8 @@ export class FakeMicroPython {
   private callLine = 1
   /** Answer the next n exchanges with a compile-time SyntaxError, as when bytes are lost on the way. */
   garbleNext = 0
+  /** Damage what the next calls print on the way back (a link fault after the board ran). */
+  readonly damageNext: Array<(stdout: string) => string> = []
 
   constructor(
     readonly functions: Record<string, (...args: PythonValue[]) => FakeOutcome> = {},
@@ -121,7 +128,7 @@ export class FakeMicroPython {
         }
         break
       }
-      if (/^(if _belay_r|print\('\\x1e|_belay_g=|_belay_ts\()/.test(line)) break
+      if (/^(if _belay_r|_belay_o\('\\x1e|_belay_g=|_belay_ts\()/.test(line)) break
     }
     let body = lines.slice(i)
     this.callLine = i + 1
@@ -132,20 +139,22 @@ export class FakeMicroPython {
       )
       const elseAt = body.indexOf("else:")
       if (!ok) {
-        const nonce = /\\x1f(\w+)'/.exec(body[elseAt + 1]!)![1]!
+        const nonce = /\\x1f(\w{10})r:/.exec(body[elseAt + 2]!)![1]!
         const reg = Object.fromEntries(this.registry ?? new Map())
-        return { stdout: `\x1f${nonce}${toPythonLiteral(reg)}\r\n` }
+        return { stdout: encodeFrame(nonce, "r", toPythonLiteral(reg), "\x1f").replace("\n", "\r\n") }
       }
       body = body.slice(1, elseAt).map((l) => l.slice(1))
       this.callLine++
     }
-    if (body.length === 0 || !/^(print\('\\x1e|_belay_g=|_belay_ts\()/.test(body[0]!)) {
+    if (body.length === 0 || !/^(_belay_o\('\\x1e|_belay_g=|_belay_ts\()/.test(body[0]!)) {
       if (isCallExchange) throw new Error(`fake board: unexpected body ${body.join("\\n")}`)
       this.plain.push(code)
       return this.onPlain(code)
     }
     this.calls.push(body.join("\n"))
-    return this.runBody(body, out)
+    const ran = this.runBody(body, out)
+    const damage = this.damageNext.shift()
+    return damage === undefined ? ran : { ...ran, stdout: damage(ran.stdout ?? "") }
   }
 
   private define(name: string): void {
@@ -160,13 +169,13 @@ export class FakeMicroPython {
   }
 
   private runBody(body: string[], out: string): FakeRun {
-    const call = /^print\('\\x1e(\w+)'\+repr\((\w+)\((.*)\)\)\)$/.exec(body[0]!)
+    const call = /^_belay_o\('\\x1e(\w+)',(\w+)\((.*)\)\)$/.exec(body[0]!)
     if (call) {
       const [, nonce, name, argText] = call
-      const missing = this.missing(name!)
+      const missing = this.missing("_belay_o") ?? this.missing(name!)
       if (missing) return missing
       const args = parseArgs(argText!)
-      if (name === "_belay_tx") return { stdout: `${out}\x1e${nonce}${this.threadStatus(args)}\r\n` }
+      if (name === "_belay_tx") return { stdout: `${out}${frame(nonce!, "0", this.threadStatus(args))}` }
       const impl = this.functions[name!]
       if (!impl) throw new Error(`fake board: no JS function for ${name}`)
       const outcome = impl(...args)
@@ -178,28 +187,30 @@ export class FakeMicroPython {
           traceback: traceback(outcome.raise[0], outcome.raise[1], 2, this.callLine),
         }
       }
-      return { stdout: `${out}${prints}\x1e${nonce}${toPythonLiteral(outcome.value)}\r\n` }
+      return { stdout: `${out}${prints}${frame(nonce!, "0", toPythonLiteral(outcome.value))}` }
     }
-    const gen = /^_belay_g=(\w+)\((.*)\)$/.exec(body[0]!)
+    const gen = /^_belay_g=(\w+)\((.*)\);_belay_n=0$/.exec(body[0]!)
     if (gen) {
       const [, name, argText] = gen
-      const missing = this.missing(name!)
+      const missing = this.missing("_belay_o") ?? this.missing(name!)
       if (missing) return missing
       const nonce = /\\x1e(\w+)'/.exec(body[2]!)![1]!
       const impl = this.generators[name!]
       if (!impl) throw new Error(`fake board: no JS generator for ${name}`)
       const { items, hang } = impl(...parseArgs(argText!))
-      const frames = items.map((item) => `\x1e${nonce}${toPythonLiteral(item)}\r\n`).join("")
-      return hang ? { hang: true, stdout: out + frames } : { stdout: out + frames }
+      const frames = items.map((item, n) => frame(nonce, String(n), toPythonLiteral(item))).join("")
+      return hang
+        ? { hang: true, stdout: out + frames }
+        : { stdout: out + frames + frame(nonce, "e", String(items.length)) }
     }
     const start = /^_belay_ts\('([^']*)',(\w+),\((.*)\),(.*)\)$/.exec(body[0]!)
     if (start) {
       const [, id, name] = start
-      const missing = this.missing("_belay_ts") ?? this.missing(name!)
+      const missing = this.missing("_belay_ts") ?? this.missing(name!) ?? this.missing("_belay_o")
       if (missing) return missing
       this.threads.set(id!, { name: name!, state: 0, stop: false })
-      const nonce = /\\x1e(\w+)1'/.exec(body[1]!)![1]!
-      return { stdout: `${out}\x1e${nonce}1\r\n` }
+      const nonce = /^_belay_o\('\\x1e(\w+)',1\)$/.exec(body[1]!)![1]!
+      return { stdout: `${out}${frame(nonce, "0", "1")}` }
     }
     throw new Error(`fake board: cannot run ${body.join("\\n")}`)
   }

@@ -147,8 +147,8 @@ describe("modules on the fake board", () => {
     expect(result.programs[1]).toContain("def read(")
     expect(result.programs[1]).toContain("def write(")
     expect(result.programs[1]).toContain("_belay_r['sensor']=")
-    expect(result.programs[2]).toMatch(/^print\('\\x1e\w+'\+repr\(write\('x'\)\)\)$/)
-    expect(result.programs[3]).toMatch(/^print\('\\x1e\w+'\+repr\(read\(\)\)\)$/)
+    expect(result.programs[2]).toMatch(/^_belay_o\('\\x1e\w+',write\('x'\)\)$/)
+    expect(result.programs[3]).toMatch(/^_belay_o\('\\x1e\w+',read\(\)\)$/)
     expect(result.programs[4]).toBe("led.off()")
   })
 

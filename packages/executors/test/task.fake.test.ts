@@ -58,11 +58,11 @@ describe("task calls on the fake board", () => {
     expect(result.programs[0]).toContain("def add(a, b):")
     expect(result.programs[0]).toContain("_belay_r['add']=")
     expect(board.definitions.get("add")).toBe(1)
-    expect(result.programs[1]).toMatch(/^print\('\\x1e\w+'\+repr\(add\(40,2\)\)\)$/)
+    expect(result.programs[1]).toMatch(/^_belay_o\('\\x1e\w+',add\(40,2\)\)$/)
     // The second exchange carries the call and the raw-REPL framing bytes, nothing more.
     expect(result.bytesSecond).toBeLessThanOrEqual(result.programs[1]!.length + 4)
     expect(result.bytesSecond).toBeLessThan(result.programs[0]!.length)
-    expect(result.deployed.map((m) => m.signature)).toEqual(["add"])
+    expect(result.deployed.map((m) => m.signature)).toEqual(["_belay_frame", "add"])
   })
 
   it("puts each call's nonce in a string literal too long for MicroPython to intern", async () => {
@@ -77,7 +77,7 @@ describe("task calls on the fake board", () => {
         return programs()
       }),
     )
-    const literals = programs.flatMap((code) => [...code.matchAll(/'\\x(1[ef])(\w*)'/g)])
+    const literals = programs.flatMap((code) => [...code.matchAll(/'\\x(1[ef])([^']*)'/g)])
     expect(new Set(literals.map((m) => m[1]))).toEqual(new Set(["1e", "1f"]))
     // The marker character and the nonce.
     for (const literal of literals) expect(1 + literal[2]!.length).toBeGreaterThan(10)
@@ -148,7 +148,7 @@ describe("task calls on the fake board", () => {
     expect(result.sent).toHaveLength(1)
     expect(result.sent[0]).not.toContain("def add")
     expect(result.sent[0]).toMatch(
-      /^_belay_r=globals\(\)\.get\('_belay_r',\{\}\)\nif _belay_r\.get\('add'\)=='[0-9a-f]{16}':\n print/,
+      /^_belay_r=globals\(\)\.get\('_belay_r',\{\}\)\nif _belay_r\.get\('_belay_frame'\)=='[0-9a-f]{16}' and _belay_r\.get\('add'\)=='[0-9a-f]{16}':\n _belay_o/,
     )
   })
 
@@ -184,7 +184,7 @@ describe("task calls on the fake board", () => {
     // One exchange for add, checking the registry: the board had it, so it was not defined again.
     expect(result.afterAdd).toHaveLength(1)
     expect(result.afterAdd[0]).toMatch(
-      /^_belay_r=globals\(\)\.get\('_belay_r',\{\}\)\nif _belay_r\.get\('add'\)!=/,
+      /^_belay_r=globals\(\)\.get\('_belay_r',\{\}\)\nif _belay_r\.get\('_belay_frame'\)!=[\s\S]*\nif _belay_r\.get\('add'\)!=/,
     )
     expect(board.definitions.get("add")).toBe(1)
     // mul was not on the board: defined in the one exchange of its first call.
@@ -216,8 +216,12 @@ describe("task calls on the fake board", () => {
       }),
     )
     expect(programs).toHaveLength(2)
-    expect(programs[0]).toMatch(/^_belay_r=globals\(\)\.get\('_belay_r',\{\}\)\nif _belay_r\.get\('add'\)=='/)
-    expect(programs[1]).toMatch(/^print\('\\x1e\w+'\+repr\(add\(3,4\)\)\)$/)
+    // The frame runtime is defined conditionally; the documented function only guarded.
+    expect(programs[0]).toMatch(
+      /^_belay_r=globals\(\)\.get\('_belay_r',\{\}\)\nif _belay_r\.get\('_belay_frame'\)!=[\s\S]*\nif _belay_r\.get\('add'\)=='/,
+    )
+    expect(programs[0]).not.toContain("def add")
+    expect(programs[1]).toMatch(/^_belay_o\('\\x1e\w+',add\(3,4\)\)$/)
     expect(board.definitions.get("add")).toBe(1)
   })
 
@@ -319,7 +323,7 @@ describe("task calls on the fake board", () => {
     )
     expect(programs).toHaveLength(2)
     expect(programs[0]).toContain("def boom")
-    expect(programs[1]).toMatch(/^print\('\\x1e\w+'\+repr\(boom\(\)\)\)$/)
+    expect(programs[1]).toMatch(/^_belay_o\('\\x1e\w+',boom\(\)\)$/)
   })
 
   it("a result that does not match the schema is a decode error naming the field", async () => {

@@ -74,7 +74,7 @@ describe("board threads on the fake board", () => {
     expect(result.programs[0]).toContain("def sampler(")
     expect(result.programs[0]).toContain("_belay_ts(")
     // The second sends only the start.
-    expect(result.programs[1]).toMatch(/^_belay_ts\('.*',sampler,\(20,\),\{\}\)\nprint/)
+    expect(result.programs[1]).toMatch(/^_belay_ts\('.*',sampler,\(20,\),\{\}\)\n_belay_o/)
     // Session end: both threads asked to stop (newest first), and they did.
     const stops = result.programs.slice(result.sentBeforeEnd)
     expect(stops).toHaveLength(2)
