@@ -1,0 +1,511 @@
+/**
+ * The session soak on the virtual board, shared by test/soak.test.ts (which asserts) and
+ * bench/soak.bench.ts (which records figures).
+ *
+ * One virtual board, one session manager, and many sessions in a row. Each session calls a task
+ * (a fresh definition every `redeployEvery` sessions), starts a board thread (the WebAssembly
+ * build has no `_thread`; a synchronous stand-in is installed before the capability probe),
+ * writes a small file atomically (reading some back), and acquires a board-side buffer that its
+ * cleanup deletes. Some sessions fail on purpose in the middle: a Python exception, a thread
+ * that raises, a call that times out, a fiber interrupted while the board runs its code.
+ *
+ * After each session ends, one exchange outside any session reads the board: free memory after
+ * `gc.collect()`, the globals, the thread registry and temporary files. Host-side, the session
+ * object the operation saw and the manager's stats and metrics are checked against what is live.
+ * Disagreements are collected as `problems` (text), never thrown, so a run reports them all.
+ */
+import { type DeviceSession, makeDeviceSessionManager, SessionMetrics } from "@belay/core"
+import { py, Task, ThreadTask } from "@belay/executors"
+import { boardFileSystem } from "@belay/filesystem"
+import { makeDeviceCommunication } from "@belay/transport"
+import { openVirtualBoard } from "@belay/virtual-device"
+import { Cause, Deferred, Effect, Exit, Fiber, Metric, References, Schema, Scope } from "effect"
+
+/**
+ * The `_thread` stand-in of packages/executors/test/virtual-threads.test.ts: runs the function
+ * at once, in the caller's thread. The capability probe then reports threads.
+ */
+const THREAD_STAND_IN = py`
+  import sys
+  class _belay_test_thread:
+      @staticmethod
+      def start_new_thread(f, a):
+          f(*a)
+  sys.modules['_thread'] = _belay_test_thread
+`
+
+/** The task; `version` changes its code (and its results), so a new version is a fresh deploy. */
+const stepTask = (version: number) =>
+  Task.make({
+    name: "soak_step",
+    source: py`
+      def soak_step(i, mode):
+          if mode == 'raise':
+              raise ValueError('soak failure %d' % i)
+          if mode == 'spin':
+              while True:
+                  pass
+          return i * 2 + ${version}
+    `,
+    args: [Schema.Number, Schema.String],
+    result: Schema.Number,
+  })
+
+const soakThread = ThreadTask.make({
+  name: "soak_thread",
+  source: py`
+    def soak_thread(stopping, i, fail):
+        if fail:
+            raise RuntimeError('thread %d' % i)
+        total = 0
+        for k in range(16):
+            total += k * i
+  `,
+  args: [Schema.Number, Schema.Boolean],
+})
+
+/** The global the session's resource creates on the board; its cleanup deletes it. */
+const RESOURCE_GLOBAL = "soak_res"
+
+/**
+ * One exchange, the same text every time (its own allocations are the same in every reading):
+ * free memory after a collection, the size of the thread registry, the globals, and the
+ * temporary upload files in `/`.
+ */
+const BOARD_SNAPSHOT = [
+  "print((__import__('gc').collect(),__import__('gc').mem_free())[1])",
+  "print(len(globals().get('_belay_t',())))",
+  "print(' '.join(sorted(globals())))",
+  "print(' '.join(n for n in __import__('os').listdir('/') if n.startswith('.belay-')))",
+].join("\n")
+
+export interface BoardSnapshot {
+  readonly memFree: number
+  readonly threadRegistry: number
+  readonly globals: ReadonlyArray<string>
+  readonly temporaryFiles: ReadonlyArray<string>
+}
+
+const parseSnapshot = (text: string): BoardSnapshot => {
+  const [memFree = "", threads = "", globals = "", temps = ""] = text.split(/\r?\n/)
+  return {
+    memFree: Number(memFree),
+    threadRegistry: Number(threads),
+    globals: globals.split(" ").filter((g) => g !== ""),
+    temporaryFiles: temps.split(" ").filter((g) => g !== ""),
+  }
+}
+
+/** How a session goes wrong on purpose (or does not). */
+export type SoakFailure = "none" | "python-error" | "thread-raises" | "timeout" | "interrupted"
+
+/** The plan of session `i`: mostly deterministic so a failing session can be replayed. */
+export const failureOf = (i: number): SoakFailure =>
+  i % 50 === 9
+    ? "timeout"
+    : i % 50 === 29
+      ? "interrupted"
+      : i % 10 === 3
+        ? "python-error"
+        : i % 10 === 6
+          ? "thread-raises"
+          : "none"
+
+/** How session `i` deals with its thread: ask its status, join it, stop it, or leave it to the session's end. */
+const threadHandling = ["status", "join", "stop", "session-end"] as const
+
+/** Shifted every ten sessions, so that each kind of failure meets each way of handling the thread. */
+const handlingOf = (i: number) => threadHandling[(i + Math.floor(i / 10)) % threadHandling.length]
+
+/** Counts of active handles by type (`process.getActiveResourcesInfo()`). */
+export type HandleCounts = Readonly<Record<string, number>>
+
+export const activeHandles = (): HandleCounts => {
+  const counts: Record<string, number> = {}
+  for (const type of process.getActiveResourcesInfo()) counts[type] = (counts[type] ?? 0) + 1
+  return counts
+}
+
+/** Full collection; needs `--expose-gc` (the package's vitest config and `pnpm bench` pass it). */
+export const collectGarbage = (): void => {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) throw new Error("the soak measures the host heap: run node with --expose-gc")
+  gc()
+  gc()
+}
+
+export interface SoakOptions {
+  readonly sessions: number
+  /**
+   * Sessions before the baselines are taken (JIT, first deploys, the probe, and the first of each
+   * kind of failure, whose names the board interns once). Default 60.
+   */
+  readonly warmUp?: number
+  /** A new task definition every this many sessions. Default 500. */
+  readonly redeployEvery?: number
+  /**
+   * Board free memory after a session may differ from the baseline by this many bytes. Default
+   * 8192: on the virtual board the reading after a session depends on what the session did
+   * (seen: two levels about 5.6 KB apart, alternating with the kind of session, with no trend),
+   * so the bound is on single readings and `drift` is what shows a leak.
+   */
+  readonly boardToleranceBytes?: number
+  readonly progressEvery?: number
+  readonly onProgress?: (done: number, elapsedMs: number) => void
+}
+
+export interface SoakReport {
+  readonly sessions: number
+  readonly warmUp: number
+  readonly elapsedMs: number
+  /** Wall time of the sessions after the warm-up, board checks included. */
+  readonly measuredMs: number
+  readonly outcomes: Readonly<Record<SoakFailure | "redeploys", number>>
+  readonly board: {
+    readonly baseline: number
+    readonly min: number
+    readonly max: number
+    /** Free memory after each session that followed the warm-up. */
+    readonly readings: Float64Array
+    /**
+     * Mean of the last tenth of the readings minus the mean of the first tenth: a leak of `n`
+     * bytes per session shows as about `-0.9 * n * sessions`.
+     */
+    readonly drift: number
+    readonly globals: ReadonlyArray<string>
+  }
+  readonly host: {
+    readonly heapBefore: number
+    readonly heapAfter: number
+    readonly handlesBefore: HandleCounts
+    readonly handlesAfter: HandleCounts
+  }
+  readonly stats: {
+    readonly totalSessions: number
+    readonly created: number
+    readonly ended: number
+    readonly resourcesRegistered: number
+    readonly cleanupFailures: number
+  }
+  /** Every disagreement found, one line each (empty when the soak is clean). */
+  readonly problems: ReadonlyArray<string>
+}
+
+const counter = (metric: Metric.Metric<number, Metric.CounterState<number>>) =>
+  Effect.map(Metric.value(metric), (state) => state.count)
+
+const metricCounts = Effect.all({
+  created: counter(SessionMetrics.created),
+  ended: counter(SessionMetrics.ended),
+  resourcesRegistered: counter(
+    Metric.withAttributes(SessionMetrics.resourcesRegistered, { resource_type: "SoakBuffer" }),
+  ),
+  cleanupFailures: counter(SessionMetrics.cleanupFailures),
+})
+
+const driftOf = (readings: Float64Array): number => {
+  const tenth = Math.floor(readings.length / 10)
+  if (tenth === 0) return 0
+  let first = 0
+  let last = 0
+  for (let k = 0; k < tenth; k++) {
+    first += readings[k]!
+    last += readings[readings.length - 1 - k]!
+  }
+  return (last - first) / tenth
+}
+
+/** What one session's operation saw, kept for the checks after it ended. */
+interface Seen {
+  session: DeviceSession | undefined
+  stepResult: number | undefined
+  readBack: string | undefined
+  resourcesDuring: number
+  threadStatus: string | undefined
+}
+
+/**
+ * Run the soak and report what it measured. The board and manager live only for the run.
+ *
+ * @example
+ * const report = await runSoak({ sessions: 1000 })
+ * report.problems // []
+ */
+export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
+  const sessions = options.sessions
+  const warmUp = Math.min(options.warmUp ?? 60, sessions)
+  const redeployEvery = options.redeployEvery ?? 500
+  const tolerance = options.boardToleranceBytes ?? 8192
+  const progressEvery = options.progressEvery ?? 1000
+  const problems: string[] = []
+  const problem = (i: number, text: string) => {
+    if (problems.length < 200) problems.push(`session ${i}: ${text}`)
+  }
+  const readings = new Float64Array(Math.max(0, sessions - warmUp))
+  const outcomes: Record<SoakFailure | "redeploys", number> = {
+    none: 0,
+    "python-error": 0,
+    "thread-raises": 0,
+    timeout: 0,
+    interrupted: 0,
+    redeploys: 0,
+  }
+
+  const scope = Effect.runSync(Scope.make())
+  const quiet = <A, E>(effect: Effect.Effect<A, E>) =>
+    Effect.runPromise(effect.pipe(Effect.provideService(References.MinimumLogLevel, "None")))
+  const { manager, generation } = await quiet(
+    Scope.provide(
+      Effect.gen(function* () {
+        const device = yield* makeDeviceCommunication(yield* openVirtualBoard(), { plainRawChunkDelayMs: 0 })
+        yield* device.exec(THREAD_STAND_IN.text)
+        const manager = yield* makeDeviceSessionManager(device)
+        return { manager, generation: yield* device.generation }
+      }),
+      scope,
+    ),
+  )
+  const device = manager.device
+  const startCounts = await quiet(metricCounts)
+  const startTotal = (await quiet(manager.sessionStats)).totalSessionCount
+
+  let task = stepTask(0)
+  let version = 0
+  let baselineMemFree = Number.NaN
+  let baselineGlobals: ReadonlyArray<string> = []
+  let heapBefore = 0
+  let handlesBefore: HandleCounts = {}
+  let min = Number.POSITIVE_INFINITY
+  let max = Number.NEGATIVE_INFINITY
+  const started = performance.now()
+  let measuredFrom = started
+  let acquired = 0
+
+  const operation =
+    (i: number, failure: SoakFailure, seen: Seen, spinning: Deferred.Deferred<void>) =>
+    (session: DeviceSession) =>
+      Effect.gen(function* () {
+        seen.session = session
+        seen.stepResult = yield* task.call(session, i, "ok")
+        const thread = yield* soakThread.start(session, i, failure === "thread-raises")
+        switch (handlingOf(i)) {
+          case "status":
+            seen.threadStatus = (yield* thread.status)._tag
+            break
+          case "join":
+            yield* thread.join({ timeout: "5 seconds" })
+            break
+          case "stop":
+            yield* thread.stop
+            break
+          case "session-end":
+            break
+        }
+        const fs = boardFileSystem(session)
+        const path = `/soak-${i % 3}.txt`
+        const text = `session ${i}\n`.repeat(1 + (i % 5))
+        yield* fs.write(path, text)
+        if (i % 5 === 0) seen.readBack = yield* fs.readText(path)
+        yield* session.acquire(
+          session.device.exec(`${RESOURCE_GLOBAL}=bytearray(${64 + (i % 4) * 64})`),
+          () => session.device.exec(`del ${RESOURCE_GLOBAL}`),
+          { resourceType: "SoakBuffer", estimatedCost: 256, lostOnReset: true },
+        )
+        seen.resourcesDuring = session.resources.liveResources
+        switch (failure) {
+          case "python-error":
+            return yield* task.call(session, i, "raise")
+          case "timeout":
+            return yield* task.callWith(session, { timeout: "10 millis" }, i, "spin")
+          case "interrupted":
+            yield* Deferred.succeed(spinning, undefined)
+            return yield* task.call(session, i, "spin")
+          default:
+            return seen.stepResult
+        }
+        // The interrupting fiber goes on even when the session fails before it spins.
+      }).pipe(Effect.ensuring(Deferred.succeed(spinning, undefined)))
+
+  /** The failure the plan expects, judged from the operation's exit. */
+  const expectedExit = (
+    i: number,
+    failure: SoakFailure,
+    exit: Exit.Exit<unknown, unknown>,
+  ): string | undefined => {
+    const tag = Exit.isFailure(exit)
+      ? Cause.hasInterruptsOnly(exit.cause)
+        ? "interrupted"
+        : String((Cause.squash(exit.cause) as { _tag?: string })._tag)
+      : "success"
+    const handling = handlingOf(i)
+    const expected =
+      failure === "python-error"
+        ? "PythonError"
+        : failure === "timeout"
+          ? "TaskTimeoutError"
+          : failure === "interrupted"
+            ? "interrupted"
+            : failure === "thread-raises" && (handling === "join" || handling === "stop")
+              ? "ThreadFailedError"
+              : "success"
+    if (tag !== expected) {
+      return `ended with ${tag}, expected ${expected}${Exit.isFailure(exit) ? `: ${Cause.pretty(exit.cause).slice(0, 300)}` : ""}`
+    }
+    return undefined
+  }
+
+  try {
+    for (let i = 0; i < sessions; i++) {
+      if (i > 0 && i % redeployEvery === 0) {
+        version = i / redeployEvery
+        task = stepTask(version)
+        outcomes.redeploys++
+      }
+      const failure = failureOf(i)
+      outcomes[failure]++
+      const seen: Seen = {
+        session: undefined,
+        stepResult: undefined,
+        readBack: undefined,
+        resourcesDuring: 0,
+        threadStatus: undefined,
+      }
+      const exit = await quiet(
+        Effect.gen(function* () {
+          const spinning = Deferred.makeUnsafe<void>()
+          const run = manager.executeInNewSession(operation(i, failure, seen, spinning))
+          if (failure !== "interrupted") return yield* Effect.exit(run)
+          const fiber = yield* Effect.forkChild(run)
+          yield* Deferred.await(spinning)
+          yield* Effect.sleep("5 millis")
+          yield* Fiber.interrupt(fiber)
+          return yield* Fiber.await(fiber)
+        }),
+      )
+
+      // What the operation saw.
+      const handling = handlingOf(i)
+      const wrongExit = expectedExit(i, failure, exit)
+      if (wrongExit !== undefined) problem(i, wrongExit)
+      if (seen.stepResult !== i * 2 + version)
+        problem(i, `task returned ${seen.stepResult}, expected ${i * 2 + version}`)
+      if (i % 5 === 0 && seen.readBack !== `session ${i}\n`.repeat(1 + (i % 5)))
+        problem(i, `read back ${JSON.stringify(seen.readBack)}`)
+      // A thread that raises fails `join` and `stop`, before the file and the resource.
+      const reachedResource = !(failure === "thread-raises" && (handling === "join" || handling === "stop"))
+      if (reachedResource) acquired++
+      // The buffer, and the thread's stop while the session has not seen the thread end.
+      const tracked = handling === "session-end" ? 2 : 1
+      if (reachedResource && seen.resourcesDuring !== tracked)
+        problem(i, `${seen.resourcesDuring} resources tracked while the session lived, expected ${tracked}`)
+      if (handling === "status") {
+        const expected = failure === "thread-raises" ? "Failed" : "Finished"
+        if (seen.threadStatus !== expected)
+          problem(i, `thread status ${seen.threadStatus}, expected ${expected}`)
+      }
+
+      // What is live host-side once it ended.
+      const session = seen.session
+      if (session === undefined) problem(i, "the operation never ran")
+      else {
+        const stats = session.resources.getResourceStats()
+        if (session.isActive) problem(i, "the session is still active")
+        if (session.boardResets !== 0)
+          problem(i, `the board reset ${session.boardResets} times during the session`)
+        if (
+          session.resources.liveResources !== 0 ||
+          session.resources.getActiveResources().length !== 0 ||
+          session.resources.getActiveThreads().length !== 0 ||
+          session.resources.getDeployedMethods().length !== 0 ||
+          stats.totalResources !== 0 ||
+          stats.backgroundThreads !== 0 ||
+          stats.deployedMethods !== 0
+        )
+          problem(i, `the ended session still tracks ${JSON.stringify(stats)}`)
+      }
+      const stats = await quiet(manager.sessionStats)
+      if (stats.activeSessionCount !== 0)
+        problem(i, `${stats.activeSessionCount} sessions active after it ended`)
+      if (stats.totalSessionCount - startTotal !== i + 1)
+        problem(i, `${stats.totalSessionCount - startTotal} sessions counted, expected ${i + 1}`)
+      if (stats.maxSessionCount !== 1) problem(i, `max sessions ${stats.maxSessionCount}, expected 1`)
+      if (i % 100 === 99 || i === sessions - 1) {
+        const counts = await quiet(metricCounts)
+        if (counts.created - startCounts.created !== i + 1 || counts.ended - startCounts.ended !== i + 1)
+          problem(
+            i,
+            `metrics: ${counts.created - startCounts.created} created, ${counts.ended - startCounts.ended} ended, expected ${i + 1}`,
+          )
+        if (counts.resourcesRegistered - startCounts.resourcesRegistered !== acquired)
+          problem(
+            i,
+            `metrics: ${counts.resourcesRegistered - startCounts.resourcesRegistered} SoakBuffer registered`,
+          )
+      }
+
+      // What is left on the board.
+      const snapshot = parseSnapshot(await quiet(device.exec(BOARD_SNAPSHOT)))
+      if (snapshot.threadRegistry !== 0) problem(i, `${snapshot.threadRegistry} threads left in _belay_t`)
+      if (snapshot.temporaryFiles.length !== 0)
+        problem(i, `temporary files left: ${snapshot.temporaryFiles.join(" ")}`)
+      if (snapshot.globals.includes(RESOURCE_GLOBAL)) problem(i, `${RESOURCE_GLOBAL} outlived its session`)
+      if (i === warmUp - 1) {
+        baselineMemFree = snapshot.memFree
+        baselineGlobals = snapshot.globals
+        collectGarbage()
+        heapBefore = process.memoryUsage().heapUsed
+        handlesBefore = activeHandles()
+        measuredFrom = performance.now()
+      } else if (i >= warmUp) {
+        readings[i - warmUp] = snapshot.memFree
+        if (snapshot.memFree < min) min = snapshot.memFree
+        if (snapshot.memFree > max) max = snapshot.memFree
+        if (Math.abs(snapshot.memFree - baselineMemFree) > tolerance)
+          problem(
+            i,
+            `board free memory ${snapshot.memFree}, baseline ${baselineMemFree} (tolerance ${tolerance})`,
+          )
+        if (snapshot.globals.join(" ") !== baselineGlobals.join(" ")) {
+          const added = snapshot.globals.filter((g) => !baselineGlobals.includes(g))
+          const removed = baselineGlobals.filter((g) => !snapshot.globals.includes(g))
+          problem(i, `board globals changed: +[${added.join(" ")}] -[${removed.join(" ")}]`)
+        }
+      }
+      if (options.onProgress && (i + 1) % progressEvery === 0)
+        options.onProgress(i + 1, performance.now() - started)
+    }
+    const measuredMs = performance.now() - measuredFrom
+    const finalStats = await quiet(manager.sessionStats)
+    const finalCounts = await quiet(metricCounts)
+    if ((await quiet(device.generation)) !== generation) problems.push("the board reset during the soak")
+    collectGarbage()
+    const heapAfter = process.memoryUsage().heapUsed
+    const handlesAfter = activeHandles()
+    return {
+      sessions,
+      warmUp,
+      elapsedMs: performance.now() - started,
+      measuredMs,
+      outcomes,
+      board: {
+        baseline: baselineMemFree,
+        min,
+        max,
+        readings,
+        drift: driftOf(readings),
+        globals: baselineGlobals,
+      },
+      host: { heapBefore, heapAfter, handlesBefore, handlesAfter },
+      stats: {
+        totalSessions: finalStats.totalSessionCount - startTotal,
+        created: finalCounts.created - startCounts.created,
+        ended: finalCounts.ended - startCounts.ended,
+        resourcesRegistered: finalCounts.resourcesRegistered - startCounts.resourcesRegistered,
+        cleanupFailures: finalCounts.cleanupFailures - startCounts.cleanupFailures,
+      },
+      problems,
+    }
+  } finally {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
