@@ -1,11 +1,19 @@
 import { type DeviceSession, SessionError } from "@belay/core"
-import { type ProtocolError, PythonError, parsePythonLiteral } from "@belay/transport"
+import {
+  type CheckedExecOptions,
+  execChecked,
+  execStreamChecked,
+  type ProtocolError,
+  PythonError,
+  parsePythonLiteral,
+} from "@belay/transport"
 import { type Duration, Effect, Result, Stream, Tracer } from "effect"
 import {
   type BoardView,
   boardView,
   buildExchange,
   type DeployUnit,
+  frameUnit,
   planUnit,
   type UnitPlan,
 } from "./Deployment.js"
@@ -236,13 +244,17 @@ const attemptOnBoard = (
       sequence: new FrameSequence(),
       output: "",
     }
-    const execOptions = request.timeout === undefined ? undefined : { timeout: request.timeout }
+    // Every exchange is checked end to end (the board runs it only if it arrived intact); once the
+    // frame runtime is on the board, through its short form.
+    const runtime = allReady(plans) && request.units.includes(frameUnit)
+    const execOptions: CheckedExecOptions =
+      request.timeout === undefined ? { runtime } : { timeout: request.timeout, runtime }
     if (state.streaming) {
-      return Effect.flatMap(sendStreamed(state, device.execStream(code, execOptions)), (sent) =>
+      return Effect.flatMap(sendStreamed(state, execStreamChecked(device, code, execOptions)), (sent) =>
         settle(state, generation, Result.isFailure(sent) ? sent.failure : undefined),
       )
     }
-    return Effect.matchEffect(device.exec(code, execOptions), {
+    return Effect.matchEffect(execChecked(device, code, execOptions), {
       onFailure: (error) => settle(state, generation, error),
       onSuccess: (stdout) => {
         const split = splitFrames(stdout, nonce)

@@ -25,7 +25,7 @@
  *
  * @internal
  */
-import { parsePythonLiteral } from "@belay/transport"
+import { CHECKED_RUNTIME, parsePythonLiteral } from "@belay/transport"
 import { Result } from "effect"
 import { PythonSource } from "./PythonSource.js"
 
@@ -68,7 +68,8 @@ export interface Frame {
 export const FRAME_RUNTIME = PythonSource.of(`def _belay_o(m,v,s=0):
  r=repr(v);b=bytes(r,'utf8')
  if b'\\xef\\xbf\\xbd' in b:r='!'+repr(b);b=bytes(r,'utf8')
- print('%s%s:%d:%d:%s'%(m,s,len(b),sum(b)&65535,r))`)
+ print('%s%s:%d:%d:%s'%(m,s,len(b),sum(b)&65535,r))
+${CHECKED_RUNTIME}`)
 
 /** The tag of a generator's end frame. */
 export const END_TAG = "e"

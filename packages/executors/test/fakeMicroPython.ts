@@ -53,6 +53,39 @@ const traceback = (type: string, message: string, depth: number, line = 1) => {
   return `${text}${type}: ${message}\r\n`
 }
 
+const wrapperTraceback = (type: string, message: string) =>
+  `Traceback (most recent call last):\r\n  File "<stdin>", line 1, in <module>\r\n${type}: ${message}\r\n`
+
+const LAMBDA_FORM =
+  /^\(lambda _belay_q:exec\(_belay_q\) if len\(_belay_q\)==(\d+) and sum\(_belay_q\)==(\d+) else _belay_request_damaged\)\(b"((?:[^"\\]|\\.)*)"\)$/s
+const RUNTIME_FORM = /^_belay_x\(b"((?:[^"\\]|\\.)*)",(\d+),(\d+)\)$/s
+
+/** The bytes of a Python bytes literal body (the escapes `checkedRequest` writes). */
+const literalBytes = (body: string): Uint8Array => {
+  const out: number[] = []
+  for (let i = 0; i < body.length; i++) {
+    if (body[i] === "\\" && body[i + 1] === "x") {
+      out.push(Number.parseInt(body.slice(i + 2, i + 4), 16))
+      i += 3
+    } else out.push(body.charCodeAt(i))
+  }
+  return Uint8Array.from(out)
+}
+
+/** The code inside a checked request, and whether it arrived intact; undefined for plain code. */
+export const openCheckedRequest = (
+  request: string,
+): { readonly form: "lambda" | "runtime"; readonly code: string; readonly intact: boolean } | undefined => {
+  const lambda = LAMBDA_FORM.exec(request)
+  const runtime = lambda === null ? RUNTIME_FORM.exec(request) : null
+  if (lambda === null && runtime === null) return undefined
+  const [length, sum, body] =
+    lambda !== null ? [lambda[1]!, lambda[2]!, lambda[3]!] : [runtime![2]!, runtime![3]!, runtime![1]!]
+  const bytes = literalBytes(body)
+  const intact = bytes.length === Number(length) && bytes.reduce((a, b) => a + b, 0) === Number(sum)
+  return { form: lambda !== null ? "lambda" : "runtime", code: new TextDecoder().decode(bytes), intact }
+}
+
 const parseArgs = (text: string): PythonValue[] => {
   const parsed = parsePythonLiteral(`[${text}]`)
   if (Result.isFailure(parsed)) throw new Error(`fake board: cannot parse arguments ${text}`)
@@ -92,6 +125,11 @@ export class FakeMicroPython {
     this.threads.clear()
   }
 
+  /**
+   * Run what the host sent. Checked requests (see `checkedRequest` in @belay/transport) are opened
+   * and verified as the board would: a damaged one runs nothing and fails in the wrapper; the
+   * code's own exceptions show the wrapper's frames and `<string>` frames, like `exec` on a board.
+   */
   run(code: string): FakeRun {
     if (this.garbleNext > 0) {
       this.garbleNext--
@@ -100,6 +138,29 @@ export class FakeMicroPython {
           'Traceback (most recent call last):\r\n  File "<stdin>", line 1\r\nSyntaxError: invalid syntax\r\n',
       }
     }
+    const checked = openCheckedRequest(code)
+    if (checked === undefined) return this.runPlain(code)
+    if (checked.form === "runtime" && !this.defined.has("_belay_x")) {
+      return { traceback: wrapperTraceback("NameError", "name '_belay_x' isn't defined") }
+    }
+    if (!checked.intact) {
+      return { traceback: wrapperTraceback("NameError", "name '_belay_request_damaged' isn't defined") }
+    }
+    const ran = this.runPlain(checked.code)
+    if (!("traceback" in ran) || ran.traceback === undefined) return ran
+    const frames =
+      checked.form === "lambda"
+        ? '  File "<stdin>", line 1, in <module>\r\n  File "<stdin>", line 1, in <lambda>\r\n'
+        : '  File "<stdin>", line 1, in <module>\r\n  File "<string>", line 3, in _belay_x\r\n'
+    return {
+      ...ran,
+      traceback: ran.traceback
+        .replaceAll('File "<stdin>"', 'File "<string>"')
+        .replace("Traceback (most recent call last):\r\n", `Traceback (most recent call last):\r\n${frames}`),
+    }
+  }
+
+  private runPlain(code: string): FakeRun {
     const lines = code.split("\n")
     const out = ""
     let i = 0
@@ -240,6 +301,8 @@ export const connect = (model: FakeMicroPython, options: { threads?: boolean } =
     })
     const device = yield* makeDeviceCommunication(board.link, fastProtocol)
     const manager = yield* makeDeviceSessionManager(device)
-    const programs = () => board.programs.filter((p) => !p.includes("_belay_probe"))
+    // What the host asked the board to run: checked requests opened.
+    const programs = () =>
+      board.programs.filter((p) => !p.includes("_belay_probe")).map((p) => openCheckedRequest(p)?.code ?? p)
     return { board, device, manager, programs }
   })

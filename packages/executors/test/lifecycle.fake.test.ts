@@ -163,7 +163,7 @@ describe("modules on the fake board", () => {
 })
 
 describe("robustness on the fake board", () => {
-  it("sends a call again when the board could not compile it (bytes lost on the link)", async () => {
+  it("sends a call again when it reached the board damaged (bytes lost on the link)", async () => {
     const board = model()
     const result = await run(
       Effect.gen(function* () {
@@ -173,7 +173,7 @@ describe("robustness on the fake board", () => {
             yield* read.call(session)
             board.garbleNext = 1
             const value = yield* read.call(session)
-            board.garbleNext = 2
+            board.garbleNext = 3
             const error = yield* Effect.flip(read.call(session))
             return { value, error, programs: programs() }
           }),
@@ -181,7 +181,8 @@ describe("robustness on the fake board", () => {
       }),
     )
     expect(result.value).toBe(21.5)
-    expect(result.error._tag).toBe("PythonError")
-    expect(result.programs).toHaveLength(5)
+    // A damaged request runs nothing and is sent again, twice at most.
+    expect(result.error._tag).toBe("RequestDamagedError")
+    expect(result.programs).toHaveLength(1 + 2 + 3)
   })
 })

@@ -97,7 +97,7 @@ describe("a new host process on the QEMU micro:bit", () => {
       [5, 1],
       [12, 1],
     ])
-    expect(result.cachedBytes).toBeLessThan(60)
+    expect(result.cachedBytes).toBeLessThan(85)
     expect(result.secondBytes).toBeGreaterThan(result.cachedBytes)
   }, 60_000)
 })

@@ -1,3 +1,4 @@
+import { checkedRuntimeRequest } from "@belay/transport"
 import { Effect, Fiber, Schema, type Scope, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import { GeneratorTask, py, Task } from "../src/index.js"
@@ -59,8 +60,9 @@ describe("task calls on the fake board", () => {
     expect(result.programs[0]).toContain("_belay_r['add']=")
     expect(board.definitions.get("add")).toBe(1)
     expect(result.programs[1]).toMatch(/^_belay_o\('\\x1e\w+',add\(40,2\)\)$/)
-    // The second exchange carries the call and the raw-REPL framing bytes, nothing more.
-    expect(result.bytesSecond).toBeLessThanOrEqual(result.programs[1]!.length + 4)
+    // The second exchange carries the call in its end-to-end check and the raw-REPL framing
+    // bytes, nothing more.
+    expect(result.bytesSecond).toBeLessThanOrEqual(checkedRuntimeRequest(result.programs[1]!).length + 4)
     expect(result.bytesSecond).toBeLessThan(result.programs[0]!.length)
     expect(result.deployed.map((m) => m.signature)).toEqual(["_belay_frame", "add"])
   })

@@ -160,6 +160,24 @@ export class PythonError extends Data.TaggedError("PythonError")<{
   }
 }
 
+/**
+ * A checked request (see `execChecked`) reached the board damaged: its length or checksum did not
+ * match, so the board ran none of it. Safe to send again.
+ *
+ * @example
+ * Effect.catchTag("RequestDamagedError", (e) => Effect.logWarning(e.message))
+ */
+export class RequestDamagedError extends Data.TaggedError("RequestDamagedError")<{
+  /** What the board reported, e.g. `NameError: name '_belay_request_damaged' isn't defined`. */
+  readonly reason: string
+  /** How many times the request was sent. */
+  readonly attempts: number
+}> {
+  override get message() {
+    return `the request reached the board damaged ${this.attempts} time(s) and was not run (${this.reason})`
+  }
+}
+
 /** Everything an exchange with the board can fail with. */
 export type ProtocolError =
   | LinkError
@@ -167,3 +185,4 @@ export type ProtocolError =
   | UnexpectedBytesError
   | BoardResetError
   | BoardStuckError
+  | RequestDamagedError

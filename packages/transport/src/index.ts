@@ -1,4 +1,5 @@
 export * from "./ByteLink.js"
+export * from "./CheckedRequest.js"
 export * from "./ChildProcesses.js"
 export * from "./DeviceCommunication.js"
 export * from "./errors.js"

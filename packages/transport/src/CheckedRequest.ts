@@ -1,0 +1,183 @@
+import { Effect, Stream } from "effect"
+import type { DeviceCommunicationShape, ExecOptions } from "./DeviceCommunication.js"
+import { type ProtocolError, PythonError, RequestDamagedError } from "./errors.js"
+
+/**
+ * End-to-end checked requests. The raw REPL has no check of what the board received: a byte
+ * dropped, repeated or flipped on the line can turn `f(123)` into `f(12)` or a path into another
+ * one, and the board runs the altered code. A checked request travels as a bytes literal with its
+ * length and byte sum; the board runs it (`exec`) only when both match, and otherwise raises
+ * without running any of it. Any single damaged byte is caught: inside the literal it changes the
+ * length or the sum, outside it breaks the wrapper, which then fails on its own.
+ *
+ * The cost is the wrapper (about 110 bytes) and a second compile on the board: about 30 µs per
+ * exchange on the virtual board. Use it for requests whose damage would go unseen (calls with
+ * arguments, paths, definitions), not for bulk data that is verified by its own hash.
+ */
+
+// The request is the argument of a lambda: no global holds it, so a damaged name in the wrapper
+// can never pick up a value some earlier (damaged) request left behind.
+const PARAMETER = "_belay_q"
+const DAMAGED = "_belay_request_damaged"
+const utf8 = new TextEncoder()
+
+// Bytes kept as they are inside b"...": printable ASCII except the double quote and the
+// backslash (generated code quotes its strings with single quotes, which then stay as they are).
+const ESCAPES: ReadonlyArray<string> = Array.from({ length: 256 }, (_, b) =>
+  b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c
+    ? String.fromCharCode(b)
+    : `\\x${b.toString(16).padStart(2, "0")}`,
+)
+
+/**
+ * The code that runs `code` on the board only if it arrives intact.
+ *
+ * @example
+ * checkedRequest("print(1)")
+ * // (lambda _belay_q:exec(_belay_q) if len(_belay_q)==8 and sum(_belay_q)==679 else _belay_request_damaged)(b"print(1)")
+ * // A damaged request fails with NameError: _belay_request_damaged, having run nothing.
+ */
+export const checkedRequest = (code: string): string => {
+  const { literal, length, sum } = bytesLiteral(code)
+  return `(lambda ${PARAMETER}:exec(${PARAMETER}) if len(${PARAMETER})==${length} and sum(${PARAMETER})==${sum} else ${DAMAGED})(b"${literal}")`
+}
+
+/** `code` as UTF-8 in a Python bytes literal, with its length and byte sum. */
+const bytesLiteral = (code: string) => {
+  const bytes = utf8.encode(code)
+  let sum = 0
+  let literal = ""
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!
+    sum += b
+    literal += ESCAPES[b]!
+  }
+  return { literal, length: bytes.length, sum }
+}
+
+/**
+ * Python defining `_belay_x(q, n, s)`: the short form of the check for boards where it is deployed
+ * (about 20 bytes per request instead of 110). Deploy it with a checked request.
+ *
+ * @example
+ * yield* execChecked(device, CHECKED_RUNTIME)
+ * yield* execChecked(device, "print(1)", { runtime: true })
+ */
+export const CHECKED_RUNTIME = `def _belay_x(q,n,s):
+ if len(q)==n and sum(q)==s:exec(q)
+ else:${DAMAGED}`
+
+/**
+ * `code` as a call of the deployed {@link CHECKED_RUNTIME}.
+ *
+ * @example
+ * checkedRuntimeRequest("print(1)") // _belay_x(b"print(1)",8,679)
+ */
+export const checkedRuntimeRequest = (code: string): string => {
+  const { literal, length, sum } = bytesLiteral(code)
+  return `_belay_x(b"${literal}",${length},${sum})`
+}
+
+const FRAME = /^ *File "(<stdin>|<string>)", line \d+(?:, in (.+?))?\r?$/
+const WRAPPER_FUNCTIONS = new Set(["<lambda>", "_belay_x"])
+
+/**
+ * Read a `PythonError` of a checked request: raised by the wrapper itself (a damaged request: it
+ * never ran) becomes `RequestDamagedError`; raised by the code keeps its type, with the wrapper's
+ * frames removed and the code's frames named `<stdin>` as if it had been sent plainly.
+ * `KeyboardInterrupt` and `MemoryError` raised in the wrapper stay what they are, and so does the
+ * `NameError` of the short form on a board without its runtime (deploy it again).
+ *
+ * @example
+ * Effect.mapError(device.exec(checkedRequest(code)), (e) => e._tag === "PythonError" ? fromCheckedRequest(e, 1) : e)
+ */
+export const fromCheckedRequest = (
+  error: PythonError,
+  attempts: number,
+): PythonError | RequestDamagedError => {
+  const lines = error.traceback.split("\n")
+  // The wrapper's frames come first: `<stdin>` frames and the check's own function; the code's
+  // frames start at the first other `<string>` frame.
+  let codeAt = -1
+  const wrapper: number[] = []
+  for (let i = 0; i < lines.length; i++) {
+    const frame = FRAME.exec(lines[i]!)
+    if (frame === null) continue
+    const [, file, fn] = frame
+    if (file === "<string>" && (fn === undefined || !WRAPPER_FUNCTIONS.has(fn))) {
+      codeAt = i
+      break
+    }
+    wrapper.push(i)
+  }
+  // The short form on a board that lost the runtime (it reset unseen): the request did not run,
+  // and the caller, who deployed the runtime, must deploy it again. Not damage.
+  if (error.exceptionType === "NameError" && /'_belay_x'/.test(error.pythonMessage)) return error
+  const damagedMarker = error.exceptionType === "NameError" && error.pythonMessage.includes(DAMAGED)
+  if (codeAt < 0 || damagedMarker) {
+    if (
+      !damagedMarker &&
+      (error.exceptionType === "KeyboardInterrupt" || error.exceptionType === "MemoryError")
+    )
+      return error
+    return new RequestDamagedError({ reason: error.message, attempts })
+  }
+  const kept = lines.filter((_, i) => !wrapper.includes(i))
+  return new PythonError({
+    exceptionType: error.exceptionType,
+    pythonMessage: error.pythonMessage,
+    traceback: kept.join("\n").replaceAll('File "<string>"', 'File "<stdin>"'),
+    stdout: error.stdout,
+  })
+}
+
+/** Options of a checked request. */
+export interface CheckedExecOptions extends ExecOptions {
+  /** Further sends of a request that arrived damaged (nothing of it ran). Default 2. */
+  readonly resends?: number
+  /** Use the short form: {@link CHECKED_RUNTIME} is deployed on the board. Default false. */
+  readonly runtime?: boolean
+}
+
+/**
+ * `exec` with an end-to-end check of the request: the board runs `code` only if it arrived
+ * intact; a damaged request is sent again (it did not run), up to `resends` more times, then
+ * fails with `RequestDamagedError`. Tracebacks read as if `code` had been sent plainly.
+ *
+ * @example
+ * const out = yield* execChecked(device, "print(read_sensor(3))")
+ */
+export const execChecked = (
+  device: DeviceCommunicationShape,
+  code: string,
+  options?: CheckedExecOptions,
+): Effect.Effect<string, PythonError | ProtocolError> => {
+  const request = options?.runtime === true ? checkedRuntimeRequest(code) : checkedRequest(code)
+  const resends = options?.resends ?? 2
+  const attempt = (n: number): Effect.Effect<string, PythonError | ProtocolError> =>
+    Effect.catchTag(device.exec(request, options), "PythonError", (error) => {
+      const read = fromCheckedRequest(error, n)
+      return read._tag === "RequestDamagedError" && n <= resends ? attempt(n + 1) : Effect.fail(read)
+    })
+  return attempt(1)
+}
+
+/**
+ * `execStream` with the end-to-end check of {@link execChecked}. A damaged request fails the
+ * stream with `RequestDamagedError` before any output (it is not sent again: the caller decides).
+ *
+ * @example
+ * const lines = execStreamChecked(device, "for i in range(3): print(i)")
+ */
+export const execStreamChecked = (
+  device: DeviceCommunicationShape,
+  code: string,
+  options?: Omit<CheckedExecOptions, "resends">,
+): Stream.Stream<string, PythonError | ProtocolError> =>
+  Stream.mapError(
+    device.execStream(
+      options?.runtime === true ? checkedRuntimeRequest(code) : checkedRequest(code),
+      options,
+    ),
+    (error) => (error._tag === "PythonError" ? fromCheckedRequest(error, 1) : error),
+  )
