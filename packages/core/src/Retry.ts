@@ -3,8 +3,8 @@ import type { DeviceSession } from "./DeviceSession.js"
 import type { DeviceSessionManagerShape, SessionCreationError } from "./DeviceSessionManager.js"
 
 /**
- * Whether trying again in a fresh session can help. Board resets, protocol timeouts and garbled
- * replies are worth a retry; Python exceptions, a lost link, a stuck board and missing
+ * Whether trying again in a fresh session can help. Board resets, protocol timeouts, garbled
+ * replies and requests that reached the board damaged are worth a retry; Python exceptions, a lost link, a stuck board and missing
  * capabilities are not. A `SessionError` says so itself.
  *
  * @example
@@ -18,6 +18,7 @@ export const isRecoverable = (error: unknown): boolean => {
     case "BoardResetError":
     case "ProtocolTimeoutError":
     case "UnexpectedBytesError":
+    case "RequestDamagedError":
     case "SessionLimitError":
       return true
     default:
