@@ -42,6 +42,35 @@ export interface ReceiveQueue {
 }
 
 /**
+ * A synchronous consumer of a link's received bytes, in place of reading `received` as a stream:
+ * each chunk is handed over in the call that pushes it, with no fiber in between.
+ * @internal
+ */
+export interface ReceiveSink {
+  readonly bytes: (bytes: Uint8Array) => void
+  /** The link ended in order (`received` would end). */
+  readonly end: () => void
+  /** The link broke (`received` would fail with `error`). */
+  readonly fail: (error: LinkError) => void
+}
+
+/** The `received` streams built by `makeReceiveQueue`, with how to attach a sink to each. */
+const directReceivers = new WeakMap<object, (sink: ReceiveSink) => () => void>()
+
+/**
+ * Take a link's received bytes through `sink` instead of consuming `received`, when the link's
+ * stream comes straight from `makeReceiveQueue`: bytes queued before are handed over first, then
+ * an end or failure that already happened. Returns how to detach (later bytes queue again), or
+ * `undefined` when the stream is another kind (then read `received` as usual). Like `received`,
+ * it has a single consumer.
+ * @internal
+ */
+export const receiveDirectly = (
+  received: Stream.Stream<Uint8Array, LinkError>,
+  sink: ReceiveSink,
+): (() => void) | undefined => directReceivers.get(received)?.(sink)
+
+/**
  * Build the receive side of a link implementation.
  *
  * @example
@@ -51,22 +80,40 @@ export interface ReceiveQueue {
 export const makeReceiveQueue = (description: string): Effect.Effect<ReceiveQueue> =>
   Effect.map(Queue.unbounded<Uint8Array, LinkError | Cause.Done>(), (queue) => {
     let closed: LinkError | undefined
+    let sink: ReceiveSink | undefined
+    const stream = Stream.fromQueue(queue)
+    directReceivers.set(stream, (attached) => {
+      for (let next = Queue.takeUnsafe(queue); next !== undefined; next = Queue.takeUnsafe(queue)) {
+        if (next._tag === "Failure") break
+        attached.bytes(next.value)
+      }
+      if (closed === undefined) sink = attached
+      else if (closed._tag === "LinkClosedError") attached.end()
+      else attached.fail(closed)
+      return () => {
+        if (sink === attached) sink = undefined
+      }
+    })
     return {
       push: (bytes) => {
-        if (closed === undefined && bytes.length > 0) Queue.offerUnsafe(queue, bytes)
+        if (closed !== undefined || bytes.length === 0) return
+        if (sink !== undefined) sink.bytes(bytes)
+        else Queue.offerUnsafe(queue, bytes)
       },
       end: (reason) => {
         if (closed !== undefined) return
         closed = new LinkClosedError({ link: description, reason })
         Queue.endUnsafe(queue)
+        sink?.end()
       },
       fail: (reason, cause) => {
         if (closed !== undefined) return
         const error = new LinkLostError({ link: description, reason, cause })
         closed = error
         Queue.failCauseUnsafe(queue, Cause.fail(error))
+        sink?.fail(error)
       },
       closedReason: () => closed,
-      stream: Stream.fromQueue(queue),
+      stream,
     }
   })

@@ -4,6 +4,7 @@ import {
   Deferred,
   Duration,
   Effect,
+  Fiber,
   Layer,
   Metric,
   PubSub,
@@ -11,7 +12,7 @@ import {
   type Scope,
   Stream,
 } from "effect"
-import type { ByteLink } from "./ByteLink.js"
+import { type ByteLink, receiveDirectly } from "./ByteLink.js"
 import {
   LinkClosedError,
   type LinkError,
@@ -171,19 +172,43 @@ export const makeDeviceCommunication = (
         Effect.sync(() => buffer.close(error)),
         Deferred.succeed(closed, error),
       )
+    const closeWithUnsafe = (error: LinkError) => {
+      buffer.close(error)
+      Deferred.doneUnsafe(closed, Effect.succeed(error))
+    }
 
-    // Pump received bytes into the buffer for the lifetime of the scope.
-    yield* Stream.runForEach(link.received, (chunk) => {
-      recorder.bytesIn += chunk.length
-      buffer.push(chunk)
-      return Metric.update(bytesIn, chunk.length)
-    }).pipe(
-      Effect.matchEffect({
-        onFailure: closeWith,
-        onSuccess: () => closeWith(new LinkClosedError({ link: link.description, reason: "link ended" })),
-      }),
-      Effect.forkScoped,
-    )
+    // Received bytes go into the buffer for the lifetime of the scope: straight from the link's
+    // receive side when it allows (no fiber hop per chunk), else by a fiber reading the stream.
+    const context = yield* Effect.context<never>()
+    const direct = receiveDirectly(link.received, {
+      bytes: (chunk) => {
+        recorder.bytesIn += chunk.length
+        buffer.push(chunk)
+        bytesIn.updateUnsafe(chunk.length, context)
+      },
+      end: () => closeWithUnsafe(new LinkClosedError({ link: link.description, reason: "link ended" })),
+      fail: closeWithUnsafe,
+    })
+    if (direct !== undefined) yield* Effect.addFinalizer(() => Effect.sync(direct))
+    else
+      yield* Stream.runForEach(link.received, (chunk) => {
+        recorder.bytesIn += chunk.length
+        buffer.push(chunk)
+        return Metric.update(bytesIn, chunk.length)
+      }).pipe(
+        Effect.matchEffect({
+          onFailure: closeWith,
+          onSuccess: () => closeWith(new LinkClosedError({ link: link.description, reason: "link ended" })),
+        }),
+        Effect.forkScoped,
+      )
+
+    const recover = engine.enterRaw("recover")
+    const recoverAfterInterrupt = () => Effect.ignore(recover)
+    const countProtocolError = () =>
+      Effect.sync(() => {
+        recorder.protocolErrors++
+      })
 
     /** One exchange under the lock, bounded, with Ctrl-C recovery on timeout and interruption. */
     const runExchange = (
@@ -198,34 +223,31 @@ export const makeDeviceCommunication = (
         const out = yield* engine.exchange(code, onStdout)
         const latency = performance.now() - started
         recorder.recordExchange(latency, out.mode)
-        yield* Metric.update(latencyMetric, latency)
-        yield* Metric.update(exchanges, 1)
-        yield* Metric.update(bytesOut, recorder.bytesOut - sentBefore)
-        return out.traceback
+        // The three metric updates in one step (what `Metric.update` does, with this fiber's context).
+        return yield* Effect.contextWith((services: Context.Context<never>) => {
+          latencyMetric.updateUnsafe(latency, services)
+          exchanges.updateUnsafe(1, services)
+          bytesOut.updateUnsafe(recorder.bytesOut - sentBefore, services)
+          return Effect.succeed(out.traceback)
+        })
       })
-      const recover = engine.enterRaw("recover")
       const bounded =
         timeout === undefined
           ? body
-          : Effect.timeoutOrElse(body, {
-              duration: timeout,
-              orElse: () =>
-                Effect.andThen(
-                  recover,
-                  Effect.fail(
-                    new ProtocolTimeoutError({
-                      phase: "call",
-                      timeoutMs: Duration.toMillis(timeout),
-                      received: "",
-                    }),
-                  ),
+          : boundedBy(body, timeout, () =>
+              Effect.andThen(
+                recover,
+                Effect.fail(
+                  new ProtocolTimeoutError({
+                    phase: "call",
+                    timeoutMs: Duration.toMillis(timeout),
+                    received: "",
+                  }),
                 ),
-            })
+              ),
+            )
       return lock.withLock(
-        bounded.pipe(
-          Effect.onInterrupt(() => Effect.ignore(recover)),
-          Effect.tapError(() => Effect.sync(() => recorder.protocolErrors++)),
-        ),
+        bounded.pipe(Effect.onInterrupt(recoverAfterInterrupt), Effect.tapError(countProtocolError)),
       )
     }
 
@@ -337,6 +359,42 @@ export const makeDeviceCommunication = (
       queueLength: Effect.sync(() => lock.waiting),
     } satisfies DeviceCommunicationShape
   })
+
+/**
+ * `body` bounded by `timeout`, then `orElse`. The body runs at once in a child fiber; only when it
+ * suspends is a timer set (no fiber for the timer, none forked per wait). On timeout the body is
+ * interrupted before `orElse` runs, as with `Effect.timeoutOrElse`.
+ */
+const boundedBy = <A, E>(
+  body: Effect.Effect<A, E>,
+  timeout: Duration.Duration,
+  orElse: () => Effect.Effect<A, E>,
+): Effect.Effect<A, E> =>
+  Effect.flatMap(Effect.forkChild(Effect.exit(body), { startImmediately: true }), (fiber) => {
+    const done = fiber.pollUnsafe()
+    if (done !== undefined) return Effect.flatten(done)
+    return Effect.callback<A, E>((resume) => {
+      const timer = setTimeout(
+        () => {
+          stopObserving()
+          resume(Effect.andThen(Fiber.interrupt(fiber), orElse()))
+        },
+        Math.min(Duration.toMillis(timeout), MAX_TIMER_MS),
+      )
+      const stopObserving = fiber.addObserver((exit) => {
+        clearTimeout(timer)
+        resume(Effect.flatten(exit))
+      })
+      return Effect.suspend(() => {
+        clearTimeout(timer)
+        stopObserving()
+        return Fiber.interrupt(fiber)
+      })
+    })
+  })
+
+/** The longest delay `setTimeout` takes (about 24.8 days); longer bounds are clamped to it. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 const concat = (parts: ReadonlyArray<Uint8Array>, total: number): Uint8Array => {
   if (parts.length === 1) return parts[0]!

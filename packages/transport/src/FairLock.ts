@@ -45,6 +45,8 @@ export class FairLock {
     Effect.sync(() => this.release()),
   )
 
+  private readonly releaseNow: Effect.Effect<void> = Effect.sync(() => this.release())
+
   private release(): void {
     const next = this.queue.shift()
     if (next === undefined) this.held = false
@@ -53,14 +55,13 @@ export class FairLock {
 
   /** Run `self` while holding the lock; the lock is released however `self` ends. */
   withLock<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.andThen(
-        restore(this.acquire),
-        Effect.ensuring(
-          restore(self),
-          Effect.sync(() => this.release()),
-        ),
-      ),
-    )
+    return Effect.uninterruptibleMask((restore) => {
+      // Uncontended: take it here, with no callback to suspend on.
+      if (!this.held) {
+        this.held = true
+        return Effect.ensuring(restore(self), this.releaseNow)
+      }
+      return Effect.andThen(restore(this.acquire), Effect.ensuring(restore(self), this.releaseNow))
+    })
   }
 }

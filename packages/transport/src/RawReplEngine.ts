@@ -80,6 +80,8 @@ export interface ProtocolCapabilities {
 }
 
 const enc = new TextEncoder()
+/** The longest delay `setTimeout` takes (about 24.8 days); longer bounds are clamped to it. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 const tracebackDecoder = new TextDecoder()
 const CTRL_A = 0x01
 const CTRL_D = 0x04
@@ -161,29 +163,65 @@ export class RawReplEngine {
     return this.link.write(bytes)
   }
 
-  /** Wait until `find` returns a value, bounded by `timeoutMs`. */
+  /**
+   * Wait until `find` returns a value, bounded by `timeoutMs`. `find` runs now, then each time
+   * bytes arrive (in the call that pushes them): one callback and one timer per wait, no fiber.
+   */
   waitFor<A>(
     phase: ProtocolPhase,
     timeoutMs: number,
     find: () => A | undefined,
   ): Effect.Effect<A, ProtocolTimeoutError | LinkError> {
-    const loop: Effect.Effect<A, LinkError> = Effect.suspend(() => {
-      const found = find()
-      return found !== undefined ? Effect.succeed(found) : Effect.andThen(this.buffer.changed, loop)
-    })
-    const bounded = Number.isFinite(timeoutMs)
-      ? Effect.timeoutOrElse(loop, {
-          duration: Duration.millis(timeoutMs),
-          orElse: () =>
-            Effect.fail(
-              new ProtocolTimeoutError({ phase, timeoutMs, received: hexExcerpt(this.buffer.view()) }),
-            ),
-        })
-      : loop
-    // What is already in the buffer needs no timer (most replies arrive in one piece).
     return Effect.suspend(() => {
+      // What is already in the buffer needs no timer (most replies arrive in one piece).
       const found = find()
-      return found !== undefined ? Effect.succeed(found) : bounded
+      if (found !== undefined) return Effect.succeed(found)
+      if (this.buffer.closed !== undefined) return Effect.fail(this.buffer.closed)
+      return this.waitForArrival(phase, timeoutMs, find)
+    })
+  }
+
+  private waitForArrival<A>(
+    phase: ProtocolPhase,
+    timeoutMs: number,
+    find: () => A | undefined,
+  ): Effect.Effect<A, ProtocolTimeoutError | LinkError> {
+    const buffer = this.buffer
+    return Effect.callback<A, ProtocolTimeoutError | LinkError>((resume) => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const settle = (outcome: Effect.Effect<A, ProtocolTimeoutError | LinkError>) => {
+        buffer.unlisten(onArrival)
+        if (timer !== undefined) clearTimeout(timer)
+        resume(outcome)
+      }
+      const onArrival = () => {
+        let found: A | undefined
+        try {
+          found = find()
+        } catch (defect) {
+          settle(Effect.die(defect))
+          return
+        }
+        if (found !== undefined) settle(Effect.succeed(found))
+        else if (buffer.closed !== undefined) settle(Effect.fail(buffer.closed))
+      }
+      buffer.listen(onArrival)
+      if (Number.isFinite(timeoutMs))
+        timer = setTimeout(
+          () => {
+            timer = undefined
+            settle(
+              Effect.fail(
+                new ProtocolTimeoutError({ phase, timeoutMs, received: hexExcerpt(buffer.view()) }),
+              ),
+            )
+          },
+          Math.min(timeoutMs, MAX_TIMER_MS),
+        )
+      return Effect.sync(() => {
+        buffer.unlisten(onArrival)
+        if (timer !== undefined) clearTimeout(timer)
+      })
     })
   }
 
@@ -284,25 +322,45 @@ export class RawReplEngine {
     code: Uint8Array,
     onStdout: (bytes: Uint8Array) => Effect.Effect<void>,
   ): Effect.Effect<ExchangeOutput, ProtocolError> {
-    return Effect.gen({ self: this }, function* () {
-      let mode: "raw-paste" | "raw"
+    // Combinators rather than generators on this path: it runs once per call.
+    return Effect.suspend(() => {
+      let send: Effect.Effect<"raw-paste" | "raw", ProtocolError>
       if (this.canPipeline()) {
         this.pipelineReady = false
-        mode = yield* this.sendPipelinedRawPaste(code)
-      } else if (this.rawPaste !== false && (yield* this.negotiateRawPaste())) {
-        mode = "raw-paste"
+        send = this.sendPipelinedRawPaste(code)
+      } else send = this.sendNegotiated(code)
+      return Effect.flatMap(send, (mode) => this.readReply(mode, onStdout))
+    }).pipe(Effect.onError(this.forgetStateOnError))
+  }
+
+  private readonly forgetStateOnError = () => this.forgetState
+
+  /** Without pipelining: ask for raw-paste (unless known refused), else plain raw mode. */
+  private sendNegotiated(code: Uint8Array): Effect.Effect<"raw-paste" | "raw", ProtocolError> {
+    return Effect.gen({ self: this }, function* () {
+      if (this.rawPaste !== false && (yield* this.negotiateRawPaste())) {
         yield* this.sendRawPaste(code, 0)
-      } else {
-        mode = "raw"
-        yield* this.sendPlainRaw(code)
+        return "raw-paste" as const
       }
-      yield* this.readStdout(onStdout)
-      const traceback = yield* this.readTraceback()
-      const atPrompt = yield* this.readPrompt()
-      // Set after `readPrompt`, which may have changed `state` (a reset right after the code).
-      if (atPrompt && mode === "raw-paste" && this.state === "raw") this.pipelineReady = true
-      return { traceback, mode }
-    }).pipe(Effect.onError(() => this.forgetState))
+      yield* this.sendPlainRaw(code)
+      return "raw" as const
+    })
+  }
+
+  /** Stdout, traceback and prompt, once the code is sent. */
+  private readReply(
+    mode: "raw-paste" | "raw",
+    onStdout: (bytes: Uint8Array) => Effect.Effect<void>,
+  ): Effect.Effect<ExchangeOutput, ProtocolError> {
+    return Effect.flatMap(this.readStdout(onStdout), () =>
+      Effect.flatMap(this.readTraceback(), (traceback) =>
+        Effect.map(this.readPrompt(), (atPrompt): ExchangeOutput => {
+          // Set after `readPrompt`, which may have changed `state` (a reset right after the code).
+          if (atPrompt && mode === "raw-paste" && this.state === "raw") this.pipelineReady = true
+          return { traceback, mode }
+        }),
+      ),
+    )
   }
 
   /**
@@ -326,12 +384,23 @@ export class RawReplEngine {
    * ended: the result stands, but the board's RAM state is gone, so the reset is recorded.
    */
   private readPrompt(): Effect.Effect<boolean, ProtocolError> {
+    return Effect.flatMap(
+      this.waitFor("prompt", this.options.replyTimeoutMs, this.firstByte),
+      (first): Effect.Effect<boolean, ProtocolError> => {
+        if (first === 0x3e /* > */) {
+          this.buffer.skip(1)
+          return Effect.succeed(true)
+        }
+        return this.readResetAfterOutput()
+      },
+    )
+  }
+
+  private readonly firstByte = (): number | undefined => this.buffer.view()[0]
+
+  /** Not `>` after the traceback: a reset banner must follow; record the reset. */
+  private readResetAfterOutput(): Effect.Effect<boolean, ProtocolError> {
     return Effect.gen({ self: this }, function* () {
-      const first = yield* this.waitFor("prompt", this.options.replyTimeoutMs, () => this.buffer.view()[0])
-      if (first === 0x3e /* > */) {
-        this.buffer.skip(1)
-        return true
-      }
       const reset = yield* this.waitFor("prompt", this.options.replyTimeoutMs, () => {
         const text = asciiText(this.buffer.view())
         for (const [i, pattern] of RESET_AFTER_OUTPUT.entries()) {
@@ -371,39 +440,52 @@ export class RawReplEngine {
    * connection uses plain raw mode.
    */
   private readRawPasteAnswer(): Effect.Effect<boolean, ProtocolError> {
-    return Effect.gen({ self: this }, function* () {
-      const head = yield* this.waitFor("raw-paste-negotiate", this.options.replyTimeoutMs, () =>
-        this.buffer.size >= 2 ? this.buffer.view().slice(0, 2) : undefined,
-      )
-      if (head[0] === 0x52 /* R */ && head[1] === 0x01) {
-        this.buffer.skip(2)
-        const header = yield* this.waitFor("raw-paste-negotiate", this.options.replyTimeoutMs, () =>
-          this.buffer.size >= 2 ? this.buffer.consume(2) : undefined,
+    const replyTimeoutMs = this.options.replyTimeoutMs
+    return Effect.flatMap(
+      this.waitFor("raw-paste-negotiate", replyTimeoutMs, this.firstTwoBytes),
+      (head): Effect.Effect<boolean, ProtocolError> => {
+        if (head[0] === 0x52 /* R */ && head[1] === 0x01) {
+          this.buffer.skip(2)
+          return Effect.map(
+            this.waitFor("raw-paste-negotiate", replyTimeoutMs, this.takeTwoBytes),
+            (header) => {
+              this.rawPasteWindow = header[0]! | (header[1]! << 8)
+              this.rawPaste = true
+              return true
+            },
+          )
+        }
+        if (head[0] === 0x52 && head[1] === 0x00) {
+          // The board knows the command and refuses it; it returns to the raw prompt.
+          this.buffer.skip(2)
+          return Effect.map(this.waitForPattern("raw-paste-negotiate", replyTimeoutMs, />/), () => {
+            this.rawPaste = false
+            return false
+          })
+        }
+        if (head[0] === 0x72 /* r */ && head[1] === 0x61 /* a */) {
+          // An old board took `\x05A` as code and `\x01` as "enter raw REPL": it prints the banner again.
+          return Effect.map(this.waitForPattern("raw-paste-negotiate", replyTimeoutMs, RAW_BANNER), () => {
+            this.rawPaste = false
+            return false
+          })
+        }
+        return Effect.fail(
+          new UnexpectedBytesError({
+            phase: "raw-paste-negotiate",
+            expected: "R\\x01 (raw-paste accepted), R\\x00 (refused) or a raw REPL banner (old board)",
+            received: hexExcerpt(this.buffer.view()),
+          }),
         )
-        this.rawPasteWindow = header[0]! | (header[1]! << 8)
-        this.rawPaste = true
-        return true
-      }
-      if (head[0] === 0x52 && head[1] === 0x00) {
-        // The board knows the command and refuses it; it returns to the raw prompt.
-        this.buffer.skip(2)
-        yield* this.waitForPattern("raw-paste-negotiate", this.options.replyTimeoutMs, />/)
-        this.rawPaste = false
-        return false
-      }
-      if (head[0] === 0x72 /* r */ && head[1] === 0x61 /* a */) {
-        // An old board took `\x05A` as code and `\x01` as "enter raw REPL": it prints the banner again.
-        yield* this.waitForPattern("raw-paste-negotiate", this.options.replyTimeoutMs, RAW_BANNER)
-        this.rawPaste = false
-        return false
-      }
-      return yield* new UnexpectedBytesError({
-        phase: "raw-paste-negotiate",
-        expected: "R\\x01 (raw-paste accepted), R\\x00 (refused) or a raw REPL banner (old board)",
-        received: hexExcerpt(this.buffer.view()),
-      })
-    })
+      },
+    )
   }
+
+  private readonly firstTwoBytes = (): Uint8Array | undefined =>
+    this.buffer.size >= 2 ? this.buffer.view().slice(0, 2) : undefined
+
+  private readonly takeTwoBytes = (): Uint8Array | undefined =>
+    this.buffer.size >= 2 ? this.buffer.consume(2) : undefined
 
   /**
    * One round trip instead of two: `\x05A\x01`, the first window of code and, when the code fits
@@ -414,23 +496,30 @@ export class RawReplEngine {
    * read as one.
    */
   private sendPipelinedRawPaste(code: Uint8Array): Effect.Effect<"raw-paste" | "raw", ProtocolError> {
-    return Effect.gen({ self: this }, function* () {
+    return Effect.suspend(() => {
       const first = Math.min(this.rawPasteWindow ?? 128, code.length)
       const whole = first === code.length
       const out = new Uint8Array(RAW_PASTE_REQUEST.length + first + (whole ? 1 : 0))
       out.set(RAW_PASTE_REQUEST)
       out.set(code.subarray(0, first), RAW_PASTE_REQUEST.length)
       if (whole) out[out.length - 1] = CTRL_D
-      yield* this.write(out)
-      const accepted = yield* this.readRawPasteAnswer()
-      if (!accepted) {
-        if (whole) yield* this.readRawOk()
-        else yield* this.sendPlainRaw(code.subarray(first))
-        return "raw"
-      }
-      if (whole) yield* this.readRawPasteEcho()
-      else yield* this.sendRawPaste(code, first)
-      return "raw-paste"
+      return Effect.andThen(
+        this.write(out),
+        Effect.flatMap(
+          this.readRawPasteAnswer(),
+          (accepted): Effect.Effect<"raw-paste" | "raw", ProtocolError> => {
+            if (!accepted)
+              return Effect.as(
+                whole ? this.readRawOk() : this.sendPlainRaw(code.subarray(first)),
+                "raw" as const,
+              )
+            return Effect.as(
+              whole ? this.readRawPasteEcho() : this.sendRawPaste(code, first),
+              "raw-paste" as const,
+            )
+          },
+        ),
+      )
     })
   }
 
@@ -490,25 +579,33 @@ export class RawReplEngine {
    * an early end (the board's own 0x04, then our 0x04) the reply that follows reads the same way.
    */
   private readRawPasteEcho(): Effect.Effect<void, ProtocolError> {
-    return Effect.gen({ self: this }, function* () {
-      const bad = yield* this.waitFor("raw-paste-echo", this.options.replyTimeoutMs, () => {
-        const view = this.buffer.view()
-        for (let i = 0; i < view.length; i++) {
-          if (view[i] === CTRL_D) return { at: i, ok: true }
-          if (view[i] !== CTRL_A) return { at: i, ok: false }
+    return Effect.flatMap(
+      this.waitFor("raw-paste-echo", this.options.replyTimeoutMs, this.findEcho),
+      (bad): Effect.Effect<void, ProtocolError> => {
+        if (!bad.ok) {
+          this.buffer.skip(bad.at)
+          return Effect.fail(
+            new UnexpectedBytesError({
+              phase: "raw-paste-echo",
+              expected: "\\x04 (end of data acknowledged)",
+              received: hexExcerpt(this.buffer.view()),
+            }),
+          )
         }
-        return undefined
-      })
-      if (!bad.ok) {
-        this.buffer.skip(bad.at)
-        return yield* new UnexpectedBytesError({
-          phase: "raw-paste-echo",
-          expected: "\\x04 (end of data acknowledged)",
-          received: hexExcerpt(this.buffer.view()),
-        })
-      }
-      this.buffer.skip(bad.at + 1)
-    })
+        this.buffer.skip(bad.at + 1)
+        return Effect.void
+      },
+    )
+  }
+
+  /** The echoed 0x04 past any late window grants (`ok`), or the first other byte. */
+  private readonly findEcho = (): { readonly at: number; readonly ok: boolean } | undefined => {
+    const view = this.buffer.view()
+    for (let i = 0; i < view.length; i++) {
+      if (view[i] === CTRL_D) return { at: i, ok: true }
+      if (view[i] !== CTRL_A) return { at: i, ok: false }
+    }
+    return undefined
   }
 
   private sendPlainRaw(code: Uint8Array): Effect.Effect<void, ProtocolError> {
@@ -594,16 +691,20 @@ export class RawReplEngine {
 
   private readTraceback(): Effect.Effect<string, ProtocolError> {
     return Effect.map(
-      this.waitFor("traceback", this.options.replyTimeoutMs, () => {
-        const at = this.buffer.indexOfByte(CTRL_D)
-        return at < 0 ? undefined : at
-      }),
-      (at) => {
-        const bytes = this.buffer.consume(at)
-        this.buffer.skip(1)
-        return bytes.length === 0 ? "" : tracebackDecoder.decode(bytes)
-      },
+      this.waitFor("traceback", this.options.replyTimeoutMs, this.findEnd),
+      this.takeTraceback,
     )
+  }
+
+  private readonly findEnd = (): number | undefined => {
+    const at = this.buffer.indexOfByte(CTRL_D)
+    return at < 0 ? undefined : at
+  }
+
+  private readonly takeTraceback = (at: number): string => {
+    const bytes = this.buffer.consume(at)
+    this.buffer.skip(1)
+    return bytes.length === 0 ? "" : tracebackDecoder.decode(bytes)
   }
 
   /** Ctrl-D at the raw prompt: a soft reset. Waits for the board to come back to the raw prompt. */

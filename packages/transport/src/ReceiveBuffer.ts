@@ -10,7 +10,8 @@ export class ReceiveBuffer {
   private data = new Uint8Array(1024)
   private start = 0
   private end = 0
-  private readonly waiters = new Set<() => void>()
+  /** Called after every push and on close; the engine's waits register here. */
+  private readonly listeners = new Set<() => void>()
   private closedWith: LinkError | undefined
   /** When set, received bytes go to the tap instead of the buffer (terminal passthrough). */
   tap: ((bytes: Uint8Array) => void) | undefined
@@ -84,23 +85,40 @@ export class ReceiveBuffer {
     return at < 0 ? -1 : at + from
   }
 
+  /**
+   * Call `listener` after every push and when the link closes, until `unlisten`. A listener may
+   * consume bytes and remove itself (or others) while it runs.
+   */
+  listen(listener: () => void): void {
+    this.listeners.add(listener)
+  }
+
+  unlisten(listener: () => void): void {
+    this.listeners.delete(listener)
+  }
+
   /** Completes when new bytes arrive or the link closes; fails if it is already closed. */
   readonly changed: Effect.Effect<void, LinkError> = Effect.suspend(() => {
     if (this.closedWith !== undefined) return Effect.fail(this.closedWith)
     return Effect.callback<void, LinkError>((resume) => {
       const wake = () => {
-        this.waiters.delete(wake)
+        this.listeners.delete(wake)
         resume(this.closedWith !== undefined ? Effect.fail(this.closedWith) : Effect.void)
       }
-      this.waiters.add(wake)
+      this.listeners.add(wake)
       return Effect.sync(() => {
-        this.waiters.delete(wake)
+        this.listeners.delete(wake)
       })
     })
   })
 
   private notify(): void {
-    if (this.waiters.size === 0) return
-    for (const wake of [...this.waiters]) wake()
+    const count = this.listeners.size
+    if (count === 0) return
+    if (count === 1) {
+      this.listeners.values().next().value?.()
+      return
+    }
+    for (const listener of [...this.listeners]) if (this.listeners.has(listener)) listener()
   }
 }
