@@ -83,9 +83,14 @@ export class VirtualBoard {
     this.opts = options
     this.flash =
       options.flashDir === undefined ? FlashStore.inMemory() : FlashStore.inDirectory(options.flashDir)
-    this.toHost = new Pacer(options.bytesPerSecond, (bytes) => {
-      if (!this.closed) this.callbacks.onOutput(bytes)
-    })
+    this.toHost = new Pacer(
+      options.bytesPerSecond,
+      (bytes) => {
+        if (!this.closed) this.callbacks.onOutput(bytes)
+      },
+      5,
+      true,
+    )
     this.toHost.onDrain = () => this.pumpOutput()
     this.fromHost = new Pacer(options.bytesPerSecond, (bytes) => this.receive(bytes))
   }

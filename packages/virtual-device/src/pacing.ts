@@ -16,10 +16,20 @@ export class Pacer {
   /** Called whenever the backlog drops (to refill from a producer). */
   onDrain: () => void = () => {}
 
+  /** Unlimited line, coalescing: bytes pushed in one turn of the event loop, delivered together. */
+  private pending: Uint8Array[] = []
+  private flushQueued = false
+
+  /**
+   * `coalesce`: on an unlimited line, deliver what is pushed in one turn of the event loop as one
+   * chunk (at the end of the turn), the way a USB serial adapter packs a burst of bytes into one
+   * transfer, instead of one delivery per push.
+   */
   constructor(
     private readonly bytesPerSecond: number | undefined,
     private readonly deliver: (bytes: Uint8Array) => void,
     private readonly tickMs = 5,
+    private readonly coalesce = false,
   ) {}
 
   /** Bytes waiting to go through. */
@@ -31,7 +41,15 @@ export class Pacer {
   push(bytes: Uint8Array): Promise<void> {
     if (this.closed || bytes.length === 0) return Promise.resolve()
     if (this.bytesPerSecond === undefined) {
-      this.deliver(bytes)
+      if (!this.coalesce) {
+        this.deliver(bytes)
+        return Promise.resolve()
+      }
+      this.pending.push(bytes)
+      if (!this.flushQueued) {
+        this.flushQueued = true
+        queueMicrotask(() => this.flush())
+      }
       return Promise.resolve()
     }
     return new Promise((resolve) => {
@@ -74,8 +92,29 @@ export class Pacer {
     if (sent > 0) this.onDrain()
   }
 
+  private flush() {
+    this.flushQueued = false
+    const chunks = this.pending
+    this.pending = []
+    if (this.closed || chunks.length === 0) return
+    if (chunks.length === 1) {
+      this.deliver(chunks[0]!)
+      return
+    }
+    let size = 0
+    for (const c of chunks) size += c.length
+    const out = new Uint8Array(size)
+    let at = 0
+    for (const c of chunks) {
+      out.set(c, at)
+      at += c.length
+    }
+    this.deliver(out)
+  }
+
   /** Drop everything queued (the line went away); pending pushes resolve. */
   clear() {
+    this.pending = []
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
     for (const item of this.queue.splice(0)) item.done()
