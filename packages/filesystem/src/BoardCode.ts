@@ -123,9 +123,69 @@ const isNotFound = (d: BoardDialect, e = "e") => `(${e}.args and ${e}.args[0] in
 /** Statement block (indent 0) removing `p` if it exists. */
 const removeQuietly = (pathExpr: string) => `try:\n os.remove(${pathExpr})\nexcept OSError:\n pass`
 
-/** Run a function defined above, print its repr, delete the helpers whatever happens. */
+/** Run a function defined above, reply its value (framed, see {@link framedReply}), delete the helpers whatever happens. */
 const runAndDelete = (call: string, names: ReadonlyArray<string>) =>
-  `try:\n print(repr(${call}))\nfinally:\n del ${names.join(",")}\n`
+  `try:\n _bo(${call})\nfinally:\n del ${names.join(",")}\n`
+
+// ---------------------------------------------------------------------------------------------
+// Reply frames
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * `_bo(v)` prints `repr(v)` as one reply line and adds its bytes (and the newline) to the frame's
+ * count and 16-bit sum in `_bk`; `len` and `sum` of the encoded line run at C speed.
+ */
+const FRAME_HEAD =
+  "_bk=[0,0]\ndef _bo(v):\n t=repr(v);print(t);b=bytes(t,'utf-8');_bk[0]+=len(b)+1;_bk[1]=(_bk[1]+sum(b))&65535\n"
+
+/** The frame's last line: `#<bytes>:<sum>` of the lines before it. */
+const FRAME_TRAILER = "print('#%d:%d'%(_bk[0],_bk[1]))"
+
+/** The reply line the board prints for an OSError caught inside a frame: `('OSError', errno)`. */
+export const FRAMED_OS_ERROR = "OSError"
+
+/**
+ * Wrap `body` so that its reply is self-checking: every value it replies with `_bo(v)` is one
+ * `repr` line, and a last line `#<bytes>:<sum>` gives the byte count and 16-bit byte sum of the
+ * lines before it (each with its newline), which the host checks before parsing anything. With
+ * `catchOSError`, an OSError becomes the reply line `('OSError', errno)` inside the frame, so that
+ * "no such file" is checked like any other answer.
+ *
+ * @example
+ * framedReply("_bo(1)") // prints "1" then "#2:49"
+ */
+export const framedReply = (body: string, catchOSError = true): string =>
+  [
+    `${FRAME_HEAD}try:`,
+    catchOSError
+      ? indent(
+          `try:\n${indent(body.trimEnd(), 1)}\nexcept OSError as e:\n _bo(('${FRAMED_OS_ERROR}',e.args[0] if e.args else None))`,
+          1,
+        )
+      : indent(body.trimEnd(), 1),
+    ` ${FRAME_TRAILER}`,
+    "finally:",
+    " del _bo,_bk",
+    "",
+  ].join("\n")
+
+/** Byte count and 16-bit sum of reply lines, as the board computes them for a frame. */
+export const frameCheck = (lines: ReadonlyArray<Uint8Array>): readonly [number, number] => {
+  let count = 0
+  let sum = 0
+  for (const line of lines) {
+    count += line.length + 1
+    for (const b of line) sum += b
+    sum &= 0xffff
+  }
+  return [count, sum]
+}
+
+/** A statement printing the constant reply `text` (ASCII, one line) in its frame, checked like any other. */
+const framedConstant = (text: string): string => {
+  const [count, sum] = frameCheck([new TextEncoder().encode(text)])
+  return `print(${py(`${text}\n#${count}:${sum}`)})`
+}
 
 /** Run a call (it prints what it has to), then delete the helpers whatever happens. */
 const runThenDelete = (call: string, names: ReadonlyArray<string>) =>
@@ -202,7 +262,9 @@ export const probeCode = (rawLiteral: Uint8Array): Uint8Array => {
       " r['out']=b is not None",
       " gc.collect()",
       " r['free']=gc.mem_free()",
-      " print(repr(r))",
+      // Framed like every reply (see framedReply): the errno numbers decide how every error maps.
+      " t=repr(r);b=bytes(t,'utf-8')",
+      " print(t);print('#%d:%d'%(len(b)+1,sum(b)&65535))",
       "try:",
       " _bp()",
       "finally:",
@@ -230,13 +292,15 @@ const childOf = "(p if p!='/' else '')+'/'+n"
  */
 export const listCode = (d: BoardDialect, native: string, recursive: boolean): string => {
   if (d.flat) {
-    return [
-      OS_IMPORT + sizeFunction(d),
-      "def _bl():",
-      " for n in os.listdir():",
-      "  print(repr(('/'+n,0,_bsz(n))))",
-      runThenDelete("_bl()", ["_bl", "_bsz"]),
-    ].join("\n")
+    return framedReply(
+      [
+        OS_IMPORT + sizeFunction(d),
+        "def _bl():",
+        " for n in os.listdir():",
+        "  _bo(('/'+n,0,_bsz(n)))",
+        runThenDelete("_bl()", ["_bl", "_bsz"]),
+      ].join("\n"),
+    )
   }
   const body = d.os.has("ilistdir")
     ? [
@@ -245,10 +309,10 @@ export const listCode = (d: BoardDialect, native: string, recursive: boolean): s
         "  n=e[0]",
         `  q=${childOf}`,
         "  if e[1]==0x4000:",
-        "   print(repr((q,1,0)))",
+        "   _bo((q,1,0))",
         "   if r:_bl(q,r)",
         "  else:",
-        "   print(repr((q,0,e[3] if len(e)>3 and e[3]>=0 else _bsz(q))))",
+        "   _bo((q,0,e[3] if len(e)>3 and e[3]>=0 else _bsz(q)))",
       ]
     : [
         "def _bl(p,r):",
@@ -256,24 +320,30 @@ export const listCode = (d: BoardDialect, native: string, recursive: boolean): s
         `  q=${childOf}`,
         "  s=os.stat(q)",
         "  if s[0]&0x4000:",
-        "   print(repr((q,1,0)))",
+        "   _bo((q,1,0))",
         "   if r:_bl(q,r)",
         "  else:",
-        "   print(repr((q,0,s[6])))",
+        "   _bo((q,0,s[6]))",
       ]
-  return [
-    OS_IMPORT + sizeFunction(d) + body.join("\n"),
-    runThenDelete(`_bl(${py(native)},${recursive ? 1 : 0})`, ["_bl", "_bsz"]),
-  ].join("\n")
+  return framedReply(
+    [
+      OS_IMPORT + sizeFunction(d) + body.join("\n"),
+      runThenDelete(`_bl(${py(native)},${recursive ? 1 : 0})`, ["_bl", "_bsz"]),
+    ].join("\n"),
+  )
 }
 
 /** Print `(isDir, size)` for one path. */
 export const statCode = (d: BoardDialect, native: string): string => {
-  if (native === "" || native === "/") return "print(repr((1,0)))\n"
+  if (native === "" || native === "/") return framedReply("_bo((1,0))")
   if (d.os.has("stat")) {
-    return `${OS_IMPORT}s=os.stat(${py(native)})\nprint(repr((1,0) if s[0]&0x4000 else (0,s[6])))\ndel s\n`
+    return framedReply(
+      `${OS_IMPORT}s=os.stat(${py(native)})\n_bo((1,0) if s[0]&0x4000 else (0,s[6]))\ndel s\n`,
+    )
   }
-  return [OS_IMPORT + sizeFunction(d), runAndDelete(`(0,_bsz(${py(native)}))`, ["_bsz"])].join("\n")
+  return framedReply(
+    [OS_IMPORT + sizeFunction(d), runAndDelete(`(0,_bsz(${py(native)}))`, ["_bsz"])].join("\n"),
+  )
 }
 
 /**
@@ -281,17 +351,19 @@ export const statCode = (d: BoardDialect, native: string): string => {
  * `(path, None, errno)`.
  */
 export const hashManyCode = (d: BoardDialect, natives: ReadonlyArray<string>): string =>
-  [
-    OS_IMPORT + hashFunction(d),
-    "def _bb():",
-    ` for p in ${py(natives)}:`,
-    "  try:",
-    "   r=_bh(p,0)",
-    "   print(repr((p,r[0],r[2])))",
-    "  except OSError as e:",
-    "   print(repr((p,None,e.args[0] if e.args else None)))",
-    runThenDelete("_bb()", ["_bb", "_bh"]),
-  ].join("\n")
+  framedReply(
+    [
+      OS_IMPORT + hashFunction(d),
+      "def _bb():",
+      ` for p in ${py(natives)}:`,
+      "  try:",
+      "   r=_bh(p,0)",
+      "   _bo((p,r[0],r[2]))",
+      "  except OSError as e:",
+      "   _bo((p,None,e.args[0] if e.args else None))",
+      runThenDelete("_bb()", ["_bb", "_bh"]),
+    ].join("\n"),
+  )
 
 /**
  * Compare files with expected digests on the board: print the index of each file whose digest
@@ -306,17 +378,18 @@ export const compareManyCode = (
   const enc = new TextEncoder()
   const head = enc.encode(
     [
-      OS_IMPORT + hashFunction(d).trimEnd(),
+      FRAME_HEAD + OS_IMPORT + hashFunction(d).trimEnd(),
       "def _bb(L):",
       " i=0",
       " for p,h in L:",
       "  try:",
-      "   if _bh(p,0)[2]!=h:print(i)",
+      "   if _bh(p,0)[2]!=h:_bo(i)",
       "  except OSError:",
-      "   print(i)",
+      "   _bo(i)",
       "  i+=1",
       "try:",
-      " _bb([",
+      " try:",
+      "  _bb([",
     ].join("\n"),
   )
   const parts: Uint8Array[] = [head]
@@ -327,7 +400,11 @@ export const compareManyCode = (
       enc.encode(")"),
     )
   })
-  parts.push(enc.encode("])\nfinally:\n del _bb,_bh\n"))
+  parts.push(
+    enc.encode(
+      `])\n except OSError as e:\n  _bo(('${FRAMED_OS_ERROR}',e.args[0] if e.args else None))\n ${FRAME_TRAILER}\nfinally:\n del _bb,_bh,_bo,_bk\n`,
+    ),
+  )
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
   let at = 0
   for (const p of parts) {
@@ -339,7 +416,7 @@ export const compareManyCode = (
 
 /** Print `(f_bsize, f_frsize, f_blocks, f_bfree, f_bavail)`. */
 export const statvfsCode = (native: string): string =>
-  `${OS_IMPORT}s=os.statvfs(${py(native)})\nprint(repr((s[0],s[1],s[2],s[3],s[4])))\ndel s\n`
+  framedReply(`${OS_IMPORT}s=os.statvfs(${py(native)})\n_bo((s[0],s[1],s[2],s[3],s[4]))\ndel s\n`)
 
 // ---------------------------------------------------------------------------------------------
 // mkdir, remove, rename
@@ -347,46 +424,50 @@ export const statvfsCode = (native: string): string =>
 
 /** Make each directory in `paths` (outermost first); with `parents`, existing directories are fine. */
 export const mkdirCode = (d: BoardDialect, paths: ReadonlyArray<string>, parents: boolean): string => {
-  if (!parents) return `${OS_IMPORT}os.mkdir(${py(paths.at(-1))})\n`
-  return [
-    OS_IMPORT.trimEnd(),
-    "def _bm():",
-    ` l=${py(paths)}`,
-    " for q in l:",
-    "  try:",
-    "   os.mkdir(q)",
-    "  except OSError as e:",
-    `   if not (e.args and e.args[0] in ${d.exists}):raise`,
-    "   if not os.stat(q)[0]&0x4000:",
-    `    raise OSError(${d.eexist} if q==l[-1] else ${d.enotdir})`,
-    runThenDelete("_bm()", ["_bm"]),
-  ].join("\n")
+  if (!parents) return framedReply(`${OS_IMPORT}os.mkdir(${py(paths.at(-1))})\n`)
+  return framedReply(
+    [
+      OS_IMPORT.trimEnd(),
+      "def _bm():",
+      ` l=${py(paths)}`,
+      " for q in l:",
+      "  try:",
+      "   os.mkdir(q)",
+      "  except OSError as e:",
+      `   if not (e.args and e.args[0] in ${d.exists}):raise`,
+      "   if not os.stat(q)[0]&0x4000:",
+      `    raise OSError(${d.eexist} if q==l[-1] else ${d.enotdir})`,
+      runThenDelete("_bm()", ["_bm"]),
+    ].join("\n"),
+  )
 }
 
 /** Remove a file, an empty directory, or (recursive) a whole tree. */
 export const removeCode = (d: BoardDialect, native: string, recursive: boolean): string => {
-  if (d.flat) return `${OS_IMPORT}os.remove(${py(native)})\n`
+  if (d.flat) return framedReply(`${OS_IMPORT}os.remove(${py(native)})\n`)
   const walk = d.os.has("ilistdir")
     ? [" for e in os.ilistdir(p):", "  n=e[0]", `  q=${childOf}`, "  if e[1]==0x4000:_br(q)"]
     : [" for n in os.listdir(p):", `  q=${childOf}`, "  if os.stat(q)[0]&0x4000:_br(q)"]
-  return [
-    OS_IMPORT.trimEnd(),
-    "def _br(p):",
-    ...walk,
-    "  else:os.remove(q)",
-    " os.rmdir(p)",
-    "def _bx(p):",
-    " if os.stat(p)[0]&0x4000:",
-    recursive ? "  _br(p)" : "  os.rmdir(p)",
-    " else:",
-    "  os.remove(p)",
-    runThenDelete(`_bx(${py(native)})`, ["_bx", "_br"]),
-  ].join("\n")
+  return framedReply(
+    [
+      OS_IMPORT.trimEnd(),
+      "def _br(p):",
+      ...walk,
+      "  else:os.remove(q)",
+      " os.rmdir(p)",
+      "def _bx(p):",
+      " if os.stat(p)[0]&0x4000:",
+      recursive ? "  _br(p)" : "  os.rmdir(p)",
+      " else:",
+      "  os.remove(p)",
+      runThenDelete(`_bx(${py(native)})`, ["_bx", "_br"]),
+    ].join("\n"),
+  )
 }
 
 /** `os.rename` where the board has it. */
 export const renameCode = (from: string, to: string): string =>
-  `${OS_IMPORT}os.rename(${py(from)},${py(to)})\n`
+  framedReply(`${OS_IMPORT}os.rename(${py(from)},${py(to)})\n`)
 
 /**
  * Rename on a board without `os.rename`: copy on the board, check the copy has the same size and
@@ -394,21 +475,23 @@ export const renameCode = (from: string, to: string): string =>
  * clobbers the target.
  */
 export const copyRenameCode = (d: BoardDialect, from: string, to: string): string =>
-  [
-    OS_IMPORT + hashFunction(d),
-    "def _bn(a,b):",
-    " s=open(a,'rb');g=open(b,'wb')",
-    " while 1:",
-    `  d=s.read(${d.piece})`,
-    "  if not d:break",
-    "  g.write(d)",
-    " g.close();s.close()",
-    " if _bh(a,0)!=_bh(b,0):",
-    "  os.remove(b)",
-    "  raise OSError(5)",
-    " os.remove(a)",
-    runThenDelete(`_bn(${py(from)},${py(to)})`, ["_bn", "_bh"]),
-  ].join("\n")
+  framedReply(
+    [
+      OS_IMPORT + hashFunction(d),
+      "def _bn(a,b):",
+      " s=open(a,'rb');g=open(b,'wb')",
+      " while 1:",
+      `  d=s.read(${d.piece})`,
+      "  if not d:break",
+      "  g.write(d)",
+      " g.close();s.close()",
+      " if _bh(a,0)!=_bh(b,0):",
+      "  os.remove(b)",
+      "  raise OSError(5)",
+      " os.remove(a)",
+      runThenDelete(`_bn(${py(from)},${py(to)})`, ["_bn", "_bh"]),
+    ].join("\n"),
+  )
 
 // ---------------------------------------------------------------------------------------------
 // Uploads
@@ -417,9 +500,23 @@ export const copyRenameCode = (d: BoardDialect, from: string, to: string): strin
 /** How an upload lands under its real name. */
 export type CommitMode = "rename" | "copy" | "direct"
 
+/**
+ * Where upload `id` keeps its open file between exchanges: an entry of the board's `_bf` dict,
+ * `_bf[7]`. A global per upload (`_bf7`) would be a new identifier each time, and MicroPython
+ * interns identifiers as qstrs, which are never freed: every upload cost the board heap for good.
+ * The dict goes when its last entry does.
+ *
+ * @example
+ * uploadHandle(7) // "_bf[7]"
+ */
+export const uploadHandle = (id: number): string => `_bf[${id}]`
+
+const OPEN_HANDLES = "if '_bf' not in globals():_bf={}"
+const DROP_HANDLES = "if '_bf' in globals() and not _bf:del _bf"
+
 /** The names one upload uses on the board. */
 export interface UploadNames {
-  /** Global holding the open file between exchanges, e.g. `_bf7`. */
+  /** Where the open file is kept between exchanges: {@link uploadHandle}, e.g. `_bf[7]`. */
   readonly handle: string
   /** Where the bytes are written: the temporary file, or the real one in `direct` mode. */
   readonly temp: string
@@ -443,6 +540,7 @@ export const uploadOpenCode = (
     OS_IMPORT.trimEnd(),
     options.base64 ? "import binascii" : "",
     "gc.collect()",
+    OPEN_HANDLES,
     `${names.handle}=open(${py(names.temp)},'wb')`,
   ]
   if (options.append) {
@@ -462,30 +560,35 @@ export const uploadOpenCode = (
       indent(h.update, 2),
       " s.close()",
       ` return (n,${h.digest})`,
-      `try:\n print(repr(('m',gc.mem_free())+_bcp(${names.handle})))\nfinally:\n del _bcp`,
+      `try:\n _bo(('m',gc.mem_free())+_bcp(${names.handle}))\nfinally:\n del _bcp`,
     )
   } else {
-    lines.push("print(repr(('m',gc.mem_free(),0,None)))")
+    lines.push("_bo(('m',gc.mem_free(),0,None))")
   }
-  return `${lines.filter((l) => l !== "").join("\n")}\n`
+  return framedReply(`${lines.filter((l) => l !== "").join("\n")}\n`, false)
 }
 
 /** Message of the exception raised when a chunk arrived short or long (bytes lost on the link). */
 export const DAMAGED_CHUNK = "belay-chunk-damaged"
+
+/** Sum of the UTF-8 bytes of `code`, as `sum(bytes(code,'utf-8'))` gives it on the board. */
+const byteSum = (code: string): number => new TextEncoder().encode(code).reduce((a, b) => a + b, 0)
 
 /** Message of the exception raised when guarded code arrived damaged (nothing of it ran). */
 export const DAMAGED_CODE = "belay-code-damaged"
 
 /**
  * Code that runs only if it arrived whole: sent as a string literal with its length, executed by
- * `exec` after the length checks out. For plain raw mode, whose writes a small board can drop
- * bytes of: a damaged program could otherwise still compile and act on a damaged path.
+ * `exec` after the length (and, with `checkSum`, the UTF-8 byte sum, by the C-speed `sum`) checks
+ * out. A damaged program could otherwise still compile and act on a damaged path. The length
+ * alone catches lost bytes (plain raw mode, whose writes a small board can drop bytes of); the
+ * sum catches changed ones too.
  */
-export const guardCode = (code: string): string =>
+export const guardCode = (code: string, checkSum = false): string =>
   [
     `_bs=${py(code)}`,
     "try:",
-    ` if len(_bs)!=${[...code].length}:raise ValueError('${DAMAGED_CODE}')`,
+    ` if len(_bs)!=${[...code].length}${checkSum ? ` or sum(bytes(_bs,'utf-8'))!=${byteSum(code)}` : ""}:raise ValueError('${DAMAGED_CODE}')`,
     // The inner code is parsed now: give the parser a collected heap (a small board's is full of
     // the previous exchanges' garbage).
     " import gc;gc.collect()",
@@ -502,7 +605,7 @@ export const guardCode = (code: string): string =>
  */
 export const uploadChunkCode = (names: UploadNames, size: number): readonly [string, string] => [
   "_bd=",
-  `\nif len(_bd)!=${size}:\n del _bd\n raise ValueError('${DAMAGED_CHUNK}')\n${names.handle}.write(_bd)\ndel _bd\nprint(repr(('w',)))\n`,
+  `\nif len(_bd)!=${size}:\n del _bd\n raise ValueError('${DAMAGED_CHUNK}')\n${names.handle}.write(_bd)\ndel _bd\n${framedConstant("('w',)")}\n`,
 ]
 
 /** What a finished upload must hash to: sizes and digests as Python literals. */
@@ -533,35 +636,43 @@ export const uploadFinishCode = (
   mode: "rename" | "direct",
   expected: ExpectedContent,
 ): string =>
-  [
-    `${names.handle}.close()`,
-    `del ${names.handle}`,
-    hashCode(d.hash).imports,
-    hashFunction(d).trimEnd(),
-    "def _bz():",
-    ` E=${expectedTuple(d, expected)}`,
-    ` r=_bh(${py(names.temp)},${expected.prefixSize})`,
-    " if r!=E:",
-    mode === "direct" ? "" : `  os.remove(${py(names.temp)})`,
-    "  return ('bad',)+r",
-    mode === "rename" ? ` os.rename(${py(names.temp)},${py(names.real)})` : "",
-    " return ('ok',)",
-    runAndDelete("_bz()", ["_bz", "_bh"]),
-  ]
-    .filter((l) => l !== "")
-    .join("\n")
+  framedReply(
+    [
+      `${names.handle}.close()`,
+      `del ${names.handle}`,
+      DROP_HANDLES,
+      hashCode(d.hash).imports,
+      hashFunction(d).trimEnd(),
+      "def _bz():",
+      ` E=${expectedTuple(d, expected)}`,
+      ` r=_bh(${py(names.temp)},${expected.prefixSize})`,
+      " if r!=E:",
+      mode === "direct" ? "" : `  os.remove(${py(names.temp)})`,
+      "  return ('bad',)+r",
+      mode === "rename" ? ` os.rename(${py(names.temp)},${py(names.real)})` : "",
+      " return ('ok',)",
+      runAndDelete("_bz()", ["_bz", "_bh"]),
+    ]
+      .filter((l) => l !== "")
+      .join("\n"),
+    false,
+  )
 
 /**
  * The last exchange's tail on a board without `os.rename`: close the temporary file and print
  * `_bh` of it, for the host to compare. Small, because the micro:bit parses little at a time.
  */
 export const uploadVerifyCode = (d: BoardDialect, names: UploadNames, prefixSize: number): string =>
-  [
-    `${names.handle}.close()`,
-    `del ${names.handle}`,
-    hashFunction(d).trimEnd(),
-    runAndDelete(`_bh(${py(names.temp)},${prefixSize})`, ["_bh"]),
-  ].join("\n")
+  framedReply(
+    [
+      `${names.handle}.close()`,
+      `del ${names.handle}`,
+      DROP_HANDLES,
+      hashFunction(d).trimEnd(),
+      runAndDelete(`_bh(${py(names.temp)},${prefixSize})`, ["_bh"]),
+    ].join("\n"),
+    false,
+  )
 
 /**
  * Commit a verified temporary file on a board without rename. First prove there is room for the
@@ -570,72 +681,82 @@ export const uploadVerifyCode = (d: BoardDialect, names: UploadNames, prefixSize
  * removed and the OSError raised: the real file is untouched). Then copy. Prints `('c',)`.
  */
 export const copyCommitCode = (d: BoardDialect, names: UploadNames, totalSize: number): string =>
-  [
-    OS_IMPORT + sizeFunction(d).trimEnd(),
-    "def _bcm():",
-    " try:",
-    `  o=_bsz(${py(names.real)})`,
-    " except OSError:",
-    "  o=0",
-    ` k=${totalSize}-o+512`,
-    " g=None",
-    " try:",
-    `  g=open(${py(names.reserve)},'wb');z=bytes(128)`,
-    "  while k>0:",
-    "   g.write(z);k-=128",
-    "  g.close();g=None",
-    " except OSError:",
-    "  try:",
-    "   if g:g.close()",
-    "  except OSError:",
-    "   pass",
-    indent(removeQuietly(py(names.reserve)), 2),
-    `  os.remove(${py(names.temp)})`,
-    "  raise",
-    ` os.remove(${py(names.reserve)})`,
-    ` s=open(${py(names.temp)},'rb');g=open(${py(names.real)},'wb')`,
-    " while 1:",
-    `  d=s.read(${d.piece})`,
-    "  if not d:break",
-    "  g.write(d)",
-    " g.close();s.close()",
-    " return ('c',)",
-    runAndDelete("_bcm()", ["_bcm", "_bsz"]),
-  ].join("\n")
+  framedReply(
+    [
+      OS_IMPORT + sizeFunction(d).trimEnd(),
+      "def _bcm():",
+      " try:",
+      `  o=_bsz(${py(names.real)})`,
+      " except OSError:",
+      "  o=0",
+      ` k=${totalSize}-o+512`,
+      " g=None",
+      " try:",
+      `  g=open(${py(names.reserve)},'wb');z=bytes(128)`,
+      "  while k>0:",
+      "   g.write(z);k-=128",
+      "  g.close();g=None",
+      " except OSError:",
+      "  try:",
+      "   if g:g.close()",
+      "  except OSError:",
+      "   pass",
+      indent(removeQuietly(py(names.reserve)), 2),
+      `  os.remove(${py(names.temp)})`,
+      "  raise",
+      ` os.remove(${py(names.reserve)})`,
+      ` s=open(${py(names.temp)},'rb');g=open(${py(names.real)},'wb')`,
+      " while 1:",
+      `  d=s.read(${d.piece})`,
+      "  if not d:break",
+      "  g.write(d)",
+      " g.close();s.close()",
+      " return ('c',)",
+      runAndDelete("_bcm()", ["_bcm", "_bsz"]),
+    ].join("\n"),
+    false,
+  )
 
 /**
  * After a copy commit: hash the real file; when it matches, remove the temporary file. Prints the
  * real file's `_bh`.
  */
 export const finalizeCopyCode = (d: BoardDialect, names: UploadNames, expected: ExpectedContent): string =>
-  [
-    OS_IMPORT + hashCode(d.hash).imports,
-    hashFunction(d).trimEnd(),
-    "def _bz():",
-    ` r=_bh(${py(names.real)},${expected.prefixSize})`,
-    ` if r==${expectedTuple(d, expected)}:os.remove(${py(names.temp)})`,
-    " return r",
-    runAndDelete("_bz()", ["_bz", "_bh"]),
-  ]
-    .filter((l) => l !== "")
-    .join("\n")
+  framedReply(
+    [
+      OS_IMPORT + hashCode(d.hash).imports,
+      hashFunction(d).trimEnd(),
+      "def _bz():",
+      ` r=_bh(${py(names.real)},${expected.prefixSize})`,
+      ` if r==${expectedTuple(d, expected)}:os.remove(${py(names.temp)})`,
+      " return r",
+      runAndDelete("_bz()", ["_bz", "_bh"]),
+    ]
+      .filter((l) => l !== "")
+      .join("\n"),
+    false,
+  )
 
 /**
  * Where an interrupted upload stands (after a reset or an interruption while finishing): close
  * its handle if it is still open, and print `(real, temp)`, each the `_bh` of that file or `None`.
  */
 export const uploadInspectCode = (d: BoardDialect, names: UploadNames, prefixSize: number): string =>
-  [
-    OS_IMPORT.trimEnd(),
-    `try:\n ${names.handle}.close()\n del ${names.handle}\nexcept Exception:\n pass`,
-    hashFunction(d).trimEnd(),
-    "def _bz(p):",
-    " try:",
-    `  return _bh(p,${prefixSize})`,
-    " except OSError:",
-    "  return None",
-    runAndDelete(`(_bz(${py(names.real)}),_bz(${py(names.temp)}))`, ["_bz", "_bh"]),
-  ].join("\n")
+  framedReply(
+    [
+      OS_IMPORT.trimEnd(),
+      `try:\n ${names.handle}.close()\n del ${names.handle}\nexcept Exception:\n pass`,
+      DROP_HANDLES,
+      hashFunction(d).trimEnd(),
+      "def _bz(p):",
+      " try:",
+      `  return _bh(p,${prefixSize})`,
+      " except OSError:",
+      "  return None",
+      runAndDelete(`(_bz(${py(names.real)}),_bz(${py(names.temp)}))`, ["_bz", "_bh"]),
+    ].join("\n"),
+    false,
+  )
 
 /** `os.rename` of a verified temporary file over the real name. */
 export const renameCommitCode = (names: UploadNames): string =>
@@ -646,6 +767,7 @@ export const uploadAbortCode = (names: UploadNames, mode: CommitMode): string =>
   [
     `try:\n ${names.handle}.close()\nexcept Exception:\n pass`,
     `try:\n del ${names.handle}\nexcept Exception:\n pass`,
+    DROP_HANDLES,
     mode === "direct" ? "" : OS_IMPORT.trimEnd(),
     mode === "direct" ? "" : removeQuietly(py(names.temp)),
     mode === "copy" ? removeQuietly(py(names.reserve)) : "",
@@ -724,7 +846,8 @@ export const downloadCode = (d: BoardDialect, native: string, base64: boolean, p
       : ["  print(d)"]),
     " f.close()",
     ` return ('end',n,${h.digest})`,
-    runAndDelete(`_bd(${py(native)})`, ["_bd"]),
+    // Not framed: the end tuple is checked against the data it describes.
+    `try:\n print(repr(_bd(${py(native)})))\nfinally:\n del _bd\n`,
   ]
     .filter((l) => l !== "")
     .join("\n")

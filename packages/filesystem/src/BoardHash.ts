@@ -9,15 +9,7 @@ import { codeBudget } from "./BoardProfile.js"
 import { type FileHash, fromHex, toHex } from "./Checksum.js"
 import { encodeChunk } from "./Encoding.js"
 import type { BoardFileError, FileSystemError } from "./errors.js"
-import {
-  asNumber,
-  type FsRuntime,
-  mapBoardErrors,
-  mapOSError,
-  parseLines,
-  run,
-  unexpected,
-} from "./Runtime.js"
+import { asNumber, type FsRuntime, mapBoardErrors, mapOSError, runFramed, unexpected } from "./Runtime.js"
 
 /** A digest value from a board reply, as hex. */
 export const digestFromReply = (value: PythonValue | undefined): string | undefined =>
@@ -53,22 +45,21 @@ export const hashMany = (
         size += cost
         at++
       }
-      const out = yield* run(
+      const lines = yield* runFramed(
         rt,
         hashManyCode(
           rt.dialect,
           batch.map((b) => b.native),
         ),
-        120_000,
+        { operation: "hash", path: batch[0]!.path, readOnly: true, timeoutMs: 120_000 },
       ).pipe(
         Effect.catchIf(
           (e): e is PythonError => e instanceof PythonError,
           (e) => Effect.fail(mapOSError(e, "hash", batch[0]!.path, rt.probe)),
         ),
       )
-      const lines = yield* parseLines(out, "hash", batch[0]!.path)
       if (lines.length !== batch.length) {
-        return yield* unexpected("hash", batch[0]!.path, `${batch.length} answers expected`, out)
+        return yield* unexpected("hash", batch[0]!.path, `${batch.length} answers expected`, lines.length)
       }
       lines.forEach((line, i) => {
         const item = batch[i]!
@@ -132,12 +123,16 @@ export const compareMany = (
       const code = compareManyCode(rt.dialect, batch)
       // Guarded as text where the link needs it (adler digests are text; raw digests only go over raw-paste links).
       const sent = batch.every(([, d]) => typeof d === "string") ? new TextDecoder().decode(code) : code
-      const out = yield* run(rt, sent, 120_000).pipe(mapBoardErrors("hash", items[first]!.path, rt.probe))
+      const lines = yield* runFramed(rt, sent, {
+        operation: "hash",
+        path: items[first]!.path,
+        readOnly: true,
+        timeoutMs: 120_000,
+      }).pipe(mapBoardErrors("hash", items[first]!.path, rt.probe))
       const differing = new Set<number>()
-      for (const line of out.split(/\r?\n/)) {
-        if (line.trim() === "") continue
-        const index = Number(line.trim())
-        if (!Number.isInteger(index) || index < 0 || index >= batch.length) {
+      for (const line of lines) {
+        const index = asNumber(line)
+        if (index === undefined || !Number.isInteger(index) || index < 0 || index >= batch.length) {
           return yield* unexpected("hash", items[first]!.path, "not an index", line)
         }
         differing.add(index)

@@ -6,7 +6,7 @@ import {
   parsePythonLiteral,
 } from "@belay/transport"
 import { Deferred, Effect, Result } from "effect"
-import { type BoardDialect, ERRNO_NAMES, probeCode, py } from "./BoardCode.js"
+import { type BoardDialect, ERRNO_NAMES, frameCheck, probeCode, py } from "./BoardCode.js"
 import { chooseHashAlgorithm } from "./Checksum.js"
 import { encodeChunk, escapeRawOutput, type UploadEncoding } from "./Encoding.js"
 import { UnexpectedBoardReplyError } from "./errors.js"
@@ -156,12 +156,16 @@ const parseProbe = (
   text: string,
   rawOutput: boolean,
 ): Result.Result<TransferProbe, UnexpectedBoardReplyError> => {
-  const line =
-    text.split(/\r?\n/).findLast((l) => l.startsWith("{")) ?? text.trim().split(/\r?\n/).at(-1) ?? ""
+  const lines = text.split(/\r?\n/)
+  const at = lines.findLastIndex((l) => l.startsWith("{"))
+  const line = at >= 0 ? lines[at]! : (text.trim().split(/\r?\n/).at(-1) ?? "")
   const fail = (reason: string) =>
     Result.fail(
       new UnexpectedBoardReplyError({ operation: "probe", path: "/", reason, reply: line.slice(0, 200) }),
     )
+  // The dict line is framed: its trailer gives its byte count and 16-bit sum.
+  const [count, sum] = frameCheck([new TextEncoder().encode(line)])
+  if (at < 0 || lines[at + 1] !== `#${count}:${sum}`) return fail("reply frame check failed")
   const parsed = parsePythonLiteral(line)
   if (Result.isFailure(parsed)) return fail(parsed.failure.message)
   const value = parsed.success

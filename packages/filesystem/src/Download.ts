@@ -11,7 +11,15 @@ import { createHasher, digestHex } from "./Checksum.js"
 import { unescapeRawOutput } from "./Encoding.js"
 import { type FileSystemError, TransferVerificationError, type UnexpectedBoardReplyError } from "./errors.js"
 import { FileSystemMetrics } from "./FileSystemMetrics.js"
-import { asNumber, type FsRuntime, isDamagedInTransit, mapOSError, runBytes, unexpected } from "./Runtime.js"
+import {
+  asNumber,
+  type FsRuntime,
+  isDamagedInTransit,
+  mapOSError,
+  replyTimeoutMs,
+  runBytes,
+  unexpected,
+} from "./Runtime.js"
 import type { TransferProgress } from "./TransferProgress.js"
 
 export interface DownloadRequest {
@@ -110,7 +118,8 @@ const downloadAttempt = (
       received += piece.length
       req.onProgress?.({ operation: "read", path: req.path, bytesDone: received, bytesTotal: req.size })
     }
-    const timeout = Duration.millis(30_000 + req.size * 4)
+    // Repr or base64 text: at most four characters a byte.
+    const timeout = Duration.millis(replyTimeoutMs(rt, req.size * 4))
     yield* Stream.runForEach(rt.device.execStream(code, { timeout }), (text) =>
       Effect.sync(() => {
         pending += text
@@ -183,7 +192,8 @@ const downloadRaw = (rt: FsRuntime, req: DownloadRequest): Effect.Effect<Uint8Ar
         const out = yield* runBytes(
           rt,
           downloadRawCode(rt.dialect, req.native, offset, length, rt.dialect.piece),
-          30_000 + length * 4,
+          // Escaped: at most two bytes a byte.
+          replyTimeoutMs(rt, length * 2),
         ).pipe(
           Effect.catchIf(
             (e): e is PythonError => e instanceof PythonError,

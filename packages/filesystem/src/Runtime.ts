@@ -12,7 +12,7 @@ import {
   parsePythonLiteral,
 } from "@belay/transport"
 import { Duration, Effect, Result } from "effect"
-import { type BoardDialect, DAMAGED_CODE, guardCode } from "./BoardCode.js"
+import { type BoardDialect, DAMAGED_CODE, FRAMED_OS_ERROR, frameCheck, guardCode } from "./BoardCode.js"
 import {
   type DeviceProfile,
   errnoName,
@@ -110,13 +110,16 @@ export interface RunOptions {
 export const runBytes = (
   rt: Pick<FsRuntime, "device" | "guarded">,
   code: string | Uint8Array,
-  timeoutMs = 30_000,
+  timeoutMs: number | undefined = 30_000,
   options: RunOptions = {},
 ): Effect.Effect<Uint8Array, PythonError | ProtocolError> =>
   Effect.suspend(() => {
     let attempt = 0
-    const guarded = typeof code === "string" && !options.composed && (options.guard ?? rt.guarded)
-    const sent = guarded ? guardCode(code as string) : code
+    // Code is always guarded: a path damaged on the way would otherwise be acted on (a file created
+    // under another name, "absent" for a present file). On links with flow control (raw-paste) the
+    // guard checks the byte sum too; small boards on plain raw links get the length check only.
+    const guarded = typeof code === "string" && !options.composed && (options.guard ?? true)
+    const sent = guarded ? guardCode(code as string, !rt.guarded) : code
     const text = latin1(sent)
     const nothingRan = (e: unknown) =>
       // The end of the code (Ctrl-D) never arrived: the board is still waiting for it, nothing ran.
@@ -126,7 +129,7 @@ export const runBytes = (
           (e.exceptionType === "SyntaxError" || e.exceptionType === "IndentationError")
         : isDamagedInTransit(e, text))
     const once: Effect.Effect<Uint8Array, PythonError | ProtocolError> = rt.device
-      .execBytes(sent, { timeout: Duration.millis(timeoutMs) })
+      .execBytes(sent, timeoutMs === undefined ? {} : { timeout: Duration.millis(timeoutMs) })
       .pipe(
         Effect.catchIf(
           (e) =>
@@ -245,6 +248,144 @@ export const mapBoardErrors =
       (e): e is Extract<E, PythonError> => e instanceof PythonError,
       (e) => Effect.fail(mapOSError(e, operation, path, probe, bytes)),
     ) as Effect.Effect<A, Exclude<E, PythonError> | BoardFileError | PythonError, R>
+
+const FRAME_TRAILER = /^#(\d+):(\d+)$/
+
+/**
+ * The lines of a framed reply (see `framedReply`), checked: every frame's byte count and 16-bit
+ * sum must match what its trailer says, and nothing may follow the last frame. One damaged byte
+ * (dropped, repeated, changed) anywhere in the reply makes this fail, never return other lines.
+ * Empty lines are skipped (a repeated newline changes nothing), a `\r` before a newline dropped.
+ *
+ * @example
+ * unframeReply(new TextEncoder().encode("1\n#2:49\n")) // Result.succeed(["1"])
+ */
+export const unframeReply = (reply: Uint8Array): Result.Result<ReadonlyArray<string>, string> => {
+  const lines: string[] = []
+  let section: Uint8Array[] = []
+  let frames = 0
+  let start = 0
+  while (start < reply.length) {
+    let end = reply.indexOf(0x0a, start)
+    if (end < 0) end = reply.length
+    const line = reply.subarray(start, end > start && reply[end - 1] === 0x0d ? end - 1 : end)
+    start = end + 1
+    if (line.length === 0) continue
+    const trailer = line[0] === 0x23 ? FRAME_TRAILER.exec(decoder.decode(line)) : null
+    if (trailer === null) {
+      section.push(line)
+      continue
+    }
+    const [count, sum] = frameCheck(section)
+    if (count !== Number(trailer[1]) || sum !== Number(trailer[2])) {
+      return Result.fail(
+        `reply frame check failed: ${count}:${sum} received, ${trailer[1]}:${trailer[2]} sent`,
+      )
+    }
+    for (const l of section) lines.push(decoder.decode(l))
+    section = []
+    frames++
+  }
+  if (section.length > 0) return Result.fail("reply cut short (lines after the last frame)")
+  if (frames === 0) return Result.fail("no reply frame")
+  return Result.succeed(lines)
+}
+
+const encoderUtf8 = new TextEncoder()
+
+/** The values of a framed reply, checked ({@link unframeReply}) then parsed. */
+export const parseFramed = (
+  reply: string | Uint8Array,
+  operation: string,
+  path: string,
+): Effect.Effect<PythonValue[], UnexpectedBoardReplyError> =>
+  Effect.suspend(() => {
+    const bytes = typeof reply === "string" ? encoderUtf8.encode(reply) : reply
+    const lines = unframeReply(bytes)
+    if (Result.isFailure(lines)) {
+      return Effect.fail(unexpected(operation, path, lines.failure, decoder.decode(bytes)))
+    }
+    return parseLines(lines.success.join("\n"), operation, path)
+  })
+
+/** Attempts of a read-only exchange whose reply arrived damaged (reads are idempotent). */
+export const REPLY_ATTEMPTS = 3
+
+/**
+ * Run framed code (see `framedReply`) and return the values it replied with, checked end to end.
+ * An OSError the board caught inside the frame fails typed (by errno), like {@link mapOSError};
+ * an OSError outside the frame cannot come from the code and means the reply was damaged. With
+ * `readOnly`, a damaged reply is asked for again, {@link REPLY_ATTEMPTS} times in all.
+ */
+export const runFramed = (
+  rt: Pick<FsRuntime, "device" | "guarded" | "probe">,
+  code: string | Uint8Array,
+  request: {
+    readonly operation: string
+    readonly path: string
+    readonly readOnly: boolean
+    /** Bound of the exchange; default the connection's own (`execTimeoutMs`). */
+    readonly timeoutMs?: number
+  },
+): Effect.Effect<PythonValue[], BoardFileError | PythonError | ProtocolError | UnexpectedBoardReplyError> => {
+  const { operation, path } = request
+  const once = Effect.gen(function* () {
+    const out = yield* runBytes(rt, code, request.timeoutMs).pipe(
+      Effect.catchIf(
+        (e): e is PythonError => e instanceof PythonError && e.exceptionType === "OSError",
+        (e) => Effect.fail(unexpected(operation, path, "an OSError outside the reply frame", e.traceback)),
+      ),
+    )
+    const values = yield* parseFramed(out, operation, path)
+    const failed = values.find((v) => Array.isArray(v) && v.length === 2 && v[0] === FRAMED_OS_ERROR) as
+      | PythonValue[]
+      | undefined
+    if (failed !== undefined) {
+      const errno = failed[1]
+      const error = new PythonError({
+        exceptionType: "OSError",
+        pythonMessage:
+          typeof errno === "number" || typeof errno === "bigint" || typeof errno === "string"
+            ? String(errno)
+            : "",
+        traceback: "",
+        stdout: "",
+      })
+      return yield* Effect.fail(mapOSError(error, operation, path, rt.probe))
+    }
+    return values.filter((v) => v !== failed)
+  })
+  let attempt = 0
+  const withRetry: typeof once = Effect.catchIf(
+    once,
+    (e) => request.readOnly && e instanceof UnexpectedBoardReplyError && ++attempt < REPLY_ATTEMPTS,
+    (e) =>
+      Effect.andThen(
+        Effect.logWarning("Board reply arrived damaged; asking again").pipe(
+          Effect.annotateLogs({ operation, path, error: e.message, attempt }),
+        ),
+        withRetry,
+      ),
+  )
+  return Effect.suspend(() => {
+    attempt = 0
+    return withRetry
+  })
+}
+
+/**
+ * Bound of one exchange that sends `wireBytes` back: four times their link time at the link's
+ * measured rate (or the configured one, or 115200 baud), plus four times `exchangeMs`. Finite
+ * whatever a damaged reply said the size was, and short enough that a board gone silent in the
+ * middle of a read is noticed in seconds, not minutes.
+ *
+ * @example
+ * replyTimeoutMs(rt, 20_000) // 8000 + 4 * 20000 / 11.52 ≈ 14944 at 115200 baud
+ */
+export const replyTimeoutMs = (rt: Pick<FsRuntime, "profile" | "sizing">, wireBytes: number): number => {
+  const rate = rt.profile.rate ?? (rt.sizing.linkBytesPerSecond ?? 11_520) / 1000
+  return Math.ceil(4 * rt.sizing.exchangeMs + (4 * Math.max(0, wireBytes)) / rate)
+}
 
 /** A number from a parsed reply (ints may come as bigint). */
 export const asNumber = (value: PythonValue | undefined): number | undefined =>

@@ -17,6 +17,7 @@ import {
   uploadAbortCode,
   uploadChunkCode,
   uploadFinishCode,
+  uploadHandle,
   uploadInspectCode,
   uploadOpenCode,
   uploadVerifyCode,
@@ -35,7 +36,8 @@ import {
   isDamagedInTransit,
   mapBoardErrors,
   mapOSError,
-  parseLines,
+  parseFramed,
+  REPLY_ATTEMPTS,
   run,
   unexpected,
 } from "./Runtime.js"
@@ -90,7 +92,7 @@ const uploadNames = (rt: FsRuntime, req: UploadRequest, mode: CommitMode): Uploa
   const dirNative = rt.dialect.flat ? "" : boardParent(req.native)
   const place = (name: string) => (rt.dialect.flat ? name : joinBoardPath(dirNative, name))
   return {
-    handle: `_bf${id}`,
+    handle: uploadHandle(id),
     temp: mode === "direct" ? req.native : place(`${stem}.tmp`),
     real: req.native,
     reserve: place(`${stem}r.tmp`),
@@ -192,7 +194,7 @@ const commit = (
       finalizeCopyCode(rt.dialect, names, literals(rt, expected)),
       exchangeTimeout(0, total),
     ).pipe(mapError)
-    const copy = (yield* parseLines(out, req.operation, req.path)).at(-1)
+    const copy = (yield* parseFramed(out, req.operation, req.path)).at(-1)
     if (!holds(copy, expected)) {
       return yield* new TransferVerificationError({
         operation: req.operation,
@@ -219,12 +221,19 @@ const recover = (
 ): Effect.Effect<"ok" | "lost", FileSystemError> =>
   Effect.gen(function* () {
     const total = expected.prefixSize + expected.size
-    const out = yield* run(
-      rt,
-      uploadInspectCode(rt.dialect, names, expected.prefixSize),
-      exchangeTimeout(0, 2 * total),
+    // Inspecting changes nothing but closing the handle (idempotent): a damaged reply is asked for
+    // again, a bounded number of times, rather than leaving the temporary file to chance.
+    let attempt = 0
+    const inspect: Effect.Effect<ReadonlyArray<PythonValue>, FileSystemError> = Effect.flatMap(
+      run(rt, uploadInspectCode(rt.dialect, names, expected.prefixSize), exchangeTimeout(0, 2 * total)),
+      (out) => parseFramed(out, req.operation, req.path),
+    ).pipe(
+      Effect.catchIf(
+        (e) => e._tag === "UnexpectedBoardReplyError" && ++attempt < REPLY_ATTEMPTS,
+        () => inspect,
+      ),
     )
-    const state = (yield* parseLines(out, req.operation, req.path)).at(-1)
+    const state = (yield* inspect).at(-1)
     const [real, temp] = Array.isArray(state) ? state : []
     const abort = run(rt, uploadAbortCode(names, mode))
     if (holds(real, expected)) {
@@ -319,8 +328,8 @@ const uploadBody = (
         return yield* new BoardResetError({ phase: "stdout", banner: "(the board reset between exchanges)" })
       }
       const budget = codeBudget(rt.profile, protocol, rt.sizing)
-      // On a link without flow control the protocol parts are guarded; the data is length-checked.
-      const guard = (code: string) => (rt.guarded && code !== "" ? guardCode(code) : code)
+      // The protocol parts (they name the files) are guarded; the data is length-checked.
+      const guard = (code: string) => (code !== "" ? guardCode(code, !rt.guarded) : code)
       const head = opened
         ? ""
         : guard(
@@ -406,7 +415,7 @@ const uploadBody = (
         ) {
           // Bytes were lost on the link and a part of the exchange refused to run. What ran before
           // it says so in what the board printed: the head (`('m', ...)`) and the chunk (`('w',)`).
-          for (const line of yield* parseLines(e.stdout, req.operation, req.path)) {
+          for (const line of yield* parseFramed(e.stdout, req.operation, req.path)) {
             if (!Array.isArray(line)) continue
             if (line[0] === "m" && !opened) {
               ;[prefixSize, prefixHex] = openingReply(rt, line, emptyHex)
@@ -437,7 +446,7 @@ const uploadBody = (
         return yield* Effect.fail(e as ProtocolError)
       }
       recordRate(rt.profile, code.length, performance.now() - started)
-      const lines = yield* parseLines(result.value, req.operation, req.path)
+      const lines = yield* parseFramed(result.value, req.operation, req.path)
       if (!opened) {
         const opening = lines[0]
         if (!Array.isArray(opening) || opening[0] !== "m") {
@@ -467,14 +476,9 @@ const uploadBody = (
         // verified temporary file; if that cannot be done now, the session's cleanup tries again.
         const committed = yield* Effect.exit(commit(rt, req, mode, names, expected))
         if (Exit.isFailure(committed)) {
-          const failure = Cause.findErrorOption(committed.cause)
-          const retryable =
-            failure._tag === "Some" &&
-            (failure.value._tag === "TransferVerificationError" || isProtocolError(failure.value))
-          if (!retryable) {
-            state.phase = "done" // the board code removed the temporary file (e.g. no room for the copy)
-            return yield* Effect.failCause(committed.cause)
-          }
+          // Whatever stopped the commit (no room for the copy: the board removed the temporary
+          // file; a damaged reply; a reset), the board's state decides: roll forward from a complete
+          // temporary file, or drop what is left. Failing that, the session's cleanup does it.
           const recovered = yield* Effect.exit(recover(rt, req, mode, names, expected))
           if (Exit.isFailure(recovered)) return yield* Effect.failCause(committed.cause)
           state.phase = "done"
@@ -494,17 +498,6 @@ const uploadBody = (
       return yield* unexpected(req.operation, req.path, "no commit reply", result.value)
     }
   })
-
-const PROTOCOL_TAGS = new Set([
-  "LinkClosedError",
-  "LinkLostError",
-  "ProtocolTimeoutError",
-  "UnexpectedBytesError",
-  "BoardResetError",
-  "BoardStuckError",
-])
-
-const isProtocolError = (e: { readonly _tag: string }): boolean => PROTOCOL_TAGS.has(e._tag)
 
 /** The first exchange's `('m', free, prefixSize, prefixDigest)`: note the free memory, return the prefix. */
 const openingReply = (

@@ -22,6 +22,7 @@ import {
   uploadAbortCode,
   uploadChunkCode,
   uploadFinishCode,
+  uploadHandle,
   uploadInspectCode,
   uploadOpenCode,
   uploadVerifyCode,
@@ -198,7 +199,7 @@ describe("the Python sent to boards", () => {
   it("compiles on MicroPython, for every kind of board", async () => {
     const { mp } = await wasmInterpreter()
     const names = {
-      handle: "_bf1",
+      handle: uploadHandle(1),
       temp: "/d/.belay-x-1.tmp",
       real: "/d/a'b\n.txt",
       reserve: "/d/.belay-x-1r.tmp",

@@ -17,7 +17,7 @@ import {
   isTemporaryName,
 } from "../src/index.js"
 import { mapOSError } from "../src/Runtime.js"
-import { PROBE_FLAT, PROBE_NO_RENAME, randomBytes, run, wasmBoard } from "./fixtures.js"
+import { changeCode, PROBE_FLAT, PROBE_NO_RENAME, randomBytes, run, wasmBoard } from "./fixtures.js"
 import { type Instrumented, instrument } from "./suite.js"
 
 const setup = (
@@ -252,6 +252,24 @@ describe("transfers", () => {
       }),
     ))
 
+  it("leave no names behind on the board: uploads intern no identifier, and their handle dict goes", () =>
+    run(
+      Effect.gen(function* () {
+        const { fs, py } = yield* setup()
+        const at = yield* workDir(fs, "/xfer-qstr")
+        // MicroPython never frees an interned name (qstr): one per upload would leak heap for good.
+        const qstrs = () =>
+          Number(/n_qstr=(\d+)/.exec(py("import micropython\nmicropython.qstr_info()"))?.[1])
+        yield* fs.write(at("q.txt"), "warm-up content\n")
+        yield* fs.append(at("q.txt"), "warm-up line\n")
+        const before = qstrs()
+        for (let i = 0; i < 20; i++) yield* fs.write(at("q.txt"), `content number ${i}\n`)
+        yield* fs.append(at("q.txt"), "one more line\n")
+        expect(qstrs()).toBe(before)
+        expect(py("print('_bf' in globals())")).toBe("False")
+      }),
+    ))
+
   it("repeats an upload whose content arrived wrong, and fails typed when it keeps arriving wrong", () =>
     run(
       Effect.gen(function* () {
@@ -329,7 +347,7 @@ describe("atomic writes", () => {
             if (!armed || !code.includes("os.rename(")) return undefined
             armed = false
             reset("after")
-            return renamed ? undefined : code.replace(/ os\.rename\([^\n]*\)/, " pass")
+            return renamed ? undefined : changeCode(code, / os\.rename\([^\n]*\)/, " pass")
           })
           const result = yield* fs.write(at("c.txt"), "new content")
           instrumented.mutate(undefined)
@@ -441,7 +459,9 @@ describe("boards without os.rename (commit by an on-board copy)", () => {
         // The board runs out of room while writing the reservation that proves room for the copy
         // (51: ENOSPC of this board, whose filesystem raises Emscripten's numbers).
         instrumented.mutate((code) =>
-          code.includes("z=bytes(128)") ? code.replace("g.write(z);k-=128", "raise OSError(51)") : undefined,
+          code.includes("z=bytes(128)")
+            ? changeCode(code, "g.write(z);k-=128", "raise OSError(51)")
+            : undefined,
         )
         const error = yield* Effect.flip(fs.write(at("keep.txt"), randomBytes(3000, 2)))
         instrumented.mutate(undefined)
@@ -464,7 +484,7 @@ describe("boards without os.rename (commit by an on-board copy)", () => {
           if (!armed || !code.includes("z=bytes(128)")) return undefined
           armed = false
           reset("after")
-          return code.replace("  g.write(d)", "  g.write(d);break")
+          return changeCode(code, "  g.write(d)", "  g.write(d);break")
         })
         const result = yield* fs.write(at("r.bin"), data)
         instrumented.mutate(undefined)

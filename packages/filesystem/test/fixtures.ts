@@ -1,8 +1,14 @@
 import { type DeviceSession, makeDeviceSessionManager } from "@belay/core"
-import { type DeviceCommunicationShape, makeDeviceCommunication, type RawReplOptions } from "@belay/transport"
+import {
+  type DeviceCommunicationShape,
+  makeDeviceCommunication,
+  parsePythonLiteral,
+  type RawReplOptions,
+} from "@belay/transport"
 import { type FakeBoardOptions, type FakeRun, makeFakeBoard } from "@belay/transport/testing"
 import { loadMicroPython, type MicroPython } from "@micropython/micropython-webassembly-pyscript"
-import { Effect, References, type Scope } from "effect"
+import { Effect, References, Result, type Scope } from "effect"
+import { frameCheck, guardCode } from "../src/BoardCode.js"
 import { boardFileSystem, type FileSystemOptions } from "../src/index.js"
 
 /**
@@ -142,3 +148,32 @@ export const PROBE_NO_RENAME =
   "{'impl': 'micropython', 'ver': '1.27.0', 'plat': 'norename', 'mach': 'fake board', 'mods': ['binascii'], " +
   "'hash': ['sha256'], 'os': ['listdir', 'ilistdir', 'stat', 'mkdir', 'rmdir', 'remove', 'statvfs'], " +
   "'uid': None, 'free': 200000}\r\n"
+
+/**
+ * Reply lines in a frame, as the board's `_bo` and trailer print them (with `\r\n`, as a board's
+ * terminal does): what a board that lies consistently would send.
+ */
+export const framedLines = (lines: ReadonlyArray<string>): string => {
+  const [count, sum] = frameCheck(lines.map((l) => enc.encode(l)))
+  return [...lines, `#${count}:${sum}`].map((l) => `${l}\r\n`).join("")
+}
+
+/** One guarded part of sent code (see `guardCode`): its literal, and whether it checks the byte sum. */
+const GUARDED_PART =
+  /_bs=('(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")\ntry:\n if len\(_bs\)!=\d+( or sum\(bytes\(_bs,'utf-8'\)\)!=\d+)?:raise ValueError\('belay-code-damaged'\)\n[\s\S]*?\nfinally:\n del _bs\n/g
+
+/**
+ * `code` with `from` replaced by `to`, as a board that ran it differently would: inside a guarded
+ * part, that part's guard is rebuilt, so that the change is not taken for damage on the link.
+ */
+export const changeCode = (code: string, from: string | RegExp, to: string): string => {
+  let changed = false
+  const out = code.replace(GUARDED_PART, (part, literal: string, sum: string | undefined) => {
+    const inner = parsePythonLiteral(literal)
+    if (changed || Result.isFailure(inner) || typeof inner.success !== "string") return part
+    if (typeof from === "string" ? !inner.success.includes(from) : !from.test(inner.success)) return part
+    changed = true
+    return guardCode(inner.success.replace(from, to), sum !== undefined)
+  })
+  return changed ? out : code.replace(from, to)
+}

@@ -16,7 +16,7 @@ import {
   type FileSystemOptions,
   isTemporaryName,
 } from "../src/index.js"
-import { randomBytes, run } from "./fixtures.js"
+import { framedLines, randomBytes, run } from "./fixtures.js"
 
 /** A device that records what is sent, can reset the board in place of a chosen exchange, and can fake replies. */
 export interface Instrumented {
@@ -315,7 +315,7 @@ export const boardSuite = (
               const evil = dir === "/" ? "/../evil.txt" : `${dir}/../../evil.txt`
               board.instrumented.fake(
                 (code) => code.includes("def _bl"),
-                `('${at("ok.txt")}', 0, 3)\r\n('${evil}', 0, 4)\r\n`,
+                framedLines([`('${at("ok.txt")}', 0, 3)`, `('${evil}', 0, 4)`]),
               )
               const refused = yield* Effect.flip(fs.download(dir, path.join(destination, "second")))
               board.instrumented.fake(undefined)
@@ -345,7 +345,7 @@ export const boardSuite = (
             Effect.gen(function* () {
               board.instrumented.fake(
                 (code) => code.includes("def _bl"),
-                `('${at("link")}', 1, 0)\r\n('${at("link/x.txt")}', 0, 1)\r\n`,
+                framedLines([`('${at("link")}', 1, 0)`, `('${at("link/x.txt")}', 0, 1)`]),
               )
               const refused = yield* Effect.flip(fs.download(dir, destination))
               board.instrumented.fake(undefined)
