@@ -717,7 +717,8 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
 
     for (let index = 0; index < options.operations; index++) {
       const op = nextOperation()
-      const tally = (byOperation[op.name] ??= { count: 0, success: 0, errors: {} })
+      const tally = byOperation[op.name] ?? { count: 0, success: 0, errors: {} }
+      byOperation[op.name] = tally
       tally.count++
       const faultsBefore = Effect.runSync(injector.counts).total
       await must(injector.setEnabled(true))
