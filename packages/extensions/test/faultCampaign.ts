@@ -24,9 +24,15 @@ import {
   execChecked,
   makeDeviceCommunication,
 } from "@belay/transport"
-import { type FaultCounts, type FaultInjector, makeFaultInjector } from "@belay/transport/testing"
+import {
+  type FaultCounts,
+  type FaultInjector,
+  makeFaultInjector,
+  seededRandom,
+} from "@belay/transport/testing"
 import { openVirtualBoard } from "@belay/virtual-device"
 import { Cause, Duration, Effect, Exit, References, Schema, Scope, Stream } from "effect"
+import { THREAD_STAND_IN } from "./threadStandIn.js"
 
 /** How often each kind of fault is injected, per chunk of bytes, in each direction. */
 export interface CampaignRates {
@@ -105,16 +111,6 @@ export interface CampaignReport {
 }
 
 // ---- what runs on the board ----
-
-/** `_thread` for the WebAssembly build (which has none): runs the function at once. Installed by boot.py. */
-const BOOT_PY = py`
-  import sys
-  class _camp_thread:
-      @staticmethod
-      def start_new_thread(f, a):
-          f(*a)
-  sys.modules['_thread'] = _camp_thread
-`.text
 
 const add = Task.make({
   name: "camp_add",
@@ -216,19 +212,6 @@ const parseLeftovers = (text: string): [number, number, string[]] | undefined =>
   }
 }
 
-// ---- a seeded generator for the campaign's choices ----
-
-const mulberry32 = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 // ---- the campaign ----
 
 interface Connection {
@@ -301,10 +284,11 @@ const PROTOCOL = {
  */
 export const runFaultCampaign = async (options: CampaignOptions): Promise<CampaignReport> => {
   const rates: CampaignRates = { ...DEFAULT_RATES, ...options.rates }
-  const random = mulberry32(options.seed ^ 0x5eed)
+  const random = seededRandom(options.seed ^ 0x5eed)
   const pick = <A>(xs: ReadonlyArray<A>): A => xs[Math.floor(random() * xs.length)]!
   const flash = mkdtempSync(join(tmpdir(), "belay-campaign-"))
-  writeFileSync(join(flash, "boot.py"), BOOT_PY)
+  // boot.py runs after every reset, so threads stay "supported" whatever the faults reset.
+  writeFileSync(join(flash, "boot.py"), THREAD_STAND_IN.text)
   mkdirSync(join(flash, "camp"))
   const localTree = mkdtempSync(join(tmpdir(), "belay-campaign-tree-"))
   for (const [name, text] of [

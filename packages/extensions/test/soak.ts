@@ -20,19 +20,7 @@ import { boardFileSystem } from "@belay/filesystem"
 import { makeDeviceCommunication } from "@belay/transport"
 import { openVirtualBoard } from "@belay/virtual-device"
 import { Cause, Deferred, Effect, Exit, Fiber, Metric, References, Schema, Scope } from "effect"
-
-/**
- * The `_thread` stand-in of packages/executors/test/virtual-threads.test.ts: runs the function
- * at once, in the caller's thread. The capability probe then reports threads.
- */
-const THREAD_STAND_IN = py`
-  import sys
-  class _belay_test_thread:
-      @staticmethod
-      def start_new_thread(f, a):
-          f(*a)
-  sys.modules['_thread'] = _belay_test_thread
-`
+import { THREAD_STAND_IN } from "./threadStandIn.js"
 
 /** The task; `version` changes its code (and its results), so a new version is a fresh deploy. */
 const stepTask = (version: number) =>
