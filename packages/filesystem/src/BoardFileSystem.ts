@@ -270,7 +270,9 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
         linkBytesPerSecond: options.linkBytesPerSecond,
       },
       verifyRetries: options.verifyRetries ?? DEFAULTS.verifyRetries,
-      guarded: protocol.rawPaste !== true,
+      // Length-only guards only where the link is known to be plain raw (small boards): while the
+      // mode is not known yet (no exchange negotiated it on this connection), check the sum too.
+      guarded: protocol.rawPaste === false,
     }),
   )
 
