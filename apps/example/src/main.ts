@@ -4,7 +4,7 @@ import { checkHealth } from "@belay/extensions"
 import { DeviceCommunication, parsePythonLiteral } from "@belay/transport"
 import { listSerialPorts } from "@belay/transport/serial"
 import { NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Result, Stream } from "effect"
+import { Cause, Effect, Exit, Logger, Result, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { runBench } from "./cli/Bench.js"
 import { onBoard } from "./cli/Board.js"
@@ -169,7 +169,11 @@ export const main = async (args: ReadonlyArray<string>): Promise<number> => {
     argv.unshift("ports")
   }
   const exit = await Effect.runPromiseExit(
-    Command.runWith(cli, { version: "0.0.0" })(argv).pipe(Effect.provide(NodeServices.layer)),
+    Command.runWith(cli, { version: "0.0.0" })(argv).pipe(
+      Effect.provide(NodeServices.layer),
+      // stdout carries what the command prints (JSON with --json); logs go to stderr.
+      Effect.provideService(Logger.LogToStderr, true),
+    ),
   )
   if (Exit.isSuccess(exit)) return ExitCode.ok
   const error = Cause.findErrorOption(exit.cause)

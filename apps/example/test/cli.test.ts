@@ -15,10 +15,10 @@ const withoutDevice = (env: NodeJS.ProcessEnv) => {
   return rest
 }
 
-const belay = (args: string[], options: { timeoutMs?: number } = {}) =>
+const belay = (args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...withoutDevice(process.env), BELAY_VIRTUAL_DIR: path.join(home, "flash") },
+      env: { ...withoutDevice(process.env), BELAY_VIRTUAL_DIR: path.join(home, "flash"), ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
     })
     let stdout = ""
@@ -35,6 +35,17 @@ const belay = (args: string[], options: { timeoutMs?: number } = {}) =>
     })
   })
 
+// What a --json command printed on stdout; a failure shows both streams, so CI says what got in the way.
+const stdoutJson = (result: { code: number | null; stdout: string; stderr: string }) => {
+  try {
+    return JSON.parse(result.stdout)
+  } catch (error) {
+    throw new Error(
+      `stdout is not JSON (${(error as Error).message}); exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
+    )
+  }
+}
+
 beforeAll(async () => {
   home = await mkdtemp(path.join(os.tmpdir(), "belay-cli-"))
 })
@@ -48,7 +59,14 @@ describe("belay on the virtual board", () => {
     expect(exec).toMatchObject({ code: 0, stdout: "0\n1\n2\n" })
     const value = await belay(["eval", "{'a': [1, 2.5, None, True], 's': 'x\\ny'}", "--device", "virtual"])
     expect(value.code).toBe(0)
-    expect(JSON.parse(value.stdout)).toEqual({ a: [1, 2.5, null, true], s: "x\ny" })
+    expect(stdoutJson(value)).toEqual({ a: [1, 2.5, null, true], s: "x\ny" })
+  })
+
+  it("logs go to stderr, so --json output stays parseable at any log level", async () => {
+    const ls = await belay(["fs", "ls", "--json"], { env: { BELAY_LOG_LEVEL: "Debug" } })
+    expect(ls.code).toBe(0)
+    expect(Array.isArray(stdoutJson(ls))).toBe(true)
+    expect(ls.stderr).toContain("Session created")
   })
 
   it("exit codes: 1 with the traceback for a Python exception, 2 for usage, 3 for connection errors", async () => {
@@ -69,7 +87,7 @@ describe("belay on the virtual board", () => {
   it("info --json prints one JSON object", async () => {
     const info = await belay(["info", "--json"])
     expect(info.code).toBe(0)
-    const report = JSON.parse(info.stdout)
+    const report = stdoutJson(info)
     expect(report.capabilities.platform).toBe("webassembly")
     expect(report.health.ok).toBe(true)
   })
@@ -89,7 +107,7 @@ describe("belay on the virtual board", () => {
     const put = await belay(["fs", "put", local, "/data/blob.bin"])
     expect(put.code).toBe(0)
     const ls = await belay(["fs", "ls", "/data", "--json"])
-    expect(JSON.parse(ls.stdout)).toEqual([
+    expect(stdoutJson(ls)).toEqual([
       expect.objectContaining({ path: "/data/blob.bin", size: 3000, type: "file" }),
     ])
     const back = path.join(home, "back.bin")
@@ -107,14 +125,14 @@ describe("belay on the virtual board", () => {
     await writeFile(path.join(tree, "lib", "a.py"), "A = 1\n")
     const first = await belay(["fs", "sync", tree, "/app", "--json"])
     expect(first.code).toBe(0)
-    expect(JSON.parse(first.stdout).uploaded).toHaveLength(2)
+    expect(stdoutJson(first).uploaded).toHaveLength(2)
     const second = await belay(["fs", "sync", tree, "/app", "--json"])
-    expect(JSON.parse(second.stdout)).toMatchObject({ uploaded: [], bytesUploaded: 0 })
+    expect(stdoutJson(second)).toMatchObject({ uploaded: [], bytesUploaded: 0 })
     await writeFile(path.join(tree, "lib", "a.py"), "A = 2\n")
     const dry = await belay(["fs", "sync", tree, "/app", "--dry-run", "--json"])
-    expect(JSON.parse(dry.stdout).uploaded.map((u: { path: string }) => u.path)).toEqual(["/app/lib/a.py"])
+    expect(stdoutJson(dry).uploaded.map((u: { path: string }) => u.path)).toEqual(["/app/lib/a.py"])
     const third = await belay(["fs", "sync", tree, "/app", "--json"])
-    expect(JSON.parse(third.stdout).uploaded.map((u: { path: string }) => u.path)).toEqual(["/app/lib/a.py"])
+    expect(stdoutJson(third).uploaded.map((u: { path: string }) => u.path)).toEqual(["/app/lib/a.py"])
     const text = await belay(["fs", "cat", "/app/lib/a.py"])
     expect(text.stdout).toBe("A = 2\n")
   })
@@ -144,7 +162,7 @@ describe("belay on the virtual board", () => {
   it("bench --json and ports --json print JSON; --device list lists ports", async () => {
     const bench = await belay(["bench", "--json"], { timeoutMs: 120_000 })
     expect(bench.code).toBe(0)
-    const report = JSON.parse(bench.stdout)
+    const report = stdoutJson(bench)
     expect(report.link).toBe("virtual")
     expect(report.rows.map((r: { layer: string }) => r.layer)).toEqual([
       "transport",
@@ -156,7 +174,7 @@ describe("belay on the virtual board", () => {
     for (const row of report.rows) expect(row.value).toBeGreaterThan(0)
     const ports = await belay(["ports", "--json"])
     expect(ports.code).toBe(0)
-    expect(Array.isArray(JSON.parse(ports.stdout))).toBe(true)
+    expect(Array.isArray(stdoutJson(ports))).toBe(true)
     expect((await belay(["--device", "list"])).code).toBe(0)
   })
 
@@ -187,13 +205,13 @@ describe("belay on the QEMU micro:bit through --device serial:/dev/pts/N", () =>
     const exec = await belay(["exec", "print(sum(range(10)))", "--device", device])
     expect(exec).toMatchObject({ code: 0, stdout: "45\n" })
     const value = await belay(["eval", "[1, 'a', None, (2, 3)]", "--device", device])
-    expect(JSON.parse(value.stdout)).toEqual([1, "a", null, [2, 3]])
+    expect(stdoutJson(value)).toEqual([1, "a", null, [2, 3]])
     const file = path.join(home, "count.py")
     await writeFile(file, "for i in range(3):\n    print(i)\n")
     expect(await belay(["run", file, "--device", device])).toMatchObject({ code: 0, stdout: "0\n1\n2\n" })
     const info = await belay(["info", "--json", "--device", device])
     expect(info.code).toBe(0)
-    expect(JSON.parse(info.stdout).capabilities).toMatchObject({
+    expect(stdoutJson(info).capabilities).toMatchObject({
       platform: "microbit",
       version: "1.9.2",
       rawPaste: false,
@@ -209,7 +227,7 @@ describe("belay on the QEMU micro:bit through --device serial:/dev/pts/N", () =>
     await writeFile(local, "hello from the host\n")
     expect((await belay(["fs", "put", local, "/hello.txt", "--device", device])).code).toBe(0)
     const ls = await belay(["fs", "ls", "--json", "--device", device])
-    expect(JSON.parse(ls.stdout)).toContainEqual(expect.objectContaining({ path: "/hello.txt", size: 20 }))
+    expect(stdoutJson(ls)).toContainEqual(expect.objectContaining({ path: "/hello.txt", size: 20 }))
     expect((await belay(["fs", "cat", "/hello.txt", "--device", device])).stdout).toBe(
       "hello from the host\n",
     )
@@ -220,9 +238,9 @@ describe("belay on the QEMU micro:bit through --device serial:/dev/pts/N", () =>
     await mkdir(flat, { recursive: true })
     await writeFile(path.join(flat, "a.py"), "A = 1\n")
     const sync = await belay(["fs", "sync", flat, "/", "--json", "--device", device])
-    expect(JSON.parse(sync.stdout).uploaded.map((u: { path: string }) => u.path)).toEqual(["/a.py"])
+    expect(stdoutJson(sync).uploaded.map((u: { path: string }) => u.path)).toEqual(["/a.py"])
     const again = await belay(["fs", "sync", flat, "/", "--json", "--device", device])
-    expect(JSON.parse(again.stdout).uploaded).toEqual([])
+    expect(stdoutJson(again).uploaded).toEqual([])
     expect((await belay(["fs", "rm", "/hello.txt", "--device", device])).code).toBe(0)
     const mkdirRefused = await belay(["fs", "mkdir", "/lib", "--device", device])
     expect(mkdirRefused.code).toBe(1)
