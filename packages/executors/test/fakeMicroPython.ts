@@ -62,14 +62,10 @@ const RUNTIME_FORM = /^_belay_x\(b"((?:[^"\\]|\\.)*)",(\d+),(\d+)\)$/s
 
 /** The bytes of a Python bytes literal body (the escapes `checkedRequest` writes). */
 const literalBytes = (body: string): Uint8Array => {
-  const out: number[] = []
-  for (let i = 0; i < body.length; i++) {
-    if (body[i] === "\\" && body[i + 1] === "x") {
-      out.push(Number.parseInt(body.slice(i + 2, i + 4), 16))
-      i += 3
-    } else out.push(body.charCodeAt(i))
-  }
-  return Uint8Array.from(out)
+  const parsed = parsePythonLiteral(`b"${body}"`)
+  if (Result.isFailure(parsed) || !(parsed.success instanceof Uint8Array))
+    throw new Error(`fake board: not a bytes literal body: ${body}`)
+  return parsed.success
 }
 
 /** The code inside a checked request, and whether it arrived intact; undefined for plain code. */

@@ -43,7 +43,7 @@ export default async function bench(ctx: BenchContext) {
   row(
     "reconnects that failed",
     report.reconnectFailures,
-    "of " + report.reconnects,
+    `of ${report.reconnects}`,
     "0",
     report.reconnectFailures === 0,
   )

@@ -6,7 +6,7 @@
  * can break out of its literal.
  * @internal
  */
-import { toPythonLiteral } from "@belay/transport"
+import { checkedTopLevelRequest, toPythonLiteral } from "@belay/transport"
 import type { HashAlgorithm } from "./Checksum.js"
 
 /** What the generated code may use on this board. */
@@ -571,32 +571,13 @@ export const uploadOpenCode = (
 /** Message of the exception raised when a chunk arrived short or long (bytes lost on the link). */
 export const DAMAGED_CHUNK = "belay-chunk-damaged"
 
-/** Sum of the UTF-8 bytes of `code`, as `sum(bytes(code,'utf-8'))` gives it on the board. */
-const byteSum = (code: string): number => new TextEncoder().encode(code).reduce((a, b) => a + b, 0)
-
-/** Message of the exception raised when guarded code arrived damaged (nothing of it ran). */
-export const DAMAGED_CODE = "belay-code-damaged"
-
 /**
- * Code that runs only if it arrived whole: sent as a string literal with its length, executed by
- * `exec` after the length (and, with `checkSum`, the UTF-8 byte sum, by the C-speed `sum`) checks
- * out. A damaged program could otherwise still compile and act on a damaged path. The length
- * alone catches lost bytes (plain raw mode, whose writes a small board can drop bytes of); the
- * sum catches changed ones too.
+ * Code that runs only if it arrived whole: a checked request of `@belay/transport` (a bytes literal
+ * run by `exec` only when its length and byte sum check out), in its top-level form (the file code
+ * needs the stack of a small board) and after a collection of the heap, so that the parser of the
+ * inner code has room. A damaged program could otherwise still compile and act on a damaged path.
  */
-export const guardCode = (code: string, checkSum = false): string =>
-  [
-    `_bs=${py(code)}`,
-    "try:",
-    ` if len(_bs)!=${[...code].length}${checkSum ? ` or sum(bytes(_bs,'utf-8'))!=${byteSum(code)}` : ""}:raise ValueError('${DAMAGED_CODE}')`,
-    // The inner code is parsed now: give the parser a collected heap (a small board's is full of
-    // the previous exchanges' garbage).
-    " import gc;gc.collect()",
-    " exec(_bs)",
-    "finally:",
-    " del _bs",
-    "",
-  ].join("\n")
+export const guardCode = (code: string): string => checkedTopLevelRequest(code, { collectFirst: true })
 
 /**
  * One chunk of `size` data bytes: the expression's bytes go between the two strings. The length

@@ -5,14 +5,17 @@
 import type { DeviceCapabilities, DeviceSession } from "@belay/core"
 import {
   type DeviceCommunicationShape,
+  fromCheckedRequest,
+  isRequestRefused,
   type ProtocolError,
   ProtocolTimeoutError,
   PythonError,
   type PythonValue,
   parsePythonLiteral,
+  RequestDamagedError,
 } from "@belay/transport"
 import { Duration, Effect, Result } from "effect"
-import { type BoardDialect, DAMAGED_CODE, FRAMED_OS_ERROR, frameCheck, guardCode } from "./BoardCode.js"
+import { type BoardDialect, FRAMED_OS_ERROR, frameCheck, guardCode } from "./BoardCode.js"
 import {
   type DeviceProfile,
   errnoName,
@@ -43,7 +46,7 @@ export interface FsRuntime {
   readonly encoding: UploadEncoding
   readonly sizing: SizingOptions
   readonly verifyRetries: number
-  /** The link has no flow control (plain raw mode): guard code against lost bytes. */
+  /** The link is known to have no flow control (plain raw mode): size exchanges and literals for it. */
   readonly guarded: boolean
 }
 
@@ -54,14 +57,15 @@ const quotedName = /'([A-Za-z_][A-Za-z0-9_]*)'/
 
 /**
  * The code arrived damaged: what this package sends always compiles and names only what it
- * defines, so a SyntaxError, a guard's refusal, or a NameError/AttributeError about a name the
- * code does not contain means a byte was lost or changed on the link (small boards drop bytes
- * when input comes too fast). Nothing ran: sending it again is safe.
+ * defines, so a SyntaxError, a checked request's refusal, or a NameError/AttributeError about a
+ * name the code does not contain means a byte was lost or changed on the link (small boards drop
+ * bytes when input comes too fast). Nothing ran: sending it again is safe.
  */
 export const isDamagedInTransit = (error: unknown, code?: string): boolean => {
+  if (error instanceof RequestDamagedError) return true
   if (!(error instanceof PythonError)) return false
   if (error.exceptionType === "SyntaxError" || error.exceptionType === "IndentationError") return true
-  if (error.exceptionType === "ValueError" && error.pythonMessage.includes(DAMAGED_CODE)) return true
+  if (isRequestRefused(error)) return true
   if (
     (error.exceptionType === "NameError" || error.exceptionType === "AttributeError") &&
     code !== undefined
@@ -88,9 +92,9 @@ const latin1 = (code: string | Uint8Array) =>
   typeof code === "string" ? code : Buffer.from(code).toString("latin1")
 
 /**
- * Run code on the board; stdout as text. On a link without flow control (plain raw mode) the code
- * is guarded (runs only if it arrived whole) unless `guard: false`; code damaged on the way, or
- * that the board had no memory to parse, is sent again (nothing of it ran).
+ * Run code on the board; stdout as text. The code is guarded (runs only if it arrived whole) unless
+ * `guard: false`; code damaged on the way, or that the board had no memory to parse, is sent again
+ * (nothing of it ran).
  */
 export const run = (
   rt: Pick<FsRuntime, "device" | "guarded">,
@@ -115,11 +119,10 @@ export const runBytes = (
 ): Effect.Effect<Uint8Array, PythonError | ProtocolError> =>
   Effect.suspend(() => {
     let attempt = 0
-    // Code is always guarded: a path damaged on the way would otherwise be acted on (a file created
-    // under another name, "absent" for a present file). On links with flow control (raw-paste) the
-    // guard checks the byte sum too; small boards on plain raw links get the length check only.
+    // Code is always guarded (a checked request, see `guardCode`): a path damaged on the way would
+    // otherwise be acted on (a file created under another name, "absent" for a present file).
     const guarded = typeof code === "string" && !options.composed && (options.guard ?? true)
-    const sent = guarded ? guardCode(code as string, !rt.guarded) : code
+    const sent = guarded ? guardCode(code as string) : code
     const text = latin1(sent)
     const nothingRan = (e: unknown) =>
       // The end of the code (Ctrl-D) never arrived: the board is still waiting for it, nothing ran.
@@ -127,7 +130,9 @@ export const runBytes = (
       (options.composed
         ? e instanceof PythonError &&
           (e.exceptionType === "SyntaxError" || e.exceptionType === "IndentationError")
-        : isDamagedInTransit(e, text))
+        : guarded
+          ? e instanceof PythonError && fromCheckedRequest(e, attempt)._tag === "RequestDamagedError"
+          : isDamagedInTransit(e, text))
     const once: Effect.Effect<Uint8Array, PythonError | ProtocolError> = rt.device
       .execBytes(sent, timeoutMs === undefined ? {} : { timeout: Duration.millis(timeoutMs) })
       .pipe(
@@ -156,7 +161,11 @@ export const runBytes = (
                 ),
         ),
       )
-    return once
+    // What the caller sees of a checked request: a refusal as RequestDamagedError, the code's own
+    // errors with tracebacks as if it had been sent plainly.
+    return guarded
+      ? Effect.mapError(once, (e) => (e instanceof PythonError ? fromCheckedRequest(e, attempt) : e))
+      : once
   })
 
 /** Every non-empty line of a reply, parsed as a Python literal. */

@@ -329,7 +329,7 @@ const uploadBody = (
       }
       const budget = codeBudget(rt.profile, protocol, rt.sizing)
       // The protocol parts (they name the files) are guarded; the data is length-checked.
-      const guard = (code: string) => (code !== "" ? guardCode(code, !rt.guarded) : code)
+      const guard = (code: string) => (code !== "" ? guardCode(code) : code)
       const head = opened
         ? ""
         : guard(

@@ -1,5 +1,6 @@
 import { type DeviceSession, makeDeviceSessionManager } from "@belay/core"
 import {
+  checkedTopLevelRequest,
   type DeviceCommunicationShape,
   makeDeviceCommunication,
   parsePythonLiteral,
@@ -8,7 +9,7 @@ import {
 import { type FakeBoardOptions, type FakeRun, makeFakeBoard } from "@belay/transport/testing"
 import { loadMicroPython, type MicroPython } from "@micropython/micropython-webassembly-pyscript"
 import { Effect, References, Result, type Scope } from "effect"
-import { frameCheck, guardCode } from "../src/BoardCode.js"
+import { frameCheck } from "../src/BoardCode.js"
 import { boardFileSystem, type FileSystemOptions } from "../src/index.js"
 
 /**
@@ -158,22 +159,23 @@ export const framedLines = (lines: ReadonlyArray<string>): string => {
   return [...lines, `#${count}:${sum}`].map((l) => `${l}\r\n`).join("")
 }
 
-/** One guarded part of sent code (see `guardCode`): its literal, and whether it checks the byte sum. */
+/** One guarded part of sent code (see `guardCode`): a checked request, its string literal. */
 const GUARDED_PART =
-  /_bs=('(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")\ntry:\n if len\(_bs\)!=\d+( or sum\(bytes\(_bs,'utf-8'\)\)!=\d+)?:raise ValueError\('belay-code-damaged'\)\n[\s\S]*?\nfinally:\n del _bs\n/g
+  /exec\(\*\[_belay_q for _belay_q in \[('(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")\] if len\(_belay_q\)==\d+ and sum\(bytes\(_belay_q,'utf-8'\)\)==\d+\] or \[_belay_request_damaged\]\)\n/g
 
 /**
  * `code` with `from` replaced by `to`, as a board that ran it differently would: inside a guarded
- * part, that part's guard is rebuilt, so that the change is not taken for damage on the link.
+ * part, that part's check is rebuilt, so that the change is not taken for damage on the link.
  */
 export const changeCode = (code: string, from: string | RegExp, to: string): string => {
   let changed = false
-  const out = code.replace(GUARDED_PART, (part, literal: string, sum: string | undefined) => {
-    const inner = parsePythonLiteral(literal)
-    if (changed || Result.isFailure(inner) || typeof inner.success !== "string") return part
-    if (typeof from === "string" ? !inner.success.includes(from) : !from.test(inner.success)) return part
+  const out = code.replace(GUARDED_PART, (part, literal: string) => {
+    const parsed = parsePythonLiteral(literal)
+    if (changed || Result.isFailure(parsed) || typeof parsed.success !== "string") return part
+    const inner = parsed.success
+    if (typeof from === "string" ? !inner.includes(from) : !from.test(inner)) return part
     changed = true
-    return guardCode(inner.success.replace(from, to), sum !== undefined)
+    return checkedTopLevelRequest(inner.replace(from, to))
   })
   return changed ? out : code.replace(from, to)
 }

@@ -1,6 +1,7 @@
 import { Effect, Stream } from "effect"
 import type { DeviceCommunicationShape, ExecOptions } from "./DeviceCommunication.js"
 import { type ProtocolError, PythonError, RequestDamagedError } from "./errors.js"
+import { toPythonLiteral } from "./PythonLiteral.js"
 
 /**
  * End-to-end checked requests. The raw REPL has no check of what the board received: a byte
@@ -23,10 +24,20 @@ const utf8 = new TextEncoder()
 
 // Bytes kept as they are inside b"...": printable ASCII except the double quote and the
 // backslash (generated code quotes its strings with single quotes, which then stay as they are).
+// Line ends, tabs, the quote and the backslash take two-character escapes: the request is held in
+// the board's line buffer while it runs, and a small board's heap has no byte to spare.
 const ESCAPES: ReadonlyArray<string> = Array.from({ length: 256 }, (_, b) =>
-  b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c
-    ? String.fromCharCode(b)
-    : `\\x${b.toString(16).padStart(2, "0")}`,
+  b === 0x0a
+    ? "\\n"
+    : b === 0x0d
+      ? "\\r"
+      : b === 0x09
+        ? "\\t"
+        : b === 0x22 || b === 0x5c
+          ? `\\${String.fromCharCode(b)}`
+          : b >= 0x20 && b < 0x7f
+            ? String.fromCharCode(b)
+            : `\\x${b.toString(16).padStart(2, "0")}`,
 )
 
 /**
@@ -56,6 +67,33 @@ const bytesLiteral = (code: string) => {
 }
 
 /**
+ * {@link checkedRequest} for code that needs every stack level and every byte of a small board
+ * (MicroPython 1.9 on a micro:bit has room for a few call levels only, and compiles a long bytes
+ * literal into more heap than a string): the code travels as a string literal, is checked (its
+ * length in characters, the byte sum of its UTF-8) inside a list comprehension, and runs at the
+ * top level once that has returned, one call level less deep than the lambda form. Like it, no
+ * global is assigned, so a damaged name can never pick up a value left by an earlier request.
+ * With `collectFirst` the heap is collected before, for a board whose heap is full of the
+ * previous exchanges' garbage.
+ *
+ * @example
+ * checkedTopLevelRequest("print(1)")
+ * // exec(*[_belay_q for _belay_q in ['print(1)'] if len(_belay_q)==8 and sum(bytes(_belay_q,'utf-8'))==679] or [_belay_request_damaged])
+ */
+export const checkedTopLevelRequest = (
+  code: string,
+  options?: { readonly collectFirst?: boolean },
+): string => {
+  const bytes = utf8.encode(code)
+  let sum = 0
+  for (let i = 0; i < bytes.length; i++) sum += bytes[i]!
+  const q = PARAMETER
+  const check = `len(${q})==${[...code].length} and sum(bytes(${q},'utf-8'))==${sum}`
+  const run = `exec(*[${q} for ${q} in [${toPythonLiteral(code)}] if ${check}] or [${DAMAGED}])\n`
+  return options?.collectFirst === true ? `import gc;gc.collect()\n${run}` : run
+}
+
+/**
  * Python defining `_belay_x(q, n, s)`: the short form of the check for boards where it is deployed
  * (about 20 bytes per request instead of 110). Deploy it with a checked request.
  *
@@ -79,7 +117,7 @@ export const checkedRuntimeRequest = (code: string): string => {
 }
 
 const FRAME = /^ *File "(<stdin>|<string>)", line \d+(?:, in (.+?))?\r?$/
-const WRAPPER_FUNCTIONS = new Set(["<lambda>", "_belay_x"])
+const WRAPPER_FUNCTIONS = new Set(["<lambda>", "_belay_x", "<listcomp>"])
 
 /**
  * Read a `PythonError` of a checked request: raised by the wrapper itself (a damaged request: it
@@ -113,7 +151,7 @@ export const fromCheckedRequest = (
   // The short form on a board that lost the runtime (it reset unseen): the request did not run,
   // and the caller, who deployed the runtime, must deploy it again. Not damage.
   if (error.exceptionType === "NameError" && /'_belay_x'/.test(error.pythonMessage)) return error
-  const damagedMarker = error.exceptionType === "NameError" && error.pythonMessage.includes(DAMAGED)
+  const damagedMarker = isRequestRefused(error)
   if (codeAt < 0 || damagedMarker) {
     if (
       !damagedMarker &&
@@ -130,6 +168,17 @@ export const fromCheckedRequest = (
     stdout: error.stdout,
   })
 }
+
+/**
+ * True when `error` is the check of a checked request refusing it: the request arrived damaged and
+ * none of it ran. For code that composes checked requests with other parts (where
+ * {@link fromCheckedRequest} cannot tell whose frame is whose).
+ *
+ * @example
+ * Effect.catchIf(run, (e) => e._tag === "PythonError" && isRequestRefused(e), () => sendAgain)
+ */
+export const isRequestRefused = (error: PythonError): boolean =>
+  error.exceptionType === "NameError" && error.pythonMessage.includes(DAMAGED)
 
 /** Options of a checked request. */
 export interface CheckedExecOptions extends ExecOptions {

@@ -2,6 +2,7 @@ import {
   CHECKED_RUNTIME,
   checkedRequest,
   checkedRuntimeRequest,
+  checkedTopLevelRequest,
   execChecked,
   fromCheckedRequest,
   makeDeviceCommunication,
@@ -70,6 +71,35 @@ describe("checked requests", () => {
     expect(read?._tag).toBe("RequestDamagedError")
   })
 
+  it("the top-level form runs the code at the top level, assigns no global, reads errors the same", async () => {
+    const out = await run(
+      Effect.andThen(
+        device.exec(
+          checkedTopLevelRequest("def thrice(x):\n    return 3 * x\nlabel = 'é'", { collectFirst: true }),
+        ),
+        device.exec("print(thrice(14), label, '_belay_q' in globals())"),
+      ),
+    )
+    expect(out).toEqual(Exit.succeed("42 é False\r\n"))
+    const failed = await run(
+      Effect.flip(device.exec(checkedTopLevelRequest("def boom():\n    return 1/0\nboom()"))),
+    )
+    const error = Exit.isSuccess(failed) && failed.value._tag === "PythonError" ? failed.value : undefined
+    expect(error).toBeDefined()
+    const read = fromCheckedRequest(error!, 1)
+    expect(read._tag === "PythonError" && read.exceptionType).toBe("ZeroDivisionError")
+    expect(read._tag === "PythonError" && read.traceback).toMatch(/File "<stdin>", line \d+, in boom/)
+    // The check refuses a damaged literal (here its length) and runs none of it.
+    const damaged = await run(
+      Effect.flip(device.exec(checkedTopLevelRequest("print(1)").replace("==8 ", "==7 "))),
+    )
+    expect(
+      Exit.isSuccess(damaged) && damaged.value._tag === "PythonError"
+        ? fromCheckedRequest(damaged.value, 1)._tag
+        : undefined,
+    ).toBe("RequestDamagedError")
+  })
+
   it("report the code's own exceptions as if it had been sent plainly", async () => {
     const exit = await run(execChecked(device, "def boom():\n    return 1/0\nboom()"))
     expect(Exit.isFailure(exit)).toBe(true)
@@ -105,13 +135,17 @@ describe("checked requests", () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...programs),
-        fc.boolean(),
+        fc.constantFrom("lambda", "runtime", "top-level"),
         fc.nat(),
         fc.constantFrom("drop", "duplicate", "flip"),
         fc.integer({ min: 1, max: 255 }),
-        async (program, short, at, kind, mask) => {
+        async (program, form, at, kind, mask) => {
           const request = Buffer.from(
-            short ? checkedRuntimeRequest(program) : checkedRequest(program),
+            form === "runtime"
+              ? checkedRuntimeRequest(program)
+              : form === "top-level"
+                ? checkedTopLevelRequest(program, { collectFirst: true })
+                : checkedRequest(program),
             "utf8",
           )
           const i = at % request.length
@@ -136,8 +170,8 @@ describe("checked requests", () => {
           damaged++
         },
       ),
-      { numRuns: 1000, seed: 11 },
+      { numRuns: 1500, seed: 11 },
     )
-    expect(damaged).toBeGreaterThan(300)
+    expect(damaged).toBeGreaterThan(450)
   }, 120_000)
 })
