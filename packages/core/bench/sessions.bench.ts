@@ -10,11 +10,12 @@ import {
   summarize,
   timeEach,
 } from "../../../scripts/bench-kit.ts"
-import { forgetCapabilities, makeDeviceSessionManager } from "../src/index.ts"
+import { forgetCapabilities, frameProbeAnswer, makeDeviceSessionManager } from "../src/index.ts"
 
-const PROBE =
+const PROBE = frameProbeAnswer(
   "{'impl': 'micropython', 'ver': '1.27.0', 'plat': 'fake', 'mach': 'fake', 'mods': ['_thread'], 'hash': ['sha256'], " +
-  "'os': ['listdir'], 'uid': None, 'free': 100000}\r\n"
+    "'os': ['listdir'], 'uid': None, 'free': 100000}",
+)
 
 const fakeDevice = Effect.gen(function* () {
   const board = yield* makeFakeBoard({ run: () => ({ stdout: PROBE }) })

@@ -1,8 +1,10 @@
 import {
+  checkedTopLevelRequest,
   type DeviceCommunicationShape,
-  type ProtocolError,
-  type PythonError,
+  fromCheckedRequest,
+  PythonError,
   parsePythonLiteral,
+  RequestDamagedError,
 } from "@belay/transport"
 import { Effect, Result } from "effect"
 import { DeviceCapabilityError } from "./errors.js"
@@ -87,10 +89,38 @@ export const CAPABILITY_PROBE = `def _belay_probe():
   r['uid']=None
  gc.collect()
  r['free']=gc.mem_free()
- print(repr(r))
+ t=repr(r);b=bytes(t,'utf-8')
+ print(t)
+ print('#%d:%d'%(len(b),sum(b)&65535))
 _belay_probe()
 del _belay_probe
 `
+
+/** Why a probe answer is refused when it arrived damaged (asked again). */
+const DAMAGED_ANSWER = "the probe answer arrived damaged"
+
+/**
+ * The probe's answer as the board prints it: the dict's repr, then a check line with its UTF-8
+ * length and 16-bit byte sum. For fake boards in tests.
+ *
+ * @example
+ * frameProbeAnswer("{'impl': 'micropython', ...}") // the answer, then "#<bytes>:<sum>", each ending in \r\n
+ */
+export const frameProbeAnswer = (answer: string): string => {
+  const bytes = new TextEncoder().encode(answer)
+  const sum = bytes.reduce((a, b) => a + b, 0) & 0xffff
+  return `${answer}\r\n#${bytes.length}:${sum}\r\n`
+}
+
+/** A damaged request or answer (the probe is read-only: ask again). */
+const isDamaged = (error: DeviceCapabilityError): boolean =>
+  error.cause instanceof RequestDamagedError ||
+  (error.cause instanceof PythonError && error.cause.exceptionType === "SyntaxError") ||
+  error.reason.startsWith(DAMAGED_ANSWER)
+
+/** Out of memory before any of the code ran: no line of it in the traceback. */
+const isCompileMemoryError = (error: { readonly _tag: string }): boolean =>
+  error instanceof PythonError && error.exceptionType === "MemoryError" && !/line \d+/.test(error.traceback)
 
 /**
  * Assumptions for a board that could not be probed: plain raw mode, nothing optional.
@@ -133,7 +163,27 @@ export const parseCapabilityProbe = (
   output: string,
   protocol: { rawPaste: boolean | undefined; rawPasteWindow: number | undefined },
 ): Result.Result<DeviceCapabilities, DeviceCapabilityError> => {
-  const line = output.trim().split(/\r?\n/).at(-1) ?? ""
+  // The answer line, then `#<bytes>:<sum>`: a byte lost, doubled or changed on the way (a
+  // capability renamed, a module dropped from a list) is caught here, not believed.
+  const lines = output.trim().split(/\r?\n/)
+  const check = /^#(\d+):(\d+)$/.exec(lines.at(-1) ?? "")
+  const line = lines.at(-2) ?? ""
+  if (check === null) {
+    return Result.fail(
+      new DeviceCapabilityError({
+        reason: `${DAMAGED_ANSWER} (no check line): ${(lines.at(-1) ?? "").slice(0, 120)}`,
+      }),
+    )
+  }
+  const bytes = new TextEncoder().encode(line)
+  const sum = bytes.reduce((a, b) => a + b, 0) & 0xffff
+  if (bytes.length !== Number(check[1]) || sum !== Number(check[2])) {
+    return Result.fail(
+      new DeviceCapabilityError({
+        reason: `${DAMAGED_ANSWER} (${bytes.length}:${sum} received, ${check[1]}:${check[2]} sent): ${line.slice(0, 120)}`,
+      }),
+    )
+  }
   const parsed = parsePythonLiteral(line)
   if (Result.isFailure(parsed)) {
     return Result.fail(
@@ -189,18 +239,27 @@ export const detectCapabilities = (
   device: DeviceCommunicationShape,
 ): Effect.Effect<DeviceCapabilities, DeviceCapabilityError> =>
   Effect.gen(function* () {
-    // A probe that arrives damaged on a lossy plain-raw link does not compile, so nothing ran:
-    // send it again, a few times, before giving up.
-    const output = yield* device.exec(CAPABILITY_PROBE).pipe(
-      Effect.retry({
-        times: 3,
-        while: (error) => error._tag === "PythonError" && error.exceptionType === "SyntaxError",
-      }),
+    // The probe travels as a checked request (a damaged one runs nothing) and its answer carries
+    // its own check; either damaged, it is asked again: it changes nothing on the board. A small
+    // board whose heap has no room for the checked form (it holds the probe twice while compiling)
+    // gets a collected heap, then the plain probe: its answer is still checked.
+    const send = (code: string) =>
+      Effect.mapError(device.exec(code), (error) =>
+        error._tag === "PythonError" ? fromCheckedRequest(error, 1) : error,
+      )
+    const checked = send(checkedTopLevelRequest(CAPABILITY_PROBE))
+    const output = yield* checked.pipe(
+      Effect.catchIf(isCompileMemoryError, () =>
+        Effect.andThen(Effect.ignore(device.exec("import gc\ngc.collect()")), checked),
+      ),
+      Effect.catchIf(isCompileMemoryError, () => device.exec(CAPABILITY_PROBE)),
       Effect.mapError(
-        (error: ProtocolError | PythonError) =>
-          new DeviceCapabilityError({ reason: `the probe failed: ${error.message}`, cause: error }),
+        (error) => new DeviceCapabilityError({ reason: `the probe failed: ${error.message}`, cause: error }),
       ),
     )
     const protocol = yield* device.protocolCapabilities
     return yield* Effect.fromResult(parseCapabilityProbe(output, protocol))
-  }).pipe(Effect.withSpan("belay.capabilities.detect", { attributes: { link: device.description } }))
+  }).pipe(
+    Effect.retry({ times: 3, while: isDamaged }),
+    Effect.withSpan("belay.capabilities.detect", { attributes: { link: device.description } }),
+  )

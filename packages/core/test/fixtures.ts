@@ -1,13 +1,15 @@
 import { makeDeviceCommunication, type RawReplOptions } from "@belay/transport"
 import { type FakeBoardOptions, type FakeRun, makeFakeBoard } from "@belay/transport/testing"
 import { Effect, type Scope } from "effect"
+import { frameProbeAnswer } from "../src/DeviceCapabilities.js"
 import { makeDeviceSessionManager } from "../src/index.js"
 import type { SessionManagementOptions } from "../src/SessionManagementOptions.js"
 
-export const PROBE_ANSWER =
+export const PROBE_ANSWER = frameProbeAnswer(
   "{'impl': 'micropython', 'ver': '1.27.0', 'plat': 'fake', 'mach': 'fake board with test CPU', " +
-  "'mods': ['_thread', 'binascii', 'machine'], 'hash': ['sha256'], 'os': ['listdir', 'stat', 'rename'], " +
-  "'uid': 'e66038b713', 'free': 123456}\r\n"
+    "'mods': ['_thread', 'binascii', 'machine'], 'hash': ['sha256'], 'os': ['listdir', 'stat', 'rename'], " +
+    "'uid': 'e66038b713', 'free': 123456}",
+)
 
 export const fastProtocol: RawReplOptions = {
   replyTimeoutMs: 800,

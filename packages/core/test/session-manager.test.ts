@@ -1,7 +1,7 @@
 import { Deferred, Duration, Effect, Exit, Fiber, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import { executeWithRetry, SessionError, SessionStateKey } from "../src/index.js"
-import { boardWithManager, run } from "./fixtures.js"
+import { boardWithManager, PROBE_ANSWER, run } from "./fixtures.js"
 
 const resource = (id: string, log: string[], cleanup: Effect.Effect<void, unknown> = Effect.void) => ({
   resourceId: id,
@@ -319,6 +319,71 @@ describe("capabilities", () => {
     expect(result.error._tag).toBe("DeviceCapabilityError")
     expect(result.fallback.fallback).toBe(true)
     expect(result.fallback.threads).toBe(false)
+  })
+
+  it("a probe answer damaged on the way is asked again, never believed", async () => {
+    const result = await run(
+      Effect.gen(function* () {
+        const { makeFakeBoard } = yield* Effect.promise(() => import("@belay/transport/testing"))
+        const { makeDeviceCommunication } = yield* Effect.promise(() => import("@belay/transport"))
+        const { makeDeviceSessionManager } = yield* Effect.promise(() => import("../src/index.js"))
+        // One byte of the answer changed on the line: still a readable dict, with `rename` gone.
+        const damaged = PROBE_ANSWER.replace("'rename'", "'renbme'")
+        let probes = 0
+        const fake = yield* makeFakeBoard({
+          run: () => {
+            probes++
+            return { stdout: probes === 1 ? damaged : PROBE_ANSWER }
+          },
+        })
+        const manager = yield* makeDeviceSessionManager(yield* makeDeviceCommunication(fake.link))
+        const session = yield* manager.createSession()
+        const caps = session.deviceContext.capabilities
+        // Damaged every time: a typed error after the retries, not a wrong capability set.
+        let again = 0
+        const always = yield* makeFakeBoard({
+          run: () => {
+            again++
+            return { stdout: damaged }
+          },
+        })
+        const other = yield* makeDeviceSessionManager(yield* makeDeviceCommunication(always.link))
+        const error = yield* Effect.flip(other.createSession())
+        return { probes, os: caps.osFunctions, error, again, sent: fake.programs[0] ?? "" }
+      }),
+    )
+    expect(result.probes).toBe(2)
+    expect(result.os).toContain("rename")
+    expect(result.error._tag).toBe("DeviceCapabilityError")
+    expect(result.error.reason).toMatch(/damaged/)
+    expect(result.again).toBe(4)
+    // The probe itself travels as a checked request.
+    expect(result.sent).toContain("_belay_request_damaged")
+  })
+
+  it("a heap too small for the checked probe gets the plain probe, whose answer is still checked", async () => {
+    const result = await run(
+      Effect.gen(function* () {
+        const { makeFakeBoard } = yield* Effect.promise(() => import("@belay/transport/testing"))
+        const { makeDeviceCommunication } = yield* Effect.promise(() => import("@belay/transport"))
+        const { makeDeviceSessionManager } = yield* Effect.promise(() => import("../src/index.js"))
+        const fake = yield* makeFakeBoard({
+          run: (code) =>
+            code.includes("_belay_request_damaged")
+              ? { traceback: "MemoryError: memory allocation failed, allocating 1001 bytes\r\n" }
+              : code.includes("_belay_probe")
+                ? { stdout: PROBE_ANSWER }
+                : { stdout: "" },
+        })
+        const manager = yield* makeDeviceSessionManager(yield* makeDeviceCommunication(fake.link))
+        const session = yield* manager.createSession()
+        return { caps: session.deviceContext.capabilities, programs: fake.programs }
+      }),
+    )
+    expect(result.caps.osFunctions).toContain("rename")
+    // Checked, a collection, checked again, then plain.
+    expect(result.programs.filter((p) => p.includes("_belay_request_damaged"))).toHaveLength(2)
+    expect(result.programs.some((p) => p.startsWith("def _belay_probe"))).toBe(true)
   })
 })
 

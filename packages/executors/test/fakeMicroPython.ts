@@ -5,7 +5,7 @@
  * survives across connections until `reset()`, like a real board that a new host process opens.
  */
 
-import { makeDeviceSessionManager } from "@belay/core"
+import { frameProbeAnswer, makeDeviceSessionManager } from "@belay/core"
 import {
   makeDeviceCommunication,
   type PythonValue,
@@ -21,9 +21,11 @@ const frame = (nonce: string, tag: string, repr: string): string =>
   encodeFrame(nonce, tag, repr).replace(/\n$/, "\r\n")
 
 export const probeAnswer = (threads: boolean) =>
-  `{'impl': 'micropython', 'ver': '1.27.0', 'plat': 'fake', 'mach': 'fake board', 'mods': [${
-    threads ? "'_thread', " : ""
-  }'machine'], 'hash': [], 'os': ['listdir'], 'uid': None, 'free': 100000}\r\n`
+  frameProbeAnswer(
+    `{'impl': 'micropython', 'ver': '1.27.0', 'plat': 'fake', 'mach': 'fake board', 'mods': [${
+      threads ? "'_thread', " : ""
+    }'machine'], 'hash': [], 'os': ['listdir'], 'uid': None, 'free': 100000}`,
+  )
 
 export const fastProtocol = {
   replyTimeoutMs: 800,

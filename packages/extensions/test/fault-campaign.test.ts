@@ -5,12 +5,19 @@ import { campaignMarkdown, runFaultCampaign } from "./faultCampaign.js"
 // Every executor and filesystem operation, on the virtual board behind the seeded fault
 // injector, with soft and hard resets aimed at protocol phases.
 const OPERATIONS = Number(process.env.BELAY_CAMPAIGN_OPERATIONS ?? 1500)
+const SEED = Number(process.env.BELAY_CAMPAIGN_SEED ?? 20261125)
+// BELAY_CAMPAIGN_KINDS=write,append aims a run at those operations only.
+const KINDS = process.env.BELAY_CAMPAIGN_KINDS?.split(",")
 
 describe("fault campaign on the virtual board", () => {
   it(
     `${OPERATIONS} operations under injected faults: typed outcomes, no hang, nothing left, no half file`,
     async () => {
-      const report = await runFaultCampaign({ seed: 20261125, operations: OPERATIONS })
+      const report = await runFaultCampaign({
+        seed: SEED,
+        operations: OPERATIONS,
+        ...(KINDS === undefined ? {} : { kinds: KINDS }),
+      })
       console.log(campaignMarkdown(report))
       for (const l of [
         ...report.leftovers,

@@ -65,6 +65,8 @@ export interface CampaignOptions {
   /** Called every `progressEvery` operations with the report so far. */
   readonly onProgress?: (report: CampaignReport) => void
   readonly progressEvery?: number
+  /** Only these operation kinds (all when absent): to aim a run at one part. */
+  readonly kinds?: ReadonlyArray<string>
 }
 
 export interface OperationTally {
@@ -375,27 +377,30 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
     }
 
     const nextOperation = (): Operation => {
-      const kind = pick([
-        "task",
-        "task",
-        "task-struct",
-        "task-redeploy",
-        "generator",
-        "generator-early-stop",
-        "thread",
-        "resource",
-        "write",
-        "write",
-        "append",
-        "read",
-        "list",
-        "stat-exists-hash",
-        "rename",
-        "remove",
-        "mkdir",
-        "sync",
-        "download",
-      ] as const)
+      const kinds = (
+        [
+          "task",
+          "task",
+          "task-struct",
+          "task-redeploy",
+          "generator",
+          "generator-early-stop",
+          "thread",
+          "resource",
+          "write",
+          "write",
+          "append",
+          "read",
+          "list",
+          "stat-exists-hash",
+          "rename",
+          "remove",
+          "mkdir",
+          "sync",
+          "download",
+        ] as const
+      ).filter((k) => options.kinds === undefined || options.kinds.includes(k))
+      const kind = pick(kinds)
       switch (kind) {
         case "task": {
           const a = Math.floor(random() * 1e6)
@@ -688,7 +693,7 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
             if (op.check._tag === "file" && op.check.path === path) {
               if (!sameBytes(actual, op.check.before) && !sameBytes(actual, op.check.after))
                 halfFiles.push(
-                  `#${index} ${op.name} ${path}: ${actual?.length ?? "absent"} bytes, before ${op.check.before?.length ?? "absent"}, after ${op.check.after.length}`,
+                  `#${index} ${op.name} ${path}: ${actual?.length ?? "absent"} bytes, before ${op.check.before?.length ?? "absent"}, after ${op.check.after.length}${note}`,
                 )
             }
             model.set(path, actual)

@@ -1,4 +1,4 @@
-import { type DeviceSession, makeDeviceSessionManager } from "@belay/core"
+import { type DeviceSession, frameProbeAnswer, makeDeviceSessionManager } from "@belay/core"
 import {
   checkedTopLevelRequest,
   type DeviceCommunicationShape,
@@ -140,15 +140,17 @@ export const randomBytes = (n: number, seed = n): Uint8Array => {
 }
 
 /** The capability probe's answer of a micro:bit-like board: flat filesystem, no hashlib, no statvfs. */
-export const PROBE_FLAT =
+export const PROBE_FLAT = frameProbeAnswer(
   "{'impl': 'micropython', 'ver': '1.9.2', 'plat': 'microbit', 'mach': 'fake micro:bit', 'mods': [], " +
-  "'hash': [], 'os': ['listdir', 'remove', 'size', 'uname'], 'uid': None, 'free': 7000}\r\n"
+    "'hash': [], 'os': ['listdir', 'remove', 'size', 'uname'], 'uid': None, 'free': 7000}",
+)
 
 /** The capability probe's answer of a board with directories and hashlib but no `os.rename`. */
-export const PROBE_NO_RENAME =
+export const PROBE_NO_RENAME = frameProbeAnswer(
   "{'impl': 'micropython', 'ver': '1.27.0', 'plat': 'norename', 'mach': 'fake board', 'mods': ['binascii'], " +
-  "'hash': ['sha256'], 'os': ['listdir', 'ilistdir', 'stat', 'mkdir', 'rmdir', 'remove', 'statvfs'], " +
-  "'uid': None, 'free': 200000}\r\n"
+    "'hash': ['sha256'], 'os': ['listdir', 'ilistdir', 'stat', 'mkdir', 'rmdir', 'remove', 'statvfs'], " +
+    "'uid': None, 'free': 200000}",
+)
 
 /**
  * Reply lines in a frame, as the board's `_bo` and trailer print them (with `\r\n`, as a board's
