@@ -2,6 +2,7 @@ import {
   checkedTopLevelRequest,
   type DeviceCommunicationShape,
   fromCheckedRequest,
+  isCompileMemoryError,
   PythonError,
   parsePythonLiteral,
   RequestDamagedError,
@@ -107,9 +108,14 @@ const DAMAGED_ANSWER = "the probe answer arrived damaged"
  * frameProbeAnswer("{'impl': 'micropython', ...}") // the answer, then "#<bytes>:<sum>", each ending in \r\n
  */
 export const frameProbeAnswer = (answer: string): string => {
-  const bytes = new TextEncoder().encode(answer)
-  const sum = bytes.reduce((a, b) => a + b, 0) & 0xffff
-  return `${answer}\r\n#${bytes.length}:${sum}\r\n`
+  const { length, sum } = lengthAndSum(answer)
+  return `${answer}\r\n#${length}:${sum}\r\n`
+}
+
+/** UTF-8 length and 16-bit byte sum of `text`, as the probe's check line gives them. */
+const lengthAndSum = (text: string): { readonly length: number; readonly sum: number } => {
+  const bytes = new TextEncoder().encode(text)
+  return { length: bytes.length, sum: bytes.reduce((a, b) => a + b, 0) & 0xffff }
 }
 
 /** A damaged request or answer (the probe is read-only: ask again). */
@@ -117,10 +123,6 @@ const isDamaged = (error: DeviceCapabilityError): boolean =>
   error.cause instanceof RequestDamagedError ||
   (error.cause instanceof PythonError && error.cause.exceptionType === "SyntaxError") ||
   error.reason.startsWith(DAMAGED_ANSWER)
-
-/** Out of memory before any of the code ran: no line of it in the traceback. */
-const isCompileMemoryError = (error: { readonly _tag: string }): boolean =>
-  error instanceof PythonError && error.exceptionType === "MemoryError" && !/line \d+/.test(error.traceback)
 
 /**
  * Assumptions for a board that could not be probed: plain raw mode, nothing optional.
@@ -175,12 +177,11 @@ export const parseCapabilityProbe = (
       }),
     )
   }
-  const bytes = new TextEncoder().encode(line)
-  const sum = bytes.reduce((a, b) => a + b, 0) & 0xffff
-  if (bytes.length !== Number(check[1]) || sum !== Number(check[2])) {
+  const { length, sum } = lengthAndSum(line)
+  if (length !== Number(check[1]) || sum !== Number(check[2])) {
     return Result.fail(
       new DeviceCapabilityError({
-        reason: `${DAMAGED_ANSWER} (${bytes.length}:${sum} received, ${check[1]}:${check[2]} sent): ${line.slice(0, 120)}`,
+        reason: `${DAMAGED_ANSWER} (${length}:${sum} received, ${check[1]}:${check[2]} sent): ${line.slice(0, 120)}`,
       }),
     )
   }
@@ -249,10 +250,14 @@ export const detectCapabilities = (
       )
     const checked = send(checkedTopLevelRequest(CAPABILITY_PROBE))
     const output = yield* checked.pipe(
-      Effect.catchIf(isCompileMemoryError, () =>
-        Effect.andThen(Effect.ignore(device.exec("import gc\ngc.collect()")), checked),
+      Effect.catchIf(
+        (e) => isCompileMemoryError(e),
+        () => Effect.andThen(Effect.ignore(device.exec("import gc\ngc.collect()")), checked),
       ),
-      Effect.catchIf(isCompileMemoryError, () => device.exec(CAPABILITY_PROBE)),
+      Effect.catchIf(
+        (e) => isCompileMemoryError(e),
+        () => device.exec(CAPABILITY_PROBE),
+      ),
       Effect.mapError(
         (error) => new DeviceCapabilityError({ reason: `the probe failed: ${error.message}`, cause: error }),
       ),

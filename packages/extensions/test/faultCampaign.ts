@@ -23,6 +23,7 @@ import {
   type DeviceCommunicationShape,
   execChecked,
   makeDeviceCommunication,
+  parsePythonLiteral,
 } from "@belay/transport"
 import {
   type FaultCounts,
@@ -31,7 +32,7 @@ import {
   seededRandom,
 } from "@belay/transport/testing"
 import { openVirtualBoard } from "@belay/virtual-device"
-import { Cause, Duration, Effect, Exit, References, Schema, Scope, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, References, Result, Schema, Scope, Stream } from "effect"
 import { THREAD_STAND_IN } from "./threadStandIn.js"
 
 /** How often each kind of fault is injected, per chunk of bytes, in each direction. */
@@ -206,12 +207,17 @@ const CLEAR_LEFTOVERS = py`
 `.text
 
 const parseLeftovers = (text: string): [number, number, string[]] | undefined => {
-  try {
-    const value = JSON.parse(text.trim().replaceAll("'", '"')) as unknown
-    return Array.isArray(value) && value.length === 3 ? (value as [number, number, string[]]) : undefined
-  } catch {
-    return undefined
-  }
+  const parsed = parsePythonLiteral(text.trim())
+  if (Result.isFailure(parsed)) return undefined
+  const value = parsed.success
+  return Array.isArray(value) &&
+    value.length === 3 &&
+    typeof value[0] === "number" &&
+    typeof value[1] === "number" &&
+    Array.isArray(value[2]) &&
+    value[2].every((p) => typeof p === "string")
+    ? [value[0], value[1], value[2] as string[]]
+    : undefined
 }
 
 // ---- the campaign ----

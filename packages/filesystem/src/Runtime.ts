@@ -6,6 +6,7 @@ import type { DeviceCapabilities, DeviceSession } from "@belay/core"
 import {
   type DeviceCommunicationShape,
   fromCheckedRequest,
+  isCompileMemoryError,
   isRequestRefused,
   type ProtocolError,
   ProtocolTimeoutError,
@@ -75,15 +76,6 @@ export const isDamagedInTransit = (error: unknown, code?: string): boolean => {
   }
   return false
 }
-
-/**
- * A MemoryError raised while parsing or compiling, so that none of the code ran: no `line N` in
- * the traceback, or (guarded code) no frame inside the `exec`uted string.
- */
-export const isCompileMemoryError = (error: unknown, guarded = false): boolean =>
-  error instanceof PythonError &&
-  error.exceptionType === "MemoryError" &&
-  (guarded ? !error.traceback.includes('File "<string>"') : !/line \d+/.test(error.traceback))
 
 /** Attempts of an exchange whose code arrived damaged (or could not be parsed for lack of memory). */
 export const TRANSIT_ATTEMPTS = 4

@@ -2,7 +2,13 @@
  * Uploads: chunked to the board, verified end to end, landed atomically.
  * @internal
  */
-import { BoardResetError, type ProtocolError, PythonError, type PythonValue } from "@belay/transport"
+import {
+  BoardResetError,
+  isCompileMemoryError,
+  type ProtocolError,
+  PythonError,
+  type PythonValue,
+} from "@belay/transport"
 import { Cause, Effect, Exit, Metric } from "effect"
 import {
   type CommitMode,
@@ -32,7 +38,6 @@ import { FileSystemMetrics } from "./FileSystemMetrics.js"
 import {
   asNumber,
   type FsRuntime,
-  isCompileMemoryError,
   isDamagedInTransit,
   mapBoardErrors,
   mapOSError,

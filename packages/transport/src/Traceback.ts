@@ -1,3 +1,4 @@
+import { PythonError } from "./errors.js"
 /**
  * The parts of a MicroPython traceback that a caller acts on.
  *
@@ -28,3 +29,16 @@ export const parseTraceback = (traceback: string): { exceptionType: string; mess
     .replace(/\n+$/, "")
   return { exceptionType, message: rest ? `${firstLine}\n${rest}` : firstLine }
 }
+
+/**
+ * A `MemoryError` raised while the board parsed or compiled the code, so that none of it ran:
+ * no `line N` in the traceback; or, for a checked request (`checked`), no frame inside the code
+ * the check `exec`uted. Sending the code again on a collected heap is safe.
+ *
+ * @example
+ * Effect.catchIf(device.exec(code), isCompileMemoryError, () => Effect.andThen(collect, device.exec(code)))
+ */
+export const isCompileMemoryError = (error: unknown, checked = false): boolean =>
+  error instanceof PythonError &&
+  error.exceptionType === "MemoryError" &&
+  (checked ? !error.traceback.includes('File "<string>"') : !/line \d+/.test(error.traceback))
