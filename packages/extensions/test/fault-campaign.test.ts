@@ -20,6 +20,7 @@ describe("fault campaign on the virtual board", () => {
       })
       console.log(campaignMarkdown(report))
       for (const l of [
+        ...report.hangDetails,
         ...report.leftovers,
         ...report.damagedRequests,
         ...report.wrongResults,

@@ -86,6 +86,8 @@ export interface CampaignReport {
   readonly faults: FaultCounts
   /** Operations that did not end within their bound. Must be 0. */
   readonly hangs: number
+  /** Each operation past its bound, with the faults it met. */
+  readonly hangDetails: ReadonlyArray<string>
   /** Operations that failed with something other than a typed error (a defect). Must be 0. */
   readonly untyped: ReadonlyArray<string>
   /** Operations that returned a value that is not the right one, with their request intact. Must be 0. */
@@ -324,6 +326,7 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
   const byOperation: Record<string, OperationTally> = {}
   const untyped: string[] = []
   const wrongResults: string[] = []
+  const hangDetails: string[] = []
   const damagedRequests: string[] = []
   const leftovers: string[] = []
   const halfFiles: string[] = []
@@ -746,7 +749,10 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
       } else {
         const tag = tagOf(exit.cause)
         outcome = tag ?? "untyped"
-        if (tag === "Hang") hangs++
+        if (tag === "Hang") {
+          hangs++
+          hangDetails.push(`#${index} ${op.name} went past ${Duration.format(OPERATION_BOUND)}${note}`)
+        }
         if (tag === undefined) untyped.push(`#${index} ${op.name}: ${Cause.pretty(exit.cause).slice(0, 400)}`)
         tally.errors[outcome] = (tally.errors[outcome] ?? 0) + 1
       }
@@ -802,6 +808,7 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
         hangs,
         untyped: [...untyped],
         wrongResults: [...wrongResults],
+        hangDetails: [...hangDetails],
         damagedRequests: [...damagedRequests],
         leftovers: [...leftovers],
         halfFiles: [...halfFiles],
