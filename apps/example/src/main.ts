@@ -4,15 +4,16 @@ import { checkHealth } from "@belay/extensions"
 import { DeviceCommunication, parsePythonLiteral } from "@belay/transport"
 import { listSerialPorts } from "@belay/transport/serial"
 import { NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Logger, Result, Stream } from "effect"
+import { Cause, Effect, Exit, type Fiber, Logger, Result, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { runBench } from "./cli/Bench.js"
 import { onBoard } from "./cli/Board.js"
 import { runDemo } from "./cli/Demo.js"
 import { describeFailure, ExitCode, UsageError } from "./cli/Failure.js"
 import { fsCommand } from "./cli/Fs.js"
-import { printJson, toJson } from "./cli/Output.js"
+import { boardText, print, printJson, toJson, watchOutput, write, writeError } from "./cli/Output.js"
 import { runRepl } from "./cli/Repl.js"
+import { brokenPipeExitCode, stopOn } from "./cli/Stop.js"
 
 const root = Command.make("belay").pipe(
   Command.withSharedFlags({
@@ -34,11 +35,16 @@ const root = Command.make("belay").pipe(
 const exec = Command.make("exec", { code: Argument.String("code") }, ({ code }) =>
   Effect.gen(function* () {
     const { device } = yield* root
-    const out = yield* onBoard(
+    // Streamed as it comes (within the usual exec timeout), so output printed before an exception
+    // shows, and a closed stdout stops the code on the board.
+    const text = boardText()
+    yield* onBoard(
       device,
-      Effect.flatMap(DeviceCommunication, (d) => d.exec(code)),
+      Effect.flatMap(DeviceCommunication, (d) =>
+        Stream.runForEach(d.execStream(code), (out) => print(text(out))),
+      ),
     )
-    process.stdout.write(out.replace(/\r\n/g, "\n"))
+    yield* print(text(""))
   }),
 ).pipe(Command.withDescription("run Python code and print what it prints"))
 
@@ -61,14 +67,16 @@ const run = Command.make("run", { file: Argument.String("file.py") }, ({ file })
       try: () => readFile(file, "utf8"),
       catch: (e) => new UsageError(`cannot read ${file}: ${(e as Error).message}`),
     })
+    const text = boardText()
     yield* onBoard(
       device,
       Effect.flatMap(DeviceCommunication, (d) =>
         Stream.runForEach(d.execStream(code, { timeout: Number.POSITIVE_INFINITY }), (out) =>
-          Effect.sync(() => process.stdout.write(out.replace(/\r\n/g, "\n"))),
+          print(text(out)),
         ),
       ),
     )
+    yield* print(text(""))
   }),
 ).pipe(Command.withDescription("run a .py file on the board, streaming its output as it comes"))
 
@@ -112,7 +120,7 @@ const info = Command.make("info", {}, () =>
         report.health.latencyMs !== undefined ? `${report.health.latencyMs.toFixed(2)} ms` : "-",
       ],
     ]
-    for (const [k, v] of rows) process.stdout.write(`${k.padEnd(16)} ${v}\n`)
+    for (const [k, v] of rows) write(`${k.padEnd(16)} ${v}\n`)
   }),
 ).pipe(Command.withDescription("show the board's capabilities and health"))
 
@@ -121,10 +129,10 @@ const ports = Command.make("ports", {}, () =>
     const { json } = yield* root
     const list = yield* listSerialPorts()
     if (json) return printJson(list)
-    if (list.length === 0) process.stdout.write("no serial ports found\n")
+    if (list.length === 0) write("no serial ports found\n")
     for (const p of list) {
       const id = p.vendorId ? `${p.vendorId}:${p.productId ?? "????"}` : "-"
-      process.stdout.write(
+      write(
         `${p.path.padEnd(20)} ${id.padEnd(10)} ${p.manufacturer ?? ""}${p.likelyMicroPython ? "  (likely MicroPython)" : ""}\n`,
       )
     }
@@ -156,9 +164,14 @@ const cli = root.pipe(
   Command.withSubcommands([demo, exec, evalCommand, run, info, fsCommand(root), repl, bench, ports]),
 )
 
+const awaitExit = <A, E>(fiber: Fiber.Fiber<A, E>) =>
+  new Promise<Exit.Exit<A, E>>((resolve) => fiber.addObserver(resolve))
+
 /**
  * Run the `belay` command with `args`; resolves with the exit code: 0 success, 1 a Python
- * exception on the board, 2 a usage error, 3 a connection or protocol error.
+ * exception on the board, 2 a usage error, 3 a connection or protocol error; 130, 143 or 129 when
+ * SIGINT, SIGTERM or SIGHUP stopped it, 141 when stdout's reader went away (EPIPE). A signal or a
+ * closed stdout interrupts the work, so the board gets Ctrl-C and everything is cleaned up first.
  */
 export const main = async (args: ReadonlyArray<string>): Promise<number> => {
   // `--device list` is the port listing.
@@ -168,13 +181,27 @@ export const main = async (args: ReadonlyArray<string>): Promise<number> => {
     argv.splice(at, 2)
     argv.unshift("ports")
   }
-  const exit = await Effect.runPromiseExit(
+  const fiber = Effect.runFork(
     Command.runWith(cli, { version: "0.0.0" })(argv).pipe(
       Effect.provide(NodeServices.layer),
       // stdout carries what the command prints (JSON with --json); logs go to stderr.
       Effect.provideService(Logger.LogToStderr, true),
     ),
   )
+  const stopper = stopOn(fiber)
+  const output = watchOutput(() => stopper.stop({ kind: "pipe", code: brokenPipeExitCode }))
+  const exit = await awaitExit(fiber)
+  const delivered = await output.flush()
+  stopper.done()
+  const stopped = stopper.reason ?? (delivered ? undefined : { kind: "pipe", code: brokenPipeExitCode })
+  if (stopped !== undefined) {
+    // Stopped on purpose: quiet, unless stopping itself went wrong (a board that did not come back).
+    if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) && stopped.kind === "signal") {
+      const { message } = describeFailure(exit.cause)
+      writeError(`${message}\n`)
+    }
+    return stopped.code
+  }
   if (Exit.isSuccess(exit)) return ExitCode.ok
   const error = Cause.findErrorOption(exit.cause)
   if (
@@ -200,11 +227,11 @@ export const main = async (args: ReadonlyArray<string>): Promise<number> => {
         "ValidationError",
       ].includes(tag)
     ) {
-      process.stderr.write(`belay: ${(error.value as Error).message}\n`)
+      writeError(`belay: ${(error.value as Error).message}\n`)
       return ExitCode.usage
     }
   }
   const { code, message } = describeFailure(exit.cause)
-  process.stderr.write(`${message}\n`)
+  writeError(`${message}\n`)
   return code
 }

@@ -3,7 +3,7 @@ import { py, Task } from "@belay/executors"
 import { boardFileSystem } from "@belay/filesystem"
 import { DeviceCommunication } from "@belay/transport"
 import { Effect, Schema } from "effect"
-import { printJson } from "./Output.js"
+import { printJson, write } from "./Output.js"
 
 const echo = Task.make({
   name: "bench_echo",
@@ -82,9 +82,9 @@ export const runBench = (json: boolean) =>
       unit: "ms",
     })
     if (json) return printJson({ link: device.description, rows })
-    process.stdout.write(`Benchmarks on ${device.description}\n`)
+    write(`Benchmarks on ${device.description}\n`)
     for (const r of rows) {
-      process.stdout.write(
+      write(
         `${r.layer.padEnd(11)} ${r.measure.padEnd(42)} ${r.value.toFixed(r.value < 10 ? 3 : 1).padStart(10)} ${r.unit}\n`,
       )
     }

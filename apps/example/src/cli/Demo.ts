@@ -6,8 +6,9 @@ import { GeneratorTask, py, Setup, Task, Teardown, ThreadTask } from "@belay/exe
 import { boardFileSystem } from "@belay/filesystem"
 import { DeviceCommunication } from "@belay/transport"
 import { Effect, Schema, Stream } from "effect"
+import { print } from "./Output.js"
 
-const say = (line = "") => Effect.sync(() => process.stdout.write(`${line}\n`))
+const say = (line = "") => print(`${line}\n`)
 const step = (n: number, title: string) => say(`\n${n}. ${title}`)
 
 const setup = Setup.make({

@@ -1,4 +1,5 @@
 import type { PythonValue } from "@belay/transport"
+import { Effect } from "effect"
 
 /** A Python value as JSON: bytes as `{ "$bytes": base64 }`, big ints as strings, sets as arrays, maps as entries. */
 export const toJson = (value: PythonValue): unknown => {
@@ -12,7 +13,77 @@ export const toJson = (value: PythonValue): unknown => {
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toJson(v)]))
 }
 
-export const printJson = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`)
+/**
+ * The command's output. Every write to stdout goes through here: when the reader goes away (`belay
+ * fs cat /big | head -c 10`), stdout fails with EPIPE, later writes are dropped, and the handler
+ * given to {@link watchOutput} stops the work, quietly, instead of Node printing an unhandled
+ * error's stack.
+ */
+let stdoutClosed = false
+let stderrClosed = false
+
+/** Write to stdout, unless its reader has gone. */
+export const write = (chunk: string | Uint8Array): void => {
+  if (!stdoutClosed) process.stdout.write(chunk)
+}
+
+/** Write a message to stderr, unless its reader has gone. */
+export const writeError = (text: string): void => {
+  if (!stderrClosed) process.stderr.write(text)
+}
+
+/** {@link write} as an Effect. */
+export const print = (chunk: string | Uint8Array) => Effect.sync(() => write(chunk))
+
+export const printJson = (value: unknown) => write(`${JSON.stringify(value)}\n`)
+
+/**
+ * Board text for the terminal: `\r\n` becomes `\n`, also when a chunk ends between the two.
+ *
+ * @example
+ * const text = boardText(); text("a\r"); text("\nb") // "a", "\nb"
+ */
+export const boardText = () => {
+  let pendingCr = false
+  return (chunk: string): string => {
+    let text = pendingCr ? `\r${chunk}` : chunk
+    pendingCr = text.endsWith("\r")
+    if (pendingCr) text = text.slice(0, -1)
+    return text.replace(/\r\n/g, "\n")
+  }
+}
+
+/**
+ * Watch stdout and stderr for the rest of the process. When stdout fails (EPIPE: its reader
+ * closed), `onClosed` runs once; later writes are dropped. A failing stderr only stops messages.
+ * Returns `flush`, which resolves once what was written has reached stdout (or stdout failed):
+ * its result says whether output was lost.
+ */
+export const watchOutput = (onClosed: (error: NodeJS.ErrnoException) => void) => {
+  const closeStdout = (error: NodeJS.ErrnoException) => {
+    if (stdoutClosed) return
+    stdoutClosed = true
+    onClosed(error)
+  }
+  process.stdout.on("error", closeStdout)
+  process.stderr.on("error", () => {
+    stderrClosed = true
+  })
+  return {
+    /** Resolves true when all output reached stdout, false when some was lost. */
+    flush: (): Promise<boolean> =>
+      new Promise((resolve) => {
+        if (stdoutClosed) return resolve(false)
+        process.stdout.write("", (error) => {
+          if (error) closeStdout(error)
+          resolve(!stdoutClosed)
+        })
+      }),
+    get closed() {
+      return stdoutClosed
+    },
+  }
+}
 
 const formatBytes = (n: number) =>
   n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 / 1024).toFixed(2)} MB`
@@ -37,13 +108,13 @@ export const progressBar = (label: string) => {
       const filled = Math.round(fraction * width)
       const seconds = (performance.now() - started) / 1000
       const rate = seconds > 0 ? done / seconds : 0
-      process.stderr.write(
+      writeError(
         `\r${label} [${"#".repeat(filled)}${" ".repeat(width - filled)}] ${Math.round(fraction * 100)}% ${formatBytes(done)}/${formatBytes(total)} ${formatBytes(rate)}/s`,
       )
       shown = true
     },
     done: () => {
-      if (tty && shown) process.stderr.write("\n")
+      if (tty && shown) writeError("\n")
     },
   }
 }

@@ -1,5 +1,6 @@
 import { DeviceCommunication } from "@belay/transport"
 import { Deferred, Effect, Stream } from "effect"
+import { print, writeError } from "./Output.js"
 
 const CTRL_RIGHT_BRACKET = 0x1d
 
@@ -12,7 +13,7 @@ export const runRepl = Effect.scoped(
     const stdin = process.stdin
     const raw = stdin.isTTY === true
     if (raw) stdin.setRawMode(true)
-    process.stderr.write(`connected to ${device.description}; Ctrl-] leaves\n`)
+    writeError(`connected to ${device.description}; Ctrl-] leaves\n`)
     const onData = (chunk: Buffer) => {
       const at = chunk.indexOf(CTRL_RIGHT_BRACKET)
       const bytes = at >= 0 ? chunk.subarray(0, at) : chunk
@@ -37,9 +38,9 @@ export const runRepl = Effect.scoped(
     )
     // The prompt that leaving the raw REPL printed was read by the engine: ask for a fresh one.
     yield* term.write(Uint8Array.of(0x0d))
-    yield* Stream.runForEach(term.output, (bytes) => Effect.sync(() => process.stdout.write(bytes))).pipe(
+    yield* Stream.runForEach(term.output, (bytes) => print(bytes)).pipe(
       Effect.raceFirst(Deferred.await(leave)),
     )
-    process.stderr.write("\nleft the REPL\n")
+    writeError("\nleft the REPL\n")
   }),
 )
