@@ -6,7 +6,7 @@ import {
   type FileSystemState,
 } from "@belay/core"
 import type { PythonValue } from "@belay/transport"
-import { type Cause, Effect, Exit, Metric } from "effect"
+import { Cause, Effect, Exit, Metric } from "effect"
 import {
   copyRenameCode,
   listCode,
@@ -19,10 +19,9 @@ import {
 import { type BoardHashResult, compareMany, hashMany } from "./BoardHash.js"
 import {
   boardAncestors,
-  boardBaseName,
   boardParent,
   boardRelative,
-  isTemporaryName,
+  checkNameLength,
   normalizeBoardPath,
   toNativePath,
 } from "./BoardPath.js"
@@ -40,9 +39,10 @@ import {
 import { FileSystemMetrics } from "./FileSystemMetrics.js"
 import { asNumber, type FsRuntime, mapBoardErrors, runFramed, unexpected } from "./Runtime.js"
 import { type SyncOptions, type SyncReport, syncDirectory } from "./Sync.js"
+import { type CleanReport, cleanTemporaryFiles, removeNotedTemporaryFiles } from "./TemporaryFiles.js"
 import type { TransferProgress } from "./TransferProgress.js"
 import { type DownloadOptions, type DownloadReport, downloadDirectory } from "./TreeDownload.js"
-import { upload, type WriteResult } from "./Upload.js"
+import { checkUploadFits, upload, type WriteResult } from "./Upload.js"
 
 /**
  * Settings of a board filesystem handle.
@@ -202,10 +202,18 @@ export interface BoardFileSystem {
     options?: DownloadOptions,
   ) => Effect.Effect<DownloadReport, TreeTransferError>
   /**
-   * Remove temporary files that uploads left behind when the board lost power or the host died
-   * mid-transfer (sessions remove their own): `.belay-*.tmp` under `dir` (default `/`). Returns
-   * the paths removed. Do not run it while another session uploads to the same board.
+   * Remove the temporary files (`.belay-*.tmp`) under `dir` (default `/`, the whole tree) that
+   * uploads left behind and that can no longer finish: their host process was killed, or the board
+   * reset since. Uploads in flight (of any session, connection or running process) are kept and
+   * reported with the reason. A connection does this by itself for the root at its first file
+   * operation, and for a directory at its first upload there; see `TemporaryFiles` for how a dead
+   * file is told from a live one.
+   *
+   * @example
+   * const { removed, kept } = yield* fs.cleanTemporaryFiles("/")
    */
+  readonly cleanTemporaryFiles: (dir?: string) => Effect.Effect<CleanReport, FileSystemError>
+  /** {@link BoardFileSystem.cleanTemporaryFiles}, returning the paths removed. */
   readonly removeStaleTemporaryFiles: (dir?: string) => Effect.Effect<ReadonlyArray<string>, FileSystemError>
   /**
    * Which board files hold the given content, decided on the board: it hashes each file and
@@ -253,10 +261,26 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
   const profile = profileOf(device, capabilities)
   const fsContext = session.fileSystemContext
 
-  const runtime: Effect.Effect<FsRuntime, FileSystemError> = Effect.zipWith(
-    ensureProbe(device, profile),
-    device.protocolCapabilities,
-    (probe, protocol) => ({
+  /** Remove the dead temporary files found so far (see `TemporaryFiles`); never fails the operation. */
+  const settleTemporaryFiles = (rt: FsRuntime) =>
+    Effect.suspend(() =>
+      profile.deadTemporaryFiles === undefined
+        ? Effect.void
+        : removeNotedTemporaryFiles(rt).pipe(
+            Effect.catchCause((cause) =>
+              Effect.logWarning("Could not remove dead temporary files; a later scan finds them again").pipe(
+                Effect.annotateLogs({ cause: Cause.pretty(cause) }),
+              ),
+            ),
+            Effect.asVoid,
+          ),
+    )
+
+  /** The connection's runtime, probed; see {@link runtime}. */
+  const probed: Effect.Effect<FsRuntime, FileSystemError> = Effect.gen(function* () {
+    const probe = yield* ensureProbe(device, profile, flat)
+    const protocol = yield* device.protocolCapabilities
+    const rt: FsRuntime = {
       session,
       device,
       capabilities,
@@ -273,8 +297,12 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
       // Length-only guards only where the link is known to be plain raw (small boards): while the
       // mode is not known yet (no exchange negotiated it on this connection), check the sum too.
       guarded: protocol.rawPaste === false,
-    }),
-  )
+    }
+    return rt
+  })
+
+  /** {@link probed}; what the connection's probe found dead (a host killed mid-upload) goes first. */
+  const runtime: Effect.Effect<FsRuntime, FileSystemError> = Effect.tap(probed, settleTemporaryFiles)
 
   /** Normalize, and map to the board's own path form; refused (nothing sent) on a flat board. */
   const resolve = (path: string, operation: string) =>
@@ -441,8 +469,9 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
         if (mkdirOptions.parents === true) return
         return yield* new FileExistsError({ operation: "mkdir", path: "/" })
       }
-      const rt = yield* runtime
       const paths = mkdirOptions.parents === true ? [...boardAncestors(normalized), normalized] : [normalized]
+      yield* Effect.fromResult(checkNameLength(normalized, capabilities.platform, "mkdir"))
+      const rt = yield* runtime
       yield* runFramed(rt, mkdirCode(rt.dialect, paths, mkdirOptions.parents === true), {
         operation: "mkdir",
         path: normalized,
@@ -466,16 +495,34 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
         if (writeOptions.parents === true && !flat && boardParent(target.path) !== "/") {
           yield* mkdirNow(boardParent(target.path), { parents: true })
         }
+        yield* Effect.fromResult(checkNameLength(target.path, capabilities.platform, operation))
         const rt = yield* runtime
-        const result = yield* upload(rt, {
+        const request = {
           operation,
           path: target.path,
           native: target.native,
           data: bytes,
           atomic: operation === "append" || writeOptions.atomic !== false,
           onProgress: writeOptions.onProgress,
-        })
-        return result
+        }
+        yield* checkUploadFits(rt, request)
+        const dir = flat ? "/" : boardParent(target.path)
+        if (!profile.roomy && !profile.scannedDirectories.has(dir)) {
+          // A small board: the directory's dead temporary files go first, making room for this one.
+          yield* cleanTemporaryFiles(
+            rt,
+            { path: dir, native: flat ? "" : boardParent(target.native) },
+            false,
+          ).pipe(
+            Effect.catchCause((cause) =>
+              Effect.logWarning("Could not look for dead temporary files").pipe(
+                Effect.annotateLogs({ dir, cause: Cause.pretty(cause) }),
+              ),
+            ),
+          )
+        }
+        // Dead temporary files the upload found in its directory go after it.
+        return yield* upload(rt, request).pipe(Effect.ensuring(settleTemporaryFiles(rt)))
       }).pipe(
         logged(operation, path, (r) => r.bytesWritten),
         Effect.tap((result) =>
@@ -518,6 +565,7 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
       if (boardRelative(source.path, target.path) !== undefined) {
         return yield* new InvalidPathError({ path: to, reason: `it is inside ${source.path}` })
       }
+      yield* Effect.fromResult(checkNameLength(target.path, capabilities.platform, "rename"))
       const rt = yield* runtime
       const code = rt.dialect.os.has("rename")
         ? renameCode(source.native, target.native)
@@ -588,6 +636,14 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
       }
     }).pipe(logged("stat", path))
 
+  const cleanNow = (dir: string) =>
+    Effect.gen(function* () {
+      const target = yield* resolve(dir, "clean")
+      // Not `runtime`: what the probe found dead goes with what the scan finds, in its report.
+      const rt = yield* probed
+      return yield* cleanTemporaryFiles(rt, target)
+    })
+
   const info = Effect.map(runtime, (rt) => {
     const protocolRawPaste = capabilities.rawPaste
     return {
@@ -628,13 +684,12 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
         const rt = yield* runtime
         return yield* compareMany(rt, targets)
       }).pipe(logged("hash", files[0]?.path ?? "/")),
+    cleanTemporaryFiles: (dir = "/") => cleanNow(dir).pipe(logged("remove", dir, (r) => r.removed.length)),
     removeStaleTemporaryFiles: (dir = "/") =>
-      Effect.gen(function* () {
-        const entries = yield* list(dir, { recursive: !flat })
-        const stale = entries.filter((e) => e.type === "file" && isTemporaryName(boardBaseName(e.path)))
-        for (const entry of stale) yield* remove(entry.path)
-        return stale.map((e) => e.path)
-      }),
+      cleanNow(dir).pipe(
+        Effect.map((report) => report.removed),
+        logged("remove", dir),
+      ),
     sync: (localDir, remoteDir, syncOptions) =>
       syncDirectory(self, localDir, remoteDir, syncOptions).pipe(
         logged("sync", remoteDir, (report) => report.bytesUploaded),

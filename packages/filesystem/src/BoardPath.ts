@@ -1,6 +1,6 @@
 import { CapabilityMissingError } from "@belay/core"
 import { Result } from "effect"
-import { InvalidPathError } from "./errors.js"
+import { BoardLimitError, InvalidPathError } from "./errors.js"
 
 /**
  * Board paths as this package speaks them: absolute, `/`-separated, without `.`, `..`, empty or
@@ -120,4 +120,46 @@ export const toNativePath = (
     )
   }
   return Result.succeed(path.slice(1))
+}
+
+/**
+ * The longest name (UTF-8 bytes, one path component) the board's filesystem takes: 120 on the
+ * micro:bit (its firmware's `MAX_FILENAME_LENGTH`: a longer name is "file not found", found on
+ * MicroPython 1.9.2 in QEMU), 255 elsewhere (littlefs, FAT and POSIX all stop there).
+ *
+ * @example
+ * maxNameBytes("microbit") // 120
+ */
+export const maxNameBytes = (platform: string): number => (platform === "microbit" ? 120 : 255)
+
+const utf8 = new TextEncoder()
+
+/**
+ * Refuse a normalized path with a component longer than the board's filesystem takes, before
+ * anything is sent.
+ *
+ * @example
+ * checkNameLength(`/${"x".repeat(121)}`, "microbit", "write") // Result.fail(BoardLimitError)
+ */
+export const checkNameLength = (
+  path: string,
+  platform: string,
+  operation: string,
+): Result.Result<void, BoardLimitError> => {
+  const limit = maxNameBytes(platform)
+  for (const part of path.split("/")) {
+    const bytes = utf8.encode(part).length
+    if (bytes > limit) {
+      const board = platform === "microbit" ? "the micro:bit's filesystem" : "the board's filesystem"
+      return Result.fail(
+        new BoardLimitError({
+          operation,
+          path,
+          limit: "name-length",
+          reason: `the name ${JSON.stringify(part.length > 24 ? `${part.slice(0, 20)}...` : part)} is ${bytes} bytes long; ${board} takes names of at most ${limit} bytes`,
+        }),
+      )
+    }
+  }
+  return Result.succeed(undefined)
 }

@@ -3,6 +3,7 @@ import {
   type DeviceCommunicationShape,
   type ProtocolError,
   type PythonError,
+  type PythonValue,
   parsePythonLiteral,
 } from "@belay/transport"
 import { Deferred, Effect, Result } from "effect"
@@ -10,6 +11,12 @@ import { type BoardDialect, ERRNO_NAMES, frameCheck, probeCode, py } from "./Boa
 import { chooseHashAlgorithm } from "./Checksum.js"
 import { encodeChunk, escapeRawOutput, type UploadEncoding } from "./Encoding.js"
 import { UnexpectedBoardReplyError } from "./errors.js"
+import {
+  type DeadTemporaryFiles,
+  newOwnerToken,
+  noteTemporaryFiles,
+  parseRegistry,
+} from "./TemporaryFiles.js"
 
 export type ErrnoName = (typeof ERRNO_NAMES)[number]
 
@@ -105,7 +112,17 @@ export interface DeviceProfile {
   /** Upload bytes per millisecond, smoothed; undefined until measured. */
   rate: number | undefined
   seq: number
+  /** This connection's owner token, in its temporary names (see `TemporaryFiles`). */
   readonly token: string
+  /** Dead temporary files found and not removed yet (see `TemporaryFiles`). */
+  deadTemporaryFiles: DeadTemporaryFiles | undefined
+  /** Directories (board paths) whose temporary files this connection has looked at. */
+  readonly scannedDirectories: Set<string>
+  /**
+   * The board has room to look at temporary files on the way (in the probe, in an upload's
+   * opening exchange); a small board looks in an exchange of its own.
+   */
+  roomy: boolean
 }
 
 const profiles = new WeakMap<DeviceCommunicationShape, DeviceProfile>()
@@ -124,7 +141,10 @@ export const profileOf = (
       failedCodeBytes: Number.POSITIVE_INFINITY,
       rate: undefined,
       seq: 0,
-      token: Math.random().toString(36).slice(2, 6).padEnd(4, "0"),
+      token: newOwnerToken(),
+      deadTemporaryFiles: undefined,
+      scannedDirectories: new Set(),
+      roomy: capabilities.freeMemory >= PROBE_SCAN_MIN_FREE,
     }
     profiles.set(device, profile)
   }
@@ -152,10 +172,16 @@ const EXPECTED_RAW_OUTPUT = escapeRawOutput(ALL_BYTES)
 const holdsRawOutput = (out: Uint8Array): boolean =>
   Buffer.from(out.buffer, out.byteOffset, out.byteLength).indexOf(Buffer.from(EXPECTED_RAW_OUTPUT)) >= 0
 
+/** What the probe saw of temporary files: the root's temporary names and the registry. */
+interface ProbeTemporaries {
+  readonly names: ReadonlyArray<string>
+  readonly registry: PythonValue | undefined
+}
+
 const parseProbe = (
   text: string,
   rawOutput: boolean,
-): Result.Result<TransferProbe, UnexpectedBoardReplyError> => {
+): Result.Result<{ probe: TransferProbe; temporaries: ProbeTemporaries }, UnexpectedBoardReplyError> => {
   const lines = text.split(/\r?\n/)
   const at = lines.findLastIndex((l) => l.startsWith("{"))
   const line = at >= 0 ? lines[at]! : (text.trim().split(/\r?\n/).at(-1) ?? "")
@@ -186,19 +212,35 @@ const parseProbe = (
     if (typeof record.enoent === "number") errno.ENOENT = record.enoent
   }
   const free = record.free
+  const names = Array.isArray(record.tmp) ? record.tmp.filter((n) => typeof n === "string") : []
   return Result.succeed({
-    rawClean: record.raw === true,
-    errno,
-    freeMemory: typeof free === "number" ? free : typeof free === "bigint" ? Number(free) : 0,
-    nativeBase64: record.b64 === true,
-    rawOutput: record.out === true && rawOutput,
+    probe: {
+      rawClean: record.raw === true,
+      errno,
+      freeMemory: typeof free === "number" ? free : typeof free === "bigint" ? Number(free) : 0,
+      nativeBase64: record.b64 === true,
+      rawOutput: record.out === true && rawOutput,
+    },
+    temporaries: { names, registry: record.reg as PythonValue | undefined },
   })
 }
 
-/** Probe the connection once (concurrent callers share the probe; a failed probe is retried later). */
+/**
+ * Boards with this much free memory (or more) get the root's temporary files looked at in the
+ * transfer probe. Below it (a micro:bit: about 7 KB) the probe is already as long as the board can
+ * parse: the root is looked at by the first upload into it, like any other directory.
+ */
+export const PROBE_SCAN_MIN_FREE = 16_384
+
+/**
+ * Probe the connection once (concurrent callers share the probe; a failed probe is retried later).
+ * On a board with room ({@link PROBE_SCAN_MIN_FREE}) the probe also reports the root's temporary
+ * files: the dead ones are queued on the profile for removal (see `TemporaryFiles`).
+ */
 export const ensureProbe = (
   device: DeviceCommunicationShape,
   profile: DeviceProfile,
+  flat: boolean,
 ): Effect.Effect<TransferProbe, ProtocolError | PythonError | UnexpectedBoardReplyError> =>
   Effect.suspend(() => {
     if (profile.probe !== undefined) return Effect.succeed(profile.probe)
@@ -209,16 +251,24 @@ export const ensureProbe = (
     >()
     profile.probing = probing
     const literal = encodeChunk("raw", ALL_BYTES, 0, 4096).expression
-    return device.execBytes(probeCode(literal)).pipe(
+    const scan = profile.roomy
+    return device.execBytes(probeCode(literal, scan ? { flat } : undefined)).pipe(
       Effect.flatMap((out) =>
         Effect.fromResult(parseProbe(new TextDecoder().decode(out), holdsRawOutput(out))),
       ),
-      Effect.tap((probe) =>
-        Effect.sync(() => {
-          profile.probe = probe
-          if (probe.freeMemory > 0) profile.freeMemory = probe.freeMemory
-        }),
-      ),
+      Effect.map(({ probe, temporaries }) => {
+        profile.probe = probe
+        if (probe.freeMemory > 0) profile.freeMemory = probe.freeMemory
+        if (!scan) return probe
+        profile.scannedDirectories.add("/")
+        noteTemporaryFiles(
+          profile,
+          temporaries.names.map((n) => `/${n}`),
+          parseRegistry(temporaries.registry),
+          (path) => (flat ? path.slice(1) : path),
+        )
+        return probe
+      }),
       Effect.onExit((exit) =>
         Effect.andThen(
           Effect.sync(() => {
@@ -304,6 +354,16 @@ export const codeBudget = (
   if (rawPaste && window !== undefined && window > 0 && budget > 4 * window) budget -= budget % window
   return Math.max(MIN_EXCHANGE_BYTES, budget)
 }
+
+/**
+ * The longest fixed exchange (an upload's opening, finish, commit or cleanup code, guarded) a
+ * board is sent: a quarter of its free memory as last measured (with the measuring code loaded),
+ * and at least 1200 bytes. Measured on the QEMU micro:bit (4.1 to 4.7 KB free by that measure,
+ * about 6.5 KB at rest): exchanges of up to 1140 bytes went through (some after a collection and a
+ * second try, as every exchange may), a 1326-byte commit ran out of memory on every try.
+ */
+export const fixedExchangeLimit = (profile: DeviceProfile): number =>
+  Math.max(1200, Math.floor(profile.freeMemory / 4))
 
 /** Fold one exchange's measured rate into the profile (large exchanges only: small ones are latency). */
 export const recordRate = (profile: DeviceProfile, bytes: number, ms: number): void => {

@@ -17,23 +17,30 @@ import {
   type ExpectedContent,
   finalizeCopyCode,
   guardCode,
+  HOLDS,
   py,
   renameCommitCode,
   type UploadNames,
   uploadAbortCode,
   uploadChunkCode,
+  uploadEntry,
   uploadFinishCode,
-  uploadHandle,
   uploadInspectCode,
   uploadOpenCode,
   uploadVerifyCode,
 } from "./BoardCode.js"
 import { digestFromReply } from "./BoardHash.js"
-import { boardParent, joinBoardPath, TEMP_PREFIX } from "./BoardPath.js"
-import { codeBudget, MIN_EXCHANGE_BYTES, recordRate } from "./BoardProfile.js"
+import { boardParent, joinBoardPath } from "./BoardPath.js"
+import { codeBudget, fixedExchangeLimit, MIN_EXCHANGE_BYTES, recordRate } from "./BoardProfile.js"
 import { digestHex, type FileHash, fromHex } from "./Checksum.js"
 import { type EncodedChunk, encodeChunk, type UploadEncoding } from "./Encoding.js"
-import { BoardMemoryError, type FileSystemError, TransferVerificationError } from "./errors.js"
+import {
+  BoardLimitError,
+  BoardMemoryError,
+  type FileSystemError,
+  TransferVerificationError,
+  type UnexpectedBoardReplyError,
+} from "./errors.js"
 import { FileSystemMetrics } from "./FileSystemMetrics.js"
 import {
   asNumber,
@@ -46,6 +53,14 @@ import {
   run,
   unexpected,
 } from "./Runtime.js"
+import {
+  inFlightDuring,
+  noteTemporaryFiles,
+  OWNER,
+  parseRegistry,
+  queueFailedCleanup,
+  uploadStem,
+} from "./TemporaryFiles.js"
 import type { TransferProgress } from "./TransferProgress.js"
 
 /** What a write or append did. */
@@ -90,19 +105,82 @@ const concat = (parts: ReadonlyArray<Uint8Array | string>): Uint8Array => {
   return out
 }
 
-/** The temporary names of one upload, in the target's directory. */
-const uploadNames = (rt: FsRuntime, req: UploadRequest, mode: CommitMode): UploadNames => {
-  const id = ++rt.profile.seq
-  const stem = `${TEMP_PREFIX}${rt.profile.token}-${id}`
-  const dirNative = rt.dialect.flat ? "" : boardParent(req.native)
+/** The names of one upload: its registry entry, and its temporary names in the target's directory. */
+export const uploadNames = (
+  rt: Pick<FsRuntime, "dialect">,
+  stem: string,
+  native: string,
+  mode: CommitMode,
+): UploadNames => {
+  const dirNative = rt.dialect.flat ? "" : boardParent(native)
   const place = (name: string) => (rt.dialect.flat ? name : joinBoardPath(dirNative, name))
   return {
-    handle: uploadHandle(id),
-    temp: mode === "direct" ? req.native : place(`${stem}.tmp`),
-    real: req.native,
+    entry: uploadEntry(stem),
+    key: py(stem),
+    owner: `${OWNER.host},${OWNER.pid}`,
+    temp: mode === "direct" ? native : place(`${stem}.tmp`),
+    real: native,
     reserve: place(`${stem}r.tmp`),
   }
 }
+
+/**
+ * The longest exchange an upload of `req` sends besides its data, as sent (guarded): its opening,
+ * its finish, its commit and its cleanup's. A long path is in every one of them.
+ */
+export const fixedExchangeBytes = (rt: FsRuntime, req: UploadRequest, mode: CommitMode): number => {
+  const names = uploadNames(rt, uploadStem(rt.profile.token, rt.profile.seq + 1), req.native, mode)
+  // The longest digest literals (every byte escaped); the size of the file appended to is not
+  // known yet: up to 16 MB.
+  const digest = digestLiteral(rt, digestHex(rt.dialect.hash, new Uint8Array()).replace(/./g, "f"))
+  const expected: ExpectedContent = {
+    prefixSize: req.operation === "append" ? 2 ** 24 : 0,
+    prefixDigest: digest,
+    size: req.data.length,
+    digest,
+  }
+  const codes = [
+    uploadOpenCode(rt.dialect, names, {
+      base64: rt.encoding === "base64",
+      append: req.operation === "append",
+      report: !rt.profile.roomy ? undefined : rt.dialect.flat ? "" : boardParent(req.native),
+    }),
+    mode === "copy"
+      ? uploadVerifyCode(rt.dialect, names, expected.prefixSize)
+      : uploadFinishCode(rt.dialect, names, mode, expected),
+    uploadInspectCode(rt.dialect, names, expected),
+    uploadAbortCode(names, mode),
+    ...(mode === "copy"
+      ? [
+          copyCommitCode(rt.dialect, names, expected.prefixSize + expected.size),
+          finalizeCopyCode(rt.dialect, names, expected),
+        ]
+      : mode === "rename"
+        ? [renameCommitCode(names)]
+        : []),
+  ]
+  return Math.max(...codes.map((code) => guardCode(code).length))
+}
+
+/**
+ * Refuse, before anything is sent, an upload whose fixed exchanges (see {@link fixedExchangeBytes})
+ * would not fit in the board's memory: it could write its temporary file and then fail to commit.
+ */
+export const checkUploadFits = (rt: FsRuntime, req: UploadRequest): Effect.Effect<void, BoardLimitError> =>
+  Effect.suspend(() => {
+    const mode: CommitMode = !req.atomic ? "direct" : rt.dialect.os.has("rename") ? "rename" : "copy"
+    const bytes = fixedExchangeBytes(rt, req, mode)
+    const limit = fixedExchangeLimit(rt.profile)
+    if (bytes <= limit) return Effect.void
+    return Effect.fail(
+      new BoardLimitError({
+        operation: req.operation,
+        path: req.path,
+        limit: "exchange-size",
+        reason: `its path makes the code that commits it ${bytes} bytes long; with ${rt.profile.freeMemory} bytes of free memory the board takes at most ${limit} (use a shorter path)`,
+      }),
+    )
+  })
 
 /** Digest literal as the board's `_bh` returns it: bytes for hashlib, a hex str for adler32. */
 const digestLiteral = (rt: FsRuntime, hex: string) =>
@@ -169,12 +247,27 @@ const holds = (value: PythonValue | undefined, e: Expected): boolean =>
   digestFromReply(value[1]) === e.prefixHex &&
   digestFromReply(value[2]) === e.digestHex
 
+/** Which file holds the content, from the constant reply of an inspect or finalize exchange. */
+const holder = (
+  values: ReadonlyArray<PythonValue>,
+  req: UploadRequest,
+): Effect.Effect<(typeof HOLDS)[number], UnexpectedBoardReplyError> => {
+  const value = values.at(-1)
+  const name = Array.isArray(value) ? value[0] : undefined
+  const found = HOLDS.find((h) => h === name)
+  return found === undefined
+    ? Effect.fail(unexpected(req.operation, req.path, "not which file holds the content", String(name)))
+    : Effect.succeed(found)
+}
+
 const describeReply = (value: PythonValue | undefined): string =>
   Array.isArray(value) ? `${asNumber(value[0])} bytes, ${digestFromReply(value[2])}` : "nothing"
 
 interface UploadState {
   phase: "sending" | "finishing" | "done"
   expected: Expected | undefined
+  /** A copy commit was sent: the real file may be partly overwritten (`copy` mode). */
+  copyStarted: boolean
 }
 
 /** Land a verified temporary file under the real name: rename, or reserve + copy + check. */
@@ -184,6 +277,7 @@ const commit = (
   mode: CommitMode,
   names: UploadNames,
   expected: Expected,
+  state: UploadState,
 ): Effect.Effect<void, FileSystemError> =>
   Effect.gen(function* () {
     const mapError = mapBoardErrors(req.operation, req.path, rt.probe, expected.prefixSize + expected.size)
@@ -193,20 +287,20 @@ const commit = (
     }
     if (mode !== "copy") return
     const total = expected.prefixSize + expected.size
+    state.copyStarted = true
     yield* run(rt, copyCommitCode(rt.dialect, names, total), exchangeTimeout(0, 2 * total)).pipe(mapError)
     const out = yield* run(
       rt,
       finalizeCopyCode(rt.dialect, names, literals(rt, expected)),
       exchangeTimeout(0, total),
     ).pipe(mapError)
-    const copy = (yield* parseFramed(out, req.operation, req.path)).at(-1)
-    if (!holds(copy, expected)) {
+    if ((yield* holder(yield* parseFramed(out, req.operation, req.path), req)) !== "real") {
       return yield* new TransferVerificationError({
         operation: req.operation,
         path: req.path,
         algorithm: rt.dialect.hash,
         expected: `${expected.size} bytes, ${expected.digestHex}`,
-        actual: `a copy of ${describeReply(copy)}`,
+        actual: "a copy that differs",
         attempts: 1,
       })
     }
@@ -223,6 +317,7 @@ const recover = (
   mode: CommitMode,
   names: UploadNames,
   expected: Expected,
+  upload: UploadState,
 ): Effect.Effect<"ok" | "lost", FileSystemError> =>
   Effect.gen(function* () {
     const total = expected.prefixSize + expected.size
@@ -230,7 +325,7 @@ const recover = (
     // again, a bounded number of times, rather than leaving the temporary file to chance.
     let attempt = 0
     const inspect: Effect.Effect<ReadonlyArray<PythonValue>, FileSystemError> = Effect.flatMap(
-      run(rt, uploadInspectCode(rt.dialect, names, expected.prefixSize), exchangeTimeout(0, 2 * total)),
+      run(rt, uploadInspectCode(rt.dialect, names, literals(rt, expected)), exchangeTimeout(0, 2 * total)),
       (out) => parseFramed(out, req.operation, req.path),
     ).pipe(
       Effect.catchIf(
@@ -238,20 +333,35 @@ const recover = (
         () => inspect,
       ),
     )
-    const state = (yield* inspect).at(-1)
-    const [real, temp] = Array.isArray(state) ? state : []
+    const holds = yield* holder(yield* inspect, req)
     const abort = run(rt, uploadAbortCode(names, mode))
-    if (holds(real, expected)) {
+    if (holds === "real") {
       yield* abort
       return "ok" as const
     }
-    if (mode !== "direct" && holds(temp, expected)) {
-      yield* commit(rt, req, mode, names, expected)
+    if (mode !== "direct" && holds === "temp") {
+      yield* commit(rt, req, mode, names, expected, upload)
       return "ok" as const
     }
     yield* abort
     return "lost" as const
   })
+
+/**
+ * Failures after which a cleanup exchange is worth sending again: the link is up but an exchange
+ * was lost or damaged on the way, or the board reset under it (its files stay). Cleanup exchanges
+ * are idempotent (`recover` looks at the board afresh each time).
+ */
+const isTransient = (error: { readonly _tag: string }): boolean =>
+  error._tag === "ProtocolTimeoutError" ||
+  error._tag === "UnexpectedBytesError" ||
+  error._tag === "UnexpectedBoardReplyError" ||
+  error._tag === "RequestDamagedError" ||
+  error._tag === "OutputDamagedError" ||
+  error._tag === "BoardResetError"
+
+/** Sends of a cleanup exchange (abort, or recover) that failed on the way. */
+const CLEANUP_ATTEMPTS = 4
 
 const uploadAttempt = (
   rt: FsRuntime,
@@ -260,40 +370,72 @@ const uploadAttempt = (
   digest: string,
   attempt: number,
 ): Effect.Effect<WriteResult, AttemptError> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.gen(function* () {
-      const names = uploadNames(rt, req, mode)
-      const state: UploadState = { phase: "sending", expected: undefined }
-      // Registered with the session before anything is sent: whatever stops this upload, the
-      // temporary file goes (or, when the complete content is on the board, the commit is finished).
-      const cleanup = Effect.suspend(() => {
-        if (state.phase === "done") return Effect.void
-        if (state.phase === "finishing" && state.expected !== undefined) {
-          return Effect.asVoid(recover(rt, req, mode, names, state.expected))
-        }
-        return Effect.asVoid(run(rt, uploadAbortCode(names, mode)))
-      })
-      const handle = yield* rt.session.resources.track("BoardTempFile", cleanup, {
-        resourceId: `${names.temp}`,
-        estimatedCost: req.data.length,
-      })
-      const exit = yield* Effect.exit(restore(uploadBody(rt, req, mode, digest, names, state)))
-      if (Exit.isSuccess(exit)) {
-        state.phase = "done"
-        yield* handle.forget
-        return { ...exit.value, attempts: attempt }
-      }
-      // Clean up now rather than at session end; a failing cleanup is logged, the cause stands.
-      yield* handle.release.pipe(
-        Effect.catchCause((cause) =>
-          Effect.logWarning("Could not clean up after an upload").pipe(
-            Effect.annotateLogs({ path: req.path, temp: names.temp, cause: Cause.pretty(cause) }),
-          ),
-        ),
-      )
-      return yield* Effect.failCause(exit.cause)
-    }),
-  )
+  Effect.suspend(() => {
+    const stem = uploadStem(rt.profile.token, ++rt.profile.seq)
+    const names = uploadNames(rt, stem, req.native, mode)
+    // In flight from before its first exchange to after its last (or its cleanup's): another
+    // session's cleanup of dead temporary files leaves it alone (see TemporaryFiles).
+    return inFlightDuring(
+      stem,
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function* () {
+          const state: UploadState = { phase: "sending", expected: undefined, copyStarted: false }
+          const abort = run(rt, uploadAbortCode(names, mode)).pipe(
+            Effect.retry({ times: CLEANUP_ATTEMPTS - 1, while: isTransient }),
+          )
+          // Registered with the session before anything is sent: whatever stops this upload, the
+          // temporary file goes (or, when the complete content is on the board, the commit is
+          // finished). An exchange of the cleanup lost or damaged on the way is sent again.
+          const cleanup = Effect.suspend(() => {
+            if (state.phase === "done") return Effect.void
+            if (state.phase === "finishing" && state.expected !== undefined) {
+              const finish = recover(rt, req, mode, names, state.expected, state).pipe(
+                Effect.retry({ times: CLEANUP_ATTEMPTS - 1, while: isTransient }),
+              )
+              // Could not finish it. Unless a copy began to overwrite the real file (the verified
+              // temporary file is then its only whole copy, kept), nothing under the real name
+              // depends on the temporary file: drop it.
+              return Effect.catch(Effect.asVoid(finish), (error) =>
+                state.copyStarted ? Effect.fail(error) : Effect.asVoid(abort),
+              )
+            }
+            return Effect.asVoid(abort)
+          })
+          const handle = yield* rt.session.resources.track("BoardTempFile", cleanup, {
+            resourceId: `${names.temp}`,
+            estimatedCost: req.data.length,
+          })
+          const exit = yield* Effect.exit(restore(uploadBody(rt, req, mode, digest, names, state)))
+          if (Exit.isSuccess(exit)) {
+            state.phase = "done"
+            yield* handle.forget
+            return { ...exit.value, attempts: attempt }
+          }
+          // Clean up now rather than at session end. A failing cleanup is logged and its files
+          // queued: the connection removes them after this operation, or before its next one
+          // (unless a copy began: the temporary file is then the only whole copy). The cause stands.
+          yield* handle.release.pipe(
+            Effect.catchCause((cause) =>
+              Effect.andThen(
+                Effect.sync(() => {
+                  if (mode === "direct" || state.copyStarted) return
+                  const board = (native: string) => (rt.dialect.flat ? `/${native}` : native)
+                  queueFailedCleanup(rt.profile, stem, [
+                    { path: board(names.temp), native: names.temp },
+                    ...(mode === "copy" ? [{ path: board(names.reserve), native: names.reserve }] : []),
+                  ])
+                }),
+                Effect.logWarning("Could not clean up after an upload; its files go next").pipe(
+                  Effect.annotateLogs({ path: req.path, temp: names.temp, cause: Cause.pretty(cause) }),
+                ),
+              ),
+            ),
+          )
+          return yield* Effect.failCause(exit.cause)
+        }),
+      ),
+    )
+  })
 
 const uploadBody = (
   rt: FsRuntime,
@@ -318,6 +460,24 @@ const uploadBody = (
     let exchanges = 0
     const mapError = (error: PythonError) =>
       mapOSError(error, req.operation, req.path, rt.probe, req.data.length)
+    // The first upload into a directory on this connection (unless the probe looked at it: the
+    // root, on a board with room) lists its temporary files in the opening exchange: the dead ones
+    // go afterwards.
+    const dir = boardParent(req.path)
+    const report =
+      rt.profile.scannedDirectories.has(dir) || !rt.profile.roomy
+        ? undefined
+        : rt.dialect.flat
+          ? ""
+          : boardParent(req.native)
+    const noteReport = (line: PythonValue) => {
+      if (!Array.isArray(line) || line[0] !== "t" || !Array.isArray(line[1])) return
+      rt.profile.scannedDirectories.add(dir)
+      const found = line[1].flatMap((n) => (typeof n === "string" ? [joinBoardPath(dir, n)] : []))
+      noteTemporaryFiles(rt.profile, found, parseRegistry(line[2]), (path) =>
+        rt.dialect.flat ? path.slice(1) : path,
+      )
+    }
     const verificationError = (actual: string) =>
       new TransferVerificationError({
         operation: req.operation,
@@ -341,6 +501,7 @@ const uploadBody = (
             uploadOpenCode(rt.dialect, names, {
               base64: rt.encoding === "base64",
               append: req.operation === "append",
+              report,
             }),
           )
       const finishable = opened || req.operation === "write"
@@ -425,6 +586,8 @@ const uploadBody = (
             if (line[0] === "m" && !opened) {
               ;[prefixSize, prefixHex] = openingReply(rt, line, emptyHex)
               opened = true
+            } else if (line[0] === "t") {
+              noteReport(line)
             } else if (line[0] === "w" && chunk !== undefined) {
               offset += chunk.consumed
             }
@@ -437,7 +600,7 @@ const uploadBody = (
         if (e instanceof PythonError) return yield* mapError(e)
         if (withFinish && expected !== undefined) {
           // The exchange that finishes failed (reset, timeout, lost link): finish what can be finished.
-          const recovered = yield* Effect.exit(recover(rt, req, mode, names, expected))
+          const recovered = yield* Effect.exit(recover(rt, req, mode, names, expected, state))
           if (Exit.isSuccess(recovered)) {
             state.phase = "done"
             if (recovered.value === "ok") {
@@ -459,6 +622,7 @@ const uploadBody = (
         }
         ;[prefixSize, prefixHex] = openingReply(rt, opening, emptyHex)
         opened = true
+        for (const line of lines) noteReport(line)
       }
       offset += chunk?.consumed ?? 0
       if (chunk !== undefined && req.onProgress) {
@@ -479,12 +643,12 @@ const uploadBody = (
         }
         // A copy that came out wrong, or a commit cut short (reset, timeout), is finished from the
         // verified temporary file; if that cannot be done now, the session's cleanup tries again.
-        const committed = yield* Effect.exit(commit(rt, req, mode, names, expected))
+        const committed = yield* Effect.exit(commit(rt, req, mode, names, expected, state))
         if (Exit.isFailure(committed)) {
           // Whatever stopped the commit (no room for the copy: the board removed the temporary
           // file; a damaged reply; a reset), the board's state decides: roll forward from a complete
           // temporary file, or drop what is left. Failing that, the session's cleanup does it.
-          const recovered = yield* Effect.exit(recover(rt, req, mode, names, expected))
+          const recovered = yield* Effect.exit(recover(rt, req, mode, names, expected, state))
           if (Exit.isFailure(recovered)) return yield* Effect.failCause(committed.cause)
           state.phase = "done"
           if (recovered.value !== "ok") return yield* Effect.failCause(committed.cause)

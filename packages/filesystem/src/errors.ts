@@ -155,6 +155,26 @@ export class BoardMemoryError extends Data.TaggedError("BoardMemoryError")<{
 }
 
 /**
+ * A request the board cannot hold, refused before anything was sent or written: a name longer
+ * than its filesystem takes (the micro:bit's takes 120 bytes), or paths so long that the code to
+ * commit the upload would not fit in the board's memory. Nothing is left on the board.
+ *
+ * @example
+ * Effect.catchTag("BoardLimitError", (e) => Console.error(e.message)) // "write /...: refused, nothing written: the name is 130 bytes long; ..."
+ */
+export class BoardLimitError extends Data.TaggedError("BoardLimitError")<{
+  readonly operation: string
+  readonly path: string
+  /** Which limit: the length of a name, or the size of an exchange in the board's memory. */
+  readonly limit: "name-length" | "exchange-size"
+  readonly reason: string
+}> {
+  override get message() {
+    return `${this.operation} ${this.path}: refused, nothing written: ${this.reason}`
+  }
+}
+
+/**
  * A path is not usable: empty, with a NUL byte, `..` above the root, a temporary-file name, or
  * (on a board with a flat filesystem) more than one component is handled by
  * `CapabilityMissingError` instead.
@@ -234,6 +254,7 @@ export type BoardFileError =
   | NoSpaceError
   | BoardFileSystemError
   | BoardMemoryError
+  | BoardLimitError
   | InvalidPathError
   | UnexpectedBoardReplyError
   | CapabilityMissingError

@@ -8,6 +8,7 @@ export {
   boardRelative,
   isTemporaryName,
   joinBoardPath,
+  maxNameBytes,
   normalizeBoardPath,
   toNativePath,
 } from "./BoardPath.js"
@@ -26,6 +27,7 @@ export * from "./errors.js"
 export * from "./FileSystemMetrics.js"
 export { gitignore, type IgnoreMatcher } from "./Gitignore.js"
 export * from "./Sync.js"
+export type { CleanReport } from "./TemporaryFiles.js"
 export type { TransferProgress } from "./TransferProgress.js"
 export * from "./TreeDownload.js"
 export type { WriteResult } from "./Upload.js"

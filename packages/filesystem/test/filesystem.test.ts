@@ -539,6 +539,8 @@ describe("chunk sizes", () => {
     rate,
     seq: 0,
     token: "test",
+    deadTemporaryFiles: undefined,
+    scannedDirectories: new Set(),
   })
   const sizing = { maxChunkBytes: 49152, exchangeMs: 2000, linkBytesPerSecond: undefined }
   const plain = { rawPaste: false, rawPasteWindow: undefined }

@@ -161,9 +161,12 @@ export const framedLines = (lines: ReadonlyArray<string>): string => {
   return [...lines, `#${count}:${sum}`].map((l) => `${l}\r\n`).join("")
 }
 
-/** One guarded part of sent code (see `guardCode`): a checked request, its string literal. */
+/**
+ * One guarded part of sent code (see `guardCode`): a checked request, its string literal. Both
+ * forms of the call: `exec(*[...] or [...])` and `exec(([...] or [...])[0])`.
+ */
 const GUARDED_PART =
-  /exec\(\*\[_belay_q for _belay_q in \[('(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")\] if len\(_belay_q\)==\d+ and sum\(bytes\(_belay_q,'utf-8'\)\)==\d+\] or \[_belay_request_damaged\]\)\n/g
+  /exec\((?:\*|\()\[_belay_q for _belay_q in \[('(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")\] if len\(_belay_q\)==\d+ and sum\(bytes\(_belay_q,'utf-8'\)\)==\d+\] or \[_belay_request_damaged\]\)(?:\[0\]\))?\n/g
 
 /**
  * `code` with `from` replaced by `to`, as a board that ran it differently would: inside a guarded

@@ -1,5 +1,8 @@
+import { spawn } from "node:child_process"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
+import { boardFileSystem, forgetTransferProfile, isTemporaryName } from "../src/index.js"
+import { OWNER } from "../src/TemporaryFiles.js"
 import { randomBytes } from "./fixtures.js"
 import { qemuBoard } from "./qemu-fixture.js"
 import { boardSuite, instrument } from "./suite.js"
@@ -39,6 +42,56 @@ describe("QEMU micro:bit: a small heap and a small flash", () => {
         expect(programs.length).toBeGreaterThan(3)
         expect(Math.max(...programs.map((p) => p.length))).toBeLessThan(2048)
         yield* fs.remove("/sized.bin")
+      }),
+    ))
+})
+
+/** The id of a process that has ended. */
+const endedPid = () =>
+  new Promise<number>((resolve, reject) => {
+    const child = spawn(process.execPath, ["-e", ""], { stdio: "ignore" })
+    child.on("error", reject)
+    child.on("exit", () => resolve(child.pid as number))
+  })
+
+const temporaries = (names: ReadonlyArray<string>) => names.filter((n) => isTemporaryName(n.slice(1)))
+
+describe("QEMU micro:bit: nothing left after a crash or a refused request", () => {
+  it("a name longer than its filesystem takes is refused before anything is sent, typed; a 100-byte name works", () =>
+    suite.withSession((fs) =>
+      Effect.gen(function* () {
+        const sent = suite.board().instrumented.programs.length
+        const error = yield* Effect.flip(fs.write(`/${"n".repeat(121)}`, "x"))
+        expect(error._tag).toBe("BoardLimitError")
+        expect(error.message).toContain("the micro:bit's filesystem takes names of at most 120 bytes")
+        expect(suite.board().instrumented.programs.length).toBe(sent)
+        const long = `/${"l".repeat(100)}`
+        yield* fs.write(long, "a long name")
+        yield* fs.append(long, ", appended")
+        expect(yield* fs.readText(long)).toBe("a long name, appended")
+        expect(temporaries((yield* fs.list("/")).map((e) => e.path))).toEqual([])
+        yield* fs.remove(long)
+      }),
+    ))
+
+  it("what a killed host left (a half temporary file, still open) goes before the next connection's first upload; the old file stays", () =>
+    suite.withSession((fs, session) =>
+      Effect.gen(function* () {
+        yield* fs.write("/keep.txt", "the old content")
+        const dead = yield* Effect.promise(endedPid)
+        // As a host killed mid-upload leaves it on a board that stayed powered: the file open in
+        // the registry, which names a process that has ended.
+        yield* session.device.exec(
+          `f=open('.belay-killed-3.tmp','wb')\nf.write(b'x'*600)\nif '_bf' not in globals():_bf={}\n_bf['.belay-killed-3']=[f,${OWNER.host},${dead}]\ndel f`,
+        )
+        // The next connection (a new transfer profile: new owner token, nothing looked at yet).
+        forgetTransferProfile(session.device)
+        const next = boardFileSystem(session)
+        yield* next.write("/new.txt", "new")
+        const names = (yield* next.list("/")).map((e) => e.path)
+        expect(temporaries(names)).toEqual([])
+        expect(yield* next.readText("/keep.txt")).toBe("the old content")
+        expect((yield* session.device.exec("print('_bf' in globals())")).trim()).toBe("False")
       }),
     ))
 })

@@ -161,7 +161,7 @@ describe("damaged replies on a board", () => {
           // The finishing exchange runs (the temporary file is complete and renamed) but its reply is lost.
           fail: (code) => code.includes("os.rename("),
           // The first two inspections of where the upload stands come back damaged.
-          damage: (code) => code.includes("def _bz(p)") && inspections++ < 2,
+          damage: (code) => code.includes("def _bi(") && inspections++ < 2,
         })
         yield* fs.mkdir("/frames-w", { parents: true })
         const result = yield* fs.write("/frames-w/w.txt", "new content")
