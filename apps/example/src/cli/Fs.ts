@@ -9,8 +9,8 @@ import { formatBytes, printJson, progressBar } from "./Output.js"
 
 type Root = Command.Command<
   "belay",
-  { readonly device: string; readonly json: boolean },
-  { readonly device: string; readonly json: boolean },
+  { readonly device: string; readonly json: boolean; readonly unchecked: boolean },
+  { readonly device: string; readonly json: boolean; readonly unchecked: boolean },
   never,
   never
 >
@@ -133,8 +133,28 @@ export const fsCommand = (root: Root) => {
       }),
   ).pipe(Command.withDescription("make a board directory match a local one, uploading only what changed"))
 
+  const clean = Command.make(
+    "clean",
+    { dir: Argument.String("dir").pipe(Argument.withDefault("/")) },
+    ({ dir }) =>
+      Effect.gen(function* () {
+        const { json } = yield* root
+        const report = yield* withFs((fs) => fs.cleanTemporaryFiles(dir))
+        if (json) return printJson(report)
+        for (const p of report.removed) process.stdout.write(`removed ${p}\n`)
+        for (const k of report.kept) process.stdout.write(`kept ${k.path} (${k.reason})\n`)
+        process.stdout.write(
+          `${report.removed.length} temporary file(s) removed, ${report.kept.length} kept (uploads in progress)\n`,
+        )
+      }),
+  ).pipe(
+    Command.withDescription(
+      "remove the temporary files of uploads that can no longer finish (a killed host, a board reset) under a board directory",
+    ),
+  )
+
   return Command.make("fs").pipe(
     Command.withDescription("files on the board"),
-    Command.withSubcommands([ls, cat, put, get, rm, mkdir, sync]),
+    Command.withSubcommands([ls, cat, put, get, rm, mkdir, sync, clean]),
   )
 }
