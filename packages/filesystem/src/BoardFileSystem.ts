@@ -42,7 +42,7 @@ import { type SyncOptions, type SyncReport, syncDirectory } from "./Sync.js"
 import { type CleanReport, cleanTemporaryFiles, removeNotedTemporaryFiles } from "./TemporaryFiles.js"
 import type { TransferProgress } from "./TransferProgress.js"
 import { type DownloadOptions, type DownloadReport, downloadDirectory } from "./TreeDownload.js"
-import { checkUploadFits, upload, type WriteResult } from "./Upload.js"
+import { checkUploadFits, isTransientFailure, upload, type WriteResult } from "./Upload.js"
 
 /**
  * Settings of a board filesystem handle.
@@ -261,12 +261,17 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
   const profile = profileOf(device, capabilities)
   const fsContext = session.fileSystemContext
 
-  /** Remove the dead temporary files found so far (see `TemporaryFiles`); never fails the operation. */
+  /**
+   * Remove the dead temporary files found so far (see `TemporaryFiles`), sending the exchange again
+   * when it is lost or damaged on the way; never fails the operation (what stays queued goes next
+   * time).
+   */
   const settleTemporaryFiles = (rt: FsRuntime) =>
     Effect.suspend(() =>
       profile.deadTemporaryFiles === undefined
         ? Effect.void
         : removeNotedTemporaryFiles(rt).pipe(
+            Effect.retry({ times: 3, while: isTransientFailure }),
             Effect.catchCause((cause) =>
               Effect.logWarning("Could not remove dead temporary files; a later scan finds them again").pipe(
                 Effect.annotateLogs({ cause: Cause.pretty(cause) }),

@@ -348,11 +348,11 @@ const recover = (
   })
 
 /**
- * Failures after which a cleanup exchange is worth sending again: the link is up but an exchange
+ * @internal Failures after which a cleanup exchange is worth sending again: the link is up but an exchange
  * was lost or damaged on the way, or the board reset under it (its files stay). Cleanup exchanges
  * are idempotent (`recover` looks at the board afresh each time).
  */
-const isTransient = (error: { readonly _tag: string }): boolean =>
+export const isTransientFailure = (error: { readonly _tag: string }): boolean =>
   error._tag === "ProtocolTimeoutError" ||
   error._tag === "UnexpectedBytesError" ||
   error._tag === "UnexpectedBoardReplyError" ||
@@ -381,7 +381,7 @@ const uploadAttempt = (
         Effect.gen(function* () {
           const state: UploadState = { phase: "sending", expected: undefined, copyStarted: false }
           const abort = run(rt, uploadAbortCode(names, mode)).pipe(
-            Effect.retry({ times: CLEANUP_ATTEMPTS - 1, while: isTransient }),
+            Effect.retry({ times: CLEANUP_ATTEMPTS - 1, while: isTransientFailure }),
           )
           // Registered with the session before anything is sent: whatever stops this upload, the
           // temporary file goes (or, when the complete content is on the board, the commit is
@@ -390,7 +390,7 @@ const uploadAttempt = (
             if (state.phase === "done") return Effect.void
             if (state.phase === "finishing" && state.expected !== undefined) {
               const finish = recover(rt, req, mode, names, state.expected, state).pipe(
-                Effect.retry({ times: CLEANUP_ATTEMPTS - 1, while: isTransient }),
+                Effect.retry({ times: CLEANUP_ATTEMPTS - 1, while: isTransientFailure }),
               )
               // Could not finish it. Unless a copy began to overwrite the real file (the verified
               // temporary file is then its only whole copy, kept), nothing under the real name

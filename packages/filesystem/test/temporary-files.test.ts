@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process"
+import { makeDeviceSessionManager, type SessionManagementOptions } from "@belay/core"
 import type { DeviceCommunicationShape } from "@belay/transport"
 import { ProtocolTimeoutError } from "@belay/transport"
-import { Cause, Deferred, Effect, Exit, Fiber } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber } from "effect"
 import { describe, expect, it } from "vitest"
 import { type DeviceProfile, dialectOf, fixedExchangeLimit } from "../src/BoardProfile.js"
 import { boardFileSystem, type FileSystemOptions, isTemporaryName } from "../src/index.js"
@@ -24,6 +25,7 @@ const text = (code: string | Uint8Array) =>
 const connect = (
   options: {
     readonly fsOptions?: FileSystemOptions
+    readonly sessionOptions?: Partial<SessionManagementOptions>
     readonly probe?: string
     /** Runs before an exchange; its result (if any) replaces the exchange's. */
     readonly hook?: (
@@ -34,23 +36,31 @@ const connect = (
 ) =>
   Effect.gen(function* () {
     const programs: string[] = []
+    let hooked!: DeviceCommunicationShape
     const probe = options.probe
     const board = yield* wasmBoard({
       ...(probe !== undefined && {
         intercept: (code: string) => (code.includes("_belay_probe") ? { stdout: probe } : undefined),
       }),
-      wrap: (device) => ({
-        ...device,
-        execBytes: (code, o) =>
-          Effect.suspend(() => {
-            programs.push(text(code))
-            return (options.hook?.(text(code), device) ?? device.execBytes(code, o)) as ReturnType<
-              DeviceCommunicationShape["execBytes"]
-            >
-          }),
-      }),
+      wrap: (device) => {
+        hooked = {
+          ...device,
+          execBytes: (code, o) =>
+            Effect.suspend(() => {
+              programs.push(text(code))
+              return (options.hook?.(text(code), device) ?? device.execBytes(code, o)) as ReturnType<
+                DeviceCommunicationShape["execBytes"]
+              >
+            }),
+        }
+        return hooked
+      },
     })
-    const session = yield* board.manager.createSession()
+    const manager =
+      options.sessionOptions === undefined
+        ? board.manager
+        : yield* makeDeviceSessionManager(hooked, options.sessionOptions)
+    const session = yield* manager.createSession()
     return { ...board, session, fs: boardFileSystem(session, options.fsOptions), programs }
   })
 
@@ -338,6 +348,44 @@ describe("a failed upload leaves nothing", () => {
         expect(temporariesIn(py, "/looks")).toEqual([])
         expect(yield* fs.readText("/looks/log.txt")).toBe("line 1\nline 2\n")
         yield* fs.remove("/looks", { recursive: true })
+      }),
+    ))
+  it("an append whose cleanup outlasts the session's bound on cleanups leaves nothing: its files go right after", () =>
+    run(
+      Effect.gen(function* () {
+        let armed = false
+        let slow = 0
+        const { fs, py } = yield* connect({
+          // The campaign's bound: a cleanup that needs the board brought back first can outlast it.
+          sessionOptions: { resourceCleanupTimeout: Duration.millis(200) },
+          hook: (code, inner) => {
+            if (!armed) return undefined
+            // The opening exchange runs, and its reply arrives damaged.
+            if (code.includes("def _bcp")) {
+              return Effect.map(inner.execBytes(code), (out) => {
+                const bytes = Uint8Array.from(out)
+                bytes[2] ^= 1
+                return bytes
+              })
+            }
+            // The upload's own cleanup is slow (the board is being brought back to its prompt).
+            if (code.includes("os.remove(") && !code.includes("def ") && slow++ === 0) {
+              return Effect.andThen(Effect.sleep("1 second"), inner.execBytes(code))
+            }
+            return undefined
+          },
+        })
+        yield* fs.mkdir("/bound", { parents: true })
+        yield* fs.write("/bound/log.txt", "line 1\n")
+        armed = true
+        const error = yield* Effect.flip(fs.append("/bound/log.txt", "line 2\n"))
+        armed = false
+        expect(error._tag).toBe("UnexpectedBoardReplyError")
+        expect(slow).toBeGreaterThan(0)
+        expect(temporariesIn(py, "/bound")).toEqual([])
+        expect(py("print('_bf' in globals())")).toBe("False")
+        expect(yield* fs.readText("/bound/log.txt")).toBe("line 1\n")
+        yield* fs.remove("/bound", { recursive: true })
       }),
     ))
 })
