@@ -1,5 +1,5 @@
 /**
- * `pnpm bench`: runs every packages/*\/bench/*.bench.ts, prints a table per benchmark file, and
+ * `pnpm bench`: runs every packages/*\/bench/*.bench.ts and apps/*\/bench/*.bench.ts, prints a table per benchmark file, and
  * writes bench-results/latest.json and bench-results/latest.md with the machine it ran on.
  * Filter with BELAY_BENCH_FILTER=<substring of the file path>; BELAY_BENCH_QUICK=1 for fewer iterations.
  */
@@ -13,10 +13,12 @@ const filter = process.env.BELAY_BENCH_FILTER ?? ""
 const quick = process.env.BELAY_BENCH_QUICK === "1"
 
 const files: string[] = []
-for (const pkg of (await readdir(path.join(root, "packages"))).sort()) {
-  const dir = path.join(root, "packages", pkg, "bench")
-  const entries = await readdir(dir).catch(() => [] as string[])
-  for (const f of entries.sort()) if (f.endsWith(".bench.ts")) files.push(path.join(dir, f))
+for (const group of ["packages", "apps"]) {
+  for (const pkg of (await readdir(path.join(root, group))).sort()) {
+    const dir = path.join(root, group, pkg, "bench")
+    const entries = await readdir(dir).catch(() => [] as string[])
+    for (const f of entries.sort()) if (f.endsWith(".bench.ts")) files.push(path.join(dir, f))
+  }
 }
 
 const format = (v: number) =>

@@ -28,6 +28,12 @@ const root = Command.make("belay").pipe(
       Flag.withDescription("print machine-readable JSON"),
       Flag.withDefault(false),
     ),
+    unchecked: Flag.Boolean("unchecked").pipe(
+      Flag.withDescription(
+        "send exec/eval/run code as it is, without the end-to-end check of request and reply (a trusted link, or a board with no stack or heap to spare); same as BELAY_INTEGRITY=unchecked",
+      ),
+      Flag.withDefault(false),
+    ),
   }),
   Command.withDescription("Drive a MicroPython board from the command line (the virtual board by default)."),
 )
@@ -176,6 +182,8 @@ const awaitExit = <A, E>(fiber: Fiber.Fiber<A, E>) =>
 export const main = async (args: ReadonlyArray<string>): Promise<number> => {
   // `--device list` is the port listing.
   const argv = [...args]
+  // Read by the board's options (`BELAY_INTEGRITY`) when the command connects.
+  if (argv.includes("--unchecked")) process.env.BELAY_INTEGRITY = "unchecked"
   const at = argv.findIndex((a, i) => (a === "--device" || a === "-d") && argv[i + 1] === "list")
   if (at >= 0 && !argv.includes("ports")) {
     argv.splice(at, 2)

@@ -230,6 +230,9 @@ export const parseCapabilityProbe = (
   }
 }
 
+/** The probe checks its own request and answer: the plain exchange carries them as they are. */
+const UNCHECKED = { integrity: "unchecked" } as const
+
 /**
  * Probe a board in one exchange.
  *
@@ -245,18 +248,18 @@ export const detectCapabilities = (
     // board whose heap has no room for the checked form (it holds the probe twice while compiling)
     // gets a collected heap, then the plain probe: its answer is still checked.
     const send = (code: string) =>
-      Effect.mapError(device.exec(code), (error) =>
+      Effect.mapError(device.exec(code, UNCHECKED), (error) =>
         error._tag === "PythonError" ? fromCheckedRequest(error, 1) : error,
       )
     const checked = send(checkedTopLevelRequest(CAPABILITY_PROBE))
     const output = yield* checked.pipe(
       Effect.catchIf(
         (e) => isCompileMemoryError(e),
-        () => Effect.andThen(Effect.ignore(device.exec("import gc\ngc.collect()")), checked),
+        () => Effect.andThen(Effect.ignore(device.exec("import gc\ngc.collect()", UNCHECKED)), checked),
       ),
       Effect.catchIf(
         (e) => isCompileMemoryError(e),
-        () => device.exec(CAPABILITY_PROBE),
+        () => device.exec(CAPABILITY_PROBE, UNCHECKED),
       ),
       Effect.mapError(
         (error) => new DeviceCapabilityError({ reason: `the probe failed: ${error.message}`, cause: error }),

@@ -17,6 +17,8 @@ export const fastProtocol: RawReplOptions = {
   interruptTimeoutMs: 1000,
   drainQuietMs: 2,
   plainRawChunkDelayMs: 0,
+  // A scripted board runs no Python: plain exec goes to it as it is.
+  integrity: "unchecked",
 }
 
 /** A fake board that answers the capability probe and hands other code to `run`. */

@@ -10,6 +10,7 @@ import {
   makeDeviceCommunication,
   type PythonValue,
   parsePythonLiteral,
+  type RawReplOptions,
   toPythonLiteral,
 } from "@belay/transport"
 import { type FakeRun, makeFakeBoard } from "@belay/transport/testing"
@@ -27,12 +28,14 @@ export const probeAnswer = (threads: boolean) =>
     }'machine'], 'hash': [], 'os': ['listdir'], 'uid': None, 'free': 100000}`,
   )
 
-export const fastProtocol = {
+export const fastProtocol: RawReplOptions = {
   replyTimeoutMs: 800,
   enterRawTimeoutMs: 1500,
   interruptTimeoutMs: 1000,
   drainQuietMs: 2,
   plainRawChunkDelayMs: 0,
+  // A scripted board runs no Python: plain exec goes to it as it is.
+  integrity: "unchecked",
 }
 
 /** What a fake Python function does when called. */

@@ -20,6 +20,8 @@ export interface BelayOptions {
 /**
  * The environment variables Belay reads:
  * `BELAY_DEVICE` (connection string, default `virtual`), `BELAY_EXEC_TIMEOUT` (e.g. `30 seconds`),
+ * `BELAY_INTEGRITY` (`checked`, the default, or `unchecked`: see `ExecOptions.integrity` in
+ * `@belay/transport`), `BELAY_MAX_OUTPUT_BYTES` (output `exec`/`eval` collect, default 16 MB),
  * `BELAY_VIRTUAL_DIR`, and the session options of `@belay/core` (`BELAY_SESSION_TIMEOUT`,
  * `BELAY_MAX_SESSIONS`, `BELAY_SESSION_LIMIT`, `BELAY_SESSION_METRICS`, `BELAY_RESOURCE_TRACKING`,
  * `BELAY_CLEANUP_TIMEOUT`, `BELAY_FALLBACK_CAPABILITIES`).
@@ -32,9 +34,13 @@ export const loadBelayOptions = (overrides: Partial<BelayOptions> = {}) =>
     const device = yield* Config.String("BELAY_DEVICE").pipe(Config.withDefault("virtual"))
     const execTimeout = yield* Config.option(Config.Duration("BELAY_EXEC_TIMEOUT"))
     const virtualDir = yield* Config.option(Config.String("BELAY_VIRTUAL_DIR"))
+    const integrity = yield* Config.option(Config.Literals(["checked", "unchecked"], "BELAY_INTEGRITY"))
+    const maxOutput = yield* Config.option(Config.Int("BELAY_MAX_OUTPUT_BYTES"))
     const session = yield* loadSessionManagementOptions(overrides.session)
     const protocol: RawReplOptions = {
       ...(Option.isSome(execTimeout) ? { execTimeoutMs: Duration.toMillis(execTimeout.value) } : {}),
+      ...(Option.isSome(integrity) ? { integrity: integrity.value } : {}),
+      ...(Option.isSome(maxOutput) ? { maxOutputBytes: maxOutput.value } : {}),
       ...overrides.protocol,
     }
     return {

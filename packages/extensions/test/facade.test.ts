@@ -82,7 +82,7 @@ describe("the Promise facade", () => {
     let leftover: string
     {
       await using belay = await connect("virtual")
-      expect(await belay.exec("print('hi')")).toBe("hi\r\n")
+      expect(await belay.exec("print('hi')")).toBe("hi\n")
       expect(await belay.eval("[1, 'two']")).toBe("[1, 'two']")
       const inside = await belay.session(async (s) => {
         await s.acquire("held = [1, 2, 3]", "del held", "Held")

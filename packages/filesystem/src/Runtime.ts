@@ -4,16 +4,15 @@
  */
 import type { DeviceCapabilities, DeviceSession } from "@belay/core"
 import {
+  type AttemptForm,
+  classifyAttempt,
   type DeviceCommunicationShape,
   fromCheckedRequest,
-  isCompileMemoryError,
-  isRequestRefused,
   type ProtocolError,
-  ProtocolTimeoutError,
   PythonError,
   type PythonValue,
   parsePythonLiteral,
-  RequestDamagedError,
+  resendWhileNothingRan,
 } from "@belay/transport"
 import { Duration, Effect, Result } from "effect"
 import { type BoardDialect, FRAMED_OS_ERROR, frameCheck, guardCode } from "./BoardCode.js"
@@ -53,29 +52,12 @@ export interface FsRuntime {
 
 const decoder = new TextDecoder()
 
-/** A name in an error message (`name '_be' isn't defined`, `has no attribute 'x'`). */
-const quotedName = /'([A-Za-z_][A-Za-z0-9_]*)'/
-
 /**
- * The code arrived damaged: what this package sends always compiles and names only what it
- * defines, so a SyntaxError, a checked request's refusal, or a NameError/AttributeError about a
- * name the code does not contain means a byte was lost or changed on the link (small boards drop
- * bytes when input comes too fast). Nothing ran: sending it again is safe.
+ * The code arrived damaged (what this package sends always compiles and names only what it
+ * defines): nothing ran, sending it again is safe. The transport's {@link classifyAttempt} decides.
  */
-export const isDamagedInTransit = (error: unknown, code?: string): boolean => {
-  if (error instanceof RequestDamagedError) return true
-  if (!(error instanceof PythonError)) return false
-  if (error.exceptionType === "SyntaxError" || error.exceptionType === "IndentationError") return true
-  if (isRequestRefused(error)) return true
-  if (
-    (error.exceptionType === "NameError" || error.exceptionType === "AttributeError") &&
-    code !== undefined
-  ) {
-    const name = quotedName.exec(error.pythonMessage)?.[1]
-    return name !== undefined && !code.includes(name)
-  }
-  return false
-}
+export const isDamagedInTransit = (error: unknown, code?: string): boolean =>
+  classifyAttempt(error, code === undefined ? { form: "plain" } : { form: "plain", code }) === "nothing-ran"
 
 /** Attempts of an exchange whose code arrived damaged (or could not be parsed for lack of memory). */
 export const TRANSIT_ATTEMPTS = 4
@@ -115,44 +97,26 @@ export const runBytes = (
     // otherwise be acted on (a file created under another name, "absent" for a present file).
     const guarded = typeof code === "string" && !options.composed && (options.guard ?? true)
     const sent = guarded ? guardCode(code as string) : code
-    const text = latin1(sent)
-    const nothingRan = (e: unknown) =>
-      // The end of the code (Ctrl-D) never arrived: the board is still waiting for it, nothing ran.
-      (e instanceof ProtocolTimeoutError && e.phase === "raw-ok") ||
-      (options.composed
-        ? e instanceof PythonError &&
-          (e.exceptionType === "SyntaxError" || e.exceptionType === "IndentationError")
-        : guarded
-          ? e instanceof PythonError && fromCheckedRequest(e, attempt)._tag === "RequestDamagedError"
-          : isDamagedInTransit(e, text))
-    const once: Effect.Effect<Uint8Array, PythonError | ProtocolError> = rt.device
-      .execBytes(sent, timeoutMs === undefined ? {} : { timeout: Duration.millis(timeoutMs) })
-      .pipe(
-        Effect.catchIf(
-          (e) =>
-            (nothingRan(e) || (!options.composed && isCompileMemoryError(e, guarded))) &&
-            ++attempt < TRANSIT_ATTEMPTS,
-          (e) =>
-            isCompileMemoryError(e, guarded)
-              ? // Out of memory while parsing: nothing ran. Collect (the heap of a small board is
-                // full of the last exchanges' garbage) and try again.
-                Effect.andThen(
-                  Effect.ignore(rt.device.execBytes("import gc\ngc.collect()")),
-                  Effect.andThen(
-                    Effect.logDebug("Board out of memory parsing; collected, sending again").pipe(
-                      Effect.annotateLogs({ error: e.message, attempt }),
-                    ),
-                    once,
-                  ),
-                )
-              : Effect.andThen(
-                  Effect.logWarning("Code arrived damaged on the board; sending it again").pipe(
-                    Effect.annotateLogs({ error: e.message, attempt }),
-                  ),
-                  once,
-                ),
-        ),
-      )
+    const form: AttemptForm = guarded
+      ? { form: "checked" }
+      : options.composed
+        ? { form: "composed" }
+        : { form: "plain", code: latin1(sent) }
+    const send = Effect.suspend(() => {
+      attempt++
+      return rt.device.execBytes(sent, timeoutMs === undefined ? {} : { timeout: Duration.millis(timeoutMs) })
+    })
+    const once = resendWhileNothingRan(rt.device, send, (e) => classifyAttempt(e, form), {
+      attempts: TRANSIT_ATTEMPTS,
+      onResend: (e, outcome) =>
+        outcome === "no-heap"
+          ? Effect.logDebug("Board out of memory parsing; collected, sending again").pipe(
+              Effect.annotateLogs({ error: e.message, attempt }),
+            )
+          : Effect.logWarning("Code arrived damaged on the board; sending it again").pipe(
+              Effect.annotateLogs({ error: e.message, attempt }),
+            ),
+    })
     // What the caller sees of a checked request: a refusal as RequestDamagedError, the code's own
     // errors with tracebacks as if it had been sent plainly.
     return guarded

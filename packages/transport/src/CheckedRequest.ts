@@ -1,7 +1,8 @@
-import { Effect, Stream } from "effect"
+import { Effect, Schedule, Stream } from "effect"
 import type { DeviceCommunicationShape, ExecOptions } from "./DeviceCommunication.js"
-import { type ProtocolError, PythonError, RequestDamagedError } from "./errors.js"
+import { type ProtocolError, ProtocolTimeoutError, PythonError, RequestDamagedError } from "./errors.js"
 import { toPythonLiteral } from "./PythonLiteral.js"
+import { isCompileMemoryError } from "./Traceback.js"
 
 /**
  * End-to-end checked requests. The raw REPL has no check of what the board received: a byte
@@ -89,6 +90,8 @@ export const checkedTopLevelRequest = (
   for (let i = 0; i < bytes.length; i++) sum += bytes[i]!
   const q = PARAMETER
   const check = `len(${q})==${[...code].length} and sum(bytes(${q},'utf-8'))==${sum}`
+  // `exec(*x)`: on MicroPython 1.9 it parses in less heap than `exec(x[0])` (which the checked
+  // exchanges use: it costs one call level less), and the filesystem needs every byte there.
   const run = `exec(*[${q} for ${q} in [${toPythonLiteral(code)}] if ${check}] or [${DAMAGED}])\n`
   return options?.collectFirst === true ? `import gc;gc.collect()\n${run}` : run
 }
@@ -180,6 +183,94 @@ export const fromCheckedRequest = (
 export const isRequestRefused = (error: PythonError): boolean =>
   error.exceptionType === "NameError" && error.pythonMessage.includes(DAMAGED)
 
+/**
+ * What a failed attempt at a request tells about the board, so that the request is sent again
+ * only when none of it can have run:
+ * - `"nothing-ran"`: the request arrived damaged (a checked request's refusal; for plain code, a
+ *   SyntaxError or a NameError about a name the code does not contain), or its end (Ctrl-D)
+ *   never arrived, so the board still waits for it;
+ * - `"no-heap"`: the board had no memory to compile it (collect its heap, then send again);
+ * - `"ran"`: the code ran, or may have: never sent again.
+ *
+ * @example
+ * classifyAttempt(error, { form: "checked" }) // "nothing-ran" for a refused checked request
+ */
+export type AttemptOutcome = "nothing-ran" | "no-heap" | "ran"
+
+/** What the sender knows of a request, for {@link classifyAttempt}. */
+export interface AttemptForm {
+  /**
+   * `"checked"`: a checked request (any of its forms). `"composed"`: plain code made of parts that
+   * may run before a later part fails (only a SyntaxError proves nothing ran). `"plain"`: plain
+   * code written by the sender, which names only what it defines (`code`, to tell a damaged name).
+   */
+  readonly form: "checked" | "composed" | "plain"
+  readonly code?: string
+}
+
+const QUOTED_NAME = /'([A-Za-z_][A-Za-z0-9_]*)'/
+
+/** See {@link AttemptOutcome}. */
+export const classifyAttempt = (error: unknown, sent: AttemptForm): AttemptOutcome => {
+  // The end of the request never arrived: the board still waits for it, nothing ran.
+  if (error instanceof ProtocolTimeoutError && error.phase === "raw-ok") return "nothing-ran"
+  if (error instanceof RequestDamagedError) return "nothing-ran"
+  if (!(error instanceof PythonError)) return "ran"
+  const syntax = error.exceptionType === "SyntaxError" || error.exceptionType === "IndentationError"
+  switch (sent.form) {
+    case "composed":
+      return syntax ? "nothing-ran" : "ran"
+    case "checked":
+      if (isCompileMemoryError(error, true)) return "no-heap"
+      return fromCheckedRequest(error, 1)._tag === "RequestDamagedError" ? "nothing-ran" : "ran"
+    case "plain": {
+      if (isCompileMemoryError(error)) return "no-heap"
+      if (syntax || isRequestRefused(error)) return "nothing-ran"
+      if ((error.exceptionType === "NameError" || error.exceptionType === "AttributeError") && sent.code) {
+        const name = QUOTED_NAME.exec(error.pythonMessage)?.[1]
+        return name !== undefined && !sent.code.includes(name) ? "nothing-ran" : "ran"
+      }
+      return "ran"
+    }
+  }
+}
+
+/**
+ * `send` again while none of it ran (see {@link classifyAttempt}), at most `attempts` times in
+ * all: after a damaged request from a clean prompt (the board interrupted and back at its raw
+ * prompt, so no late reply is read as the next attempt's), after `"no-heap"` on a collected heap.
+ * What `"ran"` is never sent again.
+ *
+ * @example
+ * resendWhileNothingRan(device, device.execBytes(request), (e) => classifyAttempt(e, { form: "checked" }))
+ */
+export const resendWhileNothingRan = <A, E>(
+  device: Pick<DeviceCommunicationShape, "interrupt" | "execBytes">,
+  send: Effect.Effect<A, E>,
+  classify: (error: E) => AttemptOutcome,
+  options?: {
+    readonly attempts?: number
+    readonly onResend?: (error: E, outcome: AttemptOutcome) => Effect.Effect<void>
+  },
+): Effect.Effect<A, E> => {
+  const prepare = (error: E): Effect.Effect<void> => {
+    const outcome = classify(error)
+    if (outcome === "ran") return Effect.void
+    const clean =
+      outcome === "no-heap"
+        ? Effect.ignore(device.execBytes("import gc\ngc.collect()", { integrity: "unchecked" }))
+        : Effect.ignore(device.interrupt)
+    return options?.onResend === undefined ? clean : Effect.andThen(options.onResend(error, outcome), clean)
+  }
+  return Effect.retry(send.pipe(Effect.tapError(prepare)), {
+    schedule: Schedule.recurs(Math.max(0, (options?.attempts ?? 1 + RESENDS) - 1)),
+    while: (e: E) => classify(e) !== "ran",
+  })
+}
+
+/** Further sends of a request that ran nothing, by default (three sends in all). */
+export const RESENDS = 2
+
 /** Options of a checked request. */
 export interface CheckedExecOptions extends ExecOptions {
   /** Further sends of a request that arrived damaged (nothing of it ran). Default 2. */
@@ -202,14 +293,17 @@ export const execChecked = (
   options?: CheckedExecOptions,
 ): Effect.Effect<string, PythonError | ProtocolError> => {
   const request = options?.runtime === true ? checkedRuntimeRequest(code) : checkedRequest(code)
-  const resends = options?.resends ?? 2
-  const attempt = (n: number): Effect.Effect<string, PythonError | ProtocolError> =>
-    Effect.catchTag(device.exec(request, options), "PythonError", (error) => {
-      const read = fromCheckedRequest(error, n)
-      return read._tag === "RequestDamagedError" && n <= resends ? attempt(n + 1) : Effect.fail(read)
-    })
-  return attempt(1)
+  let attempts = 0
+  const send = Effect.suspend(() => {
+    attempts++
+    return device.exec(request, { ...options, integrity: "unchecked" })
+  })
+  return resendWhileNothingRan(device, send, (e) => classifyAttempt(e, CHECKED), {
+    attempts: 1 + (options?.resends ?? RESENDS),
+  }).pipe(Effect.mapError((e) => (e._tag === "PythonError" ? fromCheckedRequest(e, attempts) : e)))
 }
+
+const CHECKED: AttemptForm = { form: "checked" }
 
 /**
  * `execStream` with the end-to-end check of {@link execChecked}. A damaged request fails the
@@ -224,9 +318,9 @@ export const execStreamChecked = (
   options?: Omit<CheckedExecOptions, "resends">,
 ): Stream.Stream<string, PythonError | ProtocolError> =>
   Stream.mapError(
-    device.execStream(
-      options?.runtime === true ? checkedRuntimeRequest(code) : checkedRequest(code),
-      options,
-    ),
+    device.execStream(options?.runtime === true ? checkedRuntimeRequest(code) : checkedRequest(code), {
+      ...options,
+      integrity: "unchecked",
+    }),
     (error) => (error._tag === "PythonError" ? fromCheckedRequest(error, 1) : error),
   )

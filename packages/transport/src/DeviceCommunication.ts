@@ -1,6 +1,7 @@
 import {
   type Cause,
   Context,
+  Data,
   Deferred,
   Duration,
   Effect,
@@ -14,11 +15,27 @@ import {
 } from "effect"
 import { type ByteLink, receiveDirectly } from "./ByteLink.js"
 import {
+  buildCheckedRequest,
+  CheckedReplyReader,
+  fromCheckedExchange as codeError,
+  EXEC_RUNTIME,
+  EXEC_RUNTIME_NAME,
+  isCodeFailure,
+  newExchangeNonce,
+  RESEND_SCHEDULE,
+  RESTORE_PRINT_REQUEST,
+  type StdoutFraming,
+} from "./CheckedOutput.js"
+import { checkedTopLevelRequest, fromCheckedRequest } from "./CheckedRequest.js"
+import {
   LinkClosedError,
   type LinkError,
+  OutputDamagedError,
+  OutputLimitError,
   type ProtocolError,
   ProtocolTimeoutError,
   PythonError,
+  RequestDamagedError,
 } from "./errors.js"
 import { FairLock } from "./FairLock.js"
 import { MetricsRecorder, type ProtocolMetrics, TransportMetrics } from "./ProtocolMetrics.js"
@@ -30,12 +47,22 @@ import {
   resolveOptions,
 } from "./RawReplEngine.js"
 import { ReceiveBuffer } from "./ReceiveBuffer.js"
-import { parseTraceback } from "./Traceback.js"
+import { isCompileMemoryError, parseTraceback } from "./Traceback.js"
 
 /** Options of one `exec`-like call. */
 export interface ExecOptions {
   /** Bound on the whole call; defaults to the connection's `execTimeoutMs`. `Infinity` for none. */
   readonly timeout?: Duration.Input
+  /**
+   * `"checked"`: the request and the reply are checked end to end (see `CheckedOutput.ts`), so a
+   * damaged byte gives a resend or a typed error, never altered code run or a wrong value.
+   * `"unchecked"`: the code goes as it is, and stdout ends at the first `\x04` it prints: for a
+   * link you trust, or for code that checks itself. Default: the connection's `integrity`
+   * (`"checked"` unless set). `execBytes` is always unchecked.
+   */
+  readonly integrity?: "checked" | "unchecked"
+  /** `exec`, `eval`: the most output collected before the code is stopped. Default: the connection's. */
+  readonly maxOutputBytes?: number
 }
 
 /**
@@ -55,21 +82,25 @@ export interface TerminalSession {
  * @example
  * const program = Effect.gen(function* () {
  *   const board = yield* DeviceCommunication
- *   const out = yield* board.exec("print(1 + 1)")       // "2\r\n"
+ *   const out = yield* board.exec("print(1 + 1)")       // "2\n" (checked: line ends as print wrote them)
  *   const value = yield* board.eval("[x * x for x in range(4)]") // "[0, 1, 4, 9]"
  * })
  */
 export interface DeviceCommunicationShape {
   /** Where the board is, e.g. `serial:/dev/ttyACM0`. */
   readonly description: string
-  /** Run code; succeed with its stdout, fail with `PythonError` when it raises. */
+  /**
+   * Run code; succeed with its stdout, fail with `PythonError` when it raises. Checked by default
+   * (see {@link ExecOptions.integrity}): then what `print()` wrote comes with `\n` line ends, as
+   * the code wrote it, and a `\x04` or `\x03` in the code or its output travels intact.
+   */
   readonly exec: (code: string, options?: ExecOptions) => Effect.Effect<string, PythonError | ProtocolError>
-  /** Run code; succeed with its stdout bytes, undecoded (for binary transfers). */
+  /** Run code as it is (unchecked); succeed with its stdout bytes, undecoded (for binary transfers). */
   readonly execBytes: (
     code: string | Uint8Array,
     options?: ExecOptions,
   ) => Effect.Effect<Uint8Array, PythonError | ProtocolError>
-  /** Evaluate one expression and return its `repr()` text. */
+  /** Evaluate one expression and return its `repr()` text (checked by default: never a wrong value). */
   readonly eval: (
     expression: string,
     options?: ExecOptions,
@@ -155,7 +186,7 @@ export const makeDeviceCommunication = (
 ): Effect.Effect<DeviceCommunicationShape, never, Scope.Scope> =>
   Effect.gen(function* () {
     const resolved = resolveOptions(options)
-    const buffer = new ReceiveBuffer()
+    const buffer = new ReceiveBuffer(resolved.maxUnreadBytes)
     const recorder = new MetricsRecorder()
     const lock = new FairLock()
     const resetHub = yield* Effect.acquireRelease(PubSub.unbounded<BoardResetEvent>(), PubSub.shutdown)
@@ -177,12 +208,15 @@ export const makeDeviceCommunication = (
       Deferred.doneUnsafe(closed, Effect.succeed(error))
     }
 
+    /** When the last bytes came from the board (for telling a busy board from a silent one). */
+    let lastArrival = 0
     // Received bytes go into the buffer for the lifetime of the scope: straight from the link's
     // receive side when it allows (no fiber hop per chunk), else by a fiber reading the stream.
     const context = yield* Effect.context<never>()
     const direct = receiveDirectly(link.received, {
       bytes: (chunk) => {
         recorder.bytesIn += chunk.length
+        lastArrival = performance.now()
         buffer.push(chunk)
         bytesIn.updateUnsafe(chunk.length, context)
       },
@@ -193,6 +227,7 @@ export const makeDeviceCommunication = (
     else
       yield* Stream.runForEach(link.received, (chunk) => {
         recorder.bytesIn += chunk.length
+        lastArrival = performance.now()
         buffer.push(chunk)
         return Metric.update(bytesIn, chunk.length)
       }).pipe(
@@ -210,18 +245,27 @@ export const makeDeviceCommunication = (
         recorder.protocolErrors++
       })
 
-    /** One exchange under the lock, bounded, with Ctrl-C recovery on timeout and interruption. */
+    /**
+     * One exchange under the lock, bounded, with Ctrl-C recovery on timeout, interruption, and
+     * output past its limit; then `afterCutOff`, still under the lock, when the exchange did not
+     * end normally.
+     */
     const runExchange = (
       code: Uint8Array,
-      onStdout: (bytes: Uint8Array) => Effect.Effect<void>,
+      onStdout: (bytes: Uint8Array) => Effect.Effect<void, ProtocolError>,
       timeout: Duration.Duration | undefined,
+      framing?: StdoutFraming,
+      afterCutOff?: Effect.Effect<void>,
+      printed?: () => number,
     ): Effect.Effect<string, ProtocolError> => {
+      const started = performance.now()
+      const receivedBefore = recorder.bytesIn
       const body = Effect.gen(function* () {
         yield* engine.ensureRaw()
         const sentBefore = recorder.bytesOut
-        const started = performance.now()
-        const out = yield* engine.exchange(code, onStdout)
-        const latency = performance.now() - started
+        const exchangeStarted = performance.now()
+        const out = yield* engine.exchange(code, onStdout, framing)
+        const latency = performance.now() - exchangeStarted
         recorder.recordExchange(latency, out.mode)
         // The three metric updates in one step (what `Metric.update` does, with this fiber's context).
         return yield* Effect.contextWith((services: Context.Context<never>) => {
@@ -231,25 +275,69 @@ export const makeDeviceCommunication = (
           return Effect.succeed(out.traceback)
         })
       })
+      const stopped = Effect.catchTag(body, "OutputLimitError", (e) =>
+        Effect.andThen(Effect.ignore(recover), Effect.fail(e)),
+      )
       const bounded =
         timeout === undefined
-          ? body
-          : boundedBy(body, timeout, () =>
-              Effect.andThen(
-                recover,
-                Effect.fail(
-                  new ProtocolTimeoutError({
-                    phase: "call",
-                    timeoutMs: Duration.toMillis(timeout),
-                    received: "",
-                  }),
-                ),
+          ? stopped
+          : boundedBy(stopped, timeout, () =>
+              Effect.suspend(() => {
+                const activity = describeActivity(
+                  printed?.() ?? recorder.bytesIn - receivedBefore,
+                  started,
+                  lastArrival,
+                )
+                return Effect.andThen(
+                  recover,
+                  Effect.fail(
+                    new ProtocolTimeoutError({
+                      phase: "call",
+                      timeoutMs: Duration.toMillis(timeout),
+                      received: "",
+                      activity,
+                    }),
+                  ),
+                )
+              }),
+            )
+      const withCleanup =
+        afterCutOff === undefined
+          ? bounded.pipe(Effect.onInterrupt(recoverAfterInterrupt))
+          : bounded.pipe(
+              // Only when the board answers again: a stuck board or a dead link gets no more.
+              Effect.onInterrupt(() => Effect.ignore(Effect.andThen(recover, afterCutOff))),
+              Effect.tapError((e) =>
+                e._tag === "BoardStuckError" || e._tag === "LinkClosedError" || e._tag === "LinkLostError"
+                  ? Effect.void
+                  : Effect.ignore(afterCutOff),
               ),
             )
-      return lock.withLock(
-        bounded.pipe(Effect.onInterrupt(recoverAfterInterrupt), Effect.tapError(countProtocolError)),
-      )
+      return lock.withLock(withCleanup.pipe(Effect.tapError(countProtocolError)))
     }
+
+    /** An exchange for a caller that holds the lock already, bounded by `timeout`. */
+    const runExchangeUnlocked = (code: Uint8Array, timeout: Duration.Duration) =>
+      Effect.timeoutOrElse(
+        Effect.andThen(
+          engine.ensureRaw(),
+          engine.exchange(code, () => Effect.void),
+        ),
+        {
+          duration: timeout,
+          orElse: () =>
+            Effect.andThen(
+              Effect.ignore(recover),
+              Effect.fail(
+                new ProtocolTimeoutError({
+                  phase: "call",
+                  timeoutMs: Duration.toMillis(timeout),
+                  received: "",
+                }),
+              ),
+            ),
+        },
+      )
 
     // The default bound, computed once rather than per call.
     const defaultTimeout = toDuration(undefined, resolved.execTimeoutMs)
@@ -264,59 +352,227 @@ export const makeDeviceCommunication = (
 
     const execBytes = (code: string | Uint8Array, options?: ExecOptions) =>
       Effect.suspend(() => {
-        const parts: Uint8Array[] = []
-        let total = 0
+        const collected = collector(limitOf(options))
         const bytes = typeof code === "string" ? encoder.encode(code) : code
-        return Effect.flatMap(
-          runExchange(
-            bytes,
-            (chunk) =>
-              Effect.sync(() => {
-                parts.push(chunk)
-                total += chunk.length
-              }),
-            timeoutOf(options),
-          ),
-          (traceback) => {
-            const stdout = concat(parts, total)
-            return traceback.length > 0
-              ? Effect.fail(toPythonError(traceback, decoder.decode(stdout)))
-              : Effect.succeed(stdout)
-          },
-        )
+        return Effect.flatMap(runExchange(bytes, collected.add, timeoutOf(options)), (traceback) => {
+          const stdout = collected.bytes()
+          return traceback.length > 0
+            ? Effect.fail(toPythonError(traceback, decoder.decode(stdout)))
+            : Effect.succeed(stdout)
+        })
       })
 
-    const exec = (code: string, options?: ExecOptions) =>
-      Effect.map(execBytes(code, options), (bytes) => decoder.decode(bytes))
+    const limitOf = (options: ExecOptions | undefined) => options?.maxOutputBytes ?? resolved.maxOutputBytes
+    const isChecked = (options: ExecOptions | undefined) =>
+      (options?.integrity ?? resolved.integrity) === "checked"
+
+    // The generation (count of resets) at which the checked exchanges' runtime was deployed. At
+    // connect, the board is taken to have it (an earlier connection since its boot deployed it):
+    // when it has not, the first call finds out at the cost of one short round trip.
+    let runtimeGeneration: number | undefined = engine.generation
+    const rawText = (code: string, timeout: Duration.Duration | undefined) =>
+      Effect.map(execBytes(code, { timeout: timeout ?? Duration.infinity }), (out) => decoder.decode(out))
+    // The board keeps no runtime between calls (see LEAN_EXEC_RUNTIME): learnt at the first deploy.
+    let lean = false
+    const deployRuntime = Effect.suspend(() => {
+      const generation = engine.generation
+      const send = Effect.mapError(rawText(checkedTopLevelRequest(EXEC_RUNTIME), defaultTimeout), (e) =>
+        e._tag === "PythonError" ? fromCheckedRequest(e, 1) : e,
+      )
+      return send.pipe(
+        Effect.catchIf(
+          (e) => isCompileMemoryError(e, true),
+          () => Effect.andThen(Effect.ignore(rawText("import gc\ngc.collect()", defaultTimeout)), send),
+        ),
+        Effect.retry({ schedule: RESEND_SCHEDULE, while: (e) => e._tag === "RequestDamagedError" }),
+        // A heap that cannot compile the runtime even once collected is a small board's: requests
+        // bring the lean runtime along instead.
+        Effect.catchIf(
+          (e) => isCompileMemoryError(e, true),
+          () => Effect.succeed("0"),
+        ),
+        Effect.tap((answer) =>
+          Effect.sync(() => {
+            if (engine.generation === generation) runtimeGeneration = generation
+            // The runtime answers 0, and removes itself, on a board with no stack to spare for
+            // the counting print: requests bring the lean runtime along from then on.
+            if (/^0\s*$/m.test(answer.trim().split("\n").at(-1) ?? "")) lean = true
+          }),
+        ),
+      )
+    })
+    const restorePrint = Effect.suspend(() =>
+      lean
+        ? Effect.void
+        : Effect.asVoid(
+            runExchangeUnlocked(
+              encoder.encode(RESTORE_PRINT_REQUEST),
+              Duration.millis(resolved.replyTimeoutMs),
+            ),
+          ),
+    )
+
+    /**
+     * One checked exec or eval (see `CheckedOutput.ts`): the runtime deployed when the board does
+     * not have it, the request sent again while nothing of it ran, the reply checked frame by
+     * frame. Output goes to `deliver` as it is checked; eval's value is the result.
+     */
+    const checkedCall = (
+      kind: "exec" | "eval",
+      code: string,
+      options: ExecOptions | undefined,
+      deliver: (parts: ReadonlyArray<Uint8Array>) => Effect.Effect<void, ProtocolError>,
+      printed: () => string,
+    ): Effect.Effect<string | undefined, PythonError | ProtocolError> => {
+      let attempts = 0
+      const attempt = Effect.gen(function* () {
+        attempts++
+        if (!lean && runtimeGeneration !== engine.generation) {
+          // A board without raw-paste runs firmware older than 1.14: small boards, whose stack
+          // has no room for the counting print (the runtime would remove itself there). They get
+          // the lean runtime at once, without sending the full one first.
+          if (engine.rawPaste === false) lean = true
+          else yield* deployRuntime
+        }
+        const nonce = newExchangeNonce()
+        const reader = new CheckedReplyReader(nonce, limitOf(options))
+        const built = buildCheckedRequest(kind, code, nonce, lean)
+        const request = encoder.encode(built.request)
+        const traceback = yield* runExchange(
+          request,
+          () => (reader.waiting > 0 ? deliver(reader.take()) : Effect.void),
+          timeoutOf(options),
+          reader,
+          // Cut off (timeout, interruption, a protocol failure): wherever the board got to, its
+          // own print is put back before anything else runs.
+          Effect.ignore(restorePrint),
+          () => reader.outputBytes,
+        )
+        if (reader.waiting > 0) yield* deliver(reader.take())
+        const verdict = reader.verdict()
+        // A damaged reply (or request: a byte turned into a control byte can cut the exchange
+        // short) may have left the counting print in place: put the board's own back.
+        if (verdict.damage !== undefined || (reader.hasStarted && !reader.hasEnded))
+          yield* Effect.ignore(lock.withLock(restorePrint))
+        if (!verdict.started) {
+          // The code never started, unless the start frame itself was damaged.
+          if (verdict.damage !== undefined || traceback.length === 0)
+            return yield* new OutputDamagedError({
+              reason: verdict.damage ?? "the start frame never came",
+              receivedBytes: reader.outputBytes,
+            })
+          const error = toPythonError(traceback, "")
+          if (error.exceptionType === "NameError" && error.pythonMessage.includes(EXEC_RUNTIME_NAME)) {
+            runtimeGeneration = undefined
+            return yield* new NothingRan({ error })
+          }
+          if (isCompileMemoryError(error, true)) {
+            yield* Effect.ignore(rawText("import gc\ngc.collect()", defaultTimeout))
+            return yield* new NothingRan({ error })
+          }
+          // The checked code failed to compile (a SyntaxError in it): the caller's error.
+          if (isCodeFailure(error))
+            return yield* Effect.fail(codeError(toPythonError(traceback, ""), built.codeLine))
+          const read = fromCheckedRequest(error, attempts)
+          if (read._tag !== "RequestDamagedError") return yield* Effect.fail(read)
+          // A byte damaged into a control byte can end the request early and leave its rest to
+          // the board as another request: the board is brought back to a clean prompt (its input
+          // and pending replies flushed) before the request goes again, so no late reply is read
+          // as the answer to the next attempt.
+          yield* Effect.ignore(lock.withLock(recover))
+          return yield* new NothingRan({ error: read })
+        }
+        if (verdict.damage !== undefined)
+          return yield* new OutputDamagedError({ reason: verdict.damage, receivedBytes: reader.outputBytes })
+        if (traceback.length > 0)
+          return yield* Effect.fail(codeError(toPythonError(traceback, printed()), built.codeLine))
+        if (kind === "eval" && verdict.value === undefined)
+          return yield* new OutputDamagedError({ reason: "no value came", receivedBytes: reader.outputBytes })
+        return verdict.value
+      })
+      return attempt.pipe(
+        Effect.retry({ schedule: RESEND_SCHEDULE, while: (e) => e instanceof NothingRan }),
+        Effect.catchIf(
+          (e): e is NothingRan => e instanceof NothingRan,
+          (e) =>
+            Effect.fail(
+              e.error._tag === "RequestDamagedError"
+                ? new RequestDamagedError({ reason: e.error.reason, attempts })
+                : e.error,
+            ),
+        ),
+      )
+    }
+
+    const exec = (
+      code: string,
+      options?: ExecOptions,
+    ): Effect.Effect<string, PythonError | ProtocolError> => {
+      if (!isChecked(options)) return Effect.map(execBytes(code, options), (bytes) => decoder.decode(bytes))
+      return Effect.suspend(() => {
+        const collected = collector(limitOf(options))
+        const deliver = (parts: ReadonlyArray<Uint8Array>) =>
+          Effect.forEach(parts, collected.add, { discard: true })
+        const text = () => decoder.decode(collected.bytes())
+        return Effect.map(checkedCall("exec", code, options, deliver, text), text)
+      })
+    }
+
+    const evalExpression = (
+      expression: string,
+      options?: ExecOptions,
+    ): Effect.Effect<string, PythonError | ProtocolError> => {
+      if (!isChecked(options))
+        return Effect.map(exec(`print(repr(${expression}))`, options), (out) => out.replace(/\r?\n$/, ""))
+      return Effect.suspend(() => {
+        const collected = collector(limitOf(options))
+        const deliver = (parts: ReadonlyArray<Uint8Array>) =>
+          Effect.forEach(parts, collected.add, { discard: true })
+        return Effect.map(
+          checkedCall("eval", expression, options, deliver, () => decoder.decode(collected.bytes())),
+          (value) => value ?? "",
+        )
+      })
+    }
 
     const execStream = (
       code: string,
       options?: ExecOptions,
     ): Stream.Stream<string, PythonError | ProtocolError> =>
-      Stream.callback<string, PythonError | ProtocolError>((queue) =>
-        Effect.gen(function* () {
-          const decoder = new TextDecoder()
-          let printed = ""
-          const traceback = yield* runExchange(
-            encoder.encode(code),
-            (chunk) =>
-              Effect.sync(() => {
-                const text = decoder.decode(chunk, { stream: true })
-                if (text.length > 0) {
-                  if (printed.length < 4096) printed += text
-                  Queue.offerUnsafe(queue, text)
-                }
-              }),
-            timeoutOf(options),
-          )
-          const rest = decoder.decode()
-          if (rest.length > 0) Queue.offerUnsafe(queue, rest)
-          if (traceback.length > 0) yield* Queue.fail(queue, toPythonError(traceback, printed))
-          else yield* Queue.end(queue)
-        }).pipe(
-          Effect.catchCause((cause) => Queue.failCause(queue, cause)),
-          Effect.forkScoped,
-        ),
+      Stream.callback<string, PythonError | ProtocolError>(
+        (queue) =>
+          Effect.gen(function* () {
+            const decoder = new TextDecoder()
+            let printed = ""
+            const offer = (chunk: Uint8Array): Effect.Effect<void> => {
+              const text = decoder.decode(chunk, { stream: true })
+              if (text.length === 0) return Effect.void
+              if (printed.length < 4096) printed += text
+              return Effect.asVoid(Queue.offer(queue, text))
+            }
+            if (isChecked(options)) {
+              yield* checkedCall(
+                "exec",
+                code,
+                options,
+                (parts) => Effect.forEach(parts, offer, { discard: true }),
+                () => printed,
+              )
+              const rest = decoder.decode()
+              if (rest.length > 0) yield* Queue.offer(queue, rest)
+              yield* Queue.end(queue)
+              return
+            }
+            const traceback = yield* runExchange(encoder.encode(code), offer, timeoutOf(options))
+            const rest = decoder.decode()
+            if (rest.length > 0) yield* Queue.offer(queue, rest)
+            if (traceback.length > 0) yield* Queue.fail(queue, toPythonError(traceback, printed))
+            else yield* Queue.end(queue)
+          }).pipe(
+            Effect.catchCause((cause) => Queue.failCause(queue, cause)),
+            Effect.forkScoped,
+          ),
+        { bufferSize: 16, strategy: "suspend" },
       )
 
     const terminal = Effect.gen(function* () {
@@ -342,8 +598,7 @@ export const makeDeviceCommunication = (
       description: link.description,
       exec,
       execBytes,
-      eval: (expression, options) =>
-        Effect.map(exec(`print(repr(${expression}))`, options), (out) => out.replace(/\r?\n$/, "")),
+      eval: evalExpression,
       execStream,
       softReset: lock.withLock(engine.softReset()),
       interrupt: lock.withLock(engine.enterRaw("recover")),
@@ -359,6 +614,50 @@ export const makeDeviceCommunication = (
       queueLength: Effect.sync(() => lock.waiting),
     } satisfies DeviceCommunicationShape
   })
+
+/** A sequence's attempt that ran nothing on the board (so it may be sent again), with why. */
+class NothingRan extends Data.TaggedError("NothingRan")<{
+  readonly error: PythonError | RequestDamagedError
+}> {}
+
+/** Collected output, bounded: past `limit` bytes, `add` fails with `OutputLimitError`. */
+const collector = (limit: number) => {
+  const parts: Uint8Array[] = []
+  let total = 0
+  return {
+    add: (chunk: Uint8Array): Effect.Effect<void, OutputLimitError> => {
+      total += chunk.length
+      if (total > limit) return Effect.fail(new OutputLimitError({ limitBytes: limit, kind: "collected" }))
+      parts.push(chunk)
+      return Effect.void
+    },
+    bytes: (): Uint8Array => {
+      const whole = concat(parts, total)
+      if (parts.length > 1) {
+        parts.length = 0
+        parts.push(whole)
+      }
+      return whole
+    },
+  }
+}
+
+const megabytes = (n: number) =>
+  n >= 1024 * 1024
+    ? `${(n / (1024 * 1024)).toFixed(1)} MB`
+    : n >= 1024
+      ? `${(n / 1024).toFixed(1)} KB`
+      : `${n} bytes`
+
+/** What the board did during a call that timed out, in words. */
+const describeActivity = (received: number, started: number, lastArrival: number): string => {
+  if (received === 0)
+    return "the code printed nothing: it may be busy without printing, or the board is not answering"
+  const quiet = performance.now() - Math.max(started, lastArrival)
+  return quiet < 1000
+    ? `the code was still running: it printed ${megabytes(received)}, the last ${Math.round(quiet)} ms before the timeout`
+    : `the code printed ${megabytes(received)}, then nothing for the last ${(quiet / 1000).toFixed(1)} s`
+}
 
 /**
  * `body` bounded by `timeout`, then `orElse`. The body runs at once in a child fiber; only when it

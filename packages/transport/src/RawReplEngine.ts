@@ -1,10 +1,12 @@
 import { Duration, Effect, PubSub } from "effect"
 import type { ByteLink } from "./ByteLink.js"
+import { plainStdoutFraming, type StdoutFraming, type StdoutScan } from "./CheckedOutput.js"
 import {
   BoardResetError,
   BoardStuckError,
   hexExcerpt,
   type LinkError,
+  OutputLimitError,
   type ProtocolError,
   type ProtocolPhase,
   ProtocolTimeoutError,
@@ -40,6 +42,16 @@ export interface RawReplOptions {
   readonly execTimeoutMs?: number
   /** How long the line must stay quiet when draining before the raw REPL banner. Default 20 ms. */
   readonly drainQuietMs?: number
+  /**
+   * `exec`, `eval` and `execStream` check their request and reply end to end (`"checked"`, the
+   * default; see `CheckedOutput.ts`), or send code as it is (`"unchecked"`: for a link you trust,
+   * or code that checks itself). Each call may say otherwise.
+   */
+  readonly integrity?: "checked" | "unchecked"
+  /** The most output `exec` and `eval` collect before they stop the code and fail. Default 16 MB. */
+  readonly maxOutputBytes?: number
+  /** The most received bytes the host keeps waiting unread (a slow stream reader). Default 8 MB. */
+  readonly maxUnreadBytes?: number
 }
 
 /** @internal */
@@ -54,6 +66,9 @@ export const resolveOptions = (options: RawReplOptions | undefined): ResolvedOpt
   interruptTimeoutMs: options?.interruptTimeoutMs ?? 3000,
   execTimeoutMs: options?.execTimeoutMs ?? 60000,
   drainQuietMs: options?.drainQuietMs ?? 20,
+  integrity: options?.integrity ?? "checked",
+  maxOutputBytes: options?.maxOutputBytes ?? 16 * 1024 * 1024,
+  maxUnreadBytes: options?.maxUnreadBytes ?? 8 * 1024 * 1024,
 })
 
 /**
@@ -100,6 +115,13 @@ const RESET_AFTER_OUTPUT = [
   /soft reboot\r*\n[\s\S]*?raw REPL; CTRL-B to exit\r*\n>/,
   /MicroPython v[^\r\n]*\r*\nType "help\(\)" for more information\.\r*\n>>> /,
 ]
+
+/** The most recent bytes a wait for a pattern looks at (banners and prompts are far shorter). */
+const PATTERN_WINDOW = 4096
+/** The most stdout bytes handed on at a time. */
+const STDOUT_STEP = 64 * 1024
+/** A traceback longer than this is not one: the reply is taken as garbage. */
+const TRACEBACK_LIMIT = 1024 * 1024
 
 /** ASCII rendering of bytes for pattern matching (control bytes kept as is). */
 export const asciiText = (bytes: Uint8Array): string => {
@@ -232,7 +254,12 @@ export class RawReplEngine {
     pattern: RegExp,
   ): Effect.Effect<RegExpExecArray, ProtocolTimeoutError | LinkError> {
     return Effect.map(
-      this.waitFor(phase, timeoutMs, () => pattern.exec(asciiText(this.buffer.view())) ?? undefined),
+      this.waitFor(phase, timeoutMs, () => {
+        // Only the end of what came can hold the pattern (a banner, a prompt): bytes before it are
+        // dropped, so a board talking garbage costs no more than the window, whatever it sends.
+        if (this.buffer.size > PATTERN_WINDOW) this.buffer.skip(this.buffer.size - PATTERN_WINDOW)
+        return pattern.exec(asciiText(this.buffer.view())) ?? undefined
+      }),
       (match) => {
         this.buffer.skip(match.index + match[0].length)
         return match
@@ -320,7 +347,8 @@ export class RawReplEngine {
    */
   exchange(
     code: Uint8Array,
-    onStdout: (bytes: Uint8Array) => Effect.Effect<void>,
+    onStdout: (bytes: Uint8Array) => Effect.Effect<void, ProtocolError>,
+    framing: StdoutFraming = plainStdoutFraming,
   ): Effect.Effect<ExchangeOutput, ProtocolError> {
     // Combinators rather than generators on this path: it runs once per call.
     return Effect.suspend(() => {
@@ -329,7 +357,7 @@ export class RawReplEngine {
         this.pipelineReady = false
         send = this.sendPipelinedRawPaste(code)
       } else send = this.sendNegotiated(code)
-      return Effect.flatMap(send, (mode) => this.readReply(mode, onStdout))
+      return Effect.flatMap(send, (mode) => this.readReply(mode, onStdout, framing))
     }).pipe(Effect.onError(this.forgetStateOnError))
   }
 
@@ -350,9 +378,10 @@ export class RawReplEngine {
   /** Stdout, traceback and prompt, once the code is sent. */
   private readReply(
     mode: "raw-paste" | "raw",
-    onStdout: (bytes: Uint8Array) => Effect.Effect<void>,
+    onStdout: (bytes: Uint8Array) => Effect.Effect<void, ProtocolError>,
+    framing: StdoutFraming,
   ): Effect.Effect<ExchangeOutput, ProtocolError> {
-    return Effect.flatMap(this.readStdout(onStdout), () =>
+    return Effect.flatMap(this.readStdout(onStdout, framing), () =>
       Effect.flatMap(this.readTraceback(), (traceback) =>
         Effect.map(this.readPrompt(), (atPrompt): ExchangeOutput => {
           // Set after `readPrompt`, which may have changed `state` (a reset right after the code).
@@ -646,27 +675,71 @@ export class RawReplEngine {
     })
   }
 
-  /** Stream stdout until the first 0x04, watching for a reset banner in the output. */
+  /**
+   * Stream stdout until its end (the first 0x04 unless `framing` says otherwise), watching for a
+   * reset banner in the output. Bytes are consumed as they arrive, so the buffer holds at most
+   * what `framing` holds back to decide.
+   */
   private readStdout(
-    onStdout: (bytes: Uint8Array) => Effect.Effect<void>,
+    onStdout: (bytes: Uint8Array) => Effect.Effect<void, ProtocolError>,
+    framing: StdoutFraming,
   ): Effect.Effect<void, ProtocolError> {
     let tail = ""
+    let held = -1
+    const dropped = this.buffer.dropped
+    let settleAfterMs: number | undefined
+    let settled: StdoutScan | undefined
+    const settle = framing.settle
+    const waitForMore = Effect.suspend(() => {
+      if (settleAfterMs === undefined || settle === undefined) return this.buffer.changed
+      // Held bytes that may be the end: more bytes decide, or the line staying quiet does.
+      return Effect.timeoutOrElse(Effect.as(this.buffer.changed, false), {
+        duration: Duration.millis(settleAfterMs),
+        orElse: () => Effect.succeed(true),
+      }).pipe(
+        Effect.flatMap((quiet) =>
+          Effect.sync(() => {
+            if (quiet) settled = settle(this.buffer.view())
+          }),
+        ),
+      )
+    })
     const loop: Effect.Effect<void, ProtocolError> = Effect.suspend(() => {
-      const at = this.buffer.indexOfByte(CTRL_D)
-      if (at >= 0) {
-        const last = this.buffer.consume(at)
-        this.buffer.skip(1)
-        return last.length > 0 ? onStdout(last) : Effect.void
+      if (this.buffer.dropped !== dropped)
+        return Effect.fail(new OutputLimitError({ limitBytes: this.buffer.maxBytes, kind: "unread" }))
+      const size = this.buffer.size
+      // Nothing new since the framing held its bytes back: wait for more.
+      if (settled === undefined && (size === 0 || size === held)) return Effect.andThen(waitForMore, loop)
+      // At most STDOUT_STEP bytes handed on at a time: a board that floods output gives the
+      // caller (and its bounded queue) small pieces, never the whole backlog in one copy. Bytes
+      // held back at the end of a step are looked at again with everything that waits.
+      const view = this.buffer.view()
+      let scanned = settled ?? framing.scan(view.subarray(0, STDOUT_STEP))
+      if (settled === undefined && !scanned.end && scanned.consumed < Math.min(STDOUT_STEP, view.length)) {
+        // Held back at the end of the step while more waits: decide with all of it.
+        const first = scanned.consumed
+        const rest = framing.scan(view.subarray(first))
+        scanned = { ...rest, consumed: first + rest.consumed }
       }
-      if (this.buffer.size > 0) {
-        const chunk = this.buffer.consume(this.buffer.size)
+      settled = undefined
+      const { consumed, end } = scanned
+      settleAfterMs = scanned.settleAfterMs
+      // The framing holds bytes back to decide (wait for more), or the step ended (go on).
+      const stepped = !end && consumed === STDOUT_STEP && size > STDOUT_STEP
+      held = end || consumed === size || stepped ? -1 : size - consumed
+      const chunk = this.buffer.consume(consumed)
+      if (end) {
+        this.buffer.skip(1)
+        return chunk.length > 0 ? onStdout(chunk) : Effect.void
+      }
+      if (chunk.length > 0) {
         tail = (tail + asciiText(chunk.subarray(Math.max(0, chunk.length - 512)))).slice(-512)
         const reset = RESET_IN_OUTPUT.findIndex((p) => p.test(tail))
         if (reset >= 0)
           return Effect.andThen(onStdout(chunk), this.boardReset(reset === 0 ? "soft" : "hard", tail))
         return Effect.andThen(onStdout(chunk), loop)
       }
-      return Effect.andThen(this.buffer.changed, loop)
+      return loop
     })
     return loop
   }
@@ -690,15 +763,33 @@ export class RawReplEngine {
   }
 
   private readTraceback(): Effect.Effect<string, ProtocolError> {
+    this.tracebackScanned = 0
     return Effect.map(
-      this.waitFor("traceback", this.options.replyTimeoutMs, this.findEnd),
+      Effect.catchDefect(this.waitFor("traceback", this.options.replyTimeoutMs, this.findEnd), (defect) =>
+        defect instanceof UnexpectedBytesError ? Effect.fail(defect) : Effect.die(defect),
+      ),
       this.takeTraceback,
     )
   }
 
+  /** Where the traceback ends; each call looks only at bytes it has not looked at yet. */
+  private tracebackScanned = 0
   private readonly findEnd = (): number | undefined => {
-    const at = this.buffer.indexOfByte(CTRL_D)
-    return at < 0 ? undefined : at
+    const at = this.buffer.indexOfByte(CTRL_D, this.tracebackScanned)
+    if (at >= 0) {
+      this.tracebackScanned = 0
+      return at
+    }
+    this.tracebackScanned = this.buffer.size
+    if (this.buffer.size > TRACEBACK_LIMIT) {
+      this.tracebackScanned = 0
+      throw new UnexpectedBytesError({
+        phase: "traceback",
+        expected: `a traceback ended by \\x04 within ${TRACEBACK_LIMIT} bytes`,
+        received: hexExcerpt(this.buffer.view()),
+      })
+    }
+    return undefined
   }
 
   private readonly takeTraceback = (at: number): string => {

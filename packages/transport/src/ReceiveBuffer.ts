@@ -7,7 +7,15 @@ import type { LinkError } from "./errors.js"
  * @internal
  */
 export class ReceiveBuffer {
+  /**
+   * @param maxBytes the most bytes kept unconsumed: past it the oldest are dropped and counted in
+   * `dropped` (the engine reads stdout as it arrives, so this is reached only by a caller reading
+   * a stream more slowly than the board prints, or by a board talking while nobody listens).
+   */
+  constructor(readonly maxBytes = 8 * 1024 * 1024) {}
   private data = new Uint8Array(1024)
+  /** Bytes dropped, in all, because more than `maxBytes` waited. */
+  dropped = 0
   private start = 0
   private end = 0
   /** Called after every push and on close; the engine's waits register here. */
@@ -29,10 +37,21 @@ export class ReceiveBuffer {
     return this.data.subarray(this.start, this.end)
   }
 
-  push(bytes: Uint8Array): void {
+  push(received: Uint8Array): void {
     if (this.tap !== undefined) {
-      this.tap(bytes)
+      this.tap(received)
       return
+    }
+    let bytes = received
+    if (bytes.length > this.maxBytes) {
+      this.dropped += this.end - this.start + bytes.length - this.maxBytes
+      this.start = 0
+      this.end = 0
+      bytes = bytes.subarray(bytes.length - this.maxBytes)
+    } else if (this.end - this.start + bytes.length > this.maxBytes) {
+      const over = this.end - this.start + bytes.length - this.maxBytes
+      this.dropped += over
+      this.start += over
     }
     const needed = this.end + bytes.length
     if (needed > this.data.length) {

@@ -83,9 +83,16 @@ export class ProtocolTimeoutError extends Data.TaggedError("ProtocolTimeoutError
   readonly timeoutMs: number
   /** Hex excerpt of the bytes received in this phase before the timeout. */
   readonly received: string
+  /**
+   * For a whole call: what the board did meanwhile, e.g. `the code was still running: it printed
+   * 12 MB, the last 3 ms before the timeout` or `the board sent nothing`.
+   */
+  readonly activity?: string
 }> {
   override get message() {
-    return `board did not answer in phase "${this.phase}" within ${this.timeoutMs} ms (received: ${this.received || "nothing"})`
+    return this.phase === "call" && this.activity !== undefined
+      ? `the call did not finish within ${this.timeoutMs} ms (${this.activity})`
+      : `board did not answer in phase "${this.phase}" within ${this.timeoutMs} ms (received: ${this.received || "nothing"})`
   }
 }
 
@@ -178,6 +185,49 @@ export class RequestDamagedError extends Data.TaggedError("RequestDamagedError")
   }
 }
 
+/**
+ * The reply of a checked exchange arrived damaged: the code ran (its start frame came), but a
+ * frame of its output, its value, or the end of the reply failed its check. The output and the
+ * value are not given, because they cannot be believed. Running the code again is the caller's
+ * decision: it may have had effects.
+ *
+ * @example
+ * Effect.catchTag("OutputDamagedError", (e) => Console.error(e.message))
+ */
+export class OutputDamagedError extends Data.TaggedError("OutputDamagedError")<{
+  /** What failed its check. */
+  readonly reason: string
+  /** Bytes of output received (checked and not) before the damage was found. */
+  readonly receivedBytes: number
+}> {
+  override get message() {
+    return `the code ran, but its reply arrived damaged on the link (${this.reason}); its output is not trusted`
+  }
+}
+
+/**
+ * A call collected more output than its limit (`maxOutputBytes`): it was stopped (Ctrl-C on the
+ * board) rather than let the host's memory grow without bound.
+ *
+ * @example
+ * device.exec(code, { maxOutputBytes: 64 * 1024 * 1024 })
+ */
+export class OutputLimitError extends Data.TaggedError("OutputLimitError")<{
+  readonly limitBytes: number
+  /**
+   * `collected`: a call that collects its output (`exec`, `eval`) got more than `limitBytes`;
+   * `unread`: the caller read a stream's output more slowly than the board printed it, and more
+   * than `limitBytes` waited on the host.
+   */
+  readonly kind: "collected" | "unread"
+}> {
+  override get message() {
+    return this.kind === "collected"
+      ? `the code printed more than ${this.limitBytes} bytes, the limit of collected output; it was interrupted (stream the output, or raise maxOutputBytes)`
+      : `more than ${this.limitBytes} bytes of the board's output waited unread on the host; the code was interrupted`
+  }
+}
+
 /** Everything an exchange with the board can fail with. */
 export type ProtocolError =
   | LinkError
@@ -186,3 +236,5 @@ export type ProtocolError =
   | BoardResetError
   | BoardStuckError
   | RequestDamagedError
+  | OutputDamagedError
+  | OutputLimitError

@@ -1,4 +1,20 @@
 export * from "./ByteLink.js"
+export {
+  CheckedReplyReader,
+  type CheckedReplyVerdict,
+  checkedEvalRequest,
+  checkedExecRequest,
+  checkedValue,
+  EXEC_RUNTIME,
+  EXEC_RUNTIME_NAME,
+  fromCheckedExchange,
+  newExchangeNonce,
+  plainStdoutFraming,
+  RESEND_SCHEDULE,
+  RESTORE_PRINT_REQUEST,
+  type StdoutFraming,
+  type StdoutScan,
+} from "./CheckedOutput.js"
 export * from "./CheckedRequest.js"
 export * from "./ChildProcesses.js"
 export * from "./DeviceCommunication.js"

@@ -410,7 +410,10 @@ describe("fault injector in front of the fake board", () => {
     Effect.gen(function* () {
       const board = yield* makeFakeBoard({ rawPaste, run: (code) => ({ stdout: `ran ${code}\r\n` }) })
       const injector = yield* makeFaultInjector(board.link, options)
-      const comm = yield* makeDeviceCommunication(yield* injector.connect, fast)
+      const comm = yield* makeDeviceCommunication(yield* injector.connect, {
+        integrity: "unchecked",
+        ...fast,
+      })
       return yield* body(injector, comm)
     })
 
@@ -535,12 +538,12 @@ describe("fault injector in front of the fake board", () => {
               stallMs: [5, 40],
             })
             let link = yield* injector.connect
-            let comm = yield* makeDeviceCommunication(link, fast)
+            let comm = yield* makeDeviceCommunication(link, { integrity: "unchecked", ...fast })
             const outcomes: string[] = []
             for (let i = 0; i < 12; i++) {
               if (!(yield* link.isOpen)) {
                 link = yield* injector.connect
-                comm = yield* makeDeviceCommunication(link, fast)
+                comm = yield* makeDeviceCommunication(link, { integrity: "unchecked", ...fast })
               }
               outcomes.push(yield* outcomeOf(comm.exec(`print(${i})`, { timeout: EXEC_TIMEOUT_MS })))
             }

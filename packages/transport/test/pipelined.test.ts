@@ -47,7 +47,7 @@ const withBoard = <A, E>(
   Effect.gen(function* () {
     const board = yield* makeFakeBoard(options)
     const { link, writes } = recording(board.link)
-    const comm = yield* makeDeviceCommunication(link, protocol)
+    const comm = yield* makeDeviceCommunication(link, { integrity: "unchecked", ...protocol })
     return yield* body(comm, board, writes)
   })
 
@@ -260,7 +260,7 @@ describe("pipelined raw-paste to a board that no longer takes it", () => {
                 { rawPasteWindow: 32, run: answer, chunking },
                 { rawPaste, run: answer, chunking },
               )
-              const comm = yield* makeDeviceCommunication(boards.link, fast)
+              const comm = yield* makeDeviceCommunication(boards.link, { integrity: "unchecked", ...fast })
               yield* comm.exec("warm")
               boards.swap()
               const out = yield* comm.exec(code)

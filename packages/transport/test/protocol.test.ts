@@ -23,7 +23,7 @@ const withBoard = <A, E>(
 ) =>
   Effect.gen(function* () {
     const board = yield* makeFakeBoard(options)
-    const comm = yield* makeDeviceCommunication(board.link, protocol)
+    const comm = yield* makeDeviceCommunication(board.link, { integrity: "unchecked", ...protocol })
     return yield* body(comm, board)
   })
 

@@ -60,7 +60,9 @@ export default async function bench(ctx: BenchContext) {
       )
     try {
       const link = await run(board.open)
-      const comm: DeviceCommunicationShape = await run(makeDeviceCommunication(link))
+      const comm: DeviceCommunicationShape = await run(
+        makeDeviceCommunication(link, { integrity: "unchecked" }),
+      )
       await run(comm.exec("pass"))
       const latency = summarize(await timeEach(ctx.quick ? 50 : 500, () => run(comm.exec("pass")), 20))
       ctx.record({
@@ -105,10 +107,16 @@ export default async function bench(ctx: BenchContext) {
       if (caps.rawPaste) await measure(comm, "raw-paste")
       // Plain raw mode on a second engine over a fresh link (paced 256 B / 10 ms, as for small UARTs).
       const plainLink = await run(board.open)
-      const plain = await run(makeDeviceCommunication(plainLink, { rawPaste: "never" }))
+      const plain = await run(
+        makeDeviceCommunication(plainLink, { rawPaste: "never", integrity: "unchecked" }),
+      )
       await measure(plain, "plain raw (paced)")
       const unpaced = await run(
-        makeDeviceCommunication(await run(board.open), { rawPaste: "never", plainRawChunkDelayMs: 0 }),
+        makeDeviceCommunication(await run(board.open), {
+          rawPaste: "never",
+          plainRawChunkDelayMs: 0,
+          integrity: "unchecked",
+        }),
       )
       if (board.name !== "qemu-microbit") await measure(unpaced, "plain raw (unpaced)")
       ctx.log(`${board.name}: raw-paste ${caps.rawPaste ? `window ${caps.rawPasteWindow}` : "not supported"}`)

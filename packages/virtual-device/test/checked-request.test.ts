@@ -25,7 +25,7 @@ beforeAll(async () => {
   const scope = Effect.runSync(Scope.make())
   device = await Effect.runPromise(
     Scope.provide(
-      Effect.flatMap(openVirtualBoard(), (link) => makeDeviceCommunication(link)),
+      Effect.flatMap(openVirtualBoard(), (link) => makeDeviceCommunication(link, { integrity: "unchecked" })),
       scope,
     ),
   )

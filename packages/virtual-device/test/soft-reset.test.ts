@@ -17,7 +17,10 @@ describe("softReset on the virtual board", () => {
         Effect.scoped(
           Effect.gen(function* () {
             const link = yield* openVirtualBoard()
-            const comm = yield* makeDeviceCommunication(link, { replyTimeoutMs: 5000 })
+            const comm = yield* makeDeviceCommunication(link, {
+              replyTimeoutMs: 5000,
+              integrity: "unchecked",
+            })
             yield* comm.exec("open('keep.txt', 'w').write('kept')\nmarker = 1")
             const started = yield* Deferred.make<void>()
             const running = yield* Stream.runForEach(
@@ -80,7 +83,10 @@ describe("softReset on the virtual board", () => {
               seed: 1,
               resets: { rate: 1, phases: ["running"], kinds: ["soft"], perform: () => board.softReset },
             })
-            const comm = yield* makeDeviceCommunication(yield* injector.connect, { replyTimeoutMs: 3000 })
+            const comm = yield* makeDeviceCommunication(yield* injector.connect, {
+              replyTimeoutMs: 3000,
+              integrity: "unchecked",
+            })
             const outcomes: string[] = []
             for (let i = 0; i < 5; i++) {
               const exit = yield* Effect.exit(comm.exec("import time\ntime.sleep(0.2)\nprint('done')"))

@@ -9,8 +9,8 @@ import { formatBytes, printJson, progressBar } from "./Output.js"
 
 type Root = Command.Command<
   "belay",
-  { readonly device: string; readonly json: boolean },
-  { readonly device: string; readonly json: boolean },
+  { readonly device: string; readonly json: boolean; readonly unchecked: boolean },
+  { readonly device: string; readonly json: boolean; readonly unchecked: boolean },
   never,
   never
 >

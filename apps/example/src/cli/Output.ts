@@ -32,8 +32,41 @@ export const writeError = (text: string): void => {
   if (!stderrClosed) process.stderr.write(text)
 }
 
-/** {@link write} as an Effect. */
-export const print = (chunk: string | Uint8Array) => Effect.sync(() => write(chunk))
+/**
+ * {@link write} as an Effect that waits while stdout's buffer is full (a pipe read slowly), so
+ * output that comes faster than it is read waits on the board's side of the link, bounded, not
+ * in this process's memory.
+ */
+export const print = (chunk: string | Uint8Array): Effect.Effect<void> =>
+  chunk.length > PRINT_STEP ? Effect.forEach(slices(chunk), printSlice, { discard: true }) : printSlice(chunk)
+
+/** Output goes to stdout in pieces of at most this many characters, each after the last drained. */
+const PRINT_STEP = 64 * 1024
+
+const slices = (chunk: string | Uint8Array): Array<string | Uint8Array> => {
+  const out: Array<string | Uint8Array> = []
+  for (let at = 0; at < chunk.length; at += PRINT_STEP) out.push(chunk.slice(at, at + PRINT_STEP))
+  return out
+}
+
+const printSlice = (chunk: string | Uint8Array): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    if (stdoutClosed || process.stdout.write(chunk)) return resume(Effect.void)
+    const done = () => {
+      process.stdout.off("drain", done)
+      process.stdout.off("error", done)
+      process.stdout.off("close", done)
+      resume(Effect.void)
+    }
+    process.stdout.on("drain", done)
+    process.stdout.on("error", done)
+    process.stdout.on("close", done)
+    return Effect.sync(() => {
+      process.stdout.off("drain", done)
+      process.stdout.off("error", done)
+      process.stdout.off("close", done)
+    })
+  })
 
 export const printJson = (value: unknown) => write(`${JSON.stringify(value)}\n`)
 

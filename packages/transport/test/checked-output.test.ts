@@ -1,0 +1,273 @@
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import {
+  buildCheckedRequest,
+  CheckedReplyReader,
+  checkedEvalRequest,
+  checkedExecRequest,
+  fromCheckedExchange,
+  plainStdoutFraming,
+} from "../src/CheckedOutput.js"
+import { PythonError } from "../src/errors.js"
+
+// What the board side of a checked exchange (EXEC_RUNTIME) sends, written again here from its
+// description so the reader is tested byte by byte; the virtual board's tests run the real one.
+
+const utf8 = new TextEncoder()
+const RS = "\x1e"
+const US = "\x1f"
+const bytesOf = (text: string) => Uint8Array.from(Buffer.from(text, "latin1"))
+const latin1 = (bytes: Uint8Array) => Buffer.from(bytes).toString("latin1")
+const utf8AsLatin1 = (text: string) => latin1(utf8.encode(text))
+
+const escapePrint = (text: string) => {
+  let out = text
+  for (const c of ["\x10", "\x04", "\n", "\x1e", "\x1f"])
+    out = out.split(c).join(`\x10${String.fromCharCode(c.charCodeAt(0) + 64)}`)
+  return out
+}
+
+const sum16 = (bytes: Uint8Array) => bytes.reduce((a, b) => a + b, 0) & 0xffff
+
+interface Reply {
+  readonly nonce: string
+  /** What the code prints: `print` calls (checked), or raw writes (`{ raw }`, not checked). */
+  readonly output: ReadonlyArray<string | { readonly raw: string }>
+  readonly value?: string
+  readonly traceback?: string
+}
+
+/** The bytes a board sends for `reply` (latin1: one character a byte), and where stdout ends. */
+const boardBytes = (reply: Reply): { readonly wire: string; readonly stdoutEnd: number } => {
+  let wire = `${RS}${reply.nonce}S${US}`
+  let frames = 0
+  let total = 0
+  let sum = 0
+  for (const part of reply.output) {
+    if (typeof part !== "string") {
+      wire += part.raw
+      continue
+    }
+    const b = utf8.encode(part)
+    frames++
+    total += b.length
+    sum = (sum + sum16(b)) & 0xffff
+    wire += `${RS}${utf8AsLatin1(escapePrint(part))}${US}${b.length}:${sum16(b)}${US}`
+  }
+  if (reply.value !== undefined) {
+    const b = utf8.encode(reply.value)
+    wire += `${RS}${reply.nonce}V${b.length}:${sum16(b)}:${utf8AsLatin1(reply.value)}${US}`
+  }
+  wire += `${RS}${reply.nonce}E${frames}:${total}:${sum}${US}`
+  const stdoutEnd = wire.length
+  return { wire: `${wire}\x04${reply.traceback ?? ""}\x04>`, stdoutEnd }
+}
+
+/** What the reader makes of `wire` delivered in `chunks`, read as the engine reads it. */
+const read = (nonce: string, wire: string, chunks: ReadonlyArray<number> = [wire.length]) => {
+  const reader = new CheckedReplyReader(nonce)
+  const all = bytesOf(wire)
+  let buffer = new Uint8Array(0)
+  let at = 0
+  let offset = 0 // position of buffer[0] in the whole reply
+  const output: Uint8Array[] = []
+  const sizes = [...chunks]
+  for (;;) {
+    const more = at < all.length
+    if (more) {
+      const n = Math.max(1, sizes.shift() ?? all.length)
+      const next = new Uint8Array(buffer.length + Math.min(n, all.length - at))
+      next.set(buffer)
+      next.set(all.subarray(at, at + n), buffer.length)
+      at += n
+      buffer = next
+    }
+    let scan = reader.scan(buffer)
+    // The engine asks to settle once the line stays quiet with bytes held back.
+    if (!scan.end && !more && scan.settleAfterMs !== undefined) scan = reader.settle(buffer)
+    output.push(...reader.take())
+    if (scan.end) {
+      return {
+        output: Buffer.concat(output).toString("utf8"),
+        verdict: reader.verdict(),
+        stdoutEnd: offset + scan.consumed,
+      }
+    }
+    buffer = buffer.subarray(scan.consumed)
+    offset += scan.consumed
+    if (!more) return { output: Buffer.concat(output).toString("utf8"), verdict: undefined, stdoutEnd: -1 }
+  }
+}
+
+const NONCE = "k3x9a0b1c2d4"
+const expectedText = (reply: Reply) => reply.output.map((p) => (typeof p === "string" ? p : p.raw)).join("")
+
+describe("checked requests", () => {
+  it("quote the code as a checked string literal run at the top level, with start and end around it", () => {
+    expect(checkedExecRequest("print(1)", NONCE)).toBe(
+      "try:\n exec(([_belay_q for _belay_q in ['_belay_e1(\\'k3x9a0b1c2d4\\',1)\\nprint(1)'] if len(_belay_q)==36 and sum(bytes(_belay_q,'utf-8'))==2742] or [_belay_request_damaged])[0])\nfinally:\n _belay_e1('k3x9a0b1c2d4',0)\n",
+    )
+    expect(checkedEvalRequest("1+1", NONCE)).toContain(
+      "_belay_e1('k3x9a0b1c2d4',3,eval(([_belay_q for _belay_q in ['(_belay_e1(\\'k3x9a0b1c2d4\\',1),(\\n1+1\\n))[1]']",
+    )
+  })
+
+  it("bring the lean runtime inside the checked literal, so a damaged definition runs nothing", () => {
+    const { request, codeLine } = buildCheckedRequest("eval", "1+1", NONCE, true)
+    expect(
+      request.startsWith("try:\n exec(([_belay_q for _belay_q in ['def _belay_e1(k,m,v=None,s=[0]):"),
+    ).toBe(true)
+    expect(request).toContain("\\n_belay_e1(\\'k3x9a0b1c2d4\\',3,(\\n1+1\\n))'")
+    expect(request).toContain(
+      "finally:\n if '_belay_e1' in globals():_belay_e1('k3x9a0b1c2d4',0);del _belay_e1\n",
+    )
+    expect(codeLine).toBe(7)
+    expect(buildCheckedRequest("exec", "x", NONCE).codeLine).toBe(2)
+  })
+
+  it("carry control bytes of the code inside the literal, never raw on the wire", () => {
+    const request = checkedExecRequest('print("a")\n# \x04 \x03\nprint("b")', NONCE)
+    expect(request).not.toMatch(/[\x00-\x09\x0b-\x1f]/)
+    expect(request).toContain("\\x04")
+  })
+})
+
+describe("the checked reply reader", () => {
+  const reply: Reply = {
+    nonce: NONCE,
+    output: ["hello\n", "a\x04b\x1e\x1f\x10c\n", "é ✓\n", "", "no newline"],
+  }
+
+  it("gives back exactly what print wrote, control bytes and UTF-8 included", () => {
+    const { wire, stdoutEnd } = boardBytes(reply)
+    const result = read(NONCE, wire)
+    expect(result.verdict).toEqual({ started: true, damage: undefined, value: undefined })
+    expect(result.output).toBe(expectedText(reply))
+    expect(result.stdoutEnd).toBe(stdoutEnd)
+  })
+
+  it("reads the same whatever the reply's chunks (every split point, and one byte at a time)", () => {
+    const { wire, stdoutEnd } = boardBytes({ ...reply, value: "[1, 'x\\x04']" })
+    for (let cut = 1; cut < wire.length; cut++) {
+      const result = read(NONCE, wire, [cut, wire.length])
+      expect(result.output).toBe(expectedText(reply))
+      expect(result.verdict?.value).toBe("[1, 'x\\x04']")
+      expect(result.stdoutEnd).toBe(stdoutEnd)
+    }
+    const bytewise = read(
+      NONCE,
+      wire,
+      Array.from(wire, () => 1),
+    )
+    expect(bytewise.output).toBe(expectedText(reply))
+    expect(bytewise.stdoutEnd).toBe(stdoutEnd)
+  })
+
+  it("passes on output written around print, a \\x04 in it included, and ends at the real end", () => {
+    const tricky: Reply = {
+      nonce: NONCE,
+      output: [
+        { raw: "A\x04\x04>" },
+        "after\n",
+        { raw: "\x04Traceback (most recent call last):\r\nX\x04>" },
+        "end\n",
+      ],
+    }
+    const { wire, stdoutEnd } = boardBytes(tricky)
+    const result = read(NONCE, wire)
+    expect(result.verdict?.damage).toBeUndefined()
+    expect(result.output).toBe(expectedText(tricky))
+    expect(result.stdoutEnd).toBe(stdoutEnd)
+  })
+
+  it("takes output imitating the board's end as output while more comes", () => {
+    const forged: Reply = { nonce: NONCE, output: [{ raw: "\x04\x04>" }, { raw: "x" }] }
+    const { wire, stdoutEnd } = boardBytes(forged)
+    const result = read(NONCE, wire, [4, wire.length])
+    expect(result.output).toBe("\x04\x04>x")
+    expect(result.stdoutEnd).toBe(stdoutEnd)
+  })
+
+  it("ends at the first \\x04 when the code never started (the request was refused)", () => {
+    const wire = "\x04Traceback (most recent call last):\r\nNameError: _belay_request_damaged\r\n\x04>"
+    const result = read(NONCE, wire)
+    expect(result.verdict).toEqual({ started: false, damage: undefined, value: undefined })
+    expect(result.stdoutEnd).toBe(0)
+  })
+
+  it("finds the board's end when the end frame is missing, with a traceback or without", () => {
+    const head = `${RS}${NONCE}S${US}`
+    const withTraceback = `${head}\x04Traceback (most recent call last):\r\nMemoryError:\r\n\x04>`
+    expect(read(NONCE, withTraceback).verdict?.damage).toMatch(/without its end frame/)
+    const bare = `${head}\x04\x04>`
+    const result = read(NONCE, bare)
+    expect(result.verdict?.damage).toMatch(/without its end frame/)
+    expect(result.stdoutEnd).toBe(head.length)
+  })
+
+  it("never gives other output or another value for any one damaged byte (property)", () => {
+    const printed = fc.string({
+      unit: fc.constantFrom("a", "1", " ", "\n", "\x04", "\x10", "\x1e", "\x1f", "é", "✓", "J", "P"),
+    })
+    fc.assert(
+      fc.property(
+        fc.array(printed, { minLength: 0, maxLength: 4 }),
+        fc.option(fc.string({ unit: fc.constantFrom("1", "[", "]", "'", ",", " ", "x") }), {
+          nil: undefined,
+        }),
+        fc.nat(),
+        fc.constantFrom("drop", "duplicate", "change"),
+        fc.integer({ min: 1, max: 255 }),
+        fc.array(fc.integer({ min: 1, max: 7 }), { maxLength: 40 }),
+        (output, value, where, kind, delta, chunks) => {
+          const reply: Reply =
+            value === undefined ? { nonce: NONCE, output } : { nonce: NONCE, output, value }
+          const { wire, stdoutEnd } = boardBytes(reply)
+          const i = where % stdoutEnd // a fault in stdout (the traceback text is not checked)
+          const damaged =
+            kind === "drop"
+              ? wire.slice(0, i) + wire.slice(i + 1)
+              : kind === "duplicate"
+                ? wire.slice(0, i + 1) + wire.slice(i)
+                : wire.slice(0, i) +
+                  String.fromCharCode((wire.charCodeAt(i) + delta) & 0xff) +
+                  wire.slice(i + 1)
+          const result = read(NONCE, damaged, chunks)
+          // The end is always found (the engine never waits for ever) ...
+          expect(result.verdict).toBeDefined()
+          // ... and the result is what the board sent, or a damage the caller is told of. A fault
+          // that hides the start frame reads as "never started" with no output (a resend).
+          if (result.verdict?.damage === undefined && result.verdict?.started === true) {
+            expect(result.output).toBe(expectedText(reply))
+            expect(result.verdict.value).toBe(value)
+          }
+          if (result.verdict?.started === false && result.verdict.damage === undefined)
+            expect(result.output).toBe("")
+        },
+      ),
+      { numRuns: 4000 },
+    )
+  })
+})
+
+describe("plain framing", () => {
+  it("ends stdout at the first \\x04", () => {
+    expect(plainStdoutFraming.scan(bytesOf("ab\x04c"))).toEqual({ consumed: 2, end: true })
+    expect(plainStdoutFraming.scan(bytesOf("abc"))).toEqual({ consumed: 3, end: false })
+  })
+})
+
+describe("tracebacks of checked exchanges", () => {
+  it("read as if the code had been sent plainly", () => {
+    const error = new PythonError({
+      exceptionType: "ZeroDivisionError",
+      pythonMessage: "divide by zero",
+      traceback:
+        'Traceback (most recent call last):\r\n  File "<stdin>", line 2, in <module>\r\n  File "<string>", line 4, in <module>\r\n  File "<string>", line 2, in f\r\n  File "<string>", line 7, in _belay_print\r\nZeroDivisionError: divide by zero\r\n',
+      stdout: "",
+    })
+    expect(fromCheckedExchange(error).traceback).toBe(
+      'Traceback (most recent call last):\r\n  File "<stdin>", line 3, in <module>\r\n  File "<stdin>", line 1, in f\r\nZeroDivisionError: divide by zero\r\n',
+    )
+  })
+})
