@@ -158,6 +158,24 @@ describe("checked exec and eval on the virtual board", () => {
     expect(await run(device.eval("'still here'"))).toEqual(Exit.succeed("'still here'"))
   })
 
+  it("ends a stream read more slowly than the board prints with OutputLimitError, bounded", async () => {
+    const slow = await run(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const link = yield* openVirtualBoard()
+          const comm = yield* makeDeviceCommunication(link, { ...options, maxUnreadBytes: 256 * 1024 })
+          // A reader far slower than the board: what the board prints meanwhile waits on the
+          // host, up to the limit.
+          return yield* Stream.runForEach(
+            comm.execStream("while True:\n    print('y' * 1000)", { timeout: "30 seconds" }),
+            () => Effect.sleep("20 millis"),
+          )
+        }),
+      ),
+    )
+    expect(errorOf(slow)).toMatchObject({ _tag: "OutputLimitError", kind: "unread" })
+  })
+
   it("says, when a call times out, whether the code was printing or the board was silent", async () => {
     const busy = errorOf(
       await run(
