@@ -31,6 +31,14 @@ export interface FakeBoardOptions {
   readonly rawPaste?: "accept" | "refuse" | "old"
   /** Raw-paste flow-control window (the board grants two at start). Default 128. */
   readonly rawPasteWindow?: number
+  /**
+   * What the board does with raw-paste data beyond what it granted (two windows at the start,
+   * one more for each `\x01` it sent before the write that carries the byte; a grant sent while
+   * a write is being read counts from the next write, since the host cannot have seen it):
+   * `"drop"` (default) loses the byte, as a small UART buffer does, and counts it in
+   * `rawPasteOverruns`; `"fail"` fails the host's write with a defect, loudly.
+   */
+  readonly rawPasteOverrun?: "drop" | "fail"
   readonly softRebootBanner?: string
   /** Executes code. Default: echoes nothing and succeeds. */
   readonly run?: (code: string) => FakeRun
@@ -60,6 +68,8 @@ export interface FakeBoard {
   readonly programs: ReadonlyArray<string>
   /** Interrupts (Ctrl-C) received while code was running. */
   readonly interrupts: () => number
+  /** Raw-paste bytes the host sent beyond the granted window (lost, or failed loudly). */
+  readonly rawPasteOverruns: () => number
   /** Make the board send bytes on its own. */
   readonly emit: (bytes: Uint8Array | string) => void
   /** Pull the plug. */
@@ -93,6 +103,12 @@ export const makeFakeBoard = (options: FakeBoardOptions = {}): Effect.Effect<Fak
     let line: number[] = []
     let pasteRemain = 0
     let pasteCount = 0
+    // Raw-paste flow control as the host sees it: bytes it may still send, and grants sent
+    // during the current write (usable from the next one).
+    let pasteAllowance = 0
+    let pendingGrant = 0
+    let overruns = 0
+    let overrunMessage: string | undefined
     let running: Extract<FakeRun, { hang: true }> | undefined
     let interrupts = 0
     let exchange = 0
@@ -195,6 +211,13 @@ export const makeFakeBoard = (options: FakeBoardOptions = {}): Effect.Effect<Fak
             line = []
             return
           }
+          if (pasteAllowance === 0) {
+            // Beyond the window the board granted: a small receive buffer loses it.
+            overruns++
+            overrunMessage ??= `raw-paste overrun: the host sent more code than the ${window}-byte windows it was granted`
+            return
+          }
+          pasteAllowance--
           line.push(b)
           pasteCount++
           if (options.abortRawPasteAfter !== undefined && pasteCount === options.abortRawPasteAfter) {
@@ -207,6 +230,7 @@ export const makeFakeBoard = (options: FakeBoardOptions = {}): Effect.Effect<Fak
           }
           if (--pasteRemain === 0) {
             send("\x01")
+            pendingGrant += window
             pasteRemain = window
           }
           return
@@ -236,6 +260,10 @@ export const makeFakeBoard = (options: FakeBoardOptions = {}): Effect.Effect<Fak
                 mode = "paste"
                 pasteRemain = window
                 pasteCount = 0
+                // The window announced, and the first 0x01: a host that knows the window may
+                // send the first one with the request (pipelining).
+                pasteAllowance = 2 * window
+                pendingGrant = 0
                 if (faultAt("raw-paste-data")) return
               }
               return
@@ -281,6 +309,14 @@ export const makeFakeBoard = (options: FakeBoardOptions = {}): Effect.Effect<Fak
             written.push(b)
             onByte(b)
           }
+          // Grants sent while this write was read are seen by the host's next write.
+          pasteAllowance += pendingGrant
+          pendingGrant = 0
+          if (overrunMessage !== undefined && options.rawPasteOverrun === "fail") {
+            const message = overrunMessage
+            overrunMessage = undefined
+            return Effect.die(new Error(message))
+          }
           return Effect.void
         }),
       received: rx.stream,
@@ -292,6 +328,7 @@ export const makeFakeBoard = (options: FakeBoardOptions = {}): Effect.Effect<Fak
       written: () => Uint8Array.from(written),
       programs,
       interrupts: () => interrupts,
+      rawPasteOverruns: () => overruns,
       emit: (bytes) => rx.push(bytesOf(bytes)),
       disconnect: () => {
         mode = "dead"
