@@ -33,6 +33,19 @@ export class ByteQueue {
     }
   }
 
+  /** How many buffered bytes come before the first one `stop` accepts (all of them if none does). */
+  countUntil(stop: (byte: number) => boolean): number {
+    let n = 0
+    for (let c = 0; c < this.chunks.length; c++) {
+      const chunk = this.chunks[c]!
+      for (let i = c === 0 ? this.offset : 0; i < chunk.length; i++) {
+        if (stop(chunk[i]!)) return n
+        n++
+      }
+    }
+    return n
+  }
+
   /** The next byte if one is buffered. */
   tryNext(): number | undefined {
     const head = this.chunks[0]

@@ -443,10 +443,15 @@ export class VirtualBoard {
       return 0
     }
     const window = this.opts.rawPasteWindow
+    // Code that came with the request, before any grant (a host that knows the window sends the
+    // first one at once): it takes its share of the first two windows, and what goes beyond
+    // them is lost like the rest.
+    let early = this.input.countUntil((b) => b === CTRL_C || b === CTRL_D)
+    let earlyRoom = 2 * window
     this.emit("R\x01")
     // The window size says one window is free; the 0x01 says a second one is.
     this.emit(Uint8Array.of(window & 0xff, window >> 8, 0x01))
-    this.pasteCredit = 2 * window
+    this.pasteCredit = Math.max(0, 2 * window - early)
     const code: number[] = []
     let remain = window
     for (;;) {
@@ -460,6 +465,14 @@ export class VirtualBoard {
           return 0
         }
         break
+      }
+      if (early > 0) {
+        early--
+        if (earlyRoom === 0) {
+          this.counters.rawPasteOverflow++
+          continue
+        }
+        earlyRoom--
       }
       code.push(c)
       if (--remain === 0) {
