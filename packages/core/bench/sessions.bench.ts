@@ -151,6 +151,57 @@ export default async function bench(ctx: BenchContext) {
       unit: "bytes",
       target: "< 2048 B (seed 2 KB)",
       met: perSession < 2048,
+      note: "contexts not built",
+    })
+
+    // The same, with everything a session builds on first use: its scope, state, and the
+    // executor, device and file-system contexts (what a session that ran tasks and file
+    // operations holds).
+    const built: Array<{ end: Effect.Effect<void, unknown> }> = []
+    const perBuiltSession = await heapPerItem(N, async () => {
+      const s = await run(manager.createSession())
+      void s.scope
+      void s.state
+      void s.executorContext
+      void s.deviceContext
+      void s.fileSystemContext
+      built.push(s)
+      return s
+    })
+    await run(Effect.forEach(built, (s) => Effect.ignore(s.end), { discard: true }))
+    ctx.record({
+      package: "core",
+      benchmark: "retained heap per idle session, contexts and scope built",
+      board: "fake",
+      value: perBuiltSession,
+      unit: "bytes",
+      target: "< 2048 B (seed 2 KB)",
+      met: perBuiltSession < 2048,
+      note: "scope, state, executor, device and file-system contexts",
+    })
+
+    // A call that makes its own session: create, run, end (the path of executeInSession with no
+    // live session, and of executeInNewSession).
+    const ownN = ctx.quick ? 2000 : 20000
+    const own = await run(
+      Effect.gen(function* () {
+        const op = () => Effect.void
+        for (let i = 0; i < 200; i++) yield* manager.executeInNewSession(op)
+        const samples: number[] = []
+        for (let i = 0; i < ownN; i++) {
+          const t = performance.now()
+          yield* manager.executeInNewSession(op)
+          samples.push(performance.now() - t)
+        }
+        return summarize(samples)
+      }),
+    )
+    ctx.record({
+      package: "core",
+      benchmark: "executeInNewSession (create, run, end)",
+      board: "fake",
+      value: own.median,
+      unit: "ms (median)",
     })
 
     const holder = await run(manager.createSession())

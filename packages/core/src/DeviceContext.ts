@@ -32,27 +32,37 @@ const counters = [
   "resets",
 ] as const
 
-/** @internal */
-export const makeDeviceContext = (
-  sessionId: string,
-  device: DeviceCommunicationShape,
-  capabilities: DeviceCapabilities,
-  atStart: ProtocolMetrics,
-): DeviceContext => {
-  const registered: ProtocolMetrics[] = []
-  return {
-    sessionId,
-    capabilities,
-    protocolCapabilities: device.protocolCapabilities,
-    deviceInfo: Effect.succeed({
-      link: device.description,
+/** @internal one small object per session; members are built when read (see `ExecutorContext`) */
+class DeviceContextImpl implements DeviceContext {
+  private registered: ProtocolMetrics[] | undefined = undefined
+
+  constructor(
+    readonly sessionId: string,
+    private readonly device: DeviceCommunicationShape,
+    readonly capabilities: DeviceCapabilities,
+    private readonly atStart: ProtocolMetrics,
+  ) {}
+
+  get protocolCapabilities(): Effect.Effect<ProtocolCapabilities> {
+    return this.device.protocolCapabilities
+  }
+
+  get deviceInfo(): Effect.Effect<DeviceInfo> {
+    const capabilities = this.capabilities
+    return Effect.succeed({
+      link: this.device.description,
       platform: capabilities.platform,
       implementation: capabilities.implementation,
       version: capabilities.version,
       machine: capabilities.machine,
       uniqueId: capabilities.uniqueId,
-    }),
-    protocolMetrics: Effect.map(device.metrics, (now) => {
+    })
+  }
+
+  get protocolMetrics(): Effect.Effect<ProtocolMetrics> {
+    return Effect.map(this.device.metrics, (now) => {
+      const atStart = this.atStart
+      const registered = this.registered ?? []
       const out: Record<string, number> = {}
       for (const key of counters) {
         out[key] = now[key] - atStart[key] + registered.reduce((sum, m) => sum + m[key], 0)
@@ -65,7 +75,22 @@ export const makeDeviceContext = (
         meanLatencyMs: exchanges > 0 ? latency / exchanges : 0,
         maxLatencyMs: now.maxLatencyMs,
       }
-    }),
-    registerProtocolMetrics: (metrics) => Effect.sync(() => void registered.push(metrics)),
+    })
+  }
+
+  get registerProtocolMetrics(): DeviceContext["registerProtocolMetrics"] {
+    return (metrics) =>
+      Effect.sync(() => {
+        this.registered ??= []
+        this.registered.push(metrics)
+      })
   }
 }
+
+/** @internal */
+export const makeDeviceContext = (
+  sessionId: string,
+  device: DeviceCommunicationShape,
+  capabilities: DeviceCapabilities,
+  atStart: ProtocolMetrics,
+): DeviceContext => new DeviceContextImpl(sessionId, device, capabilities, atStart)

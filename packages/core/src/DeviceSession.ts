@@ -6,6 +6,7 @@ import { type ExecutorContext, makeExecutorContext } from "./ExecutorContext.js"
 import { type ResourceCleanupError, SessionError } from "./errors.js"
 import { type FileSystemContext, makeFileSystemContext } from "./FileSystemContext.js"
 import type { ResourceHandle, ResourceTracker } from "./ResourceTracker.js"
+import { type BoardLeases, HeldSessions, type Holdable, HoldNode, ownHolds } from "./SessionLeases.js"
 import { SessionState } from "./SessionState.js"
 
 /** Why a session ended. */
@@ -32,6 +33,11 @@ export interface SessionAcquireOptions {
  * `Scope`: when it ends (asked to, failed, idle, interrupted or its link lost) everything it
  * started is cleaned up, newest first, exactly once.
  *
+ * A session is never ended while an operation holds it: an operation run by `executeInSession`
+ * or `session.use`, and every exchange through `session.device`, holds it until it ends. An end
+ * asked for meanwhile (`end`, `endSession`, the idle timeout, a lost link, `shutdown`) waits for
+ * the holders to leave; only `dispose` (emergency) does not.
+ *
  * @example
  * yield* manager.executeInSession((session) =>
  *   Effect.gen(function* () {
@@ -53,7 +59,10 @@ export interface DeviceSession {
   readonly executorContext: ExecutorContext
   readonly deviceContext: DeviceContext
   readonly fileSystemContext: FileSystemContext
-  /** The board this session talks to. */
+  /**
+   * The board this session talks to. Each exchange through it holds the session until the
+   * exchange ends (see `use`). One object per board, shared by the board's sessions.
+   */
   readonly device: DeviceCommunicationShape
   /** The session's scope: finalizers added here run when the session ends. */
   readonly scope: Scope.Scope
@@ -62,6 +71,21 @@ export interface DeviceSession {
   /** Set when the link to the board broke under this session. */
   readonly brokenReason: string | undefined
   readonly endReason: SessionEndReason | undefined
+  /** What failed to clean up when the session ended, if anything. */
+  readonly cleanupFailure: ResourceCleanupError | undefined
+  /** True while an operation or an exchange holds the session. */
+  readonly isBusy: boolean
+  /**
+   * Run `effect` holding this session: the session counts as busy (it neither idles out nor
+   * ends) until `effect` ends, and the exchanges `effect` makes through `session.device` are
+   * known to be this session's. Fails with `SessionError` when the session has ended or is
+   * ending (unless the caller already holds it).
+   *
+   * @example
+   * const s = yield* manager.createSession()
+   * yield* s.use(longTask.call(s, 10)) // the session does not idle out while the task runs
+   */
+  readonly use: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SessionError, R>
   /**
    * Acquire something on the board for the lifetime of the session: `release` runs when the
    * session ends (or when the returned handle's `release` is called), bounded and once.
@@ -77,7 +101,10 @@ export interface DeviceSession {
     release: (a: A) => Effect.Effect<unknown, unknown>,
     options: SessionAcquireOptions,
   ) => Effect.Effect<readonly [A, ResourceHandle], E | SessionError | ResourceCleanupError, R>
-  /** End the session now: clean up everything it holds. */
+  /**
+   * End the session: clean up everything it holds. Waits for operations holding it to leave
+   * first (the caller's own holds excepted).
+   */
   readonly end: Effect.Effect<void, ResourceCleanupError>
   /** Completes when the session has ended and cleaned up. */
   readonly ended: Effect.Effect<void>
@@ -85,18 +112,45 @@ export interface DeviceSession {
 
 /** @internal what a session needs from its manager */
 export interface SessionHost {
-  readonly device: DeviceCommunicationShape
+  /** The board's lease state (its session device view included). */
+  readonly board: BoardLeases
+  /** The session started ending: it is no longer the current session. */
+  readonly onClosing: (session: DeviceSessionImpl) => void
   readonly onEnded: (session: DeviceSessionImpl) => Effect.Effect<void>
+  /** Run an end in the background, with the manager's services. */
+  readonly fork: (effect: Effect.Effect<unknown>) => void
+}
+
+/** @internal how a session ends (see `DeviceSessionImpl.kind`) */
+export const SessionKind = {
+  /** Made by `createSession`, `getOrCreateSession`, `session()`: ends when asked, idle, or at shutdown. */
+  managed: 0,
+  /** Made by `executeInSession` for itself: joinable, ends when its last holder leaves. */
+  temporary: 1,
+  /** Made by `executeInNewSession`: not joinable, ends when its operation ends. */
+  exclusive: 2,
+} as const
+
+/** @internal an end asked for while operations held the session */
+interface PendingEnd {
+  readonly reason: SessionEndReason
+  readonly exit: Exit.Exit<unknown, unknown>
+  /** Holds of the callers that asked for the end themselves: the end does not wait for them. */
+  readonly excused: Set<HoldNode>
 }
 
 /** @internal the session's mutable state, driven by the manager; built lazily to stay small */
-export class DeviceSessionImpl implements DeviceSession {
+export class DeviceSessionImpl implements DeviceSession, Holdable {
   isActive = true
+  holders = 0
+  kind: number
   boardResets = 0
   brokenReason: string | undefined = undefined
   endReason: SessionEndReason | undefined = undefined
   cleanupFailure: ResourceCleanupError | undefined = undefined
   lastActivity: number
+  private pendingEnd: PendingEnd | undefined = undefined
+  private finishing = false
   private scopeRef: Scope.Closeable | undefined = undefined
   private stateRef: SessionState | undefined = undefined
   private executorRef: ExecutorContext | undefined = undefined
@@ -111,8 +165,16 @@ export class DeviceSessionImpl implements DeviceSession {
     private readonly host: SessionHost,
     private readonly capabilities: DeviceCapabilities,
     private readonly metricsAtStart: ProtocolMetrics,
+    kind: number,
   ) {
     this.lastActivity = createdAtMs
+    this.kind = kind
+    // Temporary and exclusive sessions are born held by the operation they are made for.
+    if (kind !== SessionKind.managed) this.holders = 1
+  }
+
+  get board(): BoardLeases {
+    return this.host.board
   }
 
   get createdAt(): Date {
@@ -120,7 +182,11 @@ export class DeviceSessionImpl implements DeviceSession {
   }
 
   get device(): DeviceCommunicationShape {
-    return this.host.device
+    return this.host.board.device
+  }
+
+  get isBusy(): boolean {
+    return this.holders > 0
   }
 
   get scope(): Scope.Scope {
@@ -134,14 +200,14 @@ export class DeviceSessionImpl implements DeviceSession {
   }
 
   get executorContext(): ExecutorContext {
-    this.executorRef ??= makeExecutorContext(this.sessionId, this.resources)
+    this.executorRef ??= makeExecutorContext(this.resources)
     return this.executorRef
   }
 
   get deviceContext(): DeviceContext {
     this.deviceRef ??= makeDeviceContext(
       this.sessionId,
-      this.host.device,
+      this.host.board.device,
       this.capabilities,
       this.metricsAtStart,
     )
@@ -160,6 +226,93 @@ export class DeviceSessionImpl implements DeviceSession {
     })
   }
 
+  // ---- holds ----
+
+  /** @internal a hold recorded in the fiber's context (`parent` is the fiber's current chain) */
+  hold(parent: HoldNode | undefined): HoldNode {
+    this.holders++
+    return new HoldNode(this, parent)
+  }
+
+  /** @internal a hold the session was born with (temporary and exclusive sessions) */
+  adoptHold(parent: HoldNode | undefined): HoldNode {
+    return new HoldNode(this, parent)
+  }
+
+  holdUnattributed(): void {
+    this.holders++
+  }
+
+  releaseUnattributed(): void {
+    this.holders--
+    if (this.settle(undefined)) this.host.fork(Effect.ignore(this.endWith("operation-finished", Exit.void)))
+  }
+
+  /**
+   * @internal Give back `node`'s hold. Starts an end that waited for the holders once only
+   * excused ones remain; true when this was the last user of a temporary session, which the
+   * caller then ends.
+   */
+  release(node: HoldNode): boolean {
+    this.holders--
+    return this.settle(node)
+  }
+
+  private settle(node: HoldNode | undefined): boolean {
+    this.lastActivity = Date.now()
+    if (node !== undefined) {
+      node.live = false
+      this.pendingEnd?.excused.delete(node)
+    }
+    const pending = this.pendingEnd
+    if (pending !== undefined) {
+      if (this.holders <= pending.excused.size) {
+        this.pendingEnd = undefined
+        this.host.fork(Effect.exit(this.finish(pending.reason, pending.exit)))
+      }
+      return false
+    }
+    return this.kind === SessionKind.temporary && this.holders === 0 && this.isActive
+  }
+
+  /**
+   * @internal Run `effect` holding the session, with the hold `node` in the fiber's context;
+   * the exit of `effect` (the hold is given back by the caller).
+   */
+  static provideHold<A, E, R>(effect: Effect.Effect<A, E, R>, node: HoldNode): Effect.Effect<A, E, R> {
+    return Effect.provideService(effect, HeldSessions, node)
+  }
+
+  use<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SessionError, R> {
+    return Effect.withFiber((fiber): Effect.Effect<A, E | SessionError, R> => {
+      const parent = fiber.getRef(HeldSessions)
+      if (!this.isActive && ownHolds(parent, this).length === 0) {
+        return Effect.fail(
+          new SessionError({
+            sessionId: this.sessionId,
+            reason: "cannot use the session: it has ended",
+            recoverable: true,
+          }),
+        )
+      }
+      return Effect.uninterruptibleMask((restore) => {
+        const node = this.hold(parent)
+        return Effect.flatMap(
+          Effect.exit(restore(DeviceSessionImpl.provideHold(effect, node))),
+          (exit): Effect.Effect<A, E> => {
+            if (this.release(node)) {
+              // The last user of a temporary session: end it in the background.
+              this.host.fork(Effect.ignore(this.endWith(endReasonOf(exit), exit)))
+            }
+            return exit
+          },
+        )
+      })
+    })
+  }
+
+  // ---- resources ----
+
   acquireWithHandle<A, E, R>(
     acquire: Effect.Effect<A, E, R>,
     release: (a: A) => Effect.Effect<unknown, unknown>,
@@ -167,7 +320,9 @@ export class DeviceSessionImpl implements DeviceSession {
   ): Effect.Effect<readonly [A, ResourceHandle], E | SessionError | ResourceCleanupError, R> {
     return Effect.uninterruptibleMask((restore) =>
       Effect.gen({ self: this }, function* () {
-        if (!this.isActive) {
+        // An ending session still takes resources from the operations that hold it (they are
+        // cleaned up with the rest); only an ended one refuses.
+        if (this.resources.isClosed) {
           return yield* new SessionError({
             sessionId: this.sessionId,
             reason: `cannot acquire ${options.resourceType}: the session has ended`,
@@ -193,45 +348,78 @@ export class DeviceSessionImpl implements DeviceSession {
     return Effect.map(this.acquireWithHandle(acquire, release, options), ([value]) => value)
   }
 
+  // ---- ending ----
+
   get end(): Effect.Effect<void, ResourceCleanupError> {
     return this.endWith("ended", Exit.void)
   }
 
   /**
-   * End once: close the session's scope (its own finalizers first), clean up the tracker (newest
-   * first), tell the manager. Later callers wait for the same outcome.
+   * @internal End once. The session stops being active at once (no new operation joins it);
+   * the cleanup runs when the operations holding it have left (the caller's own holds do not
+   * count), or at once with `force`. Later callers wait for the same outcome.
    */
   endWith(
     reason: SessionEndReason,
     exit: Exit.Exit<unknown, unknown>,
+    force = false,
   ): Effect.Effect<void, ResourceCleanupError> {
-    return Effect.suspend(() => {
+    return Effect.withFiber((fiber) => {
+      this.ending ??= Deferred.makeUnsafe()
+      const ending = this.ending
+      const own = ownHolds(fiber.getRef(HeldSessions), this)
       if (!this.isActive) {
-        this.ending ??= Deferred.makeUnsafe()
-        return Deferred.await(this.ending)
+        const pending = this.pendingEnd
+        if (pending !== undefined) {
+          // Asked again: by one of the holders (which the end then does not wait for), or by
+          // force (which does not wait at all).
+          for (const node of own) pending.excused.add(node)
+          if (force || this.holders <= pending.excused.size) {
+            this.pendingEnd = undefined
+            return this.finish(pending.reason, pending.exit)
+          }
+        }
+        return Deferred.await(ending)
       }
       this.isActive = false
       this.endReason = reason
-      this.ending ??= Deferred.makeUnsafe()
-      const ending = this.ending
-      return Effect.uninterruptible(
-        Effect.gen({ self: this }, function* () {
-          if (this.scopeRef !== undefined) yield* Scope.close(this.scopeRef, exit)
-          const cleanup = yield* Effect.exit(this.resources.close)
-          if (Exit.isFailure(cleanup)) {
-            const failure = Cause.findErrorOption(cleanup.cause)
-            if (failure._tag === "Some") this.cleanupFailure = failure.value
-          }
-          this.fileSystemRef?.clear()
-          this.stateRef?.clear()
-          yield* this.host.onEnded(this)
-          const result: Exit.Exit<void, ResourceCleanupError> =
-            this.cleanupFailure === undefined ? Exit.void : Exit.fail(this.cleanupFailure)
-          yield* Deferred.done(ending, result)
-          return yield* result
-        }),
-      )
+      this.host.onClosing(this)
+      if (force || this.holders <= own.length) return this.finish(reason, exit)
+      this.pendingEnd = { reason, exit, excused: new Set(own) }
+      return Deferred.await(ending)
     })
+  }
+
+  /**
+   * Close the session's scope (its own finalizers first), clean up the tracker (newest first),
+   * tell the manager, and complete `ending`. Runs once.
+   */
+  private finish(
+    reason: SessionEndReason,
+    exit: Exit.Exit<unknown, unknown>,
+  ): Effect.Effect<void, ResourceCleanupError> {
+    this.ending ??= Deferred.makeUnsafe()
+    const ending = this.ending
+    if (this.finishing) return Deferred.await(ending)
+    this.finishing = true
+    this.endReason = reason
+    return Effect.uninterruptible(
+      Effect.gen({ self: this }, function* () {
+        if (this.scopeRef !== undefined) yield* Scope.close(this.scopeRef, exit)
+        const cleanup = yield* Effect.exit(this.resources.close)
+        if (Exit.isFailure(cleanup)) {
+          const failure = Cause.findErrorOption(cleanup.cause)
+          if (failure._tag === "Some") this.cleanupFailure = failure.value
+        }
+        this.fileSystemRef?.clear()
+        this.stateRef?.clear()
+        yield* this.host.onEnded(this)
+        const result: Exit.Exit<void, ResourceCleanupError> =
+          this.cleanupFailure === undefined ? Exit.void : Exit.fail(this.cleanupFailure)
+        yield* Deferred.done(ending, result)
+        return yield* result
+      }),
+    )
   }
 }
 

@@ -21,14 +21,32 @@ export interface ExecutorContext {
   readonly allocateThreadId: (methodName: string) => Effect.Effect<string>
 }
 
-/** @internal */
-export const makeExecutorContext = (sessionId: string, tracker: ResourceTracker): ExecutorContext => {
-  let next = 0
-  return {
-    sessionId,
-    resourceTracker: tracker,
-    isMethodDeployed: (signature, codeHash) => tracker.isMethodDeployed(signature, codeHash),
-    registerMethodDeployment: (signature, codeHash) => tracker.registerDeployedMethod(signature, codeHash),
-    allocateThreadId: (methodName) => Effect.sync(() => `${methodName}-${++next}`),
+/**
+ * @internal One small object per session. Members are prototype getters handing out functions
+ * bound to the session, so they work when passed around on their own, and cost nothing per
+ * session until used.
+ */
+class ExecutorContextImpl implements ExecutorContext {
+  private next = 0
+  constructor(readonly resourceTracker: ResourceTracker) {}
+
+  get sessionId(): string {
+    return this.resourceTracker.sessionId
+  }
+
+  get isMethodDeployed(): ExecutorContext["isMethodDeployed"] {
+    return (signature, codeHash) => this.resourceTracker.isMethodDeployed(signature, codeHash)
+  }
+
+  get registerMethodDeployment(): ExecutorContext["registerMethodDeployment"] {
+    return (signature, codeHash) => this.resourceTracker.registerDeployedMethod(signature, codeHash)
+  }
+
+  get allocateThreadId(): ExecutorContext["allocateThreadId"] {
+    return (methodName) => Effect.sync(() => `${methodName}-${++this.next}`)
   }
 }
+
+/** @internal */
+export const makeExecutorContext = (tracker: ResourceTracker): ExecutorContext =>
+  new ExecutorContextImpl(tracker)

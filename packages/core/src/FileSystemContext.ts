@@ -66,25 +66,43 @@ const parentOf = (path: string) => {
 /** @internal the operation log keeps the most recent entries only */
 export const OPERATION_LOG_LIMIT = 1000
 
-/** @internal */
-export const makeFileSystemContext = (
-  sessionId: string,
-): FileSystemContext & { readonly clear: () => void } => {
-  const entries = new Map<string, FileEntry>()
-  const listed = new Set<string>()
-  const log: FileOperation[] = []
-  const invalidate = (path: string) => {
+/**
+ * @internal One small object per session: the cache and the log are made on first use, and the
+ * members are built when read (see `ExecutorContext`).
+ */
+class FileSystemContextImpl implements FileSystemContext {
+  private entries: Map<string, FileEntry> | undefined = undefined
+  private listed: Set<string> | undefined = undefined
+  private log: FileOperation[] | undefined = undefined
+
+  constructor(readonly sessionId: string) {}
+
+  private invalidate(path: string): void {
     const prefix = path.endsWith("/") ? path : `${path}/`
-    for (const key of [...entries.keys()]) if (key === path || key.startsWith(prefix)) entries.delete(key)
-    for (const dir of [...listed]) if (dir === path || dir.startsWith(prefix)) listed.delete(dir)
-    listed.delete(parentOf(path))
+    const entries = this.entries
+    const listed = this.listed
+    if (entries !== undefined) {
+      for (const key of [...entries.keys()]) if (key === path || key.startsWith(prefix)) entries.delete(key)
+    }
+    if (listed !== undefined) {
+      for (const dir of [...listed]) if (dir === path || dir.startsWith(prefix)) listed.delete(dir)
+      listed.delete(parentOf(path))
+    }
   }
-  return {
-    sessionId,
-    getState: Effect.sync(() => ({ entries: new Map(entries), listedDirectories: new Set(listed) })),
-    invalidateCache: (path) => Effect.sync(() => invalidate(path)),
-    registerFileOperation: (operation) =>
+
+  get getState(): Effect.Effect<FileSystemState> {
+    return Effect.sync(() => ({ entries: new Map(this.entries), listedDirectories: new Set(this.listed) }))
+  }
+
+  get invalidateCache(): FileSystemContext["invalidateCache"] {
+    return (path) => Effect.sync(() => this.invalidate(path))
+  }
+
+  get registerFileOperation(): FileSystemContext["registerFileOperation"] {
+    return (operation) =>
       Effect.sync(() => {
+        this.log ??= []
+        const log = this.log
         log.push(operation)
         if (log.length > OPERATION_LOG_LIMIT) log.splice(0, log.length - OPERATION_LOG_LIMIT)
         if (
@@ -93,18 +111,34 @@ export const makeFileSystemContext = (
           operation.kind !== "read" &&
           operation.kind !== "hash"
         ) {
-          invalidate(operation.path)
+          this.invalidate(operation.path)
         }
-      }),
-    operations: Effect.sync(() => [...log]),
-    updateCache: (found, listedDirectory) =>
+      })
+  }
+
+  get operations(): Effect.Effect<ReadonlyArray<FileOperation>> {
+    return Effect.sync(() => [...(this.log ?? [])])
+  }
+
+  get updateCache(): FileSystemContext["updateCache"] {
+    return (found, listedDirectory) =>
       Effect.sync(() => {
-        for (const entry of found) entries.set(entry.path, entry)
-        if (listedDirectory !== undefined) listed.add(listedDirectory)
-      }),
-    clear: () => {
-      entries.clear()
-      listed.clear()
-    },
+        this.entries ??= new Map()
+        for (const entry of found) this.entries.set(entry.path, entry)
+        if (listedDirectory !== undefined) {
+          this.listed ??= new Set()
+          this.listed.add(listedDirectory)
+        }
+      })
+  }
+
+  clear(): void {
+    this.entries?.clear()
+    this.listed?.clear()
   }
 }
+
+/** @internal */
+export const makeFileSystemContext = (
+  sessionId: string,
+): FileSystemContext & { readonly clear: () => void } => new FileSystemContextImpl(sessionId)

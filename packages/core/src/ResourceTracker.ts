@@ -76,6 +76,8 @@ const LIVE = 0
 const CLEANING = 1
 const DONE = 2
 const LOST_ON_RESET = 4
+/** The stop of a background thread: counted as a thread, not as a resource. */
+const THREAD_STOP = 8
 
 /**
  * One tracked resource, kept small: it is also the handle returned to the caller.
@@ -197,6 +199,7 @@ export class ResourceTracker {
   private threadStops: Map<string, ResourceHandle> | undefined
   private methods: Map<string, MethodRecord> | undefined
   private closed = false
+  private cleaned: { readonly resources: number; readonly threads: number } | undefined = undefined
 
   constructor(
     readonly sessionId: string,
@@ -204,6 +207,11 @@ export class ResourceTracker {
     private readonly tracking: boolean,
     private readonly metrics: boolean,
   ) {}
+
+  /** What the session's end cleaned up (resources and thread stops), once it ended. */
+  get cleanedAtEnd(): { readonly resources: number; readonly threads: number } {
+    return this.cleaned ?? { resources: 0, threads: 0 }
+  }
 
   /** True once the session started ending: registrations then fail (and their cleanup runs at once). */
   get isClosed(): boolean {
@@ -234,10 +242,14 @@ export class ResourceTracker {
         sessionId: this.sessionId,
       })
       if (stop) {
-        const handle = yield* this.track("BackgroundThread", stop, {
-          resourceId: threadId,
-          lostOnReset: true,
-        })
+        const handle = yield* this.add(
+          "BackgroundThread",
+          0,
+          stop,
+          threadId,
+          LOST_ON_RESET | THREAD_STOP,
+          Date.now(),
+        )
         this.threadStops ??= new Map()
         this.threadStops.set(threadId, handle)
       }
@@ -294,7 +306,7 @@ export class ResourceTracker {
       resource.estimatedCost,
       resource.cleanup,
       resource,
-      resource.lostOnReset === true,
+      resource.lostOnReset === true ? LOST_ON_RESET : 0,
       resource.createdAt.getTime(),
     )
   }
@@ -316,7 +328,7 @@ export class ResourceTracker {
       options?.estimatedCost ?? 0,
       cleanup,
       options?.resourceId,
-      options?.lostOnReset === true,
+      options?.lostOnReset === true ? LOST_ON_RESET : 0,
       Date.now(),
     )
   }
@@ -326,7 +338,8 @@ export class ResourceTracker {
     cost: number,
     cleanup: Effect.Effect<void, unknown>,
     source: SessionResource | string | undefined,
-    lostOnReset: boolean,
+    /** `LOST_ON_RESET`, `THREAD_STOP` */
+    flags: number,
     createdAt: number,
   ): Effect.Effect<ResourceHandle, SessionError | ResourceCleanupError> {
     return Effect.suspend(() => {
@@ -337,7 +350,7 @@ export class ResourceTracker {
         createdAt - this.createdAtMs,
         cleanup,
         source ?? ++this.seq,
-        lostOnReset ? LIVE | LOST_ON_RESET : LIVE,
+        LIVE | flags,
       )
       if (this.closed) {
         // Nothing may outlive its session: undo it now and say so.
@@ -386,7 +399,7 @@ export class ResourceTracker {
   /** @internal */
   forgetEntry(entry: Entry): void {
     if (entry.state !== LIVE) return
-    entry.status = DONE
+    entry.status = (entry.status & ~3) | DONE
     this.liveCount--
     this.compact()
   }
@@ -394,14 +407,14 @@ export class ResourceTracker {
   /** Mark an entry as being cleaned; false when someone else already did. */
   private claim(entry: Entry): boolean {
     if (entry.state !== LIVE) return false
-    entry.status = CLEANING
+    entry.status = (entry.status & ~3) | CLEANING
     this.liveCount--
     return true
   }
 
   private runCleanup(entry: Entry): Effect.Effect<ResourceCleanupFailure | undefined> {
     return Effect.map(this.boundedCleanup(entry.cleanup), (outcome) => {
-      entry.status = DONE
+      entry.status = (entry.status & ~3) | DONE
       this.compact()
       return outcome === undefined
         ? undefined
@@ -477,7 +490,7 @@ export class ResourceTracker {
   getActiveResources(): ReadonlyArray<SessionResource> {
     if (!this.tracking) return []
     const out: SessionResource[] = []
-    for (const e of this.entries) if (e.state === LIVE) out.push(e.view())
+    for (const e of this.entries) if (e.state === LIVE && (e.status & THREAD_STOP) === 0) out.push(e.view())
     return out
   }
 
@@ -487,7 +500,8 @@ export class ResourceTracker {
     let cost = 0
     if (this.tracking) {
       for (const e of this.entries) {
-        if (e.state !== LIVE) continue
+        // A thread's stop is counted once, among the threads.
+        if (e.state !== LIVE || (e.status & THREAD_STOP) !== 0) continue
         total++
         cost += e.cost
         byType[e.type] = (byType[e.type] ?? 0) + 1
@@ -513,10 +527,15 @@ export class ResourceTracker {
   get cleanupResources(): Effect.Effect<void, ResourceCleanupError> {
     return Effect.suspend(() => {
       const claimed: Entry[] = []
+      let threads = 0
       for (let i = this.entries.length - 1; i >= 0; i--) {
         const entry = this.entries[i]!
-        if (this.claim(entry)) claimed.push(entry)
+        if (this.claim(entry)) {
+          claimed.push(entry)
+          if ((entry.status & THREAD_STOP) !== 0) threads++
+        }
       }
+      if (this.closed) this.cleaned = { resources: claimed.length - threads, threads }
       if (this.threadStops) {
         for (const threadId of this.threadStops.keys()) this.threads?.delete(threadId)
         this.threadStops.clear()
@@ -556,7 +575,7 @@ export class ResourceTracker {
     this.methods?.clear()
     for (const e of this.entries) {
       if (e.state === LIVE && (e.status & LOST_ON_RESET) !== 0) {
-        e.status = DONE
+        e.status = (e.status & ~3) | DONE
         this.liveCount--
         lost.resources++
       }

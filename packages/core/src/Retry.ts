@@ -1,6 +1,8 @@
-import { Duration, Effect } from "effect"
+import type { ProtocolError, PythonError } from "@belay/transport"
+import { Duration, Effect, Schedule } from "effect"
 import type { DeviceSession } from "./DeviceSession.js"
 import type { DeviceSessionManagerShape, SessionCreationError } from "./DeviceSessionManager.js"
+import { SessionError } from "./errors.js"
 
 /**
  * Whether trying again in a fresh session can help. Board resets, protocol timeouts, garbled
@@ -26,44 +28,133 @@ export const isRecoverable = (error: unknown): boolean => {
   }
 }
 
+const BOARD_ERROR_TAGS: ReadonlySet<string> = new Set([
+  "LinkClosedError",
+  "LinkLostError",
+  "ProtocolTimeoutError",
+  "UnexpectedBytesError",
+  "BoardResetError",
+  "BoardStuckError",
+  "RequestDamagedError",
+  "OutputDamagedError",
+  "OutputLimitError",
+  "PythonError",
+])
+
+/** A transport or Python error (what a board exchange fails with). */
+export const isBoardError = (error: unknown): error is ProtocolError | PythonError =>
+  typeof error === "object" &&
+  error !== null &&
+  "_tag" in error &&
+  BOARD_ERROR_TAGS.has((error as { _tag: string })._tag)
+
+/**
+ * The seed's `SessionException` view of any error: a `SessionError` whose `recoverable` says
+ * whether a retry in a fresh session can help ({@link isRecoverable}), with the original error
+ * as `cause` and its tag and message as `reason`. A `SessionError` is returned as it is.
+ *
+ * @example
+ * const e = toSessionError(new ProtocolTimeoutError({ ... }), session.sessionId)
+ * e.recoverable // true
+ */
+export const toSessionError = (error: unknown, sessionId?: string): SessionError => {
+  if (error instanceof SessionError) return error
+  const tag =
+    typeof error === "object" && error !== null && "_tag" in error
+      ? String((error as { _tag: unknown })._tag)
+      : "Error"
+  const message =
+    typeof error === "object" && error !== null && "message" in error
+      ? String((error as { message: unknown }).message)
+      : String(error)
+  return new SessionError({
+    sessionId,
+    reason: `${tag}: ${message}`,
+    recoverable: isRecoverable(error),
+    cause: error,
+  })
+}
+
+/**
+ * `effect` with its transport and Python errors seen as `SessionError`s (the seed's error
+ * model: one exception type with `IsRecoverable`); its other errors are left as they are.
+ *
+ * @example
+ * manager.executeInSession((s) => asSessionErrors(s.device.eval("read()"), s.sessionId)).pipe(
+ *   Effect.catchTag("SessionError", (e) => (e.recoverable ? retry : Effect.fail(e))),
+ * )
+ */
+export const asSessionErrors = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  sessionId?: string,
+): Effect.Effect<A, Exclude<E, ProtocolError | PythonError> | SessionError, R> =>
+  Effect.mapError(effect, (error) =>
+    isBoardError(error)
+      ? toSessionError(error, sessionId)
+      : (error as Exclude<E, ProtocolError | PythonError>),
+  )
+
 /** How `executeWithRetry` retries. */
 export interface RetryOptions {
   /** Attempts in all, the first included. Default 3. */
   readonly maxAttempts?: number
-  /** Delay before the second attempt; each later delay is `factor` times the previous. Default 1 second. */
+  /** Delay before the second attempt; each later delay is `factor` times the previous. Default 2 seconds (the seed's). */
   readonly baseDelay?: Duration.Input
-  /** Default 2. */
+  /** Default 2 (the seed's delays: 2 s, then 4 s). */
   readonly factor?: number
   /** Cap on a single delay. Default 30 seconds. */
   readonly maxDelay?: Duration.Input
+  /**
+   * The delays between attempts, as a `Schedule` (replaces `baseDelay`, `factor` and `maxDelay`;
+   * `maxAttempts` still bounds the attempts).
+   */
+  readonly schedule?: Schedule.Schedule<unknown, unknown>
 }
 
 /**
- * Run `operation` in a fresh session; when it fails with a recoverable error, wait (exponential
- * backoff) and run it again in another fresh session, up to `maxAttempts` in all. Other errors,
- * and the last attempt's error, reach the caller unchanged.
+ * The seed's backoff as a `Schedule`: `baseDelay` (2 s), then `factor` (2) times the previous
+ * delay, each at most `maxDelay` (30 s).
+ *
+ * @example
+ * Effect.retry(effect, { schedule: retrySchedule(), times: 2, while: isRecoverable }) // waits 2 s, then 4 s
+ */
+export const retrySchedule = (
+  options?: Pick<RetryOptions, "baseDelay" | "factor" | "maxDelay">,
+): Schedule.Schedule<Duration.Duration> => {
+  const cap = Duration.fromInputUnsafe(options?.maxDelay ?? "30 seconds")
+  return Schedule.exponential(options?.baseDelay ?? "2 seconds", options?.factor ?? 2).pipe(
+    Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, cap))),
+  )
+}
+
+/**
+ * Run `operation` in a fresh session; when it fails with a recoverable error, wait (the seed's
+ * backoff: 2 s, then 4 s, or `schedule`) and run it again in another fresh session, up to
+ * `maxAttempts` in all. Other errors, and the last attempt's error, reach the caller unchanged.
  *
  * @example
  * const value = yield* executeWithRetry(manager, (s) => s.device.eval("read_sensor()"), { maxAttempts: 5 })
  */
 export const executeWithRetry = <A, E, R>(
-  manager: DeviceSessionManagerShape,
+  manager: Pick<DeviceSessionManagerShape, "executeInNewSession">,
   operation: (session: DeviceSession) => Effect.Effect<A, E, R>,
   options?: RetryOptions,
-): Effect.Effect<A, E | SessionCreationError, R> => {
-  const maxAttempts = Math.max(1, options?.maxAttempts ?? 3)
-  const base = Duration.toMillis(Duration.fromInputUnsafe(options?.baseDelay ?? "1 second"))
-  const factor = options?.factor ?? 2
-  const cap = Duration.toMillis(Duration.fromInputUnsafe(options?.maxDelay ?? "30 seconds"))
-  const attempt = (n: number): Effect.Effect<A, E | SessionCreationError, R> =>
-    Effect.catch(manager.executeInNewSession(operation), (error) => {
-      if (n >= maxAttempts || !isRecoverable(error)) return Effect.fail(error)
-      const delay = Math.min(cap, base * factor ** (n - 1))
-      return Effect.logWarning("Session operation failed; retrying in a fresh session").pipe(
-        Effect.annotateLogs({ attempt: n, of: maxAttempts, delayMs: delay, error: String(error) }),
-        Effect.andThen(Effect.sleep(Duration.millis(delay))),
-        Effect.andThen(attempt(n + 1)),
-      )
-    })
-  return attempt(1)
-}
+): Effect.Effect<A, E | SessionCreationError, R> =>
+  Effect.suspend(() => {
+    const maxAttempts = Math.max(1, options?.maxAttempts ?? 3)
+    const schedule = options?.schedule ?? retrySchedule(options)
+    let attempt = 0
+    const once = Effect.suspend(() => {
+      attempt++
+      return manager.executeInNewSession(operation)
+    }).pipe(
+      Effect.tapError((error) =>
+        attempt < maxAttempts && isRecoverable(error)
+          ? Effect.logWarning("Session operation failed; retrying in a fresh session").pipe(
+              Effect.annotateLogs({ attempt, of: maxAttempts, error: String(error) }),
+            )
+          : Effect.void,
+      ),
+    )
+    return Effect.retry(once, { schedule, times: maxAttempts - 1, while: isRecoverable })
+  })

@@ -103,8 +103,20 @@ export interface ResourceCleanupFailure {
   readonly error: unknown
 }
 
+const messageOf = (error: unknown): string => {
+  if (typeof error === "object" && error !== null && "message" in error) {
+    const message = (error as { message: unknown }).message
+    if (typeof message === "string" && message.length > 0) return message
+  }
+  return String(error)
+}
+
 /**
  * Some resources failed to clean up. Every other resource was still cleaned up.
+ *
+ * When `executeInSession` (or `executeInNewSession`) ends the session its operation ran in and
+ * the cleanup fails, it fails with this error even though the operation succeeded; the
+ * operation's value is then in `operationResult`.
  *
  * @example
  * Effect.catchTag("ResourceCleanupError", (e) => Effect.logWarning(e.failures.map((f) => f.resourceId)))
@@ -112,9 +124,13 @@ export interface ResourceCleanupFailure {
 export class ResourceCleanupError extends Data.TaggedError("ResourceCleanupError")<{
   readonly sessionId: string
   readonly failures: ReadonlyArray<ResourceCleanupFailure>
+  /** The value of the operation that succeeded before its session's cleanup failed. */
+  readonly operationResult?: { readonly value: unknown }
 }> {
   override get message() {
-    const list = this.failures.map((f) => `${f.resourceType} ${f.resourceId} (${f.reason})`).join(", ")
+    const list = this.failures
+      .map((f) => `${f.resourceType} ${f.resourceId} (${f.reason}: ${messageOf(f.error)})`)
+      .join("; ")
     return `session ${this.sessionId}: ${this.failures.length} resource(s) failed to clean up: ${list}`
   }
 }
