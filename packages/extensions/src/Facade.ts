@@ -2,6 +2,8 @@ import {
   type DeviceCapabilities,
   type DeviceSession,
   DeviceSessionManager,
+  type ResourceCleanupError,
+  type ResourceCleanupFailure,
   type ResourceUsageStats,
   type SessionStats,
 } from "@belay/core"
@@ -16,7 +18,8 @@ import { checkHealth, type HealthReport } from "./HealthCheck.js"
 /**
  * A failure from Belay, as a real `Error` for code that does not use Effect. `tag` (and `_tag`)
  * name the typed error (`PythonError`, `ProtocolTimeoutError`, `SessionLimitError`, ...); `error`
- * is the typed error itself with all its fields.
+ * is the typed error itself with all its fields. `cleanupFailures` lists what failed to clean up
+ * when the session a call ended (`session()`) could not undo everything.
  *
  * @example
  * try { await belay.exec("1/0") } catch (e) { if (e instanceof BelayError && e.tag === "PythonError") ... }
@@ -24,11 +27,18 @@ import { checkHealth, type HealthReport } from "./HealthCheck.js"
 export class BelayError extends Error {
   readonly _tag: string
   readonly error: unknown
-  constructor(tag: string, message: string, error: unknown) {
+  readonly cleanupFailures: ReadonlyArray<ResourceCleanupFailure>
+  constructor(
+    tag: string,
+    message: string,
+    error: unknown,
+    cleanupFailures: ReadonlyArray<ResourceCleanupFailure> = [],
+  ) {
     super(message, { cause: error })
     this.name = `BelayError(${tag})`
     this._tag = tag
     this.error = error
+    this.cleanupFailures = cleanupFailures
   }
   get tag(): string {
     return this._tag
@@ -46,6 +56,42 @@ const toError = (cause: Cause.Cause<unknown>): unknown => {
   if (Cause.hasInterruptsOnly(cause))
     return new BelayError("Interrupted", "the operation was interrupted", undefined)
   return Cause.squash(cause)
+}
+
+const messageOf = (error: unknown): string => {
+  const message = (error as { message?: unknown } | null)?.message
+  return typeof message === "string" ? message : String(error)
+}
+
+const isCleanupError = (error: unknown): error is ResourceCleanupError =>
+  (error as { _tag?: unknown } | null)?._tag === "ResourceCleanupError"
+
+/** Every cleanup failure, one per line. */
+const listFailures = (failures: ReadonlyArray<ResourceCleanupFailure>): string =>
+  failures.map((f) => `\n  - ${f.resourceType} ${f.resourceId} (${f.reason}): ${messageOf(f.error)}`).join("")
+
+/**
+ * How a session's end failed, for `session()`: when cleanups failed, a `BelayError` listing every
+ * one of them (after the body's own failure, if it failed too); otherwise the cause as it is.
+ */
+const sessionFailure = (cause: Cause.Cause<unknown>): Effect.Effect<never, unknown> => {
+  const errors = cause.reasons.filter(Cause.isFailReason).map((reason) => reason.error)
+  const failures = errors.filter(isCleanupError).flatMap((e) => e.failures)
+  if (failures.length === 0) return Effect.failCause(cause)
+  const body = errors.find((e) => !isCleanupError(e))
+  const cleanup = `${failures.length} resource(s) of the session failed to clean up:${listFailures(failures)}`
+  if (body === undefined) {
+    const error = errors.find(isCleanupError)
+    return Effect.fail(new BelayError("ResourceCleanupError", cleanup, error, failures))
+  }
+  const tag =
+    body instanceof BelayError
+      ? body.tag
+      : typeof (body as { _tag?: unknown } | null)?._tag === "string"
+        ? (body as { _tag: string })._tag
+        : "Error"
+  const error = body instanceof BelayError ? body.error : body
+  return Effect.fail(new BelayError(tag, `${messageOf(body)}; and ${cleanup}`, error, failures))
 }
 
 type Promisified<T> = T extends (...args: infer P) => Effect.Effect<infer A, unknown, unknown>
@@ -122,13 +168,19 @@ export class Belay {
     )
   }
 
-  /** Run `body` in a new session that ends, cleaning up, when `body` settles. */
+  /**
+   * Run `body` in a new session that ends, cleaning up, when `body` settles. When some cleanup
+   * fails, the promise rejects with a `BelayError` listing every failure (`cleanupFailures`), after
+   * the body's own error if it failed too (its tag is kept then).
+   */
   session<A>(body: (session: BelaySession) => Promise<A>): Promise<A> {
     return this.run(
       Effect.flatMap(DeviceSessionManager, (manager) =>
-        manager.executeInNewSession((session) =>
-          Effect.tryPromise({ try: () => body(this.sessionHandle(session)), catch: (error) => error }),
-        ),
+        manager
+          .executeInNewSession((session) =>
+            Effect.tryPromise({ try: () => body(this.sessionHandle(session)), catch: (error) => error }),
+          )
+          .pipe(Effect.catchCause(sessionFailure)),
       ),
     )
   }
