@@ -9,9 +9,8 @@
  * REPL has no check of its own: a flipped digit in a printed list reads as another list.
  *
  * How. The code travels as a string literal, checked on the board (length and UTF-8 byte sum)
- * before it runs at the top level (`exec`/`eval`, one call level deeper than plain code: the
- * micro:bit has four). A small runtime deployed once per board boot (`_belay_e1`, see
- * {@link EXEC_RUNTIME}) then frames the reply:
+ * before any of it runs, by a small runtime deployed once per board boot (`_belay_e1`, see
+ * {@link EXEC_RUNTIME}; about 35 bytes of request around the code), which frames the reply:
  *
  *     \x1e<nonce>S\x1f                       the code starts (after the request check passed)
  *     \x1e<text>\x1f<bytes>:<sum16>\x1f      one call of print(), checked; text escaped
@@ -20,12 +19,17 @@
  *
  * While the code runs, `builtins.print` is a counting print: every `print()` call (in the code,
  * in functions it defines, in modules it imports) is sent as one frame with its byte count and
- * 16-bit byte sum (on boards with room for it: the counting print is one more call level, and a
- * board whose stack holds fewer than 16 levels, such as the micro:bit with about 5, keeps its own
- * print, so its output comes unchecked, as with `"unchecked"`, while the request, eval's value
- * and the end of the reply stay checked); inside it `\x10 \x04 \n \x1e \x1f` are escaped as `\x10` + the byte + 0x40, so
- * no frame holds a raw `\x04` and line ends are not rewritten by the board's terminal (`\n` to
- * `\r\n`). The host checks each frame, then the end frame's totals (a frame lost whole). Output
+ * 16-bit byte sum; inside it `\x10 \x04 \n \x1e \x1f` are escaped as `\x10` + the byte + 0x40,
+ * so no frame holds a raw `\x04` and line ends are not rewritten by the board's terminal (`\n`
+ * to `\r\n`).
+ *
+ * Small boards. The runtime costs about 1 KB of heap and, with the counting print, two call
+ * levels. A board with fewer than 16 levels of stack (the micro:bit has about 5) or without
+ * raw-paste (firmware before 1.14) keeps none: each request brings {@link LEAN_EXEC_RUNTIME}
+ * (start, value and end frames only) inside its checked literal, run at the top level (one call
+ * level), and deletes it after. Print output there comes unchecked; the request, eval's value
+ * and the end of the reply stay checked.
+ * The host checks each frame, then the end frame's totals (a frame lost whole). Output
  * written another way (`sys.stdout.write`, a C module) arrives between frames, delivered as it
  * came but not checked; a `\x04` in it no longer ends the reply early, because the reply ends
  * only after the end frame, whose nonce the code cannot know in advance.
@@ -37,9 +41,10 @@
  * same error). A frame can pass its check with two or more damaged bytes whose changes cancel;
  * uncounted output and the traceback text are not checked (the exception's presence is).
  *
- * Cost: the runtime (about 900 bytes, deployed once per boot, about 1 KB of the board's heap),
- * then per call about 60 bytes of wrapper plus the code quoted, and per `print()` call 6 to 12
- * bytes of frame. See `bench-results/latest.md` for times with and without.
+ * Cost: the runtime (about 1.3 KB sent once per boot, about 1 KB of the board's heap), then
+ * per call about 35 bytes around the code (about 500 with the lean runtime), per `print()` call
+ * 6 to 12 bytes of frame, and about 40 bytes of start and end frames. `integrity.bench.ts` in
+ * `@belay/virtual-device` measures times and bytes with and without.
  */
 import { Result, Schedule } from "effect"
 import { PythonError } from "./errors.js"
@@ -79,7 +84,15 @@ export const EXEC_RUNTIME = `def _belay_m():
   for x in '\\x10\\x04\\n\\x1e\\x1f':
    if x in t:t=t.replace(x,'\\x10'+chr(ord(x)+64))
   P('\\x1e',t,'\\x1f',l,':',u,sep='',end='\\x1f')
- def _belay_step(k,m,v=None):
+ def _belay_step(k,m,v=None,s=None):
+  if type(m) is str:
+   if len(m)!=v or sum(bytes(m,'utf8'))!=s:raise NameError('_belay_request_damaged')
+   _belay_step(k,1)
+   try:
+    if m[0]=='v':_belay_step(k,3,eval(m[1:]))
+    else:exec(m[1:])
+   finally:_belay_step(k,0)
+   return
   if m==1:
    c[0]=c[1]=c[2]=0;c[3]=1;P('\\x1e',k,'S',sep='',end='\\x1f')
    if w:B.print=_belay_print
@@ -94,8 +107,21 @@ export const EXEC_RUNTIME = `def _belay_m():
 ${EXEC_RUNTIME_NAME},_belay_w=_belay_m()
 del _belay_m
 if not _belay_w:del ${EXEC_RUNTIME_NAME}
-print(int(_belay_w))
+print('deep' if _belay_w else 'shallow')
 del _belay_w
+`
+
+/**
+ * Python answering `deep` when the board's stack holds 16 call levels to spare for the counting
+ * print, else `shallow`: asked before the runtime is sent, so a small board is not sent 1.3 KB it
+ * would not keep. Words, not digits: no single damaged byte turns one answer into the other.
+ */
+export const STACK_DEPTH_PROBE = `def _belay_d(n):
+ if n>15:return n
+ try:return _belay_d(n+1)
+ except RuntimeError:return n
+print('deep' if _belay_d(0)>15 else 'shallow')
+del _belay_d
 `
 
 /**
@@ -158,27 +184,32 @@ export const buildCheckedRequest = (
   nonce: string,
   lean = false,
 ): CheckedRequestText => {
+  if (!lean) {
+    // The short form: the deployed runtime checks the code, sends the frames and runs it (one
+    // call level deeper than the top-level form: boards that keep the runtime have levels to
+    // spare). The kind travels as the code's first character, inside the check.
+    const quoted = `${kind === "exec" ? "x" : "v"}${code}`
+    const { length, sum } = checkOf(quoted)
+    return {
+      request: `${EXEC_RUNTIME_NAME}('${nonce}',${toPythonLiteral(quoted)},${length},${sum})\n`,
+      codeLine: 1,
+    }
+  }
+  // The lean form, at the top level: the runtime's definition and the start line travel inside
+  // the checked literal; eval runs as an exec whose code sends the value frame itself.
   const start = `${EXEC_RUNTIME_NAME}('${nonce}',1)`
-  const value = (expression: string) => `${EXEC_RUNTIME_NAME}('${nonce}',3,(\n${expression}\n))`
-  const quoted = lean
-    ? `${LEAN_EXEC_RUNTIME}${start}\n${kind === "exec" ? code : value(code)}`
-    : kind === "exec"
-      ? `${start}\n${code}`
-      : `(${start},(\n${code}\n))[1]`
+  const body = kind === "exec" ? code : `${EXEC_RUNTIME_NAME}('${nonce}',3,(\n${code}\n))`
+  const quoted = `${LEAN_EXEC_RUNTIME}${start}\n${body}`
   // Lines before the caller's code: the lean runtime's, the start line, eval's value line.
-  const codeLine = lean ? LEAN_EXEC_RUNTIME.split("\n").length - 1 + 2 + (kind === "eval" ? 1 : 0) : 2
+  const codeLine = LEAN_EXEC_RUNTIME.split("\n").length - 1 + 2 + (kind === "eval" ? 1 : 0)
   const { length, sum } = checkOf(quoted)
   const q = "_belay_q"
-  const run = lean || kind === "exec" ? "exec" : "eval"
   // `exec(x[0])`, not `exec(*x)`: on MicroPython 1.9 a call with a starred argument costs one
   // more call level of the few a micro:bit has.
-  const checked = `${run}(([${q} for ${q} in [${toPythonLiteral(quoted)}] if len(${q})==${length} and sum(bytes(${q},'utf-8'))==${sum}] or [_belay_request_damaged])[0])`
-  const body = run === "exec" ? checked : `${EXEC_RUNTIME_NAME}('${nonce}',3,${checked})`
+  const checked = `exec(([${q} for ${q} in [${toPythonLiteral(quoted)}] if len(${q})==${length} and sum(bytes(${q},'utf-8'))==${sum}] or [_belay_request_damaged])[0])`
   const end = `${EXEC_RUNTIME_NAME}('${nonce}',0)`
-  // Lean: the runtime exists only if the checked code ran; the end frame and the deletion then.
-  const request = lean
-    ? `try:\n ${body}\nfinally:\n if '${EXEC_RUNTIME_NAME}' in globals():${end};del ${EXEC_RUNTIME_NAME}\n`
-    : `try:\n ${body}\nfinally:\n ${end}\n`
+  // The runtime exists only if the checked code ran: the end frame and the deletion only then.
+  const request = `try:\n ${checked}\nfinally:\n if '${EXEC_RUNTIME_NAME}' in globals():${end};del ${EXEC_RUNTIME_NAME}\n`
   return { request, codeLine }
 }
 
@@ -197,10 +228,12 @@ export interface CheckedRequestOptions {
  *
  * @example
  * checkedExecRequest("print(1)", "k3x9a0b1c2d4")
+ * // _belay_e1('k3x9a0b1c2d4','xprint(1)',9,807)
+ * checkedExecRequest("print(1)", "k3x9a0b1c2d4", { lean: true })
  * // try:
- * //  exec(([_belay_q for _belay_q in ['print(1)   '] if len(_belay_q)==11 and sum(bytes(_belay_q,'utf-8'))==783 and _belay_e1('k3x9a0b1c2d4',1)] or [_belay_request_damaged])[0])
+ * //  exec(([_belay_q for _belay_q in ['def _belay_e1(k,m,v=None,s=[0]):\n ...\n_belay_e1(\'k3x9a0b1c2d4\',1)\nprint(1)'] if len(_belay_q)==... and sum(bytes(_belay_q,'utf-8'))==...] or [_belay_request_damaged])[0])
  * // finally:
- * //  _belay_e1('k3x9a0b1c2d4',0)
+ * //  if '_belay_e1' in globals():_belay_e1('k3x9a0b1c2d4',0);del _belay_e1
  */
 export const checkedExecRequest = (code: string, nonce: string, options?: CheckedRequestOptions): string =>
   request("exec", code, nonce, options?.lean === true)
@@ -210,10 +243,7 @@ export const checkedExecRequest = (code: string, nonce: string, options?: Checke
  *
  * @example
  * checkedEvalRequest("1+1", "k3x9a0b1c2d4")
- * // try:
- * //  _belay_e1('k3x9a0b1c2d4',3,eval(([... in ['1+1        '] if ... and _belay_e1('k3x9a0b1c2d4',1)] or [_belay_request_damaged])[0]))
- * // finally:
- * //  _belay_e1('k3x9a0b1c2d4',0)
+ * // _belay_e1('k3x9a0b1c2d4','v1+1',4,259)
  */
 export const checkedEvalRequest = (
   expression: string,

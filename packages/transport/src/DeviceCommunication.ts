@@ -24,9 +24,10 @@ import {
   newExchangeNonce,
   RESEND_SCHEDULE,
   RESTORE_PRINT_REQUEST,
+  STACK_DEPTH_PROBE,
   type StdoutFraming,
 } from "./CheckedOutput.js"
-import { checkedTopLevelRequest, fromCheckedRequest } from "./CheckedRequest.js"
+import { checkedTopLevelRequest, fromCheckedRequest, isRequestRefused } from "./CheckedRequest.js"
 import {
   LinkClosedError,
   type LinkError,
@@ -374,6 +375,7 @@ export const makeDeviceCommunication = (
       Effect.map(execBytes(code, { timeout: timeout ?? Duration.infinity }), (out) => decoder.decode(out))
     // The board keeps no runtime between calls (see LEAN_EXEC_RUNTIME): learnt at the first deploy.
     let lean = false
+    let depthAsked = false
     const deployRuntime = Effect.suspend(() => {
       const generation = engine.generation
       const send = Effect.mapError(rawText(checkedTopLevelRequest(EXEC_RUNTIME), defaultTimeout), (e) =>
@@ -389,14 +391,14 @@ export const makeDeviceCommunication = (
         // bring the lean runtime along instead.
         Effect.catchIf(
           (e) => isCompileMemoryError(e, true),
-          () => Effect.succeed("0"),
+          () => Effect.succeed("shallow"),
         ),
         Effect.tap((answer) =>
           Effect.sync(() => {
             if (engine.generation === generation) runtimeGeneration = generation
-            // The runtime answers 0, and removes itself, on a board with no stack to spare for
-            // the counting print: requests bring the lean runtime along from then on.
-            if (/^0\s*$/m.test(answer.trim().split("\n").at(-1) ?? "")) lean = true
+            // The runtime answers `shallow`, and removes itself, on a board with no stack to
+            // spare for the counting print: requests bring the lean runtime along from then on.
+            if (isShallow(answer)) lean = true
           }),
         ),
       )
@@ -428,11 +430,17 @@ export const makeDeviceCommunication = (
       const attempt = Effect.gen(function* () {
         attempts++
         if (!lean && runtimeGeneration !== engine.generation) {
-          // A board without raw-paste runs firmware older than 1.14: small boards, whose stack
-          // has no room for the counting print (the runtime would remove itself there). They get
-          // the lean runtime at once, without sending the full one first.
-          if (engine.rawPaste === false) lean = true
-          else yield* deployRuntime
+          // Asked once per connection: a small board gets the lean runtime without being sent
+          // the full one first. Only an intact `shallow` counts; anything else deploys, and the
+          // runtime asks again itself.
+          if (!depthAsked) {
+            depthAsked = true
+            const answer = yield* Effect.result(
+              rawText(checkedTopLevelRequest(STACK_DEPTH_PROBE), defaultTimeout),
+            )
+            if (answer._tag === "Success" && isShallow(answer.success)) lean = true
+          }
+          if (!lean) yield* deployRuntime
         }
         const nonce = newExchangeNonce()
         const reader = new CheckedReplyReader(nonce, limitOf(options))
@@ -470,10 +478,13 @@ export const makeDeviceCommunication = (
             yield* Effect.ignore(rawText("import gc\ngc.collect()", defaultTimeout))
             return yield* new NothingRan({ error })
           }
-          // The checked code failed to compile (a SyntaxError in it): the caller's error.
-          if (isCodeFailure(error))
+          // The checked code failed to compile (a SyntaxError in it): the caller's error. A
+          // refusal by the runtime's check also shows a frame of its code: it is read first.
+          if (isCodeFailure(error) && !isRequestRefused(error))
             return yield* Effect.fail(codeError(toPythonError(traceback, ""), built.codeLine))
-          const read = fromCheckedRequest(error, attempts)
+          const read = isRequestRefused(error)
+            ? new RequestDamagedError({ reason: error.message, attempts })
+            : fromCheckedRequest(error, attempts)
           if (read._tag !== "RequestDamagedError") return yield* Effect.fail(read)
           // A byte damaged into a control byte can end the request early and leave its rest to
           // the board as another request: the board is brought back to a clean prompt (its input
@@ -614,6 +625,9 @@ export const makeDeviceCommunication = (
       queueLength: Effect.sync(() => lock.waiting),
     } satisfies DeviceCommunicationShape
   })
+
+/** The board's own answer `shallow` (see STACK_DEPTH_PROBE), exactly. */
+const isShallow = (answer: string) => answer.trim().split("\n").at(-1)?.trim() === "shallow"
 
 /** A sequence's attempt that ran nothing on the board (so it may be sent again), with why. */
 class NothingRan extends Data.TaggedError("NothingRan")<{
