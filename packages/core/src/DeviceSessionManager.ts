@@ -460,13 +460,13 @@ export const makeMultiBoardSessionManager = (
           yield* metric(Metric.update(SessionMetrics.ended, 1))
           const failures = session.cleanupFailure?.failures.length ?? 0
           if (failures > 0) yield* metric(Metric.update(SessionMetrics.cleanupFailures, failures))
+          // The seed's "Session {SessionId} ended, cleaned up {ResourceCount} resources".
           const cleaned = session.resources.cleanedAtEnd
-          yield* Effect.logInfo("Session ended").pipe(
+          const threads = cleaned.threads > 0 ? ` and ${cleaned.threads} thread(s)` : ""
+          yield* Effect.logInfo(`Session ended, cleaned up ${cleaned.resources} resource(s)${threads}`).pipe(
             Effect.annotateLogs({
               sessionId: session.sessionId,
               reason: session.endReason ?? "ended",
-              resourceCount: cleaned.resources,
-              threadCount: cleaned.threads,
               cleanupFailures: failures,
             }),
           )

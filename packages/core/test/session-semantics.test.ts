@@ -536,7 +536,8 @@ describe("the seed's error model and reporting", () => {
     expect(stats.backgroundThreads).toBe(1)
     expect(stats.resourcesByType).toEqual({ Test: 2 })
     const ended = lines.find((l) => JSON.stringify(l.message).includes("Session ended"))
-    expect(ended?.annotations).toMatchObject({ resourceCount: 2, threadCount: 1 })
+    expect(JSON.stringify(ended?.message)).toContain("cleaned up 2 resource(s) and 1 thread(s)")
+    expect(ended?.annotations).toMatchObject({ reason: "operation-finished", cleanupFailures: 0 })
   })
 
   it("fallback capabilities are visible in manager.capabilities", async () => {
