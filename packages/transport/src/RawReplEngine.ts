@@ -111,6 +111,55 @@ const RESET_IN_OUTPUT = [
   /MicroPython v[^\r\n]*\r*\nType "help\(\)" for more information\.\r*\n>>> $/,
 ]
 
+/**
+ * How the boot banners end, for a reset whose banner arrived damaged (a byte dropped, repeated or
+ * changed on the link): the raw prompt after a soft reset, the friendly prompt after a hard one.
+ */
+const DAMAGED_RESET_ENDINGS = [
+  { kind: "soft", ending: "raw REPL; CTRL-B to exit\r\n>" },
+  { kind: "hard", ending: 'Type "help()" for more information.\r\n>>> ' },
+] as const
+/** Edits (bytes dropped, inserted or changed) a damaged banner ending may differ by: one fault's. */
+const DAMAGED_RESET_EDITS = 4
+
+/**
+ * The fewest edits that turn some suffix of `text` into `ending` (an approximate match anchored
+ * at the end of `text`). Looks no further back once no longer suffix can come within `limit`.
+ * @internal
+ */
+export const suffixDistance = (text: string, ending: string, limit: number): number => {
+  const m = ending.length
+  const n = Math.min(text.length, m + limit)
+  // row[i]: edits between the last i characters of `ending` and the last j characters of `text`.
+  let row = Array.from({ length: m + 1 }, (_, i) => i)
+  let best = row[m]!
+  for (let j = 1; j <= n; j++) {
+    const c = text.charCodeAt(text.length - j)
+    const next = [j]
+    let low = j
+    for (let i = 1; i <= m; i++) {
+      const same = ending.charCodeAt(m - i) === c ? 0 : 1
+      const d = Math.min(row[i]! + 1, next[i - 1]! + 1, row[i - 1]! + same)
+      next.push(d)
+      if (d < low) low = d
+    }
+    row = next
+    if (row[m]! < best) best = row[m]!
+    if (low > limit) break
+  }
+  return best
+}
+
+/**
+ * The kind of reset whose banner `text` ends with, damaged: within {@link DAMAGED_RESET_EDITS}
+ * edits of a banner's ending, or undefined.
+ * @internal
+ */
+export const damagedResetBanner = (text: string): "soft" | "hard" | undefined =>
+  DAMAGED_RESET_ENDINGS.find(
+    (r) => suffixDistance(text, r.ending, DAMAGED_RESET_EDITS) <= DAMAGED_RESET_EDITS,
+  )?.kind
+
 const RESET_AFTER_OUTPUT = [
   /soft reboot\r*\n[\s\S]*?raw REPL; CTRL-B to exit\r*\n>/,
   /MicroPython v[^\r\n]*\r*\nType "help\(\)" for more information\.\r*\n>>> /,
@@ -691,7 +740,32 @@ export class RawReplEngine {
     let settled: StdoutScan | undefined
     const settle = framing.settle
     const waitForMore = Effect.suspend(() => {
-      if (settleAfterMs === undefined || settle === undefined) return this.buffer.changed
+      if (settleAfterMs === undefined || settle === undefined) {
+        // The output so far ends like a boot banner that came damaged (so the exact patterns
+        // missed it): a board that reset sits silent at its prompt, and only the call's own bound
+        // (which may be long, or none) would end this wait. When the line stays quiet for a reply's
+        // bound, the board reset; when more comes, that was output.
+        const unread = this.buffer.view()
+        const end =
+          unread.length > 0 ? tail + asciiText(unread.subarray(Math.max(0, unread.length - 512))) : tail
+        const kind = damagedResetBanner(end)
+        if (kind === undefined) return this.buffer.changed
+        return Effect.timeoutOrElse(Effect.as(this.buffer.changed, false), {
+          duration: Duration.millis(this.options.replyTimeoutMs),
+          orElse: () => Effect.succeed(true),
+        }).pipe(
+          Effect.flatMap((quiet) =>
+            quiet
+              ? Effect.andThen(
+                  // Where the board's REPL is cannot be told from a damaged banner: the next
+                  // exchange enters the raw REPL afresh.
+                  this.noteReset(kind, false, "unknown"),
+                  Effect.fail(new BoardResetError({ phase: "stdout", banner: end.slice(-200) })),
+                )
+              : Effect.void,
+          ),
+        )
+      }
       // Held bytes that may be the end: more bytes decide, or the line staying quiet does.
       return Effect.timeoutOrElse(Effect.as(this.buffer.changed, false), {
         duration: Duration.millis(settleAfterMs),
