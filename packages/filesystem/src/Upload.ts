@@ -348,9 +348,10 @@ const recover = (
   })
 
 /**
- * @internal Failures after which a cleanup exchange is worth sending again: the link is up but an exchange
- * was lost or damaged on the way, or the board reset under it (its files stay). Cleanup exchanges
- * are idempotent (`recover` looks at the board afresh each time).
+ * @internal Failures after which a cleanup exchange is worth sending again: the link is up but an
+ * exchange was lost or damaged on the way, the board reset under it (its files stay), or a stray
+ * Ctrl-C (an interrupt of an earlier exchange, repeated on the line) interrupted it. Cleanup
+ * exchanges are idempotent (`recover` looks at the board afresh each time).
  */
 export const isTransientFailure = (error: { readonly _tag: string }): boolean =>
   error._tag === "ProtocolTimeoutError" ||
@@ -358,7 +359,8 @@ export const isTransientFailure = (error: { readonly _tag: string }): boolean =>
   error._tag === "UnexpectedBoardReplyError" ||
   error._tag === "RequestDamagedError" ||
   error._tag === "OutputDamagedError" ||
-  error._tag === "BoardResetError"
+  error._tag === "BoardResetError" ||
+  (error instanceof PythonError && error.exceptionType === "KeyboardInterrupt")
 
 /** Sends of a cleanup exchange (abort, or recover) that failed on the way. */
 const CLEANUP_ATTEMPTS = 4

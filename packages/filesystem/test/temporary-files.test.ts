@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process"
 import { makeDeviceSessionManager, type SessionManagementOptions } from "@belay/core"
 import type { DeviceCommunicationShape } from "@belay/transport"
-import { ProtocolTimeoutError } from "@belay/transport"
+import { ProtocolTimeoutError, PythonError } from "@belay/transport"
 import { Cause, Deferred, Duration, Effect, Exit, Fiber } from "effect"
 import { describe, expect, it } from "vitest"
 import { type DeviceProfile, dialectOf, fixedExchangeLimit } from "../src/BoardProfile.js"
@@ -350,6 +350,48 @@ describe("a failed upload leaves nothing", () => {
         yield* fs.remove("/looks", { recursive: true })
       }),
     ))
+  it("an append whose cleanup is interrupted by a stray Ctrl-C leaves nothing", () =>
+    run(
+      Effect.gen(function* () {
+        let armed = false
+        let interrupted = 0
+        const { fs, py } = yield* connect({
+          hook: (code, inner) => {
+            if (!armed) return undefined
+            if (code.includes("def _bcp")) {
+              return Effect.map(inner.execBytes(code), (out) => {
+                const bytes = Uint8Array.from(out)
+                bytes[2] ^= 1
+                return bytes
+              })
+            }
+            // A Ctrl-C repeated on the line lands in the cleanup, twice: KeyboardInterrupt.
+            if (code.includes("os.remove(") && !code.includes("def ") && interrupted++ < 2) {
+              return Effect.fail(
+                new PythonError({
+                  exceptionType: "KeyboardInterrupt",
+                  pythonMessage: "",
+                  traceback: "Traceback (most recent call last):\r\nKeyboardInterrupt: \r\n",
+                  stdout: "",
+                }),
+              )
+            }
+            return undefined
+          },
+        })
+        yield* fs.mkdir("/ctrlc", { parents: true })
+        yield* fs.write("/ctrlc/log.txt", "line 1\n")
+        armed = true
+        const error = yield* Effect.flip(fs.append("/ctrlc/log.txt", "line 2\n"))
+        armed = false
+        expect(error._tag).toBe("UnexpectedBoardReplyError")
+        expect(interrupted).toBeGreaterThan(1)
+        expect(temporariesIn(py, "/ctrlc")).toEqual([])
+        expect(yield* fs.readText("/ctrlc/log.txt")).toBe("line 1\n")
+        yield* fs.remove("/ctrlc", { recursive: true })
+      }),
+    ))
+
   it("an append whose cleanup outlasts the session's bound on cleanups leaves nothing: its files go right after", () =>
     run(
       Effect.gen(function* () {
