@@ -335,7 +335,9 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
             ? "interrupted"
             : failure === "thread-raises" && (handling === "join" || handling === "stop")
               ? "ThreadFailedError"
-              : "success"
+              : failure === "thread-raises" && handling === "session-end"
+                ? "ResourceCleanupError"
+                : "success"
     if (tag !== expected) {
       return `ended with ${tag}, expected ${expected}${Exit.isFailure(exit) ? `: ${Cause.pretty(exit.cause).slice(0, 300)}` : ""}`
     }

@@ -239,7 +239,22 @@ export const makeDeviceCommunication = (
         Effect.forkScoped,
       )
 
-    const recover = engine.enterRaw("recover")
+    // Ctrl-C, the raw prompt back, then one empty exchange: a Ctrl-C that reached the board while
+    // the interrupted code was unwinding can stay pending (MicroPython raises it at the next
+    // bytecode), and would otherwise interrupt the caller's next code. Its KeyboardInterrupt is
+    // taken here.
+    const recover = Effect.andThen(
+      engine.enterRaw("recover"),
+      Effect.ignore(
+        Effect.timeoutOrElse(
+          engine.exchange(encoder.encode("pass"), () => Effect.void),
+          {
+            duration: Duration.millis(resolved.replyTimeoutMs),
+            orElse: () => Effect.void,
+          },
+        ),
+      ),
+    )
     const recoverAfterInterrupt = () => Effect.ignore(recover)
     const countProtocolError = () =>
       Effect.sync(() => {
