@@ -1,0 +1,222 @@
+/**
+ * The checked request's own check (`checkedRequest`, `checkedRuntimeRequest`,
+ * `checkedTopLevelRequest`): the length and byte sum that the wrapper compares on the board must
+ * be those of the literal it carries, so that the intact request runs and a request with one byte
+ * changed inside its literal is refused. Pure tests of the builder: the literal is read back with
+ * `parsePythonLiteral`, the wrapper's numbers with a regular expression; where `python3` is
+ * installed the requests also run in CPython (which runs the wrapper as MicroPython does).
+ *
+ * Mutations tried (each applied by hand to src/CheckedRequest.ts, this file run, then reverted):
+ * - `bytesLiteral` sums all bytes but the last (`if (i < bytes.length - 1) sum += b`): caught by
+ *   "the lambda form carries ...", "a request with one byte changed ... is refused", "the short
+ *   form carries ..." and "in CPython > the lambda form ...";
+ * - `checkedRequest` drops the sum from its check (`if len(q)==n else ...`): caught by "the lambda
+ *   form carries ...", "a request with one byte changed ... is refused", "in CPython > the lambda
+ *   form ...";
+ * - `checkedTopLevelRequest` sums UTF-16 code units (`code.charCodeAt(i)`) instead of UTF-8
+ *   bytes: caught by "the top-level form carries ...", "refuses one changed character", "in
+ *   CPython > the top-level form ...";
+ * - `checkedTopLevelRequest` drops the sum from its check: caught by the same three.
+ */
+import { spawnSync } from "node:child_process"
+import { Result } from "effect"
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { checkedRequest, checkedRuntimeRequest, checkedTopLevelRequest } from "../src/CheckedRequest.js"
+import { parsePythonLiteral } from "../src/PythonLiteral.js"
+
+const utf8 = new TextEncoder()
+
+const byteSum = (bytes: Uint8Array): number => bytes.reduce((a, b) => a + b, 0)
+
+const CODES = [
+  "print(1)",
+  "",
+  "f(\"a\\\\b\", 'c')\n\tg()\r\n",
+  "print('héllo ✓ 😀')",
+  "x = b'\\x00\\xff'\nprint(len(x))",
+  String.fromCharCode(...Array.from({ length: 127 }, (_, i) => i + 1)),
+]
+
+/** The lambda form, read back: the bytes of its literal, and the length and sum it checks. */
+const readLambda = (request: string) => {
+  const match =
+    /^\(lambda _belay_q:exec\(_belay_q\) if len\(_belay_q\)==(\d+) and sum\(_belay_q\)==(\d+) else _belay_request_damaged\)\((b".*")\)$/s.exec(
+      request,
+    )
+  if (match === null) throw new Error(`not a checked request: ${request}`)
+  const literal = Result.getOrThrow(parsePythonLiteral(match[3]!))
+  if (!(literal instanceof Uint8Array)) throw new Error("the literal is not bytes")
+  return { length: Number(match[1]), sum: Number(match[2]), literal: match[3]!, bytes: literal }
+}
+
+/** The check the board makes, on the literal it received. */
+const lambdaAccepts = (request: string, received: string): boolean => {
+  const { length, sum } = readLambda(request)
+  const bytes = Result.getOrThrow(parsePythonLiteral(received)) as Uint8Array
+  return bytes.length === length && byteSum(bytes) === sum
+}
+
+const readTopLevel = (request: string) => {
+  const match =
+    /^exec\(\*\[_belay_q for _belay_q in \[(.*)\] if len\(_belay_q\)==(\d+) and sum\(bytes\(_belay_q,'utf-8'\)\)==(\d+)\] or \[_belay_request_damaged\]\)\n$/s.exec(
+      request,
+    )
+  if (match === null) throw new Error(`not a top-level checked request: ${request}`)
+  const text = Result.getOrThrow(parsePythonLiteral(match[1]!))
+  if (typeof text !== "string") throw new Error("the literal is not a string")
+  return { literal: match[1]!, text, length: Number(match[2]), sum: Number(match[3]) }
+}
+
+const topLevelAccepts = (request: string, text: string): boolean => {
+  const { length, sum } = readTopLevel(request)
+  return [...text].length === length && byteSum(utf8.encode(text)) === sum
+}
+
+/** The literal with the byte of one printable ASCII character (not a quote or backslash) changed. */
+const changeOneByte = (literal: string, at: number): string | undefined => {
+  const inner = literal.slice(2, -1)
+  // Only characters that stand for themselves: never inside an escape.
+  const plain: number[] = []
+  for (let i = 0; i < inner.length; i++) {
+    if (inner[i] === "\\") {
+      i += inner[i + 1] === "x" ? 3 : 1
+      continue
+    }
+    plain.push(i)
+  }
+  if (plain.length === 0) return undefined
+  const i = plain[at % plain.length]!
+  const c = inner.charCodeAt(i)
+  const changed = c === 0x7e ? 0x7d : c + 1 === 0x22 || c + 1 === 0x5c ? c + 2 : c + 1
+  return `b"${inner.slice(0, i)}${String.fromCharCode(changed)}${inner.slice(i + 1)}"`
+}
+
+describe("checkedRequest", () => {
+  it("the lambda form carries the literal's length and byte sum", () => {
+    expect(checkedRequest("print(1)")).toBe(
+      '(lambda _belay_q:exec(_belay_q) if len(_belay_q)==8 and sum(_belay_q)==687 else _belay_request_damaged)(b"print(1)")',
+    )
+    for (const code of CODES) {
+      const { length, sum, bytes } = readLambda(checkedRequest(code))
+      const expected = utf8.encode(code)
+      expect(bytes).toEqual(expected)
+      expect(length).toBe(expected.length)
+      expect(sum).toBe(byteSum(expected))
+    }
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 200 }), (code) => {
+        const { length, sum, bytes } = readLambda(checkedRequest(code))
+        const expected = utf8.encode(code)
+        expect(bytes).toEqual(expected)
+        expect(length).toBe(expected.length)
+        expect(sum).toBe(byteSum(expected))
+      }),
+    )
+  })
+
+  it("a request with one byte changed inside the literal is refused", () => {
+    for (const code of CODES) {
+      const request = checkedRequest(code)
+      const { literal } = readLambda(request)
+      expect(lambdaAccepts(request, literal)).toBe(true)
+      for (let at = 0; at < 20; at++) {
+        const changed = changeOneByte(literal, at)
+        if (changed === undefined) continue
+        expect(lambdaAccepts(request, changed)).toBe(false)
+      }
+    }
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 100 }), fc.nat(), (code, at) => {
+        const request = checkedRequest(code)
+        const changed = changeOneByte(readLambda(request).literal, at)
+        if (changed !== undefined) expect(lambdaAccepts(request, changed)).toBe(false)
+      }),
+    )
+  })
+
+  it("the short form carries the literal's length and byte sum", () => {
+    for (const code of CODES) {
+      const match = /^_belay_x\((b".*"),(\d+),(\d+)\)$/s.exec(checkedRuntimeRequest(code))
+      expect(match).not.toBeNull()
+      const bytes = Result.getOrThrow(parsePythonLiteral(match![1]!)) as Uint8Array
+      expect(bytes).toEqual(utf8.encode(code))
+      expect(Number(match![2])).toBe(bytes.length)
+      expect(Number(match![3])).toBe(byteSum(bytes))
+    }
+  })
+})
+
+describe("checkedTopLevelRequest", () => {
+  it("the top-level form carries the length in characters and the UTF-8 byte sum", () => {
+    expect(checkedTopLevelRequest("print(1)")).toBe(
+      "exec(*[_belay_q for _belay_q in ['print(1)'] if len(_belay_q)==8 and sum(bytes(_belay_q,'utf-8'))==687] or [_belay_request_damaged])\n",
+    )
+    for (const code of CODES) {
+      const { text, length, sum } = readTopLevel(checkedTopLevelRequest(code))
+      expect(text).toBe(code)
+      expect(length).toBe([...code].length)
+      expect(sum).toBe(byteSum(utf8.encode(code)))
+    }
+  })
+
+  it("refuses one changed character", () => {
+    for (const code of CODES.filter((c) => c.length > 0)) {
+      const request = checkedTopLevelRequest(code)
+      expect(topLevelAccepts(request, code)).toBe(true)
+      for (let i = 0; i < code.length; i++) {
+        const c = code.charCodeAt(i)
+        if (c >= 0xd800 && c < 0xe000) continue
+        const changed = `${code.slice(0, i)}${String.fromCharCode(c === 0x7e ? 0x7d : c + 1)}${code.slice(i + 1)}`
+        expect(topLevelAccepts(request, changed)).toBe(false)
+      }
+    }
+  })
+
+  it("collectFirst collects the heap, then runs the same check", () => {
+    expect(checkedTopLevelRequest("print(1)", { collectFirst: true })).toBe(
+      `import gc;gc.collect()\n${checkedTopLevelRequest("print(1)")}`,
+    )
+  })
+})
+
+const hasPython = spawnSync("python3", ["--version"]).status === 0
+
+// Runs each request, then the request with one literal byte changed, in CPython: the first prints,
+// the second raises NameError: _belay_request_damaged (having run nothing).
+const RUNNER = `
+import sys, json
+for request in json.loads(sys.stdin.read()):
+    try:
+        exec(request, {})
+        print("ran")
+    except NameError as e:
+        print("refused" if "_belay_request_damaged" in str(e) else "error")
+`
+
+const runInPython = (requests: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const run = spawnSync("python3", ["-c", RUNNER], { input: JSON.stringify(requests), encoding: "utf8" })
+  if (run.status !== 0) throw new Error(run.stderr)
+  return run.stdout
+    .trim()
+    .split("\n")
+    .filter((line) => line === "ran" || line === "refused" || line === "error")
+}
+
+describe.skipIf(!hasPython)("in CPython", () => {
+  const CODE = "print('héllo ✓ \"q\" \\\\ 😀')\nx = 1"
+
+  it("the lambda form runs intact and is refused with one byte changed", () => {
+    const request = checkedRequest(CODE)
+    const { literal } = readLambda(request)
+    const changed = request.replace(literal, changeOneByte(literal, 3)!)
+    expect(runInPython([request, changed])).toEqual(["ran", "refused"])
+  })
+
+  it("the top-level form runs intact and is refused with one character changed", () => {
+    const request = checkedTopLevelRequest(CODE)
+    const { literal } = readTopLevel(request)
+    const changed = request.replace(literal, literal.replace("h", "i"))
+    expect(runInPython([request, changed])).toEqual(["ran", "refused"])
+  })
+})
