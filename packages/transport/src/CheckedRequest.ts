@@ -46,7 +46,7 @@ const ESCAPES: ReadonlyArray<string> = Array.from({ length: 256 }, (_, b) =>
  *
  * @example
  * checkedRequest("print(1)")
- * // (lambda _belay_q:exec(_belay_q) if len(_belay_q)==8 and sum(_belay_q)==679 else _belay_request_damaged)(b"print(1)")
+ * // (lambda _belay_q:exec(_belay_q) if len(_belay_q)==8 and sum(_belay_q)==687 else _belay_request_damaged)(b"print(1)")
  * // A damaged request fails with NameError: _belay_request_damaged, having run nothing.
  */
 export const checkedRequest = (code: string): string => {
@@ -79,7 +79,7 @@ const bytesLiteral = (code: string) => {
  *
  * @example
  * checkedTopLevelRequest("print(1)")
- * // exec(*[_belay_q for _belay_q in ['print(1)'] if len(_belay_q)==8 and sum(bytes(_belay_q,'utf-8'))==679] or [_belay_request_damaged])
+ * // exec(*[_belay_q for _belay_q in ['print(1)'] if len(_belay_q)==8 and sum(bytes(_belay_q,'utf-8'))==687] or [_belay_request_damaged])
  */
 export const checkedTopLevelRequest = (
   code: string,
@@ -112,7 +112,7 @@ export const CHECKED_RUNTIME = `def _belay_x(q,n,s):
  * `code` as a call of the deployed {@link CHECKED_RUNTIME}.
  *
  * @example
- * checkedRuntimeRequest("print(1)") // _belay_x(b"print(1)",8,679)
+ * checkedRuntimeRequest("print(1)") // _belay_x(b"print(1)",8,687)
  */
 export const checkedRuntimeRequest = (code: string): string => {
   const { literal, length, sum } = bytesLiteral(code)
