@@ -246,11 +246,13 @@ export const makeDeviceCommunication = (
     const recover = Effect.andThen(
       engine.enterRaw("recover"),
       Effect.ignore(
+        // Short: a board at its prompt answers in milliseconds; a recovery on a noisy link must
+        // not spend a reply's whole bound here on top of its own.
         Effect.timeoutOrElse(
           engine.exchange(encoder.encode("pass"), () => Effect.void),
           {
-            duration: Duration.millis(resolved.replyTimeoutMs),
-            orElse: () => Effect.void,
+            duration: Duration.millis(Math.min(resolved.replyTimeoutMs, FLUSH_BOUND_MS)),
+            orElse: () => engine.forgetState,
           },
         ),
       ),
@@ -640,6 +642,9 @@ export const makeDeviceCommunication = (
       queueLength: Effect.sync(() => lock.waiting),
     } satisfies DeviceCommunicationShape
   })
+
+/** Bound on the empty exchange that ends a recovery. */
+const FLUSH_BOUND_MS = 300
 
 /** The board's own answer `shallow` (see STACK_DEPTH_PROBE), exactly. */
 const isShallow = (answer: string) => answer.trim().split("\n").at(-1)?.trim() === "shallow"
