@@ -37,7 +37,11 @@ const withAlteredReads = (times: number) =>
       execBytes: (code, options) =>
         Effect.map(inner.execBytes(code, options), (out) => {
           const text = typeof code === "string" ? code : Buffer.from(code).toString("latin1")
-          if (left > 0 && text.includes("stdout.buffer.write") && Buffer.from(out).toString("latin1").includes("fghij")) {
+          if (
+            left > 0 &&
+            text.includes("stdout.buffer.write") &&
+            Buffer.from(out).toString("latin1").includes("fghij")
+          ) {
             left--
             return alterOneDataByte(out)
           }
