@@ -46,7 +46,6 @@
  * 6 to 12 bytes of frame, and about 40 bytes of start and end frames. `integrity.bench.ts` in
  * `@belay/virtual-device` measures times and bytes with and without.
  */
-import { Result, Schedule } from "effect"
 import { PythonError } from "./errors.js"
 import { toPythonLiteral } from "./PythonLiteral.js"
 
@@ -660,20 +659,6 @@ export class CheckedReplyReader implements StdoutFraming {
     }
   }
 }
-
-/** The value of a checked eval, or why there is none. */
-export const checkedValue = (verdict: CheckedReplyVerdict): Result.Result<string, string> =>
-  verdict.damage !== undefined
-    ? Result.fail(verdict.damage)
-    : verdict.value === undefined
-      ? Result.fail("no value frame came")
-      : Result.succeed(verdict.value)
-
-/**
- * How often a request that ran nothing (damaged on the way, the runtime missing after an unseen
- * reset, no heap to compile it) is sent again: twice more, at once (the link is the same one).
- */
-export const RESEND_SCHEDULE = Schedule.recurs(2)
 
 const WRAPPER_FRAME =
   /^ *File "<stdin>", line \d+(?:, in .*)?\r?$|^ *File "<string>", line \d+, in _belay_(?:print|step|e1)\r?$/

@@ -190,12 +190,14 @@ export const isRequestRefused = (error: PythonError): boolean =>
  *   SyntaxError or a NameError about a name the code does not contain), or its end (Ctrl-D)
  *   never arrived, so the board still waits for it;
  * - `"no-heap"`: the board had no memory to compile it (collect its heap, then send again);
+ * - `"stale"`: the request relied on something the board no longer has (a runtime it lost in an
+ *   unseen reset): nothing ran, and it goes again as it is once the caller has put that back;
  * - `"ran"`: the code ran, or may have: never sent again.
  *
  * @example
  * classifyAttempt(error, { form: "checked" }) // "nothing-ran" for a refused checked request
  */
-export type AttemptOutcome = "nothing-ran" | "no-heap" | "ran"
+export type AttemptOutcome = "nothing-ran" | "no-heap" | "stale" | "ran"
 
 /** What the sender knows of a request, for {@link classifyAttempt}. */
 export interface AttemptForm {
@@ -258,8 +260,10 @@ export const resendWhileNothingRan = <A, E>(
     if (outcome === "ran") return Effect.void
     const clean =
       outcome === "no-heap"
-        ? Effect.ignore(device.execBytes("import gc\ngc.collect()", { integrity: "unchecked" }))
-        : Effect.ignore(device.interrupt)
+        ? Effect.ignore(device.execBytes(COLLECT_GARBAGE, { integrity: "unchecked" }))
+        : outcome === "nothing-ran"
+          ? Effect.ignore(device.interrupt)
+          : Effect.void
     return options?.onResend === undefined ? clean : Effect.andThen(options.onResend(error, outcome), clean)
   }
   return Effect.retry(send.pipe(Effect.tapError(prepare)), {
@@ -270,6 +274,9 @@ export const resendWhileNothingRan = <A, E>(
 
 /** Further sends of a request that ran nothing, by default (three sends in all). */
 export const RESENDS = 2
+
+/** Python collecting the board's heap (a small board's heap is full of the last exchanges' garbage). */
+export const COLLECT_GARBAGE = "import gc\ngc.collect()"
 
 /** Options of a checked request. */
 export interface CheckedExecOptions extends ExecOptions {

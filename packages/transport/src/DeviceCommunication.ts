@@ -22,12 +22,18 @@ import {
   EXEC_RUNTIME_NAME,
   isCodeFailure,
   newExchangeNonce,
-  RESEND_SCHEDULE,
   RESTORE_PRINT_REQUEST,
   STACK_DEPTH_PROBE,
   type StdoutFraming,
 } from "./CheckedOutput.js"
-import { checkedTopLevelRequest, fromCheckedRequest, isRequestRefused } from "./CheckedRequest.js"
+import {
+  type AttemptOutcome,
+  checkedTopLevelRequest,
+  classifyAttempt,
+  fromCheckedRequest,
+  isRequestRefused,
+  resendWhileNothingRan,
+} from "./CheckedRequest.js"
 import {
   LinkClosedError,
   type LinkError,
@@ -390,20 +396,19 @@ export const makeDeviceCommunication = (
     let runtimeGeneration: number | undefined = engine.generation
     const rawText = (code: string, timeout: Duration.Duration | undefined) =>
       Effect.map(execBytes(code, { timeout: timeout ?? Duration.infinity }), (out) => decoder.decode(out))
+    // How a request that ran nothing is sent again: from a clean prompt, or on a collected heap.
+    const resync = { interrupt: lock.withLock(engine.enterRaw("recover")), execBytes }
     // The board keeps no runtime between calls (see LEAN_EXEC_RUNTIME): learnt at the first deploy.
     let lean = false
     let depthAsked = false
     const deployRuntime = Effect.suspend(() => {
       const generation = engine.generation
-      const send = Effect.mapError(rawText(checkedTopLevelRequest(EXEC_RUNTIME), defaultTimeout), (e) =>
-        e._tag === "PythonError" ? fromCheckedRequest(e, 1) : e,
-      )
-      return send.pipe(
-        Effect.catchIf(
-          (e) => isCompileMemoryError(e, true),
-          () => Effect.andThen(Effect.ignore(rawText("import gc\ngc.collect()", defaultTimeout)), send),
-        ),
-        Effect.retry({ schedule: RESEND_SCHEDULE, while: (e) => e._tag === "RequestDamagedError" }),
+      return resendWhileNothingRan(
+        resync,
+        rawText(checkedTopLevelRequest(EXEC_RUNTIME), defaultTimeout),
+        (e) => classifyAttempt(e, { form: "checked" }),
+      ).pipe(
+        Effect.mapError((e) => (e._tag === "PythonError" ? fromCheckedRequest(e, 1) : e)),
         // A heap that cannot compile the runtime even once collected is a small board's: requests
         // bring the lean runtime along instead.
         Effect.catchIf(
@@ -489,12 +494,9 @@ export const makeDeviceCommunication = (
           const error = toPythonError(traceback, "")
           if (error.exceptionType === "NameError" && error.pythonMessage.includes(EXEC_RUNTIME_NAME)) {
             runtimeGeneration = undefined
-            return yield* new NothingRan({ error })
+            return yield* new NothingRan({ error, outcome: "stale" })
           }
-          if (isCompileMemoryError(error, true)) {
-            yield* Effect.ignore(rawText("import gc\ngc.collect()", defaultTimeout))
-            return yield* new NothingRan({ error })
-          }
+          if (isCompileMemoryError(error, true)) return yield* new NothingRan({ error, outcome: "no-heap" })
           // The checked code failed to compile (a SyntaxError in it): the caller's error. A
           // refusal by the runtime's check also shows a frame of its code: it is read first.
           if (isCodeFailure(error) && !isRequestRefused(error))
@@ -503,12 +505,9 @@ export const makeDeviceCommunication = (
             ? new RequestDamagedError({ reason: error.message, attempts })
             : fromCheckedRequest(error, attempts)
           if (read._tag !== "RequestDamagedError") return yield* Effect.fail(read)
-          // A byte damaged into a control byte can end the request early and leave its rest to
-          // the board as another request: the board is brought back to a clean prompt (its input
-          // and pending replies flushed) before the request goes again, so no late reply is read
-          // as the answer to the next attempt.
-          yield* Effect.ignore(lock.withLock(recover))
-          return yield* new NothingRan({ error: read })
+          // Sent again from a clean prompt (see resendWhileNothingRan): a byte damaged into a
+          // control byte can end a request early and leave its rest to the board as another.
+          return yield* new NothingRan({ error: read, outcome: "nothing-ran" })
         }
         if (verdict.damage !== undefined)
           return yield* new OutputDamagedError({ reason: verdict.damage, receivedBytes: reader.outputBytes })
@@ -518,8 +517,9 @@ export const makeDeviceCommunication = (
           return yield* new OutputDamagedError({ reason: "no value came", receivedBytes: reader.outputBytes })
         return verdict.value
       })
-      return attempt.pipe(
-        Effect.retry({ schedule: RESEND_SCHEDULE, while: (e) => e instanceof NothingRan }),
+      return resendWhileNothingRan(resync, attempt, (e) =>
+        e instanceof NothingRan ? e.outcome : "ran",
+      ).pipe(
         Effect.catchIf(
           (e): e is NothingRan => e instanceof NothingRan,
           (e) =>
@@ -652,6 +652,7 @@ const isShallow = (answer: string) => answer.trim().split("\n").at(-1)?.trim() =
 /** A sequence's attempt that ran nothing on the board (so it may be sent again), with why. */
 class NothingRan extends Data.TaggedError("NothingRan")<{
   readonly error: PythonError | RequestDamagedError
+  readonly outcome: AttemptOutcome
 }> {}
 
 /** Collected output, bounded: past `limit` bytes, `add` fails with `OutputLimitError`. */
