@@ -278,7 +278,8 @@ export interface StdoutFraming {
 
 /**
  * How long the line must stay quiet after \`\x04 ... \x04>\` in a checked reply's output (the
- * board's own end, with the end frame lost) before it is taken as the end.
+ * board's own end, with the end frame lost) before it is taken as the end. The engine waits a
+ * whole reply's bound when that is longer.
  */
 export const SETTLE_MS = 300
 

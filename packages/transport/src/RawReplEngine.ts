@@ -797,7 +797,12 @@ export class RawReplEngine {
       }
       settled = undefined
       const { consumed, end } = scanned
-      settleAfterMs = scanned.settleAfterMs
+      // Quiet for a whole reply's bound, at least: a board (or a loaded host) pausing between two
+      // writes of the code's own output must not read as the end of the reply.
+      settleAfterMs =
+        scanned.settleAfterMs === undefined
+          ? undefined
+          : Math.max(scanned.settleAfterMs, this.options.replyTimeoutMs)
       // The framing holds bytes back to decide (wait for more), or the step ended (go on).
       const stepped = !end && consumed === STDOUT_STEP && size > STDOUT_STEP
       held = end || consumed === size || stepped ? -1 : size - consumed
