@@ -291,19 +291,8 @@ export const plainStdoutFraming: StdoutFraming = {
   },
 }
 
-const TRACEBACK = utf8.encode("Traceback (most recent call last)")
 /** The longest run after a `\x04` in output that is held back while its meaning is unknown. */
 const HOLD_LIMIT = 8192
-
-const indexOfSequence = (view: Uint8Array, needle: Uint8Array, from: number, to: number): number => {
-  const first = needle[0]!
-  for (let i = view.indexOf(first, from); i >= 0 && i + needle.length <= to; i = view.indexOf(first, i + 1)) {
-    let j = 1
-    while (j < needle.length && view[i + j] === needle[j]) j++
-    if (j === needle.length) return i
-  }
-  return -1
-}
 
 /** A growable byte buffer for one frame. */
 class Bytes {
@@ -501,15 +490,11 @@ export class CheckedReplyReader implements StdoutFraming {
         }
         // A `\x04` outside frames. Before the start frame (the wrapper failed: nothing ran), it
         // ends stdout. After it, it is the code's own output, unless the end frame was lost and
-        // this is the board's own end: a traceback and the prompt.
+        // this is the board's own end: `\x04`, a traceback or none, `\x04>`, then quiet.
         if (!this.started) return { consumed: j, end: true }
         const meaning = this.afterEot(view, j)
         if (meaning === "unknown") return { consumed: j, end: false }
         if (meaning === "end?") return { consumed: j, end: false, settleAfterMs: SETTLE_MS }
-        if (meaning === "end") {
-          this.damaged("the reply ended without its end frame")
-          return { consumed: j, end: true }
-        }
         this.emitUnchecked(view, j, j + 1)
         i = j + 1
         continue
@@ -542,11 +527,11 @@ export class CheckedReplyReader implements StdoutFraming {
 
   /**
    * What a `\x04` at `at` in output (after the start frame, before the end frame) means, from what
-   * follows it: the code's output when a frame or other bytes follow; the board's own end (its end
-   * frame lost) when a traceback and the prompt follow, or, with no traceback (`\x04\x04>`), when
-   * nothing follows for {@link SETTLE_MS} ("end?"); undecided while more may come.
+   * follows it: the code's output when a frame or other bytes follow; perhaps the board's own end
+   * (its end frame lost) when a traceback or nothing, `\x04` and the prompt follow ("end?": the
+   * line staying quiet decides, see {@link SETTLE_MS}); undecided while more may come.
    */
-  private afterEot(view: Uint8Array, at: number): "output" | "end" | "end?" | "unknown" {
+  private afterEot(view: Uint8Array, at: number): "output" | "end?" | "unknown" {
     for (let k = at + 1; k < view.length; k++) {
       const b = view[k]
       if (b === RS) return "output"
@@ -554,7 +539,9 @@ export class CheckedReplyReader implements StdoutFraming {
         if (k + 1 >= view.length) return k - at > HOLD_LIMIT ? "output" : "unknown"
         if (view[k + 1] !== GT) return "output"
         if (k + 2 < view.length) return "output"
-        return indexOfSequence(view, TRACEBACK, at + 1, k) >= 0 ? "end" : "end?"
+        // Even after a traceback only quiet decides: the code may have written an imitation and
+        // go on, and a chunk of output can end right there.
+        return "end?"
       }
       if (k - at > HOLD_LIMIT) return "output"
     }
