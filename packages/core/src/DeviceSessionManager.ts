@@ -1,4 +1,4 @@
-import { DeviceCommunication, type DeviceCommunicationShape } from "@belay/transport"
+import { DeviceCommunication, type DeviceCommunicationShape, StateKey } from "@belay/transport"
 import {
   Cause,
   Context,
@@ -276,7 +276,8 @@ export class MultiBoardSessionManager extends Context.Service<
   }
 }
 
-const capabilityCache = new WeakMap<DeviceCommunicationShape, DeviceCapabilities>()
+/** What the capability probe found on a connection (kept until `forgetCapabilities` or a reconnect). */
+const CapabilitiesKey = StateKey<DeviceCapabilities>("@belay/core/capabilities")
 
 /**
  * Capabilities already detected for this board, if any.
@@ -285,7 +286,7 @@ const capabilityCache = new WeakMap<DeviceCommunicationShape, DeviceCapabilities
  * const caps = cachedCapabilities(comm)
  */
 export const cachedCapabilities = (device: DeviceCommunicationShape): DeviceCapabilities | undefined =>
-  capabilityCache.get(rawDevice(device))
+  device.connectionState.getOrUndefined(CapabilitiesKey)
 
 /**
  * Forget a board's cached capabilities: the next session probes again (after a firmware update, say).
@@ -294,7 +295,7 @@ export const cachedCapabilities = (device: DeviceCommunicationShape): DeviceCapa
  * forgetCapabilities(comm)
  */
 export const forgetCapabilities = (device: DeviceCommunicationShape): void => {
-  capabilityCache.delete(rawDevice(device))
+  device.connectionState.delete(CapabilitiesKey)
 }
 
 let idCounter = 0
@@ -408,7 +409,7 @@ export const makeMultiBoardSessionManager = (
 
     const capabilitiesFor = (board: Board, creation: SessionCreationOptions | undefined) =>
       Effect.suspend((): Effect.Effect<DeviceCapabilities, DeviceCapabilityError> => {
-        const cached = capabilityCache.get(board.raw)
+        const cached = board.raw.connectionState.getOrUndefined(CapabilitiesKey)
         if (cached !== undefined) return Effect.succeed(cached)
         // Concurrent first sessions share one probe.
         const pending = board.detecting
@@ -416,7 +417,7 @@ export const makeMultiBoardSessionManager = (
         return detectCapabilities(board.raw).pipe(
           Effect.tap((caps) =>
             Effect.sync(() => {
-              capabilityCache.set(board.raw, caps)
+              board.raw.connectionState.set(CapabilitiesKey, caps)
               board.fallback = undefined
             }),
           ),
@@ -812,7 +813,9 @@ export const makeMultiBoardSessionManager = (
       const view: DeviceSessionManagerShape = {
         currentSessionId: Effect.sync(() => liveCurrent(board)?.sessionId),
         state: Effect.sync(() => board.state),
-        capabilities: Effect.sync(() => capabilityCache.get(board.raw) ?? board.fallback),
+        capabilities: Effect.sync(
+          () => board.raw.connectionState.getOrUndefined(CapabilitiesKey) ?? board.fallback,
+        ),
         device: board.leases.device,
         options,
         createSession: (creation) => create(board, creation, SessionKind.managed),
@@ -892,7 +895,7 @@ export const makeMultiBoardSessionManager = (
       capabilities: (device) =>
         Effect.sync(() => {
           const raw = rawDevice(device)
-          return capabilityCache.get(raw) ?? boards.get(raw)?.fallback
+          return raw.connectionState.getOrUndefined(CapabilitiesKey) ?? boards.get(raw)?.fallback
         }),
       currentSessionId: (device) =>
         Effect.sync(() => {

@@ -28,7 +28,7 @@
  * @internal
  */
 import type { ExecutorContext } from "@belay/core"
-import type { DeviceCommunicationShape } from "@belay/transport"
+import { type DeviceCommunicationShape, StateKey } from "@belay/transport"
 import { FRAME_RUNTIME, MISS_MARK_PY, REGISTRY_TAG } from "./Framing.js"
 import type { PythonSource } from "./PythonSource.js"
 
@@ -63,18 +63,20 @@ export interface BoardView {
   complete: boolean
 }
 
-const views = new WeakMap<DeviceCommunicationShape, BoardView>()
+/** What this process knows of the board's registry, for the lifetime of the connection. */
+const BoardViewKey = StateKey<BoardView>("@belay/executors/BoardView")
 
 /**
  * The view of a board at `generation`. A new generation means the board reset: its registry
  * is empty. On first contact nothing is known.
  */
 export const boardView = (device: DeviceCommunicationShape, generation: number): BoardView => {
-  let view = views.get(device)
-  if (view === undefined) {
-    view = { generation, entries: new Map(), complete: false }
-    views.set(device, view)
-  } else if (view.generation !== generation) {
+  const view = device.connectionState.getOrCreate(BoardViewKey, () => ({
+    generation,
+    entries: new Map(),
+    complete: false,
+  }))
+  if (view.generation !== generation) {
     view.generation = generation
     view.entries = new Map()
     view.complete = true
@@ -89,22 +91,10 @@ export const boardView = (device: DeviceCommunicationShape, generation: number):
  * forgetBoardRegistry(session.device)
  */
 export const forgetBoardRegistry = (device: DeviceCommunicationShape): void => {
-  views.delete(device)
+  device.connectionState.delete(BoardViewKey)
 }
 
 export type UnitPlan = "ready" | "guard" | "ensure" | "deploy"
-
-const indentable = new WeakMap<PythonSource, boolean>()
-
-/** Whether indenting every line by one space keeps the code's meaning. */
-const canIndent = (source: PythonSource): boolean => {
-  let ok = indentable.get(source)
-  if (ok === undefined) {
-    ok = !/'''|"""|\\\n|\n\t|^\t/.test(source.text)
-    indentable.set(source, ok)
-  }
-  return ok
-}
 
 /** @internal */
 export const planUnit = (context: ExecutorContext, view: BoardView, unit: DeployUnit): UnitPlan => {
@@ -113,7 +103,7 @@ export const planUnit = (context: ExecutorContext, view: BoardView, unit: Deploy
     return context.isMethodDeployed(unit.key, unit.source.hash) ? "ready" : "guard"
   }
   if (view.complete) return "deploy"
-  return canIndent(unit.source) ? "ensure" : "guard"
+  return unit.source.indentable ? "ensure" : "guard"
 }
 
 /**

@@ -22,4 +22,5 @@ export { openProcessLink, type ProcessLink, type ProcessLinkOptions } from "./Pr
 export * from "./ProtocolMetrics.js"
 export * from "./PythonLiteral.js"
 export type { BoardResetEvent, ProtocolCapabilities, RawReplOptions } from "./RawReplEngine.js"
+export { StateKey, StateStore } from "./StateStore.js"
 export * from "./Traceback.js"
