@@ -2,9 +2,7 @@ import type { DeviceCommunicationShape, ProtocolMetrics } from "@belay/transport
 import { Cause, Deferred, Effect, Exit, Scope } from "effect"
 import type { DeviceCapabilities } from "./DeviceCapabilities.js"
 import { type DeviceContext, makeDeviceContext } from "./DeviceContext.js"
-import { type ExecutorContext, makeExecutorContext } from "./ExecutorContext.js"
 import { type ResourceCleanupError, SessionError } from "./errors.js"
-import { type FileSystemContext, makeFileSystemContext } from "./FileSystemContext.js"
 import type { ResourceHandle, ResourceTracker } from "./ResourceTracker.js"
 import { type BoardLeases, HeldSessions, type Holdable, HoldNode, ownHolds } from "./SessionLeases.js"
 import { SessionState } from "./SessionState.js"
@@ -56,9 +54,7 @@ export interface DeviceSession {
   readonly isActive: boolean
   readonly state: SessionState
   readonly resources: ResourceTracker
-  readonly executorContext: ExecutorContext
   readonly deviceContext: DeviceContext
-  readonly fileSystemContext: FileSystemContext
   /**
    * The board this session talks to. Each exchange through it holds the session until the
    * exchange ends (see `use`). One object per board, shared by the board's sessions.
@@ -153,9 +149,7 @@ export class DeviceSessionImpl implements DeviceSession, Holdable {
   private finishing = false
   private scopeRef: Scope.Closeable | undefined = undefined
   private stateRef: SessionState | undefined = undefined
-  private executorRef: ExecutorContext | undefined = undefined
   private deviceRef: DeviceContext | undefined = undefined
-  private fileSystemRef: (FileSystemContext & { readonly clear: () => void }) | undefined = undefined
   private ending: Deferred.Deferred<void, ResourceCleanupError> | undefined = undefined
 
   constructor(
@@ -199,11 +193,6 @@ export class DeviceSessionImpl implements DeviceSession, Holdable {
     return this.stateRef
   }
 
-  get executorContext(): ExecutorContext {
-    this.executorRef ??= makeExecutorContext(this.resources)
-    return this.executorRef
-  }
-
   get deviceContext(): DeviceContext {
     this.deviceRef ??= makeDeviceContext(
       this.sessionId,
@@ -212,11 +201,6 @@ export class DeviceSessionImpl implements DeviceSession, Holdable {
       this.metricsAtStart,
     )
     return this.deviceRef
-  }
-
-  get fileSystemContext(): FileSystemContext {
-    this.fileSystemRef ??= makeFileSystemContext(this.sessionId)
-    return this.fileSystemRef
   }
 
   get ended(): Effect.Effect<void> {
@@ -411,7 +395,6 @@ export class DeviceSessionImpl implements DeviceSession, Holdable {
           const failure = Cause.findErrorOption(cleanup.cause)
           if (failure._tag === "Some") this.cleanupFailure = failure.value
         }
-        this.fileSystemRef?.clear()
         this.stateRef?.clear()
         yield* this.host.onEnded(this)
         const result: Exit.Exit<void, ResourceCleanupError> =

@@ -461,10 +461,8 @@ export const makeMultiBoardSessionManager = (
           yield* metric(Metric.update(SessionMetrics.ended, 1))
           const failures = session.cleanupFailure?.failures.length ?? 0
           if (failures > 0) yield* metric(Metric.update(SessionMetrics.cleanupFailures, failures))
-          // The seed's "Session {SessionId} ended, cleaned up {ResourceCount} resources".
           const cleaned = session.resources.cleanedAtEnd
-          const threads = cleaned.threads > 0 ? ` and ${cleaned.threads} thread(s)` : ""
-          yield* Effect.logInfo(`Session ended, cleaned up ${cleaned.resources} resource(s)${threads}`).pipe(
+          yield* Effect.logInfo(`Session ended, cleaned up ${cleaned} resource(s)`).pipe(
             Effect.annotateLogs({
               sessionId: session.sessionId,
               reason: session.endReason ?? "ended",
@@ -696,9 +694,7 @@ export const makeMultiBoardSessionManager = (
                     sessionId: session.sessionId,
                     kind: event.kind,
                     requested: event.requested,
-                    threads: lost.threads,
-                    methods: lost.methods,
-                    resources: lost.resources,
+                    resources: lost,
                   }),
                 )
               }

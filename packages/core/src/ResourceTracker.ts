@@ -30,29 +30,11 @@ export interface SessionResource {
   readonly lostOnReset?: boolean
 }
 
-/** A background thread running on the board for a session (the seed's record). */
-export interface BackgroundThreadInfo {
-  readonly threadId: string
-  readonly methodName: string
-  readonly registeredAt: Date
-  readonly sessionId: string
-}
-
-/** A function deployed on the board for a session (the seed's record). */
-export interface DeployedMethodInfo {
-  readonly signature: string
-  readonly codeHash: Uint8Array
-  readonly deployedAt: Date
-  readonly sessionId: string
-}
-
 /** What a tracker holds (the seed's `ResourceUsageStats`). */
 export interface ResourceUsageStats {
   readonly totalResources: number
   readonly totalResourceCost: number
   readonly resourcesByType: Readonly<Record<string, number>>
-  readonly backgroundThreads: number
-  readonly deployedMethods: number
 }
 
 /** A registered resource: release it early, or forget it when it ended on its own. */
@@ -62,6 +44,8 @@ export interface ResourceHandle {
   readonly release: Effect.Effect<void, ResourceCleanupError>
   /** Drop it without cleanup (it is already gone). */
   readonly forget: Effect.Effect<void>
+  /** True until it is released, forgotten, cleaned up, or lost in a board reset. */
+  readonly isLive: boolean
 }
 
 /** Options of `ResourceTracker.track`. */
@@ -76,8 +60,6 @@ const LIVE = 0
 const CLEANING = 1
 const DONE = 2
 const LOST_ON_RESET = 4
-/** The stop of a background thread: counted as a thread, not as a resource. */
-const THREAD_STOP = 8
 
 /**
  * One tracked resource, kept small: it is also the handle returned to the caller.
@@ -112,6 +94,10 @@ class Entry implements ResourceHandle {
     return this.tracker.releaseEntry(this)
   }
 
+  get isLive(): boolean {
+    return this.state === LIVE
+  }
+
   get forget(): Effect.Effect<void> {
     return Effect.sync(() => this.tracker.forgetEntry(this))
   }
@@ -129,48 +115,6 @@ class Entry implements ResourceHandle {
   }
 }
 
-/** A deployed function; the key joins signature and hex hash. */
-class MethodRecord implements DeployedMethodInfo {
-  constructor(
-    readonly tracker: ResourceTracker,
-    readonly key: string,
-    readonly signatureLength: number,
-    readonly at: number,
-  ) {}
-  get signature(): string {
-    return this.key.slice(0, this.signatureLength)
-  }
-  get codeHash(): Uint8Array {
-    const hex = this.key.slice(this.signatureLength + 1)
-    const out = new Uint8Array(hex.length / 2)
-    for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16)
-    return out
-  }
-  get deployedAt(): Date {
-    return new Date(this.tracker.createdAtMs + this.at)
-  }
-  get sessionId(): string {
-    return this.tracker.sessionId
-  }
-}
-
-const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"))
-
-// Built with join so a stored key is one flat string (concatenation would keep a rope of small pieces alive).
-const methodKey = (signature: string, codeHash: Uint8Array): string => {
-  const parts: string[] = [signature, "\u0000"]
-  for (const b of codeHash) parts.push(HEX[b]!)
-  return parts.join("")
-}
-
-// A lookup key lives only for the lookup (checked on every task call): plain concatenation is
-// cheaper than building an array to join.
-const methodLookupKey = (signature: string, codeHash: Uint8Array): string => {
-  let key = `${signature}\u0000`
-  for (let i = 0; i < codeHash.length; i++) key += HEX[codeHash[i]!]!
-  return key
-}
-
 /** Further tries of a cleanup that failed with a recoverable error (a damaged reply, a timeout), all within its bound. */
 const CLEANUP_RETRIES = 2
 
@@ -182,7 +126,7 @@ export class CleanupTimeout extends Data.TaggedError("CleanupTimeout")<{ readonl
 }
 
 /**
- * Everything live in one session: background threads, deployed methods and generic resources
+ * Everything live in one session that must be undone when it ends
  * (the seed's `IResourceTracker`). Cleanup runs every resource's cleanup, newest first, each
  * exactly once and bounded by the cleanup timeout, and reports all failures together.
  *
@@ -195,11 +139,8 @@ export class ResourceTracker {
   private entries: Entry[] = []
   private liveCount = 0
   private seq = 0
-  private threads: Map<string, BackgroundThreadInfo> | undefined
-  private threadStops: Map<string, ResourceHandle> | undefined
-  private methods: Map<string, MethodRecord> | undefined
   private closed = false
-  private cleaned: { readonly resources: number; readonly threads: number } | undefined = undefined
+  private cleaned: number | undefined = undefined
 
   constructor(
     readonly sessionId: string,
@@ -208,91 +149,14 @@ export class ResourceTracker {
     private readonly metrics: boolean,
   ) {}
 
-  /** What the session's end cleaned up (resources and thread stops), once it ended. */
-  get cleanedAtEnd(): { readonly resources: number; readonly threads: number } {
-    return this.cleaned ?? { resources: 0, threads: 0 }
+  /** How many resources the session's end cleaned up, once it ended. */
+  get cleanedAtEnd(): number {
+    return this.cleaned ?? 0
   }
 
   /** True once the session started ending: registrations then fail (and their cleanup runs at once). */
   get isClosed(): boolean {
     return this.closed
-  }
-
-  // ---- background threads ----
-
-  /**
-   * Record a board thread. `stop` (set its stop flag and wait for it) runs at cleanup unless the
-   * thread is unregistered first.
-   */
-  registerBackgroundThread(
-    threadId: string,
-    methodName: string,
-    stop?: Effect.Effect<void, unknown>,
-  ): Effect.Effect<void, SessionError | ResourceCleanupError> {
-    return Effect.gen({ self: this }, function* () {
-      if (this.closed) {
-        if (stop) yield* this.runAlone(threadId, "BackgroundThread", stop)
-        return yield* this.endedError(`register thread ${threadId}`)
-      }
-      this.threads ??= new Map()
-      this.threads.set(threadId, {
-        threadId,
-        methodName,
-        registeredAt: new Date(),
-        sessionId: this.sessionId,
-      })
-      if (stop) {
-        const handle = yield* this.add(
-          "BackgroundThread",
-          0,
-          stop,
-          threadId,
-          LOST_ON_RESET | THREAD_STOP,
-          Date.now(),
-        )
-        this.threadStops ??= new Map()
-        this.threadStops.set(threadId, handle)
-      }
-      yield* Effect.logDebug("Background thread registered").pipe(
-        Effect.annotateLogs({ threadId, method: methodName, sessionId: this.sessionId }),
-      )
-    })
-  }
-
-  /** The thread ended on its own: forget it (its stop is not run). */
-  unregisterBackgroundThread(threadId: string): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      this.threads?.delete(threadId)
-      const handle = this.threadStops?.get(threadId)
-      this.threadStops?.delete(threadId)
-      return handle ? handle.forget : Effect.void
-    })
-  }
-
-  getActiveThreads(): ReadonlyArray<BackgroundThreadInfo> {
-    return this.threads ? [...this.threads.values()] : []
-  }
-
-  // ---- deployed methods ----
-
-  registerDeployedMethod(signature: string, codeHash: Uint8Array): Effect.Effect<void, SessionError> {
-    return Effect.suspend(() => {
-      if (this.closed) return this.endedError(`register method ${signature}`)
-      const key = methodKey(signature, codeHash)
-      this.methods ??= new Map()
-      this.methods.set(key, new MethodRecord(this, key, signature.length, Date.now() - this.createdAtMs))
-      return Effect.void
-    })
-  }
-
-  isMethodDeployed(signature: string, codeHash: Uint8Array): boolean {
-    return (
-      !this.closed && this.methods !== undefined && this.methods.has(methodLookupKey(signature, codeHash))
-    )
-  }
-
-  getDeployedMethods(): ReadonlyArray<DeployedMethodInfo> {
-    return this.methods ? [...this.methods.values()] : []
   }
 
   // ---- generic resources ----
@@ -338,7 +202,7 @@ export class ResourceTracker {
     cost: number,
     cleanup: Effect.Effect<void, unknown>,
     source: SessionResource | string | undefined,
-    /** `LOST_ON_RESET`, `THREAD_STOP` */
+    /** `LOST_ON_RESET` */
     flags: number,
     createdAt: number,
   ): Effect.Effect<ResourceHandle, SessionError | ResourceCleanupError> {
@@ -490,7 +354,7 @@ export class ResourceTracker {
   getActiveResources(): ReadonlyArray<SessionResource> {
     if (!this.tracking) return []
     const out: SessionResource[] = []
-    for (const e of this.entries) if (e.state === LIVE && (e.status & THREAD_STOP) === 0) out.push(e.view())
+    for (const e of this.entries) if (e.state === LIVE) out.push(e.view())
     return out
   }
 
@@ -500,8 +364,7 @@ export class ResourceTracker {
     let cost = 0
     if (this.tracking) {
       for (const e of this.entries) {
-        // A thread's stop is counted once, among the threads.
-        if (e.state !== LIVE || (e.status & THREAD_STOP) !== 0) continue
+        if (e.state !== LIVE) continue
         total++
         cost += e.cost
         byType[e.type] = (byType[e.type] ?? 0) + 1
@@ -511,8 +374,6 @@ export class ResourceTracker {
       totalResources: total,
       totalResourceCost: cost,
       resourcesByType: byType,
-      backgroundThreads: this.threads?.size ?? 0,
-      deployedMethods: this.methods?.size ?? 0,
     }
   }
 
@@ -527,19 +388,11 @@ export class ResourceTracker {
   get cleanupResources(): Effect.Effect<void, ResourceCleanupError> {
     return Effect.suspend(() => {
       const claimed: Entry[] = []
-      let threads = 0
       for (let i = this.entries.length - 1; i >= 0; i--) {
         const entry = this.entries[i]!
-        if (this.claim(entry)) {
-          claimed.push(entry)
-          if ((entry.status & THREAD_STOP) !== 0) threads++
-        }
+        if (this.claim(entry)) claimed.push(entry)
       }
-      if (this.closed) this.cleaned = { resources: claimed.length - threads, threads }
-      if (this.threadStops) {
-        for (const threadId of this.threadStops.keys()) this.threads?.delete(threadId)
-        this.threadStops.clear()
-      }
+      if (this.closed) this.cleaned = claimed.length
       if (claimed.length === 0) return Effect.void
       return Effect.gen({ self: this }, function* () {
         const failures: ResourceCleanupFailure[] = []
@@ -565,19 +418,16 @@ export class ResourceTracker {
   }
 
   /**
-   * The board reset: threads, deployed methods and resources that lived in its RAM are gone.
+   * The board reset: the resources that lived in its RAM are gone (the count is returned).
    * Their cleanup is not run (there is nothing left to undo).
    */
-  boardReset(): { threads: number; methods: number; resources: number } {
-    const lost = { threads: this.threads?.size ?? 0, methods: this.methods?.size ?? 0, resources: 0 }
-    this.threads?.clear()
-    this.threadStops?.clear()
-    this.methods?.clear()
+  boardReset(): number {
+    let lost = 0
     for (const e of this.entries) {
       if (e.state === LIVE && (e.status & LOST_ON_RESET) !== 0) {
         e.status = (e.status & ~3) | DONE
         this.liveCount--
-        lost.resources++
+        lost++
       }
     }
     this.compact()
@@ -591,9 +441,6 @@ export class ResourceTracker {
       return Effect.ensuring(
         this.cleanupResources,
         Effect.sync(() => {
-          this.methods = undefined
-          this.threads = undefined
-          this.threadStops = undefined
           this.entries = []
         }),
       )

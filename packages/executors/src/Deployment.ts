@@ -6,8 +6,8 @@
  *
  * - the board itself keeps a registry, the global dict `_belay_r` (key to the first 16 hex
  *   digits of the SHA-256 of the code). A soft reset clears it with the rest of the RAM.
- * - each session's `ResourceTracker` records the units the session deployed or verified
- *   (`registerDeployedMethod(key, hash)`); the manager clears it on a board reset.
+ * - each session's `ExecutorContext` records the units the session deployed or verified
+ *   (`registerMethodDeployment(key, hash)`); a board reset empties it.
  * - this process keeps, per board connection, what it last learnt of the board's registry and
  *   at which reset generation.
  *
@@ -27,8 +27,9 @@
  *
  * @internal
  */
-import type { ExecutorContext } from "@belay/core"
+
 import { type DeviceCommunicationShape, StateKey } from "@belay/transport"
+import type { ExecutorContext } from "./ExecutorContext.js"
 import { FRAME_RUNTIME, MISS_MARK_PY, REGISTRY_TAG } from "./Framing.js"
 import type { PythonSource } from "./PythonSource.js"
 

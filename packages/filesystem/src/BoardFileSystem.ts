@@ -1,10 +1,4 @@
-import {
-  CapabilityMissingError,
-  type DeviceSession,
-  type FileEntry,
-  type FileOperation,
-  type FileSystemState,
-} from "@belay/core"
+import { CapabilityMissingError, type DeviceSession } from "@belay/core"
 import type { PythonValue } from "@belay/transport"
 import { Cause, Effect, Exit, Metric } from "effect"
 import {
@@ -36,6 +30,12 @@ import {
   IsADirectoryError,
   type TreeTransferError,
 } from "./errors.js"
+import {
+  type FileEntry,
+  type FileOperation,
+  type FileSystemState,
+  fileSystemContext,
+} from "./FileSystemContext.js"
 import { FileSystemMetrics } from "./FileSystemMetrics.js"
 import { asNumber, type FsRuntime, mapBoardErrors, runFramed, unexpected } from "./Runtime.js"
 import { type SyncOptions, type SyncReport, syncDirectory } from "./Sync.js"
@@ -259,7 +259,7 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
   const capabilities = session.deviceContext.capabilities
   const flat = !capabilities.osFunctions.includes("mkdir")
   const profile = profileOf(device, capabilities)
-  const fsContext = session.fileSystemContext
+  const fsContext = fileSystemContext(session)
 
   /**
    * Remove the dead temporary files found so far (see `TemporaryFiles`), sending the exchange again
