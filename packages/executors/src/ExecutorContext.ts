@@ -179,7 +179,7 @@ class ExecutorContextImpl implements ExecutorContext {
   get isMethodDeployed(): ExecutorContext["isMethodDeployed"] {
     return (signature, codeHash) => {
       const methods = this.liveMethods()
-      return methods !== undefined && methods.has(methodLookupKey(signature, codeHash))
+      return methods?.has(methodLookupKey(signature, codeHash)) ?? false
     }
   }
 
