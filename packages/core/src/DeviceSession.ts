@@ -3,8 +3,10 @@ import { Cause, Deferred, Effect, Exit, Scope } from "effect"
 import type { DeviceCapabilities } from "./DeviceCapabilities.js"
 import { type DeviceContext, makeDeviceContext } from "./DeviceContext.js"
 import { type ResourceCleanupError, SessionError } from "./errors.js"
-import type { ResourceHandle, ResourceTracker } from "./ResourceTracker.js"
+import { ResourceTracker } from "./ResourceTracker.js"
 import { type BoardLeases, HeldSessions, type Holdable, HoldNode, ownHolds } from "./SessionLeases.js"
+import type { SessionManagementOptions } from "./SessionManagementOptions.js"
+import type { ResourceHandle } from "./SessionResource.js"
 import { SessionState } from "./SessionState.js"
 
 /** Why a session ended. */
@@ -27,9 +29,10 @@ export interface SessionAcquireOptions {
 }
 
 /**
- * One isolated context for working with a board (the seed's `IDeviceSession`). A session is a
- * `Scope`: when it ends (asked to, failed, idle, interrupted or its link lost) everything it
- * started is cleaned up, newest first, exactly once.
+ * One isolated context for working with a board. A session is a `Scope`: when it ends (asked
+ * to, failed, idle, interrupted or its link lost) everything it started is cleaned up, newest
+ * first, exactly once: its resources' cleanups (`acquire`, `resources`) are finalizers on that
+ * scope, beside what other packages and the caller put there.
  *
  * A session is never ended while an operation holds it: an operation run by `executeInSession`
  * or `session.use`, and every exchange through `session.device`, holds it until it ends. An end
@@ -52,7 +55,9 @@ export interface DeviceSession {
   readonly createdAt: Date
   /** True from creation until the session starts ending. */
   readonly isActive: boolean
+  /** State that lives as long as the session, under typed keys (emptied when it ends). */
   readonly state: SessionState
+  /** The session's resources: a view over its scope (stats, early release). */
   readonly resources: ResourceTracker
   readonly deviceContext: DeviceContext
   /**
@@ -60,7 +65,10 @@ export interface DeviceSession {
    * exchange ends (see `use`). One object per board, shared by the board's sessions.
    */
   readonly device: DeviceCommunicationShape
-  /** The session's scope: finalizers added here run when the session ends. */
+  /**
+   * The session's scope: finalizers added here run when the session ends, in their place among
+   * the resources' cleanups (newest first).
+   */
   readonly scope: Scope.Scope
   /** Board resets seen while this session was live (each ended the session's threads and deployed functions). */
   readonly boardResets: number
@@ -115,6 +123,8 @@ export interface SessionHost {
   readonly onEnded: (session: DeviceSessionImpl) => Effect.Effect<void>
   /** Run an end in the background, with the manager's services. */
   readonly fork: (effect: Effect.Effect<unknown>) => void
+  /** The manager's options (cleanup timeout, tracking, metrics). */
+  readonly options: SessionManagementOptions
 }
 
 /** @internal how a session ends (see `DeviceSessionImpl.kind`) */
@@ -148,6 +158,7 @@ export class DeviceSessionImpl implements DeviceSession, Holdable {
   private pendingEnd: PendingEnd | undefined = undefined
   private finishing = false
   private scopeRef: Scope.Closeable | undefined = undefined
+  private resourcesRef: ResourceTracker | undefined = undefined
   private stateRef: SessionState | undefined = undefined
   private deviceRef: DeviceContext | undefined = undefined
   private ending: Deferred.Deferred<void, ResourceCleanupError> | undefined = undefined
@@ -155,7 +166,6 @@ export class DeviceSessionImpl implements DeviceSession, Holdable {
   constructor(
     readonly sessionId: string,
     readonly createdAtMs: number,
-    readonly resources: ResourceTracker,
     private readonly host: SessionHost,
     private readonly capabilities: DeviceCapabilities,
     private readonly metricsAtStart: ProtocolMetrics,
@@ -183,9 +193,35 @@ export class DeviceSessionImpl implements DeviceSession, Holdable {
     return this.holders > 0
   }
 
-  get scope(): Scope.Scope {
+  get scope(): Scope.Closeable {
     this.scopeRef ??= Scope.makeUnsafe()
     return this.scopeRef
+  }
+
+  /** @internal the tracker, when something made it */
+  get resourcesIfMade(): ResourceTracker | undefined {
+    return this.resourcesRef
+  }
+
+  /** @internal true once the session's cleanup began: nothing more may be registered on it. */
+  get isFinishing(): boolean {
+    return this.finishing
+  }
+
+  get resources(): ResourceTracker {
+    if (this.resourcesRef === undefined) {
+      const options = this.host.options
+      this.resourcesRef = new ResourceTracker(
+        this.sessionId,
+        options.resourceCleanupTimeout,
+        options.enableResourceTracking,
+        options.enableSessionMetrics,
+        () => this.scope,
+      )
+      // First asked for after the session's cleanup began: it refuses registrations too.
+      if (this.finishing) this.resourcesRef.refuseRegistrations()
+    }
+    return this.resourcesRef
   }
 
   get state(): SessionState {
@@ -306,7 +342,7 @@ export class DeviceSessionImpl implements DeviceSession, Holdable {
       Effect.gen({ self: this }, function* () {
         // An ending session still takes resources from the operations that hold it (they are
         // cleaned up with the rest); only an ended one refuses.
-        if (this.resources.isClosed) {
+        if (this.finishing) {
           return yield* new SessionError({
             sessionId: this.sessionId,
             reason: `cannot acquire ${options.resourceType}: the session has ended`,
@@ -389,12 +425,14 @@ export class DeviceSessionImpl implements DeviceSession, Holdable {
     this.endReason = reason
     return Effect.uninterruptible(
       Effect.gen({ self: this }, function* () {
-        if (this.scopeRef !== undefined) yield* Scope.close(this.scopeRef, exit)
-        const cleanup = yield* Effect.exit(this.resources.close)
-        if (Exit.isFailure(cleanup)) {
-          const failure = Cause.findErrorOption(cleanup.cause)
-          if (failure._tag === "Some") this.cleanupFailure = failure.value
-        }
+        // The resources' cleanups are finalizers on the session's scope, with its own.
+        if (this.resourcesRef !== undefined) {
+          const cleanup = yield* Effect.exit(this.resourcesRef.closeWith(exit))
+          if (Exit.isFailure(cleanup)) {
+            const failure = Cause.findErrorOption(cleanup.cause)
+            if (failure._tag === "Some") this.cleanupFailure = failure.value
+          }
+        } else if (this.scopeRef !== undefined) yield* Scope.close(this.scopeRef, exit)
         this.stateRef?.clear()
         yield* this.host.onEnded(this)
         const result: Exit.Exit<void, ResourceCleanupError> =

@@ -32,7 +32,6 @@ import {
   SessionManagerStateError,
   SessionNotFoundError,
 } from "./errors.js"
-import { ResourceTracker } from "./ResourceTracker.js"
 import { type BoardLeases, boardLeases, HeldSessions, type HoldNode, rawDevice } from "./SessionLeases.js"
 import {
   loadSessionManagementOptions,
@@ -41,7 +40,7 @@ import {
 } from "./SessionManagementOptions.js"
 import { SessionMetrics } from "./SessionMetrics.js"
 
-/** Counts of sessions (the seed's `SessionStats`). */
+/** Counts of sessions. */
 export interface SessionStats {
   readonly activeSessionCount: number
   readonly totalSessionCount: number
@@ -51,7 +50,7 @@ export interface SessionStats {
 
 /** Per-call options of session creation. */
 export interface SessionCreationOptions {
-  /** Go on with minimal capabilities if detection fails (the seed's `WithFallbackCapabilities`). */
+  /** Go on with minimal capabilities if detection fails. */
   readonly fallbackCapabilities?: boolean
 }
 
@@ -126,7 +125,7 @@ export interface ExecuteInSessionOn {
 }
 
 /**
- * Coordinates the sessions on one board (the seed's `IDeviceSessionManager`).
+ * Coordinates the sessions on one board.
  *
  * `executeInSession(op)` runs `op` in a session that outlives it or in one it owns, never in one
  * that ends under it:
@@ -183,8 +182,8 @@ export interface DeviceSessionManagerShape {
 }
 
 /**
- * Coordinates the sessions of several boards, the board passed per call as the seed's API does
- * (`CreateSessionAsync(communication)`). State is kept per board (current session, capabilities,
+ * Coordinates the sessions of several boards, the board passed per call
+ * (`createSession(board)`). State is kept per board (current session, capabilities,
  * lost link, state machine); the concurrency limit, the idle timeout and the stats are the
  * manager's. `forBoard(device)` is the one-board view (a `DeviceSessionManagerShape`) sharing
  * that state.
@@ -370,7 +369,7 @@ const heldOn = (node: HoldNode | undefined, board: BoardLeases): DeviceSessionIm
   for (let n = node; n !== undefined; n = n.parent) {
     if (n.live && n.session.board === board) {
       const session = n.session as DeviceSessionImpl
-      if (!session.resources.isClosed) return session
+      if (!session.isFinishing) return session
     }
   }
   return undefined
@@ -461,7 +460,7 @@ export const makeMultiBoardSessionManager = (
           yield* metric(Metric.update(SessionMetrics.ended, 1))
           const failures = session.cleanupFailure?.failures.length ?? 0
           if (failures > 0) yield* metric(Metric.update(SessionMetrics.cleanupFailures, failures))
-          const cleaned = session.resources.cleanedAtEnd
+          const cleaned = session.resourcesIfMade?.cleanedAtEnd ?? 0
           yield* Effect.logInfo(`Session ended, cleaned up ${cleaned} resource(s)`).pipe(
             Effect.annotateLogs({
               sessionId: session.sessionId,
@@ -554,16 +553,9 @@ export const makeMultiBoardSessionManager = (
     const register = (board: Board, prepared: Prepared, kind: number) =>
       Effect.suspend(() => {
         const sessionId = newSessionId()
-        const tracker = new ResourceTracker(
-          sessionId,
-          options.resourceCleanupTimeout,
-          options.enableResourceTracking,
-          options.enableSessionMetrics,
-        )
         const session = new DeviceSessionImpl(
           sessionId,
           Date.now(),
-          tracker,
           hostOf(board),
           prepared.capabilities,
           prepared.metrics,
@@ -687,7 +679,7 @@ export const makeMultiBoardSessionManager = (
           Stream.runForEach(board.raw.resets, (event) =>
             Effect.gen(function* () {
               for (const session of board.sessions.values()) {
-                const lost = session.resources.boardReset()
+                const lost = session.resourcesIfMade?.boardReset() ?? 0
                 session.boardResets++
                 yield* Effect.logWarning("Board reset; board-side state of the session is gone").pipe(
                   Effect.annotateLogs({
@@ -722,7 +714,13 @@ export const makeMultiBoardSessionManager = (
     }
 
     const hostOf = (board: Board): SessionHost => {
-      board.host ??= { board: board.leases, onClosing: onClosing(board), onEnded: onEnded(board), fork }
+      board.host ??= {
+        board: board.leases,
+        onClosing: onClosing(board),
+        onEnded: onEnded(board),
+        fork,
+        options,
+      }
       return board.host
     }
 

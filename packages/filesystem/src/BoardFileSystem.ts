@@ -136,8 +136,7 @@ export interface FileSystemInfo {
 }
 
 /**
- * File operations on the board of one session (the implementation half of the seed's
- * `FileSystemContext`): every operation is logged in the session's operation log, keeps the
+ * File operations on the board of one session: every operation is logged in the session's operation log, keeps the
  * session's cache current (writes invalidate, listings fill it), and removes its temporary files
  * (at once, or when the session ends). Paths are board paths: `/main.py`, `/lib/util.py`.
  *
