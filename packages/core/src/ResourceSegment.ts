@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import type { Effect, Scope } from "effect"
+import { Effect, type Scope } from "effect"
 import type { ResourceCleanupError } from "./errors.js"
 import type { ResourceTracker } from "./ResourceTracker.js"
 import type { ResourceHandle, SessionResource } from "./SessionResource.js"
@@ -27,7 +27,10 @@ export class Segment {
   /** Entries live, and being cleaned up. */
   live = 0
   cleaning = 0
-  constructor(readonly scope: Scope.Closeable) {}
+  constructor(
+    readonly tracker: ResourceTracker,
+    readonly scope: Scope.Closeable,
+  ) {}
 
   /** Nothing live or being cleaned up is left in it. */
   get finished(): boolean {
@@ -64,7 +67,6 @@ export class Entry implements ResourceHandle {
   segment: Segment | undefined = undefined
 
   constructor(
-    readonly tracker: ResourceTracker,
     readonly type: string,
     readonly cost: number,
     readonly at: number,
@@ -88,11 +90,12 @@ export class Entry implements ResourceHandle {
   }
 
   get release(): Effect.Effect<void, ResourceCleanupError> {
-    return this.tracker.releaseEntry(this)
+    // A finished entry has left its segment: there is nothing to release.
+    return this.segment === undefined ? Effect.void : this.segment.tracker.releaseEntry(this)
   }
 
   get forget(): Effect.Effect<void> {
-    return this.tracker.forgetEntry(this)
+    return this.segment === undefined ? Effect.void : this.segment.tracker.forgetEntry(this)
   }
 
   view(): SessionResource {
@@ -101,7 +104,7 @@ export class Entry implements ResourceHandle {
       resourceId: this.resourceId,
       resourceType: this.type,
       estimatedCost: this.cost,
-      createdAt: new Date(this.tracker.createdAtMs + this.at),
+      createdAt: new Date((this.segment?.tracker.createdAtMs ?? 0) + this.at),
       cleanup: this.cleanup,
       lostOnReset: this.lostOnReset,
     }

@@ -105,7 +105,6 @@ export class ResourceTracker {
   ): Effect.Effect<ResourceHandle, SessionError | ResourceCleanupError> {
     return Effect.suspend(() => {
       const entry = new Entry(
-        this,
         type,
         cost,
         createdAt - this.createdAtMs,
@@ -151,7 +150,7 @@ export class ResourceTracker {
     let segment = this.current
     let registered: Effect.Effect<void> = Effect.void
     if (segment === undefined || !isNewest(parent, segment.scope)) {
-      const fresh = new Segment(Scope.forkUnsafe(parent))
+      const fresh = new Segment(this, Scope.forkUnsafe(parent))
       registered = Scope.addFinalizerExit(fresh.scope, () => this.finalizeSegment(fresh))
       this.segments.add(fresh)
       this.current = fresh
