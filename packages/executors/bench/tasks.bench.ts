@@ -94,6 +94,9 @@ export default async function bench(ctx: BenchContext) {
   const record = (board: string, benchmark: string, value: number, unit: string, note?: string) =>
     ctx.record({ package: "executors", benchmark, board, value, unit, ...(note ? { note } : {}) })
 
+  // First: a board failing below must not take these figures with it.
+  await sessionStateBench(ctx, record)
+
   for (const board of boards()) {
     const scope = Effect.runSync(Scope.make())
     const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
@@ -261,8 +264,6 @@ export default async function bench(ctx: BenchContext) {
     "MB/s of input",
     blobLiteral._tag === "Success" ? `${blobLiteral.success.length} literal bytes` : undefined,
   )
-
-  await sessionStateBench(ctx, record)
 }
 
 /**
