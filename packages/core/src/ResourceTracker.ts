@@ -21,7 +21,7 @@ import type { ResourceHandle, ResourceUsageStats, SessionResource, TrackOptions 
 export class ResourceTracker {
   readonly createdAtMs = Date.now()
   /** Segments with live resources, oldest first. */
-  private readonly segments = new Set<Segment>()
+  private segments: Set<Segment> | undefined = undefined
   private liveCount = 0
   private seq = 0
   private closed = false
@@ -152,6 +152,7 @@ export class ResourceTracker {
     if (segment === undefined || !isNewest(parent, segment.scope)) {
       const fresh = new Segment(this, Scope.forkUnsafe(parent))
       registered = Scope.addFinalizerExit(fresh.scope, () => this.finalizeSegment(fresh))
+      this.segments ??= new Set()
       this.segments.add(fresh)
       this.current = fresh
       segment = fresh
@@ -240,7 +241,7 @@ export class ResourceTracker {
     if (segment === undefined) return Effect.void
     segment.compact()
     if (!segment.finished) return Effect.void
-    this.segments.delete(segment)
+    this.segments?.delete(segment)
     if (this.current === segment) this.current = undefined
     return Scope.close(segment.scope, Exit.void)
   }
@@ -295,7 +296,7 @@ export class ResourceTracker {
   getActiveResources(): ReadonlyArray<SessionResource> {
     if (!this.tracking) return []
     const out: SessionResource[] = []
-    for (const segment of this.segments)
+    for (const segment of this.segments ?? [])
       for (const e of segment.entries) if (e.state === LIVE) out.push(e.view())
     return out
   }
@@ -321,7 +322,8 @@ export class ResourceTracker {
 
   private liveEntries(): Entry[] {
     const out: Entry[] = []
-    for (const segment of this.segments) for (const e of segment.entries) if (e.state === LIVE) out.push(e)
+    for (const segment of this.segments ?? [])
+      for (const e of segment.entries) if (e.state === LIVE) out.push(e)
     return out
   }
 
@@ -356,7 +358,7 @@ export class ResourceTracker {
    */
   boardReset(): number {
     let lost = 0
-    for (const segment of [...this.segments]) {
+    for (const segment of [...(this.segments ?? [])]) {
       for (const entry of segment.entries) {
         if (entry.state !== LIVE || !entry.lostOnReset) continue
         this.done(entry)
@@ -364,7 +366,7 @@ export class ResourceTracker {
       }
       segment.compact()
       if (segment.finished) {
-        this.segments.delete(segment)
+        this.segments?.delete(segment)
         if (this.current === segment) this.current = undefined
         // Its finalizer, nothing live left, has nothing to run.
         Scope.closeUnsafe(segment.scope, Exit.void)

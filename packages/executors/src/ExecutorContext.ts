@@ -153,6 +153,14 @@ class ExecutorContextImpl implements ExecutorContext {
     })
   }
 
+  /**
+   * The session's cleanup began: nothing more is recorded. (An active session has not; only an
+   * ending one needs its tracker asked.)
+   */
+  private get hasEnded(): boolean {
+    return !this.session.isActive && this.session.resources.isClosed
+  }
+
   /** The deployed-method record, emptied when the board reset since it was written. */
   private liveMethods(): Map<string, MethodRecord> | undefined {
     const methods = this.methods
@@ -167,13 +175,11 @@ class ExecutorContextImpl implements ExecutorContext {
   private finalizeAtEnd(): Effect.Effect<void> {
     if (this.finalizing) return Effect.void
     this.finalizing = true
-    return Scope.addFinalizer(
-      this.session.scope,
-      Effect.sync(() => {
-        this.methods = undefined
-        this.threads = undefined
-      }),
-    )
+    return Scope.addFinalizerExit(this.session.scope, () => {
+      this.methods = undefined
+      this.threads = undefined
+      return Effect.void
+    })
   }
 
   get isMethodDeployed(): ExecutorContext["isMethodDeployed"] {
@@ -186,7 +192,7 @@ class ExecutorContextImpl implements ExecutorContext {
   get registerMethodDeployment(): ExecutorContext["registerMethodDeployment"] {
     return (signature, codeHash) =>
       Effect.suspend(() => {
-        if (this.session.resources.isClosed) return Effect.fail(this.ended(`register method ${signature}`))
+        if (this.hasEnded) return Effect.fail(this.ended(`register method ${signature}`))
         const methods = this.liveMethods() ?? new Map<string, MethodRecord>()
         if (this.methods === undefined) {
           this.methods = methods
@@ -214,7 +220,7 @@ class ExecutorContextImpl implements ExecutorContext {
                 resourceId: threadId,
                 lostOnReset: true,
               })
-        if (handle === undefined && session.resources.isClosed) {
+        if (handle === undefined && this.hasEnded) {
           return yield* this.ended(`register thread ${threadId}`)
         }
         this.threads ??= new Map()

@@ -107,10 +107,10 @@ class FileSystemContextImpl implements FileSystemContext {
   private finalizeAtEnd(): Effect.Effect<void> {
     if (this.finalizing) return Effect.void
     this.finalizing = true
-    return Scope.addFinalizer(
-      this.session.scope,
-      Effect.sync(() => this.clear()),
-    )
+    return Scope.addFinalizerExit(this.session.scope, () => {
+      this.clear()
+      return Effect.void
+    })
   }
 
   private invalidate(path: string): void {
