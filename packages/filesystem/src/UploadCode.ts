@@ -9,7 +9,7 @@
 import { checkedTopLevelRequest } from "@belay/transport"
 import { type BoardDialect, hashCode, hashPiece, indent, OS_IMPORT, py } from "./BoardDialect.js"
 import { hashFunction, sizeFunction } from "./FileCode.js"
-import { FRAMED_OS_ERROR, framedConstant, framedLiteral, framedReply } from "./ReplyFrame.js"
+import { framedConstant, framedLiteral, framedReply } from "./ReplyFrame.js"
 
 /** Expression: is `e` (an OSError) "no such file"? */
 const isNotFound = (d: BoardDialect, e = "e") => `(${e}.args and ${e}.args[0] in ${d.notFound})`
