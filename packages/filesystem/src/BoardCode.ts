@@ -10,17 +10,16 @@
  * @internal
  */
 export { type BoardDialect, hashCode, hashPiece, OS_IMPORT, py } from "./BoardDialect.js"
+export { hashFunction, sizeFunction } from "./CompactHash.js"
 export { downloadCode, downloadRawCode } from "./DownloadCode.js"
 export {
   compareManyCode,
   copyRenameCode,
-  hashFunction,
   hashManyCode,
   listCode,
   mkdirCode,
   removeCode,
   renameCode,
-  sizeFunction,
   statCode,
   statvfsCode,
 } from "./FileCode.js"

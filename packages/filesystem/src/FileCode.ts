@@ -5,16 +5,14 @@
  * self-checking reply frame; the helpers are deleted at the end of the exchange.
  * @internal
  */
-import { type BoardDialect, callOf, hashPiece, OS_IMPORT, PythonLiteral, py } from "./BoardDialect.js"
+import { type BoardDialect, callOf, OS_IMPORT, PythonLiteral, py } from "./BoardDialect.js"
+import { hashFunction, sizeFunction } from "./CompactHash.js"
 import {
-  ADLER32,
   COMPARE_MANY,
   COPY_RENAME,
   DISK_USAGE,
   type EmbeddedPython,
-  FILE_SIZE,
   FRAME,
-  HASH_FILE,
   HASH_MANY,
   IMPORT_OS,
   LIST_FLAT,
@@ -31,18 +29,11 @@ const nameOf = (helper: EmbeddedPython): string => helper.defines.at(-1)!
 /** `os`, imported: defines `os`, which stays (a module the board already holds). */
 const OS: EmbeddedPython = { code: IMPORT_OS.code, defines: [] }
 
-/**
- * `_bh(path, split)` bound to this board's algorithm and read piece: returns `(size of the rest,
- * digest of the first split bytes, digest of the rest)`. Defines `_bh` only.
- */
-export const hashFunction = (d: BoardDialect): string =>
-  `${ADLER32.code}${HASH_FILE.code}_bh=${callOf(nameOf(HASH_FILE), d.hash, hashPiece(d))}\ndel ${[...ADLER32.defines, ...HASH_FILE.defines].join(",")}\n`
+/** `_bsz(p)`, written for the board's `os` (see `CompactHash`): short on a micro:bit. */
+const sizeHelper = (d: BoardDialect): EmbeddedPython => ({ code: sizeFunction(d), defines: ["_bsz"] })
 
 /** {@link hashFunction} as a helper. */
 const hashHelper = (d: BoardDialect): EmbeddedPython => ({ code: hashFunction(d), defines: ["_bh"] })
-
-/** `_bsz(p)`: the size of file `p`, raising OSError when it does not exist. */
-export const sizeFunction = (_d?: BoardDialect): string => FILE_SIZE.code
 
 /**
  * Reply one `(path, isDir, size)` per entry under `native` (recursively when asked). On a flat
@@ -50,14 +41,16 @@ export const sizeFunction = (_d?: BoardDialect): string => FILE_SIZE.code
  */
 export const listCode = (d: BoardDialect, native: string, recursive: boolean): string =>
   d.flat
-    ? framedCall([OS, FILE_SIZE, LIST_FLAT], callOf(nameOf(LIST_FLAT)))
-    : framedCall([OS, FILE_SIZE, LIST_TREE], callOf(nameOf(LIST_TREE), native, recursive ? 1 : 0))
+    ? framedCall([OS, sizeHelper(d), LIST_FLAT], callOf(nameOf(LIST_FLAT)))
+    : framedCall([OS, sizeHelper(d), LIST_TREE], callOf(nameOf(LIST_TREE), native, recursive ? 1 : 0))
 
-/** Reply `(isDir, size)` for one path. */
-export const statCode = (_d: BoardDialect, native: string): string =>
+/** Reply `(isDir, size)` for one path; without `os.stat` (a micro:bit), a file's size. */
+export const statCode = (d: BoardDialect, native: string): string =>
   native === "" || native === "/"
     ? framedReply("_bo((1,0))")
-    : framedCall([OS, FILE_SIZE, STAT_PATH], callOf(nameOf(STAT_PATH), native))
+    : d.os.has("stat")
+      ? framedCall([OS, STAT_PATH], callOf(nameOf(STAT_PATH), native))
+      : framedCall([OS, sizeHelper(d)], `_bo((0,${callOf("_bsz", native)}))`)
 
 /**
  * Hash files on the board, one `(path, size, digest)` line each; a failing path replies

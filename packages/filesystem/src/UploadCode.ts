@@ -10,54 +10,8 @@
 
 import { checkedTopLevelRequest } from "@belay/transport"
 import { type BoardDialect, hashCode, hashPiece, indent, OS_IMPORT, py } from "./BoardDialect.js"
+import { hashFunction, sizeFunction } from "./CompactHash.js"
 import { framedConstant, framedLiteral, framedReply } from "./ReplyFrame.js"
-
-/**
- * `_bh(p, s)`: hash file `p` in two parts, the first `s` bytes and the rest; returns
- * `(size of the rest, digest of the first part, digest of the rest)`. The upload exchanges keep
- * this compact, dialect-specific form (not `python/hash_file.py`): a micro:bit's commit exchange
- * must stay under about 1200 bytes.
- */
-const hashFunction = (d: BoardDialect): string => {
-  const h = hashCode(d.hash)
-  const piece = hashPiece(d)
-  return [
-    "def _bh(p,s):",
-    h.imports ? ` ${h.imports}` : "",
-    " f=open(p,'rb')",
-    ` ${h.init};q=None;n=0`,
-    " while 1:",
-    "  if n==s:",
-    `   q=${h.digest};${h.init}`,
-    `  d=f.read(min(${piece},s-n) if n<s else ${piece})`,
-    "  if not d:break",
-    "  n+=len(d)",
-    indent(h.update, 2),
-    " f.close()",
-    " if q is None:",
-    `  q=${h.digest};${h.init}`,
-    ` return (n-s,q,${h.digest})`,
-    "",
-  ]
-    .filter((line) => line !== "")
-    .join("\n")
-    .concat("\n")
-}
-const sizeFunction = (d: BoardDialect): string => {
-  if (d.os.has("stat")) return "def _bsz(p):\n return os.stat(p)[6]\n"
-  if (d.os.has("size")) return "def _bsz(p):\n return os.size(p)\n"
-  return [
-    "def _bsz(p):",
-    " f=open(p,'rb');n=0",
-    " while 1:",
-    `  d=f.read(${d.piece})`,
-    "  if not d:break",
-    "  n+=len(d)",
-    " f.close()",
-    " return n",
-    "",
-  ].join("\n")
-}
 
 /** Expression: is `e` (an OSError) "no such file"? */
 const isNotFound = (d: BoardDialect, e = "e") => `(${e}.args and ${e}.args[0] in ${d.notFound})`

@@ -10,12 +10,6 @@ export interface EmbeddedPython {
   readonly defines: ReadonlyArray<string>
 }
 
-/** `python/adler32.py`, minified. */
-export const ADLER32: EmbeddedPython = {
-  code: "class _ba:\n def __init__(s):\n  s.a=1\n  s.b=0\n def update(s,d):\n  a=s.a\n  b=s.b\n  for x in d:\n   a+=x\n   b+=a\n  s.a=a%65521\n  s.b=b%65521\n def digest(s):\n  return'%04x%04x'%(s.b,s.a)\n",
-  defines: ["_ba"],
-}
-
 /** `python/compare_many.py`, minified. */
 export const COMPARE_MANY: EmbeddedPython = {
   code: "def _bb(l):\n i=0\n for p,h in l:\n  try:\n   if _bh(p,0)[2]!=h:\n    _bo(i)\n  except OSError:\n   _bo(i)\n  i+=1\n",
@@ -34,22 +28,10 @@ export const DISK_USAGE: EmbeddedPython = {
   defines: ["_bu"],
 }
 
-/** `python/file_size.py`, minified. */
-export const FILE_SIZE: EmbeddedPython = {
-  code: "def _bsz(p):\n if hasattr(os,'stat'):\n  return os.stat(p)[6]\n if hasattr(os,'size'):\n  return os.size(p)\n f=open(p,'rb')\n n=0\n while 1:\n  d=f.read(128)\n  if not d:\n   break\n  n+=len(d)\n f.close()\n return n\n",
-  defines: ["_bsz"],
-}
-
 /** `python/frame.py`, minified. */
 export const FRAME: EmbeddedPython = {
   code: "_bk=[0,0]\ndef _bo(v):\n t=repr(v)\n print(t)\n b=bytes(t,'utf-8')\n _bk[0]+=len(b)+1\n _bk[1]=(_bk[1]+sum(b))&65535\n",
   defines: ["_bk", "_bo"],
-}
-
-/** `python/hash_file.py`, minified. */
-export const HASH_FILE: EmbeddedPython = {
-  code: "def _bhm(g,c):\n if g=='adler32':\n  w=_ba\n else:\n  import hashlib\n  w=getattr(hashlib,g)\n def _bh(p,s):\n  f=open(p,'rb')\n  h=w()\n  q=None\n  n=0\n  while 1:\n   if n==s:\n    q=h.digest()\n    h=w()\n   d=f.read(min(c,s-n)if n<s else c)\n   if not d:\n    break\n   n+=len(d)\n   h.update(d)\n  f.close()\n  if q is None:\n   q=h.digest()\n   h=w()\n  return(n-s,q,h.digest())\n return _bh\n",
-  defines: ["_bhm"],
 }
 
 /** `python/hash_many.py`, minified. */
@@ -90,6 +72,6 @@ export const REMOVE_PATH: EmbeddedPython = {
 
 /** `python/stat_path.py`, minified. */
 export const STAT_PATH: EmbeddedPython = {
-  code: "def _bt(p):\n if hasattr(os,'stat'):\n  s=os.stat(p)\n  _bo((1,0)if s[0]&0x4000 else(0,s[6]))\n else:\n  _bo((0,_bsz(p)))\n",
+  code: "def _bt(p):\n s=os.stat(p)\n _bo((1,0)if s[0]&0x4000 else(0,s[6]))\n",
   defines: ["_bt"],
 }
