@@ -14,7 +14,7 @@ import {
 import { openSerialLink } from "@belay/transport/serial"
 import { openVirtualBoard, startQemuMicrobit } from "@belay/virtual-device"
 import { Effect, References, Result, Schedule } from "effect"
-import { boardFileSystem, type BoardFileSystem } from "../src/index.js"
+import { type BoardFileSystem, boardFileSystem } from "../src/index.js"
 
 const target = process.argv[2] ?? "virtual"
 
