@@ -29,6 +29,17 @@ import {
   uploadOpenCode,
   uploadVerifyCode,
 } from "./BoardCode.js"
+import {
+  asNumber,
+  type FsRuntime,
+  isDamagedInTransit,
+  mapBoardErrors,
+  mapOSError,
+  parseFramed,
+  REPLY_ATTEMPTS,
+  run,
+  unexpected,
+} from "./BoardExchange.js"
 import { digestFromReply } from "./BoardHash.js"
 import { boardParent, joinBoardPath } from "./BoardPath.js"
 import { codeBudget, fixedExchangeLimit, MIN_EXCHANGE_BYTES, recordRate } from "./BoardProfile.js"
@@ -42,17 +53,6 @@ import {
   type UnexpectedBoardReplyError,
 } from "./errors.js"
 import { FileSystemMetrics } from "./FileSystemMetrics.js"
-import {
-  asNumber,
-  type FsRuntime,
-  isDamagedInTransit,
-  mapBoardErrors,
-  mapOSError,
-  parseFramed,
-  REPLY_ATTEMPTS,
-  run,
-  unexpected,
-} from "./Runtime.js"
 import {
   inFlightDuring,
   noteTemporaryFiles,
