@@ -6,7 +6,8 @@
  * can break out of its literal.
  * @internal
  */
-import { checkedTopLevelRequest, toPythonLiteral } from "@belay/transport"
+import { toPythonLiteral } from "@belay/transport"
+import { checkedTopLevelRequest } from "@belay/transport/internal"
 import type { HashAlgorithm } from "./Checksum.js"
 
 /** What the generated code may use on this board. */

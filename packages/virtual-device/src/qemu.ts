@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { accessSync, closeSync, constants, existsSync, openSync } from "node:fs"
 import { delimiter, join } from "node:path"
-import { isChildRunning, terminateChildProcess, trackChildProcess } from "@belay/transport"
+import { isChildRunning, terminateChildProcess, trackChildProcess } from "@belay/transport/internal"
 import { Data, Effect, type Scope } from "effect"
 
 /** Where Debian's `firmware-microbit-micropython` package puts the MicroPython 1.9.2 firmware. */
