@@ -14,7 +14,7 @@ import { FlashStore } from "./flash.js"
 import { acquireInterpreter, type ExecResult, type InterpreterWorker, WorkerGone } from "./interpreter.js"
 import { type ResolvedOptions, resolveOptions, type VirtualBoardOptions } from "./options.js"
 import { Pacer } from "./pacing.js"
-import type { BoardInfo, ExecMode } from "./protocol.js"
+import type { BoardInfo, ExecMode } from "./WorkerMessages.js"
 
 const CTRL_A = 0x01
 const CTRL_B = 0x02
