@@ -21,6 +21,9 @@ import { type Connection, ConnectionStringError } from "./ConnectionString.js"
  * The package that provides the `virtual` and `qemu:microbit` connections.
  *
  * @since 0.1.0
+ *
+ * @example
+ * if (error._tag === "VirtualDeviceMissingError") console.error(`npm install ${VIRTUAL_DEVICE_PACKAGE}`)
  */
 export const VIRTUAL_DEVICE_PACKAGE = "@belay/virtual-device"
 
