@@ -137,6 +137,11 @@ describe("belay on the QEMU micro:bit through --device serial:/dev/pts/N", () =>
     device = `serial:${board.ptyPath()}`
   })
 
+  it("--device qemu:microbit starts an emulated board of its own (@belay/virtual-device, loaded on demand)", async () => {
+    const exec = await belay(["exec", "print(6 * 7)", "--device", "qemu:microbit"])
+    expect(exec).toMatchObject({ code: 0, stdout: "42\n" })
+  })
+
   it("exec, eval, run, info --json and the exit codes on MicroPython 1.9.2", async () => {
     const exec = await belay(["exec", "print(sum(range(10)))", "--device", device])
     expect(exec).toMatchObject({ code: 0, stdout: "45\n" })
