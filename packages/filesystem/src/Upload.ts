@@ -2,13 +2,8 @@
  * Uploads: chunked to the board, verified end to end, landed atomically.
  * @internal
  */
-import {
-  BoardResetError,
-  isCompileMemoryError,
-  type ProtocolError,
-  PythonError,
-  type PythonValue,
-} from "@belay/transport"
+import { BoardResetError, type ProtocolError, PythonError, type PythonValue } from "@belay/transport"
+import { isCompileMemoryError } from "@belay/transport/internal"
 import { Cause, Effect, Exit, Metric } from "effect"
 import {
   type CommitMode,
