@@ -1,0 +1,463 @@
+/**
+ * The exchanges of an upload: one data exchange (opening, chunk, closing, as the planner sized
+ * them), the commit of a verified temporary file, and the recovery that looks at what the board
+ * holds. Each moves the upload's {@link UploadState}; the policy decides what a failure means.
+ * @internal
+ */
+import { isCompileMemoryError, type ProtocolError, PythonError, type PythonValue } from "@belay/transport"
+import { Effect, Ref } from "effect"
+import {
+  type CommitMode,
+  copyCommitCode,
+  DAMAGED_CHUNK,
+  type ExpectedContent,
+  finalizeCopyCode,
+  guardCode,
+  HOLDS,
+  py,
+  renameCommitCode,
+  type UploadNames,
+  uploadAbortCode,
+  uploadChunkCode,
+  uploadEntry,
+  uploadFinishCode,
+  uploadInspectCode,
+  uploadOpenCode,
+  uploadVerifyCode,
+} from "./BoardCode.js"
+import { digestFromReply } from "./BoardHash.js"
+import { boardParent, joinBoardPath } from "./BoardPath.js"
+import { recordRate } from "./BoardProfile.js"
+import { fromHex } from "./Checksum.js"
+import {
+  BoardMemoryError,
+  type FileSystemError,
+  TransferVerificationError,
+  type UnexpectedBoardReplyError,
+} from "./errors.js"
+import {
+  asNumber,
+  type FsRuntime,
+  isDamagedInTransit,
+  mapBoardErrors,
+  mapOSError,
+  parseFramed,
+  run,
+  unexpected,
+} from "./Runtime.js"
+import { OWNER } from "./TemporaryFiles.js"
+import type { TransferProgress } from "./TransferProgress.js"
+import { afterMemoryError, closingOf, codeBudget, exchangeTimeout, planExchange } from "./UploadPlan.js"
+import {
+  copyStarted,
+  DamagedExchange,
+  ExchangeTooLarge,
+  type Expected,
+  retryInspect,
+  UploadState,
+} from "./UploadPolicy.js"
+
+/** One upload to run: what, where, and how it lands. */
+export interface UploadRequest {
+  readonly operation: "write" | "append"
+  readonly path: string
+  readonly native: string
+  readonly data: Uint8Array
+  readonly atomic: boolean
+  readonly onProgress?: ((progress: TransferProgress) => void) | undefined
+}
+
+/** One attempt of an upload: its request, names, hash, and where it stands (the session's cleanup reads it). */
+export interface UploadContext {
+  readonly rt: FsRuntime
+  readonly req: UploadRequest
+  readonly mode: CommitMode
+  readonly names: UploadNames
+  /** The data's digest, as hex. */
+  readonly digest: string
+  readonly state: Ref.Ref<UploadState>
+}
+
+/** The names of one upload: its registry entry, and its temporary names in the target's directory. */
+export const uploadNames = (
+  rt: Pick<FsRuntime, "dialect">,
+  stem: string,
+  native: string,
+  mode: CommitMode,
+): UploadNames => {
+  const dirNative = rt.dialect.flat ? "" : boardParent(native)
+  const place = (name: string) => (rt.dialect.flat ? name : joinBoardPath(dirNative, name))
+  return {
+    entry: uploadEntry(stem),
+    key: py(stem),
+    owner: `${OWNER.host},${OWNER.pid}`,
+    temp: mode === "direct" ? native : place(`${stem}.tmp`),
+    real: native,
+    reserve: place(`${stem}r.tmp`),
+  }
+}
+
+/** Digest literal as the board's hash helper returns it: bytes for hashlib, a hex str for adler32. */
+export const digestLiteral = (rt: FsRuntime, hex: string) =>
+  rt.dialect.hash === "adler32" ? py(hex) : py(fromHex(hex))
+
+/** The expected content as Python literals for board code. */
+export const literals = (rt: FsRuntime, e: Expected): ExpectedContent => ({
+  prefixSize: e.prefixSize,
+  prefixDigest: digestLiteral(rt, e.prefixHex),
+  size: e.size,
+  digest: digestLiteral(rt, e.digestHex),
+})
+
+/** Does a hash reply `(size, prefixDigest, digest)` show the expected content? */
+const holds = (value: PythonValue | undefined, e: Expected): boolean =>
+  Array.isArray(value) &&
+  asNumber(value[0]) === e.size &&
+  digestFromReply(value[1]) === e.prefixHex &&
+  digestFromReply(value[2]) === e.digestHex
+
+/** Which file holds the content, from the constant reply of an inspect or finalize exchange. */
+const holder = (
+  values: ReadonlyArray<PythonValue>,
+  req: UploadRequest,
+): Effect.Effect<(typeof HOLDS)[number], UnexpectedBoardReplyError> => {
+  const value = values.at(-1)
+  const name = Array.isArray(value) ? value[0] : undefined
+  const found = HOLDS.find((h) => h === name)
+  return found === undefined
+    ? Effect.fail(unexpected(req.operation, req.path, "not which file holds the content", String(name)))
+    : Effect.succeed(found)
+}
+
+const describeReply = (value: PythonValue | undefined): string =>
+  Array.isArray(value) ? `${asNumber(value[0])} bytes, ${digestFromReply(value[2])}` : "nothing"
+
+/** The content did not check out: what arrived is `actual`. */
+export const verificationError = (ctx: UploadContext, actual: string) =>
+  new TransferVerificationError({
+    operation: ctx.req.operation,
+    path: ctx.req.path,
+    algorithm: ctx.rt.dialect.hash,
+    expected: `${ctx.req.data.length} bytes, ${ctx.digest}`,
+    actual,
+    attempts: 1,
+  })
+
+/** Remove the upload's temporary files (and registry entry): nothing was committed. */
+export const abortCode = (ctx: Pick<UploadContext, "names" | "mode">) => uploadAbortCode(ctx.names, ctx.mode)
+
+/** Land a verified temporary file under the real name: rename, or reserve + copy + check. */
+export const commit = (ctx: UploadContext, expected: Expected): Effect.Effect<void, FileSystemError> =>
+  Effect.gen(function* () {
+    const { rt, req, mode, names } = ctx
+    const total = expected.prefixSize + expected.size
+    const mapError = mapBoardErrors(req.operation, req.path, rt.probe, total)
+    if (mode === "rename") {
+      yield* run(rt, renameCommitCode(names)).pipe(mapError)
+      return
+    }
+    if (mode !== "copy") return
+    yield* Ref.set(ctx.state, UploadState.Committing({ expected }))
+    yield* run(rt, copyCommitCode(rt.dialect, names, total), exchangeTimeout(0, 2 * total)).pipe(mapError)
+    const out = yield* run(
+      rt,
+      finalizeCopyCode(rt.dialect, names, literals(rt, expected)),
+      exchangeTimeout(0, total),
+    ).pipe(mapError)
+    if ((yield* holder(yield* parseFramed(out, req.operation, req.path), req)) !== "real") {
+      return yield* new TransferVerificationError({
+        operation: req.operation,
+        path: req.path,
+        algorithm: rt.dialect.hash,
+        expected: `${expected.size} bytes, ${expected.digestHex}`,
+        actual: "a copy that differs",
+        attempts: 1,
+      })
+    }
+  })
+
+/**
+ * Where an interrupted upload stands, and finish it: the real file already holds the new content
+ * (drop the temporary file), or the temporary file holds it complete (commit it: roll forward),
+ * or neither (drop the temporary file: nothing was committed). Ends in `Done` when it decided.
+ */
+export const recover = (
+  ctx: UploadContext,
+  expected: Expected,
+): Effect.Effect<"ok" | "lost", FileSystemError> =>
+  Effect.gen(function* () {
+    const { rt, req, mode, names } = ctx
+    yield* Ref.update(ctx.state, (state) =>
+      UploadState.RollingForward({ expected, copyStarted: copyStarted(state) }),
+    )
+    const total = expected.prefixSize + expected.size
+    // Inspecting changes nothing but closing the handle: a damaged reply is asked for again.
+    const inspect = Effect.flatMap(
+      run(rt, uploadInspectCode(rt.dialect, names, literals(rt, expected)), exchangeTimeout(0, 2 * total)),
+      (out) => parseFramed(out, req.operation, req.path),
+    ).pipe(retryInspect)
+    const found = yield* holder(yield* inspect, req)
+    const abort = run(rt, abortCode(ctx))
+    let outcome: "ok" | "lost" = "lost"
+    if (found === "real") {
+      yield* abort
+      outcome = "ok"
+    } else if (mode !== "direct" && found === "temp") {
+      yield* commit(ctx, expected)
+      outcome = "ok"
+    } else {
+      yield* abort
+    }
+    yield* Ref.set(ctx.state, UploadState.Done())
+    return outcome
+  })
+
+/** What the data exchanges have sent so far (for the write's result). */
+export interface Tally {
+  wire: number
+  exchanges: number
+}
+
+/** What one data exchange came to. */
+export type Sent =
+  | { readonly _tag: "More" }
+  /** The exchange closed the upload: the board's last line says how it went. */
+  | {
+      readonly _tag: "Closed"
+      readonly expected: Expected
+      readonly outcome: PythonValue | undefined
+      readonly reply: string
+    }
+  /** The exchange that closes the upload failed on the way (reset, timeout, lost link): the board may have finished it. */
+  | { readonly _tag: "Interrupted"; readonly expected: Expected; readonly error: ProtocolError }
+
+const enc = new TextEncoder()
+const latin1 = (bytes: Uint8Array) => Buffer.from(bytes).toString("latin1")
+
+const concat = (parts: ReadonlyArray<Uint8Array | string>): Uint8Array => {
+  const bytes = parts.map((p) => (typeof p === "string" ? enc.encode(p) : p))
+  const out = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0))
+  let at = 0
+  for (const b of bytes) {
+    out.set(b, at)
+    at += b.length
+  }
+  return out
+}
+
+/** The per-attempt facts a data exchange needs besides the state. */
+export interface ExchangeSetup {
+  readonly protocol: { readonly rawPaste: boolean | undefined; readonly rawPasteWindow: number | undefined }
+  /** Length of the code around a chunk's data. */
+  readonly chunkWrapBytes: number
+  /** The empty content's digest (an upload's prefix before the opening reports it). */
+  readonly emptyHex: string
+  /** Directory listed in the opening exchange (see `TemporaryFiles`), or undefined. */
+  readonly report: string | undefined
+  /** Note what the opening listed of the directory's temporary files. */
+  readonly noteReport: (line: PythonValue) => void
+}
+
+/** What the board printed before a damaged part refused to run, taken into the state. */
+const afterPartialReply = (
+  ctx: UploadContext,
+  setup: ExchangeSetup,
+  before: UploadState,
+  lines: ReadonlyArray<PythonValue>,
+  chunkBytes: number,
+): UploadState => {
+  let state = before
+  for (const line of lines) {
+    if (!Array.isArray(line)) continue
+    if (line[0] === "m" && state._tag === "Opening") {
+      state = openingReply(ctx.rt, line, setup.emptyHex)
+    } else if (line[0] === "t") {
+      setup.noteReport(line)
+    } else if (line[0] === "w" && chunkBytes > 0 && state._tag === "Sending") {
+      state = UploadState.Sending({ ...state, offset: state.offset + chunkBytes })
+    }
+  }
+  return state
+}
+
+/**
+ * One data exchange from an `Opening` or `Sending` state: planned from the board's budget, sent, and
+ * its reply taken into the state. A damaged exchange fails with {@link DamagedExchange}, one the
+ * board could not compile with {@link ExchangeTooLarge} (the policy sends them again).
+ */
+export const sendExchange = (
+  ctx: UploadContext,
+  setup: ExchangeSetup,
+  tally: Tally,
+): Effect.Effect<Sent, DamagedExchange | ExchangeTooLarge | FileSystemError> =>
+  Effect.gen(function* () {
+    const { rt, req, mode, names } = ctx
+    const before = yield* Ref.get(ctx.state)
+    if (before._tag !== "Opening" && before._tag !== "Sending") {
+      return yield* Effect.die(new Error(`an upload exchange from the ${before._tag} state`))
+    }
+    const opened = before._tag === "Sending"
+    const offset = opened ? before.offset : 0
+    const prefixSize = opened ? before.prefixSize : 0
+    const prefixHex = opened ? before.prefixHex : setup.emptyHex
+    // The protocol parts (they name the files) are guarded; the data is length-checked.
+    const head = opened
+      ? ""
+      : guardCode(
+          uploadOpenCode(rt.dialect, names, {
+            base64: rt.encoding === "base64",
+            append: req.operation === "append",
+            report: setup.report,
+          }),
+        )
+    const closable = opened || req.operation === "write"
+    const expected: Expected = { prefixSize, prefixHex, size: req.data.length, digestHex: ctx.digest }
+    const close = !closable
+      ? ""
+      : guardCode(
+          closingOf(mode) === "verify"
+            ? uploadVerifyCode(rt.dialect, names, prefixSize)
+            : uploadFinishCode(rt.dialect, names, mode as "rename" | "direct", literals(rt, expected)),
+        )
+    const budget = codeBudget(rt.profile, setup.protocol, rt.sizing)
+    const plan = planExchange(
+      { operation: req.operation, encoding: rt.encoding, data: req.data },
+      { opened, offset },
+      budget,
+      { openBytes: head.length, closeBytes: close.length, chunkWrapBytes: setup.chunkWrapBytes },
+    )
+    const { chunk } = plan
+    const chunkCode = chunk ? uploadChunkCode(names, chunk.consumed) : undefined
+    const code = concat([
+      head,
+      ...(chunk && chunkCode ? [chunkCode[0], chunk.expression, chunkCode[1]] : []),
+      plan.close ? close : "",
+    ])
+    if (plan.close) yield* Ref.set(ctx.state, UploadState.Finishing({ expected }))
+    const started = performance.now()
+    const sent = run(rt, code, exchangeTimeout(code.length, plan.close ? prefixSize + req.data.length : 0), {
+      composed: true,
+    }).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          tally.exchanges++
+          tally.wire += code.length
+        }),
+      ),
+      // The exchange that closes the upload failed on the way: the board may have finished it.
+      Effect.catchIf(
+        (e): e is ProtocolError => plan.close && !(e instanceof PythonError),
+        (error): Effect.Effect<Sent> => Effect.succeed({ _tag: "Interrupted", expected, error }),
+      ),
+    )
+    const replied = yield* Effect.catchIf(
+      sent,
+      (e): e is PythonError => e instanceof PythonError,
+      (e) =>
+        Effect.gen(function* () {
+          // The board raised: the closing did not complete.
+          yield* Ref.set(ctx.state, before)
+          if (e.exceptionType === "MemoryError") {
+            const learned = afterMemoryError(rt.profile.failedCodeBytes, code.length, {
+              compiling: isCompileMemoryError(e),
+              chunk: chunk !== undefined,
+            })
+            rt.profile.failedCodeBytes = learned.failedCodeBytes
+            if (!learned.shrink) {
+              return yield* new BoardMemoryError({
+                operation: req.operation,
+                path: req.path,
+                chunkBytes: chunk?.consumed ?? 0,
+                reason: e.pythonMessage,
+              })
+            }
+            // Nothing ran. Smaller exchanges from now on, on a collected heap.
+            yield* Effect.logDebug("Board out of memory parsing a chunk; smaller chunks").pipe(
+              Effect.annotateLogs({ path: req.path, codeBytes: code.length }),
+            )
+            yield* Effect.ignore(rt.device.execBytes("import gc\ngc.collect()"))
+            return yield* new ExchangeTooLarge({ error: e, chunkBytes: chunk?.consumed ?? 0 })
+          }
+          if (e.pythonMessage.includes(DAMAGED_CHUNK) || isDamagedInTransit(e, latin1(code))) {
+            // Bytes were lost on the link and a part of the exchange refused to run. What ran
+            // before it says so in what the board printed: the opening (`('m', ...)`) and the
+            // chunk (`('w',)`).
+            const lines = yield* parseFramed(e.stdout, req.operation, req.path)
+            const state = afterPartialReply(ctx, setup, before, lines, chunk?.consumed ?? 0)
+            yield* Ref.set(ctx.state, state)
+            yield* Effect.logDebug("Part of an upload exchange arrived damaged; sending the rest again").pipe(
+              Effect.annotateLogs({
+                path: req.path,
+                offset: state._tag === "Sending" ? state.offset : 0,
+                error: e.message,
+              }),
+            )
+            return yield* new DamagedExchange({ error: e })
+          }
+          return yield* Effect.fail(mapOSError(e, req.operation, req.path, rt.probe, req.data.length))
+        }),
+    )
+    if (typeof replied !== "string") return replied
+    const reply = replied
+    recordRate(rt.profile, code.length, performance.now() - started)
+    const lines = yield* parseFramed(reply, req.operation, req.path)
+    let after: UploadState = before
+    if (!opened) {
+      const opening = lines[0]
+      if (!Array.isArray(opening) || opening[0] !== "m") {
+        return yield* unexpected(req.operation, req.path, "no opening reply", reply)
+      }
+      after = openingReply(rt, opening, setup.emptyHex)
+      for (const line of lines) setup.noteReport(line)
+    }
+    if (chunk !== undefined && after._tag === "Sending") {
+      after = UploadState.Sending({ ...after, offset: after.offset + chunk.consumed })
+      req.onProgress?.({
+        operation: req.operation,
+        path: req.path,
+        bytesDone: after.offset,
+        bytesTotal: req.data.length,
+      })
+    }
+    if (!plan.close) {
+      yield* Ref.set(ctx.state, after)
+      return { _tag: "More" } as const
+    }
+    return { _tag: "Closed", expected, outcome: lines.at(-1), reply } as const
+  })
+
+/** The opening's `('m', free, prefixSize, prefixDigest)`: note the free memory; the upload is open. */
+const openingReply = (rt: FsRuntime, opening: ReadonlyArray<PythonValue>, emptyHex: string): UploadState => {
+  const free = asNumber(opening[1])
+  if (free !== undefined && free > 0) rt.profile.freeMemory = free
+  return UploadState.Sending({
+    offset: 0,
+    prefixSize: asNumber(opening[2]) ?? 0,
+    prefixHex: digestFromReply(opening[3]) ?? emptyHex,
+  })
+}
+
+/** A closed upload's reply, judged: committed (`Done`), or the content did not check out. */
+export const closedReply = (
+  ctx: UploadContext,
+  sent: Extract<Sent, { _tag: "Closed" }>,
+): Effect.Effect<"verified" | "committed", FileSystemError> =>
+  Effect.gen(function* () {
+    const { outcome } = sent
+    if (ctx.mode === "copy") {
+      // The board printed the temporary file's hash; the host compares, then commits.
+      if (holds(outcome, sent.expected)) return "verified" as const
+      const { prefixSize, prefixHex } = sent.expected
+      yield* Ref.set(ctx.state, UploadState.Sending({ offset: ctx.req.data.length, prefixSize, prefixHex }))
+      return yield* verificationError(ctx, describeReply(outcome))
+    }
+    if (Array.isArray(outcome) && outcome[0] === "ok") {
+      yield* Ref.set(ctx.state, UploadState.Done())
+      return "committed" as const
+    }
+    if (Array.isArray(outcome) && outcome[0] === "bad") {
+      yield* Ref.set(ctx.state, UploadState.Done())
+      return yield* verificationError(ctx, describeReply(outcome.slice(1)))
+    }
+    return yield* unexpected(ctx.req.operation, ctx.req.path, "no commit reply", sent.reply)
+  })
