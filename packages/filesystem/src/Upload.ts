@@ -35,12 +35,7 @@ import {
   uploadStem,
 } from "./TemporaryFiles.js"
 import {
-  abortCode,
-  closedReply,
-  commit,
-  digestLiteral,
   type ExchangeSetup,
-  recover,
   type Sent,
   sendExchange,
   type Tally,
@@ -48,6 +43,7 @@ import {
   type UploadRequest,
   uploadNames,
 } from "./UploadExchanges.js"
+import { abortCode, closedReply, commit, digestLiteral, recover } from "./UploadLanding.js"
 import { commitModeOf } from "./UploadPlan.js"
 import {
   attemptRecovery,

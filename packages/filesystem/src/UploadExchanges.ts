@@ -1,45 +1,31 @@
 /**
- * The exchanges of an upload: one data exchange (opening, chunk, closing, as the planner sized
- * them), the commit of a verified temporary file, and the recovery that looks at what the board
- * holds. Each moves the upload's {@link UploadState}; the policy decides what a failure means.
+ * The data exchanges of an upload: each one opening, carrying a chunk and closing as the planner
+ * sized it, and moving the upload's {@link UploadState}; the policy decides what a failure means.
+ * `UploadLanding` commits what they sent.
  * @internal
  */
 import { isCompileMemoryError, type ProtocolError, PythonError, type PythonValue } from "@belay/transport"
 import { Effect, Ref } from "effect"
 import {
   type CommitMode,
-  copyCommitCode,
   DAMAGED_CHUNK,
-  type ExpectedContent,
-  finalizeCopyCode,
   guardCode,
-  HOLDS,
   py,
-  renameCommitCode,
   type UploadNames,
-  uploadAbortCode,
   uploadChunkCode,
   uploadEntry,
   uploadFinishCode,
-  uploadInspectCode,
   uploadOpenCode,
   uploadVerifyCode,
 } from "./BoardCode.js"
 import { digestFromReply } from "./BoardHash.js"
 import { boardParent, joinBoardPath } from "./BoardPath.js"
 import { recordRate } from "./BoardProfile.js"
-import { fromHex } from "./Checksum.js"
-import {
-  BoardMemoryError,
-  type FileSystemError,
-  TransferVerificationError,
-  type UnexpectedBoardReplyError,
-} from "./errors.js"
+import { BoardMemoryError, type FileSystemError } from "./errors.js"
 import {
   asNumber,
   type FsRuntime,
   isDamagedInTransit,
-  mapBoardErrors,
   mapOSError,
   parseFramed,
   run,
@@ -47,15 +33,9 @@ import {
 } from "./Runtime.js"
 import { OWNER } from "./TemporaryFiles.js"
 import type { TransferProgress } from "./TransferProgress.js"
+import { literals } from "./UploadLanding.js"
 import { afterMemoryError, closingOf, codeBudget, exchangeTimeout, planExchange } from "./UploadPlan.js"
-import {
-  copyStarted,
-  DamagedExchange,
-  ExchangeTooLarge,
-  type Expected,
-  retryInspect,
-  UploadState,
-} from "./UploadPolicy.js"
+import { DamagedExchange, ExchangeTooLarge, type Expected, UploadState } from "./UploadPolicy.js"
 
 /** One upload to run: what, where, and how it lands. */
 export interface UploadRequest {
@@ -96,121 +76,6 @@ export const uploadNames = (
     reserve: place(`${stem}r.tmp`),
   }
 }
-
-/** Digest literal as the board's hash helper returns it: bytes for hashlib, a hex str for adler32. */
-export const digestLiteral = (rt: FsRuntime, hex: string) =>
-  rt.dialect.hash === "adler32" ? py(hex) : py(fromHex(hex))
-
-/** The expected content as Python literals for board code. */
-export const literals = (rt: FsRuntime, e: Expected): ExpectedContent => ({
-  prefixSize: e.prefixSize,
-  prefixDigest: digestLiteral(rt, e.prefixHex),
-  size: e.size,
-  digest: digestLiteral(rt, e.digestHex),
-})
-
-/** Does a hash reply `(size, prefixDigest, digest)` show the expected content? */
-const holds = (value: PythonValue | undefined, e: Expected): boolean =>
-  Array.isArray(value) &&
-  asNumber(value[0]) === e.size &&
-  digestFromReply(value[1]) === e.prefixHex &&
-  digestFromReply(value[2]) === e.digestHex
-
-/** Which file holds the content, from the constant reply of an inspect or finalize exchange. */
-const holder = (
-  values: ReadonlyArray<PythonValue>,
-  req: UploadRequest,
-): Effect.Effect<(typeof HOLDS)[number], UnexpectedBoardReplyError> => {
-  const value = values.at(-1)
-  const name = Array.isArray(value) ? value[0] : undefined
-  const found = HOLDS.find((h) => h === name)
-  return found === undefined
-    ? Effect.fail(unexpected(req.operation, req.path, "not which file holds the content", String(name)))
-    : Effect.succeed(found)
-}
-
-const describeReply = (value: PythonValue | undefined): string =>
-  Array.isArray(value) ? `${asNumber(value[0])} bytes, ${digestFromReply(value[2])}` : "nothing"
-
-/** The content did not check out: what arrived is `actual`. */
-export const verificationError = (ctx: UploadContext, actual: string) =>
-  new TransferVerificationError({
-    operation: ctx.req.operation,
-    path: ctx.req.path,
-    algorithm: ctx.rt.dialect.hash,
-    expected: `${ctx.req.data.length} bytes, ${ctx.digest}`,
-    actual,
-    attempts: 1,
-  })
-
-/** Remove the upload's temporary files (and registry entry): nothing was committed. */
-export const abortCode = (ctx: Pick<UploadContext, "names" | "mode">) => uploadAbortCode(ctx.names, ctx.mode)
-
-/** Land a verified temporary file under the real name: rename, or reserve + copy + check. */
-export const commit = (ctx: UploadContext, expected: Expected): Effect.Effect<void, FileSystemError> =>
-  Effect.gen(function* () {
-    const { rt, req, mode, names } = ctx
-    const total = expected.prefixSize + expected.size
-    const mapError = mapBoardErrors(req.operation, req.path, rt.probe, total)
-    if (mode === "rename") {
-      yield* run(rt, renameCommitCode(names)).pipe(mapError)
-      return
-    }
-    if (mode !== "copy") return
-    yield* Ref.set(ctx.state, UploadState.Committing({ expected }))
-    yield* run(rt, copyCommitCode(rt.dialect, names, total), exchangeTimeout(0, 2 * total)).pipe(mapError)
-    const out = yield* run(
-      rt,
-      finalizeCopyCode(rt.dialect, names, literals(rt, expected)),
-      exchangeTimeout(0, total),
-    ).pipe(mapError)
-    if ((yield* holder(yield* parseFramed(out, req.operation, req.path), req)) !== "real") {
-      return yield* new TransferVerificationError({
-        operation: req.operation,
-        path: req.path,
-        algorithm: rt.dialect.hash,
-        expected: `${expected.size} bytes, ${expected.digestHex}`,
-        actual: "a copy that differs",
-        attempts: 1,
-      })
-    }
-  })
-
-/**
- * Where an interrupted upload stands, and finish it: the real file already holds the new content
- * (drop the temporary file), or the temporary file holds it complete (commit it: roll forward),
- * or neither (drop the temporary file: nothing was committed). Ends in `Done` when it decided.
- */
-export const recover = (
-  ctx: UploadContext,
-  expected: Expected,
-): Effect.Effect<"ok" | "lost", FileSystemError> =>
-  Effect.gen(function* () {
-    const { rt, req, mode, names } = ctx
-    yield* Ref.update(ctx.state, (state) =>
-      UploadState.RollingForward({ expected, copyStarted: copyStarted(state) }),
-    )
-    const total = expected.prefixSize + expected.size
-    // Inspecting changes nothing but closing the handle: a damaged reply is asked for again.
-    const inspect = Effect.flatMap(
-      run(rt, uploadInspectCode(rt.dialect, names, literals(rt, expected)), exchangeTimeout(0, 2 * total)),
-      (out) => parseFramed(out, req.operation, req.path),
-    ).pipe(retryInspect)
-    const found = yield* holder(yield* inspect, req)
-    const abort = run(rt, abortCode(ctx))
-    let outcome: "ok" | "lost" = "lost"
-    if (found === "real") {
-      yield* abort
-      outcome = "ok"
-    } else if (mode !== "direct" && found === "temp") {
-      yield* commit(ctx, expected)
-      outcome = "ok"
-    } else {
-      yield* abort
-    }
-    yield* Ref.set(ctx.state, UploadState.Done())
-    return outcome
-  })
 
 /** What the data exchanges have sent so far (for the write's result). */
 export interface Tally {
@@ -436,28 +301,3 @@ const openingReply = (rt: FsRuntime, opening: ReadonlyArray<PythonValue>, emptyH
     prefixHex: digestFromReply(opening[3]) ?? emptyHex,
   })
 }
-
-/** A closed upload's reply, judged: committed (`Done`), or the content did not check out. */
-export const closedReply = (
-  ctx: UploadContext,
-  sent: Extract<Sent, { _tag: "Closed" }>,
-): Effect.Effect<"verified" | "committed", FileSystemError> =>
-  Effect.gen(function* () {
-    const { outcome } = sent
-    if (ctx.mode === "copy") {
-      // The board printed the temporary file's hash; the host compares, then commits.
-      if (holds(outcome, sent.expected)) return "verified" as const
-      const { prefixSize, prefixHex } = sent.expected
-      yield* Ref.set(ctx.state, UploadState.Sending({ offset: ctx.req.data.length, prefixSize, prefixHex }))
-      return yield* verificationError(ctx, describeReply(outcome))
-    }
-    if (Array.isArray(outcome) && outcome[0] === "ok") {
-      yield* Ref.set(ctx.state, UploadState.Done())
-      return "committed" as const
-    }
-    if (Array.isArray(outcome) && outcome[0] === "bad") {
-      yield* Ref.set(ctx.state, UploadState.Done())
-      return yield* verificationError(ctx, describeReply(outcome.slice(1)))
-    }
-    return yield* unexpected(ctx.req.operation, ctx.req.path, "no commit reply", sent.reply)
-  })
