@@ -22,7 +22,7 @@ import { type FileSystemError, TransferVerificationError, type UnexpectedBoardRe
 import { asNumber, type FsRuntime, mapBoardErrors, parseFramed, run, unexpected } from "./Runtime.js"
 import type { Sent, UploadContext, UploadRequest } from "./UploadExchanges.js"
 import { exchangeTimeout } from "./UploadPlan.js"
-import { copyStarted, type Expected, retryInspect, UploadState } from "./UploadPolicy.js"
+import { type Expected, retryInspect, rollForward, UploadState } from "./UploadPolicy.js"
 
 /** Digest literal as the board's hash helper returns it: bytes for hashlib, a hex str for adler32. */
 export const digestLiteral = (rt: FsRuntime, hex: string) =>
@@ -114,9 +114,7 @@ export const recover = (
 ): Effect.Effect<"ok" | "lost", FileSystemError> =>
   Effect.gen(function* () {
     const { rt, req, mode, names } = ctx
-    yield* Ref.update(ctx.state, (state) =>
-      UploadState.RollingForward({ expected, copyStarted: copyStarted(state) }),
-    )
+    yield* Ref.update(ctx.state, (state) => rollForward(state, expected))
     const total = expected.prefixSize + expected.size
     // Inspecting changes nothing but closing the handle: a damaged reply is asked for again.
     const inspect = Effect.flatMap(

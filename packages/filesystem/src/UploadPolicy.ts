@@ -50,8 +50,8 @@ export const rollForward = (state: UploadState, expected: Expected): UploadState
 export type Cleanup =
   | { readonly _tag: "Nothing" }
   | { readonly _tag: "Abort" }
-  /** Finish from what the board holds; failing that, abort unless `keepOnFailure` (a copy began). */
-  | { readonly _tag: "Recover"; readonly expected: Expected; readonly keepOnFailure: boolean }
+  /** Finish from what the board holds; failing that, abort unless a copy began (see {@link copyStarted}). */
+  | { readonly _tag: "Recover"; readonly expected: Expected }
 
 /** The cleanup of an upload left in `state`. */
 export const cleanupOf = (state: UploadState): Cleanup =>
@@ -59,9 +59,9 @@ export const cleanupOf = (state: UploadState): Cleanup =>
     Done: (): Cleanup => ({ _tag: "Nothing" }),
     Opening: (): Cleanup => ({ _tag: "Abort" }),
     Sending: (): Cleanup => ({ _tag: "Abort" }),
-    Finishing: (s): Cleanup => ({ _tag: "Recover", expected: s.expected, keepOnFailure: false }),
-    Committing: (s): Cleanup => ({ _tag: "Recover", expected: s.expected, keepOnFailure: true }),
-    RollingForward: (s): Cleanup => ({ _tag: "Recover", expected: s.expected, keepOnFailure: s.copyStarted }),
+    Finishing: (s): Cleanup => ({ _tag: "Recover", expected: s.expected }),
+    Committing: (s): Cleanup => ({ _tag: "Recover", expected: s.expected }),
+    RollingForward: (s): Cleanup => ({ _tag: "Recover", expected: s.expected }),
   })
 
 /**
