@@ -34,7 +34,14 @@ import {
 import { OWNER } from "./TemporaryFiles.js"
 import type { TransferProgress } from "./TransferProgress.js"
 import { literals } from "./UploadLanding.js"
-import { afterMemoryError, closingOf, codeBudget, exchangeTimeout, planExchange } from "./UploadPlan.js"
+import {
+  afterMemoryError,
+  closingOf,
+  codeBudget,
+  exchangeTimeout,
+  type LinkProtocol,
+  planExchange,
+} from "./UploadPlan.js"
 import { DamagedExchange, ExchangeTooLarge, type Expected, UploadState } from "./UploadPolicy.js"
 
 /** One upload to run: what, where, and how it lands. */
@@ -112,7 +119,7 @@ const concat = (parts: ReadonlyArray<Uint8Array | string>): Uint8Array => {
 
 /** The per-attempt facts a data exchange needs besides the state. */
 export interface ExchangeSetup {
-  readonly protocol: { readonly rawPaste: boolean | undefined; readonly rawPasteWindow: number | undefined }
+  readonly protocol: LinkProtocol
   /** Length of the code around a chunk's data. */
   readonly chunkWrapBytes: number
   /** The empty content's digest (an upload's prefix before the opening reports it). */
@@ -211,8 +218,9 @@ export const sendExchange = (
       ),
       // The exchange that closes the upload failed on the way: the board may have finished it.
       Effect.catchIf(
-        (e): e is ProtocolError => plan.close && !(e instanceof PythonError),
-        (error): Effect.Effect<Sent> => Effect.succeed({ _tag: "Interrupted", expected, error }),
+        (e): e is ProtocolError => !(e instanceof PythonError),
+        (error) =>
+          plan.close ? Effect.succeed<Sent>({ _tag: "Interrupted", expected, error }) : Effect.fail(error),
       ),
     )
     const replied = yield* Effect.catchIf(

@@ -4,8 +4,9 @@
  * @internal
  */
 import { PythonError } from "@belay/transport"
-import { Cause, Data, Effect, Pull, Schedule } from "effect"
+import { Cause, Data, type Duration, Effect, Pull, Schedule } from "effect"
 import type { FileSystemError } from "./errors.js"
+import { REPLY_ATTEMPTS } from "./Runtime.js"
 import { memoryShrinks, type SizingOptions } from "./UploadPlan.js"
 
 /** What the board must hold when an upload is done, as hex (host side). */
@@ -96,28 +97,29 @@ export const DAMAGED_RESENDS = 7
 export const perErrorClass = <E, K extends string>(
   classOf: (error: E) => K | undefined,
   schedules: { readonly [k in K]: Schedule.Schedule<unknown, E> },
-): Schedule.Schedule<K, E> =>
+): Schedule.Schedule<K | undefined, E> =>
   Schedule.fromStep(
     Effect.sync(() => {
-      const steps = new Map<K, (now: number, input: E) => Pull.Pull<[unknown, unknown], never, unknown>>()
-      return (now: number, error: E) => {
-        const key = classOf(error)
-        if (key === undefined) return Cause.done(undefined as unknown as K)
+      const steps = new Map<K, ScheduleStep<E>>()
+      const stepOf = (key: K): Effect.Effect<ScheduleStep<E>> => {
         const known = steps.get(key)
-        const step =
-          known === undefined
-            ? Effect.tap(Schedule.toStep(schedules[key]), (s) =>
-                Effect.sync(() => steps.set(key, s as never)),
-              )
-            : Effect.succeed(known)
-        return step.pipe(
-          Effect.flatMap((s) => s(now, error)),
-          Effect.map(([, delay]) => [key, delay] as [K, never]),
+        return known !== undefined
+          ? Effect.succeed(known)
+          : Effect.tap(Schedule.toStep(schedules[key]), (step) => Effect.sync(() => steps.set(key, step)))
+      }
+      return (now: number, error: E): Pull.Pull<[K | undefined, Duration.Duration], never, K | undefined> => {
+        const key = classOf(error)
+        if (key === undefined) return Cause.done(undefined)
+        return stepOf(key).pipe(
+          Effect.flatMap((step) => step(now, error)),
+          Effect.map(([, delay]): [K | undefined, Duration.Duration] => [key, delay]),
           Pull.catchDone(() => Cause.done(key)),
         )
       }
     }),
   )
+
+type ScheduleStep<E> = (now: number, input: E) => Pull.Pull<[unknown, Duration.Duration], never, unknown>
 
 /**
  * How one exchange recovers: a damaged one is sent again ({@link DAMAGED_RESENDS} times per
@@ -126,7 +128,7 @@ export const perErrorClass = <E, K extends string>(
  */
 export const exchangeRecovery = (
   sizing: Pick<SizingOptions, "maxChunkBytes">,
-): Schedule.Schedule<ExchangeRetry["_tag"], ExchangeRetry | FileSystemError> =>
+): Schedule.Schedule<ExchangeRetry["_tag"] | undefined, ExchangeRetry | FileSystemError> =>
   perErrorClass(
     (error: ExchangeRetry | FileSystemError) =>
       error._tag === "DamagedExchange" || error._tag === "ExchangeTooLarge" ? error._tag : undefined,
@@ -185,14 +187,14 @@ export const retryCleanup = <A, E extends { readonly _tag: string }, R>(
 ): Effect.Effect<A, E, R> =>
   Effect.retry(cleanup, { schedule: Schedule.recurs(CLEANUP_ATTEMPTS - 1), while: isTransientFailure })
 
-/** Sends of an inspection whose reply arrived damaged (inspecting changes nothing on the board). */
-export const INSPECT_ATTEMPTS = 3
-
-/** An inspection asked again when its reply arrived damaged, {@link INSPECT_ATTEMPTS} times in all. */
+/**
+ * An inspection asked again when its reply arrived damaged, `REPLY_ATTEMPTS` times in all, as any
+ * read-only exchange (inspecting changes nothing on the board but closing the upload's handle).
+ */
 export const retryInspect = <A, E extends { readonly _tag: string }, R>(
   inspect: Effect.Effect<A, E, R>,
 ): Effect.Effect<A, E, R> =>
   Effect.retry(inspect, {
-    schedule: Schedule.recurs(INSPECT_ATTEMPTS - 1),
+    schedule: Schedule.recurs(REPLY_ATTEMPTS - 1),
     while: (e) => e._tag === "UnexpectedBoardReplyError",
   })
