@@ -5,12 +5,6 @@
 import { PythonError, type PythonValue, parsePythonLiteral } from "@belay/transport"
 import { Duration, Effect, Metric, Result, Schedule, Stream } from "effect"
 import { downloadCode, downloadRawCode } from "./BoardCode.js"
-import { digestFromReply } from "./BoardHash.js"
-import { recordRate } from "./BoardProfile.js"
-import { createHasher, digestHex } from "./Checksum.js"
-import { unescapeRawOutput } from "./Encoding.js"
-import { type FileSystemError, TransferVerificationError, type UnexpectedBoardReplyError } from "./errors.js"
-import { FileSystemMetrics } from "./FileSystemMetrics.js"
 import {
   asNumber,
   type FsRuntime,
@@ -19,7 +13,13 @@ import {
   replyTimeoutMs,
   runBytes,
   unexpected,
-} from "./Runtime.js"
+} from "./BoardExchange.js"
+import { digestFromReply } from "./BoardHash.js"
+import { recordRate } from "./BoardProfile.js"
+import { createHasher, digestHex } from "./Checksum.js"
+import { unescapeRawOutput } from "./Encoding.js"
+import { type FileSystemError, TransferVerificationError, type UnexpectedBoardReplyError } from "./errors.js"
+import { FileSystemMetrics } from "./FileSystemMetrics.js"
 import type { TransferProgress } from "./TransferProgress.js"
 
 export interface DownloadRequest {

@@ -45,10 +45,10 @@ import { hostname } from "node:os"
 import type { PythonValue } from "@belay/transport"
 import { Effect } from "effect"
 import { removeTemporaryFilesCode, scanTemporaryFilesCode } from "./BoardCode.js"
+import { asNumber, type FsRuntime, mapBoardErrors, runFramed } from "./BoardExchange.js"
 import { boardBaseName, isTemporaryName, TEMP_PREFIX } from "./BoardPath.js"
 import type { DeviceProfile } from "./BoardProfile.js"
 import type { FileSystemError } from "./errors.js"
-import { asNumber, type FsRuntime, mapBoardErrors, runFramed } from "./Runtime.js"
 
 /** 30-bit FNV-1a hash of this host's name: small enough to be a small int on any board. */
 const hashHost = (name: string): number => {

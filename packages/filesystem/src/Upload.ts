@@ -20,13 +20,13 @@ import {
   uploadOpenCode,
   uploadVerifyCode,
 } from "./BoardCode.js"
+import { type FsRuntime, mapOSError, run } from "./BoardExchange.js"
 import { boardParent, joinBoardPath } from "./BoardPath.js"
 import { fixedExchangeLimit } from "./BoardProfile.js"
 import { digestHex, type FileHash } from "./Checksum.js"
 import type { UploadEncoding } from "./Encoding.js"
 import { BoardLimitError, BoardMemoryError, type FileSystemError } from "./errors.js"
 import { FileSystemMetrics } from "./FileSystemMetrics.js"
-import { type FsRuntime, mapOSError, run } from "./Runtime.js"
 import {
   inFlightDuring,
   noteTemporaryFiles,

@@ -18,10 +18,6 @@ import {
   uploadOpenCode,
   uploadVerifyCode,
 } from "./BoardCode.js"
-import { digestFromReply } from "./BoardHash.js"
-import { boardParent, joinBoardPath } from "./BoardPath.js"
-import { recordRate } from "./BoardProfile.js"
-import { BoardMemoryError, type FileSystemError } from "./errors.js"
 import {
   asNumber,
   type FsRuntime,
@@ -30,7 +26,11 @@ import {
   parseFramed,
   run,
   unexpected,
-} from "./Runtime.js"
+} from "./BoardExchange.js"
+import { digestFromReply } from "./BoardHash.js"
+import { boardParent, joinBoardPath } from "./BoardPath.js"
+import { recordRate } from "./BoardProfile.js"
+import { BoardMemoryError, type FileSystemError } from "./errors.js"
 import { OWNER } from "./TemporaryFiles.js"
 import type { TransferProgress } from "./TransferProgress.js"
 import { literals } from "./UploadLanding.js"

@@ -16,10 +16,10 @@ import {
   uploadAbortCode,
   uploadInspectCode,
 } from "./BoardCode.js"
+import { asNumber, type FsRuntime, mapBoardErrors, parseFramed, run, unexpected } from "./BoardExchange.js"
 import { digestFromReply } from "./BoardHash.js"
 import { fromHex } from "./Checksum.js"
 import { type FileSystemError, TransferVerificationError, type UnexpectedBoardReplyError } from "./errors.js"
-import { asNumber, type FsRuntime, mapBoardErrors, parseFramed, run, unexpected } from "./Runtime.js"
 import type { Sent, UploadContext, UploadRequest } from "./UploadExchanges.js"
 import { exchangeTimeout } from "./UploadPlan.js"
 import { type Expected, retryInspect, rollForward, UploadState } from "./UploadPolicy.js"

@@ -5,8 +5,8 @@
  */
 import { PythonError } from "@belay/transport"
 import { Cause, Data, type Duration, Effect, Pull, Schedule } from "effect"
+import { REPLY_ATTEMPTS } from "./BoardExchange.js"
 import type { FileSystemError } from "./errors.js"
-import { REPLY_ATTEMPTS } from "./Runtime.js"
 import { memoryShrinks, type SizingOptions } from "./UploadPlan.js"
 
 /** What the board must hold when an upload is done, as hex (host side). */

@@ -465,7 +465,7 @@ export const makeDeviceCommunication = (
           if (!lean) yield* deployRuntime
         }
         const nonce = newExchangeNonce()
-        const reader = new CheckedReplyReader(nonce, limitOf(options))
+        const reader = new CheckedReplyReader(nonce, limitOf(options), lean)
         const built = buildCheckedRequest(kind, code, nonce, lean)
         const request = encoder.encode(built.request)
         const traceback = yield* runExchange(
