@@ -14,7 +14,7 @@ import {
 import { openSerialLink } from "@belay/transport/serial"
 import { openVirtualBoard, startQemuMicrobit } from "@belay/virtual-device"
 import { Effect, References, Result, Schedule } from "effect"
-import { type BoardFileSystem, boardFileSystem } from "../src/index.js"
+import { boardFileSystem } from "../src/index.js"
 
 const target = process.argv[2] ?? "virtual"
 
@@ -39,9 +39,20 @@ const counted = (inner: DeviceCommunicationShape) => {
   }
   const device: DeviceCommunicationShape = {
     ...inner,
-    exec: (code, options) => Effect.suspend(() => (add(code), inner.exec(code, options))),
-    execBytes: (code, options) => Effect.suspend(() => (add(code), inner.execBytes(code, options))),
-    execStream: (code, options) => (add(code), inner.execStream(code, options)),
+    exec: (code, options) =>
+      Effect.suspend(() => {
+        add(code)
+        return inner.exec(code, options)
+      }),
+    execBytes: (code, options) =>
+      Effect.suspend(() => {
+        add(code)
+        return inner.execBytes(code, options)
+      }),
+    execStream: (code, options) => {
+      add(code)
+      return inner.execStream(code, options)
+    },
   }
   return { device, state }
 }

@@ -6,16 +6,18 @@
  */
 import type { DeviceCapabilities, DeviceSession } from "@belay/core"
 import {
-  type AttemptForm,
-  classifyAttempt,
   type DeviceCommunicationShape,
-  fromCheckedRequest,
   type ProtocolError,
   PythonError,
   type PythonValue,
   parsePythonLiteral,
-  resendWhileNothingRan,
 } from "@belay/transport"
+import {
+  type AttemptForm,
+  classifyAttempt,
+  fromCheckedRequest,
+  resendWhileNothingRan,
+} from "@belay/transport/internal"
 import { Duration, Effect, Result } from "effect"
 import { type BoardDialect, FRAMED_OS_ERROR, guardCode } from "./BoardCode.js"
 import {

@@ -4,7 +4,8 @@
  * `UploadLanding` commits what they sent.
  * @internal
  */
-import { isCompileMemoryError, type ProtocolError, PythonError, type PythonValue } from "@belay/transport"
+import { type ProtocolError, PythonError, type PythonValue } from "@belay/transport"
+import { isCompileMemoryError } from "@belay/transport/internal"
 import { Effect, Ref } from "effect"
 import {
   type CommitMode,
