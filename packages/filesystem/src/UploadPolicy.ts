@@ -167,7 +167,7 @@ export const attemptRecovery = (
  * idempotent (`recover` looks at the board afresh each time).
  *
  * @example
- * isTransientFailure(new ProtocolTimeoutError({ ... })) // true
+ * isTransientFailure(new BoardResetError({ phase: "stdout", banner: "" })) // true
  */
 export const isTransientFailure = (error: { readonly _tag: string }): boolean =>
   error._tag === "ProtocolTimeoutError" ||
