@@ -320,40 +320,8 @@ export const chooseEncoding = (
   return capabilities.binascii && probe.nativeBase64 ? "base64" : "repr"
 }
 
-/** Settings that bound the size of one exchange. */
-export interface SizingOptions {
-  readonly maxChunkBytes: number
-  readonly exchangeMs: number
-  readonly linkBytesPerSecond: number | undefined
-}
-
-/** Smallest exchange worth sending; below it the board counts as out of memory. */
-export const MIN_EXCHANGE_BYTES = 192
-
-/**
- * How many bytes of code one upload exchange may carry. Memory: plain raw mode buffers the whole
- * program before compiling it (code, then the literal's bytes, then the bytes object: about five
- * times the code in the worst case), raw-paste compiles as it reads (about three times).
- * Link: at most `exchangeMs` of transmission at the measured (or hinted) rate, so progress comes
- * regularly and an interruption is never far. Rounded down to whole raw-paste windows.
- */
-export const codeBudget = (
-  profile: DeviceProfile,
-  protocol: { readonly rawPaste: boolean | undefined; readonly rawPasteWindow: number | undefined },
-  sizing: SizingOptions,
-): number => {
-  const rawPaste = protocol.rawPaste === true
-  let budget = Math.floor(profile.freeMemory / (rawPaste ? 3 : 6))
-  budget = Math.min(budget, sizing.maxChunkBytes)
-  if (Number.isFinite(profile.failedCodeBytes))
-    budget = Math.min(budget, Math.floor(profile.failedCodeBytes / 2))
-  const rate =
-    profile.rate ?? (sizing.linkBytesPerSecond === undefined ? undefined : sizing.linkBytesPerSecond / 1000)
-  if (rate !== undefined) budget = Math.min(budget, Math.max(2048, Math.floor(rate * sizing.exchangeMs)))
-  const window = protocol.rawPasteWindow
-  if (rawPaste && window !== undefined && window > 0 && budget > 4 * window) budget -= budget % window
-  return Math.max(MIN_EXCHANGE_BYTES, budget)
-}
+/** How big one exchange may be: decided by the upload planner. */
+export { codeBudget, MIN_EXCHANGE_BYTES, type SizingOptions } from "./UploadPlan.js"
 
 /**
  * The longest fixed exchange (an upload's opening, finish, commit or cleanup code, guarded) a
