@@ -4,7 +4,7 @@
  */
 
 import type { DeviceSession } from "@belay/core"
-import { checkedRuntimeRequest } from "@belay/transport"
+import { checkedRuntimeRequest } from "@belay/transport/internal"
 import { Effect, Schema, Stream } from "effect"
 import fc from "fast-check"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"

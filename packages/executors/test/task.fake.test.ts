@@ -1,4 +1,4 @@
-import { checkedRuntimeRequest } from "@belay/transport"
+import { checkedRuntimeRequest } from "@belay/transport/internal"
 import { Effect, Fiber, Schema, type Scope, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import { executorContext, GeneratorTask, py, Task } from "../src/index.js"

@@ -10,6 +10,7 @@ import {
   statCode,
   statvfsCode,
 } from "./BoardCode.js"
+import { asNumber, type FsRuntime, mapBoardErrors, runFramed, unexpected } from "./BoardExchange.js"
 import { type BoardHashResult, compareMany, hashMany } from "./BoardHash.js"
 import {
   boardAncestors,
@@ -37,7 +38,6 @@ import {
   fileSystemContext,
 } from "./FileSystemContext.js"
 import { FileSystemMetrics } from "./FileSystemMetrics.js"
-import { asNumber, type FsRuntime, mapBoardErrors, runFramed, unexpected } from "./Runtime.js"
 import { type SyncOptions, type SyncReport, syncDirectory } from "./Sync.js"
 import { type CleanReport, cleanTemporaryFiles, removeNotedTemporaryFiles } from "./TemporaryFiles.js"
 import type { TransferProgress } from "./TransferProgress.js"
@@ -638,7 +638,7 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
         freeBytes: free,
         usedBytes: total - free,
       }
-    }).pipe(logged("stat", path))
+    }).pipe(logged("diskUsage", path))
 
   const cleanNow = (dir: string) =>
     Effect.gen(function* () {

@@ -5,11 +5,18 @@
 import { PythonError, type PythonValue } from "@belay/transport"
 import { Effect } from "effect"
 import { compareManyCode, hashManyCode, py } from "./BoardCode.js"
+import {
+  asNumber,
+  type FsRuntime,
+  mapBoardErrors,
+  mapOSError,
+  runFramed,
+  unexpected,
+} from "./BoardExchange.js"
 import { codeBudget } from "./BoardProfile.js"
 import { type FileHash, fromHex, toHex } from "./Checksum.js"
 import { encodeChunk } from "./Encoding.js"
 import type { BoardFileError, FileSystemError } from "./errors.js"
-import { asNumber, type FsRuntime, mapBoardErrors, mapOSError, runFramed, unexpected } from "./Runtime.js"
 
 /** A digest value from a board reply, as hex. */
 export const digestFromReply = (value: PythonValue | undefined): string | undefined =>

@@ -51,6 +51,7 @@ export interface FileOperation {
     | "rename"
     | "hash"
     | "sync"
+    | "diskUsage"
   readonly path: string
   readonly bytes?: number
   readonly at: Date

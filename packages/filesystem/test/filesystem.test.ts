@@ -7,6 +7,7 @@ import type { FakeRun } from "@belay/transport/testing"
 import { Deferred, Effect, Exit, Fiber, Layer } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
+import { mapOSError } from "../src/BoardExchange.js"
 import { codeBudget, type DeviceProfile } from "../src/BoardProfile.js"
 import {
   type BoardFileSystem,
@@ -16,7 +17,6 @@ import {
   type FileSystemOptions,
   isTemporaryName,
 } from "../src/index.js"
-import { mapOSError } from "../src/Runtime.js"
 import { changeCode, PROBE_FLAT, PROBE_NO_RENAME, randomBytes, run, wasmBoard } from "./fixtures.js"
 import { type Instrumented, instrument } from "./suite.js"
 

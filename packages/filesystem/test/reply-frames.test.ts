@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest"
 import { framedReply } from "../src/BoardCode.js"
 import { isTemporaryName } from "../src/BoardPath.js"
 import { type BoardFileSystem, boardFileSystem, type FileSystemOptions } from "../src/index.js"
-import { unframeReply } from "../src/Runtime.js"
+import { unframeReply } from "../src/ReplyFrame.js"
 import { framedLines, run, runOn, wasmBoard, wasmInterpreter } from "./fixtures.js"
 
 const enc = new TextEncoder()

@@ -32,7 +32,10 @@
  * The host checks each frame, then the end frame's totals (a frame lost whole). Output
  * written another way (`sys.stdout.write`, a C module) arrives between frames, delivered as it
  * came but not checked; a `\x04` in it no longer ends the reply early, because the reply ends
- * only after the end frame, whose nonce the code cannot know in advance.
+ * only after the end frame, whose nonce the code cannot know in advance. A frame marker
+ * (`\x1e`, `\x1f`) written that way while print frames are in use reads as damage (a false
+ * alarm, never a changed text); with the lean runtime, whose prints all arrive that way, a `\x1e`
+ * is output unless the nonce follows it.
  *
  * What one damaged byte can do: in a request, make the check fail (nothing ran: sent again) or
  * break the wrapper (a SyntaxError or NameError before the start frame: nothing ran, sent
@@ -397,9 +400,14 @@ export class CheckedReplyReader implements StdoutFraming {
   private pending: Uint8Array[] = []
   private pendingBytes = 0
 
+  /**
+   * @param lean The request brought {@link LEAN_EXEC_RUNTIME}: no print frames, only the
+   *   runtime's own (start, value, end), so a `\x1e` not followed by the nonce is output.
+   */
   constructor(
     nonce: string,
     private readonly maxFrameBytes = 16 * 1024 * 1024,
+    private readonly lean = false,
   ) {
     this.nonce = utf8.encode(nonce)
   }
@@ -500,9 +508,12 @@ export class CheckedReplyReader implements StdoutFraming {
         continue
       }
       // Inside a frame: up to the next `\x1f`. A raw `\x04` never occurs in one (it is escaped),
-      // so it is the board's end of stdout, and the frame was cut short.
+      // so it is the board's end of stdout, and the frame was cut short. Nor does a raw `\x1e`.
+      // With the lean runtime (no print frames, prints arrive raw) one in a head shows that the
+      // `\x1e` before it was the code's own output. With print frames it cannot be told from a
+      // marker repeated on the link: damage (a false alarm for `sys.stdout.write("\x1e")`).
       let j = i
-      while (j < view.length && view[j] !== US && view[j] !== EOT) j++
+      while (j < view.length && view[j] !== US && view[j] !== EOT && view[j] !== RS) j++
       if (this.frame.length + (j - i) > this.maxFrameBytes) {
         this.damaged(`a frame longer than ${this.maxFrameBytes} bytes`)
         this.frame.reset()
@@ -512,6 +523,18 @@ export class CheckedReplyReader implements StdoutFraming {
       }
       this.frame.push(view, i, j)
       if (j === view.length) return { consumed: view.length, end: false }
+      if (view[j] === RS) {
+        if (this.mode === "head" && this.lean) {
+          const output = new Uint8Array(this.frame.length + 1)
+          output[0] = RS
+          output.set(this.frame.view(), 1)
+          this.emitUnchecked(output, 0, output.length)
+        } else this.damaged("a frame marker inside a frame")
+        this.mode = "head"
+        this.frame.reset()
+        i = j + 1
+        continue
+      }
       if (view[j] === EOT) {
         this.damaged("a frame was cut short")
         this.mode = "out"

@@ -267,13 +267,15 @@ describe("checked exec and eval on the QEMU micro:bit (MicroPython 1.9.2)", () =
             'print("a")\n# \x04 \x03\ndef f():\n    print("in f", 1)\nf()\nprint("b")',
           )
           const value = yield* device.eval("[x * x for x in range(10)]")
+          // Output holding the frame marker, as an executor's frame printed by plain exec.
+          const marked = yield* device.exec("print('\\x1eab', 1)\nprint('\\x1e')")
           const error = yield* Effect.flip(device.exec("print('before')\n1/0"))
           const calls = yield* Effect.forEach(
             Array.from({ length: 30 }, (_, i) => i),
             (i) => device.eval(`${i} * 3`),
           )
           const free = yield* device.eval("__import__('gc').collect() or __import__('gc').mem_free()")
-          return { out, value, error, calls, free }
+          return { out, value, marked, error, calls, free }
         }),
       ),
     )
@@ -281,6 +283,7 @@ describe("checked exec and eval on the QEMU micro:bit (MicroPython 1.9.2)", () =
     // wrote it (unchecked), the rest checked.
     expect(result.out).toBe("a\r\nin f 1\r\nb\r\n")
     expect(result.value).toBe("[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]")
+    expect(result.marked).toBe("\x1eab 1\r\n\x1e\r\n")
     expect(result.error).toMatchObject({
       _tag: "PythonError",
       exceptionType: "ZeroDivisionError",

@@ -1,21 +1,25 @@
 /**
- * What every file operation needs about its session and board, and the helpers to talk to it.
+ * Exchanges with the board for file operations: what every operation needs about its session
+ * and board (`FsRuntime`), running code (guarded, sent again when it arrived damaged), checking
+ * and parsing replies, and mapping what the board raised to typed errors.
  * @internal
  */
 import type { DeviceCapabilities, DeviceSession } from "@belay/core"
 import {
-  type AttemptForm,
-  classifyAttempt,
   type DeviceCommunicationShape,
-  fromCheckedRequest,
   type ProtocolError,
   PythonError,
   type PythonValue,
   parsePythonLiteral,
-  resendWhileNothingRan,
 } from "@belay/transport"
-import { Duration, Effect, Result } from "effect"
-import { type BoardDialect, FRAMED_OS_ERROR, frameCheck, guardCode } from "./BoardCode.js"
+import {
+  type AttemptForm,
+  classifyAttempt,
+  fromCheckedRequest,
+  resendWhileNothingRan,
+} from "@belay/transport/internal"
+import { Duration, Effect, Result, Schedule } from "effect"
+import { type BoardDialect, FRAMED_OS_ERROR, guardCode } from "./BoardCode.js"
 import {
   type DeviceProfile,
   errnoName,
@@ -35,6 +39,7 @@ import {
   NotADirectoryError,
   UnexpectedBoardReplyError,
 } from "./errors.js"
+import { unframeReply } from "./ReplyFrame.js"
 
 export interface FsRuntime {
   readonly session: DeviceSession
@@ -214,48 +219,6 @@ export const mapBoardErrors =
       (e) => Effect.fail(mapOSError(e, operation, path, probe, bytes)),
     ) as Effect.Effect<A, Exclude<E, PythonError> | BoardFileError | PythonError, R>
 
-const FRAME_TRAILER = /^#(\d+):(\d+)$/
-
-/**
- * The lines of a framed reply (see `framedReply`), checked: every frame's byte count and 16-bit
- * sum must match what its trailer says, and nothing may follow the last frame. One damaged byte
- * (dropped, repeated, changed) anywhere in the reply makes this fail, never return other lines.
- * Empty lines are skipped (a repeated newline changes nothing), a `\r` before a newline dropped.
- *
- * @example
- * unframeReply(new TextEncoder().encode("1\n#2:49\n")) // Result.succeed(["1"])
- */
-export const unframeReply = (reply: Uint8Array): Result.Result<ReadonlyArray<string>, string> => {
-  const lines: string[] = []
-  let section: Uint8Array[] = []
-  let frames = 0
-  let start = 0
-  while (start < reply.length) {
-    let end = reply.indexOf(0x0a, start)
-    if (end < 0) end = reply.length
-    const line = reply.subarray(start, end > start && reply[end - 1] === 0x0d ? end - 1 : end)
-    start = end + 1
-    if (line.length === 0) continue
-    const trailer = line[0] === 0x23 ? FRAME_TRAILER.exec(decoder.decode(line)) : null
-    if (trailer === null) {
-      section.push(line)
-      continue
-    }
-    const [count, sum] = frameCheck(section)
-    if (count !== Number(trailer[1]) || sum !== Number(trailer[2])) {
-      return Result.fail(
-        `reply frame check failed: ${count}:${sum} received, ${trailer[1]}:${trailer[2]} sent`,
-      )
-    }
-    for (const l of section) lines.push(decoder.decode(l))
-    section = []
-    frames++
-  }
-  if (section.length > 0) return Result.fail("reply cut short (lines after the last frame)")
-  if (frames === 0) return Result.fail("no reply frame")
-  return Result.succeed(lines)
-}
-
 const encoderUtf8 = new TextEncoder()
 
 /** The values of a framed reply, checked ({@link unframeReply}) then parsed. */
@@ -320,22 +283,22 @@ export const runFramed = (
     }
     return values.filter((v) => v !== failed)
   })
-  let attempt = 0
-  const withRetry: typeof once = Effect.catchIf(
-    once,
-    (e) => request.readOnly && e instanceof UnexpectedBoardReplyError && ++attempt < REPLY_ATTEMPTS,
-    (e) =>
-      Effect.andThen(
-        Effect.logWarning("Board reply arrived damaged; asking again").pipe(
-          Effect.annotateLogs({ operation, path, error: e.message, attempt }),
-        ),
-        withRetry,
-      ),
+  if (!request.readOnly) return once
+  // A read-only question is asked again when its reply arrived damaged (asking twice changes
+  // nothing on the board); a write's damaged reply goes to its caller, which knows how to recover.
+  return once.pipe(
+    Effect.tapError((e) =>
+      e instanceof UnexpectedBoardReplyError
+        ? Effect.logWarning(
+            `Board reply arrived damaged (a read-only question: asked ${REPLY_ATTEMPTS} times at most)`,
+          ).pipe(Effect.annotateLogs({ operation, path, error: e.message }))
+        : Effect.void,
+    ),
+    Effect.retry({
+      while: (e) => e instanceof UnexpectedBoardReplyError,
+      schedule: Schedule.recurs(REPLY_ATTEMPTS - 1),
+    }),
   )
-  return Effect.suspend(() => {
-    attempt = 0
-    return withRetry
-  })
 }
 
 /**

@@ -1,0 +1,86 @@
+/**
+ * What the Python sent to a board may rely on, and how a value reaches it: as an argument of a
+ * helper's call, written as a Python literal.
+ * @internal
+ */
+import { toPythonLiteral } from "@belay/transport"
+import type { HashAlgorithm } from "./Checksum.js"
+import { IMPORT_OS } from "./python/embedded.js"
+
+/** What the generated code may use on this board. */
+export interface BoardDialect {
+  /** No directories: `os.listdir()` takes no argument, paths are bare names. */
+  readonly flat: boolean
+  readonly os: ReadonlySet<string>
+  readonly hash: HashAlgorithm
+  /** Python tuple literal of the values `OSError.args[0]` takes for "no such file". */
+  readonly notFound: string
+  /** Python tuple literal of the values `OSError.args[0]` takes for "exists". */
+  readonly exists: string
+  /** The board's errno for "not a directory" (raised by our own code). */
+  readonly enotdir: number
+  /** The board's errno for "exists" (raised by our own code). */
+  readonly eexist: number
+  /** Bytes read per step when hashing, copying and downloading on the board. */
+  readonly piece: number
+}
+
+export const py = (value: unknown): string => toPythonLiteral(value)
+
+/** `import os` (or `uos` before MicroPython 1.20), as a statement block. */
+export const OS_IMPORT = IMPORT_OS.code
+
+/** Python text already written as a literal (a dialect's tuple of errno values, say), passed as it is. */
+export class PythonLiteral {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * The call of a board helper, each argument a Python literal.
+ *
+ * @example
+ * callOf("_bl", "/a'b", 1) // "_bl('/a\\'b',1)"
+ */
+export const callOf = (name: string, ...args: ReadonlyArray<unknown>): string =>
+  `${name}(${args.map((a) => (a instanceof PythonLiteral ? a.text : py(a))).join(",")})`
+
+/** A running hash in Python: how to start, feed `d`, and finish it (for the transfer loops). */
+export interface HashCode {
+  readonly imports: string
+  readonly init: string
+  /** Feeds the bytes in `d` (several lines, at indent 0). */
+  readonly update: string
+  readonly digest: string
+  /** Largest read size that keeps the sums small ints. */
+  readonly maxPiece: number
+}
+
+/** Largest read of an Adler-32 step: the two sums stay small ints on the board. */
+const ADLER32_MAX_PIECE = 1024
+
+export const hashCode = (algorithm: HashAlgorithm): HashCode =>
+  algorithm === "adler32"
+    ? {
+        imports: "",
+        init: "a=1;b=0",
+        update: "for x in d:\n a+=x;b+=a\na%=65521;b%=65521",
+        digest: "'%04x%04x'%(b,a)",
+        maxPiece: ADLER32_MAX_PIECE,
+      }
+    : {
+        imports: "import hashlib",
+        init: `h=hashlib.${algorithm}()`,
+        update: "h.update(d)",
+        digest: "h.digest()",
+        maxPiece: 1 << 16,
+      }
+
+/** Read piece for hashing-related loops. */
+export const hashPiece = (d: BoardDialect): number => Math.min(d.piece, hashCode(d.hash).maxPiece)
+
+/** Indent every line of `code` by `n` spaces. */
+export const indent = (code: string, n: number): string =>
+  code
+    .split("\n")
+    .map((line) => (line.length > 0 ? " ".repeat(n) + line : line))
+    .join("\n")

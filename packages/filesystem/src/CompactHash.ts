@@ -1,0 +1,53 @@
+/**
+ * The hash and size functions the exchanges that hash on the board define, written for the
+ * board's dialect as short as they can be: the micro:bit parses them in a few KB of heap.
+ * @internal
+ */
+import { type BoardDialect, hashCode, hashPiece, indent } from "./BoardDialect.js"
+
+/**
+ * `_bh(p, s)`: hash file `p` in two parts, the first `s` bytes and the rest; returns
+ * `(size of the rest, digest of the first part, digest of the rest)`. Compact and dialect-specific
+ * (a helper taking the algorithm as an argument, with an Adler-32 class, made the micro:bit run
+ * out of heap, and its commit exchange must stay under about 1200 bytes).
+ */
+export const hashFunction = (d: BoardDialect): string => {
+  const h = hashCode(d.hash)
+  const piece = hashPiece(d)
+  return [
+    "def _bh(p,s):",
+    h.imports ? ` ${h.imports}` : "",
+    " f=open(p,'rb')",
+    ` ${h.init};q=None;n=0`,
+    " while 1:",
+    "  if n==s:",
+    `   q=${h.digest};${h.init}`,
+    `  d=f.read(min(${piece},s-n) if n<s else ${piece})`,
+    "  if not d:break",
+    "  n+=len(d)",
+    indent(h.update, 2),
+    " f.close()",
+    " if q is None:",
+    `  q=${h.digest};${h.init}`,
+    ` return (n-s,q,${h.digest})`,
+    "",
+  ]
+    .filter((line) => line !== "")
+    .join("\n")
+    .concat("\n")
+}
+export const sizeFunction = (d: BoardDialect): string => {
+  if (d.os.has("stat")) return "def _bsz(p):\n return os.stat(p)[6]\n"
+  if (d.os.has("size")) return "def _bsz(p):\n return os.size(p)\n"
+  return [
+    "def _bsz(p):",
+    " f=open(p,'rb');n=0",
+    " while 1:",
+    `  d=f.read(${d.piece})`,
+    "  if not d:break",
+    "  n+=len(d)",
+    " f.close()",
+    " return n",
+    "",
+  ].join("\n")
+}
