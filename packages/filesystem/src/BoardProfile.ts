@@ -5,6 +5,7 @@ import {
   type PythonError,
   type PythonValue,
   parsePythonLiteral,
+  StateKey,
 } from "@belay/transport"
 import { Deferred, Effect, Result } from "effect"
 import { type BoardDialect, ERRNO_NAMES, frameCheck, probeCode, py } from "./BoardCode.js"
@@ -125,30 +126,26 @@ export interface DeviceProfile {
   roomy: boolean
 }
 
-const profiles = new WeakMap<DeviceCommunicationShape, DeviceProfile>()
+/** The transfer profile of a connection, kept as long as the connection. */
+const DeviceProfileKey = StateKey<DeviceProfile>("@belay/filesystem/DeviceProfile")
 
 /** @internal the profile of one connection */
 export const profileOf = (
   device: DeviceCommunicationShape,
   capabilities: DeviceCapabilities,
 ): DeviceProfile => {
-  let profile = profiles.get(device)
-  if (profile === undefined) {
-    profile = {
-      probe: undefined,
-      probing: undefined,
-      freeMemory: capabilities.freeMemory,
-      failedCodeBytes: Number.POSITIVE_INFINITY,
-      rate: undefined,
-      seq: 0,
-      token: newOwnerToken(),
-      deadTemporaryFiles: undefined,
-      scannedDirectories: new Set(),
-      roomy: capabilities.freeMemory >= PROBE_SCAN_MIN_FREE,
-    }
-    profiles.set(device, profile)
-  }
-  return profile
+  return device.connectionState.getOrCreate(DeviceProfileKey, () => ({
+    probe: undefined,
+    probing: undefined,
+    freeMemory: capabilities.freeMemory,
+    failedCodeBytes: Number.POSITIVE_INFINITY,
+    rate: undefined,
+    seq: 0,
+    token: newOwnerToken(),
+    deadTemporaryFiles: undefined,
+    scannedDirectories: new Set(),
+    roomy: capabilities.freeMemory >= PROBE_SCAN_MIN_FREE,
+  }))
 }
 
 /**
@@ -158,7 +155,7 @@ export const profileOf = (
  * forgetTransferProfile(session.device)
  */
 export const forgetTransferProfile = (device: DeviceCommunicationShape): void => {
-  profiles.delete(device)
+  device.connectionState.delete(DeviceProfileKey)
 }
 
 const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i)
