@@ -73,8 +73,12 @@ export class Entry implements ResourceHandle {
     readonly cleanup: Effect.Effect<void, unknown>,
     /** The caller's record (`registerResource`), an explicit id, or the sequence number the id derives from. */
     readonly source: SessionResource | string | number,
-    readonly lostOnReset: boolean,
   ) {}
+
+  /** The resource lives in the board's RAM (see {@link ResetLostEntry}). */
+  get lostOnReset(): boolean {
+    return false
+  }
 
   get resourceId(): string {
     const source = this.source
@@ -108,5 +112,15 @@ export class Entry implements ResourceHandle {
       cleanup: this.cleanup,
       lostOnReset: this.lostOnReset,
     }
+  }
+}
+
+/**
+ * A resource a board reset ends without cleanup. A class of its own rather than a field on every
+ * entry: few resources are, and each field costs every tracked resource 4 bytes.
+ */
+export class ResetLostEntry extends Entry {
+  override get lostOnReset(): boolean {
+    return true
   }
 }

@@ -1,7 +1,7 @@
 import { Duration, Effect, Exit, Metric, Scope } from "effect"
 import { ResourceCleanupError, type ResourceCleanupFailure, SessionError } from "./errors.js"
 import { boundedCleanup } from "./ResourceCleanup.js"
-import { CLEANING, DONE, Entry, isNewest, LIVE, Segment } from "./ResourceSegment.js"
+import { CLEANING, DONE, Entry, isNewest, LIVE, ResetLostEntry, Segment } from "./ResourceSegment.js"
 import { SessionMetrics } from "./SessionMetrics.js"
 import type { ResourceHandle, ResourceUsageStats, SessionResource, TrackOptions } from "./SessionResource.js"
 
@@ -104,13 +104,12 @@ export class ResourceTracker {
     createdAt: number,
   ): Effect.Effect<ResourceHandle, SessionError | ResourceCleanupError> {
     return Effect.suspend(() => {
-      const entry = new Entry(
+      const entry = new (lostOnReset ? ResetLostEntry : Entry)(
         type,
         cost,
         createdAt - this.createdAtMs,
         cleanup,
         source ?? ++this.seq,
-        lostOnReset,
       )
       if (this.closed) {
         // Nothing may outlive its session: undo it now and say so.
