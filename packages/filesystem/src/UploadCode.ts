@@ -8,7 +8,7 @@
  * @internal
  */
 
-import { checkedTopLevelRequest } from "@belay/transport"
+import { checkedTopLevelRequest } from "@belay/transport/internal"
 import { type BoardDialect, hashCode, hashPiece, indent, OS_IMPORT, py } from "./BoardDialect.js"
 import { hashFunction, sizeFunction } from "./CompactHash.js"
 import { framedConstant, framedLiteral, framedReply } from "./ReplyFrame.js"
