@@ -1,6 +1,3 @@
 #!/usr/bin/env node
-import { main } from "../dist/main.js"
-
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code
-})
+// The bundle `pnpm build` (or scripts/setup.sh) writes; see scripts/bundle.mjs.
+import "../dist/bundle/belay.mjs"

@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+/**
+ * Bundles the `belay` command with esbuild into `dist/bundle/`: one small entry module, and chunks
+ * loaded by dynamic `import()` when a command needs them (the argument parser, the file system, the
+ * demo, the bench, the REPL). Effect and the Belay libraries are bundled (tree-shaken, minified);
+ * `serialport` (a native addon) and `@belay/virtual-device` (its WebAssembly and worker files are
+ * found next to its own modules) stay dependencies, imported from node_modules when used.
+ *
+ * Then it stores what the parser prints for `--version` and each command's `--help` (plain and
+ * colored) in `dist/bundle/output.json`, which the entry prints without loading the parser.
+ *
+ * Usage: `node scripts/bundle.mjs` (from the package directory or anywhere).
+ */
+import { readFileSync, rmSync, writeFileSync } from "node:fs"
+import path from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
+import * as esbuild from "esbuild"
+
+const packageDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+const outdir = path.join(packageDir, "dist", "bundle")
+const { version, dependencies } = JSON.parse(readFileSync(path.join(packageDir, "package.json"), "utf8"))
+
+/**
+ * `serialport` is a CommonJS module that re-exports its stream parsers and a mock beside the
+ * `SerialPort` class, the one thing Belay uses: the bundle takes the class's own module, so that
+ * starting a serial link compiles less, and names it as an ES module (esbuild cannot see through
+ * the re-exports).
+ */
+const serialPortClassOnly = {
+  name: "serialport-class-only",
+  setup(build) {
+    build.onResolve({ filter: /^serialport$/ }, () => ({ path: "serialport", namespace: "serialport-class" }))
+    build.onLoad({ filter: /.*/, namespace: "serialport-class" }, () => ({
+      contents: 'export { SerialPort } from "serialport/dist/serialport.js"',
+      resolveDir: packageDir,
+      loader: "js",
+    }))
+  },
+}
+
+rmSync(outdir, { recursive: true, force: true })
+await esbuild.build({
+  absWorkingDir: packageDir,
+  entryPoints: { belay: "src/bin.ts", main: "src/main.ts" },
+  outdir,
+  outExtension: { ".js": ".mjs" },
+  chunkNames: "chunks/[name]-[hash]",
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node20.19",
+  minify: process.env.BELAY_BUNDLE_MINIFY !== "0",
+  // The package's runtime dependencies stay imports; everything else is in the bundle.
+  external: Object.keys(dependencies ?? {}),
+  // Bundled from the workspace's node_modules, so that a package installed for the bundle alone
+  // (a devDependency) resolves wherever it is hoisted.
+  nodePaths: [path.join(packageDir, "node_modules")],
+  define: { __BELAY_CLI_VERSION__: JSON.stringify(version) },
+  legalComments: "none",
+  // The CommonJS parts of the bundle (serialport's stream classes) call require() for Node's own
+  // modules; an ES module has none unless it makes one.
+  banner: {
+    js: 'import{createRequire as __belayRequire}from"node:module";const require=__belayRequire(import.meta.url);',
+  },
+  plugins: [serialPortClassOnly],
+  logLevel: "warning",
+})
+
+// Every command path the parser knows, from its help output.
+const { renderOutput } = await import(pathToFileURL(path.join(outdir, "main.mjs")).href)
+const subcommands = (help) => {
+  const at = help.indexOf("SUBCOMMANDS\n")
+  if (at < 0) return []
+  return help
+    .slice(at)
+    .split("\n")
+    .slice(1)
+    .map((line) => /^ {2}(\S+)/.exec(line)?.[1])
+    .filter((name) => name !== undefined)
+}
+const stored = { plain: {}, colors: {} }
+const visit = async (commandPath) => {
+  const key = commandPath.join(" ")
+  for (const [table, colors] of [
+    ["plain", false],
+    ["colors", true],
+  ]) {
+    stored[table][key] = await renderOutput([...commandPath, "--help"], colors)
+  }
+  for (const name of subcommands(stored.plain[key])) await visit([...commandPath, name])
+}
+await visit([])
+stored.plain["--version"] = await renderOutput(["--version"], false)
+stored.colors["--version"] = await renderOutput(["--version"], true)
+writeFileSync(path.join(outdir, "output.json"), `${JSON.stringify(stored)}\n`)
