@@ -39,7 +39,7 @@ const serialPortClassOnly = {
 }
 
 rmSync(outdir, { recursive: true, force: true })
-await esbuild.build({
+const built = await esbuild.build({
   absWorkingDir: packageDir,
   entryPoints: { belay: "src/bin.ts", main: "src/main.ts" },
   outdir,
@@ -64,8 +64,11 @@ await esbuild.build({
     js: 'import{createRequire as __belayRequire}from"node:module";const require=__belayRequire(import.meta.url);',
   },
   plugins: [serialPortClassOnly],
+  metafile: process.env.BELAY_BUNDLE_META === "1",
   logLevel: "warning",
 })
+
+if (built.metafile) writeFileSync(path.join(packageDir, "dist", "bundle-meta.json"), JSON.stringify(built.metafile))
 
 // Every command path the parser knows, from its help output.
 const { renderOutput } = await import(pathToFileURL(path.join(outdir, "main.mjs")).href)
