@@ -68,7 +68,8 @@ const built = await esbuild.build({
   logLevel: "warning",
 })
 
-if (built.metafile) writeFileSync(path.join(packageDir, "dist", "bundle-meta.json"), JSON.stringify(built.metafile))
+if (built.metafile)
+  writeFileSync(path.join(packageDir, "dist", "bundle-meta.json"), JSON.stringify(built.metafile))
 
 // Every command path the parser knows, from its help output.
 const { renderOutput } = await import(pathToFileURL(path.join(outdir, "main.mjs")).href)
