@@ -12,6 +12,7 @@
  * Usage: `node scripts/bundle.mjs` (from the package directory or anywhere).
  */
 import { readFileSync, rmSync, writeFileSync } from "node:fs"
+import { createRequire } from "node:module"
 import path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import * as esbuild from "esbuild"
@@ -33,6 +34,40 @@ const serialPortClassOnly = {
     build.onLoad({ filter: /.*/, namespace: "serialport-class" }, () => ({
       contents: 'export { SerialPort } from "serialport/dist/serialport.js"',
       resolveDir: packageDir,
+      loader: "js",
+    }))
+  },
+}
+
+/**
+ * The Belay libraries import Effect's modules through its barrel (`import { Effect } from
+ * "effect"`), which keeps more of Effect in a bundle than the modules named (measured: 90 KB
+ * against 26 KB for `Effect` alone). In the libraries' built files, an import of namespaces only
+ * becomes one import per module (`import * as Effect from "effect/Effect"`), which is what the
+ * barrel re-exports.
+ */
+const effectByModule = {
+  name: "effect-by-module",
+  setup(build) {
+    const barrel = readFileSync(createRequire(import.meta.url).resolve("effect"), "utf8")
+    const namespaces = new Set(
+      [...barrel.matchAll(/^export \* as (\w+) from "\.\/(\w+)\.js"/gm)]
+        .filter(([, name, file]) => name === file)
+        .map(([, name]) => name),
+    )
+    const byModule = (statement, names) => {
+      const specifiers = names
+        .split(",")
+        .map((n) => n.trim())
+        .filter((n) => n !== "" && !n.startsWith("type "))
+        .map((n) => /^(\w+)(?:\s+as\s+(\w+))?$/.exec(n))
+      if (specifiers.some((m) => m === null || !namespaces.has(m[1]))) return statement
+      return specifiers
+        .map(([, name, local]) => `import * as ${local ?? name} from "effect/${name}"`)
+        .join(";")
+    }
+    build.onLoad({ filter: /[\\/]packages[\\/][^\\/]+[\\/]dist[\\/].*\.js$/ }, (args) => ({
+      contents: readFileSync(args.path, "utf8").replace(/import\s*\{([^}]*)\}\s*from\s*"effect"/g, byModule),
       loader: "js",
     }))
   },
@@ -63,7 +98,7 @@ const built = await esbuild.build({
   banner: {
     js: 'import{createRequire as __belayRequire}from"node:module";const require=__belayRequire(import.meta.url);',
   },
-  plugins: [serialPortClassOnly],
+  plugins: [serialPortClassOnly, effectByModule],
   metafile: process.env.BELAY_BUNDLE_META === "1",
   logLevel: "warning",
 })

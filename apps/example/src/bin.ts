@@ -4,7 +4,11 @@
  * other command line goes to the full parser. Nothing else is imported until it is needed.
  */
 import { readFileSync } from "node:fs"
+import * as nodeModule from "node:module"
 import { recognize } from "./cli/FastPath.js"
+
+// Node 22.1 and later keep the compiled bundle on disk between runs (a no-op where absent).
+;(nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.()
 
 /** What `renderOutput` printed at build time, by command line, with and without colors. */
 interface StoredOutput {
