@@ -10,7 +10,7 @@ import { startupRows } from "./startup.ts"
 // memory while a board floods output, and the time of a whole command with and without the
 // end-to-end checks.
 
-const bin = path.resolve(import.meta.dirname, "../bin/belay.mjs")
+const bin = path.resolve(import.meta.dirname, "../bin/belay.cjs")
 
 /** Peak resident memory of a process so far (VmHWM), in MB; undefined once it has exited. */
 const peakMb = (pid: number): number | undefined => {

@@ -9,7 +9,7 @@ import os from "node:os"
 import path from "node:path"
 import { type BenchContext, summarize } from "../../../scripts/bench-kit.ts"
 
-const bin = path.resolve(import.meta.dirname, "../bin/belay.mjs")
+const bin = path.resolve(import.meta.dirname, "../bin/belay.cjs")
 
 /** Wall time of one whole process, in ms; fails on a non-zero exit. */
 const wallMs = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = process.env) =>

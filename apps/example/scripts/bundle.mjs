@@ -7,7 +7,7 @@
  * found next to its own modules) stay dependencies, imported from node_modules when used.
  *
  * Then it stores what the parser prints for `--version` and each command's `--help` (plain and
- * colored) in `dist/bundle/output.json`, which the entry prints without loading the parser.
+ * colored) in `dist/bundle/output.json`, which `bin/belay.cjs` prints without loading the parser.
  *
  * Usage: `node scripts/bundle.mjs` (from the package directory or anywhere).
  */

@@ -12,7 +12,7 @@ import { makeCli, renderOutput } from "../src/main.js"
 // The start-up shortcuts give what the full argument parser gives: the fast path's reading of a
 // command line, and the stored help and version text.
 
-const bin = path.resolve(import.meta.dirname, "../bin/belay.mjs")
+const bin = path.resolve(import.meta.dirname, "../bin/belay.cjs")
 /** What the bundle's build stored (the build runs before the tests). */
 const stored = () =>
   JSON.parse(readFileSync(path.resolve(import.meta.dirname, "../dist/bundle/output.json"), "utf8")) as {
