@@ -2,23 +2,26 @@
 /**
  * Bundles the `belay` command with esbuild into `dist/bundle/`: one small entry module, and chunks
  * loaded by dynamic `import()` when a command needs them (the argument parser, the file system, the
- * demo, the bench, the REPL). Effect and the Belay libraries are bundled (tree-shaken, minified);
- * `serialport` (a native addon) and `@belay/virtual-device` (its WebAssembly and worker files are
- * found next to its own modules) stay dependencies, imported from node_modules when used.
+ * demo, the bench, the REPL, the virtual board). Effect and the Belay libraries are bundled
+ * (tree-shaken, minified), the virtual board's worker script beside them; the package's
+ * dependencies stay imports from node_modules: serialport's native binding, and MicroPython's
+ * WebAssembly build (the virtual board finds its `.wasm` file through it).
  *
  * Then it stores what the parser prints for `--version` and each command's `--help` (plain and
  * colored) in `dist/bundle/output.json`, which `bin/belay.cjs` prints without loading the parser.
  *
  * Usage: `node scripts/bundle.mjs` (from the package directory or anywhere).
  */
-import { readFileSync, rmSync, writeFileSync } from "node:fs"
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import * as esbuild from "esbuild"
 
 const packageDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-const outdir = path.join(packageDir, "dist", "bundle")
+const bundleDir = path.join(packageDir, "dist", "bundle")
+// Written beside it, then moved into place: a command running meanwhile sees the old bundle or the new.
+const outdir = `${bundleDir}.next`
 const { version, dependencies } = JSON.parse(readFileSync(path.join(packageDir, "package.json"), "utf8"))
 
 /**
@@ -73,6 +76,35 @@ const effectByModule = {
   },
 }
 
+/**
+ * serialport's binding package is CommonJS spread over a dozen files (about 20 ms to load from
+ * node_modules); its JavaScript goes into the bundle, and only its compiled addon is loaded from
+ * the installed package, which stays a dependency. The one line that finds the addon next to its
+ * own files finds the package by name instead.
+ */
+const BINDINGS = "@serialport/bindings-cpp"
+const ADDON_LOOKUP = "(0, path_1.join)(__dirname, '../')"
+const bindingsJavaScript = {
+  name: "bindings-javascript",
+  setup(build) {
+    build.onLoad(
+      { filter: /[\\/]@serialport[\\/]bindings-cpp[\\/]dist[\\/]serialport-bindings\.js$/ },
+      (args) => {
+        const source = readFileSync(args.path, "utf8")
+        if (!source.includes(ADDON_LOOKUP))
+          throw new Error(`bundle: ${args.path} no longer finds its addon with ${ADDON_LOOKUP}`)
+        return {
+          contents: source.replace(
+            ADDON_LOOKUP,
+            `(0, path_1.dirname)(require.resolve("${BINDINGS}/package.json"))`,
+          ),
+          loader: "js",
+        }
+      },
+    )
+  },
+}
+
 rmSync(outdir, { recursive: true, force: true })
 const built = await esbuild.build({
   absWorkingDir: packageDir,
@@ -86,8 +118,9 @@ const built = await esbuild.build({
   platform: "node",
   target: "node20.19",
   minify: process.env.BELAY_BUNDLE_MINIFY !== "0",
-  // The package's runtime dependencies stay imports; everything else is in the bundle.
-  external: Object.keys(dependencies ?? {}),
+  // The package's runtime dependencies stay imports (but for the binding's JavaScript, above);
+  // everything else is in the bundle.
+  external: Object.keys(dependencies ?? {}).filter((name) => name !== BINDINGS),
   // Bundled from the workspace's node_modules, so that a package installed for the bundle alone
   // (a devDependency) resolves wherever it is hoisted.
   nodePaths: [path.join(packageDir, "node_modules")],
@@ -98,13 +131,37 @@ const built = await esbuild.build({
   banner: {
     js: 'import{createRequire as __belayRequire}from"node:module";const require=__belayRequire(import.meta.url);',
   },
-  plugins: [serialPortClassOnly, effectByModule],
-  metafile: process.env.BELAY_BUNDLE_META === "1",
+  plugins: [serialPortClassOnly, effectByModule, bindingsJavaScript],
+  metafile: true,
   logLevel: "warning",
 })
 
-if (built.metafile)
+if (process.env.BELAY_BUNDLE_META === "1")
   writeFileSync(path.join(packageDir, "dist", "bundle-meta.json"), JSON.stringify(built.metafile))
+
+// The virtual board's interpreter runs in a worker thread, started from the script `worker.js`
+// beside the module that starts it: bundled on its own (it shares nothing with the rest), into the
+// folder of the chunk that holds that module.
+const virtualDeviceDir = path.dirname(fileURLToPath(import.meta.resolve("@belay/virtual-device")))
+const starter = Object.entries(built.metafile.outputs).find(([, output]) =>
+  Object.keys(output.inputs).some(
+    (input) => path.resolve(packageDir, input) === path.join(virtualDeviceDir, "interpreter.js"),
+  ),
+)
+if (starter === undefined) throw new Error("bundle: no chunk holds the virtual board's interpreter.js")
+await esbuild.build({
+  absWorkingDir: packageDir,
+  entryPoints: [path.join(virtualDeviceDir, "worker.js")],
+  outfile: path.join(packageDir, path.dirname(starter[0]), "worker.js"),
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  target: "node20.19",
+  minify: process.env.BELAY_BUNDLE_MINIFY !== "0",
+  external: Object.keys(dependencies ?? {}),
+  legalComments: "none",
+  logLevel: "warning",
+})
 
 // Every command path the parser knows, from its help output.
 const { renderOutput } = await import(pathToFileURL(path.join(outdir, "main.mjs")).href)
@@ -133,3 +190,5 @@ await visit([])
 stored.plain["--version"] = await renderOutput(["--version"], false)
 stored.colors["--version"] = await renderOutput(["--version"], true)
 writeFileSync(path.join(outdir, "output.json"), `${JSON.stringify(stored)}\n`)
+rmSync(bundleDir, { recursive: true, force: true })
+renameSync(outdir, bundleDir)
