@@ -12,7 +12,7 @@ import { type BenchContext, summarize } from "../../../scripts/bench-kit.ts"
 const bin = path.resolve(import.meta.dirname, "../bin/belay.cjs")
 
 /** Wall time of one whole process, in ms; fails on a non-zero exit. */
-const wallMs = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = process.env) =>
+const wallMs = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) =>
   new Promise<number>((resolve, reject) => {
     const started = performance.now()
     const child = spawn(process.execPath, args, { env, stdio: ["ignore", "ignore", "pipe"] })
@@ -30,13 +30,13 @@ const wallMs = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = process.en
 const pairedRatio = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, runs: number) => {
   // One of each first, not counted: the file system cache and the board warm up.
   await wallMs([bin, ...args], env)
-  await wallMs(["-e", "0"])
+  await wallMs(["-e", "0"], env)
   const ratios: number[] = []
   const belay: number[] = []
   const node: number[] = []
   for (let i = 0; i < runs; i++) {
     const a = await wallMs([bin, ...args], env)
-    const b = await wallMs(["-e", "0"])
+    const b = await wallMs(["-e", "0"], env)
     belay.push(a)
     node.push(b)
     ratios.push(a / b)
@@ -72,7 +72,10 @@ const EXEC_PEAK_MB = 70
 const BURST = 20
 
 /** Record the start-up rows: `ptyDevice` names a MicroPython board behind a pseudo-terminal. */
-export const startupRows = async (ctx: BenchContext, env: NodeJS.ProcessEnv, ptyDevice: string) => {
+export const startupRows = async (ctx: BenchContext, extraEnv: NodeJS.ProcessEnv, ptyDevice: string) => {
+  // Both commands in the same environment: what it holds changes how long any Node takes to
+  // start (NODE_EXTRA_CA_CERTS, for one, is read at every start).
+  const env = { ...process.env, ...extraEnv }
   const runs = ctx.quick ? 5 : 15
   const cases = [
     ["belay --version", ["--version"], "none", TARGETS.version],
