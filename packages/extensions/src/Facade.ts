@@ -7,7 +7,7 @@ import {
   type ResourceUsageStats,
   type SessionStats,
 } from "@belay/core"
-import type { Task } from "@belay/executors"
+import { executorContext, type Task } from "@belay/executors"
 import { type BoardFileSystem, boardFileSystem } from "@belay/filesystem"
 import { DeviceCommunication } from "@belay/transport"
 import { Cause, Effect, Exit, ManagedRuntime } from "effect"
@@ -146,7 +146,8 @@ export interface BelaySession {
    * await s.acquire("t = Timer(-1)\nt.init(period=100, callback=tick)", "t.deinit()", "DeviceTimer")
    */
   acquire(setupCode: string, cleanupCode: string, resourceType?: string): Promise<string>
-  resources(): ResourceUsageStats
+  /** The session's resources (a board thread's stop among them, as `BackgroundThread`), threads and deployed functions. */
+  resources(): ResourceUsageStats & { readonly backgroundThreads: number; readonly deployedMethods: number }
 }
 
 /**
@@ -224,7 +225,14 @@ export class Belay {
             resourceType,
           }),
         ),
-      resources: () => session.resources.getResourceStats(),
+      resources: () => {
+        const context = executorContext(session)
+        return {
+          ...session.resources.getResourceStats(),
+          backgroundThreads: context.activeThreads().length,
+          deployedMethods: context.deployedMethods().length,
+        }
+      },
     }
   }
 

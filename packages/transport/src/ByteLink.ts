@@ -62,7 +62,11 @@ export interface ReceiveSink {
   readonly fail: (error: LinkError) => void
 }
 
-/** The `received` streams built by `makeReceiveQueue`, with how to attach a sink to each. */
+/**
+ * The `received` streams built by `makeReceiveQueue`, with how to attach a sink to each. A tag
+ * on a stream object saying how it was built (no board or session state), kept beside the
+ * stream so that `ByteLink` needs no member for it and every link implementation gets it.
+ */
 const directReceivers = new WeakMap<object, (sink: ReceiveSink) => () => void>()
 
 /**

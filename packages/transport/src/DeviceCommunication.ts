@@ -54,6 +54,7 @@ import {
   resolveOptions,
 } from "./RawReplEngine.js"
 import { ReceiveBuffer } from "./ReceiveBuffer.js"
+import { StateStore } from "./StateStore.js"
 import { isCompileMemoryError, parseTraceback } from "./Traceback.js"
 
 /**
@@ -150,6 +151,13 @@ export interface DeviceCommunicationShape {
   readonly linkClosed: Effect.Effect<LinkError>
   /** Callers waiting for their turn on the board. */
   readonly queueLength: Effect.Effect<number>
+  /**
+   * State that lives as long as this connection (what was learnt of the board: its capabilities,
+   * the code deployed on it, its transfer profile), under typed keys. Views of the device made
+   * by spreading it (`{ ...device, exec }`, a session's device) share it. A reconnect makes a
+   * new connection, with an empty store.
+   */
+  readonly connectionState: StateStore
 }
 
 /**
@@ -657,6 +665,7 @@ export const makeDeviceCommunication = (
       metrics: Effect.sync(() => recorder.snapshot()),
       linkClosed: Deferred.await(closed),
       queueLength: Effect.sync(() => lock.waiting),
+      connectionState: new StateStore(),
     } satisfies DeviceCommunicationShape
   })
 

@@ -54,3 +54,5 @@ export {
 } from "./PythonLiteral.js"
 // Options and events of the engine.
 export type { BoardResetEvent, ProtocolCapabilities, RawReplOptions } from "./RawReplEngine.js"
+// State that lives as long as a board connection (or a session), under typed keys.
+export { StateKey, StateStore } from "./StateStore.js"
