@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine (Node 20.19+ and npm) for this repository: pnpm at the pinned version,
-# the system packages the tests need (QEMU, the micro:bit MicroPython firmware, socat), and the
-# workspace's dependencies. Safe to run again: it skips what is already there.
+# the system packages the tests need (QEMU, the micro:bit MicroPython firmware, socat), the
+# workspace's dependencies, and a build, so that `./node_modules/.bin/belay` runs at once (the
+# command is a bundle that the build writes). Safe to run again: it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,3 +28,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 pnpm install --frozen-lockfile --reporter=silent
+
+# The libraries, and the belay command's bundle (turbo skips what is already built).
+pnpm build --output-logs=errors-only

@@ -4,11 +4,13 @@ import { mkdtemp, rm } from "node:fs/promises"
 import os from "node:os"
 import path from "node:path"
 import { type BenchContext, summarize } from "../../../scripts/bench-kit.ts"
+import { startupRows } from "./startup.ts"
 
-// The belay command as a person runs it, as a whole process: peak memory while a board floods
-// output, and the time of a whole command with and without the end-to-end checks.
+// The belay command as a person runs it, as a whole process: start-up against `node -e 0`, peak
+// memory while a board floods output, and the time of a whole command with and without the
+// end-to-end checks.
 
-const bin = path.resolve(import.meta.dirname, "../bin/belay.mjs")
+const bin = path.resolve(import.meta.dirname, "../bin/belay.cjs")
 
 /** Peak resident memory of a process so far (VmHWM), in MB; undefined once it has exited. */
 const peakMb = (pid: number): number | undefined => {
@@ -70,6 +72,7 @@ export default async function bench(ctx: BenchContext) {
     // The in-process virtual board's own memory (its interpreter and worker) counts in the
     // command's; behind a pseudo-terminal, the board is another process, as a real board is.
     const pty = await ptyBoard(home)
+    await startupRows(ctx, env, `serial:${pty.path}`)
     const cases = [
       ["in-process board, read at full speed", "virtual", undefined],
       ["in-process board, read at 100 KB/s", "virtual", 100 * 1024],

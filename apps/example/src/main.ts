@@ -1,19 +1,37 @@
+/**
+ * The `belay` command's full argument parser (effect/cli) and every command. The command lines
+ * people run most skip this module (see `cli/FastPath.ts`), and what a command needs beyond the
+ * parser (the file system, the demo, the bench, the REPL, the virtual board) is imported when that
+ * command runs, so each command loads only what it uses.
+ */
 import { readFile } from "node:fs/promises"
 import { DeviceSessionManager } from "@belay/core"
-import { checkHealth } from "@belay/extensions"
-import { DeviceCommunication, parsePythonLiteral } from "@belay/transport"
-import { listSerialPorts } from "@belay/transport/serial"
-import { NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, type Fiber, Logger, Result, Stream } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
-import { runBench } from "./cli/Bench.js"
+import { DeviceCommunication } from "@belay/transport"
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Argument from "effect/cli/Argument"
+import * as CliOutput from "effect/cli/CliOutput"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import { onBoard } from "./cli/Board.js"
-import { runDemo } from "./cli/Demo.js"
-import { describeFailure, ExitCode, UsageError } from "./cli/Failure.js"
+import { evalExpression, execCode } from "./cli/Exec.js"
+import { ExitCode, UsageError } from "./cli/Failure.js"
+import { defaultDevice } from "./cli/Flags.js"
 import { fsCommand } from "./cli/Fs.js"
-import { boardText, print, printJson, toJson, watchOutput, write, writeError } from "./cli/Output.js"
-import { runRepl } from "./cli/Repl.js"
-import { brokenPipeExitCode, stopOn } from "./cli/Stop.js"
+import { boardText, print, printJson, write, writeError } from "./cli/Output.js"
+import { runToExitCode } from "./cli/Run.js"
+import { cliVersion } from "./cli/Version.js"
+
+/** What `exec` and `eval` do once their arguments are parsed (replaceable to test the parser). */
+export interface Actions {
+  readonly exec: (device: string, code: string) => Effect.Effect<void, unknown>
+  readonly eval: (device: string, expression: string) => Effect.Effect<void, unknown>
+}
+
+const boardActions: Actions = { exec: execCode, eval: evalExpression }
 
 const root = Command.make("belay").pipe(
   Command.withSharedFlags({
@@ -22,7 +40,7 @@ const root = Command.make("belay").pipe(
       Flag.withDescription(
         "connection: virtual (default), serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, qemu:microbit, list",
       ),
-      Flag.withDefault(process.env.BELAY_DEVICE || "virtual"),
+      Flag.withDefault(defaultDevice()),
     ),
     json: Flag.Boolean("json").pipe(
       Flag.withDescription("print machine-readable JSON"),
@@ -37,34 +55,6 @@ const root = Command.make("belay").pipe(
   }),
   Command.withDescription("Drive a MicroPython board from the command line (the virtual board by default)."),
 )
-
-const exec = Command.make("exec", { code: Argument.String("code") }, ({ code }) =>
-  Effect.gen(function* () {
-    const { device } = yield* root
-    // Streamed as it comes (within the usual exec timeout), so output printed before an exception
-    // shows, and a closed stdout stops the code on the board.
-    const text = boardText()
-    yield* onBoard(
-      device,
-      Effect.flatMap(DeviceCommunication, (d) =>
-        Stream.runForEach(d.execStream(code), (out) => print(text(out))),
-      ),
-    )
-    yield* print(text(""))
-  }),
-).pipe(Command.withDescription("run Python code and print what it prints"))
-
-const evalCommand = Command.make("eval", { expression: Argument.String("expression") }, ({ expression }) =>
-  Effect.gen(function* () {
-    const { device } = yield* root
-    const repr = yield* onBoard(
-      device,
-      Effect.flatMap(DeviceCommunication, (d) => d.eval(expression)),
-    )
-    const parsed = parsePythonLiteral(repr)
-    printJson(Result.isSuccess(parsed) ? toJson(parsed.success) : repr)
-  }),
-).pipe(Command.withDescription("evaluate an expression and print its value as JSON"))
 
 const run = Command.make("run", { file: Argument.String("file.py") }, ({ file }) =>
   Effect.gen(function* () {
@@ -89,6 +79,7 @@ const run = Command.make("run", { file: Argument.String("file.py") }, ({ file })
 const info = Command.make("info", {}, () =>
   Effect.gen(function* () {
     const { device, json } = yield* root
+    const { checkHealth } = yield* Effect.promise(() => import("@belay/extensions"))
     const report = yield* onBoard(
       device,
       Effect.gen(function* () {
@@ -133,6 +124,7 @@ const info = Command.make("info", {}, () =>
 const ports = Command.make("ports", {}, () =>
   Effect.gen(function* () {
     const { json } = yield* root
+    const { listSerialPorts } = yield* Effect.promise(() => import("@belay/transport/serial"))
     const list = yield* listSerialPorts()
     if (json) return printJson(list)
     if (list.length === 0) write("no serial ports found\n")
@@ -148,6 +140,7 @@ const ports = Command.make("ports", {}, () =>
 const repl = Command.make("repl", {}, () =>
   Effect.gen(function* () {
     const { device } = yield* root
+    const { runRepl } = yield* Effect.promise(() => import("./cli/Repl.js"))
     yield* onBoard(device, runRepl)
   }),
 ).pipe(Command.withDescription("an interactive terminal to the board's REPL (Ctrl-] leaves)"))
@@ -155,6 +148,7 @@ const repl = Command.make("repl", {}, () =>
 const demo = Command.make("demo", {}, () =>
   Effect.gen(function* () {
     const { device } = yield* root
+    const { runDemo } = yield* Effect.promise(() => import("./cli/Demo.js"))
     yield* onBoard(device, runDemo)
   }),
 ).pipe(Command.withDescription("a guided tour of Belay on the board"))
@@ -162,84 +156,112 @@ const demo = Command.make("demo", {}, () =>
 const bench = Command.make("bench", {}, () =>
   Effect.gen(function* () {
     const { device, json } = yield* root
+    const { runBench } = yield* Effect.promise(() => import("./cli/Bench.js"))
     yield* onBoard(device, runBench(json))
   }),
 ).pipe(Command.withDescription("measure latency and throughput on the board"))
 
-const cli = root.pipe(
-  Command.withSubcommands([demo, exec, evalCommand, run, info, fsCommand(root), repl, bench, ports]),
-)
+/**
+ * The whole command tree, with `actions` doing what `exec` and `eval` do.
+ *
+ * @example
+ * Command.runWith(makeCli(), { version: cliVersion() })(["exec", "print(1)"])
+ */
+export const makeCli = (actions: Actions = boardActions) => {
+  const exec = Command.make("exec", { code: Argument.String("code") }, ({ code }) =>
+    Effect.flatMap(root, ({ device }) => actions.exec(device, code)),
+  ).pipe(Command.withDescription("run Python code and print what it prints"))
 
-const awaitExit = <A, E>(fiber: Fiber.Fiber<A, E>) =>
-  new Promise<Exit.Exit<A, E>>((resolve) => fiber.addObserver(resolve))
+  const evalCommand = Command.make("eval", { expression: Argument.String("expression") }, ({ expression }) =>
+    Effect.flatMap(root, ({ device }) => actions.eval(device, expression)),
+  ).pipe(Command.withDescription("evaluate an expression and print its value as JSON"))
+
+  return root.pipe(
+    Command.withSubcommands([demo, exec, evalCommand, run, info, fsCommand(root), repl, bench, ports]),
+  )
+}
+
+/** The argument parser's own failures: a usage error (exit 2), or help that was asked for (exit 0). */
+const PARSE_ERRORS = new Set([
+  "UnrecognizedOption",
+  "DuplicateOption",
+  "MissingOption",
+  "MissingArgument",
+  "UnexpectedArgument",
+  "InvalidValue",
+  "UnknownSubcommand",
+  "ValidationError",
+])
+
+const parserExitCode = (cause: Cause.Cause<unknown>): number | undefined => {
+  const found = Cause.findErrorOption(cause)
+  const error: unknown = found._tag === "Some" ? found.value : undefined
+  if (typeof error !== "object" || error === null || !("_tag" in error)) return undefined
+  const tag = String(error._tag)
+  if (tag === "ShowHelp")
+    return (error as unknown as { errors: ReadonlyArray<unknown> }).errors.length > 0
+      ? ExitCode.usage
+      : ExitCode.ok
+  if (PARSE_ERRORS.has(tag)) {
+    writeError(`belay: ${(error as unknown as Error).message}\n`)
+    return ExitCode.usage
+  }
+  return undefined
+}
+
+/** `argv` with `--device list` turned into the `ports` command. */
+const portsAlias = (args: ReadonlyArray<string>): Array<string> => {
+  const argv = [...args]
+  const at = argv.findIndex((a, i) => (a === "--device" || a === "-d") && argv[i + 1] === "list")
+  if (at >= 0 && !argv.includes("ports")) {
+    argv.splice(at, 2)
+    argv.unshift("ports")
+  }
+  return argv
+}
 
 /**
  * Run the `belay` command with `args`; resolves with the exit code: 0 success, 1 a Python
  * exception on the board, 2 a usage error, 3 a connection or protocol error; 130, 143 or 129 when
  * SIGINT, SIGTERM or SIGHUP stopped it, 141 when stdout's reader went away (EPIPE). A signal or a
  * closed stdout interrupts the work, so the board gets Ctrl-C and everything is cleaned up first.
+ *
+ * @example
+ * process.exitCode = await main(["exec", "print(1)"])
  */
-export const main = async (args: ReadonlyArray<string>): Promise<number> => {
-  // `--device list` is the port listing.
-  const argv = [...args]
+export const main = (args: ReadonlyArray<string>): Promise<number> => {
   // Read by the board's options (`BELAY_INTEGRITY`) when the command connects.
-  if (argv.includes("--unchecked")) process.env.BELAY_INTEGRITY = "unchecked"
-  const at = argv.findIndex((a, i) => (a === "--device" || a === "-d") && argv[i + 1] === "list")
-  if (at >= 0 && !argv.includes("ports")) {
-    argv.splice(at, 2)
-    argv.unshift("ports")
-  }
-  const fiber = Effect.runFork(
-    Command.runWith(cli, { version: "0.0.0" })(argv).pipe(
+  if (args.includes("--unchecked")) process.env.BELAY_INTEGRITY = "unchecked"
+  return runToExitCode(
+    Command.runWith(makeCli(), { version: cliVersion() })(portsAlias(args)).pipe(
       Effect.provide(NodeServices.layer),
-      // stdout carries what the command prints (JSON with --json); logs go to stderr.
-      Effect.provideService(Logger.LogToStderr, true),
+    ),
+    parserExitCode,
+  )
+}
+
+/**
+ * What the parser prints for `args` (help, or the version), with or without ANSI colors: the
+ * bundle stores it for every command at build time, so `belay --help` and `belay exec --help`
+ * print without loading the parser.
+ *
+ * @example
+ * await renderOutput(["exec", "--help"], false) // "DESCRIPTION\n  run Python code ..."
+ */
+export const renderOutput = async (args: ReadonlyArray<string>, colors: boolean): Promise<string> => {
+  const lines: Array<string> = []
+  const capture: Console.Console = {
+    ...globalThis.console,
+    log: (...parts: ReadonlyArray<unknown>) => {
+      lines.push(`${parts.join(" ")}\n`)
+    },
+  }
+  await Effect.runPromise(
+    Command.runWith(makeCli(), { version: cliVersion() })(args).pipe(
+      Effect.provide(NodeServices.layer),
+      Effect.provide(CliOutput.layer(CliOutput.defaultFormatter({ colors }))),
+      Effect.provideService(Console.Console, capture),
     ),
   )
-  const stopper = stopOn(fiber)
-  const output = watchOutput(() => stopper.stop({ kind: "pipe", code: brokenPipeExitCode }))
-  const exit = await awaitExit(fiber)
-  const delivered = await output.flush()
-  stopper.done()
-  const stopped = stopper.reason ?? (delivered ? undefined : { kind: "pipe", code: brokenPipeExitCode })
-  if (stopped !== undefined) {
-    // Stopped on purpose: quiet, unless stopping itself went wrong (a board that did not come back).
-    if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) && stopped.kind === "signal") {
-      const { message } = describeFailure(exit.cause)
-      writeError(`${message}\n`)
-    }
-    return stopped.code
-  }
-  if (Exit.isSuccess(exit)) return ExitCode.ok
-  const error = Cause.findErrorOption(exit.cause)
-  if (
-    error._tag === "Some" &&
-    typeof error.value === "object" &&
-    error.value !== null &&
-    "_tag" in error.value
-  ) {
-    const tag = String(error.value._tag)
-    if (tag === "ShowHelp")
-      return (error.value as { errors: ReadonlyArray<unknown> }).errors.length > 0
-        ? ExitCode.usage
-        : ExitCode.ok
-    if (
-      [
-        "UnrecognizedOption",
-        "DuplicateOption",
-        "MissingOption",
-        "MissingArgument",
-        "UnexpectedArgument",
-        "InvalidValue",
-        "UnknownSubcommand",
-        "ValidationError",
-      ].includes(tag)
-    ) {
-      writeError(`belay: ${(error.value as Error).message}\n`)
-      return ExitCode.usage
-    }
-  }
-  const { code, message } = describeFailure(exit.cause)
-  writeError(`${message}\n`)
-  return code
+  return lines.join("")
 }

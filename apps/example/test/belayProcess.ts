@@ -11,7 +11,7 @@ import os from "node:os"
 import path from "node:path"
 import { afterAll, beforeAll } from "vitest"
 
-const bin = path.resolve(import.meta.dirname, "../bin/belay.mjs")
+const bin = path.resolve(import.meta.dirname, "../bin/belay.cjs")
 
 /** How often a wait looks again. */
 const POLL_MS = 50

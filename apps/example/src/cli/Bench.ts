@@ -2,7 +2,8 @@ import { DeviceSessionManager } from "@belay/core"
 import { py, Task } from "@belay/executors"
 import { boardFileSystem } from "@belay/filesystem"
 import { DeviceCommunication } from "@belay/transport"
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { printJson, write } from "./Output.js"
 
 const echo = Task.make({

@@ -2,7 +2,9 @@ import os from "node:os"
 import path from "node:path"
 import { DeviceSessionManager } from "@belay/core"
 import { BelayLive, type BelayServices } from "@belay/extensions"
-import { Effect, Layer, References } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as References from "effect/References"
 
 /**
  * Where the virtual board keeps its flash between invocations: `BELAY_VIRTUAL_DIR`, else

@@ -5,7 +5,9 @@ import { CapabilityMissingError, DeviceSessionManager } from "@belay/core"
 import { executorContext, GeneratorTask, py, Setup, Task, Teardown, ThreadTask } from "@belay/executors"
 import { boardFileSystem } from "@belay/filesystem"
 import { DeviceCommunication } from "@belay/transport"
-import { Effect, Schema, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { print } from "./Output.js"
 
 const say = (line = "") => print(`${line}\n`)

@@ -1,4 +1,4 @@
-import { Cause } from "effect"
+import * as Cause from "effect/Cause"
 
 /** Exit codes of the `belay` command. */
 export const ExitCode = { ok: 0, python: 1, usage: 2, connection: 3 } as const

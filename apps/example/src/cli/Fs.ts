@@ -1,8 +1,10 @@
 import { readFile, writeFile } from "node:fs/promises"
 import path from "node:path"
-import { boardFileSystem, type SyncEvent } from "@belay/filesystem"
-import { Effect } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
+import type { BoardFileSystem, SyncEvent } from "@belay/filesystem"
+import * as Argument from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
+import * as Effect from "effect/Effect"
 import { inSession, onBoard } from "./Board.js"
 import { UsageError } from "./Failure.js"
 import { formatBytes, printJson, progressBar } from "./Output.js"
@@ -17,9 +19,11 @@ type Root = Command.Command<
 
 /** `belay fs ...`: files on the board. */
 export const fsCommand = (root: Root) => {
-  const withFs = <A, E>(body: (fs: ReturnType<typeof boardFileSystem>) => Effect.Effect<A, E>) =>
+  const withFs = <A, E>(body: (fs: BoardFileSystem) => Effect.Effect<A, E>) =>
     Effect.gen(function* () {
       const { device } = yield* root
+      // Imported when a file command runs, not when the command line is parsed.
+      const { boardFileSystem } = yield* Effect.promise(() => import("@belay/filesystem"))
       return yield* onBoard(
         device,
         inSession((session) => body(boardFileSystem(session))),

@@ -1,5 +1,5 @@
 import type { PythonValue } from "@belay/transport"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 /** A Python value as JSON: bytes as `{ "$bytes": base64 }`, big ints as strings, sets as arrays, maps as entries. */
 export const toJson = (value: PythonValue): unknown => {

@@ -1,5 +1,7 @@
 import { DeviceCommunication } from "@belay/transport"
-import { Deferred, Effect, Stream } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import { print, writeError } from "./Output.js"
 
 const CTRL_RIGHT_BRACKET = 0x1d

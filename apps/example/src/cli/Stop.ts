@@ -1,4 +1,4 @@
-import type { Fiber } from "effect"
+import type * as Fiber from "effect/Fiber"
 import { writeError } from "./Output.js"
 
 /** The exit code for each signal the CLI stops on: 128 + the signal's number, as a shell reports it. */

@@ -1,0 +1,50 @@
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import { describeFailure, ExitCode } from "./Failure.js"
+import { watchOutput, writeError } from "./Output.js"
+import { brokenPipeExitCode, stopOn } from "./Stop.js"
+
+const awaitExit = <A, E>(fiber: Fiber.Fiber<A, E>) =>
+  new Promise<Exit.Exit<A, E>>((resolve) => fiber.addObserver(resolve))
+
+/**
+ * Run a command's work to its exit code: 0 success, else the code {@link describeFailure} gives
+ * (with its message on stderr), or `exitCodeOf` when it recognizes the failure first (the argument
+ * parser's own errors). SIGINT, SIGTERM, SIGHUP or a closed stdout interrupt the work, so the board
+ * gets Ctrl-C and everything is cleaned up first; the code is then the signal's (or 141).
+ *
+ * @example
+ * process.exitCode = await runToExitCode(Effect.sync(() => console.log("hi")))
+ */
+export const runToExitCode = async <A, E>(
+  work: Effect.Effect<A, E>,
+  exitCodeOf: (cause: Cause.Cause<E>) => number | undefined = () => undefined,
+): Promise<number> => {
+  const fiber = Effect.runFork(
+    // stdout carries what the command prints (JSON with --json); logs go to stderr.
+    work.pipe(Effect.provideService(Logger.LogToStderr, true)),
+  )
+  const stopper = stopOn(fiber)
+  const output = watchOutput(() => stopper.stop({ kind: "pipe", code: brokenPipeExitCode }))
+  const exit = await awaitExit(fiber)
+  const delivered = await output.flush()
+  stopper.done()
+  const stopped = stopper.reason ?? (delivered ? undefined : { kind: "pipe", code: brokenPipeExitCode })
+  if (stopped !== undefined) {
+    // Stopped on purpose: quiet, unless stopping itself went wrong (a board that did not come back).
+    if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) && stopped.kind === "signal") {
+      const { message } = describeFailure(exit.cause)
+      writeError(`${message}\n`)
+    }
+    return stopped.code
+  }
+  if (Exit.isSuccess(exit)) return ExitCode.ok
+  const known = exitCodeOf(exit.cause)
+  if (known !== undefined) return known
+  const { code, message } = describeFailure(exit.cause)
+  writeError(`${message}\n`)
+  return code
+}
