@@ -177,7 +177,20 @@ export const minify = (source, file, shared = "") => {
 }
 
 /** Keywords that open a compound statement (a header ending in `:` and a block). */
-const COMPOUND = new Set(["if", "elif", "else", "for", "while", "try", "except", "finally", "def", "class", "with", "@"])
+const COMPOUND = new Set([
+  "if",
+  "elif",
+  "else",
+  "for",
+  "while",
+  "try",
+  "except",
+  "finally",
+  "def",
+  "class",
+  "with",
+  "@",
+])
 
 /**
  * Lines (with their levels) as code, statements joined where Python allows it: consecutive
@@ -205,7 +218,13 @@ const render = (lines) => {
     }
     let j = i + 1
     while (j < lines.length && lines[j].level === line.level && !lines[j].compound) j++
-    out.push(pad + lines.slice(i, j).map((l) => l.text).join(";"))
+    out.push(
+      pad +
+        lines
+          .slice(i, j)
+          .map((l) => l.text)
+          .join(";"),
+    )
     i = j
   }
   return `${out.join("\n")}\n`

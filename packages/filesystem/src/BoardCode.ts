@@ -23,7 +23,7 @@ export {
   statCode,
   statvfsCode,
 } from "./FileCode.js"
-export { ERRNO_NAMES, probeCode, RAW_OUT_ESCAPE } from "./ProbeCode.js"
+export { ERRNO_NAMES, probeCode } from "./ProbeCode.js"
 export { FRAMED_OS_ERROR, frameCheck, framedReply } from "./ReplyFrame.js"
 export {
   type CommitMode,
@@ -33,7 +33,6 @@ export {
   finalizeCopyCode,
   guardCode,
   HOLDS,
-  probeTemporaryFilesCode,
   removeTemporaryFilesCode,
   renameCommitCode,
   scanTemporaryFilesCode,

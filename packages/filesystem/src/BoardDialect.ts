@@ -42,7 +42,15 @@ export class PythonLiteral {
  * callOf("_bl", "/a'b", 1) // "_bl('/a\\'b',1)"
  */
 export const callOf = (name: string, ...args: ReadonlyArray<unknown>): string =>
-  `${name}(${args.map((a) => (a instanceof PythonLiteral ? a.text : py(a))).join(",")})`
+  `${name}(${args.map(argument).join(",")})`
+
+/** One argument as a Python literal; a list without the spaces `toPythonLiteral` puts after commas. */
+const argument = (value: unknown): string =>
+  value instanceof PythonLiteral
+    ? value.text
+    : Array.isArray(value)
+      ? `[${value.map(argument).join(",")}]`
+      : py(value)
 
 /** A running hash in Python: how to start, feed `d`, and finish it (for the transfer loops). */
 export interface HashCode {
@@ -63,7 +71,7 @@ export const hashCode = (algorithm: HashAlgorithm): HashCode =>
     ? {
         imports: "",
         init: "a=1;b=0",
-        update: "for x in d:\n a+=x;b+=a\na%=65521;b%=65521",
+        update: "for x in d:a+=x;b+=a\na%=65521;b%=65521",
         digest: "'%04x%04x'%(b,a)",
         maxPiece: ADLER32_MAX_PIECE,
       }
