@@ -330,7 +330,7 @@ export const removeTemporaryFilesCode = (
   natives: ReadonlyArray<string>,
   stems: ReadonlyArray<string>,
 ): string =>
-  framedCall(
+  `${framedCall(
     [{ code: OS_IMPORT, defines: [] }, REMOVE_TEMPORARIES],
     callOf(nameOf(REMOVE_TEMPORARIES), natives, stems),
-  ) + `${DROP_HANDLES}\n`
+  )}${DROP_HANDLES}\n`
