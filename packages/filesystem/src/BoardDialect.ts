@@ -5,7 +5,7 @@
  */
 import { toPythonLiteral } from "@belay/transport"
 import type { HashAlgorithm } from "./Checksum.js"
-import { IMPORT_OS } from "./python/embedded.js"
+import { type EmbeddedPython, IMPORT_OS } from "./python/embedded.js"
 
 /** What the generated code may use on this board. */
 export interface BoardDialect {
@@ -29,6 +29,27 @@ export const py = (value: unknown): string => toPythonLiteral(value)
 
 /** `import os` (or `uos` before MicroPython 1.20), as a statement block. */
 export const OS_IMPORT = IMPORT_OS.code
+
+/** `os`, imported, as a helper of a call: defines `os`, which stays (a module the board already holds). */
+export const OS: EmbeddedPython = { code: IMPORT_OS.code, defines: [] }
+
+/** The last global a helper defines: the function its call names. */
+export const nameOf = (helper: EmbeddedPython): string => helper.defines.at(-1)!
+
+/**
+ * Helpers (their code, one after the other), then `call` (simple statements) run at the top level,
+ * then the helpers and the globals `also` deleted whatever happens: nothing stays in the board's
+ * RAM.
+ *
+ * @example
+ * callAndDelete([ABORT_UPLOAD], "_ba('.belay-k3x9ab-7',[])") // "def _ba(k,l):...try:_ba(...)\nfinally:del _ba\n"
+ */
+export const callAndDelete = (
+  helpers: ReadonlyArray<EmbeddedPython>,
+  call: string,
+  also: ReadonlyArray<string> = [],
+): string =>
+  `${helpers.map((h) => h.code).join("")}try:${call}\nfinally:del ${[...helpers.flatMap((h) => h.defines), ...also].join(",")}\n`
 
 /** Python text already written as a literal (a dialect's tuple of errno values, say), passed as it is. */
 export class PythonLiteral {
@@ -85,10 +106,3 @@ export const hashCode = (algorithm: HashAlgorithm): HashCode =>
 
 /** Read piece for hashing-related loops. */
 export const hashPiece = (d: BoardDialect): number => Math.min(d.piece, hashCode(d.hash).maxPiece)
-
-/** Indent every line of `code` by `n` spaces. */
-export const indent = (code: string, n: number): string =>
-  code
-    .split("\n")
-    .map((line) => (line.length > 0 ? " ".repeat(n) + line : line))
-    .join("\n")

@@ -4,6 +4,7 @@
  * @internal
  */
 import { type BoardDialect, hashCode, hashPiece } from "./BoardDialect.js"
+import type { EmbeddedPython } from "./python/embedded.js"
 
 /**
  * `_bh(p, s)`: hash file `p` in two parts, the first `s` bytes and the rest; returns
@@ -50,3 +51,9 @@ export const sizeFunction = (d: BoardDialect): string => {
     "",
   ].join("\n")
 }
+
+/** {@link hashFunction} as a helper of a call. */
+export const hashHelper = (d: BoardDialect): EmbeddedPython => ({ code: hashFunction(d), defines: ["_bh"] })
+
+/** {@link sizeFunction} as a helper of a call. */
+export const sizeHelper = (d: BoardDialect): EmbeddedPython => ({ code: sizeFunction(d), defines: ["_bsz"] })

@@ -5,20 +5,11 @@
  * `python/print_shorter.py` or `python/write_escaped.py`.
  * @internal
  */
-import { type BoardDialect, callOf, hashCode, PythonLiteral } from "./BoardDialect.js"
-import {
-  DOWNLOAD_ADLER32,
-  DOWNLOAD_HASHLIB,
-  type EmbeddedPython,
-  PRINT_SHORTER,
-  WRITE_ESCAPED,
-} from "./python/embedded.js"
+import { type BoardDialect, callAndDelete, callOf, hashCode, nameOf, PythonLiteral } from "./BoardDialect.js"
+import { DOWNLOAD_ADLER32, DOWNLOAD_HASHLIB, PRINT_SHORTER, WRITE_ESCAPED } from "./python/embedded.js"
 
 /** More bytes than any file a board holds: "to the end". */
 const TO_THE_END = 2 ** 30
-
-/** The last global a helper defines: the function its call names. */
-const nameOf = (helper: EmbeddedPython): string => helper.defines.at(-1)!
 
 /** The download loop for the board's hash, and the call of it passing pieces to `printer`. */
 const downloadCall = (
@@ -57,7 +48,7 @@ export const downloadRawCode = (
   piece: number,
 ): string => {
   const { loop, call } = downloadCall(d, native, offset, length, piece, nameOf(WRITE_ESCAPED))
-  return `import sys\n${WRITE_ESCAPED.code}${loop.code}try:sys.stdout.buffer.write(b'\\x1b\\x06'+repr(${call}).encode())\nfinally:del ${nameOf(WRITE_ESCAPED)},${nameOf(loop)}\n`
+  return `import sys\n${callAndDelete([WRITE_ESCAPED, loop], `sys.stdout.buffer.write(b'\\x1b\\x06'+repr(${call}).encode())`)}`
 }
 
 /**
@@ -75,6 +66,5 @@ export const downloadCode = (d: BoardDialect, native: string, base64: boolean, p
     piece,
     base64 ? nameOf(PRINT_SHORTER) : "print",
   )
-  const helpers = [...printer, loop]
-  return `${base64 ? "import binascii\n" : ""}${helpers.map((h) => h.code).join("")}try:print(repr(${call}))\nfinally:del ${helpers.flatMap((h) => h.defines).join(",")}\n`
+  return `${base64 ? "import binascii\n" : ""}${callAndDelete([...printer, loop], `print(repr(${call}))`)}`
 }

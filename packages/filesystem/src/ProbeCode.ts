@@ -3,8 +3,8 @@
  * errno numbers, its free heap, and what dead uploads left (helper in `python/probe.py`).
  * @internal
  */
-import { type BoardDialect, py } from "./BoardDialect.js"
-import { type EmbeddedPython, PROBE, PROBE_TEMPORARIES, REGISTRY_ENTRIES } from "./python/embedded.js"
+import { type BoardDialect, nameOf, py } from "./BoardDialect.js"
+import { PROBE, PROBE_TEMPORARIES, REGISTRY_ENTRIES } from "./python/embedded.js"
 
 export const ERRNO_NAMES = [
   "ENOENT",
@@ -43,6 +43,3 @@ export const probeCode = (
   out.set(tail, head.length + rawLiteral.length)
   return out
 }
-
-/** The last global a helper defines: the function its call names. */
-const nameOf = (helper: EmbeddedPython): string => helper.defines.at(-1)!

@@ -10,15 +10,24 @@
  */
 
 import { checkedTopLevelRequest } from "@belay/transport"
-import { type BoardDialect, callOf, hashPiece, OS_IMPORT, PythonLiteral, py } from "./BoardDialect.js"
+import {
+  type BoardDialect,
+  callAndDelete,
+  callOf,
+  hashPiece,
+  nameOf,
+  OS,
+  OS_IMPORT,
+  PythonLiteral,
+  py,
+} from "./BoardDialect.js"
 import { digestHex, fromHex } from "./Checksum.js"
-import { hashFunction, sizeFunction } from "./CompactHash.js"
+import { hashHelper, sizeHelper } from "./CompactHash.js"
 import {
   ABORT_UPLOAD,
   COPY_COMMIT,
   COPY_PREFIX_ADLER32,
   COPY_PREFIX_HASHLIB,
-  type EmbeddedPython,
   FINALIZE_COPY,
   FINISH_UPLOAD,
   INSPECT_UPLOAD,
@@ -29,27 +38,6 @@ import {
   SCAN_TEMPORARIES_FLAT,
 } from "./python/embedded.js"
 import { frameCheck, framedCall, framedConstant } from "./ReplyFrame.js"
-
-/** The last global a helper defines: the function its call names. */
-const nameOf = (helper: EmbeddedPython): string => helper.defines.at(-1)!
-
-/**
- * Helpers (their code, one after the other), then `call` (simple statements) run at the top level,
- * then the helpers and the globals `also` deleted whatever happens: nothing stays in the board's
- * RAM.
- */
-const callAndDelete = (
-  helpers: ReadonlyArray<EmbeddedPython>,
-  call: string,
-  also: ReadonlyArray<string> = [],
-): string =>
-  `${helpers.map((h) => h.code).join("")}try:${call}\nfinally:del ${[...helpers.flatMap((h) => h.defines), ...also].join(",")}\n`
-
-/** `_bh`, written for the board's hash (see `CompactHash`). */
-const hashHelper = (d: BoardDialect): EmbeddedPython => ({ code: hashFunction(d), defines: ["_bh"] })
-
-/** `_bsz`, written for the board's `os` (see `CompactHash`). */
-const sizeHelper = (d: BoardDialect): EmbeddedPython => ({ code: sizeFunction(d), defines: ["_bsz"] })
 
 /** How an upload lands under its real name. */
 export type CommitMode = "rename" | "copy" | "direct"
@@ -317,7 +305,7 @@ export const uploadAbortCode = (names: UploadNames, mode: CommitMode): string =>
 export const scanTemporaryFilesCode = (d: BoardDialect, native: string, recursive = true): string => {
   const scan = d.flat ? SCAN_TEMPORARIES_FLAT : SCAN_TEMPORARIES
   return framedCall(
-    [{ code: OS_IMPORT, defines: [] }, scan, REGISTRY_ENTRIES],
+    [OS, scan, REGISTRY_ENTRIES],
     `${callOf(nameOf(scan), native || "/", recursive ? 1 : 0)};_bo(('r',${nameOf(REGISTRY_ENTRIES)}()))`,
   )
 }
@@ -331,6 +319,6 @@ export const removeTemporaryFilesCode = (
   stems: ReadonlyArray<string>,
 ): string =>
   `${framedCall(
-    [{ code: OS_IMPORT, defines: [] }, REMOVE_TEMPORARIES],
+    [OS, REMOVE_TEMPORARIES],
     callOf(nameOf(REMOVE_TEMPORARIES), natives, stems),
   )}${DROP_HANDLES}\n`
