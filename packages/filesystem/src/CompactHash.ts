@@ -1,6 +1,10 @@
 /**
- * The hash and size functions the exchanges that hash on the board define, written for the
- * board's dialect as short as they can be: the micro:bit parses them in a few KB of heap.
+ * The hash and size functions the exchanges that hash on the board define (`_bh`, `_bsz`),
+ * written here for the board's dialect rather than in `python/`: which hash (an inline Adler-32
+ * loop or `hashlib`'s constructor) and how to size a file are code, not values, and the helpers
+ * that call them (`_bh(p, 0)`) would otherwise pass the algorithm and the read size down every
+ * call. A helper taking the algorithm as an argument, with an Adler-32 class, made the micro:bit
+ * run out of heap; these are as short as they can be, for the same reason.
  * @internal
  */
 import { type BoardDialect, hashCode, hashPiece } from "./BoardDialect.js"
@@ -8,9 +12,7 @@ import type { EmbeddedPython } from "./python/embedded.js"
 
 /**
  * `_bh(p, s)`: hash file `p` in two parts, the first `s` bytes and the rest; returns
- * `(size of the rest, digest of the first part, digest of the rest)`. Compact and dialect-specific
- * (a helper taking the algorithm as an argument, with an Adler-32 class, made the micro:bit run
- * out of heap, and its commit exchange must stay under about 1200 bytes).
+ * `(size of the rest, digest of the first part, digest of the rest)`.
  */
 export const hashFunction = (d: BoardDialect): string => {
   const h = hashCode(d.hash)
