@@ -110,8 +110,8 @@ const codesOf = (d: BoardDialect): ReadonlyArray<readonly [string, string, boole
     ["abort (rename)", B.uploadAbortCode(names, "rename"), true],
     ["scan temporaries", B.scanTemporaryFilesCode(d, d.flat ? "" : "/heap"), true],
     ["remove temporaries", B.removeTemporaryFilesCode([names.temp], [stem]), true],
-    ["download", B.downloadCode(d, p("w.bin"), false, d.piece), false],
-    ["download (raw)", B.downloadRawCode(d, p("w.bin"), 0, 3100, d.piece), false],
+    ["download", B.downloadCode(d, p("w.bin"), false, d.piece), true],
+    ["download (raw)", B.downloadRawCode(d, p("w.bin"), 0, 3100, d.piece), true],
   ]
 }
 
