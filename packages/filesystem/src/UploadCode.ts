@@ -281,8 +281,8 @@ export const renameCommitCode = (names: UploadNames): string =>
 
 /**
  * Drop an unfinished upload: forget it (and the registry when it was the last), close its file,
- * remove its temporary and reservation files (`python/abort_upload.py`). Idempotent: running it again (its reply lost, say) changes
- * nothing.
+ * remove its temporary and reservation files (`python/abort_upload.py`). Idempotent: running it
+ * again (its reply lost, say) changes nothing.
  */
 export const uploadAbortCode = (names: UploadNames, mode: CommitMode): string =>
   [
