@@ -151,6 +151,7 @@ const measure = (board: "microbit" | "virtual") =>
               ? yield* Effect.flatMap(startQemuMicrobit(), (qemu) => openSerialLink({ path: qemu.ptyPath }))
               : yield* openVirtualBoard({})
           const device = yield* makeDeviceCommunication(link)
+          yield* device.exec("import gc\ngc.collect()")
           // The string first, in an exchange of its own: the line it came in is freed before the run.
           const held = yield* device
             .exec(`_mc=${toPythonLiteral(code)}`)
