@@ -1,57 +1,13 @@
-import { spawn } from "node:child_process"
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
-import os from "node:os"
+import { mkdir, readFile, writeFile } from "node:fs/promises"
 import path from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { beforeAll, describe, expect, it } from "vitest"
+import { belayCommand, qemuMicrobitForBlock, stdoutJson } from "./belayProcess.js"
 
-// The belay command, spawned as a user runs it. The virtual board keeps its flash in a temporary
-// BELAY_VIRTUAL_DIR between invocations, as a real board keeps its files.
+// The belay command, spawned as a user runs it, on the virtual board (the default) and on the QEMU
+// micro:bit reached as a serial port.
 
-const bin = path.resolve(import.meta.dirname, "../bin/belay.mjs")
-let home: string
-
-const withoutDevice = (env: NodeJS.ProcessEnv) => {
-  const { BELAY_DEVICE: _, ...rest } = env
-  return rest
-}
-
-const belay = (args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...withoutDevice(process.env), BELAY_VIRTUAL_DIR: path.join(home, "flash"), ...options.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL")
-      reject(new Error(`belay ${args.join(" ")} did not finish: ${stderr}`))
-    }, options.timeoutMs ?? 60_000)
-    child.on("close", (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
-
-// What a --json command printed on stdout; a failure shows both streams, so CI says what got in the way.
-const stdoutJson = (result: { code: number | null; stdout: string; stderr: string }) => {
-  try {
-    return JSON.parse(result.stdout)
-  } catch (error) {
-    throw new Error(
-      `stdout is not JSON (${(error as Error).message}); exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
-    )
-  }
-}
-
-beforeAll(async () => {
-  home = await mkdtemp(path.join(os.tmpdir(), "belay-cli-"))
-})
-afterAll(async () => {
-  await rm(home, { recursive: true, force: true })
-})
+const cli = belayCommand("belay-cli-")
+const belay = cli.run
 
 describe("belay on the virtual board", () => {
   it("exec prints what the code prints; eval prints JSON", async () => {
@@ -93,7 +49,7 @@ describe("belay on the virtual board", () => {
   })
 
   it("run streams a file's output", async () => {
-    const file = path.join(home, "script.py")
+    const file = path.join(cli.home(), "script.py")
     await writeFile(file, "import time\nfor i in range(3):\n    print('line', i)\n    time.sleep_ms(20)\n")
     const run = await belay(["run", file])
     expect(run).toMatchObject({ code: 0, stdout: "line 0\nline 1\nline 2\n" })
@@ -101,7 +57,7 @@ describe("belay on the virtual board", () => {
 
   it("fs put then fs get in separate invocations round-trips a binary file", async () => {
     const data = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 131 + 7) & 0xff))
-    const local = path.join(home, "blob.bin")
+    const local = path.join(cli.home(), "blob.bin")
     await writeFile(local, data)
     expect((await belay(["fs", "mkdir", "/data"])).code).toBe(0)
     const put = await belay(["fs", "put", local, "/data/blob.bin"])
@@ -110,7 +66,7 @@ describe("belay on the virtual board", () => {
     expect(stdoutJson(ls)).toEqual([
       expect.objectContaining({ path: "/data/blob.bin", size: 3000, type: "file" }),
     ])
-    const back = path.join(home, "back.bin")
+    const back = path.join(cli.home(), "back.bin")
     expect((await belay(["fs", "get", "/data/blob.bin", back])).code).toBe(0)
     expect(Buffer.compare(await readFile(back), data)).toBe(0)
     expect((await belay(["fs", "rm", "-r", "/data"])).code).toBe(0)
@@ -119,7 +75,7 @@ describe("belay on the virtual board", () => {
   })
 
   it("fs sync uploads only what changed, and --dry-run changes nothing", async () => {
-    const tree = path.join(home, "tree")
+    const tree = path.join(cli.home(), "tree")
     await mkdir(path.join(tree, "lib"), { recursive: true })
     await writeFile(path.join(tree, "main.py"), "print('main')\n")
     await writeFile(path.join(tree, "lib", "a.py"), "A = 1\n")
@@ -138,25 +94,13 @@ describe("belay on the virtual board", () => {
   })
 
   it("repl passes keystrokes to the friendly REPL and Ctrl-] leaves", async () => {
-    const child = spawn(process.execPath, [bin, "repl"], {
-      env: { ...withoutDevice(process.env), BELAY_VIRTUAL_DIR: path.join(home, "flash") },
-      stdio: ["pipe", "pipe", "pipe"],
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    const waitFor = async (text: string, from: () => string = () => stdout) => {
-      for (let i = 0; i < 600 && !from().includes(text); i++) await new Promise((r) => setTimeout(r, 50))
-      expect(from()).toContain(text)
-    }
-    await waitFor("Ctrl-] leaves", () => stderr)
-    await waitFor(">>> ")
-    child.stdin.write("print(6 * 7)\r")
-    await waitFor("42")
-    child.stdin.write("\x1d")
-    const code = await new Promise<number | null>((resolve) => child.on("close", resolve))
-    expect(code).toBe(0)
+    const repl = cli.start(["repl"], { stdin: "pipe" })
+    await repl.until("Ctrl-] leaves", "stderr")
+    await repl.until(">>> ")
+    repl.child.stdin?.write("print(6 * 7)\r")
+    await repl.until("42")
+    repl.child.stdin?.write("\x1d")
+    expect((await repl.finished).code).toBe(0)
   })
 
   it("bench --json and ports --json print JSON; --device list lists ports", async () => {
@@ -187,18 +131,15 @@ describe("belay on the virtual board", () => {
 
 describe("belay on the QEMU micro:bit through --device serial:/dev/pts/N", () => {
   // One emulated board for the whole block, reached as a serial port, as a USB board would be.
+  const board = qemuMicrobitForBlock()
   let device: string
-  let stop: () => Promise<void>
-  beforeAll(async () => {
-    const { startQemuMicrobit } = await import("@belay/virtual-device")
-    const { Effect, Exit, Scope } = await import("effect")
-    const scope = Effect.runSync(Scope.make())
-    const qemu = await Effect.runPromise(Scope.provide(startQemuMicrobit(), scope))
-    device = `serial:${qemu.ptyPath}`
-    stop = () => Effect.runPromise(Scope.close(scope, Exit.void))
+  beforeAll(() => {
+    device = `serial:${board.ptyPath()}`
   })
-  afterAll(async () => {
-    await stop?.()
+
+  it("--device qemu:microbit starts an emulated board of its own (@belay/virtual-device, loaded on demand)", async () => {
+    const exec = await belay(["exec", "print(6 * 7)", "--device", "qemu:microbit"])
+    expect(exec).toMatchObject({ code: 0, stdout: "42\n" })
   })
 
   it("exec, eval, run, info --json and the exit codes on MicroPython 1.9.2", async () => {
@@ -206,7 +147,7 @@ describe("belay on the QEMU micro:bit through --device serial:/dev/pts/N", () =>
     expect(exec).toMatchObject({ code: 0, stdout: "45\n" })
     const value = await belay(["eval", "[1, 'a', None, (2, 3)]", "--device", device])
     expect(stdoutJson(value)).toEqual([1, "a", null, [2, 3]])
-    const file = path.join(home, "count.py")
+    const file = path.join(cli.home(), "count.py")
     await writeFile(file, "for i in range(3):\n    print(i)\n")
     expect(await belay(["run", file, "--device", device])).toMatchObject({ code: 0, stdout: "0\n1\n2\n" })
     const info = await belay(["info", "--json", "--device", device])
@@ -223,7 +164,7 @@ describe("belay on the QEMU micro:bit through --device serial:/dev/pts/N", () =>
   })
 
   it("fs put, ls, cat, get, sync and rm on the flat filesystem; mkdir is refused up front", async () => {
-    const local = path.join(home, "hello.txt")
+    const local = path.join(cli.home(), "hello.txt")
     await writeFile(local, "hello from the host\n")
     expect((await belay(["fs", "put", local, "/hello.txt", "--device", device])).code).toBe(0)
     const ls = await belay(["fs", "ls", "--json", "--device", device])
@@ -231,10 +172,10 @@ describe("belay on the QEMU micro:bit through --device serial:/dev/pts/N", () =>
     expect((await belay(["fs", "cat", "/hello.txt", "--device", device])).stdout).toBe(
       "hello from the host\n",
     )
-    const back = path.join(home, "hello.back")
+    const back = path.join(cli.home(), "hello.back")
     expect((await belay(["fs", "get", "/hello.txt", back, "--device", device])).code).toBe(0)
     expect(await readFile(back, "utf8")).toBe("hello from the host\n")
-    const flat = path.join(home, "flat")
+    const flat = path.join(cli.home(), "flat")
     await mkdir(flat, { recursive: true })
     await writeFile(path.join(flat, "a.py"), "A = 1\n")
     const sync = await belay(["fs", "sync", flat, "/", "--json", "--device", device])

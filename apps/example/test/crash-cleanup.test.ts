@@ -1,60 +1,19 @@
-import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { existsSync } from "node:fs"
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import os from "node:os"
 import path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { belayCommand, qemuMicrobitForBlock, signalGroup, sleep, startPtyBoard } from "./belayProcess.js"
 
 // Nothing left after a crash: a `belay fs put` killed outright (SIGKILL: no finalizer runs) leaves
 // its half-written temporary file on a board that stays powered; the next connection removes it,
 // and the old file under the real name was never touched. The boards here outlive the CLI: the
 // virtual board behind a pseudo-terminal and the QEMU micro:bit.
 
-const bin = path.resolve(import.meta.dirname, "../bin/belay.mjs")
-let home: string
-
-const withoutDevice = (env: NodeJS.ProcessEnv) => {
-  const { BELAY_DEVICE: _, ...rest } = env
-  return rest
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-interface Finished {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const start = (args: string[], env: NodeJS.ProcessEnv = {}) => {
-  const child = spawn(process.execPath, [bin, ...args], {
-    env: { ...withoutDevice(process.env), BELAY_VIRTUAL_DIR: path.join(home, "flash"), ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  })
-  let stdout = ""
-  let stderr = ""
-  child.stdout.on("data", (d) => (stdout += d))
-  child.stderr.on("data", (d) => (stderr += d))
-  const finished = new Promise<Finished>((resolve) =>
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })),
-  )
-  const until = async (text: string, stream: "stdout" | "stderr") => {
-    const seen = () => (stream === "stdout" ? stdout : stderr).includes(text)
-    for (let i = 0; i < 1200 && !seen() && child.exitCode === null; i++) await sleep(50)
-    if (!seen()) throw new Error(`belay ${args.join(" ")}: no ${text} on ${stream}\n${stdout}\n${stderr}`)
-  }
-  return { child, finished, until }
-}
-
-const belay = async (args: string[], timeoutMs = 120_000) => {
-  const run = start(args)
-  const timer = setTimeout(() => run.child.kill("SIGKILL"), timeoutMs)
-  const result = await run.finished
-  clearTimeout(timer)
-  return result
-}
+const cli = belayCommand("belay-crash-")
+const start = cli.start
+/** Run to the end; a longer bound than usual: 2 MB uploads to a board behind a pseudo-terminal. */
+const belay = (args: string[]) => cli.run(args, { timeoutMs: 120_000 })
 
 /** The board's root listing, by `exec` (no file operation: nothing is cleaned on the way). */
 const rootNames = async (device: string, root: string) => {
@@ -71,38 +30,12 @@ const temporaries = (names: ReadonlyArray<string>) => names.filter((n) => /^\.be
  * on the board afterwards, by the caller.
  */
 const killedPut = async (device: string, local: string, remote: string, afterMs: number) => {
-  const put = start(["fs", "put", local, remote, "--device", device], { BELAY_LOG_LEVEL: "Debug" })
+  const put = start(["fs", "put", local, remote, "--device", device], { env: { BELAY_LOG_LEVEL: "Debug" } })
   await put.until("BoardTempFile", "stderr")
   await sleep(afterMs)
   put.child.kill("SIGKILL")
   const result = await put.finished
   expect(result.signal).toBe("SIGKILL")
-}
-
-beforeAll(async () => {
-  home = await mkdtemp(path.join(os.tmpdir(), "belay-crash-"))
-})
-afterAll(async () => {
-  await rm(home, { recursive: true, force: true })
-})
-
-/** The virtual board behind a pseudo-terminal: it outlives the CLI, RAM and files. */
-const startPtyBoard = async (dir: string) => {
-  const { virtualBoardScript } = await import("@belay/virtual-device")
-  const link = path.join(dir, "tty")
-  const child = spawn(
-    "socat",
-    [`PTY,link=${link},raw,echo=0`, `EXEC:${process.execPath} ${virtualBoardScript()},pty,raw,echo=0`],
-    { detached: true, stdio: ["ignore", "ignore", "pipe"] },
-  )
-  let stderr = ""
-  child.stderr.on("data", (d) => (stderr += d))
-  for (let i = 0; i < 300 && !(stderr.includes("ready") && existsSync(link)); i++) {
-    if (child.exitCode !== null) break
-    await sleep(50)
-  }
-  if (!existsSync(link)) throw new Error(`no virtual board on ${link}: ${stderr}`)
-  return { child, link }
 }
 
 describe("a killed fs put, virtual board on a pseudo-terminal", () => {
@@ -114,20 +47,16 @@ describe("a killed fs put, virtual board on a pseudo-terminal", () => {
   })
   afterAll(async () => {
     if (!board) return
-    try {
-      if (board.child.pid !== undefined) process.kill(-board.child.pid, "SIGTERM")
-    } catch {
-      // already gone
-    }
+    signalGroup(board.child, "SIGTERM")
     await rm(path.dirname(board.link), { recursive: true, force: true })
   })
 
   it("SIGKILL during a 2 MB fs put: the next connection removes the temporary file, the old file is intact", async () => {
     const old = randomBytes(1000)
-    const oldFile = path.join(home, "old.bin")
+    const oldFile = path.join(cli.home(), "old.bin")
     await writeFile(oldFile, old)
     expect((await belay(["fs", "put", oldFile, "/big.bin", "--device", device])).code).toBe(0)
-    const big = path.join(home, "big.bin")
+    const big = path.join(cli.home(), "big.bin")
     await writeFile(big, randomBytes(2 * 1024 * 1024))
 
     await killedPut(device, big, "/big.bin", 500)
@@ -140,14 +69,14 @@ describe("a killed fs put, virtual board on a pseudo-terminal", () => {
     expect(ls.code).toBe(0)
     expect(JSON.parse(ls.stdout)).toEqual([expect.objectContaining({ path: "/big.bin", size: 1000 })])
     expect(temporaries(await rootNames(device, "'/'"))).toEqual([])
-    const back = path.join(home, "back.bin")
+    const back = path.join(cli.home(), "back.bin")
     expect((await belay(["fs", "get", "/big.bin", back, "--device", device])).code).toBe(0)
     expect(Buffer.compare(await readFile(back), old)).toBe(0)
   })
 
   it("fs clean removes what is dead under a directory and says so, with --json too", async () => {
     expect((await belay(["fs", "mkdir", "/app", "--device", device])).code).toBe(0)
-    const big = path.join(home, "big.bin")
+    const big = path.join(cli.home(), "big.bin")
     await killedPut(device, big, "/app/big.bin", 500)
     const left = temporaries(await rootNames(device, "'/app'"))
     expect(left.length).toBe(1)
@@ -164,25 +93,17 @@ describe("a killed fs put, virtual board on a pseudo-terminal", () => {
 })
 
 describe("a killed fs put, QEMU micro:bit through --device serial:/dev/pts/N", () => {
+  const qemu = qemuMicrobitForBlock()
   let device: string
-  let stop: () => Promise<void>
-  beforeAll(async () => {
-    const { startQemuMicrobit } = await import("@belay/virtual-device")
-    const { Effect, Exit, Scope } = await import("effect")
-    const scope = Effect.runSync(Scope.make())
-    const qemu = await Effect.runPromise(Scope.provide(startQemuMicrobit(), scope))
-    device = `serial:${qemu.ptyPath}`
-    stop = () => Effect.runPromise(Scope.close(scope, Exit.void))
-  })
-  afterAll(async () => {
-    await stop?.()
+  beforeAll(() => {
+    device = `serial:${qemu.ptyPath()}`
   })
 
   it("SIGKILL during fs put: the next upload removes the temporary file first, the old file is intact", async () => {
-    const oldFile = path.join(home, "old.txt")
+    const oldFile = path.join(cli.home(), "old.txt")
     await writeFile(oldFile, "the old content\n")
     expect((await belay(["fs", "put", oldFile, "/keep.txt", "--device", device])).code).toBe(0)
-    const big = path.join(home, "mb.bin")
+    const big = path.join(cli.home(), "mb.bin")
     await writeFile(big, randomBytes(9000))
 
     await killedPut(device, big, "/keep.txt", 300)
@@ -190,7 +111,7 @@ describe("a killed fs put, QEMU micro:bit through --device serial:/dev/pts/N", (
     expect(left.length).toBe(1)
 
     // A micro:bit looks at a directory's temporary files at the first upload into it.
-    const other = path.join(home, "other.txt")
+    const other = path.join(cli.home(), "other.txt")
     await writeFile(other, "another file\n")
     expect((await belay(["fs", "put", other, "/other.txt", "--device", device])).code).toBe(0)
     expect(temporaries(await rootNames(device, ""))).toEqual([])
@@ -199,7 +120,7 @@ describe("a killed fs put, QEMU micro:bit through --device serial:/dev/pts/N", (
   })
 
   it("a name longer than the micro:bit takes is refused with exit 1, nothing left", async () => {
-    const file = path.join(home, "x.txt")
+    const file = path.join(cli.home(), "x.txt")
     await writeFile(file, "x")
     const put = await belay(["fs", "put", file, `/${"n".repeat(121)}`, "--device", device])
     expect(put.code).toBe(1)

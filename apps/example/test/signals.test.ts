@@ -1,10 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync } from "node:fs"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import os from "node:os"
 import path from "node:path"
 import { SerialPort } from "serialport"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { belayCommand, qemuMicrobitForBlock, signalGroup, sleep, startPtyBoard } from "./belayProcess.js"
 
 // Signals and closed pipes end the belay command the way interruption ends an Effect: the board
 // gets Ctrl-C, the session cleans up, then the process exits with the shell's code for the signal.
@@ -12,58 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 // virtual board behind a pseudo-terminal (socat) and the QEMU micro:bit. Whether the board stopped
 // is seen on the board's own line after the CLI has gone: a running loop keeps printing there.
 
-const bin = path.resolve(import.meta.dirname, "../bin/belay.mjs")
-let home: string
+const cli = belayCommand("belay-signals-")
+const start = cli.start
+const belay = cli.run
 
 // An endless loop printing a numbered line every 20 ms.
 const loop = "import time\ni = 0\nwhile True:\n    print('tick', i)\n    i += 1\n    time.sleep_ms(20)\n"
-
-const withoutDevice = (env: NodeJS.ProcessEnv) => {
-  const { BELAY_DEVICE: _, ...rest } = env
-  return rest
-}
-
-interface Finished {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** The belay command, running; `until` waits for text on its stdout or stderr. */
-const start = (args: string[], env: NodeJS.ProcessEnv = {}) => {
-  const child = spawn(process.execPath, [bin, ...args], {
-    env: { ...withoutDevice(process.env), BELAY_VIRTUAL_DIR: path.join(home, "flash"), ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  })
-  let stdout = ""
-  let stderr = ""
-  child.stdout.on("data", (d) => (stdout += d))
-  child.stderr.on("data", (d) => (stderr += d))
-  const finished = new Promise<Finished>((resolve) =>
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })),
-  )
-  const until = async (text: string | RegExp, stream: "stdout" | "stderr" = "stdout") => {
-    const seen = () => {
-      const s = stream === "stdout" ? stdout : stderr
-      return typeof text === "string" ? s.includes(text) : text.test(s)
-    }
-    for (let i = 0; i < 600 && !seen() && child.exitCode === null; i++) await sleep(50)
-    if (!seen()) throw new Error(`belay ${args.join(" ")}: no ${text} on ${stream}\n${stdout}\n${stderr}`)
-  }
-  return { child, finished, until }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** Run belay to the end (killed if it outlives `timeoutMs`, so a hang fails the test rather than the suite). */
-const belay = async (args: string[], timeoutMs = 60_000) => {
-  const run = start(args)
-  const timer = setTimeout(() => run.child.kill("SIGKILL"), timeoutMs)
-  const result = await run.finished
-  clearTimeout(timer)
-  return result
-}
 
 /**
  * What the board prints on its line while nobody else listens, for `ms` milliseconds: a loop
@@ -83,9 +36,9 @@ const listen = (port: string, ms = 1500) =>
 const startClosingReader = (args: string[], enough: (stdout: string) => boolean) => {
   const run = start(args)
   let read = ""
-  run.child.stdout.on("data", (d) => {
+  run.child.stdout?.on("data", (d) => {
     read += d
-    if (enough(read)) run.child.stdout.destroy()
+    if (enough(read)) run.child.stdout?.destroy()
   })
   return run
 }
@@ -99,7 +52,7 @@ const noStackTrace = (stderr: string) => {
 const commonChecks = (board: () => { device: string; port: string }) => {
   it("SIGINT during run of an endless loop: exit 130, the loop stopped on the board, the next command works", async () => {
     const { device, port } = board()
-    const file = path.join(home, "loop.py")
+    const file = path.join(cli.home(), "loop.py")
     await writeFile(file, loop)
 
     // Control: killed outright (no finalizers), the CLI leaves the loop running on the board.
@@ -117,13 +70,13 @@ const commonChecks = (board: () => { device: string; port: string }) => {
     expect(result.stderr).toBe("")
     expect(await listen(port)).not.toContain("tick")
 
-    const next = await belay(["exec", "print(7)", "--device", device], 10_000)
+    const next = await belay(["exec", "print(7)", "--device", device], { timeoutMs: 10_000 })
     expect(next).toMatchObject({ code: 0, stdout: "7\n" })
   })
 
   it("SIGTERM exits 143 and SIGHUP 129, each after stopping the loop on the board", async () => {
     const { device, port } = board()
-    const file = path.join(home, "loop.py")
+    const file = path.join(cli.home(), "loop.py")
     await writeFile(file, loop)
     for (const [signal, code] of [
       ["SIGTERM", 143],
@@ -137,7 +90,7 @@ const commonChecks = (board: () => { device: string; port: string }) => {
       expect(result.stderr).toBe("")
       expect(await listen(port)).not.toContain("tick")
     }
-    expect(await belay(["exec", "print(7)", "--device", device], 10_000)).toMatchObject({
+    expect(await belay(["exec", "print(7)", "--device", device], { timeoutMs: 10_000 })).toMatchObject({
       code: 0,
       stdout: "7\n",
     })
@@ -153,7 +106,7 @@ const commonChecks = (board: () => { device: string; port: string }) => {
     expect(execResult.stderr).toBe("")
     noStackTrace(execResult.stderr)
 
-    const file = path.join(home, "loop.py")
+    const file = path.join(cli.home(), "loop.py")
     await writeFile(file, loop)
     const run = startClosingReader(["run", file, "--device", device], (s) => s.includes("\n"))
     const runResult = await run.finished
@@ -161,45 +114,11 @@ const commonChecks = (board: () => { device: string; port: string }) => {
     expect(runResult.stderr).toBe("")
     expect(await listen(port)).not.toContain("tick")
 
-    expect(await belay(["exec", "print(7)", "--device", device], 10_000)).toMatchObject({
+    expect(await belay(["exec", "print(7)", "--device", device], { timeoutMs: 10_000 })).toMatchObject({
       code: 0,
       stdout: "7\n",
     })
   })
-}
-
-beforeAll(async () => {
-  home = await mkdtemp(path.join(os.tmpdir(), "belay-signals-"))
-})
-afterAll(async () => {
-  await rm(home, { recursive: true, force: true })
-})
-
-/** The virtual board behind a pseudo-terminal, in its own process group (so it can be frozen). */
-const startPtyBoard = async (dir: string) => {
-  const { virtualBoardScript } = await import("@belay/virtual-device")
-  const link = path.join(dir, "tty")
-  const child = spawn(
-    "socat",
-    [`PTY,link=${link},raw,echo=0`, `EXEC:${process.execPath} ${virtualBoardScript()},pty,raw,echo=0`],
-    { detached: true, stdio: ["ignore", "ignore", "pipe"] },
-  )
-  let stderr = ""
-  child.stderr.on("data", (d) => (stderr += d))
-  for (let i = 0; i < 300 && !(stderr.includes("ready") && existsSync(link)); i++) {
-    if (child.exitCode !== null) break
-    await sleep(50)
-  }
-  if (!existsSync(link)) throw new Error(`no virtual board on ${link}: ${stderr}`)
-  return { child, link }
-}
-
-const signalGroup = (child: ChildProcess, signal: NodeJS.Signals) => {
-  try {
-    if (child.pid !== undefined) process.kill(-child.pid, signal)
-  } catch {
-    // already gone
-  }
 }
 
 describe("signals and closed pipes, virtual board on a pseudo-terminal", () => {
@@ -219,7 +138,7 @@ describe("signals and closed pipes, virtual board on a pseudo-terminal", () => {
   commonChecks(() => ({ device, port: board.link }))
 
   it("fs cat of a large file to a reader that closes after 10 bytes: quiet, 141 or 0, the board usable", async () => {
-    const local = path.join(home, "big.txt")
+    const local = path.join(cli.home(), "big.txt")
     await writeFile(local, "0123456789abcdef\n".repeat(20_000))
     expect((await belay(["fs", "put", local, "/big.txt", "--device", device])).code).toBe(0)
     const cat = startClosingReader(["fs", "cat", "/big.txt", "--device", device], (s) => s.length >= 10)
@@ -233,9 +152,11 @@ describe("signals and closed pipes, virtual board on a pseudo-terminal", () => {
   })
 
   it("SIGINT during fs put: exit 130, and the upload's temporary file is removed from the board", async () => {
-    const local = path.join(home, "huge.bin")
+    const local = path.join(cli.home(), "huge.bin")
     await writeFile(local, Buffer.alloc(3_000_000, 0x5a))
-    const put = start(["fs", "put", local, "/huge.bin", "--device", device], { BELAY_LOG_LEVEL: "Debug" })
+    const put = start(["fs", "put", local, "/huge.bin", "--device", device], {
+      env: { BELAY_LOG_LEVEL: "Debug" },
+    })
     await put.until("BoardTempFile", "stderr")
     put.child.kill("SIGINT")
     const result = await put.finished
@@ -247,11 +168,13 @@ describe("signals and closed pipes, virtual board on a pseudo-terminal", () => {
   })
 
   it("a board that stops answering cannot hold the process: the bound ends it with 130; a second SIGINT ends it at once", async () => {
-    const local = path.join(home, "huge.bin")
+    const local = path.join(cli.home(), "huge.bin")
     await writeFile(local, Buffer.alloc(3_000_000, 0x5a))
 
     // The board freezes mid-upload: cleanup waits on it until the bound gives up.
-    const put = start(["fs", "put", local, "/huge.bin", "--device", device], { BELAY_LOG_LEVEL: "Debug" })
+    const put = start(["fs", "put", local, "/huge.bin", "--device", device], {
+      env: { BELAY_LOG_LEVEL: "Debug" },
+    })
     await put.until("BoardTempFile", "stderr")
     signalGroup(board.child, "SIGSTOP")
     put.child.kill("SIGINT")
@@ -261,7 +184,9 @@ describe("signals and closed pipes, virtual board on a pseudo-terminal", () => {
     expect(bounded.stderr).toContain("the board did not stop within")
 
     // The same again, with a second SIGINT: the process exits without waiting for the bound.
-    const again = start(["fs", "put", local, "/huge.bin", "--device", device], { BELAY_LOG_LEVEL: "Debug" })
+    const again = start(["fs", "put", local, "/huge.bin", "--device", device], {
+      env: { BELAY_LOG_LEVEL: "Debug" },
+    })
     await again.until("BoardTempFile", "stderr")
     signalGroup(board.child, "SIGSTOP")
     again.child.kill("SIGINT")
@@ -275,7 +200,7 @@ describe("signals and closed pipes, virtual board on a pseudo-terminal", () => {
     expect(second.stderr).not.toContain("the board did not stop within")
 
     // Thawed, the board answers the next command.
-    expect(await belay(["exec", "print(7)", "--device", device], 10_000)).toMatchObject({
+    expect(await belay(["exec", "print(7)", "--device", device], { timeoutMs: 10_000 })).toMatchObject({
       code: 0,
       stdout: "7\n",
     })
@@ -283,20 +208,12 @@ describe("signals and closed pipes, virtual board on a pseudo-terminal", () => {
 })
 
 describe("signals and closed pipes, QEMU micro:bit through --device serial:/dev/pts/N", () => {
+  const qemu = qemuMicrobitForBlock()
   let device: string
   let port: string
-  let stop: () => Promise<void>
-  beforeAll(async () => {
-    const { startQemuMicrobit } = await import("@belay/virtual-device")
-    const { Effect, Exit, Scope } = await import("effect")
-    const scope = Effect.runSync(Scope.make())
-    const qemu = await Effect.runPromise(Scope.provide(startQemuMicrobit(), scope))
-    port = qemu.ptyPath
+  beforeAll(() => {
+    port = qemu.ptyPath()
     device = `serial:${port}`
-    stop = () => Effect.runPromise(Scope.close(scope, Exit.void))
-  })
-  afterAll(async () => {
-    await stop?.()
   })
 
   commonChecks(() => ({ device, port }))

@@ -1,12 +1,10 @@
 import {
-  checkedTopLevelRequest,
   type DeviceCommunicationShape,
-  fromCheckedRequest,
-  isCompileMemoryError,
   PythonError,
   parsePythonLiteral,
   RequestDamagedError,
 } from "@belay/transport"
+import { checkedTopLevelRequest, fromCheckedRequest, isCompileMemoryError } from "@belay/transport/internal"
 import { Effect, Result } from "effect"
 import { DeviceCapabilityError } from "./errors.js"
 

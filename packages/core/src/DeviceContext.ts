@@ -32,7 +32,7 @@ const counters = [
   "resets",
 ] as const
 
-/** @internal one small object per session; members are built when read (see `ExecutorContext`) */
+/** @internal one small object per session; its members are prototype getters, built when read */
 class DeviceContextImpl implements DeviceContext {
   private registered: ProtocolMetrics[] | undefined = undefined
 

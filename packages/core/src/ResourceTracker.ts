@@ -1,216 +1,57 @@
-import { Cause, Data, Duration, Effect, Exit, Metric } from "effect"
+import { Duration, Effect, Exit, Metric, Scope } from "effect"
 import { ResourceCleanupError, type ResourceCleanupFailure, SessionError } from "./errors.js"
-import { isRecoverable } from "./Retry.js"
+import { boundedCleanup } from "./ResourceCleanup.js"
+import { CLEANING, DONE, Entry, isNewest, LIVE, Segment } from "./ResourceSegment.js"
 import { SessionMetrics } from "./SessionMetrics.js"
+import type { ResourceHandle, ResourceUsageStats, SessionResource, TrackOptions } from "./SessionResource.js"
 
 /**
- * Something a session started that must be undone when the session ends (the seed's `ISessionResource`).
+ * The resources of one session, as a view over the session's scope: each resource's cleanup is a
+ * finalizer on that scope, so the session's end runs them with everything else on it, newest
+ * first, each exactly once, bounded by the cleanup timeout and tried again on recoverable errors;
+ * failures are reported together as one `ResourceCleanupError`. The tracker adds what a scope
+ * does not say: stats, the live resources, early release, and undoing a registration that came
+ * after the end.
  *
  * @example
- * yield* session.resources.registerResource({
- *   resourceId: "timer-1",
- *   resourceType: "DeviceTimer",
- *   estimatedCost: 50,
- *   createdAt: new Date(),
- *   cleanup: Effect.asVoid(session.device.exec("t.deinit()")),
- * })
- */
-export interface SessionResource {
-  readonly resourceId: string
-  readonly resourceType: string
-  /** A rough cost (bytes of board memory, say) used in stats. */
-  readonly estimatedCost: number
-  readonly createdAt: Date
-  /** Undo the resource. Runs once, bounded by the cleanup timeout. */
-  readonly cleanup: Effect.Effect<void, unknown>
-  /**
-   * The resource lives in the board's RAM: a board reset ends it, and its cleanup is then skipped.
-   * Default false.
-   */
-  readonly lostOnReset?: boolean
-}
-
-/** A background thread running on the board for a session (the seed's record). */
-export interface BackgroundThreadInfo {
-  readonly threadId: string
-  readonly methodName: string
-  readonly registeredAt: Date
-  readonly sessionId: string
-}
-
-/** A function deployed on the board for a session (the seed's record). */
-export interface DeployedMethodInfo {
-  readonly signature: string
-  readonly codeHash: Uint8Array
-  readonly deployedAt: Date
-  readonly sessionId: string
-}
-
-/** What a tracker holds (the seed's `ResourceUsageStats`). */
-export interface ResourceUsageStats {
-  readonly totalResources: number
-  readonly totalResourceCost: number
-  readonly resourcesByType: Readonly<Record<string, number>>
-  readonly backgroundThreads: number
-  readonly deployedMethods: number
-}
-
-/** A registered resource: release it early, or forget it when it ended on its own. */
-export interface ResourceHandle {
-  readonly resourceId: string
-  /** Run its cleanup now (once); later session cleanup skips it. */
-  readonly release: Effect.Effect<void, ResourceCleanupError>
-  /** Drop it without cleanup (it is already gone). */
-  readonly forget: Effect.Effect<void>
-}
-
-/** Options of `ResourceTracker.track`. */
-export interface TrackOptions {
-  readonly resourceId?: string
-  readonly estimatedCost?: number
-  readonly lostOnReset?: boolean
-}
-
-// Entry status bits.
-const LIVE = 0
-const CLEANING = 1
-const DONE = 2
-const LOST_ON_RESET = 4
-/** The stop of a background thread: counted as a thread, not as a resource. */
-const THREAD_STOP = 8
-
-/**
- * One tracked resource, kept small: it is also the handle returned to the caller.
- * Times are stored as milliseconds since the tracker was made.
- */
-class Entry implements ResourceHandle {
-  constructor(
-    readonly tracker: ResourceTracker,
-    readonly type: string,
-    readonly cost: number,
-    readonly at: number,
-    readonly cleanup: Effect.Effect<void, unknown>,
-    /** The caller's record (`registerResource`), an explicit id, or the sequence number the id derives from. */
-    readonly source: SessionResource | string | number,
-    public status: number,
-  ) {}
-
-  get resourceId(): string {
-    const source = this.source
-    return typeof source === "number"
-      ? `${this.type}-${source}`
-      : typeof source === "string"
-        ? source
-        : source.resourceId
-  }
-
-  get state(): number {
-    return this.status & 3
-  }
-
-  get release(): Effect.Effect<void, ResourceCleanupError> {
-    return this.tracker.releaseEntry(this)
-  }
-
-  get forget(): Effect.Effect<void> {
-    return Effect.sync(() => this.tracker.forgetEntry(this))
-  }
-
-  view(): SessionResource {
-    if (typeof this.source === "object") return this.source
-    return {
-      resourceId: this.resourceId,
-      resourceType: this.type,
-      estimatedCost: this.cost,
-      createdAt: new Date(this.tracker.createdAtMs + this.at),
-      cleanup: this.cleanup,
-      lostOnReset: (this.status & LOST_ON_RESET) !== 0,
-    }
-  }
-}
-
-/** A deployed function; the key joins signature and hex hash. */
-class MethodRecord implements DeployedMethodInfo {
-  constructor(
-    readonly tracker: ResourceTracker,
-    readonly key: string,
-    readonly signatureLength: number,
-    readonly at: number,
-  ) {}
-  get signature(): string {
-    return this.key.slice(0, this.signatureLength)
-  }
-  get codeHash(): Uint8Array {
-    const hex = this.key.slice(this.signatureLength + 1)
-    const out = new Uint8Array(hex.length / 2)
-    for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16)
-    return out
-  }
-  get deployedAt(): Date {
-    return new Date(this.tracker.createdAtMs + this.at)
-  }
-  get sessionId(): string {
-    return this.tracker.sessionId
-  }
-}
-
-const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"))
-
-// Built with join so a stored key is one flat string (concatenation would keep a rope of small pieces alive).
-const methodKey = (signature: string, codeHash: Uint8Array): string => {
-  const parts: string[] = [signature, "\u0000"]
-  for (const b of codeHash) parts.push(HEX[b]!)
-  return parts.join("")
-}
-
-// A lookup key lives only for the lookup (checked on every task call): plain concatenation is
-// cheaper than building an array to join.
-const methodLookupKey = (signature: string, codeHash: Uint8Array): string => {
-  let key = `${signature}\u0000`
-  for (let i = 0; i < codeHash.length; i++) key += HEX[codeHash[i]!]!
-  return key
-}
-
-/** Further tries of a cleanup that failed with a recoverable error (a damaged reply, a timeout), all within its bound. */
-const CLEANUP_RETRIES = 2
-
-/** A cleanup that did not finish within the cleanup timeout. */
-export class CleanupTimeout extends Data.TaggedError("CleanupTimeout")<{ readonly timeoutMs: number }> {
-  override get message() {
-    return `cleanup did not finish within ${this.timeoutMs} ms`
-  }
-}
-
-/**
- * Everything live in one session: background threads, deployed methods and generic resources
- * (the seed's `IResourceTracker`). Cleanup runs every resource's cleanup, newest first, each
- * exactly once and bounded by the cleanup timeout, and reports all failures together.
- *
- * @example
+ * const handle = yield* session.resources.track("Pin", session.device.exec("p.off()"))
  * const stats = session.resources.getResourceStats()
  * yield* session.resources.cleanupResources
  */
 export class ResourceTracker {
   readonly createdAtMs = Date.now()
-  private entries: Entry[] = []
+  /** Segments with live resources, oldest first. */
+  private segments: Set<Segment> | undefined = undefined
   private liveCount = 0
   private seq = 0
-  private threads: Map<string, BackgroundThreadInfo> | undefined
-  private threadStops: Map<string, ResourceHandle> | undefined
-  private methods: Map<string, MethodRecord> | undefined
   private closed = false
-  private cleaned: { readonly resources: number; readonly threads: number } | undefined = undefined
+  private cleaned: number | undefined = undefined
+  /** The segment new resources join while nothing else is added to the session's scope. */
+  private current: Segment | undefined = undefined
+  /** What failed while the scope closed (the session's end). */
+  private endFailures: ResourceCleanupFailure[] | undefined = undefined
+  private ownScope: Scope.Closeable | undefined = undefined
+  private readonly timeoutMs: number
 
+  /**
+   * @param scope the session's scope (made on first use); a tracker made alone has a scope of its own.
+   */
   constructor(
     readonly sessionId: string,
     private readonly cleanupTimeout: Duration.Duration,
     private readonly tracking: boolean,
     private readonly metrics: boolean,
-  ) {}
+    private readonly scope: () => Scope.Closeable = () => {
+      this.ownScope ??= Scope.makeUnsafe()
+      return this.ownScope
+    },
+  ) {
+    this.timeoutMs = Duration.toMillis(cleanupTimeout)
+  }
 
-  /** What the session's end cleaned up (resources and thread stops), once it ended. */
-  get cleanedAtEnd(): { readonly resources: number; readonly threads: number } {
-    return this.cleaned ?? { resources: 0, threads: 0 }
+  /** How many resources the session's end cleaned up, once it ended. */
+  get cleanedAtEnd(): number {
+    return this.cleaned ?? 0
   }
 
   /** True once the session started ending: registrations then fail (and their cleanup runs at once). */
@@ -218,86 +59,7 @@ export class ResourceTracker {
     return this.closed
   }
 
-  // ---- background threads ----
-
-  /**
-   * Record a board thread. `stop` (set its stop flag and wait for it) runs at cleanup unless the
-   * thread is unregistered first.
-   */
-  registerBackgroundThread(
-    threadId: string,
-    methodName: string,
-    stop?: Effect.Effect<void, unknown>,
-  ): Effect.Effect<void, SessionError | ResourceCleanupError> {
-    return Effect.gen({ self: this }, function* () {
-      if (this.closed) {
-        if (stop) yield* this.runAlone(threadId, "BackgroundThread", stop)
-        return yield* this.endedError(`register thread ${threadId}`)
-      }
-      this.threads ??= new Map()
-      this.threads.set(threadId, {
-        threadId,
-        methodName,
-        registeredAt: new Date(),
-        sessionId: this.sessionId,
-      })
-      if (stop) {
-        const handle = yield* this.add(
-          "BackgroundThread",
-          0,
-          stop,
-          threadId,
-          LOST_ON_RESET | THREAD_STOP,
-          Date.now(),
-        )
-        this.threadStops ??= new Map()
-        this.threadStops.set(threadId, handle)
-      }
-      yield* Effect.logDebug("Background thread registered").pipe(
-        Effect.annotateLogs({ threadId, method: methodName, sessionId: this.sessionId }),
-      )
-    })
-  }
-
-  /** The thread ended on its own: forget it (its stop is not run). */
-  unregisterBackgroundThread(threadId: string): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      this.threads?.delete(threadId)
-      const handle = this.threadStops?.get(threadId)
-      this.threadStops?.delete(threadId)
-      return handle ? handle.forget : Effect.void
-    })
-  }
-
-  getActiveThreads(): ReadonlyArray<BackgroundThreadInfo> {
-    return this.threads ? [...this.threads.values()] : []
-  }
-
-  // ---- deployed methods ----
-
-  registerDeployedMethod(signature: string, codeHash: Uint8Array): Effect.Effect<void, SessionError> {
-    return Effect.suspend(() => {
-      if (this.closed) return this.endedError(`register method ${signature}`)
-      const key = methodKey(signature, codeHash)
-      this.methods ??= new Map()
-      this.methods.set(key, new MethodRecord(this, key, signature.length, Date.now() - this.createdAtMs))
-      return Effect.void
-    })
-  }
-
-  isMethodDeployed(signature: string, codeHash: Uint8Array): boolean {
-    return (
-      !this.closed && this.methods !== undefined && this.methods.has(methodLookupKey(signature, codeHash))
-    )
-  }
-
-  getDeployedMethods(): ReadonlyArray<DeployedMethodInfo> {
-    return this.methods ? [...this.methods.values()] : []
-  }
-
-  // ---- generic resources ----
-
-  /** Register a resource described by the caller (the seed's form). */
+  /** Register a resource described by the caller. */
   registerResource(
     resource: SessionResource,
   ): Effect.Effect<ResourceHandle, SessionError | ResourceCleanupError> {
@@ -306,7 +68,7 @@ export class ResourceTracker {
       resource.estimatedCost,
       resource.cleanup,
       resource,
-      resource.lostOnReset === true ? LOST_ON_RESET : 0,
+      resource.lostOnReset === true,
       resource.createdAt.getTime(),
     )
   }
@@ -328,7 +90,7 @@ export class ResourceTracker {
       options?.estimatedCost ?? 0,
       cleanup,
       options?.resourceId,
-      options?.lostOnReset === true ? LOST_ON_RESET : 0,
+      options?.lostOnReset === true,
       Date.now(),
     )
   }
@@ -338,31 +100,26 @@ export class ResourceTracker {
     cost: number,
     cleanup: Effect.Effect<void, unknown>,
     source: SessionResource | string | undefined,
-    /** `LOST_ON_RESET`, `THREAD_STOP` */
-    flags: number,
+    lostOnReset: boolean,
     createdAt: number,
   ): Effect.Effect<ResourceHandle, SessionError | ResourceCleanupError> {
     return Effect.suspend(() => {
       const entry = new Entry(
-        this,
         type,
         cost,
         createdAt - this.createdAtMs,
         cleanup,
         source ?? ++this.seq,
-        LIVE | flags,
+        lostOnReset,
       )
       if (this.closed) {
         // Nothing may outlive its session: undo it now and say so.
-        return Effect.andThen(
-          this.runAlone(entry.resourceId, type, cleanup),
-          this.endedError(`register resource ${entry.resourceId}`),
-        )
+        return Effect.andThen(this.runAlone(entry), this.endedError(`register resource ${entry.resourceId}`))
       }
-      this.entries.push(entry)
-      this.liveCount++
-      if (!this.metrics && !this.tracking) return Effect.succeed(entry)
+      const registered = this.join(entry)
+      if (!this.metrics && !this.tracking) return Effect.as(registered, entry)
       return Effect.gen({ self: this }, function* () {
+        yield* registered
         if (this.metrics) {
           yield* Metric.update(
             Metric.withAttributes(SessionMetrics.resourcesRegistered, { resource_type: type }),
@@ -384,6 +141,53 @@ export class ResourceTracker {
     })
   }
 
+  /**
+   * Put `entry` in the newest segment when nothing was added to the session's scope after it,
+   * else in a new segment forked from the session's scope.
+   */
+  private join(entry: Entry): Effect.Effect<void> {
+    const parent = this.scope()
+    let segment = this.current
+    let registered: Effect.Effect<void> = Effect.void
+    if (segment === undefined || !isNewest(parent, segment.scope)) {
+      const fresh = new Segment(this, Scope.forkUnsafe(parent))
+      registered = Scope.addFinalizerExit(fresh.scope, () => this.finalizeSegment(fresh))
+      this.segments ??= new Set()
+      this.segments.add(fresh)
+      this.current = fresh
+      segment = fresh
+    }
+    entry.segment = segment
+    segment.entries.push(entry)
+    segment.live++
+    this.liveCount++
+    return registered
+  }
+
+  /** A segment's finalizer: clean up its live resources, newest first, noting failures. */
+  private finalizeSegment(segment: Segment): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const claimed: Entry[] = []
+      for (let i = segment.entries.length - 1; i >= 0; i--) {
+        const entry = segment.entries[i]!
+        if (this.claim(entry)) claimed.push(entry)
+      }
+      if (claimed.length === 0) return Effect.void
+      return Effect.forEach(claimed, (entry) => this.finalize(entry), { discard: true })
+    })
+  }
+
+  /** At the session's end: clean up a claimed entry and note a failure. */
+  private finalize(entry: Entry): Effect.Effect<void> {
+    if (this.cleaned !== undefined) this.cleaned++
+    return Effect.flatMap(this.runCleanup(entry), (failure) => {
+      if (failure === undefined) return Effect.void
+      this.endFailures ??= []
+      this.endFailures.push(failure)
+      return this.logFailure(failure)
+    })
+  }
+
   /** @internal */
   releaseEntry(entry: Entry): Effect.Effect<void, ResourceCleanupError> {
     return Effect.suspend(() => {
@@ -397,74 +201,71 @@ export class ResourceTracker {
   }
 
   /** @internal */
-  forgetEntry(entry: Entry): void {
-    if (entry.state !== LIVE) return
-    entry.status = (entry.status & ~3) | DONE
-    this.liveCount--
-    this.compact()
+  forgetEntry(entry: Entry): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (entry.state !== LIVE) return Effect.void
+      this.done(entry)
+      return this.leaveScope(entry)
+    })
   }
 
   /** Mark an entry as being cleaned; false when someone else already did. */
   private claim(entry: Entry): boolean {
     if (entry.state !== LIVE) return false
-    entry.status = (entry.status & ~3) | CLEANING
+    entry.state = CLEANING
     this.liveCount--
+    const segment = entry.segment
+    if (segment !== undefined) {
+      segment.live--
+      segment.cleaning++
+    }
     return true
   }
 
+  private done(entry: Entry): void {
+    const segment = entry.segment
+    if (entry.state === LIVE) {
+      this.liveCount--
+      if (segment !== undefined) segment.live--
+    } else if (entry.state === CLEANING && segment !== undefined) segment.cleaning--
+    entry.state = DONE
+  }
+
+  /**
+   * The entry finished: its segment, when it holds nothing live any more, closes and leaves the
+   * session's scope (its finalizer then has nothing to run).
+   */
+  private leaveScope(entry: Entry): Effect.Effect<void> {
+    const segment = entry.segment
+    entry.segment = undefined
+    if (segment === undefined) return Effect.void
+    segment.compact()
+    if (!segment.finished) return Effect.void
+    this.segments?.delete(segment)
+    if (this.current === segment) this.current = undefined
+    return Scope.close(segment.scope, Exit.void)
+  }
+
   private runCleanup(entry: Entry): Effect.Effect<ResourceCleanupFailure | undefined> {
-    return Effect.map(this.boundedCleanup(entry.cleanup), (outcome) => {
-      entry.status = (entry.status & ~3) | DONE
-      this.compact()
-      return outcome === undefined
-        ? undefined
-        : { resourceId: entry.resourceId, resourceType: entry.type, ...outcome }
+    return Effect.flatMap(boundedCleanup(entry.cleanup, this.cleanupTimeout, this.timeoutMs), (outcome) => {
+      this.done(entry)
+      return Effect.as(
+        this.leaveScope(entry),
+        outcome === undefined
+          ? undefined
+          : { resourceId: entry.resourceId, resourceType: entry.type, ...outcome },
+      )
     })
   }
 
-  private boundedCleanup(
-    cleanup: Effect.Effect<void, unknown>,
-  ): Effect.Effect<{ reason: ResourceCleanupFailure["reason"]; error: unknown } | undefined> {
-    const timeoutMs = Duration.toMillis(this.cleanupTimeout)
-    return Effect.exit(
-      Effect.timeoutOrElse(
-        // A garbled or lost reply is worth another try (the next exchange recovers the REPL):
-        // the board-side state must not outlive the session because one reply was damaged.
-        Effect.retry(
-          Effect.suspend(() => cleanup),
-          { times: CLEANUP_RETRIES, while: isRecoverable },
-        ),
-        {
-          duration: this.cleanupTimeout,
-          orElse: () => Effect.fail(new CleanupTimeout({ timeoutMs })),
-        },
-      ),
-    ).pipe(
-      Effect.map((exit) => {
-        if (Exit.isSuccess(exit)) return undefined
-        const failure = Cause.findErrorOption(exit.cause)
-        if (failure._tag === "Some") {
-          return failure.value instanceof CleanupTimeout
-            ? { reason: "timeout" as const, error: failure.value }
-            : { reason: "failed" as const, error: failure.value }
-        }
-        return { reason: "defect" as const, error: Cause.squash(exit.cause) }
-      }),
-    )
-  }
-
-  private runAlone(
-    resourceId: string,
-    resourceType: string,
-    cleanup: Effect.Effect<void, unknown>,
-  ): Effect.Effect<void, ResourceCleanupError> {
-    return Effect.flatMap(this.boundedCleanup(cleanup), (f) =>
+  private runAlone(entry: Entry): Effect.Effect<void, ResourceCleanupError> {
+    return Effect.flatMap(boundedCleanup(entry.cleanup, this.cleanupTimeout, this.timeoutMs), (f) =>
       f === undefined
         ? Effect.void
         : Effect.fail(
             new ResourceCleanupError({
               sessionId: this.sessionId,
-              failures: [{ resourceId, resourceType, ...f }],
+              failures: [{ resourceId: entry.resourceId, resourceType: entry.type, ...f }],
             }),
           ),
     )
@@ -480,17 +281,23 @@ export class ResourceTracker {
     )
   }
 
-  /** Drop finished entries once they are most of the list (keeps registration O(1) amortised). */
-  private compact(): void {
-    if (this.entries.length > 32 && this.liveCount < this.entries.length / 2) {
-      this.entries = this.entries.filter((e) => e.state !== DONE)
-    }
+  private logFailure(failure: ResourceCleanupFailure): Effect.Effect<void> {
+    return Effect.logWarning("Failed to clean up resource").pipe(
+      Effect.annotateLogs({
+        resourceId: failure.resourceId,
+        resourceType: failure.resourceType,
+        reason: failure.reason,
+        error: String(failure.error),
+        sessionId: this.sessionId,
+      }),
+    )
   }
 
   getActiveResources(): ReadonlyArray<SessionResource> {
     if (!this.tracking) return []
     const out: SessionResource[] = []
-    for (const e of this.entries) if (e.state === LIVE && (e.status & THREAD_STOP) === 0) out.push(e.view())
+    for (const segment of this.segments ?? [])
+      for (const e of segment.entries) if (e.state === LIVE) out.push(e.view())
     return out
   }
 
@@ -499,21 +306,13 @@ export class ResourceTracker {
     let total = 0
     let cost = 0
     if (this.tracking) {
-      for (const e of this.entries) {
-        // A thread's stop is counted once, among the threads.
-        if (e.state !== LIVE || (e.status & THREAD_STOP) !== 0) continue
+      for (const e of this.liveEntries()) {
         total++
         cost += e.cost
         byType[e.type] = (byType[e.type] ?? 0) + 1
       }
     }
-    return {
-      totalResources: total,
-      totalResourceCost: cost,
-      resourcesByType: byType,
-      backgroundThreads: this.threads?.size ?? 0,
-      deployedMethods: this.methods?.size ?? 0,
-    }
+    return { totalResources: total, totalResourceCost: cost, resourcesByType: byType }
   }
 
   /** Live resources, counted even when tracking is off. */
@@ -521,25 +320,22 @@ export class ResourceTracker {
     return this.liveCount
   }
 
+  private liveEntries(): Entry[] {
+    const out: Entry[] = []
+    for (const segment of this.segments ?? [])
+      for (const e of segment.entries) if (e.state === LIVE) out.push(e)
+    return out
+  }
+
   /**
-   * Clean up every live resource, newest first, each once and bounded; failures come back together.
+   * Clean up every live resource now, newest first, each once and bounded; failures come back
+   * together. The session goes on.
    */
   get cleanupResources(): Effect.Effect<void, ResourceCleanupError> {
     return Effect.suspend(() => {
-      const claimed: Entry[] = []
-      let threads = 0
-      for (let i = this.entries.length - 1; i >= 0; i--) {
-        const entry = this.entries[i]!
-        if (this.claim(entry)) {
-          claimed.push(entry)
-          if ((entry.status & THREAD_STOP) !== 0) threads++
-        }
-      }
-      if (this.closed) this.cleaned = { resources: claimed.length - threads, threads }
-      if (this.threadStops) {
-        for (const threadId of this.threadStops.keys()) this.threads?.delete(threadId)
-        this.threadStops.clear()
-      }
+      const claimed = this.liveEntries()
+        .reverse()
+        .filter((entry) => this.claim(entry))
       if (claimed.length === 0) return Effect.void
       return Effect.gen({ self: this }, function* () {
         const failures: ResourceCleanupFailure[] = []
@@ -547,15 +343,7 @@ export class ResourceTracker {
           const failure = yield* this.runCleanup(entry)
           if (failure) {
             failures.push(failure)
-            yield* Effect.logWarning("Failed to clean up resource").pipe(
-              Effect.annotateLogs({
-                resourceId: failure.resourceId,
-                resourceType: failure.resourceType,
-                reason: failure.reason,
-                error: String(failure.error),
-                sessionId: this.sessionId,
-              }),
-            )
+            yield* this.logFailure(failure)
           }
         }
         if (failures.length > 0)
@@ -565,38 +353,53 @@ export class ResourceTracker {
   }
 
   /**
-   * The board reset: threads, deployed methods and resources that lived in its RAM are gone.
-   * Their cleanup is not run (there is nothing left to undo).
+   * The board reset: the resources that lived in its RAM are gone (the count is returned). Their
+   * cleanup is not run (there is nothing left to undo).
    */
-  boardReset(): { threads: number; methods: number; resources: number } {
-    const lost = { threads: this.threads?.size ?? 0, methods: this.methods?.size ?? 0, resources: 0 }
-    this.threads?.clear()
-    this.threadStops?.clear()
-    this.methods?.clear()
-    for (const e of this.entries) {
-      if (e.state === LIVE && (e.status & LOST_ON_RESET) !== 0) {
-        e.status = (e.status & ~3) | DONE
-        this.liveCount--
-        lost.resources++
+  boardReset(): number {
+    let lost = 0
+    for (const segment of [...(this.segments ?? [])]) {
+      for (const entry of segment.entries) {
+        if (entry.state !== LIVE || !entry.lostOnReset) continue
+        this.done(entry)
+        lost++
+      }
+      segment.compact()
+      if (segment.finished) {
+        this.segments?.delete(segment)
+        if (this.current === segment) this.current = undefined
+        // Its finalizer, nothing live left, has nothing to run.
+        Scope.closeUnsafe(segment.scope, Exit.void)
       }
     }
-    this.compact()
     return lost
   }
 
-  /** @internal the session ends: refuse further registrations, then clean up. */
-  get close(): Effect.Effect<void, ResourceCleanupError> {
+  /**
+   * @internal The session ends: refuse further registrations, close the scope (every resource's
+   * finalizer runs in it, newest first, with the session's own), and report what failed.
+   */
+  closeWith(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, ResourceCleanupError> {
     return Effect.suspend(() => {
       this.closed = true
-      return Effect.ensuring(
-        this.cleanupResources,
-        Effect.sync(() => {
-          this.methods = undefined
-          this.threads = undefined
-          this.threadStops = undefined
-          this.entries = []
-        }),
-      )
+      this.cleaned = 0
+      return Effect.flatMap(Scope.close(this.scope(), exit), () => {
+        const failures = this.endFailures
+        this.endFailures = undefined
+        return failures === undefined
+          ? Effect.void
+          : Effect.fail(new ResourceCleanupError({ sessionId: this.sessionId, failures }))
+      })
     })
+  }
+
+  /** @internal the session ended before the tracker was made: refuse registrations (there is nothing to clean). */
+  refuseRegistrations(): void {
+    this.closed = true
+  }
+
+  /** @internal the session ends (`closeWith` a success). */
+  get close(): Effect.Effect<void, ResourceCleanupError> {
+    return this.closeWith(Exit.void)
   }
 }

@@ -1,4 +1,4 @@
-import type { DeviceCommunicationShape } from "@belay/transport"
+import { type DeviceCommunicationShape, StateKey } from "@belay/transport"
 import { Context, Effect, type Scope, Stream } from "effect"
 
 /**
@@ -111,8 +111,15 @@ export class BoardLeases {
   })
 }
 
-const boards = new WeakMap<DeviceCommunicationShape, BoardLeases>()
-const views = new WeakMap<DeviceCommunicationShape, BoardLeases>()
+/**
+ * The lease state of each device object of a connection, by the device given to a manager and
+ * by its session view. A connection usually has one; a wrapper made by spreading a device
+ * (`{ ...device, exec }`) shares the connection's store but is a device of its own.
+ */
+const BoardLeasesKey = StateKey<Map<DeviceCommunicationShape, BoardLeases>>("@belay/core/BoardLeases")
+
+const leasesOf = (device: DeviceCommunicationShape) =>
+  device.connectionState.getOrCreate(BoardLeasesKey, () => new Map())
 
 /**
  * The board behind a device or a session device view.
@@ -121,16 +128,16 @@ const views = new WeakMap<DeviceCommunicationShape, BoardLeases>()
  * rawDevice(session.device) === comm // the DeviceCommunication the manager was made with
  */
 export const rawDevice = (device: DeviceCommunicationShape): DeviceCommunicationShape =>
-  views.get(device)?.raw ?? device
+  device.connectionState.getOrUndefined(BoardLeasesKey)?.get(device)?.raw ?? device
 
 /** @internal the lease state of a board (one per board, whichever view it is reached through) */
 export const boardLeases = (device: DeviceCommunicationShape): BoardLeases => {
-  const raw = rawDevice(device)
-  let board = boards.get(raw)
+  const all = leasesOf(device)
+  let board = all.get(device)
   if (board === undefined) {
-    board = new BoardLeases(raw)
-    boards.set(raw, board)
-    views.set(board.device, board)
+    board = new BoardLeases(device)
+    all.set(device, board)
+    all.set(board.device, board)
   }
   return board
 }
@@ -138,8 +145,8 @@ export const boardLeases = (device: DeviceCommunicationShape): BoardLeases => {
 /**
  * The device as sessions see it: every exchange (`exec`, `execBytes`, `eval`, `execStream`,
  * `softReset`, `interrupt`, `terminal`) holds the session it runs for until it ends. One object
- * per board, so that caches keyed by the device (deployed functions, transfer profiles) are
- * shared by all sessions on the board, as they were.
+ * per board; it shares the board's `connectionState` (it spreads the device), so what is known
+ * of the board (deployed functions, transfer profiles) is the same through either.
  */
 const makeSessionDevice = (raw: DeviceCommunicationShape, board: BoardLeases): DeviceCommunicationShape => ({
   // Whatever else the board offers (reads of its state) goes through as it is.

@@ -165,6 +165,66 @@ describe("ResourceTracker cleanup", () => {
   })
 })
 
+describe("resources on the session's scope", () => {
+  it("runs resource cleanups and the session's own finalizers together, newest first", async () => {
+    const ran: string[] = []
+    const result = await run(
+      Effect.gen(function* () {
+        const { manager } = yield* boardWithManager()
+        const session = yield* manager.createSession()
+        const note = (name: string) => Effect.sync(() => ran.push(name))
+        yield* session.resources.track("A", note("resource a"))
+        yield* Scope.addFinalizer(session.scope, note("finalizer b"))
+        const early = yield* session.resources.track("C", note("resource c"))
+        yield* session.resources.track("D", note("resource d"), { lostOnReset: true })
+        yield* Scope.addFinalizer(session.scope, note("finalizer e"))
+        // Released early: it leaves the scope, and the end does not run it again.
+        yield* early.release
+        const during = session.resources.getResourceStats()
+        yield* session.end
+        return { during, after: session.resources.getResourceStats(), live: early.isLive }
+      }),
+    )
+    expect(ran).toEqual(["resource c", "finalizer e", "resource d", "finalizer b", "resource a"])
+    expect(result.during.resourcesByType).toEqual({ A: 1, D: 1 })
+    expect(result.after.totalResources).toBe(0)
+    expect(result.live).toBe(false)
+  })
+
+  it("leaves nothing on the session's scope for resources released or forgotten early", async () => {
+    const finalizersOf = (scope: Scope.Scope) =>
+      scope.state._tag !== "Open"
+        ? 0
+        : scope.state.finalizer !== undefined
+          ? 1
+          : (scope.state.finalizers?.size ?? 0)
+    const result = await run(
+      Effect.gen(function* () {
+        const { manager } = yield* boardWithManager()
+        const session = yield* manager.createSession()
+        let cleaned = 0
+        for (let i = 0; i < 200; i++) {
+          const handle = yield* session.resources.track(
+            "Temp",
+            Effect.sync(() => cleaned++),
+          )
+          if (i % 2 === 0) yield* handle.release
+          else yield* handle.forget
+          // Something else on the scope between registrations: each resource gets a segment of its own.
+          if (i % 3 === 0) yield* Scope.addFinalizer(session.scope, Effect.void)
+        }
+        const left = finalizersOf(session.scope)
+        yield* session.end
+        return { cleaned, left, live: session.resources.liveResources }
+      }),
+    )
+    expect(result.cleaned).toBe(100)
+    // Only the 67 finalizers added by hand stay.
+    expect(result.left).toBe(67)
+    expect(result.live).toBe(0)
+  })
+})
+
 // ---- property test: random programs over many sessions ----
 
 type Step =

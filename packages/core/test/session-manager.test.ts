@@ -388,17 +388,16 @@ describe("capabilities", () => {
 })
 
 describe("the board's own state", () => {
-  it("a soft reset ends deployed methods, threads and board-RAM resources, and tells the session", async () => {
+  it("a soft reset ends board-RAM resources without their cleanup, and tells the session", async () => {
     const log: string[] = []
     const result = await run(
       Effect.gen(function* () {
         const { manager, device } = yield* boardWithManager()
         const s = yield* manager.createSession()
-        yield* s.executorContext.registerMethodDeployment("f(x)", Uint8Array.of(1, 2))
-        yield* s.resources.registerBackgroundThread(
-          "t-1",
-          "blink",
+        const thread = yield* s.resources.track(
+          "BackgroundThread",
           Effect.sync(() => log.push("stop t-1")),
+          { resourceId: "t-1", lostOnReset: true },
         )
         yield* s.resources.registerResource({ ...resource("timer", log), lostOnReset: true })
         yield* s.resources.registerResource(resource("file", log))
@@ -410,26 +409,19 @@ describe("the board's own state", () => {
           Effect.timeout("2 seconds"),
         )
         const after = s.resources.getResourceStats()
+        const threadLive = thread.isLive
         yield* s.end
-        return {
-          before,
-          after,
-          resets: s.boardResets,
-          deployed: s.executorContext.isMethodDeployed("f(x)", Uint8Array.of(1, 2)),
-        }
+        return { before, after, resets: s.boardResets, threadLive }
       }),
     )
-    expect(result.before.deployedMethods).toBe(1)
-    expect(result.before.backgroundThreads).toBe(1)
+    expect(result.before.totalResources).toBe(3)
     expect(result.after).toEqual({
       totalResources: 1,
       totalResourceCost: 10,
       resourcesByType: { Test: 1 },
-      backgroundThreads: 0,
-      deployedMethods: 0,
     })
+    expect(result.threadLive).toBe(false)
     expect(result.resets).toBe(1)
-    expect(result.deployed).toBe(false)
     expect(log).toEqual(["file"])
   })
 

@@ -526,17 +526,16 @@ describe("the seed's error model and reporting", () => {
           Effect.gen(function* () {
             yield* session.resources.registerResource(resource("r1", []))
             yield* session.resources.registerResource(resource("r2", []))
-            yield* session.resources.registerBackgroundThread("t-1", "blink", Effect.void)
+            yield* session.resources.track("BackgroundThread", Effect.void, { resourceId: "t-1" })
             return session.resources.getResourceStats()
           }),
         )
       }).pipe(Effect.provideService(References.CurrentLoggers, new Set([logger]))),
     )
-    expect(stats.totalResources).toBe(2)
-    expect(stats.backgroundThreads).toBe(1)
-    expect(stats.resourcesByType).toEqual({ Test: 2 })
+    expect(stats.totalResources).toBe(3)
+    expect(stats.resourcesByType).toEqual({ Test: 2, BackgroundThread: 1 })
     const ended = lines.find((l) => JSON.stringify(l.message).includes("Session ended"))
-    expect(JSON.stringify(ended?.message)).toContain("cleaned up 2 resource(s) and 1 thread(s)")
+    expect(JSON.stringify(ended?.message)).toContain("cleaned up 3 resource(s)")
     expect(ended?.annotations).toMatchObject({ reason: "operation-finished", cleanupFailures: 0 })
   })
 

@@ -72,11 +72,10 @@ describe("sessions on the virtual board", () => {
     expect(caps.osFunctions).toEqual(expect.arrayContaining(["rename", "mkdir", "stat"]))
   })
 
-  it("a soft reset of the board ends the session's deployed methods and lost-on-reset resources", async () => {
+  it("a soft reset of the board ends the session's lost-on-reset resources", async () => {
     const result = await onVirtualBoard((manager) =>
       Effect.gen(function* () {
         const session = yield* manager.createSession()
-        yield* session.executorContext.registerMethodDeployment("f()", Uint8Array.of(9))
         yield* session.resources.track("Timer", session.device.exec("t.deinit()"), { lostOnReset: true })
         yield* manager.device.softReset
         yield* Effect.sleep("1 millis").pipe(
@@ -86,7 +85,6 @@ describe("sessions on the virtual board", () => {
         return session.resources.getResourceStats()
       }),
     )
-    expect(result.deployedMethods).toBe(0)
     expect(result.totalResources).toBe(0)
   })
 })

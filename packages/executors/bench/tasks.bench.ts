@@ -9,10 +9,16 @@ import { openSerialLink } from "@belay/transport/serial"
 import { makeFakeBoard } from "@belay/transport/testing"
 import { isQemuMicrobitAvailable, openVirtualBoard, startQemuMicrobit } from "@belay/virtual-device"
 import { Effect, Exit, References, Schema, Scope } from "effect"
-import { type BenchContext, summarize, timeEach } from "../../../scripts/bench-kit.ts"
+import {
+  type BenchContext,
+  heapPerBatchItem,
+  heapPerItem,
+  summarize,
+  timeEach,
+} from "../../../scripts/bench-kit.ts"
 import { makeArgsCodec } from "../src/Codec.ts"
 import { buildExchange, frameUnit, makeUnit } from "../src/Deployment.ts"
-import { py, Task } from "../src/index.ts"
+import { executorContext, py, Task } from "../src/index.ts"
 import { FakeMicroPython, fastProtocol, probeAnswer } from "../test/fakeMicroPython.ts"
 
 const source = py`
@@ -87,6 +93,9 @@ const boards = (): Board[] => {
 export default async function bench(ctx: BenchContext) {
   const record = (board: string, benchmark: string, value: number, unit: string, note?: string) =>
     ctx.record({ package: "executors", benchmark, board, value, unit, ...(note ? { note } : {}) })
+
+  // First: a board failing below must not take these figures with it.
+  await sessionStateBench(ctx, record)
 
   for (const board of boards()) {
     const scope = Effect.runSync(Scope.make())
@@ -255,4 +264,68 @@ export default async function bench(ctx: BenchContext) {
     "MB/s of input",
     blobLiteral._tag === "Success" ? `${blobLiteral.success.length} literal bytes` : undefined,
   )
+}
+
+/**
+ * Heap a session's executor context costs (kept in the session's state), and each deployed-method
+ * record in it. The file-system context is a sibling of the same size class (a few fields, its
+ * maps made on first use).
+ */
+const sessionStateBench = async (
+  ctx: BenchContext,
+  record: (board: string, benchmark: string, value: number, unit: string, note?: string) => void,
+) => {
+  const scope = Effect.runSync(Scope.make())
+  const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
+    Effect.runPromise(
+      Scope.provide(effect, scope).pipe(Effect.provideService(References.MinimumLogLevel, "Warn")),
+    )
+  try {
+    const board = await run(makeFakeBoard({ run: () => ({ stdout: probeAnswer(true) }) }))
+    const device = await run(makeDeviceCommunication(board.link, fastProtocol))
+    const manager = await run(
+      makeDeviceSessionManager(device, { maxConcurrentSessions: 1_000_000, defaultSessionTimeout: "1 hour" }),
+    )
+    const N = ctx.quick ? 500 : 2000
+    const sessions: Array<{ end: Effect.Effect<void, unknown> }> = []
+    const perContext = await heapPerItem(N, async () => {
+      const s = await run(manager.createSession())
+      const context = executorContext(s)
+      await run(context.registerMethodDeployment("f()", new Uint8Array(32)))
+      sessions.push(s)
+      return s
+    })
+    await run(Effect.forEach(sessions, (s) => Effect.ignore(s.end), { discard: true }))
+    record(
+      "fake",
+      "retained heap per session with an executor context and one deployed method",
+      perContext,
+      "bytes",
+      "session, state, scope, context, one method record",
+    )
+    const holder = await run(manager.createSession())
+    const perMethod = await heapPerBatchItem(N, (n) =>
+      run(
+        Effect.gen(function* () {
+          const hash = new Uint8Array(32)
+          const context = executorContext(holder)
+          for (let i = 0; i < n; i++) {
+            hash[0] = i & 0xff
+            hash[1] = i >> 8
+            yield* context.registerMethodDeployment(`method_${i}(a, b)`, hash)
+          }
+        }),
+      ),
+    )
+    record(
+      "fake",
+      "retained heap per deployed-method record",
+      perMethod,
+      "bytes",
+      "32-byte code hash, ~16-char signature",
+    )
+    await run(Effect.ignore(holder.end))
+  } finally {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  }
 }

@@ -6,8 +6,8 @@
  *
  * - the board itself keeps a registry, the global dict `_belay_r` (key to the first 16 hex
  *   digits of the SHA-256 of the code). A soft reset clears it with the rest of the RAM.
- * - each session's `ResourceTracker` records the units the session deployed or verified
- *   (`registerDeployedMethod(key, hash)`); the manager clears it on a board reset.
+ * - each session's `ExecutorContext` records the units the session deployed or verified
+ *   (`registerMethodDeployment(key, hash)`); a board reset empties it.
  * - this process keeps, per board connection, what it last learnt of the board's registry and
  *   at which reset generation.
  *
@@ -27,8 +27,9 @@
  *
  * @internal
  */
-import type { ExecutorContext } from "@belay/core"
-import type { DeviceCommunicationShape } from "@belay/transport"
+
+import { type DeviceCommunicationShape, StateKey } from "@belay/transport"
+import type { ExecutorContext } from "./ExecutorContext.js"
 import { FRAME_RUNTIME, MISS_MARK_PY, REGISTRY_TAG } from "./Framing.js"
 import type { PythonSource } from "./PythonSource.js"
 
@@ -63,18 +64,20 @@ export interface BoardView {
   complete: boolean
 }
 
-const views = new WeakMap<DeviceCommunicationShape, BoardView>()
+/** What this process knows of the board's registry, for the lifetime of the connection. */
+const BoardViewKey = StateKey<BoardView>("@belay/executors/BoardView")
 
 /**
  * The view of a board at `generation`. A new generation means the board reset: its registry
  * is empty. On first contact nothing is known.
  */
 export const boardView = (device: DeviceCommunicationShape, generation: number): BoardView => {
-  let view = views.get(device)
-  if (view === undefined) {
-    view = { generation, entries: new Map(), complete: false }
-    views.set(device, view)
-  } else if (view.generation !== generation) {
+  const view = device.connectionState.getOrCreate(BoardViewKey, () => ({
+    generation,
+    entries: new Map(),
+    complete: false,
+  }))
+  if (view.generation !== generation) {
     view.generation = generation
     view.entries = new Map()
     view.complete = true
@@ -89,22 +92,10 @@ export const boardView = (device: DeviceCommunicationShape, generation: number):
  * forgetBoardRegistry(session.device)
  */
 export const forgetBoardRegistry = (device: DeviceCommunicationShape): void => {
-  views.delete(device)
+  device.connectionState.delete(BoardViewKey)
 }
 
 export type UnitPlan = "ready" | "guard" | "ensure" | "deploy"
-
-const indentable = new WeakMap<PythonSource, boolean>()
-
-/** Whether indenting every line by one space keeps the code's meaning. */
-const canIndent = (source: PythonSource): boolean => {
-  let ok = indentable.get(source)
-  if (ok === undefined) {
-    ok = !/'''|"""|\\\n|\n\t|^\t/.test(source.text)
-    indentable.set(source, ok)
-  }
-  return ok
-}
 
 /** @internal */
 export const planUnit = (context: ExecutorContext, view: BoardView, unit: DeployUnit): UnitPlan => {
@@ -113,7 +104,7 @@ export const planUnit = (context: ExecutorContext, view: BoardView, unit: Deploy
     return context.isMethodDeployed(unit.key, unit.source.hash) ? "ready" : "guard"
   }
   if (view.complete) return "deploy"
-  return canIndent(unit.source) ? "ensure" : "guard"
+  return unit.source.indentable ? "ensure" : "guard"
 }
 
 /**

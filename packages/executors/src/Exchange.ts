@@ -17,6 +17,7 @@ import {
   planUnit,
   type UnitPlan,
 } from "./Deployment.js"
+import { executorContext } from "./ExecutorContext.js"
 import { FramingError, type ResultDecodeError, TaskInterruptedError, TaskTimeoutError } from "./errors.js"
 import {
   checkFrame,
@@ -114,7 +115,7 @@ const recordOnBoard = (
   plans: ReadonlyArray<UnitPlan>,
 ): Effect.Effect<void> =>
   Effect.gen(function* () {
-    const context = session.executorContext
+    const context = executorContext(session)
     for (let i = 0; i < units.length; i++) {
       const unit = units[i]!
       if (plans[i] === "ready") continue
@@ -225,7 +226,7 @@ const attemptOnBoard = (
   const device = session.device
   return Effect.flatMap(device.generation, (generation) => {
     const view = boardView(device, generation)
-    const context = session.executorContext
+    const context = executorContext(session)
     const plans = request.units.map((unit) => planUnit(context, view, unit))
     const nonce = newNonce()
     const { code, callLine } = buildExchange(request.units, plans, request.body(nonce), nonce)

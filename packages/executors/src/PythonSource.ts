@@ -16,6 +16,7 @@ import { toPythonLiteral } from "@belay/transport"
  */
 export class PythonSource {
   private hashRef: Uint8Array | undefined
+  private indentableRef: boolean | undefined
 
   constructor(
     /** The code, dedented, with `\n` line ends and no trailing blank lines. */
@@ -28,6 +29,16 @@ export class PythonSource {
   get hash(): Uint8Array {
     this.hashRef ??= new Uint8Array(createHash("sha256").update(this.text, "utf8").digest())
     return this.hashRef
+  }
+
+  /**
+   * Whether indenting every line by one space keeps the code's meaning (no triple-quoted
+   * strings, backslash continuations or tab indentation): the code can then be sent inside an
+   * `if` block.
+   */
+  get indentable(): boolean {
+    this.indentableRef ??= !/'''|"""|\\\n|\n\t|^\t/.test(this.text)
+    return this.indentableRef
   }
 
   toString(): string {

@@ -1,4 +1,4 @@
-import type { DeviceSession } from "@belay/core"
+import { type DeviceSession, SessionStateKey } from "@belay/core"
 import { Semaphore } from "effect"
 
 /** @internal what executors remember per session: setups run, teardowns registered */
@@ -11,14 +11,12 @@ export interface SessionExecutorState {
   readonly lock: Semaphore.Semaphore
 }
 
-const states = new WeakMap<DeviceSession, SessionExecutorState>()
+const ExecutorStateKey = SessionStateKey<SessionExecutorState>("@belay/executors/SessionExecutorState")
 
-/** @internal */
-export const executorState = (session: DeviceSession): SessionExecutorState => {
-  let state = states.get(session)
-  if (state === undefined) {
-    state = { setups: new Map(), teardowns: new Map(), lock: Semaphore.makeUnsafe(1) }
-    states.set(session, state)
-  }
-  return state
-}
+/** @internal the session's executor state, made on first use; it ends with the session */
+export const executorState = (session: DeviceSession): SessionExecutorState =>
+  session.state.getOrCreate(ExecutorStateKey, () => ({
+    setups: new Map(),
+    teardowns: new Map(),
+    lock: Semaphore.makeUnsafe(1),
+  }))

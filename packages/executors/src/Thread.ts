@@ -4,6 +4,7 @@ import { Clock, Duration, Effect, Result, Schema } from "effect"
 import { type ArgsCodec, type ArgsInput, type CallArgs, checkIdentifier, makeArgsCodec } from "./Codec.js"
 import { type DeployUnit, frameUnit, makeUnit } from "./Deployment.js"
 import { runOnBoard } from "./Exchange.js"
+import { executorContext } from "./ExecutorContext.js"
 import {
   FramingError,
   TaskTimeoutError,
@@ -169,7 +170,7 @@ export class ThreadTask<Args extends ReadonlyArray<unknown>> extends Declaration
       }
       const argsText = yield* this.encodeArgs(args)
       yield* this.prepare(session)
-      const local = yield* session.executorContext.allocateThreadId(this.name)
+      const local = yield* executorContext(session).allocateThreadId(this.name)
       const threadId = `${session.sessionId}:${local}`
       const [positional, keywords] = this.argsCodec.positional
         ? [argsText === "" ? "()" : `(${argsText},)`, "{}"]
@@ -178,18 +179,20 @@ export class ThreadTask<Args extends ReadonlyArray<unknown>> extends Declaration
       // Registered before the start exchange: when its reply is lost after the board started
       // the thread, the session still stops it. A thread that never started is "Lost" to the
       // stop, which is no error.
-      yield* session.resources.registerBackgroundThread(threadId, label, handle.stopAtSessionEnd).pipe(
-        Effect.catchTag("ResourceCleanupError", (error) =>
-          Effect.fail(
-            new SessionError({
-              sessionId: session.sessionId,
-              reason: `the session ended before thread ${threadId} started`,
-              recoverable: true,
-              cause: error,
-            }),
+      yield* executorContext(session)
+        .registerBackgroundThread(threadId, label, handle.stopAtSessionEnd)
+        .pipe(
+          Effect.catchTag("ResourceCleanupError", (error) =>
+            Effect.fail(
+              new SessionError({
+                sessionId: session.sessionId,
+                reason: `the session ended before thread ${threadId} started`,
+                recoverable: true,
+                cause: error,
+              }),
+            ),
           ),
-        ),
-      )
+        )
       const started = yield* runOnBoard(session, {
         label,
         units: [runtimeUnit, ...this.binding.units],
@@ -284,7 +287,7 @@ const makeHandle = (
               }
             : { _tag: "Lost" }
       final = status
-      yield* session.resources.unregisterBackgroundThread(threadId)
+      yield* executorContext(session).unregisterBackgroundThread(threadId)
       if (status._tag === "Failed") {
         yield* Effect.logError("Board thread failed").pipe(
           Effect.annotateLogs({

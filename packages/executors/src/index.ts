@@ -23,6 +23,12 @@ export {
   isPythonIdentifier,
 } from "./Codec.js"
 export { forgetBoardRegistry } from "./Deployment.js"
+export {
+  type BackgroundThreadInfo,
+  type DeployedMethodInfo,
+  type ExecutorContext,
+  executorContext,
+} from "./ExecutorContext.js"
 export * from "./errors.js"
 export { BoardModule, type BoardModuleOptions } from "./Module.js"
 export { PythonSource, py, pythonFile } from "./PythonSource.js"

@@ -4,12 +4,13 @@
  */
 
 import type { DeviceSession } from "@belay/core"
-import { checkedRuntimeRequest } from "@belay/transport"
+import { checkedRuntimeRequest } from "@belay/transport/internal"
 import { Effect, Schema, Stream } from "effect"
 import fc from "fast-check"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import {
   BoardModule,
+  executorContext,
   GeneratorTask,
   py,
   pythonFile,
@@ -508,7 +509,7 @@ export const describeBoard = (name: string, open: () => Promise<OpenBoard>, feat
             Effect.gen(function* () {
               const thread = yield* worker.start(session, 1)
               const running = yield* thread.status
-              return { running, threads: session.resources.getResourceStats().backgroundThreads }
+              return { running, threads: executorContext(session).activeThreads().length }
             }),
           )
           expect(stats.running._tag).toBe("Running")

@@ -1,6 +1,6 @@
 import { Effect, Schema, type Scope, Stream } from "effect"
 import { describe, expect, it } from "vitest"
-import { GeneratorTask, py, Task, ThreadTask } from "../src/index.js"
+import { executorContext, GeneratorTask, py, Task, ThreadTask } from "../src/index.js"
 import { connect, FakeMicroPython } from "./fakeMicroPython.js"
 
 // Link faults after the board ran the call: what it printed reaches the host damaged.
@@ -139,7 +139,7 @@ describe("damaged replies on the fake board", () => {
         board.damageNext.push((s) => s.replace(/:1\r\n$/, ":7\r\n"))
         const start = yield* Effect.flip(sampler.start(session))
         const onBoard = board.threads.size
-        const tracked = session.resources.getActiveThreads().length
+        const tracked = executorContext(session).activeThreads().length
         yield* session.end
         return { start, onBoard, tracked, left: board.threads.size }
       }),
@@ -161,7 +161,7 @@ describe("damaged replies on the fake board", () => {
         // As if the start never reached the board.
         board.threads.clear()
         const ended = yield* Effect.result(session.end)
-        return { start, ended, tracked: session.resources.getActiveThreads().length }
+        return { start, ended, tracked: executorContext(session).activeThreads().length }
       }),
     )
     expect(result.start._tag).toBe("FramingError")

@@ -1,7 +1,7 @@
-import { checkedRuntimeRequest } from "@belay/transport"
+import { checkedRuntimeRequest } from "@belay/transport/internal"
 import { Effect, Fiber, Schema, type Scope, Stream } from "effect"
 import { describe, expect, it } from "vitest"
-import { GeneratorTask, py, Task } from "../src/index.js"
+import { executorContext, GeneratorTask, py, Task } from "../src/index.js"
 import { connect, FakeMicroPython } from "./fakeMicroPython.js"
 
 const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>): Promise<A> =>
@@ -46,7 +46,7 @@ describe("task calls on the fake board", () => {
               afterFirst,
               programs: programs(),
               bytesSecond,
-              deployed: session.resources.getDeployedMethods(),
+              deployed: executorContext(session).deployedMethods(),
             }
           }),
         )

@@ -1,6 +1,6 @@
 import { Effect, Schema, type Scope } from "effect"
 import { describe, expect, it } from "vitest"
-import { py, ThreadTask } from "../src/index.js"
+import { executorContext, py, ThreadTask } from "../src/index.js"
 import { connect, FakeMicroPython } from "./fakeMicroPython.js"
 
 const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>): Promise<A> =>
@@ -51,7 +51,7 @@ describe("board threads on the fake board", () => {
         const session = yield* manager.createSession()
         const first = yield* sampler.start(session, 10)
         const second = yield* sampler.start(session, 20)
-        const during = session.resources.getResourceStats()
+        const during = { backgroundThreads: executorContext(session).activeThreads().length }
         const running = yield* first.status
         const sentBeforeEnd = programs().length
         yield* session.end
@@ -117,7 +117,7 @@ describe("board threads on the fake board", () => {
             const thread = yield* crashing.start(session)
             const error = yield* Effect.flip(thread.join({ timeout: "5 seconds" }))
             const status = yield* thread.status
-            return { error, status, threads: session.resources.getResourceStats().backgroundThreads }
+            return { error, status, threads: executorContext(session).activeThreads().length }
           }),
         )
       }),
@@ -149,7 +149,7 @@ describe("board threads on the fake board", () => {
         yield* device.softReset
         model.reset()
         // The manager hears of the reset through the transport's reset stream.
-        while (session.resources.getResourceStats().backgroundThreads > 0) yield* Effect.sleep("2 millis")
+        while (executorContext(session).activeThreads().length > 0) yield* Effect.sleep("2 millis")
         const before = programs().length
         yield* session.end
         return { after: programs().slice(before) }

@@ -2,7 +2,7 @@ import { makeDeviceCommunication } from "@belay/transport"
 import { openVirtualBoard } from "@belay/virtual-device"
 import { Effect, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { py, Task, ThreadTask } from "../src/index.js"
+import { executorContext, py, Task, ThreadTask } from "../src/index.js"
 import { type OpenBoard, openWith } from "./boards.js"
 
 // The thread runtime on real MicroPython. The WebAssembly build has no _thread, so a stand-in
@@ -57,7 +57,11 @@ describe("board threads on the virtual board (with a synchronous _thread stand-i
           const thread = yield* finishing.start(session, "a'b")
           const status = yield* thread.status
           yield* thread.join({ timeout: "5 seconds" })
-          return { status, seen: yield* seen.call(session), threads: session.resources.getActiveThreads() }
+          return {
+            status,
+            seen: yield* seen.call(session),
+            threads: executorContext(session).activeThreads(),
+          }
         }),
       ),
     )

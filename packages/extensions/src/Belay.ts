@@ -5,13 +5,21 @@ import { type BelayOptions, loadBelayOptions } from "./BelayOptions.js"
 import { openConnection, protocolDefaultsFor } from "./Connection.js"
 import { parseConnectionString } from "./ConnectionString.js"
 
-/** The services the composed stack provides. */
+/**
+ * The services the composed stack provides.
+ *
+ * @example
+ * const program: Effect.Effect<string, unknown, BelayServices> = Effect.gen(function* () {
+ *   const device = yield* DeviceCommunication
+ *   return yield* device.exec("print(1)")
+ * })
+ * @since 0.1.0
+ */
 export type BelayServices = BoardLink | DeviceCommunication | DeviceSessionManager
 
 /**
- * The whole stack as one `Layer` (the seed's `AddBelaySessionManagement`): the link named by the
- * connection string, the protocol engine, and the session manager, with options from code over
- * options from `Config`. Closing the layer ends every session, then closes the link.
+ * The whole stack as one `Layer`: the link named by the connection string, the protocol engine,
+ * and the session manager, with options from code over options from `Config`. Closing the layer ends every session, then closes the link.
  *
  * @example
  * const program = Effect.gen(function* () {
@@ -19,6 +27,8 @@ export type BelayServices = BoardLink | DeviceCommunication | DeviceSessionManag
  *   return yield* manager.executeInSession((s) => s.device.eval("1 + 1"))
  * })
  * Effect.runPromise(program.pipe(Effect.provide(BelayLive({ device: "virtual" }))))
+ *
+ * @since 0.1.0
  */
 export const BelayLive = (overrides: Partial<BelayOptions> = {}) =>
   Layer.unwrap(

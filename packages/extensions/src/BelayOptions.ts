@@ -3,10 +3,12 @@ import type { RawReplOptions } from "@belay/transport"
 import { Config, Duration, Effect, Option } from "effect"
 
 /**
- * Everything the composed stack needs (the seed's `AddBelaySessionManagement` options plus the board).
+ * Everything the composed stack needs: where the board is, the protocol engine's options and the
+ * session manager's.
  *
  * @example
  * BelayLive({ device: "serial:/dev/ttyACM0", session: { maxConcurrentSessions: 2 } })
+ * @since 0.1.0
  */
 export interface BelayOptions {
   /** A connection string (see `parseConnectionString`). Default `virtual`. */
@@ -28,6 +30,7 @@ export interface BelayOptions {
  *
  * @example
  * const options = yield* loadBelayOptions({ device: "virtual" })
+ * @since 0.1.0
  */
 export const loadBelayOptions = (overrides: Partial<BelayOptions> = {}) =>
   Effect.gen(function* () {

@@ -1,30 +1,108 @@
+/**
+ * Opening the link a connection string names.
+ *
+ * The virtual board and the QEMU micro:bit come from `@belay/virtual-device`, an optional peer
+ * dependency of this package, imported with `import()` the first time a `virtual` or
+ * `qemu:microbit` connection is opened. It is optional because it carries the MicroPython
+ * WebAssembly build and its worker, which an application for a serial board never runs; an
+ * optional peer (rather than a `/virtual` subpath) keeps one entry point and keeps
+ * `connect("virtual")` and `BelayLive({ device: "virtual" })` working unchanged wherever the
+ * package is installed. Without it, those connections fail with `VirtualDeviceMissingError`.
+ */
 import type { ByteLink, LinkOpenError, RawReplOptions } from "@belay/transport"
 import { openProcessLink } from "@belay/transport"
 import { openSerialLink } from "@belay/transport/serial"
-import { openVirtualBoard, type QemuStartError, startQemuMicrobit } from "@belay/virtual-device"
-import { Effect, type Scope } from "effect"
+// Types only: erased from the built module, so nothing of the package loads until `import()` below.
+import type { QemuStartError } from "@belay/virtual-device"
+import { Data, Effect, type Scope } from "effect"
 import { type Connection, ConnectionStringError } from "./ConnectionString.js"
+
+/**
+ * The package that provides the `virtual` and `qemu:microbit` connections.
+ *
+ * @since 0.1.0
+ *
+ * @example
+ * if (error._tag === "VirtualDeviceMissingError") console.error(`npm install ${VIRTUAL_DEVICE_PACKAGE}`)
+ */
+export const VIRTUAL_DEVICE_PACKAGE = "@belay/virtual-device"
+
+/**
+ * A `virtual` or `qemu:microbit` connection was opened where `@belay/virtual-device` (the optional
+ * peer dependency that provides both) is not installed.
+ *
+ * @example
+ * const link = yield* openConnection(connection).pipe(
+ *   Effect.catchTag("VirtualDeviceMissingError", (e) => Console.error(e.message)),
+ * )
+ * @since 0.1.0
+ */
+export class VirtualDeviceMissingError extends Data.TaggedError("VirtualDeviceMissingError")<{
+  /** The connection that needed the package: `virtual` or `qemu:microbit`. */
+  readonly connection: string
+  /** The package to install. */
+  readonly packageName: typeof VIRTUAL_DEVICE_PACKAGE
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    return (
+      `the ${this.connection} connection needs the optional peer dependency ${this.packageName}; ` +
+      `install it next to @belay/extensions, e.g. \`npm install ${this.packageName}\` or \`pnpm add ${this.packageName}\``
+    )
+  }
+}
+
+/** True when `cause` is Node's "cannot find package" for `@belay/virtual-device` itself. */
+const isVirtualDeviceMissing = (cause: unknown): boolean => {
+  const code = (cause as { code?: unknown } | undefined)?.code
+  const text = cause instanceof Error ? cause.message : String(cause)
+  return (
+    (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && text.includes(VIRTUAL_DEVICE_PACKAGE)
+  )
+}
+
+/**
+ * Import `@belay/virtual-device` for `connection`. Missing: `VirtualDeviceMissingError`; present
+ * but failing to load: a defect (a broken install, not something a caller can handle).
+ */
+const loadVirtualDevice = (connection: string) =>
+  Effect.tryPromise({ try: () => import("@belay/virtual-device"), catch: (cause) => cause }).pipe(
+    Effect.catch((cause) =>
+      isVirtualDeviceMissing(cause)
+        ? Effect.fail(
+            new VirtualDeviceMissingError({ connection, packageName: VIRTUAL_DEVICE_PACKAGE, cause }),
+          )
+        : Effect.die(cause),
+    ),
+  )
 
 /**
  * Open the link a connection describes. The link lives as long as the scope.
  *
  * @example
  * const link = yield* openConnection({ _tag: "Serial", path: "/dev/ttyACM0", baudRate: 115200, dtr: undefined, rts: undefined })
+ * @since 0.1.0
  */
 export const openConnection = (
   connection: Connection,
   defaults: { readonly virtualDir?: string | undefined } = {},
-): Effect.Effect<ByteLink, LinkOpenError | QemuStartError | ConnectionStringError, Scope.Scope> => {
+): Effect.Effect<
+  ByteLink,
+  LinkOpenError | QemuStartError | ConnectionStringError | VirtualDeviceMissingError,
+  Scope.Scope
+> => {
   switch (connection._tag) {
     case "Virtual":
-      return openVirtualBoard({
-        ...(connection.bytesPerSecond !== undefined ? { bytesPerSecond: connection.bytesPerSecond } : {}),
-        ...(connection.rawPaste !== undefined ? { rawPaste: connection.rawPaste } : {}),
-        ...(connection.firmware !== undefined ? { firmware: connection.firmware } : {}),
-        ...((connection.flashDir ?? defaults.virtualDir) !== undefined
-          ? { flashDir: (connection.flashDir ?? defaults.virtualDir) as string }
-          : {}),
-      })
+      return Effect.flatMap(loadVirtualDevice("virtual"), ({ openVirtualBoard }) =>
+        openVirtualBoard({
+          ...(connection.bytesPerSecond !== undefined ? { bytesPerSecond: connection.bytesPerSecond } : {}),
+          ...(connection.rawPaste !== undefined ? { rawPaste: connection.rawPaste } : {}),
+          ...(connection.firmware !== undefined ? { firmware: connection.firmware } : {}),
+          ...((connection.flashDir ?? defaults.virtualDir) !== undefined
+            ? { flashDir: (connection.flashDir ?? defaults.virtualDir) as string }
+            : {}),
+        }),
+      )
     case "Serial":
       return openSerialLink({
         path: connection.path,
@@ -39,11 +117,13 @@ export const openConnection = (
         restartOnExit: connection.restart,
       })
     case "Qemu":
-      return Effect.flatMap(
-        startQemuMicrobit(
-          connection.firmwarePath !== undefined ? { firmwarePath: connection.firmwarePath } : {},
+      return loadVirtualDevice("qemu:microbit").pipe(
+        Effect.flatMap(({ startQemuMicrobit }) =>
+          startQemuMicrobit(
+            connection.firmwarePath !== undefined ? { firmwarePath: connection.firmwarePath } : {},
+          ),
         ),
-        (qemu) => openSerialLink({ path: qemu.ptyPath }),
+        Effect.flatMap((qemu) => openSerialLink({ path: qemu.ptyPath })),
       )
     case "List":
       return Effect.fail(
@@ -57,7 +137,11 @@ export const openConnection = (
 
 /**
  * Protocol settings that suit a connection: the virtual board takes plain raw writes unpaced;
- * everything else keeps the transport's conservative pacing.
+ * everything else keeps the transport's pacing for small boards (32-byte chunks 3 ms apart).
+ *
+ * @example
+ * const device = DeviceCommunication.layer(protocolDefaultsFor(connection))
+ * @since 0.1.0
  */
 export const protocolDefaultsFor = (connection: Connection): RawReplOptions =>
   connection._tag === "Virtual" ? { plainRawChunkDelayMs: 0 } : {}

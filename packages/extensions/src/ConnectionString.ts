@@ -8,6 +8,11 @@ import { Data, Result } from "effect"
  * - `exec:<command and arguments>`: a process's standard streams (`exec:micropython`)
  * - `qemu:microbit`: the emulated micro:bit (needs qemu-system-arm and the firmware package)
  * - `list`: not a board: enumerate serial ports
+ *
+ * @example
+ * const connection = Result.getOrThrow(parseConnectionString("serial:/dev/ttyACM0"))
+ * if (connection._tag === "Serial") console.log(connection.baudRate) // 115200
+ * @since 0.1.0
  */
 export type Connection =
   | {
@@ -38,6 +43,7 @@ export type Connection =
  *
  * @example
  * Effect.catchTag("ConnectionStringError", (e) => Console.error(e.message))
+ * @since 0.1.0
  */
 export class ConnectionStringError extends Data.TaggedError("ConnectionStringError")<{
   readonly input: string
@@ -123,6 +129,7 @@ export const splitCommandLine = (line: string, input = line): string[] => {
  *
  * @example
  * parseConnectionString("serial:/dev/ttyACM0?baud=115200") // Result.succeed({ _tag: "Serial", ... })
+ * @since 0.1.0
  */
 export const parseConnectionString = (input: string): Result.Result<Connection, ConnectionStringError> => {
   try {

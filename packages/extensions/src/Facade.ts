@@ -7,7 +7,7 @@ import {
   type ResourceUsageStats,
   type SessionStats,
 } from "@belay/core"
-import type { Task } from "@belay/executors"
+import { executorContext, type Task } from "@belay/executors"
 import { type BoardFileSystem, boardFileSystem } from "@belay/filesystem"
 import { DeviceCommunication } from "@belay/transport"
 import { Cause, Effect, Exit, ManagedRuntime } from "effect"
@@ -23,6 +23,7 @@ import { checkHealth, type HealthReport } from "./HealthCheck.js"
  *
  * @example
  * try { await belay.exec("1/0") } catch (e) { if (e instanceof BelayError && e.tag === "PythonError") ... }
+ * @since 0.1.0
  */
 export class BelayError extends Error {
   readonly _tag: string
@@ -100,17 +101,39 @@ type Promisified<T> = T extends (...args: infer P) => Effect.Effect<infer A, unk
     ? () => Promise<A>
     : never
 
-/** `BoardFileSystem` with Promises: `list`, `stat`, `exists`, `readBytes`, `readText`, `write`, `append`, `mkdir`, `remove`, `rename`, `hash`, `sync`, `download`, `diskUsage`. */
+/**
+ * `BoardFileSystem` with Promises: `list`, `stat`, `exists`, `readBytes`, `readText`, `write`, `append`, `mkdir`, `remove`, `rename`, `hash`, `sync`, `download`, `diskUsage`.
+ *
+ * @example
+ * await belay.fs.write("/main.py", "print(1)\n")
+ * console.log(await belay.fs.readText("/main.py"))
+ * @since 0.1.0
+ */
 export type PromiseFileSystem = {
   readonly [K in Exclude<keyof BoardFileSystem, "session" | "state" | "operations" | "info">]: Promisified<
     BoardFileSystem[K]
   >
 }
 
-/** Options of `connect`. */
+/**
+ * Options of `connect`.
+ *
+ * @example
+ * await using belay = await connect({ device: "virtual", protocol: { execTimeoutMs: 5_000 } })
+ * @since 0.1.0
+ */
 export interface ConnectOptions extends Partial<BelayOptions> {}
 
-/** A session seen from Promise code. */
+/**
+ * A session seen from Promise code.
+ *
+ * @example
+ * await belay.session(async (s) => {
+ *   await s.exec("import machine")
+ *   return s.eval("machine.freq()")
+ * })
+ * @since 0.1.0
+ */
 export interface BelaySession {
   readonly id: string
   readonly capabilities: DeviceCapabilities
@@ -123,7 +146,8 @@ export interface BelaySession {
    * await s.acquire("t = Timer(-1)\nt.init(period=100, callback=tick)", "t.deinit()", "DeviceTimer")
    */
   acquire(setupCode: string, cleanupCode: string, resourceType?: string): Promise<string>
-  resources(): ResourceUsageStats
+  /** The session's resources (a board thread's stop among them, as `BackgroundThread`), threads and deployed functions. */
+  resources(): ResourceUsageStats & { readonly backgroundThreads: number; readonly deployedMethods: number }
 }
 
 /**
@@ -137,6 +161,8 @@ export interface BelaySession {
  *   await s.acquire("import gc", "gc.collect()")
  *   return s.exec("print('in a session')")
  * })
+ *
+ * @since 0.1.0
  */
 export class Belay {
   private closed = false
@@ -199,7 +225,14 @@ export class Belay {
             resourceType,
           }),
         ),
-      resources: () => session.resources.getResourceStats(),
+      resources: () => {
+        const context = executorContext(session)
+        return {
+          ...session.resources.getResourceStats(),
+          backgroundThreads: context.activeThreads().length,
+          deployedMethods: context.deployedMethods().length,
+        }
+      },
     }
   }
 
@@ -283,6 +316,7 @@ export class Belay {
  *
  * @example
  * await using belay = await connect("serial:/dev/ttyACM0?baud=115200")
+ * @since 0.1.0
  */
 export const connect = async (target: string | ConnectOptions = {}): Promise<Belay> => {
   const options = typeof target === "string" ? { device: target } : target

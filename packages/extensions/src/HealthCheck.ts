@@ -6,6 +6,7 @@ import { Duration, Effect } from "effect"
  *
  * @example
  * { ok: true, link: "virtual", latencyMs: 0.4, freeMemory: 812304 }
+ * @since 0.1.0
  */
 export interface HealthReport {
   readonly ok: boolean
@@ -24,6 +25,7 @@ export interface HealthReport {
  *
  * @example
  * const report = yield* checkHealth({ timeout: "2 seconds" })
+ * @since 0.1.0
  */
 export const checkHealth = (options: { readonly timeout?: Duration.Input } = {}) =>
   Effect.gen(function* () {

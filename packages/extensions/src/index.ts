@@ -1,6 +1,29 @@
-export * from "./Belay.js"
-export * from "./BelayOptions.js"
-export * from "./Connection.js"
-export * from "./ConnectionString.js"
-export * from "./Facade.js"
-export * from "./HealthCheck.js"
+/**
+ * `@belay/extensions`: Belay composed for applications: one `Layer` for the whole stack,
+ * connection strings, options from `Config`, a health check and a Promise facade.
+ *
+ * @since 0.1.0
+ */
+
+// The whole stack as one Layer, and its options.
+export { BelayLive, type BelayServices } from "./Belay.js"
+export { type BelayOptions, loadBelayOptions } from "./BelayOptions.js"
+// Connection strings: parse one, open the link it names.
+export {
+  openConnection,
+  protocolDefaultsFor,
+  VIRTUAL_DEVICE_PACKAGE,
+  VirtualDeviceMissingError,
+} from "./Connection.js"
+export { type Connection, ConnectionStringError, parseConnectionString } from "./ConnectionString.js"
+// Promises, for code that does not use Effect.
+export {
+  Belay,
+  BelayError,
+  type BelaySession,
+  type ConnectOptions,
+  connect,
+  type PromiseFileSystem,
+} from "./Facade.js"
+// Is the board there?
+export { checkHealth, type HealthReport } from "./HealthCheck.js"

@@ -15,7 +15,7 @@
  * Disagreements are collected as `problems` (text), never thrown, so a run reports them all.
  */
 import { type DeviceSession, makeDeviceSessionManager, SessionMetrics } from "@belay/core"
-import { py, Task, ThreadTask } from "@belay/executors"
+import { executorContext, py, Task, ThreadTask } from "@belay/executors"
 import { boardFileSystem } from "@belay/filesystem"
 import { makeDeviceCommunication } from "@belay/transport"
 import { openVirtualBoard } from "@belay/virtual-device"
@@ -405,11 +405,10 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
         if (
           session.resources.liveResources !== 0 ||
           session.resources.getActiveResources().length !== 0 ||
-          session.resources.getActiveThreads().length !== 0 ||
-          session.resources.getDeployedMethods().length !== 0 ||
-          stats.totalResources !== 0 ||
-          stats.backgroundThreads !== 0 ||
-          stats.deployedMethods !== 0
+          session.state.size !== 0 ||
+          executorContext(session).activeThreads().length !== 0 ||
+          executorContext(session).deployedMethods().length !== 0 ||
+          stats.totalResources !== 0
         )
           problem(i, `the ended session still tracks ${JSON.stringify(stats)}`)
       }

@@ -6,17 +6,19 @@
  */
 import type { DeviceCapabilities, DeviceSession } from "@belay/core"
 import {
-  type AttemptForm,
-  classifyAttempt,
   type DeviceCommunicationShape,
-  fromCheckedRequest,
   type ProtocolError,
   PythonError,
   type PythonValue,
   parsePythonLiteral,
-  resendWhileNothingRan,
 } from "@belay/transport"
-import { Duration, Effect, Result } from "effect"
+import {
+  type AttemptForm,
+  classifyAttempt,
+  fromCheckedRequest,
+  resendWhileNothingRan,
+} from "@belay/transport/internal"
+import { Duration, Effect, Result, Schedule } from "effect"
 import { type BoardDialect, FRAMED_OS_ERROR, guardCode } from "./BoardCode.js"
 import {
   type DeviceProfile,
@@ -281,22 +283,22 @@ export const runFramed = (
     }
     return values.filter((v) => v !== failed)
   })
-  let attempt = 0
-  const withRetry: typeof once = Effect.catchIf(
-    once,
-    (e) => request.readOnly && e instanceof UnexpectedBoardReplyError && ++attempt < REPLY_ATTEMPTS,
-    (e) =>
-      Effect.andThen(
-        Effect.logWarning("Board reply arrived damaged; asking again").pipe(
-          Effect.annotateLogs({ operation, path, error: e.message, attempt }),
-        ),
-        withRetry,
-      ),
+  if (!request.readOnly) return once
+  // A read-only question is asked again when its reply arrived damaged (asking twice changes
+  // nothing on the board); a write's damaged reply goes to its caller, which knows how to recover.
+  return once.pipe(
+    Effect.tapError((e) =>
+      e instanceof UnexpectedBoardReplyError
+        ? Effect.logWarning(
+            `Board reply arrived damaged (a read-only question: asked ${REPLY_ATTEMPTS} times at most)`,
+          ).pipe(Effect.annotateLogs({ operation, path, error: e.message }))
+        : Effect.void,
+    ),
+    Effect.retry({
+      while: (e) => e instanceof UnexpectedBoardReplyError,
+      schedule: Schedule.recurs(REPLY_ATTEMPTS - 1),
+    }),
   )
-  return Effect.suspend(() => {
-    attempt = 0
-    return withRetry
-  })
 }
 
 /**

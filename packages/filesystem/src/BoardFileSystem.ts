@@ -1,10 +1,4 @@
-import {
-  CapabilityMissingError,
-  type DeviceSession,
-  type FileEntry,
-  type FileOperation,
-  type FileSystemState,
-} from "@belay/core"
+import { CapabilityMissingError, type DeviceSession } from "@belay/core"
 import type { PythonValue } from "@belay/transport"
 import { Cause, Effect, Exit, Metric } from "effect"
 import {
@@ -37,6 +31,12 @@ import {
   IsADirectoryError,
   type TreeTransferError,
 } from "./errors.js"
+import {
+  type FileEntry,
+  type FileOperation,
+  type FileSystemState,
+  fileSystemContext,
+} from "./FileSystemContext.js"
 import { FileSystemMetrics } from "./FileSystemMetrics.js"
 import { type SyncOptions, type SyncReport, syncDirectory } from "./Sync.js"
 import { type CleanReport, cleanTemporaryFiles, removeNotedTemporaryFiles } from "./TemporaryFiles.js"
@@ -136,8 +136,7 @@ export interface FileSystemInfo {
 }
 
 /**
- * File operations on the board of one session (the implementation half of the seed's
- * `FileSystemContext`): every operation is logged in the session's operation log, keeps the
+ * File operations on the board of one session: every operation is logged in the session's operation log, keeps the
  * session's cache current (writes invalidate, listings fill it), and removes its temporary files
  * (at once, or when the session ends). Paths are board paths: `/main.py`, `/lib/util.py`.
  *
@@ -259,7 +258,7 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
   const capabilities = session.deviceContext.capabilities
   const flat = !capabilities.osFunctions.includes("mkdir")
   const profile = profileOf(device, capabilities)
-  const fsContext = session.fileSystemContext
+  const fsContext = fileSystemContext(session)
 
   /**
    * Remove the dead temporary files found so far (see `TemporaryFiles`), sending the exchange again

@@ -5,6 +5,7 @@ import {
   type PythonError,
   type PythonValue,
   parsePythonLiteral,
+  StateKey,
 } from "@belay/transport"
 import { Deferred, Effect, Result } from "effect"
 import { type BoardDialect, ERRNO_NAMES, frameCheck, probeCode, py } from "./BoardCode.js"
@@ -125,30 +126,26 @@ export interface DeviceProfile {
   roomy: boolean
 }
 
-const profiles = new WeakMap<DeviceCommunicationShape, DeviceProfile>()
+/** The transfer profile of a connection, kept as long as the connection. */
+const DeviceProfileKey = StateKey<DeviceProfile>("@belay/filesystem/DeviceProfile")
 
 /** @internal the profile of one connection */
 export const profileOf = (
   device: DeviceCommunicationShape,
   capabilities: DeviceCapabilities,
 ): DeviceProfile => {
-  let profile = profiles.get(device)
-  if (profile === undefined) {
-    profile = {
-      probe: undefined,
-      probing: undefined,
-      freeMemory: capabilities.freeMemory,
-      failedCodeBytes: Number.POSITIVE_INFINITY,
-      rate: undefined,
-      seq: 0,
-      token: newOwnerToken(),
-      deadTemporaryFiles: undefined,
-      scannedDirectories: new Set(),
-      roomy: capabilities.freeMemory >= PROBE_SCAN_MIN_FREE,
-    }
-    profiles.set(device, profile)
-  }
-  return profile
+  return device.connectionState.getOrCreate(DeviceProfileKey, () => ({
+    probe: undefined,
+    probing: undefined,
+    freeMemory: capabilities.freeMemory,
+    failedCodeBytes: Number.POSITIVE_INFINITY,
+    rate: undefined,
+    seq: 0,
+    token: newOwnerToken(),
+    deadTemporaryFiles: undefined,
+    scannedDirectories: new Set(),
+    roomy: capabilities.freeMemory >= PROBE_SCAN_MIN_FREE,
+  }))
 }
 
 /**
@@ -158,7 +155,7 @@ export const profileOf = (
  * forgetTransferProfile(session.device)
  */
 export const forgetTransferProfile = (device: DeviceCommunicationShape): void => {
-  profiles.delete(device)
+  device.connectionState.delete(DeviceProfileKey)
 }
 
 const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i)
@@ -286,6 +283,10 @@ const tuple = (values: ReadonlyArray<number | string | undefined>) => {
   return `(${unique.map((v) => py(v)).join(",")},)`
 }
 
+/** Smallest and largest read piece on the board (see {@link dialectOf}). */
+const MIN_PIECE = 128
+const MAX_PIECE = 4096
+
 /** What generated code may use on this board. */
 export const dialectOf = (
   capabilities: DeviceCapabilities,
@@ -293,8 +294,9 @@ export const dialectOf = (
   free: number,
 ): BoardDialect => {
   const os = new Set(capabilities.osFunctions)
-  // Read pieces: a few hundred bytes on a micro:bit, up to 4 KB on a board with room.
-  const piece = Math.max(128, Math.min(4096, 2 ** Math.floor(Math.log2(Math.max(1, free / 24)))))
+  // Read pieces: a power of two near 1/24 of free memory (a piece is read, hashed and perhaps
+  // encoded at once: several copies live together), a few hundred bytes on a micro:bit, up to 4 KB.
+  const piece = Math.max(MIN_PIECE, Math.min(MAX_PIECE, 2 ** Math.floor(Math.log2(Math.max(1, free / 24)))))
   return {
     flat: !os.has("mkdir"),
     os,
@@ -320,40 +322,8 @@ export const chooseEncoding = (
   return capabilities.binascii && probe.nativeBase64 ? "base64" : "repr"
 }
 
-/** Settings that bound the size of one exchange. */
-export interface SizingOptions {
-  readonly maxChunkBytes: number
-  readonly exchangeMs: number
-  readonly linkBytesPerSecond: number | undefined
-}
-
-/** Smallest exchange worth sending; below it the board counts as out of memory. */
-export const MIN_EXCHANGE_BYTES = 192
-
-/**
- * How many bytes of code one upload exchange may carry. Memory: plain raw mode buffers the whole
- * program before compiling it (code, then the literal's bytes, then the bytes object: about five
- * times the code in the worst case), raw-paste compiles as it reads (about three times).
- * Link: at most `exchangeMs` of transmission at the measured (or hinted) rate, so progress comes
- * regularly and an interruption is never far. Rounded down to whole raw-paste windows.
- */
-export const codeBudget = (
-  profile: DeviceProfile,
-  protocol: { readonly rawPaste: boolean | undefined; readonly rawPasteWindow: number | undefined },
-  sizing: SizingOptions,
-): number => {
-  const rawPaste = protocol.rawPaste === true
-  let budget = Math.floor(profile.freeMemory / (rawPaste ? 3 : 6))
-  budget = Math.min(budget, sizing.maxChunkBytes)
-  if (Number.isFinite(profile.failedCodeBytes))
-    budget = Math.min(budget, Math.floor(profile.failedCodeBytes / 2))
-  const rate =
-    profile.rate ?? (sizing.linkBytesPerSecond === undefined ? undefined : sizing.linkBytesPerSecond / 1000)
-  if (rate !== undefined) budget = Math.min(budget, Math.max(2048, Math.floor(rate * sizing.exchangeMs)))
-  const window = protocol.rawPasteWindow
-  if (rawPaste && window !== undefined && window > 0 && budget > 4 * window) budget -= budget % window
-  return Math.max(MIN_EXCHANGE_BYTES, budget)
-}
+/** How big one exchange may be: decided by the upload planner. */
+export { codeBudget, MIN_EXCHANGE_BYTES, type SizingOptions } from "./UploadPlan.js"
 
 /**
  * The longest fixed exchange (an upload's opening, finish, commit or cleanup code, guarded) a
@@ -363,11 +333,22 @@ export const codeBudget = (
  * second try, as every exchange may), a 1326-byte commit ran out of memory on every try.
  */
 export const fixedExchangeLimit = (profile: DeviceProfile): number =>
-  Math.max(1200, Math.floor(profile.freeMemory / 4))
+  Math.max(MIN_FIXED_EXCHANGE_BYTES, Math.floor(profile.freeMemory * FIXED_EXCHANGE_SHARE))
+
+/** The smallest bound {@link fixedExchangeLimit} gives: what the micro:bit takes (see there). */
+export const MIN_FIXED_EXCHANGE_BYTES = 1200
+/** The share of free memory one fixed exchange may take: its text, parse and compile together. */
+const FIXED_EXCHANGE_SHARE = 1 / 4
+
+/** Exchanges smaller than this say more about latency than about the link's rate. */
+const RATE_SAMPLE_MIN_BYTES = 4096
+/** Weight of the newest sample in the rate's running average (the link may change: a hub, load). */
+const RATE_NEW_WEIGHT = 0.5
 
 /** Fold one exchange's measured rate into the profile (large exchanges only: small ones are latency). */
 export const recordRate = (profile: DeviceProfile, bytes: number, ms: number): void => {
-  if (bytes < 4096 || ms <= 0) return
+  if (bytes < RATE_SAMPLE_MIN_BYTES || ms <= 0) return
   const rate = bytes / ms
-  profile.rate = profile.rate === undefined ? rate : profile.rate * 0.5 + rate * 0.5
+  profile.rate =
+    profile.rate === undefined ? rate : profile.rate * (1 - RATE_NEW_WEIGHT) + rate * RATE_NEW_WEIGHT
 }

@@ -3,7 +3,7 @@
  * @internal
  */
 import { PythonError, type PythonValue, parsePythonLiteral } from "@belay/transport"
-import { Cause, Duration, Effect, Exit, Metric, Result, Stream } from "effect"
+import { Duration, Effect, Metric, Result, Schedule, Stream } from "effect"
 import { downloadCode, downloadRawCode } from "./BoardCode.js"
 import {
   asNumber,
@@ -37,48 +37,35 @@ const decodePiece = (line: string): Uint8Array | undefined => {
   return Result.isSuccess(parsed) && parsed.success instanceof Uint8Array ? parsed.success : undefined
 }
 
+/** The board cannot read a file the raw way (its files cannot seek, or it cannot print raw bytes). */
+const cannotReadRaw = (error: FileSystemError): boolean =>
+  error instanceof PythonError && error.exceptionType === "AttributeError"
+
+/** A read worth another attempt: its content did not check out, or its code arrived damaged (nothing ran). */
+const isRereadable = (error: FileSystemError): boolean =>
+  error._tag === "TransferVerificationError" || isDamagedInTransit(error)
+
+/**
+ * Read a file: the raw way (segments of raw bytes) where the board prints raw output, else the text
+ * way (one exchange of printed pieces). Either is verified end to end, and read again after a
+ * mismatch, `verifyRetries` more times.
+ */
+export const download = (rt: FsRuntime, req: DownloadRequest): Effect.Effect<Uint8Array, FileSystemError> =>
+  (rt.probe.rawOutput
+    ? downloadRaw(rt, req).pipe(Effect.catchIf(cannotReadRaw, () => downloadText(rt, req)))
+    : downloadText(rt, req)
+  ).pipe(Effect.tap((data) => Metric.update(FileSystemMetrics.bytesDownloaded, data.length)))
+
 /**
  * Read a file in one exchange: the board prints it piece by piece (constant memory on the board),
  * hashing as it goes; the host checks size and hash against what arrived.
  */
-export const download = (rt: FsRuntime, req: DownloadRequest): Effect.Effect<Uint8Array, FileSystemError> =>
-  Effect.gen(function* () {
-    if (rt.probe.rawOutput) {
-      const raw = yield* Effect.exit(downloadRaw(rt, req))
-      if (Exit.isSuccess(raw)) {
-        yield* Metric.update(FileSystemMetrics.bytesDownloaded, raw.value.length)
-        return raw.value
-      }
-      // A board whose files cannot seek (or print raw after all) reads the text way instead.
-      const failure = Cause.findErrorOption(raw.cause)
-      if (
-        !(
-          failure._tag === "Some" &&
-          failure.value instanceof PythonError &&
-          failure.value.exceptionType === "AttributeError"
-        )
-      ) {
-        return yield* Effect.failCause(raw.cause)
-      }
-    }
+const downloadText = (rt: FsRuntime, req: DownloadRequest): Effect.Effect<Uint8Array, FileSystemError> =>
+  Effect.suspend(() => {
     let attempts = 0
-    for (;;) {
-      attempts++
-      const exit = yield* Effect.exit(downloadAttempt(rt, req, attempts))
-      if (Exit.isSuccess(exit)) {
-        yield* Metric.update(FileSystemMetrics.bytesDownloaded, exit.value.length)
-        return exit.value
-      }
-      const failure = Cause.findErrorOption(exit.cause)
-      if (
-        failure._tag === "Some" &&
-        (failure.value._tag === "TransferVerificationError" || isDamagedInTransit(failure.value)) &&
-        attempts <= rt.verifyRetries
-      ) {
-        continue
-      }
-      return yield* exit
-    }
+    return Effect.suspend(() => downloadAttempt(rt, req, ++attempts)).pipe(
+      Effect.retry({ schedule: Schedule.recurs(rt.verifyRetries), while: isRereadable }),
+    )
   })
 
 const downloadAttempt = (
@@ -162,83 +149,104 @@ const downloadAttempt = (
     return out
   })
 
-/** Bytes per raw download exchange: about `exchangeMs` of link time, 4 KB to 256 KB. */
+/** Bytes per raw download segment when the link's rate is unknown. */
+const DEFAULT_SEGMENT_BYTES = 65_536
+/** Bounds of a raw segment: below, round trips dominate; above, a lost segment costs too much to read again. */
+const MIN_SEGMENT_BYTES = 4096
+const MAX_SEGMENT_BYTES = 262_144
+
+/** Bytes per raw download exchange: about `exchangeMs` of link time, within the bounds above. */
 const segmentSize = (rt: FsRuntime): number => {
   const rate =
     rt.profile.rate ??
     (rt.sizing.linkBytesPerSecond === undefined ? undefined : rt.sizing.linkBytesPerSecond / 1000)
   return rate === undefined
-    ? 65536
-    : Math.max(4096, Math.min(262144, Math.floor(rate * rt.sizing.exchangeMs)))
+    ? DEFAULT_SEGMENT_BYTES
+    : Math.max(MIN_SEGMENT_BYTES, Math.min(MAX_SEGMENT_BYTES, Math.floor(rate * rt.sizing.exchangeMs)))
 }
+
+/** One raw segment, `attempt` of its reads: the bytes, when their size and hash check out. */
+const readSegment = (
+  rt: FsRuntime,
+  req: DownloadRequest,
+  offset: number,
+  length: number,
+  attempt: number,
+): Effect.Effect<Uint8Array, FileSystemError> =>
+  Effect.gen(function* () {
+    const started = performance.now()
+    const out = yield* runBytes(
+      rt,
+      downloadRawCode(rt.dialect, req.native, offset, length, rt.dialect.piece),
+      // Escaped: at most two bytes a byte.
+      replyTimeoutMs(rt, length * 2),
+    ).pipe(
+      Effect.catchIf(
+        (e): e is PythonError => e instanceof PythonError,
+        (e) => Effect.fail(mapOSError(e, "read", req.path, rt.probe)),
+      ),
+    )
+    recordRate(rt.profile, out.length, performance.now() - started)
+    const framed = unescapeRawOutput(out)
+    const end =
+      framed === undefined ? undefined : parseEnd(new TextDecoder().decode(out.subarray(framed.rest)))
+    const boardDigest = end === undefined ? undefined : digestFromReply(end[2])
+    const hostDigest = framed === undefined ? undefined : digestHex(rt.dialect.hash, framed.data)
+    if (
+      framed !== undefined &&
+      end !== undefined &&
+      asNumber(end[1]) === framed.data.length &&
+      boardDigest === hostDigest
+    ) {
+      return framed.data
+    }
+    return yield* new TransferVerificationError({
+      operation: "read",
+      path: req.path,
+      algorithm: rt.dialect.hash,
+      expected: `${end === undefined ? "?" : asNumber(end[1])} bytes, ${boardDigest}`,
+      actual: `${framed?.data.length ?? "unframed"} bytes, ${hostDigest}`,
+      attempts: attempt,
+    })
+  })
 
 /**
  * Read a file as raw bytes, in segments of about `exchangeMs` of link time (progress after each):
  * the board prints each segment escaped (two byte values), hashing what it read; the host checks
- * every segment's size and hash.
+ * every segment's size and hash, and reads a segment that did not check out again.
  */
 const downloadRaw = (rt: FsRuntime, req: DownloadRequest): Effect.Effect<Uint8Array, FileSystemError> =>
-  Effect.gen(function* () {
+  Effect.suspend(() => {
     const parts: Uint8Array[] = []
-    let offset = 0
     const segment = segmentSize(rt)
-    for (;;) {
-      const length = Math.min(segment, req.size - offset)
+    const segmentAt = (offset: number, length: number) => {
       let attempts = 0
-      let data: Uint8Array
-      for (;;) {
-        attempts++
-        const started = performance.now()
-        const out = yield* runBytes(
-          rt,
-          downloadRawCode(rt.dialect, req.native, offset, length, rt.dialect.piece),
-          // Escaped: at most two bytes a byte.
-          replyTimeoutMs(rt, length * 2),
-        ).pipe(
-          Effect.catchIf(
-            (e): e is PythonError => e instanceof PythonError,
-            (e) => Effect.fail(mapOSError(e, "read", req.path, rt.probe)),
-          ),
-        )
-        recordRate(rt.profile, out.length, performance.now() - started)
-        const framed = unescapeRawOutput(out)
-        const end =
-          framed === undefined ? undefined : parseEnd(new TextDecoder().decode(out.subarray(framed.rest)))
-        const boardDigest = end === undefined ? undefined : digestFromReply(end[2])
-        const hostDigest = framed === undefined ? undefined : digestHex(rt.dialect.hash, framed.data)
-        if (
-          framed !== undefined &&
-          end !== undefined &&
-          asNumber(end[1]) === framed.data.length &&
-          boardDigest === hostDigest
-        ) {
-          data = framed.data
-          break
-        }
-        if (attempts > rt.verifyRetries) {
-          return yield* new TransferVerificationError({
-            operation: "read",
-            path: req.path,
-            algorithm: rt.dialect.hash,
-            expected: `${end === undefined ? "?" : asNumber(end[1])} bytes, ${boardDigest}`,
-            actual: `${framed?.data.length ?? "unframed"} bytes, ${hostDigest}`,
-            attempts,
-          })
-        }
+      return Effect.suspend(() => readSegment(rt, req, offset, length, ++attempts)).pipe(
+        Effect.retry({
+          schedule: Schedule.recurs(rt.verifyRetries),
+          while: (e) => e._tag === "TransferVerificationError",
+        }),
+      )
+    }
+    // Segment after segment; a short one is the end of the file (it shrank since the stat).
+    const readFrom = (offset: number): Effect.Effect<number, FileSystemError> => {
+      const length = Math.min(segment, req.size - offset)
+      return Effect.flatMap(segmentAt(offset, length), (data) => {
+        parts.push(data)
+        const next = offset + data.length
+        req.onProgress?.({ operation: "read", path: req.path, bytesDone: next, bytesTotal: req.size })
+        return data.length < length || next >= req.size ? Effect.succeed(next) : readFrom(next)
+      })
+    }
+    return Effect.map(readFrom(0), (size) => {
+      const out = new Uint8Array(size)
+      let at = 0
+      for (const part of parts) {
+        out.set(part, at)
+        at += part.length
       }
-      parts.push(data)
-      offset += data.length
-      req.onProgress?.({ operation: "read", path: req.path, bytesDone: offset, bytesTotal: req.size })
-      // A short segment is the end of the file (it shrank since the stat).
-      if (data.length < length || offset >= req.size) break
-    }
-    const out = new Uint8Array(offset)
-    let at = 0
-    for (const part of parts) {
-      out.set(part, at)
-      at += part.length
-    }
-    return out
+      return out
+    })
   })
 
 const parseEnd = (text: string): ReadonlyArray<PythonValue> | undefined => {

@@ -1,5 +1,5 @@
 import path from "node:path"
-import { CapabilityMissingError, type FileEntry } from "@belay/core"
+import { CapabilityMissingError } from "@belay/core"
 import { Effect } from "effect"
 import type { BoardFileSystem } from "./BoardFileSystem.js"
 import {
@@ -11,6 +11,7 @@ import {
 } from "./BoardPath.js"
 import { chooseHashAlgorithm, digestHex } from "./Checksum.js"
 import { FileExistsError, IsADirectoryError, type TreeTransferError } from "./errors.js"
+import type { FileEntry } from "./FileSystemContext.js"
 import { gitignore, type IgnoreMatcher } from "./Gitignore.js"
 import { type LocalFile, readLocal, readLocalText, walkLocal } from "./LocalFiles.js"
 

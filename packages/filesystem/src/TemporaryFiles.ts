@@ -73,18 +73,23 @@ const inFlight = new Set<string>()
  * with a digit run another token could share).
  */
 export const newOwnerToken = (): string => {
-  for (;;) {
-    const token = `${String.fromCharCode(97 + Math.floor(Math.random() * 26))}${Math.floor(
-      Math.random() * 36 ** 5,
-    )
-      .toString(36)
-      .padStart(5, "0")}`
-    if (!ownTokens.has(token)) {
-      ownTokens.add(token)
-      return token
-    }
-  }
+  let token = randomToken()
+  // Drawn again on the rare clash with a token of this process (one in 26 * 36^5 per token made).
+  while (ownTokens.has(token)) token = randomToken()
+  ownTokens.add(token)
+  return token
 }
+
+/** Letters in the first character of a token, and base-36 digits after it. */
+const TOKEN_LETTERS = 26
+const TOKEN_DIGITS = 5
+
+const randomToken = (): string =>
+  `${String.fromCharCode("a".charCodeAt(0) + Math.floor(Math.random() * TOKEN_LETTERS))}${Math.floor(
+    Math.random() * 36 ** TOKEN_DIGITS,
+  )
+    .toString(36)
+    .padStart(TOKEN_DIGITS, "0")}`
 
 /** The stem of an upload's temporary names: `.belay-<owner>-<n>`. */
 export const uploadStem = (token: string, n: number): string => `${TEMP_PREFIX}${token}-${n}`

@@ -1,9 +1,9 @@
 import path from "node:path"
-import type { FileEntry } from "@belay/core"
 import { Effect, Result } from "effect"
 import type { BoardFileSystem } from "./BoardFileSystem.js"
 import { boardBaseName, isTemporaryName, normalizeBoardPath } from "./BoardPath.js"
 import { PathTraversalError, type TreeTransferError } from "./errors.js"
+import type { FileEntry } from "./FileSystemContext.js"
 import { gitignore } from "./Gitignore.js"
 import { lstatOrUndefined, makeLocalDirectory, writeLocalAtomic } from "./LocalFiles.js"
 

@@ -9,7 +9,7 @@
  * @internal
  */
 
-import { checkedTopLevelRequest } from "@belay/transport"
+import { checkedTopLevelRequest } from "@belay/transport/internal"
 import {
   type BoardDialect,
   callAndDelete,

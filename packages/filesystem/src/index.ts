@@ -24,6 +24,13 @@ export {
   unescapeRawOutput,
 } from "./Encoding.js"
 export * from "./errors.js"
+export {
+  type FileEntry,
+  type FileOperation,
+  type FileSystemContext,
+  type FileSystemState,
+  fileSystemContext,
+} from "./FileSystemContext.js"
 export * from "./FileSystemMetrics.js"
 export { gitignore, type IgnoreMatcher } from "./Gitignore.js"
 export * from "./Sync.js"

@@ -1,11 +1,11 @@
 import { type DeviceSession, frameProbeAnswer, makeDeviceSessionManager } from "@belay/core"
 import {
-  checkedTopLevelRequest,
   type DeviceCommunicationShape,
   makeDeviceCommunication,
   parsePythonLiteral,
   type RawReplOptions,
 } from "@belay/transport"
+import { checkedTopLevelRequest } from "@belay/transport/internal"
 import { type FakeBoardOptions, type FakeRun, makeFakeBoard } from "@belay/transport/testing"
 import { loadMicroPython, type MicroPython } from "@micropython/micropython-webassembly-pyscript"
 import { Effect, References, Result, type Scope } from "effect"

@@ -14,6 +14,8 @@ import { LinkClosedError, type LinkError, LinkLostError } from "./errors.js"
  *   const link = yield* openSerialLink({ path: "/dev/ttyACM0" })
  *   yield* link.write(new TextEncoder().encode("\r\x03"))
  * }))
+ *
+ * @since 0.1.0
  */
 export interface ByteLink {
   /** Where the link goes, for messages: `serial:/dev/ttyACM0`, `exec:micropython`, `virtual`. */
@@ -29,6 +31,12 @@ export interface ByteLink {
 /**
  * The receiving half used by link implementations: push what arrives, then end or fail.
  * Not part of the protocol engine's view of a link.
+ *
+ * @example
+ * const rx = yield* makeReceiveQueue("exec:micropython")
+ * child.stdout.on("data", (b) => rx.push(b))
+ * child.on("exit", () => rx.end("the process exited"))
+ * @since 0.1.0
  */
 export interface ReceiveQueue {
   readonly push: (bytes: Uint8Array) => void
@@ -54,7 +62,11 @@ export interface ReceiveSink {
   readonly fail: (error: LinkError) => void
 }
 
-/** The `received` streams built by `makeReceiveQueue`, with how to attach a sink to each. */
+/**
+ * The `received` streams built by `makeReceiveQueue`, with how to attach a sink to each. A tag
+ * on a stream object saying how it was built (no board or session state), kept beside the
+ * stream so that `ByteLink` needs no member for it and every link implementation gets it.
+ */
 const directReceivers = new WeakMap<object, (sink: ReceiveSink) => () => void>()
 
 /**
@@ -76,6 +88,7 @@ export const receiveDirectly = (
  * @example
  * const rx = yield* makeReceiveQueue("exec:micropython")
  * child.stdout.on("data", (b) => rx.push(b))
+ * @since 0.1.0
  */
 export const makeReceiveQueue = (description: string): Effect.Effect<ReceiveQueue> =>
   Effect.map(Queue.unbounded<Uint8Array, LinkError | Cause.Done>(), (queue) => {

@@ -103,6 +103,7 @@ export const checkedTopLevelRequest = (
  * @example
  * yield* execChecked(device, CHECKED_RUNTIME)
  * yield* execChecked(device, "print(1)", { runtime: true })
+ * @since 0.1.0
  */
 export const CHECKED_RUNTIME = `def _belay_x(q,n,s):
  if len(q)==n and sum(q)==s:exec(q)
@@ -278,7 +279,13 @@ export const RESENDS = 2
 /** Python collecting the board's heap (a small board's heap is full of the last exchanges' garbage). */
 export const COLLECT_GARBAGE = "import gc\ngc.collect()"
 
-/** Options of a checked request. */
+/**
+ * Options of a checked request.
+ *
+ * @example
+ * const out = yield* execChecked(device, "print(f(1))", { resends: 1, runtime: true })
+ * @since 0.1.0
+ */
 export interface CheckedExecOptions extends ExecOptions {
   /** Further sends of a request that arrived damaged (nothing of it ran). Default 2. */
   readonly resends?: number
@@ -293,6 +300,7 @@ export interface CheckedExecOptions extends ExecOptions {
  *
  * @example
  * const out = yield* execChecked(device, "print(read_sensor(3))")
+ * @since 0.1.0
  */
 export const execChecked = (
   device: DeviceCommunicationShape,
@@ -318,6 +326,7 @@ const CHECKED: AttemptForm = { form: "checked" }
  *
  * @example
  * const lines = execStreamChecked(device, "for i in range(3): print(i)")
+ * @since 0.1.0
  */
 export const execStreamChecked = (
   device: DeviceCommunicationShape,

@@ -54,9 +54,16 @@ import {
   resolveOptions,
 } from "./RawReplEngine.js"
 import { ReceiveBuffer } from "./ReceiveBuffer.js"
+import { StateStore } from "./StateStore.js"
 import { isCompileMemoryError, parseTraceback } from "./Traceback.js"
 
-/** Options of one `exec`-like call. */
+/**
+ * Options of one `exec`-like call.
+ *
+ * @example
+ * yield* comm.exec("long_job()", { timeout: "2 minutes" })
+ * @since 0.1.0
+ */
 export interface ExecOptions {
   /** Bound on the whole call; defaults to the connection's `execTimeoutMs`. `Infinity` for none. */
   readonly timeout?: Duration.Input
@@ -75,6 +82,12 @@ export interface ExecOptions {
 /**
  * A friendly-REPL session for a person at a terminal. While it is open, no other exchange
  * runs on the board; closing its scope hands the board back to the raw REPL.
+ *
+ * @example
+ * const term = yield* comm.terminal
+ * yield* term.write(new TextEncoder().encode("help()\r"))
+ * yield* Stream.runForEach(term.output, (b) => Effect.sync(() => process.stdout.write(b)))
+ * @since 0.1.0
  */
 export interface TerminalSession {
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, LinkError>
@@ -92,6 +105,8 @@ export interface TerminalSession {
  *   const out = yield* board.exec("print(1 + 1)")       // "2\n" (checked: line ends as print wrote them)
  *   const value = yield* board.eval("[x * x for x in range(4)]") // "[0, 1, 4, 9]"
  * })
+ *
+ * @since 0.1.0
  */
 export interface DeviceCommunicationShape {
   /** Where the board is, e.g. `serial:/dev/ttyACM0`. */
@@ -136,6 +151,13 @@ export interface DeviceCommunicationShape {
   readonly linkClosed: Effect.Effect<LinkError>
   /** Callers waiting for their turn on the board. */
   readonly queueLength: Effect.Effect<number>
+  /**
+   * State that lives as long as this connection (what was learnt of the board: its capabilities,
+   * the code deployed on it, its transfer profile), under typed keys. Views of the device made
+   * by spreading it (`{ ...device, exec }`, a session's device) share it. A reconnect makes a
+   * new connection, with an empty store.
+   */
+  readonly connectionState: StateStore
 }
 
 /**
@@ -143,6 +165,7 @@ export interface DeviceCommunicationShape {
  *
  * @example
  * const layer = DeviceCommunication.layer().pipe(Layer.provide(BoardLink.layer(openSerialLink({ path }))))
+ * @since 0.1.0
  */
 export class DeviceCommunication extends Context.Service<DeviceCommunication, DeviceCommunicationShape>()(
   "@belay/transport/DeviceCommunication",
@@ -161,6 +184,7 @@ export class DeviceCommunication extends Context.Service<DeviceCommunication, De
  *
  * @example
  * BoardLink.layer(openProcessLink({ command: "micropython" }))
+ * @since 0.1.0
  */
 export class BoardLink extends Context.Service<BoardLink, ByteLink>()("@belay/transport/BoardLink") {
   static layer<E, R>(
@@ -186,6 +210,7 @@ const toDuration = (input: Duration.Input | undefined, fallbackMs: number): Dura
  * @example
  * const comm = yield* makeDeviceCommunication(link, { execTimeoutMs: 10_000 })
  * yield* comm.exec("import machine; print(machine.freq())")
+ * @since 0.1.0
  */
 export const makeDeviceCommunication = (
   link: ByteLink,
@@ -640,6 +665,7 @@ export const makeDeviceCommunication = (
       metrics: Effect.sync(() => recorder.snapshot()),
       linkClosed: Deferred.await(closed),
       queueLength: Effect.sync(() => lock.waiting),
+      connectionState: new StateStore(),
     } satisfies DeviceCommunicationShape
   })
 

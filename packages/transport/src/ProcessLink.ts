@@ -5,7 +5,13 @@ import { type ByteLink, makeReceiveQueue } from "./ByteLink.js"
 import { isChildRunning, terminateChildProcess, trackChildProcess } from "./ChildProcesses.js"
 import { type LinkError, LinkLostError, LinkOpenError } from "./errors.js"
 
-/** Options of {@link openProcessLink}. */
+/**
+ * Options of {@link openProcessLink}.
+ *
+ * @example
+ * const options: ProcessLinkOptions = { command: "micropython", args: ["-i"], killTimeoutMs: 500 }
+ * @since 0.1.0
+ */
 export interface ProcessLinkOptions {
   /** The program to run; looked up on `PATH` when it has no slash. No shell is involved. */
   readonly command: string
@@ -28,7 +34,14 @@ export interface ProcessLinkOptions {
   readonly killTimeoutMs?: number
 }
 
-/** A {@link ByteLink} to a process's standard streams, with the process's identity. */
+/**
+ * A {@link ByteLink} to a process's standard streams, with the process's identity.
+ *
+ * @example
+ * const link = yield* openProcessLink({ command: "micropython", restartOnExit: true })
+ * console.log(yield* link.pid, yield* link.restarts)
+ * @since 0.1.0
+ */
 export interface ProcessLink extends ByteLink {
   /** The pid of the running process; it changes when the process is restarted. */
   readonly pid: Effect.Effect<number | undefined>
@@ -69,6 +82,8 @@ const describeSpawnFailure = (options: ProcessLinkOptions, error: NodeJS.ErrnoEx
  *   const link = yield* openProcessLink({ command: "micropython", restartOnExit: true })
  *   yield* link.write(new TextEncoder().encode("\r\x01"))
  * }))
+ *
+ * @since 0.1.0
  */
 export const openProcessLink = (
   options: ProcessLinkOptions,

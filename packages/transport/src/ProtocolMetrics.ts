@@ -6,6 +6,7 @@ import { Metric } from "effect"
  * @example
  * const m = yield* comm.metrics
  * console.log(`${m.exchanges} exchanges, median-ish ${m.meanLatencyMs.toFixed(2)} ms`)
+ * @since 0.1.0
  */
 export interface ProtocolMetrics {
   readonly bytesOut: number
@@ -24,7 +25,13 @@ export interface ProtocolMetrics {
   readonly maxLatencyMs: number
 }
 
-/** Process-wide Effect metrics, tagged per link with `link`. */
+/**
+ * Process-wide Effect metrics, tagged per link with `link`.
+ *
+ * @example
+ * const sent = yield* Metric.value(TransportMetrics.bytesOut)
+ * @since 0.1.0
+ */
 export const TransportMetrics = {
   bytesOut: Metric.counter("belay.transport.bytes_out", { description: "bytes written to boards" }),
   bytesIn: Metric.counter("belay.transport.bytes_in", { description: "bytes received from boards" }),

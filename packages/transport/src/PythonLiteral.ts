@@ -30,6 +30,7 @@ import { Data, Result } from "effect"
  *
  * @example
  * const v: PythonValue = { name: "led", pins: [1, 2n ** 70n], raw: new Uint8Array([0xff]) }
+ * @since 0.1.0
  */
 export type PythonValue =
   | null
@@ -48,6 +49,7 @@ export type PythonValue =
  *
  * @example
  * const d: PythonDict = { a: 1, b: [true, null] }
+ * @since 0.1.0
  */
 export interface PythonDict {
   [key: string]: PythonValue
@@ -62,6 +64,7 @@ export interface PythonDict {
  *
  * @example
  * Effect.catchTag("PythonLiteralError", (e) => Console.error(e.expected, e.position, e.excerpt))
+ * @since 0.1.0
  */
 export class PythonLiteralError extends Data.TaggedError("PythonLiteralError")<{
   readonly position: number
@@ -83,6 +86,8 @@ export class PythonLiteralError extends Data.TaggedError("PythonLiteralError")<{
  * try { toPythonLiteral({ f: () => 1 }) } catch (e) {
  *   if (e instanceof PythonLiteralEncodeError) console.error(e.path) // "$.f"
  * }
+ *
+ * @since 0.1.0
  */
 export class PythonLiteralEncodeError extends Data.TaggedError("PythonLiteralEncodeError")<{
   readonly path: string
@@ -567,6 +572,8 @@ const parse = (text: string): PythonValue => {
  * const r = parsePythonLiteral("{'temp': 21.5, 'ok': True, 'raw': b'\\x01\\xff'}")
  * if (Result.isSuccess(r)) r.success // { temp: 21.5, ok: true, raw: Uint8Array [1, 255] }
  * // In an Effect: const value = yield* Effect.fromResult(parsePythonLiteral(stdout))
+ *
+ * @since 0.1.0
  */
 export const parsePythonLiteral = (text: string): Result.Result<PythonValue, PythonLiteralError> => {
   try {
@@ -705,6 +712,7 @@ const isPlainObject = (value: object): boolean => {
  * @example
  * toPythonLiteral({ pin: 5, name: "led\n", big: 2n ** 64n, data: new Uint8Array([0, 65]) })
  * // "{'pin': 5, 'name': 'led\\n', 'big': 18446744073709551616, 'data': b'\\x00A'}"
+ * @since 0.1.0
  */
 export const toPythonLiteral = (value: unknown): string => {
   const path: string[] = ["$"]

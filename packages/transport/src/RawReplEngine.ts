@@ -20,6 +20,7 @@ import type { ReceiveBuffer } from "./ReceiveBuffer.js"
  *
  * @example
  * makeDeviceCommunication(link, { rawPaste: "never", plainRawChunkSize: 64, plainRawChunkDelayMs: 5 })
+ * @since 0.1.0
  */
 export interface RawReplOptions {
   /** `"auto"` tries raw-paste and falls back to plain raw mode; `"never"` always uses plain raw mode. */
@@ -76,6 +77,7 @@ export const resolveOptions = (options: RawReplOptions | undefined): ResolvedOpt
  *
  * @example
  * yield* Stream.runForEach(comm.resets, (r) => Effect.log(`board reset (${r.kind})`))
+ * @since 0.1.0
  */
 export interface BoardResetEvent {
   readonly kind: "soft" | "hard"
@@ -86,7 +88,13 @@ export interface BoardResetEvent {
   readonly at: Date
 }
 
-/** The mode the connection negotiated, as far as it knows. */
+/**
+ * The mode the connection negotiated, as far as it knows.
+ *
+ * @example
+ * const { rawPaste, rawPasteWindow } = yield* comm.protocolCapabilities
+ * @since 0.1.0
+ */
 export interface ProtocolCapabilities {
   /** `undefined` until the first exchange tried it. */
   readonly rawPaste: boolean | undefined

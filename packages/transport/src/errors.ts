@@ -11,6 +11,7 @@ export const hexExcerpt = (bytes: Uint8Array, max = 48): string => {
  *
  * @example
  * Effect.catchTag("LinkOpenError", (e) => Console.error(`cannot open ${e.link}: ${e.reason}`))
+ * @since 0.1.0
  */
 export class LinkOpenError extends Data.TaggedError("LinkOpenError")<{
   readonly link: string
@@ -27,6 +28,7 @@ export class LinkOpenError extends Data.TaggedError("LinkOpenError")<{
  *
  * @example
  * Effect.catchTag("LinkClosedError", () => reconnect)
+ * @since 0.1.0
  */
 export class LinkClosedError extends Data.TaggedError("LinkClosedError")<{
   readonly link: string
@@ -42,6 +44,7 @@ export class LinkClosedError extends Data.TaggedError("LinkClosedError")<{
  *
  * @example
  * Effect.catchTag("LinkLostError", (e) => Effect.logWarning(e.message))
+ * @since 0.1.0
  */
 export class LinkLostError extends Data.TaggedError("LinkLostError")<{
   readonly link: string
@@ -53,11 +56,21 @@ export class LinkLostError extends Data.TaggedError("LinkLostError")<{
   }
 }
 
-/** Any failure of the byte link itself. */
+/**
+ * Any failure of the byte link itself.
+ *
+ * @example
+ * comm.exec("x").pipe(Effect.catchTags({ LinkClosedError: () => reopen, LinkLostError: () => reopen }))
+ * @since 0.1.0
+ */
 export type LinkError = LinkClosedError | LinkLostError
 
 /**
  * The phases of a raw REPL exchange; every timeout and unexpected reply names one.
+ *
+ * @example
+ * Effect.catchTag("ProtocolTimeoutError", (e) => Console.error(`no answer while in ${e.phase}`))
+ * @since 0.1.0
  */
 export type ProtocolPhase =
   | "interrupt"
@@ -77,6 +90,7 @@ export type ProtocolPhase =
  *
  * @example
  * Effect.catchTag("ProtocolTimeoutError", (e) => Console.error(`${e.phase} after ${e.timeoutMs} ms`))
+ * @since 0.1.0
  */
 export class ProtocolTimeoutError extends Data.TaggedError("ProtocolTimeoutError")<{
   readonly phase: ProtocolPhase | "call"
@@ -101,6 +115,7 @@ export class ProtocolTimeoutError extends Data.TaggedError("ProtocolTimeoutError
  *
  * @example
  * Effect.catchTag("UnexpectedBytesError", (e) => Console.error(e.expected, e.received))
+ * @since 0.1.0
  */
 export class UnexpectedBytesError extends Data.TaggedError("UnexpectedBytesError")<{
   readonly phase: ProtocolPhase
@@ -120,6 +135,7 @@ export class UnexpectedBytesError extends Data.TaggedError("UnexpectedBytesError
  *
  * @example
  * Effect.catchTag("BoardResetError", () => redeploy)
+ * @since 0.1.0
  */
 export class BoardResetError extends Data.TaggedError("BoardResetError")<{
   readonly phase: ProtocolPhase
@@ -136,6 +152,7 @@ export class BoardResetError extends Data.TaggedError("BoardResetError")<{
  *
  * @example
  * Effect.catchTag("BoardStuckError", () => hardReset)
+ * @since 0.1.0
  */
 export class BoardStuckError extends Data.TaggedError("BoardStuckError")<{
   readonly waitedMs: number
@@ -151,6 +168,7 @@ export class BoardStuckError extends Data.TaggedError("BoardStuckError")<{
  *
  * @example
  * Effect.catchTag("PythonError", (e) => Console.error(e.exceptionType, e.pythonMessage, e.traceback))
+ * @since 0.1.0
  */
 export class PythonError extends Data.TaggedError("PythonError")<{
   /** e.g. `ZeroDivisionError` */
@@ -173,6 +191,7 @@ export class PythonError extends Data.TaggedError("PythonError")<{
  *
  * @example
  * Effect.catchTag("RequestDamagedError", (e) => Effect.logWarning(e.message))
+ * @since 0.1.0
  */
 export class RequestDamagedError extends Data.TaggedError("RequestDamagedError")<{
   /** What the board reported, e.g. `NameError: name '_belay_request_damaged' isn't defined`. */
@@ -193,6 +212,7 @@ export class RequestDamagedError extends Data.TaggedError("RequestDamagedError")
  *
  * @example
  * Effect.catchTag("OutputDamagedError", (e) => Console.error(e.message))
+ * @since 0.1.0
  */
 export class OutputDamagedError extends Data.TaggedError("OutputDamagedError")<{
   /** What failed its check. */
@@ -211,6 +231,7 @@ export class OutputDamagedError extends Data.TaggedError("OutputDamagedError")<{
  *
  * @example
  * device.exec(code, { maxOutputBytes: 64 * 1024 * 1024 })
+ * @since 0.1.0
  */
 export class OutputLimitError extends Data.TaggedError("OutputLimitError")<{
   readonly limitBytes: number
@@ -228,7 +249,13 @@ export class OutputLimitError extends Data.TaggedError("OutputLimitError")<{
   }
 }
 
-/** Everything an exchange with the board can fail with. */
+/**
+ * Everything an exchange with the board can fail with.
+ *
+ * @example
+ * const run = (code: string): Effect.Effect<string, ProtocolError | PythonError> => comm.exec(code)
+ * @since 0.1.0
+ */
 export type ProtocolError =
   | LinkError
   | ProtocolTimeoutError

@@ -1,25 +1,58 @@
-export * from "./ByteLink.js"
+/**
+ * `@belay/transport`: byte links to MicroPython boards and the raw REPL protocol engine.
+ *
+ * The public API, grouped by concept. Helpers that the other packages of this repository share
+ * with the transport (checked-request builders, the resend policy, child-process tracking) are
+ * at `@belay/transport/internal` and may change in any release; serial ports are at
+ * `@belay/transport/serial`, the scripted board and the fault injector at `@belay/transport/testing`.
+ *
+ * @since 0.1.0
+ */
+
+// Links: a byte pipe to a board, and how to build one.
+export { type ByteLink, makeReceiveQueue, type ReceiveQueue } from "./ByteLink.js"
+// Checked requests: code that runs only if it arrived whole.
+export { CHECKED_RUNTIME, type CheckedExecOptions, execChecked, execStreamChecked } from "./CheckedRequest.js"
+// The protocol engine as a service.
 export {
-  CheckedReplyReader,
-  type CheckedReplyVerdict,
-  checkedEvalRequest,
-  checkedExecRequest,
-  EXEC_RUNTIME,
-  EXEC_RUNTIME_NAME,
-  fromCheckedExchange,
-  newExchangeNonce,
-  plainStdoutFraming,
-  RESTORE_PRINT_REQUEST,
-  type StdoutFraming,
-  type StdoutScan,
-} from "./CheckedOutput.js"
-export * from "./CheckedRequest.js"
-export * from "./ChildProcesses.js"
-export * from "./DeviceCommunication.js"
-export * from "./errors.js"
-export * from "./FairLock.js"
+  BoardLink,
+  DeviceCommunication,
+  type DeviceCommunicationShape,
+  type ExecOptions,
+  makeDeviceCommunication,
+  type TerminalSession,
+} from "./DeviceCommunication.js"
+// Typed errors.
+export {
+  BoardResetError,
+  BoardStuckError,
+  LinkClosedError,
+  type LinkError,
+  LinkLostError,
+  LinkOpenError,
+  OutputDamagedError,
+  OutputLimitError,
+  type ProtocolError,
+  type ProtocolPhase,
+  ProtocolTimeoutError,
+  PythonError,
+  RequestDamagedError,
+  UnexpectedBytesError,
+} from "./errors.js"
+// A process's standard streams as a link.
 export { openProcessLink, type ProcessLink, type ProcessLinkOptions } from "./ProcessLink.js"
-export * from "./ProtocolMetrics.js"
-export * from "./PythonLiteral.js"
+// Metrics.
+export { type ProtocolMetrics, TransportMetrics } from "./ProtocolMetrics.js"
+// Python values as literals, both ways.
+export {
+  type PythonDict,
+  PythonLiteralEncodeError,
+  PythonLiteralError,
+  type PythonValue,
+  parsePythonLiteral,
+  toPythonLiteral,
+} from "./PythonLiteral.js"
+// Options and events of the engine.
 export type { BoardResetEvent, ProtocolCapabilities, RawReplOptions } from "./RawReplEngine.js"
-export * from "./Traceback.js"
+// State that lives as long as a board connection (or a session), under typed keys.
+export { StateKey, StateStore } from "./StateStore.js"

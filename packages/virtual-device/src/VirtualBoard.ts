@@ -14,7 +14,7 @@ import { FlashStore } from "./flash.js"
 import { acquireInterpreter, type ExecResult, type InterpreterWorker, WorkerGone } from "./interpreter.js"
 import { type ResolvedOptions, resolveOptions, type VirtualBoardOptions } from "./options.js"
 import { Pacer } from "./pacing.js"
-import type { BoardInfo, ExecMode } from "./protocol.js"
+import type { BoardInfo, ExecMode } from "./WorkerMessages.js"
 
 const CTRL_A = 0x01
 const CTRL_B = 0x02
@@ -36,7 +36,13 @@ class Abandoned extends Error {
   }
 }
 
-/** Statistics of a board, for tests and diagnostics. */
+/**
+ * Statistics of a board, for tests and diagnostics.
+ *
+ * @example
+ * const { hardResets, rawPasteOverflow } = board.stats
+ * @since 0.1.0
+ */
 export interface VirtualBoardStats {
   /** Bytes dropped because the host sent more raw-paste data than the window allowed. */
   readonly rawPasteOverflow: number
@@ -48,7 +54,13 @@ export interface VirtualBoardStats {
   readonly interrupts: number
 }
 
-/** Callbacks of a board. */
+/**
+ * Callbacks of a board.
+ *
+ * @example
+ * const callbacks: VirtualBoardCallbacks = { onOutput: (b) => rx.push(b), onFatal: (r) => rx.fail(r) }
+ * @since 0.1.0
+ */
 export interface VirtualBoardCallbacks {
   /** Bytes the board sends on its serial line. */
   readonly onOutput: (bytes: Uint8Array) => void
@@ -59,6 +71,12 @@ export interface VirtualBoardCallbacks {
 /**
  * A MicroPython board in this process. Prefer `openVirtualBoard` (a scoped `ByteLink`);
  * this class is the plain-Promise core.
+ *
+ * @example
+ * const board = await VirtualBoard.open({}, { onOutput: (b) => process.stdout.write(b) })
+ * await board.write(new TextEncoder().encode("\x01print(1)\x04"))
+ * await board.close()
+ * @since 0.1.0
  */
 export class VirtualBoard {
   private readonly opts: ResolvedOptions

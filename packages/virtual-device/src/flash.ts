@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import type { FlashChange, FlashEntry } from "./protocol.js"
+import type { FlashChange, FlashEntry } from "./WorkerMessages.js"
 
 export class FlashStore {
   private readonly entries = new Map<string, Uint8Array | "dir">()

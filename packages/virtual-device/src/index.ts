@@ -1,5 +1,24 @@
+/**
+ * `@belay/virtual-device`: MicroPython boards for tests and demos, with no hardware: the virtual
+ * board (MicroPython's WebAssembly build behind firmware that speaks the serial protocol) and an
+ * emulated BBC micro:bit under QEMU.
+ *
+ * @since 0.1.0
+ */
+
+// The virtual board in this process, as a byte link.
 export { openVirtualBoard, type VirtualBoardLink } from "./openVirtualBoard.js"
 export type { VirtualBoardOptions } from "./options.js"
+// The virtual board on a pseudo-terminal, for code that opens serial ports.
 export { type OpenVirtualBoardPtyOptions, openVirtualBoardPty, virtualBoardScript } from "./pty.js"
-export * from "./qemu.js"
+// The emulated micro:bit.
+export {
+  defaultMicrobitFirmwarePath,
+  isQemuMicrobitAvailable,
+  type QemuMicrobit,
+  type QemuMicrobitOptions,
+  QemuStartError,
+  startQemuMicrobit,
+} from "./qemu.js"
+// The board itself, for embedding it behind another kind of link.
 export { VirtualBoard, type VirtualBoardCallbacks, type VirtualBoardStats } from "./VirtualBoard.js"

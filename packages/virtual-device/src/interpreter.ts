@@ -22,7 +22,7 @@ import {
   OUT_RING_SIZE,
   type WorkerData,
   type WorkerMessage,
-} from "./protocol.js"
+} from "./WorkerMessages.js"
 import { compiledMicroPython, interruptAddresses } from "./wasm.js"
 
 /**

@@ -5,6 +5,11 @@ import { VirtualBoard, type VirtualBoardStats } from "./VirtualBoard.js"
 
 /**
  * A `ByteLink` to an in-process virtual board, with a few controls a real cable does not have.
+ *
+ * @example
+ * const board = yield* openVirtualBoard()
+ * yield* board.softReset // as if Ctrl-D arrived at the friendly REPL
+ * @since 0.1.0
  */
 export interface VirtualBoardLink extends ByteLink {
   /** Press the board's reset button: it boots again (banner), RAM is gone, the flash stays. */
@@ -42,6 +47,8 @@ const errorText = (error: unknown) => (error instanceof Error ? error.message : 
  *     // link.received: banner, "raw REPL; CTRL-B to exit\r\n>", "OK2\r\n\x04\x04>"
  *   }),
  * )
+ *
+ * @since 0.1.0
  */
 export const openVirtualBoard = (
   options?: VirtualBoardOptions,

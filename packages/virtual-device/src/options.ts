@@ -9,6 +9,8 @@
  *   bytesPerSecond: 11520,
  *   flashDir: "/tmp/board-flash",
  * }
+ *
+ * @since 0.1.0
  */
 export interface VirtualBoardOptions {
   /** Answer raw-paste requests with `R\x01` (default `true`); `false` answers `R\x00`. */

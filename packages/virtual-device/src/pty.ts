@@ -9,7 +9,13 @@ import { Effect, type Scope } from "effect"
 import { OPTIONS_ENV, READY_LINE } from "./cli.js"
 import type { VirtualBoardOptions } from "./options.js"
 
-/** Options of `openVirtualBoardPty`: the board's options plus where and how to start it. */
+/**
+ * Options of `openVirtualBoardPty`: the board's options plus where and how to start it.
+ *
+ * @example
+ * const { path } = yield* openVirtualBoardPty({ socat: "/usr/bin/socat", startTimeoutMs: 30_000 })
+ * @since 0.1.0
+ */
 export interface OpenVirtualBoardPtyOptions extends VirtualBoardOptions {
   /** The `socat` binary (default `socat` on the PATH; `/usr/bin/socat` on Debian). */
   readonly socat?: string
@@ -17,7 +23,13 @@ export interface OpenVirtualBoardPtyOptions extends VirtualBoardOptions {
   readonly startTimeoutMs?: number
 }
 
-/** Absolute path of the script that runs a virtual board on its stdin/stdout. */
+/**
+ * Absolute path of the script that runs a virtual board on its stdin/stdout.
+ *
+ * @example
+ * spawn(process.execPath, [virtualBoardScript(), "--no-raw-paste"], { stdio: "pipe" })
+ * @since 0.1.0
+ */
 export const virtualBoardScript = (): string =>
   fileURLToPath(new URL("../bin/virtual-board.mjs", import.meta.url))
 
@@ -139,6 +151,8 @@ const killGroup = (child: ChildProcess) =>
  *     // … talk to the board as to /dev/ttyACM0
  *   }),
  * )
+ *
+ * @since 0.1.0
  */
 export const openVirtualBoardPty = (
   options: OpenVirtualBoardPtyOptions = {},

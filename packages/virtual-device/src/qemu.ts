@@ -1,10 +1,16 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { accessSync, closeSync, constants, existsSync, openSync } from "node:fs"
 import { delimiter, join } from "node:path"
-import { isChildRunning, terminateChildProcess, trackChildProcess } from "@belay/transport"
+import { isChildRunning, terminateChildProcess, trackChildProcess } from "@belay/transport/internal"
 import { Data, Effect, type Scope } from "effect"
 
-/** Where Debian's `firmware-microbit-micropython` package puts the MicroPython 1.9.2 firmware. */
+/**
+ * Where Debian's `firmware-microbit-micropython` package puts the MicroPython 1.9.2 firmware.
+ *
+ * @example
+ * if (!existsSync(defaultMicrobitFirmwarePath)) console.log("apt-get install firmware-microbit-micropython")
+ * @since 0.1.0
+ */
 export const defaultMicrobitFirmwarePath = "/usr/share/firmware-microbit-micropython/firmware.hex"
 
 const qemuAptPackage = "qemu-system-arm"
@@ -18,6 +24,8 @@ const firmwareAptPackage = "firmware-microbit-micropython"
  * startQemuMicrobit().pipe(
  *   Effect.catchTag("QemuStartError", (e) => Console.error(e.message)), // "... install it: sudo apt-get install qemu-system-arm"
  * )
+ *
+ * @since 0.1.0
  */
 export class QemuStartError extends Data.TaggedError("QemuStartError")<{
   readonly reason: string
@@ -35,7 +43,13 @@ export class QemuStartError extends Data.TaggedError("QemuStartError")<{
   }
 }
 
-/** Options of {@link startQemuMicrobit}. */
+/**
+ * Options of {@link startQemuMicrobit}.
+ *
+ * @example
+ * yield* startQemuMicrobit({ firmwarePath: "./firmware.hex", startTimeoutMs: 30_000 })
+ * @since 0.1.0
+ */
 export interface QemuMicrobitOptions {
   /** Intel HEX firmware to load; default {@link defaultMicrobitFirmwarePath} (MicroPython 1.9.2). */
   readonly firmwarePath?: string
@@ -47,7 +61,14 @@ export interface QemuMicrobitOptions {
   readonly killTimeoutMs?: number
 }
 
-/** A running emulated micro:bit. */
+/**
+ * A running emulated micro:bit.
+ *
+ * @example
+ * const { ptyPath, pid } = yield* startQemuMicrobit()
+ * const link = yield* openSerialLink({ path: ptyPath })
+ * @since 0.1.0
+ */
 export interface QemuMicrobit {
   /** The board's UART as a pseudo-terminal, e.g. `/dev/pts/3`: open it with `openSerialLink`. */
   readonly ptyPath: string
@@ -78,6 +99,7 @@ const findExecutable = (binary: string): string | undefined => {
  *
  * @example
  * if (!isQemuMicrobitAvailable()) console.log("sudo apt-get install qemu-system-arm firmware-microbit-micropython")
+ * @since 0.1.0
  */
 export const isQemuMicrobitAvailable = (
   options: Pick<QemuMicrobitOptions, "firmwarePath" | "qemuBinary"> = {},
@@ -106,6 +128,8 @@ const ptyAnnouncement = /char device redirected to (\/dev\/[^\s]+) \(label seria
  *   const link = yield* openSerialLink({ path: ptyPath })
  *   yield* link.write(new TextEncoder().encode("\r\x03\x03"))
  * }))
+ *
+ * @since 0.1.0
  */
 export const startQemuMicrobit = (
   options: QemuMicrobitOptions = {},

@@ -7,7 +7,7 @@
  */
 import { readFile } from "node:fs/promises"
 import { createRequire } from "node:module"
-import type { InterruptAddresses } from "./protocol.js"
+import type { InterruptAddresses } from "./WorkerMessages.js"
 
 /** At most 1 GiB of linear memory per board (the npm build allows 2 GiB). */
 const MAX_PAGES = 16384

@@ -23,7 +23,7 @@ import {
   OUT_RING_SIZE,
   type WorkerData,
   type WorkerMessage,
-} from "./protocol.js"
+} from "./WorkerMessages.js"
 
 // Nothing this thread prints may reach the host's stdout (the serial line of the pty script).
 process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write

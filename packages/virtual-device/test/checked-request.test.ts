@@ -1,13 +1,10 @@
+import { CHECKED_RUNTIME, execChecked, makeDeviceCommunication, type PythonError } from "@belay/transport"
 import {
-  CHECKED_RUNTIME,
   checkedRequest,
   checkedRuntimeRequest,
   checkedTopLevelRequest,
-  execChecked,
   fromCheckedRequest,
-  makeDeviceCommunication,
-  type PythonError,
-} from "@belay/transport"
+} from "@belay/transport/internal"
 import { Effect, Exit } from "effect"
 import fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"

@@ -154,7 +154,7 @@ describe("startQemuMicrobit", () => {
           const softReset = yield* takeUntil(rawBanner)
           expect(softReset).toContain("soft reboot\r\n")
 
-          // Free memory right after the reset, as the design assumes (about 6 KB or more).
+          // Free memory right after the reset: the filesystem and executors plan for about 6 KB or more.
           yield* send("import gc; print(gc.mem_free())\x04")
           const memReply = yield* takeUntil("\x04>")
           const memFree = Number(/^OK(\d+)\r\n/.exec(memReply)?.[1])
@@ -210,7 +210,7 @@ describe("startQemuMicrobit", () => {
         }),
       ),
     )
-    // The measured facts, for DESIGN.md and the protocol engine's defaults.
+    // The measured facts behind the protocol engine's defaults (pacing, timeouts), printed for the log.
     console.log(
       [
         `first prompt after spawn: ${facts.bootMs} ms (${facts.bannerSeen ? "power-on banner seen" : "banner missed, prompted with \\r"})`,

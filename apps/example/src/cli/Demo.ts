@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
 import os from "node:os"
 import path from "node:path"
 import { CapabilityMissingError, DeviceSessionManager } from "@belay/core"
-import { GeneratorTask, py, Setup, Task, Teardown, ThreadTask } from "@belay/executors"
+import { executorContext, GeneratorTask, py, Setup, Task, Teardown, ThreadTask } from "@belay/executors"
 import { boardFileSystem } from "@belay/filesystem"
 import { DeviceCommunication } from "@belay/transport"
 import { Effect, Schema, Stream } from "effect"
@@ -162,6 +162,7 @@ export const runDemo = Effect.gen(function* () {
         yield* step(7, "Session and resource stats")
         const stats = yield* manager.sessionStats
         const resources = session.resources.getResourceStats()
+        const executor = executorContext(session)
         yield* say(
           `   sessions: active ${stats.activeSessionCount}, total ${stats.totalSessionCount}, max ${stats.maxSessionCount}`,
         )
@@ -170,7 +171,7 @@ export const runDemo = Effect.gen(function* () {
             .map(([t, n]) => `${t} ${n}`)
             .join(
               ", ",
-            )}), threads ${resources.backgroundThreads}, deployed methods ${resources.deployedMethods}`,
+            )}), threads ${executor.activeThreads().length}, deployed methods ${executor.deployedMethods().length}`,
         )
         return session.sessionId
       }),

@@ -17,6 +17,7 @@ const connectionTags = new Set([
   "BoardResetError",
   "BoardStuckError",
   "QemuStartError",
+  "VirtualDeviceMissingError",
   "DeviceCapabilityError",
   "SessionError",
   "SessionLimitError",

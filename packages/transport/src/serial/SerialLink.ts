@@ -14,10 +14,20 @@ type SerialPortInstance = InstanceType<SerialPortModule["SerialPort"]>
  *   through an auto-reset circuit; with both lines at the same level neither reset nor
  *   the bootloader is triggered, and dropping them keeps the board running when the port
  *   is later closed.
+ *
+ * @example
+ * openSerialLink({ path: "/dev/ttyUSB0", controlLines: "deassert" }) // an ESP32 that must not reset
+ * @since 0.1.0
  */
 export type ControlLinePolicy = "leave" | "assert" | "deassert"
 
-/** Options of {@link openSerialLink}. */
+/**
+ * Options of {@link openSerialLink}.
+ *
+ * @example
+ * const options: SerialLinkOptions = { path: "/dev/ttyACM0", baudRate: 115200 }
+ * @since 0.1.0
+ */
 export interface SerialLinkOptions {
   /** The device: `/dev/ttyACM0`, `/dev/ttyUSB0`, `/dev/pts/3`, `COM3`. */
   readonly path: string
@@ -163,6 +173,7 @@ const applyControlLines = (
  *   const link = yield* openSerialLink({ path: "/dev/ttyUSB0", controlLines: "deassert" })
  *   yield* link.write(new TextEncoder().encode("\r\x03\x03\r\x01"))
  * }))
+ * @since 0.1.0
  */
 export const openSerialLink = (
   options: SerialLinkOptions,

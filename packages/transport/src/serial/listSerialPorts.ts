@@ -4,7 +4,13 @@ import { Effect } from "effect"
 import { LinkOpenError } from "../errors.js"
 import { loadSerialPort } from "./loadSerialPort.js"
 
-/** A serial port found on this host, as {@link listSerialPorts} reports it. */
+/**
+ * A serial port found on this host, as {@link listSerialPorts} reports it.
+ *
+ * @example
+ * const likely = (yield* listSerialPorts()).filter((p: SerialPortInfo) => p.likelyMicroPython)
+ * @since 0.1.0
+ */
 export interface SerialPortInfo {
   /** What to pass to `openSerialLink`: `/dev/ttyACM0`, `COM3`. */
   readonly path: string
@@ -167,6 +173,7 @@ const failure = "serial ports"
  *   const board = ports.find((port) => port.likelyMicroPython)
  *   return board === undefined ? yield* Effect.fail("no board found") : board.path
  * })
+ * @since 0.1.0
  */
 export const listSerialPorts = (): Effect.Effect<ReadonlyArray<SerialPortInfo>, LinkOpenError> =>
   Effect.gen(function* () {

@@ -1,6 +1,17 @@
-import { Effect } from "effect"
+/**
+ * What the filesystem remembers per session: a cache of what is known about the board's files
+ * and an operation log. Kept in the session's state (made on first use) and emptied by a
+ * finalizer on the session's scope when the session ends.
+ */
+import { type DeviceSession, SessionStateKey } from "@belay/core"
+import { Effect, Scope } from "effect"
 
-/** One entry of the cached view of the board's files. */
+/**
+ * One entry of the cached view of the board's files.
+ *
+ * @example
+ * const entry: FileEntry = { path: "/main.py", type: "file", size: 120 }
+ */
 export interface FileEntry {
   readonly path: string
   readonly type: "file" | "dir"
@@ -10,14 +21,24 @@ export interface FileEntry {
   readonly hashAlgorithm?: string
 }
 
-/** The session's cached view of the board's tree (the seed's `FileSystemState`). */
+/**
+ * The session's cached view of the board's tree.
+ *
+ * @example
+ * const { entries } = yield* fileSystemContext(session).getState
+ */
 export interface FileSystemState {
   readonly entries: ReadonlyMap<string, FileEntry>
   /** Paths whose listing is complete in the cache. */
   readonly listedDirectories: ReadonlySet<string>
 }
 
-/** One file operation, for debugging (the seed's `FileOperation`). */
+/**
+ * One file operation, for debugging.
+ *
+ * @example
+ * const [last] = (yield* fileSystemContext(session).operations).slice(-1)
+ */
 export interface FileOperation {
   readonly kind:
     | "list"
@@ -40,13 +61,12 @@ export interface FileOperation {
 }
 
 /**
- * Session-aware bookkeeping for file operations (the seed's `IFileSystemContext`): a cache of
- * what is known about the board's files, invalidated by writes and at session end, and an
- * operation log. The file operations themselves live in `@belay/filesystem`.
+ * Session-aware bookkeeping for file operations: a cache of what is known about the board's
+ * files, invalidated by writes and at session end, and an operation log.
  *
  * @example
- * yield* session.fileSystemContext.invalidateCache("/lib")
- * const log = yield* session.fileSystemContext.operations
+ * yield* fileSystemContext(session).invalidateCache("/lib")
+ * const log = yield* fileSystemContext(session).operations
  */
 export interface FileSystemContext {
   readonly sessionId: string
@@ -69,14 +89,30 @@ export const OPERATION_LOG_LIMIT = 1000
 
 /**
  * @internal One small object per session: the cache and the log are made on first use, and the
- * members are built when read (see `ExecutorContext`).
+ * members are prototype getters handing out functions bound to the session.
  */
 class FileSystemContextImpl implements FileSystemContext {
   private entries: Map<string, FileEntry> | undefined = undefined
   private listed: Set<string> | undefined = undefined
   private log: FileOperation[] | undefined = undefined
+  /** The finalizer that empties the cache at the session's end is on the session's scope. */
+  private finalizing = false
 
-  constructor(readonly sessionId: string) {}
+  constructor(readonly session: DeviceSession) {}
+
+  get sessionId(): string {
+    return this.session.sessionId
+  }
+
+  /** Put the cache's end on the session's scope, once (when something is first cached or logged). */
+  private finalizeAtEnd(): Effect.Effect<void> {
+    if (this.finalizing) return Effect.void
+    this.finalizing = true
+    return Scope.addFinalizerExit(this.session.scope, () => {
+      this.clear()
+      return Effect.void
+    })
+  }
 
   private invalidate(path: string): void {
     const prefix = path.endsWith("/") ? path : `${path}/`
@@ -101,7 +137,7 @@ class FileSystemContextImpl implements FileSystemContext {
 
   get registerFileOperation(): FileSystemContext["registerFileOperation"] {
     return (operation) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         this.log ??= []
         const log = this.log
         log.push(operation)
@@ -114,6 +150,7 @@ class FileSystemContextImpl implements FileSystemContext {
         ) {
           this.invalidate(operation.path)
         }
+        return this.finalizeAtEnd()
       })
   }
 
@@ -123,23 +160,31 @@ class FileSystemContextImpl implements FileSystemContext {
 
   get updateCache(): FileSystemContext["updateCache"] {
     return (found, listedDirectory) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         this.entries ??= new Map()
         for (const entry of found) this.entries.set(entry.path, entry)
         if (listedDirectory !== undefined) {
           this.listed ??= new Set()
           this.listed.add(listedDirectory)
         }
+        return this.finalizeAtEnd()
       })
   }
 
   clear(): void {
-    this.entries?.clear()
-    this.listed?.clear()
+    this.entries = undefined
+    this.listed = undefined
   }
 }
 
-/** @internal */
-export const makeFileSystemContext = (
-  sessionId: string,
-): FileSystemContext & { readonly clear: () => void } => new FileSystemContextImpl(sessionId)
+const FileSystemContextKey = SessionStateKey<FileSystemContext>("@belay/filesystem/FileSystemContext")
+
+/**
+ * The file-system context of a session (made on first use; the same object after). Its cache
+ * is emptied when the session ends.
+ *
+ * @example
+ * const state = yield* fileSystemContext(session).getState
+ */
+export const fileSystemContext = (session: DeviceSession): FileSystemContext =>
+  session.state.getOrCreate(FileSystemContextKey, () => new FileSystemContextImpl(session))

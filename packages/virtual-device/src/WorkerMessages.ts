@@ -1,5 +1,6 @@
 /**
- * The private protocol between the host side of a virtual board and its interpreter worker.
+ * The worker message protocol: the private messages and shared control words between the host
+ * side of a virtual board and its interpreter worker (not the raw REPL protocol the board speaks).
  *
  * Control words live in a SharedArrayBuffer so that the host can reach a worker whose thread is
  * busy running Python (interrupts, stdin) and the worker can stream stdout without returning to
