@@ -111,7 +111,8 @@ const program = Effect.gen(function* () {
         const [, allocated, kept] = out.slice(out.lastIndexOf("@")).trim().split(/\s+/).map(Number)
         return { allocated: allocated!, kept: kept! }
       },
-    )
+      // The replay is sent unchecked: a byte lost on a busy link breaks it; send it again.
+    ).pipe(Effect.retry({ times: 3 }))
   // Twice: the first round interns the names the code uses; the second shows what an operation costs each time.
   for (const run of [1, 2]) {
     for (const [name, operation] of operations) {

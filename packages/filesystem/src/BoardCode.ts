@@ -1,9 +1,11 @@
 /**
  * The Python this package sends to boards, by concept: the dialect and how values travel
  * (`BoardDialect`), self-checking replies (`ReplyFrame`), the probe (`ProbeCode`), the file
- * operations (`FileCode`, helpers in `python/`), uploads and their temporary files (`UploadCode`),
- * downloads (`DownloadCode`). Everything runs on MicroPython 1.9 and later in a few KB of heap: no
- * f-strings, no json, no walrus; helpers are defined inside one exchange and deleted at its end
+ * operations (`FileCode`), uploads and their temporary files (`UploadCode`), downloads
+ * (`DownloadCode`); the board-side helpers themselves are Python files in `python/`, minified into
+ * `python/embedded.ts` at build time, except the hash and size functions, written per dialect
+ * (`CompactHash`). Everything runs on MicroPython 1.9 and later in a few KB of heap: no f-strings,
+ * no json, no walrus; helpers are defined inside one exchange and deleted at its end
  * (try/finally), so nothing stays in the board's RAM between operations except the registry entry
  * of an upload in flight (`_bf`, see {@link uploadEntry}). Values travel as Python literals
  * (`toPythonLiteral`), as arguments of the helpers' calls.
@@ -23,7 +25,7 @@ export {
   statCode,
   statvfsCode,
 } from "./FileCode.js"
-export { ERRNO_NAMES, probeCode, RAW_OUT_ESCAPE } from "./ProbeCode.js"
+export { ERRNO_NAMES, probeCode } from "./ProbeCode.js"
 export { FRAMED_OS_ERROR, frameCheck, framedReply } from "./ReplyFrame.js"
 export {
   type CommitMode,
@@ -33,7 +35,6 @@ export {
   finalizeCopyCode,
   guardCode,
   HOLDS,
-  probeTemporaryFilesCode,
   removeTemporaryFilesCode,
   renameCommitCode,
   scanTemporaryFilesCode,

@@ -5,7 +5,7 @@
  */
 import { toPythonLiteral } from "@belay/transport"
 import type { HashAlgorithm } from "./Checksum.js"
-import { IMPORT_OS } from "./python/embedded.js"
+import { type EmbeddedPython, IMPORT_OS } from "./python/embedded.js"
 
 /** What the generated code may use on this board. */
 export interface BoardDialect {
@@ -30,6 +30,27 @@ export const py = (value: unknown): string => toPythonLiteral(value)
 /** `import os` (or `uos` before MicroPython 1.20), as a statement block. */
 export const OS_IMPORT = IMPORT_OS.code
 
+/** `os`, imported, as a helper of a call: defines `os`, which stays (a module the board already holds). */
+export const OS: EmbeddedPython = { code: IMPORT_OS.code, defines: [] }
+
+/** The last global a helper defines: the function its call names. */
+export const nameOf = (helper: EmbeddedPython): string => helper.defines.at(-1)!
+
+/**
+ * Helpers (their code, one after the other), then `call` (simple statements) run at the top level,
+ * then the helpers and the globals `also` deleted whatever happens: nothing stays in the board's
+ * RAM.
+ *
+ * @example
+ * callAndDelete([ABORT_UPLOAD], "_ba('.belay-k3x9ab-7',[])") // "def _ba(k,l):...try:_ba(...)\nfinally:del _ba\n"
+ */
+export const callAndDelete = (
+  helpers: ReadonlyArray<EmbeddedPython>,
+  call: string,
+  also: ReadonlyArray<string> = [],
+): string =>
+  `${helpers.map((h) => h.code).join("")}try:${call}\nfinally:del ${[...helpers.flatMap((h) => h.defines), ...also].join(",")}\n`
+
 /** Python text already written as a literal (a dialect's tuple of errno values, say), passed as it is. */
 export class PythonLiteral {
   constructor(readonly text: string) {}
@@ -42,7 +63,15 @@ export class PythonLiteral {
  * callOf("_bl", "/a'b", 1) // "_bl('/a\\'b',1)"
  */
 export const callOf = (name: string, ...args: ReadonlyArray<unknown>): string =>
-  `${name}(${args.map((a) => (a instanceof PythonLiteral ? a.text : py(a))).join(",")})`
+  `${name}(${args.map(argument).join(",")})`
+
+/** One argument as a Python literal; a list without the spaces `toPythonLiteral` puts after commas. */
+const argument = (value: unknown): string =>
+  value instanceof PythonLiteral
+    ? value.text
+    : Array.isArray(value)
+      ? `[${value.map(argument).join(",")}]`
+      : py(value)
 
 /** A running hash in Python: how to start, feed `d`, and finish it (for the transfer loops). */
 export interface HashCode {
@@ -63,7 +92,7 @@ export const hashCode = (algorithm: HashAlgorithm): HashCode =>
     ? {
         imports: "",
         init: "a=1;b=0",
-        update: "for x in d:\n a+=x;b+=a\na%=65521;b%=65521",
+        update: "for x in d:a+=x;b+=a\na%=65521;b%=65521",
         digest: "'%04x%04x'%(b,a)",
         maxPiece: ADLER32_MAX_PIECE,
       }
@@ -77,10 +106,3 @@ export const hashCode = (algorithm: HashAlgorithm): HashCode =>
 
 /** Read piece for hashing-related loops. */
 export const hashPiece = (d: BoardDialect): number => Math.min(d.piece, hashCode(d.hash).maxPiece)
-
-/** Indent every line of `code` by `n` spaces. */
-export const indent = (code: string, n: number): string =>
-  code
-    .split("\n")
-    .map((line) => (line.length > 0 ? " ".repeat(n) + line : line))
-    .join("\n")

@@ -1,16 +1,46 @@
 /**
  * Requests of downloads: a file printed in pieces (repr or base64), or written raw through
- * `sys.stdout.buffer`, hashed on the board as it goes.
+ * `sys.stdout.buffer`, hashed on the board as it goes. One loop (`python/download_*.py`, one per
+ * kind of hash) passes each piece to a printer given as an argument: `print`,
+ * `python/print_shorter.py` or `python/write_escaped.py`. The raw exchange is about 60 bytes longer
+ * than a loop with the escape written inline would be; a micro:bit never sends it (its stdout has
+ * no `buffer`: the probe finds no raw output).
  * @internal
  */
-import { type BoardDialect, hashCode, indent, OS_IMPORT, py } from "./BoardDialect.js"
-import { RAW_OUT_ESCAPE } from "./ProbeCode.js"
-import { runThenDelete } from "./UploadCode.js"
+import { type BoardDialect, callAndDelete, callOf, hashCode, nameOf, PythonLiteral } from "./BoardDialect.js"
+import { DOWNLOAD_ADLER32, DOWNLOAD_HASHLIB, PRINT_SHORTER, WRITE_ESCAPED } from "./python/embedded.js"
+
+/** More bytes than any file a board holds: "to the end". */
+const TO_THE_END = 2 ** 30
+
+/** The download loop for the board's hash, and the call of it passing pieces to `printer`. */
+const downloadCall = (
+  d: BoardDialect,
+  native: string,
+  offset: number,
+  length: number,
+  piece: number,
+  printer: string,
+) => {
+  const loop = d.hash === "adler32" ? DOWNLOAD_ADLER32 : DOWNLOAD_HASHLIB
+  const step = Math.min(piece, hashCode(d.hash).maxPiece)
+  const call = callOf(
+    nameOf(loop),
+    native,
+    offset,
+    length,
+    step,
+    new PythonLiteral(printer),
+    ...(d.hash === "adler32" ? [] : [d.hash]),
+  )
+  return { loop, call }
+}
 
 /**
- * Write `length` bytes of a file from `offset` as raw bytes (escaped, see {@link RAW_OUT_ESCAPE}),
- * then ESC 0x06 and `('end', size, digest)` of what was sent, all through `sys.stdout.buffer`. For boards whose stdout is 8-bit
- * clean: one byte on the wire per byte of data, almost.
+ * Write `length` bytes of a file from `offset` as raw bytes (escaped, see `python/write_escaped.py`),
+ * then ESC 0x06 and `('end', size, digest)` of what was sent, all through `sys.stdout.buffer`
+ * (the end goes through the same channel as the data: `print` may be ordered differently). For
+ * boards whose stdout is 8-bit clean: one byte on the wire per byte of data, almost.
  */
 export const downloadRawCode = (
   d: BoardDialect,
@@ -19,63 +49,24 @@ export const downloadRawCode = (
   length: number,
   piece: number,
 ): string => {
-  const h = hashCode(d.hash)
-  const step = Math.min(piece, h.maxPiece)
-  return [
-    "import sys",
-    "def _bd(p):",
-    h.imports ? ` ${h.imports}` : "",
-    " f=open(p,'rb')",
-    offset > 0 ? ` f.seek(${offset})` : "",
-    ` w=sys.stdout.buffer.write;${h.init};n=0`,
-    ` while n<${length}:`,
-    `  d=f.read(min(${step},${length}-n))`,
-    "  if not d:break",
-    "  n+=len(d)",
-    indent(h.update, 2),
-    `  w(${RAW_OUT_ESCAPE})`,
-    " f.close()",
-    // The end goes through the same channel as the data: `print` may be ordered differently.
-    ` w(b'\\x1b\\x06'+repr(('end',n,${h.digest})).encode())`,
-    runThenDelete(`_bd(${py(native)})`, ["_bd"]),
-  ]
-    .filter((l) => l !== "")
-    .join("\n")
+  const { loop, call } = downloadCall(d, native, offset, length, piece, nameOf(WRITE_ESCAPED))
+  return `import sys\n${callAndDelete([WRITE_ESCAPED, loop], `sys.stdout.buffer.write(b'\\x1b\\x06'+repr(${call}).encode())`)}`
 }
 
 /**
  * Print a file in pieces (one line each: `b'...'` or base64), hashing as it goes, then
- * `('end', size, digest)`. One exchange, constant memory on the board.
+ * `('end', size, digest)`. One exchange, constant memory on the board. Not framed: the end tuple
+ * is checked against the data it describes.
  */
 export const downloadCode = (d: BoardDialect, native: string, base64: boolean, piece: number): string => {
-  const h = hashCode(d.hash)
-  const step = Math.min(piece, h.maxPiece)
-  return [
-    OS_IMPORT.trimEnd(),
-    base64 ? "import binascii" : "",
-    "def _bd(p):",
-    h.imports ? ` ${h.imports}` : "",
-    " f=open(p,'rb')",
-    ` ${h.init};n=0`,
-    " while 1:",
-    `  d=f.read(${step})`,
-    "  if not d:break",
-    "  n+=len(d)",
-    indent(h.update, 2),
-    ...(base64
-      ? // Whichever is shorter for this piece: repr (text) or base64 (binary, marked with `!`);
-        // base64's length is known without computing it.
-        [
-          "  r=repr(d)",
-          "  if len(r)>4*((len(d)+2)//3)+1:print('!'+binascii.b2a_base64(d).decode(),end='')",
-          "  else:print(r)",
-        ]
-      : ["  print(d)"]),
-    " f.close()",
-    ` return ('end',n,${h.digest})`,
-    // Not framed: the end tuple is checked against the data it describes.
-    `try:\n print(repr(_bd(${py(native)})))\nfinally:\n del _bd\n`,
-  ]
-    .filter((l) => l !== "")
-    .join("\n")
+  const printer = base64 ? [PRINT_SHORTER] : []
+  const { loop, call } = downloadCall(
+    d,
+    native,
+    0,
+    TO_THE_END,
+    piece,
+    base64 ? nameOf(PRINT_SHORTER) : "print",
+  )
+  return `${base64 ? "import binascii\n" : ""}${callAndDelete([...printer, loop], `print(repr(${call}))`)}`
 }

@@ -5,16 +5,14 @@
  * self-checking reply frame; the helpers are deleted at the end of the exchange.
  * @internal
  */
-import { type BoardDialect, callOf, OS_IMPORT, PythonLiteral, py } from "./BoardDialect.js"
-import { hashFunction, sizeFunction } from "./CompactHash.js"
+import { type BoardDialect, callOf, nameOf, OS, OS_IMPORT, PythonLiteral, py } from "./BoardDialect.js"
+import { hashHelper, sizeHelper } from "./CompactHash.js"
 import {
   COMPARE_MANY,
   COPY_RENAME,
   DISK_USAGE,
-  type EmbeddedPython,
   FRAME,
   HASH_MANY,
-  IMPORT_OS,
   LIST_FLAT,
   LIST_TREE,
   MAKE_DIRECTORIES,
@@ -22,18 +20,6 @@ import {
   STAT_PATH,
 } from "./python/embedded.js"
 import { FRAME_TRAILER, framedCall, framedReply, REPLY_OS_ERROR } from "./ReplyFrame.js"
-
-/** The last global a helper defines: the function its call names. */
-const nameOf = (helper: EmbeddedPython): string => helper.defines.at(-1)!
-
-/** `os`, imported: defines `os`, which stays (a module the board already holds). */
-const OS: EmbeddedPython = { code: IMPORT_OS.code, defines: [] }
-
-/** `_bsz(p)`, written for the board's `os` (see `CompactHash`): short on a micro:bit. */
-const sizeHelper = (d: BoardDialect): EmbeddedPython => ({ code: sizeFunction(d), defines: ["_bsz"] })
-
-/** {@link hashFunction} as a helper. */
-const hashHelper = (d: BoardDialect): EmbeddedPython => ({ code: hashFunction(d), defines: ["_bh"] })
 
 /**
  * Reply one `(path, isDir, size)` per entry under `native` (recursively when asked). On a flat

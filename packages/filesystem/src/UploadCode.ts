@@ -1,34 +1,43 @@
 /**
  * Requests of uploads (open, chunks, finish, commit, inspect, abort) and of the cleanup of the
- * temporary files uploads leave: the board's registry of uploads in flight (`_bf`) and the names
- * of temporary files. The transfer loops in this file need the running hash inline, so this
- * Python is still written here, short (the micro:bit parses it in a few KB of heap). About 450
- * lines: the registry, the compact hash and the temporary-file scans are shared by every part;
- * it splits (and moves to `python/`) with the restructuring of the transfers.
+ * temporary files uploads leave. The helpers are in `python/` (minified at build time, see
+ * `scripts/embed-python.mjs`) and get their values as call arguments; what stays written here is
+ * the glue around the calls: the board's registry of uploads in flight (`_bf`, a global dict
+ * updated by top-level statements: as a helper, the `global` statement and a call would add bytes
+ * to the exchanges a micro:bit can barely parse), the imports, the chunk (its data travel inline),
+ * and the compact hash and size functions (see `CompactHash`).
  * @internal
  */
 
 import { checkedTopLevelRequest } from "@belay/transport/internal"
-import { type BoardDialect, hashCode, hashPiece, indent, OS_IMPORT, py } from "./BoardDialect.js"
-import { hashFunction, sizeFunction } from "./CompactHash.js"
-import { framedConstant, framedLiteral, framedReply } from "./ReplyFrame.js"
-
-/** Expression: is `e` (an OSError) "no such file"? */
-const isNotFound = (d: BoardDialect, e = "e") => `(${e}.args and ${e}.args[0] in ${d.notFound})`
-
-/** Statement block (indent 0) removing `p` if it exists. */
-const removeQuietly = (pathExpr: string) => `try:\n os.remove(${pathExpr})\nexcept OSError:\n pass`
-
-/** Run a function defined above, reply its value (framed), delete the helpers whatever happens. */
-const runAndDelete = (call: string, names: ReadonlyArray<string>) =>
-  `try:\n _bo(${call})\nfinally:\n del ${names.join(",")}\n`
-
-/** Run a call (it prints what it has to), then delete the helpers whatever happens. */
-export const runThenDelete = (call: string, names: ReadonlyArray<string>) =>
-  `try:\n ${call}\nfinally:\n del ${names.join(",")}\n`
-
-/** Child path expression inside a listing function: `p` joined with `n`. */
-const childOf = "(p if p!='/' else '')+'/'+n"
+import {
+  type BoardDialect,
+  callAndDelete,
+  callOf,
+  hashPiece,
+  nameOf,
+  OS,
+  OS_IMPORT,
+  PythonLiteral,
+  py,
+} from "./BoardDialect.js"
+import { digestHex, fromHex } from "./Checksum.js"
+import { hashHelper, sizeHelper } from "./CompactHash.js"
+import {
+  ABORT_UPLOAD,
+  COPY_COMMIT,
+  COPY_PREFIX_ADLER32,
+  COPY_PREFIX_HASHLIB,
+  FINALIZE_COPY,
+  FINISH_UPLOAD,
+  INSPECT_UPLOAD,
+  REGISTRY_ENTRIES,
+  REMOVE_TEMPORARIES,
+  REPLY_ALONE,
+  SCAN_TEMPORARIES,
+  SCAN_TEMPORARIES_FLAT,
+} from "./python/embedded.js"
+import { frameCheck, framedCall, framedConstant } from "./ReplyFrame.js"
 
 /** How an upload lands under its real name. */
 export type CommitMode = "rename" | "copy" | "direct"
@@ -45,18 +54,8 @@ export type CommitMode = "rename" | "copy" | "direct"
  */
 export const uploadEntry = (stem: string): string => `_bf[${py(stem)}]`
 
-const OPEN_HANDLES = "if '_bf' not in globals():_bf={}"
+/** Statement (indent 0) deleting the registry once it is empty. */
 const DROP_HANDLES = "if '_bf' in globals() and not _bf:del _bf"
-
-/** Statements (indent 0) forgetting an upload's registry entry, if it is there. */
-const forgetEntry = (entry: string) => `try:\n del ${entry}\nexcept Exception:\n pass\n${DROP_HANDLES}`
-
-/** Expression: the registry's entries as `[[stem, host, pid], ...]` (`g` is the dict or `{}`). */
-const REGISTRY_LIST = "[[k]+v[1:] for k,v in g.items() if type(v) is list]"
-
-/** Expression: the names in directory `native` that look like temporary files. */
-const temporaryNames = (d: Pick<BoardDialect, "flat">, native: string) =>
-  `[n for n in ${d.flat ? "os.listdir()" : `os.listdir(${py(native)})`} if n[:7]=='.belay-']`
 
 /** The names one upload uses on the board. */
 export interface UploadNames {
@@ -73,52 +72,51 @@ export interface UploadNames {
   readonly reserve: string
 }
 
+/** The registry's key of an upload, as a call argument. */
+const keyOf = (names: UploadNames) => new PythonLiteral(names.key)
+
 /**
  * The first exchange's head: register the upload and open its file, and (append) copy the
- * existing file into it, hashing what was copied. Prints `('m', free, prefixSize, prefixDigest)`;
- * with `report` (the native path of the target's directory), then
- * `('t', [temporary names there], [[stem, host, pid], ...])` for the cleanup of dead uploads.
+ * existing file into it, hashing what was copied (`python/copy_prefix_*.py`). Replies
+ * `('m', free, prefixSize, prefixDigest)` in a frame of its own; with `report` (the native path of
+ * the target's directory), then `('t', [temporary names there], [[stem, host, pid], ...])` for the
+ * cleanup of dead uploads.
  */
 export const uploadOpenCode = (
   d: BoardDialect,
   names: UploadNames,
   options: { readonly base64: boolean; readonly append: boolean; readonly report?: string | undefined },
 ): string => {
-  const h = hashCode(d.hash)
-  const lines = [
-    "import gc",
-    OS_IMPORT.trimEnd(),
-    options.base64 ? "import binascii" : "",
-    "gc.collect()",
-    OPEN_HANDLES,
-    `${names.entry}=[open(${py(names.temp)},'wb'),${names.owner}]`,
+  const copyPrefix = d.hash === "adler32" ? COPY_PREFIX_ADLER32 : COPY_PREFIX_HASHLIB
+  const report = options.report
+  const helpers = [
+    REPLY_ALONE,
+    ...(options.append ? [copyPrefix] : []),
+    ...(report !== undefined ? [REGISTRY_ENTRIES] : []),
   ]
-  if (options.append) {
-    lines.push(
-      "def _bcp(t):",
-      h.imports ? ` ${h.imports}` : "",
-      ` ${h.init};n=0`,
-      " try:",
-      `  s=open(${py(names.real)},'rb')`,
-      " except OSError as e:",
-      `  if ${isNotFound(d)}:return (0,${h.digest})`,
-      "  raise",
-      " while 1:",
-      `  d=s.read(${hashPiece(d)})`,
-      "  if not d:break",
-      "  t.write(d);n+=len(d)",
-      indent(h.update, 2),
-      " s.close()",
-      ` return (n,${h.digest})`,
-      `try:\n _bo(('m',gc.mem_free())+_bcp(${names.entry}[0]))\nfinally:\n del _bcp`,
-    )
-  } else {
-    lines.push("_bo(('m',gc.mem_free(),0,None))")
-  }
-  if (options.report !== undefined) {
-    lines.push(`g=_bf\n_bo(('t',${temporaryNames(d, options.report)},${REGISTRY_LIST}))\ndel g`)
-  }
-  return framedReply(`${lines.filter((l) => l !== "").join("\n")}\n`, false)
+  const notFound = new PythonLiteral(d.notFound)
+  const prefix = options.append
+    ? `+${callOf(nameOf(copyPrefix), new PythonLiteral("f"), names.real, notFound, hashPiece(d), ...(d.hash === "adler32" ? [] : [d.hash]))}`
+    : ""
+  const listing = report === undefined ? "" : `os.listdir(${d.flat ? "" : py(report)})`
+  return [
+    report === undefined ? "" : OS_IMPORT,
+    `import gc${options.base64 ? ",binascii" : ""};gc.collect()\n`,
+    // The file is `f` for this exchange only: shorter than its registry entry, named twice.
+    `_bf=globals().get('_bf')or{};f=open(${py(names.temp)},'wb');${names.entry}=[f,${names.owner}]\n`,
+    callAndDelete(
+      helpers,
+      [
+        `${nameOf(REPLY_ALONE)}(('m',gc.mem_free()${prefix ? `)${prefix}` : ",0,None)"})`,
+        ...(report === undefined
+          ? []
+          : [
+              `${nameOf(REPLY_ALONE)}(('t',[n for n in ${listing} if n[:7]=='.belay-'],${nameOf(REGISTRY_ENTRIES)}()))`,
+            ]),
+      ].join(";"),
+      ["f"],
+    ),
+  ].join("")
 }
 
 /** Message of the exception raised when a chunk arrived short or long (bytes lost on the link). */
@@ -139,7 +137,7 @@ export const guardCode = (code: string): string => checkedTopLevelRequest(code, 
  */
 export const uploadChunkCode = (names: UploadNames, size: number): readonly [string, string] => [
   "_bd=",
-  `\nif len(_bd)!=${size}:\n del _bd\n raise ValueError('${DAMAGED_CHUNK}')\n${names.entry}[0].write(_bd)\ndel _bd\n${framedConstant("('w',)")}\n`,
+  `\nif len(_bd)!=${size}:del _bd;raise ValueError('${DAMAGED_CHUNK}')\n${names.entry}[0].write(_bd);del _bd\n${framedConstant("('w',)")}\n`,
 ]
 
 /** What a finished upload must hash to: sizes and digests as Python literals. */
@@ -153,17 +151,19 @@ export interface ExpectedContent {
   readonly digest: string
 }
 
-/** The `(size, prefixDigest, digest)` tuple `_bh` returns for the expected content. */
+/** The `(size, prefixDigest, digest)` tuple `_bh` returns for the expected content, as an argument. */
 const expectedTuple = (d: BoardDialect, e: ExpectedContent) => {
-  const empty = d.hash === "adler32" ? "'00000001'" : `hashlib.${d.hash}().digest()`
-  return `(${e.size},${e.prefixDigest === "None" ? empty : e.prefixDigest},${e.digest})`
+  const emptyHex = digestHex(d.hash, new Uint8Array())
+  const empty = d.hash === "adler32" ? py(emptyHex) : py(fromHex(emptyHex))
+  return new PythonLiteral(`(${e.size},${e.prefixDigest === "None" ? empty : e.prefixDigest},${e.digest})`)
 }
 
 /**
  * The last exchange's tail on a board with `os.rename` (or in `direct` mode): close, hash what the
- * board holds, compare with what was sent, and rename only when they match. Prints `('ok',)`, or
- * `('bad', size, prefixDigest, digest)` after removing the temporary file. The registry entry goes
- * first: whatever this exchange does, it ends the temporary file.
+ * board holds, compare with what was sent, and rename only when they match
+ * (`python/finish_upload.py`). Replies `('ok',)`, or `('bad', size, prefixDigest, digest)` after
+ * removing the temporary file. The registry entry goes first: whatever this exchange does, it
+ * ends the temporary file.
  */
 export const uploadFinishCode = (
   d: BoardDialect,
@@ -171,237 +171,154 @@ export const uploadFinishCode = (
   mode: "rename" | "direct",
   expected: ExpectedContent,
 ): string =>
-  framedReply(
-    [
-      `${names.entry}[0].close()`,
-      `del ${names.entry}`,
-      DROP_HANDLES,
-      hashCode(d.hash).imports,
-      hashFunction(d).trimEnd(),
-      "def _bz(t):",
-      ` E=${expectedTuple(d, expected)}`,
-      ` r=_bh(t,${expected.prefixSize})`,
-      " if r!=E:",
-      mode === "direct" ? "" : "  os.remove(t)",
-      "  return ('bad',)+r",
-      mode === "rename" ? ` os.rename(t,${py(names.real)})` : "",
-      " return ('ok',)",
-      runAndDelete(`_bz(${py(names.temp)})`, ["_bz", "_bh"]),
-    ]
-      .filter((l) => l !== "")
-      .join("\n"),
-    false,
-  )
+  [
+    OS_IMPORT,
+    `${names.entry}[0].close();del ${names.entry}\n${DROP_HANDLES}\n`,
+    callAndDelete(
+      [hashHelper(d), REPLY_ALONE, FINISH_UPLOAD],
+      `${nameOf(REPLY_ALONE)}(${callOf(
+        nameOf(FINISH_UPLOAD),
+        names.temp,
+        expected.prefixSize,
+        expectedTuple(d, expected),
+        mode === "rename" ? names.real : null,
+      )})`,
+    ),
+  ].join("")
 
 /**
- * The last exchange's tail on a board without `os.rename`: close the temporary file and print
+ * The last exchange's tail on a board without `os.rename`: close the temporary file and reply
  * `_bh` of it, for the host to compare. Small, because the micro:bit parses little at a time. The
  * registry entry stays (without its file object) until the commit ends the temporary file.
  */
 export const uploadVerifyCode = (d: BoardDialect, names: UploadNames, prefixSize: number): string =>
-  framedReply(
-    [
-      `${names.entry}[0].close()`,
-      `${names.entry}[0]=None`,
-      hashFunction(d).trimEnd(),
-      runAndDelete(`_bh(${py(names.temp)},${prefixSize})`, ["_bh"]),
-    ].join("\n"),
-    false,
-  )
+  [
+    // The entry is `e` for this exchange only: shorter than the registry entry, named twice.
+    `e=${names.entry}\n`,
+    callAndDelete(
+      [hashHelper(d), REPLY_ALONE],
+      `e[0].close();e[0]=None;${nameOf(REPLY_ALONE)}(${callOf("_bh", names.temp, prefixSize)})`,
+      ["e"],
+    ),
+  ].join("")
 
 /**
- * Commit a verified temporary file on a board without rename. First prove there is room for the
- * copy: write a reservation file as large as the growth plus a margin, then delete it, so the copy
- * cannot run out of space half way. Then open both files and copy. When anything before the copy
- * fails (no room for the reservation; a name the filesystem refuses), the reservation and the
- * temporary file are removed and the error raised: the real file is untouched, nothing is left.
- * Nothing is printed (the host checks the copy with {@link finalizeCopyCode}). Each name appears
- * once, and the code is kept short: the micro:bit parses it in a few KB of heap.
+ * Commit a verified temporary file on a board without rename (`python/copy_commit.py`): prove
+ * there is room for the copy with a reservation file, then copy; when anything before the copy
+ * fails, the reservation and the temporary file are removed and the error raised: the real file
+ * is untouched, nothing is left. Nothing is printed (the host checks the copy with
+ * {@link finalizeCopyCode}).
  */
 export const copyCommitCode = (d: BoardDialect, names: UploadNames, totalSize: number): string =>
-  [
-    OS_IMPORT + sizeFunction(d).trimEnd(),
-    "def _bcm(t,v,a):",
-    " try:",
-    "  o=_bsz(a)",
-    " except OSError:",
-    "  o=0",
-    ` k=${totalSize}-o+512;g=s=None`,
-    " try:",
-    "  g=open(v,'wb');z=bytes(128)",
-    "  while k>0:",
-    "   g.write(z);k-=128",
-    "  g.close();g=None;os.remove(v)",
-    "  s=open(t,'rb');g=open(a,'wb')",
-    " except Exception:",
-    "  for f in (g,s):",
-    "   try:",
-    "    f.close()",
-    "   except Exception:",
-    "    pass",
-    "  for p in (v,t):",
-    "   try:",
-    "    os.remove(p)",
-    "   except OSError:",
-    "    pass",
-    "  raise",
-    " while 1:",
-    `  d=s.read(${d.piece})`,
-    "  if not d:break",
-    "  g.write(d)",
-    " g.close();s.close()",
-    runThenDelete(`_bcm(${py(names.temp)},${py(names.reserve)},${py(names.real)})`, ["_bcm", "_bsz"]),
-  ].join("\n")
+  OS_IMPORT +
+  callAndDelete(
+    [sizeHelper(d), COPY_COMMIT],
+    callOf(nameOf(COPY_COMMIT), names.temp, names.reserve, names.real, totalSize, d.piece),
+  )
 
 /** Which file holds an upload's content, as the board replies after looking (see {@link uploadInspectCode}). */
 export const HOLDS = ["none", "real", "temp"] as const
 
-/** Python tuple of the three constant replies `('none',)`, `('real',)`, `('temp',)`, each framed. */
-const holdsReplies = `(${HOLDS.map((h) => framedLiteral(`('${h}',)`)).join(",")})`
+/**
+ * Python tuple of the constant replies `('none',)`, `('real',)`, `('temp',)`, each framed, as
+ * many as `n` (double-quoted: no quote inside needs escaping, here or in the guard around it).
+ */
+const holdsReplies = (n: number) =>
+  `(${HOLDS.slice(0, n)
+    .map((h) => {
+      const text = `('${h}',)`
+      const [count, sum] = frameCheck([new TextEncoder().encode(text)])
+      return `"${text}\\n#${count}:${sum}"`
+    })
+    .join(",")})`
 
 /**
  * After a copy commit: hash the real file; when it holds the content, remove the temporary file
- * and forget the upload. Replies `('real',)` when it does, `('none',)` otherwise: constants in
- * their frames, compared on the board, so that the exchange needs no reply code (the micro:bit
- * parses it with little to spare).
+ * and forget the upload (`python/finalize_copy.py`). Replies `('real',)` when it does, `('none',)`
+ * otherwise: constants in their frames, picked on the board, so that the exchange needs no reply
+ * code (the micro:bit parses it with little to spare).
  */
 export const finalizeCopyCode = (d: BoardDialect, names: UploadNames, expected: ExpectedContent): string =>
   [
-    OS_IMPORT + hashCode(d.hash).imports,
-    hashFunction(d).trimEnd(),
-    "def _bz(t,a):",
-    ` if _bh(a,${expected.prefixSize})!=${expectedTuple(d, expected)}:return 0`,
-    ` os.remove(t);globals().get('_bf',{}).pop(${names.key},None)`,
-    " return 1",
-    `try:\n print(${holdsReplies}[_bz(${py(names.temp)},${py(names.real)})])\nfinally:\n del _bz,_bh`,
-    DROP_HANDLES,
-    "",
-  ]
-    .filter((l, i, all) => l !== "" || i === all.length - 1)
-    .join("\n")
+    OS_IMPORT,
+    callAndDelete(
+      [hashHelper(d), FINALIZE_COPY],
+      `print(${holdsReplies(2)}[${callOf(
+        nameOf(FINALIZE_COPY),
+        names.temp,
+        names.real,
+        expected.prefixSize,
+        expectedTuple(d, expected),
+        keyOf(names),
+      )}])`,
+    ),
+    `${DROP_HANDLES}\n`,
+  ].join("")
 
 /**
  * Where an interrupted upload stands (after a reset or an interruption while finishing): close
  * its file if it is still open (its registry entry stays: the temporary file may still be
- * committed), and reply which file holds the content, real first: `('real',)`, `('temp',)` or
- * `('none',)` (constants in their frames, compared on the board).
+ * committed), and reply which file holds the content, real first (`python/inspect_upload.py`):
+ * `('real',)`, `('temp',)` or `('none',)` (constants in their frames, picked on the board).
  */
 export const uploadInspectCode = (d: BoardDialect, names: UploadNames, expected: ExpectedContent): string =>
-  [
-    OS_IMPORT + hashCode(d.hash).imports,
-    hashFunction(d).trimEnd(),
-    "def _bi(k,a,t):",
-    " e=globals().get('_bf',{}).get(k)",
-    " if e and e[0]:e[0].close();e[0]=None",
-    " for i in (1,2):",
-    "  try:",
-    `   if _bh((a,t)[i-1],${expected.prefixSize})==${expectedTuple(d, expected)}:return i`,
-    "  except OSError:",
-    "   pass",
-    " return 0",
-    `try:\n print(${holdsReplies}[_bi(${names.key},${py(names.real)},${py(names.temp)})])\nfinally:\n del _bi,_bh`,
-    "",
-  ]
-    .filter((l, i, all) => l !== "" || i === all.length - 1)
-    .join("\n")
+  OS_IMPORT +
+  callAndDelete(
+    [hashHelper(d), INSPECT_UPLOAD],
+    `print(${holdsReplies(3)}[${callOf(
+      nameOf(INSPECT_UPLOAD),
+      keyOf(names),
+      names.real,
+      names.temp,
+      expected.prefixSize,
+      expectedTuple(d, expected),
+    )}])`,
+  )
 
 /** `os.rename` of a verified temporary file over the real name; the upload is then forgotten. */
 export const renameCommitCode = (names: UploadNames): string =>
-  `${OS_IMPORT}os.rename(${py(names.temp)},${py(names.real)})\n${forgetEntry(names.entry)}\n`
+  `${OS_IMPORT}${callOf("os.rename", names.temp, names.real)}\nglobals().get('_bf',{}).pop(${names.key},None)\n${DROP_HANDLES}\n`
 
 /**
- * Drop an unfinished upload: close its file, remove its temporary and reservation files, forget
- * it. Idempotent: running it again (its reply lost, say) changes nothing.
+ * Drop an unfinished upload: forget it (and the registry when it was the last), close its file,
+ * remove its temporary and reservation files (`python/abort_upload.py`). Idempotent: running it
+ * again (its reply lost, say) changes nothing.
  */
 export const uploadAbortCode = (names: UploadNames, mode: CommitMode): string =>
   [
-    `try:\n ${names.entry}[0].close()\nexcept Exception:\n pass`,
-    mode === "direct" ? "" : OS_IMPORT.trimEnd(),
-    mode === "direct" ? "" : removeQuietly(py(names.temp)),
-    mode === "copy" ? removeQuietly(py(names.reserve)) : "",
-    forgetEntry(names.entry),
-  ]
-    .filter((l) => l !== "")
-    .join("\n")
-    .concat("\n")
-
-/**
- * Statements (indent 1, inside the probe's function, with `r` its result dict and `os` imported)
- * adding the root's temporary names (`tmp`) and the registry (`reg`).
- */
-export const probeTemporaryFilesCode = (d: Pick<BoardDialect, "flat">): string =>
-  indent(
-    [
-      "try:",
-      " g=globals().get('_bf') or {}",
-      ` r['reg']=${REGISTRY_LIST}`,
-      ` r['tmp']=${temporaryNames(d, "/")}`,
-      "except Exception:",
-      " pass",
-    ].join("\n"),
-    1,
-  )
+    mode === "direct" ? "" : OS_IMPORT,
+    callAndDelete(
+      [ABORT_UPLOAD],
+      callOf(
+        nameOf(ABORT_UPLOAD),
+        keyOf(names),
+        mode === "direct" ? [] : mode === "copy" ? [names.temp, names.reserve] : [names.temp],
+      ),
+    ),
+  ].join("")
 
 /**
  * Reply `('f', nativePath)` for each temporary file in `native` (with `recursive`, the whole tree
- * below it; a flat board has only its root), then `('r', [[stem, host, pid], ...])`: the registry.
+ * below it; a flat board has only its root), then `('r', [[stem, host, pid], ...])`: the registry
+ * (`python/scan_temporaries*.py`, `python/registry_entries.py`).
  */
 export const scanTemporaryFilesCode = (d: BoardDialect, native: string, recursive = true): string => {
-  const walk = d.flat
-    ? ["def _bs(p):", ` for n in ${temporaryNames(d, "")}:`, "  _bo(('f',n))"]
-    : d.os.has("ilistdir")
-      ? [
-          "def _bs(p):",
-          " for e in os.ilistdir(p):",
-          "  n=e[0]",
-          `  q=${childOf}`,
-          `  if e[1]==0x4000:${recursive ? "_bs(q)" : "pass"}`,
-          "  elif n[:7]=='.belay-':_bo(('f',q))",
-        ]
-      : [
-          "def _bs(p):",
-          " for n in os.listdir(p):",
-          `  q=${childOf}`,
-          `  if os.stat(q)[0]&0x4000:${recursive ? "_bs(q)" : "pass"}`,
-          "  elif n[:7]=='.belay-':_bo(('f',q))",
-        ]
-  return framedReply(
-    [
-      OS_IMPORT.trimEnd(),
-      ...walk,
-      "def _bq():",
-      " g=globals().get('_bf') or {}",
-      ` _bo(('r',${REGISTRY_LIST}))`,
-      runThenDelete(`_bs(${py(native || "/")});_bq()`, ["_bs", "_bq"]),
-    ].join("\n"),
+  const scan = d.flat ? SCAN_TEMPORARIES_FLAT : SCAN_TEMPORARIES
+  return framedCall(
+    [OS, scan, REGISTRY_ENTRIES],
+    `${callOf(nameOf(scan), native || "/", recursive ? 1 : 0)};_bo(('r',${nameOf(REGISTRY_ENTRIES)}()))`,
   )
 }
 
 /**
  * Forget the registry entries `stems` (closing their files) and remove the files `natives`,
- * replying each path it removed.
+ * replying each path it removed (`python/remove_temporaries.py`).
  */
 export const removeTemporaryFilesCode = (
   natives: ReadonlyArray<string>,
   stems: ReadonlyArray<string>,
 ): string =>
-  framedReply(
-    [
-      OS_IMPORT.trimEnd(),
-      "def _bx(L,K):",
-      " g=globals().get('_bf') or {}",
-      " for k in K:",
-      "  e=g.pop(k,None)",
-      "  try:",
-      "   if e and e[0]:e[0].close()",
-      "  except Exception:",
-      "   pass",
-      " for p in L:",
-      "  try:",
-      "   os.remove(p);_bo(p)",
-      "  except OSError:",
-      "   pass",
-      runThenDelete(`_bx(${py(natives)},${py(stems)})`, ["_bx"]),
-      DROP_HANDLES,
-    ].join("\n"),
-  )
+  `${framedCall(
+    [OS, REMOVE_TEMPORARIES],
+    callOf(nameOf(REMOVE_TEMPORARIES), natives, stems),
+  )}${DROP_HANDLES}\n`

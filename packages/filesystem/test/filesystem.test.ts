@@ -347,7 +347,7 @@ describe("atomic writes", () => {
             if (!armed || !code.includes("os.rename(")) return undefined
             armed = false
             reset("after")
-            return renamed ? undefined : changeCode(code, / os\.rename\([^\n]*\)/, " pass")
+            return renamed ? undefined : changeCode(code, /os\.rename\([^\n]*\)/, "pass")
           })
           const result = yield* fs.write(at("c.txt"), "new content")
           instrumented.mutate(undefined)

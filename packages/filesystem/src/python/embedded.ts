@@ -10,68 +10,176 @@ export interface EmbeddedPython {
   readonly defines: ReadonlyArray<string>
 }
 
+/** `python/abort_upload.py`, minified. */
+export const ABORT_UPLOAD: EmbeddedPython = {
+  code: "def _ba(k,l):\n g=globals().get('_bf',{});e=g.pop(k,None)\n if not g:globals().pop('_bf',None)\n try:e[0].close()\n except Exception:pass\n for p in l:\n  try:os.remove(p)\n  except OSError:pass\n",
+  defines: ["_ba"],
+}
+
 /** `python/compare_many.py`, minified. */
 export const COMPARE_MANY: EmbeddedPython = {
-  code: "def _bb(l):\n i=0\n for p,h in l:\n  try:\n   if _bh(p,0)[2]!=h:\n    _bo(i)\n  except OSError:\n   _bo(i)\n  i+=1\n",
+  code: "def _bb(l):\n i=0\n for p,h in l:\n  try:\n   if _bh(p,0)[2]!=h:_bo(i)\n  except OSError:_bo(i)\n  i+=1\n",
   defines: ["_bb"],
+}
+
+/** `python/copy_commit.py`, minified. */
+export const COPY_COMMIT: EmbeddedPython = {
+  code: "def _bcm(t,v,a,n,c):\n try:o=_bsz(a)\n except OSError:o=0\n k=n-o+512;g=s=None\n try:\n  g=open(v,'wb');z=bytes(128)\n  while k>0:g.write(z);k-=128\n  g.close();g=None;os.remove(v);s=open(t,'rb');g=open(a,'wb')\n except Exception:\n  for f in(g,s):\n   try:f.close()\n   except Exception:pass\n  for p in(v,t):\n   try:os.remove(p)\n   except OSError:pass\n  raise\n while 1:\n  d=s.read(c)\n  if not d:break\n  g.write(d)\n g.close();s.close()\n",
+  defines: ["_bcm"],
+}
+
+/** `python/copy_prefix_adler32.py`, minified. */
+export const COPY_PREFIX_ADLER32: EmbeddedPython = {
+  code: "def _bcp(t,p,m,c):\n a=1;b=0;n=0\n try:s=open(p,'rb')\n except OSError as e:\n  if e.args and e.args[0]in m:return(0,'00000001')\n  raise\n while 1:\n  d=s.read(c)\n  if not d:break\n  t.write(d);n+=len(d)\n  for x in d:a+=x;b+=a\n  a%=65521;b%=65521\n s.close();return(n,'%04x%04x'%(b,a))\n",
+  defines: ["_bcp"],
+}
+
+/** `python/copy_prefix_hashlib.py`, minified. */
+export const COPY_PREFIX_HASHLIB: EmbeddedPython = {
+  code: "def _bcp(t,p,m,c,a):\n import hashlib;h=getattr(hashlib,a)();n=0\n try:s=open(p,'rb')\n except OSError as e:\n  if e.args and e.args[0]in m:return(0,h.digest())\n  raise\n while 1:\n  d=s.read(c)\n  if not d:break\n  t.write(d);n+=len(d);h.update(d)\n s.close();return(n,h.digest())\n",
+  defines: ["_bcp"],
 }
 
 /** `python/copy_rename.py`, minified. */
 export const COPY_RENAME: EmbeddedPython = {
-  code: "def _bn(a,b,c):\n s=open(a,'rb')\n g=open(b,'wb')\n while 1:\n  d=s.read(c)\n  if not d:\n   break\n  g.write(d)\n g.close()\n s.close()\n if _bh(a,0)!=_bh(b,0):\n  os.remove(b)\n  raise OSError(5)\n os.remove(a)\n",
+  code: "def _bn(a,b,c):\n s=open(a,'rb');g=open(b,'wb')\n while 1:\n  d=s.read(c)\n  if not d:break\n  g.write(d)\n g.close();s.close()\n if _bh(a,0)!=_bh(b,0):os.remove(b);raise OSError(5)\n os.remove(a)\n",
   defines: ["_bn"],
 }
 
 /** `python/disk_usage.py`, minified. */
 export const DISK_USAGE: EmbeddedPython = {
-  code: "def _bu(p):\n _bo(tuple(os.statvfs(p)[:5]))\n",
+  code: "def _bu(p):_bo(tuple(os.statvfs(p)[:5]))\n",
   defines: ["_bu"],
+}
+
+/** `python/download_adler32.py`, minified. */
+export const DOWNLOAD_ADLER32: EmbeddedPython = {
+  code: "def _bd(p,o,m,c,w):\n f=open(p,'rb')\n if o:f.seek(o)\n a=1;b=0;n=0\n while n<m:\n  d=f.read(min(c,m-n))\n  if not d:break\n  n+=len(d)\n  for x in d:a+=x;b+=a\n  a%=65521;b%=65521;w(d)\n f.close();return('end',n,'%04x%04x'%(b,a))\n",
+  defines: ["_bd"],
+}
+
+/** `python/download_hashlib.py`, minified. */
+export const DOWNLOAD_HASHLIB: EmbeddedPython = {
+  code: "def _bd(p,o,m,c,w,a):\n import hashlib;h=getattr(hashlib,a)();f=open(p,'rb')\n if o:f.seek(o)\n n=0\n while n<m:\n  d=f.read(min(c,m-n))\n  if not d:break\n  n+=len(d);h.update(d);w(d)\n f.close();return('end',n,h.digest())\n",
+  defines: ["_bd"],
+}
+
+/** `python/finalize_copy.py`, minified. */
+export const FINALIZE_COPY: EmbeddedPython = {
+  code: "def _bz(t,a,s,E,k):\n if _bh(a,s)!=E:return 0\n os.remove(t);globals().get('_bf',{}).pop(k,None);return 1\n",
+  defines: ["_bz"],
+}
+
+/** `python/finish_upload.py`, minified. */
+export const FINISH_UPLOAD: EmbeddedPython = {
+  code: "def _bz(t,s,E,a):\n r=_bh(t,s)\n if r!=E:\n  if a:os.remove(t)\n  return('bad',)+r\n if a:os.rename(t,a)\n return('ok',)\n",
+  defines: ["_bz"],
 }
 
 /** `python/frame.py`, minified. */
 export const FRAME: EmbeddedPython = {
-  code: "_bk=[0,0]\ndef _bo(v):\n t=repr(v)\n print(t)\n b=bytes(t,'utf-8')\n _bk[0]+=len(b)+1\n _bk[1]=(_bk[1]+sum(b))&65535\n",
+  code: "_bk=[0,0]\ndef _bo(v):t=repr(v);print(t);b=bytes(t,'utf-8');_bk[0]+=len(b)+1;_bk[1]=(_bk[1]+sum(b))&65535\n",
   defines: ["_bk", "_bo"],
 }
 
 /** `python/hash_many.py`, minified. */
 export const HASH_MANY: EmbeddedPython = {
-  code: "def _bb(l):\n for p in l:\n  try:\n   r=_bh(p,0)\n   _bo((p,r[0],r[2]))\n  except OSError as e:\n   _bo((p,None,e.args[0]if e.args else None))\n",
+  code: "def _bb(l):\n for p in l:\n  try:r=_bh(p,0);_bo((p,r[0],r[2]))\n  except OSError as e:_bo((p,None,e.args[0]if e.args else None))\n",
   defines: ["_bb"],
 }
 
 /** `python/import_os.py`, minified. */
 export const IMPORT_OS: EmbeddedPython = {
-  code: "try:\n import os\nexcept ImportError:\n import uos as os\n",
+  code: "try:import os\nexcept ImportError:import uos as os\n",
   defines: [],
+}
+
+/** `python/inspect_upload.py`, minified. */
+export const INSPECT_UPLOAD: EmbeddedPython = {
+  code: "def _bi(k,a,t,s,E):\n e=globals().get('_bf',{}).get(k)\n if e and e[0]:e[0].close();e[0]=None\n for i in(1,2):\n  try:\n   if _bh((a,t)[i-1],s)==E:return i\n  except OSError:pass\n return 0\n",
+  defines: ["_bi"],
 }
 
 /** `python/list_flat.py`, minified. */
 export const LIST_FLAT: EmbeddedPython = {
-  code: "def _bl():\n for n in os.listdir():\n  _bo(('/'+n,0,_bsz(n)))\n",
+  code: "def _bl():\n for n in os.listdir():_bo(('/'+n,0,_bsz(n)))\n",
   defines: ["_bl"],
 }
 
 /** `python/list_tree.py`, minified. */
 export const LIST_TREE: EmbeddedPython = {
-  code: "def _bl(p,r):\n i=getattr(os,'ilistdir',None)\n for e in i(p)if i else os.listdir(p):\n  n=e[0]if i else e\n  q=(p if p!='/'else'')+'/'+n\n  if i:\n   k=e[1]==0x4000\n   z=e[3]if len(e)>3 and e[3]>=0 else None\n  else:\n   t=os.stat(q)\n   k=t[0]&0x4000\n   z=t[6]\n  if k:\n   _bo((q,1,0))\n   if r:\n    _bl(q,r)\n  else:\n   _bo((q,0,_bsz(q)if z is None else z))\n",
+  code: "def _bl(p,r):\n i=getattr(os,'ilistdir',None)\n for e in i(p)if i else os.listdir(p):\n  n=e[0]if i else e;q=(p if p!='/'else'')+'/'+n\n  if i:k=e[1]==0x4000;z=e[3]if len(e)>3 and e[3]>=0 else None\n  else:t=os.stat(q);k=t[0]&0x4000;z=t[6]\n  if k:\n   _bo((q,1,0))\n   if r:_bl(q,r)\n  else:_bo((q,0,_bsz(q)if z is None else z))\n",
   defines: ["_bl"],
 }
 
 /** `python/make_directories.py`, minified. */
 export const MAKE_DIRECTORIES: EmbeddedPython = {
-  code: "def _bm(l,x,y,z):\n for q in l:\n  try:\n   os.mkdir(q)\n  except OSError as e:\n   if not(e.args and e.args[0]in x):\n    raise\n   if not os.stat(q)[0]&0x4000:\n    raise OSError(y if q==l[-1]else z)\n",
+  code: "def _bm(l,x,y,z):\n for q in l:\n  try:os.mkdir(q)\n  except OSError as e:\n   if not(e.args and e.args[0]in x):raise\n   if not os.stat(q)[0]&0x4000:raise OSError(y if q==l[-1]else z)\n",
   defines: ["_bm"],
+}
+
+/** `python/print_shorter.py`, minified. */
+export const PRINT_SHORTER: EmbeddedPython = {
+  code: "def _be(d):\n r=repr(d)\n if len(r)>4*((len(d)+2)//3)+1:print('!'+binascii.b2a_base64(d).decode(),end='')\n else:print(r)\n",
+  defines: ["_be"],
+}
+
+/** `python/probe.py`, minified. */
+export const PROBE: EmbeddedPython = {
+  code: "def _bp(d,l,t):\n import gc;r={};r['raw']=d==bytes(range(256))\n try:import errno\n except ImportError:\n  try:import uerrno as errno\n  except ImportError:errno=None\n r['errno']=[getattr(errno,n,None)for n in l]if errno else[]\n try:import os\n except ImportError:import uos as os\n try:open('.belay-probe-missing','rb').close()\n except OSError as e:r['enoent']=e.args[0]if e.args else None\n try:import binascii;r['b64']=not hasattr(binascii,'__file__')\n except ImportError:r['b64']=False\n import sys;b=getattr(sys.stdout,'buffer',None)if hasattr(sys,'stdout')else None\n if b:b.write(bytes(range(256)).replace(b'\\x1b',b'\\x1b\\x1b').replace(b'\\x04',b'\\x1b\\x05').replace(b'\\n',b'\\x1b\\x0b')+b'\\n')\n r['out']=b is not None\n if t is not None:_bpt(r,t)\n gc.collect();r['free']=gc.mem_free();s=repr(r);c=bytes(s,'utf-8');print(s);print('#%d:%d'%(len(c)+1,sum(c)&65535))\n",
+  defines: ["_bp"],
+}
+
+/** `python/probe_temporaries.py`, minified. */
+export const PROBE_TEMPORARIES: EmbeddedPython = {
+  code: "def _bpt(r,t):\n try:r['reg']=_bg();r['tmp']=[n for n in os.listdir(*t)if n[:7]=='.belay-']\n except Exception:pass\n",
+  defines: ["_bpt"],
+}
+
+/** `python/registry_entries.py`, minified. */
+export const REGISTRY_ENTRIES: EmbeddedPython = {
+  code: "def _bg():return[[k]+v[1:]for k,v in(globals().get('_bf')or{}).items()if type(v)is list]\n",
+  defines: ["_bg"],
 }
 
 /** `python/remove_path.py`, minified. */
 export const REMOVE_PATH: EmbeddedPython = {
-  code: "def _br(p):\n i=getattr(os,'ilistdir',None)\n for e in i(p)if i else os.listdir(p):\n  n=e[0]if i else e\n  q=(p if p!='/'else'')+'/'+n\n  if e[1]==0x4000 if i else os.stat(q)[0]&0x4000:\n   _br(q)\n  else:\n   os.remove(q)\n os.rmdir(p)\ndef _bx(p,r):\n if os.stat(p)[0]&0x4000:\n  if r:\n   _br(p)\n  else:\n   os.rmdir(p)\n else:\n  os.remove(p)\n",
+  code: "def _br(p):\n i=getattr(os,'ilistdir',None)\n for e in i(p)if i else os.listdir(p):\n  n=e[0]if i else e;q=(p if p!='/'else'')+'/'+n\n  if e[1]==0x4000 if i else os.stat(q)[0]&0x4000:_br(q)\n  else:os.remove(q)\n os.rmdir(p)\ndef _bx(p,r):\n if os.stat(p)[0]&0x4000:\n  if r:_br(p)\n  else:os.rmdir(p)\n else:os.remove(p)\n",
   defines: ["_br", "_bx"],
+}
+
+/** `python/remove_temporaries.py`, minified. */
+export const REMOVE_TEMPORARIES: EmbeddedPython = {
+  code: "def _bx(l,K):\n g=globals().get('_bf')or{}\n for k in K:\n  e=g.pop(k,None)\n  try:\n   if e and e[0]:e[0].close()\n  except Exception:pass\n for p in l:\n  try:os.remove(p);_bo(p)\n  except OSError:pass\n",
+  defines: ["_bx"],
+}
+
+/** `python/reply_alone.py`, minified. */
+export const REPLY_ALONE: EmbeddedPython = {
+  code: "def _b1(v):t=repr(v);b=bytes(t,'utf-8');print(t);print('#%d:%d'%(len(b)+1,sum(b)&65535))\n",
+  defines: ["_b1"],
+}
+
+/** `python/scan_temporaries.py`, minified. */
+export const SCAN_TEMPORARIES: EmbeddedPython = {
+  code: "def _bs(p,r):\n i=getattr(os,'ilistdir',None)\n for e in i(p)if i else os.listdir(p):\n  n=e[0]if i else e;q=(p if p!='/'else'')+'/'+n\n  if e[1]==0x4000 if i else os.stat(q)[0]&0x4000:\n   if r:_bs(q,r)\n  elif n[:7]=='.belay-':_bo(('f',q))\n",
+  defines: ["_bs"],
+}
+
+/** `python/scan_temporaries_flat.py`, minified. */
+export const SCAN_TEMPORARIES_FLAT: EmbeddedPython = {
+  code: "def _bs(p,r):\n for n in os.listdir():\n  if n[:7]=='.belay-':_bo(('f',n))\n",
+  defines: ["_bs"],
 }
 
 /** `python/stat_path.py`, minified. */
 export const STAT_PATH: EmbeddedPython = {
-  code: "def _bt(p):\n s=os.stat(p)\n _bo((1,0)if s[0]&0x4000 else(0,s[6]))\n",
+  code: "def _bt(p):s=os.stat(p);_bo((1,0)if s[0]&0x4000 else(0,s[6]))\n",
   defines: ["_bt"],
+}
+
+/** `python/write_escaped.py`, minified. */
+export const WRITE_ESCAPED: EmbeddedPython = {
+  code: "def _bw(d):sys.stdout.buffer.write(d.replace(b'\\x1b',b'\\x1b\\x1b').replace(b'\\x04',b'\\x1b\\x05').replace(b'\\n',b'\\x1b\\x0b'))\n",
+  defines: ["_bw"],
 }
