@@ -49,6 +49,8 @@ import { checkUploadFits, isTransientFailure, upload, type WriteResult } from ".
  *
  * @example
  * boardFileSystem(session, { linkBytesPerSecond: 11_520, verifyRetries: 1 })
+ *
+ * @since 0.1.0
  */
 export interface FileSystemOptions {
   /** Upload encoding; `auto` (default) takes the densest the board and its link handle (`raw`, `base64`, `repr`). */
@@ -63,7 +65,11 @@ export interface FileSystemOptions {
   readonly verifyRetries?: number
 }
 
-/** Options of `list`. */
+/**
+ * Options of `list`.
+ *
+ * @since 0.1.0
+ */
 export interface ListOptions {
   /** Walk the whole tree under the path (one exchange). Default false. */
   readonly recursive?: boolean
@@ -71,13 +77,21 @@ export interface ListOptions {
   readonly cached?: boolean
 }
 
-/** Options of `stat` and `exists`. */
+/**
+ * Options of `stat` and `exists`.
+ *
+ * @since 0.1.0
+ */
 export interface StatOptions {
   /** Answer from the session's cache when it knows the path. Default false. */
   readonly cached?: boolean
 }
 
-/** Options of `write` and `append`. */
+/**
+ * Options of `write` and `append`.
+ *
+ * @since 0.1.0
+ */
 export interface WriteOptions {
   /**
    * Write to a temporary file, verify it, then commit it under the real name (default true).
@@ -90,24 +104,40 @@ export interface WriteOptions {
   readonly onProgress?: (progress: TransferProgress) => void
 }
 
-/** Options of `readBytes` and `readText`. */
+/**
+ * Options of `readBytes` and `readText`.
+ *
+ * @since 0.1.0
+ */
 export interface ReadOptions {
   readonly onProgress?: (progress: TransferProgress) => void
 }
 
-/** Options of `mkdir`. */
+/**
+ * Options of `mkdir`.
+ *
+ * @since 0.1.0
+ */
 export interface MkdirOptions {
   /** Create missing parents too, and accept an existing directory (`mkdir -p`). Default false. */
   readonly parents?: boolean
 }
 
-/** Options of `remove`. */
+/**
+ * Options of `remove`.
+ *
+ * @since 0.1.0
+ */
 export interface RemoveOptions {
   /** Remove a directory with everything in it. Default false (only files and empty directories). */
   readonly recursive?: boolean
 }
 
-/** Space on the board's filesystem, from `os.statvfs`. */
+/**
+ * Space on the board's filesystem, from `os.statvfs`.
+ *
+ * @since 0.1.0
+ */
 export interface DiskUsage {
   readonly path: string
   readonly blockSize: number
@@ -121,6 +151,8 @@ export interface DiskUsage {
  *
  * @example
  * const info = yield* fs.info // { directories: false, commit: "copy", hashAlgorithm: "adler32", ... }
+ *
+ * @since 0.1.0
  */
 export interface FileSystemInfo {
   /** The filesystem has directories (`os.mkdir`). */
@@ -145,6 +177,8 @@ export interface FileSystemInfo {
  * yield* fs.write("/lib/util.py", "def f():\n    return 1\n", { parents: true })
  * const text = yield* fs.readText("/lib/util.py")
  * const entries = yield* fs.list("/", { recursive: true })
+ *
+ * @since 0.1.0
  */
 export interface BoardFileSystem {
   readonly session: DeviceSession
@@ -252,6 +286,8 @@ type Kind = FileOperation["kind"]
  *     return result.hash?.digest
  *   }),
  * )
+ *
+ * @since 0.1.0
  */
 export const boardFileSystem = (session: DeviceSession, options: FileSystemOptions = {}): BoardFileSystem => {
   const device = session.device

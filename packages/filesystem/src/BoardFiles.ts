@@ -13,6 +13,8 @@ import { type BoardFileSystem, boardFileSystem, type FileSystemOptions } from ".
  *   yield* files.use((fs) => fs.sync("./app", "/"))
  * })
  * program.pipe(Effect.provide(BoardFiles.layer().pipe(Layer.provide(managerLayer))))
+ *
+ * @since 0.1.0
  */
 export interface BoardFilesShape {
   readonly options: FileSystemOptions
@@ -22,7 +24,15 @@ export interface BoardFilesShape {
   ) => Effect.Effect<A, E | SessionCreationError, R>
 }
 
-/** The file-operations service. */
+/**
+ * The file-operations service, built on the `DeviceSessionManager` service.
+ *
+ * @example
+ * const layer = BoardFiles.layer({ encoding: "auto" }).pipe(Layer.provide(DeviceSessionManager.layer()))
+ * const text = Effect.flatMap(BoardFiles, (files) => files.use((fs) => fs.readText("/main.py")))
+ *
+ * @since 0.1.0
+ */
 export class BoardFiles extends Context.Service<BoardFiles, BoardFilesShape>()(
   "@belay/filesystem/BoardFiles",
 ) {

@@ -22,7 +22,11 @@ import type { BoardFileError, FileSystemError } from "./errors.js"
 export const digestFromReply = (value: PythonValue | undefined): string | undefined =>
   value instanceof Uint8Array ? toHex(value) : typeof value === "string" ? value.toLowerCase() : undefined
 
-/** A board-side hash of one path, or why there is none. */
+/**
+ * A board-side hash of one path, or why there is none.
+ *
+ * @since 0.1.0
+ */
 export type BoardHashResult =
   | { readonly path: string; readonly hash: FileHash }
   | { readonly path: string; readonly error: BoardFileError | PythonError }

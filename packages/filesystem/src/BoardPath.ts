@@ -10,6 +10,8 @@ import { BoardLimitError, InvalidPathError } from "./errors.js"
  *
  * @example
  * normalizeBoardPath("lib//./x/../util.py") // Result.succeed("/lib/util.py")
+ *
+ * @since 0.1.0
  */
 export const normalizeBoardPath = (input: string): Result.Result<string, InvalidPathError> => {
   if (input.length === 0)
@@ -37,6 +39,8 @@ export const normalizeBoardPath = (input: string): Result.Result<string, Invalid
  *
  * @example
  * joinBoardPath("/lib", "util.py") // "/lib/util.py"
+ *
+ * @since 0.1.0
  */
 export const joinBoardPath = (dir: string, name: string): string =>
   dir === "/" ? `/${name}` : `${dir}/${name}`
@@ -46,6 +50,8 @@ export const joinBoardPath = (dir: string, name: string): string =>
  *
  * @example
  * boardParent("/lib/util.py") // "/lib"
+ *
+ * @since 0.1.0
  */
 export const boardParent = (path: string): string => {
   const at = path.lastIndexOf("/")
@@ -57,6 +63,8 @@ export const boardParent = (path: string): string => {
  *
  * @example
  * boardBaseName("/lib/util.py") // "util.py"
+ *
+ * @since 0.1.0
  */
 export const boardBaseName = (path: string): string => path.slice(path.lastIndexOf("/") + 1)
 
@@ -93,6 +101,8 @@ const TEMP_NAME = /^\.belay-[0-9a-z]+-[0-9]+(?:r)?\.tmp$/
  *
  * @example
  * isTemporaryName(".belay-k3x9-4.tmp") // true
+ *
+ * @since 0.1.0
  */
 export const isTemporaryName = (name: string): boolean => TEMP_NAME.test(name)
 

@@ -26,6 +26,8 @@ export type ErrnoName = (typeof ERRNO_NAMES)[number]
  *
  * @example
  * const probe = yield* fs.transferProfile // { rawClean: true, errno: { ENOENT: 2, ... }, freeMemory: 7920 }
+ *
+ * @since 0.1.0
  */
 export interface TransferProbe {
   /** A bytes literal with every byte value arrived intact: the `raw` encoding is safe. */
@@ -153,6 +155,8 @@ export const profileOf = (
  *
  * @example
  * forgetTransferProfile(session.device)
+ *
+ * @since 0.1.0
  */
 export const forgetTransferProfile = (device: DeviceCommunicationShape): void => {
   device.connectionState.delete(DeviceProfileKey)

@@ -6,6 +6,8 @@ import { createHash, type Hash } from "node:crypto"
  * loop on the board (the micro:bit has no hashlib). Adler-32 catches the faults a serial link
  * makes (a lost, doubled or changed byte) together with the size check, but it is not a
  * cryptographic hash.
+ *
+ * @since 0.1.0
  */
 export type HashAlgorithm = "sha256" | "sha1" | "md5" | "adler32"
 
@@ -14,6 +16,8 @@ export type HashAlgorithm = "sha256" | "sha1" | "md5" | "adler32"
  *
  * @example
  * const { algorithm, digest, size } = yield* fs.hash("/main.py") // "sha256", "9f86d0…", 42
+ *
+ * @since 0.1.0
  */
 export interface FileHash {
   readonly path: string
@@ -80,6 +84,8 @@ export const createHasher = (algorithm: HashAlgorithm): Hasher =>
  *
  * @example
  * digestHex("sha256", new Uint8Array()) // "e3b0c442…"
+ *
+ * @since 0.1.0
  */
 export const digestHex = (algorithm: HashAlgorithm, bytes: Uint8Array): string => {
   const hasher = createHasher(algorithm)

@@ -13,10 +13,16 @@
  *   (1 for text), the fallback that works everywhere.
  *
  * Downloads: `base64` (`binascii.b2a_base64`) where available, else `repr` (`print(bytes)`).
+ *
+ * @since 0.1.0
  */
 export type UploadEncoding = "raw" | "base64" | "repr"
 
-/** How downloaded content is printed by the board. */
+/**
+ * How downloaded content is printed by the board.
+ *
+ * @since 0.1.0
+ */
 export type DownloadEncoding = "base64" | "repr"
 
 const enc = new TextEncoder()

@@ -11,6 +11,8 @@ import { Effect, Scope } from "effect"
  *
  * @example
  * const entry: FileEntry = { path: "/main.py", type: "file", size: 120 }
+ *
+ * @since 0.1.0
  */
 export interface FileEntry {
   readonly path: string
@@ -26,6 +28,8 @@ export interface FileEntry {
  *
  * @example
  * const { entries } = yield* fileSystemContext(session).getState
+ *
+ * @since 0.1.0
  */
 export interface FileSystemState {
   readonly entries: ReadonlyMap<string, FileEntry>
@@ -38,6 +42,8 @@ export interface FileSystemState {
  *
  * @example
  * const [last] = (yield* fileSystemContext(session).operations).slice(-1)
+ *
+ * @since 0.1.0
  */
 export interface FileOperation {
   readonly kind:
@@ -67,6 +73,8 @@ export interface FileOperation {
  * @example
  * yield* fileSystemContext(session).invalidateCache("/lib")
  * const log = yield* fileSystemContext(session).operations
+ *
+ * @since 0.1.0
  */
 export interface FileSystemContext {
   readonly sessionId: string
@@ -185,6 +193,8 @@ const FileSystemContextKey = SessionStateKey<FileSystemContext>("@belay/filesyst
  *
  * @example
  * const state = yield* fileSystemContext(session).getState
+ *
+ * @since 0.1.0
  */
 export const fileSystemContext = (session: DeviceSession): FileSystemContext =>
   session.state.getOrCreate(FileSystemContextKey, () => new FileSystemContextImpl(session))

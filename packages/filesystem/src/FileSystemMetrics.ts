@@ -5,6 +5,8 @@ import { Metric } from "effect"
  *
  * @example
  * const uploaded = yield* Metric.value(FileSystemMetrics.bytesUploaded)
+ *
+ * @since 0.1.0
  */
 export const FileSystemMetrics = {
   bytesUploaded: Metric.counter("belay.fs.bytes_uploaded", { description: "file bytes written to boards" }),

@@ -24,6 +24,8 @@ interface Rule {
  * const ignore = gitignore(["*.pyc", "build/", "!keep.pyc"])
  * ignore.ignores("lib/x.pyc", false) // true
  * ignore.ignores("build", true)      // true
+ *
+ * @since 0.1.0
  */
 export interface IgnoreMatcher {
   /** True when `path` (relative, `/`-separated) is excluded, itself or through a parent directory. */
@@ -151,6 +153,8 @@ const compile = (raw: string): Rule | undefined => {
  *
  * @example
  * gitignore("__pycache__/\n*.log\n!important.log").ignores("a/__pycache__/x.pyc", false) // true
+ *
+ * @since 0.1.0
  */
 export const gitignore = (patterns: string | ReadonlyArray<string>): IgnoreMatcher => {
   const lines = typeof patterns === "string" ? patterns.split("\n") : patterns.flatMap((p) => p.split("\n"))

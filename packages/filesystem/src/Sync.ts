@@ -20,6 +20,8 @@ import { type LocalFile, readLocal, readLocalText, walkLocal } from "./LocalFile
  *
  * @example
  * syncDirectory(fs, "./src", "/app", { delete: true, ignore: ["*.pyc", "__pycache__/"], dryRun: true })
+ *
+ * @since 0.1.0
  */
 export interface SyncOptions {
   /** Remove board files and directories under the target that are not in the local tree (and not ignored). Default false. */
@@ -33,7 +35,11 @@ export interface SyncOptions {
   readonly onEvent?: (event: SyncEvent) => void
 }
 
-/** One planned or done upload. */
+/**
+ * One planned or done upload.
+ *
+ * @since 0.1.0
+ */
 export interface SyncUpload {
   /** Board path. */
   readonly path: string
@@ -41,7 +47,11 @@ export interface SyncUpload {
   readonly reason: "new" | "changed"
 }
 
-/** What `sync` changed (or, in a dry run, would change). */
+/**
+ * What `sync` changed (or, in a dry run, would change).
+ *
+ * @since 0.1.0
+ */
 export interface SyncReport {
   readonly dryRun: boolean
   readonly uploaded: ReadonlyArray<SyncUpload>
@@ -62,6 +72,8 @@ export interface SyncReport {
  *
  * @example
  * onEvent: (e) => e.type === "progress" && console.log(e.path, e.bytesDone, e.bytesTotal)
+ *
+ * @since 0.1.0
  */
 export type SyncEvent =
   | {
@@ -114,6 +126,8 @@ const loadIgnore = (
  * @example
  * const report = yield* syncDirectory(boardFileSystem(session), "./app", "/", { delete: true })
  * console.log(report.uploaded.map((u) => u.path))
+ *
+ * @since 0.1.0
  */
 export const syncDirectory = (
   fs: BoardFileSystem,

@@ -272,7 +272,11 @@ export const removeNotedTemporaryFiles = (
     )
   })
 
-/** What {@link cleanTemporaryFiles} found and did. */
+/**
+ * What {@link cleanTemporaryFiles} found and did.
+ *
+ * @since 0.1.0
+ */
 export interface CleanReport {
   /** Board paths of the dead temporary files it removed. */
   readonly removed: ReadonlyArray<string>

@@ -4,6 +4,8 @@
  *
  * @example
  * fs.write("/data.bin", bytes, { onProgress: (p) => console.log(`${p.bytesDone}/${p.bytesTotal}`) })
+ *
+ * @since 0.1.0
  */
 export interface TransferProgress {
   readonly operation: "write" | "append" | "read"

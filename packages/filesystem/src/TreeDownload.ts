@@ -12,6 +12,8 @@ import { lstatOrUndefined, makeLocalDirectory, writeLocalAtomic } from "./LocalF
  *
  * @example
  * downloadDirectory(fs, "/", "./backup", { ignore: ["*.tmp"] })
+ *
+ * @since 0.1.0
  */
 export interface DownloadOptions {
   /** gitignore patterns (relative to the board directory) of what not to download. */
@@ -21,7 +23,11 @@ export interface DownloadOptions {
   readonly onEvent?: (event: DownloadEvent) => void
 }
 
-/** What `download` is doing, as it happens. */
+/**
+ * What `download` is doing, as it happens.
+ *
+ * @since 0.1.0
+ */
 export type DownloadEvent =
   | { readonly type: "planned"; readonly files: number; readonly bytes: number }
   | {
@@ -33,7 +39,11 @@ export type DownloadEvent =
   | { readonly type: "downloaded"; readonly path: string; readonly localPath: string; readonly bytes: number }
   | { readonly type: "skipped"; readonly path: string; readonly localPath: string; readonly reason: "exists" }
 
-/** What `download` wrote. */
+/**
+ * What `download` wrote.
+ *
+ * @since 0.1.0
+ */
 export interface DownloadReport {
   readonly files: ReadonlyArray<{ readonly path: string; readonly localPath: string; readonly bytes: number }>
   readonly directories: ReadonlyArray<string>
@@ -107,6 +117,8 @@ const checkNoSymlinks = (destination: string, target: string, boardPath: string)
  *
  * @example
  * const report = yield* downloadDirectory(boardFileSystem(session), "/", "./board-backup")
+ *
+ * @since 0.1.0
  */
 export const downloadDirectory = (
   fs: BoardFileSystem,

@@ -58,7 +58,11 @@ export type { UploadRequest } from "./UploadExchanges.js"
 export { uploadNames } from "./UploadExchanges.js"
 export { isTransientFailure } from "./UploadPolicy.js"
 
-/** What a write or append did. */
+/**
+ * What a write or append did.
+ *
+ * @since 0.1.0
+ */
 export interface WriteResult {
   readonly path: string
   /** Size of the file now. */

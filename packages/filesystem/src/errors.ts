@@ -7,6 +7,8 @@ import { Data } from "effect"
  *
  * @example
  * fs.readText("/main.py").pipe(Effect.catchTag("FileNotFoundError", () => Effect.succeed("")))
+ *
+ * @since 0.1.0
  */
 export class FileNotFoundError extends Data.TaggedError("FileNotFoundError")<{
   readonly operation: string
@@ -23,6 +25,8 @@ export class FileNotFoundError extends Data.TaggedError("FileNotFoundError")<{
  *
  * @example
  * Effect.catchTag("NotADirectoryError", (e) => Console.error(e.message))
+ *
+ * @since 0.1.0
  */
 export class NotADirectoryError extends Data.TaggedError("NotADirectoryError")<{
   readonly operation: string
@@ -38,6 +42,8 @@ export class NotADirectoryError extends Data.TaggedError("NotADirectoryError")<{
  *
  * @example
  * Effect.catchTag("IsADirectoryError", (e) => Console.error(e.message))
+ *
+ * @since 0.1.0
  */
 export class IsADirectoryError extends Data.TaggedError("IsADirectoryError")<{
   readonly operation: string
@@ -53,6 +59,8 @@ export class IsADirectoryError extends Data.TaggedError("IsADirectoryError")<{
  *
  * @example
  * fs.mkdir("/lib").pipe(Effect.catchTag("FileExistsError", () => Effect.void))
+ *
+ * @since 0.1.0
  */
 export class FileExistsError extends Data.TaggedError("FileExistsError")<{
   readonly operation: string
@@ -68,6 +76,8 @@ export class FileExistsError extends Data.TaggedError("FileExistsError")<{
  *
  * @example
  * fs.remove("/lib").pipe(Effect.catchTag("DirectoryNotEmptyError", () => fs.remove("/lib", { recursive: true })))
+ *
+ * @since 0.1.0
  */
 export class DirectoryNotEmptyError extends Data.TaggedError("DirectoryNotEmptyError")<{
   readonly operation: string
@@ -85,6 +95,8 @@ export class DirectoryNotEmptyError extends Data.TaggedError("DirectoryNotEmptyE
  *
  * @example
  * Effect.catchTag("NoSpaceError", (e) => Console.error(`${e.path}: board full (${e.bytes} bytes to write)`))
+ *
+ * @since 0.1.0
  */
 export class NoSpaceError extends Data.TaggedError("NoSpaceError")<{
   readonly operation: string
@@ -104,6 +116,8 @@ export class NoSpaceError extends Data.TaggedError("NoSpaceError")<{
  *
  * @example
  * Effect.catchTag("BoardFileSystemError", (e) => Console.error(e.errno, e.reason))
+ *
+ * @since 0.1.0
  */
 export class BoardFileSystemError extends Data.TaggedError("BoardFileSystemError")<{
   readonly operation: string
@@ -122,6 +136,8 @@ export class BoardFileSystemError extends Data.TaggedError("BoardFileSystemError
  *
  * @example
  * Effect.catchTag("TransferVerificationError", (e) => Console.error(e.expected, e.actual))
+ *
+ * @since 0.1.0
  */
 export class TransferVerificationError extends Data.TaggedError("TransferVerificationError")<{
   readonly operation: string
@@ -142,6 +158,8 @@ export class TransferVerificationError extends Data.TaggedError("TransferVerific
  *
  * @example
  * Effect.catchTag("BoardMemoryError", (e) => Console.error(e.message))
+ *
+ * @since 0.1.0
  */
 export class BoardMemoryError extends Data.TaggedError("BoardMemoryError")<{
   readonly operation: string
@@ -161,6 +179,8 @@ export class BoardMemoryError extends Data.TaggedError("BoardMemoryError")<{
  *
  * @example
  * Effect.catchTag("BoardLimitError", (e) => Console.error(e.message)) // "write /...: refused, nothing written: the name is 130 bytes long; ..."
+ *
+ * @since 0.1.0
  */
 export class BoardLimitError extends Data.TaggedError("BoardLimitError")<{
   readonly operation: string
@@ -181,6 +201,8 @@ export class BoardLimitError extends Data.TaggedError("BoardLimitError")<{
  *
  * @example
  * Effect.catchTag("InvalidPathError", (e) => Console.error(e.reason))
+ *
+ * @since 0.1.0
  */
 export class InvalidPathError extends Data.TaggedError("InvalidPathError")<{
   readonly path: string
@@ -197,6 +219,8 @@ export class InvalidPathError extends Data.TaggedError("InvalidPathError")<{
  *
  * @example
  * Effect.catchTag("PathTraversalError", (e) => Console.error(`refused ${e.boardPath}: ${e.reason}`))
+ *
+ * @since 0.1.0
  */
 export class PathTraversalError extends Data.TaggedError("PathTraversalError")<{
   readonly boardPath: string
@@ -213,6 +237,8 @@ export class PathTraversalError extends Data.TaggedError("PathTraversalError")<{
  *
  * @example
  * Effect.catchTag("UnexpectedBoardReplyError", (e) => Console.error(e.reply))
+ *
+ * @since 0.1.0
  */
 export class UnexpectedBoardReplyError extends Data.TaggedError("UnexpectedBoardReplyError")<{
   readonly operation: string
@@ -232,6 +258,8 @@ export class UnexpectedBoardReplyError extends Data.TaggedError("UnexpectedBoard
  *
  * @example
  * Effect.catchTag("LocalFileError", (e) => Console.error(e.path, e.reason))
+ *
+ * @since 0.1.0
  */
 export class LocalFileError extends Data.TaggedError("LocalFileError")<{
   readonly operation: string
@@ -244,7 +272,11 @@ export class LocalFileError extends Data.TaggedError("LocalFileError")<{
   }
 }
 
-/** Errors of board file operations, besides the transport's. */
+/**
+ * Errors of board file operations, besides the transport's.
+ *
+ * @since 0.1.0
+ */
 export type BoardFileError =
   | FileNotFoundError
   | NotADirectoryError
@@ -262,6 +294,8 @@ export type BoardFileError =
 /**
  * Everything a board file operation can fail with. `SessionError` comes when the session ended
  * under the operation (its temporary files are then removed at once).
+ *
+ * @since 0.1.0
  */
 export type FileSystemError =
   | BoardFileError
@@ -271,5 +305,9 @@ export type FileSystemError =
   | SessionError
   | ResourceCleanupError
 
-/** Everything `sync` and `download` can fail with. */
+/**
+ * Everything `sync` and `download` can fail with.
+ *
+ * @since 0.1.0
+ */
 export type TreeTransferError = FileSystemError | PathTraversalError | LocalFileError

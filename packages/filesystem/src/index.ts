@@ -1,29 +1,57 @@
-export * from "./BoardFileSystem.js"
-export * from "./BoardFiles.js"
-export type { BoardHashResult } from "./BoardHash.js"
+/**
+ * `@belay/filesystem`: files on a MicroPython board, session-aware and verified end to end.
+ * The public API, by concept; everything else in `src/` is this package's own.
+ */
+
+// ---- Files on the board of one session ----
 export {
-  boardAncestors,
+  type BoardFileSystem,
+  boardFileSystem,
+  type DiskUsage,
+  type FileSystemInfo,
+  type FileSystemOptions,
+  type ListOptions,
+  type MkdirOptions,
+  type ReadOptions,
+  type RemoveOptions,
+  type StatOptions,
+  type WriteOptions,
+} from "./BoardFileSystem.js"
+export { BoardFiles, type BoardFilesShape } from "./BoardFiles.js"
+export type { BoardHashResult } from "./BoardHash.js"
+// ---- Board paths ----
+export {
   boardBaseName,
   boardParent,
-  boardRelative,
   isTemporaryName,
   joinBoardPath,
-  maxNameBytes,
   normalizeBoardPath,
-  toNativePath,
 } from "./BoardPath.js"
 export { forgetTransferProfile, type TransferProbe } from "./BoardProfile.js"
-export * from "./Checksum.js"
+// ---- Hashes (to compare a board file with a local one) ----
+export { digestHex, type FileHash, type HashAlgorithm } from "./Checksum.js"
+export type { DownloadEncoding, UploadEncoding } from "./Encoding.js"
+// ---- Errors and metrics ----
 export {
-  type DownloadEncoding,
-  encodeChunk,
-  escapeRawOutput,
-  expansion,
-  RAW_ESCAPED,
-  type UploadEncoding,
-  unescapeRawOutput,
-} from "./Encoding.js"
-export * from "./errors.js"
+  type BoardFileError,
+  BoardFileSystemError,
+  BoardLimitError,
+  BoardMemoryError,
+  DirectoryNotEmptyError,
+  FileExistsError,
+  FileNotFoundError,
+  type FileSystemError,
+  InvalidPathError,
+  IsADirectoryError,
+  LocalFileError,
+  NoSpaceError,
+  NotADirectoryError,
+  PathTraversalError,
+  TransferVerificationError,
+  type TreeTransferError,
+  UnexpectedBoardReplyError,
+} from "./errors.js"
+// ---- The session's file-system context: cache and operation log ----
 export {
   type FileEntry,
   type FileOperation,
@@ -31,10 +59,22 @@ export {
   type FileSystemState,
   fileSystemContext,
 } from "./FileSystemContext.js"
-export * from "./FileSystemMetrics.js"
+export { FileSystemMetrics } from "./FileSystemMetrics.js"
 export { gitignore, type IgnoreMatcher } from "./Gitignore.js"
-export * from "./Sync.js"
+// ---- Trees: sync up, download down ----
+export {
+  type SyncEvent,
+  type SyncOptions,
+  type SyncReport,
+  type SyncUpload,
+  syncDirectory,
+} from "./Sync.js"
 export type { CleanReport } from "./TemporaryFiles.js"
 export type { TransferProgress } from "./TransferProgress.js"
-export * from "./TreeDownload.js"
+export {
+  type DownloadEvent,
+  type DownloadOptions,
+  type DownloadReport,
+  downloadDirectory,
+} from "./TreeDownload.js"
 export type { WriteResult } from "./Upload.js"

@@ -29,15 +29,8 @@ import {
   uploadOpenCode,
   uploadVerifyCode,
 } from "../src/BoardCode.js"
-import {
-  createHasher,
-  digestHex,
-  encodeChunk,
-  escapeRawOutput,
-  expansion,
-  RAW_ESCAPED,
-  unescapeRawOutput,
-} from "../src/index.js"
+import { createHasher, digestHex } from "../src/Checksum.js"
+import { encodeChunk, escapeRawOutput, expansion, RAW_ESCAPED, unescapeRawOutput } from "../src/Encoding.js"
 import { wasmInterpreter } from "./fixtures.js"
 
 /** What MicroPython's lexer makes of the bytes literals `encodeChunk` writes. */

@@ -9,9 +9,9 @@ import {
   isTemporaryName,
   joinBoardPath,
   normalizeBoardPath,
-  resolveDownloadPath,
   toNativePath,
-} from "../src/index.js"
+} from "../src/BoardPath.js"
+import { resolveDownloadPath } from "../src/TreeDownload.js"
 
 const segment = fc.oneof(
   fc.constantFrom(".", "..", "", "a", "lib", "main.py", " ", "\\", "é", "x y", ".hidden"),

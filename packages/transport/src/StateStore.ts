@@ -7,6 +7,8 @@ import { Option } from "effect"
  * @example
  * const Calibration = StateKey<{ offset: number }>("calibration")
  * store.set(Calibration, { offset: 3 })
+ *
+ * @since 0.1.0
  */
 export interface StateKey<A> {
   readonly name: string
@@ -30,6 +32,8 @@ export const StateKey = <A>(name: string): StateKey<A> => ({ name })
  * @example
  * const Seen = StateKey<Set<string>>("@my/pkg/seen")
  * const seen = device.connectionState.getOrCreate(Seen, () => new Set())
+ *
+ * @since 0.1.0
  */
 export class StateStore {
   private values: Map<string, unknown> | undefined = undefined
