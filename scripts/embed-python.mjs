@@ -170,10 +170,45 @@ export const minify = (source, file, shared = "") => {
       const key = line.tokens[k - 1]?.text === "." ? `.${token.text}` : token.text
       return renames.has(key) ? { ...token, text: renames.get(key) } : token
     })
-    out.push(" ".repeat(level) + joinTokens(tokens))
+    out.push({ level, text: joinTokens(tokens), compound: COMPOUND.has(tokens[0].text) })
     if (level === 0) defined.push(...definedBy(tokens))
   }
-  return { code: `${out.join("\n")}\n`, defined: [...new Set(defined)] }
+  return { code: render(out), defined: [...new Set(defined)] }
+}
+
+/** Keywords that open a compound statement (a header ending in `:` and a block). */
+const COMPOUND = new Set(["if", "elif", "else", "for", "while", "try", "except", "finally", "def", "class", "with", "@"])
+
+/**
+ * Lines (with their levels) as code, statements joined where Python allows it: consecutive
+ * simple statements with `;`, and a block of simple statements on its header's line
+ * (`if not d:break`). Fewer bytes: the micro:bit holds the code more than once while it parses.
+ */
+const render = (lines) => {
+  const out = []
+  let i = 0
+  while (i < lines.length) {
+    const line = lines[i]
+    const pad = " ".repeat(line.level)
+    if (line.compound) {
+      let j = i + 1
+      while (j < lines.length && lines[j].level > line.level) j++
+      const block = lines.slice(i + 1, j)
+      if (block.length > 0 && block.every((l) => l.level === line.level + 1 && !l.compound)) {
+        out.push(`${pad}${line.text}${block.map((l) => l.text).join(";")}`)
+        i = j
+      } else {
+        out.push(pad + line.text)
+        i++
+      }
+      continue
+    }
+    let j = i + 1
+    while (j < lines.length && lines[j].level === line.level && !lines[j].compound) j++
+    out.push(pad + lines.slice(i, j).map((l) => l.text).join(";"))
+    i = j
+  }
+  return `${out.join("\n")}\n`
 }
 
 /** The global names a top-level line defines: `def f`, `class C`, `x = ...`. */

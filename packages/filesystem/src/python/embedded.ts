@@ -12,66 +12,66 @@ export interface EmbeddedPython {
 
 /** `python/compare_many.py`, minified. */
 export const COMPARE_MANY: EmbeddedPython = {
-  code: "def _bb(l):\n i=0\n for p,h in l:\n  try:\n   if _bh(p,0)[2]!=h:\n    _bo(i)\n  except OSError:\n   _bo(i)\n  i+=1\n",
+  code: "def _bb(l):\n i=0\n for p,h in l:\n  try:\n   if _bh(p,0)[2]!=h:_bo(i)\n  except OSError:_bo(i)\n  i+=1\n",
   defines: ["_bb"],
 }
 
 /** `python/copy_rename.py`, minified. */
 export const COPY_RENAME: EmbeddedPython = {
-  code: "def _bn(a,b,c):\n s=open(a,'rb')\n g=open(b,'wb')\n while 1:\n  d=s.read(c)\n  if not d:\n   break\n  g.write(d)\n g.close()\n s.close()\n if _bh(a,0)!=_bh(b,0):\n  os.remove(b)\n  raise OSError(5)\n os.remove(a)\n",
+  code: "def _bn(a,b,c):\n s=open(a,'rb');g=open(b,'wb')\n while 1:\n  d=s.read(c)\n  if not d:break\n  g.write(d)\n g.close();s.close()\n if _bh(a,0)!=_bh(b,0):os.remove(b);raise OSError(5)\n os.remove(a)\n",
   defines: ["_bn"],
 }
 
 /** `python/disk_usage.py`, minified. */
 export const DISK_USAGE: EmbeddedPython = {
-  code: "def _bu(p):\n _bo(tuple(os.statvfs(p)[:5]))\n",
+  code: "def _bu(p):_bo(tuple(os.statvfs(p)[:5]))\n",
   defines: ["_bu"],
 }
 
 /** `python/frame.py`, minified. */
 export const FRAME: EmbeddedPython = {
-  code: "_bk=[0,0]\ndef _bo(v):\n t=repr(v)\n print(t)\n b=bytes(t,'utf-8')\n _bk[0]+=len(b)+1\n _bk[1]=(_bk[1]+sum(b))&65535\n",
+  code: "_bk=[0,0]\ndef _bo(v):t=repr(v);print(t);b=bytes(t,'utf-8');_bk[0]+=len(b)+1;_bk[1]=(_bk[1]+sum(b))&65535\n",
   defines: ["_bk", "_bo"],
 }
 
 /** `python/hash_many.py`, minified. */
 export const HASH_MANY: EmbeddedPython = {
-  code: "def _bb(l):\n for p in l:\n  try:\n   r=_bh(p,0)\n   _bo((p,r[0],r[2]))\n  except OSError as e:\n   _bo((p,None,e.args[0]if e.args else None))\n",
+  code: "def _bb(l):\n for p in l:\n  try:r=_bh(p,0);_bo((p,r[0],r[2]))\n  except OSError as e:_bo((p,None,e.args[0]if e.args else None))\n",
   defines: ["_bb"],
 }
 
 /** `python/import_os.py`, minified. */
 export const IMPORT_OS: EmbeddedPython = {
-  code: "try:\n import os\nexcept ImportError:\n import uos as os\n",
+  code: "try:import os\nexcept ImportError:import uos as os\n",
   defines: [],
 }
 
 /** `python/list_flat.py`, minified. */
 export const LIST_FLAT: EmbeddedPython = {
-  code: "def _bl():\n for n in os.listdir():\n  _bo(('/'+n,0,_bsz(n)))\n",
+  code: "def _bl():\n for n in os.listdir():_bo(('/'+n,0,_bsz(n)))\n",
   defines: ["_bl"],
 }
 
 /** `python/list_tree.py`, minified. */
 export const LIST_TREE: EmbeddedPython = {
-  code: "def _bl(p,r):\n i=getattr(os,'ilistdir',None)\n for e in i(p)if i else os.listdir(p):\n  n=e[0]if i else e\n  q=(p if p!='/'else'')+'/'+n\n  if i:\n   k=e[1]==0x4000\n   z=e[3]if len(e)>3 and e[3]>=0 else None\n  else:\n   t=os.stat(q)\n   k=t[0]&0x4000\n   z=t[6]\n  if k:\n   _bo((q,1,0))\n   if r:\n    _bl(q,r)\n  else:\n   _bo((q,0,_bsz(q)if z is None else z))\n",
+  code: "def _bl(p,r):\n i=getattr(os,'ilistdir',None)\n for e in i(p)if i else os.listdir(p):\n  n=e[0]if i else e;q=(p if p!='/'else'')+'/'+n\n  if i:k=e[1]==0x4000;z=e[3]if len(e)>3 and e[3]>=0 else None\n  else:t=os.stat(q);k=t[0]&0x4000;z=t[6]\n  if k:\n   _bo((q,1,0))\n   if r:_bl(q,r)\n  else:_bo((q,0,_bsz(q)if z is None else z))\n",
   defines: ["_bl"],
 }
 
 /** `python/make_directories.py`, minified. */
 export const MAKE_DIRECTORIES: EmbeddedPython = {
-  code: "def _bm(l,x,y,z):\n for q in l:\n  try:\n   os.mkdir(q)\n  except OSError as e:\n   if not(e.args and e.args[0]in x):\n    raise\n   if not os.stat(q)[0]&0x4000:\n    raise OSError(y if q==l[-1]else z)\n",
+  code: "def _bm(l,x,y,z):\n for q in l:\n  try:os.mkdir(q)\n  except OSError as e:\n   if not(e.args and e.args[0]in x):raise\n   if not os.stat(q)[0]&0x4000:raise OSError(y if q==l[-1]else z)\n",
   defines: ["_bm"],
 }
 
 /** `python/remove_path.py`, minified. */
 export const REMOVE_PATH: EmbeddedPython = {
-  code: "def _br(p):\n i=getattr(os,'ilistdir',None)\n for e in i(p)if i else os.listdir(p):\n  n=e[0]if i else e\n  q=(p if p!='/'else'')+'/'+n\n  if e[1]==0x4000 if i else os.stat(q)[0]&0x4000:\n   _br(q)\n  else:\n   os.remove(q)\n os.rmdir(p)\ndef _bx(p,r):\n if os.stat(p)[0]&0x4000:\n  if r:\n   _br(p)\n  else:\n   os.rmdir(p)\n else:\n  os.remove(p)\n",
+  code: "def _br(p):\n i=getattr(os,'ilistdir',None)\n for e in i(p)if i else os.listdir(p):\n  n=e[0]if i else e;q=(p if p!='/'else'')+'/'+n\n  if e[1]==0x4000 if i else os.stat(q)[0]&0x4000:_br(q)\n  else:os.remove(q)\n os.rmdir(p)\ndef _bx(p,r):\n if os.stat(p)[0]&0x4000:\n  if r:_br(p)\n  else:os.rmdir(p)\n else:os.remove(p)\n",
   defines: ["_br", "_bx"],
 }
 
 /** `python/stat_path.py`, minified. */
 export const STAT_PATH: EmbeddedPython = {
-  code: "def _bt(p):\n s=os.stat(p)\n _bo((1,0)if s[0]&0x4000 else(0,s[6]))\n",
+  code: "def _bt(p):s=os.stat(p);_bo((1,0)if s[0]&0x4000 else(0,s[6]))\n",
   defines: ["_bt"],
 }
