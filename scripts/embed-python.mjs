@@ -3,7 +3,8 @@
  * Embeds a package's board-side Python (`src/python/*.py`) into a generated TypeScript module of
  * string constants (`src/python/embedded.ts`), minified on the way: comments, docstrings and blank
  * lines go, each indent level becomes one space, spaces between tokens go where Python does not
- * need them, and the names a file lists in a `# board names: long=short ...` line are renamed
+ * need them, simple statements are joined with `;` (a block of them on its header's line), and
+ * the names a file lists in a `# board names: long=short ...` line are renamed
  * (MicroPython interns every identifier it parses for good, and a micro:bit parses code in a few KB
  * of heap). Build time, not run time, so that the package needs no file system (a browser bundle).
  *
@@ -177,7 +178,20 @@ export const minify = (source, file, shared = "") => {
 }
 
 /** Keywords that open a compound statement (a header ending in `:` and a block). */
-const COMPOUND = new Set(["if", "elif", "else", "for", "while", "try", "except", "finally", "def", "class", "with", "@"])
+const COMPOUND = new Set([
+  "if",
+  "elif",
+  "else",
+  "for",
+  "while",
+  "try",
+  "except",
+  "finally",
+  "def",
+  "class",
+  "with",
+  "@",
+])
 
 /**
  * Lines (with their levels) as code, statements joined where Python allows it: consecutive
@@ -205,7 +219,13 @@ const render = (lines) => {
     }
     let j = i + 1
     while (j < lines.length && lines[j].level === line.level && !lines[j].compound) j++
-    out.push(pad + lines.slice(i, j).map((l) => l.text).join(";"))
+    out.push(
+      pad +
+        lines
+          .slice(i, j)
+          .map((l) => l.text)
+          .join(";"),
+    )
     i = j
   }
   return `${out.join("\n")}\n`

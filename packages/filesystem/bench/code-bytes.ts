@@ -3,7 +3,7 @@
  * board's: the code itself and, for the upload exchanges, as sent (guarded). No board needed.
  * Run: `npx tsx bench/code-bytes.ts [--json]` from packages/filesystem.
  */
-import { guardCode } from "../src/UploadCode.js"
+
 import {
   type BoardDialect,
   compareManyCode,
@@ -33,6 +33,7 @@ import {
   uploadOpenCode,
   uploadVerifyCode,
 } from "../src/BoardCode.js"
+import { guardCode } from "../src/UploadCode.js"
 
 /** The dialects `dialectOf` gives the QEMU micro:bit (MicroPython 1.9.2) and the virtual board. */
 const DIALECTS: ReadonlyArray<readonly [string, BoardDialect]> = [
@@ -94,10 +95,16 @@ for (const [dialectName, d] of DIALECTS) {
     ["statvfs", statvfsCode("/")],
     ["mkdir", mkdirCode(d, ["/heap/d", "/heap/d/e"], true)],
     ["remove", removeCode(d, p("v.bin"), false)],
-    ["rename", d.os.has("rename") ? renameCode(p("w.bin"), p("v.bin")) : copyRenameCode(d, p("w.bin"), p("v.bin"))],
+    [
+      "rename",
+      d.os.has("rename") ? renameCode(p("w.bin"), p("v.bin")) : copyRenameCode(d, p("w.bin"), p("v.bin")),
+    ],
     ["upload open (write)", uploadOpenCode(d, names, { base64: false, append: false })],
     ["upload open (append)", uploadOpenCode(d, names, { base64: false, append: true })],
-    ["upload open (report)", uploadOpenCode(d, names, { base64: false, append: false, report: d.flat ? "" : "/heap" })],
+    [
+      "upload open (report)",
+      uploadOpenCode(d, names, { base64: false, append: false, report: d.flat ? "" : "/heap" }),
+    ],
     ["upload chunk (wrapper)", uploadChunkCode(names, 1000).join("")],
     [
       "upload finish/verify",
