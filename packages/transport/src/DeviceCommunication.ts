@@ -16,7 +16,6 @@ import {
 import { type ByteLink, receiveDirectly } from "./ByteLink.js"
 import {
   buildCheckedRequest,
-  CheckedReplyReader,
   fromCheckedExchange as codeError,
   EXEC_RUNTIME,
   EXEC_RUNTIME_NAME,
@@ -24,8 +23,8 @@ import {
   newExchangeNonce,
   RESTORE_PRINT_REQUEST,
   STACK_DEPTH_PROBE,
-  type StdoutFraming,
 } from "./CheckedOutput.js"
+import { CheckedReplyReader, type StdoutFraming } from "./CheckedReplyReader.js"
 import {
   type AttemptOutcome,
   checkedTopLevelRequest,

@@ -1,6 +1,6 @@
 import { Duration, Effect, PubSub } from "effect"
 import type { ByteLink } from "./ByteLink.js"
-import { plainStdoutFraming, type StdoutFraming, type StdoutScan } from "./CheckedOutput.js"
+import { plainStdoutFraming, type StdoutFraming, type StdoutScan } from "./CheckedReplyReader.js"
 import {
   BoardResetError,
   BoardStuckError,
