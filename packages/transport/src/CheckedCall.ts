@@ -29,6 +29,20 @@ import type { DeviceCommunicationShape, ExecOptions } from "./DeviceCommunicatio
 import { OutputDamagedError, type ProtocolError, type PythonError, RequestDamagedError } from "./errors.js"
 import { isCompileMemoryError } from "./Traceback.js"
 
+/**
+ * One exchange under the connection's lock, bounded by `timeout`, with recovery when it is cut
+ * off; then `afterCutOff`, still under the lock, when it did not end normally. `printed` counts
+ * the output so far for a timeout's message. Succeeds with the traceback (empty when none).
+ */
+export type RunExchange = (
+  code: Uint8Array,
+  onStdout: (bytes: Uint8Array) => Effect.Effect<void, ProtocolError>,
+  timeout: Duration.Duration | undefined,
+  framing?: StdoutFraming,
+  afterCutOff?: Effect.Effect<void>,
+  printed?: () => number,
+) => Effect.Effect<string, ProtocolError>
+
 /** What a checked call needs of its connection. */
 export interface CheckedCallContext {
   /** The connection's count of resets seen. */
@@ -38,15 +52,7 @@ export interface CheckedCallContext {
   readonly interrupt: Effect.Effect<void, ProtocolError>
   /** Run under the connection's lock. */
   readonly withLock: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
-  /** One exchange under the lock, bounded (see `makeDeviceCommunication`). */
-  readonly runExchange: (
-    code: Uint8Array,
-    onStdout: (bytes: Uint8Array) => Effect.Effect<void, ProtocolError>,
-    timeout: Duration.Duration | undefined,
-    framing?: StdoutFraming,
-    afterCutOff?: Effect.Effect<void>,
-    printed?: () => number,
-  ) => Effect.Effect<string, ProtocolError>
+  readonly runExchange: RunExchange
   /** One exchange for a caller that holds the lock already. */
   readonly runExchangeUnlocked: (
     code: Uint8Array,

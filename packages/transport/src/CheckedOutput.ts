@@ -58,20 +58,21 @@ import * as python from "./python/embedded.js"
 export const EXEC_RUNTIME_NAME = "_belay_e1"
 
 /**
- * Python defining `_belay_e1(nonce, mode, value=None)` (`src/python/exec_runtime.py`): mode 1
+ * Python defining `_belay_e1(nonce, mode, value=None)` (`src/python/stack_depth.py`, then
+ * `exec_runtime.py`): mode 1
  * starts a checked exchange (the start frame, the counting print), 3 sends eval's value, 0 ends
  * it (print restored, the end frame), 2 only restores print (after an interrupted exchange); a
  * string is a request, checked and run between the two. Deployed once per board boot with a
  * checked request; it keeps the original `print` and the counts in a closure, not in globals.
  */
-export const EXEC_RUNTIME = python.EXEC_RUNTIME.code
+export const EXEC_RUNTIME = python.STACK_DEPTH.code + python.EXEC_RUNTIME.code
 
 /**
  * Python answering `deep` when the board's stack holds 16 call levels to spare for the counting
- * print, else `shallow` (`src/python/stack_depth_probe.py`): asked before the runtime is sent, so
+ * print, else `shallow` (`src/python/stack_depth.py`, then `stack_depth_probe.py`): asked before the runtime is sent, so
  * a small board is not sent 1.3 KB it would not keep.
  */
-export const STACK_DEPTH_PROBE = python.STACK_DEPTH_PROBE.code
+export const STACK_DEPTH_PROBE = python.STACK_DEPTH.code + python.STACK_DEPTH_PROBE.code
 
 /**
  * The runtime for a board with no stack to spare for the counting print (see {@link

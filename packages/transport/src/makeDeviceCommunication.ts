@@ -17,8 +17,7 @@ import {
 } from "effect"
 import { type ByteLink, receiveDirectly } from "./ByteLink.js"
 import { boundedBy, collector, describeActivity, toDuration } from "./CallBounds.js"
-import { makeCheckedCall } from "./CheckedCall.js"
-import type { StdoutFraming } from "./CheckedReplyReader.js"
+import { makeCheckedCall, type RunExchange } from "./CheckedCall.js"
 import type { DeviceCommunicationShape, ExecOptions, TerminalSession } from "./DeviceCommunication.js"
 import {
   LinkClosedError,
@@ -133,14 +132,7 @@ export const makeDeviceCommunication = (
      * output past its limit; then `afterCutOff`, still under the lock, when the exchange did not
      * end normally.
      */
-    const runExchange = (
-      code: Uint8Array,
-      onStdout: (bytes: Uint8Array) => Effect.Effect<void, ProtocolError>,
-      timeout: Duration.Duration | undefined,
-      framing?: StdoutFraming,
-      afterCutOff?: Effect.Effect<void>,
-      printed?: () => number,
-    ): Effect.Effect<string, ProtocolError> => {
+    const runExchange: RunExchange = (code, onStdout, timeout, framing, afterCutOff, printed) => {
       const started = performance.now()
       const receivedBefore = recorder.bytesIn
       const body = Effect.gen(function* () {

@@ -11,27 +11,31 @@ import * as python from "../../transport/src/python/embedded.js"
 import { openVirtualBoard } from "../src/openVirtualBoard.ts"
 import { startQemuMicrobit } from "../src/qemu.ts"
 
-/** Run `helper`, remove what it left, and print what stays of the `_belay` globals. */
-const runAndClean = (helper: python.EmbeddedPython, leaves: ReadonlyArray<string>) =>
+/**
+ * Run `helpers` in one request, as the host sends them together, remove what they left, and print
+ * what stays of the helpers' globals (`_belay...`, and stack_depth.py's `_bsd`).
+ */
+const runAndClean = (helpers: ReadonlyArray<python.EmbeddedPython>, leaves: ReadonlyArray<string>) =>
   [
-    `exec(${JSON.stringify(helper.code)})`,
-    ...[...helper.defines, ...leaves].map((name) => `try:del ${name}\nexcept:pass`),
-    "print(sorted(n for n in globals() if n.startswith('_belay')))",
+    `exec(${JSON.stringify(helpers.map((h) => h.code).join(""))})`,
+    ...[...helpers.flatMap((h) => h.defines), ...leaves].map((name) => `try:del ${name}\nexcept:pass`),
+    "print(sorted(n for n in globals() if n.startswith('_b')))",
   ].join("\n")
 
 /** Each helper's plain output on `device`, with the `_belay` globals left after it. */
 const answers = (device: DeviceCommunicationShape) =>
   Effect.gen(function* () {
-    const run = (helper: python.EmbeddedPython, leaves: ReadonlyArray<string> = []) =>
-      Effect.map(device.exec(runAndClean(helper, leaves), { integrity: "unchecked" }), (out) =>
+    const run = (helpers: ReadonlyArray<python.EmbeddedPython>, leaves: ReadonlyArray<string> = []) =>
+      Effect.map(device.exec(runAndClean(helpers, leaves), { integrity: "unchecked" }), (out) =>
         out.replaceAll("\r\n", "\n"),
       )
     return {
-      runtime: yield* run(python.EXEC_RUNTIME, ["_belay_e1"]),
-      probe: yield* run(python.STACK_DEPTH_PROBE),
-      lean: yield* run(python.LEAN_EXEC_RUNTIME),
-      checked: yield* run(python.CHECKED_RUNTIME),
-      collect: yield* run(python.COLLECT_GARBAGE),
+      depth: yield* run([python.STACK_DEPTH]),
+      runtime: yield* run([python.STACK_DEPTH, python.EXEC_RUNTIME], ["_belay_e1"]),
+      probe: yield* run([python.STACK_DEPTH, python.STACK_DEPTH_PROBE]),
+      lean: yield* run([python.LEAN_EXEC_RUNTIME]),
+      checked: yield* run([python.CHECKED_RUNTIME]),
+      collect: yield* run([python.COLLECT_GARBAGE]),
     }
   })
 
@@ -45,6 +49,7 @@ describe("the transport's board Python", () => {
       ),
     )
     expect(result).toEqual({
+      depth: "[]\n",
       runtime: "deep\n[]\n",
       probe: "deep\n[]\n",
       lean: "[]\n",
@@ -64,6 +69,7 @@ describe("the transport's board Python", () => {
       ),
     )
     expect(result).toEqual({
+      depth: "[]\n",
       runtime: "shallow\n[]\n",
       probe: "shallow\n[]\n",
       lean: "[]\n",

@@ -24,7 +24,7 @@ export const COLLECT_GARBAGE: EmbeddedPython = {
 
 /** `python/exec_runtime.py`, minified. */
 export const EXEC_RUNTIME: EmbeddedPython = {
-  code: "def _belay_m():\n import builtins as B\n try:_belay_e1('',2)\n except:pass\n P=B.print;c=[0,0,0,0]\n def d(n):\n  if n>15:return n\n  try:return d(n+1)\n  except RuntimeError:return n\n w=d(0)>15\n def _belay_print(*a,sep=' ',end='\\n',file=None):\n  if file is not None:return P(*a,sep=sep,end=end,file=file)\n  t=(' 'if sep is None else sep).join(map(str,a))+('\\n'if end is None else end);b=bytes(t,'utf8');l=len(b);u=sum(b)&65535;c[0]+=1;c[1]+=l;c[2]=(c[2]+u)&65535\n  for x in'\\x10\\x04\\n\\x1e\\x1f':\n   if x in t:t=t.replace(x,'\\x10'+chr(ord(x)+64))\n  P('\\x1e',t,'\\x1f',l,':',u,sep='',end='\\x1f')\n def _belay_step(k,m,v=None,s=None):\n  if type(m)is str:\n   if len(m)!=v or sum(bytes(m,'utf8'))!=s:raise NameError('_belay_request_damaged')\n   _belay_step(k,1)\n   try:\n    if m[0]=='v':_belay_step(k,3,eval(m[1:]))\n    else:exec(m[1:])\n   finally:_belay_step(k,0)\n   return\n  if m==1:\n   c[0]=c[1]=c[2]=0;c[3]=1;P('\\x1e',k,'S',sep='',end='\\x1f')\n   if w:B.print=_belay_print\n   return\n  if m==3:r=repr(v);b=bytes(r,'utf8');P('\\x1e',k,'V',len(b),':',sum(b)&65535,':',r,sep='',end='\\x1f');return\n  B.print=P\n  if m==0 and c[3]:P('\\x1e',k,'E',c[0],':',c[1],':',c[2],sep='',end='\\x1f')\n  c[3]=0\n return _belay_step,w\n_belay_e1,_belay_w=_belay_m();del _belay_m\nif not _belay_w:del _belay_e1\nprint('deep'if _belay_w else'shallow');del _belay_w\n",
+  code: "def _belay_m():\n import builtins as B\n try:_belay_e1('',2)\n except:pass\n P=B.print;c=[0,0,0,0];w=_bsd(0)>15\n def _belay_print(*a,sep=' ',end='\\n',file=None):\n  if file is not None:return P(*a,sep=sep,end=end,file=file)\n  t=(' 'if sep is None else sep).join(map(str,a))+('\\n'if end is None else end);b=bytes(t,'utf8');l=len(b);u=sum(b)&65535;c[0]+=1;c[1]+=l;c[2]=(c[2]+u)&65535\n  for x in'\\x10\\x04\\n\\x1e\\x1f':\n   if x in t:t=t.replace(x,'\\x10'+chr(ord(x)+64))\n  P('\\x1e',t,'\\x1f',l,':',u,sep='',end='\\x1f')\n def _belay_step(k,m,v=None,s=None):\n  if type(m)is str:\n   if len(m)!=v or sum(bytes(m,'utf8'))!=s:raise NameError('_belay_request_damaged')\n   _belay_step(k,1)\n   try:\n    if m[0]=='v':_belay_step(k,3,eval(m[1:]))\n    else:exec(m[1:])\n   finally:_belay_step(k,0)\n   return\n  if m==1:\n   c[0]=c[1]=c[2]=0;c[3]=1;P('\\x1e',k,'S',sep='',end='\\x1f')\n   if w:B.print=_belay_print\n   return\n  if m==3:r=repr(v);b=bytes(r,'utf8');P('\\x1e',k,'V',len(b),':',sum(b)&65535,':',r,sep='',end='\\x1f');return\n  B.print=P\n  if m==0 and c[3]:P('\\x1e',k,'E',c[0],':',c[1],':',c[2],sep='',end='\\x1f')\n  c[3]=0\n return _belay_step,w\n_belay_e1,_belay_w=_belay_m();del _belay_m,_bsd\nif not _belay_w:del _belay_e1\nprint('deep'if _belay_w else'shallow');del _belay_w\n",
   defines: ["_belay_m"],
 }
 
@@ -34,8 +34,14 @@ export const LEAN_EXEC_RUNTIME: EmbeddedPython = {
   defines: ["_belay_e1"],
 }
 
+/** `python/stack_depth.py`, minified. */
+export const STACK_DEPTH: EmbeddedPython = {
+  code: "def _bsd(n):\n if n>15:return n\n try:return _bsd(n+1)\n except RuntimeError:return n\n",
+  defines: ["_bsd"],
+}
+
 /** `python/stack_depth_probe.py`, minified. */
 export const STACK_DEPTH_PROBE: EmbeddedPython = {
-  code: "def _belay_d(n):\n if n>15:return n\n try:return _belay_d(n+1)\n except RuntimeError:return n\nprint('deep'if _belay_d(0)>15 else'shallow');del _belay_d\n",
-  defines: ["_belay_d"],
+  code: "print('deep'if _bsd(0)>15 else'shallow');del _bsd\n",
+  defines: [],
 }

@@ -1,7 +1,7 @@
-# board names: make_runtime=_belay_m deep=_belay_w counting_print=_belay_print step=_belay_step
-# board names: builtins_module=B board_print=P counts=c depth=d args=a text=t data=b length=l
+# board names: depth=_bsd make_runtime=_belay_m deep=_belay_w counting_print=_belay_print step=_belay_step
+# board names: builtins_module=B board_print=P counts=c args=a text=t data=b length=l
 # board names: byte_sum=u char=x nonce=k what=m value=v checksum=s reply=r counted=w
-# The runtime of checked exchanges, deployed once per board boot. It defines
+# The runtime of checked exchanges, deployed once per board boot after stack_depth.py. It defines
 # checked_exchange(nonce, what, value=None, checksum=None):
 #   what = the request ('x' + code to exec, 'v' + expression to eval), value = its length in
 #     characters, checksum = the byte sum of its UTF-8: checked, then run between a start frame
@@ -25,14 +25,6 @@ def make_runtime():
     board_print = builtins_module.print
     # Frames, bytes and byte sum printed so far; whether an exchange is open.
     counts = [0, 0, 0, 0]
-
-    def depth(n):
-        if n > 15:
-            return n
-        try:
-            return depth(n + 1)
-        except RuntimeError:
-            return n
 
     # Whether print is counted: only with the stack to spare.
     counted = depth(0) > 15
@@ -86,7 +78,7 @@ def make_runtime():
 
 
 checked_exchange, deep = make_runtime()
-del make_runtime
+del make_runtime, depth
 if not deep:
     del checked_exchange
 print('deep' if deep else 'shallow')

@@ -1,10 +1,10 @@
 /**
  * A fault injector: a link between the host and a board that drops, repeats, corrupts, delays,
- * splits or stalls bytes, pulls the cable, and resets the board at a chosen phase of an exchange,
- * at random rates or at scheduled bytes, reproducibly from a seed. Over 400 lines because `makeFaultInjector` is
- * one closure: the two directions' delivery fibers, the resets pending on a phase, the counts and
- * the log share its state. Its options and handle are in `FaultInjectorOptions.ts`, the phase
- * tracking in `ExchangePhaseTracker.ts`.
+ * splits or stalls bytes, pulls the cable, and resets the board at a chosen phase of an
+ * exchange, at random rates or at scheduled bytes, reproducibly from a seed. Over 400 lines
+ * because `makeFaultInjector` is one closure: the two directions' delivery fibers, the resets
+ * pending on a phase, the counts and the log share its state. Its options and handle are in
+ * `FaultInjectorOptions.ts`, the phase tracking in `ExchangePhaseTracker.ts`.
  */
 import { Clock, Deferred, Duration, Effect, Queue, type Scope, Stream } from "effect"
 import { type ByteLink, makeReceiveQueue, type ReceiveQueue } from "../ByteLink.js"
