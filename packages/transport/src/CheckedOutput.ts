@@ -29,7 +29,8 @@
  * (start, value and end frames only) inside its checked literal, run at the top level (one call
  * level), and deletes it after. Print output there comes unchecked; the request, eval's value
  * and the end of the reply stay checked.
- * The host checks each frame, then the end frame's totals (a frame lost whole). Output
+ * The host checks each frame (`CheckedReplyReader.ts`), then the end frame's totals (a frame
+ * lost whole). Output
  * written another way (`sys.stdout.write`, a C module) arrives between frames, delivered as it
  * came but not checked; a `\x04` in it no longer ends the reply early, because the reply ends
  * only after the end frame, whose nonce the code cannot know in advance. A frame marker

@@ -158,7 +158,7 @@ export class CheckedReplyReader implements StdoutFraming {
   private pendingBytes = 0
 
   /**
-   * @param lean The request brought {@link LEAN_EXEC_RUNTIME}: no print frames, only the
+   * @param lean The request brought the lean runtime (`LEAN_EXEC_RUNTIME`): no print frames, only the
    *   runtime's own (start, value, end), so a `\x1e` not followed by the nonce is output.
    */
   constructor(
