@@ -158,8 +158,8 @@ export class CheckedReplyReader implements StdoutFraming {
   private pendingBytes = 0
 
   /**
-   * @param lean The request brought the lean runtime (`LEAN_EXEC_RUNTIME`): no print frames, only the
-   *   runtime's own (start, value, end), so a `\x1e` not followed by the nonce is output.
+   * @param lean The request brought the lean runtime (`LEAN_EXEC_RUNTIME`): no print frames,
+   *   only the runtime's own (start, value, end), so a `\x1e` not followed by the nonce is output.
    */
   constructor(
     nonce: string,
