@@ -31,8 +31,8 @@
  * and the end of the reply stay checked.
  * The host checks each frame (`CheckedReplyReader.ts`), then the end frame's totals (a frame
  * lost whole). Output written another way (`sys.stdout.write`, a C module) arrives between
- * frames, delivered as it came but not checked; a `\x04` in it no longer ends the reply early, because the reply ends
- * only after the end frame, whose nonce the code cannot know in advance. A frame marker
+ * frames, delivered as it came but not checked; a `\x04` in it no longer ends the reply early,
+ * because the reply ends only after the end frame, whose nonce the code cannot know in advance. A frame marker
  * (`\x1e`, `\x1f`) written that way while print frames are in use reads as damage (a false
  * alarm, never a changed text); with the lean runtime, whose prints all arrive that way, a `\x1e`
  * is output unless the nonce follows it.
