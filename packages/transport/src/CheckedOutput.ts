@@ -29,13 +29,13 @@
  * (start, value and end frames only) inside its checked literal, run at the top level (one call
  * level), and deletes it after. Print output there comes unchecked; the request, eval's value
  * and the end of the reply stay checked.
- * The host checks each frame (`CheckedReplyReader.ts`), then the end frame's totals (a frame
- * lost whole). Output written another way (`sys.stdout.write`, a C module) arrives between
- * frames, delivered as it came but not checked; a `\x04` in it no longer ends the reply early,
- * because the reply ends only after the end frame, whose nonce the code cannot know in advance. A frame marker
- * (`\x1e`, `\x1f`) written that way while print frames are in use reads as damage (a false
- * alarm, never a changed text); with the lean runtime, whose prints all arrive that way, a `\x1e`
- * is output unless the nonce follows it.
+ * The host checks each frame (`CheckedReplyReader.ts`), then the end frame's totals (a frame lost
+ * whole). Output written another way (`sys.stdout.write`, a C module) arrives between frames,
+ * delivered as it came but not checked; a `\x04` in it no longer ends the reply early, because the
+ * reply ends only after the end frame, whose nonce the code cannot know in advance. A frame marker
+ * (`\x1e`, `\x1f`) written that way while print frames are in use reads as damage (a false alarm,
+ * never a changed text); with the lean runtime, whose prints all arrive that way, a `\x1e` is
+ * output unless the nonce follows it.
  *
  * What one damaged byte can do: in a request, make the check fail (nothing ran: sent again) or
  * break the wrapper (a SyntaxError or NameError before the start frame: nothing ran, sent
