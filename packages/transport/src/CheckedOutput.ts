@@ -69,16 +69,16 @@ export const EXEC_RUNTIME = python.STACK_DEPTH.code + python.EXEC_RUNTIME.code
 
 /**
  * Python answering `deep` when the board's stack holds 16 call levels to spare for the counting
- * print, else `shallow` (`src/python/stack_depth.py`, then `stack_depth_probe.py`): asked before the runtime is sent, so
- * a small board is not sent 1.3 KB it would not keep.
+ * print, else `shallow` (`src/python/stack_depth.py`, then `stack_depth_probe.py`): asked before
+ * the runtime is sent, so a small board is not sent 1.3 KB it would not keep.
  */
 export const STACK_DEPTH_PROBE = python.STACK_DEPTH.code + python.STACK_DEPTH_PROBE.code
 
 /**
  * The runtime for a board with no stack to spare for the counting print (see {@link
- * EXEC_RUNTIME}, which removes itself there and answers `shallow`), `src/python/lean_exec_runtime.py`:
- * start, value and end frames only, defined by each request and deleted at its end, so it holds
- * none of a small board's heap between calls.
+ * EXEC_RUNTIME}, which removes itself there and answers `shallow`),
+ * `src/python/lean_exec_runtime.py`: start, value and end frames only, defined by each request
+ * and deleted at its end, so it holds none of a small board's heap between calls.
  */
 export const LEAN_EXEC_RUNTIME = python.LEAN_EXEC_RUNTIME.code
 
@@ -100,7 +100,8 @@ export const newExchangeNonce = (): string => {
  * A checked request, and the line of the checked literal where the caller's code starts. The
  * start frame is sent by the checked code itself, from its first line: so it comes only once
  * every part of the wrapper before the code has run intact, and a damaged wrapper fails before it
- * (nothing ran: sent again). Tracebacks are read back from `codeLine` (see {@link fromCheckedExchange}).
+ * (nothing ran: sent again). Tracebacks are read back from `codeLine` (see
+ * {@link fromCheckedExchange}).
  */
 export interface CheckedRequestText {
   readonly request: string

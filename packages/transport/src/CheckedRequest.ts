@@ -101,9 +101,10 @@ export const stringCheckOf = (code: string): { readonly length: number; readonly
 }
 
 /**
- * `exec` of `code` quoted as a string literal, checked in a list comprehension that yields it only
- * when its length and byte sum are what was sent, else names the undefined `_belay_request_damaged`:
- * `"unpacked"` passes the one-element list as `exec(*list)`, `"indexed"` as `exec(list[0])`.
+ * `exec` of `code` quoted as a string literal, checked in a list comprehension that yields it
+ * only when its length and byte sum are what was sent, else names the undefined
+ * `_belay_request_damaged`: `"unpacked"` passes the one-element list as `exec(*list)`,
+ * `"indexed"` as `exec(list[0])`.
  */
 export const topLevelExec = (code: string, call: "unpacked" | "indexed"): string => {
   const { length, sum } = stringCheckOf(code)
