@@ -2,6 +2,7 @@ import { Effect, Schedule, Stream } from "effect"
 import type { DeviceCommunicationShape, ExecOptions } from "./DeviceCommunication.js"
 import { type ProtocolError, ProtocolTimeoutError, PythonError, RequestDamagedError } from "./errors.js"
 import { toPythonLiteral } from "./PythonLiteral.js"
+import * as python from "./python/embedded.js"
 import { isCompileMemoryError } from "./Traceback.js"
 
 /**
@@ -85,29 +86,45 @@ export const checkedTopLevelRequest = (
   code: string,
   options?: { readonly collectFirst?: boolean },
 ): string => {
+  // `exec(*x)`: on MicroPython 1.9 it parses in less heap than `exec(x[0])` (which the checked
+  // exchanges use: it costs one call level less), and the filesystem needs every byte there.
+  const run = `${topLevelExec(code, "unpacked")}\n`
+  return options?.collectFirst === true ? `${COLLECT_GARBAGE}\n${run}` : run
+}
+
+/** Length in characters and UTF-8 byte sum of `code`, as the board computes them of a string. */
+export const stringCheckOf = (code: string): { readonly length: number; readonly sum: number } => {
   const bytes = utf8.encode(code)
   let sum = 0
   for (let i = 0; i < bytes.length; i++) sum += bytes[i]!
-  const q = PARAMETER
-  const check = `len(${q})==${[...code].length} and sum(bytes(${q},'utf-8'))==${sum}`
-  // `exec(*x)`: on MicroPython 1.9 it parses in less heap than `exec(x[0])` (which the checked
-  // exchanges use: it costs one call level less), and the filesystem needs every byte there.
-  const run = `exec(*[${q} for ${q} in [${toPythonLiteral(code)}] if ${check}] or [${DAMAGED}])\n`
-  return options?.collectFirst === true ? `import gc;gc.collect()\n${run}` : run
+  return { length: [...code].length, sum }
 }
 
 /**
- * Python defining `_belay_x(q, n, s)`: the short form of the check for boards where it is deployed
- * (about 20 bytes per request instead of 110). Deploy it with a checked request.
+ * `exec` of `code` quoted as a string literal, checked in a list comprehension that yields it
+ * only when its length and byte sum are what was sent, else names the undefined
+ * `_belay_request_damaged`: `"unpacked"` passes the one-element list as `exec(*list)`,
+ * `"indexed"` as `exec(list[0])`.
+ */
+export const topLevelExec = (code: string, call: "unpacked" | "indexed"): string => {
+  const { length, sum } = stringCheckOf(code)
+  const q = PARAMETER
+  const list = `[${q} for ${q} in [${toPythonLiteral(code)}] if len(${q})==${length} and sum(bytes(${q},'utf-8'))==${sum}] or [${DAMAGED}]`
+  return call === "unpacked" ? `exec(*${list})` : `exec((${list})[0])`
+}
+
+/**
+ * Python defining `_belay_x(q, n, s)` (`src/python/checked_runtime.py`): the short form of the
+ * check for boards where it is deployed (about 20 bytes per request instead of 110). Deploy it
+ * with a checked request.
  *
  * @example
  * yield* execChecked(device, CHECKED_RUNTIME)
  * yield* execChecked(device, "print(1)", { runtime: true })
  * @since 0.1.0
  */
-export const CHECKED_RUNTIME = `def _belay_x(q,n,s):
- if len(q)==n and sum(q)==s:exec(q)
- else:${DAMAGED}`
+// Without the file's last newline: a definition needs none, and inside a bytes literal it costs two.
+export const CHECKED_RUNTIME = python.CHECKED_RUNTIME.code.trimEnd()
 
 /**
  * `code` as a call of the deployed {@link CHECKED_RUNTIME}.
@@ -276,8 +293,11 @@ export const resendWhileNothingRan = <A, E>(
 /** Further sends of a request that ran nothing, by default (three sends in all). */
 export const RESENDS = 2
 
-/** Python collecting the board's heap (a small board's heap is full of the last exchanges' garbage). */
-export const COLLECT_GARBAGE = "import gc\ngc.collect()"
+/**
+ * Python collecting the board's heap (`src/python/collect_garbage.py`; a small board's heap is
+ * full of the last exchanges' garbage).
+ */
+export const COLLECT_GARBAGE = python.COLLECT_GARBAGE.code.trimEnd()
 
 /**
  * Options of a checked request.

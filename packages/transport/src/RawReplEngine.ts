@@ -1,6 +1,16 @@
+/**
+ * The raw REPL protocol engine of one link: entering and leaving the raw REPL, one exchange
+ * (raw-paste with its flow control, or plain raw in paced chunks, then stdout, the traceback and
+ * the prompt), interrupts, soft resets, and resets seen in what the board sends. One concept kept
+ * in one module over 400 lines: its methods are the steps of one state machine and share its
+ * state (where the board's REPL is, raw-paste support, pipelining, the count of resets) with the
+ * link, the buffer and the bounds. Its settings are in `RawReplOptions.ts`, how it recognises a
+ * reset banner in `ResetBanner.ts`.
+ */
 import { Duration, Effect, PubSub } from "effect"
 import type { ByteLink } from "./ByteLink.js"
-import { plainStdoutFraming, type StdoutFraming, type StdoutScan } from "./CheckedOutput.js"
+import { MAX_TIMER_MS } from "./CallBounds.js"
+import { plainStdoutFraming, type StdoutFraming, type StdoutScan } from "./CheckedReplyReader.js"
 import {
   BoardResetError,
   BoardStuckError,
@@ -13,98 +23,21 @@ import {
   UnexpectedBytesError,
 } from "./errors.js"
 import type { MetricsRecorder } from "./ProtocolMetrics.js"
+import {
+  type BoardResetEvent,
+  type ProtocolCapabilities,
+  type RawReplOptions,
+  type ResolvedOptions,
+  resolveOptions,
+} from "./RawReplOptions.js"
 import type { ReceiveBuffer } from "./ReceiveBuffer.js"
+import { damagedResetBanner, RESET_AFTER_OUTPUT, RESET_IN_OUTPUT } from "./ResetBanner.js"
 
-/**
- * Protocol settings of one connection. Every wait on the board is bounded by one of these.
- *
- * @example
- * makeDeviceCommunication(link, { rawPaste: "never", plainRawChunkSize: 64, plainRawChunkDelayMs: 5 })
- * @since 0.1.0
- */
-export interface RawReplOptions {
-  /** `"auto"` tries raw-paste and falls back to plain raw mode; `"never"` always uses plain raw mode. */
-  readonly rawPaste?: "auto" | "never"
-  /**
-   * Plain raw mode writes code in chunks of this many bytes... (default 32). Plain raw mode is the
-   * fallback for old firmware on small boards, whose UART FIFO is a few bytes deep: 256 B per 10 ms
-   * (what other tools use) lost bytes on the emulated micro:bit under load; 32 B per 3 ms did not.
-   */
-  readonly plainRawChunkSize?: number
-  /** ...with this pause between chunks (default 3 ms): about 10 KB/s, the pace of a 115200-baud line. */
-  readonly plainRawChunkDelayMs?: number
-  /** Bound on each protocol reply (`OK`, window grants, echo, prompt, traceback). Default 5000 ms. */
-  readonly replyTimeoutMs?: number
-  /** Bound on entering the raw REPL, interrupt and retries included. Default 10000 ms. */
-  readonly enterRawTimeoutMs?: number
-  /** Bound on getting the prompt back after Ctrl-C before the board counts as stuck. Default 3000 ms. */
-  readonly interruptTimeoutMs?: number
-  /** Default bound on one `exec` call, sending and output included. Default 60000 ms; `Infinity` for none. */
-  readonly execTimeoutMs?: number
-  /** How long the line must stay quiet when draining before the raw REPL banner. Default 20 ms. */
-  readonly drainQuietMs?: number
-  /**
-   * `exec`, `eval` and `execStream` check their request and reply end to end (`"checked"`, the
-   * default; see `CheckedOutput.ts`), or send code as it is (`"unchecked"`: for a link you trust,
-   * or code that checks itself). Each call may say otherwise.
-   */
-  readonly integrity?: "checked" | "unchecked"
-  /** The most output `exec` and `eval` collect before they stop the code and fail. Default 16 MB. */
-  readonly maxOutputBytes?: number
-  /** The most received bytes the host keeps waiting unread (a slow stream reader). Default 8 MB. */
-  readonly maxUnreadBytes?: number
-}
-
-/** @internal */
-export type ResolvedOptions = Required<RawReplOptions>
-
-export const resolveOptions = (options: RawReplOptions | undefined): ResolvedOptions => ({
-  rawPaste: options?.rawPaste ?? "auto",
-  plainRawChunkSize: options?.plainRawChunkSize ?? 32,
-  plainRawChunkDelayMs: options?.plainRawChunkDelayMs ?? 3,
-  replyTimeoutMs: options?.replyTimeoutMs ?? 5000,
-  enterRawTimeoutMs: options?.enterRawTimeoutMs ?? 10000,
-  interruptTimeoutMs: options?.interruptTimeoutMs ?? 3000,
-  execTimeoutMs: options?.execTimeoutMs ?? 60000,
-  drainQuietMs: options?.drainQuietMs ?? 20,
-  integrity: options?.integrity ?? "checked",
-  maxOutputBytes: options?.maxOutputBytes ?? 16 * 1024 * 1024,
-  maxUnreadBytes: options?.maxUnreadBytes ?? 8 * 1024 * 1024,
-})
-
-/**
- * A reset of the board seen by the transport: everything the board held in RAM is gone.
- *
- * @example
- * yield* Stream.runForEach(comm.resets, (r) => Effect.log(`board reset (${r.kind})`))
- * @since 0.1.0
- */
-export interface BoardResetEvent {
-  readonly kind: "soft" | "hard"
-  /** True when we asked for it (`softReset`), false when the board reset on its own or after a stuck interrupt. */
-  readonly requested: boolean
-  /** Count of resets seen on this connection, this one included. */
-  readonly generation: number
-  readonly at: Date
-}
-
-/**
- * The mode the connection negotiated, as far as it knows.
- *
- * @example
- * const { rawPaste, rawPasteWindow } = yield* comm.protocolCapabilities
- * @since 0.1.0
- */
-export interface ProtocolCapabilities {
-  /** `undefined` until the first exchange tried it. */
-  readonly rawPaste: boolean | undefined
-  /** The board's raw-paste flow-control window in bytes, when raw-paste is in use. */
-  readonly rawPasteWindow: number | undefined
-}
+export { suffixDistance } from "./ResetBanner.js"
+export type { BoardResetEvent, ProtocolCapabilities, RawReplOptions, ResolvedOptions }
+export { damagedResetBanner, resolveOptions }
 
 const enc = new TextEncoder()
-/** The longest delay `setTimeout` takes (about 24.8 days); longer bounds are clamped to it. */
-const MAX_TIMER_MS = 2 ** 31 - 1
 const tracebackDecoder = new TextDecoder()
 const CTRL_A = 0x01
 const CTRL_D = 0x04
@@ -112,66 +45,6 @@ const RAW_PASTE_REQUEST = Uint8Array.of(0x05, 0x41, CTRL_A)
 const RAW_BANNER = /raw REPL; CTRL-B to exit\r*\n>/
 const SOFT_REBOOT = /soft reboot\r*\n/
 const FRIENDLY_PROMPT = /\r\n>>> $/
-// A reset seen in the middle of output: a soft reboot back to the raw prompt, or a boot banner
-// followed by the friendly prompt.
-const RESET_IN_OUTPUT = [
-  /soft reboot\r*\n[\s\S]*raw REPL; CTRL-B to exit\r*\n>$/,
-  /MicroPython v[^\r\n]*\r*\nType "help\(\)" for more information\.\r*\n>>> $/,
-]
-
-/**
- * How the boot banners end, for a reset whose banner arrived damaged (a byte dropped, repeated or
- * changed on the link): the raw prompt after a soft reset, the friendly prompt after a hard one.
- */
-const DAMAGED_RESET_ENDINGS = [
-  { kind: "soft", ending: "raw REPL; CTRL-B to exit\r\n>" },
-  { kind: "hard", ending: 'Type "help()" for more information.\r\n>>> ' },
-] as const
-/** Edits (bytes dropped, inserted or changed) a damaged banner ending may differ by: one fault's. */
-const DAMAGED_RESET_EDITS = 4
-
-/**
- * The fewest edits that turn some suffix of `text` into `ending` (an approximate match anchored
- * at the end of `text`). Looks no further back once no longer suffix can come within `limit`.
- * @internal
- */
-export const suffixDistance = (text: string, ending: string, limit: number): number => {
-  const m = ending.length
-  const n = Math.min(text.length, m + limit)
-  // row[i]: edits between the last i characters of `ending` and the last j characters of `text`.
-  let row = Array.from({ length: m + 1 }, (_, i) => i)
-  let best = row[m]!
-  for (let j = 1; j <= n; j++) {
-    const c = text.charCodeAt(text.length - j)
-    const next = [j]
-    let low = j
-    for (let i = 1; i <= m; i++) {
-      const same = ending.charCodeAt(m - i) === c ? 0 : 1
-      const d = Math.min(row[i]! + 1, next[i - 1]! + 1, row[i - 1]! + same)
-      next.push(d)
-      if (d < low) low = d
-    }
-    row = next
-    if (row[m]! < best) best = row[m]!
-    if (low > limit) break
-  }
-  return best
-}
-
-/**
- * The kind of reset whose banner `text` ends with, damaged: within {@link DAMAGED_RESET_EDITS}
- * edits of a banner's ending, or undefined.
- * @internal
- */
-export const damagedResetBanner = (text: string): "soft" | "hard" | undefined =>
-  DAMAGED_RESET_ENDINGS.find(
-    (r) => suffixDistance(text, r.ending, DAMAGED_RESET_EDITS) <= DAMAGED_RESET_EDITS,
-  )?.kind
-
-const RESET_AFTER_OUTPUT = [
-  /soft reboot\r*\n[\s\S]*?raw REPL; CTRL-B to exit\r*\n>/,
-  /MicroPython v[^\r\n]*\r*\nType "help\(\)" for more information\.\r*\n>>> /,
-]
 
 /** The most recent bytes a wait for a pattern looks at (banners and prompts are far shorter). */
 const PATTERN_WINDOW = 4096

@@ -7,19 +7,22 @@
 
 // Checked requests: the builders and how to read their failures.
 export {
-  CheckedReplyReader,
-  type CheckedReplyVerdict,
   checkedEvalRequest,
   checkedExecRequest,
   EXEC_RUNTIME,
   EXEC_RUNTIME_NAME,
   fromCheckedExchange,
   newExchangeNonce,
-  plainStdoutFraming,
   RESTORE_PRINT_REQUEST,
+} from "./CheckedOutput.js"
+// Checked replies: where stdout ends, and the reader of a checked exchange's frames.
+export {
+  CheckedReplyReader,
+  type CheckedReplyVerdict,
+  plainStdoutFraming,
   type StdoutFraming,
   type StdoutScan,
-} from "./CheckedOutput.js"
+} from "./CheckedReplyReader.js"
 // The resend policy: send again only while nothing ran.
 export {
   type AttemptForm,

@@ -2,12 +2,11 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import {
   buildCheckedRequest,
-  CheckedReplyReader,
   checkedEvalRequest,
   checkedExecRequest,
   fromCheckedExchange,
-  plainStdoutFraming,
 } from "../src/CheckedOutput.js"
+import { CheckedReplyReader, plainStdoutFraming } from "../src/CheckedReplyReader.js"
 import { PythonError } from "../src/errors.js"
 
 // What the board side of a checked exchange (EXEC_RUNTIME) sends, written again here from its

@@ -1,125 +1,35 @@
+/**
+ * A fault injector: a link between the host and a board that drops, repeats, corrupts, delays,
+ * splits or stalls bytes, pulls the cable, and resets the board at a chosen phase of an
+ * exchange, at random rates or at scheduled bytes, reproducibly from a seed. Over 400 lines
+ * because `makeFaultInjector` is one closure: the two directions' delivery fibers, the resets
+ * pending on a phase, the counts and the log share its state. Its options and handle are in
+ * `FaultInjectorOptions.ts`, the phase tracking in `ExchangePhaseTracker.ts`.
+ */
 import { Clock, Deferred, Duration, Effect, Queue, type Scope, Stream } from "effect"
 import { type ByteLink, makeReceiveQueue, type ReceiveQueue } from "../ByteLink.js"
 import { LinkClosedError, type LinkError } from "../errors.js"
+import { ExchangePhaseTracker, type PhaseEntry, seededRandom } from "./ExchangePhaseTracker.js"
+import type {
+  BoardResetKind,
+  ExchangePhase,
+  FaultInjector,
+  FaultInjectorOptions,
+  InjectedFault,
+  LinkFaultKind,
+} from "./FaultInjectorOptions.js"
 
-/** What can go wrong on the wire. */
-export type LinkFaultKind = "drop" | "duplicate" | "corrupt" | "delay" | "split" | "stall" | "disconnect"
-
-/** A soft reset (RAM gone, back at the prompt) or a hard one (power-on banner, friendly REPL). */
-export type BoardResetKind = "soft" | "hard"
-
-/** Where in an exchange a reset or fault is aimed, as seen from the host's bytes. */
-export type ExchangePhase = "enter-raw" | "raw-paste-negotiate" | "code" | "running" | "output" | "idle"
-
-/**
- * Probability of each fault per chunk (one write, or one chunk received from the board), 0..1,
- * default 0.
- *
- * @example
- * const rates: LinkFaultRates = { drop: 0.01, split: 0.2, stall: 0.001 }
- */
-export interface LinkFaultRates {
-  /** Remove one random byte from the chunk. */
-  readonly drop?: number
-  /** Repeat one random byte (or a short run). */
-  readonly duplicate?: number
-  /** Flip bits of one random byte. */
-  readonly corrupt?: number
-  /** Hold the chunk back for `delayMs` (order preserved). */
-  readonly delay?: number
-  /** Cut the chunk into 2..4 pieces delivered separately (benign: must never break anything). */
-  readonly split?: number
-  /** Stop delivering in that direction for `stallMs`, then resume (order preserved). */
-  readonly stall?: number
-  /** The link is lost: `received` fails with `LinkLostError`, writes fail. */
-  readonly disconnect?: number
-}
-
-/**
- * Settings of a fault injector.
- *
- * @example
- * const options: FaultInjectorOptions = {
- *   seed: 42,
- *   fromBoard: { corrupt: 0.01 },
- *   schedule: [{ direction: "toBoard", atByte: 100, fault: "drop" }],
- *   resets: { rate: 0.05, phases: ["running"], perform: (kind) => (kind === "hard" ? board.hardReset : board.softReset) },
- * }
- */
-export interface FaultInjectorOptions {
-  /** Same seed + same traffic => same faults. */
-  readonly seed: number
-  /** Faults on host->board bytes. */
-  readonly toBoard?: LinkFaultRates
-  /** Faults on board->host bytes. */
-  readonly fromBoard?: LinkFaultRates
-  /** Range of a delay in milliseconds, bounds included. Default [1, 20]. */
-  readonly delayMs?: readonly [number, number]
-  /** Range of a stall in milliseconds, bounds included. Default [50, 400]. */
-  readonly stallMs?: readonly [number, number]
-  /**
-   * Faults at exact points, in addition to the random ones: the n-th byte (0-based, counted over
-   * the injector's whole life) in a direction. A scheduled fault is skipped when its byte passes
-   * while injection is off, or (from the board) while no view is connected.
-   */
-  readonly schedule?: ReadonlyArray<{
-    readonly direction: "toBoard" | "fromBoard"
-    readonly atByte: number
-    readonly fault: LinkFaultKind
-  }>
-  /**
-   * Board resets aimed at protocol phases. `perform` does the reset on the real board under test;
-   * it is forked (never awaited by the byte path) as soon as the byte that entered the phase has
-   * been delivered, so the board is in that phase when it resets. At most once per phase entry.
-   */
-  readonly resets?: {
-    /** Probability per phase entry. */
-    readonly rate: number
-    /** Default: all but `"idle"`. */
-    readonly phases?: ReadonlyArray<ExchangePhase>
-    /** Default: both. */
-    readonly kinds?: ReadonlyArray<BoardResetKind>
-    readonly perform: (kind: BoardResetKind) => Effect.Effect<void>
-  }
-}
-
-/** One fault the injector caused. */
-export interface InjectedFault {
-  readonly kind: LinkFaultKind | `reset-${BoardResetKind}`
-  readonly direction?: "toBoard" | "fromBoard"
-  readonly phase: ExchangePhase
-  /** The byte the fault hit (or the phase was entered at), counted in its direction over the injector's life. */
-  readonly atByte?: number
-  /** How long a delay or stall holds the bytes back. */
-  readonly durationMs?: number
-}
-
-/** Totals over the injector's whole life. */
-export interface FaultCounts {
-  /** Faults by kind (`drop`, ..., `reset-soft`, `reset-hard`). */
-  readonly byKind: Readonly<Record<string, number>>
-  readonly total: number
-  /** Bytes the host wrote (before faults). */
-  readonly bytesToBoard: number
-  /** Bytes the board sent (before faults), connected or not. */
-  readonly bytesFromBoard: number
-}
-
-/** The test's handle on a fault injector. */
-export interface FaultInjector {
-  /**
-   * A fresh link view over the inner link. Only one is live at a time: connecting again ends the
-   * previous view (its `received` ends). After an injected disconnect, `connect` gives service
-   * back (a replugged cable); bytes the board sent while nothing was connected are lost, like a
-   * real cable. Fails when the inner link is closed.
-   */
-  readonly connect: Effect.Effect<ByteLink, LinkClosedError, Scope.Scope>
-  /** Turn injection off/on (e.g. off while checking the board after an operation). On at start. */
-  readonly setEnabled: (enabled: boolean) => Effect.Effect<void>
-  readonly counts: Effect.Effect<FaultCounts>
-  /** Every fault injected, in order (bounded: the last 10,000). */
-  readonly log: Effect.Effect<ReadonlyArray<InjectedFault>>
-}
+export { ExchangePhaseTracker, seededRandom } from "./ExchangePhaseTracker.js"
+export type {
+  BoardResetKind,
+  ExchangePhase,
+  FaultCounts,
+  FaultInjector,
+  FaultInjectorOptions,
+  InjectedFault,
+  LinkFaultKind,
+  LinkFaultRates,
+} from "./FaultInjectorOptions.js"
 
 type Direction = "toBoard" | "fromBoard"
 
@@ -142,95 +52,8 @@ const ALL_BUT_IDLE: ReadonlyArray<ExchangePhase> = [
   "output",
 ]
 
-/**
- * mulberry32: a small seeded PRNG, uniform in [0, 1).
- * @internal
- */
-export const seededRandom = (seed: number): (() => number) => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 const between = (random: () => number, [low, high]: readonly [number, number]): number =>
   low + Math.floor(random() * (Math.max(low, high) - low + 1))
-
-/** A phase entered at a byte of a chunk. */
-interface PhaseEntry {
-  readonly index: number
-  readonly phase: ExchangePhase
-}
-
-/**
- * Follows the raw REPL exchange from the bytes on the wire (see RawReplEngine): `\r\x01` enters
- * the raw REPL, `\x05A\x01` asks for raw-paste, code follows, `\x04` ends it, the board's first
- * bytes after that are output, and `>` after the last `\x04` is the prompt. A heuristic: corrupted
- * traffic can mislead it, it never throws.
- * @internal
- */
-export class ExchangePhaseTracker {
-  phase: ExchangePhase = "idle"
-  private hostPrevious = -1
-  private hostBeforePrevious = -1
-  private boardPrevious = -1
-  private endsSeen = 0
-
-  /** Host->board bytes: the phases entered, with the index of the byte that entered them. */
-  host(bytes: Uint8Array): PhaseEntry[] {
-    const entered: PhaseEntry[] = []
-    const enter = (index: number, phase: ExchangePhase) => {
-      this.phase = phase
-      entered.push({ index, phase })
-    }
-    for (let i = 0; i < bytes.length; i++) {
-      const b = bytes[i]!
-      if (b === 0x01) {
-        if (this.hostBeforePrevious === 0x05 && this.hostPrevious === 0x41) enter(i, "raw-paste-negotiate")
-        else if (this.hostPrevious === 0x0d || this.hostPrevious === 0x03) enter(i, "enter-raw")
-      } else if (b === 0x04) {
-        if (this.phase === "code") {
-          this.endsSeen = 0
-          this.boardPrevious = -1
-          enter(i, "running")
-        }
-      } else if (this.phase !== "code" && this.phase !== "running") {
-        const startsCommand = b === 0x41 && this.hostPrevious === 0x05
-        if (!startsCommand && (b >= 0x20 || b === 0x09 || b === 0x0a)) enter(i, "code")
-      }
-      this.hostBeforePrevious = this.hostPrevious
-      this.hostPrevious = b
-    }
-    return entered
-  }
-
-  /** Board->host bytes: the phases entered. */
-  board(bytes: Uint8Array): PhaseEntry[] {
-    const entered: PhaseEntry[] = []
-    for (let i = 0; i < bytes.length; i++) {
-      const b = bytes[i]!
-      if (this.phase === "running") {
-        this.phase = "output"
-        entered.push({ index: i, phase: "output" })
-      }
-      if (this.phase === "output") {
-        if (b === 0x04) this.endsSeen++
-        else if (b === 0x3e && this.boardPrevious === 0x04 && this.endsSeen >= 2) {
-          // `\x04` `>` after stdout and traceback: the raw prompt (raw-paste also echoes a `\x04` first;
-          // a traceback never starts with `>`).
-          this.phase = "idle"
-          entered.push({ index: i, phase: "idle" })
-        }
-      }
-      this.boardPrevious = b
-    }
-    return entered
-  }
-}
 
 /** A reset decided for a phase entered at `index` of a chunk. */
 interface PendingReset {

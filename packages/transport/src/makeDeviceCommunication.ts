@@ -1,0 +1,371 @@
+/**
+ * The implementation of the `DeviceCommunication` service (see `DeviceCommunication.ts`): one
+ * protocol engine on an open link, its received bytes, the lock that makes exchanges take turns,
+ * metrics, recovery after a timeout or an interruption, and the plain, checked and streamed calls.
+ */
+import {
+  type Cause,
+  type Context,
+  Deferred,
+  Duration,
+  Effect,
+  Metric,
+  PubSub,
+  Queue,
+  type Scope,
+  Stream,
+} from "effect"
+import { type ByteLink, receiveDirectly } from "./ByteLink.js"
+import { boundedBy, collector, describeActivity, toDuration } from "./CallBounds.js"
+import { makeCheckedCall, type RunExchange } from "./CheckedCall.js"
+import type { DeviceCommunicationShape, ExecOptions, TerminalSession } from "./DeviceCommunication.js"
+import {
+  LinkClosedError,
+  type LinkError,
+  type ProtocolError,
+  ProtocolTimeoutError,
+  PythonError,
+} from "./errors.js"
+import { FairLock } from "./FairLock.js"
+import { MetricsRecorder, TransportMetrics } from "./ProtocolMetrics.js"
+import { type BoardResetEvent, RawReplEngine, type RawReplOptions, resolveOptions } from "./RawReplEngine.js"
+import { ReceiveBuffer } from "./ReceiveBuffer.js"
+import { StateStore } from "./StateStore.js"
+import { parseTraceback } from "./Traceback.js"
+
+const encoder = new TextEncoder()
+/** For whole-buffer decodes only (no `stream: true`): it keeps no state between calls. */
+const decoder = new TextDecoder()
+
+/**
+ * Start the protocol engine on an open link. The engine lives as long as the scope.
+ *
+ * @example
+ * const comm = yield* makeDeviceCommunication(link, { execTimeoutMs: 10_000 })
+ * yield* comm.exec("import machine; print(machine.freq())")
+ * @since 0.1.0
+ */
+export const makeDeviceCommunication = (
+  link: ByteLink,
+  options?: RawReplOptions,
+): Effect.Effect<DeviceCommunicationShape, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const resolved = resolveOptions(options)
+    const buffer = new ReceiveBuffer(resolved.maxUnreadBytes)
+    const recorder = new MetricsRecorder()
+    const lock = new FairLock()
+    const resetHub = yield* Effect.acquireRelease(PubSub.unbounded<BoardResetEvent>(), PubSub.shutdown)
+    const engine = new RawReplEngine(link, buffer, resolved, recorder, resetHub)
+    const attributes = { link: link.description }
+    const bytesIn = Metric.withAttributes(TransportMetrics.bytesIn, attributes)
+    const bytesOut = Metric.withAttributes(TransportMetrics.bytesOut, attributes)
+    const exchanges = Metric.withAttributes(TransportMetrics.exchanges, attributes)
+    const latencyMetric = Metric.withAttributes(TransportMetrics.latency, attributes)
+
+    const closed = yield* Deferred.make<LinkError>()
+    const closeWith = (error: LinkError) =>
+      Effect.andThen(
+        Effect.sync(() => buffer.close(error)),
+        Deferred.succeed(closed, error),
+      )
+    const closeWithUnsafe = (error: LinkError) => {
+      buffer.close(error)
+      Deferred.doneUnsafe(closed, Effect.succeed(error))
+    }
+
+    /** When the last bytes came from the board (for telling a busy board from a silent one). */
+    let lastArrival = 0
+    // Received bytes go into the buffer for the lifetime of the scope: straight from the link's
+    // receive side when it allows (no fiber hop per chunk), else by a fiber reading the stream.
+    const context = yield* Effect.context<never>()
+    const direct = receiveDirectly(link.received, {
+      bytes: (chunk) => {
+        recorder.bytesIn += chunk.length
+        lastArrival = performance.now()
+        buffer.push(chunk)
+        bytesIn.updateUnsafe(chunk.length, context)
+      },
+      end: () => closeWithUnsafe(new LinkClosedError({ link: link.description, reason: "link ended" })),
+      fail: closeWithUnsafe,
+    })
+    if (direct !== undefined) yield* Effect.addFinalizer(() => Effect.sync(direct))
+    else
+      yield* Stream.runForEach(link.received, (chunk) => {
+        recorder.bytesIn += chunk.length
+        lastArrival = performance.now()
+        buffer.push(chunk)
+        return Metric.update(bytesIn, chunk.length)
+      }).pipe(
+        Effect.matchEffect({
+          onFailure: closeWith,
+          onSuccess: () => closeWith(new LinkClosedError({ link: link.description, reason: "link ended" })),
+        }),
+        Effect.forkScoped,
+      )
+
+    // Ctrl-C, the raw prompt back, then one empty exchange: a Ctrl-C that reached the board while
+    // the interrupted code was unwinding can stay pending (MicroPython raises it at the next
+    // bytecode), and would otherwise interrupt the caller's next code. Its KeyboardInterrupt is
+    // taken here.
+    const recover = Effect.andThen(
+      engine.enterRaw("recover"),
+      Effect.ignore(
+        // Short: a board at its prompt answers in milliseconds; a recovery on a noisy link must
+        // not spend a reply's whole bound here on top of its own.
+        Effect.timeoutOrElse(
+          engine.exchange(encoder.encode("pass"), () => Effect.void),
+          {
+            duration: Duration.millis(Math.min(resolved.replyTimeoutMs, FLUSH_BOUND_MS)),
+            orElse: () => engine.forgetState,
+          },
+        ),
+      ),
+    )
+    const recoverAfterInterrupt = () => Effect.ignore(recover)
+    const countProtocolError = () =>
+      Effect.sync(() => {
+        recorder.protocolErrors++
+      })
+
+    /**
+     * One exchange under the lock, bounded, with Ctrl-C recovery on timeout, interruption, and
+     * output past its limit; then `afterCutOff`, still under the lock, when the exchange did not
+     * end normally.
+     */
+    const runExchange: RunExchange = (code, onStdout, timeout, framing, afterCutOff, printed) => {
+      const started = performance.now()
+      const receivedBefore = recorder.bytesIn
+      const body = Effect.gen(function* () {
+        yield* engine.ensureRaw()
+        const sentBefore = recorder.bytesOut
+        const exchangeStarted = performance.now()
+        const out = yield* engine.exchange(code, onStdout, framing)
+        const latency = performance.now() - exchangeStarted
+        recorder.recordExchange(latency, out.mode)
+        // The three metric updates in one step (what `Metric.update` does, with this fiber's context).
+        return yield* Effect.contextWith((services: Context.Context<never>) => {
+          latencyMetric.updateUnsafe(latency, services)
+          exchanges.updateUnsafe(1, services)
+          bytesOut.updateUnsafe(recorder.bytesOut - sentBefore, services)
+          return Effect.succeed(out.traceback)
+        })
+      })
+      const stopped = Effect.catchTag(body, "OutputLimitError", (e) =>
+        Effect.andThen(Effect.ignore(recover), Effect.fail(e)),
+      )
+      const bounded =
+        timeout === undefined
+          ? stopped
+          : boundedBy(stopped, timeout, () =>
+              Effect.suspend(() => {
+                const activity = describeActivity(
+                  printed?.() ?? recorder.bytesIn - receivedBefore,
+                  started,
+                  lastArrival,
+                )
+                return Effect.andThen(
+                  recover,
+                  Effect.fail(
+                    new ProtocolTimeoutError({
+                      phase: "call",
+                      timeoutMs: Duration.toMillis(timeout),
+                      received: "",
+                      activity,
+                    }),
+                  ),
+                )
+              }),
+            )
+      const withCleanup =
+        afterCutOff === undefined
+          ? bounded.pipe(Effect.onInterrupt(recoverAfterInterrupt))
+          : bounded.pipe(
+              // Only when the board answers again: a stuck board or a dead link gets no more.
+              Effect.onInterrupt(() => Effect.ignore(Effect.andThen(recover, afterCutOff))),
+              Effect.tapError((e) =>
+                e._tag === "BoardStuckError" || e._tag === "LinkClosedError" || e._tag === "LinkLostError"
+                  ? Effect.void
+                  : Effect.ignore(afterCutOff),
+              ),
+            )
+      return lock.withLock(withCleanup.pipe(Effect.tapError(countProtocolError)))
+    }
+
+    /** An exchange for a caller that holds the lock already, bounded by `timeout`. */
+    const runExchangeUnlocked = (code: Uint8Array, timeout: Duration.Duration) =>
+      Effect.timeoutOrElse(
+        Effect.andThen(
+          engine.ensureRaw(),
+          engine.exchange(code, () => Effect.void),
+        ),
+        {
+          duration: timeout,
+          orElse: () =>
+            Effect.andThen(
+              Effect.ignore(recover),
+              Effect.fail(
+                new ProtocolTimeoutError({
+                  phase: "call",
+                  timeoutMs: Duration.toMillis(timeout),
+                  received: "",
+                }),
+              ),
+            ),
+        },
+      )
+
+    // The default bound, computed once rather than per call.
+    const defaultTimeout = toDuration(undefined, resolved.execTimeoutMs)
+    const timeoutOf = (options: ExecOptions | undefined) =>
+      options?.timeout === undefined ? defaultTimeout : toDuration(options.timeout, resolved.execTimeoutMs)
+
+    const toPythonError = (traceback: string, stdout: string): PythonError => {
+      recorder.pythonErrors++
+      const { exceptionType, message } = parseTraceback(traceback)
+      return new PythonError({ exceptionType, pythonMessage: message, traceback, stdout })
+    }
+
+    const execBytes = (code: string | Uint8Array, options?: ExecOptions) =>
+      Effect.suspend(() => {
+        const collected = collector(limitOf(options))
+        const bytes = typeof code === "string" ? encoder.encode(code) : code
+        return Effect.flatMap(runExchange(bytes, collected.add, timeoutOf(options)), (traceback) => {
+          const stdout = collected.bytes()
+          return traceback.length > 0
+            ? Effect.fail(toPythonError(traceback, decoder.decode(stdout)))
+            : Effect.succeed(stdout)
+        })
+      })
+
+    const limitOf = (options: ExecOptions | undefined) => options?.maxOutputBytes ?? resolved.maxOutputBytes
+    const isChecked = (options: ExecOptions | undefined) =>
+      (options?.integrity ?? resolved.integrity) === "checked"
+
+    const checkedCall = makeCheckedCall({
+      generation: () => engine.generation,
+      execBytes,
+      interrupt: lock.withLock(engine.enterRaw("recover")),
+      withLock: (effect) => lock.withLock(effect),
+      runExchange,
+      runExchangeUnlocked,
+      defaultTimeout,
+      replyTimeoutMs: resolved.replyTimeoutMs,
+      limitOf,
+      timeoutOf,
+      toPythonError,
+    })
+
+    const exec = (
+      code: string,
+      options?: ExecOptions,
+    ): Effect.Effect<string, PythonError | ProtocolError> => {
+      if (!isChecked(options)) return Effect.map(execBytes(code, options), (bytes) => decoder.decode(bytes))
+      return Effect.suspend(() => {
+        const collected = collector(limitOf(options))
+        const deliver = (parts: ReadonlyArray<Uint8Array>) =>
+          Effect.forEach(parts, collected.add, { discard: true })
+        const text = () => decoder.decode(collected.bytes())
+        return Effect.map(checkedCall("exec", code, options, deliver, text), text)
+      })
+    }
+
+    const evalExpression = (
+      expression: string,
+      options?: ExecOptions,
+    ): Effect.Effect<string, PythonError | ProtocolError> => {
+      if (!isChecked(options))
+        return Effect.map(exec(`print(repr(${expression}))`, options), (out) => out.replace(/\r?\n$/, ""))
+      return Effect.suspend(() => {
+        const collected = collector(limitOf(options))
+        const deliver = (parts: ReadonlyArray<Uint8Array>) =>
+          Effect.forEach(parts, collected.add, { discard: true })
+        return Effect.map(
+          checkedCall("eval", expression, options, deliver, () => decoder.decode(collected.bytes())),
+          (value) => value ?? "",
+        )
+      })
+    }
+
+    const execStream = (
+      code: string,
+      options?: ExecOptions,
+    ): Stream.Stream<string, PythonError | ProtocolError> =>
+      Stream.callback<string, PythonError | ProtocolError>(
+        (queue) =>
+          Effect.gen(function* () {
+            const decoder = new TextDecoder()
+            let printed = ""
+            const offer = (chunk: Uint8Array): Effect.Effect<void> => {
+              const text = decoder.decode(chunk, { stream: true })
+              if (text.length === 0) return Effect.void
+              if (printed.length < 4096) printed += text
+              return Effect.asVoid(Queue.offer(queue, text))
+            }
+            if (isChecked(options)) {
+              yield* checkedCall(
+                "exec",
+                code,
+                options,
+                (parts) => Effect.forEach(parts, offer, { discard: true }),
+                () => printed,
+              )
+              const rest = decoder.decode()
+              if (rest.length > 0) yield* Queue.offer(queue, rest)
+              yield* Queue.end(queue)
+              return
+            }
+            const traceback = yield* runExchange(encoder.encode(code), offer, timeoutOf(options))
+            const rest = decoder.decode()
+            if (rest.length > 0) yield* Queue.offer(queue, rest)
+            if (traceback.length > 0) yield* Queue.fail(queue, toPythonError(traceback, printed))
+            else yield* Queue.end(queue)
+          }).pipe(
+            Effect.catchCause((cause) => Queue.failCause(queue, cause)),
+            Effect.forkScoped,
+          ),
+        { bufferSize: 16, strategy: "suspend" },
+      )
+
+    const terminal = Effect.gen(function* () {
+      yield* lock.lease
+      yield* engine.leaveRaw()
+      const output = yield* Effect.acquireRelease(
+        Queue.unbounded<Uint8Array, LinkError | Cause.Done>(),
+        (q) =>
+          Effect.sync(() => {
+            buffer.tap = undefined
+            engine.state = "unknown"
+            Queue.endUnsafe(q)
+          }),
+      )
+      buffer.tap = (bytes) => Queue.offerUnsafe(output, bytes)
+      return {
+        write: (bytes: Uint8Array) => engine.write(bytes),
+        output: Stream.fromQueue(output),
+      } satisfies TerminalSession
+    })
+
+    return {
+      description: link.description,
+      exec,
+      execBytes,
+      eval: evalExpression,
+      execStream,
+      softReset: lock.withLock(engine.softReset()),
+      interrupt: lock.withLock(engine.enterRaw("recover")),
+      terminal,
+      resets: Stream.fromPubSub(resetHub),
+      generation: Effect.sync(() => engine.generation),
+      protocolCapabilities: Effect.sync(() => ({
+        rawPaste: engine.rawPaste,
+        rawPasteWindow: engine.rawPaste ? engine.rawPasteWindow : undefined,
+      })),
+      metrics: Effect.sync(() => recorder.snapshot()),
+      linkClosed: Deferred.await(closed),
+      queueLength: Effect.sync(() => lock.waiting),
+      connectionState: new StateStore(),
+    } satisfies DeviceCommunicationShape
+  })
+
+/** Bound on the empty exchange that ends a recovery. */
+const FLUSH_BOUND_MS = 300
