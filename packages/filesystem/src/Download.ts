@@ -3,6 +3,7 @@
  * @internal
  */
 import { PythonError, type PythonValue, parsePythonLiteral } from "@belay/transport"
+import { concatBytes } from "@belay/transport/internal"
 import { Duration, Effect, Metric, Result, Schedule, Stream } from "effect"
 import { downloadCode, downloadRawCode } from "./BoardCode.js"
 import {
@@ -140,13 +141,7 @@ const downloadAttempt = (
         attempts: attempt,
       })
     }
-    const out = new Uint8Array(received)
-    let at = 0
-    for (const part of parts) {
-      out.set(part, at)
-      at += part.length
-    }
-    return out
+    return concatBytes(parts)
   })
 
 /** Bytes per raw download segment when the link's rate is unknown. */
@@ -238,15 +233,7 @@ const downloadRaw = (rt: FsRuntime, req: DownloadRequest): Effect.Effect<Uint8Ar
         return data.length < length || next >= req.size ? Effect.succeed(next) : readFrom(next)
       })
     }
-    return Effect.map(readFrom(0), (size) => {
-      const out = new Uint8Array(size)
-      let at = 0
-      for (const part of parts) {
-        out.set(part, at)
-        at += part.length
-      }
-      return out
-    })
+    return Effect.map(readFrom(0), () => concatBytes(parts))
   })
 
 const parseEnd = (text: string): ReadonlyArray<PythonValue> | undefined => {

@@ -5,6 +5,7 @@
  * self-checking reply frame; the helpers are deleted at the end of the exchange.
  * @internal
  */
+import { concatBytes } from "@belay/transport/internal"
 import { type BoardDialect, callOf, nameOf, OS, OS_IMPORT, PythonLiteral, py } from "./BoardDialect.js"
 import { hashHelper, sizeHelper } from "./CompactHash.js"
 import {
@@ -73,13 +74,7 @@ export const compareManyCode = (
       `])\n except OSError as e:\n  ${REPLY_OS_ERROR}\n ${FRAME_TRAILER}\nfinally:\n del ${names.join(",")}\n`,
     ),
   )
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
+  return concatBytes(parts)
 }
 
 /** Reply `(f_bsize, f_frsize, f_blocks, f_bfree, f_bavail)`. */

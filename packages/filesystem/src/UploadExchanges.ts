@@ -5,7 +5,7 @@
  * @internal
  */
 import { type ProtocolError, PythonError, type PythonValue } from "@belay/transport"
-import { isCompileMemoryError } from "@belay/transport/internal"
+import { concatBytes, isCompileMemoryError } from "@belay/transport/internal"
 import { Effect, Ref } from "effect"
 import {
   type CommitMode,
@@ -104,19 +104,7 @@ export type Sent =
   /** The exchange that closes the upload failed on the way (reset, timeout, lost link): the board may have finished it. */
   | { readonly _tag: "Interrupted"; readonly expected: Expected; readonly error: ProtocolError }
 
-const enc = new TextEncoder()
 const latin1 = (bytes: Uint8Array) => Buffer.from(bytes).toString("latin1")
-
-const concat = (parts: ReadonlyArray<Uint8Array | string>): Uint8Array => {
-  const bytes = parts.map((p) => (typeof p === "string" ? enc.encode(p) : p))
-  const out = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0))
-  let at = 0
-  for (const b of bytes) {
-    out.set(b, at)
-    at += b.length
-  }
-  return out
-}
 
 /** The per-attempt facts a data exchange needs besides the state. */
 export interface ExchangeSetup {
@@ -201,7 +189,7 @@ export const sendExchange = (
     )
     const { chunk } = plan
     const chunkCode = chunk ? uploadChunkCode(names, chunk.consumed) : undefined
-    const code = concat([
+    const code = concatBytes([
       head,
       ...(chunk && chunkCode ? [chunkCode[0], chunk.expression, chunkCode[1]] : []),
       plan.close ? close : "",

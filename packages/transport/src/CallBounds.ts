@@ -3,6 +3,7 @@
  * board was doing when it ran out, in words) and its collected output (a limit in bytes).
  */
 import { Duration, Effect, Fiber } from "effect"
+import { concatBytes } from "./Bytes.js"
 import { OutputLimitError } from "./errors.js"
 
 /** The longest delay `setTimeout` takes (about 24.8 days); longer bounds are clamped to it. */
@@ -30,7 +31,7 @@ export const collector = (limit: number) => {
       return Effect.void
     },
     bytes: (): Uint8Array => {
-      const whole = concat(parts, total)
+      const whole = concatBytes(parts)
       if (parts.length > 1) {
         parts.length = 0
         parts.push(whole)
@@ -89,14 +90,3 @@ export const boundedBy = <A, E>(
       })
     })
   })
-
-const concat = (parts: ReadonlyArray<Uint8Array>, total: number): Uint8Array => {
-  if (parts.length === 1) return parts[0]!
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const part of parts) {
-    out.set(part, at)
-    at += part.length
-  }
-  return out
-}

@@ -5,6 +5,8 @@
  * @since 0.1.0
  */
 
+// Bytes.
+export { concatBytes } from "./Bytes.js"
 // Checked requests: the builders and how to read their failures.
 export {
   checkedEvalRequest,

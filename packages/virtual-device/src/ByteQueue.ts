@@ -3,6 +3,8 @@
  *
  * @internal
  */
+import { concatBytes } from "@belay/transport/internal"
+
 export class ByteQueue {
   private chunks: Uint8Array[] = []
   private offset = 0
@@ -74,14 +76,7 @@ export class ByteQueue {
     if (parts.length > 0 && this.offset > 0) parts[0] = parts[0]!.subarray(this.offset)
     this.chunks = []
     this.offset = 0
-    const total = parts.reduce((n, part) => n + part.length, 0)
-    const out = new Uint8Array(total)
-    let at = 0
-    for (const part of parts) {
-      out.set(part, at)
-      at += part.length
-    }
-    return out
+    return concatBytes(parts)
   }
 
   /** Drop what is buffered and fail the waiting reader. */
