@@ -110,5 +110,3 @@ export interface DeviceSession {
   /** Completes when the session has ended and cleaned up. */
   readonly ended: Effect.Effect<void>
 }
-
-export { DeviceSessionImpl, endReasonOf, type SessionHost, SessionKind } from "./DeviceSessionImpl.js"

@@ -249,9 +249,6 @@ export class MultiBoardSessionManager extends Context.Service<
   }
 }
 
-export { cachedCapabilities, forgetCapabilities } from "./CapabilityCache.js"
-export { makeMultiBoardSessionManager } from "./SessionManagerImpl.js"
-
 /**
  * A session manager for one board, living as long as the scope; closing the scope ends every
  * session at once.

@@ -1,7 +1,18 @@
 import { Duration, Effect, Exit, Metric, Scope } from "effect"
 import { ResourceCleanupError, type ResourceCleanupFailure, SessionError } from "./errors.js"
 import { boundedCleanup } from "./ResourceCleanup.js"
-import { CLEANING, DONE, Entry, isNewest, LIVE, Segment } from "./ResourceSegment.js"
+import {
+  CLEANING,
+  closeTracker,
+  DONE,
+  Entry,
+  forgetEntry,
+  isNewest,
+  LIVE,
+  refuseRegistrations,
+  releaseEntry,
+  Segment,
+} from "./ResourceSegment.js"
 import { SessionMetrics } from "./SessionMetrics.js"
 import type { ResourceHandle, ResourceUsageStats, SessionResource, TrackOptions } from "./SessionResource.js"
 
@@ -188,8 +199,8 @@ export class ResourceTracker {
     })
   }
 
-  /** @internal */
-  releaseEntry(entry: Entry): Effect.Effect<void, ResourceCleanupError> {
+  /** Release one resource early (its handle's `release`). */
+  [releaseEntry](entry: Entry): Effect.Effect<void, ResourceCleanupError> {
     return Effect.suspend(() => {
       if (!this.claim(entry)) return Effect.void
       return Effect.flatMap(this.runCleanup(entry), (failure) =>
@@ -200,8 +211,8 @@ export class ResourceTracker {
     })
   }
 
-  /** @internal */
-  forgetEntry(entry: Entry): Effect.Effect<void> {
+  /** Drop one resource without cleanup (its handle's `forget`). */
+  [forgetEntry](entry: Entry): Effect.Effect<void> {
     return Effect.suspend(() => {
       if (entry.state !== LIVE) return Effect.void
       this.done(entry)
@@ -376,10 +387,10 @@ export class ResourceTracker {
   }
 
   /**
-   * @internal The session ends: refuse further registrations, close the scope (every resource's
-   * finalizer runs in it, newest first, with the session's own), and report what failed.
+   * The session ends: refuse further registrations, close the scope (every resource's finalizer
+   * runs in it, newest first, with the session's own), and report what failed.
    */
-  closeWith(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, ResourceCleanupError> {
+  [closeTracker](exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, ResourceCleanupError> {
     return Effect.suspend(() => {
       this.closed = true
       this.cleaned = 0
@@ -393,13 +404,8 @@ export class ResourceTracker {
     })
   }
 
-  /** @internal the session ended before the tracker was made: refuse registrations (there is nothing to clean). */
-  refuseRegistrations(): void {
+  /** The session ended before the tracker was made: refuse registrations (there is nothing to clean). */
+  [refuseRegistrations](): void {
     this.closed = true
-  }
-
-  /** @internal the session ends (`closeWith` a success). */
-  get close(): Effect.Effect<void, ResourceCleanupError> {
-    return this.closeWith(Exit.void)
   }
 }
