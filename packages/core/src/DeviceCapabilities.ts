@@ -13,6 +13,8 @@ import { DeviceCapabilityError } from "./errors.js"
  *
  * @example
  * if (!caps.threads) console.log("no _thread on", caps.platform)
+ *
+ * @since 0.1.0
  */
 export interface DeviceCapabilities {
   /** `sys.platform`, e.g. `rp2`, `esp32`, `microbit`, `webassembly`. */
@@ -46,7 +48,14 @@ export interface DeviceCapabilities {
   readonly fallback: boolean
 }
 
-/** The board's identity (the seed's `DeviceInfo`). */
+/**
+ * The board's identity: which link, which firmware, which board.
+ *
+ * @example
+ * const { platform, version, uniqueId } = yield* session.deviceContext.deviceInfo
+ *
+ * @since 0.1.0
+ */
 export interface DeviceInfo {
   readonly link: string
   readonly platform: string
@@ -127,6 +136,8 @@ const isDamaged = (error: DeviceCapabilityError): boolean =>
  *
  * @example
  * const caps = minimalCapabilities("serial:/dev/ttyUSB0")
+ *
+ * @since 0.1.0
  */
 export const minimalCapabilities = (): DeviceCapabilities => ({
   platform: "unknown",
@@ -236,6 +247,8 @@ const UNCHECKED = { integrity: "unchecked" } as const
  *
  * @example
  * const caps = yield* detectCapabilities(comm)
+ *
+ * @since 0.1.0
  */
 export const detectCapabilities = (
   device: DeviceCommunicationShape,

@@ -17,6 +17,8 @@ const cleanupRetries = Schedule.recurs(CLEANUP_RETRIES)
  *
  * @example
  * failure.error instanceof CleanupTimeout // the resource's cleanup hung
+ *
+ * @since 0.1.0
  */
 export class CleanupTimeout extends Data.TaggedError("CleanupTimeout")<{ readonly timeoutMs: number }> {
   override get message() {

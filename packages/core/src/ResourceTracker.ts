@@ -28,6 +28,8 @@ import type { ResourceHandle, ResourceUsageStats, SessionResource, TrackOptions 
  * const handle = yield* session.resources.track("Pin", session.device.exec("p.off()"))
  * const stats = session.resources.getResourceStats()
  * yield* session.resources.cleanupResources
+ *
+ * @since 0.1.0
  */
 export class ResourceTracker {
   readonly createdAtMs = Date.now()

@@ -90,6 +90,8 @@ export const boardView = (device: DeviceCommunicationShape, generation: number):
  *
  * @example
  * forgetBoardRegistry(session.device)
+ *
+ * @since 0.1.0
  */
 export const forgetBoardRegistry = (device: DeviceCommunicationShape): void => {
   device.connectionState.delete(BoardViewKey)

@@ -12,7 +12,14 @@ import type { ThreadTask } from "./Thread.js"
 // biome-ignore lint/suspicious/noExplicitAny: members of any signature
 type AnyMember = Task<any, any> | GeneratorTask<any, any> | ThreadTask<any>
 
-/** What declaring a module takes. */
+/**
+ * What declaring a module takes.
+ *
+ * @example
+ * BoardModule.make({ name: "leds", setup: "from machine import Pin", members: { on, off } })
+ *
+ * @since 0.1.0
+ */
 export interface BoardModuleOptions<Members extends Record<string, AnyMember>> {
   /** The module's name (a Python identifier): its registry key on the board, and the prefix in logs. */
   readonly name: string
@@ -29,7 +36,7 @@ export interface BoardModuleOptions<Members extends Record<string, AnyMember>> {
 }
 
 /**
- * Several tasks grouped like a class with attributes (Belay.NET's way): they are deployed
+ * Several tasks grouped like a class with attributes: they are deployed
  * together as one unit, and share a setup (run once per session before the first call) and a
  * teardown (run when the session ends).
  *
@@ -50,6 +57,8 @@ export interface BoardModuleOptions<Members extends Record<string, AnyMember>> {
  *   },
  * })
  * yield* display.members.show.call(session, "Hi") // setup, then deploy + call
+ *
+ * @since 0.1.0
  */
 export class BoardModule<Members extends Record<string, AnyMember>> {
   readonly _tag = "BoardModule" as const

@@ -7,7 +7,14 @@ import { TaskTimeoutError } from "./errors.js"
 import { PythonSource } from "./PythonSource.js"
 import { executorState } from "./SessionExecutorState.js"
 
-/** Everything running board code for setup or teardown can fail with. */
+/**
+ * Everything running board code for setup or teardown can fail with.
+ *
+ * @example
+ * pins.run(session).pipe(Effect.catchTag("PythonError", (e) => Console.error(e.pythonMessage)))
+ *
+ * @since 0.1.0
+ */
 export type BoardCodeError = PythonError | ProtocolError | TaskTimeoutError | SessionError
 
 /** @internal run plain code, log its prints, map a call timeout */
@@ -35,7 +42,14 @@ export const runPlainCode = (
     }),
   )
 
-/** What declaring a setup takes. */
+/**
+ * What declaring a setup takes.
+ *
+ * @example
+ * Setup.make({ name: "pins", source: "from machine import Pin", timeout: "5 seconds" })
+ *
+ * @since 0.1.0
+ */
 export interface SetupOptions {
   /** A name for logs and for running it once per session (a Python identifier). */
   readonly name: string
@@ -55,6 +69,8 @@ export interface SetupOptions {
  * ` })
  * yield* pins.run(session) // runs the code
  * yield* pins.run(session) // already done in this session: sends nothing
+ *
+ * @since 0.1.0
  */
 export class Setup {
   readonly _tag = "Setup" as const

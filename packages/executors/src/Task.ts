@@ -16,7 +16,14 @@ import { FramingError, type TaskCallError } from "./errors.js"
 import { END_TAG, excerpt, RESULT_MARK_PY } from "./Framing.js"
 import { PythonSource } from "./PythonSource.js"
 
-/** Options of one call. */
+/**
+ * Options of one call.
+ *
+ * @example
+ * yield* read.callWith(session, { timeout: "2 seconds", onOutput: (text) => Console.log(text) })
+ *
+ * @since 0.1.0
+ */
 export interface CallOptions {
   /**
    * Bound on the call. When it passes, the board is interrupted (Ctrl-C) and the call fails with
@@ -41,7 +48,14 @@ export interface Binding {
   readonly label: string
 }
 
-/** What declaring a task takes. */
+/**
+ * What declaring a task takes.
+ *
+ * @example
+ * Task.make({ name: "add", source, args: [Schema.Number, Schema.Number], result: Schema.Number, timeout: "1 second" })
+ *
+ * @since 0.1.0
+ */
 export interface TaskOptions<Args extends ArgsInput | undefined, R extends BoardSchema<unknown>> {
   /** The Python function's name; `source` must define it at top level. */
   readonly name: string
@@ -105,6 +119,8 @@ const standalone = (name: string, source: PythonSource): Binding => ({
  *   result: Schema.Number,
  * })
  * const sum = yield* add.call(session, 1, 2) // 3
+ *
+ * @since 0.1.0
  */
 export class Task<Args extends ReadonlyArray<unknown>, A> extends Declaration {
   readonly _tag = "Task" as const
@@ -213,6 +229,8 @@ export class Task<Args extends ReadonlyArray<unknown>, A> extends Declaration {
  *   item: Schema.Number,
  * })
  * const squares = yield* Stream.runCollect(count.stream(session, 5)) // [0, 1, 4, 9, 16]
+ *
+ * @since 0.1.0
  */
 export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends Declaration {
   readonly _tag = "GeneratorTask" as const

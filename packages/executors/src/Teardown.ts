@@ -5,7 +5,14 @@ import { PythonSource } from "./PythonSource.js"
 import { executorState } from "./SessionExecutorState.js"
 import { runPlainCode } from "./Setup.js"
 
-/** What declaring a teardown takes. */
+/**
+ * What declaring a teardown takes.
+ *
+ * @example
+ * Teardown.make({ name: "lights_off", source: "led.off()", lostOnReset: true })
+ *
+ * @since 0.1.0
+ */
 export interface TeardownOptions {
   /** A name for logs and for registering it once per session (a Python identifier). */
   readonly name: string
@@ -29,6 +36,8 @@ export interface TeardownOptions {
  * @example
  * const lightsOff = Teardown.make({ name: "lights_off", source: "led.off()" })
  * yield* lightsOff.register(session) // runs when the session ends
+ *
+ * @since 0.1.0
  */
 export class Teardown {
   readonly _tag = "Teardown" as const

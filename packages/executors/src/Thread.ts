@@ -58,7 +58,15 @@ def _belay_tx(i,p,n):
 const runtimeUnit: DeployUnit = makeUnit("_belay_thread", THREAD_RUNTIME)
 const askUnits: ReadonlyArray<DeployUnit> = [frameUnit, runtimeUnit]
 
-/** Where a board thread is. */
+/**
+ * Where a board thread is.
+ *
+ * @example
+ * const status = yield* thread.status
+ * if (status._tag === "Failed") yield* Console.error(status.error.pythonMessage)
+ *
+ * @since 0.1.0
+ */
 export type ThreadStatus =
   | { readonly _tag: "Running" }
   | { readonly _tag: "Finished" }
@@ -75,6 +83,8 @@ export type ThreadStatus =
  * const thread = yield* blink.start(session, 200)
  * yield* Effect.sleep("1 second")
  * yield* thread.stop
+ *
+ * @since 0.1.0
  */
 export interface BoardThread {
   /** Unique on the board: `<sessionId>:<name>-<n>`. */
@@ -89,7 +99,14 @@ export interface BoardThread {
   readonly stop: Effect.Effect<void, ThreadError>
 }
 
-/** What declaring a thread task takes. */
+/**
+ * What declaring a thread task takes.
+ *
+ * @example
+ * ThreadTask.make({ name: "blink", source, args: [Schema.Number], stopTimeout: "2 seconds" })
+ *
+ * @since 0.1.0
+ */
 export interface ThreadTaskOptions<Args extends ArgsInput | undefined> {
   /**
    * The Python function's name. Its first parameter is the stop check Belay provides: a function
@@ -127,6 +144,8 @@ const StatusReply = Schema.Tuple([
  *   args: [Schema.Number],
  * })
  * const thread = yield* blink.start(session, 250) // stopped when the session ends
+ *
+ * @since 0.1.0
  */
 export class ThreadTask<Args extends ReadonlyArray<unknown>> extends Declaration {
   readonly _tag = "ThreadTask" as const
