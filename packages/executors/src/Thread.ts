@@ -15,45 +15,18 @@ import {
 } from "./errors.js"
 import { excerpt, RESULT_MARK_PY } from "./Framing.js"
 import { PythonSource } from "./PythonSource.js"
+import { THREAD } from "./python/embedded.js"
 import { type Binding, Declaration } from "./Task.js"
 
 /**
- * The board side of threads, deployed once per board (and again after a reset) like any unit.
- * `_belay_t` maps a thread id to `[stop flag, state, error]`; state 0 running, 1 finished,
- * 2 failed (error = (type, message, traceback)); `_belay_ts` leaves no entry when the thread did
- * not start. `_belay_tx(id, stop, ticks)` optionally sets
- * the stop flag, waits up to ticks * 10 ms for the thread to end, and returns (state, error),
- * with state 3 when the id is unknown.
+ * The board side of threads (`python/thread.py`, minified at build time), deployed once per board
+ * (and again after a reset) like any unit. `_belay_t` maps a thread id to `[stop flag, state,
+ * error]`; `_belay_ts(id, f, args, kwargs)` starts `f(stopping, *args, **kwargs)` in a thread;
+ * `_belay_tx(id, stop, ticks)` optionally sets the stop flag, waits up to ticks * 10 ms for the
+ * thread to end, and returns `(state, error)`: 0 running, 1 finished, 2 failed (error = (type,
+ * message, traceback)), 3 unknown id.
  */
-export const THREAD_RUNTIME = PythonSource.of(`import _thread
-_belay_t={}
-def _belay_tw(i,f,a,k):
- s=_belay_t[i]
- try:
-  f(lambda:s[0],*a,**k)
-  s[1]=1
- except BaseException as e:
-  t=''
-  try:
-   import io,sys
-   b=io.StringIO();sys.print_exception(e,b);t=b.getvalue()
-  except Exception:
-   pass
-  s[2]=(type(e).__name__,str(e),t);s[1]=2
-def _belay_ts(i,f,a,k):
- try:
-  _belay_t[i]=[False,0,None];_thread.start_new_thread(_belay_tw,(i,f,a,k))
- except:
-  _belay_t.pop(i,None);raise
-def _belay_tx(i,p,n):
- import time
- s=_belay_t.get(i)
- if s is None:return (3,None)
- if p:s[0]=True
- while s[1]==0 and n>0:
-  time.sleep_ms(10);n-=1
- if s[1]:del _belay_t[i]
- return (s[1],s[2])`)
+export const THREAD_RUNTIME = PythonSource.of(THREAD.code)
 
 const runtimeUnit: DeployUnit = makeUnit("_belay_thread", THREAD_RUNTIME)
 const askUnits: ReadonlyArray<DeployUnit> = [frameUnit, runtimeUnit]
