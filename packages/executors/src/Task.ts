@@ -1,5 +1,6 @@
 import type { DeviceSession } from "@belay/core"
 import { type Duration, Effect, Queue, Result, Schema, Stream } from "effect"
+import { inSpan } from "./CallSpan.js"
 import {
   type ArgsCodec,
   type ArgsInput,
@@ -11,7 +12,7 @@ import {
   type ResultCodec,
 } from "./Codec.js"
 import { type DeployUnit, frameUnit, makeUnit } from "./Deployment.js"
-import { inSpan, runOnBoard } from "./Exchange.js"
+import { runOnBoard } from "./Exchange.js"
 import { FramingError, type TaskCallError } from "./errors.js"
 import { END_TAG, excerpt, RESULT_MARK_PY } from "./Framing.js"
 import { PythonSource } from "./PythonSource.js"
