@@ -1,6 +1,6 @@
 import { Duration, Effect, Exit, Metric, Scope } from "effect"
 import { ResourceCleanupError, type ResourceCleanupFailure, SessionError } from "./errors.js"
-import { boundedCleanup } from "./ResourceCleanup.js"
+import { boundedCleanup, failedCleanup, logCleanupFailure } from "./ResourceCleanup.js"
 import {
   CLEANING,
   closeTracker,
@@ -197,7 +197,7 @@ export class ResourceTracker {
       if (failure === undefined) return Effect.void
       this.endFailures ??= []
       this.endFailures.push(failure)
-      return this.logFailure(failure)
+      return logCleanupFailure(failure, this.sessionId)
     })
   }
 
@@ -206,9 +206,7 @@ export class ResourceTracker {
     return Effect.suspend(() => {
       if (!this.claim(entry)) return Effect.void
       return Effect.flatMap(this.runCleanup(entry), (failure) =>
-        failure === undefined
-          ? Effect.void
-          : Effect.fail(new ResourceCleanupError({ sessionId: this.sessionId, failures: [failure] })),
+        failure === undefined ? Effect.void : Effect.fail(failedCleanup(this.sessionId, failure)),
       )
     })
   }
@@ -272,13 +270,14 @@ export class ResourceTracker {
   }
 
   private runAlone(entry: Entry): Effect.Effect<void, ResourceCleanupError> {
-    return Effect.flatMap(boundedCleanup(entry.cleanup, this.cleanupTimeout, this.timeoutMs), (f) =>
-      f === undefined
+    return Effect.flatMap(boundedCleanup(entry.cleanup, this.cleanupTimeout, this.timeoutMs), (outcome) =>
+      outcome === undefined
         ? Effect.void
         : Effect.fail(
-            new ResourceCleanupError({
-              sessionId: this.sessionId,
-              failures: [{ resourceId: entry.resourceId, resourceType: entry.type, ...f }],
+            failedCleanup(this.sessionId, {
+              resourceId: entry.resourceId,
+              resourceType: entry.type,
+              ...outcome,
             }),
           ),
     )
@@ -290,18 +289,6 @@ export class ResourceTracker {
         sessionId: this.sessionId,
         reason: `cannot ${attempted}: the session has ended`,
         recoverable: true,
-      }),
-    )
-  }
-
-  private logFailure(failure: ResourceCleanupFailure): Effect.Effect<void> {
-    return Effect.logWarning("Failed to clean up resource").pipe(
-      Effect.annotateLogs({
-        resourceId: failure.resourceId,
-        resourceType: failure.resourceType,
-        reason: failure.reason,
-        error: String(failure.error),
-        sessionId: this.sessionId,
       }),
     )
   }
@@ -356,7 +343,7 @@ export class ResourceTracker {
           const failure = yield* this.runCleanup(entry)
           if (failure) {
             failures.push(failure)
-            yield* this.logFailure(failure)
+            yield* logCleanupFailure(failure, this.sessionId)
           }
         }
         if (failures.length > 0)

@@ -3,7 +3,7 @@ import { type Duration, Effect } from "effect"
 import { checkIdentifier } from "./Codec.js"
 import { frameUnit, makeUnit } from "./Deployment.js"
 import { DefinitionError, type TaskCallError } from "./errors.js"
-import { PythonSource } from "./PythonSource.js"
+import { asSource, PythonSource } from "./PythonSource.js"
 import { Setup } from "./Setup.js"
 import type { GeneratorTask, Task } from "./Task.js"
 import { Teardown } from "./Teardown.js"
@@ -77,8 +77,7 @@ export class BoardModule<Members extends Record<string, AnyMember>> {
     options: BoardModuleOptions<Members>,
   ): BoardModule<Members> {
     checkIdentifier(options.name, "a module name")
-    const toSource = (s: PythonSource | string) => (typeof s === "string" ? PythonSource.of(s) : s)
-    const sources: PythonSource[] = options.source === undefined ? [] : [toSource(options.source)]
+    const sources: PythonSource[] = options.source === undefined ? [] : [asSource(options.source)]
     const names = new Set<string>()
     for (const member of Object.values(options.members)) {
       if (names.has(member.name)) {
@@ -96,7 +95,7 @@ export class BoardModule<Members extends Record<string, AnyMember>> {
         ? undefined
         : Setup.make({
             name: `${options.name}_setup`,
-            source: toSource(options.setup),
+            source: options.setup,
             ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
           })
     const teardown =
@@ -104,7 +103,7 @@ export class BoardModule<Members extends Record<string, AnyMember>> {
         ? undefined
         : Teardown.make({
             name: `${options.name}_teardown`,
-            source: toSource(options.teardown),
+            source: options.teardown,
             lostOnReset: setup !== undefined,
             ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
           })

@@ -69,6 +69,10 @@ export class PythonSource {
   }
 }
 
+/** @internal code given as a `PythonSource` or as text (dedented like {@link py}) */
+export const asSource = (source: PythonSource | string): PythonSource =>
+  typeof source === "string" ? PythonSource.of(source) : source
+
 const normalize = (text: string): string => text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n")
 
 const leadingWhitespace = (line: string): string => /^[ \t]*/.exec(line)?.[0] ?? ""

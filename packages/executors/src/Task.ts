@@ -15,7 +15,7 @@ import { type DeployUnit, frameUnit, makeUnit } from "./Deployment.js"
 import { runOnBoard } from "./Exchange.js"
 import { FramingError, type TaskCallError } from "./errors.js"
 import { END_TAG, excerpt, RESULT_MARK_PY } from "./Framing.js"
-import { PythonSource } from "./PythonSource.js"
+import { asSource, type PythonSource } from "./PythonSource.js"
 
 /**
  * Options of one call.
@@ -70,9 +70,6 @@ export interface TaskOptions<Args extends ArgsInput | undefined, R extends Board
   readonly timeout?: Duration.Input
 }
 
-const toSource = (source: PythonSource | string): PythonSource =>
-  typeof source === "string" ? PythonSource.of(source) : source
-
 /** @internal shared by tasks, generators and threads */
 export abstract class Declaration {
   constructor(
@@ -102,6 +99,42 @@ const standalone = (name: string, source: PythonSource): Binding => ({
   label: name,
 })
 
+/** @internal a declaration whose calls give values back: a task's result, a generator's items */
+abstract class ValueDeclaration<A> extends Declaration {
+  constructor(
+    name: string,
+    source: PythonSource,
+    argsCodec: ArgsCodec,
+    /** @internal how each value that comes back is decoded */
+    readonly valueCodec: ResultCodec<A>,
+    timeout: Duration.Input | undefined,
+    binding: Binding,
+  ) {
+    super(name, source, argsCodec, timeout, binding)
+  }
+}
+
+/**
+ * What a task or generator task is made of, from its options: the name checked (`what` says
+ * which kind of name, for the error), the codecs, and the standalone binding.
+ */
+const declare = <A>(
+  options: Omit<TaskOptions<ArgsInput | undefined, BoardSchema<unknown>>, "result">,
+  what: string,
+  values: BoardSchema<A> | undefined,
+) => {
+  checkIdentifier(options.name, what)
+  const source = asSource(options.source)
+  return [
+    options.name,
+    source,
+    makeArgsCodec(options.args),
+    makeResultCodec(values ?? (Schema.Unknown as unknown as BoardSchema<A>)),
+    options.timeout,
+    standalone(options.name, source),
+  ] as const
+}
+
 /**
  * A Python function on the board with a typed signature. Calling it is an Effect: the first
  * call in a session sends the definition and the call in one exchange; later calls send only
@@ -123,20 +156,8 @@ const standalone = (name: string, source: PythonSource): Binding => ({
  *
  * @since 0.1.0
  */
-export class Task<Args extends ReadonlyArray<unknown>, A> extends Declaration {
+export class Task<Args extends ReadonlyArray<unknown>, A> extends ValueDeclaration<A> {
   readonly _tag = "Task" as const
-
-  constructor(
-    name: string,
-    source: PythonSource,
-    argsCodec: ArgsCodec,
-    /** @internal */
-    readonly resultCodec: ResultCodec<A>,
-    timeout: Duration.Input | undefined,
-    binding: Binding,
-  ) {
-    super(name, source, argsCodec, timeout, binding)
-  }
 
   /**
    * Declare a task. Throws `DefinitionError` when `name` is not a Python identifier.
@@ -152,16 +173,7 @@ export class Task<Args extends ReadonlyArray<unknown>, A> extends Declaration {
     const Args extends ArgsInput | undefined = undefined,
     R extends BoardSchema<unknown> = typeof Schema.Unknown,
   >(options: TaskOptions<Args, R>): Task<CallArgs<Args>, R["Type"]> {
-    checkIdentifier(options.name, "a task name")
-    const source = toSource(options.source)
-    return new Task(
-      options.name,
-      source,
-      makeArgsCodec(options.args),
-      makeResultCodec(options.result ?? (Schema.Unknown as unknown as R)),
-      options.timeout,
-      standalone(options.name, source),
-    )
+    return new Task(...declare(options, "a task name", options.result))
   }
 
   /** Call the function on the board in `session`. */
@@ -200,7 +212,7 @@ export class Task<Args extends ReadonlyArray<unknown>, A> extends Declaration {
             }),
           )
         }
-        return this.resultCodec.decode(label, results[0]!)
+        return this.valueCodec.decode(label, results[0]!)
       })
     })
     return inSpan(call, "belay.task.call", { task: label, sessionId: session.sessionId })
@@ -208,7 +220,7 @@ export class Task<Args extends ReadonlyArray<unknown>, A> extends Declaration {
 
   /** @internal the same task bound differently (as a module member) */
   rebind(binding: Binding): Task<Args, A> {
-    return new Task(this.name, this.source, this.argsCodec, this.resultCodec, this.timeout, binding)
+    return new Task(this.name, this.source, this.argsCodec, this.valueCodec, this.timeout, binding)
   }
 }
 
@@ -233,20 +245,8 @@ export class Task<Args extends ReadonlyArray<unknown>, A> extends Declaration {
  *
  * @since 0.1.0
  */
-export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends Declaration {
+export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends ValueDeclaration<A> {
   readonly _tag = "GeneratorTask" as const
-
-  constructor(
-    name: string,
-    source: PythonSource,
-    argsCodec: ArgsCodec,
-    /** @internal */
-    readonly itemCodec: ResultCodec<A>,
-    timeout: Duration.Input | undefined,
-    binding: Binding,
-  ) {
-    super(name, source, argsCodec, timeout, binding)
-  }
 
   /**
    * Declare a generator task. Throws `DefinitionError` when `name` is not a Python identifier.
@@ -260,16 +260,7 @@ export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends Decla
   >(
     options: Omit<TaskOptions<Args, R>, "result"> & { readonly item?: R },
   ): GeneratorTask<CallArgs<Args>, R["Type"]> {
-    checkIdentifier(options.name, "a generator task name")
-    const source = toSource(options.source)
-    return new GeneratorTask(
-      options.name,
-      source,
-      makeArgsCodec(options.args),
-      makeResultCodec(options.item ?? (Schema.Unknown as unknown as R)),
-      options.timeout,
-      standalone(options.name, source),
-    )
+    return new GeneratorTask(...declare(options, "a generator task name", options.item))
   }
 
   /** Run the generator on the board in `session` and stream what it yields. */
@@ -301,7 +292,7 @@ export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends Decla
           timeout: options.timeout ?? self.timeout ?? Number.POSITIVE_INFINITY,
           onOutput: options.onOutput,
           onResult: (repr) =>
-            Effect.flatMap(self.itemCodec.decode(self.binding.label, repr), (item) =>
+            Effect.flatMap(self.valueCodec.decode(self.binding.label, repr), (item) =>
               Effect.sync(() => {
                 Queue.offerUnsafe(queue, item)
               }),
@@ -327,6 +318,6 @@ export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends Decla
 
   /** @internal */
   rebind(binding: Binding): GeneratorTask<Args, A> {
-    return new GeneratorTask(this.name, this.source, this.argsCodec, this.itemCodec, this.timeout, binding)
+    return new GeneratorTask(this.name, this.source, this.argsCodec, this.valueCodec, this.timeout, binding)
   }
 }

@@ -14,7 +14,7 @@ import {
   ThreadStopTimeoutError,
 } from "./errors.js"
 import { excerpt, RESULT_MARK_PY } from "./Framing.js"
-import { PythonSource } from "./PythonSource.js"
+import { asSource, PythonSource } from "./PythonSource.js"
 import { THREAD } from "./python/embedded.js"
 import { type Binding, Declaration } from "./Task.js"
 
@@ -139,7 +139,7 @@ export class ThreadTask<Args extends ReadonlyArray<unknown>> extends Declaration
     options: ThreadTaskOptions<Args>,
   ): ThreadTask<CallArgs<Args>> {
     checkIdentifier(options.name, "a thread task name")
-    const source = typeof options.source === "string" ? PythonSource.of(options.source) : options.source
+    const source = asSource(options.source)
     return new ThreadTask(
       options.name,
       source,

@@ -58,7 +58,8 @@ export { BoardModule, type BoardModuleOptions } from "./Module.js"
 // Python code: inline, from a file, or from a string.
 export { PythonSource, py, pythonFile } from "./PythonSource.js"
 // Setup: code run once per session, before the tasks that need it.
-export { type BoardCodeError, Setup, type SetupOptions } from "./Setup.js"
+export type { BoardCodeError } from "./SessionCode.js"
+export { Setup, type SetupOptions } from "./Setup.js"
 // Tasks: a function on the board with a typed signature; generators read as streams.
 export { type CallOptions, GeneratorTask, Task, type TaskOptions } from "./Task.js"
 // Teardown: code run when the session ends, however it ends.
