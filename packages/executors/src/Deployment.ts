@@ -25,6 +25,12 @@
  * - `deploy`: the board does not hold it: send the definition, the registry update and the call
  *   in one exchange.
  *
+ * The registry's Python (its update, the checks, the miss reply) stays here as text rather than
+ * in `python/`: it is built per exchange from the units' keys and hashes and the call's nonce,
+ * and exists on the board only as part of that exchange. A function in a `.py` file would have to
+ * be deployed and called with those as arguments, which sends more bytes on every exchange that
+ * deploys or guards and keeps a function in the board's RAM for good.
+ *
  * @internal
  */
 

@@ -1,3 +1,12 @@
+/**
+ * Tasks and generator tasks: a Python function on the board with a typed signature, called in
+ * one exchange (a generator read as a stream).
+ *
+ * The call line and the generator loop stay here as text rather than in `python/`: they are
+ * built per call from the function's name, its arguments (as literals) and the call's nonce, and
+ * are as short as the call itself (a cached call sends one line). A helper in a `.py` file would
+ * be one more deployed function and would not make the call line shorter.
+ */
 import type { DeviceSession } from "@belay/core"
 import { type Duration, Effect, Queue, Result, Schema, Stream } from "effect"
 import { inSpan } from "./CallSpan.js"

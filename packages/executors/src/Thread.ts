@@ -1,3 +1,9 @@
+/**
+ * Board threads: a function run in a `_thread` on the board for the lifetime of a session, with a
+ * stop flag, its end or exception recorded on the board. The board side is `python/thread.py`;
+ * the start and ask lines (`_belay_ts(...)`, `_belay_tx(...)`) are built here per call from the
+ * thread id, the function and its arguments, one line each.
+ */
 import { CapabilityMissingError, type DeviceSession, SessionError } from "@belay/core"
 import { parsePythonLiteral, toPythonLiteral } from "@belay/transport"
 import { Clock, Duration, Effect, Result, Schema } from "effect"
