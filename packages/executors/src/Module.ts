@@ -5,7 +5,7 @@ import { frameUnit, makeUnit } from "./Deployment.js"
 import { DefinitionError, type TaskCallError } from "./errors.js"
 import { asSource, PythonSource } from "./PythonSource.js"
 import { Setup } from "./Setup.js"
-import type { GeneratorTask, Task } from "./Task.js"
+import { type GeneratorTask, rebind, type Task } from "./Task.js"
 import { Teardown } from "./Teardown.js"
 import type { ThreadTask } from "./Thread.js"
 
@@ -129,7 +129,7 @@ export class BoardModule<Members extends Record<string, AnyMember>> {
       })
     const members: Record<string, AnyMember> = {}
     for (const [key, member] of Object.entries(options.members)) {
-      members[key] = member.rebind({
+      members[key] = member[rebind]({
         units: [frameUnit, unit],
         prepare: attach,
         label: `${options.name}.${member.name}`,

@@ -79,27 +79,36 @@ export interface TaskOptions<Args extends ArgsInput | undefined, R extends Board
   readonly timeout?: Duration.Input
 }
 
+/**
+ * The key of a declaration's `rebind` (the same declaration as a module member): a symbol, so
+ * that only the executors' own modules call it.
+ */
+export const rebind: unique symbol = Symbol("@belay/executors/rebind")
+
 /** @internal shared by tasks, generators and threads */
 export abstract class Declaration {
   constructor(
     readonly name: string,
     readonly source: PythonSource,
-    /** @internal */
-    readonly argsCodec: ArgsCodec,
+    /** How the arguments are encoded. */
+    protected readonly argsCodec: ArgsCodec,
     readonly timeout: Duration.Input | undefined,
-    /** @internal */
-    readonly binding: Binding,
+    /** Alone, or as a member of a module. */
+    protected readonly binding: Binding,
   ) {}
 
-  /** @internal the text between the call's parentheses */
-  encodeArgs(args: ReadonlyArray<unknown>) {
+  /** The text between the call's parentheses. */
+  protected encodeArgs(args: ReadonlyArray<unknown>) {
     return Effect.fromResult(this.argsCodec.encode(this.binding.label, args))
   }
 
-  /** @internal */
-  prepare(session: DeviceSession): Effect.Effect<void, TaskCallError> {
+  /** What runs before each call (a module's setup and teardown registration). */
+  protected prepare(session: DeviceSession): Effect.Effect<void, TaskCallError> {
     return this.binding.prepare ? this.binding.prepare(session) : Effect.void
   }
+
+  /** The same declaration bound differently (as a module member). */
+  abstract [rebind](binding: Binding): Declaration
 }
 
 const standalone = (name: string, source: PythonSource): Binding => ({
@@ -114,8 +123,8 @@ abstract class ValueDeclaration<A> extends Declaration {
     name: string,
     source: PythonSource,
     argsCodec: ArgsCodec,
-    /** @internal how each value that comes back is decoded */
-    readonly valueCodec: ResultCodec<A>,
+    /** How each value that comes back is decoded. */
+    protected readonly valueCodec: ResultCodec<A>,
     timeout: Duration.Input | undefined,
     binding: Binding,
   ) {
@@ -227,8 +236,8 @@ export class Task<Args extends ReadonlyArray<unknown>, A> extends ValueDeclarati
     return inSpan(call, "belay.task.call", { task: label, sessionId: session.sessionId })
   }
 
-  /** @internal the same task bound differently (as a module member) */
-  rebind(binding: Binding): Task<Args, A> {
+  /** The same task bound differently (as a module member). */
+  [rebind](binding: Binding): Task<Args, A> {
     return new Task(this.name, this.source, this.argsCodec, this.valueCodec, this.timeout, binding)
   }
 }
@@ -325,8 +334,8 @@ export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends Value
     )
   }
 
-  /** @internal */
-  rebind(binding: Binding): GeneratorTask<Args, A> {
+  /** The same generator task bound differently (as a module member). */
+  [rebind](binding: Binding): GeneratorTask<Args, A> {
     return new GeneratorTask(this.name, this.source, this.argsCodec, this.valueCodec, this.timeout, binding)
   }
 }

@@ -22,7 +22,7 @@ import {
 import { excerpt, RESULT_MARK_PY } from "./Framing.js"
 import { asSource, PythonSource } from "./PythonSource.js"
 import { THREAD } from "./python/embedded.js"
-import { type Binding, Declaration } from "./Task.js"
+import { type Binding, Declaration, rebind } from "./Task.js"
 
 /**
  * The board side of threads (`python/thread.py`, minified at build time), deployed once per board
@@ -226,8 +226,8 @@ export class ThreadTask<Args extends ReadonlyArray<unknown>> extends Declaration
     )
   }
 
-  /** @internal */
-  rebind(binding: Binding): ThreadTask<Args> {
+  /** The same thread task bound differently (as a module member). */
+  [rebind](binding: Binding): ThreadTask<Args> {
     return new ThreadTask(this.name, this.source, this.argsCodec, this.timeout, binding, this.stopTimeout)
   }
 }
