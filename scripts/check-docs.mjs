@@ -55,6 +55,37 @@ const docAbove = (source, index) => {
   return start < 0 ? undefined : before.slice(start)
 }
 
+/** Names a module imports from relative modules: [name, specifier] pairs. */
+const namedImports = (source) => {
+  const out = []
+  for (const match of source.matchAll(/import\s+(type\s+)?\{([^}]*)\}\s+from\s+"(\.[^"]+)"/g)) {
+    for (const raw of match[2].split(",")) {
+      const name = raw
+        .trim()
+        .replace(/^type\s+/, "")
+        .split(/\s+as\s+/)
+        .pop()
+        ?.trim()
+      if (name) out.push([name, match[3]])
+    }
+  }
+  return out
+}
+
+/**
+ * Where `name` is declared, starting in `file`: followed through `export { name } from` and
+ * through `import { name } from` ... `export { name }`.
+ */
+const findDeclaration = (file, name, depth = 0) => {
+  if (file === undefined || depth > 8) return undefined
+  const source = readFileSync(file, "utf8")
+  const match = DECLARATION(name).exec(source)
+  if (match !== null) return { file, source, match }
+  const next =
+    namedReExports(source).find(([n]) => n === name) ?? namedImports(source).find(([n]) => n === name)
+  return next === undefined ? undefined : findDeclaration(moduleFile(file, next[1]), name, depth + 1)
+}
+
 const problems = []
 for (const pkg of readdirSync(packagesDir)) {
   const manifestPath = join(packagesDir, pkg, "package.json")
@@ -73,17 +104,13 @@ for (const pkg of readdirSync(packagesDir)) {
     if (/export\s+\*\s+from/.test(index))
       problems.push(`${pkg}: ${entry.slice(root.length + 1)} uses export *`)
     for (const [name, specifier] of namedReExports(index)) {
-      const file = moduleFile(entry, specifier)
-      if (file === undefined) continue
-      const source = readFileSync(file, "utf8")
-      const match = DECLARATION(name).exec(source)
-      const where = `${pkg}: ${name} (${file.slice(root.length + 1)})`
-      if (match === null) {
-        // Re-exported again from another module: followed there.
-        const again = namedReExports(source).find(([n]) => n === name)
-        if (again === undefined) problems.push(`${where}: declaration not found`)
+      const found = findDeclaration(moduleFile(entry, specifier), name)
+      if (found === undefined) {
+        problems.push(`${pkg}: ${name} (${specifier}): declaration not found`)
         continue
       }
+      const { file, source, match } = found
+      const where = `${pkg}: ${name} (${file.slice(root.length + 1)})`
       const doc = docAbove(source, match.index)
       const kind = match[3]
       if (doc === undefined) problems.push(`${where}: no JSDoc`)

@@ -10,7 +10,8 @@ import {
   summarize,
   timeEach,
 } from "../../../scripts/bench-kit.ts"
-import { forgetCapabilities, frameProbeAnswer, makeDeviceSessionManager } from "../src/index.ts"
+import { forgetCapabilities, makeDeviceSessionManager } from "../src/index.ts"
+import { frameProbeAnswer } from "../src/internal.ts"
 
 const PROBE = frameProbeAnswer(
   "{'impl': 'micropython', 'ver': '1.27.0', 'plat': 'fake', 'mach': 'fake', 'mods': ['_thread'], 'hash': ['sha256'], " +

@@ -16,6 +16,8 @@ export const CapabilitiesKey = StateKey<DeviceCapabilities>("@belay/core/capabil
  *
  * @example
  * const caps = cachedCapabilities(comm)
+ *
+ * @since 0.1.0
  */
 export const cachedCapabilities = (device: DeviceCommunicationShape): DeviceCapabilities | undefined =>
   device.connectionState.getOrUndefined(CapabilitiesKey)
@@ -25,6 +27,8 @@ export const cachedCapabilities = (device: DeviceCommunicationShape): DeviceCapa
  *
  * @example
  * forgetCapabilities(comm)
+ *
+ * @since 0.1.0
  */
 export const forgetCapabilities = (device: DeviceCommunicationShape): void => {
   device.connectionState.delete(CapabilitiesKey)

@@ -4,15 +4,23 @@ import {
   parsePythonLiteral,
   RequestDamagedError,
 } from "@belay/transport"
-import { checkedTopLevelRequest, fromCheckedRequest, isCompileMemoryError } from "@belay/transport/internal"
+import {
+  COLLECT_GARBAGE,
+  checkedTopLevelRequest,
+  fromCheckedRequest,
+  isCompileMemoryError,
+} from "@belay/transport/internal"
 import { Effect, Result } from "effect"
 import { DeviceCapabilityError } from "./errors.js"
+import { CAPABILITY_PROBE as PROBE } from "./python/embedded.js"
 
 /**
  * What a board can do, found in one round trip when the first session starts, and cached per board.
  *
  * @example
  * if (!caps.threads) console.log("no _thread on", caps.platform)
+ *
+ * @since 0.1.0
  */
 export interface DeviceCapabilities {
   /** `sys.platform`, e.g. `rp2`, `esp32`, `microbit`, `webassembly`. */
@@ -46,7 +54,14 @@ export interface DeviceCapabilities {
   readonly fallback: boolean
 }
 
-/** The board's identity (the seed's `DeviceInfo`). */
+/**
+ * The board's identity: which link, which firmware, which board.
+ *
+ * @example
+ * const { platform, version, uniqueId } = yield* session.deviceContext.deviceInfo
+ *
+ * @since 0.1.0
+ */
 export interface DeviceInfo {
   readonly link: string
   readonly platform: string
@@ -56,44 +71,11 @@ export interface DeviceInfo {
   readonly uniqueId: string | undefined
 }
 
-// Runs on every MicroPython from 1.9 on, in little memory: no f-strings, no json, one function
-// whose locals are freed when it returns, one repr line of output.
-export const CAPABILITY_PROBE = `def _belay_probe():
- import sys,gc
- i=sys.implementation
- r={'impl':i.name,'ver':'.'.join([str(x) for x in i.version[:3]]),'plat':sys.platform,'mach':getattr(i,'_machine','')}
- m=[]
- for n in ('_thread','binascii','json','machine'):
-  try:
-   __import__(n);m.append(n)
-  except ImportError:
-   pass
- r['mods']=m
- try:
-  import hashlib
-  r['hash']=[a for a in ('sha256','sha1','md5') if hasattr(hashlib,a)]
- except ImportError:
-  r['hash']=[]
- try:
-  import os
- except ImportError:
-  import uos as os
- r['os']=[a for a in ('listdir','ilistdir','stat','statvfs','rename','mkdir','rmdir','remove','size','getcwd','chdir','sync','uname') if hasattr(os,a)]
- if not r['mach'] and hasattr(os,'uname'):
-  r['mach']=os.uname().machine
- try:
-  import machine,binascii
-  r['uid']=binascii.hexlify(machine.unique_id()).decode()
- except Exception:
-  r['uid']=None
- gc.collect()
- r['free']=gc.mem_free()
- t=repr(r);b=bytes(t,'utf-8')
- print(t)
- print('#%d:%d'%(len(b),sum(b)&65535))
-_belay_probe()
-del _belay_probe
-`
+/**
+ * The capability probe as the board runs it: `python/capability_probe.py`, minified at build time.
+ * It prints one repr line and a check line (`#<bytes>:<sum>`), and leaves nothing defined.
+ */
+export const CAPABILITY_PROBE: string = PROBE.code
 
 /** Why a probe answer is refused when it arrived damaged (asked again). */
 const DAMAGED_ANSWER = "the probe answer arrived damaged"
@@ -127,6 +109,8 @@ const isDamaged = (error: DeviceCapabilityError): boolean =>
  *
  * @example
  * const caps = minimalCapabilities("serial:/dev/ttyUSB0")
+ *
+ * @since 0.1.0
  */
 export const minimalCapabilities = (): DeviceCapabilities => ({
   platform: "unknown",
@@ -236,6 +220,8 @@ const UNCHECKED = { integrity: "unchecked" } as const
  *
  * @example
  * const caps = yield* detectCapabilities(comm)
+ *
+ * @since 0.1.0
  */
 export const detectCapabilities = (
   device: DeviceCommunicationShape,
@@ -253,7 +239,7 @@ export const detectCapabilities = (
     const output = yield* checked.pipe(
       Effect.catchIf(
         (e) => isCompileMemoryError(e),
-        () => Effect.andThen(Effect.ignore(device.exec("import gc\ngc.collect()", UNCHECKED)), checked),
+        () => Effect.andThen(Effect.ignore(device.exec(COLLECT_GARBAGE, UNCHECKED)), checked),
       ),
       Effect.catchIf(
         (e) => isCompileMemoryError(e),

@@ -3,11 +3,13 @@ import { Effect } from "effect"
 import type { DeviceCapabilities, DeviceInfo } from "./DeviceCapabilities.js"
 
 /**
- * The board as a session sees it (the seed's `IDeviceContext`).
+ * The board as a session sees it: its capabilities, identity and protocol figures.
  *
  * @example
  * const caps = session.deviceContext.capabilities
  * const m = yield* session.deviceContext.protocolMetrics // this session's share of the traffic
+ *
+ * @since 0.1.0
  */
 export interface DeviceContext {
   readonly sessionId: string

@@ -6,7 +6,14 @@ import type { ResourceTracker } from "./ResourceTracker.js"
 import type { ResourceHandle } from "./SessionResource.js"
 import type { SessionState } from "./SessionState.js"
 
-/** Why a session ended. */
+/**
+ * Why a session ended.
+ *
+ * @example
+ * if (session.endReason === "link-lost") console.log(session.brokenReason)
+ *
+ * @since 0.1.0
+ */
 export type SessionEndReason =
   | "ended"
   | "operation-finished"
@@ -16,7 +23,14 @@ export type SessionEndReason =
   | "link-lost"
   | "shutdown"
 
-/** Options for a resource acquired through a session. */
+/**
+ * Options for a resource acquired through a session.
+ *
+ * @example
+ * yield* session.acquire(open, close, { resourceType: "DeviceTimer", estimatedCost: 50, lostOnReset: true })
+ *
+ * @since 0.1.0
+ */
 export interface SessionAcquireOptions {
   readonly resourceType: string
   readonly resourceId?: string
@@ -46,6 +60,8 @@ export interface SessionAcquireOptions {
  *     )
  *   }),
  * )
+ *
+ * @since 0.1.0
  */
 export interface DeviceSession {
   readonly sessionId: string
@@ -110,5 +126,3 @@ export interface DeviceSession {
   /** Completes when the session has ended and cleaned up. */
   readonly ended: Effect.Effect<void>
 }
-
-export { DeviceSessionImpl, endReasonOf, type SessionHost, SessionKind } from "./DeviceSessionImpl.js"

@@ -8,6 +8,7 @@ import type { DeviceCapabilities } from "./DeviceCapabilities.js"
 import { type DeviceContext, makeDeviceContext } from "./DeviceContext.js"
 import type { DeviceSession, SessionAcquireOptions, SessionEndReason } from "./DeviceSession.js"
 import { type ResourceCleanupError, SessionError } from "./errors.js"
+import { closeTracker, refuseRegistrations } from "./ResourceSegment.js"
 import { ResourceTracker } from "./ResourceTracker.js"
 import { type BoardLeases, HeldSessions, type Holdable, HoldNode, ownHolds } from "./SessionLeases.js"
 import type { SessionManagementOptions } from "./SessionManagementOptions.js"
@@ -119,7 +120,7 @@ export class DeviceSessionImpl implements DeviceSession, Holdable {
         () => this.scope,
       )
       // First asked for after the session's cleanup began: it refuses registrations too.
-      if (this.finishing) this.resourcesRef.refuseRegistrations()
+      if (this.finishing) this.resourcesRef[refuseRegistrations]()
     }
     return this.resourcesRef
   }
@@ -327,7 +328,7 @@ export class DeviceSessionImpl implements DeviceSession, Holdable {
       Effect.gen({ self: this }, function* () {
         // The resources' cleanups are finalizers on the session's scope, with its own.
         if (this.resourcesRef !== undefined) {
-          const cleanup = yield* Effect.exit(this.resourcesRef.closeWith(exit))
+          const cleanup = yield* Effect.exit(this.resourcesRef[closeTracker](exit))
           if (Exit.isFailure(cleanup)) {
             const failure = Cause.findErrorOption(cleanup.cause)
             if (failure._tag === "Some") this.cleanupFailure = failure.value

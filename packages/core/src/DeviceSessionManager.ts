@@ -14,7 +14,14 @@ import type {
 } from "./errors.js"
 import { loadSessionManagementOptions, type SessionManagementOptions } from "./SessionManagementOptions.js"
 import { makeMultiBoardSessionManager } from "./SessionManagerImpl.js"
-/** Counts of sessions. */
+/**
+ * Counts of sessions.
+ *
+ * @example
+ * const { activeSessionCount, maxSessionCount } = yield* manager.sessionStats
+ *
+ * @since 0.1.0
+ */
 export interface SessionStats {
   readonly activeSessionCount: number
   readonly totalSessionCount: number
@@ -22,7 +29,14 @@ export interface SessionStats {
   readonly maxSessionCount: number
 }
 
-/** Per-call options of session creation. */
+/**
+ * Per-call options of session creation.
+ *
+ * @example
+ * const session = yield* manager.createSession({ fallbackCapabilities: true })
+ *
+ * @since 0.1.0
+ */
 export interface SessionCreationOptions {
   /** Go on with minimal capabilities if detection fails. */
   readonly fallbackCapabilities?: boolean
@@ -37,19 +51,38 @@ export interface SessionCreationOptions {
  *   cleanup error is added to the cause.
  * - `"carry"`: the call succeeds with `{ value, cleanupError }`.
  * - `"log"`: the call's result is the operation's; the failure is only logged and counted.
+ *
+ * @example
+ * yield* manager.executeInSession(op, { fallbackCapabilities: true, cleanupFailures: "carry" })
+ *
+ * @since 0.1.0
  */
 export interface ExecuteOptions extends SessionCreationOptions {
   readonly cleanupFailures?: "fail" | "carry" | "log"
 }
 
-/** What `executeInSession(op, { cleanupFailures: "carry" })` succeeds with. */
+/**
+ * What `executeInSession(op, { cleanupFailures: "carry" })` succeeds with.
+ *
+ * @example
+ * const { value, cleanupError } = yield* manager.executeInSession(op, { cleanupFailures: "carry" })
+ *
+ * @since 0.1.0
+ */
 export interface CarriedResult<A> {
   readonly value: A
   /** The session's cleanup failures, when this call ended the session and some failed. */
   readonly cleanupError: ResourceCleanupError | undefined
 }
 
-/** Everything creating a session can fail with. */
+/**
+ * Everything creating a session can fail with.
+ *
+ * @example
+ * manager.createSession().pipe(Effect.catchTag("SessionLimitError", () => Effect.sleep("1 second")))
+ *
+ * @since 0.1.0
+ */
 export type SessionStartError =
   | SessionError
   | SessionManagerStateError
@@ -60,10 +93,23 @@ export type SessionStartError =
  * What `executeInSession` and `executeInNewSession` add to an operation's errors by default:
  * creating the session, and, when the call ended it, its cleanup (`ResourceCleanupError`).
  * (The name is older than the cleanup's part in it; `SessionStartError` is creation alone.)
+ *
+ * @example
+ * effect.pipe(Effect.catchTag("ResourceCleanupError", (e) => Effect.succeed(e.operationResult?.value)))
+ *
+ * @since 0.1.0
  */
 export type SessionCreationError = SessionStartError | ResourceCleanupError
 
-/** `executeInSession` and `executeInNewSession` of a manager bound to one board. */
+/**
+ * `executeInSession` and `executeInNewSession` of a manager bound to one board.
+ *
+ * @example
+ * const run: ExecuteInSession = manager.executeInSession
+ * const out = yield* run((session) => session.device.exec("print(1)"), { cleanupFailures: "log" })
+ *
+ * @since 0.1.0
+ */
 export interface ExecuteInSession {
   <A, E, R>(
     operation: (session: DeviceSession) => Effect.Effect<A, E, R>,
@@ -79,7 +125,15 @@ export interface ExecuteInSession {
   ): Effect.Effect<A, E | SessionCreationError, R>
 }
 
-/** `executeInSession` and `executeInNewSession` of a manager serving several boards. */
+/**
+ * `executeInSession` and `executeInNewSession` of a manager serving several boards.
+ *
+ * @example
+ * const run: ExecuteInSessionOn = manager.executeInSession
+ * const out = yield* run(board, (session) => session.device.exec("print(1)"))
+ *
+ * @since 0.1.0
+ */
 export interface ExecuteInSessionOn {
   <A, E, R>(
     device: DeviceCommunicationShape,
@@ -115,6 +169,8 @@ export interface ExecuteInSessionOn {
  *   const out = yield* manager.executeInSession((session) => session.device.exec("print(42)"))
  *   const stats = yield* manager.sessionStats
  * })
+ *
+ * @since 0.1.0
  */
 export interface DeviceSessionManagerShape {
   readonly currentSessionId: Effect.Effect<string | undefined>
@@ -166,6 +222,8 @@ export interface DeviceSessionManagerShape {
  * const manager = yield* MultiBoardSessionManager
  * const a = yield* manager.executeInSession(boardA, (s) => s.device.eval("1 + 1"))
  * const b = yield* manager.forBoard(boardB).executeInSession((s) => s.device.eval("2 + 2"))
+ *
+ * @since 0.1.0
  */
 export interface MultiBoardSessionManagerShape {
   /** The manager's state: Active once any board had a session. */
@@ -209,6 +267,8 @@ export interface MultiBoardSessionManagerShape {
  *
  * @example
  * const layer = DeviceSessionManager.layer({ maxConcurrentSessions: 4 })
+ *
+ * @since 0.1.0
  */
 export class DeviceSessionManager extends Context.Service<DeviceSessionManager, DeviceSessionManagerShape>()(
   "@belay/core/DeviceSessionManager",
@@ -233,6 +293,8 @@ export class DeviceSessionManager extends Context.Service<DeviceSessionManager, 
  *
  * @example
  * const layer = MultiBoardSessionManager.layer({ maxConcurrentSessions: 40 })
+ *
+ * @since 0.1.0
  */
 export class MultiBoardSessionManager extends Context.Service<
   MultiBoardSessionManager,
@@ -249,15 +311,14 @@ export class MultiBoardSessionManager extends Context.Service<
   }
 }
 
-export { cachedCapabilities, forgetCapabilities } from "./CapabilityCache.js"
-export { makeMultiBoardSessionManager } from "./SessionManagerImpl.js"
-
 /**
  * A session manager for one board, living as long as the scope; closing the scope ends every
  * session at once.
  *
  * @example
  * const manager = yield* makeDeviceSessionManager(comm, { defaultSessionTimeout: Duration.minutes(5) })
+ *
+ * @since 0.1.0
  */
 export const makeDeviceSessionManager = (
   device: DeviceCommunicationShape,

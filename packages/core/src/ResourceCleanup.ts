@@ -1,5 +1,5 @@
 import { Cause, Data, type Duration, Effect, Exit, Schedule } from "effect"
-import type { ResourceCleanupFailure } from "./errors.js"
+import { ResourceCleanupError, type ResourceCleanupFailure } from "./errors.js"
 import { isRecoverable } from "./Retry.js"
 
 /**
@@ -17,6 +17,8 @@ const cleanupRetries = Schedule.recurs(CLEANUP_RETRIES)
  *
  * @example
  * failure.error instanceof CleanupTimeout // the resource's cleanup hung
+ *
+ * @since 0.1.0
  */
 export class CleanupTimeout extends Data.TaggedError("CleanupTimeout")<{ readonly timeoutMs: number }> {
   override get message() {
@@ -59,5 +61,21 @@ export const boundedCleanup = (
           : { reason: "failed", error: failure.value }
       }
       return { reason: "defect", error: Cause.squash(exit.cause) }
+    }),
+  )
+
+/** @internal one resource's failed cleanup, as the session's cleanup error */
+export const failedCleanup = (sessionId: string, failure: ResourceCleanupFailure): ResourceCleanupError =>
+  new ResourceCleanupError({ sessionId, failures: [failure] })
+
+/** @internal log a failed cleanup, with the resource and the session */
+export const logCleanupFailure = (failure: ResourceCleanupFailure, sessionId: string): Effect.Effect<void> =>
+  Effect.logWarning("Failed to clean up resource").pipe(
+    Effect.annotateLogs({
+      resourceId: failure.resourceId,
+      resourceType: failure.resourceType,
+      reason: failure.reason,
+      error: String(failure.error),
+      sessionId,
     }),
   )

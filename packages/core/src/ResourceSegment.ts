@@ -9,6 +9,15 @@ import type { ResourceCleanupError } from "./errors.js"
 import type { ResourceTracker } from "./ResourceTracker.js"
 import type { ResourceHandle, SessionResource } from "./SessionResource.js"
 
+/**
+ * Keys of the tracker's members that only core's own modules call: symbols, so that they are not
+ * part of the tracker's public surface.
+ */
+export const releaseEntry: unique symbol = Symbol("@belay/core/ResourceTracker/releaseEntry")
+export const forgetEntry: unique symbol = Symbol("@belay/core/ResourceTracker/forgetEntry")
+export const closeTracker: unique symbol = Symbol("@belay/core/ResourceTracker/close")
+export const refuseRegistrations: unique symbol = Symbol("@belay/core/ResourceTracker/refuseRegistrations")
+
 // Entry states.
 export const LIVE = 0
 export const CLEANING = 1
@@ -95,11 +104,11 @@ export class Entry implements ResourceHandle {
 
   get release(): Effect.Effect<void, ResourceCleanupError> {
     // A finished entry has left its segment: there is nothing to release.
-    return this.segment === undefined ? Effect.void : this.segment.tracker.releaseEntry(this)
+    return this.segment === undefined ? Effect.void : this.segment.tracker[releaseEntry](this)
   }
 
   get forget(): Effect.Effect<void> {
-    return this.segment === undefined ? Effect.void : this.segment.tracker.forgetEntry(this)
+    return this.segment === undefined ? Effect.void : this.segment.tracker[forgetEntry](this)
   }
 
   view(): SessionResource {

@@ -1,7 +1,19 @@
 import { Duration, Effect, Exit, Metric, Scope } from "effect"
 import { ResourceCleanupError, type ResourceCleanupFailure, SessionError } from "./errors.js"
-import { boundedCleanup } from "./ResourceCleanup.js"
-import { CLEANING, DONE, Entry, isNewest, LIVE, ResetLostEntry, Segment } from "./ResourceSegment.js"
+import { boundedCleanup, failedCleanup, logCleanupFailure } from "./ResourceCleanup.js"
+import {
+  CLEANING,
+  closeTracker,
+  DONE,
+  Entry,
+  forgetEntry,
+  isNewest,
+  LIVE,
+  ResetLostEntry,
+  refuseRegistrations,
+  releaseEntry,
+  Segment,
+} from "./ResourceSegment.js"
 import { SessionMetrics } from "./SessionMetrics.js"
 import type { ResourceHandle, ResourceUsageStats, SessionResource, TrackOptions } from "./SessionResource.js"
 
@@ -17,6 +29,8 @@ import type { ResourceHandle, ResourceUsageStats, SessionResource, TrackOptions 
  * const handle = yield* session.resources.track("Pin", session.device.exec("p.off()"))
  * const stats = session.resources.getResourceStats()
  * yield* session.resources.cleanupResources
+ *
+ * @since 0.1.0
  */
 export class ResourceTracker {
   readonly createdAtMs = Date.now()
@@ -183,24 +197,22 @@ export class ResourceTracker {
       if (failure === undefined) return Effect.void
       this.endFailures ??= []
       this.endFailures.push(failure)
-      return this.logFailure(failure)
+      return logCleanupFailure(failure, this.sessionId)
     })
   }
 
-  /** @internal */
-  releaseEntry(entry: Entry): Effect.Effect<void, ResourceCleanupError> {
+  /** Release one resource early (its handle's `release`). */
+  [releaseEntry](entry: Entry): Effect.Effect<void, ResourceCleanupError> {
     return Effect.suspend(() => {
       if (!this.claim(entry)) return Effect.void
       return Effect.flatMap(this.runCleanup(entry), (failure) =>
-        failure === undefined
-          ? Effect.void
-          : Effect.fail(new ResourceCleanupError({ sessionId: this.sessionId, failures: [failure] })),
+        failure === undefined ? Effect.void : Effect.fail(failedCleanup(this.sessionId, failure)),
       )
     })
   }
 
-  /** @internal */
-  forgetEntry(entry: Entry): Effect.Effect<void> {
+  /** Drop one resource without cleanup (its handle's `forget`). */
+  [forgetEntry](entry: Entry): Effect.Effect<void> {
     return Effect.suspend(() => {
       if (entry.state !== LIVE) return Effect.void
       this.done(entry)
@@ -258,13 +270,14 @@ export class ResourceTracker {
   }
 
   private runAlone(entry: Entry): Effect.Effect<void, ResourceCleanupError> {
-    return Effect.flatMap(boundedCleanup(entry.cleanup, this.cleanupTimeout, this.timeoutMs), (f) =>
-      f === undefined
+    return Effect.flatMap(boundedCleanup(entry.cleanup, this.cleanupTimeout, this.timeoutMs), (outcome) =>
+      outcome === undefined
         ? Effect.void
         : Effect.fail(
-            new ResourceCleanupError({
-              sessionId: this.sessionId,
-              failures: [{ resourceId: entry.resourceId, resourceType: entry.type, ...f }],
+            failedCleanup(this.sessionId, {
+              resourceId: entry.resourceId,
+              resourceType: entry.type,
+              ...outcome,
             }),
           ),
     )
@@ -276,18 +289,6 @@ export class ResourceTracker {
         sessionId: this.sessionId,
         reason: `cannot ${attempted}: the session has ended`,
         recoverable: true,
-      }),
-    )
-  }
-
-  private logFailure(failure: ResourceCleanupFailure): Effect.Effect<void> {
-    return Effect.logWarning("Failed to clean up resource").pipe(
-      Effect.annotateLogs({
-        resourceId: failure.resourceId,
-        resourceType: failure.resourceType,
-        reason: failure.reason,
-        error: String(failure.error),
-        sessionId: this.sessionId,
       }),
     )
   }
@@ -342,7 +343,7 @@ export class ResourceTracker {
           const failure = yield* this.runCleanup(entry)
           if (failure) {
             failures.push(failure)
-            yield* this.logFailure(failure)
+            yield* logCleanupFailure(failure, this.sessionId)
           }
         }
         if (failures.length > 0)
@@ -375,10 +376,10 @@ export class ResourceTracker {
   }
 
   /**
-   * @internal The session ends: refuse further registrations, close the scope (every resource's
-   * finalizer runs in it, newest first, with the session's own), and report what failed.
+   * The session ends: refuse further registrations, close the scope (every resource's finalizer
+   * runs in it, newest first, with the session's own), and report what failed.
    */
-  closeWith(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, ResourceCleanupError> {
+  [closeTracker](exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, ResourceCleanupError> {
     return Effect.suspend(() => {
       this.closed = true
       this.cleaned = 0
@@ -392,13 +393,8 @@ export class ResourceTracker {
     })
   }
 
-  /** @internal the session ended before the tracker was made: refuse registrations (there is nothing to clean). */
-  refuseRegistrations(): void {
+  /** The session ended before the tracker was made: refuse registrations (there is nothing to clean). */
+  [refuseRegistrations](): void {
     this.closed = true
-  }
-
-  /** @internal the session ends (`closeWith` a success). */
-  get close(): Effect.Effect<void, ResourceCleanupError> {
-    return this.closeWith(Exit.void)
   }
 }

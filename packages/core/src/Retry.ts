@@ -11,6 +11,8 @@ import { SessionError } from "./errors.js"
  *
  * @example
  * isRecoverable(new SessionError({ sessionId: "s1", reason: "x", recoverable: true })) // true
+ *
+ * @since 0.1.0
  */
 export const isRecoverable = (error: unknown): boolean => {
   if (typeof error !== "object" || error === null || !("_tag" in error)) return false
@@ -41,7 +43,14 @@ const BOARD_ERROR_TAGS: ReadonlySet<string> = new Set([
   "PythonError",
 ])
 
-/** A transport or Python error (what a board exchange fails with). */
+/**
+ * A transport or Python error (what a board exchange fails with).
+ *
+ * @example
+ * Effect.catchIf(effect, isBoardError, (e) => Console.error(e.message))
+ *
+ * @since 0.1.0
+ */
 export const isBoardError = (error: unknown): error is ProtocolError | PythonError =>
   typeof error === "object" &&
   error !== null &&
@@ -49,13 +58,15 @@ export const isBoardError = (error: unknown): error is ProtocolError | PythonErr
   BOARD_ERROR_TAGS.has((error as { _tag: string })._tag)
 
 /**
- * The seed's `SessionException` view of any error: a `SessionError` whose `recoverable` says
- * whether a retry in a fresh session can help ({@link isRecoverable}), with the original error
- * as `cause` and its tag and message as `reason`. A `SessionError` is returned as it is.
+ * Any error as a `SessionError`, one error type for a caller that only asks "retry or not":
+ * `recoverable` says whether a retry in a fresh session can help ({@link isRecoverable}), with the
+ * original error as `cause` and its tag and message as `reason`. A `SessionError` is returned as it is.
  *
  * @example
  * const e = toSessionError(new ProtocolTimeoutError({ ... }), session.sessionId)
  * e.recoverable // true
+ *
+ * @since 0.1.0
  */
 export const toSessionError = (error: unknown, sessionId?: string): SessionError => {
   if (error instanceof SessionError) return error
@@ -76,13 +87,15 @@ export const toSessionError = (error: unknown, sessionId?: string): SessionError
 }
 
 /**
- * `effect` with its transport and Python errors seen as `SessionError`s (the seed's error
- * model: one exception type with `IsRecoverable`); its other errors are left as they are.
+ * `effect` with its transport and Python errors seen as `SessionError`s (one error type that
+ * says whether a retry can help); its other errors are left as they are.
  *
  * @example
  * manager.executeInSession((s) => asSessionErrors(s.device.eval("read()"), s.sessionId)).pipe(
  *   Effect.catchTag("SessionError", (e) => (e.recoverable ? retry : Effect.fail(e))),
  * )
+ *
+ * @since 0.1.0
  */
 export const asSessionErrors = <A, E, R>(
   effect: Effect.Effect<A, E, R>,
@@ -94,13 +107,20 @@ export const asSessionErrors = <A, E, R>(
       : (error as Exclude<E, ProtocolError | PythonError>),
   )
 
-/** How `executeWithRetry` retries. */
+/**
+ * How `executeWithRetry` retries.
+ *
+ * @example
+ * executeWithRetry(manager, op, { maxAttempts: 5, baseDelay: "500 millis", factor: 3 })
+ *
+ * @since 0.1.0
+ */
 export interface RetryOptions {
   /** Attempts in all, the first included. Default 3. */
   readonly maxAttempts?: number
-  /** Delay before the second attempt; each later delay is `factor` times the previous. Default 2 seconds (the seed's). */
+  /** Delay before the second attempt; each later delay is `factor` times the previous. Default 2 seconds. */
   readonly baseDelay?: Duration.Input
-  /** Default 2 (the seed's delays: 2 s, then 4 s). */
+  /** Default 2 (delays of 2 s, then 4 s). */
   readonly factor?: number
   /** Cap on a single delay. Default 30 seconds. */
   readonly maxDelay?: Duration.Input
@@ -112,11 +132,13 @@ export interface RetryOptions {
 }
 
 /**
- * The seed's backoff as a `Schedule`: `baseDelay` (2 s), then `factor` (2) times the previous
+ * The retry backoff as a `Schedule`: `baseDelay` (2 s), then `factor` (2) times the previous
  * delay, each at most `maxDelay` (30 s).
  *
  * @example
  * Effect.retry(effect, { schedule: retrySchedule(), times: 2, while: isRecoverable }) // waits 2 s, then 4 s
+ *
+ * @since 0.1.0
  */
 export const retrySchedule = (
   options?: Pick<RetryOptions, "baseDelay" | "factor" | "maxDelay">,
@@ -128,12 +150,14 @@ export const retrySchedule = (
 }
 
 /**
- * Run `operation` in a fresh session; when it fails with a recoverable error, wait (the seed's
- * backoff: 2 s, then 4 s, or `schedule`) and run it again in another fresh session, up to
+ * Run `operation` in a fresh session; when it fails with a recoverable error, wait (by default
+ * 2 s, then 4 s, or `schedule`) and run it again in another fresh session, up to
  * `maxAttempts` in all. Other errors, and the last attempt's error, reach the caller unchanged.
  *
  * @example
  * const value = yield* executeWithRetry(manager, (s) => s.device.eval("read_sensor()"), { maxAttempts: 5 })
+ *
+ * @since 0.1.0
  */
 export const executeWithRetry = <A, E, R>(
   manager: Pick<DeviceSessionManagerShape, "executeInNewSession">,

@@ -126,6 +126,8 @@ const leasesOf = (device: DeviceCommunicationShape) =>
  *
  * @example
  * rawDevice(session.device) === comm // the DeviceCommunication the manager was made with
+ *
+ * @since 0.1.0
  */
 export const rawDevice = (device: DeviceCommunicationShape): DeviceCommunicationShape =>
   device.connectionState.getOrUndefined(BoardLeasesKey)?.get(device)?.raw ?? device

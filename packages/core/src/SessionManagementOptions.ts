@@ -1,10 +1,12 @@
 import { Config, Duration, Effect } from "effect"
 
 /**
- * How sessions behave (the seed's `SessionManagementOptions`), with the seed's defaults.
+ * How sessions behave, with their defaults.
  *
  * @example
  * DeviceSessionManager.layer({ maxConcurrentSessions: 2, onSessionLimit: "wait" })
+ *
+ * @since 0.1.0
  */
 export interface SessionManagementOptions {
   /** A session idle for this long ends. Default 30 minutes. */
@@ -23,7 +25,15 @@ export interface SessionManagementOptions {
   readonly fallbackCapabilities: boolean
 }
 
-/** The seed's defaults. */
+/**
+ * The defaults: sessions idle out after 30 minutes, at most 10 at once (creation fails beyond),
+ * metrics and resource tracking on, 30 s per cleanup, no fallback capabilities.
+ *
+ * @example
+ * defaultSessionManagementOptions.maxConcurrentSessions // 10
+ *
+ * @since 0.1.0
+ */
 export const defaultSessionManagementOptions: SessionManagementOptions = {
   defaultSessionTimeout: Duration.minutes(30),
   maxConcurrentSessions: 10,
@@ -41,6 +51,8 @@ export const defaultSessionManagementOptions: SessionManagementOptions = {
  *
  * @example
  * const options = yield* SessionManagementOptionsConfig
+ *
+ * @since 0.1.0
  */
 export const SessionManagementOptionsConfig: Config.Config<SessionManagementOptions> = Config.all({
   defaultSessionTimeout: Config.Duration("BELAY_SESSION_TIMEOUT").pipe(
@@ -66,11 +78,25 @@ export const SessionManagementOptionsConfig: Config.Config<SessionManagementOpti
   ),
 })
 
-/** Fill in the defaults of a partial options object. */
+/**
+ * Fill in the defaults of a partial options object.
+ *
+ * @example
+ * resolveSessionManagementOptions({ onSessionLimit: "wait" }).maxConcurrentSessions // 10
+ *
+ * @since 0.1.0
+ */
 export const resolveSessionManagementOptions = (
   options: Partial<SessionManagementOptions> | undefined,
 ): SessionManagementOptions => ({ ...defaultSessionManagementOptions, ...options })
 
-/** Options from `Config`, overridden by what the code passes. */
+/**
+ * Options from `Config`, overridden by what the code passes.
+ *
+ * @example
+ * const options = yield* loadSessionManagementOptions({ maxConcurrentSessions: 2 })
+ *
+ * @since 0.1.0
+ */
 export const loadSessionManagementOptions = (overrides?: Partial<SessionManagementOptions>) =>
   Effect.map(SessionManagementOptionsConfig, (fromConfig) => ({ ...fromConfig, ...overrides }))

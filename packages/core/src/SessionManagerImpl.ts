@@ -45,6 +45,8 @@ const newSessionId = () => `s${(++idCounter).toString(36)}-${Math.random().toStr
  * @example
  * const manager = yield* makeMultiBoardSessionManager({ maxConcurrentSessions: 40 })
  * const value = yield* manager.executeInSession(board, (s) => s.device.eval("1 + 1"))
+ *
+ * @since 0.1.0
  */
 export const makeMultiBoardSessionManager = (
   overrides?: Partial<SessionManagementOptions>,

@@ -1,10 +1,12 @@
 import { Metric } from "effect"
 
 /**
- * The seed's session metrics, as Effect metrics.
+ * The session metrics (`belay.sessions.*`), as Effect metrics.
  *
  * @example
  * const created = yield* Metric.value(SessionMetrics.created)
+ *
+ * @since 0.1.0
  */
 export const SessionMetrics = {
   created: Metric.counter("belay.sessions.created", { description: "sessions created" }),

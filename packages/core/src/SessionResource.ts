@@ -12,6 +12,8 @@ import type { ResourceCleanupError } from "./errors.js"
  *   createdAt: new Date(),
  *   cleanup: Effect.asVoid(session.device.exec("t.deinit()")),
  * })
+ *
+ * @since 0.1.0
  */
 export interface SessionResource {
   readonly resourceId: string
@@ -33,6 +35,8 @@ export interface SessionResource {
  *
  * @example
  * const { totalResources, resourcesByType } = session.resources.getResourceStats()
+ *
+ * @since 0.1.0
  */
 export interface ResourceUsageStats {
   readonly totalResources: number
@@ -46,6 +50,8 @@ export interface ResourceUsageStats {
  * @example
  * const handle = yield* session.resources.track("Pin", session.device.exec("p.off()"))
  * yield* handle.release // cleaned up now; the session's end skips it
+ *
+ * @since 0.1.0
  */
 export interface ResourceHandle {
   readonly resourceId: string
@@ -62,6 +68,8 @@ export interface ResourceHandle {
  *
  * @example
  * const options: TrackOptions = { resourceId: "led", estimatedCost: 8, lostOnReset: true }
+ *
+ * @since 0.1.0
  */
 export interface TrackOptions {
   readonly resourceId?: string

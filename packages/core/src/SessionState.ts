@@ -6,6 +6,8 @@ import { StateKey, StateStore } from "@belay/transport"
  * @example
  * const Calibration = SessionStateKey<{ offset: number }>("calibration")
  * session.state.set(Calibration, { offset: 3 })
+ *
+ * @since 0.1.0
  */
 export type SessionStateKey<A> = StateKey<A>
 
@@ -26,5 +28,7 @@ export const SessionStateKey: <A>(name: string) => SessionStateKey<A> = StateKey
  * const Count = SessionStateKey<number>("count")
  * session.state.update(Count, (n) => Option.getOrElse(n, () => 0) + 1)
  * const log = session.state.getOrCreate(SessionStateKey<string[]>("log"), () => [])
+ *
+ * @since 0.1.0
  */
 export class SessionState extends StateStore {}

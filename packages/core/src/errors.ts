@@ -1,7 +1,15 @@
 import type { ProtocolError, PythonError } from "@belay/transport"
 import { Data } from "effect"
 
-/** The states of a session manager (the seed's `DeviceSessionState`). */
+/**
+ * The states of a session manager: Inactive until its first session, Active, Shutdown (ending
+ * its sessions, refusing new ones), Disposed.
+ *
+ * @example
+ * if ((yield* manager.state) === "Disposed") return
+ *
+ * @since 0.1.0
+ */
 export type DeviceSessionState = "Inactive" | "Active" | "Shutdown" | "Disposed"
 
 /**
@@ -10,6 +18,8 @@ export type DeviceSessionState = "Inactive" | "Active" | "Shutdown" | "Disposed"
  *
  * @example
  * Effect.catchTag("SessionError", (e) => e.recoverable ? retry : Effect.fail(e))
+ *
+ * @since 0.1.0
  */
 export class SessionError extends Data.TaggedError("SessionError")<{
   readonly sessionId: string | undefined
@@ -27,6 +37,8 @@ export class SessionError extends Data.TaggedError("SessionError")<{
  *
  * @example
  * Effect.catchTag("SessionManagerStateError", (e) => Console.error(e.message))
+ *
+ * @since 0.1.0
  */
 export class SessionManagerStateError extends Data.TaggedError("SessionManagerStateError")<{
   readonly state: DeviceSessionState
@@ -42,6 +54,8 @@ export class SessionManagerStateError extends Data.TaggedError("SessionManagerSt
  *
  * @example
  * Effect.catchTag("SessionLimitError", () => Effect.sleep("1 second"))
+ *
+ * @since 0.1.0
  */
 export class SessionLimitError extends Data.TaggedError("SessionLimitError")<{
   readonly limit: number
@@ -56,6 +70,8 @@ export class SessionLimitError extends Data.TaggedError("SessionLimitError")<{
  *
  * @example
  * Effect.catchTag("SessionNotFoundError", () => Effect.void)
+ *
+ * @since 0.1.0
  */
 export class SessionNotFoundError extends Data.TaggedError("SessionNotFoundError")<{
   readonly sessionId: string
@@ -70,6 +86,8 @@ export class SessionNotFoundError extends Data.TaggedError("SessionNotFoundError
  *
  * @example
  * manager.createSession({ fallbackCapabilities: true }) // use minimal capabilities instead
+ *
+ * @since 0.1.0
  */
 export class DeviceCapabilityError extends Data.TaggedError("DeviceCapabilityError")<{
   readonly reason: string
@@ -85,6 +103,8 @@ export class DeviceCapabilityError extends Data.TaggedError("DeviceCapabilityErr
  *
  * @example
  * Effect.catchTag("CapabilityMissingError", (e) => Console.error(`${e.operation} needs ${e.missing}`))
+ *
+ * @since 0.1.0
  */
 export class CapabilityMissingError extends Data.TaggedError("CapabilityMissingError")<{
   readonly operation: string
@@ -95,7 +115,14 @@ export class CapabilityMissingError extends Data.TaggedError("CapabilityMissingE
   }
 }
 
-/** One resource whose cleanup failed or timed out. */
+/**
+ * One resource whose cleanup failed or timed out.
+ *
+ * @example
+ * error.failures.filter((f) => f.reason === "timeout").map((f) => f.resourceId)
+ *
+ * @since 0.1.0
+ */
 export interface ResourceCleanupFailure {
   readonly resourceId: string
   readonly resourceType: string
@@ -120,6 +147,8 @@ const messageOf = (error: unknown): string => {
  *
  * @example
  * Effect.catchTag("ResourceCleanupError", (e) => Effect.logWarning(e.failures.map((f) => f.resourceId)))
+ *
+ * @since 0.1.0
  */
 export class ResourceCleanupError extends Data.TaggedError("ResourceCleanupError")<{
   readonly sessionId: string
@@ -135,7 +164,14 @@ export class ResourceCleanupError extends Data.TaggedError("ResourceCleanupError
   }
 }
 
-/** What running an operation in a session can fail with, besides the operation's own errors. */
+/**
+ * What running an operation in a session can fail with, besides the operation's own errors.
+ *
+ * @example
+ * const handle = (e: SessionOperationError) => Console.error(e._tag)
+ *
+ * @since 0.1.0
+ */
 export type SessionOperationError =
   | SessionError
   | SessionManagerStateError

@@ -6,7 +6,7 @@ const withEnv = (env: Record<string, string>) =>
   Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnvRecord(env))
 
 describe("SessionManagementOptions from Config", () => {
-  it("has the seed's defaults", async () => {
+  it("has the documented defaults", async () => {
     const options = await Effect.runPromise(loadSessionManagementOptions().pipe(withEnv({})))
     expect(options).toEqual(defaultSessionManagementOptions)
     expect(Duration.toMinutes(options.defaultSessionTimeout)).toBe(30)

@@ -3,6 +3,7 @@ import { Duration, Effect, Exit, Scope } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { ResourceTracker } from "../src/index.js"
+import { closeTracker } from "../src/internal.js"
 import { boardWithManager, run } from "./fixtures.js"
 
 const tracker = (timeoutMs = 1000) => new ResourceTracker("s-test", Duration.millis(timeoutMs), true, false)
@@ -137,7 +138,7 @@ describe("ResourceTracker cleanup", () => {
             Effect.sync(() => count++),
           ),
         )
-        yield* Effect.all([handle.release, handle.release, t.cleanupResources, t.close], {
+        yield* Effect.all([handle.release, handle.release, t.cleanupResources, t[closeTracker](Exit.void)], {
           concurrency: "unbounded",
         })
         yield* t.cleanupResources
@@ -158,7 +159,7 @@ describe("ResourceTracker cleanup", () => {
           ),
         )
         yield* handle.forget
-        yield* t.close
+        yield* t[closeTracker](Exit.void)
       }),
     )
     expect(count).toBe(0)

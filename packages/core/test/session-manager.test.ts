@@ -14,7 +14,7 @@ const resource = (id: string, log: string[], cleanup: Effect.Effect<void, unknow
   ),
 })
 
-describe("the seed's scenarios", () => {
+describe("session manager scenarios", () => {
   it("createSession with a valid board returns an active session with an id", async () => {
     const result = await run(
       Effect.gen(function* () {

@@ -28,7 +28,7 @@
  *    ResourceCleanupError…", "when the operation failed too…", "the last of several users…".
  * 9. Thread stops counted among resources again: "the 'session ended' log carries the resource
  *    count…".
- * 10. `retrySchedule` with a 1 s base: "retry backoff is the seed's…", "executeWithRetry waits…".
+ * 10. `retrySchedule` with a 1 s base: "retry backoff is 2 s, then 4 s…", "executeWithRetry waits…".
  * 11. A nested `executeInSession` ending the enclosing call's own session: "inside an operation,
  *     executeInSession runs in the operation's session".
  *

@@ -2,7 +2,7 @@
  * The semantics of issue 18: `executeInSession` runs in a session it owns or in one that
  * outlives it; a session is never ended while an operation holds it; the timeout measures
  * idleness; cleanup failures reach the caller of the door that ended the session; one manager
- * serves several boards; the seed's error model.
+ * serves several boards; the error model for retries.
  *
  * Each `it` here failed on the code before issue 18 (checked by running this file against a copy
  * of that code; see the list of mutations at the end of `session-properties.test.ts`).
@@ -451,7 +451,7 @@ describe("one manager, several boards", () => {
   })
 })
 
-describe("the seed's error model and reporting", () => {
+describe("the error model for retries, and reporting", () => {
   it("transport and Python errors seen as SessionError with recoverable", async () => {
     const { ProtocolTimeoutError, PythonError } = await import("@belay/transport")
     const timeout = new ProtocolTimeoutError({ phase: "reply", timeoutMs: 5, received: "" } as never)
@@ -474,7 +474,7 @@ describe("the seed's error model and reporting", () => {
     expect(untouched).toBe("other")
   })
 
-  it("retry backoff is the seed's: 2 s, then 4 s, as a Schedule", async () => {
+  it("retry backoff is 2 s, then 4 s, as a Schedule", async () => {
     const delays = await Effect.runPromise(
       Effect.gen(function* () {
         const step = yield* Schedule.toStep(retrySchedule())
@@ -489,7 +489,7 @@ describe("the seed's error model and reporting", () => {
     expect(delays.slice(0, 2)).toEqual([2000, 4000])
   })
 
-  it("executeWithRetry waits the seed's delays by default (2 s before the second attempt)", async () => {
+  it("executeWithRetry waits the default delays (2 s before the second attempt)", async () => {
     const result = await run(
       Effect.gen(function* () {
         const { manager } = yield* boardWithManager()

@@ -12,6 +12,11 @@ import { excerpt } from "./Framing.js"
  * A schema whose values can cross to the board and back: it needs no services to encode or
  * decode. Its encoded side must be something a Python literal can hold (null, booleans, numbers,
  * bigints, strings, `Uint8Array`, arrays, plain objects, Maps, Sets).
+ *
+ * @example
+ * const Reading: BoardSchema<{ temp: number }> = Schema.Struct({ temp: Schema.Number })
+ *
+ * @since 0.1.0
  */
 export type BoardSchema<T> = Schema.Codec<T, unknown, never, never>
 
@@ -19,10 +24,22 @@ export type BoardSchema<T> = Schema.Codec<T, unknown, never, never>
  * The arguments of a task: a `Schema.Tuple` (positional arguments, called as
  * `call(session, a, b)`), a `Schema.Struct` (keyword arguments, called as `call(session, { a, b })`),
  * or an array of schemas as a shorthand for a tuple.
+ *
+ * @example
+ * Task.make({ name: "move", source, args: Schema.Struct({ x: Schema.Number, y: Schema.Number }) })
+ *
+ * @since 0.1.0
  */
 export type ArgsInput = BoardSchema<ReadonlyArray<unknown>> | BoardSchema<object> | ReadonlyArray<Schema.Top>
 
-/** The decoded type of an {@link ArgsInput}. */
+/**
+ * The decoded type of an {@link ArgsInput}.
+ *
+ * @example
+ * type Point = ArgsType<[typeof Schema.Number, typeof Schema.Number]> // readonly [number, number]
+ *
+ * @since 0.1.0
+ */
 export type ArgsType<S> =
   S extends ReadonlyArray<Schema.Top>
     ? { readonly [K in keyof S]: S[K] extends Schema.Top ? S[K]["Type"] : never }
@@ -30,7 +47,14 @@ export type ArgsType<S> =
       ? S["Type"]
       : never
 
-/** The parameters a call takes after the session: the tuple's elements, or the one struct. */
+/**
+ * The parameters a call takes after the session: the tuple's elements, or the one struct.
+ *
+ * @example
+ * type Args = CallArgs<[typeof Schema.String]> // [string]
+ *
+ * @since 0.1.0
+ */
 export type CallArgs<S> = S extends undefined
   ? []
   : ArgsType<S> extends infer T
@@ -52,6 +76,8 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
  * @example
  * isPythonIdentifier("read_temp") // true
  * isPythonIdentifier("class") // false
+ *
+ * @since 0.1.0
  */
 export const isPythonIdentifier = (name: string): boolean =>
   IDENTIFIER.test(name) && !PYTHON_KEYWORDS.has(name)

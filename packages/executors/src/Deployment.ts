@@ -25,12 +25,21 @@
  * - `deploy`: the board does not hold it: send the definition, the registry update and the call
  *   in one exchange.
  *
+ * The registry's Python (its update, the checks, the miss reply) stays here as text rather than
+ * in `python/`: it is built per exchange from the units' keys and hashes and the call's nonce,
+ * and exists on the board only as part of that exchange. A function in a `.py` file would have to
+ * be deployed and called with those as arguments, which sends more bytes on every exchange that
+ * deploys or guards and keeps a function in the board's RAM for good.
+ *
  * @internal
  */
 
-import { type DeviceCommunicationShape, StateKey } from "@belay/transport"
-import type { ExecutorContext } from "./ExecutorContext.js"
-import { FRAME_RUNTIME, MISS_MARK_PY, REGISTRY_TAG } from "./Framing.js"
+import type { DeviceSession } from "@belay/core"
+import { type DeviceCommunicationShape, parsePythonLiteral, StateKey } from "@belay/transport"
+import { Effect, Result } from "effect"
+import { type ExecutorContext, executorContext } from "./ExecutorContext.js"
+import { FramingError } from "./errors.js"
+import { excerpt, FRAME_RUNTIME, MISS_MARK_PY, REGISTRY_TAG } from "./Framing.js"
 import type { PythonSource } from "./PythonSource.js"
 
 /** A block of code held on the board under a registry key. */
@@ -90,6 +99,8 @@ export const boardView = (device: DeviceCommunicationShape, generation: number):
  *
  * @example
  * forgetBoardRegistry(session.device)
+ *
+ * @since 0.1.0
  */
 export const forgetBoardRegistry = (device: DeviceCommunicationShape): void => {
   device.connectionState.delete(BoardViewKey)
@@ -157,4 +168,49 @@ export const buildExchange = (
     )
   }
   return { code: lines.join("\n"), callLine }
+}
+
+/** Units deployed, ensured or found by a guard are on the board now: remember it. */
+export const recordOnBoard = (
+  session: DeviceSession,
+  view: BoardView,
+  units: ReadonlyArray<DeployUnit>,
+  plans: ReadonlyArray<UnitPlan>,
+): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const context = executorContext(session)
+    for (let i = 0; i < units.length; i++) {
+      const unit = units[i]!
+      if (plans[i] === "ready") continue
+      view.entries.set(unit.key, unit.hashHex)
+      if (!context.isMethodDeployed(unit.key, unit.source.hash)) {
+        yield* Effect.ignore(context.registerMethodDeployment(unit.key, unit.source.hash))
+        yield* Effect.logDebug(plans[i] === "guard" ? "Deployed code verified" : "Code deployed").pipe(
+          Effect.annotateLogs({ unit: unit.key, hash: unit.hashHex, sessionId: session.sessionId }),
+        )
+      }
+    }
+  })
+
+/** The registry a guarded call sent back (its `repr()`), as keys and hashes. */
+export const parseRegistry = (
+  label: string,
+  repr: string,
+): Result.Result<Map<string, string>, FramingError> => {
+  const parsed = parsePythonLiteral(repr)
+  if (Result.isSuccess(parsed)) {
+    const value = parsed.success
+    if (typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
+      const entries = new Map<string, string>()
+      for (const [k, v] of Object.entries(value)) if (typeof v === "string") entries.set(k, v)
+      return Result.succeed(entries)
+    }
+  }
+  return Result.fail(
+    new FramingError({
+      task: label,
+      reason: "the board's deployment registry is unreadable",
+      received: excerpt(repr),
+    }),
+  )
 }

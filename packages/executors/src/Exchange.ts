@@ -1,3 +1,11 @@
+/**
+ * One call on the board: plan the units it needs, send definitions and call in one checked
+ * exchange, and settle what came back: a result, a registry miss (deploy and repeat), or a
+ * failure (timeout, interrupt, a compile error to send again, deployed code gone missing).
+ * Reading the reply is in `ExchangeReply.ts`; what a traceback says, in `CallFailure.ts`.
+ *
+ * @internal
+ */
 import { type DeviceSession, SessionError } from "@belay/core"
 import {
   type CheckedExecOptions,
@@ -5,30 +13,24 @@ import {
   execStreamChecked,
   type ProtocolError,
   PythonError,
-  parsePythonLiteral,
 } from "@belay/transport"
-import { type Duration, Effect, Result, Stream, Tracer } from "effect"
+import { type Duration, Effect, Result } from "effect"
+import { makeOutputLogger } from "./BoardOutput.js"
+import { isCompileError, isMissingName, raisedAtOrAfter } from "./CallFailure.js"
 import {
-  type BoardView,
   boardView,
   buildExchange,
   type DeployUnit,
   frameUnit,
+  parseRegistry,
   planUnit,
+  recordOnBoard,
   type UnitPlan,
 } from "./Deployment.js"
+import { type Attempt, acceptFrame, sendStreamed } from "./ExchangeReply.js"
 import { executorContext } from "./ExecutorContext.js"
 import { FramingError, type ResultDecodeError, TaskInterruptedError, TaskTimeoutError } from "./errors.js"
-import {
-  checkFrame,
-  excerpt,
-  type Frame,
-  FrameSequence,
-  FrameSplitter,
-  newNonce,
-  REGISTRY_TAG,
-  splitFrames,
-} from "./Framing.js"
+import { excerpt, FrameSequence, newNonce, splitFrames } from "./Framing.js"
 
 /** @internal one call on the board, with the units it needs */
 export interface ExchangeRequest {
@@ -67,106 +69,9 @@ export type ExchangeError =
   | SessionError
   | ResultDecodeError
 
-/**
- * Run `effect` as a child span named `name`. The span is what `Effect.withSpan` makes, without
- * the stack frame `withSpan` also puts on the fiber: with a stack frame there, each fiber the
- * transport interrupts during the exchange (the losers of its timeout races) gets its cause
- * annotated, and on a cached call that costs more than all the executor's own work.
- *
- * @internal
- */
-export const inSpan = <A, E, R>(
-  effect: Effect.Effect<A, E, R>,
-  name: string,
-  attributes: Record<string, unknown>,
-): Effect.Effect<A, E, R> =>
-  Effect.useSpan(name, { attributes }, (span) => Effect.provideService(effect, Tracer.ParentSpan, span))
-
 const PLAN_ATTRIBUTES = ["belay.plan.0", "belay.plan.1", "belay.plan.2"]
 /** The span attribute holding the plans of an attempt. */
 const planAttribute = (attempt: number): string => PLAN_ATTRIBUTES[attempt] ?? `belay.plan.${attempt}`
-
-/** A NameError raised at the call site itself (one frame): something the call relied on is missing. */
-const isMissingName = (error: PythonError): boolean =>
-  error.exceptionType === "NameError" && (error.traceback.match(/File "/g)?.length ?? 0) <= 1
-
-/**
- * A compile-time SyntaxError: one `File "<stdin>", line N` frame and no function name. Nothing
- * ran. Code Belay generates is valid, so on a call without user code this means the board
- * lost bytes on the link; with user code it may also be the user's own error.
- */
-const isCompileError = (error: PythonError): boolean => {
-  if (error.exceptionType !== "SyntaxError" && error.exceptionType !== "IndentationError") return false
-  const frames = error.traceback.match(/File "[^\n]*/g) ?? []
-  return frames.length === 1 && !frames[0]!.includes(", in ")
-}
-
-/** The module-level frame of the traceback is at or after `line` of the exchange's code. */
-const raisedAtOrAfter = (error: PythonError, line: number): boolean => {
-  const frame = /File "<stdin>", line (\d+), in <module>/.exec(error.traceback)
-  return frame !== null && Number(frame[1]) >= line
-}
-
-/** Units deployed, ensured or found by a guard are on the board now: remember it. */
-const recordOnBoard = (
-  session: DeviceSession,
-  view: BoardView,
-  units: ReadonlyArray<DeployUnit>,
-  plans: ReadonlyArray<UnitPlan>,
-): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    const context = executorContext(session)
-    for (let i = 0; i < units.length; i++) {
-      const unit = units[i]!
-      if (plans[i] === "ready") continue
-      view.entries.set(unit.key, unit.hashHex)
-      if (!context.isMethodDeployed(unit.key, unit.source.hash)) {
-        yield* Effect.ignore(context.registerMethodDeployment(unit.key, unit.source.hash))
-        yield* Effect.logDebug(plans[i] === "guard" ? "Deployed code verified" : "Code deployed").pipe(
-          Effect.annotateLogs({ unit: unit.key, hash: unit.hashHex, sessionId: session.sessionId }),
-        )
-      }
-    }
-  })
-
-/** Log what board code printed, a line per entry. */
-export const makeOutputLogger = (label: string, sessionId: string) => {
-  let pending = ""
-  const log = (line: string) =>
-    Effect.logInfo("Board output").pipe(Effect.annotateLogs({ task: label, sessionId, output: line }))
-  return {
-    feed: (text: string): Effect.Effect<void> => {
-      pending += text
-      const lines = pending.split(/\r?\n/)
-      pending = lines.pop() ?? ""
-      return lines.length === 0 ? Effect.void : Effect.forEach(lines, log, { discard: true })
-    },
-    flush: Effect.suspend(() => {
-      const rest = pending
-      pending = ""
-      return rest.length > 0 ? log(rest) : Effect.void
-    }),
-  }
-}
-
-const parseRegistry = (label: string, repr: string): Result.Result<Map<string, string>, FramingError> => {
-  const parsed = parsePythonLiteral(repr)
-  if (Result.isSuccess(parsed)) {
-    const value = parsed.success
-    if (typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
-      const entries = new Map<string, string>()
-      for (const [k, v] of Object.entries(value)) if (typeof v === "string") entries.set(k, v)
-      return Result.succeed(entries)
-    }
-  }
-  return Result.fail(
-    new FramingError({
-      task: label,
-      reason: "the board's deployment registry is unreadable",
-      received: excerpt(repr),
-    }),
-  )
-}
 
 /**
  * Run one call on the board: plan the units, send definitions and call in one exchange, learn
@@ -194,26 +99,6 @@ export const runOnBoard = (
     }
     return attemptOnBoard(session, request, 0, 0)
   })
-
-/** One attempt of an exchange: what it planned and sent, and what came back. */
-interface Attempt {
-  readonly session: DeviceSession
-  readonly request: ExchangeRequest
-  readonly streaming: boolean
-  readonly attempt: number
-  readonly compileRetries: number
-  readonly view: BoardView
-  readonly plans: ReadonlyArray<UnitPlan>
-  readonly nonce: string
-  /** The line of the exchange's code where the call starts (after the definitions). */
-  readonly callLine: number
-  readonly results: string[]
-  readonly misses: string[]
-  /** The result frames so far. */
-  readonly sequence: FrameSequence
-  /** What the code printed, frames removed. */
-  output: string
-}
 
 const allReady = (plans: ReadonlyArray<UnitPlan>): boolean => plans.every((plan) => plan === "ready")
 
@@ -271,29 +156,6 @@ const attemptOnBoard = (
   })
 }
 
-const damagedFrame = (state: Attempt, reason: string, frame: Frame): FramingError =>
-  new FramingError({ task: state.request.label, reason, received: excerpt(frame.text) })
-
-/**
- * Check a frame: a result frame in its place in the sequence (its `repr()` is given), the end
- * frame, or the registry (kept in `state.misses`).
- */
-const acceptFrame = (state: Attempt, frame: Frame): Result.Result<string | undefined, FramingError> => {
-  if (frame.kind === "result") {
-    const accepted = state.sequence.accept(frame.text)
-    return Result.isSuccess(accepted)
-      ? Result.succeed(accepted.success)
-      : Result.fail(damagedFrame(state, accepted.failure, frame))
-  }
-  const checked = checkFrame(frame.text)
-  if (Result.isFailure(checked)) return Result.fail(damagedFrame(state, checked.failure, frame))
-  if (checked.success.tag !== REGISTRY_TAG) {
-    return Result.fail(damagedFrame(state, "a registry frame with a wrong tag", frame))
-  }
-  state.misses.push(checked.success.repr)
-  return Result.succeed(undefined)
-}
-
 /** After the exchange: note the plans on the span, then handle what came back. */
 const settle = (
   state: Attempt,
@@ -315,40 +177,6 @@ const settle = (
           : onExchangeSuccess(state, sameBoard),
     )
   })
-
-/** Stream the exchange's stdout: output to the caller (or the log) and frames as they arrive. */
-const sendStreamed = (
-  state: Attempt,
-  stdout: Stream.Stream<string, PythonError | ProtocolError>,
-): Effect.Effect<Result.Result<void, PythonError | ProtocolError | ResultDecodeError | FramingError>> => {
-  const { request, session } = state
-  const onOutput = request.onOutput
-  const logger = onOutput === undefined ? makeOutputLogger(request.label, session.sessionId) : undefined
-  const deliver = (text: string): Effect.Effect<void> => {
-    if (text.length === 0) return Effect.void
-    state.output += text
-    return onOutput ? onOutput(text) : logger ? logger.feed(text) : Effect.void
-  }
-  const send = Effect.suspend(() => {
-    const splitter = new FrameSplitter(state.nonce)
-    return Stream.runForEach(stdout, (chunk) =>
-      Effect.gen(function* () {
-        const split = splitter.feed(chunk)
-        yield* deliver(split.output)
-        for (const frame of split.frames) {
-          const accepted = acceptFrame(state, frame)
-          if (Result.isFailure(accepted)) return yield* accepted.failure
-          const repr = accepted.success
-          if (repr === undefined) continue
-          if (request.onResult) yield* request.onResult(repr)
-          else state.results.push(repr)
-        }
-      }),
-    ).pipe(Effect.ensuring(Effect.suspend(() => deliver(splitter.end()))))
-  })
-  const sent = Effect.result(send)
-  return logger ? Effect.tap(sent, () => logger.flush) : sent
-}
 
 /** Try again: another attempt, or the same one when only a compile retry was spent. */
 const again = (state: Attempt, compileRetry: boolean): Effect.Effect<ExchangeOutcome, ExchangeError> =>

@@ -19,6 +19,8 @@ import { Effect, Scope } from "effect"
  * @example
  * const [thread] = executorContext(session).activeThreads()
  * thread?.methodName // "sampler"
+ *
+ * @since 0.1.0
  */
 export interface BackgroundThreadInfo {
   readonly threadId: string
@@ -32,6 +34,8 @@ export interface BackgroundThreadInfo {
  *
  * @example
  * executorContext(session).deployedMethods().map((m) => m.signature) // ["add"]
+ *
+ * @since 0.1.0
  */
 export interface DeployedMethodInfo {
   readonly signature: string
@@ -47,6 +51,8 @@ export interface DeployedMethodInfo {
  * @example
  * const ctx = executorContext(session)
  * if (!ctx.isMethodDeployed(sig, hash)) { yield* deploy; yield* ctx.registerMethodDeployment(sig, hash) }
+ *
+ * @since 0.1.0
  */
 export interface ExecutorContext {
   readonly sessionId: string
@@ -279,6 +285,8 @@ const ExecutorContextKey = SessionStateKey<ExecutorContext>("@belay/executors/Ex
  * @example
  * const ctx = executorContext(session)
  * ctx.activeThreads() // the session's board threads
+ *
+ * @since 0.1.0
  */
 export const executorContext = (session: DeviceSession): ExecutorContext =>
   session.state.getOrCreate(ExecutorContextKey, () => new ExecutorContextImpl(session))

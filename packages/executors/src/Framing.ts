@@ -28,6 +28,7 @@
 import { CHECKED_RUNTIME, parsePythonLiteral } from "@belay/transport"
 import { Result } from "effect"
 import { PythonSource } from "./PythonSource.js"
+import { FRAME } from "./python/embedded.js"
 
 /** Marks a result (or a generator item). */
 export const RESULT_MARK = "\x1e"
@@ -62,14 +63,10 @@ export interface Frame {
 
 /**
  * The board side of framing, deployed like any unit: `_belay_o(mark, value, tag=0)` prints
- * `value` as a checked frame. Length and sum come from C builtins (`len`, `sum` over the
- * bytes), never a loop in Python.
+ * `value` as a checked frame (`python/frame.py`, minified at build time), followed by the
+ * transport's checked-request runtime, which exchanges use once the unit is on the board.
  */
-export const FRAME_RUNTIME = PythonSource.of(`def _belay_o(m,v,s=0):
- r=repr(v);b=bytes(r,'utf8')
- if b'\\xef\\xbf\\xbd' in b:r='!'+repr(b);b=bytes(r,'utf8')
- print('%s%s:%d:%d:%s'%(m,s,len(b),sum(b)&65535,r))
-${CHECKED_RUNTIME}`)
+export const FRAME_RUNTIME = PythonSource.of(FRAME.code + CHECKED_RUNTIME)
 
 /** The tag of a generator's end frame. */
 export const END_TAG = "e"

@@ -3,16 +3,23 @@ import { type Duration, Effect } from "effect"
 import { checkIdentifier } from "./Codec.js"
 import { frameUnit, makeUnit } from "./Deployment.js"
 import { DefinitionError, type TaskCallError } from "./errors.js"
-import { PythonSource } from "./PythonSource.js"
+import { asSource, PythonSource } from "./PythonSource.js"
 import { Setup } from "./Setup.js"
-import type { GeneratorTask, Task } from "./Task.js"
+import { type GeneratorTask, rebind, type Task } from "./Task.js"
 import { Teardown } from "./Teardown.js"
 import type { ThreadTask } from "./Thread.js"
 
 // biome-ignore lint/suspicious/noExplicitAny: members of any signature
 type AnyMember = Task<any, any> | GeneratorTask<any, any> | ThreadTask<any>
 
-/** What declaring a module takes. */
+/**
+ * What declaring a module takes.
+ *
+ * @example
+ * BoardModule.make({ name: "leds", setup: "from machine import Pin", members: { on, off } })
+ *
+ * @since 0.1.0
+ */
 export interface BoardModuleOptions<Members extends Record<string, AnyMember>> {
   /** The module's name (a Python identifier): its registry key on the board, and the prefix in logs. */
   readonly name: string
@@ -29,7 +36,7 @@ export interface BoardModuleOptions<Members extends Record<string, AnyMember>> {
 }
 
 /**
- * Several tasks grouped like a class with attributes (Belay.NET's way): they are deployed
+ * Several tasks grouped like a class with attributes: they are deployed
  * together as one unit, and share a setup (run once per session before the first call) and a
  * teardown (run when the session ends).
  *
@@ -50,6 +57,8 @@ export interface BoardModuleOptions<Members extends Record<string, AnyMember>> {
  *   },
  * })
  * yield* display.members.show.call(session, "Hi") // setup, then deploy + call
+ *
+ * @since 0.1.0
  */
 export class BoardModule<Members extends Record<string, AnyMember>> {
   readonly _tag = "BoardModule" as const
@@ -68,8 +77,7 @@ export class BoardModule<Members extends Record<string, AnyMember>> {
     options: BoardModuleOptions<Members>,
   ): BoardModule<Members> {
     checkIdentifier(options.name, "a module name")
-    const toSource = (s: PythonSource | string) => (typeof s === "string" ? PythonSource.of(s) : s)
-    const sources: PythonSource[] = options.source === undefined ? [] : [toSource(options.source)]
+    const sources: PythonSource[] = options.source === undefined ? [] : [asSource(options.source)]
     const names = new Set<string>()
     for (const member of Object.values(options.members)) {
       if (names.has(member.name)) {
@@ -87,7 +95,7 @@ export class BoardModule<Members extends Record<string, AnyMember>> {
         ? undefined
         : Setup.make({
             name: `${options.name}_setup`,
-            source: toSource(options.setup),
+            source: options.setup,
             ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
           })
     const teardown =
@@ -95,7 +103,7 @@ export class BoardModule<Members extends Record<string, AnyMember>> {
         ? undefined
         : Teardown.make({
             name: `${options.name}_teardown`,
-            source: toSource(options.teardown),
+            source: options.teardown,
             lostOnReset: setup !== undefined,
             ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
           })
@@ -121,7 +129,7 @@ export class BoardModule<Members extends Record<string, AnyMember>> {
       })
     const members: Record<string, AnyMember> = {}
     for (const [key, member] of Object.entries(options.members)) {
-      members[key] = member.rebind({
+      members[key] = member[rebind]({
         units: [frameUnit, unit],
         prepare: attach,
         label: `${options.name}.${member.name}`,

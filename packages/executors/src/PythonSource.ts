@@ -13,6 +13,8 @@ import { toPythonLiteral } from "@belay/transport"
  *       return a + b
  * `
  * source.text // "def add(a, b):\n    return a + b"
+ *
+ * @since 0.1.0
  */
 export class PythonSource {
   private hashRef: Uint8Array | undefined
@@ -67,6 +69,10 @@ export class PythonSource {
   }
 }
 
+/** @internal code given as a `PythonSource` or as text (dedented like {@link py}) */
+export const asSource = (source: PythonSource | string): PythonSource =>
+  typeof source === "string" ? PythonSource.of(source) : source
+
 const normalize = (text: string): string => text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n")
 
 const leadingWhitespace = (line: string): string => /^[ \t]*/.exec(line)?.[0] ?? ""
@@ -115,6 +121,8 @@ const SENTINEL = "\u0000py"
  *       led.value(not led.value())
  *       return led.value()
  * `
+ *
+ * @since 0.1.0
  */
 export const py = (strings: TemplateStringsArray, ...values: ReadonlyArray<unknown>): PythonSource => {
   let joined = ""
@@ -142,6 +150,8 @@ export const py = (strings: TemplateStringsArray, ...values: ReadonlyArray<unkno
  *
  * @example
  * const source = pythonFile(new URL("./sensors.py", import.meta.url))
+ *
+ * @since 0.1.0
  */
 export const pythonFile = (path: string | URL): PythonSource => {
   const file = typeof path === "string" ? path : fileURLToPath(path)

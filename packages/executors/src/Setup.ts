@@ -1,41 +1,18 @@
-import { type DeviceSession, SessionError } from "@belay/core"
-import type { ProtocolError, PythonError } from "@belay/transport"
+import type { DeviceSession } from "@belay/core"
 import { type Duration, Effect } from "effect"
-import { checkIdentifier } from "./Codec.js"
-import { inSpan, makeOutputLogger } from "./Exchange.js"
-import { TaskTimeoutError } from "./errors.js"
-import { PythonSource } from "./PythonSource.js"
+import { inSpan } from "./CallSpan.js"
+import type { PythonSource } from "./PythonSource.js"
+import { type BoardCodeError, runPlainCode, SessionCode, sessionCodeParts } from "./SessionCode.js"
 import { executorState } from "./SessionExecutorState.js"
 
-/** Everything running board code for setup or teardown can fail with. */
-export type BoardCodeError = PythonError | ProtocolError | TaskTimeoutError | SessionError
-
-/** @internal run plain code, log its prints, map a call timeout */
-export const runPlainCode = (
-  session: DeviceSession,
-  label: string,
-  source: PythonSource,
-  timeout: Duration.Input | undefined,
-): Effect.Effect<void, PythonError | ProtocolError | TaskTimeoutError> =>
-  session.device.exec(source.text, timeout === undefined ? undefined : { timeout }).pipe(
-    Effect.mapError((e): PythonError | ProtocolError | TaskTimeoutError =>
-      e._tag === "ProtocolTimeoutError" && e.phase === "call"
-        ? new TaskTimeoutError({ task: label, timeoutMs: e.timeoutMs })
-        : e,
-    ),
-    Effect.tapError((e) =>
-      e._tag === "PythonError" && e.stdout.length > 0
-        ? makeOutputLogger(label, session.sessionId).feed(`${e.stdout}\n`)
-        : Effect.void,
-    ),
-    Effect.flatMap((output) => {
-      if (output.length === 0) return Effect.void
-      const logger = makeOutputLogger(label, session.sessionId)
-      return Effect.andThen(logger.feed(output), logger.flush)
-    }),
-  )
-
-/** What declaring a setup takes. */
+/**
+ * What declaring a setup takes.
+ *
+ * @example
+ * Setup.make({ name: "pins", source: "from machine import Pin", timeout: "5 seconds" })
+ *
+ * @since 0.1.0
+ */
 export interface SetupOptions {
   /** A name for logs and for running it once per session (a Python identifier). */
   readonly name: string
@@ -55,20 +32,15 @@ export interface SetupOptions {
  * ` })
  * yield* pins.run(session) // runs the code
  * yield* pins.run(session) // already done in this session: sends nothing
+ *
+ * @since 0.1.0
  */
-export class Setup {
+export class Setup extends SessionCode {
   readonly _tag = "Setup" as const
-  private constructor(
-    readonly name: string,
-    readonly source: PythonSource,
-    readonly timeout: Duration.Input | undefined,
-  ) {}
 
   /** Declare a setup. Throws `DefinitionError` when `name` is not a Python identifier. */
   static make(options: SetupOptions): Setup {
-    checkIdentifier(options.name, "a setup name")
-    const source = typeof options.source === "string" ? PythonSource.of(options.source) : options.source
-    return new Setup(options.name, source, options.timeout)
+    return new Setup(...sessionCodeParts(options, "a setup name"))
   }
 
   /** True when this setup already ran in `session` since the board's last reset. */
@@ -100,11 +72,7 @@ export class Setup {
         Effect.gen({ self: this }, function* () {
           if (yield* this.hasRun(session)) return
           if (!session.isActive) {
-            return yield* new SessionError({
-              sessionId: session.sessionId,
-              reason: `cannot run setup ${this.name}: the session has ended`,
-              recoverable: true,
-            })
+            return yield* this.ended(session, "run setup")
           }
           const generation = yield* session.device.generation
           yield* runPlainCode(session, `setup ${this.name}`, this.source, this.timeout)

@@ -1,5 +1,15 @@
+/**
+ * Tasks and generator tasks: a Python function on the board with a typed signature, called in
+ * one exchange (a generator read as a stream).
+ *
+ * The call line and the generator loop stay here as text rather than in `python/`: they are
+ * built per call from the function's name, its arguments (as literals) and the call's nonce, and
+ * are as short as the call itself (a cached call sends one line). A helper in a `.py` file would
+ * be one more deployed function and would not make the call line shorter.
+ */
 import type { DeviceSession } from "@belay/core"
 import { type Duration, Effect, Queue, Result, Schema, Stream } from "effect"
+import { inSpan } from "./CallSpan.js"
 import {
   type ArgsCodec,
   type ArgsInput,
@@ -11,12 +21,19 @@ import {
   type ResultCodec,
 } from "./Codec.js"
 import { type DeployUnit, frameUnit, makeUnit } from "./Deployment.js"
-import { inSpan, runOnBoard } from "./Exchange.js"
+import { runOnBoard } from "./Exchange.js"
 import { FramingError, type TaskCallError } from "./errors.js"
 import { END_TAG, excerpt, RESULT_MARK_PY } from "./Framing.js"
-import { PythonSource } from "./PythonSource.js"
+import { asSource, type PythonSource } from "./PythonSource.js"
 
-/** Options of one call. */
+/**
+ * Options of one call.
+ *
+ * @example
+ * yield* read.callWith(session, { timeout: "2 seconds", onOutput: (text) => Console.log(text) })
+ *
+ * @since 0.1.0
+ */
 export interface CallOptions {
   /**
    * Bound on the call. When it passes, the board is interrupted (Ctrl-C) and the call fails with
@@ -41,7 +58,14 @@ export interface Binding {
   readonly label: string
 }
 
-/** What declaring a task takes. */
+/**
+ * What declaring a task takes.
+ *
+ * @example
+ * Task.make({ name: "add", source, args: [Schema.Number, Schema.Number], result: Schema.Number, timeout: "1 second" })
+ *
+ * @since 0.1.0
+ */
 export interface TaskOptions<Args extends ArgsInput | undefined, R extends BoardSchema<unknown>> {
   /** The Python function's name; `source` must define it at top level. */
   readonly name: string
@@ -55,30 +79,36 @@ export interface TaskOptions<Args extends ArgsInput | undefined, R extends Board
   readonly timeout?: Duration.Input
 }
 
-const toSource = (source: PythonSource | string): PythonSource =>
-  typeof source === "string" ? PythonSource.of(source) : source
+/**
+ * The key of a declaration's `rebind` (the same declaration as a module member): a symbol, so
+ * that only the executors' own modules call it.
+ */
+export const rebind: unique symbol = Symbol("@belay/executors/rebind")
 
 /** @internal shared by tasks, generators and threads */
 export abstract class Declaration {
   constructor(
     readonly name: string,
     readonly source: PythonSource,
-    /** @internal */
-    readonly argsCodec: ArgsCodec,
+    /** How the arguments are encoded. */
+    protected readonly argsCodec: ArgsCodec,
     readonly timeout: Duration.Input | undefined,
-    /** @internal */
-    readonly binding: Binding,
+    /** Alone, or as a member of a module. */
+    protected readonly binding: Binding,
   ) {}
 
-  /** @internal the text between the call's parentheses */
-  encodeArgs(args: ReadonlyArray<unknown>) {
+  /** The text between the call's parentheses. */
+  protected encodeArgs(args: ReadonlyArray<unknown>) {
     return Effect.fromResult(this.argsCodec.encode(this.binding.label, args))
   }
 
-  /** @internal */
-  prepare(session: DeviceSession): Effect.Effect<void, TaskCallError> {
+  /** What runs before each call (a module's setup and teardown registration). */
+  protected prepare(session: DeviceSession): Effect.Effect<void, TaskCallError> {
     return this.binding.prepare ? this.binding.prepare(session) : Effect.void
   }
+
+  /** The same declaration bound differently (as a module member). */
+  abstract [rebind](binding: Binding): Declaration
 }
 
 const standalone = (name: string, source: PythonSource): Binding => ({
@@ -86,6 +116,42 @@ const standalone = (name: string, source: PythonSource): Binding => ({
   prepare: undefined,
   label: name,
 })
+
+/** @internal a declaration whose calls give values back: a task's result, a generator's items */
+abstract class ValueDeclaration<A> extends Declaration {
+  constructor(
+    name: string,
+    source: PythonSource,
+    argsCodec: ArgsCodec,
+    /** How each value that comes back is decoded. */
+    protected readonly valueCodec: ResultCodec<A>,
+    timeout: Duration.Input | undefined,
+    binding: Binding,
+  ) {
+    super(name, source, argsCodec, timeout, binding)
+  }
+}
+
+/**
+ * What a task or generator task is made of, from its options: the name checked (`what` says
+ * which kind of name, for the error), the codecs, and the standalone binding.
+ */
+const declare = <A>(
+  options: Omit<TaskOptions<ArgsInput | undefined, BoardSchema<unknown>>, "result">,
+  what: string,
+  values: BoardSchema<A> | undefined,
+) => {
+  checkIdentifier(options.name, what)
+  const source = asSource(options.source)
+  return [
+    options.name,
+    source,
+    makeArgsCodec(options.args),
+    makeResultCodec(values ?? (Schema.Unknown as unknown as BoardSchema<A>)),
+    options.timeout,
+    standalone(options.name, source),
+  ] as const
+}
 
 /**
  * A Python function on the board with a typed signature. Calling it is an Effect: the first
@@ -105,21 +171,11 @@ const standalone = (name: string, source: PythonSource): Binding => ({
  *   result: Schema.Number,
  * })
  * const sum = yield* add.call(session, 1, 2) // 3
+ *
+ * @since 0.1.0
  */
-export class Task<Args extends ReadonlyArray<unknown>, A> extends Declaration {
+export class Task<Args extends ReadonlyArray<unknown>, A> extends ValueDeclaration<A> {
   readonly _tag = "Task" as const
-
-  constructor(
-    name: string,
-    source: PythonSource,
-    argsCodec: ArgsCodec,
-    /** @internal */
-    readonly resultCodec: ResultCodec<A>,
-    timeout: Duration.Input | undefined,
-    binding: Binding,
-  ) {
-    super(name, source, argsCodec, timeout, binding)
-  }
 
   /**
    * Declare a task. Throws `DefinitionError` when `name` is not a Python identifier.
@@ -135,16 +191,7 @@ export class Task<Args extends ReadonlyArray<unknown>, A> extends Declaration {
     const Args extends ArgsInput | undefined = undefined,
     R extends BoardSchema<unknown> = typeof Schema.Unknown,
   >(options: TaskOptions<Args, R>): Task<CallArgs<Args>, R["Type"]> {
-    checkIdentifier(options.name, "a task name")
-    const source = toSource(options.source)
-    return new Task(
-      options.name,
-      source,
-      makeArgsCodec(options.args),
-      makeResultCodec(options.result ?? (Schema.Unknown as unknown as R)),
-      options.timeout,
-      standalone(options.name, source),
-    )
+    return new Task(...declare(options, "a task name", options.result))
   }
 
   /** Call the function on the board in `session`. */
@@ -183,15 +230,15 @@ export class Task<Args extends ReadonlyArray<unknown>, A> extends Declaration {
             }),
           )
         }
-        return this.resultCodec.decode(label, results[0]!)
+        return this.valueCodec.decode(label, results[0]!)
       })
     })
     return inSpan(call, "belay.task.call", { task: label, sessionId: session.sessionId })
   }
 
-  /** @internal the same task bound differently (as a module member) */
-  rebind(binding: Binding): Task<Args, A> {
-    return new Task(this.name, this.source, this.argsCodec, this.resultCodec, this.timeout, binding)
+  /** The same task bound differently (as a module member). */
+  [rebind](binding: Binding): Task<Args, A> {
+    return new Task(this.name, this.source, this.argsCodec, this.valueCodec, this.timeout, binding)
   }
 }
 
@@ -213,21 +260,11 @@ export class Task<Args extends ReadonlyArray<unknown>, A> extends Declaration {
  *   item: Schema.Number,
  * })
  * const squares = yield* Stream.runCollect(count.stream(session, 5)) // [0, 1, 4, 9, 16]
+ *
+ * @since 0.1.0
  */
-export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends Declaration {
+export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends ValueDeclaration<A> {
   readonly _tag = "GeneratorTask" as const
-
-  constructor(
-    name: string,
-    source: PythonSource,
-    argsCodec: ArgsCodec,
-    /** @internal */
-    readonly itemCodec: ResultCodec<A>,
-    timeout: Duration.Input | undefined,
-    binding: Binding,
-  ) {
-    super(name, source, argsCodec, timeout, binding)
-  }
 
   /**
    * Declare a generator task. Throws `DefinitionError` when `name` is not a Python identifier.
@@ -241,16 +278,7 @@ export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends Decla
   >(
     options: Omit<TaskOptions<Args, R>, "result"> & { readonly item?: R },
   ): GeneratorTask<CallArgs<Args>, R["Type"]> {
-    checkIdentifier(options.name, "a generator task name")
-    const source = toSource(options.source)
-    return new GeneratorTask(
-      options.name,
-      source,
-      makeArgsCodec(options.args),
-      makeResultCodec(options.item ?? (Schema.Unknown as unknown as R)),
-      options.timeout,
-      standalone(options.name, source),
-    )
+    return new GeneratorTask(...declare(options, "a generator task name", options.item))
   }
 
   /** Run the generator on the board in `session` and stream what it yields. */
@@ -282,7 +310,7 @@ export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends Decla
           timeout: options.timeout ?? self.timeout ?? Number.POSITIVE_INFINITY,
           onOutput: options.onOutput,
           onResult: (repr) =>
-            Effect.flatMap(self.itemCodec.decode(self.binding.label, repr), (item) =>
+            Effect.flatMap(self.valueCodec.decode(self.binding.label, repr), (item) =>
               Effect.sync(() => {
                 Queue.offerUnsafe(queue, item)
               }),
@@ -306,8 +334,8 @@ export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends Decla
     )
   }
 
-  /** @internal */
-  rebind(binding: Binding): GeneratorTask<Args, A> {
-    return new GeneratorTask(this.name, this.source, this.argsCodec, this.itemCodec, this.timeout, binding)
+  /** The same generator task bound differently (as a module member). */
+  [rebind](binding: Binding): GeneratorTask<Args, A> {
+    return new GeneratorTask(this.name, this.source, this.argsCodec, this.valueCodec, this.timeout, binding)
   }
 }

@@ -1,11 +1,17 @@
-import { type DeviceSession, type ResourceCleanupError, SessionError } from "@belay/core"
+import type { DeviceSession, ResourceCleanupError, SessionError } from "@belay/core"
 import { type Duration, Effect } from "effect"
-import { checkIdentifier } from "./Codec.js"
-import { PythonSource } from "./PythonSource.js"
+import type { PythonSource } from "./PythonSource.js"
+import { runPlainCode, SessionCode, sessionCodeParts } from "./SessionCode.js"
 import { executorState } from "./SessionExecutorState.js"
-import { runPlainCode } from "./Setup.js"
 
-/** What declaring a teardown takes. */
+/**
+ * What declaring a teardown takes.
+ *
+ * @example
+ * Teardown.make({ name: "lights_off", source: "led.off()", lostOnReset: true })
+ *
+ * @since 0.1.0
+ */
 export interface TeardownOptions {
   /** A name for logs and for registering it once per session (a Python identifier). */
   readonly name: string
@@ -29,21 +35,21 @@ export interface TeardownOptions {
  * @example
  * const lightsOff = Teardown.make({ name: "lights_off", source: "led.off()" })
  * yield* lightsOff.register(session) // runs when the session ends
+ *
+ * @since 0.1.0
  */
-export class Teardown {
+export class Teardown extends SessionCode {
   readonly _tag = "Teardown" as const
   private constructor(
-    readonly name: string,
-    readonly source: PythonSource,
-    readonly timeout: Duration.Input | undefined,
+    parts: ReturnType<typeof sessionCodeParts>,
     readonly lostOnReset: boolean,
-  ) {}
+  ) {
+    super(...parts)
+  }
 
   /** Declare a teardown. Throws `DefinitionError` when `name` is not a Python identifier. */
   static make(options: TeardownOptions): Teardown {
-    checkIdentifier(options.name, "a teardown name")
-    const source = typeof options.source === "string" ? PythonSource.of(options.source) : options.source
-    return new Teardown(options.name, source, options.timeout, options.lostOnReset === true)
+    return new Teardown(sessionCodeParts(options, "a teardown name"), options.lostOnReset === true)
   }
 
   /**
@@ -57,11 +63,7 @@ export class Teardown {
       const registered = state.teardowns.get(this.name)
       if (registered !== undefined && (!this.lostOnReset || registered === generation)) return
       if (!session.isActive) {
-        return yield* new SessionError({
-          sessionId: session.sessionId,
-          reason: `cannot register teardown ${this.name}: the session has ended`,
-          recoverable: true,
-        })
+        return yield* this.ended(session, "register teardown")
       }
       state.teardowns.set(this.name, generation)
       const label = `teardown ${this.name}`

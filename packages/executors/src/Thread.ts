@@ -1,3 +1,9 @@
+/**
+ * Board threads: a function run in a `_thread` on the board for the lifetime of a session, with a
+ * stop flag, its end or exception recorded on the board. The board side is `python/thread.py`;
+ * the start and ask lines (`_belay_ts(...)`, `_belay_tx(...)`) are built here per call from the
+ * thread id, the function and its arguments, one line each.
+ */
 import { CapabilityMissingError, type DeviceSession, SessionError } from "@belay/core"
 import { parsePythonLiteral, toPythonLiteral } from "@belay/transport"
 import { Clock, Duration, Effect, Result, Schema } from "effect"
@@ -14,51 +20,32 @@ import {
   ThreadStopTimeoutError,
 } from "./errors.js"
 import { excerpt, RESULT_MARK_PY } from "./Framing.js"
-import { PythonSource } from "./PythonSource.js"
-import { type Binding, Declaration } from "./Task.js"
+import { asSource, PythonSource } from "./PythonSource.js"
+import { THREAD } from "./python/embedded.js"
+import { type Binding, Declaration, rebind } from "./Task.js"
 
 /**
- * The board side of threads, deployed once per board (and again after a reset) like any unit.
- * `_belay_t` maps a thread id to `[stop flag, state, error]`; state 0 running, 1 finished,
- * 2 failed (error = (type, message, traceback)); `_belay_ts` leaves no entry when the thread did
- * not start. `_belay_tx(id, stop, ticks)` optionally sets
- * the stop flag, waits up to ticks * 10 ms for the thread to end, and returns (state, error),
- * with state 3 when the id is unknown.
+ * The board side of threads (`python/thread.py`, minified at build time), deployed once per board
+ * (and again after a reset) like any unit. `_belay_t` maps a thread id to `[stop flag, state,
+ * error]`; `_belay_ts(id, f, args, kwargs)` starts `f(stopping, *args, **kwargs)` in a thread;
+ * `_belay_tx(id, stop, ticks)` optionally sets the stop flag, waits up to ticks * 10 ms for the
+ * thread to end, and returns `(state, error)`: 0 running, 1 finished, 2 failed (error = (type,
+ * message, traceback)), 3 unknown id.
  */
-export const THREAD_RUNTIME = PythonSource.of(`import _thread
-_belay_t={}
-def _belay_tw(i,f,a,k):
- s=_belay_t[i]
- try:
-  f(lambda:s[0],*a,**k)
-  s[1]=1
- except BaseException as e:
-  t=''
-  try:
-   import io,sys
-   b=io.StringIO();sys.print_exception(e,b);t=b.getvalue()
-  except Exception:
-   pass
-  s[2]=(type(e).__name__,str(e),t);s[1]=2
-def _belay_ts(i,f,a,k):
- try:
-  _belay_t[i]=[False,0,None];_thread.start_new_thread(_belay_tw,(i,f,a,k))
- except:
-  _belay_t.pop(i,None);raise
-def _belay_tx(i,p,n):
- import time
- s=_belay_t.get(i)
- if s is None:return (3,None)
- if p:s[0]=True
- while s[1]==0 and n>0:
-  time.sleep_ms(10);n-=1
- if s[1]:del _belay_t[i]
- return (s[1],s[2])`)
+export const THREAD_RUNTIME = PythonSource.of(THREAD.code)
 
 const runtimeUnit: DeployUnit = makeUnit("_belay_thread", THREAD_RUNTIME)
 const askUnits: ReadonlyArray<DeployUnit> = [frameUnit, runtimeUnit]
 
-/** Where a board thread is. */
+/**
+ * Where a board thread is.
+ *
+ * @example
+ * const status = yield* thread.status
+ * if (status._tag === "Failed") yield* Console.error(status.error.pythonMessage)
+ *
+ * @since 0.1.0
+ */
 export type ThreadStatus =
   | { readonly _tag: "Running" }
   | { readonly _tag: "Finished" }
@@ -75,6 +62,8 @@ export type ThreadStatus =
  * const thread = yield* blink.start(session, 200)
  * yield* Effect.sleep("1 second")
  * yield* thread.stop
+ *
+ * @since 0.1.0
  */
 export interface BoardThread {
   /** Unique on the board: `<sessionId>:<name>-<n>`. */
@@ -89,7 +78,14 @@ export interface BoardThread {
   readonly stop: Effect.Effect<void, ThreadError>
 }
 
-/** What declaring a thread task takes. */
+/**
+ * What declaring a thread task takes.
+ *
+ * @example
+ * ThreadTask.make({ name: "blink", source, args: [Schema.Number], stopTimeout: "2 seconds" })
+ *
+ * @since 0.1.0
+ */
 export interface ThreadTaskOptions<Args extends ArgsInput | undefined> {
   /**
    * The Python function's name. Its first parameter is the stop check Belay provides: a function
@@ -127,6 +123,8 @@ const StatusReply = Schema.Tuple([
  *   args: [Schema.Number],
  * })
  * const thread = yield* blink.start(session, 250) // stopped when the session ends
+ *
+ * @since 0.1.0
  */
 export class ThreadTask<Args extends ReadonlyArray<unknown>> extends Declaration {
   readonly _tag = "ThreadTask" as const
@@ -147,7 +145,7 @@ export class ThreadTask<Args extends ReadonlyArray<unknown>> extends Declaration
     options: ThreadTaskOptions<Args>,
   ): ThreadTask<CallArgs<Args>> {
     checkIdentifier(options.name, "a thread task name")
-    const source = typeof options.source === "string" ? PythonSource.of(options.source) : options.source
+    const source = asSource(options.source)
     return new ThreadTask(
       options.name,
       source,
@@ -228,8 +226,8 @@ export class ThreadTask<Args extends ReadonlyArray<unknown>> extends Declaration
     )
   }
 
-  /** @internal */
-  rebind(binding: Binding): ThreadTask<Args> {
+  /** The same thread task bound differently (as a module member). */
+  [rebind](binding: Binding): ThreadTask<Args> {
     return new ThreadTask(this.name, this.source, this.argsCodec, this.timeout, binding, this.stopTimeout)
   }
 }

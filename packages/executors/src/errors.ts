@@ -11,6 +11,8 @@ import { Data } from "effect"
  * try { Task.make({ name: "not a name", source: py`pass` }) } catch (e) {
  *   if (e instanceof DefinitionError) console.error(e.message)
  * }
+ *
+ * @since 0.1.0
  */
 export class DefinitionError extends Data.TaggedError("DefinitionError")<{
   readonly name: string
@@ -27,6 +29,8 @@ export class DefinitionError extends Data.TaggedError("DefinitionError")<{
  *
  * @example
  * Effect.catchTag("ArgumentEncodeError", (e) => Console.error(e.task, e.path, e.reason))
+ *
+ * @since 0.1.0
  */
 export class ArgumentEncodeError extends Data.TaggedError("ArgumentEncodeError")<{
   readonly task: string
@@ -46,6 +50,8 @@ export class ArgumentEncodeError extends Data.TaggedError("ArgumentEncodeError")
  *
  * @example
  * Effect.catchTag("ResultDecodeError", (e) => Console.error(`${e.task}: ${e.path}: ${e.reason}`))
+ *
+ * @since 0.1.0
  */
 export class ResultDecodeError extends Data.TaggedError("ResultDecodeError")<{
   readonly task: string
@@ -67,6 +73,8 @@ export class ResultDecodeError extends Data.TaggedError("ResultDecodeError")<{
  *
  * @example
  * Effect.catchTag("TaskTimeoutError", (e) => Console.error(`${e.task} took over ${e.timeoutMs} ms`))
+ *
+ * @since 0.1.0
  */
 export class TaskTimeoutError extends Data.TaggedError("TaskTimeoutError")<{
   readonly task: string
@@ -83,6 +91,8 @@ export class TaskTimeoutError extends Data.TaggedError("TaskTimeoutError")<{
  *
  * @example
  * Effect.catchTag("TaskInterruptedError", (e) => Console.error(`${e.task} was interrupted`))
+ *
+ * @since 0.1.0
  */
 export class TaskInterruptedError extends Data.TaggedError("TaskInterruptedError")<{
   readonly task: string
@@ -101,6 +111,8 @@ export class TaskInterruptedError extends Data.TaggedError("TaskInterruptedError
  *
  * @example
  * Effect.catchTag("FramingError", (e) => Console.error(e.reason, e.received))
+ *
+ * @since 0.1.0
  */
 export class FramingError extends Data.TaggedError("FramingError")<{
   readonly task: string
@@ -118,6 +130,8 @@ export class FramingError extends Data.TaggedError("FramingError")<{
  *
  * @example
  * Effect.catchTag("ThreadFailedError", (e) => Console.error(e.exceptionType, e.pythonMessage, e.traceback))
+ *
+ * @since 0.1.0
  */
 export class ThreadFailedError extends Data.TaggedError("ThreadFailedError")<{
   readonly thread: string
@@ -140,6 +154,8 @@ export class ThreadFailedError extends Data.TaggedError("ThreadFailedError")<{
  *
  * @example
  * Effect.catchTag("ThreadStopTimeoutError", () => session.device.softReset)
+ *
+ * @since 0.1.0
  */
 export class ThreadStopTimeoutError extends Data.TaggedError("ThreadStopTimeoutError")<{
   readonly thread: string
@@ -151,7 +167,14 @@ export class ThreadStopTimeoutError extends Data.TaggedError("ThreadStopTimeoutE
   }
 }
 
-/** Everything calling a task (or reading a generator stream) can fail with. */
+/**
+ * Everything calling a task (or reading a generator stream) can fail with.
+ *
+ * @example
+ * add.call(session, 1, 2).pipe(Effect.catchTag("TaskTimeoutError", () => Effect.succeed(0)))
+ *
+ * @since 0.1.0
+ */
 export type TaskCallError =
   | ArgumentEncodeError
   | ResultDecodeError
@@ -162,8 +185,22 @@ export type TaskCallError =
   | ProtocolError
   | SessionError
 
-/** Everything starting a board thread can fail with. */
+/**
+ * Everything starting a board thread can fail with.
+ *
+ * @example
+ * blink.start(session, 250).pipe(Effect.catchTag("CapabilityMissingError", () => Effect.void))
+ *
+ * @since 0.1.0
+ */
 export type ThreadStartError = TaskCallError | CapabilityMissingError
 
-/** Everything stopping, joining or polling a board thread can fail with. */
+/**
+ * Everything stopping, joining or polling a board thread can fail with.
+ *
+ * @example
+ * thread.stop.pipe(Effect.catchTag("ThreadStopTimeoutError", (e) => Console.error(e.message)))
+ *
+ * @since 0.1.0
+ */
 export type ThreadError = ThreadFailedError | ThreadStopTimeoutError | TaskCallError

@@ -2,6 +2,10 @@
  * `@belay/executors`: call a MicroPython board like a library. Typed tasks, generator streams,
  * board threads, setup and teardown code, grouped in modules, all tied to a Belay session.
  *
+ * The public API, grouped by concept. The board side of the executors' protocol (its Python
+ * runtimes, how result frames are written), for fake boards in tests, is at
+ * `@belay/executors/internal` and may change in any release.
+ *
  * @example
  * import { py, Task } from "@belay/executors"
  * const add = Task.make({
@@ -14,7 +18,11 @@
  *   result: Schema.Number,
  * })
  * const sum = yield* manager.executeInSession((session) => add.call(session, 1, 2))
+ *
+ * @since 0.1.0
  */
+
+// Arguments and results: schemas that cross to the board and back.
 export {
   type ArgsInput,
   type ArgsType,
@@ -22,23 +30,39 @@ export {
   type CallArgs,
   isPythonIdentifier,
 } from "./Codec.js"
+// What this process knows of the code on a board.
 export { forgetBoardRegistry } from "./Deployment.js"
+// What a session holds for the executors: deployed functions, board threads.
 export {
   type BackgroundThreadInfo,
   type DeployedMethodInfo,
   type ExecutorContext,
   executorContext,
 } from "./ExecutorContext.js"
-export * from "./errors.js"
-export { BoardModule, type BoardModuleOptions } from "./Module.js"
-export { PythonSource, py, pythonFile } from "./PythonSource.js"
-export { type BoardCodeError, Setup, type SetupOptions } from "./Setup.js"
-export { type CallOptions, GeneratorTask, Task, type TaskOptions } from "./Task.js"
-export { Teardown, type TeardownOptions } from "./Teardown.js"
+// Typed errors.
 export {
-  type BoardThread,
-  THREAD_RUNTIME,
-  type ThreadStatus,
-  ThreadTask,
-  type ThreadTaskOptions,
-} from "./Thread.js"
+  ArgumentEncodeError,
+  DefinitionError,
+  FramingError,
+  ResultDecodeError,
+  type TaskCallError,
+  TaskInterruptedError,
+  TaskTimeoutError,
+  type ThreadError,
+  ThreadFailedError,
+  type ThreadStartError,
+  ThreadStopTimeoutError,
+} from "./errors.js"
+// Modules: tasks deployed together, with a shared setup and teardown.
+export { BoardModule, type BoardModuleOptions } from "./Module.js"
+// Python code: inline, from a file, or from a string.
+export { PythonSource, py, pythonFile } from "./PythonSource.js"
+// Setup: code run once per session, before the tasks that need it.
+export type { BoardCodeError } from "./SessionCode.js"
+export { Setup, type SetupOptions } from "./Setup.js"
+// Tasks: a function on the board with a typed signature; generators read as streams.
+export { type CallOptions, GeneratorTask, Task, type TaskOptions } from "./Task.js"
+// Teardown: code run when the session ends, however it ends.
+export { Teardown, type TeardownOptions } from "./Teardown.js"
+// Board threads, stopped when the session ends.
+export { type BoardThread, type ThreadStatus, ThreadTask, type ThreadTaskOptions } from "./Thread.js"

@@ -5,7 +5,8 @@
  * survives across connections until `reset()`, like a real board that a new host process opens.
  */
 
-import { frameProbeAnswer, makeDeviceSessionManager } from "@belay/core"
+import { makeDeviceSessionManager } from "@belay/core"
+import { frameProbeAnswer } from "@belay/core/internal"
 import {
   makeDeviceCommunication,
   type PythonValue,

@@ -1,4 +1,5 @@
-import { type DeviceSession, frameProbeAnswer, makeDeviceSessionManager } from "@belay/core"
+import { type DeviceSession, makeDeviceSessionManager } from "@belay/core"
+import { frameProbeAnswer } from "@belay/core/internal"
 import {
   type DeviceCommunicationShape,
   makeDeviceCommunication,

@@ -113,6 +113,7 @@ export const topLevelExec = (code: string, call: "unpacked" | "indexed"): string
   return call === "unpacked" ? `exec(*${list})` : `exec((${list})[0])`
 }
 
+// Without the file's last newline: a definition needs none, and inside a bytes literal it costs two.
 /**
  * Python defining `_belay_x(q, n, s)` (`src/python/checked_runtime.py`): the short form of the
  * check for boards where it is deployed (about 20 bytes per request instead of 110). Deploy it
@@ -123,7 +124,6 @@ export const topLevelExec = (code: string, call: "unpacked" | "indexed"): string
  * yield* execChecked(device, "print(1)", { runtime: true })
  * @since 0.1.0
  */
-// Without the file's last newline: a definition needs none, and inside a bytes literal it costs two.
 export const CHECKED_RUNTIME = python.CHECKED_RUNTIME.code.trimEnd()
 
 /**
