@@ -3,8 +3,6 @@
  *
  * @internal
  */
-import { concatBytes } from "@belay/transport/internal"
-
 export class ByteQueue {
   private chunks: Uint8Array[] = []
   private offset = 0
@@ -76,7 +74,9 @@ export class ByteQueue {
     if (parts.length > 0 && this.offset > 0) parts[0] = parts[0]!.subarray(this.offset)
     this.chunks = []
     this.offset = 0
-    return concatBytes(parts)
+    // Node's own concatenation: this module stays free of Effect and the transport (the pty board
+    // script loads the virtual board without them).
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts)
   }
 
   /** Drop what is buffered and fail the waiting reader. */
