@@ -7,6 +7,10 @@
  * Plain Promise-based so that the pty script can use it without Effect; `openVirtualBoard`
  * wraps it as a `ByteLink`.
  *
+ * Longer than most modules here on purpose: it is one state machine (the REPL modes and the
+ * transitions between them on each received byte), read best as one; the worker, the flash
+ * store, the receive queue and pacing already live in modules of their own.
+ *
  * @internal
  */
 import { ByteQueue } from "./ByteQueue.js"
