@@ -44,7 +44,7 @@ export const statCode = (d: BoardDialect, native: string): string =>
  * `(path, None, errno)`.
  */
 export const hashManyCode = (d: BoardDialect, natives: ReadonlyArray<string>): string =>
-  framedCall([OS, hashHelper(d), HASH_MANY], callOf(nameOf(HASH_MANY), natives))
+  framedCall([OS, hashHelper(d, true), HASH_MANY], callOf(nameOf(HASH_MANY), natives))
 
 /**
  * Compare files with expected digests on the board: reply the index of each file whose digest
@@ -56,7 +56,7 @@ export const compareManyCode = (
   items: ReadonlyArray<readonly [string, Uint8Array | string]>,
 ): Uint8Array => {
   const enc = new TextEncoder()
-  const helpers = [OS, hashHelper(d), COMPARE_MANY]
+  const helpers = [OS, hashHelper(d, true), COMPARE_MANY]
   const head = enc.encode(
     `${FRAME.code}${helpers.map((h) => h.code).join("")}try:\n try:\n  ${nameOf(COMPARE_MANY)}([`,
   )
@@ -106,4 +106,4 @@ export const renameCode = (from: string, to: string): string =>
  * clobbers the target.
  */
 export const copyRenameCode = (d: BoardDialect, from: string, to: string): string =>
-  framedCall([OS, hashHelper(d), COPY_RENAME], callOf(nameOf(COPY_RENAME), from, to, d.piece))
+  framedCall([OS, hashHelper(d, true), COPY_RENAME], callOf(nameOf(COPY_RENAME), from, to, d.piece))
