@@ -148,6 +148,11 @@ describe("file commands on the virtual board", () => {
       "cp",
       ":../work/sub/x.py",
       path.join(dir, "copy.py"),
+      "+",
+      "fs",
+      "sync",
+      dir,
+      "synced",
     ])
     expect(chain.code).toBe(0)
     expect(chain.stdout).toContain(`${local} -> :/work/main.py`)
@@ -160,6 +165,7 @@ describe("file commands on the virtual board", () => {
     ).toEqual(["/work/main.py", "/work/sub", "/work/t.txt"])
     expect(chain.stdout).toContain("X = 1\n")
     expect(await readFile(path.join(dir, "copy.py"), "utf8")).toBe("X = 1\n")
+    expect(chain.stdout).toContain("upload /work/synced/x.py (new, 6 B)")
     // The root holds no main.py: the relative path did not go there.
     const root = await belay(["ls", "/", "--json"])
     expect(stdoutJson(root).map((e: { path: string }) => e.path)).not.toContain("/main.py")

@@ -3,21 +3,20 @@ import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
 import * as Effect from "effect/Effect"
-import { inSession, onBoard } from "./Board.js"
 import { boardArgument } from "./BoardOperand.js"
 import { fileCommands, type Root } from "./Files.js"
 import { formatBytes, printJson, progressBar } from "./Output.js"
 
 /** `belay fs ...`: files on the board; the file commands are also top-level shortcuts (see `Files.ts`). */
 export const fsCommand = (root: Root) => {
-  const withFs = <A, E>(body: (fs: BoardFileSystem) => Effect.Effect<A, E>) =>
+  /** `body` with the board's files at `remote`, resolved against the board's working directory. */
+  const withFs = <A, E>(remote: string, body: (fs: BoardFileSystem, at: string) => Effect.Effect<A, E>) =>
     Effect.gen(function* () {
       const { device } = yield* root
       // Imported when a file command runs, not when the command line is parsed.
-      const { boardFileSystem } = yield* Effect.promise(() => import("@belay/filesystem"))
-      return yield* onBoard(
-        device,
-        inSession((session) => body(boardFileSystem(session))),
+      const { withFiles } = yield* Effect.promise(() => import("./BoardFiles.js"))
+      return yield* withFiles(device, (files) =>
+        Effect.flatMap(files.resolve(boardArgument(remote)), (at) => body(files.fs, at)),
       )
     })
 
@@ -80,8 +79,8 @@ export const fsCommand = (root: Root) => {
             bar = progressBar(`sync ${e.path}`)
           } else if (e.type === "progress") bar?.update(e.bytesDone, e.bytesTotal)
         }
-        const report = yield* withFs((fs) =>
-          fs.sync(localDir, remoteDir, { delete: del, dryRun, onEvent, ignoreFiles: [] }),
+        const report = yield* withFs(remoteDir, (fs, at) =>
+          fs.sync(localDir, at, { delete: del, dryRun, onEvent, ignoreFiles: [] }),
         ).pipe(Effect.ensuring(Effect.sync(() => bar?.done())))
         if (json) return printJson(report)
         const verb = report.dryRun ? "would " : ""
@@ -101,7 +100,7 @@ export const fsCommand = (root: Root) => {
     ({ dir }) =>
       Effect.gen(function* () {
         const { json } = yield* root
-        const report = yield* withFs((fs) => fs.cleanTemporaryFiles(dir))
+        const report = yield* withFs(dir, (fs, at) => fs.cleanTemporaryFiles(at))
         if (json) return printJson(report)
         for (const p of report.removed) process.stdout.write(`removed ${p}\n`)
         for (const k of report.kept) process.stdout.write(`kept ${k.path} (${k.reason})\n`)
