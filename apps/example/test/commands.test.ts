@@ -372,7 +372,6 @@ describe("commands on the QEMU micro:bit (MicroPython 1.9.2, a flat filesystem)"
         "tree",
         "+",
         "rm",
-        "mb.py",
         "e.txt",
         "--device",
         device,
@@ -389,6 +388,9 @@ describe("commands on the QEMU micro:bit (MicroPython 1.9.2, a flat filesystem)"
     expect(chain.stdout).toContain(`${sha256("print('microbit')\n")}  /mb.py\n`)
     expect(chain.stdout).toContain(":/\n")
     expect(await readFile(path.join(dir, "back", "mb.py"), "utf8")).toBe("print('microbit')\n")
+    const one = await belay(["ls", "mb.py", "--json", "--device", device])
+    expect(stdoutJson(one)).toEqual([{ path: "/mb.py", type: "file", size: 18 }])
+    expect((await belay(["rm", ":mb.py", "--device", device])).code).toBe(0)
     const ls = await belay(["ls", "--json", "--device", device])
     expect(stdoutJson(ls).map((e: { path: string }) => e.path)).not.toContain("/mb.py")
   })

@@ -15,7 +15,12 @@ import {
 import * as Effect from "effect/Effect"
 import { inSession, onBoard } from "./Board.js"
 
-/** A command's view of the board's files. */
+/**
+ * A command's view of the board's files.
+ *
+ * @example
+ * const at = yield* files.resolve("lib/util.py") // "/work/lib/util.py" when the board's cwd is /work
+ */
 export interface CommandFiles {
   readonly fs: BoardFileSystem
   /** The board's working directory, normalized (asked once). */

@@ -6,7 +6,12 @@
  * and `:` alone is that directory.
  */
 
-/** A `cp` operand: a board path (written with a leading `:`) or a host path. */
+/**
+ * A `cp` operand: a board path (written with a leading `:`) or a host path.
+ *
+ * @example
+ * const here: Operand = { board: true, path: "" } // `:`, the board's working directory
+ */
 export interface Operand {
   readonly board: boolean
   /** The path without its `:` (empty for `:` alone: the board's working directory). */

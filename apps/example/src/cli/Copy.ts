@@ -23,7 +23,12 @@ import { baseName, namesDirectory, type Operand, operand } from "./BoardOperand.
 import { UsageError } from "./Failure.js"
 import { formatBytes, printJson, progressBar, write } from "./Output.js"
 
-/** `cp`'s request: operands as typed (`:` marks the board), the last one the target. */
+/**
+ * `cp`'s request: operands as typed (`:` marks the board), the last one the target.
+ *
+ * @example
+ * const request: CopyRequest = { device: "virtual", json: false, sources: ["src"], target: ":lib", recursive: true, force: false }
+ */
 export interface CopyRequest {
   readonly device: string
   readonly json: boolean
@@ -33,7 +38,12 @@ export interface CopyRequest {
   readonly force: boolean
 }
 
-/** One file `cp` copied or skipped. */
+/**
+ * One file `cp` copied or skipped (what `--json` prints, one per file).
+ *
+ * @example
+ * const done: Copied = { from: "main.py", to: ":/main.py", bytes: 12, unchanged: false }
+ */
 export interface Copied {
   readonly from: string
   readonly to: string

@@ -15,7 +15,12 @@ import { boardArgument } from "./BoardOperand.js"
 import { UsageError } from "./Failure.js"
 import { formatBytes, print, printJson, write } from "./Output.js"
 
-/** What every file command is given: the device, `--json`, and the board paths as typed. */
+/**
+ * What every file command is given: the device, `--json`, and the board paths as typed.
+ *
+ * @example
+ * const request: FileRequest = { device: "virtual", json: false, paths: [":lib"] }
+ */
 export interface FileRequest {
   readonly device: string
   readonly json: boolean
@@ -25,14 +30,33 @@ export interface FileRequest {
 const resolveAll = (files: CommandFiles, paths: ReadonlyArray<string>) =>
   Effect.forEach(paths, (p) => files.resolve(boardArgument(p)))
 
-/** `ls [PATH]`: a board directory (the working directory by default), or one file. */
+/** `path` as a one-entry listing when it is a file, else the listing's own error. */
+const asFile = <E>(files: CommandFiles, path: string, error: E) =>
+  Effect.flatMap(
+    Effect.option(files.fs.stat(path)),
+    (found): Effect.Effect<ReadonlyArray<FileEntry>, E> =>
+      found._tag === "Some" && found.value.type === "file"
+        ? Effect.succeed([found.value])
+        : Effect.fail(error),
+  )
+
+/**
+ * `ls [PATH]`: a board directory (the working directory by default), or one file.
+ *
+ * @example
+ * yield* list({ device: "virtual", json: false, paths: ["lib"] }, false)
+ */
 export const list = (request: FileRequest, recursive: boolean) =>
   withFiles(request.device, (files) =>
     Effect.gen(function* () {
       const dir = yield* files.resolve(boardArgument(request.paths[0] ?? ""))
-      const entries = yield* files.fs
-        .list(dir, { recursive })
-        .pipe(Effect.catchTag("NotADirectoryError", () => Effect.map(files.fs.stat(dir), (entry) => [entry])))
+      // A file lists as itself (on a flat filesystem, listing below the root is refused first).
+      const entries = yield* files.fs.list(dir, { recursive }).pipe(
+        Effect.catchTags({
+          NotADirectoryError: (error) => asFile(files, dir, error),
+          CapabilityMissingError: (error) => asFile(files, dir, error),
+        }),
+      )
       if (request.json) return printJson(entries)
       for (const e of entries) {
         write(
@@ -42,7 +66,12 @@ export const list = (request: FileRequest, recursive: boolean) =>
     }),
   )
 
-/** `cat PATH...`: board files, as they are, to stdout. */
+/**
+ * `cat PATH...`: board files, as they are, to stdout.
+ *
+ * @example
+ * yield* cat({ device: "virtual", json: false, paths: ["boot.py"] })
+ */
 export const cat = (request: FileRequest) =>
   withFiles(request.device, (files) =>
     Effect.forEach(
@@ -55,7 +84,12 @@ export const cat = (request: FileRequest) =>
     ),
   )
 
-/** `rm [-r] PATH...`. */
+/**
+ * `rm [-r] PATH...`.
+ *
+ * @example
+ * yield* remove({ device: "virtual", json: false, paths: ["lib"] }, true)
+ */
 export const remove = (request: FileRequest, recursive: boolean) =>
   withFiles(request.device, (files) =>
     Effect.flatMap(resolveAll(files, request.paths), (paths) =>
@@ -63,7 +97,12 @@ export const remove = (request: FileRequest, recursive: boolean) =>
     ),
   )
 
-/** `mkdir PATH...`, with parents; an existing directory is fine. */
+/**
+ * `mkdir PATH...`, with parents; an existing directory is fine.
+ *
+ * @example
+ * yield* makeDirectories({ device: "virtual", json: false, paths: ["lib/drivers"] })
+ */
 export const makeDirectories = (request: FileRequest) =>
   withFiles(request.device, (files) =>
     Effect.flatMap(resolveAll(files, request.paths), (paths) =>
@@ -71,7 +110,12 @@ export const makeDirectories = (request: FileRequest) =>
     ),
   )
 
-/** `rmdir PATH...`: empty directories only. */
+/**
+ * `rmdir PATH...`: empty directories only.
+ *
+ * @example
+ * yield* removeDirectories({ device: "virtual", json: false, paths: ["old"] })
+ */
 export const removeDirectories = (request: FileRequest) =>
   withFiles(request.device, (files) =>
     Effect.flatMap(resolveAll(files, request.paths), (paths) =>
@@ -79,7 +123,12 @@ export const removeDirectories = (request: FileRequest) =>
     ),
   )
 
-/** `touch PATH...`: an empty file where there is none; an existing file is kept as it is. */
+/**
+ * `touch PATH...`: an empty file where there is none; an existing file is kept as it is.
+ *
+ * @example
+ * yield* touch({ device: "virtual", json: false, paths: ["flag.txt"] })
+ */
 export const touch = (request: FileRequest) =>
   withFiles(request.device, (files) =>
     Effect.flatMap(resolveAll(files, request.paths), (paths) =>
@@ -113,7 +162,12 @@ export const treeLines = (root: string, entries: ReadonlyArray<FileEntry>): Arra
   return lines
 }
 
-/** `tree [PATH]`: a board directory (the working directory by default) and everything under it. */
+/**
+ * `tree [PATH]`: a board directory (the working directory by default) and everything under it.
+ *
+ * @example
+ * yield* tree({ device: "virtual", json: false, paths: ["/"] })
+ */
 export const tree = (request: FileRequest) =>
   withFiles(request.device, (files) =>
     Effect.gen(function* () {
@@ -125,7 +179,12 @@ export const tree = (request: FileRequest) =>
     }),
   )
 
-/** `df [PATH]`: size, used and free space of the filesystem holding a board path (default `/`). */
+/**
+ * `df [PATH]`: size, used and free space of the filesystem holding a board path (default `/`).
+ *
+ * @example
+ * yield* diskFree({ device: "virtual", json: true, paths: [] })
+ */
 export const diskFree = (request: FileRequest) =>
   withFiles(request.device, (files) =>
     Effect.gen(function* () {
@@ -145,6 +204,9 @@ export const diskFree = (request: FileRequest) =>
 /**
  * `sha256sum PATH...`: each file's SHA-256, computed on the board when it has `hashlib.sha256`,
  * else on the host from a verified download (a micro:bit has only its own adler32).
+ *
+ * @example
+ * yield* sha256sum({ device: "virtual", json: false, paths: ["main.py"] })
  */
 export const sha256sum = (request: FileRequest) =>
   withFiles(request.device, (files) =>
@@ -194,6 +256,9 @@ const runEditor = (file: string) =>
 /**
  * `edit PATH...`: each board file in `$EDITOR` (a copy on the host, under its own name), written
  * back (atomic, verified) only when the editor changed it.
+ *
+ * @example
+ * yield* edit({ device: "virtual", json: false, paths: ["main.py"] }) // with EDITOR set
  */
 export const edit = (request: FileRequest) =>
   withFiles(request.device, (files) =>

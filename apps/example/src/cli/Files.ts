@@ -10,7 +10,12 @@ import * as Flag from "effect/cli/Flag"
 import * as Effect from "effect/Effect"
 import type { FileRequest } from "./FileActions.js"
 
-/** The root command's shared flags, as the file commands read them. */
+/**
+ * The root command's shared flags, as the file commands read them.
+ *
+ * @example
+ * const { device, json } = yield* root
+ */
 export type Root = Command.Command<
   "belay",
   { readonly device: string; readonly json: boolean; readonly unchecked: boolean },
@@ -32,7 +37,12 @@ const optionalPath = (what: string) =>
 
 const actions = () => Effect.promise(() => import("./FileActions.js"))
 
-/** The file commands, made afresh for each parent (`fs`, and the top level). */
+/**
+ * The file commands, made afresh for each parent (`fs`, and the top level).
+ *
+ * @example
+ * Command.make("fs").pipe(Command.withSubcommands([...fileCommands(root)]))
+ */
 export const fileCommands = (root: Root) => {
   const request = (given: ReadonlyArray<string>) =>
     Effect.map(root, ({ device, json }): FileRequest => ({ device, json, paths: given }))

@@ -14,10 +14,20 @@ import { onBoard } from "./Board.js"
 import { UsageError } from "./Failure.js"
 import { printJson, write } from "./Output.js"
 
-/** The board answered, but not as the command needs (exit code 1, as a board-side refusal). */
+/**
+ * The board answered, but not as the command needs (exit code 1, as a board-side refusal).
+ *
+ * @example
+ * new BoardAnswerError({ message: "machine.reset() returned: the board did not reset" })
+ */
 export class BoardAnswerError extends Data.TaggedError("BoardAnswerError")<{ readonly message: string }> {}
 
-/** `soft-reset`: Ctrl-D at the raw prompt; the board's RAM is cleared, its files stay. */
+/**
+ * `soft-reset`: Ctrl-D at the raw prompt; the board's RAM is cleared, its files stay.
+ *
+ * @example
+ * yield* softReset("virtual")
+ */
 export const softReset = (device: string) =>
   onBoard(
     device,
@@ -43,6 +53,9 @@ const RESET_SIGNS = new Set([
 /**
  * `reset`: `machine.reset()` on the board, then a new connection, asked until the board answers
  * (bounded). A board without `machine.reset` fails with its Python error.
+ *
+ * @example
+ * yield* hardReset("serial:/dev/ttyACM0")
  */
 export const hardReset = (device: string) =>
   Effect.gen(function* () {
@@ -74,7 +87,13 @@ export const hardReset = (device: string) =>
     write(`reset; the board answers again (MicroPython ${release})\n`)
   })
 
-/** The board's clock as `machine.RTC().datetime()` gives it: year, month, day, weekday (Monday 0), h, m, s, subseconds. */
+/**
+ * The board's clock as `machine.RTC().datetime()` gives it: year, month, day, weekday (Monday 0),
+ * hours, minutes, seconds, subseconds.
+ *
+ * @example
+ * const noon: RtcTuple = [2024, 1, 1, 0, 12, 0, 0, 0]
+ */
 export type RtcTuple = readonly [number, number, number, number, number, number, number, number]
 
 /**
@@ -99,6 +118,9 @@ const two = (n: number) => String(n).padStart(2, "0")
 /**
  * `rtc [--set]`: print the board's clock (`YYYY-MM-DD HH:MM:SS`, or the tuple with `--json`), or
  * set it to the host's local time first.
+ *
+ * @example
+ * yield* rtc("serial:/dev/ttyACM0", true, false) // prints e.g. 2024-01-01 12:00:00
  */
 export const rtc = (device: string, set: boolean, json: boolean) =>
   Effect.gen(function* () {
@@ -123,7 +145,12 @@ export const rtc = (device: string, set: boolean, json: boolean) =>
     write(`${y}-${two(mo ?? 0)}-${two(d ?? 0)} ${two(h ?? 0)}:${two(mi ?? 0)}:${two(s ?? 0)}\n`)
   })
 
-/** `sleep SECONDS`: wait on the host (between chained commands, as mpremote's `sleep`). */
+/**
+ * `sleep SECONDS`: wait on the host (between chained commands, as mpremote's `sleep`).
+ *
+ * @example
+ * yield* pause(0.5)
+ */
 export const pause = (seconds: number) =>
   seconds >= 0 && Number.isFinite(seconds)
     ? Effect.sleep(Duration.millis(seconds * 1000))

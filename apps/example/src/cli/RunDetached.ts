@@ -23,7 +23,12 @@ const LOOK_EVERY = Duration.millis(10)
 /** Bound on each wait for the board (its raw prompt, then `OK`). */
 const ANSWER_BOUND = Duration.seconds(5)
 
-/** The board did not answer as the raw REPL does. */
+/**
+ * The board did not answer as the raw REPL does.
+ *
+ * @example
+ * new DetachedStartError({ message: "the board did not answer with OK after the script" })
+ */
 export class DetachedStartError extends Data.TaggedError("DetachedStartError")<{
   readonly message: string
 }> {}
