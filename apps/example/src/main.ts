@@ -331,7 +331,8 @@ const portsAlias = (args: ReadonlyArray<string>): Array<string> => {
 }
 
 /**
- * Run the `belay` command with `args`; resolves with the exit code: 0 success, 1 a Python
+ * Run the `belay` command with `args` (several commands joined by `+` run in turn on one
+ * connection, see `cli/Chain.ts`); resolves with the exit code: 0 success, 1 a Python
  * exception on the board, 2 a usage error, 3 a connection or protocol error; 130, 143 or 129 when
  * SIGINT, SIGTERM or SIGHUP stopped it, 141 when stdout's reader went away (EPIPE). A signal or a
  * closed stdout interrupts the work, so the board gets Ctrl-C and everything is cleaned up first.

@@ -44,7 +44,16 @@ describe("file commands on the virtual board", () => {
     const into = await belay(["cp", ":main.py", `${dir}/.`])
     expect(into.code).toBe(0)
     expect(await readFile(path.join(dir, "main.py"), "utf8")).toBe("print('hi')\n")
-    expect((await belay(["rm", ":main.py"])).code).toBe(0)
+    // Board to board, and several board files into a host directory.
+    const onBoard = await belay(["cp", ":main.py", ":copy.py", "+", "cat", "copy.py"])
+    expect(onBoard).toMatchObject({
+      code: 0,
+      stdout: ":/main.py -> :/copy.py: 12 B copied and verified\nprint('hi')\n",
+    })
+    const several = path.join(dir, "several")
+    expect((await belay(["cp", ":main.py", ":copy.py", several])).code).toBe(0)
+    expect(await readFile(path.join(several, "copy.py"), "utf8")).toBe("print('hi')\n")
+    expect((await belay(["rm", ":main.py", "copy.py"])).code).toBe(0)
   })
 
   it("cp into directories, with or without a trailing slash; several sources; -r both ways", async () => {
