@@ -1,6 +1,9 @@
+import path from "node:path"
+import * as Effect from "effect/Effect"
 import { describe, expect, it } from "vitest"
 import { baseName, boardArgument, namesDirectory, operand } from "../src/cli/BoardOperand.js"
 import { chainDevice, splitChain } from "../src/cli/Chain.js"
+import { landing } from "../src/cli/Copy.js"
 import { treeLines } from "../src/cli/FileActions.js"
 import { rtcTuple } from "../src/cli/Machine.js"
 
@@ -70,5 +73,22 @@ describe("the board's clock", () => {
   it("is set from the host's local time as machine.RTC().datetime takes it (weekday: Monday is 0)", () => {
     expect(rtcTuple(new Date(2024, 0, 1, 3, 4, 5))).toEqual([2024, 1, 1, 0, 3, 4, 5, 0])
     expect(rtcTuple(new Date(2024, 0, 7, 23, 59, 58))).toEqual([2024, 1, 7, 6, 23, 59, 58, 0])
+  })
+})
+
+describe("board files copied to the host", () => {
+  it("land under the host directory by their path under the board directory, or are refused", () => {
+    expect(Effect.runSync(landing("backup", "/lib", "/lib/a/b.py"))).toBe(path.join("backup", "a", "b.py"))
+    expect(Effect.runSync(landing("backup", "/", "/main.py"))).toBe(path.join("backup", "main.py"))
+    for (const [root, boardPath] of [
+      ["/lib", "/other/x.py"],
+      ["/lib", "/lib/../x.py"],
+      ["/lib", "/lib//x.py"],
+      ["/", "/./x"],
+      ["/lib", "/lib/a\u0000b"],
+    ] as const) {
+      const refused = Effect.runSync(Effect.flip(landing("backup", root, boardPath)))
+      expect(refused._tag).toBe("PathTraversalError")
+    }
   })
 })

@@ -11,11 +11,10 @@ import { mkdir, readdir, readFile, rename, stat, writeFile } from "node:fs/promi
 import path from "node:path"
 import {
   type BoardFileSystem,
-  boardRelative,
   digestHex,
   type FileEntry,
   joinBoardPath,
-  resolveDownloadPath,
+  PathTraversalError,
 } from "@belay/filesystem"
 import * as Effect from "effect/Effect"
 import { type CommandFiles, withFiles } from "./BoardFiles.js"
@@ -187,8 +186,44 @@ const upload = (
     }
   })
 
+/** `boardPath` relative to the board directory `boardRoot`, or undefined when it is not under it. */
+const relativeTo = (boardRoot: string, boardPath: string): string | undefined =>
+  boardRoot === "/"
+    ? boardPath.slice(1)
+    : boardPath.startsWith(`${boardRoot}/`)
+      ? boardPath.slice(boardRoot.length + 1)
+      : undefined
+
 const hostPathOf = (localRoot: string, boardRoot: string, boardPath: string) =>
-  path.join(localRoot, ...(boardRelative(boardRoot, boardPath) ?? "").split("/"))
+  path.join(localRoot, ...(relativeTo(boardRoot, boardPath) ?? "").split("/"))
+
+/**
+ * Where the board file `boardPath`, listed under the board directory `boardRoot`, lands under the
+ * host directory `hostRoot`. A name that would land anywhere else is refused: not under the
+ * listed directory, an empty, `.` or `..` component, a NUL, or the host's own separator or drive
+ * mark in a name (Windows).
+ *
+ * @example
+ * yield* landing("./backup", "/lib", "/lib/a/b.py") // "backup/a/b.py"
+ */
+export const landing = (hostRoot: string, boardRoot: string, boardPath: string) => {
+  const parts = relativeTo(boardRoot, boardPath)?.split("/")
+  const bad = (part: string) =>
+    part === "" ||
+    part === "." ||
+    part === ".." ||
+    part.includes("\u0000") ||
+    (path.sep === "\\" && /[\\:]/.test(part))
+  if (parts === undefined || parts.some(bad))
+    return Effect.fail(
+      new PathTraversalError({
+        boardPath,
+        destination: hostRoot,
+        reason: "not a plain name under the directory",
+      }),
+    )
+  return Effect.succeed(path.join(hostRoot, ...parts))
+}
 
 /** Every regular file under a host directory (symlinks and special files left out, as `sync` does). */
 const localFiles = async (dir: string): Promise<Array<string>> => {
@@ -260,7 +295,7 @@ const download = (
     yield* Effect.promise(() => mkdir(root, { recursive: true }))
     for (const e of entries) {
       // Refuses a board name that would land outside the target (`..`, separators, a drive).
-      const to = yield* Effect.fromResult(resolveDownloadPath(root, from, e.path))
+      const to = yield* landing(root, from, e.path)
       if (e.type === "dir") yield* Effect.promise(() => mkdir(to, { recursive: true }))
       else yield* getFile(files, e, to, request.force, report)
     }
