@@ -17,8 +17,10 @@ import * as Flag from "effect/cli/Flag"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { onBoard } from "./cli/Board.js"
+import { runChain, splitChain } from "./cli/Chain.js"
 import { evalExpression, execCode } from "./cli/Exec.js"
 import { ExitCode, UsageError } from "./cli/Failure.js"
+import { fileCommands } from "./cli/Files.js"
 import { defaultDevice } from "./cli/Flags.js"
 import { fsCommand } from "./cli/Fs.js"
 import { boardText, print, printJson, write, writeError } from "./cli/Output.js"
@@ -53,28 +55,51 @@ const root = Command.make("belay").pipe(
       Flag.withDefault(false),
     ),
   }),
-  Command.withDescription("Drive a MicroPython board from the command line (the virtual board by default)."),
+  Command.withDescription(
+    'Drive a MicroPython board from the command line (the virtual board by default). Chain commands on one connection with +: belay exec "x = 1" + eval "x".',
+  ),
 )
 
-const run = Command.make("run", { file: Argument.String("file.py") }, ({ file }) =>
-  Effect.gen(function* () {
-    const { device } = yield* root
-    const code = yield* Effect.tryPromise({
-      try: () => readFile(file, "utf8"),
-      catch: (e) => new UsageError(`cannot read ${file}: ${(e as Error).message}`),
-    })
-    const text = boardText()
-    yield* onBoard(
-      device,
-      Effect.flatMap(DeviceCommunication, (d) =>
-        Stream.runForEach(d.execStream(code, { timeout: Number.POSITIVE_INFINITY }), (out) =>
-          print(text(out)),
+const run = Command.make(
+  "run",
+  {
+    file: Argument.String("file.py").pipe(Argument.withDescription("a host file of Python code")),
+    noFollow: Flag.Boolean("no-follow").pipe(
+      Flag.withDescription("start the code and return at once, leaving it running (its output is not shown)"),
+      Flag.withDefault(false),
+    ),
+  },
+  ({ file, noFollow }) =>
+    Effect.gen(function* () {
+      const { device } = yield* root
+      const code = yield* Effect.tryPromise({
+        try: () => readFile(file, "utf8"),
+        catch: (e) => new UsageError(`cannot read ${file}: ${(e as Error).message}`),
+      })
+      if (noFollow) {
+        const { startDetached } = yield* Effect.promise(() => import("./cli/RunDetached.js"))
+        yield* onBoard(device, startDetached(code))
+        writeError(`${file} started on the board; its output is not followed\n`)
+        return
+      }
+      const text = boardText()
+      yield* onBoard(
+        device,
+        Effect.flatMap(DeviceCommunication, (d) =>
+          Stream.runForEach(d.execStream(code, { timeout: Number.POSITIVE_INFINITY }), (out) =>
+            print(text(out)),
+          ),
         ),
-      ),
-    )
-    yield* print(text(""))
-  }),
-).pipe(Command.withDescription("run a .py file on the board, streaming its output as it comes"))
+      )
+      yield* print(text(""))
+    }),
+).pipe(
+  Command.withDescription("run a .py file on the board, streaming its output as it comes"),
+  Command.withExamples([
+    { command: "belay run blink.py", description: "run blink.py and show what it prints" },
+    { command: "belay run server.py --no-follow", description: "start server.py and leave it running" },
+  ]),
+)
 
 const info = Command.make("info", {}, () =>
   Effect.gen(function* () {
@@ -137,13 +162,83 @@ const ports = Command.make("ports", {}, () =>
   }),
 ).pipe(Command.withDescription("list serial ports with their USB ids"))
 
-const repl = Command.make("repl", {}, () =>
-  Effect.gen(function* () {
-    const { device } = yield* root
-    const { runRepl } = yield* Effect.promise(() => import("./cli/Repl.js"))
-    yield* onBoard(device, runRepl)
-  }),
-).pipe(Command.withDescription("an interactive terminal to the board's REPL (Ctrl-] leaves)"))
+const repl = Command.make(
+  "repl",
+  {
+    capture: Flag.String("capture").pipe(
+      Flag.withDescription("append everything the board prints to this host file"),
+      Flag.optional,
+    ),
+    injectCode: Flag.String("inject-code").pipe(
+      Flag.withDescription("code that Ctrl-J types into the REPL (then Enter)"),
+      Flag.optional,
+    ),
+  },
+  ({ capture, injectCode }) =>
+    Effect.gen(function* () {
+      const { device } = yield* root
+      const { replSession } = yield* Effect.promise(() => import("./cli/Repl.js"))
+      yield* onBoard(
+        device,
+        replSession({
+          ...(capture._tag === "Some" && { capture: capture.value }),
+          ...(injectCode._tag === "Some" && { injectCode: injectCode.value }),
+        }),
+      )
+    }),
+).pipe(
+  Command.withDescription("an interactive terminal to the board's REPL (Ctrl-] leaves)"),
+  Command.withExamples([
+    { command: "belay repl --capture session.log", description: "a REPL, its output also in session.log" },
+    { command: "belay repl --inject-code 'import main'", description: "Ctrl-J types import main" },
+  ]),
+)
+
+const machine = () => Effect.promise(() => import("./cli/Machine.js"))
+
+const softReset = Command.make("soft-reset", {}, () =>
+  Effect.flatMap(Effect.all([root, machine()]), ([{ device }, m]) => m.softReset(device)),
+).pipe(
+  Command.withDescription("soft reset the board (Ctrl-D): its RAM is cleared, its files stay"),
+  Command.withExamples([{ command: "belay soft-reset", description: "clear the board's globals" }]),
+)
+
+const reset = Command.make("reset", {}, () =>
+  Effect.flatMap(Effect.all([root, machine()]), ([{ device }, m]) => m.hardReset(device)),
+).pipe(
+  Command.withDescription("hard reset the board (machine.reset()), then connect again once it answers"),
+  Command.withExamples([{ command: "belay reset", description: "reset the board and wait for it" }]),
+)
+
+const rtc = Command.make(
+  "rtc",
+  {
+    set: Flag.Boolean("set").pipe(
+      Flag.withDescription("set the board's clock to the host's local time first"),
+      Flag.withDefault(false),
+    ),
+  },
+  ({ set }) =>
+    Effect.flatMap(Effect.all([root, machine()]), ([{ device, json }, m]) => m.rtc(device, set, json)),
+).pipe(
+  Command.withDescription("print the board's real-time clock (machine.RTC), or --set it from the host"),
+  Command.withExamples([{ command: "belay rtc --set", description: "set the board's clock to now" }]),
+)
+
+const sleep = Command.make(
+  "sleep",
+  {
+    seconds: Argument.Finite("seconds").pipe(
+      Argument.withDescription("how long to wait, in seconds (0.5 is half a second)"),
+    ),
+  },
+  ({ seconds }) => Effect.flatMap(machine(), (m) => m.pause(seconds)),
+).pipe(
+  Command.withDescription("wait on the host, between chained commands"),
+  Command.withExamples([
+    { command: 'belay exec "import main" + sleep 2 + eval "main.state"', description: "look 2 s later" },
+  ]),
+)
 
 const demo = Command.make("demo", {}, () =>
   Effect.gen(function* () {
@@ -177,7 +272,22 @@ export const makeCli = (actions: Actions = boardActions) => {
   ).pipe(Command.withDescription("evaluate an expression and print its value as JSON"))
 
   return root.pipe(
-    Command.withSubcommands([demo, exec, evalCommand, run, info, fsCommand(root), repl, bench, ports]),
+    Command.withSubcommands([
+      demo,
+      exec,
+      evalCommand,
+      run,
+      info,
+      fsCommand(root),
+      ...fileCommands(root),
+      repl,
+      softReset,
+      reset,
+      rtc,
+      sleep,
+      bench,
+      ports,
+    ]),
   )
 }
 
@@ -221,7 +331,8 @@ const portsAlias = (args: ReadonlyArray<string>): Array<string> => {
 }
 
 /**
- * Run the `belay` command with `args`; resolves with the exit code: 0 success, 1 a Python
+ * Run the `belay` command with `args` (several commands joined by `+` run in turn on one
+ * connection, see `cli/Chain.ts`); resolves with the exit code: 0 success, 1 a Python
  * exception on the board, 2 a usage error, 3 a connection or protocol error; 130, 143 or 129 when
  * SIGINT, SIGTERM or SIGHUP stopped it, 141 when stdout's reader went away (EPIPE). A signal or a
  * closed stdout interrupts the work, so the board gets Ctrl-C and everything is cleaned up first.
@@ -232,12 +343,17 @@ const portsAlias = (args: ReadonlyArray<string>): Array<string> => {
 export const main = (args: ReadonlyArray<string>): Promise<number> => {
   // Read by the board's options (`BELAY_INTEGRITY`) when the command connects.
   if (args.includes("--unchecked")) process.env.BELAY_INTEGRITY = "unchecked"
-  return runToExitCode(
-    Command.runWith(makeCli(), { version: cliVersion() })(portsAlias(args)).pipe(
-      Effect.provide(NodeServices.layer),
-    ),
-    parserExitCode,
-  )
+  const cli = makeCli()
+  const runLine = (argv: ReadonlyArray<string>) =>
+    Command.runWith(cli, { version: cliVersion() })(argv).pipe(Effect.provide(NodeServices.layer))
+  const lines = splitChain(portsAlias(args))
+  const work =
+    lines.length === 1
+      ? runLine(lines[0] as Array<string>)
+      : lines.some((line) => line.length === 0)
+        ? Effect.fail(new UsageError("an empty command in a chain: put one command between each '+'"))
+        : runChain(lines, runLine)
+  return runToExitCode(work, parserExitCode)
 }
 
 /**

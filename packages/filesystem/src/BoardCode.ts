@@ -17,11 +17,13 @@ export { downloadCode, downloadRawCode } from "./DownloadCode.js"
 export {
   compareManyCode,
   copyRenameCode,
+  getcwdCode,
   hashManyCode,
   listCode,
   mkdirCode,
   removeCode,
   renameCode,
+  rmdirCode,
   statCode,
   statvfsCode,
 } from "./FileCode.js"

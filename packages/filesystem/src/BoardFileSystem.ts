@@ -3,10 +3,12 @@ import type { PythonValue } from "@belay/transport"
 import { Cause, Effect, Exit, Metric } from "effect"
 import {
   copyRenameCode,
+  getcwdCode,
   listCode,
   mkdirCode,
   removeCode,
   renameCode,
+  rmdirCode,
   statCode,
   statvfsCode,
 } from "./BoardCode.js"
@@ -208,6 +210,18 @@ export interface BoardFileSystem {
   ) => Effect.Effect<WriteResult, FileSystemError>
   readonly mkdir: (path: string, options?: MkdirOptions) => Effect.Effect<void, FileSystemError>
   readonly remove: (path: string, options?: RemoveOptions) => Effect.Effect<void, FileSystemError>
+  /** Remove an empty directory (`rmdir`): a file is `NotADirectoryError`, a full one `DirectoryNotEmptyError`. */
+  readonly removeDirectory: (path: string) => Effect.Effect<void, FileSystemError>
+  /**
+   * Create an empty file when nothing is at `path` (verified, like `write`); a file already there
+   * is left as it is; a directory there is `IsADirectoryError`.
+   */
+  readonly touch: (path: string) => Effect.Effect<void, FileSystemError>
+  /**
+   * The board's working directory (`os.getcwd()`), normalized: where a relative path a person
+   * types starts (see `resolveBoardPath`). `/` on a flat filesystem or without `os.getcwd`.
+   */
+  readonly workingDirectory: Effect.Effect<string, FileSystemError>
   /** Rename (replacing `to` if it exists); on boards without `os.rename`, an on-board copy then remove. */
   readonly rename: (from: string, to: string) => Effect.Effect<void, FileSystemError>
   /** The file's hash, computed on the board. */
@@ -591,6 +605,51 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
       }).pipe(mapBoardErrors("remove", target.path, rt.probe))
     }).pipe(logged("remove", path))
 
+  const removeDirectory = (path: string) =>
+    Effect.gen(function* () {
+      const target = yield* resolve(path, "rmdir")
+      if (target.path === "/")
+        return yield* new InvalidPathError({ path, reason: "the root cannot be removed" })
+      if (flat) {
+        // No directories: whatever the name is, it is not one.
+        return yield* new CapabilityMissingError({
+          operation: `rmdir ${target.path}`,
+          missing: "directories (its filesystem is flat: os has no mkdir)",
+        })
+      }
+      const rt = yield* runtime
+      yield* runFramed(rt, rmdirCode(rt.dialect, target.native), {
+        operation: "rmdir",
+        path: target.path,
+        readOnly: false,
+      }).pipe(mapBoardErrors("rmdir", target.path, rt.probe))
+      yield* fsContext.invalidateCache(target.path)
+    }).pipe(logged("remove", path))
+
+  const touch = (path: string) =>
+    Effect.gen(function* () {
+      const found = yield* statNow(path, {}, "touch").pipe(
+        Effect.catchTag("FileNotFoundError", () => Effect.succeed(undefined)),
+      )
+      if (found?.type === "dir") return yield* new IsADirectoryError({ operation: "touch", path: found.path })
+      if (found === undefined) yield* writeWith("write")(path, new Uint8Array(0))
+    }).pipe(logged("write", path))
+
+  const workingDirectory = Effect.gen(function* () {
+    if (flat || !capabilities.osFunctions.includes("getcwd")) return "/"
+    const rt = yield* runtime
+    const values = yield* runFramed(rt, getcwdCode(), {
+      operation: "getcwd",
+      path: "/",
+      readOnly: true,
+    }).pipe(mapBoardErrors("getcwd", "/", rt.probe))
+    const cwd = values.at(-1)
+    if (values.length !== 1 || typeof cwd !== "string")
+      return yield* unexpected("getcwd", "/", "not one string", JSON.stringify(values.map(String)))
+    // An empty answer is the root (some ports say "" before any chdir).
+    return yield* Effect.fromResult(normalizeBoardPath(cwd === "" ? "/" : cwd))
+  })
+
   const rename = (from: string, to: string) =>
     Effect.gen(function* () {
       const source = yield* resolve(from, "rename")
@@ -709,6 +768,9 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
     append: (path, data, appendOptions) => writeWith("append")(path, data, appendOptions),
     mkdir,
     remove,
+    removeDirectory,
+    touch,
+    workingDirectory,
     rename,
     hash,
     hashMany: (paths) => hashManyNow(paths).pipe(logged("hash", paths[0] ?? "/")),

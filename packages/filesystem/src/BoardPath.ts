@@ -35,6 +35,20 @@ export const normalizeBoardPath = (input: string): Result.Result<string, Invalid
 }
 
 /**
+ * A path as a person types it, relative to the board's working directory `cwd` (a normalized
+ * path, e.g. from `BoardFileSystem.workingDirectory`) unless it starts with `/`, normalized.
+ *
+ * @example
+ * resolveBoardPath("/lib", "util.py") // Result.succeed("/lib/util.py")
+ * resolveBoardPath("/lib", "../main.py") // Result.succeed("/main.py")
+ * @since 0.1.0
+ */
+export const resolveBoardPath = (cwd: string, input: string): Result.Result<string, InvalidPathError> =>
+  input.startsWith("/") || input.length === 0
+    ? normalizeBoardPath(input)
+    : normalizeBoardPath(cwd === "/" ? `/${input}` : `${cwd}/${input}`)
+
+/**
  * Join a directory and a name (or relative path) into a normalized board path.
  *
  * @example

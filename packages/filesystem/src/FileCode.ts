@@ -1,6 +1,6 @@
 /**
  * Requests for the file operations other than transfers: list, stat, hash, compare, disk usage,
- * mkdir, remove, rename. Each is board helpers from `python/` (minified at build time, see
+ * mkdir, remove, rmdir, rename, the working directory. Each is board helpers from `python/` (minified at build time, see
  * `scripts/embed-python.mjs`) and one call of them whose arguments are Python literals, in a
  * self-checking reply frame; the helpers are deleted at the end of the exchange.
  * @internal
@@ -107,3 +107,12 @@ export const renameCode = (from: string, to: string): string =>
  */
 export const copyRenameCode = (d: BoardDialect, from: string, to: string): string =>
   framedCall([OS, hashHelper(d, true), COPY_RENAME], callOf(nameOf(COPY_RENAME), from, to, d.piece))
+
+/** `os.rmdir`: an empty directory only (a file is `ENOTDIR`, a full directory `ENOTEMPTY`). */
+export const rmdirCode = (d: BoardDialect, native: string): string =>
+  framedReply(
+    `${OS_IMPORT}if not os.stat(${py(native)})[0]&0x4000:raise OSError(${d.enotdir})\n${callOf("os.rmdir", native)}\n`,
+  )
+
+/** Reply the board's working directory (`os.getcwd()`). */
+export const getcwdCode = (): string => framedReply(`${OS_IMPORT}_bo(os.getcwd())\n`)

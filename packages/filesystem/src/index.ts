@@ -26,6 +26,7 @@ export {
   isTemporaryName,
   joinBoardPath,
   normalizeBoardPath,
+  resolveBoardPath,
 } from "./BoardPath.js"
 export { forgetTransferProfile, type TransferProbe } from "./BoardProfile.js"
 // ---- Hashes (to compare a board file with a local one) ----

@@ -165,6 +165,36 @@ describe("operations on a board with directories (fake board, MicroPython 1.27)"
       }),
     ))
 
+  it("rmdir removes empty directories only; touch creates a file and keeps one; the working directory", () =>
+    run(
+      Effect.gen(function* () {
+        const { fs } = yield* setup()
+        const at = yield* workDir(fs, "/ops-rmdir")
+        yield* fs.mkdir(at("empty"))
+        yield* fs.write(at("full/x.txt"), "x", { parents: true })
+        yield* fs.removeDirectory(at("empty"))
+        expect(yield* fs.exists(at("empty"))).toBe(false)
+        const full = yield* Effect.flip(fs.removeDirectory(at("full")))
+        expect(full._tag).toBe("DirectoryNotEmptyError")
+        const file = yield* Effect.flip(fs.removeDirectory(at("full/x.txt")))
+        expect(file._tag).toBe("NotADirectoryError")
+        expect(yield* fs.readText(at("full/x.txt"))).toBe("x")
+        const missing = yield* Effect.flip(fs.removeDirectory(at("nope")))
+        expect(missing._tag).toBe("FileNotFoundError")
+
+        yield* fs.touch(at("new.txt"))
+        expect(yield* fs.stat(at("new.txt"))).toEqual({ path: at("new.txt"), type: "file", size: 0 })
+        yield* fs.touch(at("full/x.txt"))
+        expect(yield* fs.readText(at("full/x.txt"))).toBe("x")
+        expect((yield* Effect.flip(fs.touch(at("full"))))._tag).toBe("IsADirectoryError")
+
+        expect(yield* fs.workingDirectory).toBe("/")
+        yield* fs.session.device.exec("import os\nos.chdir('/ops-rmdir/full')")
+        expect(yield* fs.workingDirectory).toBe("/ops-rmdir/full")
+        yield* fs.session.device.exec("os.chdir('/')")
+      }),
+    ))
+
   it(
     "round-trips arbitrary bytes under arbitrary names",
     () =>
@@ -515,8 +545,10 @@ describe("boards that lack something", () => {
             yield* Effect.flip(fs.diskUsage()),
             yield* Effect.flip(fs.sync(local, "/")),
             yield* Effect.flip(fs.sync(local, "/app")),
+            yield* Effect.flip(fs.removeDirectory("/lib")),
           ]
-          expect(errors.map((e) => e._tag)).toEqual(Array(6).fill("CapabilityMissingError"))
+          expect(errors.map((e) => e._tag)).toEqual(Array(7).fill("CapabilityMissingError"))
+          expect(yield* fs.workingDirectory).toBe("/")
           expect(errors[0]!.message).toBe(
             "mkdir /lib needs directories (its filesystem is flat: os has no mkdir), which this board does not have",
           )

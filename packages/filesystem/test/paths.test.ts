@@ -9,6 +9,7 @@ import {
   isTemporaryName,
   joinBoardPath,
   normalizeBoardPath,
+  resolveBoardPath,
   toNativePath,
 } from "../src/BoardPath.js"
 import { resolveDownloadPath } from "../src/TreeDownload.js"
@@ -20,6 +21,29 @@ const segment = fc.oneof(
 const rawPath = fc.array(segment, { maxLength: 8 }).map((parts) => parts.join("/"))
 
 describe("board paths", () => {
+  it("resolve a relative path against the working directory, an absolute one as it is", () => {
+    expect(resolveBoardPath("/lib", "util.py")).toEqual(Result.succeed("/lib/util.py"))
+    expect(resolveBoardPath("/lib", "./a/../b.py")).toEqual(Result.succeed("/lib/b.py"))
+    expect(resolveBoardPath("/lib", "../main.py")).toEqual(Result.succeed("/main.py"))
+    expect(resolveBoardPath("/lib", "/main.py")).toEqual(Result.succeed("/main.py"))
+    expect(resolveBoardPath("/", "main.py")).toEqual(Result.succeed("/main.py"))
+    expect(resolveBoardPath("/lib", ".")).toEqual(Result.succeed("/lib"))
+    expect(Result.isFailure(resolveBoardPath("/lib", "../.."))).toBe(true)
+    expect(Result.isFailure(resolveBoardPath("/lib", ""))).toBe(true)
+    fc.assert(
+      fc.property(rawPath, (p) => {
+        const rest = p.replace(/^\/+/, "")
+        if (rest === "") return
+        // From the root, a relative path is the absolute one: the same path, or refused alike.
+        const relative = resolveBoardPath("/", rest)
+        const fromRoot = normalizeBoardPath(`/${p}`)
+        expect(Result.isSuccess(relative)).toBe(Result.isSuccess(fromRoot))
+        if (Result.isSuccess(relative) && Result.isSuccess(fromRoot))
+          expect(relative.success).toBe(fromRoot.success)
+      }),
+    )
+  })
+
   it("normalizes to an absolute path without empty, '.' or '..' components", () => {
     fc.assert(
       fc.property(fc.boolean(), rawPath, (absolute, p) => {

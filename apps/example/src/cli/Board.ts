@@ -14,11 +14,23 @@ export const defaultVirtualDir = (): string =>
   process.env.BELAY_VIRTUAL_DIR ??
   path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "belay", "virtual-board")
 
-/** The whole stack on the board named by `device`, quiet below warnings unless BELAY_LOG_LEVEL says so. */
-export const boardLayer = (device: string) =>
-  BelayLive({ device, virtualDir: defaultVirtualDir() }).pipe(
-    Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())),
-  )
+/**
+ * The whole stack on the board named by `device`, quiet below warnings unless BELAY_LOG_LEVEL says
+ * so. One layer value per device, so that a chain of commands (`belay exec ... + eval ...`) that
+ * built it once in a shared memo map shares the connection (see `cli/Chain.ts`).
+ */
+export const boardLayer = (device: string) => {
+  let layer = boardLayers.get(device)
+  if (layer === undefined) {
+    layer = BelayLive({ device, virtualDir: defaultVirtualDir() }).pipe(
+      Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())),
+    )
+    boardLayers.set(device, layer)
+  }
+  return layer
+}
+
+const boardLayers = new Map<string, ReturnType<typeof BelayLive>>()
 
 const logLevel = () => {
   const level = process.env.BELAY_LOG_LEVEL

@@ -1,108 +1,65 @@
-import { readFile, writeFile } from "node:fs/promises"
-import path from "node:path"
 import type { BoardFileSystem, SyncEvent } from "@belay/filesystem"
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
 import * as Effect from "effect/Effect"
-import { inSession, onBoard } from "./Board.js"
-import { UsageError } from "./Failure.js"
+import { boardArgument } from "./BoardOperand.js"
+import { fileCommands, type Root } from "./Files.js"
 import { formatBytes, printJson, progressBar } from "./Output.js"
 
-type Root = Command.Command<
-  "belay",
-  { readonly device: string; readonly json: boolean; readonly unchecked: boolean },
-  { readonly device: string; readonly json: boolean; readonly unchecked: boolean },
-  never,
-  never
->
-
-/** `belay fs ...`: files on the board. */
+/** `belay fs ...`: files on the board; the file commands are also top-level shortcuts (see `Files.ts`). */
 export const fsCommand = (root: Root) => {
-  const withFs = <A, E>(body: (fs: BoardFileSystem) => Effect.Effect<A, E>) =>
+  /** `body` with the board's files at `remote`, resolved against the board's working directory. */
+  const withFs = <A, E>(remote: string, body: (fs: BoardFileSystem, at: string) => Effect.Effect<A, E>) =>
     Effect.gen(function* () {
       const { device } = yield* root
       // Imported when a file command runs, not when the command line is parsed.
-      const { boardFileSystem } = yield* Effect.promise(() => import("@belay/filesystem"))
-      return yield* onBoard(
-        device,
-        inSession((session) => body(boardFileSystem(session))),
+      const { withFiles } = yield* Effect.promise(() => import("./BoardFiles.js"))
+      return yield* withFiles(device, (files) =>
+        Effect.flatMap(files.resolve(boardArgument(remote)), (at) => body(files.fs, at)),
       )
     })
 
-  const ls = Command.make(
-    "ls",
-    {
-      path: Argument.String("path").pipe(Argument.withDefault("/")),
-      recursive: Flag.Boolean("recursive").pipe(Flag.withAlias("r"), Flag.withDefault(false)),
-    },
-    ({ path: dir, recursive }) =>
-      Effect.gen(function* () {
-        const { json } = yield* root
-        const entries = yield* withFs((fs) => fs.list(dir, { recursive }))
-        if (json) return printJson(entries)
-        for (const e of entries) {
-          process.stdout.write(
-            `${e.type === "dir" ? "d" : "-"} ${String(e.size).padStart(8)}  ${e.path}${e.type === "dir" ? "/" : ""}\n`,
-          )
-        }
-      }),
-  ).pipe(Command.withDescription("list a board directory"))
-
-  const cat = Command.make("cat", { path: Argument.String("path") }, ({ path: file }) =>
+  const copyAs = (sources: ReadonlyArray<string>, target: string) =>
     Effect.gen(function* () {
-      const bytes = yield* withFs((fs) => fs.readBytes(file))
-      process.stdout.write(bytes)
-    }),
-  ).pipe(Command.withDescription("print a board file"))
+      const { device, json } = yield* root
+      const { copy } = yield* Effect.promise(() => import("./Copy.js"))
+      yield* copy({ device, json, sources, target, recursive: false, force: true })
+    })
 
   const put = Command.make(
     "put",
-    { local: Argument.String("local"), remote: Argument.String("remote") },
-    ({ local, remote }) =>
-      Effect.gen(function* () {
-        const { json } = yield* root
-        const data = yield* Effect.tryPromise({
-          try: () => readFile(local),
-          catch: (e) => new UsageError(`cannot read ${local}: ${(e as Error).message}`),
-        })
-        const target = remote.endsWith("/") ? `${remote}${path.basename(local)}` : remote
-        const bar = progressBar(`put ${target}`)
-        const result = yield* withFs((fs) =>
-          fs.write(target, new Uint8Array(data), {
-            onProgress: (p) => bar.update(p.bytesDone, p.bytesTotal),
-          }),
-        ).pipe(Effect.ensuring(Effect.sync(() => bar.done())))
-        if (json) printJson(result)
-        else process.stdout.write(`${target}: ${formatBytes(result.size)} written and verified\n`)
-      }),
-  ).pipe(Command.withDescription("copy a local file to the board (atomic, verified)"))
+    {
+      local: Argument.String("local").pipe(Argument.withDescription("a host file")),
+      remote: Argument.String("remote").pipe(
+        Argument.withDescription(
+          "a board path (relative to the board's working directory); a directory receives the file under its name",
+        ),
+      ),
+    },
+    ({ local, remote }) => copyAs([local], `:${boardArgument(remote)}`),
+  ).pipe(
+    Command.withDescription(
+      "copy a host file to the board (atomic, verified), always (cp skips files already there)",
+    ),
+    Command.withExamples([{ command: "belay fs put main.py /", description: "main.py into the root" }]),
+  )
 
   const get = Command.make(
     "get",
-    { remote: Argument.String("remote"), local: Argument.String("local") },
-    ({ remote, local }) =>
-      Effect.gen(function* () {
-        const bar = progressBar(`get ${remote}`)
-        const bytes = yield* withFs((fs) =>
-          fs.readBytes(remote, { onProgress: (p) => bar.update(p.bytesDone, p.bytesTotal) }),
-        ).pipe(Effect.ensuring(Effect.sync(() => bar.done())))
-        yield* Effect.tryPromise({
-          try: () => writeFile(local, bytes),
-          catch: (e) => new UsageError(`cannot write ${local}: ${(e as Error).message}`),
-        })
-      }),
-  ).pipe(Command.withDescription("copy a board file to the host"))
-
-  const rm = Command.make(
-    "rm",
-    { path: Argument.String("path"), recursive: Flag.Boolean("r").pipe(Flag.withDefault(false)) },
-    ({ path: target, recursive }) => withFs((fs) => fs.remove(target, { recursive })),
-  ).pipe(Command.withDescription("remove a board file (-r: a directory and all it holds)"))
-
-  const mkdir = Command.make("mkdir", { path: Argument.String("path") }, ({ path: dir }) =>
-    withFs((fs) => fs.mkdir(dir, { parents: true })),
-  ).pipe(Command.withDescription("make a board directory (with parents)"))
+    {
+      remote: Argument.String("remote").pipe(Argument.withDescription("a board file")),
+      local: Argument.String("local").pipe(
+        Argument.withDescription(
+          "a host path; a directory (or a path ending in /) receives the file under its name",
+        ),
+      ),
+    },
+    ({ remote, local }) => copyAs([`:${boardArgument(remote)}`], local),
+  ).pipe(
+    Command.withDescription("copy a board file to the host (verified), always"),
+    Command.withExamples([{ command: "belay fs get data.csv ./logs/", description: "into ./logs/data.csv" }]),
+  )
 
   const sync = Command.make(
     "sync",
@@ -122,8 +79,8 @@ export const fsCommand = (root: Root) => {
             bar = progressBar(`sync ${e.path}`)
           } else if (e.type === "progress") bar?.update(e.bytesDone, e.bytesTotal)
         }
-        const report = yield* withFs((fs) =>
-          fs.sync(localDir, remoteDir, { delete: del, dryRun, onEvent, ignoreFiles: [] }),
+        const report = yield* withFs(remoteDir, (fs, at) =>
+          fs.sync(localDir, at, { delete: del, dryRun, onEvent, ignoreFiles: [] }),
         ).pipe(Effect.ensuring(Effect.sync(() => bar?.done())))
         if (json) return printJson(report)
         const verb = report.dryRun ? "would " : ""
@@ -143,7 +100,7 @@ export const fsCommand = (root: Root) => {
     ({ dir }) =>
       Effect.gen(function* () {
         const { json } = yield* root
-        const report = yield* withFs((fs) => fs.cleanTemporaryFiles(dir))
+        const report = yield* withFs(dir, (fs, at) => fs.cleanTemporaryFiles(at))
         if (json) return printJson(report)
         for (const p of report.removed) process.stdout.write(`removed ${p}\n`)
         for (const k of report.kept) process.stdout.write(`kept ${k.path} (${k.reason})\n`)
@@ -159,6 +116,6 @@ export const fsCommand = (root: Root) => {
 
   return Command.make("fs").pipe(
     Command.withDescription("files on the board"),
-    Command.withSubcommands([ls, cat, put, get, rm, mkdir, sync, clean]),
+    Command.withSubcommands([...fileCommands(root), put, get, sync, clean]),
   )
 }

@@ -1,0 +1,94 @@
+import path from "node:path"
+import * as Effect from "effect/Effect"
+import { describe, expect, it } from "vitest"
+import { baseName, boardArgument, namesDirectory, operand } from "../src/cli/BoardOperand.js"
+import { chainDevice, splitChain } from "../src/cli/Chain.js"
+import { landing } from "../src/cli/Copy.js"
+import { treeLines } from "../src/cli/FileActions.js"
+import { rtcTuple } from "../src/cli/Machine.js"
+
+// The pure parts of the mpremote-style commands: how operands, chains, trees and clock tuples read.
+
+describe("cp operands and board path arguments", () => {
+  it("':' marks a board path; ':' alone is the working directory", () => {
+    expect(operand(":lib/a.py")).toEqual({ board: true, path: "lib/a.py" })
+    expect(operand(":")).toEqual({ board: true, path: "" })
+    expect(operand("a.py")).toEqual({ board: false, path: "a.py" })
+    expect(boardArgument(":main.py")).toBe("main.py")
+    expect(boardArgument("main.py")).toBe("main.py")
+  })
+
+  it("a path names a directory by its form: empty, '.', '..', a trailing separator", () => {
+    for (const p of ["", ".", "..", "lib/", "a/.", "a/.."]) expect(namesDirectory(p)).toBe(true)
+    for (const p of ["lib", "a.py", ".hidden", "a/..b"]) expect(namesDirectory(p)).toBe(false)
+    expect(namesDirectory("dir\\", "\\")).toBe(true)
+    expect(baseName("src/lib/")).toBe("lib")
+    expect(baseName("/")).toBe("")
+  })
+})
+
+describe("chains", () => {
+  it("split at each '+', keeping empty commands for the parser to refuse", () => {
+    expect(splitChain(["exec", "x=1", "+", "eval", "x"])).toEqual([
+      ["exec", "x=1"],
+      ["eval", "x"],
+    ])
+    expect(splitChain(["ls"])).toEqual([["ls"]])
+    expect(splitChain(["ls", "+"])).toEqual([["ls"], []])
+    expect(splitChain(["exec", "print('+')"])).toEqual([["exec", "print('+')"]])
+  })
+
+  it("run on the device named anywhere in the chain (the last one given), else the default", () => {
+    expect(
+      chainDevice([
+        ["exec", "x=1", "-d", "serial:/dev/a"],
+        ["eval", "x"],
+      ]),
+    ).toBe("serial:/dev/a")
+    expect(
+      chainDevice([
+        ["exec", "x=1", "--device=virtual"],
+        ["eval", "x", "--device", "qemu:microbit"],
+      ]),
+    ).toBe("qemu:microbit")
+    expect(chainDevice([["ls"]])).toBe(process.env.BELAY_DEVICE || "virtual")
+  })
+})
+
+describe("tree drawing", () => {
+  it("draws nested entries, sorted, under the root given", () => {
+    const entries = [
+      { path: "/app/main.py", type: "file" as const, size: 1 },
+      { path: "/app/lib", type: "dir" as const, size: 0 },
+      { path: "/app/lib/b.py", type: "file" as const, size: 1 },
+      { path: "/app/lib/a.py", type: "file" as const, size: 1 },
+    ]
+    expect(treeLines("/app", entries)).toEqual(["├── lib", "│   ├── a.py", "│   └── b.py", "└── main.py"])
+    expect(treeLines("/", [{ path: "/x", type: "file", size: 0 }])).toEqual(["└── x"])
+    expect(treeLines("/empty", [])).toEqual([])
+  })
+})
+
+describe("the board's clock", () => {
+  it("is set from the host's local time as machine.RTC().datetime takes it (weekday: Monday is 0)", () => {
+    expect(rtcTuple(new Date(2024, 0, 1, 3, 4, 5))).toEqual([2024, 1, 1, 0, 3, 4, 5, 0])
+    expect(rtcTuple(new Date(2024, 0, 7, 23, 59, 58))).toEqual([2024, 1, 7, 6, 23, 59, 58, 0])
+  })
+})
+
+describe("board files copied to the host", () => {
+  it("land under the host directory by their path under the board directory, or are refused", () => {
+    expect(Effect.runSync(landing("backup", "/lib", "/lib/a/b.py"))).toBe(path.join("backup", "a", "b.py"))
+    expect(Effect.runSync(landing("backup", "/", "/main.py"))).toBe(path.join("backup", "main.py"))
+    for (const [root, boardPath] of [
+      ["/lib", "/other/x.py"],
+      ["/lib", "/lib/../x.py"],
+      ["/lib", "/lib//x.py"],
+      ["/", "/./x"],
+      ["/lib", "/lib/a\u0000b"],
+    ] as const) {
+      const refused = Effect.runSync(Effect.flip(landing("backup", root, boardPath)))
+      expect(refused._tag).toBe("PathTraversalError")
+    }
+  })
+})
