@@ -8,8 +8,8 @@ import { Effect, Schedule } from "effect"
  * An emulated micro:bit (MicroPython 1.9.2), its connection (the transport's default pacing of
  * plain raw writes) and a session manager. The emulated UART drops bytes when the host machine is
  * busy, as a real small board does when input comes too fast: this package detects damaged code
- * and sends it again, and the session's capability probe (core's, not retried there) is tried
- * again here.
+ * and sends it again; core asks its capability probe again (four times in all), and the session
+ * is tried again here when even that was not enough.
  */
 export const qemuBoard = (wrap: (device: DeviceCommunicationShape) => DeviceCommunicationShape = (d) => d) =>
   Effect.gen(function* () {

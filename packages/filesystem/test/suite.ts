@@ -133,7 +133,8 @@ export const boardSuite = (
   const withSession = <A, E>(body: (fs: BoardFileSystem, session: DeviceSession) => Effect.Effect<A, E>) =>
     run(
       Effect.gen(function* () {
-        // The session's capability probe is core's (not retried there): a lossy link may damage it.
+        // Core asks the capability probe again when its answer is damaged, four times in all; a
+        // busy machine's emulated UART can still lose all four, so a session is tried again here.
         const session = yield* board.manager
           .createSession()
           .pipe(Effect.retry({ times: 3, while: (e) => e._tag === "DeviceCapabilityError" }))
