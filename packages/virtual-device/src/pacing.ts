@@ -97,19 +97,7 @@ export class Pacer {
     const chunks = this.pending
     this.pending = []
     if (this.closed || chunks.length === 0) return
-    if (chunks.length === 1) {
-      this.deliver(chunks[0]!)
-      return
-    }
-    let size = 0
-    for (const c of chunks) size += c.length
-    const out = new Uint8Array(size)
-    let at = 0
-    for (const c of chunks) {
-      out.set(c, at)
-      at += c.length
-    }
-    this.deliver(out)
+    this.deliver(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
   }
 
   /** Drop everything queued (the line went away); pending pushes resolve. */
