@@ -18,7 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { onBoard } from "./cli/Board.js"
 import { evalExpression, execCode } from "./cli/Exec.js"
-import { ExitCode, UsageError } from "./cli/Failure.js"
+import { ExitCode, type Failure, UsageError } from "./cli/Failure.js"
 import { defaultDevice } from "./cli/Flags.js"
 import { fsCommand } from "./cli/Fs.js"
 import { boardText, print, printJson, write, writeError } from "./cli/Output.js"
@@ -28,7 +28,7 @@ import { cliVersion } from "./cli/Version.js"
 /** What `exec` and `eval` do once their arguments are parsed (replaceable to test the parser). */
 export interface Actions {
   readonly exec: (device: string, code: string) => Effect.Effect<void, unknown>
-  readonly eval: (device: string, expression: string) => Effect.Effect<void, unknown>
+  readonly eval: (device: string, expression: string, json: boolean) => Effect.Effect<void, unknown>
 }
 
 const boardActions: Actions = { exec: execCode, eval: evalExpression }
@@ -173,7 +173,7 @@ export const makeCli = (actions: Actions = boardActions) => {
   ).pipe(Command.withDescription("run Python code and print what it prints"))
 
   const evalCommand = Command.make("eval", { expression: Argument.String("expression") }, ({ expression }) =>
-    Effect.flatMap(root, ({ device }) => actions.eval(device, expression)),
+    Effect.flatMap(root, ({ device, json }) => actions.eval(device, expression, json)),
   ).pipe(Command.withDescription("evaluate an expression and print its value as JSON"))
 
   return root.pipe(
@@ -193,20 +193,40 @@ const PARSE_ERRORS = new Set([
   "ValidationError",
 ])
 
-const parserExitCode = (cause: Cause.Cause<unknown>): number | undefined => {
+const parserFailure = (cause: Cause.Cause<unknown>): Failure | null | undefined => {
   const found = Cause.findErrorOption(cause)
   const error: unknown = found._tag === "Some" ? found.value : undefined
   if (typeof error !== "object" || error === null || !("_tag" in error)) return undefined
   const tag = String(error._tag)
-  if (tag === "ShowHelp")
-    return (error as unknown as { errors: ReadonlyArray<unknown> }).errors.length > 0
-      ? ExitCode.usage
-      : ExitCode.ok
+  if (tag === "ShowHelp") {
+    // Help was asked for (exit 0), or shown because of errors, which the parser printed with it.
+    const errors = (error as unknown as { errors: ReadonlyArray<Error & { _tag: string }> }).errors
+    const first = errors[0]
+    if (first === undefined) return null
+    return {
+      tag: first._tag,
+      message: errors.map((e) => e.message).join("; "),
+      hint: "`belay <command> --help` shows its arguments, flags and examples",
+      exitCode: ExitCode.usage,
+      shown: true,
+    }
+  }
   if (PARSE_ERRORS.has(tag)) {
-    writeError(`belay: ${(error as unknown as Error).message}\n`)
-    return ExitCode.usage
+    return {
+      tag,
+      message: (error as unknown as Error).message,
+      hint: "`belay <command> --help` shows its arguments, flags and examples",
+      exitCode: ExitCode.usage,
+    }
   }
   return undefined
+}
+
+/** A console whose every line goes to stderr. */
+const toStderr: Console.Console = {
+  ...globalThis.console,
+  log: (...parts: ReadonlyArray<unknown>) => writeError(`${parts.join(" ")}\n`),
+  info: (...parts: ReadonlyArray<unknown>) => writeError(`${parts.join(" ")}\n`),
 }
 
 /** `argv` with `--device list` turned into the `ports` command. */
@@ -232,11 +252,15 @@ const portsAlias = (args: ReadonlyArray<string>): Array<string> => {
 export const main = (args: ReadonlyArray<string>): Promise<number> => {
   // Read by the board's options (`BELAY_INTEGRITY`) when the command connects.
   if (args.includes("--unchecked")) process.env.BELAY_INTEGRITY = "unchecked"
+  const json = args.includes("--json")
+  const parsed = Command.runWith(makeCli(), { version: cliVersion() })(portsAlias(args)).pipe(
+    Effect.provide(NodeServices.layer),
+  )
   return runToExitCode(
-    Command.runWith(makeCli(), { version: cliVersion() })(portsAlias(args)).pipe(
-      Effect.provide(NodeServices.layer),
-    ),
-    parserExitCode,
+    // Under --json, stdout carries JSON only: what the parser prints itself (help with its errors) goes to stderr.
+    json ? Effect.provideService(parsed, Console.Console, toStderr) : parsed,
+    parserFailure,
+    { json },
   )
 }
 

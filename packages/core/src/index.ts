@@ -1,3 +1,4 @@
+export * from "./ConfigUnits.js"
 export * from "./DeviceCapabilities.js"
 export * from "./DeviceContext.js"
 export * from "./DeviceSession.js"

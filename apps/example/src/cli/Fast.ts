@@ -1,3 +1,4 @@
+import type * as Effect from "effect/Effect"
 import { evalExpression, execCode } from "./Exec.js"
 import type { FastCommand } from "./FastPath.js"
 import { defaultDevice } from "./Flags.js"
@@ -13,7 +14,9 @@ export const runFast = (command: FastCommand): Promise<number> => {
   // Read by the board's options (`BELAY_INTEGRITY`) when the command connects.
   if (command.unchecked) process.env.BELAY_INTEGRITY = "unchecked"
   const device = command.device ?? defaultDevice()
-  return runToExitCode(
-    command.command === "exec" ? execCode(device, command.operand) : evalExpression(device, command.operand),
-  )
+  const work: Effect.Effect<void, unknown> =
+    command.command === "exec"
+      ? execCode(device, command.operand)
+      : evalExpression(device, command.operand, command.json)
+  return runToExitCode(work, undefined, { json: command.json })
 }
