@@ -19,7 +19,7 @@ import * as Stream from "effect/Stream"
 import { onBoard } from "./cli/Board.js"
 import { evalExpression, execCode } from "./cli/Exec.js"
 import { ExitCode, type Failure, UsageError } from "./cli/Failure.js"
-import { defaultDevice } from "./cli/Flags.js"
+import { UNSET_DEVICE } from "./cli/Flags.js"
 import { fsCommand } from "./cli/Fs.js"
 import { boardText, print, printJson, write, writeError } from "./cli/Output.js"
 import { runToExitCode } from "./cli/Run.js"
@@ -38,9 +38,9 @@ const root = Command.make("belay").pipe(
     device: Flag.String("device").pipe(
       Flag.withAlias("d"),
       Flag.withDescription(
-        "connection: virtual (default), serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, qemu:microbit, list",
+        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, serial:<port>[?baud=115200], exec:<command> (a process on a pipe; a MicroPython unix build named micropython... gets -i so that its REPL runs on the pipe), qemu:microbit (an emulated micro:bit kept running per flash folder), virtual (MicroPython in WebAssembly, no hardware), list (the ports), or an alias from the config file. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
       ),
-      Flag.withDefault(defaultDevice()),
+      Flag.withDefault(UNSET_DEVICE),
     ),
     json: Flag.Boolean("json").pipe(
       Flag.withDescription("print machine-readable JSON"),
@@ -53,7 +53,9 @@ const root = Command.make("belay").pipe(
       Flag.withDefault(false),
     ),
   }),
-  Command.withDescription("Drive a MicroPython board from the command line (the virtual board by default)."),
+  Command.withDescription(
+    "Drive a MicroPython board from the command line: a board plugged in (found automatically), a port you name, a process, the emulated micro:bit or the virtual board (--device virtual).",
+  ),
 )
 
 const run = Command.make("run", { file: Argument.String("file.py") }, ({ file }) =>
@@ -149,7 +151,8 @@ const demo = Command.make("demo", {}, () =>
   Effect.gen(function* () {
     const { device } = yield* root
     const { runDemo } = yield* Effect.promise(() => import("./cli/Demo.js"))
-    yield* onBoard(device, runDemo)
+    // The tour needs no hardware: with nothing configured it runs on the virtual board.
+    yield* onBoard(device, runDemo, "virtual")
   }),
 ).pipe(Command.withDescription("a guided tour of Belay on the board"))
 

@@ -97,6 +97,8 @@ const hints: Record<string, string> = {
   NoSpaceError: "free room on the board first (`belay fs ls`, `belay fs rm`)",
   BoardMemoryError:
     "the board ran out of memory: soft-reset it (Ctrl-D in `belay repl`) or send less at once",
+  NoBoardFoundError:
+    "`belay ports` lists the ports with their serial numbers; name one with --device (a0, /dev/ttyUSB0, id:<serial number>)",
   SessionLimitError: "another command is using the board: wait for it, or stop it",
 }
 
