@@ -38,7 +38,7 @@ const root = Command.make("belay").pipe(
     device: Flag.String("device").pipe(
       Flag.withAlias("d"),
       Flag.withDescription(
-        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, serial:<port>[?baud=115200], exec:<command> (a process on a pipe; a MicroPython unix build named micropython... gets -i so that its REPL runs on the pipe), qemu:microbit (an emulated micro:bit kept running per flash folder), virtual (MicroPython in WebAssembly, no hardware), list (the ports), or an alias from the config file. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
+        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, serial:<port>[?baud=115200], exec:<command> (a process on a pipe; a MicroPython unix build named micropython... gets -i so that its REPL runs on the pipe), qemu:microbit (an emulated micro:bit, started for the command), virtual (MicroPython in WebAssembly, no hardware), list (the ports), or an alias from the config file. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
       ),
       Flag.withDefault(UNSET_DEVICE),
     ),
@@ -56,27 +56,40 @@ const root = Command.make("belay").pipe(
   Command.withDescription(
     "Drive a MicroPython board from the command line: a board plugged in (found automatically), a port you name, a process, the emulated micro:bit or the virtual board (--device virtual).",
   ),
+  Command.withExamples([
+    { command: `belay exec "print('hi')"`, description: "on the board plugged in" },
+    { command: `belay eval "1 + 1" --device virtual`, description: "on the virtual board, no hardware" },
+    { command: "belay fs ls --device a0", description: "the files of the board on /dev/ttyACM0" },
+  ]),
 )
 
-const run = Command.make("run", { file: Argument.String("file.py") }, ({ file }) =>
-  Effect.gen(function* () {
-    const { device } = yield* root
-    const code = yield* Effect.tryPromise({
-      try: () => readFile(file, "utf8"),
-      catch: (e) => new UsageError(`cannot read ${file}: ${(e as Error).message}`),
-    })
-    const text = boardText()
-    yield* onBoard(
-      device,
-      Effect.flatMap(DeviceCommunication, (d) =>
-        Stream.runForEach(d.execStream(code, { timeout: Number.POSITIVE_INFINITY }), (out) =>
-          print(text(out)),
+const run = Command.make(
+  "run",
+  { file: Argument.String("file.py").pipe(Argument.withDescription("a Python file on this computer")) },
+  ({ file }) =>
+    Effect.gen(function* () {
+      const { device } = yield* root
+      const code = yield* Effect.tryPromise({
+        try: () => readFile(file, "utf8"),
+        catch: (e) => new UsageError(`cannot read ${file}: ${(e as Error).message}`),
+      })
+      const text = boardText()
+      yield* onBoard(
+        device,
+        Effect.flatMap(DeviceCommunication, (d) =>
+          Stream.runForEach(d.execStream(code, { timeout: Number.POSITIVE_INFINITY }), (out) =>
+            print(text(out)),
+          ),
         ),
-      ),
-    )
-    yield* print(text(""))
-  }),
-).pipe(Command.withDescription("run a .py file on the board, streaming its output as it comes"))
+      )
+      yield* print(text(""))
+    }),
+).pipe(
+  Command.withDescription("run a .py file on the board, streaming its output as it comes"),
+  Command.withExamples([
+    { command: "belay run blink.py --device a0", description: "run blink.py on /dev/ttyACM0" },
+  ]),
+)
 
 const info = Command.make("info", {}, () =>
   Effect.gen(function* () {
@@ -121,7 +134,10 @@ const info = Command.make("info", {}, () =>
     ]
     for (const [k, v] of rows) write(`${k.padEnd(16)} ${v}\n`)
   }),
-).pipe(Command.withDescription("show the board's capabilities and health"))
+).pipe(
+  Command.withDescription("show the board's capabilities and health"),
+  Command.withExamples([{ command: "belay info --json", description: "the same as one JSON object" }]),
+)
 
 const ports = Command.make("ports", {}, () =>
   Effect.gen(function* () {
@@ -137,7 +153,12 @@ const ports = Command.make("ports", {}, () =>
       )
     }
   }),
-).pipe(Command.withDescription("list serial ports with their USB ids"))
+).pipe(
+  Command.withDescription(
+    "list serial ports with their USB ids and serial numbers (for --device id:<serial number>)",
+  ),
+  Command.withExamples([{ command: "belay ports --json", description: "as JSON, with every field" }]),
+)
 
 const repl = Command.make("repl", {}, () =>
   Effect.gen(function* () {
@@ -145,7 +166,12 @@ const repl = Command.make("repl", {}, () =>
     const { runRepl } = yield* Effect.promise(() => import("./cli/Repl.js"))
     yield* onBoard(device, runRepl)
   }),
-).pipe(Command.withDescription("an interactive terminal to the board's REPL (Ctrl-] leaves)"))
+).pipe(
+  Command.withDescription("an interactive terminal to the board's REPL (Ctrl-] leaves)"),
+  Command.withExamples([
+    { command: "belay repl --device u0", description: "the REPL of the board on /dev/ttyUSB0" },
+  ]),
+)
 
 const demo = Command.make("demo", {}, () =>
   Effect.gen(function* () {
@@ -154,7 +180,15 @@ const demo = Command.make("demo", {}, () =>
     // The tour needs no hardware: with nothing configured it runs on the virtual board.
     yield* onBoard(device, runDemo, "virtual")
   }),
-).pipe(Command.withDescription("a guided tour of Belay on the board"))
+).pipe(
+  Command.withDescription(
+    "a guided tour of Belay on the board (the virtual board unless a device is given or configured)",
+  ),
+  Command.withExamples([
+    { command: "belay demo", description: "the tour on the virtual board" },
+    { command: "belay demo --device qemu:microbit", description: "the tour on the emulated micro:bit" },
+  ]),
+)
 
 const bench = Command.make("bench", {}, () =>
   Effect.gen(function* () {
@@ -162,7 +196,10 @@ const bench = Command.make("bench", {}, () =>
     const { runBench } = yield* Effect.promise(() => import("./cli/Bench.js"))
     yield* onBoard(device, runBench(json))
   }),
-).pipe(Command.withDescription("measure latency and throughput on the board"))
+).pipe(
+  Command.withDescription("measure latency and throughput on the board"),
+  Command.withExamples([{ command: "belay bench --device a0 --json", description: "the figures as JSON" }]),
+)
 
 /**
  * The whole command tree, with `actions` doing what `exec` and `eval` do.
@@ -171,13 +208,35 @@ const bench = Command.make("bench", {}, () =>
  * Command.runWith(makeCli(), { version: cliVersion() })(["exec", "print(1)"])
  */
 export const makeCli = (actions: Actions = boardActions) => {
-  const exec = Command.make("exec", { code: Argument.String("code") }, ({ code }) =>
-    Effect.flatMap(root, ({ device }) => actions.exec(device, code)),
-  ).pipe(Command.withDescription("run Python code and print what it prints"))
+  const exec = Command.make(
+    "exec",
+    { code: Argument.String("code").pipe(Argument.withDescription("Python statements to run on the board")) },
+    ({ code }) => Effect.flatMap(root, ({ device }) => actions.exec(device, code)),
+  ).pipe(
+    Command.withDescription("run Python code and print what it prints"),
+    Command.withExamples([
+      { command: `belay exec "import os; print(os.listdir())"`, description: "list the board's files" },
+      { command: `belay exec "x = 1" --device a0`, description: "on the board at /dev/ttyACM0" },
+    ]),
+  )
 
-  const evalCommand = Command.make("eval", { expression: Argument.String("expression") }, ({ expression }) =>
-    Effect.flatMap(root, ({ device, json }) => actions.eval(device, expression, json)),
-  ).pipe(Command.withDescription("evaluate an expression and print its value as JSON"))
+  const evalCommand = Command.make(
+    "eval",
+    {
+      expression: Argument.String("expression").pipe(
+        Argument.withDescription("one Python expression (statements go to exec)"),
+      ),
+    },
+    ({ expression }) => Effect.flatMap(root, ({ device, json }) => actions.eval(device, expression, json)),
+  ).pipe(
+    Command.withDescription(
+      "evaluate an expression and print its repr, as Python shows it (--json: its value as JSON)",
+    ),
+    Command.withExamples([
+      { command: `belay eval "{1: 2, 'b': b'xy'}"`, description: "prints {1: 2, 'b': b'xy'}" },
+      { command: `belay eval "[1, None]" --json`, description: "prints [1,null]" },
+    ]),
+  )
 
   return root.pipe(
     Command.withSubcommands([demo, exec, evalCommand, run, info, fsCommand(root), repl, bench, ports]),

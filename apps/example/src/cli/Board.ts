@@ -37,25 +37,26 @@ const NO_BOARD_HINT = () =>
  * @example
  * yield* onBoard("virtual", Effect.flatMap(DeviceCommunication, (d) => d.exec("print(1)")))
  */
-export const onBoard = <A, E>(
-  device: string,
-  body: Effect.Effect<A, E, BelayServices>,
-  fallback = "auto",
-) =>
+export const onBoard = <A, E>(device: string, body: Effect.Effect<A, E, BelayServices>, fallback = "auto") =>
   Effect.try({
     try: () => chooseDevice(device, readCliConfig(), fallback),
     catch: (error) => (error instanceof UsageError ? error : new UsageError(String(error))),
-  }).pipe(
-    Effect.flatMap((choice) =>
-      Effect.provide(body, boardLayer(choice.device)).pipe(
-        Effect.mapError((error) =>
-          choice.implicit && (error as { _tag?: unknown })._tag === "NoBoardFoundError"
-            ? new UsageError(`no --device given and no board found: ${(error as Error).message}`, NO_BOARD_HINT())
-            : error,
+  })
+    .pipe(
+      Effect.flatMap((choice) =>
+        Effect.provide(body, boardLayer(choice.device)).pipe(
+          Effect.mapError((error) =>
+            choice.implicit && (error as { _tag?: unknown })._tag === "NoBoardFoundError"
+              ? new UsageError(
+                  `no --device given and no board found: ${(error as Error).message}`,
+                  NO_BOARD_HINT(),
+                )
+              : error,
+          ),
         ),
       ),
-    ),
-  ).pipe(Effect.provideService(References.MinimumLogLevel, logLevel()))
+    )
+    .pipe(Effect.provideService(References.MinimumLogLevel, logLevel()))
 
 /** Run `body` in a session that ends (cleaning up) when it ends. */
 export const inSession = <A, E>(

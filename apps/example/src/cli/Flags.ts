@@ -93,5 +93,8 @@ export interface DeviceChoice {
 export const chooseDevice = (flag: string, config: CliConfig, fallback = "auto"): DeviceChoice => {
   const named = flag || process.env.BELAY_DEVICE || config.device
   if (named === undefined || named === "") return { device: fallback, implicit: true }
-  return { device: Object.hasOwn(config.aliases, named) ? (config.aliases[named] as string) : named, implicit: false }
+  return {
+    device: Object.hasOwn(config.aliases, named) ? (config.aliases[named] as string) : named,
+    implicit: false,
+  }
 }
