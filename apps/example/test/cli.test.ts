@@ -10,10 +10,17 @@ const cli = belayCommand("belay-cli-")
 const belay = cli.run
 
 describe("belay on the virtual board", () => {
-  it("exec prints what the code prints; eval prints JSON", async () => {
+  it("exec prints what the code prints; eval prints the repr, and JSON with --json", async () => {
     const exec = await belay(["exec", "for i in range(3): print(i)"])
     expect(exec).toMatchObject({ code: 0, stdout: "0\n1\n2\n" })
-    const value = await belay(["eval", "{'a': [1, 2.5, None, True], 's': 'x\\ny'}", "--device", "virtual"])
+    expect(await belay(["eval", "[b'xy', None]"])).toMatchObject({ code: 0, stdout: "[b'xy', None]\n" })
+    const value = await belay([
+      "eval",
+      "{'a': [1, 2.5, None, True], 's': 'x\\ny'}",
+      "--device",
+      "virtual",
+      "--json",
+    ])
     expect(value.code).toBe(0)
     expect(stdoutJson(value)).toEqual({ a: [1, 2.5, null, true], s: "x\ny" })
   })
@@ -145,8 +152,12 @@ describe("belay on the QEMU micro:bit through --device serial:/dev/pts/N", () =>
   it("exec, eval, run, info --json and the exit codes on MicroPython 1.9.2", async () => {
     const exec = await belay(["exec", "print(sum(range(10)))", "--device", device])
     expect(exec).toMatchObject({ code: 0, stdout: "45\n" })
-    const value = await belay(["eval", "[1, 'a', None, (2, 3)]", "--device", device])
+    const value = await belay(["eval", "[1, 'a', None, (2, 3)]", "--device", device, "--json"])
     expect(stdoutJson(value)).toEqual([1, "a", null, [2, 3]])
+    const repr = await belay(["eval", "{1: 2}", "--device", device])
+    expect(repr).toMatchObject({ code: 0, stdout: "{1: 2}\n" })
+    const statement = await belay(["eval", "y = 2", "--device", device, "--json"])
+    expect(stdoutJson(statement)).toMatchObject({ error: "UsageError", exitCode: 2 })
     const file = path.join(cli.home(), "count.py")
     await writeFile(file, "for i in range(3):\n    print(i)\n")
     expect(await belay(["run", file, "--device", device])).toMatchObject({ code: 0, stdout: "0\n1\n2\n" })
