@@ -129,10 +129,18 @@ describe("belay on the virtual board", () => {
     expect((await belay(["--device", "list"])).code).toBe(0)
   })
 
-  it("demo runs the tour and checks the cleanup on the board", async () => {
+  it("demo runs the tour and checks the cleanup on the board, leaving the user's files alone", async () => {
+    expect((await belay(["exec", "open('/main.py', 'w').write('# mine')"])).code).toBe(0)
     const demo = await belay(["demo"], { timeoutMs: 120_000 })
     expect(demo.code).toBe(0)
-    expect(demo.stdout).toContain("Everything the session started was cleaned up.")
+    expect(demo.stdout).toContain("the board is as it was.")
+    expect(demo.stdout).toContain("files: as they were")
+    expect((await belay(["fs", "cat", "/main.py"])).stdout).toBe("# mine")
+    const names = await belay([
+      "eval",
+      "[n for n in globals() if n.startswith('demo') or n.startswith('_belay')]",
+    ])
+    expect(names.stdout).toBe("[]\n")
   })
 })
 
@@ -199,10 +207,16 @@ describe("belay on the QEMU micro:bit through --device serial:/dev/pts/N", () =>
     expect(mkdirRefused.stderr).toMatch(/director/)
   })
 
-  it("demo runs on the small board", async () => {
+  it("demo runs on the small board without touching /main.py, and leaves its globals and memory as they were", async () => {
+    expect((await belay(["exec", "open('main.py', 'w').write('# mine')", "--device", device])).code).toBe(0)
     const demo = await belay(["demo", "--device", device], { timeoutMs: 180_000 })
     expect(demo.stderr).toBe("")
     expect(demo.code).toBe(0)
-    expect(demo.stdout).toContain("Everything the session started was cleaned up.")
+    expect(demo.stdout).toContain("the board is as it was.")
+    expect(demo.stdout).toMatch(
+      /free memory: \d+ B before, \d+ B after; names interned for good: \d+ B \(within 1024 B/,
+    )
+    expect((await belay(["fs", "cat", "/main.py", "--device", device])).stdout).toBe("# mine")
+    expect((await belay(["fs", "rm", "/main.py", "--device", device])).code).toBe(0)
   })
 })

@@ -130,7 +130,8 @@ describe("choosing a device", () => {
 describe("fs sync", () => {
   it("skips .git/, __pycache__/ and what .gitignore and .belayignore list, and --exclude", async () => {
     const tree = path.join(cli.home(), "project")
-    for (const dir of [".git", "__pycache__", "build", "lib"]) await mkdir(path.join(tree, dir), { recursive: true })
+    for (const dir of [".git", "__pycache__", "build", "lib"])
+      await mkdir(path.join(tree, dir), { recursive: true })
     await writeFile(path.join(tree, ".git", "HEAD"), "ref: refs/heads/main\n")
     await writeFile(path.join(tree, "__pycache__", "main.mpy"), "x")
     await writeFile(path.join(tree, "build", "out.bin"), "x")
@@ -142,9 +143,10 @@ describe("fs sync", () => {
     await writeFile(path.join(tree, "lib", "a.py"), "A = 1\n")
     const sync = await belay(["fs", "sync", tree, "/proj", "--exclude", "secrets.py", "--json"])
     expect(sync.code).toBe(0)
-    expect(stdoutJson(sync).uploaded.map((u: { path: string }) => u.path).sort()).toEqual([
-      "/proj/lib/a.py",
-      "/proj/main.py",
-    ])
+    expect(
+      stdoutJson(sync)
+        .uploaded.map((u: { path: string }) => u.path)
+        .sort(),
+    ).toEqual(["/proj/lib/a.py", "/proj/main.py"])
   })
 })

@@ -27,6 +27,8 @@ describe("durations and sizes in configuration", () => {
     expect(good._tag === "Success" && Duration.toMillis(good.value)).toBe(2000)
     const bad = await read(ByteSizeConfig("S"), { S: "big" })
     expect(bad._tag).toBe("Failure")
-    expect(String(bad._tag === "Failure" && bad.cause)).toContain('S must be a size such as 4096, 64KB or 16MB')
+    expect(String(bad._tag === "Failure" && bad.cause)).toContain(
+      "S must be a size such as 4096, 64KB or 16MB",
+    )
   })
 })
