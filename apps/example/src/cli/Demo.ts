@@ -17,7 +17,6 @@ const step = (n: number, title: string) => say(`\n${n}. ${title}`)
 const setup = Setup.make({
   name: "demo_setup",
   source: py`
-    import gc
     demo_ticks = 0
   `,
 })
@@ -80,6 +79,9 @@ const blinker = ThreadTask.make({
   args: [Schema.Number],
 })
 
+/** The board functions the tasks above define. */
+const DEMO_FUNCTIONS = ["demo_add", "demo_describe", "demo_countdown", "demo_blinker"]
+
 /** The folder the demo writes on a board with directories, and the name prefix on a flat filesystem. */
 const DEMO_DIR = "/belay_demo"
 const DEMO_PREFIX = "belay_demo_"
@@ -117,22 +119,16 @@ const sampleTree = async (flat: boolean) => {
  * a name of its own behind. `internedBytes` is NaN where `micropython.qstr_info` is missing.
  */
 const boardState = (device: DeviceCommunication["Service"]) =>
-  Effect.map(
-    device.exec(
-      "__import__('gc').collect()\nprint(repr([sorted(globals()), __import__('gc').mem_free()]))\ngetattr(__import__('micropython'), 'qstr_info', lambda: None)()",
-    ),
-    (output) => {
-      const [first = "", ...rest] = output.replace(/\r\n/g, "\n").split("\n")
-      const parsed = parsePythonLiteral(first)
-      const value = Result.isSuccess(parsed) ? parsed.success : undefined
-      const interned = /n_total_bytes=(\d+)/.exec(rest.join("\n"))
-      return {
-        globals: Array.isArray(value) ? (value[0] as Array<string>).map(String) : [],
-        free: Array.isArray(value) ? Number(value[1]) : Number.NaN,
-        internedBytes: interned ? Number(interned[1]) : Number.NaN,
-      }
-    },
-  )
+  Effect.gen(function* () {
+    // Small exchanges, one fact each: a small board's heap after a tour may not parse a larger one.
+    yield* device.exec("__import__('gc').collect()")
+    const free = Number(yield* device.eval("__import__('gc').mem_free()"))
+    const parsed = parsePythonLiteral(yield* device.eval("sorted(globals())"))
+    const names = Result.isSuccess(parsed) && Array.isArray(parsed.success) ? parsed.success.map(String) : []
+    const pools = yield* device.exec("getattr(__import__('micropython'), 'qstr_info', lambda: None)()")
+    const interned = /n_total_bytes=(\d+)/.exec(pools)
+    return { globals: names, free, internedBytes: interned ? Number(interned[1]) : Number.NaN }
+  })
 
 /** Remove the globals `names`, leaving no name of its own. */
 const removeGlobals = (names: ReadonlyArray<string>) =>
@@ -273,6 +269,17 @@ export const runDemo = Effect.gen(function* () {
   // The demo's functions and names go, and the board is compared with what it was.
   // The names the demo made, found on the host; the board is sent only those to remove (a short
   // exchange: a small heap after the tour may not fit one that lists every name it keeps).
+  // First the demo's functions, one short exchange each: on a small board they fill the heap, and
+  // the parser needs room for anything longer.
+  for (const name of DEMO_FUNCTIONS) {
+    if (!before.globals.includes(name)) yield* device.exec(`globals().pop(${JSON.stringify(name)}, None)`)
+  }
+  yield* device.exec("__import__('gc').collect()")
+  // Then, without listing anything, the rest under the demo's and the executors' prefixes.
+  const kept = before.globals.filter((name) => name.startsWith("demo_") || name.startsWith("_belay"))
+  yield* device.exec(
+    `[globals().pop(n) for n in [n for n in globals() if (n[:5] == 'demo_' or n[:6] == '_belay') and n not in (${kept.map((n) => `${JSON.stringify(n)},`).join(" ")})]]`,
+  )
   const made = (yield* boardState(device)).globals.filter((name) => !before.globals.includes(name))
   if (made.length > 0) yield* device.exec(removeGlobals(made))
   const after = yield* boardState(device)
