@@ -168,10 +168,10 @@ const { renderOutput } = await import(pathToFileURL(path.join(outdir, "main.mjs"
 const subcommands = (help) => {
   const at = help.indexOf("SUBCOMMANDS\n")
   if (at < 0) return []
-  return help
-    .slice(at)
-    .split("\n")
-    .slice(1)
+  const lines = help.slice(at).split("\n").slice(1)
+  // The section ends at the first line that is not an indented entry (EXAMPLES may follow).
+  const end = lines.findIndex((line) => !/^ {2}\S/.test(line))
+  return (end < 0 ? lines : lines.slice(0, end))
     .map((line) => /^ {2}(\S+)/.exec(line)?.[1])
     .filter((name) => name !== undefined)
 }

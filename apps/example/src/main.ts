@@ -19,9 +19,9 @@ import * as Stream from "effect/Stream"
 import { onBoard } from "./cli/Board.js"
 import { runChain, splitChain } from "./cli/Chain.js"
 import { evalExpression, execCode } from "./cli/Exec.js"
-import { ExitCode, UsageError } from "./cli/Failure.js"
+import { ExitCode, type Failure, UsageError } from "./cli/Failure.js"
 import { fileCommands } from "./cli/Files.js"
-import { defaultDevice } from "./cli/Flags.js"
+import { UNSET_DEVICE } from "./cli/Flags.js"
 import { fsCommand } from "./cli/Fs.js"
 import { boardText, print, printJson, write, writeError } from "./cli/Output.js"
 import { runToExitCode } from "./cli/Run.js"
@@ -30,7 +30,7 @@ import { cliVersion } from "./cli/Version.js"
 /** What `exec` and `eval` do once their arguments are parsed (replaceable to test the parser). */
 export interface Actions {
   readonly exec: (device: string, code: string) => Effect.Effect<void, unknown>
-  readonly eval: (device: string, expression: string) => Effect.Effect<void, unknown>
+  readonly eval: (device: string, expression: string, json: boolean) => Effect.Effect<void, unknown>
 }
 
 const boardActions: Actions = { exec: execCode, eval: evalExpression }
@@ -40,9 +40,9 @@ const root = Command.make("belay").pipe(
     device: Flag.String("device").pipe(
       Flag.withAlias("d"),
       Flag.withDescription(
-        "connection: virtual (default), serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, qemu:microbit, list",
+        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, serial:<port>[?baud=115200], exec:<command> (a process on a pipe; a MicroPython unix build named micropython... gets -i so that its REPL runs on the pipe), qemu:microbit (an emulated micro:bit, started for the command), virtual (MicroPython in WebAssembly, no hardware), list (the ports), or an alias from the config file. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
       ),
-      Flag.withDefault(defaultDevice()),
+      Flag.withDefault(UNSET_DEVICE),
     ),
     json: Flag.Boolean("json").pipe(
       Flag.withDescription("print machine-readable JSON"),
@@ -56,14 +56,20 @@ const root = Command.make("belay").pipe(
     ),
   }),
   Command.withDescription(
-    'Drive a MicroPython board from the command line (the virtual board by default). Chain commands on one connection with +: belay exec "x = 1" + eval "x".',
+    'Drive a MicroPython board from the command line: a board plugged in (found automatically), a port you name, a process, the emulated micro:bit or the virtual board (--device virtual). Chain commands on one connection with +: belay exec "x = 1" + eval "x".',
   ),
+  Command.withExamples([
+    { command: `belay exec "print('hi')"`, description: "on the board plugged in" },
+    { command: `belay eval "1 + 1" --device virtual`, description: "on the virtual board, no hardware" },
+    { command: "belay fs ls --device a0", description: "the files of the board on /dev/ttyACM0" },
+    { command: 'belay exec "x = 1" + eval "x"', description: "two commands on one connection" },
+  ]),
 )
 
 const run = Command.make(
   "run",
   {
-    file: Argument.String("file.py").pipe(Argument.withDescription("a host file of Python code")),
+    file: Argument.String("file.py").pipe(Argument.withDescription("a Python file on this computer")),
     noFollow: Flag.Boolean("no-follow").pipe(
       Flag.withDescription("start the code and return at once, leaving it running (its output is not shown)"),
       Flag.withDefault(false),
@@ -96,7 +102,7 @@ const run = Command.make(
 ).pipe(
   Command.withDescription("run a .py file on the board, streaming its output as it comes"),
   Command.withExamples([
-    { command: "belay run blink.py", description: "run blink.py and show what it prints" },
+    { command: "belay run blink.py --device a0", description: "run blink.py on /dev/ttyACM0" },
     { command: "belay run server.py --no-follow", description: "start server.py and leave it running" },
   ]),
 )
@@ -144,7 +150,10 @@ const info = Command.make("info", {}, () =>
     ]
     for (const [k, v] of rows) write(`${k.padEnd(16)} ${v}\n`)
   }),
-).pipe(Command.withDescription("show the board's capabilities and health"))
+).pipe(
+  Command.withDescription("show the board's capabilities and health"),
+  Command.withExamples([{ command: "belay info --json", description: "the same as one JSON object" }]),
+)
 
 const ports = Command.make("ports", {}, () =>
   Effect.gen(function* () {
@@ -160,7 +169,12 @@ const ports = Command.make("ports", {}, () =>
       )
     }
   }),
-).pipe(Command.withDescription("list serial ports with their USB ids"))
+).pipe(
+  Command.withDescription(
+    "list serial ports with their USB ids and serial numbers (for --device id:<serial number>)",
+  ),
+  Command.withExamples([{ command: "belay ports --json", description: "as JSON, with every field" }]),
+)
 
 const repl = Command.make(
   "repl",
@@ -189,6 +203,7 @@ const repl = Command.make(
 ).pipe(
   Command.withDescription("an interactive terminal to the board's REPL (Ctrl-] leaves)"),
   Command.withExamples([
+    { command: "belay repl --device u0", description: "the REPL of the board on /dev/ttyUSB0" },
     { command: "belay repl --capture session.log", description: "a REPL, its output also in session.log" },
     { command: "belay repl --inject-code 'import main'", description: "Ctrl-J types import main" },
   ]),
@@ -244,9 +259,18 @@ const demo = Command.make("demo", {}, () =>
   Effect.gen(function* () {
     const { device } = yield* root
     const { runDemo } = yield* Effect.promise(() => import("./cli/Demo.js"))
-    yield* onBoard(device, runDemo)
+    // The tour needs no hardware: with nothing configured it runs on the virtual board.
+    yield* onBoard(device, runDemo, "virtual")
   }),
-).pipe(Command.withDescription("a guided tour of Belay on the board"))
+).pipe(
+  Command.withDescription(
+    "a guided tour of Belay on the board (the virtual board unless a device is given or configured)",
+  ),
+  Command.withExamples([
+    { command: "belay demo", description: "the tour on the virtual board" },
+    { command: "belay demo --device qemu:microbit", description: "the tour on the emulated micro:bit" },
+  ]),
+)
 
 const bench = Command.make("bench", {}, () =>
   Effect.gen(function* () {
@@ -254,7 +278,10 @@ const bench = Command.make("bench", {}, () =>
     const { runBench } = yield* Effect.promise(() => import("./cli/Bench.js"))
     yield* onBoard(device, runBench(json))
   }),
-).pipe(Command.withDescription("measure latency and throughput on the board"))
+).pipe(
+  Command.withDescription("measure latency and throughput on the board"),
+  Command.withExamples([{ command: "belay bench --device a0 --json", description: "the figures as JSON" }]),
+)
 
 /**
  * The whole command tree, with `actions` doing what `exec` and `eval` do.
@@ -263,13 +290,35 @@ const bench = Command.make("bench", {}, () =>
  * Command.runWith(makeCli(), { version: cliVersion() })(["exec", "print(1)"])
  */
 export const makeCli = (actions: Actions = boardActions) => {
-  const exec = Command.make("exec", { code: Argument.String("code") }, ({ code }) =>
-    Effect.flatMap(root, ({ device }) => actions.exec(device, code)),
-  ).pipe(Command.withDescription("run Python code and print what it prints"))
+  const exec = Command.make(
+    "exec",
+    { code: Argument.String("code").pipe(Argument.withDescription("Python statements to run on the board")) },
+    ({ code }) => Effect.flatMap(root, ({ device }) => actions.exec(device, code)),
+  ).pipe(
+    Command.withDescription("run Python code and print what it prints"),
+    Command.withExamples([
+      { command: `belay exec "import os; print(os.listdir())"`, description: "list the board's files" },
+      { command: `belay exec "x = 1" --device a0`, description: "on the board at /dev/ttyACM0" },
+    ]),
+  )
 
-  const evalCommand = Command.make("eval", { expression: Argument.String("expression") }, ({ expression }) =>
-    Effect.flatMap(root, ({ device }) => actions.eval(device, expression)),
-  ).pipe(Command.withDescription("evaluate an expression and print its value as JSON"))
+  const evalCommand = Command.make(
+    "eval",
+    {
+      expression: Argument.String("expression").pipe(
+        Argument.withDescription("one Python expression (statements go to exec)"),
+      ),
+    },
+    ({ expression }) => Effect.flatMap(root, ({ device, json }) => actions.eval(device, expression, json)),
+  ).pipe(
+    Command.withDescription(
+      "evaluate an expression and print its repr, as Python shows it (--json: its value as JSON)",
+    ),
+    Command.withExamples([
+      { command: `belay eval "{1: 2, 'b': b'xy'}"`, description: "prints {1: 2, 'b': b'xy'}" },
+      { command: `belay eval "[1, None]" --json`, description: "prints [1,null]" },
+    ]),
+  )
 
   return root.pipe(
     Command.withSubcommands([
@@ -303,20 +352,40 @@ const PARSE_ERRORS = new Set([
   "ValidationError",
 ])
 
-const parserExitCode = (cause: Cause.Cause<unknown>): number | undefined => {
+const parserFailure = (cause: Cause.Cause<unknown>): Failure | null | undefined => {
   const found = Cause.findErrorOption(cause)
   const error: unknown = found._tag === "Some" ? found.value : undefined
   if (typeof error !== "object" || error === null || !("_tag" in error)) return undefined
   const tag = String(error._tag)
-  if (tag === "ShowHelp")
-    return (error as unknown as { errors: ReadonlyArray<unknown> }).errors.length > 0
-      ? ExitCode.usage
-      : ExitCode.ok
+  if (tag === "ShowHelp") {
+    // Help was asked for (exit 0), or shown because of errors, which the parser printed with it.
+    const errors = (error as unknown as { errors: ReadonlyArray<Error & { _tag: string }> }).errors
+    const first = errors[0]
+    if (first === undefined) return null
+    return {
+      tag: first._tag,
+      message: errors.map((e) => e.message).join("; "),
+      hint: "`belay <command> --help` shows its arguments, flags and examples",
+      exitCode: ExitCode.usage,
+      shown: true,
+    }
+  }
   if (PARSE_ERRORS.has(tag)) {
-    writeError(`belay: ${(error as unknown as Error).message}\n`)
-    return ExitCode.usage
+    return {
+      tag,
+      message: (error as unknown as Error).message,
+      hint: "`belay <command> --help` shows its arguments, flags and examples",
+      exitCode: ExitCode.usage,
+    }
   }
   return undefined
+}
+
+/** A console whose every line goes to stderr. */
+const toStderr: Console.Console = {
+  ...globalThis.console,
+  log: (...parts: ReadonlyArray<unknown>) => writeError(`${parts.join(" ")}\n`),
+  info: (...parts: ReadonlyArray<unknown>) => writeError(`${parts.join(" ")}\n`),
 }
 
 /** `argv` with `--device list` turned into the `ports` command. */
@@ -343,9 +412,15 @@ const portsAlias = (args: ReadonlyArray<string>): Array<string> => {
 export const main = (args: ReadonlyArray<string>): Promise<number> => {
   // Read by the board's options (`BELAY_INTEGRITY`) when the command connects.
   if (args.includes("--unchecked")) process.env.BELAY_INTEGRITY = "unchecked"
+  const json = args.includes("--json")
   const cli = makeCli()
-  const runLine = (argv: ReadonlyArray<string>) =>
-    Command.runWith(cli, { version: cliVersion() })(argv).pipe(Effect.provide(NodeServices.layer))
+  const runLine = (argv: ReadonlyArray<string>) => {
+    const parsed = Command.runWith(cli, { version: cliVersion() })(argv).pipe(
+      Effect.provide(NodeServices.layer),
+    )
+    // Under --json, stdout carries JSON only: what the parser prints itself (help with its errors) goes to stderr.
+    return json ? Effect.provideService(parsed, Console.Console, toStderr) : parsed
+  }
   const lines = splitChain(portsAlias(args))
   const work =
     lines.length === 1
@@ -353,7 +428,7 @@ export const main = (args: ReadonlyArray<string>): Promise<number> => {
       : lines.some((line) => line.length === 0)
         ? Effect.fail(new UsageError("an empty command in a chain: put one command between each '+'"))
         : runChain(lines, runLine)
-  return runToExitCode(work, parserExitCode)
+  return runToExitCode(work, parserFailure, { json })
 }
 
 /**

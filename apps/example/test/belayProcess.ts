@@ -64,7 +64,14 @@ export interface RunningBelay {
 
 const startIn = (home: string, args: ReadonlyArray<string>, options: StartOptions = {}): RunningBelay => {
   const child = spawn(process.execPath, [bin, ...args], {
-    env: { ...withoutDevice(process.env), BELAY_VIRTUAL_DIR: path.join(home, "flash"), ...options.env },
+    env: {
+      ...withoutDevice(process.env),
+      // The virtual board unless a test says otherwise, and a config folder of the test's own.
+      BELAY_DEVICE: "virtual",
+      XDG_CONFIG_HOME: path.join(home, "config"),
+      BELAY_VIRTUAL_DIR: path.join(home, "flash"),
+      ...options.env,
+    },
     stdio: [options.stdin ?? "ignore", "pipe", "pipe"],
   })
   let stdout = ""

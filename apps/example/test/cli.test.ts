@@ -10,10 +10,17 @@ const cli = belayCommand("belay-cli-")
 const belay = cli.run
 
 describe("belay on the virtual board", () => {
-  it("exec prints what the code prints; eval prints JSON", async () => {
+  it("exec prints what the code prints; eval prints the repr, and JSON with --json", async () => {
     const exec = await belay(["exec", "for i in range(3): print(i)"])
     expect(exec).toMatchObject({ code: 0, stdout: "0\n1\n2\n" })
-    const value = await belay(["eval", "{'a': [1, 2.5, None, True], 's': 'x\\ny'}", "--device", "virtual"])
+    expect(await belay(["eval", "[b'xy', None]"])).toMatchObject({ code: 0, stdout: "[b'xy', None]\n" })
+    const value = await belay([
+      "eval",
+      "{'a': [1, 2.5, None, True], 's': 'x\\ny'}",
+      "--device",
+      "virtual",
+      "--json",
+    ])
     expect(value.code).toBe(0)
     expect(stdoutJson(value)).toEqual({ a: [1, 2.5, null, true], s: "x\ny" })
   })
@@ -122,10 +129,13 @@ describe("belay on the virtual board", () => {
     expect((await belay(["--device", "list"])).code).toBe(0)
   })
 
-  it("demo runs the tour and checks the cleanup on the board", async () => {
+  it("demo runs the tour and checks the cleanup on the board, leaving the user's files alone", async () => {
+    expect((await belay(["exec", "open('/main.py', 'w').write('# mine')"])).code).toBe(0)
     const demo = await belay(["demo"], { timeoutMs: 120_000 })
     expect(demo.code).toBe(0)
-    expect(demo.stdout).toContain("Everything the session started was cleaned up.")
+    expect(demo.stdout).toContain("the board is as it was.")
+    expect(demo.stdout).toContain("files: as they were")
+    expect((await belay(["fs", "cat", "/main.py"])).stdout).toBe("# mine")
   })
 })
 
@@ -145,8 +155,12 @@ describe("belay on the QEMU micro:bit through --device serial:/dev/pts/N", () =>
   it("exec, eval, run, info --json and the exit codes on MicroPython 1.9.2", async () => {
     const exec = await belay(["exec", "print(sum(range(10)))", "--device", device])
     expect(exec).toMatchObject({ code: 0, stdout: "45\n" })
-    const value = await belay(["eval", "[1, 'a', None, (2, 3)]", "--device", device])
+    const value = await belay(["eval", "[1, 'a', None, (2, 3)]", "--device", device, "--json"])
     expect(stdoutJson(value)).toEqual([1, "a", null, [2, 3]])
+    const repr = await belay(["eval", "{1: 2}", "--device", device])
+    expect(repr).toMatchObject({ code: 0, stdout: "{1: 2}\n" })
+    const statement = await belay(["eval", "y = 2", "--device", device, "--json"])
+    expect(stdoutJson(statement)).toMatchObject({ error: "UsageError", exitCode: 2 })
     const file = path.join(cli.home(), "count.py")
     await writeFile(file, "for i in range(3):\n    print(i)\n")
     expect(await belay(["run", file, "--device", device])).toMatchObject({ code: 0, stdout: "0\n1\n2\n" })
@@ -188,10 +202,17 @@ describe("belay on the QEMU micro:bit through --device serial:/dev/pts/N", () =>
     expect(mkdirRefused.stderr).toMatch(/director/)
   })
 
-  it("demo runs on the small board", async () => {
+  it("demo runs on the small board without touching /main.py, and leaves its globals and memory as they were", async () => {
+    const mine = "f = open('main.py', 'w')\nf.write('# mine')\nf.close()\ndel f"
+    expect((await belay(["exec", mine, "--device", device])).code).toBe(0)
     const demo = await belay(["demo", "--device", device], { timeoutMs: 180_000 })
     expect(demo.stderr).toBe("")
     expect(demo.code).toBe(0)
-    expect(demo.stdout).toContain("Everything the session started was cleaned up.")
+    expect(demo.stdout).toContain("the board is as it was.")
+    expect(demo.stdout).toMatch(
+      /free memory: \d+ B before, \d+ B after; names interned for good: \d+ B \(within 1024 B/,
+    )
+    expect((await belay(["fs", "cat", "/main.py", "--device", device])).stdout).toBe("# mine")
+    expect((await belay(["fs", "rm", "/main.py", "--device", device])).code).toBe(0)
   })
 })

@@ -37,7 +37,8 @@ const parsed = async (argv: ReadonlyArray<string>) => {
 
 const asParsed = (fast: FastCommand) => ({
   command: fast.command,
-  device: fast.device ?? (process.env.BELAY_DEVICE || "virtual"),
+  // Not given: empty, which the command resolves (BELAY_DEVICE, the config file, auto) when it connects.
+  device: fast.device ?? "",
   operand: fast.operand,
 })
 

@@ -1,4 +1,5 @@
 import { Config, Duration, Effect } from "effect"
+import { DurationConfig } from "./ConfigUnits.js"
 
 /**
  * How sessions behave, with their defaults.
@@ -46,7 +47,7 @@ export const defaultSessionManagementOptions: SessionManagementOptions = {
 
 /**
  * Options read from configuration (environment variables by default):
- * `BELAY_SESSION_TIMEOUT` (e.g. `30 minutes`), `BELAY_MAX_SESSIONS`, `BELAY_SESSION_LIMIT` (`fail`|`wait`),
+ * `BELAY_SESSION_TIMEOUT` (e.g. `30 minutes`, `90s`; a bare number is milliseconds), `BELAY_MAX_SESSIONS`, `BELAY_SESSION_LIMIT` (`fail`|`wait`),
  * `BELAY_SESSION_METRICS`, `BELAY_RESOURCE_TRACKING`, `BELAY_CLEANUP_TIMEOUT`, `BELAY_FALLBACK_CAPABILITIES`.
  *
  * @example
@@ -55,7 +56,7 @@ export const defaultSessionManagementOptions: SessionManagementOptions = {
  * @since 0.1.0
  */
 export const SessionManagementOptionsConfig: Config.Config<SessionManagementOptions> = Config.all({
-  defaultSessionTimeout: Config.Duration("BELAY_SESSION_TIMEOUT").pipe(
+  defaultSessionTimeout: DurationConfig("BELAY_SESSION_TIMEOUT").pipe(
     Config.withDefault(defaultSessionManagementOptions.defaultSessionTimeout),
   ),
   maxConcurrentSessions: Config.Int("BELAY_MAX_SESSIONS").pipe(
@@ -70,7 +71,7 @@ export const SessionManagementOptionsConfig: Config.Config<SessionManagementOpti
   enableResourceTracking: Config.Boolean("BELAY_RESOURCE_TRACKING").pipe(
     Config.withDefault(defaultSessionManagementOptions.enableResourceTracking),
   ),
-  resourceCleanupTimeout: Config.Duration("BELAY_CLEANUP_TIMEOUT").pipe(
+  resourceCleanupTimeout: DurationConfig("BELAY_CLEANUP_TIMEOUT").pipe(
     Config.withDefault(defaultSessionManagementOptions.resourceCleanupTimeout),
   ),
   fallbackCapabilities: Config.Boolean("BELAY_FALLBACK_CAPABILITIES").pipe(

@@ -18,6 +18,8 @@
 
 // Board capabilities, found once per connection.
 export { cachedCapabilities, forgetCapabilities } from "./CapabilityCache.js"
+// Settings with units (`3s`, `64KB`), as Effect `Config`s.
+export { ByteSizeConfig, DurationConfig, parseByteSize, parseDurationMillis } from "./ConfigUnits.js"
 export {
   type DeviceCapabilities,
   type DeviceInfo,

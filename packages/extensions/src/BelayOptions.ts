@@ -1,4 +1,9 @@
-import { loadSessionManagementOptions, type SessionManagementOptions } from "@belay/core"
+import {
+  ByteSizeConfig,
+  DurationConfig,
+  loadSessionManagementOptions,
+  type SessionManagementOptions,
+} from "@belay/core"
 import type { RawReplOptions } from "@belay/transport"
 import { Config, Duration, Effect, Option } from "effect"
 
@@ -21,9 +26,9 @@ export interface BelayOptions {
 
 /**
  * The environment variables Belay reads:
- * `BELAY_DEVICE` (connection string, default `virtual`), `BELAY_EXEC_TIMEOUT` (e.g. `30 seconds`),
+ * `BELAY_DEVICE` (connection string, default `virtual`), `BELAY_EXEC_TIMEOUT` (e.g. `30s`, `500ms`; a bare number is milliseconds),
  * `BELAY_INTEGRITY` (`checked`, the default, or `unchecked`: see `ExecOptions.integrity` in
- * `@belay/transport`), `BELAY_MAX_OUTPUT_BYTES` (output `exec`/`eval` collect, default 16 MB),
+ * `@belay/transport`), `BELAY_MAX_OUTPUT_BYTES` (output `exec`/`eval` collect, default 16 MB; `64KB`, `16MB` or bytes),
  * `BELAY_VIRTUAL_DIR`, and the session options of `@belay/core` (`BELAY_SESSION_TIMEOUT`,
  * `BELAY_MAX_SESSIONS`, `BELAY_SESSION_LIMIT`, `BELAY_SESSION_METRICS`, `BELAY_RESOURCE_TRACKING`,
  * `BELAY_CLEANUP_TIMEOUT`, `BELAY_FALLBACK_CAPABILITIES`).
@@ -35,10 +40,10 @@ export interface BelayOptions {
 export const loadBelayOptions = (overrides: Partial<BelayOptions> = {}) =>
   Effect.gen(function* () {
     const device = yield* Config.String("BELAY_DEVICE").pipe(Config.withDefault("virtual"))
-    const execTimeout = yield* Config.option(Config.Duration("BELAY_EXEC_TIMEOUT"))
+    const execTimeout = yield* Config.option(DurationConfig("BELAY_EXEC_TIMEOUT"))
     const virtualDir = yield* Config.option(Config.String("BELAY_VIRTUAL_DIR"))
     const integrity = yield* Config.option(Config.Literals(["checked", "unchecked"], "BELAY_INTEGRITY"))
-    const maxOutput = yield* Config.option(Config.Int("BELAY_MAX_OUTPUT_BYTES"))
+    const maxOutput = yield* Config.option(ByteSizeConfig("BELAY_MAX_OUTPUT_BYTES"))
     const session = yield* loadSessionManagementOptions(overrides.session)
     const protocol: RawReplOptions = {
       ...(Option.isSome(execTimeout) ? { execTimeoutMs: Duration.toMillis(execTimeout.value) } : {}),

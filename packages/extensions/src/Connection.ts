@@ -11,7 +11,7 @@
  */
 import type { ByteLink, LinkOpenError, RawReplOptions } from "@belay/transport"
 import { openProcessLink } from "@belay/transport"
-import { openSerialLink } from "@belay/transport/serial"
+import { listSerialPorts, openSerialLink, type SerialPortInfo } from "@belay/transport/serial"
 // Types only: erased from the built module, so nothing of the package loads until `import()` below.
 import type { QemuStartError } from "@belay/virtual-device"
 import { Data, Effect, type Scope } from "effect"
@@ -52,6 +52,36 @@ export class VirtualDeviceMissingError extends Data.TaggedError("VirtualDeviceMi
   }
 }
 
+/**
+ * `auto` or `id:<serial number>` found no serial port: `ports` is what was there.
+ *
+ * @example
+ * Effect.catchTag("NoBoardFoundError", (e) => Console.error(e.message))
+ *
+ * @since 0.1.0
+ */
+export class NoBoardFoundError extends Data.TaggedError("NoBoardFoundError")<{
+  /** The serial number looked for; undefined for `auto` (the first likely MicroPython board). */
+  readonly serialNumber: string | undefined
+  readonly ports: ReadonlyArray<SerialPortInfo>
+}> {
+  override get message(): string {
+    const seen =
+      this.ports.length === 0
+        ? "no serial ports at all"
+        : `ports: ${this.ports.map((p) => `${p.path}${p.serialNumber ? ` (id:${p.serialNumber})` : ""}`).join(", ")}`
+    return this.serialNumber === undefined
+      ? `no serial port looks like a MicroPython board by its USB ids (${seen})`
+      : `no serial port has the serial number ${this.serialNumber} (${seen})`
+  }
+}
+
+/** The port a `FindSerial` connection names among `ports`. */
+const pickPort = (serialNumber: string | undefined, ports: ReadonlyArray<SerialPortInfo>) =>
+  serialNumber === undefined
+    ? ports.find((p) => p.likelyMicroPython)
+    : ports.find((p) => p.serialNumber?.toLowerCase() === serialNumber.toLowerCase())
+
 /** True when `cause` is Node's "cannot find package" for `@belay/virtual-device` itself. */
 const isVirtualDeviceMissing = (cause: unknown): boolean => {
   const code = (cause as { code?: unknown } | undefined)?.code
@@ -88,7 +118,7 @@ export const openConnection = (
   defaults: { readonly virtualDir?: string | undefined } = {},
 ): Effect.Effect<
   ByteLink,
-  LinkOpenError | QemuStartError | ConnectionStringError | VirtualDeviceMissingError,
+  LinkOpenError | QemuStartError | ConnectionStringError | VirtualDeviceMissingError | NoBoardFoundError,
   Scope.Scope
 > => {
   switch (connection._tag) {
@@ -110,6 +140,20 @@ export const openConnection = (
         ...(connection.dtr !== undefined ? { dtr: connection.dtr } : {}),
         ...(connection.rts !== undefined ? { rts: connection.rts } : {}),
       })
+    case "FindSerial":
+      return listSerialPorts().pipe(
+        Effect.flatMap((ports): Effect.Effect<ByteLink, LinkOpenError | NoBoardFoundError, Scope.Scope> => {
+          const port = pickPort(connection.serialNumber, ports)
+          return port === undefined
+            ? Effect.fail(new NoBoardFoundError({ serialNumber: connection.serialNumber, ports }))
+            : openSerialLink({
+                path: port.path,
+                baudRate: connection.baudRate,
+                ...(connection.dtr !== undefined ? { dtr: connection.dtr } : {}),
+                ...(connection.rts !== undefined ? { rts: connection.rts } : {}),
+              })
+        }),
+      )
     case "Exec":
       return openProcessLink({
         command: connection.command,

@@ -5,7 +5,13 @@ import { Data, Result } from "effect"
  *
  * - `virtual` / `virtual?baud=115200&rawPaste=false&dir=/tmp/flash`: the virtual board
  * - `serial:/dev/ttyACM0?baud=115200&dtr=false`, or a bare device path (`/dev/ttyUSB0`, `COM3`)
- * - `exec:<command and arguments>`: a process's standard streams (`exec:micropython`)
+ * - a port's name without `/dev/` (`ttyACM0`, `tty.usbmodem101`), or a shortcut: `a0`..`a9`
+ *   (`/dev/ttyACM0`..), `u0`..`u9` (`/dev/ttyUSB0`..), `c0`..`c99` (`COM0`..), as mpremote has them
+ * - `auto`: the first serial port whose USB ids say it is likely a MicroPython board
+ * - `id:<serial number>`: the serial port of the USB device with that serial number
+ *   (`belay ports --json` shows them); both take the serial options (`auto?baud=115200`)
+ * - `exec:<command and arguments>`: a process's standard streams (`exec:micropython`; a
+ *   MicroPython unix build, named `micropython...`, gets `-i` so that it runs its REPL on a pipe)
  * - `qemu:microbit`: the emulated micro:bit (needs qemu-system-arm and the firmware package)
  * - `list`: not a board: enumerate serial ports
  *
@@ -35,6 +41,14 @@ export type Connection =
       readonly args: ReadonlyArray<string>
       readonly restart: boolean
     }
+  | {
+      /** A serial port found when the link opens: by USB serial number, or (undefined) the first likely board. */
+      readonly _tag: "FindSerial"
+      readonly serialNumber: string | undefined
+      readonly baudRate: number
+      readonly dtr: boolean | undefined
+      readonly rts: boolean | undefined
+    }
   | { readonly _tag: "Qemu"; readonly machine: "microbit"; readonly firmwarePath: string | undefined }
   | { readonly _tag: "List" }
 
@@ -50,7 +64,7 @@ export class ConnectionStringError extends Data.TaggedError("ConnectionStringErr
   readonly reason: string
 }> {
   override get message() {
-    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: virtual, serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, qemu:microbit, list`
+    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, qemu:microbit, virtual, list`
   }
 }
 
@@ -168,7 +182,7 @@ const parse = (text: string, input: string): Connection => {
     const words = splitCommandLine(text.slice("exec:".length), input)
     const [command, ...args] = words
     if (command === undefined) throw new ConnectionStringError({ input, reason: "exec: needs a command" })
-    return { _tag: "Exec", command, args, restart: true }
+    return { _tag: "Exec", command, args: withInteractiveFlag(command, args), restart: true }
   }
   if (text.startsWith("qemu:")) {
     const [machine, params] = splitQuery(text.slice("qemu:".length))
@@ -181,9 +195,19 @@ const parse = (text: string, input: string): Connection => {
     checkKeys(params, ["firmware"], input)
     return { _tag: "Qemu", machine, firmwarePath: params.get("firmware") ?? undefined }
   }
+  if (text === "auto" || text.startsWith("auto?") || text.startsWith("id:")) {
+    const [head, params] = splitQuery(text)
+    const serialNumber = head.startsWith("id:") ? head.slice("id:".length) : undefined
+    if (serialNumber === "") throw new ConnectionStringError({ input, reason: "id: needs a serial number" })
+    if (head !== "auto" && serialNumber === undefined)
+      throw new ConnectionStringError({ input, reason: "not a known board, scheme or device path" })
+    return { _tag: "FindSerial", serialNumber, ...serialOptions(params, input) }
+  }
   let rest: string
+  const shortcut = expandShortcut(text)
   if (text.startsWith("serial:")) rest = text.slice("serial:".length)
   else if (text.startsWith("/") || /^COM\d+(\?|$)/i.test(text)) rest = text
+  else if (shortcut !== undefined) rest = shortcut
   else {
     const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(text)?.[1]
     throw new ConnectionStringError({
@@ -195,12 +219,33 @@ const parse = (text: string, input: string): Connection => {
   }
   const [path, params] = splitQuery(rest)
   if (path === "") throw new ConnectionStringError({ input, reason: "serial: needs a device path" })
+  return { _tag: "Serial", path, ...serialOptions(params, input) }
+}
+
+const serialOptions = (params: URLSearchParams, input: string) => {
   checkKeys(params, ["baud", "dtr", "rts"], input)
   return {
-    _tag: "Serial",
-    path,
     baudRate: positiveInt(params.get("baud"), "baud", input) ?? 115200,
     dtr: flag(params.get("dtr"), "dtr", input),
     rts: flag(params.get("rts"), "rts", input),
   }
+}
+
+/** mpremote's port shortcuts (`a0`, `u1`, `c3`) and port names without `/dev/` (`ttyACM0`), with any options after them. */
+const expandShortcut = (text: string): string | undefined => {
+  const [head] = splitQuery(text)
+  const options = text.slice(head.length)
+  const short = /^([auc])(\d{1,2})$/.exec(head)
+  if (short !== null) {
+    const prefix = { a: "/dev/ttyACM", u: "/dev/ttyUSB", c: "COM" }[short[1] as "a" | "u" | "c"]
+    return `${prefix}${short[2]}${options}`
+  }
+  if (/^(tty|cu\.)[\w.-]+$/.test(head)) return `/dev/${text}`
+  return undefined
+}
+
+/** A MicroPython unix build reads a script from stdin unless it is a terminal; `-i` gives the REPL on a pipe. */
+const withInteractiveFlag = (command: string, args: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const name = command.split(/[\\/]/).pop() ?? command
+  return /^micropython/i.test(name) && !args.includes("-i") ? ["-i", ...args] : args
 }

@@ -10,7 +10,7 @@ import {
 import { executorContext, type Task } from "@belay/executors"
 import { type BoardFileSystem, boardFileSystem } from "@belay/filesystem"
 import { DeviceCommunication } from "@belay/transport"
-import { Cause, Effect, Exit, ManagedRuntime } from "effect"
+import { Cause, Effect, Exit, Layer, type LogLevel, ManagedRuntime, References } from "effect"
 import { BelayLive, type BelayServices } from "./Belay.js"
 import type { BelayOptions } from "./BelayOptions.js"
 import { checkHealth, type HealthReport } from "./HealthCheck.js"
@@ -122,7 +122,38 @@ export type PromiseFileSystem = {
  * await using belay = await connect({ device: "virtual", protocol: { execTimeoutMs: 5_000 } })
  * @since 0.1.0
  */
-export interface ConnectOptions extends Partial<BelayOptions> {}
+export interface ConnectOptions extends Partial<BelayOptions> {
+  /**
+   * The least severe log line printed (to the console, Effect's default logger). Default: the
+   * `BELAY_LOG_LEVEL` environment variable (`Trace`, `Debug`, `Info`, `Warn`, `Error`), else
+   * `None`: a connected board prints nothing unless asked to.
+   */
+  readonly logLevel?: LogLevel.LogLevel
+}
+
+const LOG_LEVELS: ReadonlyArray<LogLevel.LogLevel> = [
+  "All",
+  "Trace",
+  "Debug",
+  "Info",
+  "Warn",
+  "Error",
+  "Fatal",
+  "None",
+]
+
+/**
+ * The log level of a `connect`ed board: the option, else `BELAY_LOG_LEVEL` when it names a level
+ * (any case), else `None` (the library is quiet unless asked).
+ *
+ * @example
+ * logLevelFor({}) // "None" when BELAY_LOG_LEVEL is unset
+ */
+export const logLevelFor = (options: { readonly logLevel?: LogLevel.LogLevel }): LogLevel.LogLevel => {
+  if (options.logLevel !== undefined) return options.logLevel
+  const fromEnv = process.env.BELAY_LOG_LEVEL?.toLowerCase()
+  return LOG_LEVELS.find((level) => level.toLowerCase() === fromEnv) ?? "None"
+}
 
 /**
  * A session seen from Promise code.
@@ -312,16 +343,22 @@ export class Belay {
 
 /**
  * Connect to a board: a connection string (`virtual`, `serial:/dev/ttyACM0`, `exec:micropython`,
- * `qemu:microbit`) or options. Resolves once the link is open.
+ * `qemu:microbit`) or options. Resolves once the link is open. It logs nothing unless
+ * `logLevel` or `BELAY_LOG_LEVEL` asks for it.
  *
  * @example
  * await using belay = await connect("serial:/dev/ttyACM0?baud=115200")
  * @since 0.1.0
  */
 export const connect = async (target: string | ConnectOptions = {}): Promise<Belay> => {
-  const options = typeof target === "string" ? { device: target } : target
+  const { logLevel, ...options }: ConnectOptions = typeof target === "string" ? { device: target } : target
+  // Quiet by default: the runtime's own log level, read by every call made through it.
   const runtime: ManagedRuntime.ManagedRuntime<BelayServices, unknown> = ManagedRuntime.make(
-    BelayLive(options),
+    BelayLive(options).pipe(
+      Layer.provideMerge(
+        Layer.succeed(References.MinimumLogLevel, logLevelFor(logLevel !== undefined ? { logLevel } : {})),
+      ),
+    ),
   )
   const belay = new Belay(runtime)
   try {

@@ -32,6 +32,35 @@ describe("connection strings", () => {
     })
   })
 
+  it("reads mpremote's shortcuts, bare port names, auto and id:", () => {
+    expect(ok("a0")).toMatchObject({ _tag: "Serial", path: "/dev/ttyACM0", baudRate: 115200 })
+    expect(ok("u1?baud=9600")).toMatchObject({ _tag: "Serial", path: "/dev/ttyUSB1", baudRate: 9600 })
+    expect(ok("c3")).toMatchObject({ _tag: "Serial", path: "COM3" })
+    expect(ok("ttyACM2")).toMatchObject({ _tag: "Serial", path: "/dev/ttyACM2" })
+    expect(ok("cu.usbmodem101")).toMatchObject({ _tag: "Serial", path: "/dev/cu.usbmodem101" })
+    expect(ok("auto")).toEqual({
+      _tag: "FindSerial",
+      serialNumber: undefined,
+      baudRate: 115200,
+      dtr: undefined,
+      rts: undefined,
+    })
+    expect(ok("auto?baud=9600")).toMatchObject({ _tag: "FindSerial", baudRate: 9600 })
+    expect(ok("id:e6614c311b7e6f35")).toMatchObject({ _tag: "FindSerial", serialNumber: "e6614c311b7e6f35" })
+    expect(bad("id:").reason).toBe("id: needs a serial number")
+    expect(bad("automatic").reason).toBe("not a known board, scheme or device path")
+    expect(bad("a100").reason).toBe("not a known board, scheme or device path")
+  })
+
+  it("gives a MicroPython unix build -i, so that it runs its REPL on a pipe", () => {
+    expect(ok("exec:micropython")).toMatchObject({ command: "micropython", args: ["-i"] })
+    expect(ok("exec:/opt/mp/micropython-dev -X heapsize=1M")).toMatchObject({
+      args: ["-i", "-X", "heapsize=1M"],
+    })
+    expect(ok("exec:micropython -i")).toMatchObject({ args: ["-i"] })
+    expect(ok("exec:node board.mjs")).toMatchObject({ command: "node", args: ["board.mjs"] })
+  })
+
   it("reads serial ports, with or without the scheme", () => {
     expect(ok("serial:/dev/ttyACM0")).toEqual({
       _tag: "Serial",
@@ -52,7 +81,12 @@ describe("connection strings", () => {
   })
 
   it("reads exec commands with quoted arguments", () => {
-    expect(ok("exec:micropython")).toEqual({ _tag: "Exec", command: "micropython", args: [], restart: true })
+    expect(ok("exec:micropython")).toEqual({
+      _tag: "Exec",
+      command: "micropython",
+      args: ["-i"],
+      restart: true,
+    })
     expect(ok(`exec:node "my board.mjs" --flag 'a b' c\\ d`)).toMatchObject({
       command: "node",
       args: ["my board.mjs", "--flag", "a b", "c d"],
@@ -74,7 +108,7 @@ describe("connection strings", () => {
       "qemu:pico",
       "exec:",
       "exec:'open",
-      "ttyUSB0",
+      "USB0",
       "virtual?rawPaste=maybe",
     ]) {
       const error = bad(input)

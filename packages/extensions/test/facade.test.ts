@@ -1,3 +1,6 @@
+import { spawnSync } from "node:child_process"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import path from "node:path"
 import { DeviceSessionManager } from "@belay/core"
 import { DeviceCommunication, makeDeviceCommunication } from "@belay/transport"
 import { makeFakeBoard } from "@belay/transport/testing"
@@ -150,5 +153,34 @@ describe("the Promise facade: tasks and files", () => {
     expect(await belay.fs.exists("/hello.txt")).toBe(false)
     const missing = await belay.fs.readText("/nope.txt").catch((e: unknown) => e)
     expect(missing).toBeInstanceOf(BelayError)
+  })
+})
+
+describe("the Promise facade is quiet", () => {
+  // A fresh process, as an application meets the library: what reaches its console.
+  const run = async (env: NodeJS.ProcessEnv) => {
+    const dir = await mkdtemp(path.join(import.meta.dirname, ".quiet-"))
+    const script = path.join(dir, "app.mjs")
+    await writeFile(
+      script,
+      `import { connect } from "@belay/extensions"
+const belay = await connect("virtual")
+await belay.session((s) => s.exec("x = 1"))
+await belay.close()
+`,
+    )
+    try {
+      return spawnSync(process.execPath, [script], { encoding: "utf8", env })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+
+  it("logs nothing by default, and what BELAY_LOG_LEVEL asks for", async () => {
+    const { BELAY_LOG_LEVEL: _, ...env } = process.env
+    expect(await run(env)).toMatchObject({ status: 0, stdout: "", stderr: "" })
+    const info = await run({ ...env, BELAY_LOG_LEVEL: "Info" })
+    expect(info.status).toBe(0)
+    expect(`${info.stdout}${info.stderr}`).toContain("Session created")
   })
 })

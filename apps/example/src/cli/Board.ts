@@ -5,6 +5,8 @@ import { BelayLive, type BelayServices } from "@belay/extensions"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as References from "effect/References"
+import { UsageError } from "./Failure.js"
+import { chooseDevice, configPath, readCliConfig } from "./Flags.js"
 
 /**
  * Where the virtual board keeps its flash between invocations: `BELAY_VIRTUAL_DIR`, else
@@ -37,9 +39,36 @@ const logLevel = () => {
   return level === "Debug" || level === "Info" || level === "Error" || level === "Trace" ? level : "Warn"
 }
 
-/** Run `body` with the board's services. */
-export const onBoard = <A, E>(device: string, body: Effect.Effect<A, E, BelayServices>) =>
-  Effect.provide(body, boardLayer(device)).pipe(Effect.provideService(References.MinimumLogLevel, logLevel()))
+const NO_BOARD_HINT = () =>
+  `plug a board in, or pick one: --device virtual (the built-in virtual board), --device a0 (/dev/ttyACM0), --device id:<serial number> (see \`belay ports\`), --device exec:micropython; or set BELAY_DEVICE, or "device" in ${configPath()}`
+
+/**
+ * Run `body` with the services of the board `device` names: the `--device` flag's value (empty
+ * when not given: then `BELAY_DEVICE`, the config file, or `fallback`; see `chooseDevice`).
+ *
+ * @example
+ * yield* onBoard("virtual", Effect.flatMap(DeviceCommunication, (d) => d.exec("print(1)")))
+ */
+export const onBoard = <A, E>(device: string, body: Effect.Effect<A, E, BelayServices>, fallback = "auto") =>
+  Effect.try({
+    try: () => chooseDevice(device, readCliConfig(), fallback),
+    catch: (error) => (error instanceof UsageError ? error : new UsageError(String(error))),
+  })
+    .pipe(
+      Effect.flatMap((choice) =>
+        Effect.provide(body, boardLayer(choice.device)).pipe(
+          Effect.mapError((error) =>
+            choice.implicit && (error as { _tag?: unknown })._tag === "NoBoardFoundError"
+              ? new UsageError(
+                  `no --device given and no board found: ${(error as Error).message}`,
+                  NO_BOARD_HINT(),
+                )
+              : error,
+          ),
+        ),
+      ),
+    )
+    .pipe(Effect.provideService(References.MinimumLogLevel, logLevel()))
 
 /** Run `body` in a session that ends (cleaning up) when it ends. */
 export const inSession = <A, E>(

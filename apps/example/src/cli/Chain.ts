@@ -8,7 +8,8 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { boardLayer } from "./Board.js"
-import { defaultDevice } from "./Flags.js"
+import { UsageError } from "./Failure.js"
+import { chooseDevice, readCliConfig, UNSET_DEVICE } from "./Flags.js"
 
 /** The word that separates chained commands. */
 export const CHAIN_SEPARATOR = "+"
@@ -31,7 +32,7 @@ export const splitChain = (argv: ReadonlyArray<string>): Array<Array<string>> =>
 
 /**
  * The device a chain runs on: the last `--device`/`-d` given in any of its command lines (so it
- * can be written once, anywhere), else the default.
+ * can be written once, anywhere), else unset (then `BELAY_DEVICE`, the config file or `auto`).
  *
  * @example
  * chainDevice([["exec", "x=1", "-d", "serial:/dev/ttyACM0"], ["eval", "x"]]) // "serial:/dev/ttyACM0"
@@ -45,7 +46,7 @@ export const chainDevice = (lines: ReadonlyArray<ReadonlyArray<string>>): string
       else if (arg.startsWith("--device=")) device = arg.slice("--device=".length)
     }
   }
-  return device ?? defaultDevice()
+  return device ?? UNSET_DEVICE
 }
 
 /**
@@ -60,10 +61,14 @@ export const runChain = <E, R>(
   lines: ReadonlyArray<ReadonlyArray<string>>,
   runLine: (argv: ReadonlyArray<string>) => Effect.Effect<void, E, R>,
 ) => {
-  const device = chainDevice(lines)
   const memoMap = Layer.makeMemoMapUnsafe()
   return Effect.scoped(
     Effect.gen(function* () {
+      // The chain's board, resolved once (an alias, the config file, `auto`), named in every line.
+      const { device } = yield* Effect.try({
+        try: () => chooseDevice(chainDevice(lines), readCliConfig()),
+        catch: (error) => (error instanceof UsageError ? error : new UsageError(String(error))),
+      })
       // Connect once: every command's `onBoard(device, ...)` finds this build in the memo map.
       yield* Layer.buildWithMemoMap(boardLayer(device), memoMap, yield* Effect.scope)
       for (const line of lines) yield* runLine(withDevice(line, device))

@@ -1,6 +1,7 @@
+import type * as Effect from "effect/Effect"
 import { evalExpression, execCode } from "./Exec.js"
 import type { FastCommand } from "./FastPath.js"
-import { defaultDevice } from "./Flags.js"
+import { UNSET_DEVICE } from "./Flags.js"
 import { runToExitCode } from "./Run.js"
 
 /**
@@ -12,8 +13,10 @@ import { runToExitCode } from "./Run.js"
 export const runFast = (command: FastCommand): Promise<number> => {
   // Read by the board's options (`BELAY_INTEGRITY`) when the command connects.
   if (command.unchecked) process.env.BELAY_INTEGRITY = "unchecked"
-  const device = command.device ?? defaultDevice()
-  return runToExitCode(
-    command.command === "exec" ? execCode(device, command.operand) : evalExpression(device, command.operand),
-  )
+  const device = command.device ?? UNSET_DEVICE
+  const work: Effect.Effect<void, unknown> =
+    command.command === "exec"
+      ? execCode(device, command.operand)
+      : evalExpression(device, command.operand, command.json)
+  return runToExitCode(work, undefined, { json: command.json })
 }

@@ -1,7 +1,100 @@
+import { readFileSync } from "node:fs"
+import os from "node:os"
+import path from "node:path"
+import { UsageError } from "./Failure.js"
+
 /**
- * The device when `--device` is not given: `BELAY_DEVICE`, else the virtual board.
+ * The `--device` flag's value when it is not given: empty, meaning "as configured" (see
+ * {@link chooseDevice}).
+ */
+export const UNSET_DEVICE = ""
+
+/**
+ * The CLI's config file: `BELAY_CONFIG`, else `$XDG_CONFIG_HOME/belay/config.json` (by default
+ * `~/.config/belay/config.json`; `%APPDATA%\belay\config.json` on Windows).
  *
  * @example
- * defaultDevice() // "virtual"
+ * configPath() // "/home/ada/.config/belay/config.json"
  */
-export const defaultDevice = (): string => process.env.BELAY_DEVICE || "virtual"
+export const configPath = (): string => {
+  if (process.env.BELAY_CONFIG) return process.env.BELAY_CONFIG
+  const base =
+    process.env.XDG_CONFIG_HOME ||
+    (process.platform === "win32" && process.env.APPDATA
+      ? process.env.APPDATA
+      : path.join(os.homedir(), ".config"))
+  return path.join(base, "belay", "config.json")
+}
+
+/** What the config file holds: a default device and names for connection strings. */
+export interface CliConfig {
+  /** The device when neither `--device` nor `BELAY_DEVICE` names one: a connection string or an alias. */
+  readonly device: string | undefined
+  /** Names for connection strings: `{ "pico": "id:e6614c311b7e6f35", "sim": "virtual" }`. */
+  readonly aliases: Readonly<Record<string, string>>
+}
+
+/** A config file that cannot be read as the CLI expects. */
+export class ConfigFileError extends UsageError {
+  override readonly _tag = "ConfigFileError" as "UsageError"
+}
+
+const EXPECTED = '{ "device": "<connection or alias>", "aliases": { "<name>": "<connection string>" } }'
+
+/**
+ * The config file, or an empty one when there is none.
+ *
+ * @example
+ * readCliConfig().aliases.pico // "id:e6614c311b7e6f35"
+ */
+export const readCliConfig = (file = configPath()): CliConfig => {
+  let text: string
+  try {
+    text = readFileSync(file, "utf8")
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { device: undefined, aliases: {} }
+    throw new ConfigFileError(`cannot read the config file ${file}: ${(error as Error).message}`)
+  }
+  const bad = (reason: string) =>
+    new ConfigFileError(`the config file ${file} ${reason}`, `it should read ${EXPECTED}`)
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    throw bad(`is not JSON: ${(error as Error).message}`)
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad("is not a JSON object")
+  const { device, aliases = {} } = value as { device?: unknown; aliases?: unknown }
+  if (device !== undefined && typeof device !== "string") throw bad('has a "device" that is not a string')
+  if (typeof aliases !== "object" || aliases === null || Array.isArray(aliases))
+    throw bad('has "aliases" that are not an object')
+  for (const [name, target] of Object.entries(aliases)) {
+    if (typeof target !== "string") throw bad(`has an alias ${JSON.stringify(name)} that is not a string`)
+  }
+  return { device, aliases: aliases as Record<string, string> }
+}
+
+/** Which board a command talks to, and whether anything named it. */
+export interface DeviceChoice {
+  /** A connection string. */
+  readonly device: string
+  /** Nothing named a device: `auto` (or the command's own fallback) was chosen. */
+  readonly implicit: boolean
+}
+
+/**
+ * The device a command uses: `--device`, else `BELAY_DEVICE`, else the config file's `device`,
+ * else `fallback` (`auto`: the first serial port that looks like a MicroPython board). A name in
+ * the config file's `aliases` stands for its connection string.
+ *
+ * @example
+ * chooseDevice("pico", readCliConfig()) // { device: "id:e6614c311b7e6f35", implicit: false }
+ */
+export const chooseDevice = (flag: string, config: CliConfig, fallback = "auto"): DeviceChoice => {
+  const named = flag || process.env.BELAY_DEVICE || config.device
+  if (named === undefined || named === "") return { device: fallback, implicit: true }
+  return {
+    device: Object.hasOwn(config.aliases, named) ? (config.aliases[named] as string) : named,
+    implicit: false,
+  }
+}

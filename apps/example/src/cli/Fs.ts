@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs"
+import path from "node:path"
 import type { BoardFileSystem, SyncEvent } from "@belay/filesystem"
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
@@ -6,6 +8,18 @@ import * as Effect from "effect/Effect"
 import { boardArgument } from "./BoardOperand.js"
 import { fileCommands, type Root } from "./Files.js"
 import { formatBytes, printJson, progressBar } from "./Output.js"
+
+/** What `fs sync` never uploads, besides what the local folder's ignore files list. */
+const ALWAYS_IGNORED = [".git/", "__pycache__/", ".gitignore", ".belayignore"]
+
+/** The ignore files of a local folder that `fs sync` honours, when present. */
+const IGNORE_FILES = [".gitignore", ".belayignore"]
+
+/** `fs sync`'s ignore options: the fixed patterns, `--exclude`'s, and the folder's ignore files. */
+const syncIgnores = (localDir: string, exclude: ReadonlyArray<string>) => ({
+  ignore: [...ALWAYS_IGNORED, ...exclude],
+  ignoreFiles: IGNORE_FILES.filter((file) => existsSync(path.join(localDir, file))),
+})
 
 /** `belay fs ...`: files on the board; the file commands are also top-level shortcuts (see `Files.ts`). */
 export const fsCommand = (root: Root) => {
@@ -68,8 +82,14 @@ export const fsCommand = (root: Root) => {
       remoteDir: Argument.String("remoteDir"),
       delete: Flag.Boolean("delete").pipe(Flag.withDefault(false)),
       dryRun: Flag.Boolean("dry-run").pipe(Flag.withDefault(false)),
+      exclude: Flag.String("exclude").pipe(
+        Flag.withDescription(
+          "a gitignore pattern of local files not to upload (repeatable); .git/, __pycache__/ and what .gitignore and .belayignore list are never uploaded",
+        ),
+        Flag.atLeast(0),
+      ),
     },
-    ({ localDir, remoteDir, delete: del, dryRun }) =>
+    ({ localDir, remoteDir, delete: del, dryRun, exclude }) =>
       Effect.gen(function* () {
         const { json } = yield* root
         let bar: ReturnType<typeof progressBar> | undefined
@@ -80,7 +100,7 @@ export const fsCommand = (root: Root) => {
           } else if (e.type === "progress") bar?.update(e.bytesDone, e.bytesTotal)
         }
         const report = yield* withFs(remoteDir, (fs, at) =>
-          fs.sync(localDir, at, { delete: del, dryRun, onEvent, ignoreFiles: [] }),
+          fs.sync(localDir, at, { delete: del, dryRun, onEvent, ...syncIgnores(localDir, exclude) }),
         ).pipe(Effect.ensuring(Effect.sync(() => bar?.done())))
         if (json) return printJson(report)
         const verb = report.dryRun ? "would " : ""

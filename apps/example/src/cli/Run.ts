@@ -3,8 +3,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
-import { describeFailure, ExitCode } from "./Failure.js"
-import { watchOutput, writeError } from "./Output.js"
+import { describeFailure, ExitCode, type Failure, reportFailure } from "./Failure.js"
+import { watchOutput } from "./Output.js"
 import { brokenPipeExitCode, stopOn } from "./Stop.js"
 
 const awaitExit = <A, E>(fiber: Fiber.Fiber<A, E>) =>
@@ -12,17 +12,20 @@ const awaitExit = <A, E>(fiber: Fiber.Fiber<A, E>) =>
 
 /**
  * Run a command's work to its exit code: 0 success, else the code {@link describeFailure} gives
- * (with its message on stderr), or `exitCodeOf` when it recognizes the failure first (the argument
- * parser's own errors). SIGINT, SIGTERM, SIGHUP or a closed stdout interrupt the work, so the board
- * gets Ctrl-C and everything is cleaned up first; the code is then the signal's (or 141).
+ * (with its message on stderr, or as JSON on stdout with `json`), or what `failureOf` makes of the
+ * failure when it recognizes it first (the argument parser's own errors; `null`: nothing to report,
+ * exit 0). SIGINT, SIGTERM, SIGHUP or a closed stdout interrupt the work, so the board gets Ctrl-C
+ * and everything is cleaned up first; the code is then the signal's (or 141).
  *
  * @example
  * process.exitCode = await runToExitCode(Effect.sync(() => console.log("hi")))
  */
 export const runToExitCode = async <A, E>(
   work: Effect.Effect<A, E>,
-  exitCodeOf: (cause: Cause.Cause<E>) => number | undefined = () => undefined,
+  failureOf: (cause: Cause.Cause<E>) => Failure | null | undefined = () => undefined,
+  options: { readonly json?: boolean } = {},
 ): Promise<number> => {
+  const json = options.json === true
   const fiber = Effect.runFork(
     // stdout carries what the command prints (JSON with --json); logs go to stderr.
     work.pipe(Effect.provideService(Logger.LogToStderr, true)),
@@ -30,21 +33,24 @@ export const runToExitCode = async <A, E>(
   const stopper = stopOn(fiber)
   const output = watchOutput(() => stopper.stop({ kind: "pipe", code: brokenPipeExitCode }))
   const exit = await awaitExit(fiber)
+  if (Exit.isFailure(exit) && stopper.reason === undefined && !output.closed) {
+    const known = failureOf(exit.cause)
+    const failure = known === undefined ? describeFailure(exit.cause) : known
+    if (failure !== null) reportFailure(failure, json)
+    const delivered = await output.flush()
+    stopper.done()
+    if (!delivered) return brokenPipeExitCode
+    return failure === null ? ExitCode.ok : failure.exitCode
+  }
   const delivered = await output.flush()
   stopper.done()
   const stopped = stopper.reason ?? (delivered ? undefined : { kind: "pipe", code: brokenPipeExitCode })
   if (stopped !== undefined) {
     // Stopped on purpose: quiet, unless stopping itself went wrong (a board that did not come back).
     if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) && stopped.kind === "signal") {
-      const { message } = describeFailure(exit.cause)
-      writeError(`${message}\n`)
+      reportFailure(describeFailure(exit.cause), json)
     }
     return stopped.code
   }
-  if (Exit.isSuccess(exit)) return ExitCode.ok
-  const known = exitCodeOf(exit.cause)
-  if (known !== undefined) return known
-  const { code, message } = describeFailure(exit.cause)
-  writeError(`${message}\n`)
-  return code
+  return ExitCode.ok
 }
