@@ -262,7 +262,7 @@ describe("board control and chains on the virtual board", () => {
       "eval",
       "'y' in globals()",
     ])
-    expect(chain).toMatchObject({ code: 0, stdout: "false\n" })
+    expect(chain).toMatchObject({ code: 0, stdout: "False\n" })
     const bad = await belay(["sleep", "-1"])
     expect(bad.code).toBe(2)
   })
@@ -424,7 +424,7 @@ describe("commands on the QEMU micro:bit (MicroPython 1.9.2, a flat filesystem)"
       },
     )
     expect(chain.code).toBe(0)
-    expect(chain.stdout).toBe("reset; the board answers again (MicroPython 1.9.2)\nfalse\n")
+    expect(chain.stdout).toBe("reset; the board answers again (MicroPython 1.9.2)\nFalse\n")
     const alone = await belay(["reset", "--device", device], { timeoutMs: 120_000 })
     expect(alone).toMatchObject({ code: 0, stdout: "reset; the board answers again (MicroPython 1.9.2)\n" })
   })
@@ -441,6 +441,6 @@ describe("commands on the QEMU micro:bit (MicroPython 1.9.2, a flat filesystem)"
       "--device",
       device,
     ])
-    expect(chain).toMatchObject({ code: 0, stdout: "false\n" })
+    expect(chain).toMatchObject({ code: 0, stdout: "False\n" })
   })
 })

@@ -93,6 +93,13 @@ const DEMO_PREFIX = "belay_demo_"
  * caches). 1 KB, or a ten-thousandth of the free heap where that is more (measured: 768 B on the
  * micro:bit's 6 KB, 3.7 KB on the virtual board's 135 MB).
  */
+/**
+ * Free memory (at the start) below which the tour leaves out its generator: measured on the QEMU
+ * micro:bit (4.5 to 5.3 KB free), where it ran out of memory in the generator or in the final
+ * checks about one run in two once the tour's other functions were on the board.
+ */
+const GENERATOR_MIN_FREE = 8 * 1024
+
 const freeMemoryBound = (free: number) => Math.max(1024, Math.round(free / 10_000))
 
 /** The sample project: a package on a board with directories, prefixed top-level files on a flat one. */
@@ -215,8 +222,16 @@ export const runDemo = Effect.gen(function* () {
         yield* say(`   demo_describe(...) = ${JSON.stringify(summary)}`)
 
         yield* step(5, "A generator as a stream; taking 3 stops it on the board")
-        const first = yield* Stream.runCollect(Stream.take(countdown.stream(session, 10), 3))
-        yield* say(`   demo_countdown(10) -> ${first.join(", ")} ... (stopped early)`)
+        if (caps.freeMemory >= GENERATOR_MIN_FREE) {
+          const first = yield* Stream.runCollect(Stream.take(countdown.stream(session, 10), 3))
+          yield* say(`   demo_countdown(10) -> ${first.join(", ")} ... (stopped early)`)
+        } else {
+          // The tour's functions fill a micro:bit's heap; the generator's frames and the checks
+          // after it would not fit beside them. (The executors' tests stream generators there.)
+          yield* say(
+            `   skipped: ${caps.freeMemory} B free on this board; the tour needs ${GENERATOR_MIN_FREE} B for it beside its other functions`,
+          )
+        }
 
         yield* step(6, "A background thread")
         if (caps.threads) {
