@@ -78,10 +78,20 @@ export const fsCommand = (root: Root) => {
   const sync = Command.make(
     "sync",
     {
-      localDir: Argument.String("localDir"),
-      remoteDir: Argument.String("remoteDir"),
-      delete: Flag.Boolean("delete").pipe(Flag.withDefault(false)),
-      dryRun: Flag.Boolean("dry-run").pipe(Flag.withDefault(false)),
+      localDir: Argument.String("localDir").pipe(Argument.withDescription("a folder on this computer")),
+      remoteDir: Argument.String("remoteDir").pipe(
+        Argument.withDescription(
+          "the board directory to make match it (relative to the board's working directory)",
+        ),
+      ),
+      delete: Flag.Boolean("delete").pipe(
+        Flag.withDescription("also delete board files that the local folder does not have"),
+        Flag.withDefault(false),
+      ),
+      dryRun: Flag.Boolean("dry-run").pipe(
+        Flag.withDescription("say what would be uploaded or deleted, and change nothing"),
+        Flag.withDefault(false),
+      ),
       exclude: Flag.String("exclude").pipe(
         Flag.withDescription(
           "a gitignore pattern of local files not to upload (repeatable); .git/, __pycache__/ and what .gitignore and .belayignore list are never uploaded",
@@ -112,11 +122,25 @@ export const fsCommand = (root: Root) => {
           `${report.uploaded.length} uploaded, ${report.unchanged.length} unchanged, ${report.deleted.length} deleted${report.dryRun ? " (dry run)" : ""}\n`,
         )
       }),
-  ).pipe(Command.withDescription("make a board directory match a local one, uploading only what changed"))
+  ).pipe(
+    Command.withDescription("make a board directory match a local one, uploading only what changed"),
+    Command.withExamples([
+      { command: "belay fs sync ./app /", description: "upload what changed in ./app to the board's root" },
+      {
+        command: "belay fs sync ./app /lib --delete --dry-run",
+        description: "what a sync with --delete would do",
+      },
+    ]),
+  )
 
   const clean = Command.make(
     "clean",
-    { dir: Argument.String("dir").pipe(Argument.withDefault("/")) },
+    {
+      dir: Argument.String("dir").pipe(
+        Argument.withDescription("the board directory to look in, with its subdirectories"),
+        Argument.withDefault("/"),
+      ),
+    },
     ({ dir }) =>
       Effect.gen(function* () {
         const { json } = yield* root
@@ -132,10 +156,15 @@ export const fsCommand = (root: Root) => {
     Command.withDescription(
       "remove the temporary files of uploads that can no longer finish (a killed host, a board reset) under a board directory",
     ),
+    Command.withExamples([{ command: "belay fs clean", description: "everywhere on the board" }]),
   )
 
   return Command.make("fs").pipe(
-    Command.withDescription("files on the board"),
+    Command.withDescription("files on the board (each is also a top-level command: belay ls, belay cp ...)"),
+    Command.withExamples([
+      { command: "belay fs ls", description: "the board's working directory" },
+      { command: "belay fs put main.py /", description: "copy main.py to the board's root" },
+    ]),
     Command.withSubcommands([...fileCommands(root), put, get, sync, clean]),
   )
 }
