@@ -213,12 +213,21 @@ export const runDemo = Effect.gen(function* () {
         yield* say(`   demo_add(2, 3) = ${sum}  (first call: definition and call in one exchange)`)
         const again = yield* add.call(session, 40, 2)
         yield* say(`   demo_add(40, 2) = ${again}  (cached: only the call is sent)`)
+        // Output arrives in chunks as the link delivers it: shown a whole line at a time.
+        let pending = ""
+        const printedLines = (text: string) =>
+          Effect.suspend(() => {
+            const lines = (pending + text).split(/\r?\n/)
+            pending = lines.pop() ?? ""
+            return Effect.forEach(lines, (line) => say(`   board printed: ${line}`), { discard: true })
+          })
         const summary = yield* describe.callWith(
           session,
-          { onOutput: (text) => say(`   board printed: ${text.trim()}`) },
+          { onOutput: printedLines },
           [3.5, 1, 4, 1.5],
           'it\'s "quoted"\n',
         )
+        if (pending !== "") yield* say(`   board printed: ${pending}`)
         yield* say(`   demo_describe(...) = ${JSON.stringify(summary)}`)
 
         yield* step(5, "A generator as a stream; taking 3 stops it on the board")
