@@ -1,21 +1,29 @@
 #!/usr/bin/env node
 /**
- * Bundles the `belay` command with esbuild into `dist/bundle/`: one small entry module, and chunks
- * loaded by dynamic `import()` when a command needs them (the argument parser, the file system, the
- * demo, the bench, the REPL, the virtual board). Effect and the Belay libraries are bundled
- * (tree-shaken, minified), the virtual board's worker script beside them; the package's
- * dependencies stay imports from node_modules: serialport's native binding, and MicroPython's
+ * Bundles the `belay` command with esbuild into `dist/bundle/`: one CommonJS script,
+ * `belay-cli.cjs`, holding Effect, the Belay libraries and every command (tree-shaken, minified).
+ * One script rather than ES module chunks, because Node 20 keeps no compiled code between runs of
+ * an ES module, while `bin/belay.cjs` can hand V8 the code it compiled for a script in an earlier
+ * run (see its opening comment): with that cache, loading the whole script costs less than
+ * compiling the chunks one command needed. Modules a command imports dynamically (the parser, the
+ * file system, the demo, the bench, the REPL, the virtual board) are still evaluated only when it
+ * imports them. The virtual board's worker script is bundled beside it; the package's
+ * dependencies stay `require`s from node_modules: serialport's native binding, and MicroPython's
  * WebAssembly build (the virtual board finds its `.wasm` file through it).
  *
+ * The script's first line names its content (`// belay-bundle <sha256>`): the compile cache is
+ * kept per content, so a cache is never handed to another build of the script.
+ *
  * Then it stores what the parser prints for `--version` and each command's `--help` (plain and
- * colored) in `dist/bundle/output.json`, which `bin/belay.cjs` prints without loading the parser.
+ * colored) in `dist/bundle/output.json`, which `bin/belay.cjs` prints without loading the bundle.
  *
  * Usage: `node scripts/bundle.mjs` (from the package directory or anywhere).
  */
+import { createHash } from "node:crypto"
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import path from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
+import { fileURLToPath } from "node:url"
 import * as esbuild from "esbuild"
 
 const packageDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -106,31 +114,30 @@ const bindingsJavaScript = {
 }
 
 rmSync(outdir, { recursive: true, force: true })
+const scriptName = "belay-cli.cjs"
 const built = await esbuild.build({
   absWorkingDir: packageDir,
-  entryPoints: { belay: "src/bin.ts", main: "src/main.ts" },
-  outdir,
-  outExtension: { ".js": ".mjs" },
-  chunkNames: "chunks/[name]-[hash]",
+  entryPoints: ["src/bin.ts"],
+  outfile: path.join(outdir, scriptName),
   bundle: true,
-  splitting: true,
-  format: "esm",
+  format: "cjs",
   platform: "node",
   target: "node20.19",
   minify: process.env.BELAY_BUNDLE_MINIFY !== "0",
-  // The package's runtime dependencies stay imports (but for the binding's JavaScript, above);
+  // The package's runtime dependencies stay requires (but for the binding's JavaScript, above);
   // everything else is in the bundle.
-  external: Object.keys(dependencies ?? {}).filter((name) => name !== BINDINGS),
+  external: [
+    ...Object.keys(dependencies ?? {}).filter((name) => name !== BINDINGS),
+    `${BINDINGS}/package.json`,
+  ],
   // Bundled from the workspace's node_modules, so that a package installed for the bundle alone
   // (a devDependency) resolves wherever it is hoisted.
   nodePaths: [path.join(packageDir, "node_modules")],
-  define: { __BELAY_CLI_VERSION__: JSON.stringify(version) },
+  define: { __BELAY_CLI_VERSION__: JSON.stringify(version), "import.meta.url": "__belayScriptUrl" },
+  // The libraries find files beside their modules through import.meta.url: in the script, that is
+  // the script's own URL (the virtual board's worker is put beside it).
+  banner: { js: '"use strict";var __belayScriptUrl=require("node:url").pathToFileURL(__filename).href;' },
   legalComments: "none",
-  // The CommonJS parts of the bundle (serialport's stream classes) call require() for Node's own
-  // modules; an ES module has none unless it makes one.
-  banner: {
-    js: 'import{createRequire as __belayRequire}from"node:module";const require=__belayRequire(import.meta.url);',
-  },
   plugins: [serialPortClassOnly, effectByModule, bindingsJavaScript],
   metafile: true,
   logLevel: "warning",
@@ -139,20 +146,19 @@ const built = await esbuild.build({
 if (process.env.BELAY_BUNDLE_META === "1")
   writeFileSync(path.join(packageDir, "dist", "bundle-meta.json"), JSON.stringify(built.metafile))
 
+// The content's name on the first line (see above).
+const scriptPath = path.join(outdir, scriptName)
+const script = readFileSync(scriptPath, "utf8")
+const contentId = createHash("sha256").update(script).digest("hex")
+writeFileSync(scriptPath, `// belay-bundle ${contentId}\n${script}`)
+
 // The virtual board's interpreter runs in a worker thread, started from the script `worker.js`
-// beside the module that starts it: bundled on its own (it shares nothing with the rest), into the
-// folder of the chunk that holds that module.
+// beside the module that starts it: bundled on its own (it shares nothing with the rest).
 const virtualDeviceDir = path.dirname(fileURLToPath(import.meta.resolve("@belay/virtual-device")))
-const starter = Object.entries(built.metafile.outputs).find(([, output]) =>
-  Object.keys(output.inputs).some(
-    (input) => path.resolve(packageDir, input) === path.join(virtualDeviceDir, "interpreter.js"),
-  ),
-)
-if (starter === undefined) throw new Error("bundle: no chunk holds the virtual board's interpreter.js")
 await esbuild.build({
   absWorkingDir: packageDir,
   entryPoints: [path.join(virtualDeviceDir, "worker.js")],
-  outfile: path.join(packageDir, path.dirname(starter[0]), "worker.js"),
+  outfile: path.join(outdir, "worker.js"),
   bundle: true,
   format: "esm",
   platform: "node",
@@ -164,7 +170,7 @@ await esbuild.build({
 })
 
 // Every command path the parser knows, from its help output.
-const { renderOutput } = await import(pathToFileURL(path.join(outdir, "main.mjs")).href)
+const { renderOutput } = createRequire(import.meta.url)(scriptPath)
 const subcommands = (help) => {
   const at = help.indexOf("SUBCOMMANDS\n")
   if (at < 0) return []

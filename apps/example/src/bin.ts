@@ -1,11 +1,18 @@
 /**
- * The bundle's entry (bin/belay.cjs imports it for every command line whose output was not
- * stored at build time): `exec` and `eval` in their plain forms run without the argument parser;
- * every other command line goes to the full parser. Nothing else is imported until it is needed.
+ * The bundle's entry (bin/belay.cjs loads it for every command line whose output was not stored
+ * at build time, and calls {@link run}): `exec` and `eval` in their plain forms run without the
+ * argument parser; every other command line goes to the full parser. Nothing else is evaluated
+ * until it is needed (the bundle initializes a dynamically imported module when it is imported).
  */
 import { recognize } from "./cli/FastPath.js"
 
-const run = async (args: ReadonlyArray<string>): Promise<number> => {
+/**
+ * Run one `belay` command line (without node and the script); resolves with its exit code.
+ *
+ * @example
+ * process.exitCode = await run(["exec", "print(1)"])
+ */
+export const run = async (args: ReadonlyArray<string>): Promise<number> => {
   const command = recognize(args)
   if (command !== undefined) {
     const { runFast } = await import("./cli/Fast.js")
@@ -15,4 +22,13 @@ const run = async (args: ReadonlyArray<string>): Promise<number> => {
   return main(args)
 }
 
-process.exitCode = await run(process.argv.slice(2))
+/**
+ * What the parser prints for `args` (help or the version): the build stores it for bin/belay.cjs.
+ *
+ * @example
+ * await renderOutput(["--version"], false) // "0.1.0\n"
+ */
+export const renderOutput = async (args: ReadonlyArray<string>, colors: boolean): Promise<string> => {
+  const main = await import("./main.js")
+  return main.renderOutput(args, colors)
+}

@@ -48,6 +48,13 @@ const FRIENDLY_PROMPT = /\r\n>>> $/
 
 /** The most recent bytes a wait for a pattern looks at (banners and prompts are far shorter). */
 const PATTERN_WINDOW = 4096
+
+/**
+ * The least time, in ms, the line must stay quiet after the banner of a first entry, and to wait
+ * for a raw-paste answer after a banner, whatever the banner's round trip was: covers a scheduler's
+ * jitter on the host. Old boards (no raw-paste) pay the second once per link.
+ */
+const LATE_ANSWER_MIN_MS = 5
 /** The most stdout bytes handed on at a time. */
 const STDOUT_STEP = 64 * 1024
 /** A traceback longer than this is not one: the reply is taken as garbage. */
@@ -84,6 +91,11 @@ export class RawReplEngine {
    * the raw REPL, a reset, a failure, the terminal) clears it.
    */
   private pipelineReady = false
+
+  /** Whether the raw REPL was entered on this link before (see `enterRaw`). */
+  private everEntered = false
+  /** How long the board took to answer Ctrl-A with its banner, last time (ms). */
+  private bannerRoundTripMs = 0
 
   /** Where the board's REPL is, as far as the engine knows. Setting it ends pipelining. */
   get state(): "unknown" | "raw" | "friendly" {
@@ -236,10 +248,21 @@ export class RawReplEngine {
           yield* this.write(enc.encode("\r\x03"))
           yield* Effect.sleep(Duration.millis(5))
           yield* this.write(enc.encode("\x03"))
-          yield* this.drain(Math.min(500, perAttempt / 2))
+          // What the interrupted board prints before the banner is skipped by the wait for the
+          // banner; letting the line go quiet first (`drainQuietMs` or more) keeps an earlier
+          // banner still on its way from being taken for the answer. The first entry on a link
+          // just opened (its input flushed) skips that wait and checks afterwards instead, in
+          // less time: the line must stay quiet after the banner for twice the banner's round
+          // trip (LATE_ANSWER_MIN_MS at least), else this attempt is made again the slow way.
+          const quick = reason === "connect" && attempts === 1 && !this.everEntered
+          if (!quick) yield* this.drain(Math.min(500, perAttempt / 2))
+          const asked = performance.now()
           yield* this.write(enc.encode("\r\x01"))
           const remaining = bound - (Date.now() - started)
           yield* this.waitForPattern("enter-raw", Math.max(50, Math.min(perAttempt, remaining)), RAW_BANNER)
+          this.bannerRoundTripMs = performance.now() - asked
+          if (quick && !(yield* this.staysQuiet(Math.max(LATE_ANSWER_MIN_MS, 2 * this.bannerRoundTripMs))))
+            yield* attempt
         },
       )
       const loop: Effect.Effect<void, ProtocolTimeoutError | LinkError> = Effect.catchTag(
@@ -263,6 +286,7 @@ export class RawReplEngine {
         if (attempts > 1)
           yield* this.drain(Math.max(200, perAttempt), Math.max(50, this.options.drainQuietMs))
         this.state = "raw"
+        this.everEntered = true
       })
     })
   }
@@ -423,11 +447,17 @@ export class RawReplEngine {
           })
         }
         if (head[0] === 0x72 /* r */ && head[1] === 0x61 /* a */) {
-          // An old board took `\x05A` as code and `\x01` as "enter raw REPL": it prints the banner again.
-          return Effect.map(this.waitForPattern("raw-paste-negotiate", replyTimeoutMs, RAW_BANNER), () => {
-            this.rawPaste = false
-            return false
-          })
+          // An old board took `\x05A` as code and `\x01` as "enter raw REPL": it prints the banner
+          // again, and nothing after it. A banner that was still on its way when the raw REPL was
+          // entered is followed by the real answer: wait for it a little (twice the banner's round
+          // trip, at least LATE_ANSWER_MIN_MS) before taking the board for an old one.
+          return Effect.flatMap(this.waitForPattern("raw-paste-negotiate", replyTimeoutMs, RAW_BANNER), () =>
+            Effect.flatMap(this.waitForLateAnswer(), (late) => {
+              if (late) return this.readRawPasteAnswer()
+              this.rawPaste = false
+              return Effect.succeed(false)
+            }),
+          )
         }
         return Effect.fail(
           new UnexpectedBytesError({
@@ -437,6 +467,25 @@ export class RawReplEngine {
           }),
         )
       },
+    )
+  }
+
+  /** Whether nothing arrives for `ms`. */
+  private staysQuiet(ms: number): Effect.Effect<boolean, LinkError> {
+    return this.waitFor("enter-raw", ms, () => (this.buffer.size > 0 ? true : undefined)).pipe(
+      Effect.as(false),
+      Effect.catchTag("ProtocolTimeoutError", () => Effect.succeed(true)),
+    )
+  }
+
+  /** Whether a raw-paste answer (`R`) arrives within the late-answer window after a banner. */
+  private waitForLateAnswer(): Effect.Effect<boolean, LinkError> {
+    const windowMs = Math.max(LATE_ANSWER_MIN_MS, 2 * this.bannerRoundTripMs)
+    return this.waitFor("raw-paste-negotiate", windowMs, () =>
+      this.buffer.size > 0 ? true : undefined,
+    ).pipe(
+      Effect.map(() => this.buffer.view()[0] === 0x52 /* R */),
+      Effect.catchTag("ProtocolTimeoutError", () => Effect.succeed(false)),
     )
   }
 

@@ -81,6 +81,32 @@ describe("raw REPL exchanges", () => {
     },
   )
 
+  it("a banner still on its way as the link opens is not taken for an old board's answer", async () => {
+    // The first entry does not wait for the line to go quiet before Ctrl-A: a board soft-resetting
+    // in raw mode as the link opened sends a banner of its own, which the wait for the banner takes.
+    // What follows it (the answers to Ctrl-C and Ctrl-A) must not be read as the answer to the
+    // raw-paste request: the entry sees the line did not stay quiet and is made again.
+    const result = await run(
+      withBoard(
+        {
+          rawPaste: "accept",
+          onOpen: new TextEncoder().encode("soft reboot\r\nraw REPL; CTRL-B to exit\r\n>"),
+          run: (c) => ({ stdout: c.toUpperCase() }),
+        },
+        (comm) =>
+          Effect.gen(function* () {
+            const a = yield* comm.exec("abc")
+            const b = yield* comm.exec("def")
+            return { a, b, caps: yield* comm.protocolCapabilities, m: yield* comm.metrics }
+          }),
+      ),
+    )
+    expect(result.a).toBe("ABC")
+    expect(result.b).toBe("DEF")
+    expect(result.caps.rawPaste).toBe(true)
+    expect(result.m.rawPasteExchanges).toBe(2)
+  })
+
   it("enters the raw REPL once and stays there across exchanges", async () => {
     const result = await run(
       withBoard({ run: () => ({ stdout: "ok" }) }, (comm, board) =>
