@@ -1,7 +1,7 @@
 /**
  * The host side of an interpreter worker: starts it, runs code, interrupts it, streams its
- * output, and keeps one spare worker warming up so that opening a board or resetting one does
- * not pay the thread start-up time.
+ * output, and keeps one spare worker warming up so that opening another board or resetting one
+ * does not pay the thread start-up time.
  *
  * @internal
  */
@@ -293,9 +293,14 @@ export interface ExecResult {
 }
 
 // ---------------------------------------------------------------------------------------------
-// One spare worker, warmed up in the background.
+// One spare worker, warmed up in the background once a process has started a board's
+// interpreter before: it opens boards or resets them, and will again. Not for the first: a
+// process that opens one board and never resets it (a command line's `exec`) would pay a
+// second interpreter's start-up in CPU time, and wait for it to load before it could exit.
 
 let spare: Promise<InterpreterWorker> | undefined
+/** Interpreters handed to boards by this process. */
+let acquired = 0
 
 const warmSpare = () => {
   const next = InterpreterWorker.spawn()
@@ -307,8 +312,8 @@ const warmSpare = () => {
 }
 
 /**
- * A loaded interpreter worker for a board: the spare if there is one, and a new spare starts
- * warming up for the next caller.
+ * A loaded interpreter worker for a board: the spare if there is one; from the second on, a new
+ * spare starts warming up for the next caller.
  */
 export const acquireInterpreter = async (options: {
   readonly keepSpare: boolean
@@ -326,6 +331,7 @@ export const acquireInterpreter = async (options: {
   }
   worker ??= await InterpreterWorker.spawn()
   worker.setRef(true)
-  if (options.keepSpare && spare === undefined) warmSpare()
+  acquired++
+  if (options.keepSpare && acquired > 1 && spare === undefined) warmSpare()
   return worker
 }
