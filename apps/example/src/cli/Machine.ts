@@ -83,7 +83,10 @@ export const hardReset = (device: string) =>
     ).pipe(Effect.retry({ schedule: Schedule.spaced(RECONNECT_SPACING), times: RECONNECT_ATTEMPTS }))
     const parsed = parsePythonLiteral(version)
     const release =
-      Result.isSuccess(parsed) && Array.isArray(parsed.success) ? parsed.success.join(".") : version
+      Result.isSuccess(parsed) && Array.isArray(parsed.success)
+        ? // MicroPython 1.27 adds a release-level string, empty for a release: (1, 27, 0, '').
+          parsed.success.filter((part) => part !== "").join(".")
+        : version
     write(`reset; the board answers again (MicroPython ${release})\n`)
   })
 
