@@ -39,7 +39,7 @@ export const workerScriptUrl = (): URL => {
     if (!existsSync(path)) {
       throw new Error(`${path} is missing: build the package first (pnpm -C packages/virtual-device build)`)
     }
-    for (const name of ["worker.ts", "boardPython.ts", "protocol.ts"]) {
+    for (const name of ["worker.ts", "boardPython.ts", "machinePython.ts", "protocol.ts"]) {
       const source = fileURLToPath(new URL(`./${name}`, here))
       if (existsSync(source) && statSync(source).mtimeMs > statSync(path).mtimeMs + 1000) {
         throw new Error(`${path} is older than src/${name}: rebuild (pnpm -C packages/virtual-device build)`)

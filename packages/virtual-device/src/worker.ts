@@ -5,6 +5,10 @@
  * shared, so that it can raise KeyboardInterrupt while this thread is busy in Python. This file
  * runs as a `worker_threads` Worker from the built `dist/worker.js`.
  *
+ * Over 400 lines because it is one thread's program: interrupts, the stdio rings, time, the flash
+ * mirror and the `machine` module's host side all work on the same interpreter instance, memory
+ * and control words; the Python it runs lives in `boardPython.ts` and `machinePython.ts`.
+ *
  * @internal
  */
 import { parentPort, workerData } from "node:worker_threads"
