@@ -267,34 +267,76 @@ describe("board control and chains on the virtual board", () => {
     expect(bad.code).toBe(2)
   })
 
-  it("rtc and rtc --set go through machine.RTC; a board without machine says so", async () => {
-    const missing = await belay(["rtc"])
-    expect(missing.code).toBe(1)
-    expect(missing.stderr).toContain("no module named 'machine'")
-    // A machine module of our own on the board's flash stands in for a port's.
-    const dir = await hostDir("rtc")
-    await writeFile(
-      path.join(dir, "machine.py"),
-      "_t = [2000, 1, 1, 5, 0, 0, 0, 0]\nclass RTC:\n    def datetime(self, t=None):\n        if t is None:\n            return tuple(_t)\n        _t[:] = list(t)\n",
-    )
-    expect((await belay(["cp", path.join(dir, "machine.py"), ":"])).code).toBe(0)
-    const before = await belay(["rtc"])
-    expect(before).toMatchObject({ code: 0, stdout: "2000-01-01 00:00:00\n" })
-    const set = await belay(["rtc", "--set", "--json"])
-    expect(set.code).toBe(0)
-    const [year, month, day, weekday] = stdoutJson(set)
-    const now = new Date()
-    expect(year).toBe(now.getFullYear())
-    expect(month).toBeGreaterThanOrEqual(1)
-    expect(day).toBeGreaterThanOrEqual(1)
-    expect(weekday).toBeLessThan(7)
-    expect((await belay(["rm", ":machine.py"])).code).toBe(0)
+  it("rtc reads machine.RTC; rtc --set sets it to the host's local time; the clock outlives a reset, not the board", async () => {
+    const chain = await belay([
+      "exec",
+      "import machine; machine.RTC().datetime((2000, 1, 2, 0, 3, 4, 5, 0))",
+      "+",
+      "rtc",
+      "+",
+      "reset",
+      "+",
+      "rtc",
+      "--json",
+      "+",
+      "rtc",
+      "--set",
+      "--json",
+    ])
+    expect(chain.stderr).toBe("")
+    expect(chain.code).toBe(0)
+    const [set, , afterReset, now] = chain.stdout.split("\n")
+    expect(set).toMatch(/^2000-01-02 03:04:0[5-9]$/)
+    // 2 January 2000 was a Sunday: the board keeps the weekday (Monday is 0).
+    expect(JSON.parse(afterReset ?? "[]").slice(0, 4)).toEqual([2000, 1, 2, 6])
+    const [year, month, day, weekday] = JSON.parse(now ?? "[]")
+    const host = new Date()
+    expect([year, month, day, weekday]).toEqual([
+      host.getFullYear(),
+      host.getMonth() + 1,
+      host.getDate(),
+      (host.getDay() + 6) % 7,
+    ])
+    // A new process powers on a new board, whose clock starts at the host's (UTC) time.
+    const fresh = await belay(["rtc", "--json"])
+    expect(stdoutJson(fresh)[0]).toBe(new Date().getUTCFullYear())
   })
 
-  it("reset on a board without machine.reset fails with its Python error", async () => {
-    const reset = await belay(["reset"])
-    expect(reset.code).toBe(1)
-    expect(reset.stderr).toContain("no module named 'machine'")
+  it("reset: machine.reset(), then a new connection once the board answers; RAM gone, boot.py and main.py run, files kept", async () => {
+    const dir = await hostDir("reset")
+    await writeFile(path.join(dir, "boot.py"), "open('boot.txt', 'w').write('boot ran')\n")
+    await writeFile(path.join(dir, "main.py"), "open('main.txt', 'w').write('main ran')\n")
+    const chain = await belay([
+      "cp",
+      path.join(dir, "boot.py"),
+      path.join(dir, "main.py"),
+      ":",
+      "+",
+      "exec",
+      "z = 1",
+      "+",
+      "reset",
+      "+",
+      "eval",
+      "'z' in globals()",
+      "+",
+      "cat",
+      "boot.txt",
+      "main.txt",
+      "+",
+      "rm",
+      "boot.py",
+      "main.py",
+      "boot.txt",
+      "main.txt",
+    ])
+    expect(chain.stderr).toBe("")
+    expect(chain.code).toBe(0)
+    expect(chain.stdout).toContain(
+      "reset; the board answers again (MicroPython 1.27.0)\nFalse\nboot ranmain ran",
+    )
+    const alone = await belay(["reset", "--json"])
+    expect(alone).toMatchObject({ code: 0, stdout: "reset; the board answers again (MicroPython 1.27.0)\n" })
   })
 
   it("repl --capture keeps what the board printed; --inject-code types its code on Ctrl-J", async () => {

@@ -13,6 +13,8 @@
  *
  * @internal
  */
+import { createHash, randomBytes } from "node:crypto"
+import { resolve } from "node:path"
 import { ByteQueue } from "./ByteQueue.js"
 import { FlashStore } from "./flash.js"
 import { acquireInterpreter, type ExecResult, type InterpreterWorker, WorkerGone } from "./interpreter.js"
@@ -96,6 +98,9 @@ export class VirtualBoard {
   private interruptTimer: ReturnType<typeof setTimeout> | undefined
   private epoch = 0
   private closed = false
+  /** The RTC, as milliseconds added to the host's clock: kept across resets, 0 at power-on. */
+  private rtcOffsetMs = 0
+  private readonly uniqueId: string
   private readonly counters = { rawPasteOverflow: 0, hardResets: 0, softResets: 0, interrupts: 0 }
 
   private constructor(
@@ -105,6 +110,7 @@ export class VirtualBoard {
     this.opts = options
     this.flash =
       options.flashDir === undefined ? FlashStore.inMemory() : FlashStore.inDirectory(options.flashDir)
+    this.uniqueId = boardUniqueId(options.flashDir)
     this.toHost = new Pacer(
       options.bytesPerSecond,
       (bytes) => {
@@ -312,7 +318,18 @@ export class VirtualBoard {
     interp.onDeath = () => {
       if (this.interp === interp && !this.closed) this.hardReset()
     }
-    this.info = await this.step(epoch, interp.start(this.flash.snapshot(), this.opts.flashSize))
+    interp.onRtc = (offsetMs) => {
+      if (this.interp === interp) this.rtcOffsetMs = offsetMs
+    }
+    interp.onReset = (changes) => {
+      if (this.interp !== interp || this.closed) return
+      // machine.reset(): what the code printed and wrote before stays, then the board boots again.
+      this.flash.apply(changes)
+      this.pumpOutput(true)
+      this.hardReset()
+    }
+    const machine = { rtcOffsetMs: this.rtcOffsetMs, uniqueId: this.uniqueId }
+    this.info = await this.step(epoch, interp.start(this.flash.snapshot(), this.opts.flashSize, machine))
   }
 
   // -------------------------------------------------------------------------------------------
@@ -638,6 +655,18 @@ export class VirtualBoard {
     }
   }
 }
+
+/** Bytes of `machine.unique_id()`, as a board's flash chip gives. */
+const UNIQUE_ID_BYTES = 8
+
+/**
+ * `machine.unique_id()` of a board: derived from its flash folder, so that the board that keeps
+ * its files there keeps its id between processes; random for a board whose flash is in memory.
+ */
+const boardUniqueId = (flashDir: string | undefined): string =>
+  flashDir === undefined
+    ? randomBytes(UNIQUE_ID_BYTES).toString("hex")
+    : createHash("sha256").update(resolve(flashDir)).digest().subarray(0, UNIQUE_ID_BYTES).toString("hex")
 
 /** `mp_repl_continue_with_input`: does this (possibly multi-line) input need more lines? */
 export const continueWithInput = (input: ReadonlyArray<number>): boolean => {

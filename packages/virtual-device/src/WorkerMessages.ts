@@ -85,11 +85,20 @@ export type ExecMode =
   /** boot.py / main.py: the code is a path on the flash. */
   | "path"
 
+/** What the board keeps across resets for its `machine` module. */
+export interface MachineState {
+  /** The RTC: milliseconds added to the host's clock. */
+  readonly rtcOffsetMs: number
+  /** `machine.unique_id()`, as hex. */
+  readonly uniqueId: string
+}
+
 export type HostMessage =
   | {
       readonly type: "start"
       readonly files: ReadonlyArray<FlashEntry>
       readonly flashSize: number
+      readonly machine: MachineState
     }
   | { readonly type: "exec"; readonly seq: number; readonly mode: ExecMode; readonly code: Uint8Array }
 
@@ -120,3 +129,10 @@ export type WorkerMessage =
       readonly changes: ReadonlyArray<FlashChange>
     }
   | { readonly type: "fatal"; readonly message: string }
+  /** Running code set the RTC (`machine.RTC().datetime(t)`): the board keeps the new offset. */
+  | { readonly type: "rtc"; readonly offsetMs: number }
+  /**
+   * Running code called `machine.reset()`: the host hard-resets the board. `changes` is what the
+   * code wrote to the flash before (closed files survive a reset); the worker stops meanwhile.
+   */
+  | { readonly type: "reset"; readonly changes: ReadonlyArray<FlashChange> }

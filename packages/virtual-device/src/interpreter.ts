@@ -19,6 +19,7 @@ import {
   IN_RING_SIZE,
   type InterruptAddresses,
   KBD_TRACEBACK_OFFSET,
+  type MachineState,
   OUT_RING_SIZE,
   type WorkerData,
   type WorkerMessage,
@@ -38,7 +39,7 @@ export const workerScriptUrl = (): URL => {
     if (!existsSync(path)) {
       throw new Error(`${path} is missing: build the package first (pnpm -C packages/virtual-device build)`)
     }
-    for (const name of ["worker.ts", "boardPython.ts", "protocol.ts"]) {
+    for (const name of ["worker.ts", "boardPython.ts", "machinePython.ts", "protocol.ts"]) {
       const source = fileURLToPath(new URL(`./${name}`, here))
       if (existsSync(source) && statSync(source).mtimeMs > statSync(path).mtimeMs + 1000) {
         throw new Error(`${path} is older than src/${name}: rebuild (pnpm -C packages/virtual-device build)`)
@@ -73,6 +74,10 @@ export class InterpreterWorker {
   onOutput: () => void = () => {}
   /** Called once if the worker dies on its own. */
   onDeath: (reason: string) => void = () => {}
+  /** Called when running code sets the RTC, with the new offset from the host's clock. */
+  onRtc: (offsetMs: number) => void = () => {}
+  /** Called when running code calls `machine.reset()`, with what it wrote to the flash before. */
+  onReset: (changes: ReadonlyArray<FlashChange>) => void = () => {}
 
   private constructor(
     private readonly worker: Worker,
@@ -154,6 +159,12 @@ export class InterpreterWorker {
         running.resolve({ outcome: message.outcome, changes: message.changes })
         return
       }
+      case "rtc":
+        this.onRtc(message.offsetMs)
+        return
+      case "reset":
+        this.onReset(message.changes)
+        return
       case "fatal": {
         const error = new WorkerGone(`interpreter failed: ${message.message}`)
         const starting = this.starting
@@ -179,12 +190,12 @@ export class InterpreterWorker {
     this.onDeath(reason)
   }
 
-  /** Populate the flash, run the board set-up, and learn the banner text. */
-  start(files: ReadonlyArray<FlashEntry>, flashSize: number): Promise<BoardInfo> {
+  /** Populate the flash, import `machine`, run the board set-up, and learn the banner text. */
+  start(files: ReadonlyArray<FlashEntry>, flashSize: number, machine: MachineState): Promise<BoardInfo> {
     if (this.gone !== undefined) return Promise.reject(new WorkerGone(this.gone))
     return new Promise((resolve, reject) => {
       this.starting = { resolve, reject }
-      this.worker.postMessage({ type: "start", files, flashSize })
+      this.worker.postMessage({ type: "start", files, flashSize, machine })
     })
   }
 

@@ -22,6 +22,8 @@ declare module "@micropython/micropython-webassembly-pyscript" {
     readonly _module: EmscriptenModule
     readonly FS: EmscriptenFS
     runPython(code: string): unknown
+    /** Make a JavaScript object importable from Python under `name` (its functions callable). */
+    registerJsModule(name: string, module: object): void
   }
 
   export interface LoadOptions {

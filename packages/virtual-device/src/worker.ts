@@ -5,11 +5,16 @@
  * shared, so that it can raise KeyboardInterrupt while this thread is busy in Python. This file
  * runs as a `worker_threads` Worker from the built `dist/worker.js`.
  *
+ * Over 400 lines because it is one thread's program: interrupts, the stdio rings, time, the flash
+ * mirror and the `machine` module's host side all work on the same interpreter instance, memory
+ * and control words; the Python it runs lives in `boardPython.ts` and `machinePython.ts`.
+ *
  * @internal
  */
 import { parentPort, workerData } from "node:worker_threads"
 import type { EmscriptenModule, MicroPython } from "@micropython/micropython-webassembly-pyscript"
 import { BOARD_PYTHON } from "./boardPython.js"
+import { MACHINE_PYTHON } from "./machinePython.js"
 import {
   Ctrl,
   type ExecMode,
@@ -20,6 +25,7 @@ import {
   IN_RING_SIZE,
   type InterruptAddresses,
   KBD_TRACEBACK_OFFSET,
+  type MachineState,
   OUT_RING_SIZE,
   type WorkerData,
   type WorkerMessage,
@@ -29,6 +35,10 @@ import {
 process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write
 
 const FLASH_ROOT = "/flash"
+/** Where `machine.py` is written outside the flash, to be imported once before the flash is mounted. */
+const MODULES_DIR = "/vboard-modules"
+/** How long each wait lasts while the worker waits to be terminated after `machine.reset()`. */
+const RESET_WAIT_MS = 50
 
 const data = workerData as WorkerData
 const port = parentPort!
@@ -275,6 +285,19 @@ const interruptWorks = (): boolean => {
 if (!interruptWorks()) addresses = undefined
 
 // ---------------------------------------------------------------------------------------------
+// The host side of the `machine` module: the RTC offset the board keeps, and the reset button.
+
+mp.registerJsModule("_vboard_host", {
+  rtc_set: (offsetMs: string) => post({ type: "rtc", offsetMs: Number(offsetMs) }),
+  reset: () => {
+    // What the code wrote so far stays on the flash; then this thread waits for its end, as a
+    // board's CPU stops: the host terminates the worker and boots a new interpreter.
+    post({ type: "reset", changes: syncFlash() })
+    for (;;) Atomics.wait(ctrl, Ctrl.wake, Atomics.load(ctrl, Ctrl.wake), RESET_WAIT_MS)
+  },
+})
+
+// ---------------------------------------------------------------------------------------------
 // The flash: a MEMFS directory mounted at `/` by BOARD_PYTHON, mirrored on the host.
 
 let flashState = new Map<string, Uint8Array | "dir">()
@@ -323,7 +346,26 @@ const syncFlash = (): FlashChange[] => {
   return changes
 }
 
-const start = (files: ReadonlyArray<FlashEntry>, flashSize: number) => {
+/** Import `machine` from outside the flash, before BOARD_PYTHON mounts the flash over `/`. */
+const importMachine = (state: MachineState) => {
+  mp.FS.mkdir(MODULES_DIR)
+  mp.FS.writeFile(
+    `${MODULES_DIR}/machine.py`,
+    MACHINE_PYTHON.replace("%RTC_OFFSET_MS%", String(Math.round(state.rtcOffsetMs))).replace(
+      "%UNIQUE_ID%",
+      pyString(state.uniqueId),
+    ),
+  )
+  const imported = runBytes(
+    encoder.encode(
+      `import sys\nsys.path.insert(0, ${pyString(MODULES_DIR)})\nimport machine\nsys.path.pop(0)\nsys.modules["umachine"] = machine\ndel machine.__file__\ndel machine, sys`,
+    ),
+  )
+  if (imported.kind !== "ok") throw new Error(`machine module failed: ${JSON.stringify(imported)}`)
+}
+
+const start = (files: ReadonlyArray<FlashEntry>, flashSize: number, machineState: MachineState) => {
+  importMachine(machineState)
   mp.FS.mkdir(FLASH_ROOT)
   const sorted = [...files].sort((a, b) => a.path.split("/").length - b.path.split("/").length)
   for (const entry of sorted) {
@@ -386,7 +428,7 @@ const exec = (seq: number, mode: ExecMode, code: Uint8Array) => {
 
 port.on("message", (message: HostMessage) => {
   try {
-    if (message.type === "start") start(message.files, message.flashSize)
+    if (message.type === "start") start(message.files, message.flashSize, message.machine)
     else exec(message.seq, message.mode, message.code)
   } catch (error) {
     post({ type: "fatal", message: error instanceof Error ? error.message.slice(0, 500) : String(error) })

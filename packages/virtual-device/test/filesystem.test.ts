@@ -164,7 +164,7 @@ describe("what the WebAssembly board has", () => {
         "print(hasattr(os, 'statvfs'), hasattr(gc, 'mem_free'), hasattr(os, 'uname'))",
       ].join("\n")
       expect(stdoutOf(await board.rawExec(probe))).toBe(
-        "['hashlib', 'binascii', 'json', 'micropython', 'struct', 'time', 'select', 'asyncio']\r\nTrue True False\r\n",
+        "['machine', 'hashlib', 'binascii', 'json', 'micropython', 'struct', 'time', 'select', 'asyncio']\r\nTrue True False\r\n",
       )
     }),
   )

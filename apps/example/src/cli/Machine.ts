@@ -4,7 +4,7 @@
  * (a pause on the host, between chained commands). The board code is one line each, sent with the
  * usual checked exchange. Imported when one of them runs.
  */
-import { DeviceCommunication, parsePythonLiteral } from "@belay/transport"
+import { DeviceCommunication, PythonError, parsePythonLiteral } from "@belay/transport"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -21,6 +21,27 @@ import { printJson, write } from "./Output.js"
  * new BoardAnswerError({ message: "machine.reset() returned: the board did not reset" })
  */
 export class BoardAnswerError extends Data.TaggedError("BoardAnswerError")<{ readonly message: string }> {}
+
+/**
+ * A board whose MicroPython has no `machine.<name>` (no `machine` module, or one without `name`)
+ * says so as a board-side refusal, instead of a bare ImportError or AttributeError traceback.
+ */
+const missingMachine =
+  (name: string, purpose: string) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.catchIf(
+      effect,
+      (e): e is Extract<E, PythonError> =>
+        e instanceof PythonError &&
+        ((e.exceptionType === "ImportError" && e.pythonMessage.includes("machine")) ||
+          (e.exceptionType === "AttributeError" && e.pythonMessage.includes(`'${name}'`))),
+      (e) =>
+        Effect.fail(
+          new BoardAnswerError({
+            message: `this board's MicroPython has no machine.${name}, so ${purpose} (${e.message})`,
+          }),
+        ),
+    )
 
 /**
  * `soft-reset`: Ctrl-D at the raw prompt; the board's RAM is cleared, its files stay.
@@ -65,6 +86,7 @@ export const hardReset = (device: string) =>
         d.exec("import machine\nmachine.reset()", { timeout: Duration.millis(RESET_SEND_MS) }),
       ),
     ).pipe(
+      missingMachine("reset", "belay cannot reset it: press its reset button, or use soft-reset"),
       Effect.map(() => false),
       Effect.catchIf(
         (e): e is never =>
@@ -83,7 +105,10 @@ export const hardReset = (device: string) =>
     ).pipe(Effect.retry({ schedule: Schedule.spaced(RECONNECT_SPACING), times: RECONNECT_ATTEMPTS }))
     const parsed = parsePythonLiteral(version)
     const release =
-      Result.isSuccess(parsed) && Array.isArray(parsed.success) ? parsed.success.join(".") : version
+      Result.isSuccess(parsed) && Array.isArray(parsed.success)
+        ? // MicroPython 1.27 adds a release-level string, empty for a release: (1, 27, 0, '').
+          parsed.success.filter((part) => part !== "").join(".")
+        : version
     write(`reset; the board answers again (MicroPython ${release})\n`)
   })
 
@@ -133,7 +158,7 @@ export const rtc = (device: string, set: boolean, json: boolean) =>
           return yield* d.eval("__import__('machine').RTC().datetime()")
         }),
       ),
-    )
+    ).pipe(missingMachine("RTC", "it has no real-time clock to read or set"))
     const parsed = parsePythonLiteral(repr)
     const value = Result.isSuccess(parsed) ? parsed.success : undefined
     if (!Array.isArray(value) || value.length < 7 || !value.every((v) => typeof v === "number"))
