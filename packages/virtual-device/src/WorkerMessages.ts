@@ -69,7 +69,8 @@ export type FlashChange =
   | { readonly op: "delete"; readonly path: string }
 
 export interface WorkerData {
-  readonly module: WebAssembly.Module
+  /** The compiled interpreter, or its patched bytes for the worker to compile (the first worker). */
+  readonly module: WebAssembly.Module | Uint8Array
   readonly memory: WebAssembly.Memory
   readonly ctrl: SharedArrayBuffer
   readonly inRing: SharedArrayBuffer
@@ -119,7 +120,12 @@ export interface BoardInfo {
 }
 
 export type WorkerMessage =
-  | { readonly type: "loaded"; readonly interruptAddresses: InterruptAddresses | undefined }
+  | {
+      readonly type: "loaded"
+      readonly interruptAddresses: InterruptAddresses | undefined
+      /** The module this worker compiled from bytes, for the workers after it. */
+      readonly compiled: WebAssembly.Module | undefined
+    }
   | { readonly type: "started"; readonly info: BoardInfo }
   | { readonly type: "out" }
   | {

@@ -22,3 +22,4 @@ export {
 } from "./qemu.js"
 // The board itself, for embedding it behind another kind of link.
 export { VirtualBoard, type VirtualBoardCallbacks, type VirtualBoardStats } from "./VirtualBoard.js"
+export { warmUpVirtualBoard } from "./warmUp.js"

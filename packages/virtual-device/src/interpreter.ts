@@ -1,7 +1,7 @@
 /**
  * The host side of an interpreter worker: starts it, runs code, interrupts it, streams its
- * output, and keeps one spare worker warming up so that opening another board or resetting one
- * does not pay the thread start-up time.
+ * output, and keeps one worker on standby, warming up, so that opening a board or resetting one
+ * does not wait for the thread to start.
  *
  * @internal
  */
@@ -24,7 +24,12 @@ import {
   type WorkerData,
   type WorkerMessage,
 } from "./WorkerMessages.js"
-import { compiledMicroPython, interruptAddresses } from "./wasm.js"
+import {
+  compiledMicroPython,
+  interruptAddresses,
+  patchedMicroPython,
+  rememberCompiledMicroPython,
+} from "./wasm.js"
 
 /**
  * Where the worker script is. From the built package it sits beside this file; when this file
@@ -97,11 +102,14 @@ export class InterpreterWorker {
     this.loaded.catch(() => {})
   }
 
-  /** Start a worker thread and wait until its interpreter is instantiated (not yet started). */
-  static async spawn(): Promise<InterpreterWorker> {
-    const wasm = await compiledMicroPython()
+  /**
+   * Start a worker thread and wait until its interpreter is instantiated (not yet started). For a
+   * standby, the thread does not keep the process alive until it is wanted.
+   */
+  static async spawn(standby?: Standby): Promise<InterpreterWorker> {
+    const wasm = patchedMicroPython()
     const data: WorkerData = {
-      module: wasm.module,
+      module: compiledMicroPython() ?? wasm.bytes,
       memory: new WebAssembly.Memory({
         initial: wasm.initialPages,
         maximum: wasm.maximumPages,
@@ -116,6 +124,10 @@ export class InterpreterWorker {
     // the worker sends its stdout to stderr itself. Piping `worker.stdout` here instead would keep
     // the host process alive through the stream's port, even with the worker unref'd.
     const worker = new Worker(workerScriptUrl(), { workerData: data, stdout: false, stderr: false })
+    if (standby !== undefined) {
+      standby.thread = worker
+      if (!standby.wanted) worker.unref()
+    }
     const interpreter = new InterpreterWorker(worker, data)
     await interpreter.loaded
     return interpreter
@@ -141,6 +153,7 @@ export class InterpreterWorker {
       case "loaded":
         this.addresses = message.interruptAddresses
         interruptAddresses.set(message.interruptAddresses)
+        if (message.compiled !== undefined) rememberCompiledMicroPython(message.compiled)
         loaded()
         return
       case "started": {
@@ -304,37 +317,60 @@ export interface ExecResult {
 }
 
 // ---------------------------------------------------------------------------------------------
-// One spare worker, warmed up in the background once a process has started a board's
-// interpreter before: it opens boards or resets them, and will again. Not for the first: a
-// process that opens one board and never resets it (a command line's `exec`) would pay a
-// second interpreter's start-up in CPU time, and wait for it to load before it could exit.
+// One interpreter on standby: warmed up in the background, taken by the next board that starts.
+// A process asks for one before it opens a board (`warmUpVirtualBoard`, so the thread starts while
+// the rest loads), and gets one kept as a spare once it has started an interpreter before (it
+// opens boards or resets them, and will again). Not after the first start: a process that opens
+// one board and never resets it (a command line's `exec`) would pay a second interpreter's
+// start-up in CPU time.
 
-let spare: Promise<InterpreterWorker> | undefined
+/** An interpreter starting in the background; its thread keeps the process alive once wanted. */
+interface Standby {
+  readonly ready: Promise<InterpreterWorker>
+  /** The thread, once started (after the WebAssembly module is compiled). */
+  thread: Worker | undefined
+  /** Taken by a board: its thread must keep the process alive. */
+  wanted: boolean
+}
+
+let standby: Standby | undefined
 /** Interpreters handed to boards by this process. */
 let acquired = 0
 
-const warmSpare = () => {
-  const next = InterpreterWorker.spawn()
-  next.then(
-    (w) => w.setRef(false),
+/** Start an interpreter on standby, unless one is already. */
+export const warmStandby = (): void => {
+  if (standby !== undefined) return
+  const next: { -readonly [K in keyof Standby]: Standby[K] } = {
+    ready: undefined as unknown as Promise<InterpreterWorker>,
+    thread: undefined,
+    wanted: false,
+  }
+  next.ready = InterpreterWorker.spawn(next)
+  next.ready.then(
+    (w) => {
+      if (!next.wanted) w.setRef(false)
+    },
     () => {},
   )
-  spare = next
+  standby = next
 }
 
 /**
- * A loaded interpreter worker for a board: the spare if there is one; from the second on, a new
- * spare starts warming up for the next caller.
+ * A loaded interpreter worker for a board: the one on standby if there is one; from the second
+ * on, a new one goes on standby for the next caller.
  */
 export const acquireInterpreter = async (options: {
   readonly keepSpare: boolean
 }): Promise<InterpreterWorker> => {
-  const taken = spare
-  spare = undefined
+  const taken = standby
+  standby = undefined
   let worker: InterpreterWorker | undefined
   if (taken !== undefined) {
+    // Wanted now: while it finishes loading, it keeps the process alive.
+    taken.wanted = true
+    taken.thread?.ref()
     try {
-      worker = await taken
+      worker = await taken.ready
       if (!worker.alive) worker = undefined
     } catch {
       worker = undefined
@@ -343,6 +379,6 @@ export const acquireInterpreter = async (options: {
   worker ??= await InterpreterWorker.spawn()
   worker.setRef(true)
   acquired++
-  if (options.keepSpare && acquired > 1 && spare === undefined) warmSpare()
+  if (options.keepSpare && acquired > 1) warmStandby()
   return worker
 }

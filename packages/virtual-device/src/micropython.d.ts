@@ -13,8 +13,6 @@ declare module "@micropython/micropython-webassembly-pyscript" {
     _malloc(size: number): number
     _free(ptr: number): void
     _mp_sched_keyboard_interrupt(): void
-    /** The low end of the C stack: the program's static data lies below it. */
-    _emscripten_stack_get_end?(): number
     ccall(name: string, returnType: string | null, argTypes: string[], args: unknown[]): number
   }
 

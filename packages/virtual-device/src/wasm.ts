@@ -1,22 +1,17 @@
 /**
- * Compile MicroPython's WebAssembly once per process, with its memory turned into a shared,
- * imported one so that the host thread can write the interpreter's pending-exception word
- * (Ctrl-C) while the worker thread is busy running Python.
+ * MicroPython's WebAssembly, with its memory turned into a shared, imported one so that the host
+ * thread can write the interpreter's pending-exception word (Ctrl-C) while the worker thread is
+ * busy running Python: patched once per process, compiled by the first worker thread (which
+ * starts at once, without waiting for the host to compile it) and shared with the ones after.
  *
  * @internal
  */
-import { readFile } from "node:fs/promises"
+import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import type { InterruptAddresses } from "./WorkerMessages.js"
 
 /** At most 1 GiB of linear memory per board (the npm build allows 2 GiB). */
 const MAX_PAGES = 16384
-
-export interface CompiledMicroPython {
-  readonly module: WebAssembly.Module
-  readonly initialPages: number
-  readonly maximumPages: number
-}
 
 const readLeb = (bytes: Uint8Array, at: number): { value: number; next: number } => {
   let value = 0
@@ -106,21 +101,36 @@ export const importSharedMemory = (
   return { bytes, initialPages, maximumPages: maxPages }
 }
 
-let compiled: Promise<CompiledMicroPython> | undefined
+/** The package's `micropython.wasm`, patched to import shared memory. */
+export interface PatchedMicroPython {
+  readonly bytes: Uint8Array
+  readonly initialPages: number
+  readonly maximumPages: number
+}
 
-/** The package's `micropython.wasm`, patched and compiled (once per process). */
-export const compiledMicroPython = (): Promise<CompiledMicroPython> => {
-  compiled ??= (async () => {
+let patched: PatchedMicroPython | undefined
+
+/**
+ * The package's `micropython.wasm`, patched (once per process), read synchronously: a thread can
+ * start at once with the bytes and compile them itself.
+ */
+export const patchedMicroPython = (): PatchedMicroPython => {
+  if (patched === undefined) {
     const require = createRequire(import.meta.url)
     const wasmPath = require.resolve("@micropython/micropython-webassembly-pyscript/micropython.wasm")
-    const patched = importSharedMemory(new Uint8Array(await readFile(wasmPath)), MAX_PAGES)
-    const module = await WebAssembly.compile(patched.bytes)
-    return { module, initialPages: patched.initialPages, maximumPages: patched.maximumPages }
-  })()
-  compiled.catch(() => {
-    compiled = undefined
-  })
-  return compiled
+    patched = importSharedMemory(new Uint8Array(readFileSync(wasmPath)), MAX_PAGES)
+  }
+  return patched
+}
+
+let compiled: WebAssembly.Module | undefined
+
+/** The compiled module, once a thread has compiled it (then threads started after share it). */
+export const compiledMicroPython = (): WebAssembly.Module | undefined => compiled
+
+/** Keep the module a thread compiled, for the threads started after it. */
+export const rememberCompiledMicroPython = (module: WebAssembly.Module): void => {
+  compiled ??= module
 }
 
 let knownAddresses: InterruptAddresses | undefined

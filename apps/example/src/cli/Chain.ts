@@ -8,6 +8,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { boardLayer } from "./Board.js"
+import { lastDeviceArgument } from "./DeviceArgument.js"
 import { UsageError } from "./Failure.js"
 import { chooseDevice, readCliConfig, UNSET_DEVICE } from "./Flags.js"
 
@@ -37,17 +38,8 @@ export const splitChain = (argv: ReadonlyArray<string>): Array<Array<string>> =>
  * @example
  * chainDevice([["exec", "x=1", "-d", "serial:/dev/ttyACM0"], ["eval", "x"]]) // "serial:/dev/ttyACM0"
  */
-export const chainDevice = (lines: ReadonlyArray<ReadonlyArray<string>>): string => {
-  let device: string | undefined
-  for (const line of lines) {
-    for (let i = 0; i < line.length; i++) {
-      const arg = line[i] as string
-      if ((arg === "--device" || arg === "-d") && i + 1 < line.length) device = line[i + 1]
-      else if (arg.startsWith("--device=")) device = arg.slice("--device=".length)
-    }
-  }
-  return device ?? UNSET_DEVICE
-}
+export const chainDevice = (lines: ReadonlyArray<ReadonlyArray<string>>): string =>
+  lastDeviceArgument(lines.flat()) ?? UNSET_DEVICE
 
 /**
  * Run each command line of a chain in turn with `runLine`, all on one connection to the chain's
