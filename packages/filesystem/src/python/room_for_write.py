@@ -1,4 +1,4 @@
-# board names: real=a reserve=v base=b grow=g at=p nospace=m old=o need=n free=r stat=s file=f block=z error=e
+# board names: real=a reserve=v base=b grow=g at=p nospace=m old=o need=n free=r stat=s file=f block=q error=e
 def room_for_write(real, reserve, base, grow, at, nospace):
     """Is there room to write over real? It needs base + max(0, grow - old) bytes free, old being
     real's size (0 when missing). With at (a directory, on a board with os.statvfs), free is what
