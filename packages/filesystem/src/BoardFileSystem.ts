@@ -68,9 +68,13 @@ export interface StatOptions {
  */
 export interface WriteOptions {
   /**
-   * Write to a temporary file, verify it, then commit it under the real name (default true).
-   * `false` writes the real file directly (half a file if it fails): for files too large to
-   * exist twice on the board.
+   * Write to a temporary file, verify it, then commit it under the real name (default true). On
+   * a board without `os.rename` (the micro:bit) the commit is an on-board copy: about twice the
+   * file's size must be free, and a write without that room fails with `NotEnoughSpaceError`
+   * before anything is written. `false` writes the real file in place, needing only its growth
+   * over the old file, and still checks what the board holds (length and hash); but a power
+   * cut, reset or kill mid-write leaves a partial file (a failure after it began is
+   * `PartialWriteError`).
    */
   readonly atomic?: boolean
   /** Create missing parent directories first. Default false. */

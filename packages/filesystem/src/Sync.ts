@@ -32,6 +32,11 @@ export interface SyncOptions {
   readonly ignoreFiles?: ReadonlyArray<string>
   /** Work out and report what would change; change nothing. Default false. */
   readonly dryRun?: boolean
+  /**
+   * Write each file atomically (default true); `false` writes in place, still verified: see
+   * `WriteOptions.atomic`.
+   */
+  readonly atomic?: boolean
   readonly onEvent?: (event: SyncEvent) => void
 }
 
@@ -276,6 +281,7 @@ export const syncDirectory = (
       emit({ type: "upload", path: upload.path, bytes: upload.bytes, reason: upload.reason })
       const data = yield* readLocal(upload.file.abs)
       yield* fs.write(upload.path, data, {
+        atomic: options.atomic !== false,
         onProgress: (p) =>
           emit({ type: "progress", path: p.path, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal }),
       })

@@ -25,7 +25,7 @@ import { boardParent, joinBoardPath } from "./BoardPath.js"
 import { fixedExchangeLimit } from "./BoardProfile.js"
 import { digestHex, type FileHash } from "./Checksum.js"
 import type { UploadEncoding } from "./Encoding.js"
-import { BoardLimitError, BoardMemoryError, type FileSystemError } from "./errors.js"
+import { BoardLimitError, BoardMemoryError, type FileSystemError, PartialWriteError } from "./errors.js"
 import { FileSystemMetrics } from "./FileSystemMetrics.js"
 import {
   inFlightDuring,
@@ -53,6 +53,7 @@ import {
   retryCleanup,
   UploadState,
 } from "./UploadPolicy.js"
+import { checkRoom } from "./UploadRoom.js"
 
 export type { UploadRequest } from "./UploadExchanges.js"
 export { uploadNames } from "./UploadExchanges.js"
@@ -147,18 +148,45 @@ export const checkUploadFits = (rt: FsRuntime, req: UploadRequest): Effect.Effec
  * then commit it under the real name. A failure at any point leaves the real name untouched
  * (except in `direct` mode) and removes the temporary file; a reset during the commit is rolled
  * forward when the complete temporary file survived it. A whole attempt is repeated after a
- * verification failure or a MemoryError (see `attemptRecovery`).
+ * verification failure or a MemoryError (see `attemptRecovery`). A write on a board without
+ * rename, or in place, first checks that the board has room for it (see `checkRoom`); one in place
+ * that fails after it began is a `PartialWriteError`.
  */
 export const upload = (rt: FsRuntime, req: UploadRequest): Effect.Effect<WriteResult, FileSystemError> =>
   Effect.suspend(() => {
     const mode = commitModeOf(req.atomic, rt.dialect.os.has("rename"))
     const digest = digestHex(rt.dialect.hash, req.data)
     let attempts = 0
-    return Effect.suspend(() => uploadAttempt(rt, req, mode, digest, ++attempts)).pipe(
+    const roomCheck = checkRoom(rt, req, mode)
+    const attempted = Effect.suspend(() => uploadAttempt(rt, req, mode, digest, ++attempts)).pipe(
       Effect.retry(attemptRecovery(rt.verifyRetries, req.path)),
+    )
+    return Effect.andThen(roomCheck, mode === "direct" ? damagedInPlace(req, attempted) : attempted).pipe(
       Effect.tap(() => Metric.update(FileSystemMetrics.bytesUploaded, req.data.length)),
     )
   })
+
+/** Failures of a write in place after it began: the real file is damaged or incomplete. */
+const DAMAGING = new Set(["TransferVerificationError", "NoSpaceError", "BoardFileSystemError"])
+
+/** A write in place that failed after it began says that the real file is damaged, and how to retry. */
+const damagedInPlace = <A>(
+  req: UploadRequest,
+  effect: Effect.Effect<A, FileSystemError>,
+): Effect.Effect<A, FileSystemError> =>
+  Effect.catchIf(
+    effect,
+    (error) => DAMAGING.has(error._tag),
+    (error) =>
+      Effect.fail(
+        new PartialWriteError({
+          operation: req.operation,
+          path: req.path,
+          size: req.data.length,
+          reason: error.message,
+        }),
+      ),
+  )
 
 /** The session's cleanup of an upload left in the state `ctx.state` holds. */
 const cleanupUpload = (ctx: UploadContext): Effect.Effect<void, FileSystemError> =>

@@ -111,6 +111,63 @@ export class NoSpaceError extends Data.TaggedError("NoSpaceError")<{
 }
 
 /**
+ * Not enough room on the board's filesystem for a write, found before anything was written (the
+ * file under its real name is untouched, nothing is left). An atomic write on a board without
+ * `os.rename` (the micro:bit) needs the verified temporary file and room to copy it over the old
+ * file: about twice the file's size. Writing in place (`atomic: false`) needs only the growth over
+ * the old file.
+ *
+ * @example
+ * Effect.catchTag("NotEnoughSpaceError", (e) => Console.error(`${e.needed} bytes needed, ${e.free} free`))
+ *
+ * @since 0.1.0
+ */
+export class NotEnoughSpaceError extends Data.TaggedError("NotEnoughSpaceError")<{
+  readonly operation: string
+  readonly path: string
+  /** The new content's size. */
+  readonly size: number
+  /** The size of the file it replaces (0 when there is none). */
+  readonly existing: number
+  /** Bytes free the write needs. */
+  readonly needed: number
+  /** Bytes free: as `os.statvfs` says, or as many as a reservation file could take. */
+  readonly free: number
+  /** The write was atomic (a temporary file, then a commit); false: in place. */
+  readonly atomic: boolean
+}> {
+  override get message() {
+    const old = this.existing > 0 ? ` over the old ${this.existing}-byte file` : ""
+    if (!this.atomic) {
+      return `${this.operation} ${this.path}: not enough room to write ${this.size} bytes in place${old}: it needs ${this.needed} bytes free and ${this.free} are; nothing was written (free room on the board first)`
+    }
+    return `${this.operation} ${this.path}: not enough room for an atomic write of ${this.size} bytes${old}: it needs ${this.needed} bytes free (the verified temporary file, then room to copy it over the real name) and ${this.free} are; nothing was written. Free room on the board, or write in place without the copy: the library's \`atomic: false\` option, the CLI's --no-atomic flag (a power cut or kill mid-write then leaves a partial file)`
+  }
+}
+
+/**
+ * A write in place (`atomic: false`) failed after it began: the file under its real name is
+ * damaged or incomplete (or gone: the micro:bit drops a file it cannot finish). The content was
+ * checked as the atomic path checks it (length and hash); writing it again is safe.
+ *
+ * @example
+ * Effect.catchTag("PartialWriteError", (e) => Console.error(e.message)) // "... the file on the board is damaged or incomplete ..."
+ *
+ * @since 0.1.0
+ */
+export class PartialWriteError extends Data.TaggedError("PartialWriteError")<{
+  readonly operation: string
+  readonly path: string
+  readonly size: number
+  /** What failed: the check's or the board's message. */
+  readonly reason: string
+}> {
+  override get message() {
+    return `${this.operation} ${this.path}: writing ${this.size} bytes in place failed (${this.reason}); the file on the board is damaged or incomplete. Write it again (\`atomic: false\`, or --no-atomic on the command line), or atomically once there is room for a second copy`
+  }
+}
+
+/**
  * Any other `OSError` the board raised for a file operation, with its errno (or message, on
  * boards that raise messages instead of numbers).
  *
@@ -284,6 +341,8 @@ export type BoardFileError =
   | FileExistsError
   | DirectoryNotEmptyError
   | NoSpaceError
+  | NotEnoughSpaceError
+  | PartialWriteError
   | BoardFileSystemError
   | BoardMemoryError
   | BoardLimitError

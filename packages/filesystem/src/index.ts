@@ -47,6 +47,8 @@ export {
   LocalFileError,
   NoSpaceError,
   NotADirectoryError,
+  NotEnoughSpaceError,
+  PartialWriteError,
   PathTraversalError,
   TransferVerificationError,
   type TreeTransferError,

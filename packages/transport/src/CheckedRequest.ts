@@ -278,7 +278,7 @@ export const resendWhileNothingRan = <A, E>(
     if (outcome === "ran") return Effect.void
     const clean =
       outcome === "no-heap"
-        ? Effect.ignore(device.execBytes(COLLECT_GARBAGE, { integrity: "unchecked" }))
+        ? Effect.ignore(device.execBytes(COLLECT_LEAVING_NO_NAME, { integrity: "unchecked" }))
         : outcome === "nothing-ran"
           ? Effect.ignore(device.interrupt)
           : Effect.void
@@ -289,6 +289,13 @@ export const resendWhileNothingRan = <A, E>(
     while: (e: E) => classify(e) !== "ran",
   })
 }
+
+/**
+ * A collection of the heap before a resend that binds no name: unlike {@link COLLECT_GARBAGE}, it
+ * leaves no `gc` global on the board (a resend happens when the heap is short, which depends on
+ * what ran before: the globals a command leaves must not).
+ */
+const COLLECT_LEAVING_NO_NAME = "__import__('gc').collect()"
 
 /** Further sends of a request that ran nothing, by default (three sends in all). */
 export const RESENDS = 2

@@ -35,6 +35,8 @@ export interface CopyRequest {
   readonly target: string
   readonly recursive: boolean
   readonly force: boolean
+  /** Write board files atomically (default true); false: in place (`--no-atomic`). */
+  readonly atomic?: boolean
 }
 
 /**
@@ -134,13 +136,14 @@ const putFile = (
   data: Uint8Array,
   force: boolean,
   report: (c: Copied) => void,
+  atomic = true,
 ) =>
   Effect.gen(function* () {
     if (!force && (yield* holdsAlready(files.fs, to, data)))
       return report({ from, to: `:${to}`, bytes: data.length, unchanged: true })
     const bar = progressBar(`cp ${to}`)
     const result = yield* files.fs
-      .write(to, data, { onProgress: (p) => bar.update(p.bytesDone, p.bytesTotal) })
+      .write(to, data, { atomic, onProgress: (p) => bar.update(p.bytesDone, p.bytesTotal) })
       .pipe(Effect.ensuring(Effect.sync(() => bar.done())))
     report({ from, to: `:${result.path}`, bytes: result.size, unchanged: false })
   })
@@ -160,13 +163,24 @@ const upload = (
     if (!info.isDirectory()) {
       const into = many ? asDirectory(target.path) : target.path
       const to = yield* files.target(into, name)
-      return yield* putFile(files, source.path, to, yield* readLocal(source.path), request.force, report)
+      return yield* putFile(
+        files,
+        source.path,
+        to,
+        yield* readLocal(source.path),
+        request.force,
+        report,
+        request.atomic,
+      )
     }
     if (!request.recursive) return yield* usage(`cp: ${source.path} is a directory (copy it with -r)`)
     // Like cp -r: into the target when it is a directory, else the target is the copy.
     const to = yield* files.target(many ? asDirectory(target.path) : target.path, name)
     if (!request.force) {
-      const synced = yield* files.fs.sync(source.path, to, { ignoreFiles: [] })
+      const synced = yield* files.fs.sync(source.path, to, {
+        ignoreFiles: [],
+        atomic: request.atomic !== false,
+      })
       for (const u of synced.uploaded)
         report({
           from: hostPathOf(source.path, to, u.path),
@@ -182,7 +196,7 @@ const upload = (
       const rel = path.relative(source.path, file).split(path.sep).join("/")
       const at = joinBoardPath(to, rel)
       yield* files.fs.mkdir(at.slice(0, at.lastIndexOf("/")) || "/", { parents: true })
-      yield* putFile(files, file, at, yield* readLocal(file), true, report)
+      yield* putFile(files, file, at, yield* readLocal(file), true, report, request.atomic)
     }
   })
 
@@ -315,5 +329,13 @@ const boardToBoard = (
     if (entry.type === "dir")
       return yield* usage(`cp: :${from} is a directory; copy a board directory to the host and back`)
     const to = yield* files.target(many ? asDirectory(target.path) : target.path, baseName(from))
-    yield* putFile(files, `:${from}`, to, yield* files.fs.readBytes(from), request.force, report)
+    yield* putFile(
+      files,
+      `:${from}`,
+      to,
+      yield* files.fs.readBytes(from),
+      request.force,
+      report,
+      request.atomic,
+    )
   })

@@ -43,6 +43,20 @@ const actions = () => Effect.promise(() => import("./FileActions.js"))
  * @example
  * Command.make("fs").pipe(Command.withSubcommands([...fileCommands(root)]))
  */
+/**
+ * `--no-atomic` of `cp`, `fs put` and `fs sync`: write board files in place instead of through a
+ * verified temporary file (the library's `atomic: false` write option). True when given.
+ *
+ * @example
+ * Command.make("put", { noAtomic: noAtomicFlag }, ({ noAtomic }) => copy({ ..., atomic: !noAtomic }))
+ */
+export const noAtomicFlag = Flag.Boolean("no-atomic").pipe(
+  Flag.withDescription(
+    "write each board file in place, not through a temporary file committed after its check: for a file with room on the board once but not twice (an atomic write on a board without rename, the micro:bit, needs about twice its size free). Still verified (length and hash), but a power cut, reset or kill mid-write leaves a partial file",
+  ),
+  Flag.withDefault(false),
+)
+
 export const fileCommands = (root: Root) => {
   const request = (given: ReadonlyArray<string>) =>
     Effect.map(root, ({ device, json }): FileRequest => ({ device, json, paths: given }))
@@ -94,8 +108,9 @@ export const fileCommands = (root: Root) => {
         Flag.withDescription("copy even files whose content is already there"),
         Flag.withDefault(false),
       ),
+      noAtomic: noAtomicFlag,
     },
-    ({ operands, recursive, force }) =>
+    ({ operands, recursive, force, noAtomic }) =>
       Effect.gen(function* () {
         const { device, json } = yield* root
         const { copy } = yield* Effect.promise(() => import("./Copy.js"))
@@ -106,6 +121,7 @@ export const fileCommands = (root: Root) => {
           target: operands.at(-1) as string,
           recursive,
           force,
+          atomic: !noAtomic,
         })
       }),
   ).pipe(

@@ -6,7 +6,7 @@ import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
 import * as Effect from "effect/Effect"
 import { boardArgument } from "./BoardOperand.js"
-import { fileCommands, type Root } from "./Files.js"
+import { fileCommands, noAtomicFlag, type Root } from "./Files.js"
 import { formatBytes, printJson, progressBar } from "./Output.js"
 
 /** What `fs sync` never uploads, besides what the local folder's ignore files list. */
@@ -34,11 +34,11 @@ export const fsCommand = (root: Root) => {
       )
     })
 
-  const copyAs = (sources: ReadonlyArray<string>, target: string) =>
+  const copyAs = (sources: ReadonlyArray<string>, target: string, atomic = true) =>
     Effect.gen(function* () {
       const { device, json } = yield* root
       const { copy } = yield* Effect.promise(() => import("./Copy.js"))
-      yield* copy({ device, json, sources, target, recursive: false, force: true })
+      yield* copy({ device, json, sources, target, recursive: false, force: true, atomic })
     })
 
   const put = Command.make(
@@ -50,13 +50,20 @@ export const fsCommand = (root: Root) => {
           "a board path (relative to the board's working directory); a directory receives the file under its name",
         ),
       ),
+      noAtomic: noAtomicFlag,
     },
-    ({ local, remote }) => copyAs([local], `:${boardArgument(remote)}`),
+    ({ local, remote, noAtomic }) => copyAs([local], `:${boardArgument(remote)}`, !noAtomic),
   ).pipe(
     Command.withDescription(
       "copy a host file to the board (atomic, verified), always (cp skips files already there)",
     ),
-    Command.withExamples([{ command: "belay fs put main.py /", description: "main.py into the root" }]),
+    Command.withExamples([
+      { command: "belay fs put main.py /", description: "main.py into the root" },
+      {
+        command: "belay fs put --no-atomic big.bin /",
+        description: "in place: a file with room on the board for one copy, not two",
+      },
+    ]),
   )
 
   const get = Command.make(
@@ -98,8 +105,9 @@ export const fsCommand = (root: Root) => {
         ),
         Flag.atLeast(0),
       ),
+      noAtomic: noAtomicFlag,
     },
-    ({ localDir, remoteDir, delete: del, dryRun, exclude }) =>
+    ({ localDir, remoteDir, delete: del, dryRun, exclude, noAtomic }) =>
       Effect.gen(function* () {
         const { json } = yield* root
         let bar: ReturnType<typeof progressBar> | undefined
@@ -110,7 +118,13 @@ export const fsCommand = (root: Root) => {
           } else if (e.type === "progress") bar?.update(e.bytesDone, e.bytesTotal)
         }
         const report = yield* withFs(remoteDir, (fs, at) =>
-          fs.sync(localDir, at, { delete: del, dryRun, onEvent, ...syncIgnores(localDir, exclude) }),
+          fs.sync(localDir, at, {
+            delete: del,
+            dryRun,
+            atomic: !noAtomic,
+            onEvent,
+            ...syncIgnores(localDir, exclude),
+          }),
         ).pipe(Effect.ensuring(Effect.sync(() => bar?.done())))
         if (json) return printJson(report)
         const verb = report.dryRun ? "would " : ""

@@ -160,6 +160,12 @@ export const REPLY_ALONE: EmbeddedPython = {
   defines: ["_b1"],
 }
 
+/** `python/room_for_write.py`, minified. */
+export const ROOM_FOR_WRITE: EmbeddedPython = {
+  code: "def _bq(a,v,b,g,p,m):\n try:o=_bsz(a)\n except OSError:o=0\n n=b+max(0,g-o)\n if p is not None:s=os.statvfs(p);return(o,n,(s[1]or s[0])*s[4])\n r=0;f=None\n try:\n  f=open(v,'wb');q=bytes(128)\n  while r<n:f.write(q);r+=128\n except OSError as e:\n  if e.args[0]not in m:raise\n finally:\n  try:f.close()\n  except Exception:pass\n  try:os.remove(v)\n  except OSError:pass\n return(o,n,r)\n",
+  defines: ["_bq"],
+}
+
 /** `python/scan_temporaries.py`, minified. */
 export const SCAN_TEMPORARIES: EmbeddedPython = {
   code: "def _bs(p,r):\n i=getattr(os,'ilistdir',None)\n for e in i(p)if i else os.listdir(p):\n  n=e[0]if i else e;q=(p if p!='/'else'')+'/'+n\n  if e[1]==0x4000 if i else os.stat(q)[0]&0x4000:\n   if r:_bs(q,r)\n  elif n[:7]=='.belay-':_bo(('f',q))\n",
