@@ -121,6 +121,15 @@ const throughScript = (
   return { command: script, args: ["-q", "-e", "-E", "never", "-c", line, "/dev/null"] }
 }
 
+/** Wait for `child` to exit, up to `ms`. */
+const exitOf = (child: ChildProcess, ms: number): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    if (!isChildRunning(child)) return resume(Effect.void)
+    const exited = () => resume(Effect.void)
+    child.once("exit", exited)
+    return Effect.sync(() => child.off("exit", exited))
+  }).pipe(Effect.timeoutOrElse({ duration: ms, orElse: () => Effect.void }))
+
 const describeExit = (code: number | null, signal: NodeJS.Signals | null) =>
   signal !== null ? `killed by signal ${signal}` : `exited with code ${code}`
 
@@ -299,17 +308,21 @@ export const openProcessLink = (
           closing = true
           rx.end("the link was closed")
           const child = current ?? first
+          child.stdin?.destroy()
           // `script` takes 2 s to stop its program on SIGTERM, and after its stdin ends waits for
           // an exit that a program on a raw terminal does not make for an EOF: the program is
-          // stopped itself, and `script` then exits at once.
+          // stopped itself, and `script`, left to exit after it, is signalled only if it does not.
           if (pty && programPid !== undefined && isChildRunning(child)) {
             try {
               process.kill(programPid, "SIGTERM")
             } catch {
               // already gone
             }
+            return Effect.andThen(
+              exitOf(child, killTimeoutMs),
+              terminateChildProcess(child, link, killTimeoutMs),
+            )
           }
-          child.stdin?.destroy()
           return terminateChildProcess(child, link, killTimeoutMs)
         }),
     )
