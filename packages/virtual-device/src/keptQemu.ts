@@ -151,6 +151,8 @@ const startDetached = (
     const qemu = yield* Effect.callback<number, QemuStartError>((resume) => {
       const child = spawn(qemuPath, qemuMicrobitArguments(firmwarePath), {
         detached: true,
+        // Not the caller's folder: a long-lived process there would keep it busy (an unmount).
+        cwd: path.dirname(logFile),
         stdio: ["ignore", log, log],
       })
       closeSync(log)
@@ -203,6 +205,7 @@ const startHolder = (ptyPath: string, qemuPid: number) =>
       try {
         const child = spawn("sh", ["-c", HOLDER_SCRIPT, HOLDER_NAME, String(qemuPid), ptyPath], {
           detached: true,
+          cwd: "/",
           stdio: [fd, "ignore", "ignore"],
         })
         child.unref()
@@ -347,7 +350,8 @@ export const stopKeptQemuMicrobits = (
   options: Pick<KeptQemuMicrobitOptions, "stateDir" | "firmwarePath" | "killTimeoutMs"> = {},
 ): Effect.Effect<ReadonlyArray<KeptQemuMicrobit>, QemuStateError> =>
   Effect.gen(function* () {
-    const dir = options.stateDir ?? keptQemuStateDir()
+    // Only what this user's own folder records is stopped.
+    const dir = yield* prepareStateDir(options.stateDir ?? keptQemuStateDir())
     const wanted =
       options.firmwarePath === undefined
         ? undefined
