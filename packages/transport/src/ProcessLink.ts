@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { accessSync, constants, existsSync } from "node:fs"
-import { delimiter, join } from "node:path"
+import { delimiter, join, resolve } from "node:path"
 import { Data, Effect, type Scope } from "effect"
 import { type ByteLink, makeReceiveQueue } from "./ByteLink.js"
 import { isChildRunning, terminateChildProcess, trackChildProcess } from "./ChildProcesses.js"
@@ -178,6 +178,16 @@ export const openProcessLink = (
           process.platform !== "linux"
             ? `this needs util-linux's \`script\`, which is Linux's (this is ${process.platform}); run the program on pipes (exec:) or behind socat`
             : "util-linux's `script` is not on PATH; install it: sudo apt-get install bsdutils (Debian, Ubuntu), or util-linux",
+      })
+    }
+    // Behind `script`, a program that is not there would only show as a shell's exit code 127.
+    const found = options.command.includes("/")
+      ? isExecutable(resolve(options.cwd ?? "", options.command))
+      : onPath(options.command) !== undefined
+    if (pty && !found) {
+      return yield* new LinkOpenError({
+        link,
+        reason: describeSpawnFailure(options, Object.assign(new Error("not found"), { code: "ENOENT" })),
       })
     }
     const target = script !== undefined ? throughScript(script, options) : options

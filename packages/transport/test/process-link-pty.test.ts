@@ -110,6 +110,13 @@ describe.runIf(process.platform === "linux")("openProcessLink with pty", () => {
     expect(isAlive(programPid)).toBe(false)
   }, 20_000)
 
+  it("a program that is not there fails to open, as on pipes", async () => {
+    const exit = await Effect.runPromiseExit(
+      Effect.scoped(openProcessLink({ command: "no-such-program-here", pty: true })),
+    )
+    expect(String(Exit.isFailure(exit) && exit.cause)).toContain("command not found: no-such-program-here")
+  })
+
   it("fails with PtyUnavailableError where script is not on PATH", async () => {
     const saved = process.env.PATH
     process.env.PATH = dir
