@@ -47,6 +47,15 @@ describe.runIf(process.platform === "linux")("belay on a program that needs a te
     expect(await lastBoardGone()).toBe(true)
   })
 
+  it("without util-linux's script, exec-pty: stops with PtyUnavailableError, exit 2, saying what to install", async () => {
+    const noScript = await cli.run(["eval", "1", "--device", "exec-pty:/bin/cat", "--json"], {
+      env: { PATH: path.join(cli.home(), "board") },
+    })
+    expect(noScript.code).toBe(2)
+    expect(stdoutJson(noScript)).toMatchObject({ error: "PtyUnavailableError", exitCode: 2 })
+    expect(stdoutJson(noScript).message).toContain("apt-get install bsdutils")
+  })
+
   it("fs put then fs get of all 256 byte values, in separate processes, round-trips them exactly", async () => {
     const every = Buffer.from(Array.from({ length: 256 }, (_, i) => i))
     const local = path.join(cli.home(), "every.bin")
