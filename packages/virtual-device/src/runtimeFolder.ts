@@ -72,6 +72,7 @@ export const prepareStateDir = (dir: string) =>
       new QemuStateError({ reason: `cannot use the state folder: ${(cause as Error).message}`, cause }),
   })
 
+/** Remove `file` if it is there. */
 export const removeFile = (file: string) => {
   try {
     unlinkSync(file)
@@ -131,7 +132,10 @@ const tryLock = (lock: string): Effect.Effect<void, LockBusy | QemuStateError> =
     return Effect.fail(new LockBusy({ holder: owner }))
   })
 
-/** Run `body` holding the emulator's lock. */
+/**
+ * Run `body` holding the emulator's lock. Waiting for the lock can be interrupted; `body` cannot,
+ * so that an emulator it starts detached is always recorded (or stopped) before the lock goes.
+ */
 export const withLock = <A, E>(lock: string, body: Effect.Effect<A, E>) =>
   Effect.acquireUseRelease(
     tryLock(lock).pipe(
@@ -148,7 +152,8 @@ export const withLock = <A, E>(lock: string, body: Effect.Effect<A, E>) =>
       Effect.catchTag("LockBusy", (e) =>
         Effect.fail(new QemuStateError({ reason: `the lock ${lock} is held by process ${e.holder}` })),
       ),
+      Effect.interruptible,
     ),
-    () => body,
+    () => Effect.uninterruptible(body),
     () => Effect.sync(() => lockOwner(lock) === String(process.pid) && removeFile(lock)),
   )
