@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs"
-import { mkdir, readFile, writeFile } from "node:fs/promises"
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises"
 import path from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { belayCommand, stdoutJson } from "./belayProcess.js"
@@ -54,6 +54,23 @@ describe.runIf(process.platform === "linux")("belay on a program that needs a te
     expect(noScript.code).toBe(2)
     expect(stdoutJson(noScript)).toMatchObject({ error: "PtyUnavailableError", exitCode: 2 })
     expect(stdoutJson(noScript).message).toContain("apt-get install bsdutils")
+  })
+
+  it("a MicroPython unix build on a terminal runs its REPL as it is: exec-pty: adds no -i", async () => {
+    // A stand-in for the unix build, which runs its REPL when stdin is a terminal: records its
+    // arguments, then runs the tty-only board.
+    const script = path.join(cli.home(), "board", "micropython")
+    const args = path.join(cli.home(), "board", "args")
+    await writeFile(
+      script,
+      `#!/bin/sh\necho "$@" > ${JSON.stringify(args)}\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(fixture)} ${JSON.stringify(path.join(cli.home(), "board", "flash"))}\n`,
+    )
+    await chmod(script, 0o755)
+    expect(await belay(["eval", "6 * 7", "--device", `exec-pty:${script} -X heapsize=1M`])).toMatchObject({
+      code: 0,
+      stdout: "42\n",
+    })
+    expect((await readFile(args, "utf8")).trim()).toBe("-X heapsize=1M")
   })
 
   it("fs put then fs get of all 256 byte values, in separate processes, round-trips them exactly", async () => {
