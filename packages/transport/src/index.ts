@@ -40,14 +40,10 @@ export {
   UnexpectedBytesError,
 } from "./errors.js"
 // A process's standard streams as a link.
-export {
-  openProcessLink,
-  type ProcessLink,
-  type ProcessLinkOptions,
-  PtyUnavailableError,
-} from "./ProcessLink.js"
+export { openProcessLink, type ProcessLink, type ProcessLinkOptions } from "./ProcessLink.js"
 // Metrics.
 export { type ProtocolMetrics, TransportMetrics } from "./ProtocolMetrics.js"
+export { PtyUnavailableError } from "./Pseudoterminal.js"
 // Python values as literals, both ways.
 export {
   type PythonDict,

@@ -4,7 +4,8 @@ import os from "node:os"
 import path from "node:path"
 import { Effect, Exit, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { openProcessLink, PtyUnavailableError } from "../src/ProcessLink.js"
+import { openProcessLink } from "../src/ProcessLink.js"
+import { PtyUnavailableError } from "../src/Pseudoterminal.js"
 
 // A program on a raw pseudo-terminal (`pty: true`, the `exec-pty:` connection): it sees a
 // terminal, every byte reaches it unchanged, and closing the link leaves nothing running.
