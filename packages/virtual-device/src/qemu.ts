@@ -13,7 +13,8 @@ import { Data, Effect, type Scope } from "effect"
  */
 export const defaultMicrobitFirmwarePath = "/usr/share/firmware-microbit-micropython/firmware.hex"
 
-const qemuAptPackage = "qemu-system-arm"
+/** The Debian/Ubuntu package of QEMU's ARM machines. */
+export const qemuAptPackage = "qemu-system-arm"
 const firmwareAptPackage = "firmware-microbit-micropython"
 
 /**
@@ -85,7 +86,8 @@ const isExecutable = (file: string) => {
   }
 }
 
-const findExecutable = (binary: string): string | undefined => {
+/** `binary`'s path: as given when it has a slash, else the first executable of that name on `PATH`. */
+export const findExecutable = (binary: string): string | undefined => {
   if (binary.includes("/")) return isExecutable(binary) ? binary : undefined
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
     if (dir !== "" && isExecutable(join(dir, binary))) return join(dir, binary)
@@ -107,7 +109,49 @@ export const isQemuMicrobitAvailable = (
   findExecutable(options.qemuBinary ?? "qemu-system-arm") !== undefined &&
   existsSync(options.firmwarePath ?? defaultMicrobitFirmwarePath)
 
-const ptyAnnouncement = /char device redirected to (\/dev\/[^\s]+) \(label serial0\)/
+/** What QEMU prints once the board's UART is on a pseudo-terminal; group 1 is its path. */
+export const ptyAnnouncement = /char device redirected to (\/dev\/[^\s]+) \(label serial0\)/
+
+/** QEMU's arguments for a micro:bit running `firmwarePath`, its UART on a new pseudo-terminal. */
+export const qemuMicrobitArguments = (firmwarePath: string): ReadonlyArray<string> => [
+  "-M",
+  "microbit",
+  "-device",
+  `loader,file=${firmwarePath}`,
+  "-nographic",
+  "-serial",
+  "pty",
+  "-monitor",
+  "none",
+]
+
+/** The firmware and QEMU's executable, or what is missing and how to install it. */
+export const locateQemuMicrobit = (
+  options: Pick<QemuMicrobitOptions, "firmwarePath" | "qemuBinary">,
+): Effect.Effect<{ readonly firmwarePath: string; readonly qemuPath: string }, QemuStartError> =>
+  Effect.suspend(() => {
+    const firmwarePath = options.firmwarePath ?? defaultMicrobitFirmwarePath
+    const qemuBinary = options.qemuBinary ?? "qemu-system-arm"
+    if (!existsSync(firmwarePath)) {
+      return Effect.fail(
+        new QemuStartError(
+          firmwarePath === defaultMicrobitFirmwarePath
+            ? {
+                reason: `the micro:bit firmware ${firmwarePath} is not installed`,
+                aptPackage: firmwareAptPackage,
+              }
+            : { reason: `the firmware file ${firmwarePath} does not exist` },
+        ),
+      )
+    }
+    const qemuPath = findExecutable(qemuBinary)
+    if (qemuPath === undefined) {
+      return Effect.fail(
+        new QemuStartError({ reason: `${qemuBinary} was not found on PATH`, aptPackage: qemuAptPackage }),
+      )
+    }
+    return Effect.succeed({ firmwarePath, qemuPath })
+  })
 
 /**
  * Start QEMU emulating a BBC micro:bit running MicroPython, with the board's UART on a
@@ -135,41 +179,13 @@ export const startQemuMicrobit = (
   options: QemuMicrobitOptions = {},
 ): Effect.Effect<QemuMicrobit, QemuStartError, Scope.Scope> =>
   Effect.gen(function* () {
-    const firmwarePath = options.firmwarePath ?? defaultMicrobitFirmwarePath
-    const qemuBinary = options.qemuBinary ?? "qemu-system-arm"
     const startTimeoutMs = options.startTimeoutMs ?? 10000
-    if (!existsSync(firmwarePath)) {
-      return yield* new QemuStartError(
-        firmwarePath === defaultMicrobitFirmwarePath
-          ? {
-              reason: `the micro:bit firmware ${firmwarePath} is not installed`,
-              aptPackage: firmwareAptPackage,
-            }
-          : { reason: `the firmware file ${firmwarePath} does not exist` },
-      )
-    }
-    const qemuPath = findExecutable(qemuBinary)
-    if (qemuPath === undefined) {
-      return yield* new QemuStartError({
-        reason: `${qemuBinary} was not found on PATH`,
-        aptPackage: qemuAptPackage,
-      })
-    }
+    const { firmwarePath, qemuPath } = yield* locateQemuMicrobit(options)
 
     let output = ""
     const qemu = yield* Effect.acquireRelease(
       Effect.callback<ChildProcess, QemuStartError>((resume) => {
-        const qemuArgs = [
-          "-M",
-          "microbit",
-          "-device",
-          `loader,file=${firmwarePath}`,
-          "-nographic",
-          "-serial",
-          "pty",
-          "-monitor",
-          "none",
-        ]
+        const qemuArgs = qemuMicrobitArguments(firmwarePath)
         // On Linux, have the kernel kill QEMU if this process dies without closing the scope
         // (SIGKILL, a crash): setpriv sets the parent-death signal, then execs QEMU in place.
         const setpriv = process.platform === "linux" ? findExecutable("setpriv") : undefined
