@@ -3,6 +3,7 @@ import { accessSync, closeSync, constants, existsSync, openSync } from "node:fs"
 import { delimiter, join } from "node:path"
 import { isChildRunning, terminateChildProcess, trackChildProcess } from "@belay/transport/internal"
 import { Data, Effect, type Scope } from "effect"
+import { erasedFlashArguments } from "./microbitFlash.js"
 
 /**
  * Where Debian's `firmware-microbit-micropython` package puts the MicroPython 1.9.2 firmware.
@@ -112,12 +113,16 @@ export const isQemuMicrobitAvailable = (
 /** What QEMU prints once the board's UART is on a pseudo-terminal; group 1 is its path. */
 export const ptyAnnouncement = /char device redirected to (\/dev\/[^\s]+) \(label serial0\)/
 
-/** QEMU's arguments for a micro:bit running `firmwarePath`, its UART on a new pseudo-terminal. */
+/**
+ * QEMU's arguments for a micro:bit running `firmwarePath` on a flash erased beyond it (as a
+ * programmer leaves a real one, see microbitFlash.ts), its UART on a new pseudo-terminal.
+ */
 export const qemuMicrobitArguments = (firmwarePath: string): ReadonlyArray<string> => [
   "-M",
   "microbit",
   "-device",
   `loader,file=${firmwarePath}`,
+  ...erasedFlashArguments(firmwarePath),
   "-nographic",
   "-serial",
   "pty",
@@ -157,7 +162,8 @@ export const locateQemuMicrobit = (
  * Start QEMU emulating a BBC micro:bit running MicroPython, with the board's UART on a
  * pseudo-terminal. QEMU is killed when the scope closes, and the scope waits for it to exit.
  *
- * Runs `qemu-system-arm -M microbit -device loader,file=<hex> -nographic -serial pty -monitor none`,
+ * Runs `qemu-system-arm -M microbit -device loader,file=<hex> -nographic -serial pty -monitor none`
+ * (and a second loader that erases the flash beyond the firmware, as on a real board),
  * and keeps the pty open itself while the board runs, so that a link opened at any time gets
  * answers at once (QEMU otherwise drops output until it notices a reader, up to a second later).
  * The board prints its banner about 150 ms after start, so a link opened later misses it: send
