@@ -31,6 +31,7 @@ import path from "node:path"
 import { Effect } from "effect"
 import { commandLine, isAlive, KILL_WAIT_MS, pollUntil, signal, terminate } from "./hostProcesses.js"
 import {
+  eraseFlash,
   locateQemuMicrobit,
   ptyAnnouncement,
   type QemuMicrobitOptions,
@@ -296,6 +297,9 @@ export const useKeptQemuMicrobit = (
           firmwareSize: firmware.size,
           firmwareMtimeMs: firmware.mtimeMs,
         }
+        yield* eraseFlash(qemu.ptyPath, firmwarePath, options.startTimeoutMs ?? 10000).pipe(
+          Effect.tapError(() => stopRecorded(record, killTimeoutMs)),
+        )
         yield* writeState(files.state, record).pipe(
           Effect.tapError(() => stopRecorded(record, killTimeoutMs)),
         )

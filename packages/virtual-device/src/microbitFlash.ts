@@ -1,21 +1,29 @@
 /**
  * The emulated micro:bit's flash as a real one is after flashing: erased (0xFF) beyond the
- * firmware. QEMU starts every byte the firmware's hex file does not set at 0, and MicroPython's
- * micro:bit filesystem, which lives in the flash after the firmware, reads a chunk starting 0 as
- * one freed by a deleted file: on a zeroed flash it hands out chunks of live files and files read
- * back damaged (seen: a 3000-byte file written, verified, then a second file written and the
- * first's hash changed). A real board's flash is erased by its programmer before the firmware is
- * written, so the region is 0xFF, which is what this gives QEMU: a second loader with a file of
- * 0xFF bytes from the end of the firmware to the end of the flash.
+ * firmware, and kept across resets.
+ *
+ * QEMU starts every byte the firmware's hex file does not set at 0, and MicroPython's micro:bit
+ * filesystem, which lives in the flash after the firmware, reads a chunk whose marker is 0 as one
+ * freed by a deleted file: on a zeroed flash it hands out chunks of live files, and files read
+ * back damaged (seen: a 3000-byte file written and verified, then two more written over the room
+ * a removed one left, and the first one's hash changed). A real board's programmer erases the
+ * flash before it writes the firmware. A second loader file of 0xFF bytes does not do: QEMU copies
+ * its loader files into memory again at every reset, so each `machine.reset()` would erase every
+ * file. So the board erases it itself, once, as the emulator starts: the flash controller's
+ * page erase (NVMC `ERASEPAGE`) on every page from the first after the firmware to the end of the
+ * flash, through `machine.mem32`, then a reset so that the filesystem starts on erased pages.
  *
  * @internal
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
-import os from "node:os"
-import path from "node:path"
+import { closeSync, constants, openSync, readFileSync, readSync, writeSync } from "node:fs"
 
-/** The nRF51822's flash: 256 KB from address 0. */
+/** The nRF51822's flash: 256 KB from address 0, in 1 KB pages. */
 const FLASH_END = 0x40000
+const PAGE_SIZE = 0x400
+/** The nRF51 flash controller's registers: READY, CONFIG (2 = erase enabled), ERASEPAGE. */
+const NVMC_READY = 0x4001e400
+const NVMC_CONFIG = 0x4001e504
+const NVMC_ERASEPAGE = 0x4001e508
 
 /**
  * The end of what an Intel HEX file writes below the end of the flash (the first address after
@@ -34,34 +42,87 @@ export const firmwareEnd = (hex: string): number => {
     const type = Number.parseInt(line.slice(7, 9), 16)
     if (type === 0x04) base = Number.parseInt(line.slice(9, 13), 16) * 0x10000
     else if (type === 0x02) base = Number.parseInt(line.slice(9, 13), 16) * 0x10
-    else if (type === 0x00) {
-      const recordEnd = base + offset + count
-      if (base + offset < FLASH_END) end = Math.max(end, Math.min(recordEnd, FLASH_END))
-    }
+    else if (type === 0x00 && base + offset < FLASH_END)
+      end = Math.max(end, Math.min(base + offset + count, FLASH_END))
   }
   return end
 }
 
-/** Where the erased-flash files are kept: the user's cache folder (they depend only on their size). */
-const cacheFolder = () =>
-  path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "belay", "qemu")
+/**
+ * The board-side program that erases every page from `start` (page aligned) to the end of the
+ * flash, one page at a time, waiting for the controller after each.
+ *
+ * @example
+ * eraseProgram(0x3bc00) // "import machine\nm=machine.mem32\nfor a in range(244736,262144,1024):\n ..."
+ */
+export const eraseProgram = (start: number): string =>
+  [
+    "import machine",
+    "m=machine.mem32",
+    `for a in range(${start},${FLASH_END},${PAGE_SIZE}):`,
+    ` m[${NVMC_CONFIG}]=2`,
+    ` m[${NVMC_ERASEPAGE}]=a`,
+    ` while not m[${NVMC_READY}]:pass`,
+    `m[${NVMC_CONFIG}]=0`,
+  ].join("\n")
+
+const RAW_BANNER = "raw REPL; CTRL-B to exit\r\n>"
+/** The end of a raw-REPL reply: the code's end, its traceback's, and the prompt. */
+const RAW_END = "\x04>"
+/** What the board prints once it has started again. */
+const BOOTED = ">>> "
+/** How often the pseudo-terminal is read while waiting. */
+const POLL_MS = 5
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
- * QEMU's loader arguments that erase the flash after `firmwarePath`'s hex: `-device
- * loader,file=<0xFF bytes>,addr=<end of the firmware>,force-raw=on`, the file made once in the
- * user's cache folder; none when the firmware fills the flash.
+ * Erase the flash beyond `firmwarePath`'s firmware on the emulated board behind `ptyPath` (just
+ * started, its filesystem empty), then reset it and wait until it has started again. Each wait is
+ * bounded by `timeoutMs`; a board that does not answer is an error saying what it printed.
  */
-export const erasedFlashArguments = (firmwarePath: string): ReadonlyArray<string> => {
-  const start = firmwareEnd(readFileSync(firmwarePath, "latin1"))
-  if (start >= FLASH_END) return []
-  const folder = cacheFolder()
-  const file = path.join(folder, `microbit-erased-${start.toString(16)}.bin`)
-  if (!existsSync(file)) {
-    mkdirSync(folder, { recursive: true })
-    // Written aside, then renamed: a QEMU started at the same time reads a whole file or none.
-    const partial = `${file}.${process.pid}.partial`
-    writeFileSync(partial, Buffer.alloc(FLASH_END - start, 0xff))
-    renameSync(partial, file)
+export const eraseFlashBeyondFirmware = async (
+  ptyPath: string,
+  firmwarePath: string,
+  timeoutMs: number,
+): Promise<void> => {
+  const start = Math.ceil(firmwareEnd(readFileSync(firmwarePath, "latin1")) / PAGE_SIZE) * PAGE_SIZE
+  if (start >= FLASH_END) return
+  const fd = openSync(ptyPath, constants.O_RDWR | constants.O_NOCTTY | constants.O_NONBLOCK)
+  let received = ""
+  const chunk = Buffer.alloc(4096)
+  const until = async (text: string, what: string) => {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const at = received.indexOf(text)
+      if (at >= 0) {
+        received = received.slice(at + text.length)
+        return
+      }
+      if (Date.now() > deadline)
+        throw new Error(
+          `the board did not ${what} within ${timeoutMs} ms (it printed ${JSON.stringify(received.slice(-200))})`,
+        )
+      let n = 0
+      try {
+        n = readSync(fd, chunk, 0, chunk.length, null)
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error
+      }
+      if (n > 0) received += chunk.toString("latin1", 0, n)
+      else await sleep(POLL_MS)
+    }
   }
-  return ["-device", `loader,file=${file},addr=0x${start.toString(16)},force-raw=on`]
+  const send = (text: string) => writeSync(fd, Buffer.from(text, "latin1"))
+  try {
+    send("\r\x03\x03\r\x01")
+    await until(RAW_BANNER, "enter its raw REPL")
+    send(`${eraseProgram(start)}\x04`)
+    await until(RAW_END, "erase its flash")
+    received = ""
+    send("import microbit\nmicrobit.reset()\x04")
+    await until(BOOTED, "start again after the erase")
+  } finally {
+    closeSync(fd)
+  }
 }

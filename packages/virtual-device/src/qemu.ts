@@ -3,7 +3,7 @@ import { accessSync, closeSync, constants, existsSync, openSync } from "node:fs"
 import { delimiter, join } from "node:path"
 import { isChildRunning, terminateChildProcess, trackChildProcess } from "@belay/transport/internal"
 import { Data, Effect, type Scope } from "effect"
-import { erasedFlashArguments } from "./microbitFlash.js"
+import { eraseFlashBeyondFirmware } from "./microbitFlash.js"
 
 /**
  * Where Debian's `firmware-microbit-micropython` package puts the MicroPython 1.9.2 firmware.
@@ -114,21 +114,35 @@ export const isQemuMicrobitAvailable = (
 export const ptyAnnouncement = /char device redirected to (\/dev\/[^\s]+) \(label serial0\)/
 
 /**
- * QEMU's arguments for a micro:bit running `firmwarePath` on a flash erased beyond it (as a
- * programmer leaves a real one, see microbitFlash.ts), its UART on a new pseudo-terminal.
+ * QEMU's arguments for a micro:bit running `firmwarePath`, its UART on a new pseudo-terminal.
+ * The flash beyond the firmware starts zeroed: see `eraseFlashBeyondFirmware` (microbitFlash.ts),
+ * which the start-up runs before the board is handed out.
  */
 export const qemuMicrobitArguments = (firmwarePath: string): ReadonlyArray<string> => [
   "-M",
   "microbit",
   "-device",
   `loader,file=${firmwarePath}`,
-  ...erasedFlashArguments(firmwarePath),
   "-nographic",
   "-serial",
   "pty",
   "-monitor",
   "none",
 ]
+
+/**
+ * Erase the flash beyond the firmware of the board just started behind `ptyPath`, and reset it,
+ * so that its filesystem starts as a real board's does (see microbitFlash.ts).
+ */
+export const eraseFlash = (ptyPath: string, firmwarePath: string, timeoutMs: number) =>
+  Effect.tryPromise({
+    try: () => eraseFlashBeyondFirmware(ptyPath, firmwarePath, timeoutMs),
+    catch: (cause) =>
+      new QemuStartError({
+        reason: `could not erase the filesystem's flash: ${cause instanceof Error ? cause.message : String(cause)}`,
+        cause,
+      }),
+  })
 
 /** The firmware and QEMU's executable, or what is missing and how to install it. */
 export const locateQemuMicrobit = (
@@ -162,8 +176,8 @@ export const locateQemuMicrobit = (
  * Start QEMU emulating a BBC micro:bit running MicroPython, with the board's UART on a
  * pseudo-terminal. QEMU is killed when the scope closes, and the scope waits for it to exit.
  *
- * Runs `qemu-system-arm -M microbit -device loader,file=<hex> -nographic -serial pty -monitor none`
- * (and a second loader that erases the flash beyond the firmware, as on a real board),
+ * Runs `qemu-system-arm -M microbit -device loader,file=<hex> -nographic -serial pty -monitor none`,
+ * erases the flash beyond the firmware (as a programmer leaves a real board's), resets the board,
  * and keeps the pty open itself while the board runs, so that a link opened at any time gets
  * answers at once (QEMU otherwise drops output until it notices a reader, up to a second later).
  * The board prints its banner about 150 ms after start, so a link opened later misses it: send
@@ -275,6 +289,7 @@ export const startQemuMicrobit = (
       }),
       (fd) => Effect.sync(() => closeSync(fd)),
     )
+    yield* eraseFlash(ptyPath, firmwarePath, startTimeoutMs)
 
     return { ptyPath, pid: qemu.pid! }
   })
