@@ -73,13 +73,20 @@ const RAW_END = "\x04>"
 const BOOTED = ">>> "
 /** How often the pseudo-terminal is read while waiting. */
 const POLL_MS = 5
+/**
+ * Code goes out in pieces this big, this far apart: the firmware drops what its small receive
+ * buffer cannot take, and an emulator on a busy machine reads slowly.
+ */
+const WRITE_PIECE = 32
+const WRITE_GAP_MS = 10
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
  * Erase the flash beyond `firmwarePath`'s firmware on the emulated board behind `ptyPath` (just
  * started, its filesystem empty), then reset it and wait until it has started again. Each wait is
- * bounded by `timeoutMs`; a board that does not answer is an error saying what it printed.
+ * bounded by `timeoutMs`; a board that does not answer is an error saying what it printed. Safe to
+ * run again after a failure: erasing an erased page changes nothing.
  */
 export const eraseFlashBeyondFirmware = async (
   ptyPath: string,
@@ -113,14 +120,20 @@ export const eraseFlashBeyondFirmware = async (
       else await sleep(POLL_MS)
     }
   }
-  const send = (text: string) => writeSync(fd, Buffer.from(text, "latin1"))
+  const send = async (text: string) => {
+    const bytes = Buffer.from(text, "latin1")
+    for (let at = 0; at < bytes.length; at += WRITE_PIECE) {
+      if (at > 0) await sleep(WRITE_GAP_MS)
+      writeSync(fd, bytes.subarray(at, at + WRITE_PIECE))
+    }
+  }
   try {
-    send("\r\x03\x03\r\x01")
+    await send("\r\x03\x03\r\x01")
     await until(RAW_BANNER, "enter its raw REPL")
-    send(`${eraseProgram(start)}\x04`)
+    await send(`${eraseProgram(start)}\x04`)
     await until(RAW_END, "erase its flash")
     received = ""
-    send("import microbit\nmicrobit.reset()\x04")
+    await send("import microbit\nmicrobit.reset()\x04")
     await until(BOOTED, "start again after the erase")
   } finally {
     closeSync(fd)

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { accessSync, closeSync, constants, existsSync, openSync } from "node:fs"
 import { delimiter, join } from "node:path"
 import { isChildRunning, terminateChildProcess, trackChildProcess } from "@belay/transport/internal"
-import { Data, Effect, type Scope } from "effect"
+import { Data, Effect, Schedule, type Scope } from "effect"
 import { eraseFlashBeyondFirmware } from "./microbitFlash.js"
 
 /**
@@ -130,6 +130,9 @@ export const qemuMicrobitArguments = (firmwarePath: string): ReadonlyArray<strin
   "none",
 ]
 
+/** How many times the erase is tried again after a failure. */
+const ERASE_RETRIES = 2
+
 /**
  * Erase the flash beyond the firmware of the board just started behind `ptyPath`, and reset it,
  * so that its filesystem starts as a real board's does (see microbitFlash.ts).
@@ -142,7 +145,10 @@ export const eraseFlash = (ptyPath: string, firmwarePath: string, timeoutMs: num
         reason: `could not erase the filesystem's flash: ${cause instanceof Error ? cause.message : String(cause)}`,
         cause,
       }),
-  })
+  }).pipe(
+    // An emulator on a busy machine may drop a byte: the whole sequence again, from Ctrl-C.
+    Effect.retry(Schedule.recurs(ERASE_RETRIES)),
+  )
 
 /** The firmware and QEMU's executable, or what is missing and how to install it. */
 export const locateQemuMicrobit = (
