@@ -41,6 +41,9 @@ export {
 } from "./errors.js"
 // A process's standard streams as a link.
 export { openProcessLink, type ProcessLink, type ProcessLinkOptions } from "./ProcessLink.js"
+// A board's serial line over TCP: a raw byte stream, or telnet with RFC 2217's COM-PORT-OPTION.
+export { openTcpLink, type TcpLinkOptions } from "./tcp/TcpLink.js"
+export { openRfc2217Link, type Rfc2217LinkOptions } from "./rfc2217/Rfc2217Link.js"
 // Metrics.
 export { type ProtocolMetrics, TransportMetrics } from "./ProtocolMetrics.js"
 // Python values as literals, both ways.
