@@ -37,7 +37,9 @@ const normalise = (events: ReadonlyArray<TelnetEvent>) => {
   const out: Array<TelnetEvent | { _tag: "Data"; bytes: number[] }> = []
   for (const event of events) {
     if (event._tag !== "Data") {
-      out.push(event._tag === "Subnegotiation" ? { ...event, payload: Uint8Array.from(event.payload) } : event)
+      out.push(
+        event._tag === "Subnegotiation" ? { ...event, payload: Uint8Array.from(event.payload) } : event,
+      )
       continue
     }
     if (event.bytes.length === 0) continue
@@ -89,10 +91,14 @@ const decodeSplit = (wire: Uint8Array, cuts: ReadonlyArray<number>) => {
 describe("the telnet codec", () => {
   it("any data and commands, encoded and cut anywhere, decode to the same data and commands in order", () => {
     fc.assert(
-      fc.property(fc.array(event, { maxLength: 12 }), fc.array(fc.nat(), { maxLength: 8 }), (events, cuts) => {
-        const wire = concat(events.map(encodeEvent))
-        expect(normalise(decodeSplit(wire, cuts))).toEqual(normalise(events))
-      }),
+      fc.property(
+        fc.array(event, { maxLength: 12 }),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        (events, cuts) => {
+          const wire = concat(events.map(encodeEvent))
+          expect(normalise(decodeSplit(wire, cuts))).toEqual(normalise(events))
+        },
+      ),
       { numRuns: 2000 },
     )
   })
@@ -194,9 +200,7 @@ describe("the RFC 2217 option negotiation", () => {
       0xf0,
     ])
     expect(
-      controlLineSettings({ dtr: false, rts: true }).map((c) => [
-        ...(c as { payload: Uint8Array }).payload,
-      ]),
+      controlLineSettings({ dtr: false, rts: true }).map((c) => [...(c as { payload: Uint8Array }).payload]),
     ).toEqual([
       [5, 9],
       [5, 11],
@@ -205,7 +209,9 @@ describe("the RFC 2217 option negotiation", () => {
     expect(
       acknowledgedCommand({ _tag: "Subnegotiation", option: 44, payload: Uint8Array.of(101, 0, 1, 0xc2, 0) }),
     ).toBe(1)
-    expect(acknowledgedCommand({ _tag: "Subnegotiation", option: 44, payload: Uint8Array.of(1) })).toBe(undefined)
+    expect(acknowledgedCommand({ _tag: "Subnegotiation", option: 44, payload: Uint8Array.of(1) })).toBe(
+      undefined,
+    )
     expect(acknowledgedCommand({ _tag: "Negotiation", verb: DO, option: 44 })).toBe(undefined)
   })
 })

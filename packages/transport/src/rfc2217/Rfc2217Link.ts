@@ -81,7 +81,9 @@ export const openRfc2217Link = (
     const decoder = new TelnetDecoder()
     const settings = serialSettings(baudRate)
     /** The settings the server has not confirmed yet, by command code. */
-    const unconfirmed = new Set(settings.flatMap((s) => (s._tag === "Subnegotiation" ? [s.payload[0] as number] : [])))
+    const unconfirmed = new Set(
+      settings.flatMap((s) => (s._tag === "Subnegotiation" ? [s.payload[0] as number] : [])),
+    )
     /** Completes once the port is configured, or fails when the server refuses COM-PORT-OPTION. */
     const ready = Deferred.makeUnsafe<void, LinkOpenError>()
     let settingsSent = false
@@ -155,6 +157,8 @@ export const openRfc2217Link = (
             }),
           ),
       }),
+      // A server that failed the negotiation gets no orderly goodbye to wait for.
+      Effect.tapError(() => Effect.sync(() => socket.destroy())),
     )
 
     return {

@@ -30,9 +30,7 @@ export type TelnetCommand =
   | { readonly _tag: "Command"; readonly code: number }
 
 /** What one chunk decoded to, in stream order: data runs and commands. */
-export type TelnetEvent =
-  | { readonly _tag: "Data"; readonly bytes: Uint8Array }
-  | TelnetCommand
+export type TelnetEvent = { readonly _tag: "Data"; readonly bytes: Uint8Array } | TelnetCommand
 
 const isVerb = (byte: number): byte is TelnetVerb => byte >= WILL && byte <= DONT
 
@@ -138,7 +136,11 @@ export class TelnetDecoder {
             this.payload.push(IAC)
             this.state = { ...state, iac: false }
           } else if (byte === SE) {
-            events.push({ _tag: "Subnegotiation", option: state.option, payload: Uint8Array.from(this.payload) })
+            events.push({
+              _tag: "Subnegotiation",
+              option: state.option,
+              payload: Uint8Array.from(this.payload),
+            })
             this.payload = []
             this.state = { at: "Data" }
           } else {

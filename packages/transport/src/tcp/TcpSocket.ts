@@ -3,7 +3,7 @@
  * watching the socket for the other side going away, writing, and closing when the scope closes.
  * The raw `tcp:` link and the RFC 2217 link are both built on it.
  */
-import { type Socket, connect } from "node:net"
+import { connect, type Socket } from "node:net"
 import { Effect, type Scope } from "effect"
 import type { ReceiveQueue } from "../ByteLink.js"
 import { type LinkError, LinkLostError, LinkOpenError } from "../errors.js"
@@ -38,7 +38,8 @@ const KEEP_ALIVE_IDLE_MS = 10_000
 const LAST_WORDS_BYTES = 120
 
 /** `host:port`, with brackets around an IPv6 address. */
-export const hostPort = (host: string, port: number) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`)
+export const hostPort = (host: string, port: number) =>
+  host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`
 
 const describeConnectFailure = (where: string, error: NodeJS.ErrnoException): string => {
   switch (error.code) {
@@ -71,7 +72,11 @@ export const connectSocket = (
     Effect.callback<Socket, LinkOpenError>((resume) => {
       const socket = connect({ host: endpoint.host, port: endpoint.port, noDelay: true })
       const onError = (error: NodeJS.ErrnoException) =>
-        resume(Effect.fail(new LinkOpenError({ link, reason: describeConnectFailure(where, error), cause: error })))
+        resume(
+          Effect.fail(
+            new LinkOpenError({ link, reason: describeConnectFailure(where, error), cause: error }),
+          ),
+        )
       socket.once("error", onError)
       socket.once("connect", () => {
         socket.removeListener("error", onError)
@@ -167,7 +172,8 @@ export const writeSocket = (
       if (!error) return resume(Effect.void)
       resume(
         Effect.fail(
-          rx.closedReason() ?? new LinkLostError({ link, reason: `write failed: ${error.message}`, cause: error }),
+          rx.closedReason() ??
+            new LinkLostError({ link, reason: `write failed: ${error.message}`, cause: error }),
         ),
       )
     })
