@@ -5,7 +5,7 @@
  * telnet RFC 2217 with a configuration file of ours in a temporary folder.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { realpathSync } from "node:fs"
+import { existsSync, realpathSync } from "node:fs"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { createServer } from "node:net"
 import os from "node:os"
@@ -119,7 +119,9 @@ export const startSer2net = async (device: string, port?: number): Promise<Netwo
       "",
     ].join("\n"),
   )
-  const child = spawn("ser2net", ["-n", "-c", config, "-P", path.join(dir, "ser2net.pid")], {
+  // Debian puts it in /usr/sbin, which a non-root PATH often lacks.
+  const ser2net = existsSync("/usr/sbin/ser2net") ? "/usr/sbin/ser2net" : "ser2net"
+  const child = spawn(ser2net, ["-n", "-c", config, "-P", path.join(dir, "ser2net.pid")], {
     stdio: ["ignore", "pipe", "pipe"],
   })
   let output = ""
