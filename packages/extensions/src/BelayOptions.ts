@@ -22,6 +22,11 @@ export interface BelayOptions {
   readonly protocol: RawReplOptions
   /** Where the virtual board keeps its flash; in memory when unset. */
   readonly virtualDir: string | undefined
+  /**
+   * `qemu:microbit` without `keep=`: keep the emulator running between processes (the CLI does),
+   * rather than one of its own that stops with the stack (the default).
+   */
+  readonly keepQemu: boolean | undefined
 }
 
 /**
@@ -56,5 +61,6 @@ export const loadBelayOptions = (overrides: Partial<BelayOptions> = {}) =>
       session,
       protocol,
       virtualDir: overrides.virtualDir ?? Option.getOrUndefined(virtualDir),
+      keepQemu: overrides.keepQemu,
     } satisfies BelayOptions
   })

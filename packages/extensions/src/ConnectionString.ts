@@ -12,7 +12,11 @@ import { Data, Result } from "effect"
  *   (`belay ports --json` shows them); both take the serial options (`auto?baud=115200`)
  * - `exec:<command and arguments>`: a process's standard streams (`exec:micropython`; a
  *   MicroPython unix build, named `micropython...`, gets `-i` so that it runs its REPL on a pipe)
- * - `qemu:microbit`: the emulated micro:bit (needs qemu-system-arm and the firmware package)
+ * - `exec-pty:<command and arguments>`: the same on a pseudo-terminal, for a program that wants a
+ *   terminal (`exec-pty:ssh -t pi micropython`, `exec-pty:docker run -it ...`); needs util-linux's `script`
+ * - `qemu:microbit`: the emulated micro:bit (needs qemu-system-arm and the firmware package);
+ *   `?firmware=<hex file>`; `?keep=true` keeps it running between processes (one per firmware file,
+ *   see `useKeptQemuMicrobit`), `?keep=false` gives one of its own that stops with the link
  * - `tcp:host:port` (or `socket://host:port`, as mpremote writes it): a board's serial line as a
  *   raw TCP byte stream (`socat`, ESP-Link, ser2net's `tcp` accepter)
  * - `rfc2217:host:port?baud=115200&dtr=false` (or `rfc2217://host:port`): a serial port behind a
@@ -44,6 +48,8 @@ export type Connection =
       readonly command: string
       readonly args: ReadonlyArray<string>
       readonly restart: boolean
+      /** Run it on a pseudo-terminal (`exec-pty:`) rather than on pipes (`exec:`). */
+      readonly pty: boolean
     }
   | {
       /** A serial port found when the link opens: by USB serial number, or (undefined) the first likely board. */
@@ -53,7 +59,13 @@ export type Connection =
       readonly dtr: boolean | undefined
       readonly rts: boolean | undefined
     }
-  | { readonly _tag: "Qemu"; readonly machine: "microbit"; readonly firmwarePath: string | undefined }
+  | {
+      readonly _tag: "Qemu"
+      readonly machine: "microbit"
+      readonly firmwarePath: string | undefined
+      /** `keep=`: true, kept running between processes; false, one of its own; undefined, as the opener's default says. */
+      readonly keep: boolean | undefined
+    }
   | { readonly _tag: "Tcp"; readonly host: string; readonly port: number }
   | {
       readonly _tag: "Rfc2217"
@@ -77,7 +89,7 @@ export class ConnectionStringError extends Data.TaggedError("ConnectionStringErr
   readonly reason: string
 }> {
   override get message() {
-    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, qemu:microbit, tcp:host:port, rfc2217:host:port, virtual, list`
+    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, exec-pty:<command>, qemu:microbit, tcp:host:port, rfc2217:host:port, virtual, list`
   }
 }
 
@@ -191,11 +203,20 @@ const parse = (text: string, input: string): Connection => {
       flashDir: params.get("dir") ?? undefined,
     }
   }
-  if (text.startsWith("exec:")) {
-    const words = splitCommandLine(text.slice("exec:".length), input)
+  if (text.startsWith("exec:") || text.startsWith("exec-pty:")) {
+    const pty = text.startsWith("exec-pty:")
+    const scheme = pty ? "exec-pty:" : "exec:"
+    const words = splitCommandLine(text.slice(scheme.length), input)
     const [command, ...args] = words
-    if (command === undefined) throw new ConnectionStringError({ input, reason: "exec: needs a command" })
-    return { _tag: "Exec", command, args: withInteractiveFlag(command, args), restart: true }
+    if (command === undefined) throw new ConnectionStringError({ input, reason: `${scheme} needs a command` })
+    // On a terminal, a MicroPython unix build runs its REPL without being asked.
+    return {
+      _tag: "Exec",
+      command,
+      args: pty ? args : withInteractiveFlag(command, args),
+      restart: true,
+      pty,
+    }
   }
   if (text.startsWith("qemu:")) {
     const [machine, params] = splitQuery(text.slice("qemu:".length))
@@ -205,8 +226,13 @@ const parse = (text: string, input: string): Connection => {
         reason: `the only emulated board is microbit, not ${JSON.stringify(machine)}`,
       })
     }
-    checkKeys(params, ["firmware"], input)
-    return { _tag: "Qemu", machine, firmwarePath: params.get("firmware") ?? undefined }
+    checkKeys(params, ["firmware", "keep"], input)
+    return {
+      _tag: "Qemu",
+      machine,
+      firmwarePath: params.get("firmware") ?? undefined,
+      keep: flag(params.get("keep"), "keep", input),
+    }
   }
   const network = parseNetwork(text, input)
   if (network !== undefined) return network

@@ -86,6 +86,7 @@ describe("connection strings", () => {
       command: "micropython",
       args: ["-i"],
       restart: true,
+      pty: false,
     })
     expect(ok(`exec:node "my board.mjs" --flag 'a b' c\\ d`)).toMatchObject({
       command: "node",
@@ -93,8 +94,29 @@ describe("connection strings", () => {
     })
   })
 
+  it("reads exec-pty: a command on a pseudo-terminal, where a MicroPython build needs no -i", () => {
+    expect(ok("exec-pty:ssh -t pi micropython")).toEqual({
+      _tag: "Exec",
+      command: "ssh",
+      args: ["-t", "pi", "micropython"],
+      restart: true,
+      pty: true,
+    })
+    expect(ok("exec-pty:micropython")).toMatchObject({ command: "micropython", args: [], pty: true })
+  })
+
   it("reads qemu and list", () => {
-    expect(ok("qemu:microbit")).toEqual({ _tag: "Qemu", machine: "microbit", firmwarePath: undefined })
+    expect(ok("qemu:microbit")).toEqual({
+      _tag: "Qemu",
+      machine: "microbit",
+      firmwarePath: undefined,
+      keep: undefined,
+    })
+    expect(ok("qemu:microbit?keep=true&firmware=/tmp/f.hex")).toMatchObject({
+      keep: true,
+      firmwarePath: "/tmp/f.hex",
+    })
+    expect(ok("qemu:microbit?keep=0")).toMatchObject({ keep: false })
     expect(ok("list")).toEqual({ _tag: "List" })
   })
 
@@ -136,6 +158,8 @@ describe("connection strings", () => {
       "virtual?speed=1",
       "qemu:pico",
       "exec:",
+      "exec-pty:",
+      "qemu:microbit?keep=maybe",
       "exec:'open",
       "USB0",
       "virtual?rawPaste=maybe",

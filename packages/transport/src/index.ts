@@ -43,6 +43,7 @@ export {
 export { openProcessLink, type ProcessLink, type ProcessLinkOptions } from "./ProcessLink.js"
 // Metrics.
 export { type ProtocolMetrics, TransportMetrics } from "./ProtocolMetrics.js"
+export { PtyUnavailableError } from "./Pseudoterminal.js"
 // Python values as literals, both ways.
 export {
   type PythonDict,

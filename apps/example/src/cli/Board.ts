@@ -24,7 +24,8 @@ export const defaultVirtualDir = (): string =>
 export const boardLayer = (device: string) => {
   let layer = boardLayers.get(device)
   if (layer === undefined) {
-    layer = BelayLive({ device, virtualDir: defaultVirtualDir() }).pipe(
+    // qemu:microbit stays running between commands, as a board stays plugged in (`belay qemu stop`).
+    layer = BelayLive({ device, virtualDir: defaultVirtualDir(), keepQemu: true }).pipe(
       Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())),
     )
     boardLayers.set(device, layer)

@@ -51,6 +51,7 @@ const connectionTags = new Set([
   "BoardResetError",
   "BoardStuckError",
   "QemuStartError",
+  "QemuStateError",
   "DeviceCapabilityError",
   "SessionError",
   "SessionLimitError",
@@ -72,6 +73,7 @@ const usageTags = new Set([
   "InvalidPathError",
   "PathTraversalError",
   "VirtualDeviceMissingError",
+  "PtyUnavailableError",
 ])
 
 const HELP_HINT = "`belay --help` lists the commands; `belay <command> --help` shows one with examples"
@@ -90,6 +92,10 @@ const hints: Record<string, string> = {
     "something else is talking on this port (a program on the board printing, another terminal): stop it and try again",
   QemuStartError:
     "the emulated micro:bit needs: apt-get install qemu-system-arm firmware-microbit-micropython",
+  QemuStateError:
+    "`belay qemu status` shows the kept emulators; `belay qemu stop` stops them and clears their state",
+  PtyUnavailableError:
+    "or run the program on pipes with exec:<command> (a MicroPython unix build works there with -i)",
   ConnectionStringError: "see `belay --help` for the --device forms, or `belay ports` for the ports",
   ConfigError: "fix or unset that environment variable",
   UsageError: HELP_HINT,
