@@ -1,5 +1,6 @@
 import { Deferred, Effect, type Scope } from "effect"
 import { type ByteLink, makeReceiveQueue } from "../ByteLink.js"
+import { concatBytes } from "../Bytes.js"
 import { LinkOpenError } from "../errors.js"
 import { connectSocket, hostPort, type TcpEndpoint, watchSocket, writeSocket } from "../tcp/TcpSocket.js"
 import {
@@ -9,7 +10,7 @@ import {
   serialSettings,
   TelnetOptions,
 } from "./Rfc2217Protocol.js"
-import { encodeCommand, encodeData, TelnetDecoder } from "./TelnetCodec.js"
+import { encodeCommand, encodeData, type TelnetCommand, TelnetDecoder } from "./TelnetCodec.js"
 
 /**
  * Options of {@link openRfc2217Link}.
@@ -32,6 +33,8 @@ export interface Rfc2217LinkOptions extends TcpEndpoint {
 const DEFAULT_BAUD_RATE = 115200
 /** Default bound on the negotiation: a server answers its options in one round trip. */
 const DEFAULT_NEGOTIATION_TIMEOUT_MS = 5000
+/** How long the client waits for the server to announce its options before it sends its own. */
+const SERVER_ANNOUNCEMENT_MS = 100
 
 const settingNames: Record<number, string> = {
   [ComPortCommand.setBaudRate]: "baud rate",
@@ -88,16 +91,20 @@ export const openRfc2217Link = (
     const ready = Deferred.makeUnsafe<void, LinkOpenError>()
     let settingsSent = false
 
-    const send = (bytes: Uint8Array) => {
-      if (!socket.destroyed) socket.write(bytes)
+    /** Commands go out one write per batch: the opening, or everything one received chunk calls for. */
+    const send = (commands: ReadonlyArray<TelnetCommand>) => {
+      if (commands.length > 0 && !socket.destroyed) socket.write(concatBytes(commands.map(encodeCommand)))
     }
-    const sendSettings = () => {
-      if (settingsSent || !telnet.comPortAccepted) return
+    const settingsDue = (): TelnetCommand[] => {
+      if (settingsSent || !telnet.comPortAccepted) return []
       settingsSent = true
-      for (const command of settings) send(encodeCommand(command))
-      for (const command of controlLineSettings({ dtr: options.dtr, rts: options.rts })) {
-        send(encodeCommand(command))
-      }
+      return [...settings, ...controlLineSettings({ dtr: options.dtr, rts: options.rts })]
+    }
+    let opened = false
+    const open = () => {
+      if (opened) return
+      opened = true
+      send(telnet.opening())
     }
 
     watchSocket(
@@ -106,12 +113,14 @@ export const openRfc2217Link = (
       where,
       () => closing,
       (chunk) => {
+        open()
+        const out: TelnetCommand[] = []
         for (const event of decoder.feed(chunk)) {
           if (event._tag === "Data") {
             rx.push(event.bytes)
             continue
           }
-          for (const answer of telnet.answer(event)) send(encodeCommand(answer))
+          out.push(...telnet.answer(event))
           const confirmed = acknowledgedCommand(event)
           if (confirmed !== undefined) unconfirmed.delete(confirmed)
           if (telnet.comPortRefused) {
@@ -125,9 +134,10 @@ export const openRfc2217Link = (
               ),
             )
           }
-          sendSettings()
+          out.push(...settingsDue())
           if (settingsSent && unconfirmed.size === 0) Deferred.doneUnsafe(ready, Effect.void)
         }
+        send(out)
       },
     )
     // The connection breaking during the negotiation is an open failure (after `watchSocket` saw why).
@@ -142,7 +152,14 @@ export const openRfc2217Link = (
         ),
       ),
     )
-    for (const command of telnet.opening()) send(encodeCommand(command))
+    // Servers announce their options as a client connects (ser2net does, even to a client it then
+    // turns away with "Port already in use"): the opening goes out once they have spoken, so that
+    // a refusal is read before anything is written into a closing connection; after a short bound
+    // for a server that waits for the client.
+    yield* Effect.acquireRelease(
+      Effect.sync(() => setTimeout(open, SERVER_ANNOUNCEMENT_MS)),
+      (timer) => Effect.sync(() => clearTimeout(timer)),
+    )
 
     yield* Deferred.await(ready).pipe(
       Effect.timeoutOrElse({

@@ -144,7 +144,12 @@ export const watchSocket = (
   })
   socket.on("error", (error: NodeJS.ErrnoException) => {
     if (closing()) return
-    const what = error.code === "ECONNRESET" ? "reset the connection" : `failed: ${error.message}`
+    const what =
+      error.code === "ECONNRESET"
+        ? "reset the connection"
+        : error.code === "EPIPE"
+          ? "closed the connection (found on writing to it)"
+          : `failed: ${error.message}`
     rx.fail(`${where} ${what}${lastWords()}`, error)
   })
   socket.on("close", () => {
