@@ -180,6 +180,7 @@ describe("tcp: to belay-virtual-board --tcp", () => {
     expect(result.code).not.toBe(0)
     expect(result.stderr).toContain("connection refused")
     expect(result.stderr).toContain(`127.0.0.1:${gone.port}`)
+    expect(result.stderr).toContain("is the server running")
   })
 })
 

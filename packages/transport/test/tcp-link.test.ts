@@ -291,8 +291,12 @@ describe("openRfc2217Link", () => {
     expect(error.reason).toContain("did not negotiate RFC 2217 within 200 ms")
   })
 
-  it("a server closing during the negotiation is a LinkOpenError with its words", async () => {
-    const port = await listen((socket) => socket.end("Port already in use\r\n"))
+  it("a server turning the client away as ser2net does (options, its words, a full close) is a LinkOpenError with its words", async () => {
+    const port = await listen((socket) =>
+      socket.end(Buffer.concat([SER2NET_OPENING, Buffer.from("Port already in use\r\n")]), () =>
+        socket.destroy(),
+      ),
+    )
     const error = await run(Effect.flip(openRfc2217Link({ host: "127.0.0.1", port })))
     expect(error._tag).toBe("LinkOpenError")
     expect(error.reason).toContain("Port already in use")
