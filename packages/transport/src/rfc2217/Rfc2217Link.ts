@@ -141,7 +141,7 @@ export const openRfc2217Link = (
       },
     )
     // The connection breaking during the negotiation is an open failure (after `watchSocket` saw why).
-    socket.once("close", () =>
+    const closedDuringNegotiation = () =>
       Deferred.doneUnsafe(
         ready,
         Effect.fail(
@@ -150,8 +150,9 @@ export const openRfc2217Link = (
             reason: rx.closedReason()?.reason ?? `${where} closed the connection during the negotiation`,
           }),
         ),
-      ),
-    )
+      )
+    socket.once("close", closedDuringNegotiation)
+    if (socket.destroyed) closedDuringNegotiation()
     // Servers announce their options as a client connects (ser2net does, even to a client it then
     // turns away with "Port already in use"): the opening goes out once they have spoken, so that
     // a refusal is read before anything is written into a closing connection; after a short bound

@@ -80,6 +80,9 @@ export const connectSocket = (
       socket.once("error", onError)
       socket.once("connect", () => {
         socket.removeListener("error", onError)
+        // An error before the link watches the socket must not go unhandled (it would end the
+        // process); the link learns of it from the socket being destroyed (see `watchSocket`).
+        socket.on("error", () => {})
         // Small writes (a Ctrl-C, a raw-paste window) go out at once rather than waiting for Nagle.
         socket.setNoDelay(true)
         socket.setKeepAlive(true, KEEP_ALIVE_IDLE_MS)
@@ -156,6 +159,8 @@ export const watchSocket = (
     if (closing()) return
     rx.fail(`${where} closed the connection${lastWords()}`)
   })
+  // Gone between connecting and now: its close event has passed.
+  if (socket.destroyed && !closing()) rx.fail(`${where} closed the connection as it opened`)
 }
 
 /**
