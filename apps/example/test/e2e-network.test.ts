@@ -31,6 +31,16 @@ const holdConnection = (port: number) =>
     socket.once("error", reject)
   })
 
+/** The board answers again once the server has seen the holding client leave (asked a bounded number of times). */
+const servedAgain = async (device: string) => {
+  let again = await belay(["exec", "print(1)", "--device", device])
+  for (let i = 0; i < 10 && again.stderr.includes("Port already in use"); i++) {
+    await sleep(100)
+    again = await belay(["exec", "print(1)", "--device", device])
+  }
+  expect(again.code, again.stderr).toBe(0)
+}
+
 /** exec, eval, cp, ls, cat and fs sync against `device()`. */
 const everyCommand = (device: () => string) => {
   it("exec and eval", async () => {
@@ -151,13 +161,7 @@ describe("tcp: to belay-virtual-board --tcp", () => {
     } finally {
       first.destroy()
     }
-    // Served again once the server has seen the first client leave (asked a bounded number of times).
-    let again = await belay(["exec", "print(1)", "--device", device()])
-    for (let i = 0; i < 10 && again.stderr.includes("Port already in use"); i++) {
-      await sleep(100)
-      again = await belay(["exec", "print(1)", "--device", device()])
-    }
-    expect(again.code, again.stderr).toBe(0)
+    await servedAgain(device())
   })
 
   it("a connection dropped mid-upload: old file intact, no temporary file after the next connection", async () => {
@@ -214,6 +218,7 @@ describe("rfc2217: through ser2net to the virtual board on a pseudo-terminal", (
     } finally {
       first.destroy()
     }
+    await servedAgain(device())
   })
 
   it("ser2net killed mid-upload: old file intact, no temporary file after the next connection", async () => {
