@@ -10,7 +10,7 @@
  * package is installed. Without it, those connections fail with `VirtualDeviceMissingError`.
  */
 import type { ByteLink, LinkOpenError, PtyUnavailableError, RawReplOptions } from "@belay/transport"
-import { openProcessLink } from "@belay/transport"
+import { openProcessLink, openRfc2217Link, openTcpLink } from "@belay/transport"
 import { listSerialPorts, openSerialLink, type SerialPortInfo } from "@belay/transport/serial"
 // Types only: erased from the built module, so nothing of the package loads until `import()` below.
 import type { QemuStartError, QemuStateError } from "@belay/virtual-device"
@@ -199,6 +199,16 @@ export const openConnection = (
         Effect.flatMap((qemu) => openSerialLink({ path: qemu.ptyPath })),
       )
     }
+    case "Tcp":
+      return openTcpLink({ host: connection.host, port: connection.port })
+    case "Rfc2217":
+      return openRfc2217Link({
+        host: connection.host,
+        port: connection.port,
+        baudRate: connection.baudRate,
+        ...(connection.dtr !== undefined ? { dtr: connection.dtr } : {}),
+        ...(connection.rts !== undefined ? { rts: connection.rts } : {}),
+      })
     case "List":
       return Effect.fail(
         new ConnectionStringError({

@@ -17,6 +17,10 @@ import { Data, Result } from "effect"
  * - `qemu:microbit`: the emulated micro:bit (needs qemu-system-arm and the firmware package);
  *   `?firmware=<hex file>`; `?keep=true` keeps it running between processes (one per firmware file,
  *   see `useKeptQemuMicrobit`), `?keep=false` gives one of its own that stops with the link
+ * - `tcp:host:port` (or `socket://host:port`, as mpremote writes it): a board's serial line as a
+ *   raw TCP byte stream (`socat`, ESP-Link, ser2net's `tcp` accepter)
+ * - `rfc2217:host:port?baud=115200&dtr=false` (or `rfc2217://host:port`): a serial port behind a
+ *   telnet RFC 2217 server (ser2net's `telnet(rfc2217)`), whose speed and modem lines are set remotely
  * - `list`: not a board: enumerate serial ports
  *
  * @example
@@ -62,6 +66,15 @@ export type Connection =
       /** `keep=`: true, kept running between processes; false, one of its own; undefined, as the opener's default says. */
       readonly keep: boolean | undefined
     }
+  | { readonly _tag: "Tcp"; readonly host: string; readonly port: number }
+  | {
+      readonly _tag: "Rfc2217"
+      readonly host: string
+      readonly port: number
+      readonly baudRate: number
+      readonly dtr: boolean | undefined
+      readonly rts: boolean | undefined
+    }
   | { readonly _tag: "List" }
 
 /**
@@ -76,7 +89,7 @@ export class ConnectionStringError extends Data.TaggedError("ConnectionStringErr
   readonly reason: string
 }> {
   override get message() {
-    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, exec-pty:<command>, qemu:microbit, virtual, list`
+    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, exec-pty:<command>, qemu:microbit, tcp:host:port, rfc2217:host:port, virtual, list`
   }
 }
 
@@ -221,6 +234,8 @@ const parse = (text: string, input: string): Connection => {
       keep: flag(params.get("keep"), "keep", input),
     }
   }
+  const network = parseNetwork(text, input)
+  if (network !== undefined) return network
   if (text === "auto" || text.startsWith("auto?") || text.startsWith("id:")) {
     const [head, params] = splitQuery(text)
     const serialNumber = head.startsWith("id:") ? head.slice("id:".length) : undefined
@@ -246,6 +261,28 @@ const parse = (text: string, input: string): Connection => {
   const [path, params] = splitQuery(rest)
   if (path === "") throw new ConnectionStringError({ input, reason: "serial: needs a device path" })
   return { _tag: "Serial", path, ...serialOptions(params, input) }
+}
+
+/** `tcp:`/`socket://` and `rfc2217:`/`rfc2217://` with `host:port` (`[::1]:port` for IPv6), or `undefined`. */
+const parseNetwork = (text: string, input: string): Connection | undefined => {
+  const scheme = /^(tcp|socket|rfc2217):(\/\/)?/i.exec(text)
+  if (scheme === null) return undefined
+  const rfc2217 = scheme[1]?.toLowerCase() === "rfc2217"
+  const [address, params] = splitQuery(text.slice(scheme[0].length))
+  const match = /^(?:\[([^\]]+)\]|([^:/[\]]+)):(\d+)\/?$/.exec(address)
+  const port = Number(match?.[3])
+  if (match === null || port < 1 || port > 65535) {
+    throw new ConnectionStringError({
+      input,
+      reason: `${scheme[1]}: needs host:port with a port from 1 to 65535 (e.g. ${scheme[1]}:192.168.1.20:2217)`,
+    })
+  }
+  const host = (match[1] ?? match[2]) as string
+  if (!rfc2217) {
+    checkKeys(params, [], input)
+    return { _tag: "Tcp", host, port }
+  }
+  return { _tag: "Rfc2217", host, port, ...serialOptions(params, input) }
 }
 
 const serialOptions = (params: URLSearchParams, input: string) => {

@@ -120,6 +120,35 @@ describe("connection strings", () => {
     expect(ok("list")).toEqual({ _tag: "List" })
   })
 
+  it("reads tcp: and rfc2217: with mpremote's socket:// and rfc2217:// spellings", () => {
+    const tcp = { _tag: "Tcp", host: "192.168.1.20", port: 23 }
+    expect(ok("tcp:192.168.1.20:23")).toEqual(tcp)
+    expect(ok("socket://192.168.1.20:23")).toEqual(tcp)
+    expect(ok("tcp://192.168.1.20:23")).toEqual(tcp)
+    expect(ok("tcp:[::1]:7000")).toEqual({ _tag: "Tcp", host: "::1", port: 7000 })
+    expect(ok("rfc2217:lab-pi:2217")).toEqual({
+      _tag: "Rfc2217",
+      host: "lab-pi",
+      port: 2217,
+      baudRate: 115200,
+      dtr: undefined,
+      rts: undefined,
+    })
+    expect(ok("rfc2217://lab-pi:2217?baud=9600&dtr=false&rts=0")).toEqual({
+      _tag: "Rfc2217",
+      host: "lab-pi",
+      port: 2217,
+      baudRate: 9600,
+      dtr: false,
+      rts: false,
+    })
+    for (const input of ["tcp:host", "tcp:host:0", "tcp:host:70000", "rfc2217:host:x", "tcp:h:1?baud=9600"]) {
+      expect(bad(input)._tag).toBe("ConnectionStringError")
+    }
+    expect(bad("rfc2217:host").reason).toContain("rfc2217: needs host:port")
+    expect(bad("rfc2217:h:1?speed=1").reason).toContain("speed")
+  })
+
   it("refuses what it cannot read, saying what was expected", () => {
     for (const input of [
       "",

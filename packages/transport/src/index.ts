@@ -55,5 +55,8 @@ export {
 } from "./PythonLiteral.js"
 // Options and events of the engine.
 export type { BoardResetEvent, ProtocolCapabilities, RawReplOptions } from "./RawReplEngine.js"
+export { openRfc2217Link, type Rfc2217LinkOptions } from "./rfc2217/Rfc2217Link.js"
 // State that lives as long as a board connection (or a session), under typed keys.
 export { StateKey, StateStore } from "./StateStore.js"
+// A board's serial line over TCP: a raw byte stream, or telnet with RFC 2217's COM-PORT-OPTION.
+export { openTcpLink, type TcpLinkOptions } from "./tcp/TcpLink.js"

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util"
 import type { VirtualBoardOptions } from "./options.js"
+import { serveVirtualBoardOverTcp, tcpOption } from "./tcpServer.js"
 import { VirtualBoard } from "./VirtualBoard.js"
 
 /** The line the script prints on stderr once the board is up. */
@@ -19,7 +20,9 @@ Options (also as JSON in $${OPTIONS_ENV}):
   --soft-reboot-banner <text>   "MPY: soft reboot" or "soft reboot"
   --banner-line-ending <crlf|crcrlf>
   --flash-dir <dir>             keep the flash in this directory
-  --flash-size <bytes>          flash size reported by os.statvfs`
+  --flash-size <bytes>          flash size reported by os.statvfs
+  --tcp <host:port>             serve the board on TCP instead of stdin/stdout (a raw byte
+                                stream, one client at a time; port 0 picks a free port)`
 
 /** Parse the script's arguments (and `$BELAY_VBOARD_OPTIONS`) into board options. */
 export const parseBoardArgs = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv): VirtualBoardOptions => {
@@ -35,6 +38,8 @@ export const parseBoardArgs = (argv: ReadonlyArray<string>, env: NodeJS.ProcessE
       "flash-dir": { type: "string" },
       "flash-size": { type: "string" },
       help: { type: "boolean" },
+      // Read by `tcpOption`; listed so that the strict parse accepts it.
+      tcp: { type: "string" },
     },
     strict: true,
   })
@@ -84,6 +89,14 @@ export const runVirtualBoardOverStdio = async (argv: ReadonlyArray<string>): Pro
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`)
     process.exit(2)
+  }
+  // --tcp: the board on a TCP port instead of stdin/stdout.
+  try {
+    const tcp = tcpOption(argv)
+    if (tcp !== undefined) return await serveVirtualBoardOverTcp(options, tcp, READY_LINE)
+  } catch (error) {
+    process.stderr.write(`belay-virtual-board: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.exit(error instanceof Error && error.message.startsWith("--tcp") ? 2 : 1)
   }
   const stdin = process.stdin
   if (stdin.isTTY) stdin.setRawMode(true)

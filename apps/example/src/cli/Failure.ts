@@ -108,6 +108,16 @@ const hints: Record<string, string> = {
   SessionLimitError: "another command is using the board: wait for it, or stop it",
 }
 
+/** A `tcp:` or `rfc2217:` link that failed: the serial hints (cable, `belay ports`) do not apply. */
+const networkHint = (tag: string, error: unknown): string | undefined => {
+  if (!/^(tcp|rfc2217):/.test(String((error as { link?: unknown }).link))) return undefined
+  if (tag === "LinkOpenError")
+    return "is the server running, the host and port right, and no other client connected (a serial server takes one at a time)?"
+  if (tag === "LinkLostError" || tag === "LinkClosedError")
+    return "the connection was lost: check the server and the network, then run the command again"
+  return undefined
+}
+
 const tagOf = (error: unknown): string | undefined =>
   typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : undefined
 
@@ -163,7 +173,7 @@ export const describeError = (error: unknown, expected: boolean): Failure => {
   if (tag !== undefined && usageTags.has(tag))
     return { tag, message, hint: own ?? hints[tag], exitCode: ExitCode.usage }
   if (tag !== undefined && connectionTags.has(tag))
-    return { tag, message, hint: hints[tag], exitCode: ExitCode.connection }
+    return { tag, message, hint: networkHint(tag, error) ?? hints[tag], exitCode: ExitCode.connection }
   if (tag !== undefined && expected) return { tag, message, hint: hints[tag], exitCode: ExitCode.python }
   return {
     tag: "Defect",
