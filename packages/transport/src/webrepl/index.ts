@@ -1,0 +1,18 @@
+/**
+ * The WebREPL link to network boards, on the `ws` package (loaded only by code that imports this
+ * entry point, so that serial-only programs never load it).
+ *
+ * @example
+ * import { openWebReplLink } from "@belay/transport/webrepl"
+ *
+ * @module
+ */
+export {
+  MAX_FRAME_BYTES,
+  openWebReplLink,
+  WEBREPL_DEFAULT_PORT,
+  type WebReplLink,
+  type WebReplLinkOptions,
+  webReplTarget,
+} from "./WebReplLink.js"
+export { MAX_PASSWORD_CHARS, WebReplLoginError } from "./WebReplLogin.js"
