@@ -35,7 +35,12 @@ export const BelayLive = (overrides: Partial<BelayOptions> = {}) =>
     Effect.gen(function* () {
       const options = yield* loadBelayOptions(overrides)
       const connection = yield* Effect.fromResult(parseConnectionString(options.device))
-      const link = BoardLink.layer(openConnection(connection, { virtualDir: options.virtualDir }))
+      const link = BoardLink.layer(
+        openConnection(connection, {
+          virtualDir: options.virtualDir,
+          webReplPassword: options.webReplPassword,
+        }),
+      )
       const device = DeviceCommunication.layer({
         ...protocolDefaultsFor(connection),
         ...options.protocol,

@@ -5,7 +5,7 @@ import {
   type SessionManagementOptions,
 } from "@belay/core"
 import type { RawReplOptions } from "@belay/transport"
-import { Config, Duration, Effect, Option } from "effect"
+import { Config, Duration, Effect, Option, type Redacted } from "effect"
 
 /**
  * Everything the composed stack needs: where the board is, the protocol engine's options and the
@@ -22,6 +22,8 @@ export interface BelayOptions {
   readonly protocol: RawReplOptions
   /** Where the virtual board keeps its flash; in memory when unset. */
   readonly virtualDir: string | undefined
+  /** The password of a `ws://` board's WebREPL (unless its connection string has one). */
+  readonly webReplPassword: Redacted.Redacted<string> | undefined
 }
 
 /**
@@ -29,7 +31,7 @@ export interface BelayOptions {
  * `BELAY_DEVICE` (connection string, default `virtual`), `BELAY_EXEC_TIMEOUT` (e.g. `30s`, `500ms`; a bare number is milliseconds),
  * `BELAY_INTEGRITY` (`checked`, the default, or `unchecked`: see `ExecOptions.integrity` in
  * `@belay/transport`), `BELAY_MAX_OUTPUT_BYTES` (output `exec`/`eval` collect, default 16 MB; `64KB`, `16MB` or bytes),
- * `BELAY_VIRTUAL_DIR`, and the session options of `@belay/core` (`BELAY_SESSION_TIMEOUT`,
+ * `BELAY_VIRTUAL_DIR`, `BELAY_WEBREPL_PASSWORD` (a `ws://` board's WebREPL password), and the session options of `@belay/core` (`BELAY_SESSION_TIMEOUT`,
  * `BELAY_MAX_SESSIONS`, `BELAY_SESSION_LIMIT`, `BELAY_SESSION_METRICS`, `BELAY_RESOURCE_TRACKING`,
  * `BELAY_CLEANUP_TIMEOUT`, `BELAY_FALLBACK_CAPABILITIES`).
  *
@@ -42,6 +44,7 @@ export const loadBelayOptions = (overrides: Partial<BelayOptions> = {}) =>
     const device = yield* Config.String("BELAY_DEVICE").pipe(Config.withDefault("virtual"))
     const execTimeout = yield* Config.option(DurationConfig("BELAY_EXEC_TIMEOUT"))
     const virtualDir = yield* Config.option(Config.String("BELAY_VIRTUAL_DIR"))
+    const webReplPassword = yield* Config.option(Config.Redacted("BELAY_WEBREPL_PASSWORD"))
     const integrity = yield* Config.option(Config.Literals(["checked", "unchecked"], "BELAY_INTEGRITY"))
     const maxOutput = yield* Config.option(ByteSizeConfig("BELAY_MAX_OUTPUT_BYTES"))
     const session = yield* loadSessionManagementOptions(overrides.session)
@@ -56,5 +59,6 @@ export const loadBelayOptions = (overrides: Partial<BelayOptions> = {}) =>
       session,
       protocol,
       virtualDir: overrides.virtualDir ?? Option.getOrUndefined(virtualDir),
+      webReplPassword: overrides.webReplPassword ?? Option.getOrUndefined(webReplPassword),
     } satisfies BelayOptions
   })

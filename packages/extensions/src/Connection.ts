@@ -9,12 +9,12 @@
  * `connect("virtual")` and `BelayLive({ device: "virtual" })` working unchanged wherever the
  * package is installed. Without it, those connections fail with `VirtualDeviceMissingError`.
  */
-import type { ByteLink, LinkOpenError, RawReplOptions } from "@belay/transport"
+import type { ByteLink, LinkOpenError, RawReplOptions, WebReplLoginError } from "@belay/transport"
 import { openProcessLink } from "@belay/transport"
 import { listSerialPorts, openSerialLink, type SerialPortInfo } from "@belay/transport/serial"
 // Types only: erased from the built module, so nothing of the package loads until `import()` below.
 import type { QemuStartError } from "@belay/virtual-device"
-import { Data, Effect, type Scope } from "effect"
+import { Data, Effect, type Redacted, type Scope } from "effect"
 import { type Connection, ConnectionStringError } from "./ConnectionString.js"
 
 /**
@@ -106,6 +106,18 @@ const loadVirtualDevice = (connection: string) =>
     ),
   )
 
+let warnedOfPasswordInString = false
+
+/** A password in a connection string is accepted, with one warning per process (never the password). */
+const warnPasswordInString = (given: boolean) =>
+  Effect.suspend(() => {
+    if (!given || warnedOfPasswordInString) return Effect.void
+    warnedOfPasswordInString = true
+    return Effect.logWarning(
+      "a WebREPL password in the connection string (?password=) shows in shell histories and process lists: use BELAY_WEBREPL_PASSWORD or the config file instead",
+    )
+  })
+
 /**
  * Open the link a connection describes. The link lives as long as the scope.
  *
@@ -115,10 +127,19 @@ const loadVirtualDevice = (connection: string) =>
  */
 export const openConnection = (
   connection: Connection,
-  defaults: { readonly virtualDir?: string | undefined } = {},
+  defaults: {
+    readonly virtualDir?: string | undefined
+    /** The WebREPL password when the connection string has none. */
+    readonly webReplPassword?: Redacted.Redacted<string> | undefined
+  } = {},
 ): Effect.Effect<
   ByteLink,
-  LinkOpenError | QemuStartError | ConnectionStringError | VirtualDeviceMissingError | NoBoardFoundError,
+  | LinkOpenError
+  | QemuStartError
+  | ConnectionStringError
+  | VirtualDeviceMissingError
+  | NoBoardFoundError
+  | WebReplLoginError,
   Scope.Scope
 > => {
   switch (connection._tag) {
@@ -168,6 +189,18 @@ export const openConnection = (
           ),
         ),
         Effect.flatMap((qemu) => openSerialLink({ path: qemu.ptyPath })),
+      )
+    case "WebRepl":
+      return Effect.flatMap(warnPasswordInString(connection.password !== undefined), () =>
+        // Imported on first use, so that programs that never open a WebREPL never load `ws`.
+        Effect.flatMap(
+          Effect.promise(() => import("@belay/transport/webrepl")),
+          ({ openWebReplLink }) =>
+            openWebReplLink({
+              url: connection.url,
+              password: connection.password ?? defaults.webReplPassword,
+            }),
+        ),
       )
     case "List":
       return Effect.fail(

@@ -1,4 +1,5 @@
-import { Data, Result } from "effect"
+import { webReplTarget } from "@belay/transport"
+import { Data, Redacted, Result } from "effect"
 
 /**
  * Where a board is, parsed from a connection string.
@@ -13,6 +14,9 @@ import { Data, Result } from "effect"
  * - `exec:<command and arguments>`: a process's standard streams (`exec:micropython`; a
  *   MicroPython unix build, named `micropython...`, gets `-i` so that it runs its REPL on a pipe)
  * - `qemu:microbit`: the emulated micro:bit (needs qemu-system-arm and the firmware package)
+ * - `ws://host[:port]` (port 8266 when not given), `wss://host[:port]`: a board's WebREPL; the
+ *   password comes from the connection's options (`?password=` is accepted, but a password in a
+ *   connection string ends up in shell histories and process lists)
  * - `list`: not a board: enumerate serial ports
  *
  * @example
@@ -50,6 +54,12 @@ export type Connection =
       readonly rts: boolean | undefined
     }
   | { readonly _tag: "Qemu"; readonly machine: "microbit"; readonly firmwarePath: string | undefined }
+  | {
+      /** A board's WebREPL: `url` without the query; `password` from `?password=`, if there was one. */
+      readonly _tag: "WebRepl"
+      readonly url: string
+      readonly password: Redacted.Redacted<string> | undefined
+    }
   | { readonly _tag: "List" }
 
 /**
@@ -64,7 +74,7 @@ export class ConnectionStringError extends Data.TaggedError("ConnectionStringErr
   readonly reason: string
 }> {
   override get message() {
-    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, qemu:microbit, virtual, list`
+    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, qemu:microbit, ws://<host>[:8266], virtual, list`
   }
 }
 
@@ -149,7 +159,10 @@ export const parseConnectionString = (input: string): Result.Result<Connection, 
   try {
     return Result.succeed(parse(input.trim(), input))
   } catch (error) {
-    if (error instanceof ConnectionStringError) return Result.fail(error)
+    if (error instanceof ConnectionStringError)
+      return Result.fail(
+        new ConnectionStringError({ input: withoutPassword(error.input), reason: error.reason }),
+      )
     throw error
   }
 }
@@ -184,6 +197,7 @@ const parse = (text: string, input: string): Connection => {
     if (command === undefined) throw new ConnectionStringError({ input, reason: "exec: needs a command" })
     return { _tag: "Exec", command, args: withInteractiveFlag(command, args), restart: true }
   }
+  if (/^wss?:\/\//i.test(text)) return webRepl(text, input)
   if (text.startsWith("qemu:")) {
     const [machine, params] = splitQuery(text.slice("qemu:".length))
     if (machine !== "microbit") {
@@ -220,6 +234,21 @@ const parse = (text: string, input: string): Connection => {
   const [path, params] = splitQuery(rest)
   if (path === "") throw new ConnectionStringError({ input, reason: "serial: needs a device path" })
   return { _tag: "Serial", path, ...serialOptions(params, input) }
+}
+
+/** A connection string as it may be shown: any `password=` value hidden. */
+const withoutPassword = (input: string) => input.replace(/([?&]password=)[^&]*/gi, "$1***")
+
+const webRepl = (text: string, input: string): Connection => {
+  const [, params] = splitQuery(text)
+  checkKeys(params, ["password"], input)
+  try {
+    const { url } = webReplTarget(text)
+    const password = params.get("password")
+    return { _tag: "WebRepl", url, password: password === null ? undefined : Redacted.make(password) }
+  } catch (error) {
+    throw new ConnectionStringError({ input, reason: (error as Error).message })
+  }
 }
 
 const serialOptions = (params: URLSearchParams, input: string) => {

@@ -54,7 +54,8 @@ export {
 } from "./PythonLiteral.js"
 // Options and events of the engine.
 export type { BoardResetEvent, ProtocolCapabilities, RawReplOptions } from "./RawReplEngine.js"
-// Logging in to a board's WebREPL (the link itself is at `@belay/transport/webrepl`).
-export { WebReplLoginError } from "./webrepl/WebReplLogin.js"
 // State that lives as long as a board connection (or a session), under typed keys.
 export { StateKey, StateStore } from "./StateStore.js"
+// Logging in to a board's WebREPL (the link itself is at `@belay/transport/webrepl`).
+export { WebReplLoginError } from "./webrepl/WebReplLogin.js"
+export { WEBREPL_DEFAULT_PORT, webReplTarget } from "./webrepl/WebReplTarget.js"

@@ -206,8 +206,13 @@ export class VirtualBoard {
    */
   writeFile(path: string, data: Uint8Array): void {
     const parent = path.slice(0, path.lastIndexOf("/"))
-    const parentIsDir = parent === "" || this.flash.snapshot().some((e) => e.path === parent && e.kind === "dir")
-    if (!path.startsWith("/") || !parentIsDir || (this.flash.has(path) && this.flash.read(path) === undefined))
+    const parentIsDir =
+      parent === "" || this.flash.snapshot().some((e) => e.path === parent && e.kind === "dir")
+    if (
+      !path.startsWith("/") ||
+      !parentIsDir ||
+      (this.flash.has(path) && this.flash.read(path) === undefined)
+    )
       throw new Error(`OSError: [Errno 2] ENOENT: ${path}`)
     const changes = [{ op: "write", path, data: data.slice() }] as const
     this.flash.apply(changes)

@@ -91,10 +91,13 @@ export const parseWebReplArgs = (
   const at = address.lastIndexOf(":")
   const host = at < 0 ? "127.0.0.1" : address.slice(0, at)
   const port = Number(at < 0 ? address : address.slice(at + 1))
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--webrepl takes host:port, got ${address}`)
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`--webrepl takes host:port, got ${address}`)
   const password = typeof values.password === "string" ? values.password : env.BELAY_WEBREPL_PASSWORD
   if (password === undefined || password.length === 0 || password.length > MAX_WEBREPL_PASSWORD_CHARS)
-    throw new Error(`--webrepl needs --password (or $BELAY_WEBREPL_PASSWORD) of 1 to ${MAX_WEBREPL_PASSWORD_CHARS} characters`)
+    throw new Error(
+      `--webrepl needs --password (or $BELAY_WEBREPL_PASSWORD) of 1 to ${MAX_WEBREPL_PASSWORD_CHARS} characters`,
+    )
   return { host, port, password }
 }
 

@@ -37,7 +37,7 @@ const HEADER_BYTES = 82
 const FNAME_OFFSET = 18
 const FNAME_BYTES = 64
 const PUT_FILE = 1
-const GET_FILE = 2
+/** Any other type (2 is GET_FILE) reads a file, as the firmware opens every file not put for reading. */
 const GET_VER = 3
 /** What the firmware sends per chunk of a get (`write_file_chunk`'s buffer). */
 const GET_CHUNK_BYTES = 256
@@ -54,7 +54,10 @@ interface Client {
   loggedIn: boolean
   typed: number[]
   header: number[]
-  op: undefined | { readonly kind: "put"; readonly path: string; readonly size: number; data: number[] } | { readonly kind: "get"; readonly data: Uint8Array; at: number }
+  op:
+    | undefined
+    | { readonly kind: "put"; readonly path: string; readonly size: number; data: number[] }
+    | { readonly kind: "get"; readonly data: Uint8Array; at: number }
 }
 
 /**
@@ -97,7 +100,12 @@ const headerPath = (header: Uint8Array): string => {
  */
 export const serveWebRepl = async (
   board: VirtualBoard,
-  options: { readonly host: string; readonly port: number; readonly password: string; readonly version: string },
+  options: {
+    readonly host: string
+    readonly port: number
+    readonly password: string
+    readonly version: string
+  },
 ): Promise<WebReplServer> => {
   if (options.password.length === 0 || options.password.length > MAX_WEBREPL_PASSWORD_CHARS)
     throw new Error(`a WebREPL password has 1 to ${MAX_WEBREPL_PASSWORD_CHARS} characters`)
@@ -105,9 +113,16 @@ export const serveWebRepl = async (
   const http: Server = createServer((_request, response) => {
     // A browser that is not asking for a WebSocket gets the page that loads the WebREPL client.
     response.writeHead(200, { "content-type": "text/html" })
-    response.end('<base href="https://micropython.org/webrepl/"></base>\r\n<script src="webrepl_content.js"></script>\r\n')
+    response.end(
+      '<base href="https://micropython.org/webrepl/"></base>\r\n<script src="webrepl_content.js"></script>\r\n',
+    )
   })
-  const wss = new WebSocketServer({ server: http, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, skipUTF8Validation: true })
+  const wss = new WebSocketServer({
+    server: http,
+    maxPayload: MAX_FRAME_BYTES,
+    perMessageDeflate: false,
+    skipUTF8Validation: true,
+  })
 
   const print = (text: string) => {
     if (active?.loggedIn) active.socket.send(encoder.encode(text), { binary: false })

@@ -7,6 +7,7 @@ import * as Layer from "effect/Layer"
 import * as References from "effect/References"
 import { UsageError } from "./Failure.js"
 import { chooseDevice, configPath, readCliConfig } from "./Flags.js"
+import { webReplPasswordFor } from "./WebReplPassword.js"
 
 /**
  * Where the virtual board keeps its flash between invocations: `BELAY_VIRTUAL_DIR`, else
@@ -24,9 +25,12 @@ export const defaultVirtualDir = (): string =>
 export const boardLayer = (device: string) => {
   let layer = boardLayers.get(device)
   if (layer === undefined) {
-    layer = BelayLive({ device, virtualDir: defaultVirtualDir() }).pipe(
-      Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())),
-    )
+    layer = Layer.unwrap(
+      // A `ws://` board's password from the config file or a prompt, asked once per device.
+      Effect.map(webReplPasswordFor(device, readCliConfig()), (webReplPassword) =>
+        BelayLive({ device, virtualDir: defaultVirtualDir(), webReplPassword }),
+      ),
+    ).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())))
     boardLayers.set(device, layer)
   }
   return layer

@@ -72,6 +72,7 @@ const usageTags = new Set([
   "InvalidPathError",
   "PathTraversalError",
   "VirtualDeviceMissingError",
+  "WebReplLoginError",
 ])
 
 const HELP_HINT = "`belay --help` lists the commands; `belay <command> --help` shows one with examples"

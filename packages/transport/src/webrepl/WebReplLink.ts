@@ -10,11 +10,12 @@
  * between two of the board's writes arrives in two frames). Binary frames are used only by the
  * file operations (`WebReplFiles.ts`).
  */
-import { Effect, type Redacted, Redacted as R, type Scope } from "effect"
+import { Effect, Redacted as R, type Redacted, type Scope } from "effect"
 import WebSocket from "ws"
 import { type ByteLink, makeReceiveQueue } from "../ByteLink.js"
 import { type LinkError, LinkLostError, LinkOpenError } from "../errors.js"
 import { LoginReader, WebReplLoginError } from "./WebReplLogin.js"
+import { webReplTarget } from "./WebReplTarget.js"
 
 /**
  * Options of {@link openWebReplLink}.
@@ -55,53 +56,33 @@ export interface WebReplLink extends ByteLink {
   readonly onBinary: (taker: ((bytes: Uint8Array) => void) | undefined) => void
 }
 
-/** The port the firmware's WebREPL listens on. */
-export const WEBREPL_DEFAULT_PORT = 8266
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000
 const DEFAULT_LOGIN_TIMEOUT_MS = 5000
 const DEFAULT_CLOSE_TIMEOUT_MS = 1000
 /**
  * The largest frame sent: the firmware reads a 16-bit frame length and closes the connection on
  * a longer frame; smaller frames also keep a board's small TCP buffers from filling at once.
- */
-export const MAX_FRAME_BYTES = 4096
-
-/**
- * Where a `ws://`/`wss://` URL goes, for messages and for connecting: the query (where a
- * `?password=` may sit) and any user info are dropped, the firmware's port filled in.
  *
  * @example
- * webReplTarget("ws://192.168.4.1") // { url: "ws://192.168.4.1:8266/", description: "ws://192.168.4.1:8266" }
+ * const frames = Math.ceil(bytes.length / MAX_FRAME_BYTES)
  * @since 0.1.0
  */
-export const webReplTarget = (text: string): { readonly url: string; readonly description: string } => {
-  let parsed: URL
-  try {
-    parsed = new URL(text)
-  } catch {
-    throw new Error("not a ws:// or wss:// URL")
-  }
-  if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:")
-    throw new Error(`not a ws:// or wss:// URL (${parsed.protocol})`)
-  if (parsed.hostname === "") throw new Error("the URL has no host")
-  const port = parsed.port !== "" ? parsed.port : parsed.protocol === "ws:" ? String(WEBREPL_DEFAULT_PORT) : "443"
-  const path = parsed.pathname === "" ? "/" : parsed.pathname
-  const base = `${parsed.protocol}//${parsed.hostname}:${port}`
-  return { url: `${base}${path}`, description: path === "/" ? base : `${base}${path}` }
-}
+export const MAX_FRAME_BYTES = 4096
 
 const describeConnectFailure = (error: Error & { code?: string }): string => {
   if (error.code === "ECONNREFUSED")
     return "connection refused: is WebREPL running on the board (`import webrepl_setup`, then reboot) and the address and port right?"
   if (error.code === "ENOTFOUND" || error.code === "EAI_AGAIN") return `no such host (${error.message})`
-  if (error.code === "EHOSTUNREACH" || error.code === "ENETUNREACH") return `the host cannot be reached (${error.message})`
+  if (error.code === "EHOSTUNREACH" || error.code === "ENETUNREACH")
+    return `the host cannot be reached (${error.message})`
   return error.message
 }
 
 /** Frames of at most {@link MAX_FRAME_BYTES}. */
 const frames = (bytes: Uint8Array): Uint8Array[] => {
   const out: Uint8Array[] = []
-  for (let at = 0; at < bytes.length; at += MAX_FRAME_BYTES) out.push(bytes.subarray(at, at + MAX_FRAME_BYTES))
+  for (let at = 0; at < bytes.length; at += MAX_FRAME_BYTES)
+    out.push(bytes.subarray(at, at + MAX_FRAME_BYTES))
   return out
 }
 
@@ -161,7 +142,9 @@ export const openWebReplLink = (
         const onError = (error: Error & { code?: string }) => failed(describeConnectFailure(error), error)
         ws.once("error", onError)
         ws.once("unexpected-response", (_request, response) =>
-          failed(`the server answered HTTP ${response.statusCode} instead of a WebSocket: is it a board's WebREPL?`),
+          failed(
+            `the server answered HTTP ${response.statusCode} instead of a WebSocket: is it a board's WebREPL?`,
+          ),
         )
         ws.once("open", () => {
           ws.off("error", onError)
@@ -207,12 +190,19 @@ export const openWebReplLink = (
           return resume(Effect.fail(new LinkLostError({ link, reason: "the connection is closed" })))
         socket.send(bytes, { binary }, (error) => {
           if (!error) return resume(Effect.void)
-          resume(Effect.fail(rx.closedReason() ?? new LinkLostError({ link, reason: `write failed: ${error.message}`, cause: error })))
+          resume(
+            Effect.fail(
+              rx.closedReason() ??
+                new LinkLostError({ link, reason: `write failed: ${error.message}`, cause: error }),
+            ),
+          )
         })
       })
 
     const sendAll = (bytes: Uint8Array, binary: boolean) =>
-      bytes.length === 0 ? Effect.void : Effect.forEach(frames(bytes), (frame) => sendFrame(frame, binary), { discard: true })
+      bytes.length === 0
+        ? Effect.void
+        : Effect.forEach(frames(bytes), (frame) => sendFrame(frame, binary), { discard: true })
 
     const password = options.password
     const leftover = yield* Effect.callback<Uint8Array, LinkOpenError | WebReplLoginError>((resume) => {
@@ -240,7 +230,8 @@ export const openWebReplLink = (
         const step = reader.feed(bytes)
         switch (step._tag) {
           case "prompt":
-            if (password === undefined) return finish(Effect.fail(new WebReplLoginError({ link, kind: "missing-password" })))
+            if (password === undefined)
+              return finish(Effect.fail(new WebReplLoginError({ link, kind: "missing-password" })))
             answered = true
             // The firmware ends the password at `\r` or `\n`.
             socket.send(Buffer.from(`${R.value(password)}\r`, "utf8"), { binary: false })
@@ -256,7 +247,10 @@ export const openWebReplLink = (
         finish(
           Effect.fail(
             answered
-              ? new LinkOpenError({ link, reason: `${why} after the password was sent, without answering it` })
+              ? new LinkOpenError({
+                  link,
+                  reason: `${why} after the password was sent, without answering it`,
+                })
               : new LinkOpenError({
                   link,
                   reason: `${why} before logging in: another WebREPL client is probably connected (the board serves one at a time); close it and try again`,

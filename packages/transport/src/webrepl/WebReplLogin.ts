@@ -11,7 +11,13 @@ export const PASSWORD_PROMPT = "Password: "
 export const CONNECTED_ANSWER = "\r\nWebREPL connected\r\n"
 /** The firmware's answer to a wrong password; it then closes the connection. */
 export const DENIED_ANSWER = "\r\nAccess denied\r\n"
-/** Passwords longer than this cannot be set on the firmware (`webrepl.password` refuses them). */
+/**
+ * Passwords longer than this cannot be set on the firmware (`webrepl.password` refuses them).
+ *
+ * @example
+ * if (password.length > MAX_PASSWORD_CHARS) console.warn("no board can have this password")
+ * @since 0.1.0
+ */
 export const MAX_PASSWORD_CHARS = 9
 
 /**

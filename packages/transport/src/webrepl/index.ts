@@ -7,12 +7,6 @@
  *
  * @module
  */
-export {
-  MAX_FRAME_BYTES,
-  openWebReplLink,
-  WEBREPL_DEFAULT_PORT,
-  type WebReplLink,
-  type WebReplLinkOptions,
-  webReplTarget,
-} from "./WebReplLink.js"
+export { MAX_FRAME_BYTES, openWebReplLink, type WebReplLink, type WebReplLinkOptions } from "./WebReplLink.js"
 export { MAX_PASSWORD_CHARS, WebReplLoginError } from "./WebReplLogin.js"
+export { WEBREPL_DEFAULT_PORT, webReplTarget } from "./WebReplTarget.js"
