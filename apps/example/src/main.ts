@@ -40,7 +40,7 @@ const root = Command.make("belay").pipe(
     device: Flag.String("device").pipe(
       Flag.withAlias("d"),
       Flag.withDescription(
-        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, serial:<port>[?baud=115200], exec:<command> (a process on a pipe; a MicroPython unix build named micropython... gets -i so that its REPL runs on the pipe), qemu:microbit (an emulated micro:bit, started for the command), virtual (MicroPython in WebAssembly, no hardware), list (the ports), or an alias from the config file. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
+        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, serial:<port>[?baud=115200], exec:<command> (a process on a pipe; a MicroPython unix build named micropython... gets -i so that its REPL runs on the pipe), qemu:microbit (an emulated micro:bit, started for the command), ws://<host>[:8266] (a board's WebREPL; password from BELAY_WEBREPL_PASSWORD, the config file's webReplPassword, or asked on a terminal), virtual (MicroPython in WebAssembly, no hardware), list (the ports), or an alias from the config file. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
       ),
       Flag.withDefault(UNSET_DEVICE),
     ),
