@@ -47,13 +47,26 @@ export interface WebReplLinkOptions {
  * @since 0.1.0
  */
 export interface WebReplLink extends ByteLink {
-  /** Send one binary frame (the file-transfer protocol). */
+  /** Send bytes in binary frames (the file-transfer protocol). */
   readonly writeBinary: (bytes: Uint8Array) => Effect.Effect<void, LinkError>
   /**
-   * Take the board's binary frames from now on (`undefined`: stop); without a taker they are
-   * dropped, as they only ever answer a file operation.
+   * Take the board's binary frames from now on (`undefined`: stop), and hear of the link ending;
+   * without a taker they are dropped, as they only ever answer a file operation.
    */
-  readonly onBinary: (taker: ((bytes: Uint8Array) => void) | undefined) => void
+  readonly onBinary: (taker: BinaryTaker | undefined) => void
+}
+
+/**
+ * Who takes a {@link WebReplLink}'s binary frames.
+ *
+ * @example
+ * link.onBinary({ bytes: (b) => buffer.push(...b), ended: (e) => console.error(e.message) })
+ * @since 0.1.0
+ */
+export interface BinaryTaker {
+  readonly bytes: (bytes: Uint8Array) => void
+  /** The link closed or broke: no more frames will come. */
+  readonly ended: (error: LinkError) => void
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000
@@ -122,7 +135,7 @@ export const openWebReplLink = (
     const rx = yield* makeReceiveQueue(link)
     let closing = false
     let loggedIn = false
-    let binaryTaker: ((bytes: Uint8Array) => void) | undefined
+    let binaryTaker: BinaryTaker | undefined
     // Before the login ends, what the board sends goes to the login; after, to `received`.
     let duringLogin: ((bytes: Uint8Array) => void) | undefined
     let onLoginClose: ((reason: string) => void) | undefined
@@ -155,13 +168,15 @@ export const openWebReplLink = (
         ws.on("message", (data, isBinary) => {
           const bytes = asBytes(data)
           if (!loggedIn) duringLogin?.(bytes)
-          else if (isBinary) binaryTaker?.(bytes)
+          else if (isBinary) binaryTaker?.bytes(bytes)
           else rx.push(bytes)
         })
         ws.on("close", (code, reason) => {
           const why = `the board closed the connection${code === 1006 ? "" : ` (code ${code}${reason.length > 0 ? `: ${reason.toString()}` : ""})`}`
           if (!loggedIn) onLoginClose?.(why)
           else if (!closing) rx.fail(why)
+          const ended = rx.closedReason()
+          if (ended !== undefined) binaryTaker?.ended(ended)
         })
         return Effect.sync(() => ws.terminate())
       }),
@@ -169,6 +184,8 @@ export const openWebReplLink = (
         Effect.callback<void>((resume) => {
           closing = true
           rx.end("the link was closed")
+          const ended = rx.closedReason()
+          if (ended !== undefined) binaryTaker?.ended(ended)
           if (ws.readyState === WebSocket.CLOSED) return resume(Effect.void)
           const timer = setTimeout(() => {
             ws.terminate()
@@ -268,6 +285,8 @@ export const openWebReplLink = (
       writeBinary: (bytes) => sendAll(bytes, true),
       onBinary: (taker) => {
         binaryTaker = taker
+        const ended = rx.closedReason()
+        if (taker !== undefined && ended !== undefined) taker.ended(ended)
       },
       received: rx.stream,
       isOpen: Effect.sync(() => rx.closedReason() === undefined),

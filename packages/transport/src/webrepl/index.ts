@@ -7,6 +7,20 @@
  *
  * @module
  */
-export { MAX_FRAME_BYTES, openWebReplLink, type WebReplLink, type WebReplLinkOptions } from "./WebReplLink.js"
+
+export {
+  fitsWebReplHeader,
+  WebReplFileError,
+  webReplGetFile,
+  webReplPutFile,
+  webReplVersion,
+} from "./WebReplFiles.js"
+export {
+  type BinaryTaker,
+  MAX_FRAME_BYTES,
+  openWebReplLink,
+  type WebReplLink,
+  type WebReplLinkOptions,
+} from "./WebReplLink.js"
 export { MAX_PASSWORD_CHARS, WebReplLoginError } from "./WebReplLogin.js"
 export { WEBREPL_DEFAULT_PORT, webReplTarget } from "./WebReplTarget.js"
