@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process"
-import { randomBytes } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import net from "node:net"
 import os from "node:os"
@@ -41,9 +41,16 @@ const startWebReplBoard = async (flashDir: string) => {
   return { child, url, stderr: () => stderr }
 }
 
-/** A TCP relay in front of the board, whose connections the test can cut (a network that drops). */
-const startRelay = async (port: number) => {
+/**
+ * A TCP relay in front of the board that drops every connection once `cutAfterBytes` bytes went
+ * from the client to the board (a network that fails in the middle of an upload).
+ */
+const startRelay = async (port: number, cutAfterBytes: number) => {
   const sockets = new Set<net.Socket>()
+  let sent = 0
+  const cut = () => {
+    for (const s of sockets) s.resetAndDestroy()
+  }
   const server = net.createServer((client) => {
     const board = net.connect(port, "127.0.0.1")
     for (const s of [client, board]) {
@@ -51,15 +58,16 @@ const startRelay = async (port: number) => {
       s.on("close", () => sockets.delete(s))
       s.on("error", () => {})
     }
-    client.pipe(board)
+    client.on("data", (chunk: Buffer) => {
+      sent += chunk.length
+      if (sent < cutAfterBytes) board.write(chunk)
+      else cut()
+    })
     board.pipe(client)
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()))
   return {
     url: `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    cut: () => {
-      for (const s of sockets) s.resetAndDestroy()
-    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   }
 }
@@ -121,6 +129,26 @@ describe("the CLI over WebREPL, virtual board", () => {
     expect(await belay(["cat", "/app/lib/util.py", "--device", device()])).toMatchObject({
       stdout: "X = 1\n",
     })
+  })
+
+  it("fs put of a large file goes through the WebREPL file transfer, verified; a small one through the raw REPL", async () => {
+    const data = randomBytes(300 * 1024)
+    const large = path.join(cli.home(), "large.bin")
+    await writeFile(large, data)
+    const debug = { BELAY_WEBREPL_PASSWORD: PASSWORD, BELAY_LOG_LEVEL: "Debug" }
+    const put = await belay(["fs", "put", large, "/large.bin", "--device", device()], debug)
+    expect(put.code).toBe(0)
+    expect(put.stderr).toMatch(/uploading through the WebREPL file transfer/)
+    const small = path.join(cli.home(), "small.txt")
+    await writeFile(small, "small\n")
+    const smallPut = await belay(["fs", "put", small, "/small.txt", "--device", device()], debug)
+    expect(smallPut.code).toBe(0)
+    expect(smallPut.stderr).not.toMatch(/uploading through the WebREPL file transfer/)
+    const sums = await belay(["sha256sum", "/large.bin", "--device", device()])
+    expect(sums.stdout.split(" ")[0]).toBe(createHash("sha256").update(data).digest("hex"))
+    const back = path.join(cli.home(), "large-back.bin")
+    expect((await belay(["fs", "get", "/large.bin", back, "--device", device()])).code).toBe(0)
+    expect(Buffer.compare(await readFile(back), data)).toBe(0)
   })
 
   it("a wrong password: exit 2 and a message saying where the password comes from, without it", async () => {
@@ -202,29 +230,34 @@ describe("the CLI over WebREPL, virtual board", () => {
     const big = path.join(cli.home(), "big.bin")
     await writeFile(big, randomBytes(1024 * 1024))
 
-    const relay = await startRelay(Number(new URL(device()).port))
+    // Cut half-way through the file's bytes: inside the WebREPL put of the temporary file.
+    const relay = await startRelay(Number(new URL(device()).port), 512 * 1024)
     try {
-      const put = cli.start(["fs", "put", big, "/big.bin", "--device", relay.url], {
-        env: { BELAY_WEBREPL_PASSWORD: PASSWORD, BELAY_LOG_LEVEL: "Debug" },
+      const result = await belay(["fs", "put", big, "/big.bin", "--device", relay.url], {
+        BELAY_WEBREPL_PASSWORD: PASSWORD,
+        BELAY_LOG_LEVEL: "Debug",
       })
-      await put.until("BoardTempFile", "stderr")
-      await sleep(200)
-      relay.cut()
-      const result = await put.finished
+      expect(result.stderr).toMatch(/uploading through the WebREPL file transfer/)
       expect(result.code).toBe(3)
       expect(result.stderr).toMatch(/LinkLostError|was lost|closed the connection/)
     } finally {
       await relay.close()
     }
-    // The board stayed up; its flash has the old file, and what the cut upload left is removed
-    // by the next connection's first file operation.
+    // The board stayed up; its flash has the old file, and the temporary file the cut put left
+    // (listed by exec: no file operation, so nothing is cleaned on the way) ...
+    const rootNames = async () => {
+      const names = await belay(["exec", "import os\nprint(' '.join(os.listdir('/')))", "--device", device()])
+      expect(names.code).toBe(0)
+      return names.stdout.trim().split(" ")
+    }
+    expect(temporaries(await rootNames()).length).toBe(1)
+    // ... is removed by the next connection's first file operation.
     const ls = await belay(["fs", "ls", "--json", "--device", device()])
     expect(ls.code).toBe(0)
     expect(stdoutJson(ls)).toEqual(
       expect.arrayContaining([expect.objectContaining({ path: "/big.bin", size: 1000 })]),
     )
-    const names = await belay(["exec", "import os\nprint(' '.join(os.listdir('/')))", "--device", device()])
-    expect(temporaries(names.stdout.trim().split(" "))).toEqual([])
+    expect(temporaries(await rootNames())).toEqual([])
     const back = path.join(cli.home(), "back.bin")
     expect((await belay(["fs", "get", "/big.bin", back, "--device", device()])).code).toBe(0)
     expect(Buffer.compare(await readFile(back), old)).toBe(0)

@@ -12,8 +12,10 @@
  */
 import { Effect, Redacted as R, type Redacted, type Scope } from "effect"
 import WebSocket from "ws"
+import { registerFileTransfer } from "../BoardFileTransfer.js"
 import { type ByteLink, makeReceiveQueue } from "../ByteLink.js"
 import { type LinkError, LinkLostError, LinkOpenError } from "../errors.js"
+import { fitsWebReplHeader, webReplGetFile, webReplPutFile } from "./WebReplFiles.js"
 import { LoginReader, WebReplLoginError } from "./WebReplLogin.js"
 import { webReplTarget } from "./WebReplTarget.js"
 
@@ -279,7 +281,7 @@ export const openWebReplLink = (
     // The REPL's prompt after the login answer is the board's output like any other.
     rx.push(leftover)
 
-    return {
+    const webRepl: WebReplLink = {
       description: link,
       write: (bytes) => sendAll(bytes, false),
       writeBinary: (bytes) => sendAll(bytes, true),
@@ -290,5 +292,12 @@ export const openWebReplLink = (
       },
       received: rx.stream,
       isOpen: Effect.sync(() => rx.closedReason() === undefined),
-    } satisfies WebReplLink
+    }
+    registerFileTransfer(webRepl, {
+      description: "WebREPL file transfer",
+      fits: fitsWebReplHeader,
+      put: (path, data) => webReplPutFile(webRepl, path, data),
+      get: (path) => webReplGetFile(webRepl, path),
+    })
+    return webRepl
   })
