@@ -36,7 +36,7 @@ export class WebReplLoginError extends Data.TaggedError("WebReplLoginError")<{
 }> {
   override get message() {
     return this.kind === "missing-password"
-      ? `${this.link} asks for a WebREPL password and none was given: set BELAY_WEBREPL_PASSWORD, or "webReplPassword" in the config file, or run the command on a terminal to be asked for it`
+      ? `${this.link} asks for a WebREPL password and none was given: set BELAY_WEBREPL_PASSWORD or "webReplPassword" in belay's config file (belay also asks on a terminal), or give the connection's password option`
       : `${this.link} refused the WebREPL password (Access denied): check BELAY_WEBREPL_PASSWORD or "webReplPassword" in the config file; the board's password is the one set with \`import webrepl_setup\` (4 to 9 characters)`
   }
 }
