@@ -3,7 +3,7 @@
  * firmware runs it (split into frames at every byte), wrong and missing passwords, a server that
  * closes at each point of the exchange, and what the REPL's bytes become on the wire.
  */
-import type { AddressInfo } from "node:net"
+import net, { type AddressInfo } from "node:net"
 import { Cause, Effect, Exit, Redacted, Stream } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { type WebSocket, WebSocketServer } from "ws"
@@ -217,6 +217,29 @@ describe("openWebReplLink", () => {
     )
     expect(error._tag).toBe("LinkOpenError")
     expect(error.message).toMatch(/no WebREPL login/)
+  })
+
+  it("a server that takes the connection and never answers the handshake fails once the connect bound has passed", async () => {
+    const held: net.Socket[] = []
+    const silent = net.createServer((socket) => held.push(socket))
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", () => resolve()))
+    try {
+      const port = (silent.address() as AddressInfo).port
+      const error = failureOf(
+        await run(
+          openWebReplLink({
+            url: `ws://127.0.0.1:${port}`,
+            password: Redacted.make(PASSWORD),
+            connectTimeoutMs: 100,
+          }),
+        ),
+      )
+      expect(error._tag).toBe("LinkOpenError")
+      expect(error.message).toMatch(/no WebSocket answer within 100 ms/)
+    } finally {
+      for (const socket of held) socket.destroy()
+      await new Promise<void>((resolve) => silent.close(() => resolve()))
+    }
   })
 
   it("a refused connection is a LinkOpenError that names WebREPL", async () => {

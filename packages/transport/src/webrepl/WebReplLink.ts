@@ -84,7 +84,9 @@ const DEFAULT_CLOSE_TIMEOUT_MS = 1000
  */
 export const MAX_FRAME_BYTES = 4096
 
-const describeConnectFailure = (error: Error & { code?: string }): string => {
+const describeConnectFailure = (error: Error & { code?: string }, timeoutMs: number): string => {
+  if (/handshake has timed out/i.test(error.message))
+    return `no WebSocket answer within ${timeoutMs} ms: is the address a board's WebREPL, and the board on the network?`
   if (error.code === "ECONNREFUSED")
     return "connection refused: is WebREPL running on the board (`import webrepl_setup`, then reboot) and the address and port right?"
   if (error.code === "ENOTFOUND" || error.code === "EAI_AGAIN") return `no such host (${error.message})`
@@ -154,7 +156,8 @@ export const openWebReplLink = (
           ws.terminate()
           resume(Effect.fail(new LinkOpenError({ link, reason, cause })))
         }
-        const onError = (error: Error & { code?: string }) => failed(describeConnectFailure(error), error)
+        const onError = (error: Error & { code?: string }) =>
+          failed(describeConnectFailure(error, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS), error)
         ws.once("error", onError)
         ws.once("unexpected-response", (_request, response) =>
           failed(
