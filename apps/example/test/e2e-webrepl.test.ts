@@ -194,6 +194,30 @@ describe("the CLI over WebREPL, virtual board", () => {
     expect(inString.stdout + inString.stderr).not.toContain(PASSWORD)
   })
 
+  it("on a terminal with no password given, belay asks for it without echoing it", async () => {
+    // `script` (util-linux) runs the command on a pseudo-terminal of its own and relays our stdin.
+    const bin = path.resolve(import.meta.dirname, "../bin/belay.cjs")
+    const command = `${process.execPath} ${bin} exec 'print(6 * 7)' --device ${device()}`
+    const child = spawn("script", ["-qec", command, "/dev/null"], {
+      env: {
+        ...process.env,
+        BELAY_WEBREPL_PASSWORD: "",
+        XDG_CONFIG_HOME: path.join(cli.home(), "no-config"),
+      },
+      stdio: ["pipe", "pipe", "pipe"],
+    })
+    let output = ""
+    child.stdout.on("data", (d) => (output += d))
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve))
+    for (let i = 0; i < READY_TIMEOUT_MS / 50 && !output.includes("WebREPL password for"); i++)
+      await sleep(50)
+    expect(output).toContain(`WebREPL password for ${device()}: `)
+    child.stdin.write(`${PASSWORD}\r`)
+    expect(await exited).toBe(0)
+    expect(output).toContain("42")
+    expect(output).not.toContain(PASSWORD)
+  })
+
   it("a second client is turned away while one is connected, and the first one is told", async () => {
     const { openWebReplLink } = await import("@belay/transport/webrepl")
     const { Effect, Exit, Redacted, Scope, Stream } = await import("effect")
