@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine (Node 20.19+ and npm) for this repository: pnpm at the pinned version,
-# the system packages the tests need (QEMU, the micro:bit MicroPython firmware, socat), the
+# the system packages the tests need (QEMU, the micro:bit MicroPython firmware, socat, ser2net), the
 # workspace's dependencies, and a build, so that `./node_modules/.bin/belay` runs at once (the
 # command is a bundle that the build writes). Safe to run again: it skips what is already there.
 set -euo pipefail
@@ -16,6 +16,8 @@ need_apt=()
 command -v qemu-system-arm >/dev/null 2>&1 || need_apt+=(qemu-system-arm)
 [ -f /usr/share/firmware-microbit-micropython/firmware.hex ] || need_apt+=(firmware-microbit-micropython)
 command -v socat >/dev/null 2>&1 || need_apt+=(socat)
+# The RFC 2217 tests talk to a real serial server fronting the virtual board's pseudo-terminal.
+command -v ser2net >/dev/null 2>&1 || [ -x /usr/sbin/ser2net ] || need_apt+=(ser2net)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${need_apt[*]} with apt-get"

@@ -147,8 +147,8 @@ describe("belay on the QEMU micro:bit through --device serial:/dev/pts/N", () =>
     device = `serial:${board.ptyPath()}`
   })
 
-  it("--device qemu:microbit starts an emulated board of its own (@belay/virtual-device, loaded on demand)", async () => {
-    const exec = await belay(["exec", "print(6 * 7)", "--device", "qemu:microbit"])
+  it("--device qemu:microbit?keep=false starts an emulated board of its own (@belay/virtual-device, loaded on demand)", async () => {
+    const exec = await belay(["exec", "print(6 * 7)", "--device", "qemu:microbit?keep=false"])
     expect(exec).toMatchObject({ code: 0, stdout: "42\n" })
   })
 

@@ -382,6 +382,22 @@ describe("commands that outlive the command, on the virtual board behind a pseud
     const cat = await belay(["cat", "nf.txt", "+", "rm", "nf.txt", "--device", device])
     expect(cat).toMatchObject({ code: 0, stdout: "ran" })
   })
+
+  it("a script that catches the first KeyboardInterrupt and goes on is still stopped by the next command", async () => {
+    // The next command's first try sends its two Ctrl-Cs at once (the script takes them as one);
+    // with no banner coming, it tries again the slow way, whose second Ctrl-C ends the script.
+    const script = path.join(cli.home(), "stubborn.py")
+    await writeFile(
+      script,
+      "import time\ntry:\n    while True:\n        time.sleep_ms(10)\nexcept KeyboardInterrupt:\n    print('caught one')\nwhile True:\n    time.sleep_ms(10)\n",
+    )
+    const run = await belay(["run", script, "--no-follow", "--device", device])
+    expect(run.code).toBe(0)
+    const next = await belay(["exec", "print('stopped')", "--device", device])
+    expect(next).toMatchObject({ code: 0, stdout: "stopped\n" })
+    const after = await belay(["eval", "1 + 1", "--device", device])
+    expect(after).toMatchObject({ code: 0, stdout: "2\n" })
+  })
 })
 
 describe("commands on the QEMU micro:bit (MicroPython 1.9.2, a flat filesystem)", () => {

@@ -6,7 +6,7 @@ import { belayCommand, stdoutJson } from "./belayProcess.js"
 
 // `belay bench` sized to the board: its payload from the board's free heap and flash, a row that
 // says why it was skipped when the board runs out of memory or flash, and a run on a fresh QEMU
-// micro:bit (about 5 KB of free heap, 15 KB of flash; `qemu:microbit` starts one per command).
+// micro:bit (about 5 KB of free heap, 15 KB of flash; `qemu:microbit?keep=false` starts one per command, which stops with it).
 
 const cli = belayCommand("belay-smallboard-bench-")
 
@@ -44,7 +44,7 @@ describe("bench sized to the board", () => {
   })
 
   it("on a fresh QEMU micro:bit: prints every figure and exits 0; --json parses", async () => {
-    const text = await cli.run(["bench", "--device", "qemu:microbit"], { timeoutMs: 170_000 })
+    const text = await cli.run(["bench", "--device", "qemu:microbit?keep=false"], { timeoutMs: 170_000 })
     // The emulated UART may drop bytes under load: a warning that code was sent again is fine.
     expect(text.stderr).not.toMatch(/MemoryError|^belay:/m)
     expect(text.code).toBe(0)
@@ -59,7 +59,7 @@ describe("bench sized to the board", () => {
     ])
     for (const line of lines.slice(1)) expect(line).toMatch(/\d+\.\d+ (ms|KB\/s)$/)
     const json = stdoutJson(
-      await cli.run(["bench", "--json", "--device", "qemu:microbit"], { timeoutMs: 170_000 }),
+      await cli.run(["bench", "--json", "--device", "qemu:microbit?keep=false"], { timeoutMs: 170_000 }),
     )
     expect(json.rows).toHaveLength(5)
     for (const row of json.rows) {

@@ -38,6 +38,7 @@ export const BelayLive = (overrides: Partial<BelayOptions> = {}) =>
       const link = BoardLink.layer(
         openConnection(connection, {
           virtualDir: options.virtualDir,
+          keepQemu: options.keepQemu,
           webReplPassword: options.webReplPassword,
         }),
       )

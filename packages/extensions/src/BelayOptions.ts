@@ -22,6 +22,11 @@ export interface BelayOptions {
   readonly protocol: RawReplOptions
   /** Where the virtual board keeps its flash; in memory when unset. */
   readonly virtualDir: string | undefined
+  /**
+   * `qemu:microbit` without `keep=`: keep the emulator running between processes (the CLI does),
+   * rather than one of its own that stops with the stack (the default).
+   */
+  readonly keepQemu: boolean | undefined
   /** The password of a `ws://` board's WebREPL (unless its connection string has one). */
   readonly webReplPassword: Redacted.Redacted<string> | undefined
 }
@@ -59,6 +64,7 @@ export const loadBelayOptions = (overrides: Partial<BelayOptions> = {}) =>
       session,
       protocol,
       virtualDir: overrides.virtualDir ?? Option.getOrUndefined(virtualDir),
+      keepQemu: overrides.keepQemu,
       webReplPassword: overrides.webReplPassword ?? Option.getOrUndefined(webReplPassword),
     } satisfies BelayOptions
   })

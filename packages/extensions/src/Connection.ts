@@ -9,11 +9,17 @@
  * `connect("virtual")` and `BelayLive({ device: "virtual" })` working unchanged wherever the
  * package is installed. Without it, those connections fail with `VirtualDeviceMissingError`.
  */
-import type { ByteLink, LinkOpenError, RawReplOptions, WebReplLoginError } from "@belay/transport"
-import { openProcessLink } from "@belay/transport"
+import type {
+  ByteLink,
+  LinkOpenError,
+  PtyUnavailableError,
+  RawReplOptions,
+  WebReplLoginError,
+} from "@belay/transport"
+import { openProcessLink, openRfc2217Link, openTcpLink } from "@belay/transport"
 import { listSerialPorts, openSerialLink, type SerialPortInfo } from "@belay/transport/serial"
 // Types only: erased from the built module, so nothing of the package loads until `import()` below.
-import type { QemuStartError } from "@belay/virtual-device"
+import type { QemuStartError, QemuStateError } from "@belay/virtual-device"
 import { Data, Effect, type Redacted, type Scope } from "effect"
 import { type Connection, ConnectionStringError } from "./ConnectionString.js"
 
@@ -119,7 +125,27 @@ const warnPasswordInString = (given: boolean) =>
   })
 
 /**
- * Open the link a connection describes. The link lives as long as the scope.
+ * What {@link openConnection} does where the connection string does not say.
+ *
+ * @example
+ * const link = yield* openConnection(connection, { virtualDir: "/tmp/flash", keepQemu: true })
+ * @since 0.1.0
+ */
+export interface ConnectionDefaults {
+  /** Where the virtual board keeps its flash; in memory when unset. */
+  readonly virtualDir?: string | undefined
+  /**
+   * `qemu:microbit` without `keep=`: keep the emulator running between processes (what the CLI
+   * does), rather than start one of its own that stops with the link (the default).
+   */
+  readonly keepQemu?: boolean | undefined
+  /** The WebREPL password when the connection string has none. */
+  readonly webReplPassword?: Redacted.Redacted<string> | undefined
+}
+
+/**
+ * Open the link a connection describes. The link lives as long as the scope; a kept QEMU
+ * micro:bit (`qemu:microbit?keep=true`) outlives it, until `stopKeptQemuMicrobits`.
  *
  * @example
  * const link = yield* openConnection({ _tag: "Serial", path: "/dev/ttyACM0", baudRate: 115200, dtr: undefined, rts: undefined })
@@ -127,15 +153,13 @@ const warnPasswordInString = (given: boolean) =>
  */
 export const openConnection = (
   connection: Connection,
-  defaults: {
-    readonly virtualDir?: string | undefined
-    /** The WebREPL password when the connection string has none. */
-    readonly webReplPassword?: Redacted.Redacted<string> | undefined
-  } = {},
+  defaults: ConnectionDefaults = {},
 ): Effect.Effect<
   ByteLink,
   | LinkOpenError
+  | PtyUnavailableError
   | QemuStartError
+  | QemuStateError
   | ConnectionStringError
   | VirtualDeviceMissingError
   | NoBoardFoundError
@@ -180,16 +204,32 @@ export const openConnection = (
         command: connection.command,
         args: connection.args,
         restartOnExit: connection.restart,
+        pty: connection.pty,
       })
-    case "Qemu":
+    case "Qemu": {
+      const options = connection.firmwarePath !== undefined ? { firmwarePath: connection.firmwarePath } : {}
+      const keep = connection.keep ?? defaults.keepQemu ?? false
       return loadVirtualDevice("qemu:microbit").pipe(
-        Effect.flatMap(({ startQemuMicrobit }) =>
-          startQemuMicrobit(
-            connection.firmwarePath !== undefined ? { firmwarePath: connection.firmwarePath } : {},
-          ),
+        Effect.flatMap(
+          ({
+            startQemuMicrobit,
+            useKeptQemuMicrobit,
+          }): Effect.Effect<{ readonly ptyPath: string }, QemuStartError | QemuStateError, Scope.Scope> =>
+            keep ? useKeptQemuMicrobit(options) : startQemuMicrobit(options),
         ),
         Effect.flatMap((qemu) => openSerialLink({ path: qemu.ptyPath })),
       )
+    }
+    case "Tcp":
+      return openTcpLink({ host: connection.host, port: connection.port })
+    case "Rfc2217":
+      return openRfc2217Link({
+        host: connection.host,
+        port: connection.port,
+        baudRate: connection.baudRate,
+        ...(connection.dtr !== undefined ? { dtr: connection.dtr } : {}),
+        ...(connection.rts !== undefined ? { rts: connection.rts } : {}),
+      })
     case "WebRepl":
       return Effect.flatMap(warnPasswordInString(connection.password !== undefined), () =>
         // Imported on first use, so that programs that never open a WebREPL never load `ws`.

@@ -13,7 +13,15 @@ import { Data, Redacted, Result } from "effect"
  *   (`belay ports --json` shows them); both take the serial options (`auto?baud=115200`)
  * - `exec:<command and arguments>`: a process's standard streams (`exec:micropython`; a
  *   MicroPython unix build, named `micropython...`, gets `-i` so that it runs its REPL on a pipe)
- * - `qemu:microbit`: the emulated micro:bit (needs qemu-system-arm and the firmware package)
+ * - `exec-pty:<command and arguments>`: the same on a pseudo-terminal, for a program that wants a
+ *   terminal (`exec-pty:ssh -t pi micropython`, `exec-pty:docker run -it ...`); needs util-linux's `script`
+ * - `qemu:microbit`: the emulated micro:bit (needs qemu-system-arm and the firmware package);
+ *   `?firmware=<hex file>`; `?keep=true` keeps it running between processes (one per firmware file,
+ *   see `useKeptQemuMicrobit`), `?keep=false` gives one of its own that stops with the link
+ * - `tcp:host:port` (or `socket://host:port`, as mpremote writes it): a board's serial line as a
+ *   raw TCP byte stream (`socat`, ESP-Link, ser2net's `tcp` accepter)
+ * - `rfc2217:host:port?baud=115200&dtr=false` (or `rfc2217://host:port`): a serial port behind a
+ *   telnet RFC 2217 server (ser2net's `telnet(rfc2217)`), whose speed and modem lines are set remotely
  * - `ws://host[:port]` (port 8266 when not given), `wss://host[:port]`: a board's WebREPL; the
  *   password comes from the connection's options (`?password=` is accepted, but a password in a
  *   connection string ends up in shell histories and process lists)
@@ -44,6 +52,8 @@ export type Connection =
       readonly command: string
       readonly args: ReadonlyArray<string>
       readonly restart: boolean
+      /** Run it on a pseudo-terminal (`exec-pty:`) rather than on pipes (`exec:`). */
+      readonly pty: boolean
     }
   | {
       /** A serial port found when the link opens: by USB serial number, or (undefined) the first likely board. */
@@ -53,7 +63,22 @@ export type Connection =
       readonly dtr: boolean | undefined
       readonly rts: boolean | undefined
     }
-  | { readonly _tag: "Qemu"; readonly machine: "microbit"; readonly firmwarePath: string | undefined }
+  | {
+      readonly _tag: "Qemu"
+      readonly machine: "microbit"
+      readonly firmwarePath: string | undefined
+      /** `keep=`: true, kept running between processes; false, one of its own; undefined, as the opener's default says. */
+      readonly keep: boolean | undefined
+    }
+  | { readonly _tag: "Tcp"; readonly host: string; readonly port: number }
+  | {
+      readonly _tag: "Rfc2217"
+      readonly host: string
+      readonly port: number
+      readonly baudRate: number
+      readonly dtr: boolean | undefined
+      readonly rts: boolean | undefined
+    }
   | {
       /** A board's WebREPL: `url` without the query; `password` from `?password=`, if there was one. */
       readonly _tag: "WebRepl"
@@ -74,7 +99,7 @@ export class ConnectionStringError extends Data.TaggedError("ConnectionStringErr
   readonly reason: string
 }> {
   override get message() {
-    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, qemu:microbit, ws://<host>[:8266], virtual, list`
+    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, exec-pty:<command>, qemu:microbit, tcp:host:port, rfc2217:host:port, ws://<host>[:8266], virtual, list`
   }
 }
 
@@ -191,11 +216,20 @@ const parse = (text: string, input: string): Connection => {
       flashDir: params.get("dir") ?? undefined,
     }
   }
-  if (text.startsWith("exec:")) {
-    const words = splitCommandLine(text.slice("exec:".length), input)
+  if (text.startsWith("exec:") || text.startsWith("exec-pty:")) {
+    const pty = text.startsWith("exec-pty:")
+    const scheme = pty ? "exec-pty:" : "exec:"
+    const words = splitCommandLine(text.slice(scheme.length), input)
     const [command, ...args] = words
-    if (command === undefined) throw new ConnectionStringError({ input, reason: "exec: needs a command" })
-    return { _tag: "Exec", command, args: withInteractiveFlag(command, args), restart: true }
+    if (command === undefined) throw new ConnectionStringError({ input, reason: `${scheme} needs a command` })
+    // On a terminal, a MicroPython unix build runs its REPL without being asked.
+    return {
+      _tag: "Exec",
+      command,
+      args: pty ? args : withInteractiveFlag(command, args),
+      restart: true,
+      pty,
+    }
   }
   if (/^wss?:\/\//i.test(text)) return webRepl(text, input)
   if (text.startsWith("qemu:")) {
@@ -206,9 +240,16 @@ const parse = (text: string, input: string): Connection => {
         reason: `the only emulated board is microbit, not ${JSON.stringify(machine)}`,
       })
     }
-    checkKeys(params, ["firmware"], input)
-    return { _tag: "Qemu", machine, firmwarePath: params.get("firmware") ?? undefined }
+    checkKeys(params, ["firmware", "keep"], input)
+    return {
+      _tag: "Qemu",
+      machine,
+      firmwarePath: params.get("firmware") ?? undefined,
+      keep: flag(params.get("keep"), "keep", input),
+    }
   }
+  const network = parseNetwork(text, input)
+  if (network !== undefined) return network
   if (text === "auto" || text.startsWith("auto?") || text.startsWith("id:")) {
     const [head, params] = splitQuery(text)
     const serialNumber = head.startsWith("id:") ? head.slice("id:".length) : undefined
@@ -249,6 +290,28 @@ const webRepl = (text: string, input: string): Connection => {
   } catch (error) {
     throw new ConnectionStringError({ input, reason: (error as Error).message })
   }
+}
+
+/** `tcp:`/`socket://` and `rfc2217:`/`rfc2217://` with `host:port` (`[::1]:port` for IPv6), or `undefined`. */
+const parseNetwork = (text: string, input: string): Connection | undefined => {
+  const scheme = /^(tcp|socket|rfc2217):(\/\/)?/i.exec(text)
+  if (scheme === null) return undefined
+  const rfc2217 = scheme[1]?.toLowerCase() === "rfc2217"
+  const [address, params] = splitQuery(text.slice(scheme[0].length))
+  const match = /^(?:\[([^\]]+)\]|([^:/[\]]+)):(\d+)\/?$/.exec(address)
+  const port = Number(match?.[3])
+  if (match === null || port < 1 || port > 65535) {
+    throw new ConnectionStringError({
+      input,
+      reason: `${scheme[1]}: needs host:port with a port from 1 to 65535 (e.g. ${scheme[1]}:192.168.1.20:2217)`,
+    })
+  }
+  const host = (match[1] ?? match[2]) as string
+  if (!rfc2217) {
+    checkKeys(params, [], input)
+    return { _tag: "Tcp", host, port }
+  }
+  return { _tag: "Rfc2217", host, port, ...serialOptions(params, input) }
 }
 
 const serialOptions = (params: URLSearchParams, input: string) => {

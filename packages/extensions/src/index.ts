@@ -10,6 +10,7 @@ export { BelayLive, type BelayServices } from "./Belay.js"
 export { type BelayOptions, loadBelayOptions } from "./BelayOptions.js"
 // Connection strings: parse one, open the link it names.
 export {
+  type ConnectionDefaults,
   NoBoardFoundError,
   openConnection,
   protocolDefaultsFor,

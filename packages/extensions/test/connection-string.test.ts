@@ -86,6 +86,7 @@ describe("connection strings", () => {
       command: "micropython",
       args: ["-i"],
       restart: true,
+      pty: false,
     })
     expect(ok(`exec:node "my board.mjs" --flag 'a b' c\\ d`)).toMatchObject({
       command: "node",
@@ -93,9 +94,59 @@ describe("connection strings", () => {
     })
   })
 
+  it("reads exec-pty: a command on a pseudo-terminal, where a MicroPython build needs no -i", () => {
+    expect(ok("exec-pty:ssh -t pi micropython")).toEqual({
+      _tag: "Exec",
+      command: "ssh",
+      args: ["-t", "pi", "micropython"],
+      restart: true,
+      pty: true,
+    })
+    expect(ok("exec-pty:micropython")).toMatchObject({ command: "micropython", args: [], pty: true })
+  })
+
   it("reads qemu and list", () => {
-    expect(ok("qemu:microbit")).toEqual({ _tag: "Qemu", machine: "microbit", firmwarePath: undefined })
+    expect(ok("qemu:microbit")).toEqual({
+      _tag: "Qemu",
+      machine: "microbit",
+      firmwarePath: undefined,
+      keep: undefined,
+    })
+    expect(ok("qemu:microbit?keep=true&firmware=/tmp/f.hex")).toMatchObject({
+      keep: true,
+      firmwarePath: "/tmp/f.hex",
+    })
+    expect(ok("qemu:microbit?keep=0")).toMatchObject({ keep: false })
     expect(ok("list")).toEqual({ _tag: "List" })
+  })
+
+  it("reads tcp: and rfc2217: with mpremote's socket:// and rfc2217:// spellings", () => {
+    const tcp = { _tag: "Tcp", host: "192.168.1.20", port: 23 }
+    expect(ok("tcp:192.168.1.20:23")).toEqual(tcp)
+    expect(ok("socket://192.168.1.20:23")).toEqual(tcp)
+    expect(ok("tcp://192.168.1.20:23")).toEqual(tcp)
+    expect(ok("tcp:[::1]:7000")).toEqual({ _tag: "Tcp", host: "::1", port: 7000 })
+    expect(ok("rfc2217:lab-pi:2217")).toEqual({
+      _tag: "Rfc2217",
+      host: "lab-pi",
+      port: 2217,
+      baudRate: 115200,
+      dtr: undefined,
+      rts: undefined,
+    })
+    expect(ok("rfc2217://lab-pi:2217?baud=9600&dtr=false&rts=0")).toEqual({
+      _tag: "Rfc2217",
+      host: "lab-pi",
+      port: 2217,
+      baudRate: 9600,
+      dtr: false,
+      rts: false,
+    })
+    for (const input of ["tcp:host", "tcp:host:0", "tcp:host:70000", "rfc2217:host:x", "tcp:h:1?baud=9600"]) {
+      expect(bad(input)._tag).toBe("ConnectionStringError")
+    }
+    expect(bad("rfc2217:host").reason).toContain("rfc2217: needs host:port")
+    expect(bad("rfc2217:h:1?speed=1").reason).toContain("speed")
   })
 
   it("refuses what it cannot read, saying what was expected", () => {
@@ -107,6 +158,8 @@ describe("connection strings", () => {
       "virtual?speed=1",
       "qemu:pico",
       "exec:",
+      "exec-pty:",
+      "qemu:microbit?keep=maybe",
       "exec:'open",
       "USB0",
       "virtual?rawPaste=maybe",

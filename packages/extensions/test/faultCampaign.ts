@@ -23,6 +23,7 @@ import {
   type DeviceCommunicationShape,
   execChecked,
   makeDeviceCommunication,
+  openTcpLink,
   parsePythonLiteral,
 } from "@belay/transport"
 import {
@@ -33,6 +34,7 @@ import {
 } from "@belay/transport/testing"
 import { openVirtualBoard } from "@belay/virtual-device"
 import { Cause, Duration, Effect, Exit, References, Result, Schema, Scope, Stream } from "effect"
+import { serveLinkOverTcp } from "./tcpBridge.js"
 import { THREAD_STAND_IN } from "./threadStandIn.js"
 
 /** How often each kind of fault is injected, per chunk of bytes, in each direction. */
@@ -68,6 +70,8 @@ export interface CampaignOptions {
   readonly progressEvery?: number
   /** Only these operation kinds (all when absent): to aim a run at one part. */
   readonly kinds?: ReadonlyArray<string>
+  /** Reach the board through a `tcp:` link to a local port that serves it (default: directly). */
+  readonly overTcp?: boolean
 }
 
 export interface OperationTally {
@@ -340,8 +344,13 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
   try {
     const board = await must(openVirtualBoard({ flashDir: flash }))
     const resetRates = rates.reset
+    const inner = options.overTcp
+      ? await must(
+          Effect.flatMap(serveLinkOverTcp(board), ({ port }) => openTcpLink({ host: "127.0.0.1", port })),
+        )
+      : board
     const injector: FaultInjector = await must(
-      makeFaultInjector(board, {
+      makeFaultInjector(inner, {
         seed: options.seed,
         toBoard: rates,
         fromBoard: rates,

@@ -1,9 +1,18 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
+import { resolve } from "node:path"
 import { Effect, type Scope } from "effect"
 import { type ByteLink, makeReceiveQueue } from "./ByteLink.js"
 import { isChildRunning, terminateChildProcess, trackChildProcess } from "./ChildProcesses.js"
 import { type LinkError, LinkLostError, LinkOpenError } from "./errors.js"
+import {
+  isExecutable,
+  onPath,
+  PTY_READY,
+  PTY_READY_TIMEOUT_MS,
+  PtyUnavailableError,
+  throughScript,
+} from "./Pseudoterminal.js"
 
 /**
  * Options of {@link openProcessLink}.
@@ -32,6 +41,12 @@ export interface ProcessLinkOptions {
   readonly maxQuickRestarts?: number
   /** When the scope closes: how long to wait after SIGTERM before SIGKILL. Default 2000 ms. */
   readonly killTimeoutMs?: number
+  /**
+   * Run the program on a pseudo-terminal, raw and without echo, for a program that wants a
+   * terminal (`ssh -t`, `docker run -it`, a REPL that checks `isatty`). Through util-linux's
+   * `script` (Linux); its stderr then arrives with its stdout, as on a terminal. Default `false`.
+   */
+  readonly pty?: boolean
 }
 
 /**
@@ -52,6 +67,15 @@ export interface ProcessLink extends ByteLink {
 const quickExitMs = 1000
 const stderrKeptChars = 4000
 const stderrLinesInMessages = 8
+
+/** Wait for `child` to exit, up to `ms`. */
+const exitOf = (child: ChildProcess, ms: number): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    if (!isChildRunning(child)) return resume(Effect.void)
+    const exited = () => resume(Effect.void)
+    child.once("exit", exited)
+    return Effect.sync(() => child.off("exit", exited))
+  }).pipe(Effect.timeoutOrElse({ duration: ms, orElse: () => Effect.void }))
 
 const describeExit = (code: number | null, signal: NodeJS.Signals | null) =>
   signal !== null ? `killed by signal ${signal}` : `exited with code ${code}`
@@ -75,7 +99,9 @@ const describeSpawnFailure = (options: ProcessLinkOptions, error: NodeJS.ErrnoEx
  * A command that cannot start fails with `LinkOpenError`. The process exiting fails `received`
  * with `LinkLostError` (exit code or signal, and the last lines of stderr), unless
  * `restartOnExit` is set: then it is started again and the link stays open, as a board does
- * when it reboots.
+ * when it reboots. With `pty`, the program runs on a raw pseudo-terminal (see
+ * {@link ProcessLinkOptions.pty}); the link opens once the terminal is raw, and closing it stops
+ * the program itself; where no pseudo-terminal can be made it fails with `PtyUnavailableError`.
  *
  * @example
  * const program = Effect.scoped(Effect.gen(function* () {
@@ -87,9 +113,31 @@ const describeSpawnFailure = (options: ProcessLinkOptions, error: NodeJS.ErrnoEx
  */
 export const openProcessLink = (
   options: ProcessLinkOptions,
-): Effect.Effect<ProcessLink, LinkOpenError, Scope.Scope> =>
+): Effect.Effect<ProcessLink, LinkOpenError | PtyUnavailableError, Scope.Scope> =>
   Effect.gen(function* () {
-    const link = `exec:${options.command}`
+    const pty = options.pty === true
+    const link = `${pty ? "exec-pty" : "exec"}:${options.command}`
+    const script = pty ? onPath("script") : undefined
+    if (pty && (process.platform !== "linux" || script === undefined)) {
+      return yield* new PtyUnavailableError({
+        command: options.command,
+        reason:
+          process.platform !== "linux"
+            ? `this needs util-linux's \`script\`, which is Linux's (this is ${process.platform}); run the program on pipes (exec:) or behind socat`
+            : "util-linux's `script` is not on PATH; install it: sudo apt-get install bsdutils (Debian, Ubuntu), or util-linux",
+      })
+    }
+    // Behind `script`, a program that is not there would only show as a shell's exit code 127.
+    const found = options.command.includes("/")
+      ? isExecutable(resolve(options.cwd ?? "", options.command))
+      : onPath(options.command) !== undefined
+    if (pty && !found) {
+      return yield* new LinkOpenError({
+        link,
+        reason: describeSpawnFailure(options, Object.assign(new Error("not found"), { code: "ENOENT" })),
+      })
+    }
+    const target = script !== undefined ? throughScript(script, options) : options
     const killTimeoutMs = options.killTimeoutMs ?? 2000
     const maxQuickRestarts = options.maxQuickRestarts ?? 5
     const rx = yield* makeReceiveQueue(link)
@@ -98,25 +146,56 @@ export const openProcessLink = (
     let quickRestarts = 0
     let stderrTail = ""
 
+    // On a pseudo-terminal, the program's stderr arrives with its output: the tail of both is kept.
     const lastStderrLines = () => {
       const lines = stderrTail.split(/\r?\n/).filter((line) => line.trim() !== "")
-      return lines.length === 0 ? "" : `; stderr: ${lines.slice(-stderrLinesInMessages).join(" | ")}`
+      const label = pty ? "output" : "stderr"
+      return lines.length === 0 ? "" : `; ${label}: ${lines.slice(-stderrLinesInMessages).join(" | ")}`
     }
 
     // The running process; replaced on restart. Set before any callback can read it.
     let current: ChildProcess | undefined
+    // On a pseudo-terminal: whether the current process's terminal is raw yet (bytes written
+    // before would be mangled: they are dropped, as on a board still rebooting), and who waits for it.
+    let currentReady = !pty
+    // The program's own pid on a pseudo-terminal (the process started is `script`).
+    let programPid: number | undefined
+    let onReadyOrEnded: ((failure: string | undefined) => void) | undefined
 
     const spawnChild = (isRestart: boolean): ChildProcess => {
-      const child = spawn(options.command, options.args ?? [], {
+      const env = options.env !== undefined || pty ? { ...process.env, ...options.env } : undefined
+      // `script` runs its command with $SHELL: the line it is given is POSIX shell.
+      if (env !== undefined && pty) env.SHELL = "/bin/sh"
+      const child = spawn(target.command, target.args ?? [], {
         stdio: ["pipe", "pipe", "pipe"],
         ...(options.cwd !== undefined && { cwd: options.cwd }),
-        ...(options.env !== undefined && { env: { ...process.env, ...options.env } }),
+        ...(env !== undefined && { env }),
       })
       current = child
+      currentReady = !pty
+      programPid = undefined
       trackChildProcess(child)
       const startedAt = Date.now()
       stderrTail = ""
-      child.stdout?.on("data", (chunk: Buffer) => rx.push(new Uint8Array(chunk)))
+      let preamble: Buffer = Buffer.alloc(0)
+      let ready = !pty
+      child.stdout?.on("data", (chunk: Buffer) => {
+        if (pty) stderrTail = (stderrTail + chunk.toString("latin1")).slice(-stderrKeptChars)
+        if (ready) return rx.push(new Uint8Array(chunk))
+        preamble = Buffer.concat([preamble, chunk])
+        const found = PTY_READY.exec(preamble.toString("latin1"))
+        if (found === null) return
+        ready = true
+        if (current === child) {
+          currentReady = true
+          programPid = Number(found[1])
+        }
+        const rest = preamble.subarray(found.index + found[0].length)
+        preamble = Buffer.alloc(0)
+        stderrTail = rest.toString("latin1")
+        if (rest.length > 0) rx.push(new Uint8Array(rest))
+        onReadyOrEnded?.(undefined)
+      })
       child.stderr?.on("data", (chunk: Buffer) => {
         stderrTail = (stderrTail + chunk.toString("utf8")).slice(-stderrKeptChars)
       })
@@ -128,6 +207,11 @@ export const openProcessLink = (
         ended = true
         if (closing) return
         const how = describeExit(code, signal)
+        if (!ready && onReadyOrEnded !== undefined) {
+          // The first process, gone before its terminal was raw: the link does not open.
+          onReadyOrEnded(`it ${how} before its pseudo-terminal was ready${lastStderrLines()}`)
+          return
+        }
         if (!options.restartOnExit) {
           rx.fail(`the process ${how}${lastStderrLines()}`)
           return
@@ -182,17 +266,57 @@ export const openProcessLink = (
           rx.end("the link was closed")
           const child = current ?? first
           child.stdin?.destroy()
+          // `script` takes 2 s to stop its program on SIGTERM, and after its stdin ends waits for
+          // an exit that a program on a raw terminal does not make for an EOF: the program is
+          // stopped itself, and `script`, left to exit after it, is signalled only if it does not.
+          if (pty && programPid !== undefined && isChildRunning(child)) {
+            try {
+              process.kill(programPid, "SIGTERM")
+            } catch {
+              // already gone
+            }
+            return Effect.andThen(
+              exitOf(child, killTimeoutMs),
+              terminateChildProcess(child, link, killTimeoutMs),
+            )
+          }
           return terminateChildProcess(child, link, killTimeoutMs)
         }),
     )
     const currentChild = (): ChildProcess => current ?? running
+    if (pty) {
+      yield* Effect.callback<void, LinkOpenError>((resume) => {
+        if (currentReady) return resume(Effect.void)
+        onReadyOrEnded = (failure) => {
+          onReadyOrEnded = undefined
+          resume(
+            failure === undefined ? Effect.void : Effect.fail(new LinkOpenError({ link, reason: failure })),
+          )
+        }
+        return Effect.sync(() => {
+          onReadyOrEnded = undefined
+        })
+      }).pipe(
+        Effect.timeoutOrElse({
+          duration: PTY_READY_TIMEOUT_MS,
+          orElse: () =>
+            Effect.fail(
+              new LinkOpenError({
+                link,
+                reason: `its pseudo-terminal was not ready within ${PTY_READY_TIMEOUT_MS} ms${lastStderrLines()}`,
+              }),
+            ),
+        }),
+      )
+    }
 
     const write = (bytes: Uint8Array): Effect.Effect<void, LinkError> =>
       Effect.callback<void, LinkError>((resume) => {
         const closed = rx.closedReason()
         if (closed !== undefined) return resume(Effect.fail(closed))
         const stdin = currentChild().stdin
-        if (bytes.length === 0 || stdin === null) return resume(Effect.void)
+        // A process restarted on a pseudo-terminal that is not raw yet: lost, as on a rebooting board.
+        if (bytes.length === 0 || stdin === null || !currentReady) return resume(Effect.void)
         stdin.write(Buffer.from(bytes), (error) => {
           if (!error) return resume(Effect.void)
           const reason = rx.closedReason()

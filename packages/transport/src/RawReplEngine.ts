@@ -245,19 +245,26 @@ export class RawReplEngine {
         { self: this },
         function* () {
           attempts++
-          yield* this.write(enc.encode("\r\x03"))
-          yield* Effect.sleep(Duration.millis(5))
-          yield* this.write(enc.encode("\x03"))
-          // What the interrupted board prints before the banner is skipped by the wait for the
-          // banner; letting the line go quiet first (`drainQuietMs` or more) keeps an earlier
-          // banner still on its way from being taken for the answer. The first entry on a link
-          // just opened (its input flushed) skips that wait and checks afterwards instead, in
-          // less time: the line must stay quiet after the banner for twice the banner's round
-          // trip (LATE_ANSWER_MIN_MS at least), else this attempt is made again the slow way.
+          // Two Ctrl-Cs 5 ms apart, so that a program that catches the first is stopped by the
+          // second; then, once the line has gone quiet (`drainQuietMs` or more), Ctrl-A: the quiet
+          // keeps an earlier banner still on its way from being taken for the answer. The first
+          // entry on a link just opened (its input flushed) sends all of it in one write and checks
+          // afterwards instead, in less time: the line must stay quiet after the banner for twice
+          // the banner's round trip (LATE_ANSWER_MIN_MS at least), else the entry is made again the
+          // slow way, as it is when a program swallowed the one interrupt it got (no banner).
           const quick = reason === "connect" && attempts === 1 && !this.everEntered
-          if (!quick) yield* this.drain(Math.min(500, perAttempt / 2))
-          const asked = performance.now()
-          yield* this.write(enc.encode("\r\x01"))
+          let asked: number
+          if (quick) {
+            asked = performance.now()
+            yield* this.write(enc.encode("\r\x03\x03\r\x01"))
+          } else {
+            yield* this.write(enc.encode("\r\x03"))
+            yield* Effect.sleep(Duration.millis(5))
+            yield* this.write(enc.encode("\x03"))
+            yield* this.drain(Math.min(500, perAttempt / 2))
+            asked = performance.now()
+            yield* this.write(enc.encode("\r\x01"))
+          }
           const remaining = bound - (Date.now() - started)
           yield* this.waitForPattern("enter-raw", Math.max(50, Math.min(perAttempt, remaining)), RAW_BANNER)
           this.bannerRoundTripMs = performance.now() - asked

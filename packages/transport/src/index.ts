@@ -45,6 +45,7 @@ export {
 export { openProcessLink, type ProcessLink, type ProcessLinkOptions } from "./ProcessLink.js"
 // Metrics.
 export { type ProtocolMetrics, TransportMetrics } from "./ProtocolMetrics.js"
+export { PtyUnavailableError } from "./Pseudoterminal.js"
 // Python values as literals, both ways.
 export {
   type PythonDict,
@@ -56,8 +57,11 @@ export {
 } from "./PythonLiteral.js"
 // Options and events of the engine.
 export type { BoardResetEvent, ProtocolCapabilities, RawReplOptions } from "./RawReplEngine.js"
+export { openRfc2217Link, type Rfc2217LinkOptions } from "./rfc2217/Rfc2217Link.js"
 // State that lives as long as a board connection (or a session), under typed keys.
 export { StateKey, StateStore } from "./StateStore.js"
+// A board's serial line over TCP: a raw byte stream, or telnet with RFC 2217's COM-PORT-OPTION.
+export { openTcpLink, type TcpLinkOptions } from "./tcp/TcpLink.js"
 // Logging in to a board's WebREPL (the link itself is at `@belay/transport/webrepl`).
 export { fitsWebReplHeader, WebReplFileError } from "./webrepl/WebReplFiles.js"
 export { WebReplLoginError } from "./webrepl/WebReplLogin.js"

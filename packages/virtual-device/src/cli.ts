@@ -1,6 +1,7 @@
 import { createRequire } from "node:module"
 import { parseArgs } from "node:util"
 import type { VirtualBoardOptions } from "./options.js"
+import { serveVirtualBoardOverTcp, tcpOption } from "./tcpServer.js"
 import { VirtualBoard } from "./VirtualBoard.js"
 import { MAX_WEBREPL_PASSWORD_CHARS, serveWebRepl, type WebReplServer } from "./webReplServer.js"
 
@@ -22,6 +23,8 @@ Options (also as JSON in $${OPTIONS_ENV}):
   --banner-line-ending <crlf|crcrlf>
   --flash-dir <dir>             keep the flash in this directory
   --flash-size <bytes>          flash size reported by os.statvfs
+  --tcp <host:port>             serve the board on TCP instead of stdin/stdout (a raw byte
+                                stream, one client at a time; port 0 picks a free port)
 WebREPL (a network board, as the firmware serves it, instead of stdin/stdout):
   --webrepl <host:port>         serve WebREPL there (port 0: a free one, printed on the ready line)
   --password <pw>               its password, 1 to 9 characters (or $BELAY_WEBREPL_PASSWORD,
@@ -45,6 +48,8 @@ export const parseBoardArgs = (argv: ReadonlyArray<string>, env: NodeJS.ProcessE
       "flash-size": { type: "string" },
       ...WEBREPL_ARGS,
       help: { type: "boolean" },
+      // Read by `tcpOption`; listed so that the strict parse accepts it.
+      tcp: { type: "string" },
     },
     strict: true,
   })
@@ -158,6 +163,14 @@ export const runVirtualBoardOverStdio = async (argv: ReadonlyArray<string>): Pro
       process.exit(1)
     }
     return
+  }
+  // --tcp: the board on a TCP port instead of stdin/stdout.
+  try {
+    const tcp = tcpOption(argv)
+    if (tcp !== undefined) return await serveVirtualBoardOverTcp(options, tcp, READY_LINE)
+  } catch (error) {
+    process.stderr.write(`belay-virtual-board: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.exit(error instanceof Error && error.message.startsWith("--tcp") ? 2 : 1)
   }
   const stdin = process.stdin
   if (stdin.isTTY) stdin.setRawMode(true)

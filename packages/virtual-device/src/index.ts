@@ -6,6 +6,15 @@
  * @since 0.1.0
  */
 
+// The emulated micro:bit kept running between processes (the CLI's qemu:microbit).
+export {
+  type KeptQemuMicrobit,
+  type KeptQemuMicrobitOptions,
+  type KeptQemuMicrobitStatus,
+  keptQemuMicrobits,
+  stopKeptQemuMicrobits,
+  useKeptQemuMicrobit,
+} from "./keptQemu.js"
 // The virtual board in this process, as a byte link.
 export { openVirtualBoard, type VirtualBoardLink } from "./openVirtualBoard.js"
 export type { VirtualBoardOptions } from "./options.js"
@@ -20,6 +29,7 @@ export {
   QemuStartError,
   startQemuMicrobit,
 } from "./qemu.js"
+export { keptQemuStateDir, QemuStateError } from "./runtimeFolder.js"
 // The board itself, for embedding it behind another kind of link.
 export { VirtualBoard, type VirtualBoardCallbacks, type VirtualBoardStats } from "./VirtualBoard.js"
 export { warmUpVirtualBoard } from "./warmUp.js"

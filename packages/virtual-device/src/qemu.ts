@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { accessSync, closeSync, constants, existsSync, openSync } from "node:fs"
 import { delimiter, join } from "node:path"
 import { isChildRunning, terminateChildProcess, trackChildProcess } from "@belay/transport/internal"
-import { Data, Effect, type Scope } from "effect"
+import { Data, Effect, Schedule, type Scope } from "effect"
+import { eraseFlashBeyondFirmware } from "./microbitFlash.js"
 
 /**
  * Where Debian's `firmware-microbit-micropython` package puts the MicroPython 1.9.2 firmware.
@@ -13,7 +14,8 @@ import { Data, Effect, type Scope } from "effect"
  */
 export const defaultMicrobitFirmwarePath = "/usr/share/firmware-microbit-micropython/firmware.hex"
 
-const qemuAptPackage = "qemu-system-arm"
+/** The Debian/Ubuntu package of QEMU's ARM machines. */
+export const qemuAptPackage = "qemu-system-arm"
 const firmwareAptPackage = "firmware-microbit-micropython"
 
 /**
@@ -85,7 +87,8 @@ const isExecutable = (file: string) => {
   }
 }
 
-const findExecutable = (binary: string): string | undefined => {
+/** `binary`'s path: as given when it has a slash, else the first executable of that name on `PATH`. */
+export const findExecutable = (binary: string): string | undefined => {
   if (binary.includes("/")) return isExecutable(binary) ? binary : undefined
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
     if (dir !== "" && isExecutable(join(dir, binary))) return join(dir, binary)
@@ -107,13 +110,80 @@ export const isQemuMicrobitAvailable = (
   findExecutable(options.qemuBinary ?? "qemu-system-arm") !== undefined &&
   existsSync(options.firmwarePath ?? defaultMicrobitFirmwarePath)
 
-const ptyAnnouncement = /char device redirected to (\/dev\/[^\s]+) \(label serial0\)/
+/** What QEMU prints once the board's UART is on a pseudo-terminal; group 1 is its path. */
+export const ptyAnnouncement = /char device redirected to (\/dev\/[^\s]+) \(label serial0\)/
+
+/**
+ * QEMU's arguments for a micro:bit running `firmwarePath`, its UART on a new pseudo-terminal.
+ * The flash beyond the firmware starts zeroed: see `eraseFlashBeyondFirmware` (microbitFlash.ts),
+ * which the start-up runs before the board is handed out.
+ */
+export const qemuMicrobitArguments = (firmwarePath: string): ReadonlyArray<string> => [
+  "-M",
+  "microbit",
+  "-device",
+  `loader,file=${firmwarePath}`,
+  "-nographic",
+  "-serial",
+  "pty",
+  "-monitor",
+  "none",
+]
+
+/** How many times the erase is tried again after a failure. */
+const ERASE_RETRIES = 2
+
+/**
+ * Erase the flash beyond the firmware of the board just started behind `ptyPath`, and reset it,
+ * so that its filesystem starts as a real board's does (see microbitFlash.ts).
+ */
+export const eraseFlash = (ptyPath: string, firmwarePath: string, timeoutMs: number) =>
+  Effect.tryPromise({
+    try: () => eraseFlashBeyondFirmware(ptyPath, firmwarePath, timeoutMs),
+    catch: (cause) =>
+      new QemuStartError({
+        reason: `could not erase the filesystem's flash: ${cause instanceof Error ? cause.message : String(cause)}`,
+        cause,
+      }),
+  }).pipe(
+    // An emulator on a busy machine may drop a byte: the whole sequence again, from Ctrl-C.
+    Effect.retry(Schedule.recurs(ERASE_RETRIES)),
+  )
+
+/** The firmware and QEMU's executable, or what is missing and how to install it. */
+export const locateQemuMicrobit = (
+  options: Pick<QemuMicrobitOptions, "firmwarePath" | "qemuBinary">,
+): Effect.Effect<{ readonly firmwarePath: string; readonly qemuPath: string }, QemuStartError> =>
+  Effect.suspend(() => {
+    const firmwarePath = options.firmwarePath ?? defaultMicrobitFirmwarePath
+    const qemuBinary = options.qemuBinary ?? "qemu-system-arm"
+    if (!existsSync(firmwarePath)) {
+      return Effect.fail(
+        new QemuStartError(
+          firmwarePath === defaultMicrobitFirmwarePath
+            ? {
+                reason: `the micro:bit firmware ${firmwarePath} is not installed`,
+                aptPackage: firmwareAptPackage,
+              }
+            : { reason: `the firmware file ${firmwarePath} does not exist` },
+        ),
+      )
+    }
+    const qemuPath = findExecutable(qemuBinary)
+    if (qemuPath === undefined) {
+      return Effect.fail(
+        new QemuStartError({ reason: `${qemuBinary} was not found on PATH`, aptPackage: qemuAptPackage }),
+      )
+    }
+    return Effect.succeed({ firmwarePath, qemuPath })
+  })
 
 /**
  * Start QEMU emulating a BBC micro:bit running MicroPython, with the board's UART on a
  * pseudo-terminal. QEMU is killed when the scope closes, and the scope waits for it to exit.
  *
  * Runs `qemu-system-arm -M microbit -device loader,file=<hex> -nographic -serial pty -monitor none`,
+ * erases the flash beyond the firmware (as a programmer leaves a real board's), resets the board,
  * and keeps the pty open itself while the board runs, so that a link opened at any time gets
  * answers at once (QEMU otherwise drops output until it notices a reader, up to a second later).
  * The board prints its banner about 150 ms after start, so a link opened later misses it: send
@@ -135,41 +205,13 @@ export const startQemuMicrobit = (
   options: QemuMicrobitOptions = {},
 ): Effect.Effect<QemuMicrobit, QemuStartError, Scope.Scope> =>
   Effect.gen(function* () {
-    const firmwarePath = options.firmwarePath ?? defaultMicrobitFirmwarePath
-    const qemuBinary = options.qemuBinary ?? "qemu-system-arm"
     const startTimeoutMs = options.startTimeoutMs ?? 10000
-    if (!existsSync(firmwarePath)) {
-      return yield* new QemuStartError(
-        firmwarePath === defaultMicrobitFirmwarePath
-          ? {
-              reason: `the micro:bit firmware ${firmwarePath} is not installed`,
-              aptPackage: firmwareAptPackage,
-            }
-          : { reason: `the firmware file ${firmwarePath} does not exist` },
-      )
-    }
-    const qemuPath = findExecutable(qemuBinary)
-    if (qemuPath === undefined) {
-      return yield* new QemuStartError({
-        reason: `${qemuBinary} was not found on PATH`,
-        aptPackage: qemuAptPackage,
-      })
-    }
+    const { firmwarePath, qemuPath } = yield* locateQemuMicrobit(options)
 
     let output = ""
     const qemu = yield* Effect.acquireRelease(
       Effect.callback<ChildProcess, QemuStartError>((resume) => {
-        const qemuArgs = [
-          "-M",
-          "microbit",
-          "-device",
-          `loader,file=${firmwarePath}`,
-          "-nographic",
-          "-serial",
-          "pty",
-          "-monitor",
-          "none",
-        ]
+        const qemuArgs = qemuMicrobitArguments(firmwarePath)
         // On Linux, have the kernel kill QEMU if this process dies without closing the scope
         // (SIGKILL, a crash): setpriv sets the parent-death signal, then execs QEMU in place.
         const setpriv = process.platform === "linux" ? findExecutable("setpriv") : undefined
@@ -253,6 +295,7 @@ export const startQemuMicrobit = (
       }),
       (fd) => Effect.sync(() => closeSync(fd)),
     )
+    yield* eraseFlash(ptyPath, firmwarePath, startTimeoutMs)
 
     return { ptyPath, pid: qemu.pid! }
   })

@@ -28,7 +28,8 @@ export const boardLayer = (device: string) => {
     layer = Layer.unwrap(
       // A `ws://` board's password from the config file or a prompt, asked once per device.
       Effect.map(webReplPasswordFor(device, readCliConfig()), (webReplPassword) =>
-        BelayLive({ device, virtualDir: defaultVirtualDir(), webReplPassword }),
+        // qemu:microbit stays running between commands, as a board stays plugged in (`belay qemu stop`).
+        BelayLive({ device, virtualDir: defaultVirtualDir(), keepQemu: true, webReplPassword }),
       ),
     ).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())))
     boardLayers.set(device, layer)

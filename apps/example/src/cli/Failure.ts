@@ -51,6 +51,7 @@ const connectionTags = new Set([
   "BoardResetError",
   "BoardStuckError",
   "QemuStartError",
+  "QemuStateError",
   "DeviceCapabilityError",
   "SessionError",
   "SessionLimitError",
@@ -72,6 +73,7 @@ const usageTags = new Set([
   "InvalidPathError",
   "PathTraversalError",
   "VirtualDeviceMissingError",
+  "PtyUnavailableError",
   "WebReplLoginError",
 ])
 
@@ -91,6 +93,10 @@ const hints: Record<string, string> = {
     "something else is talking on this port (a program on the board printing, another terminal): stop it and try again",
   QemuStartError:
     "the emulated micro:bit needs: apt-get install qemu-system-arm firmware-microbit-micropython",
+  QemuStateError:
+    "`belay qemu status` shows the kept emulators; `belay qemu stop` stops them and clears their state",
+  PtyUnavailableError:
+    "or run the program on pipes with exec:<command> (a MicroPython unix build works there with -i)",
   ConnectionStringError: "see `belay --help` for the --device forms, or `belay ports` for the ports",
   ConfigError: "fix or unset that environment variable",
   UsageError: HELP_HINT,
@@ -101,6 +107,19 @@ const hints: Record<string, string> = {
   NoBoardFoundError:
     "`belay ports` lists the ports with their serial numbers; name one with --device (a0, /dev/ttyUSB0, id:<serial number>)",
   SessionLimitError: "another command is using the board: wait for it, or stop it",
+}
+
+/** A `tcp:`, `rfc2217:` or `ws://` link that failed: the serial hints (cable, `belay ports`) do not apply. */
+const networkHint = (tag: string, error: unknown): string | undefined => {
+  const link = String((error as { link?: unknown }).link)
+  if (!/^(tcp|rfc2217|wss?):/.test(link)) return undefined
+  if (tag === "LinkOpenError" && /^wss?:/.test(link))
+    return "is the board on the network with WebREPL running (`import webrepl_setup`), the address and port right, and no other WebREPL client connected (the board serves one at a time)?"
+  if (tag === "LinkOpenError")
+    return "is the server running, the host and port right, and no other client connected (a serial server takes one at a time)?"
+  if (tag === "LinkLostError" || tag === "LinkClosedError")
+    return "the connection was lost: check the server and the network, then run the command again"
+  return undefined
 }
 
 const tagOf = (error: unknown): string | undefined =>
@@ -158,7 +177,7 @@ export const describeError = (error: unknown, expected: boolean): Failure => {
   if (tag !== undefined && usageTags.has(tag))
     return { tag, message, hint: own ?? hints[tag], exitCode: ExitCode.usage }
   if (tag !== undefined && connectionTags.has(tag))
-    return { tag, message, hint: hints[tag], exitCode: ExitCode.connection }
+    return { tag, message, hint: networkHint(tag, error) ?? hints[tag], exitCode: ExitCode.connection }
   if (tag !== undefined && expected) return { tag, message, hint: hints[tag], exitCode: ExitCode.python }
   return {
     tag: "Defect",
