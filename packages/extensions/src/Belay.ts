@@ -36,7 +36,11 @@ export const BelayLive = (overrides: Partial<BelayOptions> = {}) =>
       const options = yield* loadBelayOptions(overrides)
       const connection = yield* Effect.fromResult(parseConnectionString(options.device))
       const link = BoardLink.layer(
-        openConnection(connection, { virtualDir: options.virtualDir, keepQemu: options.keepQemu }),
+        openConnection(connection, {
+          virtualDir: options.virtualDir,
+          keepQemu: options.keepQemu,
+          webReplPassword: options.webReplPassword,
+        }),
       )
       const device = DeviceCommunication.layer({
         ...protocolDefaultsFor(connection),

@@ -5,7 +5,7 @@ import {
   type SessionManagementOptions,
 } from "@belay/core"
 import type { RawReplOptions } from "@belay/transport"
-import { Config, Duration, Effect, Option } from "effect"
+import { Config, Duration, Effect, Option, type Redacted } from "effect"
 
 /**
  * Everything the composed stack needs: where the board is, the protocol engine's options and the
@@ -27,6 +27,8 @@ export interface BelayOptions {
    * rather than one of its own that stops with the stack (the default).
    */
   readonly keepQemu: boolean | undefined
+  /** The password of a `ws://` board's WebREPL (unless its connection string has one). */
+  readonly webReplPassword: Redacted.Redacted<string> | undefined
 }
 
 /**
@@ -34,7 +36,7 @@ export interface BelayOptions {
  * `BELAY_DEVICE` (connection string, default `virtual`), `BELAY_EXEC_TIMEOUT` (e.g. `30s`, `500ms`; a bare number is milliseconds),
  * `BELAY_INTEGRITY` (`checked`, the default, or `unchecked`: see `ExecOptions.integrity` in
  * `@belay/transport`), `BELAY_MAX_OUTPUT_BYTES` (output `exec`/`eval` collect, default 16 MB; `64KB`, `16MB` or bytes),
- * `BELAY_VIRTUAL_DIR`, and the session options of `@belay/core` (`BELAY_SESSION_TIMEOUT`,
+ * `BELAY_VIRTUAL_DIR`, `BELAY_WEBREPL_PASSWORD` (a `ws://` board's WebREPL password), and the session options of `@belay/core` (`BELAY_SESSION_TIMEOUT`,
  * `BELAY_MAX_SESSIONS`, `BELAY_SESSION_LIMIT`, `BELAY_SESSION_METRICS`, `BELAY_RESOURCE_TRACKING`,
  * `BELAY_CLEANUP_TIMEOUT`, `BELAY_FALLBACK_CAPABILITIES`).
  *
@@ -47,6 +49,7 @@ export const loadBelayOptions = (overrides: Partial<BelayOptions> = {}) =>
     const device = yield* Config.String("BELAY_DEVICE").pipe(Config.withDefault("virtual"))
     const execTimeout = yield* Config.option(DurationConfig("BELAY_EXEC_TIMEOUT"))
     const virtualDir = yield* Config.option(Config.String("BELAY_VIRTUAL_DIR"))
+    const webReplPassword = yield* Config.option(Config.Redacted("BELAY_WEBREPL_PASSWORD"))
     const integrity = yield* Config.option(Config.Literals(["checked", "unchecked"], "BELAY_INTEGRITY"))
     const maxOutput = yield* Config.option(ByteSizeConfig("BELAY_MAX_OUTPUT_BYTES"))
     const session = yield* loadSessionManagementOptions(overrides.session)
@@ -62,5 +65,6 @@ export const loadBelayOptions = (overrides: Partial<BelayOptions> = {}) =>
       protocol,
       virtualDir: overrides.virtualDir ?? Option.getOrUndefined(virtualDir),
       keepQemu: overrides.keepQemu,
+      webReplPassword: overrides.webReplPassword ?? Option.getOrUndefined(webReplPassword),
     } satisfies BelayOptions
   })

@@ -9,12 +9,18 @@
  * `connect("virtual")` and `BelayLive({ device: "virtual" })` working unchanged wherever the
  * package is installed. Without it, those connections fail with `VirtualDeviceMissingError`.
  */
-import type { ByteLink, LinkOpenError, PtyUnavailableError, RawReplOptions } from "@belay/transport"
+import type {
+  ByteLink,
+  LinkOpenError,
+  PtyUnavailableError,
+  RawReplOptions,
+  WebReplLoginError,
+} from "@belay/transport"
 import { openProcessLink, openRfc2217Link, openTcpLink } from "@belay/transport"
 import { listSerialPorts, openSerialLink, type SerialPortInfo } from "@belay/transport/serial"
 // Types only: erased from the built module, so nothing of the package loads until `import()` below.
 import type { QemuStartError, QemuStateError } from "@belay/virtual-device"
-import { Data, Effect, type Scope } from "effect"
+import { Data, Effect, type Redacted, type Scope } from "effect"
 import { type Connection, ConnectionStringError } from "./ConnectionString.js"
 
 /**
@@ -106,6 +112,18 @@ const loadVirtualDevice = (connection: string) =>
     ),
   )
 
+let warnedOfPasswordInString = false
+
+/** A password in a connection string is accepted, with one warning per process (never the password). */
+const warnPasswordInString = (given: boolean) =>
+  Effect.suspend(() => {
+    if (!given || warnedOfPasswordInString) return Effect.void
+    warnedOfPasswordInString = true
+    return Effect.logWarning(
+      "a WebREPL password in the connection string (?password=) shows in shell histories and process lists: use BELAY_WEBREPL_PASSWORD or the config file instead",
+    )
+  })
+
 /**
  * What {@link openConnection} does where the connection string does not say.
  *
@@ -121,6 +139,8 @@ export interface ConnectionDefaults {
    * does), rather than start one of its own that stops with the link (the default).
    */
   readonly keepQemu?: boolean | undefined
+  /** The WebREPL password when the connection string has none. */
+  readonly webReplPassword?: Redacted.Redacted<string> | undefined
 }
 
 /**
@@ -142,7 +162,8 @@ export const openConnection = (
   | QemuStateError
   | ConnectionStringError
   | VirtualDeviceMissingError
-  | NoBoardFoundError,
+  | NoBoardFoundError
+  | WebReplLoginError,
   Scope.Scope
 > => {
   switch (connection._tag) {
@@ -209,6 +230,18 @@ export const openConnection = (
         ...(connection.dtr !== undefined ? { dtr: connection.dtr } : {}),
         ...(connection.rts !== undefined ? { rts: connection.rts } : {}),
       })
+    case "WebRepl":
+      return Effect.flatMap(warnPasswordInString(connection.password !== undefined), () =>
+        // Imported on first use, so that programs that never open a WebREPL never load `ws`.
+        Effect.flatMap(
+          Effect.promise(() => import("@belay/transport/webrepl")),
+          ({ openWebReplLink }) =>
+            openWebReplLink({
+              url: connection.url,
+              password: connection.password ?? defaults.webReplPassword,
+            }),
+        ),
+      )
     case "List":
       return Effect.fail(
         new ConnectionStringError({

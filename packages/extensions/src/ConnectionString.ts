@@ -1,4 +1,5 @@
-import { Data, Result } from "effect"
+import { webReplTarget } from "@belay/transport"
+import { Data, Redacted, Result } from "effect"
 
 /**
  * Where a board is, parsed from a connection string.
@@ -21,6 +22,9 @@ import { Data, Result } from "effect"
  *   raw TCP byte stream (`socat`, ESP-Link, ser2net's `tcp` accepter)
  * - `rfc2217:host:port?baud=115200&dtr=false` (or `rfc2217://host:port`): a serial port behind a
  *   telnet RFC 2217 server (ser2net's `telnet(rfc2217)`), whose speed and modem lines are set remotely
+ * - `ws://host[:port]` (port 8266 when not given), `wss://host[:port]`: a board's WebREPL; the
+ *   password comes from the connection's options (`?password=` is accepted, but a password in a
+ *   connection string ends up in shell histories and process lists)
  * - `list`: not a board: enumerate serial ports
  *
  * @example
@@ -75,6 +79,12 @@ export type Connection =
       readonly dtr: boolean | undefined
       readonly rts: boolean | undefined
     }
+  | {
+      /** A board's WebREPL: `url` without the query; `password` from `?password=`, if there was one. */
+      readonly _tag: "WebRepl"
+      readonly url: string
+      readonly password: Redacted.Redacted<string> | undefined
+    }
   | { readonly _tag: "List" }
 
 /**
@@ -89,7 +99,7 @@ export class ConnectionStringError extends Data.TaggedError("ConnectionStringErr
   readonly reason: string
 }> {
   override get message() {
-    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, exec-pty:<command>, qemu:microbit, tcp:host:port, rfc2217:host:port, virtual, list`
+    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, exec-pty:<command>, qemu:microbit, tcp:host:port, rfc2217:host:port, ws://<host>[:8266], virtual, list`
   }
 }
 
@@ -174,7 +184,10 @@ export const parseConnectionString = (input: string): Result.Result<Connection, 
   try {
     return Result.succeed(parse(input.trim(), input))
   } catch (error) {
-    if (error instanceof ConnectionStringError) return Result.fail(error)
+    if (error instanceof ConnectionStringError)
+      return Result.fail(
+        new ConnectionStringError({ input: withoutPassword(error.input), reason: error.reason }),
+      )
     throw error
   }
 }
@@ -218,6 +231,7 @@ const parse = (text: string, input: string): Connection => {
       pty,
     }
   }
+  if (/^wss?:\/\//i.test(text)) return webRepl(text, input)
   if (text.startsWith("qemu:")) {
     const [machine, params] = splitQuery(text.slice("qemu:".length))
     if (machine !== "microbit") {
@@ -261,6 +275,21 @@ const parse = (text: string, input: string): Connection => {
   const [path, params] = splitQuery(rest)
   if (path === "") throw new ConnectionStringError({ input, reason: "serial: needs a device path" })
   return { _tag: "Serial", path, ...serialOptions(params, input) }
+}
+
+/** A connection string as it may be shown: any `password=` value hidden. */
+const withoutPassword = (input: string) => input.replace(/([?&]password=)[^&]*/gi, "$1***")
+
+const webRepl = (text: string, input: string): Connection => {
+  const [, params] = splitQuery(text)
+  checkKeys(params, ["password"], input)
+  try {
+    const { url } = webReplTarget(text)
+    const password = params.get("password")
+    return { _tag: "WebRepl", url, password: password === null ? undefined : Redacted.make(password) }
+  } catch (error) {
+    throw new ConnectionStringError({ input, reason: (error as Error).message })
+  }
 }
 
 /** `tcp:`/`socket://` and `rfc2217:`/`rfc2217://` with `host:port` (`[::1]:port` for IPv6), or `undefined`. */

@@ -32,10 +32,15 @@ import {
   makeFaultInjector,
   seededRandom,
 } from "@belay/transport/testing"
+import { openWebReplLink } from "@belay/transport/webrepl"
 import { openVirtualBoard } from "@belay/virtual-device"
-import { Cause, Duration, Effect, Exit, References, Result, Schema, Scope, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Redacted, References, Result, Schema, Scope, Stream } from "effect"
 import { serveLinkOverTcp } from "./tcpBridge.js"
 import { THREAD_STAND_IN } from "./threadStandIn.js"
+import { serveLinkOverWebRepl } from "./webReplBridge.js"
+
+/** The password of the WebREPL the campaign serves its board on (`overWebRepl`). */
+const WEBREPL_PASSWORD = "campaign"
 
 /** How often each kind of fault is injected, per chunk of bytes, in each direction. */
 export interface CampaignRates {
@@ -72,6 +77,8 @@ export interface CampaignOptions {
   readonly kinds?: ReadonlyArray<string>
   /** Reach the board through a `tcp:` link to a local port that serves it (default: directly). */
   readonly overTcp?: boolean
+  /** Reach the board through a `ws://` WebREPL link to a local port that serves it. */
+  readonly overWebRepl?: boolean
 }
 
 export interface OperationTally {
@@ -348,7 +355,13 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
       ? await must(
           Effect.flatMap(serveLinkOverTcp(board), ({ port }) => openTcpLink({ host: "127.0.0.1", port })),
         )
-      : board
+      : options.overWebRepl
+        ? await must(
+            Effect.flatMap(serveLinkOverWebRepl(board, WEBREPL_PASSWORD), ({ url }) =>
+              openWebReplLink({ url, password: Redacted.make(WEBREPL_PASSWORD) }),
+            ),
+          )
+        : board
     const injector: FaultInjector = await must(
       makeFaultInjector(inner, {
         seed: options.seed,

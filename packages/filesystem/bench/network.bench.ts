@@ -1,15 +1,20 @@
 /**
- * The virtual board over TCP against the same board over a pseudo-terminal: exec round trip and a
- * 1 MB atomic, verified upload (and its download), each as a fraction of the pseudo-terminal's.
- * Both boards run in a process of their own (`belay-virtual-board`, behind socat for the
- * pseudo-terminal, with `--tcp 127.0.0.1:0` for TCP), so the comparison is the link alone.
+ * The virtual board over TCP and over WebREPL against the same board over a pseudo-terminal: exec
+ * round trip and a 1 MB atomic, verified upload (and its download), each as a fraction of the
+ * pseudo-terminal's. Over WebREPL twice: with the firmware's file transfer (uploads put the
+ * temporary file with it), and through the raw REPL alone (the same link without its transfer);
+ * reads take the raw REPL on both.
+ * Every board runs in a process of its own (`belay-virtual-board`, behind socat for the
+ * pseudo-terminal, with `--tcp 127.0.0.1:0` or `--webrepl 127.0.0.1:0`), so the comparison is the
+ * link alone.
  */
 import { spawn } from "node:child_process"
 import { makeDeviceSessionManager } from "@belay/core"
 import { type ByteLink, makeDeviceCommunication, openTcpLink } from "@belay/transport"
 import { openSerialLink } from "@belay/transport/serial"
+import { openWebReplLink } from "@belay/transport/webrepl"
 import { openVirtualBoardPty, virtualBoardScript } from "@belay/virtual-device"
-import { Effect, Exit, References, Scope } from "effect"
+import { Effect, Exit, Redacted, References, Scope } from "effect"
 import { type BenchContext, summarize, timeEach } from "../../../scripts/bench-kit.ts"
 import { boardFileSystem } from "../src/index.ts"
 
@@ -27,31 +32,46 @@ const randomBytes = (n: number, seed = 1): Uint8Array => {
 /** Bound on the TCP board printing its ready line. */
 const START_TIMEOUT_MS = 30_000
 
-/** `belay-virtual-board --tcp 127.0.0.1:0` in a process of its own, stopped with the scope; its port. */
-const tcpBoard = Effect.acquireRelease(
-  Effect.tryPromise(
-    () =>
-      new Promise<{ port: number; stop: () => void }>((resolve, reject) => {
-        const child = spawn(process.execPath, [virtualBoardScript(), "--tcp", "127.0.0.1:0"], {
-          stdio: ["ignore", "ignore", "pipe"],
-        })
-        let stderr = ""
-        const timer = setTimeout(() => {
-          child.kill()
-          reject(new Error(`no TCP board after ${START_TIMEOUT_MS} ms: ${stderr}`))
-        }, START_TIMEOUT_MS)
-        child.stderr.on("data", (d) => {
-          stderr += d
-          const port = /ready on tcp:127\.0\.0\.1:(\d+)/.exec(stderr)?.[1]
-          if (port === undefined) return
-          clearTimeout(timer)
-          resolve({ port: Number(port), stop: () => child.kill("SIGTERM") })
-        })
-        child.once("exit", (code) => reject(new Error(`the TCP board exited (${code}): ${stderr}`)))
-      }),
-  ),
-  (board) => Effect.sync(board.stop),
-)
+/** The WebREPL board's password (in its environment, not on its command line). */
+const WEBREPL_PASSWORD = "bench"
+
+/** `belay-virtual-board --tcp 127.0.0.1:0` (or `--webrepl`) in a process of its own, stopped with the scope; its port. */
+const boardOn = (option: "--tcp" | "--webrepl", ready: RegExp) =>
+  Effect.acquireRelease(
+    Effect.tryPromise(
+      () =>
+        new Promise<{ port: number; stop: () => void }>((resolve, reject) => {
+          const child = spawn(process.execPath, [virtualBoardScript(), option, "127.0.0.1:0"], {
+            stdio: ["ignore", "ignore", "pipe"],
+            env: { ...process.env, BELAY_WEBREPL_PASSWORD: WEBREPL_PASSWORD },
+          })
+          let stderr = ""
+          const timer = setTimeout(() => {
+            child.kill()
+            reject(new Error(`no TCP board after ${START_TIMEOUT_MS} ms: ${stderr}`))
+          }, START_TIMEOUT_MS)
+          child.stderr.on("data", (d) => {
+            stderr += d
+            const port = ready.exec(stderr)?.[1]
+            if (port === undefined) return
+            clearTimeout(timer)
+            resolve({ port: Number(port), stop: () => child.kill("SIGTERM") })
+          })
+          child.once("exit", (code) => reject(new Error(`the TCP board exited (${code}): ${stderr}`)))
+        }),
+    ),
+    (board) => Effect.sync(board.stop),
+  )
+
+const tcpBoard = boardOn("--tcp", /ready on tcp:127\.0\.0\.1:(\d+)/)
+const webReplBoard = (raw: boolean) =>
+  Effect.flatMap(boardOn("--webrepl", /ready ws:\/\/127\.0\.0\.1:(\d+)/), ({ port }) =>
+    Effect.map(
+      openWebReplLink({ url: `ws://127.0.0.1:${port}`, password: Redacted.make(WEBREPL_PASSWORD) }),
+      // A copy of the link is the same link without its file transfer (found by the link itself).
+      (link): ByteLink => (raw ? { ...link } : link),
+    ),
+  )
 
 const links: ReadonlyArray<{ name: string; open: Effect.Effect<ByteLink, unknown, Scope.Scope> }> = [
   {
@@ -62,7 +82,16 @@ const links: ReadonlyArray<{ name: string; open: Effect.Effect<ByteLink, unknown
     name: "virtual-tcp",
     open: Effect.flatMap(tcpBoard, ({ port }) => openTcpLink({ host: "127.0.0.1", port })),
   },
+  { name: "virtual-webrepl", open: webReplBoard(false) },
+  { name: "virtual-webrepl-raw-repl", open: webReplBoard(true) },
 ]
+
+/** How each link other than the pseudo-terminal is named in the ratio rows. */
+const over: Record<string, string> = {
+  "virtual-tcp": "over TCP",
+  "virtual-webrepl": "over WebREPL (file transfer)",
+  "virtual-webrepl-raw-repl": "over WebREPL (raw REPL only)",
+}
 
 export default async function bench(ctx: BenchContext) {
   const size = ctx.quick ? 256 * 1024 : 1024 * 1024
@@ -126,33 +155,36 @@ export default async function bench(ctx: BenchContext) {
     }
   }
   const pty = figures.get("virtual-pty")
-  const tcp = figures.get("virtual-tcp")
-  if (pty === undefined || tcp === undefined) return
-  const execRatio = tcp.exec / pty.exec
-  const upRatio = tcp.up / pty.up
-  ctx.record({
-    package: "filesystem",
-    benchmark: "exec round trip over TCP, as a multiple of the pseudo-terminal's",
-    board: "virtual-tcp",
-    value: execRatio,
-    unit: "×",
-    target: "<= 1.5",
-    met: execRatio <= 1.5,
-  })
-  ctx.record({
-    package: "filesystem",
-    benchmark: "upload over TCP, as a fraction of the pseudo-terminal's",
-    board: "virtual-tcp",
-    value: upRatio,
-    unit: "of pty",
-    target: ">= 0.5",
-    met: upRatio >= 0.5,
-  })
-  ctx.record({
-    package: "filesystem",
-    benchmark: "download over TCP, as a fraction of the pseudo-terminal's",
-    board: "virtual-tcp",
-    value: tcp.down / pty.down,
-    unit: "of pty",
-  })
+  if (pty === undefined) return
+  for (const [board, name] of Object.entries(over)) {
+    const link = figures.get(board)
+    if (link === undefined) continue
+    const execRatio = link.exec / pty.exec
+    const upRatio = link.up / pty.up
+    ctx.record({
+      package: "filesystem",
+      benchmark: `exec round trip ${name}, as a multiple of the pseudo-terminal's`,
+      board,
+      value: execRatio,
+      unit: "×",
+      target: "<= 1.5",
+      met: execRatio <= 1.5,
+    })
+    ctx.record({
+      package: "filesystem",
+      benchmark: `upload ${name}, as a fraction of the pseudo-terminal's`,
+      board,
+      value: upRatio,
+      unit: "of pty",
+      target: ">= 0.5",
+      met: upRatio >= 0.5,
+    })
+    ctx.record({
+      package: "filesystem",
+      benchmark: `download ${name}, as a fraction of the pseudo-terminal's`,
+      board,
+      value: link.down / pty.down,
+      unit: "of pty",
+    })
+  }
 }

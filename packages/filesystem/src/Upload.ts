@@ -54,6 +54,7 @@ import {
   UploadState,
 } from "./UploadPolicy.js"
 import { checkRoom } from "./UploadRoom.js"
+import { transferFor, transferUpload } from "./UploadTransfer.js"
 
 export type { UploadRequest } from "./UploadExchanges.js"
 export { uploadNames } from "./UploadExchanges.js"
@@ -75,7 +76,8 @@ export interface WriteResult {
   readonly exchanges: number
   /** 1 unless a verification failed and the upload was repeated. */
   readonly attempts: number
-  readonly encoding: UploadEncoding
+  /** How the data went: in raw REPL exchanges in this encoding, or `file-transfer` (the link's own, e.g. WebREPL's put). */
+  readonly encoding: UploadEncoding | "file-transfer"
   /** How the content landed: `rename` (atomic), `copy` (on-board copy of a verified temporary file), `direct` (not atomic). */
   readonly commit: CommitMode
   /** The whole file's hash, as the board computed it (writes only). */
@@ -300,6 +302,11 @@ const reportSetup = (ctx: UploadContext): Pick<ExchangeSetup, "report" | "noteRe
 const uploadBody = (ctx: UploadContext): Effect.Effect<Omit<WriteResult, "attempts">, FileSystemError> =>
   Effect.gen(function* () {
     const { rt, req } = ctx
+    const transfer = transferFor(ctx)
+    if (transfer !== undefined) {
+      const sent = yield* transferUpload(ctx, transfer)
+      if (sent !== undefined) return { ...finished(ctx, 0, sent)(), encoding: "file-transfer" as const }
+    }
     const startGeneration = yield* rt.device.generation
     const setup: ExchangeSetup = {
       protocol: yield* rt.device.protocolCapabilities,

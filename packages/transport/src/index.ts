@@ -9,6 +9,8 @@
  * @since 0.1.0
  */
 
+// A link's own file transfer (WebREPL's put and get), offered in the connection's state.
+export { type BoardFileTransfer, BoardFileTransferKey } from "./BoardFileTransfer.js"
 // Links: a byte pipe to a board, and how to build one.
 export { type ByteLink, makeReceiveQueue, type ReceiveQueue } from "./ByteLink.js"
 // Checked requests: code that runs only if it arrived whole.
@@ -60,3 +62,7 @@ export { openRfc2217Link, type Rfc2217LinkOptions } from "./rfc2217/Rfc2217Link.
 export { StateKey, StateStore } from "./StateStore.js"
 // A board's serial line over TCP: a raw byte stream, or telnet with RFC 2217's COM-PORT-OPTION.
 export { openTcpLink, type TcpLinkOptions } from "./tcp/TcpLink.js"
+// Logging in to a board's WebREPL (the link itself is at `@belay/transport/webrepl`).
+export { fitsWebReplHeader, WebReplFileError } from "./webrepl/WebReplFiles.js"
+export { WebReplLoginError } from "./webrepl/WebReplLogin.js"
+export { WEBREPL_DEFAULT_PORT, webReplTarget } from "./webrepl/WebReplTarget.js"

@@ -15,6 +15,7 @@ import {
   type Scope,
   Stream,
 } from "effect"
+import { BoardFileTransferKey, fileTransferOf } from "./BoardFileTransfer.js"
 import { type ByteLink, receiveDirectly } from "./ByteLink.js"
 import { boundedBy, collector, describeActivity, toDuration } from "./CallBounds.js"
 import { makeCheckedCall, type RunExchange } from "./CheckedCall.js"
@@ -363,9 +364,22 @@ export const makeDeviceCommunication = (
       metrics: Effect.sync(() => recorder.snapshot()),
       linkClosed: Deferred.await(closed),
       queueLength: Effect.sync(() => lock.waiting),
-      connectionState: new StateStore(),
+      connectionState: withFileTransfer(new StateStore(), link, lock),
     } satisfies DeviceCommunicationShape
   })
+
+/** The link's own file transfer, if it has one, in the connection's state: it takes its turn with the exchanges. */
+const withFileTransfer = (store: StateStore, link: ByteLink, lock: FairLock): StateStore => {
+  const transfer = fileTransferOf(link)
+  if (transfer !== undefined) {
+    store.set(BoardFileTransferKey, {
+      ...transfer,
+      put: (path, data) => lock.withLock(transfer.put(path, data)),
+      get: (path) => lock.withLock(transfer.get(path)),
+    })
+  }
+  return store
+}
 
 /** Bound on the empty exchange that ends a recovery. */
 const FLUSH_BOUND_MS = 300

@@ -194,6 +194,31 @@ export class VirtualBoard {
     return out
   }
 
+  /** A file on the flash, as the firmware's WebREPL file transfer reads it; `undefined` if there is none. */
+  readFile(path: string): Uint8Array | undefined {
+    return this.flash.read(path)?.slice()
+  }
+
+  /**
+   * Write a file on the flash from outside the running code, as the firmware's WebREPL file
+   * transfer does: the code sees it from its next execution on. Throws when the folder it goes in
+   * does not exist or the path is a folder (the firmware's `open` raising OSError).
+   */
+  writeFile(path: string, data: Uint8Array): void {
+    const parent = path.slice(0, path.lastIndexOf("/"))
+    const parentIsDir =
+      parent === "" || this.flash.snapshot().some((e) => e.path === parent && e.kind === "dir")
+    if (
+      !path.startsWith("/") ||
+      !parentIsDir ||
+      (this.flash.has(path) && this.flash.read(path) === undefined)
+    )
+      throw new Error(`OSError: [Errno 2] ENOENT: ${path}`)
+    const changes = [{ op: "write", path, data: data.slice() }] as const
+    this.flash.apply(changes)
+    this.interp?.applyFlash(changes)
+  }
+
   // -------------------------------------------------------------------------------------------
   // Plumbing
 

@@ -102,6 +102,8 @@ export type HostMessage =
       readonly machine: MachineState
     }
   | { readonly type: "exec"; readonly seq: number; readonly mode: ExecMode; readonly code: Uint8Array }
+  /** Files written from outside the interpreter (WebREPL's file transfer), applied between executions. */
+  | { readonly type: "flash"; readonly changes: ReadonlyArray<FlashChange> }
 
 export type ExecOutcome =
   | { readonly kind: "ok" }

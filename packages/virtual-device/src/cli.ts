@@ -1,7 +1,9 @@
+import { createRequire } from "node:module"
 import { parseArgs } from "node:util"
 import type { VirtualBoardOptions } from "./options.js"
 import { serveVirtualBoardOverTcp, tcpOption } from "./tcpServer.js"
 import { VirtualBoard } from "./VirtualBoard.js"
+import { MAX_WEBREPL_PASSWORD_CHARS, serveWebRepl, type WebReplServer } from "./webReplServer.js"
 
 /** The line the script prints on stderr once the board is up. */
 export const READY_LINE = "belay-virtual-board ready"
@@ -22,7 +24,14 @@ Options (also as JSON in $${OPTIONS_ENV}):
   --flash-dir <dir>             keep the flash in this directory
   --flash-size <bytes>          flash size reported by os.statvfs
   --tcp <host:port>             serve the board on TCP instead of stdin/stdout (a raw byte
-                                stream, one client at a time; port 0 picks a free port)`
+                                stream, one client at a time; port 0 picks a free port)
+WebREPL (a network board, as the firmware serves it, instead of stdin/stdout):
+  --webrepl <host:port>         serve WebREPL there (port 0: a free one, printed on the ready line)
+  --password <pw>               its password, 1 to 9 characters (or $BELAY_WEBREPL_PASSWORD,
+                                which keeps it out of the process list)`
+
+/** The WebREPL options: read by `runVirtualBoard`, not board options. */
+const WEBREPL_ARGS = { webrepl: { type: "string" }, password: { type: "string" } } as const
 
 /** Parse the script's arguments (and `$BELAY_VBOARD_OPTIONS`) into board options. */
 export const parseBoardArgs = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv): VirtualBoardOptions => {
@@ -37,6 +46,7 @@ export const parseBoardArgs = (argv: ReadonlyArray<string>, env: NodeJS.ProcessE
       "banner-line-ending": { type: "string" },
       "flash-dir": { type: "string" },
       "flash-size": { type: "string" },
+      ...WEBREPL_ARGS,
       help: { type: "boolean" },
       // Read by `tcpOption`; listed so that the strict parse accepts it.
       tcp: { type: "string" },
@@ -75,6 +85,59 @@ export const parseBoardArgs = (argv: ReadonlyArray<string>, env: NodeJS.ProcessE
   return options as VirtualBoardOptions
 }
 
+/** Where `--webrepl` serves, and its password; `undefined` without `--webrepl`. */
+export const parseWebReplArgs = (
+  argv: ReadonlyArray<string>,
+  env: NodeJS.ProcessEnv,
+): { readonly host: string; readonly port: number; readonly password: string } | undefined => {
+  const { values } = parseArgs({ args: [...argv], options: WEBREPL_ARGS, strict: false })
+  const address = values.webrepl
+  if (typeof address !== "string") return undefined
+  const at = address.lastIndexOf(":")
+  const host = at < 0 ? "127.0.0.1" : address.slice(0, at)
+  const port = Number(at < 0 ? address : address.slice(at + 1))
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`--webrepl takes host:port, got ${address}`)
+  const password = typeof values.password === "string" ? values.password : env.BELAY_WEBREPL_PASSWORD
+  if (password === undefined || password.length === 0 || password.length > MAX_WEBREPL_PASSWORD_CHARS)
+    throw new Error(
+      `--webrepl needs --password (or $BELAY_WEBREPL_PASSWORD) of 1 to ${MAX_WEBREPL_PASSWORD_CHARS} characters`,
+    )
+  return { host, port, password }
+}
+
+/**
+ * Run a virtual board as a network board: its WebREPL on `host:port` until a signal arrives. The
+ * ready line names the address: `belay-virtual-board ready ws://127.0.0.1:8266`.
+ */
+const runVirtualBoardOverWebRepl = async (
+  options: VirtualBoardOptions,
+  webRepl: { readonly host: string; readonly port: number; readonly password: string },
+): Promise<void> => {
+  let server: WebReplServer | undefined
+  const board = await VirtualBoard.open(options, {
+    onOutput: (bytes) => server?.output(bytes),
+    onFatal: (reason) => {
+      process.stderr.write(`belay-virtual-board: ${reason}\n`)
+      process.exit(1)
+    },
+  })
+  const version = createRequire(import.meta.url)("@micropython/micropython-webassembly-pyscript/package.json")
+    .version as string
+  server = await serveWebRepl(board, { ...webRepl, version })
+  let stopping = false
+  const stop = () => {
+    if (stopping) return
+    stopping = true
+    void Promise.all([server?.close(), board.close()]).finally(() => process.exit(0))
+  }
+  process.on("SIGTERM", stop)
+  process.on("SIGHUP", stop)
+  process.on("SIGINT", stop)
+  const host = server.host.includes(":") ? `[${server.host}]` : server.host
+  process.stderr.write(`${READY_LINE} ws://${host}:${server.port}\n`)
+}
+
 /**
  * Run a virtual board over this process's stdin/stdout until stdin ends or a signal arrives.
  *
@@ -84,11 +147,22 @@ export const parseBoardArgs = (argv: ReadonlyArray<string>, env: NodeJS.ProcessE
  */
 export const runVirtualBoardOverStdio = async (argv: ReadonlyArray<string>): Promise<void> => {
   let options: VirtualBoardOptions
+  let webRepl: ReturnType<typeof parseWebReplArgs>
   try {
     options = parseBoardArgs(argv, process.env)
+    webRepl = parseWebReplArgs(argv, process.env)
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`)
     process.exit(2)
+  }
+  if (webRepl !== undefined) {
+    try {
+      await runVirtualBoardOverWebRepl(options, webRepl)
+    } catch (error) {
+      process.stderr.write(`belay-virtual-board: ${error instanceof Error ? error.message : String(error)}\n`)
+      process.exit(1)
+    }
+    return
   }
   // --tcp: the board on a TCP port instead of stdin/stdout.
   try {

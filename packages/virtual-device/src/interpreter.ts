@@ -223,6 +223,11 @@ export class InterpreterWorker {
     })
   }
 
+  /** Write files from outside the code (WebREPL's file transfer); applied before the next execution. */
+  applyFlash(changes: ReadonlyArray<FlashChange>): void {
+    if (this.gone === undefined) this.worker.postMessage({ type: "flash", changes })
+  }
+
   get busy(): boolean {
     return this.running !== undefined
   }

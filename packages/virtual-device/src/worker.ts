@@ -351,6 +351,15 @@ const syncFlash = (): FlashChange[] => {
   return changes
 }
 
+/** Files written from outside the code: into the flash, and into what the next sync compares with. */
+const applyFlash = (changes: ReadonlyArray<FlashChange>) => {
+  for (const change of changes) {
+    if (change.op !== "write") continue
+    mp.FS.writeFile(`${FLASH_ROOT}${change.path}`, change.data)
+    flashState.set(change.path, change.data)
+  }
+}
+
 /** Import `machine` from outside the flash, before BOARD_PYTHON mounts the flash over `/`. */
 const importMachine = (state: MachineState) => {
   mp.FS.mkdir(MODULES_DIR)
@@ -434,6 +443,7 @@ const exec = (seq: number, mode: ExecMode, code: Uint8Array) => {
 port.on("message", (message: HostMessage) => {
   try {
     if (message.type === "start") start(message.files, message.flashSize, message.machine)
+    else if (message.type === "flash") applyFlash(message.changes)
     else exec(message.seq, message.mode, message.code)
   } catch (error) {
     post({ type: "fatal", message: error instanceof Error ? error.message.slice(0, 500) : String(error) })

@@ -7,6 +7,7 @@ import * as Layer from "effect/Layer"
 import * as References from "effect/References"
 import { UsageError } from "./Failure.js"
 import { chooseDevice, configPath, readCliConfig } from "./Flags.js"
+import { webReplPasswordFor } from "./WebReplPassword.js"
 
 /**
  * Where the virtual board keeps its flash between invocations: `BELAY_VIRTUAL_DIR`, else
@@ -24,10 +25,13 @@ export const defaultVirtualDir = (): string =>
 export const boardLayer = (device: string) => {
   let layer = boardLayers.get(device)
   if (layer === undefined) {
-    // qemu:microbit stays running between commands, as a board stays plugged in (`belay qemu stop`).
-    layer = BelayLive({ device, virtualDir: defaultVirtualDir(), keepQemu: true }).pipe(
-      Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())),
-    )
+    layer = Layer.unwrap(
+      // A `ws://` board's password from the config file or a prompt, asked once per device.
+      Effect.map(webReplPasswordFor(device, readCliConfig()), (webReplPassword) =>
+        // qemu:microbit stays running between commands, as a board stays plugged in (`belay qemu stop`).
+        BelayLive({ device, virtualDir: defaultVirtualDir(), keepQemu: true, webReplPassword }),
+      ),
+    ).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())))
     boardLayers.set(device, layer)
   }
   return layer

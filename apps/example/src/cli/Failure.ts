@@ -74,6 +74,7 @@ const usageTags = new Set([
   "PathTraversalError",
   "VirtualDeviceMissingError",
   "PtyUnavailableError",
+  "WebReplLoginError",
 ])
 
 const HELP_HINT = "`belay --help` lists the commands; `belay <command> --help` shows one with examples"
@@ -108,9 +109,12 @@ const hints: Record<string, string> = {
   SessionLimitError: "another command is using the board: wait for it, or stop it",
 }
 
-/** A `tcp:` or `rfc2217:` link that failed: the serial hints (cable, `belay ports`) do not apply. */
+/** A `tcp:`, `rfc2217:` or `ws://` link that failed: the serial hints (cable, `belay ports`) do not apply. */
 const networkHint = (tag: string, error: unknown): string | undefined => {
-  if (!/^(tcp|rfc2217):/.test(String((error as { link?: unknown }).link))) return undefined
+  const link = String((error as { link?: unknown }).link)
+  if (!/^(tcp|rfc2217|wss?):/.test(link)) return undefined
+  if (tag === "LinkOpenError" && /^wss?:/.test(link))
+    return "is the board on the network with WebREPL running (`import webrepl_setup`), the address and port right, and no other WebREPL client connected (the board serves one at a time)?"
   if (tag === "LinkOpenError")
     return "is the server running, the host and port right, and no other client connected (a serial server takes one at a time)?"
   if (tag === "LinkLostError" || tag === "LinkClosedError")

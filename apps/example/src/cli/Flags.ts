@@ -26,8 +26,10 @@ export const configPath = (): string => {
   return path.join(base, "belay", "config.json")
 }
 
-/** What the config file holds: a default device and names for connection strings. */
+/** What the config file holds: a default device, names for connection strings, a WebREPL password. */
 export interface CliConfig {
+  /** The password of `ws://` boards' WebREPL, unless `BELAY_WEBREPL_PASSWORD` gives one. */
+  readonly webReplPassword?: string | undefined
   /** The device when neither `--device` nor `BELAY_DEVICE` names one: a connection string or an alias. */
   readonly device: string | undefined
   /** Names for connection strings: `{ "pico": "id:e6614c311b7e6f35", "sim": "virtual" }`. */
@@ -39,7 +41,8 @@ export class ConfigFileError extends UsageError {
   override readonly _tag = "ConfigFileError" as "UsageError"
 }
 
-const EXPECTED = '{ "device": "<connection or alias>", "aliases": { "<name>": "<connection string>" } }'
+const EXPECTED =
+  '{ "device": "<connection or alias>", "aliases": { "<name>": "<connection string>" }, "webReplPassword": "<password>" }'
 
 /**
  * The config file, or an empty one when there is none.
@@ -64,14 +67,24 @@ export const readCliConfig = (file = configPath()): CliConfig => {
     throw bad(`is not JSON: ${(error as Error).message}`)
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad("is not a JSON object")
-  const { device, aliases = {} } = value as { device?: unknown; aliases?: unknown }
+  const {
+    device,
+    aliases = {},
+    webReplPassword,
+  } = value as {
+    device?: unknown
+    aliases?: unknown
+    webReplPassword?: unknown
+  }
   if (device !== undefined && typeof device !== "string") throw bad('has a "device" that is not a string')
+  if (webReplPassword !== undefined && typeof webReplPassword !== "string")
+    throw bad('has a "webReplPassword" that is not a string')
   if (typeof aliases !== "object" || aliases === null || Array.isArray(aliases))
     throw bad('has "aliases" that are not an object')
   for (const [name, target] of Object.entries(aliases)) {
     if (typeof target !== "string") throw bad(`has an alias ${JSON.stringify(name)} that is not a string`)
   }
-  return { device, aliases: aliases as Record<string, string> }
+  return { device, aliases: aliases as Record<string, string>, webReplPassword }
 }
 
 /** Which board a command talks to, and whether anything named it. */

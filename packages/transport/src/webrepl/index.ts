@@ -1,0 +1,26 @@
+/**
+ * The WebREPL link to network boards, on the `ws` package (loaded only by code that imports this
+ * entry point, so that serial-only programs never load it).
+ *
+ * @example
+ * import { openWebReplLink } from "@belay/transport/webrepl"
+ *
+ * @module
+ */
+
+export {
+  fitsWebReplHeader,
+  WebReplFileError,
+  webReplGetFile,
+  webReplPutFile,
+  webReplVersion,
+} from "./WebReplFiles.js"
+export {
+  type BinaryTaker,
+  MAX_FRAME_BYTES,
+  openWebReplLink,
+  type WebReplLink,
+  type WebReplLinkOptions,
+} from "./WebReplLink.js"
+export { MAX_PASSWORD_CHARS, WebReplLoginError } from "./WebReplLogin.js"
+export { WEBREPL_DEFAULT_PORT, webReplTarget } from "./WebReplTarget.js"
