@@ -136,3 +136,36 @@ export const startSer2net = async (device: string, port?: number): Promise<Netwo
   }
   return { child, port: chosen, stderr: () => output, stop: (signal) => stopChild(child, signal) }
 }
+
+/**
+ * `belay-virtual-board --webrepl 127.0.0.1:0` with `password` from its environment (not its
+ * command line), and the `ws://` address it printed on its ready line.
+ */
+export const startWebReplBoard = async (
+  password: string,
+  args: ReadonlyArray<string> = [],
+): Promise<NetworkServer & { readonly url: string }> => {
+  const { virtualBoardScript } = await import("@belay/virtual-device")
+  const child = spawn(process.execPath, [virtualBoardScript(), "--webrepl", "127.0.0.1:0", ...args], {
+    env: { ...process.env, BELAY_WEBREPL_PASSWORD: password },
+    stdio: ["ignore", "ignore", "pipe"],
+  })
+  let stderr = ""
+  child.stderr.on("data", (d) => (stderr += d))
+  for (let i = 0; i < START_TIMEOUT_MS / POLL_MS && !/ready ws:\/\/\S+:\d+/.test(stderr); i++) {
+    if (child.exitCode !== null) break
+    await sleep(POLL_MS)
+  }
+  const url = /ready (ws:\/\/\S+:(\d+))/.exec(stderr)
+  if (url?.[1] === undefined) {
+    await stopChild(child)
+    throw new Error(`belay-virtual-board --webrepl did not start: ${stderr}`)
+  }
+  return {
+    child,
+    url: url[1],
+    port: Number(url[2]),
+    stderr: () => stderr,
+    stop: (signal) => stopChild(child, signal),
+  }
+}
