@@ -4,7 +4,7 @@ import os from "node:os"
 import path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { belayCommand, signalGroup, startPtyBoard, stdoutJson } from "./belayProcess.js"
-import { freePort, startSer2net, startTcpBoard, startWebReplBoard } from "./networkBoards.js"
+import { freePort, startRelay, startSer2net, startTcpBoard, startWebReplBoard } from "./networkBoards.js"
 
 // The commands e2e-network and e2e-webrepl leave out, over each network link, all on 127.0.0.1:
 // `tcp:` to `belay-virtual-board --tcp`, `ws://` to `belay-virtual-board --webrepl` (the password
@@ -89,6 +89,8 @@ describe.each(links)("$name", (link) => {
   /** Run belay on this link's board, with the link's environment. */
   const belay = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) =>
     cli.run([...args, "--device", device()], { env: { ...board?.env, ...env }, timeoutMs: 120_000 })
+  /** This link's device string with another port: a relay's, or one nothing listens on. */
+  const throughPort = (port: number) => device().replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${port}`)
   /** A host directory of the test's own, made empty. */
   const hostDir = async (name: string) => {
     const dir = path.join(cli.home(), link.name.split(":")[0] ?? "", name)
@@ -345,12 +347,36 @@ describe.each(links)("$name", (link) => {
 
   it("exit code 3 for a link with no server behind it, as text and as --json", async () => {
     const port = await freePort()
-    const nobody = device().replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${port}`)
+    const nobody = throughPort(port)
     const gone = await cli.run(["exec", "1", "--json", "--device", nobody], { env: board?.env })
     expect(gone.code).toBe(3)
     expect(stdoutJson(gone)).toMatchObject({ error: "LinkOpenError", exitCode: 3 })
     const text = await cli.run(["exec", "1", "--device", nobody], { env: board?.env })
     expect(text.code).toBe(3)
     expect(text.stderr).toContain(`cannot open ${nobody.replace(/\?.*$/, "")}: connection refused`)
+  })
+
+  it("exit code 3 when the connection drops in the middle of run; the board, still running the script, answers the next command", async () => {
+    const file = path.join(await hostDir("dropped"), "ticks.py")
+    await writeFile(
+      file,
+      "import time\nticks = 0\nwhile True:\n    ticks += 1\n    print('tick', ticks)\n    time.sleep_ms(20)\n",
+    )
+    const port = Number(/127\.0\.0\.1:(\d+)/.exec(device())?.[1])
+    // A relay of one connection in front of the server: killing it drops the connection, the board stays up.
+    const relay = await startRelay(port)
+    try {
+      const run = cli.start(["run", file, "--json", "--device", throughPort(relay.port)], { env: board?.env })
+      await run.until("tick 3")
+      await relay.stop("SIGKILL")
+      const dropped = await run.finished
+      expect(dropped.code).toBe(3)
+      expect(dropped.stdout).toMatch(/"error":"LinkLostError"/)
+    } finally {
+      await relay.stop()
+    }
+    // The script ran on past the drop; the next command interrupts it and finds its globals.
+    const after = await belay(["eval", "ticks > 3"])
+    expect(after).toMatchObject({ code: 0, stdout: "True\n" })
   })
 })
