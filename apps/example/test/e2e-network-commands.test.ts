@@ -297,7 +297,7 @@ describe.each(links)("$name", (link) => {
     expect(await belay(["run", file])).toMatchObject({ code: 0, stdout: "n 0\nn 1\nn 2\n" })
   })
 
-  it("run --no-follow leaves the script running after the command; the next command interrupts it", async () => {
+  it("run --no-follow returns while the script runs; the next command interrupts it and finds its globals", async () => {
     const file = path.join(await hostDir("no-follow"), "forever.py")
     await writeFile(
       file,
