@@ -41,6 +41,12 @@ import { belayCommand, stdoutJson } from "./belayProcess.js"
 //
 // Exit code 3 (the link, a board not answering) is the link's, not the board's: cli and hon pin it
 // for serial ports, ex for processes that are not boards, sig for a board that stops answering.
+//
+// The network links (`tcp:`, `ws://` WebREPL, `rfc2217:` through ser2net) each run every command
+// of the table above, with exit code 3 both for a server that is not there and for a connection
+// dropped mid-run: e2e-network-commands; exec, eval, info, cp/ls/cat, fs sync, a second client
+// and a server killed mid-upload: e2e-network (tcp, rfc2217) and e2e-webrepl (ws, with the
+// password cases).
 
 const cli = belayCommand("belay-e2e-virtual-")
 const belay = cli.run
