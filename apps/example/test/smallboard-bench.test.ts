@@ -44,10 +44,16 @@ describe("bench sized to the board", () => {
   })
 
   it("on a fresh QEMU micro:bit: prints every figure and exits 0; --json parses", async () => {
-    const text = await cli.run(["bench", "--device", "qemu:microbit?keep=false"], { timeoutMs: 170_000 })
-    // The emulated UART may drop bytes under load: a warning that code was sent again is fine.
+    // The emulated UART may drop bytes under load: a warning that code was sent again is fine, and
+    // a transfer that still fails after its own retries (seen once in CI on a loaded machine:
+    // "write /belay_bench.bin: unexpected ...") gets one more run of the whole bench. A memory
+    // error never does: sizing the bench to the board is what this pins.
+    const once = () => cli.run(["bench", "--device", "qemu:microbit?keep=false"], { timeoutMs: 170_000 })
+    const first = await once()
+    expect(first.stderr).not.toMatch(/MemoryError/)
+    const text = first.code === 0 ? first : await once()
+    expect(text.code, text.stderr).toBe(0)
     expect(text.stderr).not.toMatch(/MemoryError|^belay:/m)
-    expect(text.code).toBe(0)
     const lines = text.stdout.trim().split("\n")
     expect(lines[0]).toMatch(/^Benchmarks on /)
     expect(lines.slice(1).map((l) => l.split(/\s{2,}/)[1])).toEqual([
