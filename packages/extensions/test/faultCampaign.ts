@@ -23,6 +23,7 @@ import {
   type DeviceCommunicationShape,
   execChecked,
   makeDeviceCommunication,
+  openRfc2217Link,
   openTcpLink,
   parsePythonLiteral,
 } from "@belay/transport"
@@ -35,6 +36,7 @@ import {
 import { openWebReplLink } from "@belay/transport/webrepl"
 import { openVirtualBoard } from "@belay/virtual-device"
 import { Cause, Duration, Effect, Exit, Redacted, References, Result, Schema, Scope, Stream } from "effect"
+import { serveLinkOverRfc2217 } from "./rfc2217Bridge.js"
 import { serveLinkOverTcp } from "./tcpBridge.js"
 import { THREAD_STAND_IN } from "./threadStandIn.js"
 import { serveLinkOverWebRepl } from "./webReplBridge.js"
@@ -79,6 +81,8 @@ export interface CampaignOptions {
   readonly overTcp?: boolean
   /** Reach the board through a `ws://` WebREPL link to a local port that serves it. */
   readonly overWebRepl?: boolean
+  /** Through Debian's ser2net with telnet RFC 2217 (a pseudo-terminal by socat in front of the board). */
+  readonly overRfc2217?: boolean
 }
 
 export interface OperationTally {
@@ -355,13 +359,19 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
       ? await must(
           Effect.flatMap(serveLinkOverTcp(board), ({ port }) => openTcpLink({ host: "127.0.0.1", port })),
         )
-      : options.overWebRepl
+      : options.overRfc2217
         ? await must(
-            Effect.flatMap(serveLinkOverWebRepl(board, WEBREPL_PASSWORD), ({ url }) =>
-              openWebReplLink({ url, password: Redacted.make(WEBREPL_PASSWORD) }),
+            Effect.flatMap(serveLinkOverRfc2217(board), ({ port }) =>
+              openRfc2217Link({ host: "127.0.0.1", port }),
             ),
           )
-        : board
+        : options.overWebRepl
+          ? await must(
+              Effect.flatMap(serveLinkOverWebRepl(board, WEBREPL_PASSWORD), ({ url }) =>
+                openWebReplLink({ url, password: Redacted.make(WEBREPL_PASSWORD) }),
+              ),
+            )
+          : board
     const injector: FaultInjector = await must(
       makeFaultInjector(inner, {
         seed: options.seed,
