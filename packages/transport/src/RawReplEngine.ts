@@ -487,12 +487,9 @@ export class RawReplEngine {
 
   /** Whether a raw-paste answer (`R`) arrives within the late-answer window after a banner. */
   private waitForLateAnswer(): Effect.Effect<boolean, LinkError> {
-    const windowMs = Math.max(LATE_ANSWER_MIN_MS, 2 * this.bannerRoundTripMs)
-    return this.waitFor("raw-paste-negotiate", windowMs, () =>
-      this.buffer.size > 0 ? true : undefined,
-    ).pipe(
-      Effect.map(() => this.buffer.view()[0] === 0x52 /* R */),
-      Effect.catchTag("ProtocolTimeoutError", () => Effect.succeed(false)),
+    return Effect.map(
+      this.staysQuiet(Math.max(LATE_ANSWER_MIN_MS, 2 * this.bannerRoundTripMs)),
+      (quiet) => !quiet && this.buffer.view()[0] === 0x52 /* R */,
     )
   }
 
