@@ -148,7 +148,9 @@ export const planExchange = (
   const roomWithClose = budget - head - parts.closeBytes - parts.chunkWrapBytes
   if (closable && roomWithClose >= MIN_CHUNK_ROOM) {
     const chunk = encodeChunk(request.encoding, request.data, progress.offset, roomWithClose)
-    if (chunk.consumed === remaining) return { open, chunk, close: true }
+    // The encoding's smallest unit may not fit a small room: then the closing waits.
+    if (chunk.consumed === remaining && chunk.expression.length <= roomWithClose)
+      return { open, chunk, close: true }
   }
   const room = budget - head - parts.chunkWrapBytes
   if (room < MIN_CHUNK_ROOM && open) return { open, chunk: undefined, close: false }
