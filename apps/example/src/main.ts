@@ -23,7 +23,7 @@ import { ExitCode, type Failure, UsageError } from "./cli/Failure.js"
 import { fileCommands } from "./cli/Files.js"
 import { UNSET_DEVICE } from "./cli/Flags.js"
 import { fsCommand } from "./cli/Fs.js"
-import { boardText, print, printJson, write, writeError } from "./cli/Output.js"
+import { boardText, print, printJson, watchStreams, write, writeError } from "./cli/Output.js"
 import { qemuCommand } from "./cli/Qemu.js"
 import { runToExitCode } from "./cli/Run.js"
 import { cliVersion } from "./cli/Version.js"
@@ -415,6 +415,8 @@ export const main = (args: ReadonlyArray<string>): Promise<number> => {
   // Read by the board's options (`BELAY_INTEGRITY`) when the command connects.
   if (args.includes("--unchecked")) process.env.BELAY_INTEGRITY = "unchecked"
   const json = args.includes("--json")
+  // The parser prints help through `console`: stdout is watched from the start.
+  watchStreams()
   const cli = makeCli()
   const runLine = (argv: ReadonlyArray<string>) => {
     const parsed = Command.runWith(cli, { version: cliVersion() })(argv).pipe(
