@@ -277,7 +277,7 @@ export const uninstallPackage = (
   Effect.gen(function* () {
     const { at, file: record, text: old, packages } = yield* readRecord(fs, options.target)
     const pkg = packages[name]
-    if (pkg === undefined) return yield* new NotInstalledError({ name, target: at })
+    if (pkg === undefined) return yield* new NotInstalledError({ packageName: name, target: at })
     const own = ownedOnlyBy(packages, name, new Set())
     const kept = pkg.files.map((f) => f.path).filter((p) => !own.includes(p))
     const removed: string[] = []

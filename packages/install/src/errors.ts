@@ -140,10 +140,10 @@ export class ProjectError extends Data.TaggedError("ProjectError")<{
  * @since 0.1.0
  */
 export class NotInstalledError extends Data.TaggedError("NotInstalledError")<{
-  readonly name: string
+  readonly packageName: string
   readonly target: string
 }> {
   override get message() {
-    return `${this.name} is not installed in ${this.target} (see the board's package record: belay list)`
+    return `${this.packageName} is not installed in ${this.target} (see the board's package record: belay list)`
   }
 }
