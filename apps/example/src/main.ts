@@ -23,6 +23,7 @@ import { ExitCode, type Failure, UsageError } from "./cli/Failure.js"
 import { fileCommands } from "./cli/Files.js"
 import { UNSET_DEVICE } from "./cli/Flags.js"
 import { fsCommand } from "./cli/Fs.js"
+import { installCommands } from "./cli/Install.js"
 import { boardText, print, printJson, watchStreams, write, writeError } from "./cli/Output.js"
 import { qemuCommand } from "./cli/Qemu.js"
 import { runToExitCode } from "./cli/Run.js"
@@ -330,6 +331,7 @@ export const makeCli = (actions: Actions = boardActions) => {
       info,
       fsCommand(root),
       ...fileCommands(root),
+      ...installCommands(root),
       repl,
       softReset,
       reset,

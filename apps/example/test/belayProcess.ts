@@ -64,6 +64,8 @@ interface StartOptions {
   readonly env?: NodeJS.ProcessEnv
   /** `pipe` to type into the command (`child.stdin`); default `ignore`. */
   readonly stdin?: "pipe" | "ignore"
+  /** The command's working directory (default: the test runner's). */
+  readonly cwd?: string
 }
 
 /** A running command; `until` waits for text on its stdout or stderr. */
@@ -84,6 +86,7 @@ const startIn = (home: string, args: ReadonlyArray<string>, options: StartOption
       ...options.env,
     },
     stdio: [options.stdin ?? "ignore", "pipe", "pipe"],
+    ...(options.cwd !== undefined && { cwd: options.cwd }),
   })
   let stdout = ""
   let stderr = ""

@@ -60,6 +60,7 @@ const connectionTags = new Set([
   "RequestDamagedError",
   "OutputDamagedError",
   "NoBoardFoundError",
+  "DownloadError",
 ])
 
 const usageTags = new Set([
@@ -75,6 +76,8 @@ const usageTags = new Set([
   "VirtualDeviceMissingError",
   "PtyUnavailableError",
   "WebReplLoginError",
+  "InvalidSpecError",
+  "ProjectError",
 ])
 
 const HELP_HINT = "`belay --help` lists the commands; `belay <command> --help` shows one with examples"
@@ -107,6 +110,13 @@ const hints: Record<string, string> = {
   NoBoardFoundError:
     "`belay ports` lists the ports with their serial numbers; name one with --device (a0, /dev/ttyUSB0, id:<serial number>)",
   SessionLimitError: "another command is using the board: wait for it, or stop it",
+  DownloadError:
+    "check the network and the index URL (--index); belay install --offline uses only what the cache (~/.cache/belay/packages) holds",
+  HashMismatchError:
+    "the server sent other bytes than the manifest or belay-lock.json names: nothing was installed; check the index or the lock file",
+  PackageNotFoundError:
+    "check the name and version, the index (--index), or the board's .mpy version (--no-mpy)",
+  NotInstalledError: "`belay list` shows the packages installed (--target for another directory)",
 }
 
 /** A `tcp:`, `rfc2217:` or `ws://` link that failed: the serial hints (cable, `belay ports`) do not apply. */
