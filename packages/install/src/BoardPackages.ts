@@ -15,7 +15,7 @@ import {
   joinBoardPath,
   normalizeBoardPath,
 } from "@belay/filesystem"
-import { Effect, Result } from "effect"
+import { Effect, Result, Schedule } from "effect"
 import { type DownloadError, type HashMismatchError, NotInstalledError } from "./errors.js"
 import type { Fetcher } from "./Fetcher.js"
 import type { Resolution } from "./Resolve.js"
@@ -94,6 +94,17 @@ export interface BoardInstallOptions {
  */
 export type BoardInstallError = FileSystemError | CapabilityMissingError | DownloadError | HashMismatchError
 
+/**
+ * A write whose reply arrived damaged (a lossy link under load) is sent again: writes are atomic
+ * and verified, so writing the same bytes twice is harmless.
+ */
+const writeAgainOnDamage = <A, E extends { readonly _tag: string }>(write: Effect.Effect<A, E>) =>
+  Effect.retry(write, {
+    schedule: Schedule.spaced("100 millis"),
+    times: 2,
+    while: (e) => e._tag === "UnexpectedBoardReplyError",
+  })
+
 const targetOf = (target: string | undefined) =>
   Effect.fromResult(normalizeBoardPath(target ?? "/lib")).pipe(Effect.mapError((e): FileSystemError => e))
 
@@ -147,7 +158,9 @@ const writeRecord = (
   packages: Record<string, InstalledPackage>,
 ) => {
   const text = recordText(packages)
-  return text === old ? Effect.void : Effect.asVoid(fs.write(file, text, { parents: true }))
+  return text === old
+    ? Effect.void
+    : Effect.asVoid(writeAgainOnDamage(fs.write(file, text, { parents: true })))
 }
 
 const inside = (at: string, rel: string) =>
@@ -219,7 +232,7 @@ export const installResolution = (
     if (options.dryRun !== true) {
       for (const f of uploads) {
         options.onEvent?.({ type: "upload", path: f.path, bytes: f.bytes.length })
-        yield* fs.write(f.path, f.bytes, { parents: true })
+        yield* writeAgainOnDamage(fs.write(f.path, f.bytes, { parents: true }))
       }
       for (const p of stale) {
         options.onEvent?.({ type: "remove", path: p })
