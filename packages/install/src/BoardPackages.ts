@@ -257,7 +257,7 @@ export const installResolution = (
       unchanged,
       removed: stale,
     }
-  })
+  }).pipe(Effect.withSpan("belay.install.upload", { attributes: { target: options.target ?? "/lib" } }))
 
 /**
  * What `uninstall` removed.

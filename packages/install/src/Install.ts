@@ -199,4 +199,8 @@ export const installPackages = (
       from: "resolved" as const,
       lockFile: options.dryRun === true ? undefined : lockFile,
     }
-  })
+  }).pipe(
+    Effect.withSpan("belay.install", {
+      attributes: { specs: (options.specs ?? []).join(" "), dryRun: options.dryRun === true },
+    }),
+  )

@@ -315,7 +315,9 @@ export const resolvePackages = (
     for (const request of requests) yield* visit(request.source, request.name ?? sourceName(request.source))
     yield* checkPaths(order)
     return { index, mpy, packages: order }
-  })
+  }).pipe(
+    Effect.withSpan("belay.install.resolve", { attributes: { packages: requests.length, mpy: options.mpy } }),
+  )
 
 /**
  * Two packages may ship the same file only with the same content.
