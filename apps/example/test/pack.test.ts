@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 const repo = path.resolve(import.meta.dirname, "../../..")
 const packageDirs = [
   "apps/example",
-  ...["transport", "core", "executors", "filesystem", "extensions", "virtual-device"].map(
+  ...["transport", "core", "executors", "filesystem", "extensions", "install", "virtual-device"].map(
     (p) => `packages/${p}`,
   ),
 ]
@@ -67,6 +67,7 @@ describe("npm pack", () => {
       "@belay/executors",
       "@belay/extensions",
       "@belay/filesystem",
+      "@belay/install",
       "@belay/transport",
       "@belay/virtual-device",
     ])
