@@ -230,15 +230,31 @@ const rtc = Command.make(
   "rtc",
   {
     set: Flag.Boolean("set").pipe(
-      Flag.withDescription("set the board's clock to the host's local time first"),
+      Flag.withDescription(
+        "set the board's clock from this computer's first: the next whole second, sent half a round trip early so that it lands on it",
+      ),
+      Flag.withDefault(false),
+    ),
+    utc: Flag.Boolean("utc").pipe(
+      Flag.withDescription(
+        "the board's clock holds UTC (set it so, read it so), not this computer's local time",
+      ),
       Flag.withDefault(false),
     ),
   },
-  ({ set }) =>
-    Effect.flatMap(Effect.all([root, machine()]), ([{ device, json }, m]) => m.rtc(device, set, json)),
+  ({ set, utc }) =>
+    Effect.flatMap(Effect.all([root, machine()]), ([{ device, json }, m]) =>
+      m.rtc(device, { set, json, utc }),
+    ),
 ).pipe(
-  Command.withDescription("print the board's real-time clock (machine.RTC), or --set it from the host"),
-  Command.withExamples([{ command: "belay rtc --set", description: "set the board's clock to now" }]),
+  Command.withDescription(
+    "print the board's real-time clock (machine.RTC) and how far it is from this computer's, in ms (positive: the board is ahead); --set sets it first. The read waits (up to a second) for the board's seconds to tick, so the offset is good to about half a round trip (the ± printed), whatever the tuple's subseconds mean on that board. A board without machine.RTC is refused (exit 1) before anything is set. --json: datetime (the tuple), zone, offsetMs, uncertaintyMs, roundTripMs, and set (the same for the set)",
+  ),
+  Command.withExamples([
+    { command: "belay rtc", description: "the board's clock and its offset from this computer's" },
+    { command: "belay rtc --set", description: "set the board's clock to this computer's local time" },
+    { command: "belay rtc --set --utc --json", description: "set it to UTC; the figures as JSON" },
+  ]),
 )
 
 const sleep = Command.make(

@@ -5,7 +5,7 @@ import { baseName, boardArgument, namesDirectory, operand } from "../src/cli/Boa
 import { chainDevice, splitChain } from "../src/cli/Chain.js"
 import { landing } from "../src/cli/Copy.js"
 import { treeLines } from "../src/cli/FileActions.js"
-import { rtcTuple } from "../src/cli/Machine.js"
+import { offsetText } from "../src/cli/Machine.js"
 
 // The pure parts of the mpremote-style commands: how operands, chains, trees and clock tuples read.
 
@@ -71,9 +71,12 @@ describe("tree drawing", () => {
 })
 
 describe("the board's clock", () => {
-  it("is set from the host's local time as machine.RTC().datetime takes it (weekday: Monday is 0)", () => {
-    expect(rtcTuple(new Date(2024, 0, 1, 3, 4, 5))).toEqual([2024, 1, 1, 0, 3, 4, 5, 0])
-    expect(rtcTuple(new Date(2024, 0, 7, 23, 59, 58))).toEqual([2024, 1, 7, 6, 23, 59, 58, 0])
+  it("its offset from this computer's, in ms with the sign in words", () => {
+    expect(offsetText(3.25, 0.4)).toBe("3.3 ms ahead of this computer (±0.4 ms)")
+    expect(offsetText(-12.04, 0.5)).toBe("12.0 ms behind this computer (±0.5 ms)")
+    expect(offsetText(-0.2, 0.5)).toBe("the same as this computer's, -0.2 ms (±0.5 ms)")
+    expect(offsetText(-90_000, 0.4)).toBe("90000.0 ms (about 1.5 minutes) behind this computer (±0.4 ms)")
+    expect(offsetText(2 * 365.25 * 86_400_000, 1)).toMatch(/^63115200000\.0 ms \(about 2\.0 years\) ahead of/)
   })
 })
 

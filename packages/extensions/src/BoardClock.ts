@@ -22,7 +22,7 @@ import {
   type PythonError,
   parsePythonLiteral,
 } from "@belay/transport"
-import { Data, Duration, Effect, Result } from "effect"
+import { Data, Duration, Effect, Result, Stream } from "effect"
 
 /**
  * The board's clock as `machine.RTC().datetime()` gives and takes it: year, month, day, weekday
@@ -142,9 +142,12 @@ const readCode = (wait: boolean) =>
     "del _bc",
   ].join("\n")
 
-/** Board code that sets the clock to `tuple`, or (`apply` false) the same bytes' worth that does not. */
+/**
+ * Board code that sets the clock to `tuple` and prints `None`, or (`apply` false) the same bytes'
+ * worth that sets nothing and prints `0`: the print right after the set times its landing.
+ */
 const setCode = (tuple: RtcTuple, apply: boolean) =>
-  `if ${apply ? 1 : 0}:__import__('machine').RTC().datetime((${tuple.join(",")}))`
+  `print(${apply ? 1 : 0} and __import__('machine').RTC().datetime((${tuple.join(",")})))`
 
 /** The host's clock in milliseconds since 1970, to a fraction of a millisecond. */
 const hostClock = () => {
@@ -170,12 +173,23 @@ const parseAnswer = (text: string): Result.Result<RtcTuple | "missing" | "stalle
   return Result.succeed(value as unknown as RtcTuple)
 }
 
-/** One timed exchange: its output, when it left and when its answer was in. */
+/**
+ * One timed exchange: its output, when it left, and when its first output arrived (`answered`:
+ * the board prints right after what is timed, so the end of the exchange, which can come a while
+ * later, does not count).
+ */
 const timedExec = (device: DeviceCommunication["Service"], code: string, now: () => number) =>
   Effect.gen(function* () {
+    let out = ""
+    let answered: number | undefined
     const sent = now()
-    const out = yield* device.exec(code)
-    return { out, sent, answered: now() }
+    yield* Stream.runForEach(device.execStream(code), (chunk) =>
+      Effect.sync(() => {
+        if (answered === undefined && chunk.length > 0) answered = now()
+        out += chunk
+      }),
+    )
+    return { out, sent, answered: answered ?? now() }
   })
 
 /** The best (shortest) round trip of `count` runs of `code`. */
@@ -354,10 +368,11 @@ export interface ClockSync {
   readonly targetMs: number
   /**
    * The board's offset from the host right after the set, as estimated from the set's own
-   * exchange (the tuple's moment minus the middle of that exchange): positive, ahead.
+   * exchange (the tuple's moment minus the middle of the time from sending the set to its
+   * answer): positive, ahead.
    */
   readonly offsetMs: number
-  /** How far `offsetMs` may be off either way: half the set exchange's own round trip. */
+  /** How far `offsetMs` may be off either way: half the set exchange's own round trip (to its answer). */
   readonly uncertaintyMs: number
   /** The best round trip of the measured exchanges, half of which the send was moved ahead by. */
   readonly roundTripMs: number

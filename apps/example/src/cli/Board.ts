@@ -25,11 +25,17 @@ export const defaultVirtualDir = (): string =>
 export const boardLayer = (device: string) => {
   let layer = boardLayers.get(device)
   if (layer === undefined) {
+    const config = readCliConfig()
+    // The config file's clock sync, unless BELAY_SYNC_CLOCK (read by BelayLive) says.
+    const syncClock =
+      process.env.BELAY_SYNC_CLOCK === undefined && config.syncClock !== undefined
+        ? { syncClock: config.syncClock }
+        : {}
     layer = Layer.unwrap(
       // A `ws://` board's password from the config file or a prompt, asked once per device.
-      Effect.map(webReplPasswordFor(device, readCliConfig()), (webReplPassword) =>
+      Effect.map(webReplPasswordFor(device, config), (webReplPassword) =>
         // qemu:microbit stays running between commands, as a board stays plugged in (`belay qemu stop`).
-        BelayLive({ device, virtualDir: defaultVirtualDir(), keepQemu: true, webReplPassword }),
+        BelayLive({ device, virtualDir: defaultVirtualDir(), keepQemu: true, webReplPassword, ...syncClock }),
       ),
     ).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())))
     boardLayers.set(device, layer)
