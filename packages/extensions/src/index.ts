@@ -42,3 +42,17 @@ export {
 } from "./Facade.js"
 // Is the board there?
 export { checkHealth, type HealthReport } from "./HealthCheck.js"
+// How long a round trip takes: measured, and summed up.
+export {
+  type LatencyMeasurement,
+  type LatencyOptions,
+  measureLatency,
+} from "./Latency.js"
+export {
+  type HistogramBin,
+  type LatencyStatistics,
+  latencyHistogram,
+  latencyStatistics,
+  percentile,
+  type Samples,
+} from "./LatencyStatistics.js"
