@@ -300,6 +300,35 @@ const bench = Command.make("bench", {}, () =>
   Command.withExamples([{ command: "belay bench --device a0 --json", description: "the figures as JSON" }]),
 )
 
+const latency = Command.make(
+  "latency",
+  {
+    count: Flag.Int("count").pipe(
+      Flag.withAlias("n"),
+      Flag.withDescription("round trips to time (1 to 100000)"),
+      Flag.withDefault(100),
+    ),
+  },
+  ({ count }) =>
+    Effect.gen(function* () {
+      const { device, json, unchecked } = yield* root
+      const { runLatency } = yield* Effect.promise(() => import("./cli/Latency.js"))
+      yield* onBoard(
+        device,
+        runLatency(count, json, unchecked || process.env.BELAY_INTEGRITY === "unchecked"),
+      )
+    }),
+).pipe(
+  Command.withDescription(
+    'time round trips to the board: one after another, each the least exchange there is, exec("pass") (the code sent, compiled and run on the board, its end markers and the prompt back, from the call to its result on this computer), after one untimed exchange that sets the connection up; checked end to end like every call, or the bare raw-REPL exchange with --unchecked. Prints min, median, mean, max, standard deviation and p99 in ms and a histogram (--json: the figures, the histogram and every sample)',
+  ),
+  Command.withExamples([
+    { command: "belay latency", description: "100 round trips on the board plugged in" },
+    { command: "belay latency -n 1000 --unchecked", description: "1000 bare raw-REPL exchanges" },
+    { command: "belay latency --device virtual --json", description: "the figures as JSON" },
+  ]),
+)
+
 /**
  * The whole command tree, with `actions` doing what `exec` and `eval` do.
  *
@@ -352,6 +381,7 @@ export const makeCli = (actions: Actions = boardActions) => {
       rtc,
       sleep,
       bench,
+      latency,
       ports,
       qemuCommand(root),
     ]),
