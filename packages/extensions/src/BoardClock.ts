@@ -5,8 +5,9 @@
  * The tuple's `subseconds` field means something different on every port (microseconds on esp32,
  * always 0 on rp2, a hardware count on others), so neither the read nor the set relies on it:
  *
- * - a read waits on the board for the next tick of its seconds and answers at once, so the
- *   moment the tuple stands for is a whole second, known on the host to within half a round trip;
+ * - a read waits on the board for the next tick of its seconds and answers at once, with how long
+ *   it waited, so the moment the tuple stands for is a whole second that the host places between
+ *   two moments of its own clock, a round trip (less the wait) apart;
  * - a set measures a few round trips of the same exchange, then sends the tuple of the next whole
  *   second so that it lands (half the best round trip after it leaves) on that second.
  *
@@ -117,9 +118,11 @@ export class BoardClockError extends Data.TaggedError("BoardClockError")<{ reado
 const RTC_NEEDED = "machine.RTC with datetime()"
 
 /**
- * Board code: `_bc(w)` is the clock's tuple, 0 when the board has no RTC with `datetime`; with `w`
- * it first waits (at most 1.5 s) for the seconds to tick, and is None if they do not. Defined,
- * called and deleted in one exchange, so nothing stays in the board's globals.
+ * Board code: `_bc(w)` is 0 when the board has no RTC with `datetime`; else `(tuple, waited)`:
+ * without `w` the clock's tuple now (waited 0); with `w` the tuple read right after the seconds
+ * ticked (at most 1.5 s on, else None), and `waited`, the microseconds from the start of the wait
+ * to the start of the last read before the tick (so the tick came after it). Defined, called and
+ * deleted in one exchange, so nothing stays in the board's globals.
  */
 const readCode = (wait: boolean) =>
   [
@@ -131,13 +134,15 @@ const readCode = (wait: boolean) =>
     " except (ImportError,AttributeError):",
     "  return 0",
     " a=r.datetime()",
-    " if w:",
-    "  t=time.ticks_ms()",
-    "  while 1:",
-    "   b=r.datetime()",
-    "   if b[6]!=a[6]:return b",
-    "   if time.ticks_diff(time.ticks_ms(),t)>1500:return None",
-    " return a",
+    " if type(a)!=tuple or len(a)!=8 or not w:return a,0",
+    " t=time.ticks_us()",
+    " p=0",
+    " while 1:",
+    "  u=time.ticks_diff(time.ticks_us(),t)",
+    "  b=r.datetime()",
+    "  if b[6]!=a[6]:return b,p",
+    "  if u>1500000:return None",
+    "  p=u",
     `print(repr(_bc(${wait ? 1 : 0})))`,
     "del _bc",
   ].join("\n")
@@ -155,22 +160,29 @@ const hostClock = () => {
   return () => base + performance.now()
 }
 
-/** What `_bc` answered: the tuple, `"missing"` (no RTC), or `"stalled"` (the seconds did not move). */
-const parseAnswer = (text: string): Result.Result<RtcTuple | "missing" | "stalled", BoardClockError> => {
+/** What `_bc` answered: the tuple and the wait, `"missing"` (no RTC), or `"stalled"` (the seconds did not move). */
+const parseAnswer = (
+  text: string,
+): Result.Result<
+  { readonly tuple: RtcTuple; readonly waitedMs: number } | "missing" | "stalled",
+  BoardClockError
+> => {
   const trimmed = text.trim()
   if (trimmed === "0") return Result.succeed("missing")
   if (trimmed === "None") return Result.succeed("stalled")
   const parsed = parsePythonLiteral(trimmed)
   const value = Result.isSuccess(parsed) ? parsed.success : undefined
+  const [tuple, waited] = Array.isArray(value) && value.length === 2 ? value : []
   if (
-    !Array.isArray(value) ||
-    value.length !== 8 ||
-    !value.every((v) => typeof v === "number" && Number.isInteger(v))
+    !Array.isArray(tuple) ||
+    tuple.length !== 8 ||
+    !tuple.every((v) => typeof v === "number" && Number.isInteger(v)) ||
+    typeof waited !== "number"
   )
     return Result.fail(
       new BoardClockError({ reason: `answered ${trimmed.slice(0, 120)}, not a datetime tuple` }),
     )
-  return Result.succeed(value as unknown as RtcTuple)
+  return Result.succeed({ tuple: tuple as unknown as RtcTuple, waitedMs: waited / 1000 })
 }
 
 /**
@@ -215,7 +227,7 @@ const readNow = (device: DeviceCommunication["Service"], operation: string, now:
     const answer = yield* Effect.fromResult(parseAnswer(out))
     if (answer === "missing") return yield* new CapabilityMissingError({ operation, missing: RTC_NEEDED })
     if (answer === "stalled") return yield* new BoardClockError({ reason: "answered None to a plain read" })
-    return { tuple: answer, roundTripMs: answered - sent }
+    return { tuple: answer.tuple, roundTripMs: answered - sent }
   })
 
 /**
@@ -234,16 +246,19 @@ export interface BoardClockReading {
   readonly zone: ClockZone
   /** The second the tuple names, in milliseconds since 1970 (UTC). */
   readonly boardMs: number
-  /** The host's clock at that tick (milliseconds since 1970, UTC), estimated half a round trip before the answer. */
+  /**
+   * The host's clock at that tick (milliseconds since 1970, UTC): the middle of the span it must
+   * lie in, from the read's sending plus the board's wait before the tick, to its answer.
+   */
   readonly hostMs: number
   /** `boardMs - hostMs`: positive when the board is ahead of the host, negative when it is behind. */
   readonly offsetMs: number
   /**
-   * How far `offsetMs` may be off either way while the link is steady: half the best round trip
-   * (an answer held up on its way, by a busy host or link, adds what it was held up by).
+   * How far `offsetMs` can be off either way: half that span, a bound (as good as the host's and
+   * the board's clocks keep time over the second of the wait).
    */
   readonly uncertaintyMs: number
-  /** The best round trip of the read exchange (of a few). */
+  /** That span: the read exchange's round trip less the board's wait for its tick. */
   readonly roundTripMs: number
 }
 
@@ -257,16 +272,18 @@ export interface BoardClockReading {
 export interface BoardClockOptions {
   /** How the board's clock reads; default `"local"`, the host's local time. */
   readonly zone?: ClockZone
-  /** Round trips measured to find the best one; default 5 (at least 1). */
+  /** `syncTime`: round trips of the set exchange measured first to find the best; default 5 (at least 1). */
   readonly roundTrips?: number
 }
 
 const roundTripsOf = (options: BoardClockOptions) => Math.max(1, Math.floor(options.roundTrips ?? 5))
 
 /**
- * Read the board's clock and its offset from the host's. Waits on the board for the next tick of
- * its seconds (at most a second), so the offset is good to half a round trip whatever the
- * board's `subseconds` field means. A board without `machine.RTC().datetime` gets
+ * Read the board's clock and its offset from the host's, in one exchange: the board waits for
+ * the next tick of its seconds (at most a second) and answers at once with how long it waited,
+ * which places the tick on the host's clock within the exchange's round trip less that wait. The
+ * offset is good to half of that (`uncertaintyMs`, a bound), whatever the board's `subseconds`
+ * field means. A board without `machine.RTC().datetime` gets
  * `CapabilityMissingError`; a clock whose seconds do not move, `BoardClockError`. On a session's
  * board: `Effect.provideService(readBoardClock(), DeviceCommunication, session.device)`.
  *
@@ -286,11 +303,6 @@ export const readBoardClock = (
     const device = yield* DeviceCommunication
     const zone = options.zone ?? "local"
     const now = hostClock()
-    const first = yield* readNow(device, "reading the board's clock", now)
-    const best = Math.min(
-      first.roundTripMs,
-      yield* bestRoundTrip(device, readCode(false), roundTripsOf(options) - 1, now),
-    )
     const { out, sent, answered } = yield* timedExec(device, readCode(true), now)
     const answer = yield* Effect.fromResult(parseAnswer(out))
     if (answer === "missing")
@@ -302,23 +314,26 @@ export const readBoardClock = (
       return yield* new BoardClockError({
         reason: "its seconds did not move in 1.5 s: the clock is not running",
       })
-    // The tick came after the code started and the answer left right after it: it lies within
-    // the last round trip before the answer arrived.
-    const hostMs = Math.max(sent, answered - best / 2)
-    const boardMs = epochMsOfRtcTuple(answer, zone)
+    // The code started after it was sent and waited `waitedMs` before its last read of the old
+    // second; the answer left after the tick. So the tick lies between those two host moments,
+    // however late either end was.
+    const earliest = sent + answer.waitedMs
+    const latest = Math.max(earliest, answered)
+    const hostMs = (earliest + latest) / 2
+    const boardMs = epochMsOfRtcTuple(answer.tuple, zone)
     return {
-      datetime: answer,
+      datetime: answer.tuple,
       zone,
       boardMs,
       hostMs,
       offsetMs: boardMs - hostMs,
-      uncertaintyMs: best / 2,
-      roundTripMs: best,
+      uncertaintyMs: (latest - earliest) / 2,
+      roundTripMs: latest - earliest,
     } satisfies BoardClockReading
   }).pipe(Effect.withSpan("belay.clock.read"))
 
-/** How long before the send the host stops sleeping and watches its clock instead. */
-const SPIN_MS = 2
+/** How long before the send the host stops sleeping and watches its clock instead (a timer can fire late). */
+const SPIN_MS = 10
 /** The least time between planning a set and sending it (the plan's own work, a sleep's lateness). */
 const SET_MARGIN_MS = 20
 
@@ -383,7 +398,8 @@ export interface ClockSync {
  * `machine.RTC().datetime` (`CapabilityMissingError` before anything is set if not), measures a
  * few round trips of the set exchange (doing nothing), then sends the tuple of the next whole
  * second half the best round trip before that second, so that it lands on it. Takes up to a
- * second (the wait for that second). The tuple is the host's local time unless `zone: "utc"`. On a
+ * second, the wait for that second, which it spends on more of the same exchange (a link left
+ * idle answers late). The tuple is the host's local time unless `zone: "utc"`. On a
  * session's board: `Effect.provideService(syncTime(), DeviceCommunication, session.device)`.
  *
  * @example
@@ -403,16 +419,22 @@ export const syncTime = (
     const zone = options.zone ?? "local"
     const now = hostClock()
     yield* readNow(device, "setting the board's clock", now)
-    // The measured exchange is the set's, byte for byte but for `if 0`: a tuple of the same width.
-    const roundTripMs = yield* bestRoundTrip(
-      device,
-      setCode(rtcTupleOf(now() + 1000, zone), false),
-      roundTripsOf(options),
-      now,
-    )
-    const { targetMs, sendAtMs } = planClockSet(now(), roundTripMs)
+    // The measured exchange is the set's, byte for byte but for `0 and`: a tuple of the same width.
+    const measure = setCode(rtcTupleOf(now() + 1000, zone), false)
+    let roundTripMs = yield* bestRoundTrip(device, measure, roundTripsOf(options), now)
+    let { targetMs } = planClockSet(now(), roundTripMs)
+    // Until it is nearly time, more of the same exchange rather than a sleep: a link and a board
+    // left idle for most of a second answer the next exchange late (a sleeping thread, a USB
+    // poll), which would land the set late; and each one may find a better round trip. One that
+    // runs past the moment to send (a slow answer) moves the set to the next second.
+    for (;;) {
+      const left = targetMs - roundTripMs / 2 - now()
+      if (left < 0) targetMs = planClockSet(now(), roundTripMs).targetMs
+      else if (left <= 3 * roundTripMs + SPIN_MS) break
+      else roundTripMs = Math.min(roundTripMs, yield* bestRoundTrip(device, measure, 1, now))
+    }
     const datetime = rtcTupleOf(targetMs, zone)
-    yield* waitUntil(sendAtMs, now)
+    yield* waitUntil(targetMs - roundTripMs / 2, now)
     const { sent, answered } = yield* timedExec(device, setCode(datetime, true), now)
     return {
       datetime,

@@ -122,9 +122,8 @@ describe("on the virtual board", () => {
         return { fresh, moved }
       }),
     )
-    // The virtual clock is the host's to the millisecond: what is left is the read's own error,
-    // about half a round trip on a steady link (more when this machine is busy).
-    expect(Math.abs(fresh.offsetMs)).toBeLessThan(150)
+    // The virtual clock is the host's, in whole milliseconds: the read's bound holds, busy or not.
+    expect(Math.abs(fresh.offsetMs)).toBeLessThanOrEqual(fresh.uncertaintyMs + 2)
     expect(fresh.uncertaintyMs).toBe(fresh.roundTripMs / 2)
     expect(fresh.datetime[7]).toBeLessThan(1_000_000)
     expect(fresh.boardMs % 1000).toBe(0)
@@ -229,7 +228,7 @@ describe("on the virtual board", () => {
     expect(outcome.stopped).toMatchObject({ _tag: "BoardClockError" })
     expect(outcome.stopped.message).toContain("not running")
     expect(outcome.odd).toMatchObject({ _tag: "BoardClockError" })
-    expect(outcome.odd.message).toContain("'noon', not a datetime tuple")
+    expect(outcome.odd.message).toMatch(/answered \('noon', 0\), not a datetime tuple$/)
   }, 30_000)
 
   it("leaves nothing in the board's globals", async () => {
