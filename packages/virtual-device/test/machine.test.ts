@@ -83,10 +83,10 @@ describe("machine on the virtual board", () => {
           "ValueError('requested length 8 but object has length 9',)\r\n",
         )
         expect(await refusal("(2024, 1, 1, 0, 0, 0.5, 0, 0)")).toBe(
-          "TypeError(\"can't convert float to int\",)\r\n",
+          'TypeError("can\'t convert float to int",)\r\n',
         )
         expect(await refusal("(2024, 1, 1, 0, 0, 0, 0, 1.5)")).toBe(
-          "TypeError(\"can't convert float to int\",)\r\n",
+          'TypeError("can\'t convert float to int",)\r\n',
         )
         for (const bad of [
           "(2024, 13, 1, 0, 0, 0, 0, 0)",
