@@ -41,7 +41,7 @@ const root = Command.make("belay").pipe(
     device: Flag.String("device").pipe(
       Flag.withAlias("d"),
       Flag.withDescription(
-        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, serial:<port>[?baud=115200], exec:<command> (a process on pipes; a MicroPython unix build named micropython... gets -i so that its REPL runs on them), exec-pty:<command> (a process on a raw pseudo-terminal, for one that wants a terminal: ssh -t, docker run -it; needs util-linux's script), qemu:microbit[?firmware=<hex>] (an emulated micro:bit, kept running between commands until `belay qemu stop`; ?keep=false for one that stops with the command), tcp:host:port (a raw TCP byte stream: socat, ESP-Link, ser2net's tcp), rfc2217:host:port[?baud=115200] (a serial port behind a telnet RFC 2217 server such as ser2net), ws://<host>[:8266] (a board's WebREPL; password from BELAY_WEBREPL_PASSWORD, the config file's webReplPassword, or asked on a terminal), virtual (MicroPython in WebAssembly, no hardware), list (the ports), or an alias from the config file. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
+        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, usb:vid=2e8a,pid=0005[,serial=..,manufacturer=..,location=..] (the one serial port whose USB identity matches every field given: ids in hex, any case; manufacturer any part of it; location as `belay ports` shows it), serial:<port>[?baud=115200], exec:<command> (a process on pipes; a MicroPython unix build named micropython... gets -i so that its REPL runs on them), exec-pty:<command> (a process on a raw pseudo-terminal, for one that wants a terminal: ssh -t, docker run -it; needs util-linux's script), qemu:microbit[?firmware=<hex>] (an emulated micro:bit, kept running between commands until `belay qemu stop`; ?keep=false for one that stops with the command), tcp:host:port (a raw TCP byte stream: socat, ESP-Link, ser2net's tcp), rfc2217:host:port[?baud=115200] (a serial port behind a telnet RFC 2217 server such as ser2net), ws://<host>[:8266] (a board's WebREPL; password from BELAY_WEBREPL_PASSWORD, the config file's webReplPassword, or asked on a terminal), virtual (MicroPython in WebAssembly, no hardware), list (the ports), or an alias from the config file. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
       ),
       Flag.withDefault(UNSET_DEVICE),
     ),
@@ -160,21 +160,23 @@ const ports = Command.make("ports", {}, () =>
   Effect.gen(function* () {
     const { json } = yield* root
     const { listSerialPorts } = yield* Effect.promise(() => import("@belay/transport/serial"))
+    const { portsTable } = yield* Effect.promise(() => import("./cli/Ports.js"))
     const list = yield* listSerialPorts()
     if (json) return printJson(list)
-    if (list.length === 0) write("no serial ports found\n")
-    for (const p of list) {
-      const id = p.vendorId ? `${p.vendorId}:${p.productId ?? "????"}` : "-"
-      write(
-        `${p.path.padEnd(20)} ${id.padEnd(10)} ${p.manufacturer ?? ""}${p.likelyMicroPython ? "  (likely MicroPython)" : ""}\n`,
-      )
-    }
+    write(portsTable(list))
   }),
 ).pipe(
   Command.withDescription(
-    "list serial ports with their USB ids and serial numbers (for --device id:<serial number>)",
+    "list serial ports with the fields --device usb: matches on (vid:pid, serial number, manufacturer, location) and whether they look like a MicroPython board",
   ),
-  Command.withExamples([{ command: "belay ports --json", description: "as JSON, with every field" }]),
+  Command.withExamples([
+    { command: "belay ports", description: "a table of the ports" },
+    { command: "belay ports --json", description: "as JSON, with every field" },
+    {
+      command: "belay exec 'print(1)' --device usb:vid=2e8a,pid=0005,serial=E6614C311B7E6F35",
+      description: "then name a board by what tells it apart",
+    },
+  ]),
 )
 
 const repl = Command.make(

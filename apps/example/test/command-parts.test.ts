@@ -6,6 +6,7 @@ import { chainDevice, splitChain } from "../src/cli/Chain.js"
 import { landing } from "../src/cli/Copy.js"
 import { treeLines } from "../src/cli/FileActions.js"
 import { offsetText } from "../src/cli/Machine.js"
+import { portsTable } from "../src/cli/Ports.js"
 
 // The pure parts of the mpremote-style commands: how operands, chains, trees and clock tuples read.
 
@@ -94,5 +95,30 @@ describe("board files copied to the host", () => {
       const refused = Effect.runSync(Effect.flip(landing("backup", root, boardPath)))
       expect(refused._tag).toBe("PathTraversalError")
     }
+  })
+})
+
+describe("the ports table", () => {
+  it("shows the fields --device usb: matches on, a dash where a port does not say", () => {
+    expect(portsTable([])).toBe("no serial ports found\n")
+    expect(
+      portsTable([
+        {
+          path: "/dev/ttyACM0",
+          vendorId: "2e8a",
+          productId: "0005",
+          serialNumber: "E6614C311B7E6F35",
+          manufacturer: "MicroPython",
+          locationId: "1-1.4:1.0",
+          likelyMicroPython: true,
+        },
+        { path: "/dev/ttyS0", likelyMicroPython: false },
+      ]).split("\n"),
+    ).toEqual([
+      "port          vid:pid    serial            manufacturer  location",
+      "/dev/ttyACM0  2e8a:0005  E6614C311B7E6F35  MicroPython   1-1.4:1.0  likely MicroPython",
+      "/dev/ttyS0    -          -                 -             -",
+      "",
+    ])
   })
 })

@@ -51,7 +51,7 @@ const logLevel = () => {
 }
 
 const NO_BOARD_HINT = () =>
-  `plug a board in, or pick one: --device virtual (the built-in virtual board), --device a0 (/dev/ttyACM0), --device id:<serial number> (see \`belay ports\`), --device exec:micropython; or set BELAY_DEVICE, or "device" in ${configPath()}`
+  `plug a board in, or pick one: --device virtual (the built-in virtual board), --device a0 (/dev/ttyACM0), --device id:<serial number> or usb:vid=2e8a,pid=0005 (see \`belay ports\`), --device exec:micropython; or set BELAY_DEVICE, or "device" in ${configPath()}`
 
 /**
  * Run `body` with the services of the board `device` names: the `--device` flag's value (empty

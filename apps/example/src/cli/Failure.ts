@@ -60,6 +60,7 @@ const connectionTags = new Set([
   "RequestDamagedError",
   "OutputDamagedError",
   "NoBoardFoundError",
+  "SerialPortMatchError",
 ])
 
 const usageTags = new Set([
@@ -107,6 +108,8 @@ const hints: Record<string, string> = {
   NoBoardFoundError:
     "`belay ports` lists the ports with their serial numbers; name one with --device (a0, /dev/ttyUSB0, id:<serial number>)",
   SessionLimitError: "another command is using the board: wait for it, or stop it",
+  SerialPortMatchError:
+    "`belay ports` shows each port's vid:pid, serial number, manufacturer and location; name the board by the fields that tell it apart: --device usb:vid=2e8a,pid=0005,serial=<serial number>",
 }
 
 /** A `tcp:`, `rfc2217:` or `ws://` link that failed: the serial hints (cable, `belay ports`) do not apply. */

@@ -206,15 +206,18 @@ const applyControlLines = (
  * }))
  * @since 0.1.0
  */
-export const openSerialLink = (
-  options: SerialLinkOptions,
-): Effect.Effect<ByteLink, LinkOpenError | SerialPortMatchError, Scope.Scope> =>
+export const openSerialLink: {
+  (
+    options: SerialPortSettings & { readonly path: string; readonly match?: undefined },
+  ): Effect.Effect<ByteLink, LinkOpenError, Scope.Scope>
+  (options: SerialLinkOptions): Effect.Effect<ByteLink, LinkOpenError | SerialPortMatchError, Scope.Scope>
+} = ((options: SerialLinkOptions) =>
   options.match === undefined
     ? openSerialPath({ ...options, path: options.path })
     : listSerialPorts().pipe(
         Effect.flatMap((ports) => Effect.fromResult(selectSerialPort(ports, options.match))),
         Effect.flatMap((port) => openSerialPath({ ...options, path: port.path })),
-      )
+      )) as typeof openSerialLink
 
 const openSerialPath = (
   options: SerialPortSettings & { readonly path: string },
