@@ -88,7 +88,6 @@ export class NoBoardFoundError extends Data.TaggedError("NoBoardFoundError")<{
   }
 }
 
-
 /** True when `cause` is Node's "cannot find package" for `@belay/virtual-device` itself. */
 const isVirtualDeviceMissing = (cause: unknown): boolean => {
   const code = (cause as { code?: unknown } | undefined)?.code

@@ -302,7 +302,8 @@ const USB_KEYS = {
 const usbMatch = (fields: string, input: string): SerialPortMatch => {
   const match: Record<string, string> = {}
   const fail = (reason: string) => new ConnectionStringError({ input, reason })
-  if (fields.trim() === "") throw fail("usb: needs at least one of vid=, pid=, serial=, manufacturer=, location=")
+  if (fields.trim() === "")
+    throw fail("usb: needs at least one of vid=, pid=, serial=, manufacturer=, location=")
   for (const field of fields.split(",")) {
     const at = field.indexOf("=")
     const key = (at < 0 ? field : field.slice(0, at)).trim().toLowerCase()
@@ -318,7 +319,9 @@ const usbMatch = (fields: string, input: string): SerialPortMatch => {
     if (value === "") throw fail(`usb: ${key}= needs a value`)
     if (name in match) throw fail(`usb: ${key}= is given twice`)
     if ((key === "vid" || key === "pid") && normalizeUsbId(value) === undefined)
-      throw fail(`usb: ${key} must be a USB id of 1 to 4 hex digits (e.g. 2e8a), got ${JSON.stringify(value)}`)
+      throw fail(
+        `usb: ${key} must be a USB id of 1 to 4 hex digits (e.g. 2e8a), got ${JSON.stringify(value)}`,
+      )
     match[name] = value
   }
   return match as SerialPortMatch
