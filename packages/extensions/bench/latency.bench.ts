@@ -51,7 +51,7 @@ export default async function bench(ctx: BenchContext) {
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ]
   const clock: Array<string> = [
-    "| board | read: ± (half the best round trip) | read after syncTime: offset | syncTime's own estimate |",
+    "| board | a read's bound (±) | read after syncTime: offset | syncTime's own estimate |",
     "| --- | --- | --- | --- |",
   ]
   for (const board of boards()) {
@@ -122,7 +122,7 @@ export default async function bench(ctx: BenchContext) {
       if (clockRow.ok) {
         ctx.record({
           package: "extensions",
-          benchmark: "clock read: uncertainty (half the best round trip)",
+          benchmark: "clock read: its bound (half the span the tick lies in)",
           board: board.name,
           value: clockRow.read.uncertaintyMs,
           unit: "ms (±)",
@@ -149,7 +149,7 @@ export default async function bench(ctx: BenchContext) {
       "",
       ...table,
       "",
-      "The clock (UTC): a read waits for the board's seconds to tick; `syncTime` sends the next whole second half the best round trip early. The offset is the board's minus the host's (positive: the board is ahead).",
+      "The clock (UTC): a read waits on the board for its seconds to tick and says how long it waited, which places the tick between two moments of the host's clock (the bound is half that span); `syncTime` sends the next whole second half the best round trip early. The offset is the board's minus the host's (positive: the board is ahead).",
       "",
       ...clock,
     ].join("\n"),
