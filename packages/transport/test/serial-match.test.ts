@@ -52,7 +52,10 @@ const pooledPortArb: fc.Arbitrary<SerialPortInfo> = fc
   )
   .map(({ n, ...fields }) => ({ path: `/dev/ttyUSB${n}`, likelyMicroPython: true, ...fields }))
 
-const portsArb = fc.uniqueArray(fc.oneof(portArb, pooledPortArb), { maxLength: 8, selector: (p) => p.path })
+const portsArb = fc.uniqueArray(
+  fc.oneof({ arbitrary: pooledPortArb, weight: 3 }, { arbitrary: portArb, weight: 1 }),
+  { maxLength: 8, selector: (p) => p.path },
+)
 
 /** The ways a person may write a USB id: any case, with or without 0x, leading zeros dropped. */
 const spellings = (id: string) => {
@@ -167,6 +170,7 @@ describe("selectSerialPort", () => {
         for (const candidate of matching.length === 0 ? ports : matching)
           expect(error.message).toContain(describePortIdentity(candidate))
       }),
+      { numRuns: 500 },
     )
     // The runs met all three cases: no port, one, several.
     expect([...outcomes].sort()).toEqual([0, 1, 2])
