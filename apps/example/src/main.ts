@@ -42,7 +42,7 @@ const root = Command.make("belay").pipe(
     device: Flag.String("device").pipe(
       Flag.withAlias("d"),
       Flag.withDescription(
-        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, serial:<port>[?baud=115200], exec:<command> (a process on pipes; a MicroPython unix build named micropython... gets -i so that its REPL runs on them), exec-pty:<command> (a process on a raw pseudo-terminal, for one that wants a terminal: ssh -t, docker run -it; needs util-linux's script), qemu:microbit[?firmware=<hex>] (an emulated micro:bit, kept running between commands until `belay qemu stop`; ?keep=false for one that stops with the command), tcp:host:port (a raw TCP byte stream: socat, ESP-Link, ser2net's tcp), rfc2217:host:port[?baud=115200] (a serial port behind a telnet RFC 2217 server such as ser2net), ws://<host>[:8266] (a board's WebREPL; password from BELAY_WEBREPL_PASSWORD, the config file's webReplPassword, or asked on a terminal), virtual (MicroPython in WebAssembly, no hardware), list (the ports), or an alias from the config file. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
+        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, usb:vid=2e8a,pid=0005[,serial=..,manufacturer=..,location=..] (the one serial port whose USB identity matches every field given: ids in hex, any case; manufacturer any part of it; location as `belay ports` shows it), serial:<port>[?baud=115200], exec:<command> (a process on pipes; a MicroPython unix build named micropython... gets -i so that its REPL runs on them), exec-pty:<command> (a process on a raw pseudo-terminal, for one that wants a terminal: ssh -t, docker run -it; needs util-linux's script), qemu:microbit[?firmware=<hex>] (an emulated micro:bit, kept running between commands until `belay qemu stop`; ?keep=false for one that stops with the command), tcp:host:port (a raw TCP byte stream: socat, ESP-Link, ser2net's tcp), rfc2217:host:port[?baud=115200] (a serial port behind a telnet RFC 2217 server such as ser2net), ws://<host>[:8266] (a board's WebREPL; password from BELAY_WEBREPL_PASSWORD, the config file's webReplPassword, or asked on a terminal), virtual (MicroPython in WebAssembly, no hardware), list (the ports), or an alias from the config file. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
       ),
       Flag.withDefault(UNSET_DEVICE),
     ),
@@ -161,21 +161,23 @@ const ports = Command.make("ports", {}, () =>
   Effect.gen(function* () {
     const { json } = yield* root
     const { listSerialPorts } = yield* Effect.promise(() => import("@belay/transport/serial"))
+    const { portsTable } = yield* Effect.promise(() => import("./cli/Ports.js"))
     const list = yield* listSerialPorts()
     if (json) return printJson(list)
-    if (list.length === 0) write("no serial ports found\n")
-    for (const p of list) {
-      const id = p.vendorId ? `${p.vendorId}:${p.productId ?? "????"}` : "-"
-      write(
-        `${p.path.padEnd(20)} ${id.padEnd(10)} ${p.manufacturer ?? ""}${p.likelyMicroPython ? "  (likely MicroPython)" : ""}\n`,
-      )
-    }
+    write(portsTable(list))
   }),
 ).pipe(
   Command.withDescription(
-    "list serial ports with their USB ids and serial numbers (for --device id:<serial number>)",
+    "list serial ports with the fields --device usb: matches on (vid:pid, serial number, manufacturer, location) and whether they look like a MicroPython board",
   ),
-  Command.withExamples([{ command: "belay ports --json", description: "as JSON, with every field" }]),
+  Command.withExamples([
+    { command: "belay ports", description: "a table of the ports" },
+    { command: "belay ports --json", description: "as JSON, with every field" },
+    {
+      command: "belay exec 'print(1)' --device usb:vid=2e8a,pid=0005,serial=E6614C311B7E6F35",
+      description: "then name a board by what tells it apart",
+    },
+  ]),
 )
 
 const repl = Command.make(
@@ -231,15 +233,31 @@ const rtc = Command.make(
   "rtc",
   {
     set: Flag.Boolean("set").pipe(
-      Flag.withDescription("set the board's clock to the host's local time first"),
+      Flag.withDescription(
+        "set the board's clock from this computer's first: the next whole second, sent half a round trip early so that it lands on it",
+      ),
+      Flag.withDefault(false),
+    ),
+    utc: Flag.Boolean("utc").pipe(
+      Flag.withDescription(
+        "the board's clock holds UTC (set it so, read it so), not this computer's local time",
+      ),
       Flag.withDefault(false),
     ),
   },
-  ({ set }) =>
-    Effect.flatMap(Effect.all([root, machine()]), ([{ device, json }, m]) => m.rtc(device, set, json)),
+  ({ set, utc }) =>
+    Effect.flatMap(Effect.all([root, machine()]), ([{ device, json }, m]) =>
+      m.rtc(device, { set, json, utc }),
+    ),
 ).pipe(
-  Command.withDescription("print the board's real-time clock (machine.RTC), or --set it from the host"),
-  Command.withExamples([{ command: "belay rtc --set", description: "set the board's clock to now" }]),
+  Command.withDescription(
+    "print the board's real-time clock (machine.RTC) and how far it is from this computer's, in ms (positive: the board is ahead); --set sets it first. The read waits (up to a second) for the board's seconds to tick, so the offset is good to about half a round trip (the ± printed), whatever the tuple's subseconds mean on that board. A board without machine.RTC is refused (exit 1) before anything is set. --json: datetime (the tuple), zone, offsetMs, uncertaintyMs, roundTripMs, and set (the same for the set)",
+  ),
+  Command.withExamples([
+    { command: "belay rtc", description: "the board's clock and its offset from this computer's" },
+    { command: "belay rtc --set", description: "set the board's clock to this computer's local time" },
+    { command: "belay rtc --set --utc --json", description: "set it to UTC; the figures as JSON" },
+  ]),
 )
 
 const sleep = Command.make(
@@ -283,6 +301,35 @@ const bench = Command.make("bench", {}, () =>
 ).pipe(
   Command.withDescription("measure latency and throughput on the board"),
   Command.withExamples([{ command: "belay bench --device a0 --json", description: "the figures as JSON" }]),
+)
+
+const latency = Command.make(
+  "latency",
+  {
+    count: Flag.Int("count").pipe(
+      Flag.withAlias("n"),
+      Flag.withDescription("round trips to time (1 to 100000)"),
+      Flag.withDefault(100),
+    ),
+  },
+  ({ count }) =>
+    Effect.gen(function* () {
+      const { device, json, unchecked } = yield* root
+      const { runLatency } = yield* Effect.promise(() => import("./cli/Latency.js"))
+      yield* onBoard(
+        device,
+        runLatency(count, json, unchecked || process.env.BELAY_INTEGRITY === "unchecked"),
+      )
+    }),
+).pipe(
+  Command.withDescription(
+    'time round trips to the board: one after another, each the least exchange there is, exec("pass") (the code sent, compiled and run on the board, its end markers and the prompt back, from the call to its result on this computer), after one untimed exchange that sets the connection up; checked end to end like every call, or the bare raw-REPL exchange with --unchecked. Prints min, median, mean, max, standard deviation and p99 in ms and a histogram (--json: the figures, the histogram and every sample)',
+  ),
+  Command.withExamples([
+    { command: "belay latency", description: "100 round trips on the board plugged in" },
+    { command: "belay latency -n 1000 --unchecked", description: "1000 bare raw-REPL exchanges" },
+    { command: "belay latency --device virtual --json", description: "the figures as JSON" },
+  ]),
 )
 
 /**
@@ -338,6 +385,7 @@ export const makeCli = (actions: Actions = boardActions) => {
       rtc,
       sleep,
       bench,
+      latency,
       ports,
       qemuCommand(root),
     ]),

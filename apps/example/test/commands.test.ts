@@ -293,10 +293,25 @@ describe("board control and chains on the virtual board", () => {
     expect(chain.stderr).toBe("")
     expect(chain.code).toBe(0)
     const [set, , afterReset, now] = chain.stdout.split("\n")
-    expect(set).toMatch(/^2000-01-02 03:04:0[5-9]$/)
+    expect(set).toMatch(
+      /^2000-01-02 03:04:0[5-9], local time; the board is \d+\.\d ms \(about \d+\.\d years\) behind this computer \(±\d+\.\d ms\)$/,
+    )
     // 2 January 2000 was a Sunday: the board keeps the weekday (Monday is 0).
-    expect(JSON.parse(afterReset ?? "[]").slice(0, 4)).toEqual([2000, 1, 2, 6])
-    const [year, month, day, weekday] = JSON.parse(now ?? "[]")
+    const kept = JSON.parse(afterReset ?? "{}")
+    expect(kept.datetime.slice(0, 4)).toEqual([2000, 1, 2, 6])
+    expect(kept).toMatchObject({
+      zone: "local",
+      offsetMs: expect.any(Number),
+      uncertaintyMs: expect.any(Number),
+    })
+    expect(kept.offsetMs).toBeLessThan(-20 * 365 * 86_400_000)
+    expect(kept.set).toBeUndefined()
+    const synced = JSON.parse(now ?? "{}")
+    // Set from this computer's clock, aimed at a whole second: the board now reads it.
+    expect(synced.set.datetime[7]).toBe(0)
+    expect(Math.abs(synced.offsetMs)).toBeLessThan(250)
+    expect(synced.uncertaintyMs).toBeGreaterThan(0)
+    const [year, month, day, weekday] = synced.datetime
     const host = new Date()
     expect([year, month, day, weekday]).toEqual([
       host.getFullYear(),
@@ -305,8 +320,45 @@ describe("board control and chains on the virtual board", () => {
       (host.getDay() + 6) % 7,
     ])
     // A new process powers on a new board, whose clock starts at the host's (UTC) time.
-    const fresh = await belay(["rtc", "--json"])
-    expect(stdoutJson(fresh)[0]).toBe(new Date().getUTCFullYear())
+    const fresh = await belay(["rtc", "--json", "--utc"])
+    expect(stdoutJson(fresh).datetime[0]).toBe(new Date().getUTCFullYear())
+    expect(Math.abs(stdoutJson(fresh).offsetMs)).toBeLessThan(250)
+  })
+
+  it("syncClock in the config file sets the clock on connect; BELAY_SYNC_CLOCK wins; a bad value is a usage error", async () => {
+    const dir = path.join(cli.home(), "config", "belay")
+    await mkdir(dir, { recursive: true })
+    const file = path.join(dir, "config.json")
+    // Each command powers on a fresh virtual board, at UTC; set to the local time of +05:30, it
+    // reads 5.5 hours ahead in UTC.
+    const env = { TZ: "Asia/Kolkata" }
+    const utcOffset = async (extra: Record<string, string> = {}) => {
+      const result = await belay(["rtc", "--json", "--utc"], { env: { ...env, ...extra } })
+      expect(result.code, result.stderr).toBe(0)
+      return stdoutJson(result).offsetMs as number
+    }
+    const KOLKATA = 5.5 * 3_600_000
+    try {
+      expect(Math.abs(await utcOffset())).toBeLessThan(250)
+      await writeFile(file, JSON.stringify({ syncClock: "local" }))
+      expect(Math.abs((await utcOffset()) - KOLKATA)).toBeLessThan(250)
+      await writeFile(file, JSON.stringify({ syncClock: true }))
+      expect(Math.abs((await utcOffset()) - KOLKATA)).toBeLessThan(250)
+      expect(Math.abs(await utcOffset({ BELAY_SYNC_CLOCK: "false" }))).toBeLessThan(250)
+      await writeFile(file, JSON.stringify({ syncClock: "utc" }))
+      expect(Math.abs(await utcOffset())).toBeLessThan(250)
+      expect(Math.abs((await utcOffset({ BELAY_SYNC_CLOCK: "local" })) - KOLKATA)).toBeLessThan(250)
+      await writeFile(file, JSON.stringify({ syncClock: "yes" }))
+      const broken = await belay(["rtc"], { env })
+      expect(broken.code).toBe(2)
+      expect(broken.stderr).toContain(`has a "syncClock" that is not "local", "utc", true or false`)
+      await writeFile(file, "{}")
+      const badEnv = await belay(["rtc"], { env: { BELAY_SYNC_CLOCK: "sometimes" } })
+      expect(badEnv.code).toBe(2)
+      expect(badEnv.stderr).toContain("BELAY_SYNC_CLOCK")
+    } finally {
+      await rm(file, { force: true })
+    }
   })
 
   it("reset: machine.reset(), then a new connection once the board answers; RAM gone, boot.py and main.py run, files kept", async () => {

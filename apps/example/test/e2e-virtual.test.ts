@@ -9,7 +9,7 @@ import { belayCommand, stdoutJson } from "./belayProcess.js"
 // os.statvfs), X a process board (`--device exec:`; no MicroPython unix build is installed, so the
 // virtual board's script on the child's stdio). "refused" means the test pins the refusal: exit 1
 // and a message saying why. Files: cli, cmd (commands), hon (honest), sig (signals), crash
-// (crash-cleanup), ev (this file), em (e2e-microbit), ex (e2e-exec).
+// (crash-cleanup), ev (this file), em (e2e-microbit), ex (e2e-exec), lat (latency).
 //
 // command                      | V                  | P          | M                         | X
 // -----------------------------+--------------------+------------+---------------------------+---------
@@ -23,7 +23,8 @@ import { belayCommand, stdoutJson } from "./belayProcess.js"
 // edit                         | cmd                |            | em                        | ex
 // soft-reset                   | cmd                |            | cmd, cli                  | ex
 // reset                        | cmd, ev (refused)  |            | cmd                       | ex
-// rtc, rtc --set               | cmd, ev (refused)  |            | em (refused)              | ex
+// rtc, rtc --set, --utc, syncClock | cmd, ev (refused) |         | em (refused)              | ex
+// latency (-n, --json)         | lat                |            | lat                       |
 // sleep                        | cmd                |            | em                        | ex
 // run                          | cli                | sig        | cli                       | ex
 // run --no-follow              | ev                 | cmd        | em                        | ex
@@ -163,8 +164,10 @@ describe("what the other virtual-board tests leave out", () => {
     expect(reset.stderr).toContain("no module named 'machine'")
     const rtc = await belay([...forget, "rtc", "--set", "--json"])
     expect(rtc.code).toBe(1)
-    expect(stdoutJson(rtc)).toMatchObject({ error: "BoardAnswerError", exitCode: 1 })
-    expect(stdoutJson(rtc).message).toContain("no machine.RTC, so it has no real-time clock to read or set")
+    expect(stdoutJson(rtc)).toMatchObject({ error: "CapabilityMissingError", exitCode: 1 })
+    expect(stdoutJson(rtc).message).toBe(
+      "setting the board's clock needs machine.RTC with datetime(), which this board does not have",
+    )
   })
 
   it("file commands' failures under --json: a board-side refusal 1, usage 2", async () => {

@@ -6,6 +6,7 @@ import {
 } from "@belay/core"
 import type { RawReplOptions } from "@belay/transport"
 import { Config, Duration, Effect, Option, type Redacted } from "effect"
+import type { ClockZone } from "./BoardClock.js"
 
 /**
  * Everything the composed stack needs: where the board is, the protocol engine's options and the
@@ -29,14 +30,27 @@ export interface BelayOptions {
   readonly keepQemu: boolean | undefined
   /** The password of a `ws://` board's WebREPL (unless its connection string has one). */
   readonly webReplPassword: Redacted.Redacted<string> | undefined
+  /**
+   * Set the board's clock from the host's once the link is open (see `syncTime`): `"local"` (the
+   * host's local time, as `belay rtc --set`) or `"utc"`; undefined, the default, leaves it alone.
+   * A board without `machine.RTC` then fails the connection with `CapabilityMissingError`.
+   */
+  readonly syncClock: ClockZone | undefined
 }
+
+/** `BELAY_SYNC_CLOCK`'s words: a zone, yes (the local time) or no. */
+const SYNC_CLOCK_WORDS = ["local", "utc", "true", "yes", "on", "1", "false", "no", "off", "0"] as const
+
+const syncClockOf = (word: (typeof SYNC_CLOCK_WORDS)[number]): ClockZone | undefined =>
+  word === "utc" ? "utc" : ["false", "no", "off", "0"].includes(word) ? undefined : "local"
 
 /**
  * The environment variables Belay reads:
  * `BELAY_DEVICE` (connection string, default `virtual`), `BELAY_EXEC_TIMEOUT` (e.g. `30s`, `500ms`; a bare number is milliseconds),
  * `BELAY_INTEGRITY` (`checked`, the default, or `unchecked`: see `ExecOptions.integrity` in
  * `@belay/transport`), `BELAY_MAX_OUTPUT_BYTES` (output `exec`/`eval` collect, default 16 MB; `64KB`, `16MB` or bytes),
- * `BELAY_VIRTUAL_DIR`, `BELAY_WEBREPL_PASSWORD` (a `ws://` board's WebREPL password), and the session options of `@belay/core` (`BELAY_SESSION_TIMEOUT`,
+ * `BELAY_VIRTUAL_DIR`, `BELAY_WEBREPL_PASSWORD` (a `ws://` board's WebREPL password),
+ * `BELAY_SYNC_CLOCK` (`local` or `true`, `utc`, `false`: set the board's clock on connect), and the session options of `@belay/core` (`BELAY_SESSION_TIMEOUT`,
  * `BELAY_MAX_SESSIONS`, `BELAY_SESSION_LIMIT`, `BELAY_SESSION_METRICS`, `BELAY_RESOURCE_TRACKING`,
  * `BELAY_CLEANUP_TIMEOUT`, `BELAY_FALLBACK_CAPABILITIES`).
  *
@@ -52,6 +66,7 @@ export const loadBelayOptions = (overrides: Partial<BelayOptions> = {}) =>
     const webReplPassword = yield* Config.option(Config.Redacted("BELAY_WEBREPL_PASSWORD"))
     const integrity = yield* Config.option(Config.Literals(["checked", "unchecked"], "BELAY_INTEGRITY"))
     const maxOutput = yield* Config.option(ByteSizeConfig("BELAY_MAX_OUTPUT_BYTES"))
+    const syncClock = yield* Config.option(Config.Literals(SYNC_CLOCK_WORDS, "BELAY_SYNC_CLOCK"))
     const session = yield* loadSessionManagementOptions(overrides.session)
     const protocol: RawReplOptions = {
       ...(Option.isSome(execTimeout) ? { execTimeoutMs: Duration.toMillis(execTimeout.value) } : {}),
@@ -66,5 +81,11 @@ export const loadBelayOptions = (overrides: Partial<BelayOptions> = {}) =>
       virtualDir: overrides.virtualDir ?? Option.getOrUndefined(virtualDir),
       keepQemu: overrides.keepQemu,
       webReplPassword: overrides.webReplPassword ?? Option.getOrUndefined(webReplPassword),
+      syncClock:
+        "syncClock" in overrides
+          ? overrides.syncClock
+          : Option.isSome(syncClock)
+            ? syncClockOf(syncClock.value)
+            : undefined,
     } satisfies BelayOptions
   })

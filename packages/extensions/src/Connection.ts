@@ -16,7 +16,7 @@ import type {
   RawReplOptions,
   WebReplLoginError,
 } from "@belay/transport"
-import { openSerialLink, type SerialPortInfo } from "@belay/transport/serial"
+import { openSerialLink, type SerialPortInfo, type SerialPortMatchError } from "@belay/transport/serial"
 // Types only: erased from the built module, so nothing of the package loads until `import()` below.
 import type { QemuStartError, QemuStateError } from "@belay/virtual-device"
 import { Data, Effect, type Redacted, type Scope } from "effect"
@@ -58,7 +58,8 @@ export class VirtualDeviceMissingError extends Data.TaggedError("VirtualDeviceMi
 }
 
 /**
- * `auto` or `id:<serial number>` found no serial port: `ports` is what was there.
+ * `auto` found no serial port that looks like a MicroPython board: `ports` is what was there.
+ * (`id:` and `usb:` fail with `SerialPortMatchError`, which names the candidates.)
  *
  * @example
  * Effect.catchTag("NoBoardFoundError", (e) => Console.error(e.message))
@@ -66,7 +67,7 @@ export class VirtualDeviceMissingError extends Data.TaggedError("VirtualDeviceMi
  * @since 0.1.0
  */
 export class NoBoardFoundError extends Data.TaggedError("NoBoardFoundError")<{
-  /** The serial number looked for; undefined for `auto` (the first likely MicroPython board). */
+  /** Undefined: `auto` looks for the first likely MicroPython board (`id:` no longer fails with this error). */
   readonly serialNumber: string | undefined
   readonly ports: ReadonlyArray<SerialPortInfo>
 }> {
@@ -80,12 +81,6 @@ export class NoBoardFoundError extends Data.TaggedError("NoBoardFoundError")<{
       : `no serial port has the serial number ${this.serialNumber} (${seen})`
   }
 }
-
-/** The port a `FindSerial` connection names among `ports`. */
-const pickPort = (serialNumber: string | undefined, ports: ReadonlyArray<SerialPortInfo>) =>
-  serialNumber === undefined
-    ? ports.find((p) => p.likelyMicroPython)
-    : ports.find((p) => p.serialNumber?.toLowerCase() === serialNumber.toLowerCase())
 
 /** True when `cause` is Node's "cannot find package" for `@belay/virtual-device` itself. */
 const isVirtualDeviceMissing = (cause: unknown): boolean => {
@@ -170,6 +165,7 @@ export const openConnection = (
   | ConnectionStringError
   | VirtualDeviceMissingError
   | NoBoardFoundError
+  | SerialPortMatchError
   | WebReplLoginError,
   Scope.Scope
 > => {
@@ -192,21 +188,24 @@ export const openConnection = (
         ...(connection.dtr !== undefined ? { dtr: connection.dtr } : {}),
         ...(connection.rts !== undefined ? { rts: connection.rts } : {}),
       })
-    case "FindSerial":
+    case "FindSerial": {
+      const settings = {
+        baudRate: connection.baudRate,
+        ...(connection.dtr !== undefined ? { dtr: connection.dtr } : {}),
+        ...(connection.rts !== undefined ? { rts: connection.rts } : {}),
+      }
+      // `id:` and `usb:`: the one port that matches (SerialPortMatchError names the candidates).
+      if (connection.match !== undefined) return openSerialLink({ match: connection.match, ...settings })
       return serialPorts().pipe(
         Effect.flatMap(({ listSerialPorts }) => listSerialPorts()),
         Effect.flatMap((ports): Effect.Effect<ByteLink, LinkOpenError | NoBoardFoundError, Scope.Scope> => {
-          const port = pickPort(connection.serialNumber, ports)
+          const port = ports.find((p) => p.likelyMicroPython)
           return port === undefined
-            ? Effect.fail(new NoBoardFoundError({ serialNumber: connection.serialNumber, ports }))
-            : openSerialLink({
-                path: port.path,
-                baudRate: connection.baudRate,
-                ...(connection.dtr !== undefined ? { dtr: connection.dtr } : {}),
-                ...(connection.rts !== undefined ? { rts: connection.rts } : {}),
-              })
+            ? Effect.fail(new NoBoardFoundError({ serialNumber: undefined, ports }))
+            : openSerialLink({ path: port.path, ...settings })
         }),
       )
+    }
     case "Exec":
       return Effect.flatMap(otherLinks(), ({ openProcessLink }) =>
         openProcessLink({

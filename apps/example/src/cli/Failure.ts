@@ -61,6 +61,7 @@ const connectionTags = new Set([
   "OutputDamagedError",
   "NoBoardFoundError",
   "DownloadError",
+  "SerialPortMatchError",
 ])
 
 const usageTags = new Set([
@@ -117,6 +118,8 @@ const hints: Record<string, string> = {
   PackageNotFoundError:
     "check the name and version, the index (--index), or the board's .mpy version (--no-mpy)",
   NotInstalledError: "`belay list` shows the packages installed (--target for another directory)",
+  SerialPortMatchError:
+    "`belay ports` shows each port's vid:pid, serial number, manufacturer and location; name the board by the fields that tell it apart: --device usb:vid=2e8a,pid=0005,serial=<serial number>",
 }
 
 /** A `tcp:`, `rfc2217:` or `ws://` link that failed: the serial hints (cable, `belay ports`) do not apply. */

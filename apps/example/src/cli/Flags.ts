@@ -26,8 +26,13 @@ export const configPath = (): string => {
   return path.join(base, "belay", "config.json")
 }
 
-/** What the config file holds: a default device, names for connection strings, a WebREPL password. */
+/** What the config file holds: a default device, names for connection strings, a WebREPL password, clock sync. */
 export interface CliConfig {
+  /**
+   * Set the board's clock on connect: `"local"` (or `true`), `"utc"`; unless `BELAY_SYNC_CLOCK`
+   * says otherwise.
+   */
+  readonly syncClock?: "local" | "utc" | undefined
   /** The password of `ws://` boards' WebREPL, unless `BELAY_WEBREPL_PASSWORD` gives one. */
   readonly webReplPassword?: string | undefined
   /** The device when neither `--device` nor `BELAY_DEVICE` names one: a connection string or an alias. */
@@ -42,7 +47,7 @@ export class ConfigFileError extends UsageError {
 }
 
 const EXPECTED =
-  '{ "device": "<connection or alias>", "aliases": { "<name>": "<connection string>" }, "webReplPassword": "<password>" }'
+  '{ "device": "<connection or alias>", "aliases": { "<name>": "<connection string>" }, "webReplPassword": "<password>", "syncClock": "local" | "utc" | true | false }'
 
 /**
  * The config file, or an empty one when there is none.
@@ -71,10 +76,12 @@ export const readCliConfig = (file = configPath()): CliConfig => {
     device,
     aliases = {},
     webReplPassword,
+    syncClock,
   } = value as {
     device?: unknown
     aliases?: unknown
     webReplPassword?: unknown
+    syncClock?: unknown
   }
   if (device !== undefined && typeof device !== "string") throw bad('has a "device" that is not a string')
   if (webReplPassword !== undefined && typeof webReplPassword !== "string")
@@ -84,7 +91,15 @@ export const readCliConfig = (file = configPath()): CliConfig => {
   for (const [name, target] of Object.entries(aliases)) {
     if (typeof target !== "string") throw bad(`has an alias ${JSON.stringify(name)} that is not a string`)
   }
-  return { device, aliases: aliases as Record<string, string>, webReplPassword }
+  if (syncClock !== undefined && ![true, false, "local", "utc"].includes(syncClock as never))
+    throw bad('has a "syncClock" that is not "local", "utc", true or false')
+  return {
+    device,
+    aliases: aliases as Record<string, string>,
+    webReplPassword,
+    ...(syncClock !== undefined &&
+      syncClock !== false && { syncClock: syncClock === "utc" ? ("utc" as const) : ("local" as const) }),
+  }
 }
 
 /** Which board a command talks to, and whether anything named it. */
