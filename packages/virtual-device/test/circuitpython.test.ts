@@ -1,3 +1,5 @@
+import { spawn, spawnSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { type Conversation, parseRawReply, RAW_BANNER, withBoard } from "./helpers.ts"
@@ -226,4 +228,49 @@ describe("the virtual board playing CircuitPython", () => {
       expect(await board.until(RAW_BANNER)).toBe(RAW_BANNER)
     }),
   )
+})
+
+describe("belay-virtual-board --circuitpython", () => {
+  const script = fileURLToPath(new URL("../bin/virtual-board.mjs", import.meta.url))
+
+  it("runs the board playing CircuitPython on stdin/stdout", { timeout: 20_000 }, async () => {
+    const child = spawn(process.execPath, [script, "--circuitpython", "--circuitpython-version", "8.2.10"], {
+      stdio: ["pipe", "pipe", "pipe"],
+    })
+    let out = ""
+    const until = (marker: string) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`no ${JSON.stringify(marker)} in ${JSON.stringify(out)}`)),
+          10_000,
+        )
+        const look = () => {
+          if (!out.includes(marker)) return
+          clearTimeout(timer)
+          child.stdout.off("data", look)
+          resolve()
+        }
+        child.stdout.on("data", look)
+        look()
+      })
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString("latin1")
+    })
+    try {
+      await until(PRESS_ANY_KEY)
+      child.stdin.write("\r\x01import sys\nprint(sys.implementation.name, sys.implementation.version)\x04")
+      await until("\x04>")
+      expect(out).toContain("Adafruit CircuitPython 8.2.10")
+      expect(out).toContain("OKcircuitpython (8, 2, 10)\r\n\x04\x04>")
+    } finally {
+      child.kill()
+    }
+  })
+
+  it("refuses --writable without --circuitpython", () => {
+    const result = spawnSync(process.execPath, [script, "--writable"], { input: "", encoding: "utf8" })
+    // A usage error, as the script's other bad arguments.
+    expect(result.status).toBe(2)
+    expect(result.stderr).toContain("--writable goes with --circuitpython")
+  })
 })
