@@ -44,7 +44,9 @@ describe("connection strings", () => {
     expect(bad("virtual?flavor=pyboard").reason).toContain("flavor must be micropython or circuitpython")
     expect(bad("virtual?version=9.2.1").reason).toContain("go with flavor=circuitpython")
     expect(bad("virtual?flavor=circuitpython&version=nine").reason).toContain("version must look like 9.2.1")
-    expect(bad("virtual?flavor=circuitpython&writable=maybe").reason).toContain("writable must be true or false")
+    expect(bad("virtual?flavor=circuitpython&writable=maybe").reason).toContain(
+      "writable must be true or false",
+    )
   })
 
   it("reads mpremote's shortcuts, bare port names, auto and id:", () => {
