@@ -188,6 +188,21 @@ describe("Belay on a CircuitPython board (virtual)", () => {
     }),
   )
 
+  it("after a write, os.sync() puts the file on the flash at once", { timeout: 60_000 }, () =>
+    Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const link = yield* openVirtualBoard({ flavor: "circuitpython", writable: true })
+          const device = yield* makeDeviceCommunication(link)
+          const manager = yield* makeDeviceSessionManager(device)
+          const before = (yield* link.stats).syncs
+          yield* manager.executeInSession((session) => boardFileSystem(session).write("/log.txt", "line\n"))
+          return { before, after: (yield* link.stats).syncs }
+        }),
+      ),
+    ).then((result) => expect(result).toEqual({ before: 0, after: 1 })),
+  )
+
   it(
     "auto-reload after a file written over USB, and a reset to the wait for a key, do not break the sessions",
     { timeout: 60_000 },

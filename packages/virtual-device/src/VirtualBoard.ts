@@ -66,6 +66,8 @@ export interface VirtualBoardStats {
   readonly softResets: number
   /** Ctrl-C requests that arrived while code was running. */
   readonly interrupts: number
+  /** `os.sync()` calls (a board playing CircuitPython). */
+  readonly syncs: number
 }
 
 /**
@@ -109,7 +111,7 @@ export class VirtualBoard {
   /** The RTC, as milliseconds added to the host's clock: kept across resets, 0 at power-on. */
   private rtcOffsetMs = 0
   private readonly uniqueId: string
-  private readonly counters = { rawPasteOverflow: 0, hardResets: 0, softResets: 0, interrupts: 0 }
+  private readonly counters = { rawPasteOverflow: 0, hardResets: 0, softResets: 0, interrupts: 0, syncs: 0 }
   /** CircuitPython: code sees the flash read-only (until boot.py remounts it; again at power-on). */
   private codeReadOnly = true
   /** CircuitPython: what the supervisor does now (an auto-reload waits while the REPL runs). */
@@ -396,6 +398,9 @@ export class VirtualBoard {
     }
     interp.onRemount = (readOnly) => {
       if (this.interp === interp) this.codeReadOnly = readOnly
+    }
+    interp.onSynced = () => {
+      this.counters.syncs++
     }
     interp.onReset = (changes) => {
       if (this.interp !== interp || this.closed) return

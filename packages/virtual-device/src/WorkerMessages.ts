@@ -160,3 +160,5 @@ export type WorkerMessage =
   | { readonly type: "reset"; readonly changes: ReadonlyArray<FlashChange> }
   /** boot.py called `storage.remount("/", readonly)` (CircuitPython): kept until the next power-on. */
   | { readonly type: "remount"; readonly readOnly: boolean }
+  /** Code called `os.sync()` (CircuitPython). */
+  | { readonly type: "synced" }

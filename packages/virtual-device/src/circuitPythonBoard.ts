@@ -110,7 +110,7 @@ del os.ilistdir
 
 
 def _sync():
-    pass
+    _vboard_host.synced()
 
 
 _uname_result = collections.namedtuple("uname_result", ("sysname", "nodename", "release", "version", "machine"))

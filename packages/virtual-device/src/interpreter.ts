@@ -87,6 +87,8 @@ export class InterpreterWorker {
   onReset: (changes: ReadonlyArray<FlashChange>) => void = () => {}
   /** Called when boot.py remounts the flash (CircuitPython), with whether code now sees it read-only. */
   onRemount: (readOnly: boolean) => void = () => {}
+  /** Called when code calls `os.sync()` (CircuitPython). */
+  onSynced: () => void = () => {}
 
   private constructor(
     private readonly worker: Worker,
@@ -184,6 +186,9 @@ export class InterpreterWorker {
         return
       case "remount":
         this.onRemount(message.readOnly)
+        return
+      case "synced":
+        this.onSynced()
         return
       case "fatal": {
         const error = new WorkerGone(`interpreter failed: ${message.message}`)

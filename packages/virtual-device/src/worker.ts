@@ -303,6 +303,7 @@ mp.registerJsModule("_vboard_host", {
     for (;;) Atomics.wait(ctrl, Ctrl.wake, Atomics.load(ctrl, Ctrl.wake), RESET_WAIT_MS)
   },
   remount: (readOnly: string) => post({ type: "remount", readOnly: readOnly === "1" }),
+  synced: () => post({ type: "synced" }),
 })
 
 // ---------------------------------------------------------------------------------------------
