@@ -122,6 +122,10 @@ export class VirtualBoard {
   private stoppingForReload = false
   /** Output is dropped (CircuitPython's boot.py writes to boot_out.txt, not the serial line). */
   private muted = false
+  /** The current interpreter has run code since it started (else it is as fresh as a new one). */
+  private interpUsed = false
+  /** The current interpreter was started to run boot.py. */
+  private interpBooting = false
 
   private constructor(
     options: ResolvedOptions,
@@ -389,6 +393,8 @@ export class VirtualBoard {
       throw new Abandoned()
     }
     this.interp = interp
+    this.interpUsed = false
+    this.interpBooting = booting
     interp.onOutput = () => this.pumpOutput()
     interp.onDeath = () => {
       if (this.interp === interp && !this.closed) this.hardReset()
@@ -421,8 +427,13 @@ export class VirtualBoard {
     )
   }
 
-  /** A new interpreter in place of the current one (the VM's RAM is gone). */
+  /**
+   * A new interpreter in place of the current one (the VM's RAM is gone). One that has run nothing
+   * since it started is kept: it is as fresh as a new one (CircuitPython starts a VM for code.py,
+   * then one for each REPL entered, often with nothing run in between).
+   */
   private async freshInterpreter(epoch: number, booting = false) {
+    if (this.interp !== undefined && !this.interpUsed && this.interpBooting === booting) return
     const old = this.interp
     this.interp = undefined
     void old?.terminate()
@@ -582,6 +593,7 @@ export class VirtualBoard {
     const buffered = this.input.takeAll()
     if (buffered.length > 0) interp.pushStdin(buffered)
     this.executing = true
+    this.interpUsed = true
     let result: ExecResult
     try {
       result = await this.step(epoch, interp.exec(mode, code))
