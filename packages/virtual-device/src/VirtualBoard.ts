@@ -126,6 +126,8 @@ export class VirtualBoard {
   private interpUsed = false
   /** The current interpreter was started to run boot.py. */
   private interpBooting = false
+  /** The traceback of the last code that raised, for CircuitPython's status bar. */
+  private lastTraceback: string | undefined
 
   private constructor(
     options: ResolvedOptions,
@@ -518,7 +520,13 @@ export class VirtualBoard {
           if (!fresh) await this.freshInterpreter(epoch)
           fresh = false
           this.phase = "repl"
-          exit = this.inRawMode() ? await this.rawRepl(epoch) : await this.friendlyRepl(epoch)
+          if (this.inRawMode()) exit = await this.rawRepl(epoch)
+          else {
+            // The status bar is suspended in the raw REPL only.
+            this.statusBar("REPL")
+            exit = await this.friendlyRepl(epoch)
+            this.statusBar("Done")
+          }
         }
         skipRepl = false
         if (exit & FORCED_EXIT) {
@@ -555,7 +563,9 @@ export class VirtualBoard {
     const name = CODE_FILES.find((file) => this.flash.read(`/${file}`) !== undefined)
     if (name !== undefined) {
       this.emit(`${LINE_CLEAR}${name} output:\r\n`)
+      this.statusBar(name)
       await this.execute(epoch, encoder.encode(name), "path", false)
+      this.statusBar(this.stoppingForReload ? "Done" : failedAt(this.lastTraceback))
     }
     if (this.stoppingForReload) {
       this.stoppingForReload = false
@@ -574,6 +584,14 @@ export class VirtualBoard {
       const c = await this.nextByte(epoch)
       if (c !== RELOAD_SIGNAL) return c === CTRL_D
     }
+  }
+
+  /**
+   * CircuitPython's status bar on the serial console: the terminal's title set with an OSC
+   * sequence, `🐍<what runs> | <version>`, when what runs changes (not in the raw REPL).
+   */
+  private statusBar(running: string) {
+    this.emit(`\x1b]0;🐍${running} | ${this.opts.circuitPython?.version}\x1b\\`)
   }
 
   private inRawMode(): boolean {
@@ -619,6 +637,7 @@ export class VirtualBoard {
     }
     if (printEof) this.emit("\x04")
     let ret = 0
+    this.lastTraceback = outcome.kind === "exception" ? outcome.traceback : undefined
     // Code stopped for an auto-reload (CircuitPython) shows no traceback.
     if (outcome.kind === "exception" && !this.stoppingForReload) this.emit(outcome.traceback)
     // CircuitPython's SystemExit ends the code and nothing more (no soft reset).
@@ -865,6 +884,15 @@ export class VirtualBoard {
       }
     }
   }
+}
+
+/** What CircuitPython's status bar says after code ran: `Done`, or `<line>@<file> <exception>`. */
+const failedAt = (traceback: string | undefined): string => {
+  if (traceback === undefined) return "Done"
+  const frames = [...traceback.matchAll(/File "([^"]+)", line (\d+)/g)]
+  const last = frames.at(-1)
+  const type = /^(\w+)/m.exec(traceback.trimEnd().split(/\r?\n/).at(-1) ?? "")?.[1] ?? "Exception"
+  return last === undefined ? "Done" : `${last[2]}@${last[1]} ${type}`
 }
 
 /** Bytes of `machine.unique_id()`, as a board's flash chip gives. */

@@ -13,6 +13,12 @@ const PRESS_ANY_KEY = "Press any key to enter the REPL. Use CTRL-D to reload.\r\
 const AUTO_RELOAD = "Auto-reload is on. Simply save files over USB to run them or enter REPL to disable.\r\n"
 const CP = { flavor: "circuitpython" } as const
 
+/** CircuitPython's status bar (the terminal's title), as the conversation's latin1 text has it. */
+const statusBar = (running: string, version = "9.2.1") =>
+  Buffer.from(`\x1b]0;🐍${running} | ${version}\x1b\\`).toString("latin1")
+/** Text without the status bar's title updates. */
+const plain = (text: string) => text.replace(/\x1b\]0;[^\x1b]*\x1b\\/g, "")
+
 /** From power-on (no code.py): the wait for a key, a key, the friendly banner. */
 const toFriendly = async (board: Conversation): Promise<string> => {
   const boot = await board.until(PRESS_ANY_KEY)
@@ -36,7 +42,8 @@ const usbWrite = (board: Conversation, path: string, text: string) =>
  */
 const bootWith = async (board: Conversation, code: string, printed: string) => {
   await usbWrite(board, "/code.py", code)
-  await board.until(`code.py output:\r\n${printed}`)
+  await board.until("code.py output:\r\n")
+  await board.until(printed)
   await board.until(PRESS_ANY_KEY)
 }
 
@@ -50,6 +57,8 @@ describe("the virtual board playing CircuitPython", () => {
         expect(boot).toContain(AUTO_RELOAD)
         expect(boot).toContain("\r\nCode done running.\r\n\r\nPress any key")
         expect(boot).toMatch(/\r\nAdafruit CircuitPython 9\.2\.1 on [\d-]+; [^\r\n]+\r\n>>> $/)
+        // The status bar says what runs: the REPL, then (after it) done.
+        expect(boot).toContain(`${statusBar("REPL")}\r\nAdafruit CircuitPython`)
         expect(boot).not.toContain("help()")
         await board.send("\x01")
         await board.until(RAW_BANNER)
@@ -137,11 +146,13 @@ describe("the virtual board playing CircuitPython", () => {
         await board.until(">>> ")
         await board.send("\x04")
         const reboot = await board.until(PRESS_ANY_KEY)
-        expect(reboot).toMatch(/^\r\nsoft reboot\r\n/)
-        expect(reboot).toContain("code.py output:\r\nhello\r\n\r\nCode done running.\r\n")
+        expect(plain(reboot)).toMatch(/^\r\nsoft reboot\r\n/)
+        expect(plain(reboot)).toContain("code.py output:\r\nhello\r\n\r\nCode done running.\r\n")
+        // The status bar: the file while it runs, then done.
+        expect(reboot).toContain(`code.py output:\r\n${statusBar("code.py")}hello\r\n${statusBar("Done")}`)
         // Ctrl-D at the wait reloads again instead of entering the REPL.
         await board.send("\x04")
-        expect(await board.until(PRESS_ANY_KEY)).toMatch(/^soft reboot\r\n[\s\S]*hello/)
+        expect(plain(await board.until(PRESS_ANY_KEY))).toMatch(/^soft reboot\r\n[\s\S]*hello/)
       }),
   )
 
@@ -150,7 +161,7 @@ describe("the virtual board playing CircuitPython", () => {
       await toRaw(board)
       await board.rawExec("marker = 1")
       await board.send("\x02")
-      expect(await board.until(">>> ")).toMatch(/^\r\n\r\nAdafruit CircuitPython /)
+      expect(plain(await board.until(">>> "))).toMatch(/^\r\n\r\nAdafruit CircuitPython /)
       await board.send("\x01")
       await board.until(RAW_BANNER)
       expect(parseRawReply(await board.rawExec("print('marker' in globals())")).stdout).toBe("False\r\n")
@@ -165,6 +176,7 @@ describe("the virtual board playing CircuitPython", () => {
       await board.send("\x03\r\x01")
       const stopped = await board.until(PRESS_ANY_KEY)
       expect(stopped).toContain("KeyboardInterrupt")
+      expect(stopped).toContain(statusBar("4@code.py KeyboardInterrupt"))
       expect(stopped).toContain("\r\nCode done running.\r\n")
       expect(board.peek()).toBe("")
       await board.send("\r")
@@ -180,13 +192,13 @@ describe("the virtual board playing CircuitPython", () => {
         await usbWrite(board, "/code.py", "import time\nprint('first')\nwhile True:\n    time.sleep(0.01)\n")
         await board.until("first\r\n")
         await usbWrite(board, "/code.py", "print('second')\n")
-        const reload = await board.until(PRESS_ANY_KEY)
+        const reload = plain(await board.until(PRESS_ANY_KEY))
         expect(reload).toMatch(
           /^\r\nCode stopped by auto-reload\. Reloading soon\.\r\nsoft reboot\r\n[\s\S]*code\.py output:\r\nsecond\r\n/,
         )
         expect(reload).not.toContain("Traceback")
         await usbWrite(board, "/code.py", "print('third')\n")
-        expect(await board.until(PRESS_ANY_KEY)).toMatch(/^soft reboot\r\n[\s\S]*third\r\n/)
+        expect(plain(await board.until(PRESS_ANY_KEY))).toMatch(/^soft reboot\r\n[\s\S]*third\r\n/)
         await board.send("\r\x01")
         await board.until(RAW_BANNER)
         await board.rawExec("marker = 1")
@@ -214,7 +226,7 @@ describe("the virtual board playing CircuitPython", () => {
         await board.send("\r\x01")
         await board.until(RAW_BANNER)
         await board.send("\x04")
-        const reboot = await board.until(PRESS_ANY_KEY)
+        const reboot = plain(await board.until(PRESS_ANY_KEY))
         expect(reboot).toMatch(/^OK\r\nsoft reboot\r\n[\s\S]*code\.py output:\r\ncode\r\n/)
         await board.send("\r")
         expect(await board.until(RAW_BANNER)).toBe(RAW_BANNER)
