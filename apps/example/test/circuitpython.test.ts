@@ -24,6 +24,13 @@ describe("belay on a CircuitPython board (virtual)", () => {
     expect(report.capabilities.osFunctions).not.toContain("ilistdir")
   })
 
+  it("reset uses CircuitPython's microcontroller.reset() and the board answers again", async () => {
+    expect(await belay(["reset", "--device", CIRCUITPYTHON])).toMatchObject({
+      code: 0,
+      stdout: "reset; the board answers again (CircuitPython 9.2.1)\n",
+    })
+  })
+
   it("fs put to the read-only flash exits 1 saying how to make it writable; writable, put, ls and cat work", async () => {
     const local = path.join(cli.home(), "hello.py")
     await writeFile(local, "print('hello')\n")

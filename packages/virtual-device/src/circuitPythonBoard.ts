@@ -7,7 +7,7 @@
  * - OSError texts as CircuitPython prints them (`OSError: [Errno 30] Read-only filesystem`);
  * - a flash that code sees read-only unless boot.py called `storage.remount("/", False)`, as when
  *   the CIRCUITPY drive belongs to the computer over USB;
- * - `storage` (`remount`, `getmount`), and no `machine` module;
+ * - `storage` (`remount`, `getmount`), `microcontroller` (`reset`, `cpu.uid`), and no `machine`;
  * - `os` without `ilistdir`, with `sync`, `uname` and `getenv`.
  *
  * Placeholders: `%CP_VERSION%` (a tuple), `%CP_VERSION_TEXT%`, `%CP_MACHINE%`, `%CP_READONLY%`,
@@ -101,6 +101,21 @@ class _storage:
 
 
 sys.modules["storage"] = _storage
+
+
+class _cpu:
+    uid = bytearray(sys.modules["machine"].unique_id())
+    frequency = sys.modules["machine"].freq()
+
+
+class _microcontroller:
+    cpu = _cpu
+
+    def reset():
+        _vboard_host.reset()
+
+
+sys.modules["microcontroller"] = _microcontroller
 for _name in ("machine", "umachine"):
     if _name in sys.modules:
         sys.modules.pop(_name)

@@ -122,6 +122,26 @@ describe("the virtual board playing CircuitPython", () => {
   )
 
   it(
+    "microcontroller.reset() is the reset button: code.py and the wait for a key again",
+    { timeout: 20_000 },
+    () =>
+      withBoard(CP, async (board) => {
+        await toRaw(board)
+        const uid = parseRawReply(
+          await board.rawExec(
+            "import microcontroller\nprint(type(microcontroller.cpu.uid).__name__, len(microcontroller.cpu.uid))",
+          ),
+        )
+        expect(uid.stdout).toBe("bytearray 8\r\n")
+        await board.send("import microcontroller\nmicrocontroller.reset()\x04")
+        const reset = plain(await board.until(PRESS_ANY_KEY))
+        expect(reset).toContain(AUTO_RELOAD)
+        expect(reset).not.toContain("soft reboot")
+        expect((await Effect.runPromise(board.link.stats)).hardResets).toBe(1)
+      }),
+  )
+
+  it(
     "a soft reboot in the raw REPL comes back to it with RAM gone and without running code.py (7.1 on)",
     { timeout: 20_000 },
     () =>
