@@ -137,7 +137,10 @@ const info = Command.make("info", {}, () =>
       ["link", report.link],
       ["board", c.machine],
       ["platform", c.platform],
-      ["MicroPython", `${c.version} (${c.implementation})`],
+      [
+        "firmware",
+        `${c.flavor === "circuitpython" ? "CircuitPython" : "MicroPython"} ${c.version} (${c.implementation})`,
+      ],
       ["raw-paste", c.rawPaste ? `yes (window ${c.rawPasteWindow} B)` : "no"],
       ["threads", c.threads ? "yes" : "no"],
       ["hashlib", c.hashAlgorithms.length > 0 ? c.hashAlgorithms.join(", ") : "no"],

@@ -176,6 +176,11 @@ export const openConnection = (
           ...(connection.bytesPerSecond !== undefined ? { bytesPerSecond: connection.bytesPerSecond } : {}),
           ...(connection.rawPaste !== undefined ? { rawPaste: connection.rawPaste } : {}),
           ...(connection.firmware !== undefined ? { firmware: connection.firmware } : {}),
+          ...(connection.flavor !== undefined ? { flavor: connection.flavor } : {}),
+          ...(connection.circuitPythonVersion !== undefined
+            ? { circuitPythonVersion: connection.circuitPythonVersion }
+            : {}),
+          ...(connection.writable !== undefined ? { writable: connection.writable } : {}),
           ...((connection.flashDir ?? defaults.virtualDir) !== undefined
             ? { flashDir: (connection.flashDir ?? defaults.virtualDir) as string }
             : {}),

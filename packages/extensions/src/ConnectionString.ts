@@ -5,7 +5,9 @@ import { Data, Redacted, Result } from "effect"
 /**
  * Where a board is, parsed from a connection string.
  *
- * - `virtual` / `virtual?baud=115200&rawPaste=false&dir=/tmp/flash`: the virtual board
+ * - `virtual` / `virtual?baud=115200&rawPaste=false&dir=/tmp/flash`: the virtual board;
+ *   `virtual?flavor=circuitpython` plays CircuitPython (`&version=6.3.0` for an older one,
+ *   `&writable=true` for a flash code may write, as after `storage.remount("/", False)` in boot.py)
  * - `serial:/dev/ttyACM0?baud=115200&dtr=false`, or a bare device path (`/dev/ttyUSB0`, `COM3`)
  * - a port's name without `/dev/` (`ttyACM0`, `tty.usbmodem101`), or a shortcut: `a0`..`a9`
  *   (`/dev/ttyACM0`..), `u0`..`u9` (`/dev/ttyUSB0`..), `c0`..`c99` (`COM0`..), as mpremote has them
@@ -44,6 +46,12 @@ export type Connection =
       readonly rawPaste: boolean | undefined
       readonly firmware: "modern" | "old" | undefined
       readonly flashDir: string | undefined
+      /** `flavor=`: the firmware the virtual board plays. */
+      readonly flavor?: "micropython" | "circuitpython" | undefined
+      /** `version=`: the CircuitPython version it reports. */
+      readonly circuitPythonVersion?: string | undefined
+      /** `writable=`: CircuitPython's flash writable by code from power-on. */
+      readonly writable?: boolean | undefined
     }
   | {
       readonly _tag: "Serial"
@@ -205,7 +213,11 @@ const parse = (text: string, input: string): Connection => {
   if (text === "list") return { _tag: "List" }
   if (text === "virtual" || text.startsWith("virtual?") || text.startsWith("virtual:")) {
     const [, params] = splitQuery(text)
-    checkKeys(params, ["baud", "bytesPerSecond", "rawPaste", "firmware", "dir"], input)
+    checkKeys(
+      params,
+      ["baud", "bytesPerSecond", "rawPaste", "firmware", "dir", "flavor", "version", "writable"],
+      input,
+    )
     const baud = positiveInt(params.get("baud"), "baud", input)
     const bps = positiveInt(params.get("bytesPerSecond"), "bytesPerSecond", input)
     const firmware = params.get("firmware")
@@ -215,6 +227,24 @@ const parse = (text: string, input: string): Connection => {
         reason: `firmware must be modern or old, got ${JSON.stringify(firmware)}`,
       })
     }
+    const flavor = params.get("flavor")
+    if (flavor !== null && flavor !== "micropython" && flavor !== "circuitpython") {
+      throw new ConnectionStringError({
+        input,
+        reason: `flavor must be micropython or circuitpython, got ${JSON.stringify(flavor)}`,
+      })
+    }
+    const version = params.get("version")
+    const writable = flag(params.get("writable"), "writable", input)
+    if ((version !== null || writable !== undefined) && flavor !== "circuitpython") {
+      throw new ConnectionStringError({ input, reason: "version and writable go with flavor=circuitpython" })
+    }
+    if (version !== null && !/^\d+\.\d+(\.\d+)?$/.test(version)) {
+      throw new ConnectionStringError({
+        input,
+        reason: `version must look like 9.2.1, got ${JSON.stringify(version)}`,
+      })
+    }
     return {
       _tag: "Virtual",
       // A UART sends 10 bits per byte (start, 8 data, stop).
@@ -222,6 +252,9 @@ const parse = (text: string, input: string): Connection => {
       rawPaste: flag(params.get("rawPaste"), "rawPaste", input),
       firmware: firmware ?? undefined,
       flashDir: params.get("dir") ?? undefined,
+      ...(flavor !== null && { flavor }),
+      ...(version !== null && { circuitPythonVersion: version }),
+      ...(writable !== undefined && { writable }),
     }
   }
   if (text.startsWith("exec:") || text.startsWith("exec-pty:")) {

@@ -32,6 +32,23 @@ describe("connection strings", () => {
     })
   })
 
+  it("reads the virtual board playing CircuitPython: flavor, version, writable", () => {
+    expect(ok("virtual?flavor=circuitpython")).toMatchObject({ _tag: "Virtual", flavor: "circuitpython" })
+    expect(ok("virtual?flavor=circuitpython&version=6.3.0&writable=true")).toMatchObject({
+      _tag: "Virtual",
+      flavor: "circuitpython",
+      circuitPythonVersion: "6.3.0",
+      writable: true,
+    })
+    expect(ok("virtual?flavor=micropython")).toMatchObject({ flavor: "micropython" })
+    expect(bad("virtual?flavor=pyboard").reason).toContain("flavor must be micropython or circuitpython")
+    expect(bad("virtual?version=9.2.1").reason).toContain("go with flavor=circuitpython")
+    expect(bad("virtual?flavor=circuitpython&version=nine").reason).toContain("version must look like 9.2.1")
+    expect(bad("virtual?flavor=circuitpython&writable=maybe").reason).toContain(
+      "writable must be true or false",
+    )
+  })
+
   it("reads mpremote's shortcuts, bare port names, auto and id:", () => {
     expect(ok("a0")).toMatchObject({ _tag: "Serial", path: "/dev/ttyACM0", baudRate: 115200 })
     expect(ok("u1?baud=9600")).toMatchObject({ _tag: "Serial", path: "/dev/ttyUSB1", baudRate: 9600 })

@@ -23,6 +23,12 @@ Options (also as JSON in $${OPTIONS_ENV}):
   --banner-line-ending <crlf|crcrlf>
   --flash-dir <dir>             keep the flash in this directory
   --flash-size <bytes>          flash size reported by os.statvfs
+  --circuitpython               play CircuitPython: its banner, code.py and the "Press any key"
+                                wait, auto-reload, no _thread, a flash read-only to code
+  --circuitpython-version <v>   the CircuitPython version it reports (default 9.2.1; before 7.0
+                                no raw-paste, before 7.1 code.py runs after a raw soft reset)
+  --writable                    CircuitPython's flash writable by code from power-on (as after
+                                storage.remount("/", False) in boot.py)
   --tcp <host:port>             serve the board on TCP instead of stdin/stdout (a raw byte
                                 stream, one client at a time; port 0 picks a free port)
 WebREPL (a network board, as the firmware serves it, instead of stdin/stdout):
@@ -46,6 +52,9 @@ export const parseBoardArgs = (argv: ReadonlyArray<string>, env: NodeJS.ProcessE
       "banner-line-ending": { type: "string" },
       "flash-dir": { type: "string" },
       "flash-size": { type: "string" },
+      circuitpython: { type: "boolean" },
+      "circuitpython-version": { type: "string" },
+      writable: { type: "boolean" },
       ...WEBREPL_ARGS,
       help: { type: "boolean" },
       // Read by `tcpOption`; listed so that the strict parse accepts it.
@@ -82,6 +91,15 @@ export const parseBoardArgs = (argv: ReadonlyArray<string>, env: NodeJS.ProcessE
   }
   if (values["flash-dir"]) options.flashDir = values["flash-dir"]
   if (values["flash-size"]) options.flashSize = int(values["flash-size"], "--flash-size")
+  if (values.circuitpython) options.flavor = "circuitpython"
+  if (values["circuitpython-version"]) {
+    options.flavor = "circuitpython"
+    options.circuitPythonVersion = values["circuitpython-version"]
+  }
+  if (values.writable) {
+    if (options.flavor !== "circuitpython") throw new Error("--writable goes with --circuitpython")
+    options.writable = true
+  }
   return options as VirtualBoardOptions
 }
 

@@ -16,7 +16,7 @@ export {
   useKeptQemuMicrobit,
 } from "./keptQemu.js"
 // The virtual board in this process, as a byte link.
-export { openVirtualBoard, type VirtualBoardLink } from "./openVirtualBoard.js"
+export { openVirtualBoard, UsbDriveError, type VirtualBoardLink } from "./openVirtualBoard.js"
 export type { VirtualBoardOptions } from "./options.js"
 // The virtual board on a pseudo-terminal, for code that opens serial ports.
 export { type OpenVirtualBoardPtyOptions, openVirtualBoardPty, virtualBoardScript } from "./pty.js"

@@ -176,7 +176,9 @@ export const runDemo = Effect.gen(function* () {
       const tour = Effect.gen(function* () {
         const caps = session.deviceContext.capabilities
         yield* step(1, "Capabilities, found in one round trip")
-        yield* say(`   ${caps.machine}, MicroPython ${caps.version} on ${caps.platform}`)
+        yield* say(
+          `   ${caps.machine}, ${caps.flavor === "circuitpython" ? "CircuitPython" : "MicroPython"} ${caps.version} on ${caps.platform}`,
+        )
         yield* say(
           `   raw-paste ${caps.rawPaste ? "yes" : "no"}, threads ${caps.threads ? "yes" : "no"}, hashlib ${caps.hashAlgorithms.join("/") || "no"}, free memory ${caps.freeMemory} B`,
         )

@@ -34,7 +34,8 @@ const missingMachine =
       effect,
       (e): e is Extract<E, PythonError> =>
         e instanceof PythonError &&
-        ((e.exceptionType === "ImportError" && e.pythonMessage.includes("machine")) ||
+        ((e.exceptionType === "ImportError" &&
+          (e.pythonMessage.includes("machine") || e.pythonMessage.includes("microcontroller"))) ||
           (e.exceptionType === "AttributeError" && e.pythonMessage.includes(`'${name}'`))),
       (e) =>
         Effect.fail(
@@ -73,8 +74,9 @@ const RESET_SIGNS = new Set([
 ])
 
 /**
- * `reset`: `machine.reset()` on the board, then a new connection, asked until the board answers
- * (bounded). A board without `machine.reset` fails with its Python error.
+ * `reset`: `machine.reset()` on the board (CircuitPython's `microcontroller.reset()`), then a new
+ * connection, asked until the board answers (bounded). A board without either fails with its
+ * Python error.
  *
  * @example
  * yield* hardReset("serial:/dev/ttyACM0")
@@ -84,7 +86,11 @@ export const hardReset = (device: string) =>
     const sent = yield* onBoard(
       device,
       Effect.flatMap(DeviceCommunication, (d) =>
-        d.exec("import machine\nmachine.reset()", { timeout: Duration.millis(RESET_SEND_MS) }),
+        d.exec(
+          // CircuitPython has no machine: its microcontroller resets.
+          "try:\n import machine as _belay_m\nexcept ImportError:\n import microcontroller as _belay_m\n_belay_m.reset()",
+          { timeout: Duration.millis(RESET_SEND_MS) },
+        ),
       ),
     ).pipe(
       missingMachine("reset", "belay cannot reset it: press its reset button, or use soft-reset"),
@@ -100,17 +106,22 @@ export const hardReset = (device: string) =>
     )
     if (!sent)
       return yield* new BoardAnswerError({ message: "machine.reset() returned: the board did not reset" })
-    const version = yield* onBoard(
+    const implementation = yield* onBoard(
       device,
-      Effect.flatMap(DeviceCommunication, (d) => d.eval("__import__('sys').implementation.version")),
+      Effect.flatMap(DeviceCommunication, (d) =>
+        d.eval("(__import__('sys').implementation.name, __import__('sys').implementation.version)"),
+      ),
     ).pipe(Effect.retry({ schedule: Schedule.spaced(RECONNECT_SPACING), times: RECONNECT_ATTEMPTS }))
-    const parsed = parsePythonLiteral(version)
-    const release =
-      Result.isSuccess(parsed) && Array.isArray(parsed.success)
-        ? // MicroPython 1.27 adds a release-level string, empty for a release: (1, 27, 0, '').
-          parsed.success.filter((part) => part !== "").join(".")
-        : version
-    write(`reset; the board answers again (MicroPython ${release})\n`)
+    const parsed = parsePythonLiteral(implementation)
+    const [name, version] =
+      Result.isSuccess(parsed) && Array.isArray(parsed.success) ? parsed.success : ["", implementation]
+    const release = Array.isArray(version)
+      ? // MicroPython 1.27 adds a release-level string, empty for a release: (1, 27, 0, '').
+        version.filter((part) => part !== "").join(".")
+      : String(version)
+    write(
+      `reset; the board answers again (${name === "circuitpython" ? "CircuitPython" : "MicroPython"} ${release})\n`,
+    )
   })
 
 const two = (n: number) => String(n).padStart(2, "0")
