@@ -117,7 +117,7 @@ describe("minified task code on the virtual board", () => {
     expect(plainError).toBeInstanceOf(PythonError)
     expect(plainError.exceptionType).toBe("ZeroDivisionError")
     expect(errorOf(small.value).traceback).toBe(plainError.traceback)
-    // The line of \`1 / 0\` in the exchange that deploys and calls, as written and minified.
+    // The line of `1 / 0` in the exchange that deploys and calls, as written and minified.
     const lineOf = (minify: boolean, text: string) => {
       const units = [frameUnit, makeUnit("mini_fail", failing.source)]
       const { code } = buildExchange(units, ["deploy", "deploy"], ["mini_fail(1)"], "nonce", minify)
