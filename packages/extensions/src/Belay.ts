@@ -1,5 +1,5 @@
 import { DeviceSessionManager } from "@belay/core"
-import { BoardLink, DeviceCommunication } from "@belay/transport"
+import { BoardLink, DeviceCommunication, MinifyPython } from "@belay/transport"
 import { Effect, Layer } from "effect"
 import { type BelayOptions, loadBelayOptions } from "./BelayOptions.js"
 import { openConnection, protocolDefaultsFor } from "./Connection.js"
@@ -46,6 +46,10 @@ export const BelayLive = (overrides: Partial<BelayOptions> = {}) =>
         ...protocolDefaultsFor(connection),
         ...options.protocol,
       }).pipe(Layer.provideMerge(link))
-      return DeviceSessionManager.layer(options.session).pipe(Layer.provideMerge(device))
+      return DeviceSessionManager.layer(options.session).pipe(
+        Layer.provideMerge(device),
+        // Whether the Python Belay sends travels minified, for everything run with the stack.
+        Layer.merge(Layer.succeed(MinifyPython, options.minify)),
+      )
     }),
   )

@@ -29,6 +29,11 @@ export interface BelayOptions {
   readonly keepQemu: boolean | undefined
   /** The password of a `ws://` board's WebREPL (unless its connection string has one). */
   readonly webReplPassword: Redacted.Redacted<string> | undefined
+  /**
+   * Send Python minified: task and module definitions, setups, teardowns (see `MinifyPython` in
+   * `@belay/transport`). Default `true`; `BELAY_MINIFY=0` turns it off.
+   */
+  readonly minify: boolean
 }
 
 /**
@@ -36,7 +41,8 @@ export interface BelayOptions {
  * `BELAY_DEVICE` (connection string, default `virtual`), `BELAY_EXEC_TIMEOUT` (e.g. `30s`, `500ms`; a bare number is milliseconds),
  * `BELAY_INTEGRITY` (`checked`, the default, or `unchecked`: see `ExecOptions.integrity` in
  * `@belay/transport`), `BELAY_MAX_OUTPUT_BYTES` (output `exec`/`eval` collect, default 16 MB; `64KB`, `16MB` or bytes),
- * `BELAY_VIRTUAL_DIR`, `BELAY_WEBREPL_PASSWORD` (a `ws://` board's WebREPL password), and the session options of `@belay/core` (`BELAY_SESSION_TIMEOUT`,
+ * `BELAY_VIRTUAL_DIR`, `BELAY_WEBREPL_PASSWORD` (a `ws://` board's WebREPL password),
+ * `BELAY_MINIFY` (`0` or `false` sends Python as written, not minified), and the session options of `@belay/core` (`BELAY_SESSION_TIMEOUT`,
  * `BELAY_MAX_SESSIONS`, `BELAY_SESSION_LIMIT`, `BELAY_SESSION_METRICS`, `BELAY_RESOURCE_TRACKING`,
  * `BELAY_CLEANUP_TIMEOUT`, `BELAY_FALLBACK_CAPABILITIES`).
  *
@@ -52,6 +58,7 @@ export const loadBelayOptions = (overrides: Partial<BelayOptions> = {}) =>
     const webReplPassword = yield* Config.option(Config.Redacted("BELAY_WEBREPL_PASSWORD"))
     const integrity = yield* Config.option(Config.Literals(["checked", "unchecked"], "BELAY_INTEGRITY"))
     const maxOutput = yield* Config.option(ByteSizeConfig("BELAY_MAX_OUTPUT_BYTES"))
+    const minify = yield* Config.Boolean("BELAY_MINIFY").pipe(Config.withDefault(true))
     const session = yield* loadSessionManagementOptions(overrides.session)
     const protocol: RawReplOptions = {
       ...(Option.isSome(execTimeout) ? { execTimeoutMs: Duration.toMillis(execTimeout.value) } : {}),
@@ -66,5 +73,6 @@ export const loadBelayOptions = (overrides: Partial<BelayOptions> = {}) =>
       virtualDir: overrides.virtualDir ?? Option.getOrUndefined(virtualDir),
       keepQemu: overrides.keepQemu,
       webReplPassword: overrides.webReplPassword ?? Option.getOrUndefined(webReplPassword),
+      minify: overrides.minify ?? minify,
     } satisfies BelayOptions
   })
