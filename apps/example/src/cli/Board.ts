@@ -25,11 +25,20 @@ export const defaultVirtualDir = (): string =>
 export const boardLayer = (device: string) => {
   let layer = boardLayers.get(device)
   if (layer === undefined) {
+    const config = readCliConfig()
+    // The config file's `minify`, unless BELAY_MINIFY (or --minify, --no-minify) says otherwise.
+    const minify = process.env.BELAY_MINIFY === undefined ? config.minify : undefined
     layer = Layer.unwrap(
       // A `ws://` board's password from the config file or a prompt, asked once per device.
-      Effect.map(webReplPasswordFor(device, readCliConfig()), (webReplPassword) =>
+      Effect.map(webReplPasswordFor(device, config), (webReplPassword) =>
         // qemu:microbit stays running between commands, as a board stays plugged in (`belay qemu stop`).
-        BelayLive({ device, virtualDir: defaultVirtualDir(), keepQemu: true, webReplPassword }),
+        BelayLive({
+          device,
+          virtualDir: defaultVirtualDir(),
+          keepQemu: true,
+          webReplPassword,
+          ...(minify === undefined ? {} : { minify }),
+        }),
       ),
     ).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())))
     boardLayers.set(device, layer)
