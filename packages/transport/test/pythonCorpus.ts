@@ -75,7 +75,7 @@ export const FRAGMENTS: ReadonlyArray<Fragment> = [
       line(2, "3),"),
       line(0, "]"),
       line(0, `call${id} = max(1,`),
-      line(2, "total" + id + ","),
+      line(2, `total${id},`),
       line(2, "0)"),
       line(0, `print(total${id}, items${id}, call${id})`),
     ],
@@ -156,7 +156,10 @@ export const FRAGMENTS: ReadonlyArray<Fragment> = [
   {
     name: "numbers, names and operators side by side",
     lines: () => [
-      line(0, "print(1 .to_bytes(1, 'little'), 0x1F, 0o17, 0b11, 1e-3, 2.5e+2, 2 ** -1, -(-3), 5 // 2, 7 % 3, ~1)"),
+      line(
+        0,
+        "print(1 .to_bytes(1, 'little'), 0x1F, 0o17, 0b11, 1e-3, 2.5e+2, 2 ** -1, -(-3), 5 // 2, 7 % 3, ~1)",
+      ),
       line(0, "print(1 if 0 else 2, [i for i in range(4) if i % 2], 3 in [3], not 0, 1 < 2 <= 2 != 3)"),
       line(0, "print([1, 2, 3][::-1], {1: 2}[1], (lambda x: x * 2)(4), {5} | {6}, 9 >> 1 << 2)"),
     ],
