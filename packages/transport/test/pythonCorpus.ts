@@ -188,7 +188,7 @@ export const FRAGMENTS: ReadonlyArray<Fragment> = [
     lines: (id) => [
       line(0, `class Documented${id}:`),
       line(1, '"""Kept: the code reads __doc__."""'),
-      line(0, `print(type(getattr(Documented${id}, '__doc__', None)).__name__)`),
+      line(0, `print(getattr(Documented${id}, '__doc__', None) is None)`),
     ],
   },
 ]
