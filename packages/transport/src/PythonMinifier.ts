@@ -229,7 +229,7 @@ const scanString = (
     quotes = 3
     j += 2
   }
-  const bytes = src[i] === "b" || src[i + 1] === "b"
+  const bytes = src.slice(i, i + prefix.length).includes("b")
   let closing = 0
   let inExpression = false
   while (closing < quotes) {

@@ -56,6 +56,8 @@ describe("minifyPython", () => {
   it("keeps bytes, raw and unicode strings, with their escapes", () => {
     const source = `b = b'\\x41\\n' + br'\\x00' + rb"\\d"\nr = r'\\d+\\'' + r"#"\nu = u'é'\n`
     expect(minified(source)).toBe(`b=b'\\x41\\n'+br'\\x00'+rb"\\d"\nr=r'\\d+\\''+r"#"\nu=u'é'\n`)
+    // `\u` is no escape in bytes; raw strings have none.
+    expect(minified("x = b'\\u12' + r'\\x'\n")).toBe("x=b'\\u12'+r'\\x'\n")
   })
 
   it("keeps continuation lines as lines: a backslash outside brackets, a bare line end inside", () => {
@@ -147,6 +149,7 @@ describe("minifyPython", () => {
       ["x = $y\n", "no Python token"],
       ["x = 1 \\ 2\n", "backslash"],
       ["x = '\\x4'\n", "hex digits"],
+      ['x = "b\\u12"\n', "hex digits"],
       ["x = 1\f\n", "form feed"],
     ]
     for (const [source, reason] of cases) {
