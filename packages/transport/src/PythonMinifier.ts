@@ -192,8 +192,9 @@ const FOLLOWERS: Readonly<Record<string, ReadonlyArray<string>>> = {
 }
 
 /**
- * Where the string starting at `i` ends, or `-1` when no string starts there; the prefix letters
- * are MicroPython's (lower case: `r u b f`, `rb br`; `rf fr` are refused as it refuses them).
+ * The prefix of the string literal starting at `i` (its length, raw or not, f-string or not), or
+ * undefined when none starts there. The prefixes are MicroPython's: lower case `r u b f`, `rb br`;
+ * `rf fr` are refused as it refuses them.
  */
 const stringPrefix = (
   src: string,
