@@ -6,7 +6,7 @@
  */
 import { readFile } from "node:fs/promises"
 import { DeviceSessionManager } from "@belay/core"
-import { DeviceCommunication } from "@belay/transport"
+import { DeviceCommunication, MinifyPython, minifyPython } from "@belay/transport"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
@@ -50,6 +50,12 @@ const root = Command.make("belay").pipe(
       Flag.withDescription("print machine-readable JSON"),
       Flag.withDefault(false),
     ),
+    minify: Flag.Boolean("minify").pipe(
+      Flag.withDescription(
+        'send Python minified (run files, the demo\'s board functions): comments, docstrings and blank lines removed, one space per indent level, every line keeping its number (the default); --no-minify sends it as written, as BELAY_MINIFY=0 or "minify": false in the config file do',
+      ),
+      Flag.withDefault(true),
+    ),
     unchecked: Flag.Boolean("unchecked").pipe(
       Flag.withDescription(
         "send exec/eval/run code as it is, without the end-to-end check of request and reply (a trusted link, or a board with no stack or heap to spare); same as BELAY_INTEGRITY=unchecked",
@@ -67,6 +73,10 @@ const root = Command.make("belay").pipe(
     { command: 'belay exec "x = 1" + eval "x"', description: "two commands on one connection" },
   ]),
 )
+
+/** The code of a `run` file as it travels: minified, unless `--no-minify`, `BELAY_MINIFY=0` or the config file says otherwise. */
+const sendable = (code: string) =>
+  MinifyPython.use((minify) => Effect.succeed(minify ? minifyPython(code) : code))
 
 const run = Command.make(
   "run",
@@ -86,15 +96,15 @@ const run = Command.make(
       })
       if (noFollow) {
         const { startDetached } = yield* Effect.promise(() => import("./cli/RunDetached.js"))
-        yield* onBoard(device, startDetached(code))
+        yield* onBoard(device, Effect.flatMap(sendable(code), startDetached))
         writeError(`${file} started on the board; its output is not followed\n`)
         return
       }
       const text = boardText()
       yield* onBoard(
         device,
-        Effect.flatMap(DeviceCommunication, (d) =>
-          Stream.runForEach(d.execStream(code, { timeout: Number.POSITIVE_INFINITY }), (out) =>
+        Effect.flatMap(Effect.all([DeviceCommunication, sendable(code)]), ([d, sent]) =>
+          Stream.runForEach(d.execStream(sent, { timeout: Number.POSITIVE_INFINITY }), (out) =>
             print(text(out)),
           ),
         ),
@@ -467,6 +477,9 @@ const portsAlias = (args: ReadonlyArray<string>): Array<string> => {
 export const main = (args: ReadonlyArray<string>): Promise<number> => {
   // Read by the board's options (`BELAY_INTEGRITY`) when the command connects.
   if (args.includes("--unchecked")) process.env.BELAY_INTEGRITY = "unchecked"
+  // Read by the board's options (`BELAY_MINIFY`), over the config file's `minify`.
+  if (args.includes("--no-minify")) process.env.BELAY_MINIFY = "0"
+  else if (args.includes("--minify")) process.env.BELAY_MINIFY = "1"
   const json = args.includes("--json")
   // The parser prints help through `console`: stdout is watched from the start.
   watchStreams()

@@ -1,5 +1,5 @@
 import { DeviceSessionManager } from "@belay/core"
-import { BoardLink, DeviceCommunication } from "@belay/transport"
+import { BoardLink, DeviceCommunication, MinifyPython } from "@belay/transport"
 import { Effect, Layer } from "effect"
 import { type BelayOptions, loadBelayOptions } from "./BelayOptions.js"
 import { syncTime } from "./BoardClock.js"
@@ -54,6 +54,10 @@ export const BelayLive = (overrides: Partial<BelayOptions> = {}) =>
         options.syncClock === undefined
           ? device
           : Layer.effectDiscard(syncTime({ zone: options.syncClock })).pipe(Layer.provideMerge(device))
-      return DeviceSessionManager.layer(options.session).pipe(Layer.provideMerge(synced))
+      return DeviceSessionManager.layer(options.session).pipe(
+        Layer.provideMerge(synced),
+        // Whether the Python Belay sends travels minified, for everything run with the stack.
+        Layer.merge(Layer.succeed(MinifyPython, options.minify)),
+      )
     }),
   )

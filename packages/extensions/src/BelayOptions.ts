@@ -36,6 +36,11 @@ export interface BelayOptions {
    * A board without `machine.RTC` then fails the connection with `CapabilityMissingError`.
    */
   readonly syncClock: ClockZone | undefined
+  /**
+   * Send Python minified: task and module definitions, setups, teardowns (see `MinifyPython` in
+   * `@belay/transport`). Default `true`; `BELAY_MINIFY=0` turns it off.
+   */
+  readonly minify: boolean
 }
 
 /** `BELAY_SYNC_CLOCK`'s words: a zone, yes (the local time) or no. */
@@ -50,7 +55,7 @@ const syncClockOf = (word: (typeof SYNC_CLOCK_WORDS)[number]): ClockZone | undef
  * `BELAY_INTEGRITY` (`checked`, the default, or `unchecked`: see `ExecOptions.integrity` in
  * `@belay/transport`), `BELAY_MAX_OUTPUT_BYTES` (output `exec`/`eval` collect, default 16 MB; `64KB`, `16MB` or bytes),
  * `BELAY_VIRTUAL_DIR`, `BELAY_WEBREPL_PASSWORD` (a `ws://` board's WebREPL password),
- * `BELAY_SYNC_CLOCK` (`local` or `true`, `utc`, `false`: set the board's clock on connect), and the session options of `@belay/core` (`BELAY_SESSION_TIMEOUT`,
+ * `BELAY_SYNC_CLOCK` (`local` or `true`, `utc`, `false`: set the board's clock on connect), `BELAY_MINIFY` (`0` or `false` sends Python as written, not minified), and the session options of `@belay/core` (`BELAY_SESSION_TIMEOUT`,
  * `BELAY_MAX_SESSIONS`, `BELAY_SESSION_LIMIT`, `BELAY_SESSION_METRICS`, `BELAY_RESOURCE_TRACKING`,
  * `BELAY_CLEANUP_TIMEOUT`, `BELAY_FALLBACK_CAPABILITIES`).
  *
@@ -67,6 +72,7 @@ export const loadBelayOptions = (overrides: Partial<BelayOptions> = {}) =>
     const integrity = yield* Config.option(Config.Literals(["checked", "unchecked"], "BELAY_INTEGRITY"))
     const maxOutput = yield* Config.option(ByteSizeConfig("BELAY_MAX_OUTPUT_BYTES"))
     const syncClock = yield* Config.option(Config.Literals(SYNC_CLOCK_WORDS, "BELAY_SYNC_CLOCK"))
+    const minify = yield* Config.Boolean("BELAY_MINIFY").pipe(Config.withDefault(true))
     const session = yield* loadSessionManagementOptions(overrides.session)
     const protocol: RawReplOptions = {
       ...(Option.isSome(execTimeout) ? { execTimeoutMs: Duration.toMillis(execTimeout.value) } : {}),
@@ -87,5 +93,6 @@ export const loadBelayOptions = (overrides: Partial<BelayOptions> = {}) =>
           : Option.isSome(syncClock)
             ? syncClockOf(syncClock.value)
             : undefined,
+      minify: overrides.minify ?? minify,
     } satisfies BelayOptions
   })

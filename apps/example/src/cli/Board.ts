@@ -31,11 +31,20 @@ export const boardLayer = (device: string) => {
       process.env.BELAY_SYNC_CLOCK === undefined && config.syncClock !== undefined
         ? { syncClock: config.syncClock }
         : {}
+    // The config file's `minify`, unless BELAY_MINIFY (or --minify, --no-minify) says otherwise.
+    const minify = process.env.BELAY_MINIFY === undefined ? config.minify : undefined
     layer = Layer.unwrap(
       // A `ws://` board's password from the config file or a prompt, asked once per device.
       Effect.map(webReplPasswordFor(device, config), (webReplPassword) =>
         // qemu:microbit stays running between commands, as a board stays plugged in (`belay qemu stop`).
-        BelayLive({ device, virtualDir: defaultVirtualDir(), keepQemu: true, webReplPassword, ...syncClock }),
+        BelayLive({
+          device,
+          virtualDir: defaultVirtualDir(),
+          keepQemu: true,
+          webReplPassword,
+          ...syncClock,
+          ...(minify === undefined ? {} : { minify }),
+        }),
       ),
     ).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())))
     boardLayers.set(device, layer)

@@ -39,6 +39,8 @@ export interface CliConfig {
   readonly device: string | undefined
   /** Names for connection strings: `{ "pico": "id:e6614c311b7e6f35", "sim": "virtual" }`. */
   readonly aliases: Readonly<Record<string, string>>
+  /** `false`: send code as written, not minified, unless `BELAY_MINIFY` or `--minify` says otherwise. */
+  readonly minify?: boolean | undefined
 }
 
 /** A config file that cannot be read as the CLI expects. */
@@ -47,7 +49,7 @@ export class ConfigFileError extends UsageError {
 }
 
 const EXPECTED =
-  '{ "device": "<connection or alias>", "aliases": { "<name>": "<connection string>" }, "webReplPassword": "<password>", "syncClock": "local" | "utc" | true | false }'
+  '{ "device": "<connection or alias>", "aliases": { "<name>": "<connection string>" }, "webReplPassword": "<password>", "syncClock": "local" | "utc" | true | false, "minify": false }'
 
 /**
  * The config file, or an empty one when there is none.
@@ -77,15 +79,19 @@ export const readCliConfig = (file = configPath()): CliConfig => {
     aliases = {},
     webReplPassword,
     syncClock,
+    minify,
   } = value as {
     device?: unknown
     aliases?: unknown
     webReplPassword?: unknown
     syncClock?: unknown
+    minify?: unknown
   }
   if (device !== undefined && typeof device !== "string") throw bad('has a "device" that is not a string')
   if (webReplPassword !== undefined && typeof webReplPassword !== "string")
     throw bad('has a "webReplPassword" that is not a string')
+  if (minify !== undefined && typeof minify !== "boolean")
+    throw bad('has a "minify" that is not true or false')
   if (typeof aliases !== "object" || aliases === null || Array.isArray(aliases))
     throw bad('has "aliases" that are not an object')
   for (const [name, target] of Object.entries(aliases)) {
@@ -97,6 +103,7 @@ export const readCliConfig = (file = configPath()): CliConfig => {
     device,
     aliases: aliases as Record<string, string>,
     webReplPassword,
+    minify,
     ...(syncClock !== undefined &&
       syncClock !== false && { syncClock: syncClock === "utc" ? ("utc" as const) : ("local" as const) }),
   }
