@@ -4,7 +4,10 @@ import { Data, Redacted, Result } from "effect"
 /**
  * Where a board is, parsed from a connection string.
  *
- * - `virtual` / `virtual?baud=115200&rawPaste=false&dir=/tmp/flash`: the virtual board
+ * - `virtual` / `virtual?baud=115200&rawPaste=false&dir=/tmp/flash`: the virtual board;
+ *   `?keep=true` keeps it running between processes (one per flash folder, see
+ *   `useKeptVirtualBoard`; no `baud`: it is reached over a local TCP connection at full speed),
+ *   `?keep=false` runs it in this process
  * - `serial:/dev/ttyACM0?baud=115200&dtr=false`, or a bare device path (`/dev/ttyUSB0`, `COM3`)
  * - a port's name without `/dev/` (`ttyACM0`, `tty.usbmodem101`), or a shortcut: `a0`..`a9`
  *   (`/dev/ttyACM0`..), `u0`..`u9` (`/dev/ttyUSB0`..), `c0`..`c99` (`COM0`..), as mpremote has them
@@ -39,6 +42,8 @@ export type Connection =
       readonly rawPaste: boolean | undefined
       readonly firmware: "modern" | "old" | undefined
       readonly flashDir: string | undefined
+      /** `keep=`: true, kept running between processes; false, in this process; undefined, as the opener's default says. */
+      readonly keep: boolean | undefined
     }
   | {
       readonly _tag: "Serial"
@@ -102,6 +107,17 @@ export class ConnectionStringError extends Data.TaggedError("ConnectionStringErr
     return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, exec-pty:<command>, qemu:microbit, tcp:host:port, rfc2217:host:port, ws://<host>[:8266], virtual, list`
   }
 }
+
+/**
+ * A line speed asked of the kept virtual board, which has none: the speed limit is the in-process
+ * board's link's, and the kept board is reached over a local TCP connection at full speed.
+ */
+export const lineSpeedOfKept = (input: string) =>
+  new ConnectionStringError({
+    input,
+    reason:
+      "baud and bytesPerSecond limit the line of the virtual board in this process; the kept virtual board (keep=true, the belay command's default) is reached over a local TCP connection at full speed: add keep=false for a line speed",
+  })
 
 const flag = (value: string | null, name: string, input: string): boolean | undefined => {
   if (value === null) return undefined
@@ -197,7 +213,7 @@ const parse = (text: string, input: string): Connection => {
   if (text === "list") return { _tag: "List" }
   if (text === "virtual" || text.startsWith("virtual?") || text.startsWith("virtual:")) {
     const [, params] = splitQuery(text)
-    checkKeys(params, ["baud", "bytesPerSecond", "rawPaste", "firmware", "dir"], input)
+    checkKeys(params, ["baud", "bytesPerSecond", "rawPaste", "firmware", "dir", "keep"], input)
     const baud = positiveInt(params.get("baud"), "baud", input)
     const bps = positiveInt(params.get("bytesPerSecond"), "bytesPerSecond", input)
     const firmware = params.get("firmware")
@@ -207,13 +223,17 @@ const parse = (text: string, input: string): Connection => {
         reason: `firmware must be modern or old, got ${JSON.stringify(firmware)}`,
       })
     }
+    const keep = flag(params.get("keep"), "keep", input)
+    // A UART sends 10 bits per byte (start, 8 data, stop).
+    const bytesPerSecond = bps ?? (baud !== undefined ? baud / 10 : undefined)
+    if (keep === true && bytesPerSecond !== undefined) throw lineSpeedOfKept(input)
     return {
       _tag: "Virtual",
-      // A UART sends 10 bits per byte (start, 8 data, stop).
-      bytesPerSecond: bps ?? (baud !== undefined ? baud / 10 : undefined),
+      bytesPerSecond,
       rawPaste: flag(params.get("rawPaste"), "rawPaste", input),
       firmware: firmware ?? undefined,
       flashDir: params.get("dir") ?? undefined,
+      keep,
     }
   }
   if (text.startsWith("exec:") || text.startsWith("exec-pty:")) {
