@@ -44,8 +44,9 @@ export class VirtualBoardStartError extends Data.TaggedError("VirtualBoardStartE
   readonly cause?: unknown
 }> {
   override get message() {
-    const output = this.output ? ` (it said: ${this.output.trim()})` : ""
-    return `cannot start the kept virtual board: ${this.reason}${output}`
+    // The end of what it said: a stack trace's last lines say why.
+    const said = this.output?.trim().slice(-600)
+    return `cannot start the kept virtual board: ${this.reason}${said ? ` (it said: ${said})` : ""}`
   }
 }
 

@@ -28,8 +28,16 @@ export const boardLayer = (device: string) => {
     layer = Layer.unwrap(
       // A `ws://` board's password from the config file or a prompt, asked once per device.
       Effect.map(webReplPasswordFor(device, readCliConfig()), (webReplPassword) =>
-        // qemu:microbit stays running between commands, as a board stays plugged in (`belay qemu stop`).
-        BelayLive({ device, virtualDir: defaultVirtualDir(), keepQemu: true, webReplPassword }),
+        // qemu:microbit and the virtual board stay running between commands, as a board stays
+        // plugged in (`belay qemu stop`, `belay virtual stop`; the virtual board also stops by
+        // itself after BELAY_VIRTUAL_IDLE_TIMEOUT, 15 minutes, without a command).
+        BelayLive({
+          device,
+          virtualDir: defaultVirtualDir(),
+          keepQemu: true,
+          keepVirtual: true,
+          webReplPassword,
+        }),
       ),
     ).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())))
     boardLayers.set(device, layer)
