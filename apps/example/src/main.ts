@@ -25,9 +25,9 @@ import { UNSET_DEVICE } from "./cli/Flags.js"
 import { fsCommand } from "./cli/Fs.js"
 import { boardText, print, printJson, write, writeError } from "./cli/Output.js"
 import { qemuCommand } from "./cli/Qemu.js"
-import { virtualCommand } from "./cli/Virtual.js"
 import { runToExitCode } from "./cli/Run.js"
 import { cliVersion } from "./cli/Version.js"
+import { virtualCommand } from "./cli/Virtual.js"
 
 /** What `exec` and `eval` do once their arguments are parsed (replaceable to test the parser). */
 export interface Actions {

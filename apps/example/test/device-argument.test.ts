@@ -22,7 +22,9 @@ describe("the device a command line names, before anything loads", () => {
     expect(opensInProcessVirtualBoard(["demo", "--device", "serial:/dev/ttyACM0"], {})).toBe(false)
     expect(opensInProcessVirtualBoard(["ports"], { BELAY_DEVICE: "virtual?keep=false" })).toBe(false)
     expect(opensInProcessVirtualBoard(["qemu", "stop"], { BELAY_DEVICE: "virtual?keep=false" })).toBe(false)
-    expect(opensInProcessVirtualBoard(["virtual", "stop"], { BELAY_DEVICE: "virtual?keep=false" })).toBe(false)
+    expect(opensInProcessVirtualBoard(["virtual", "stop"], { BELAY_DEVICE: "virtual?keep=false" })).toBe(
+      false,
+    )
     expect(opensInProcessVirtualBoard(["exec", "--help"], { BELAY_DEVICE: "virtual?keep=false" })).toBe(false)
     expect(opensInProcessVirtualBoard(["exec", "pass"], { BELAY_DEVICE: "" })).toBe(false)
     expect(opensInProcessVirtualBoard([], { BELAY_DEVICE: "virtual?keep=false" })).toBe(false)

@@ -4,9 +4,9 @@
  * `@belay/virtual-device` is imported when one of these runs, not when the command line is parsed.
  */
 import { DurationConfig } from "@belay/core"
+import * as Config from "effect/Config"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
-import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -60,7 +60,10 @@ export const virtualCommand = (root: Root) => {
     ),
     Command.withExamples([
       { command: "belay virtual start", description: "prints its pid and local TCP port" },
-      { command: "BELAY_VIRTUAL_IDLE_TIMEOUT=2h belay virtual start", description: "one that stays 2 hours idle" },
+      {
+        command: "BELAY_VIRTUAL_IDLE_TIMEOUT=2h belay virtual start",
+        description: "one that stays 2 hours idle",
+      },
     ]),
   )
 
@@ -106,7 +109,7 @@ export const virtualCommand = (root: Root) => {
 
   return Command.make("virtual").pipe(
     Command.withDescription(
-      "the virtual board that --device virtual keeps running between commands, one per flash folder, so that `belay exec \"x = 1\"` then `belay eval x` sees 1 and a command starts at once; it runs until `belay virtual stop` or 15 minutes without a command (BELAY_VIRTUAL_IDLE_TIMEOUT); --device virtual?keep=false runs a board in the command's own process instead",
+      'the virtual board that --device virtual keeps running between commands, one per flash folder, so that `belay exec "x = 1"` then `belay eval x` sees 1 and a command starts at once; it runs until `belay virtual stop` or 15 minutes without a command (BELAY_VIRTUAL_IDLE_TIMEOUT); --device virtual?keep=false runs a board in the command\'s own process instead',
     ),
     Command.withExamples([
       { command: "belay virtual status", description: "is one running, and on which port" },
