@@ -7,9 +7,10 @@
  * run (see its opening comment): with that cache, loading the whole script costs less than
  * compiling the chunks one command needed. Modules a command imports dynamically (the parser, the
  * file system, the demo, the bench, the REPL, the virtual board) are still evaluated only when it
- * imports them. The virtual board's worker script is bundled beside it; the package's
- * dependencies stay `require`s from node_modules: serialport's native binding, and MicroPython's
- * WebAssembly build (the virtual board finds its `.wasm` file through it).
+ * imports them. The virtual board's worker script is bundled beside it, and so is the script of
+ * the kept virtual board's process; the package's dependencies stay `require`s from node_modules:
+ * serialport's native binding, and MicroPython's WebAssembly build (the virtual board finds its
+ * `.wasm` file through it).
  *
  * The script's first line names its content (`// belay-bundle <sha256>`): the compile cache is
  * kept per content, so a cache is never handed to another build of the script.
@@ -295,6 +296,27 @@ await esbuild.build({
   target: "node20.19",
   minify: process.env.BELAY_BUNDLE_MINIFY !== "0",
   external: Object.keys(dependencies ?? {}),
+  legalComments: "none",
+  logLevel: "warning",
+})
+
+// The kept virtual board's process (`--device virtual` starts it detached, from the script beside
+// the module that starts it): bundled on its own, beside the worker it starts.
+await esbuild.build({
+  absWorkingDir: packageDir,
+  entryPoints: [path.join(virtualDeviceDir, "virtualBoardServer.js")],
+  outfile: path.join(outdir, "virtualBoardServer.js"),
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  target: "node20.19",
+  minify: process.env.BELAY_BUNDLE_MINIFY !== "0",
+  external: Object.keys(dependencies ?? {}),
+  // The WebREPL server's `ws` (in the script, unused by the kept board) is CommonJS that requires
+  // Node's modules: an ES module has no `require` of its own to give it.
+  banner: {
+    js: 'import { createRequire as __belayCreateRequire } from "node:module";const require=__belayCreateRequire(import.meta.url);',
+  },
   legalComments: "none",
   logLevel: "warning",
 })

@@ -28,6 +28,7 @@ import { boardText, print, printJson, watchStreams, write, writeError } from "./
 import { qemuCommand } from "./cli/Qemu.js"
 import { runToExitCode } from "./cli/Run.js"
 import { cliVersion } from "./cli/Version.js"
+import { virtualCommand } from "./cli/Virtual.js"
 
 /** What `exec` and `eval` do once their arguments are parsed (replaceable to test the parser). */
 export interface Actions {
@@ -42,7 +43,7 @@ const root = Command.make("belay").pipe(
     device: Flag.String("device").pipe(
       Flag.withAlias("d"),
       Flag.withDescription(
-        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, usb:vid=2e8a,pid=0005[,serial=..,manufacturer=..,location=..] (the one serial port whose USB identity matches every field given: ids in hex, any case; manufacturer any part of it; location as `belay ports` shows it), serial:<port>[?baud=115200], exec:<command> (a process on pipes; a MicroPython unix build named micropython... gets -i so that its REPL runs on them), exec-pty:<command> (a process on a raw pseudo-terminal, for one that wants a terminal: ssh -t, docker run -it; needs util-linux's script), qemu:microbit[?firmware=<hex>] (an emulated micro:bit, kept running between commands until `belay qemu stop`; ?keep=false for one that stops with the command), tcp:host:port (a raw TCP byte stream: socat, ESP-Link, ser2net's tcp), rfc2217:host:port[?baud=115200] (a serial port behind a telnet RFC 2217 server such as ser2net), ws://<host>[:8266] (a board's WebREPL; password from BELAY_WEBREPL_PASSWORD, the config file's webReplPassword, or asked on a terminal), virtual (MicroPython in WebAssembly, no hardware), list (the ports), or an alias from the config file. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
+        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, usb:vid=2e8a,pid=0005[,serial=..,manufacturer=..,location=..] (the one serial port whose USB identity matches every field given: ids in hex, any case; manufacturer any part of it; location as `belay ports` shows it), serial:<port>[?baud=115200], exec:<command> (a process on pipes; a MicroPython unix build named micropython... gets -i so that its REPL runs on them), exec-pty:<command> (a process on a raw pseudo-terminal, for one that wants a terminal: ssh -t, docker run -it; needs util-linux's script), qemu:microbit[?firmware=<hex>] (an emulated micro:bit, kept running between commands until `belay qemu stop`; ?keep=false for one that stops with the command), tcp:host:port (a raw TCP byte stream: socat, ESP-Link, ser2net's tcp), rfc2217:host:port[?baud=115200] (a serial port behind a telnet RFC 2217 server such as ser2net), ws://<host>[:8266] (a board's WebREPL; password from BELAY_WEBREPL_PASSWORD, the config file's webReplPassword, or asked on a terminal), virtual (MicroPython in WebAssembly, no hardware; kept running between commands, one per flash folder, until `belay virtual stop` or 15 minutes without a command; ?keep=false for one in the command's own process), list (the ports), or an alias from the config file. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
       ),
       Flag.withDefault(UNSET_DEVICE),
     ),
@@ -401,6 +402,7 @@ export const makeCli = (actions: Actions = boardActions) => {
       latency,
       ports,
       qemuCommand(root),
+      virtualCommand(root),
     ]),
   )
 }

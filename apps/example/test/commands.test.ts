@@ -135,7 +135,8 @@ describe("file commands on the virtual board", () => {
     const dir = await hostDir("cwd")
     const local = path.join(dir, "x.py")
     await writeFile(local, "X = 1\n")
-    // os.chdir lasts as long as the board's RAM: one chain, one connection.
+    // os.chdir lasts as long as the board's RAM: here one chain, one connection. The kept virtual
+    // board keeps its RAM between commands too, so the chain goes back to / at its end.
     const chain = await belay([
       "mkdir",
       "/work/sub",
@@ -169,6 +170,9 @@ describe("file commands on the virtual board", () => {
       "sync",
       dir,
       "synced",
+      "+",
+      "exec",
+      "os.chdir('/')",
     ])
     expect(chain.code).toBe(0)
     expect(chain.stdout).toContain(`${local} -> :/work/main.py`)
@@ -244,9 +248,12 @@ describe("board control and chains on the virtual board", () => {
   it("+ chains commands on one connection: the board's RAM carries from one to the next", async () => {
     const chain = await belay(["exec", "x = 41", "+", "exec", "x += 1", "+", "eval", "x"])
     expect(chain).toMatchObject({ code: 0, stdout: "42\n" })
-    // Separate invocations are separate connections (the virtual board starts afresh).
-    const alone = await belay(["eval", "x"])
+    // Separate invocations are separate connections: the kept virtual board (the default) keeps
+    // its RAM between them, as a real board does; one in the command's own process starts afresh.
+    expect(await belay(["eval", "x"])).toMatchObject({ code: 0, stdout: "42\n" })
+    const alone = await belay(["eval", "x", "-d", "virtual?keep=false"])
     expect(alone.code).toBe(1)
+    expect(alone.stderr).toContain("NameError")
     const stops = await belay(["exec", "print('a')", "+", "exec", "1/0", "+", "exec", "print('never')"])
     expect(stops.code).toBe(1)
     expect(stops.stdout).toBe("a\n")

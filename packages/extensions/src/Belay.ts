@@ -42,6 +42,8 @@ export const BelayLive = (overrides: Partial<BelayOptions> = {}) =>
         openConnection(connection, {
           virtualDir: options.virtualDir,
           keepQemu: options.keepQemu,
+          keepVirtual: options.keepVirtual,
+          virtualIdleTimeoutMs: options.virtualIdleTimeoutMs,
           webReplPassword: options.webReplPassword,
         }),
       )

@@ -8,6 +8,8 @@
  * optional peer (rather than a `/virtual` subpath) keeps one entry point and keeps
  * `connect("virtual")` and `BelayLive({ device: "virtual" })` working unchanged wherever the
  * package is installed. Without it, those connections fail with `VirtualDeviceMissingError`.
+ * A kept virtual board (`virtual?keep=true`) loads only the package's `kept-virtual` module: the
+ * board runs in a process of its own, reached over a local TCP connection.
  */
 import type {
   ByteLink,
@@ -19,8 +21,9 @@ import type {
 import { openSerialLink, type SerialPortInfo, type SerialPortMatchError } from "@belay/transport/serial"
 // Types only: erased from the built module, so nothing of the package loads until `import()` below.
 import type { QemuStartError, QemuStateError } from "@belay/virtual-device"
+import type { VirtualBoardStartError, VirtualBoardStateError } from "@belay/virtual-device/kept-virtual"
 import { Data, Effect, type Redacted, type Scope } from "effect"
-import { type Connection, ConnectionStringError } from "./ConnectionString.js"
+import { type Connection, ConnectionStringError, lineSpeedOfKept } from "./ConnectionString.js"
 
 /**
  * The package that provides the `virtual` and `qemu:microbit` connections.
@@ -96,7 +99,13 @@ const isVirtualDeviceMissing = (cause: unknown): boolean => {
  * but failing to load: a defect (a broken install, not something a caller can handle).
  */
 const loadVirtualDevice = (connection: string) =>
-  Effect.tryPromise({ try: () => import("@belay/virtual-device"), catch: (cause) => cause }).pipe(
+  loadOptional(connection, () => import("@belay/virtual-device"))
+
+/** The same for the package's module of the kept virtual board, which loads nothing of the board itself. */
+const loadKeptVirtual = () => loadOptional("virtual", () => import("@belay/virtual-device/kept-virtual"))
+
+const loadOptional = <A>(connection: string, load: () => Promise<A>) =>
+  Effect.tryPromise({ try: load, catch: (cause) => cause }).pipe(
     Effect.catch((cause) =>
       isVirtualDeviceMissing(cause)
         ? Effect.fail(
@@ -137,6 +146,14 @@ export interface ConnectionDefaults {
   /** Where the virtual board keeps its flash; in memory when unset. */
   readonly virtualDir?: string | undefined
   /**
+   * `virtual` without `keep=`: use the virtual board kept running between processes (one per
+   * flash folder, reached over a local TCP connection: what the CLI does), rather than one in this
+   * process that powers off with the link (the default).
+   */
+  readonly keepVirtual?: boolean | undefined
+  /** How long a kept virtual board this starts stays without a client before it exits (default 15 minutes). */
+  readonly virtualIdleTimeoutMs?: number | undefined
+  /**
    * `qemu:microbit` without `keep=`: keep the emulator running between processes (what the CLI
    * does), rather than start one of its own that stops with the link (the default).
    */
@@ -147,7 +164,8 @@ export interface ConnectionDefaults {
 
 /**
  * Open the link a connection describes. The link lives as long as the scope; a kept QEMU
- * micro:bit (`qemu:microbit?keep=true`) outlives it, until `stopKeptQemuMicrobits`.
+ * micro:bit (`qemu:microbit?keep=true`) outlives it, until `stopKeptQemuMicrobits`, and so does a
+ * kept virtual board (`virtual?keep=true`), until `stopKeptVirtualBoards` or its idle time.
  *
  * @example
  * const link = yield* openConnection({ _tag: "Serial", path: "/dev/ttyACM0", baudRate: 115200, dtr: undefined, rts: undefined })
@@ -162,6 +180,8 @@ export const openConnection = (
   | PtyUnavailableError
   | QemuStartError
   | QemuStateError
+  | VirtualBoardStartError
+  | VirtualBoardStateError
   | ConnectionStringError
   | VirtualDeviceMissingError
   | NoBoardFoundError
@@ -170,22 +190,43 @@ export const openConnection = (
   Scope.Scope
 > => {
   switch (connection._tag) {
-    case "Virtual":
-      return Effect.flatMap(loadVirtualDevice("virtual"), ({ openVirtualBoard }) =>
-        openVirtualBoard({
-          ...(connection.bytesPerSecond !== undefined ? { bytesPerSecond: connection.bytesPerSecond } : {}),
-          ...(connection.rawPaste !== undefined ? { rawPaste: connection.rawPaste } : {}),
-          ...(connection.firmware !== undefined ? { firmware: connection.firmware } : {}),
-          ...(connection.flavor !== undefined ? { flavor: connection.flavor } : {}),
-          ...(connection.circuitPythonVersion !== undefined
-            ? { circuitPythonVersion: connection.circuitPythonVersion }
-            : {}),
-          ...(connection.writable !== undefined ? { writable: connection.writable } : {}),
-          ...((connection.flashDir ?? defaults.virtualDir) !== undefined
-            ? { flashDir: (connection.flashDir ?? defaults.virtualDir) as string }
-            : {}),
-        }),
+    case "Virtual": {
+      const flashDir = connection.flashDir ?? defaults.virtualDir
+      const board = {
+        ...(connection.rawPaste !== undefined ? { rawPaste: connection.rawPaste } : {}),
+        ...(connection.firmware !== undefined ? { firmware: connection.firmware } : {}),
+        ...(connection.flavor !== undefined ? { flavor: connection.flavor } : {}),
+        ...(connection.circuitPythonVersion !== undefined
+          ? { circuitPythonVersion: connection.circuitPythonVersion }
+          : {}),
+        ...(connection.writable !== undefined ? { writable: connection.writable } : {}),
+        ...(flashDir !== undefined ? { flashDir } : {}),
+      }
+      if (!(connection.keep ?? defaults.keepVirtual ?? false))
+        return Effect.flatMap(loadVirtualDevice("virtual"), ({ openVirtualBoard }) =>
+          openVirtualBoard({
+            ...board,
+            ...(connection.bytesPerSecond !== undefined ? { bytesPerSecond: connection.bytesPerSecond } : {}),
+          }),
+        )
+      if (connection.bytesPerSecond !== undefined) return Effect.fail(lineSpeedOfKept("virtual"))
+      return loadKeptVirtual().pipe(
+        Effect.flatMap(({ useKeptVirtualBoard }) =>
+          useKeptVirtualBoard({
+            ...board,
+            ...(defaults.virtualIdleTimeoutMs !== undefined
+              ? { idleTimeoutMs: defaults.virtualIdleTimeoutMs }
+              : {}),
+          }),
+        ),
+        Effect.flatMap((kept) =>
+          Effect.flatMap(otherLinks(), ({ openTcpLink }) =>
+            openTcpLink({ host: kept.host, port: kept.port }),
+          ),
+        ),
+        Effect.map((link): ByteLink => ({ ...link, description: `virtual (kept, ${link.description})` })),
       )
+    }
     case "Serial":
       return openSerialLink({
         path: connection.path,

@@ -8,6 +8,9 @@ import { Data, Redacted, Result } from "effect"
  * - `virtual` / `virtual?baud=115200&rawPaste=false&dir=/tmp/flash`: the virtual board;
  *   `virtual?flavor=circuitpython` plays CircuitPython (`&version=6.3.0` for an older one,
  *   `&writable=true` for a flash code may write, as after `storage.remount("/", False)` in boot.py)
+ *   `?keep=true` keeps it running between processes (one per flash folder, see
+ *   `useKeptVirtualBoard`; no `baud`: it is reached over a local TCP connection at full speed),
+ *   `?keep=false` runs it in this process
  * - `serial:/dev/ttyACM0?baud=115200&dtr=false`, or a bare device path (`/dev/ttyUSB0`, `COM3`)
  * - a port's name without `/dev/` (`ttyACM0`, `tty.usbmodem101`), or a shortcut: `a0`..`a9`
  *   (`/dev/ttyACM0`..), `u0`..`u9` (`/dev/ttyUSB0`..), `c0`..`c99` (`COM0`..), as mpremote has them
@@ -52,6 +55,8 @@ export type Connection =
       readonly circuitPythonVersion?: string | undefined
       /** `writable=`: CircuitPython's flash writable by code from power-on. */
       readonly writable?: boolean | undefined
+      /** `keep=`: true, kept running between processes; false, in this process; undefined, as the opener's default says. */
+      readonly keep: boolean | undefined
     }
   | {
       readonly _tag: "Serial"
@@ -118,6 +123,17 @@ export class ConnectionStringError extends Data.TaggedError("ConnectionStringErr
     return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, usb:vid=2e8a,pid=0005[,serial=..,manufacturer=..,location=..], serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, exec-pty:<command>, qemu:microbit, tcp:host:port, rfc2217:host:port, ws://<host>[:8266], virtual, list`
   }
 }
+
+/**
+ * A line speed asked of the kept virtual board, which has none: the speed limit is the in-process
+ * board's link's, and the kept board is reached over a local TCP connection at full speed.
+ */
+export const lineSpeedOfKept = (input: string) =>
+  new ConnectionStringError({
+    input,
+    reason:
+      "baud and bytesPerSecond limit the line of the virtual board in this process; the kept virtual board (keep=true, the belay command's default) is reached over a local TCP connection at full speed: add keep=false for a line speed",
+  })
 
 const flag = (value: string | null, name: string, input: string): boolean | undefined => {
   if (value === null) return undefined
@@ -215,7 +231,7 @@ const parse = (text: string, input: string): Connection => {
     const [, params] = splitQuery(text)
     checkKeys(
       params,
-      ["baud", "bytesPerSecond", "rawPaste", "firmware", "dir", "flavor", "version", "writable"],
+      ["baud", "bytesPerSecond", "rawPaste", "firmware", "dir", "keep", "flavor", "version", "writable"],
       input,
     )
     const baud = positiveInt(params.get("baud"), "baud", input)
@@ -245,16 +261,20 @@ const parse = (text: string, input: string): Connection => {
         reason: `version must look like 9.2.1, got ${JSON.stringify(version)}`,
       })
     }
+    const keep = flag(params.get("keep"), "keep", input)
+    // A UART sends 10 bits per byte (start, 8 data, stop).
+    const bytesPerSecond = bps ?? (baud !== undefined ? baud / 10 : undefined)
+    if (keep === true && bytesPerSecond !== undefined) throw lineSpeedOfKept(input)
     return {
       _tag: "Virtual",
-      // A UART sends 10 bits per byte (start, 8 data, stop).
-      bytesPerSecond: bps ?? (baud !== undefined ? baud / 10 : undefined),
+      bytesPerSecond,
       rawPaste: flag(params.get("rawPaste"), "rawPaste", input),
       firmware: firmware ?? undefined,
       flashDir: params.get("dir") ?? undefined,
       ...(flavor !== null && { flavor }),
       ...(version !== null && { circuitPythonVersion: version }),
       ...(writable !== undefined && { writable }),
+      keep,
     }
   }
   if (text.startsWith("exec:") || text.startsWith("exec-pty:")) {

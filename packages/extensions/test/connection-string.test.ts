@@ -49,6 +49,16 @@ describe("connection strings", () => {
     )
   })
 
+  it("reads keep= of the virtual board, and refuses a line speed for the kept one", () => {
+    expect(ok("virtual")).toHaveProperty("keep", undefined)
+    expect(ok("virtual?keep=true&dir=/tmp/f")).toMatchObject({ keep: true, flashDir: "/tmp/f" })
+    expect(ok("virtual?keep=0&baud=9600")).toMatchObject({ keep: false, bytesPerSecond: 960 })
+    // The kept board is reached over a local TCP connection: no line to slow down.
+    expect(bad("virtual?keep=true&baud=115200").reason).toContain("add keep=false")
+    expect(bad("virtual?bytesPerSecond=100&keep=yes").reason).toContain("at full speed")
+    expect(bad("virtual?keep=maybe").reason).toContain("keep must be true or false")
+  })
+
   it("reads mpremote's shortcuts, bare port names, auto and id:", () => {
     expect(ok("a0")).toMatchObject({ _tag: "Serial", path: "/dev/ttyACM0", baudRate: 115200 })
     expect(ok("u1?baud=9600")).toMatchObject({ _tag: "Serial", path: "/dev/ttyUSB1", baudRate: 9600 })

@@ -36,11 +36,14 @@ export const boardLayer = (device: string) => {
     layer = Layer.unwrap(
       // A `ws://` board's password from the config file or a prompt, asked once per device.
       Effect.map(webReplPasswordFor(device, config), (webReplPassword) =>
-        // qemu:microbit stays running between commands, as a board stays plugged in (`belay qemu stop`).
+        // qemu:microbit and the virtual board stay running between commands, as a board stays
+        // plugged in (`belay qemu stop`, `belay virtual stop`; the virtual board also stops by
+        // itself after BELAY_VIRTUAL_IDLE_TIMEOUT, 15 minutes, without a command).
         BelayLive({
           device,
           virtualDir: defaultVirtualDir(),
           keepQemu: true,
+          keepVirtual: true,
           webReplPassword,
           ...syncClock,
           ...(minify === undefined ? {} : { minify }),

@@ -52,6 +52,8 @@ const connectionTags = new Set([
   "BoardStuckError",
   "QemuStartError",
   "QemuStateError",
+  "VirtualBoardStartError",
+  "VirtualBoardStateError",
   "DeviceCapabilityError",
   "SessionError",
   "SessionLimitError",
@@ -99,6 +101,10 @@ const hints: Record<string, string> = {
     "the emulated micro:bit needs: apt-get install qemu-system-arm firmware-microbit-micropython",
   QemuStateError:
     "`belay qemu status` shows the kept emulators; `belay qemu stop` stops them and clears their state",
+  VirtualBoardStartError:
+    "`belay virtual status` shows the kept virtual boards; --device virtual?keep=false runs one in the command's own process",
+  VirtualBoardStateError:
+    "`belay virtual status` shows the kept virtual boards; `belay virtual stop` stops them and clears their state",
   PtyUnavailableError:
     "or run the program on pipes with exec:<command> (a MicroPython unix build works there with -i)",
   ConnectionStringError: "see `belay --help` for the --device forms, or `belay ports` for the ports",
