@@ -336,9 +336,9 @@ describe("board control and chains on the virtual board", () => {
     const dir = path.join(cli.home(), "config", "belay")
     await mkdir(dir, { recursive: true })
     const file = path.join(dir, "config.json")
-    // Each command powers on a fresh virtual board, at UTC; set to the local time of +05:30, it
-    // reads 5.5 hours ahead in UTC.
-    const env = { TZ: "Asia/Kolkata" }
+    // Each command powers on a fresh virtual board (not the kept one, whose clock stays as the last
+    // command set it), at UTC; set to the local time of +05:30, it reads 5.5 hours ahead in UTC.
+    const env = { TZ: "Asia/Kolkata", BELAY_DEVICE: "virtual?keep=false" }
     const utcOffset = async (extra: Record<string, string> = {}) => {
       const result = await belay(["rtc", "--json", "--utc"], { env: { ...env, ...extra } })
       expect(result.code, result.stderr).toBe(0)

@@ -11,7 +11,12 @@ import { describe, expect, it } from "vitest"
 import { belayCommand } from "./belayProcess.js"
 
 const cli = belayCommand("belay-minify-")
-const belay = cli.run
+/**
+ * Each run on a board of its own, fresh: a kept board's `__main__` keeps the `__doc__` an earlier
+ * run set, which a run whose docstring was minified away does not set again.
+ */
+const belay = (args: ReadonlyArray<string>, options: { env?: Record<string, string> } = {}) =>
+  cli.run(args, { ...options, env: { BELAY_DEVICE: "virtual?keep=false", ...options.env } })
 
 const SCRIPT = [
   '"""The script\'s docstring."""',

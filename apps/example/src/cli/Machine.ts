@@ -88,7 +88,8 @@ export const hardReset = (device: string) =>
       Effect.flatMap(DeviceCommunication, (d) =>
         d.exec(
           // CircuitPython has no machine: its microcontroller resets.
-          "try:\n import machine as _belay_m\nexcept ImportError:\n import microcontroller as _belay_m\n_belay_m.reset()",
+          // Neither: one error naming both, rather than the second import's alone.
+          "try:\n import machine as _belay_m\nexcept ImportError:\n try:\n  import microcontroller as _belay_m\n except ImportError:\n  raise ImportError(\"no module named 'machine' or 'microcontroller'\")\n_belay_m.reset()",
           { timeout: Duration.millis(RESET_SEND_MS) },
         ),
       ),
