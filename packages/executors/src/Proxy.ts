@@ -88,6 +88,24 @@ export interface ProxyIterateOptions<A = ProxyValue> {
 }
 
 /**
+ * An iteration on the board, pulled a batch at a time ({@link BoardProxy.iterator}).
+ *
+ * @example
+ * const it = yield* readings.iterator()
+ * for (let batch = yield* it.next; batch !== undefined; batch = yield* it.next) console.log(batch)
+ *
+ * @since 0.1.0
+ */
+export interface ProxyIterator<A> {
+  /** The next batch of items (at most the batch size); `undefined` once the iteration ended. */
+  readonly next: Effect.Effect<ReadonlyArray<A> | undefined, ProxyError>
+  /** True once the board's iterator ended (or `close` was called). */
+  readonly done: boolean
+  /** Stop early: the board's iterator is dropped at the session's next proxy exchange (or its end). */
+  readonly close: Effect.Effect<void>
+}
+
+/**
  * Options of making a proxy.
  *
  * @example
@@ -303,14 +321,32 @@ const encodeCallArgs = (
   return Result.succeed(parts.join(","))
 }
 
-const checkName = (label: string, name: string): ArgumentEncodeError | undefined =>
-  isPythonIdentifier(name)
-    ? undefined
-    : new ArgumentEncodeError({
-        task: label,
-        path: "$",
-        reason: `${JSON.stringify(name)} is not a Python name`,
-      })
+/**
+ * Where an access reaches from the object: an attribute name, a dotted path of them
+ * (`"config.mode"`), or an array of steps, each an attribute name or an integer index
+ * (`["leds", 0, "pin"]` is `.leds[0].pin`).
+ *
+ * @example
+ * yield* board.get(["leds", 0, "pin"])
+ *
+ * @since 0.1.0
+ */
+export type ProxyPath = string | ReadonlyArray<string | number>
+
+/** A path as the code after the object's lookup (`.a.b[0]`), or why it is refused. */
+const pathCode = (path: ProxyPath): Result.Result<string, string> => {
+  const steps = typeof path === "string" ? path.split(".") : path
+  if (steps.length === 0) return Result.fail("an empty path")
+  let code = ""
+  for (const step of steps) {
+    if (typeof step === "number") {
+      if (!Number.isSafeInteger(step)) return Result.fail(`${step} is not an integer index`)
+      code += `[${step}]`
+    } else if (isPythonIdentifier(step)) code += `.${step}`
+    else return Result.fail(`${JSON.stringify(step)} is not a Python name`)
+  }
+  return Result.succeed(code)
+}
 
 /**
  * The handles among a task's arguments can be used in `session` now; the board's answer that
@@ -514,7 +550,7 @@ export class BoardProxy implements ProxyRef {
    * and the argument text) is evaluated, and its value sent back plain or kept.
    */
   private evaluate<A>(
-    what: string,
+    label: string,
     span: string,
     expression: (self: string, args: string) => string,
     options: {
@@ -526,7 +562,6 @@ export class BoardProxy implements ProxyRef {
     },
   ): Effect.Effect<A, ProxyError> {
     return Effect.suspend(() => {
-      const label = this.label(what)
       const refs: ProxyRef[] = [this]
       const argsText = encodeCallArgs(label, options.args ?? [], options.kwargs, refs)
       if (Result.isFailure(argsText)) return Effect.fail(argsText.failure)
@@ -569,12 +604,11 @@ export class BoardProxy implements ProxyRef {
    * object's lookup and the literals of `values` (handles among them noted as references).
    */
   private change(
-    what: string,
+    label: string,
     values: ReadonlyArray<unknown>,
     statement: (self: string, literals: ReadonlyArray<string>) => string,
   ): Effect.Effect<void, ProxyError> {
     return Effect.suspend(() => {
-      const label = this.label(what)
       const refs: ProxyRef[] = [this]
       const literals: string[] = []
       for (let i = 0; i < values.length; i++) {
@@ -597,70 +631,80 @@ export class BoardProxy implements ProxyRef {
   }
 
   /**
-   * Read attribute `name`: a plain value, or a handle to it; decoded by `schema` when given.
+   * Code for `path` from this object, or the access failing with why the path is refused.
+   */
+  private at<A>(
+    path: ProxyPath,
+    suffix: string,
+    use: (code: string, label: string) => Effect.Effect<A, ProxyError>,
+  ): Effect.Effect<A, ProxyError> {
+    const code = pathCode(path)
+    if (Result.isFailure(code)) {
+      const label = this.label(typeof path === "string" ? `.${path}` : "")
+      return Effect.fail(new ArgumentEncodeError({ task: label, path: "$", reason: code.failure }))
+    }
+    return use(code.success, this.label(`${code.success}${suffix}`))
+  }
+
+  /**
+   * Read attribute `path` (a name, a dotted path, or steps; see {@link ProxyPath}): a plain
+   * value, or a handle to it; decoded by `schema` when given.
    *
    * @example
    * const freq = yield* timer.get("freq", Schema.Number)
    */
-  get(name: string): Effect.Effect<ProxyValue, ProxyError>
-  get<A>(name: string, schema: BoardSchema<A>): Effect.Effect<A, ProxyError>
-  get<A>(name: string, schema?: BoardSchema<A>): Effect.Effect<A | ProxyValue, ProxyError> {
-    const invalid = checkName(this.label(`.${name}`), name)
-    if (invalid !== undefined) return Effect.fail(invalid)
-    return this.evaluate(`.${name}`, "belay.proxy.get", (self) => `${self}.${name}`, { result: schema })
+  get(path: ProxyPath): Effect.Effect<ProxyValue, ProxyError>
+  get<A>(path: ProxyPath, schema: BoardSchema<A>): Effect.Effect<A, ProxyError>
+  get<A>(path: ProxyPath, schema?: BoardSchema<A>): Effect.Effect<A | ProxyValue, ProxyError> {
+    return this.at(path, "", (code, label) =>
+      this.evaluate(label, "belay.proxy.get", (self) => `${self}${code}`, { result: schema }),
+    )
   }
 
   /**
-   * Attribute `name` as a handle, even when its value is plain (to change a list in place, say).
+   * Attribute `path` as a handle, even when its value is plain (to change a list in place, say).
    *
    * @example
    * const buffer = yield* uart.ref("buf")
    */
-  ref(name: string): Effect.Effect<BoardProxy, ProxyError> {
-    const invalid = checkName(this.label(`.${name}`), name)
-    if (invalid !== undefined) return Effect.fail(invalid)
-    return this.evaluate<BoardProxy>(`.${name}`, "belay.proxy.get", (self) => `${self}.${name}`, {
-      keep: true,
-    })
+  ref(path: ProxyPath): Effect.Effect<BoardProxy, ProxyError> {
+    return this.at(path, "", (code, label) =>
+      this.evaluate<BoardProxy>(label, "belay.proxy.get", (self) => `${self}${code}`, { keep: true }),
+    )
   }
 
   /**
-   * Set attribute `name` to `value` (a plain value, or a handle standing for its object).
+   * Set attribute `path` to `value` (a plain value, or a handle standing for its object).
    *
    * @example
    * yield* config.set("threshold", 12)
    */
-  set(name: string, value: unknown): Effect.Effect<void, ProxyError> {
-    const invalid = checkName(this.label(`.${name}`), name)
-    if (invalid !== undefined) return Effect.fail(invalid)
-    return this.change(`.${name}=`, [value], (self, [text]) => `${self}.${name}=${text}`)
+  set(path: ProxyPath, value: unknown): Effect.Effect<void, ProxyError> {
+    return this.at(path, "=", (code, label) =>
+      this.change(label, [value], (self, [text]) => `${self}${code}=${text}`),
+    )
   }
 
   /**
-   * Call method `name` with positional arguments.
+   * Call method `path` with positional arguments.
    *
    * @example
    * yield* led.call("value", 1)
    * const level = yield* led.call("value") // 1
    */
-  call(name: string, ...args: ReadonlyArray<unknown>): Effect.Effect<ProxyValue, ProxyError> {
-    return this.callWith(name, { args })
+  call(path: ProxyPath, ...args: ReadonlyArray<unknown>): Effect.Effect<ProxyValue, ProxyError> {
+    return this.callWith(path, { args })
   }
 
   /**
-   * Call method `name` with positional and keyword arguments, a result schema, a bound.
+   * Call method `path` with positional and keyword arguments, a result schema, a bound.
    *
    * @example
    * const n = yield* uart.callWith("write", { args: [bytes], result: Schema.Number })
    */
-  callWith<A = ProxyValue>(name: string, options: ProxyCallOptions<A>): Effect.Effect<A, ProxyError> {
-    const invalid = checkName(this.label(`.${name}()`), name)
-    if (invalid !== undefined) return Effect.fail(invalid)
-    return this.evaluate(
-      `.${name}()`,
-      "belay.proxy.call",
-      (self, args) => `${self}.${name}(${args})`,
-      options,
+  callWith<A = ProxyValue>(path: ProxyPath, options: ProxyCallOptions<A>): Effect.Effect<A, ProxyError> {
+    return this.at(path, "()", (code, label) =>
+      this.evaluate(label, "belay.proxy.call", (self, args) => `${self}${code}(${args})`, options),
     )
   }
 
@@ -682,7 +726,7 @@ export class BoardProxy implements ProxyRef {
    * yield* make.invokeWith({ kwargs: { size: 4 }, result: Schema.Number })
    */
   invokeWith<A = ProxyValue>(options: ProxyCallOptions<A>): Effect.Effect<A, ProxyError> {
-    return this.evaluate("()", "belay.proxy.call", (self, args) => `${self}(${args})`, options)
+    return this.evaluate(this.label("()"), "belay.proxy.call", (self, args) => `${self}(${args})`, options)
   }
 
   /**
@@ -694,7 +738,7 @@ export class BoardProxy implements ProxyRef {
   index(key: unknown): Effect.Effect<ProxyValue, ProxyError>
   index<A>(key: unknown, schema: BoardSchema<A>): Effect.Effect<A, ProxyError>
   index<A>(key: unknown, schema?: BoardSchema<A>): Effect.Effect<A | ProxyValue, ProxyError> {
-    return this.evaluate("[]", "belay.proxy.index", (self, args) => `${self}[${args}]`, {
+    return this.evaluate(this.label("[]"), "belay.proxy.index", (self, args) => `${self}[${args}]`, {
       args: [key],
       result: schema,
     })
@@ -707,7 +751,7 @@ export class BoardProxy implements ProxyRef {
    * yield* table.setIndex("mode", 2)
    */
   setIndex(key: unknown, value: unknown): Effect.Effect<void, ProxyError> {
-    return this.change("[]=", [key, value], (self, [k, v]) => `${self}[${k}]=${v}`)
+    return this.change(this.label("[]="), [key, value], (self, [k, v]) => `${self}[${k}]=${v}`)
   }
 
   /**
@@ -743,6 +787,33 @@ export class BoardProxy implements ProxyRef {
    * const squares = yield* Stream.runCollect(numbers.iterate({ item: Schema.Number }))
    */
   iterate<A = ProxyValue>(options: ProxyIterateOptions<A> = {}): Stream.Stream<A, ProxyError> {
+    return Stream.unwrap(
+      Effect.map(this.iterator(options), (iterator) => {
+        const pages = Stream.paginate(undefined, () =>
+          Effect.map(iterator.next, (items) =>
+            items === undefined
+              ? ([[], Option.none()] as const)
+              : ([items, iterator.done ? Option.none() : Option.some(undefined)] as const),
+          ),
+        )
+        return pages.pipe(Stream.ensuring(iterator.close))
+      }),
+    )
+  }
+
+  /**
+   * Start iterating the object on the board (`iter(object)`) and pull the items a batch at a
+   * time: the form of {@link BoardProxy.iterate} for code that pulls by itself (the Promise
+   * facade's `for await`).
+   *
+   * @example
+   * const it = yield* readings.iterator({ batchSize: 4 })
+   * const first = yield* it.next // up to 4 items; undefined once the iteration ended
+   * yield* it.close
+   */
+  iterator<A = ProxyValue>(
+    options: ProxyIterateOptions<A> = {},
+  ): Effect.Effect<ProxyIterator<A>, ProxyError> {
     const batch = Math.max(1, Math.min(256, Math.floor(options.batchSize ?? 16)))
     const label = this.label(" iteration")
     const session = this.session
@@ -758,66 +829,67 @@ export class BoardProxy implements ProxyRef {
       lines: (mark, id) => [`_belay_o(${mark},_belay_pk(${id},iter(${lookupCode(this.proxyId)})))`],
       settle: (_repr, first) => Effect.succeed(first),
     })
-    return Stream.unwrap(
-      Effect.map(open, (iterator) => {
-        const proxies = sessionProxies(session)
-        let done = false
-        const next = access({
-          session,
-          label,
-          span: "belay.proxy.iterate",
-          refs: [],
-          keep: batch,
-          timeout: options.timeout,
-          lines: (mark, base) => [`_belay_pb(${mark},${iterator},${base},${batch})`],
-          settle: (repr, base, generation) =>
-            Effect.gen(function* () {
-              const reply = yield* Effect.fromResult(parseReply(label, repr))
-              if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) {
-                return yield* new FramingError({
+    return Effect.map(open, (iterator): ProxyIterator<A> => {
+      const proxies = sessionProxies(session)
+      let done = false
+      let closed = false
+      const fetch = access({
+        session,
+        label,
+        span: "belay.proxy.iterate",
+        refs: [],
+        keep: batch,
+        timeout: options.timeout,
+        lines: (mark, base) => [`_belay_pb(${mark},${iterator},${base},${batch})`],
+        settle: (repr, base, generation) =>
+          Effect.gen(function* () {
+            const reply = yield* Effect.fromResult(parseReply(label, repr))
+            if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) {
+              return yield* new FramingError({
+                task: label,
+                reason: "not a batch reply",
+                received: excerpt(repr),
+              })
+            }
+            if (reply[0] === 1) {
+              // The board dropped its iterator at the end.
+              done = true
+              proxies.extra.delete(iterator)
+            }
+            const items: A[] = []
+            const entries = reply[1] as ReadonlyArray<PythonValue>
+            for (let i = 0; i < entries.length; i++) {
+              const item = yield* Effect.fromResult(
+                readEntry(proxies, label, entries[i]!, base + i, generation),
+              )
+              if (decodeItem === undefined) items.push(item as A)
+              else if (item instanceof BoardProxy) {
+                // Kept by the board but wanted plain: dropped at the next exchange.
+                proxies.release(item.proxyId, item)
+                return yield* new ResultDecodeError({
                   task: label,
-                  reason: "not a batch reply",
-                  received: excerpt(repr),
+                  path: `$[${items.length}]`,
+                  reason: `a ${item.typeName} is not a plain value the item schema can decode`,
+                  received: item.toString(),
                 })
-              }
-              const items: A[] = []
-              const entries = reply[1] as ReadonlyArray<PythonValue>
-              for (let i = 0; i < entries.length; i++) {
-                const item = yield* Effect.fromResult(
-                  readEntry(proxies, label, entries[i]!, base + i, generation),
-                )
-                if (decodeItem === undefined) items.push(item as A)
-                else if (item instanceof BoardProxy) {
-                  // Kept by the board but wanted plain: dropped at the next exchange.
-                  proxies.release(item.proxyId, item)
-                  return yield* new ResultDecodeError({
-                    task: label,
-                    path: `$[${items.length}]`,
-                    reason: `a ${item.typeName} is not a plain value the item schema can decode`,
-                    received: item.toString(),
-                  })
-                } else items.push(yield* Effect.fromResult(decodeItem(label, item, repr)))
-              }
-              if (reply[0] === 1) {
-                done = true
-                proxies.extra.delete(iterator)
-              }
-              return items
-            }),
-        })
-        const pages = Stream.paginate(undefined, () =>
-          Effect.map(next, (items) => [items, done ? Option.none() : Option.some(undefined)] as const),
-        )
-        return pages.pipe(
-          Stream.ensuring(
-            Effect.sync(() => {
-              // Stopped before the end: the board still holds the iterator.
-              if (!done && proxies.extra.delete(iterator)) proxies.pending.push(iterator)
-            }),
-          ),
-        )
-      }),
-    )
+              } else items.push(yield* Effect.fromResult(decodeItem(label, item, repr)))
+            }
+            return items
+          }),
+      })
+      const close = Effect.sync(() => {
+        closed = true
+        // Stopped before the end: the board still holds the iterator.
+        if (!done && proxies.extra.delete(iterator)) proxies.pending.push(iterator)
+      })
+      return {
+        get done() {
+          return done || closed
+        },
+        next: Effect.suspend(() => (done || closed ? Effect.succeed(undefined) : fetch)),
+        close,
+      }
+    })
   }
 
   /**

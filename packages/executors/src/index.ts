@@ -62,7 +62,9 @@ export {
   type ProxyCallOptions,
   type ProxyError,
   type ProxyIterateOptions,
+  type ProxyIterator,
   type ProxyOptions,
+  type ProxyPath,
   type ProxyValue,
 } from "./Proxy.js"
 export type { ProxyStats } from "./ProxyStats.js"

@@ -29,3 +29,12 @@ export {
 } from "./Facade.js"
 // Is the board there?
 export { checkHealth, type HealthReport } from "./HealthCheck.js"
+// Board objects for Promise code.
+export {
+  type RemoteMember,
+  type RemoteObject,
+  type RemoteObjectMembers,
+  type RemoteValue,
+  type RunEffect,
+  remoteObject,
+} from "./RemoteObject.js"
