@@ -8,6 +8,7 @@ import type { DeviceSession } from "@belay/core"
 import { makeDeviceCommunication } from "@belay/transport"
 import { openVirtualBoard } from "@belay/virtual-device"
 import { Effect, Exit, Schema, Stream } from "effect"
+import fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { BoardProxy, executorContext, py, Task } from "../src/index.js"
 import { type OpenBoard, openWith } from "./boards.js"
@@ -42,6 +43,52 @@ const BOARD_CLASSES = py`
 `
 
 const registrySize = "print(len(globals().get('_belay_p', {})))"
+
+/** Python ints come back as numbers when safe, as bigints otherwise. */
+const normalize = (value: unknown): unknown => {
+  if (typeof value === "bigint") {
+    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+      ? Number(value)
+      : value
+  }
+  if (Array.isArray(value)) return value.map(normalize)
+  if (value instanceof Uint8Array) return value
+  if (typeof value === "object" && value !== null) {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) {
+      Object.defineProperty(out, k, {
+        value: normalize(v),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      })
+    }
+    return out
+  }
+  return value
+}
+
+const text = fc.oneof(
+  fc.string({ unit: "binary", maxLength: 12 }),
+  fc.constantFrom("'", "\\", "\n", "\x00", "')\nimport os#", "_belay_stale", "😀"),
+)
+const leaf = fc.oneof(
+  text,
+  fc.integer(),
+  fc.bigInt({ min: -(1n << 80n), max: 1n << 80n }),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.uint8Array({ maxLength: 12 }),
+)
+const { plainValue } = fc.letrec((tie) => ({
+  plainValue: fc.oneof(
+    { depthSize: "small", maxDepth: 3 },
+    leaf,
+    fc.array(tie("plainValue"), { maxLength: 3 }),
+    fc.dictionary(text, tie("plainValue"), { maxKeys: 3 }),
+  ),
+}))
 
 describe("proxy objects on the virtual board", () => {
   let board: OpenBoard
@@ -136,6 +183,84 @@ describe("proxy objects on the virtual board", () => {
       whole: [5, 60],
       // led, twin, history, config table, the sorted list, the list of leds and its five items.
       registry: "11",
+    })
+    expect(await onBoard()).toBe(0)
+  })
+
+  it("reaches attributes by paths: dotted names and steps with indexes", async () => {
+    const seen = await inSession((session) =>
+      Effect.gen(function* () {
+        const led = yield* BoardProxy.make(session, "ProxyLed(2)")
+        yield* led.set("twin_led", yield* led.call("twin"))
+        const dotted = yield* led.get("twin_led.pin")
+        yield* led.call("twin_led.on")
+        const level = yield* led.get(["twin_led", "level"], Schema.Number)
+        yield* led.set("history", [[1, 2], [3]])
+        yield* led.set(["history", 1, 0], 30)
+        const steps = yield* led.get(["history", 1, 0])
+        const refused = yield* Effect.flip(led.get(["history", "not a name"]))
+        const empty = yield* Effect.flip(led.get([]))
+        return { dotted, level, steps, refused: refused._tag, empty: empty._tag }
+      }),
+    )
+    expect(seen).toEqual({
+      dotted: 102,
+      level: 1,
+      steps: 30,
+      refused: "ArgumentEncodeError",
+      empty: "ArgumentEncodeError",
+    })
+    expect(await onBoard()).toBe(0)
+  })
+
+  it("sends any plain value through an attribute and back unchanged, and keeps what is not plain (property)", async () => {
+    await inSession((session) =>
+      Effect.gen(function* () {
+        const holder = yield* BoardProxy.make(session, "ProxyLed(0)")
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(plainValue, async (v) => {
+              const back = await Effect.runPromise(
+                Effect.andThen(holder.set("level", v), holder.get("level")),
+              )
+              expect(back).toEqual(normalize(v))
+              // The same value beside a board object is not a literal: it stays on the board.
+              const mixed = await Effect.runPromise(
+                Effect.andThen(holder.set("config", [v, holder]), holder.get("config")),
+              )
+              expect(mixed).toBeInstanceOf(BoardProxy)
+              await Effect.runPromise((mixed as BoardProxy).release)
+            }),
+            { numRuns: 150 },
+          ),
+        )
+      }),
+    )
+    expect(await onBoard()).toBe(0)
+  }, 120_000)
+
+  it("interrupts an access past its bound and drops what it may have kept", async () => {
+    const seen = await inSession((session) =>
+      Effect.gen(function* () {
+        yield* session.device.exec("def proxy_spin():\n    while True:\n        pass")
+        const timedOut = yield* Effect.flip(
+          BoardProxy.make(session, "proxy_spin()", { timeout: "50 millis" }),
+        )
+        const led = yield* BoardProxy.make(session, "ProxyLed(3)")
+        const slow = yield* Effect.flip(
+          led
+            .callWith("blink", { args: [1], timeout: "50 millis" })
+            .pipe(Effect.andThen(BoardProxy.make(session, "proxy_spin()", { timeout: "50 millis" }))),
+        )
+        const pin = yield* led.get("pin")
+        return { timedOut: timedOut._tag, slow: slow._tag, pin, stats: executorContext(session).proxies() }
+      }),
+    )
+    expect(seen).toEqual({
+      timedOut: "TaskTimeoutError",
+      slow: "TaskTimeoutError",
+      pin: 3,
+      stats: { live: 1, created: 1, released: 0, pendingRelease: 0 },
     })
     expect(await onBoard()).toBe(0)
   })
