@@ -10,8 +10,9 @@
  * ids, the names and the literals, and is as short as the access itself.
  */
 import type { DeviceSession } from "@belay/core"
-import { type PythonValue, parsePythonLiteral } from "@belay/transport"
+import { type PythonError, type PythonValue, parsePythonLiteral } from "@belay/transport"
 import { type Duration, Effect, Option, Result, Schema, Stream } from "effect"
+import { isMissingName } from "./CallFailure.js"
 import { inSpan } from "./CallSpan.js"
 import { type BoardSchema, isPythonIdentifier, literal, makeResultCodec, makeValueDecoder } from "./Codec.js"
 import { type DeployUnit, frameUnit } from "./Deployment.js"
@@ -25,7 +26,14 @@ import {
 } from "./errors.js"
 import { excerpt, RESULT_MARK_PY } from "./Framing.js"
 import { lookupCode, type ProxyRef, proxyRefKey, proxyRefOf } from "./ProxyRef.js"
-import { allocateIds, idTuple, proxyUnit, type SessionProxies, sessionProxies } from "./ProxyRegistry.js"
+import {
+  allocateIds,
+  idTuple,
+  proxyIterUnit,
+  proxyUnit,
+  type SessionProxies,
+  sessionProxies,
+} from "./ProxyRegistry.js"
 import { asSource, type PythonSource } from "./PythonSource.js"
 
 /**
@@ -120,6 +128,16 @@ export interface ProxyOptions {
 /** The units every proxy exchange needs. */
 const UNITS: ReadonlyArray<DeployUnit> = [frameUnit, proxyUnit]
 
+/** The units of a step of iteration. */
+const ITER_UNITS: ReadonlyArray<DeployUnit> = [frameUnit, proxyUnit, proxyIterUnit]
+
+/**
+ * A NameError that says Belay's proxy runtime went missing from the board (names `_belay_...`):
+ * one about a name in the caller's expression is the caller's.
+ */
+const runtimeMissing = (error: PythonError): boolean =>
+  isMissingName(error) && /'_belay_/.test(error.pythonMessage)
+
 // ---- one exchange ----
 
 /** @internal one proxy exchange */
@@ -210,6 +228,7 @@ export const access = <A>(op: Access<A>): Effect.Effect<A, TaskCallError> => {
           return dropLine === undefined ? lines : [dropLine, ...lines]
         },
         timeout: op.timeout,
+        missingCode: runtimeMissing,
       })
       return exchange.pipe(
         Effect.flatMap((outcome) => {
@@ -490,9 +509,9 @@ export class BoardProxy implements ProxyRef {
       refs: [],
       keep: 1,
       timeout: options.timeout,
-      // In a lambda: a NameError in the expression is the expression's (two frames), not a sign
-      // that Belay's runtime went missing from the board.
-      lines: (mark, id) => [`_belay_o(${mark},_belay_pk(${id},(lambda:(${code}\n))()))`],
+      // The runtime's names are looked up before the expression runs: a NameError about them
+      // means the runtime is missing (nothing ran); one about the expression's names is its own.
+      lines: (mark, id) => [`_belay_o(${mark},_belay_pk(${id},(${code}\n)))`],
       settle: (repr, first, generation) =>
         Effect.flatMap(entryReply(session, label)(repr, first, generation), (value) =>
           value instanceof BoardProxy
@@ -839,6 +858,7 @@ export class BoardProxy implements ProxyRef {
         span: "belay.proxy.iterate",
         refs: [],
         keep: batch,
+        units: ITER_UNITS,
         timeout: options.timeout,
         lines: (mark, base) => [`_belay_pb(${mark},${iterator},${base},${batch})`],
         settle: (repr, base, generation) =>

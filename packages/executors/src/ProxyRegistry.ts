@@ -33,19 +33,28 @@ import { Effect } from "effect"
 import { makeUnit } from "./Deployment.js"
 import { type ProxyStats, SessionProxiesKey } from "./ProxyStats.js"
 import { PythonSource } from "./PythonSource.js"
-import { PROXY } from "./python/embedded.js"
+import { PROXY, PROXY_ITER } from "./python/embedded.js"
 
 /**
  * The board side of proxies (`python/proxy.py`, minified at build time): the registry
  * `_belay_p`, `_belay_pg(id)` (the object, or a `KeyError` naming `_belay_stale`),
  * `_belay_pe(id, value)` (`(0, value)` for a plain value, else kept at `id` as `(1, type)`),
- * `_belay_pk(id, value)` (always kept), `_belay_pd(ids)` (drop), `_belay_pb(mark, id, base, n)`
- * (the next items of an iterator).
+ * `_belay_pk(id, value)` (always kept), `_belay_pd(ids)` (drop).
  */
 export const PROXY_RUNTIME = PythonSource.of(PROXY.code)
 
+/**
+ * The board side of iteration (`python/proxy_iter.py`): `_belay_pb(mark, id, base, n)` frames
+ * the next `n` items of the iterator kept at `id`. Apart from the rest, so that a small board
+ * compiles one at a time.
+ */
+export const PROXY_ITER_RUNTIME = PythonSource.of(PROXY_ITER.code)
+
 /** The proxy runtime as a deploy unit: deployed once per board (again after a reset). */
 export const proxyUnit = makeUnit("_belay_proxy", PROXY_RUNTIME)
+
+/** The iteration runtime, deployed when a session first iterates on the board. */
+export const proxyIterUnit = makeUnit("_belay_proxy_iter", PROXY_ITER_RUNTIME)
 
 /** At most this many ids are dropped in one exchange (a small board compiles the list). */
 export const DROP_CHUNK = 48

@@ -168,6 +168,11 @@ describe("proxy objects on the virtual board", () => {
           pins.push(item instanceof BoardProxy ? yield* item.get("pin") : item)
         }
         const whole = yield* history.value()
+        // A list holding itself has no literal: it stays on the board (not a hang, not a crash).
+        const cycle = yield* BoardProxy.make(session, "[]")
+        yield* cycle.call("append", cycle)
+        const inner = yield* cycle.index(0)
+        if (!(inner instanceof BoardProxy)) return yield* Effect.die("the cycle came back plain")
         const registry = (yield* session.device.exec(registrySize)).trim()
         return { twinPin, config, first, items, mode, keys, pins, whole, registry }
       }),
@@ -181,8 +186,9 @@ describe("proxy objects on the virtual board", () => {
       keys: ["mode", "pull"],
       pins: [0, 1, 2, 3, 4],
       whole: [5, 60],
-      // led, twin, history, config table, the sorted list, the list of leds and its five items.
-      registry: "11",
+      // led, twin, history, config table, the sorted list, the list of leds and its five items,
+      // the cycle and its inner view.
+      registry: "13",
     })
     expect(await onBoard()).toBe(0)
   })

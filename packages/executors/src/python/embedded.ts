@@ -18,8 +18,14 @@ export const FRAME: EmbeddedPython = {
 
 /** `python/proxy.py`, minified. */
 export const PROXY: EmbeddedPython = {
-  code: "_belay_p={}\ndef _belay_pp(v,d=0,s=(int,float,str,bytes,bool,bytearray)):\n t=type(v)\n if v is None or t in s:return 1\n if d>12:return 0\n if t is dict:\n  for k in v:\n   if not(_belay_pp(k,d+1)and _belay_pp(v[k],d+1)):return 0\n  return 1\n if t is list or t is tuple or t is set:\n  for x in v:\n   if not _belay_pp(x,d+1):return 0\n  return 1\n return 0\ndef _belay_pg(i):\n if i not in _belay_p:raise KeyError('_belay_stale',i)\n return _belay_p[i]\ndef _belay_pk(i,v):_belay_p[i]=v;return(1,str(type(v)))\ndef _belay_pe(i,v):\n if _belay_pp(v):return(0,v)\n return _belay_pk(i,v)\ndef _belay_pd(j):\n for i in j:_belay_p.pop(i,None)\ndef _belay_pb(m,i,b,c):\n r=_belay_pg(i);o=[]\n for n in range(c):\n  try:x=next(r)\n  except StopIteration:del _belay_p[i];_belay_o(m,(1,o));return\n  o.append(_belay_pe(b+n,x))\n _belay_o(m,(0,o))\n",
-  defines: ["_belay_p", "_belay_pp", "_belay_pg", "_belay_pk", "_belay_pe", "_belay_pd", "_belay_pb"],
+  code: "_belay_p={}\ndef _belay_pg(i):\n if i in _belay_p:return _belay_p[i]\n raise KeyError('_belay_stale',i)\ndef _belay_pk(i,v):_belay_p[i]=v;return 1,str(type(v))\ndef _belay_pe(i,v,s=(int,float,str,bytes,bool,bytearray,type(None)),c=(list,tuple,set)):\n l=[v]\n for d in range(12):\n  e=[]\n  for x in l:\n   t=type(x)\n   if t is dict:e.extend(x);e.extend(x.values())\n   elif t in c:e.extend(x)\n   elif t not in s:return _belay_pk(i,v)\n  if not e:return 0,v\n  l=e\n return _belay_pk(i,v)\ndef _belay_pd(j):\n for i in j:_belay_p.pop(i,None)\n",
+  defines: ["_belay_p", "_belay_pg", "_belay_pk", "_belay_pe", "_belay_pd"],
+}
+
+/** `python/proxy_iter.py`, minified. */
+export const PROXY_ITER: EmbeddedPython = {
+  code: "def _belay_pb(m,i,b,n):\n r=_belay_pg(i);o=[]\n for d in range(n):\n  try:o.append(_belay_pe(b+d,next(r)))\n  except StopIteration:del _belay_p[i];return _belay_o(m,(1,o))\n _belay_o(m,(0,o))\n",
+  defines: ["_belay_pb"],
 }
 
 /** `python/thread.py`, minified. */
