@@ -17,6 +17,7 @@ import { inSpan } from "./CallSpan.js"
 import { type BoardSchema, isPythonIdentifier, literal, makeResultCodec, makeValueDecoder } from "./Codec.js"
 import { type DeployUnit, frameUnit } from "./Deployment.js"
 import { runOnBoard } from "./Exchange.js"
+import { executorContext } from "./ExecutorContext.js"
 import {
   ArgumentEncodeError,
   FramingError,
@@ -149,8 +150,8 @@ interface Access<A> {
   readonly refs: ReadonlyArray<ProxyRef>
   /** Fresh ids the board may keep objects at (results, items). */
   readonly keep: number
-  /** On success, the fresh ids the board did not claim stay owned (an iterator). */
-  readonly retain?: boolean
+  /** On success, this many of the fresh ids (the first ones) stay owned by the session (an iterator). */
+  readonly retain?: number
   readonly units?: ReadonlyArray<DeployUnit>
   readonly prepare?: Effect.Effect<void, TaskCallError>
   /** The access's lines, given the frame mark (a Python string literal) and the first fresh id. */
@@ -215,7 +216,7 @@ export const access = <A>(op: Access<A>): Effect.Effect<A, TaskCallError> => {
         for (let i = 0; i < keep; i++) {
           const id = first + i
           if (!proxies.extra.has(id)) continue
-          if (succeeded && op.retain === true) continue
+          if (succeeded && i < (op.retain ?? 0)) continue
           proxies.extra.delete(id)
           if (!succeeded) proxies.pending.push(id)
         }
@@ -833,81 +834,117 @@ export class BoardProxy implements ProxyRef {
   iterator<A = ProxyValue>(
     options: ProxyIterateOptions<A> = {},
   ): Effect.Effect<ProxyIterator<A>, ProxyError> {
+    // Each run is an iteration of its own.
+    return Effect.suspend(() => this.openIterator(options))
+  }
+
+  private openIterator<A>(options: ProxyIterateOptions<A>): Effect.Effect<ProxyIterator<A>, ProxyError> {
     const batch = Math.max(1, Math.min(256, Math.floor(options.batchSize ?? 16)))
     const label = this.label(" iteration")
     const session = this.session
+    const proxies = sessionProxies(session)
     const decodeItem = options.item === undefined ? undefined : makeValueDecoder(options.item)
+    let iterator = 0
+    let done = false
+    let closed = false
+    /** A batch reply: its items (the handles among them adopted), `done` set at the end. */
+    const settleBatch = (repr: string, base: number, generation: number) =>
+      Effect.gen(function* () {
+        const reply = yield* Effect.fromResult(parseReply(label, repr))
+        if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) {
+          return yield* new FramingError({
+            task: label,
+            reason: "not a batch reply",
+            received: excerpt(repr),
+          })
+        }
+        if (reply[0] === 1) {
+          // The board dropped its iterator at the end.
+          done = true
+          proxies.extra.delete(iterator)
+        }
+        const items: A[] = []
+        const entries = reply[1] as ReadonlyArray<PythonValue>
+        for (let i = 0; i < entries.length; i++) {
+          const item = yield* Effect.fromResult(readEntry(proxies, label, entries[i]!, base + i, generation))
+          if (decodeItem === undefined) items.push(item as A)
+          else if (item instanceof BoardProxy) {
+            // Kept by the board but wanted plain: dropped at the next exchange.
+            proxies.release(item.proxyId, item)
+            return yield* new ResultDecodeError({
+              task: label,
+              path: `$[${items.length}]`,
+              reason: `a ${item.typeName} is not a plain value the item schema can decode`,
+              received: item.toString(),
+            })
+          } else items.push(yield* Effect.fromResult(decodeItem(label, item, repr)))
+        }
+        return items
+      })
+    // The iterator is made and its first batch sent back in one exchange.
     const open = access({
       session,
       label,
       span: "belay.proxy.iterate",
       refs: [this],
-      keep: 1,
-      retain: true,
+      keep: 1 + batch,
+      retain: 1,
+      units: ITER_UNITS,
       timeout: options.timeout,
-      lines: (mark, id) => [`_belay_o(${mark},_belay_pk(${id},iter(${lookupCode(this.proxyId)})))`],
-      settle: (_repr, first) => Effect.succeed(first),
+      lines: (mark, first) => [
+        `_belay_pk(${first},iter(${lookupCode(this.proxyId)}))`,
+        `_belay_pb(${mark},${first},${first + 1},${batch})`,
+      ],
+      settle: (repr, first, generation) => {
+        iterator = first
+        return settleBatch(repr, first + 1, generation)
+      },
     })
-    return Effect.map(open, (iterator): ProxyIterator<A> => {
-      const proxies = sessionProxies(session)
-      let done = false
-      let closed = false
-      const fetch = access({
-        session,
-        label,
-        span: "belay.proxy.iterate",
-        refs: [],
-        keep: batch,
-        units: ITER_UNITS,
-        timeout: options.timeout,
-        lines: (mark, base) => [`_belay_pb(${mark},${iterator},${base},${batch})`],
-        settle: (repr, base, generation) =>
-          Effect.gen(function* () {
-            const reply = yield* Effect.fromResult(parseReply(label, repr))
-            if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) {
-              return yield* new FramingError({
-                task: label,
-                reason: "not a batch reply",
-                received: excerpt(repr),
-              })
-            }
-            if (reply[0] === 1) {
-              // The board dropped its iterator at the end.
-              done = true
-              proxies.extra.delete(iterator)
-            }
-            const items: A[] = []
-            const entries = reply[1] as ReadonlyArray<PythonValue>
-            for (let i = 0; i < entries.length; i++) {
-              const item = yield* Effect.fromResult(
-                readEntry(proxies, label, entries[i]!, base + i, generation),
-              )
-              if (decodeItem === undefined) items.push(item as A)
-              else if (item instanceof BoardProxy) {
-                // Kept by the board but wanted plain: dropped at the next exchange.
-                proxies.release(item.proxyId, item)
-                return yield* new ResultDecodeError({
-                  task: label,
-                  path: `$[${items.length}]`,
-                  reason: `a ${item.typeName} is not a plain value the item schema can decode`,
-                  received: item.toString(),
-                })
-              } else items.push(yield* Effect.fromResult(decodeItem(label, item, repr)))
-            }
-            return items
-          }),
-      })
-      const close = Effect.sync(() => {
-        closed = true
-        // Stopped before the end: the board still holds the iterator.
-        if (!done && proxies.extra.delete(iterator)) proxies.pending.push(iterator)
-      })
+    const fetch = access({
+      session,
+      label,
+      span: "belay.proxy.iterate",
+      refs: [],
+      keep: batch,
+      units: ITER_UNITS,
+      timeout: options.timeout,
+      lines: (mark, base) => [`_belay_pb(${mark},${iterator},${base},${batch})`],
+      settle: settleBatch,
+    })
+    // A session's first iteration deploys the iteration runtime in an exchange of its own: a
+    // small board's parser has no room for it and the opening lines together.
+    const deployed = executorContext(session).isMethodDeployed(proxyIterUnit.key, proxyIterUnit.source.hash)
+    const prime = access({
+      session,
+      label,
+      span: "belay.proxy.iterate",
+      refs: [this],
+      keep: 0,
+      units: ITER_UNITS,
+      timeout: options.timeout,
+      lines: (mark) => [`_belay_o(${mark},0)`],
+      settle: () => Effect.void,
+    })
+    return Effect.map(deployed ? open : Effect.andThen(prime, open), (first): ProxyIterator<A> => {
+      let waiting: ReadonlyArray<A> | undefined = first
       return {
         get done() {
-          return done || closed
+          return (done && waiting === undefined) || closed
         },
-        next: Effect.suspend(() => (done || closed ? Effect.succeed(undefined) : fetch)),
-        close,
+        next: Effect.suspend(() => {
+          if (closed) return Effect.succeed(undefined)
+          if (waiting !== undefined) {
+            const items = waiting
+            waiting = undefined
+            return Effect.succeed(items)
+          }
+          return done ? Effect.succeed(undefined) : fetch
+        }),
+        close: Effect.sync(() => {
+          closed = true
+          // Stopped before the end: the board still holds the iterator.
+          if (!done && proxies.extra.delete(iterator)) proxies.pending.push(iterator)
+        }),
       }
     })
   }

@@ -180,12 +180,12 @@ export class SessionProxies {
     return this.session.resources
       .track("ProxyRegistry", this.dropAll(), { resourceId: "proxy-registry", estimatedCost: 0 })
       .pipe(
-        Effect.tap((handle) =>
-          Effect.sync(() => {
-            this.tracked = handle
-          }),
-        ),
-        Effect.asVoid,
+        Effect.flatMap((handle) => {
+          // Two accesses registered at once: keep one (the other's cleanup has nothing of its own).
+          if (this.tracked?.isLive === true) return handle.forget
+          this.tracked = handle
+          return Effect.void
+        }),
         // Registering on an ended session runs the drop at once and fails with the session's error.
         Effect.catchTag("ResourceCleanupError", (error) => Effect.fail(sessionEnded(this.session, error))),
       )

@@ -42,6 +42,8 @@ describe("proxy objects on the QEMU micro:bit", () => {
           const more: BoardProxy[] = []
           for (let i = 0; i < 8; i++) more.push(yield* BoardProxy.make(session, "gc"))
           const withNine = yield* free(session)
+          // Released at once (one exchange each): the micro:bit's heap is small.
+          yield* Effect.forEach(more, (p) => p.release, { discard: true })
           const list = yield* BoardProxy.make(session, "[3, 1, 2]")
           yield* list.call("sort")
           const first = yield* list.index(0, Schema.Number)
@@ -51,7 +53,6 @@ describe("proxy objects on the QEMU micro:bit", () => {
           const withIteration = yield* free(session)
           const length = yield* list.callWith("count", { args: [30], result: Schema.Number })
           const memFree = yield* gcModule.call("mem_free")
-          yield* Effect.forEach(more, (p) => p.release, { discard: true })
           const registry = (yield* session.device.exec(registrySize)).trim()
           return {
             runtimeAndFirst: before - withFirst,
