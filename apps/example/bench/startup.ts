@@ -89,7 +89,16 @@ export const startupRows = async (ctx: BenchContext, extraEnv: NodeJS.ProcessEnv
       undefined,
       { ...env, BELAY_COMPILE_CACHE: "0" },
     ],
-    ["belay exec pass", ["exec", "pass", "--device", "virtual"], "virtual", TARGETS.execVirtual, env],
+    // The kept virtual board (the CLI's default): started by the first run, found by the others.
+    ["belay exec pass", ["exec", "pass", "--device", "virtual"], "virtual (kept)", TARGETS.execVirtual, env],
+    // The virtual board in the command's own process: its interpreter starts with every command.
+    [
+      "belay exec pass",
+      ["exec", "pass", "--device", "virtual?keep=false"],
+      "virtual (in the process)",
+      undefined,
+      env,
+    ],
   ] as const
   for (const [label, args, board, target, caseEnv] of cases) {
     const { ratio, belayMs, nodeMs } = await pairedRatio(args, caseEnv, runs)

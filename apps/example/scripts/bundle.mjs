@@ -7,9 +7,10 @@
  * run (see its opening comment): with that cache, loading the whole script costs less than
  * compiling the chunks one command needed. Modules a command imports dynamically (the parser, the
  * file system, the demo, the bench, the REPL, the virtual board) are still evaluated only when it
- * imports them. The virtual board's worker script is bundled beside it; the package's
- * dependencies stay `require`s from node_modules: serialport's native binding, and MicroPython's
- * WebAssembly build (the virtual board finds its `.wasm` file through it).
+ * imports them. The virtual board's worker script is bundled beside it, and so is the script of
+ * the kept virtual board's process; the package's dependencies stay `require`s from node_modules:
+ * serialport's native binding, and MicroPython's WebAssembly build (the virtual board finds its
+ * `.wasm` file through it).
  *
  * The script's first line names its content (`// belay-bundle <sha256>`): the compile cache is
  * kept per content, so a cache is never handed to another build of the script.
@@ -57,28 +58,129 @@ const serialPortClassOnly = {
  * becomes one import per module (`import * as Effect from "effect/Effect"`), which is what the
  * barrel re-exports.
  */
-const effectByModule = {
-  name: "effect-by-module",
-  setup(build) {
-    const barrel = readFileSync(createRequire(import.meta.url).resolve("effect"), "utf8")
-    const namespaces = new Set(
-      [...barrel.matchAll(/^export \* as (\w+) from "\.\/(\w+)\.js"/gm)]
-        .filter(([, name, file]) => name === file)
-        .map(([, name]) => name),
-    )
-    const byModule = (statement, names) => {
-      const specifiers = names
-        .split(",")
-        .map((n) => n.trim())
-        .filter((n) => n !== "" && !n.startsWith("type "))
-        .map((n) => /^(\w+)(?:\s+as\s+(\w+))?$/.exec(n))
-      if (specifiers.some((m) => m === null || !namespaces.has(m[1]))) return statement
-      return specifiers
-        .map(([, name, local]) => `import * as ${local ?? name} from "effect/${name}"`)
-        .join(";")
+const effectBarrel = readFileSync(createRequire(import.meta.url).resolve("effect"), "utf8")
+const effectNamespaces = new Set(
+  [...effectBarrel.matchAll(/^export \* as (\w+) from "\.\/(\w+)\.js"/gm)]
+    .filter(([, name, file]) => name === file)
+    .map(([, name]) => name),
+)
+const effectByModule = (statement, names) => {
+  const specifiers = names
+    .split(",")
+    .map((n) => n.trim())
+    .filter((n) => n !== "" && !n.startsWith("type "))
+    .map((n) => /^(\w+)(?:\s+as\s+(\w+))?$/.exec(n))
+  if (specifiers.some((m) => m === null || !effectNamespaces.has(m[1]))) return statement
+  return specifiers.map(([, name, local]) => `import * as ${local ?? name} from "effect/${name}"`).join(";")
+}
+
+/**
+ * A Belay package's entry (`@belay/transport`, `@belay/extensions`, `@belay/transport/serial`, ...)
+ * only re-exports its modules. In a bundle, importing one name through it initializes every module
+ * it re-exports that anything in the bundle uses (measured on `belay exec`: the executors, the file
+ * system and `node:child_process` came with the connection's one import, about 10 ms). An import
+ * through an entry becomes one import per module that defines the names, so a command initializes
+ * what it uses. A name the entry does not re-export plainly keeps the import through the entry.
+ */
+const barrelExports = new Map()
+const reExportsOf = (file) => {
+  let table = barrelExports.get(file)
+  if (table === undefined) {
+    table = new Map()
+    const source = readFileSync(file, "utf8")
+    for (const [, names, from] of source.matchAll(/^export\s*\{([^}]*)\}\s*from\s*"([^"]+)";?/gm)) {
+      const module = path.resolve(path.dirname(file), from)
+      for (const name of names.split(",").map((n) => n.trim())) {
+        const m = /^(?:type\s+)?(\w+)(?:\s+as\s+(\w+))?$/.exec(name)
+        if (m !== null && !name.startsWith("type ")) table.set(m[2] ?? m[1], { module, name: m[1] })
+      }
     }
-    build.onLoad({ filter: /[\\/]packages[\\/][^\\/]+[\\/]dist[\\/].*\.js$/ }, (args) => ({
-      contents: readFileSync(args.path, "utf8").replace(/import\s*\{([^}]*)\}\s*from\s*"effect"/g, byModule),
+    barrelExports.set(file, table)
+  }
+  return table
+}
+const belayByModule = (entry, statement, names, specifier) => {
+  if (entry === undefined) return statement
+  const table = reExportsOf(entry)
+  const kept = []
+  const byModule = new Map()
+  for (const raw of names.split(",").map((n) => n.trim())) {
+    if (raw === "" || raw.startsWith("type ")) continue
+    const m = /^(\w+)(?:\s+as\s+(\w+))?$/.exec(raw)
+    const found = m === null ? undefined : table.get(m[1])
+    if (found === undefined) {
+      kept.push(raw)
+      continue
+    }
+    const local = m[2] ?? m[1]
+    const list = byModule.get(found.module) ?? []
+    list.push(found.name === local ? local : `${found.name} as ${local}`)
+    byModule.set(found.module, list)
+  }
+  const statements = [...byModule].map(
+    ([module, list]) => `import { ${list.join(", ")} } from ${JSON.stringify(module)}`,
+  )
+  if (kept.length > 0) statements.push(`import { ${kept.join(", ")} } from ${JSON.stringify(specifier)}`)
+  // An import of types only leaves nothing to evaluate.
+  return statements.length === 0 ? "" : statements.join(";")
+}
+const IMPORT_NAMES = /import\s*\{([^}]*)\}\s*from\s*"(@belay\/[^"]+|effect)"/g
+const importsByModule = {
+  name: "imports-by-module",
+  setup(build) {
+    // The entry a specifier names, as esbuild resolves it from the importing file.
+    const entryOf = async (specifier, importer) => {
+      const found = await build.resolve(specifier, {
+        resolveDir: path.dirname(importer),
+        kind: "import-statement",
+      })
+      return found.errors.length === 0 ? found.path : undefined
+    }
+    const rewrite = async (file) => {
+      const source = readFileSync(file, "utf8")
+      const entries = new Map()
+      for (const [, , specifier] of source.matchAll(IMPORT_NAMES))
+        if (specifier !== "effect" && !entries.has(specifier))
+          entries.set(specifier, await entryOf(specifier, file))
+      return source.replace(IMPORT_NAMES, (statement, names, specifier) =>
+        specifier === "effect"
+          ? effectByModule(statement, names)
+          : belayByModule(entries.get(specifier), statement, names, specifier),
+      )
+    }
+    build.onLoad({ filter: /[\\/]packages[\\/][^\\/]+[\\/]dist[\\/].*\.js$/ }, async (args) => ({
+      contents: await rewrite(args.path),
+      loader: "js",
+    }))
+    build.onLoad({ filter: /[\\/]apps[\\/]example[\\/]src[\\/].*\.ts$/ }, async (args) => ({
+      contents: await rewrite(args.path),
+      loader: "ts",
+    }))
+  },
+}
+
+/**
+ * serialport logs through `debug`, which inspects the terminal and the environment as it loads
+ * (about 2 ms of every command on a serial board). Unless `DEBUG` is set, serialport gets loggers
+ * that do nothing, and `debug` itself is not loaded; with `DEBUG` set, it is, as before.
+ */
+const debugOnlyWhenAsked = {
+  name: "debug-only-when-asked",
+  setup(build) {
+    build.onResolve({ filter: /^debug$/ }, async (args) => {
+      if (args.pluginData === "real") return undefined
+      const real = await build.resolve("debug", {
+        resolveDir: args.resolveDir,
+        kind: args.kind,
+        pluginData: "real",
+      })
+      if (real.errors.length > 0) return undefined
+      return { path: real.path, namespace: "debug-when-asked" }
+    })
+    build.onLoad({ filter: /.*/, namespace: "debug-when-asked" }, (args) => ({
+      contents: `const quiet = Object.assign(() => {}, { enabled: false, namespace: "", log() {}, extend: () => quiet, destroy: () => true })
+module.exports = process.env.DEBUG ? require(${JSON.stringify(args.path)}) : () => quiet`,
+      resolveDir: path.dirname(args.path),
       loader: "js",
     }))
   },
@@ -113,6 +215,29 @@ const bindingsJavaScript = {
   },
 }
 
+/**
+ * The Linux binding lists ports by running `udevadm` (`linux-list.js` loads `node:child_process`,
+ * and with it the socket modules, about 3 ms), but Belay lists ports itself: the binding's list
+ * module loads the first time the binding's own `list` is called, not when a port opens.
+ */
+const LINUX_LIST = 'const linux_list_1 = require("./linux-list");'
+const linuxListWhenCalled = {
+  name: "linux-list-when-called",
+  setup(build) {
+    build.onLoad({ filter: /[\\/]@serialport[\\/]bindings-cpp[\\/]dist[\\/]linux\.js$/ }, (args) => {
+      const source = readFileSync(args.path, "utf8")
+      if (!source.includes(LINUX_LIST)) throw new Error(`bundle: ${args.path} no longer has ${LINUX_LIST}`)
+      return {
+        contents: source.replace(
+          LINUX_LIST,
+          'const linux_list_1 = { get linuxList() { return require("./linux-list").linuxList } };',
+        ),
+        loader: "js",
+      }
+    })
+  },
+}
+
 rmSync(outdir, { recursive: true, force: true })
 const scriptName = "belay-cli.cjs"
 const built = await esbuild.build({
@@ -138,7 +263,13 @@ const built = await esbuild.build({
   // the script's own URL (the virtual board's worker is put beside it).
   banner: { js: '"use strict";var __belayScriptUrl=require("node:url").pathToFileURL(__filename).href;' },
   legalComments: "none",
-  plugins: [serialPortClassOnly, effectByModule, bindingsJavaScript],
+  plugins: [
+    serialPortClassOnly,
+    importsByModule,
+    debugOnlyWhenAsked,
+    bindingsJavaScript,
+    linuxListWhenCalled,
+  ],
   metafile: true,
   logLevel: "warning",
 })
@@ -165,6 +296,27 @@ await esbuild.build({
   target: "node20.19",
   minify: process.env.BELAY_BUNDLE_MINIFY !== "0",
   external: Object.keys(dependencies ?? {}),
+  legalComments: "none",
+  logLevel: "warning",
+})
+
+// The kept virtual board's process (`--device virtual` starts it detached, from the script beside
+// the module that starts it): bundled on its own, beside the worker it starts.
+await esbuild.build({
+  absWorkingDir: packageDir,
+  entryPoints: [path.join(virtualDeviceDir, "virtualBoardServer.js")],
+  outfile: path.join(outdir, "virtualBoardServer.js"),
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  target: "node20.19",
+  minify: process.env.BELAY_BUNDLE_MINIFY !== "0",
+  external: Object.keys(dependencies ?? {}),
+  // The WebREPL server's `ws` (in the script, unused by the kept board) is CommonJS that requires
+  // Node's modules: an ES module has no `require` of its own to give it.
+  banner: {
+    js: 'import { createRequire as __belayCreateRequire } from "node:module";const require=__belayCreateRequire(import.meta.url);',
+  },
   legalComments: "none",
   logLevel: "warning",
 })

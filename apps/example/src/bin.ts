@@ -4,7 +4,7 @@
  * argument parser; every other command line goes to the full parser. Nothing else is evaluated
  * until it is needed (the bundle initializes a dynamically imported module when it is imported).
  */
-import { opensVirtualBoard } from "./cli/DeviceArgument.js"
+import { opensInProcessVirtualBoard } from "./cli/DeviceArgument.js"
 import { recognize } from "./cli/FastPath.js"
 
 /**
@@ -14,9 +14,10 @@ import { recognize } from "./cli/FastPath.js"
  * process.exitCode = await run(["exec", "print(1)"])
  */
 export const run = async (args: ReadonlyArray<string>): Promise<number> => {
-  // The virtual board's interpreter takes longer to start (a thread, then MicroPython) than the
-  // rest of the command takes to load: started first, the two overlap.
-  if (opensVirtualBoard(args, process.env))
+  // The in-process virtual board's interpreter (`virtual?keep=false`) takes longer to start (a
+  // thread, then MicroPython) than the rest of the command takes to load: started first, the two
+  // overlap. The kept virtual board (the default) runs in a process of its own.
+  if (opensInProcessVirtualBoard(args, process.env))
     (await import("@belay/virtual-device/warm-up")).warmUpVirtualBoard()
   const command = recognize(args)
   if (command !== undefined) {

@@ -6,7 +6,7 @@
  */
 import { readFile } from "node:fs/promises"
 import { DeviceSessionManager } from "@belay/core"
-import { DeviceCommunication } from "@belay/transport"
+import { DeviceCommunication, MinifyPython, minifyPython } from "@belay/transport"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
@@ -23,10 +23,12 @@ import { ExitCode, type Failure, UsageError } from "./cli/Failure.js"
 import { fileCommands } from "./cli/Files.js"
 import { UNSET_DEVICE } from "./cli/Flags.js"
 import { fsCommand } from "./cli/Fs.js"
-import { boardText, print, printJson, write, writeError } from "./cli/Output.js"
+import { installCommands } from "./cli/Install.js"
+import { boardText, print, printJson, watchStreams, write, writeError } from "./cli/Output.js"
 import { qemuCommand } from "./cli/Qemu.js"
 import { runToExitCode } from "./cli/Run.js"
 import { cliVersion } from "./cli/Version.js"
+import { virtualCommand } from "./cli/Virtual.js"
 
 /** What `exec` and `eval` do once their arguments are parsed (replaceable to test the parser). */
 export interface Actions {
@@ -41,13 +43,19 @@ const root = Command.make("belay").pipe(
     device: Flag.String("device").pipe(
       Flag.withAlias("d"),
       Flag.withDescription(
-        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, serial:<port>[?baud=115200], exec:<command> (a process on pipes; a MicroPython unix build named micropython... gets -i so that its REPL runs on them), exec-pty:<command> (a process on a raw pseudo-terminal, for one that wants a terminal: ssh -t, docker run -it; needs util-linux's script), qemu:microbit[?firmware=<hex>] (an emulated micro:bit, kept running between commands until `belay qemu stop`; ?keep=false for one that stops with the command), tcp:host:port (a raw TCP byte stream: socat, ESP-Link, ser2net's tcp), rfc2217:host:port[?baud=115200] (a serial port behind a telnet RFC 2217 server such as ser2net), ws://<host>[:8266] (a board's WebREPL; password from BELAY_WEBREPL_PASSWORD, the config file's webReplPassword, or asked on a terminal), virtual (MicroPython in WebAssembly, no hardware), list (the ports), or an alias from the config file. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
+        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, usb:vid=2e8a,pid=0005[,serial=..,manufacturer=..,location=..] (the one serial port whose USB identity matches every field given: ids in hex, any case; manufacturer any part of it; location as `belay ports` shows it), serial:<port>[?baud=115200], exec:<command> (a process on pipes; a MicroPython unix build named micropython... gets -i so that its REPL runs on them), exec-pty:<command> (a process on a raw pseudo-terminal, for one that wants a terminal: ssh -t, docker run -it; needs util-linux's script), qemu:microbit[?firmware=<hex>] (an emulated micro:bit, kept running between commands until `belay qemu stop`; ?keep=false for one that stops with the command), tcp:host:port (a raw TCP byte stream: socat, ESP-Link, ser2net's tcp), rfc2217:host:port[?baud=115200] (a serial port behind a telnet RFC 2217 server such as ser2net), ws://<host>[:8266] (a board's WebREPL; password from BELAY_WEBREPL_PASSWORD, the config file's webReplPassword, or asked on a terminal), virtual (MicroPython in WebAssembly, no hardware; kept running between commands, one per flash folder, until `belay virtual stop` or 15 minutes without a command; ?keep=false for one in the command's own process), list (the ports), or an alias from the config file. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
       ),
       Flag.withDefault(UNSET_DEVICE),
     ),
     json: Flag.Boolean("json").pipe(
       Flag.withDescription("print machine-readable JSON"),
       Flag.withDefault(false),
+    ),
+    minify: Flag.Boolean("minify").pipe(
+      Flag.withDescription(
+        'send Python minified (run files, the demo\'s board functions): comments, docstrings and blank lines removed, one space per indent level, every line keeping its number (the default); --no-minify sends it as written, as BELAY_MINIFY=0 or "minify": false in the config file do',
+      ),
+      Flag.withDefault(true),
     ),
     unchecked: Flag.Boolean("unchecked").pipe(
       Flag.withDescription(
@@ -67,6 +75,10 @@ const root = Command.make("belay").pipe(
   ]),
 )
 
+/** The code of a `run` file as it travels: minified, unless `--no-minify`, `BELAY_MINIFY=0` or the config file says otherwise. */
+const sendable = (code: string) =>
+  MinifyPython.use((minify) => Effect.succeed(minify ? minifyPython(code) : code))
+
 const run = Command.make(
   "run",
   {
@@ -85,15 +97,15 @@ const run = Command.make(
       })
       if (noFollow) {
         const { startDetached } = yield* Effect.promise(() => import("./cli/RunDetached.js"))
-        yield* onBoard(device, startDetached(code))
+        yield* onBoard(device, Effect.flatMap(sendable(code), startDetached))
         writeError(`${file} started on the board; its output is not followed\n`)
         return
       }
       const text = boardText()
       yield* onBoard(
         device,
-        Effect.flatMap(DeviceCommunication, (d) =>
-          Stream.runForEach(d.execStream(code, { timeout: Number.POSITIVE_INFINITY }), (out) =>
+        Effect.flatMap(Effect.all([DeviceCommunication, sendable(code)]), ([d, sent]) =>
+          Stream.runForEach(d.execStream(sent, { timeout: Number.POSITIVE_INFINITY }), (out) =>
             print(text(out)),
           ),
         ),
@@ -136,7 +148,10 @@ const info = Command.make("info", {}, () =>
       ["link", report.link],
       ["board", c.machine],
       ["platform", c.platform],
-      ["MicroPython", `${c.version} (${c.implementation})`],
+      [
+        "firmware",
+        `${c.flavor === "circuitpython" ? "CircuitPython" : "MicroPython"} ${c.version} (${c.implementation})`,
+      ],
       ["raw-paste", c.rawPaste ? `yes (window ${c.rawPasteWindow} B)` : "no"],
       ["threads", c.threads ? "yes" : "no"],
       ["hashlib", c.hashAlgorithms.length > 0 ? c.hashAlgorithms.join(", ") : "no"],
@@ -160,21 +175,23 @@ const ports = Command.make("ports", {}, () =>
   Effect.gen(function* () {
     const { json } = yield* root
     const { listSerialPorts } = yield* Effect.promise(() => import("@belay/transport/serial"))
+    const { portsTable } = yield* Effect.promise(() => import("./cli/Ports.js"))
     const list = yield* listSerialPorts()
     if (json) return printJson(list)
-    if (list.length === 0) write("no serial ports found\n")
-    for (const p of list) {
-      const id = p.vendorId ? `${p.vendorId}:${p.productId ?? "????"}` : "-"
-      write(
-        `${p.path.padEnd(20)} ${id.padEnd(10)} ${p.manufacturer ?? ""}${p.likelyMicroPython ? "  (likely MicroPython)" : ""}\n`,
-      )
-    }
+    write(portsTable(list))
   }),
 ).pipe(
   Command.withDescription(
-    "list serial ports with their USB ids and serial numbers (for --device id:<serial number>)",
+    "list serial ports with the fields --device usb: matches on (vid:pid, serial number, manufacturer, location) and whether they look like a MicroPython board",
   ),
-  Command.withExamples([{ command: "belay ports --json", description: "as JSON, with every field" }]),
+  Command.withExamples([
+    { command: "belay ports", description: "a table of the ports" },
+    { command: "belay ports --json", description: "as JSON, with every field" },
+    {
+      command: "belay exec 'print(1)' --device usb:vid=2e8a,pid=0005,serial=E6614C311B7E6F35",
+      description: "then name a board by what tells it apart",
+    },
+  ]),
 )
 
 const repl = Command.make(
@@ -230,15 +247,31 @@ const rtc = Command.make(
   "rtc",
   {
     set: Flag.Boolean("set").pipe(
-      Flag.withDescription("set the board's clock to the host's local time first"),
+      Flag.withDescription(
+        "set the board's clock from this computer's first: the next whole second, sent half a round trip early so that it lands on it",
+      ),
+      Flag.withDefault(false),
+    ),
+    utc: Flag.Boolean("utc").pipe(
+      Flag.withDescription(
+        "the board's clock holds UTC (set it so, read it so), not this computer's local time",
+      ),
       Flag.withDefault(false),
     ),
   },
-  ({ set }) =>
-    Effect.flatMap(Effect.all([root, machine()]), ([{ device, json }, m]) => m.rtc(device, set, json)),
+  ({ set, utc }) =>
+    Effect.flatMap(Effect.all([root, machine()]), ([{ device, json }, m]) =>
+      m.rtc(device, { set, json, utc }),
+    ),
 ).pipe(
-  Command.withDescription("print the board's real-time clock (machine.RTC), or --set it from the host"),
-  Command.withExamples([{ command: "belay rtc --set", description: "set the board's clock to now" }]),
+  Command.withDescription(
+    "print the board's real-time clock (machine.RTC) and how far it is from this computer's, in ms (positive: the board is ahead); --set sets it first. The read waits (up to a second) for the board's seconds to tick, so the offset is good to about half a round trip (the ± printed), whatever the tuple's subseconds mean on that board. A board without machine.RTC is refused (exit 1) before anything is set. --json: datetime (the tuple), zone, offsetMs, uncertaintyMs, roundTripMs, and set (the same for the set)",
+  ),
+  Command.withExamples([
+    { command: "belay rtc", description: "the board's clock and its offset from this computer's" },
+    { command: "belay rtc --set", description: "set the board's clock to this computer's local time" },
+    { command: "belay rtc --set --utc --json", description: "set it to UTC; the figures as JSON" },
+  ]),
 )
 
 const sleep = Command.make(
@@ -282,6 +315,35 @@ const bench = Command.make("bench", {}, () =>
 ).pipe(
   Command.withDescription("measure latency and throughput on the board"),
   Command.withExamples([{ command: "belay bench --device a0 --json", description: "the figures as JSON" }]),
+)
+
+const latency = Command.make(
+  "latency",
+  {
+    count: Flag.Int("count").pipe(
+      Flag.withAlias("n"),
+      Flag.withDescription("round trips to time (1 to 100000)"),
+      Flag.withDefault(100),
+    ),
+  },
+  ({ count }) =>
+    Effect.gen(function* () {
+      const { device, json, unchecked } = yield* root
+      const { runLatency } = yield* Effect.promise(() => import("./cli/Latency.js"))
+      yield* onBoard(
+        device,
+        runLatency(count, json, unchecked || process.env.BELAY_INTEGRITY === "unchecked"),
+      )
+    }),
+).pipe(
+  Command.withDescription(
+    'time round trips to the board: one after another, each the least exchange there is, exec("pass") (the code sent, compiled and run on the board, its end markers and the prompt back, from the call to its result on this computer), after one untimed exchange that sets the connection up; checked end to end like every call, or the bare raw-REPL exchange with --unchecked. Prints min, median, mean, max, standard deviation and p99 in ms and a histogram (--json: the figures, the histogram and every sample)',
+  ),
+  Command.withExamples([
+    { command: "belay latency", description: "100 round trips on the board plugged in" },
+    { command: "belay latency -n 1000 --unchecked", description: "1000 bare raw-REPL exchanges" },
+    { command: "belay latency --device virtual --json", description: "the figures as JSON" },
+  ]),
 )
 
 /**
@@ -330,14 +392,17 @@ export const makeCli = (actions: Actions = boardActions) => {
       info,
       fsCommand(root),
       ...fileCommands(root),
+      ...installCommands(root),
       repl,
       softReset,
       reset,
       rtc,
       sleep,
       bench,
+      latency,
       ports,
       qemuCommand(root),
+      virtualCommand(root),
     ]),
   )
 }
@@ -414,7 +479,12 @@ const portsAlias = (args: ReadonlyArray<string>): Array<string> => {
 export const main = (args: ReadonlyArray<string>): Promise<number> => {
   // Read by the board's options (`BELAY_INTEGRITY`) when the command connects.
   if (args.includes("--unchecked")) process.env.BELAY_INTEGRITY = "unchecked"
+  // Read by the board's options (`BELAY_MINIFY`), over the config file's `minify`.
+  if (args.includes("--no-minify")) process.env.BELAY_MINIFY = "0"
+  else if (args.includes("--minify")) process.env.BELAY_MINIFY = "1"
   const json = args.includes("--json")
+  // The parser prints help through `console`: stdout is watched from the start.
+  watchStreams()
   const cli = makeCli()
   const runLine = (argv: ReadonlyArray<string>) => {
     const parsed = Command.runWith(cli, { version: cliVersion() })(argv).pipe(

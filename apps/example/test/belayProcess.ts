@@ -1,8 +1,10 @@
 /**
  * The `belay` command spawned as a user runs it, for the whole-process tests: a temporary home
  * (the virtual board keeps its flash in `BELAY_VIRTUAL_DIR` there between invocations, as a real
- * board keeps its files), running the command to its end or watching it run, and the boards that
- * outlive the command (the virtual board behind a pseudo-terminal, the QEMU micro:bit).
+ * board keeps its files, and the kept boards are recorded in its own runtime folder,
+ * `XDG_RUNTIME_DIR`), running the command to its end or watching it run, and the boards that
+ * outlive the command (the virtual board behind a pseudo-terminal, the QEMU micro:bit). The kept
+ * virtual boards the commands started are stopped after the file's tests.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
@@ -64,6 +66,8 @@ interface StartOptions {
   readonly env?: NodeJS.ProcessEnv
   /** `pipe` to type into the command (`child.stdin`); default `ignore`. */
   readonly stdin?: "pipe" | "ignore"
+  /** The command's working directory (default: the test runner's). */
+  readonly cwd?: string
 }
 
 /** A running command; `until` waits for text on its stdout or stderr. */
@@ -73,6 +77,16 @@ export interface RunningBelay {
   readonly until: (text: string | RegExp, stream?: "stdout" | "stderr") => Promise<void>
 }
 
+/** The runtime folder of a test's home: the kept boards' state files go in its `belay` folder. */
+export const runtimeDir = (home: string) => path.join(home, "runtime")
+
+/** Stop the kept virtual boards recorded in `home`'s runtime folder; what was stopped. */
+export const stopKeptVirtualBoardsOf = async (home: string) => {
+  const { stopKeptVirtualBoards } = await import("@belay/virtual-device")
+  const { Effect } = await import("effect")
+  return Effect.runPromise(stopKeptVirtualBoards({ stateDir: path.join(runtimeDir(home), "belay") }))
+}
+
 const startIn = (home: string, args: ReadonlyArray<string>, options: StartOptions = {}): RunningBelay => {
   const child = spawn(process.execPath, [bin, ...args], {
     env: {
@@ -80,10 +94,12 @@ const startIn = (home: string, args: ReadonlyArray<string>, options: StartOption
       // The virtual board unless a test says otherwise, and a config folder of the test's own.
       BELAY_DEVICE: "virtual",
       XDG_CONFIG_HOME: path.join(home, "config"),
+      XDG_RUNTIME_DIR: runtimeDir(home),
       BELAY_VIRTUAL_DIR: path.join(home, "flash"),
       ...options.env,
     },
     stdio: [options.stdin ?? "ignore", "pipe", "pipe"],
+    ...(options.cwd !== undefined && { cwd: options.cwd }),
   })
   let stdout = ""
   let stderr = ""
@@ -135,6 +151,8 @@ export const belayCommand = (prefix: string) => {
     home = await mkdtemp(path.join(os.tmpdir(), prefix))
   })
   afterAll(async () => {
+    // The kept virtual boards its commands started: nothing may outlive the tests, whatever failed.
+    if (home !== "") await stopKeptVirtualBoardsOf(home)
     await rm(home, { recursive: true, force: true })
   })
   return {

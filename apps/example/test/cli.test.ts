@@ -114,7 +114,8 @@ describe("belay on the virtual board", () => {
     const bench = await belay(["bench", "--json"], { timeoutMs: 120_000 })
     expect(bench.code).toBe(0)
     const report = stdoutJson(bench)
-    expect(report.link).toBe("virtual")
+    // The kept virtual board (the CLI's default), reached over a local TCP connection.
+    expect(report.link).toMatch(/^virtual \(kept, tcp:127\.0\.0\.1:\d+\)$/)
     expect(report.rows.map((r: { layer: string }) => r.layer)).toEqual([
       "transport",
       "executors",

@@ -5,7 +5,8 @@ import { baseName, boardArgument, namesDirectory, operand } from "../src/cli/Boa
 import { chainDevice, splitChain } from "../src/cli/Chain.js"
 import { landing } from "../src/cli/Copy.js"
 import { treeLines } from "../src/cli/FileActions.js"
-import { rtcTuple } from "../src/cli/Machine.js"
+import { offsetText } from "../src/cli/Machine.js"
+import { portsTable } from "../src/cli/Ports.js"
 
 // The pure parts of the mpremote-style commands: how operands, chains, trees and clock tuples read.
 
@@ -71,9 +72,12 @@ describe("tree drawing", () => {
 })
 
 describe("the board's clock", () => {
-  it("is set from the host's local time as machine.RTC().datetime takes it (weekday: Monday is 0)", () => {
-    expect(rtcTuple(new Date(2024, 0, 1, 3, 4, 5))).toEqual([2024, 1, 1, 0, 3, 4, 5, 0])
-    expect(rtcTuple(new Date(2024, 0, 7, 23, 59, 58))).toEqual([2024, 1, 7, 6, 23, 59, 58, 0])
+  it("its offset from this computer's, in ms with the sign in words", () => {
+    expect(offsetText(3.25, 0.4)).toBe("3.3 ms ahead of this computer (±0.4 ms)")
+    expect(offsetText(-12.04, 0.5)).toBe("12.0 ms behind this computer (±0.5 ms)")
+    expect(offsetText(-0.2, 0.5)).toBe("the same as this computer's, -0.2 ms (±0.5 ms)")
+    expect(offsetText(-90_000, 0.4)).toBe("90000.0 ms (about 1.5 minutes) behind this computer (±0.4 ms)")
+    expect(offsetText(2 * 365.25 * 86_400_000, 1)).toMatch(/^63115200000\.0 ms \(about 2\.0 years\) ahead of/)
   })
 })
 
@@ -91,5 +95,30 @@ describe("board files copied to the host", () => {
       const refused = Effect.runSync(Effect.flip(landing("backup", root, boardPath)))
       expect(refused._tag).toBe("PathTraversalError")
     }
+  })
+})
+
+describe("the ports table", () => {
+  it("shows the fields --device usb: matches on, a dash where a port does not say", () => {
+    expect(portsTable([])).toBe("no serial ports found\n")
+    expect(
+      portsTable([
+        {
+          path: "/dev/ttyACM0",
+          vendorId: "2e8a",
+          productId: "0005",
+          serialNumber: "E6614C311B7E6F35",
+          manufacturer: "MicroPython",
+          locationId: "1-1.4:1.0",
+          likelyMicroPython: true,
+        },
+        { path: "/dev/ttyS0", likelyMicroPython: false },
+      ]).split("\n"),
+    ).toEqual([
+      "port          vid:pid    serial            manufacturer  location",
+      "/dev/ttyACM0  2e8a:0005  E6614C311B7E6F35  MicroPython   1-1.4:1.0  likely MicroPython",
+      "/dev/ttyS0    -          -                 -             -",
+      "",
+    ])
   })
 })

@@ -135,7 +135,8 @@ describe("file commands on the virtual board", () => {
     const dir = await hostDir("cwd")
     const local = path.join(dir, "x.py")
     await writeFile(local, "X = 1\n")
-    // os.chdir lasts as long as the board's RAM: one chain, one connection.
+    // os.chdir lasts as long as the board's RAM: here one chain, one connection. The kept virtual
+    // board keeps its RAM between commands too, so the chain goes back to / at its end.
     const chain = await belay([
       "mkdir",
       "/work/sub",
@@ -169,6 +170,9 @@ describe("file commands on the virtual board", () => {
       "sync",
       dir,
       "synced",
+      "+",
+      "exec",
+      "os.chdir('/')",
     ])
     expect(chain.code).toBe(0)
     expect(chain.stdout).toContain(`${local} -> :/work/main.py`)
@@ -244,9 +248,12 @@ describe("board control and chains on the virtual board", () => {
   it("+ chains commands on one connection: the board's RAM carries from one to the next", async () => {
     const chain = await belay(["exec", "x = 41", "+", "exec", "x += 1", "+", "eval", "x"])
     expect(chain).toMatchObject({ code: 0, stdout: "42\n" })
-    // Separate invocations are separate connections (the virtual board starts afresh).
-    const alone = await belay(["eval", "x"])
+    // Separate invocations are separate connections: the kept virtual board (the default) keeps
+    // its RAM between them, as a real board does; one in the command's own process starts afresh.
+    expect(await belay(["eval", "x"])).toMatchObject({ code: 0, stdout: "42\n" })
+    const alone = await belay(["eval", "x", "-d", "virtual?keep=false"])
     expect(alone.code).toBe(1)
+    expect(alone.stderr).toContain("NameError")
     const stops = await belay(["exec", "print('a')", "+", "exec", "1/0", "+", "exec", "print('never')"])
     expect(stops.code).toBe(1)
     expect(stops.stdout).toBe("a\n")
@@ -293,10 +300,25 @@ describe("board control and chains on the virtual board", () => {
     expect(chain.stderr).toBe("")
     expect(chain.code).toBe(0)
     const [set, , afterReset, now] = chain.stdout.split("\n")
-    expect(set).toMatch(/^2000-01-02 03:04:0[5-9]$/)
+    expect(set).toMatch(
+      /^2000-01-02 03:04:0[5-9], local time; the board is \d+\.\d ms \(about \d+\.\d years\) behind this computer \(±\d+\.\d ms\)$/,
+    )
     // 2 January 2000 was a Sunday: the board keeps the weekday (Monday is 0).
-    expect(JSON.parse(afterReset ?? "[]").slice(0, 4)).toEqual([2000, 1, 2, 6])
-    const [year, month, day, weekday] = JSON.parse(now ?? "[]")
+    const kept = JSON.parse(afterReset ?? "{}")
+    expect(kept.datetime.slice(0, 4)).toEqual([2000, 1, 2, 6])
+    expect(kept).toMatchObject({
+      zone: "local",
+      offsetMs: expect.any(Number),
+      uncertaintyMs: expect.any(Number),
+    })
+    expect(kept.offsetMs).toBeLessThan(-20 * 365 * 86_400_000)
+    expect(kept.set).toBeUndefined()
+    const synced = JSON.parse(now ?? "{}")
+    // Set from this computer's clock, aimed at a whole second: the board now reads it.
+    expect(synced.set.datetime[7]).toBe(0)
+    expect(Math.abs(synced.offsetMs)).toBeLessThan(250)
+    expect(synced.uncertaintyMs).toBeGreaterThan(0)
+    const [year, month, day, weekday] = synced.datetime
     const host = new Date()
     expect([year, month, day, weekday]).toEqual([
       host.getFullYear(),
@@ -305,8 +327,45 @@ describe("board control and chains on the virtual board", () => {
       (host.getDay() + 6) % 7,
     ])
     // A new process powers on a new board, whose clock starts at the host's (UTC) time.
-    const fresh = await belay(["rtc", "--json"])
-    expect(stdoutJson(fresh)[0]).toBe(new Date().getUTCFullYear())
+    const fresh = await belay(["rtc", "--json", "--utc"])
+    expect(stdoutJson(fresh).datetime[0]).toBe(new Date().getUTCFullYear())
+    expect(Math.abs(stdoutJson(fresh).offsetMs)).toBeLessThan(250)
+  })
+
+  it("syncClock in the config file sets the clock on connect; BELAY_SYNC_CLOCK wins; a bad value is a usage error", async () => {
+    const dir = path.join(cli.home(), "config", "belay")
+    await mkdir(dir, { recursive: true })
+    const file = path.join(dir, "config.json")
+    // Each command powers on a fresh virtual board, at UTC; set to the local time of +05:30, it
+    // reads 5.5 hours ahead in UTC.
+    const env = { TZ: "Asia/Kolkata" }
+    const utcOffset = async (extra: Record<string, string> = {}) => {
+      const result = await belay(["rtc", "--json", "--utc"], { env: { ...env, ...extra } })
+      expect(result.code, result.stderr).toBe(0)
+      return stdoutJson(result).offsetMs as number
+    }
+    const KOLKATA = 5.5 * 3_600_000
+    try {
+      expect(Math.abs(await utcOffset())).toBeLessThan(250)
+      await writeFile(file, JSON.stringify({ syncClock: "local" }))
+      expect(Math.abs((await utcOffset()) - KOLKATA)).toBeLessThan(250)
+      await writeFile(file, JSON.stringify({ syncClock: true }))
+      expect(Math.abs((await utcOffset()) - KOLKATA)).toBeLessThan(250)
+      expect(Math.abs(await utcOffset({ BELAY_SYNC_CLOCK: "false" }))).toBeLessThan(250)
+      await writeFile(file, JSON.stringify({ syncClock: "utc" }))
+      expect(Math.abs(await utcOffset())).toBeLessThan(250)
+      expect(Math.abs((await utcOffset({ BELAY_SYNC_CLOCK: "local" })) - KOLKATA)).toBeLessThan(250)
+      await writeFile(file, JSON.stringify({ syncClock: "yes" }))
+      const broken = await belay(["rtc"], { env })
+      expect(broken.code).toBe(2)
+      expect(broken.stderr).toContain(`has a "syncClock" that is not "local", "utc", true or false`)
+      await writeFile(file, "{}")
+      const badEnv = await belay(["rtc"], { env: { BELAY_SYNC_CLOCK: "sometimes" } })
+      expect(badEnv.code).toBe(2)
+      expect(badEnv.stderr).toContain("BELAY_SYNC_CLOCK")
+    } finally {
+      await rm(file, { force: true })
+    }
   })
 
   it("reset: machine.reset(), then a new connection once the board answers; RAM gone, boot.py and main.py run, files kept", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { lastDeviceArgument, opensVirtualBoard } from "../src/cli/DeviceArgument.js"
+import { lastDeviceArgument, opensInProcessVirtualBoard } from "../src/cli/DeviceArgument.js"
 
 describe("the device a command line names, before anything loads", () => {
   it("is the last --device, -d or --device= given, anywhere in a chain", () => {
@@ -9,17 +9,24 @@ describe("the device a command line names, before anything loads", () => {
     expect(lastDeviceArgument(["ls"])).toBeUndefined()
   })
 
-  it("opens the virtual board: a virtual device given or set, or the demo with none; never ports, qemu or help", () => {
-    expect(opensVirtualBoard(["exec", "pass", "--device", "virtual"], {})).toBe(true)
-    expect(opensVirtualBoard(["ls", "-d", "virtual?flash=/tmp/f"], {})).toBe(true)
-    expect(opensVirtualBoard(["ls"], { BELAY_DEVICE: "virtual" })).toBe(true)
-    expect(opensVirtualBoard(["ls", "-d", "a0"], { BELAY_DEVICE: "virtual" })).toBe(false)
-    expect(opensVirtualBoard(["demo"], {})).toBe(true)
-    expect(opensVirtualBoard(["demo", "--device", "serial:/dev/ttyACM0"], {})).toBe(false)
-    expect(opensVirtualBoard(["ports"], { BELAY_DEVICE: "virtual" })).toBe(false)
-    expect(opensVirtualBoard(["qemu", "stop"], { BELAY_DEVICE: "virtual" })).toBe(false)
-    expect(opensVirtualBoard(["exec", "--help"], { BELAY_DEVICE: "virtual" })).toBe(false)
-    expect(opensVirtualBoard(["exec", "pass"], { BELAY_DEVICE: "" })).toBe(false)
-    expect(opensVirtualBoard([], { BELAY_DEVICE: "virtual" })).toBe(false)
+  it("opens the virtual board in this process only with keep=false; never for ports, qemu, virtual or help", () => {
+    expect(opensInProcessVirtualBoard(["exec", "pass", "--device", "virtual?keep=false"], {})).toBe(true)
+    expect(opensInProcessVirtualBoard(["ls", "-d", "virtual?dir=/tmp/f&keep=0"], {})).toBe(true)
+    expect(opensInProcessVirtualBoard(["ls"], { BELAY_DEVICE: "virtual?keep=no" })).toBe(true)
+    // The kept board (the CLI's default) runs in a process of its own.
+    expect(opensInProcessVirtualBoard(["exec", "pass", "--device", "virtual"], {})).toBe(false)
+    expect(opensInProcessVirtualBoard(["ls", "-d", "virtual?keep=true"], {})).toBe(false)
+    expect(opensInProcessVirtualBoard(["ls", "-d", "virtual?keeper=false"], {})).toBe(false)
+    expect(opensInProcessVirtualBoard(["demo"], {})).toBe(false)
+    expect(opensInProcessVirtualBoard(["ls", "-d", "a0"], { BELAY_DEVICE: "virtual?keep=false" })).toBe(false)
+    expect(opensInProcessVirtualBoard(["demo", "--device", "serial:/dev/ttyACM0"], {})).toBe(false)
+    expect(opensInProcessVirtualBoard(["ports"], { BELAY_DEVICE: "virtual?keep=false" })).toBe(false)
+    expect(opensInProcessVirtualBoard(["qemu", "stop"], { BELAY_DEVICE: "virtual?keep=false" })).toBe(false)
+    expect(opensInProcessVirtualBoard(["virtual", "stop"], { BELAY_DEVICE: "virtual?keep=false" })).toBe(
+      false,
+    )
+    expect(opensInProcessVirtualBoard(["exec", "--help"], { BELAY_DEVICE: "virtual?keep=false" })).toBe(false)
+    expect(opensInProcessVirtualBoard(["exec", "pass"], { BELAY_DEVICE: "" })).toBe(false)
+    expect(opensInProcessVirtualBoard([], { BELAY_DEVICE: "virtual?keep=false" })).toBe(false)
   })
 })

@@ -211,8 +211,14 @@ describe("every command on the QEMU micro:bit through --device serial:/dev/pts/N
     await mkdir(path.join(dir, "tree"), { recursive: true })
     await writeFile(path.join(dir, "tree", "a.py"), "A = 1\n")
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
-      [["rtc"], /no machine\.RTC, so it has no real-time clock/],
-      [["rtc", "--set"], /no machine\.RTC, so it has no real-time clock/],
+      [
+        ["rtc"],
+        /reading the board's clock needs machine\.RTC with datetime\(\), which this board does not have/,
+      ],
+      [
+        ["rtc", "--set"],
+        /setting the board's clock needs machine\.RTC with datetime\(\), which this board does not have/,
+      ],
       [["df"], /os\.statvfs, which this board does not have/],
       [["cp", "-r", path.join(dir, "tree"), ":"], /needs directories \(its filesystem is flat/],
       [["tree", "lib"], /needs directories \(its filesystem is flat/],
@@ -227,7 +233,7 @@ describe("every command on the QEMU micro:bit through --device serial:/dev/pts/N
     }
     const json = await belay(["rtc", "--json"])
     expect(json.code).toBe(1)
-    expect(stdoutJson(json)).toMatchObject({ error: "BoardAnswerError", exitCode: 1 })
+    expect(stdoutJson(json)).toMatchObject({ error: "CapabilityMissingError", exitCode: 1 })
   })
 
   it("the exit-code table under --json: a Python exception 1, a missing file 1, usage 2", async () => {

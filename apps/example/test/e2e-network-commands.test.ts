@@ -283,9 +283,17 @@ describe.each(links)("$name", (link) => {
     expect(chain.stderr).toBe("")
     expect(chain.code).toBe(0)
     const lines = chain.stdout.split("\n")
-    expect(lines[0]).toMatch(/^2001-02-03 04:05:0[6-9]$/)
-    expect(lines[2]).toMatch(/^2001-02-03 04:05:\d\d$/)
-    const [year, month, day, weekday] = JSON.parse(lines[3] ?? "[]")
+    expect(lines[0]).toMatch(
+      /^2001-02-03 04:05:0[6-9], local time; the board is \d+\.\d ms \(about \d+\.\d years\) behind this computer \(±\d+\.\d ms\)$/,
+    )
+    expect(lines[2]).toMatch(
+      /^2001-02-03 04:05:\d\d, local time; the board is \d+\.\d ms \(about \d+\.\d years\) behind this computer \(±\d+\.\d ms\)$/,
+    )
+    const { datetime, set, offsetMs } = JSON.parse(lines[3] ?? "{}")
+    // Set from this computer's clock, aimed at a whole second: the board now reads it.
+    expect(set.datetime[7]).toBe(0)
+    expect(Math.abs(offsetMs)).toBeLessThan(250)
+    const [year, month, day, weekday] = datetime
     const now = new Date()
     expect([year, month, day]).toEqual([now.getFullYear(), now.getMonth() + 1, now.getDate()])
     expect(weekday).toBe((now.getDay() + 6) % 7)

@@ -3,13 +3,14 @@ import path from "node:path"
 import { describe, expect, it } from "vitest"
 import { belayCommand, stdoutJson } from "./belayProcess.js"
 
-// Coverage of the CLI's commands by whole-process tests, per board: V the virtual board in the
-// CLI's process (`--device virtual`), P the virtual board behind a pseudo-terminal (outlives the
-// command), M the QEMU micro:bit (MicroPython 1.9.2: flat filesystem, no machine.RTC, no
+// Coverage of the CLI's commands by whole-process tests, per board: V the virtual board as
+// `--device virtual` gives it (kept running between commands, in a process of its own, reached
+// over a local TCP connection; `virtual?keep=false` runs it in the CLI's process; links-virtual
+// covers the keeping), P the virtual board behind a pseudo-terminal (outlives the command), M the QEMU micro:bit (MicroPython 1.9.2: flat filesystem, no machine.RTC, no
 // os.statvfs), X a process board (`--device exec:`; no MicroPython unix build is installed, so the
 // virtual board's script on the child's stdio). "refused" means the test pins the refusal: exit 1
 // and a message saying why. Files: cli, cmd (commands), hon (honest), sig (signals), crash
-// (crash-cleanup), ev (this file), em (e2e-microbit), ex (e2e-exec).
+// (crash-cleanup), ev (this file), em (e2e-microbit), ex (e2e-exec), lat (latency).
 //
 // command                      | V                  | P          | M                         | X
 // -----------------------------+--------------------+------------+---------------------------+---------
@@ -23,7 +24,8 @@ import { belayCommand, stdoutJson } from "./belayProcess.js"
 // edit                         | cmd                |            | em                        | ex
 // soft-reset                   | cmd                |            | cmd, cli                  | ex
 // reset                        | cmd, ev (refused)  |            | cmd                       | ex
-// rtc, rtc --set               | cmd, ev (refused)  |            | em (refused)              | ex
+// rtc, rtc --set, --utc, syncClock | cmd, ev (refused) |         | em (refused)              | ex
+// latency (-n, --json)         | lat                |            | lat                       |
 // sleep                        | cmd                |            | em                        | ex
 // run                          | cli                | sig        | cli                       | ex
 // run --no-follow              | ev                 | cmd        | em                        | ex
@@ -156,15 +158,18 @@ describe("what the other virtual-board tests leave out", () => {
 
   it("reset and rtc on a board without machine: a refusal that says why (exit 1), as text and JSON", async () => {
     // Forget the built-in module: `import machine` then finds nothing, as on a port without one.
-    const forget = ["exec", "import sys; del sys.modules['machine']", "+"]
+    // On a board of each command's own (keep=false): the kept board would stay without it.
+    const forget = ["exec", "import sys; del sys.modules['machine']", "-d", "virtual?keep=false", "+"]
     const reset = await belay([...forget, "reset"])
     expect(reset.code).toBe(1)
     expect(reset.stderr).toContain("this board's MicroPython has no machine.reset, so belay cannot reset it")
     expect(reset.stderr).toContain("no module named 'machine'")
     const rtc = await belay([...forget, "rtc", "--set", "--json"])
     expect(rtc.code).toBe(1)
-    expect(stdoutJson(rtc)).toMatchObject({ error: "BoardAnswerError", exitCode: 1 })
-    expect(stdoutJson(rtc).message).toContain("no machine.RTC, so it has no real-time clock to read or set")
+    expect(stdoutJson(rtc)).toMatchObject({ error: "CapabilityMissingError", exitCode: 1 })
+    expect(stdoutJson(rtc).message).toBe(
+      "setting the board's clock needs machine.RTC with datetime(), which this board does not have",
+    )
   })
 
   it("file commands' failures under --json: a board-side refusal 1, usage 2", async () => {

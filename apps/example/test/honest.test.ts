@@ -79,7 +79,17 @@ describe("choosing a device", () => {
     expect(auto.stderr).toContain("no serial port looks like a MicroPython board")
     const id = await belay(["exec", "1", "--device", "id:no-such-serial"])
     expect(id.code).toBe(3)
-    expect(id.stderr).toContain("no serial port has the serial number no-such-serial")
+    expect(id.stderr).toMatch(
+      /no serial port matches serial=no-such-serial(: there are no serial ports at all|; the ports: )/,
+    )
+    expect(id.stderr).toContain("--device usb:vid=")
+    const usb = await belay(["exec", "1", "--device", "usb:vid=ffff,pid=0001", "--json"])
+    expect(usb.code).toBe(3)
+    expect(stdoutJson(usb)).toMatchObject({ error: "SerialPortMatchError", exitCode: 3 })
+    expect(stdoutJson(usb).message).toMatch(/^no serial port matches vid=ffff,pid=0001/)
+    const badUsb = await belay(["exec", "1", "--device", "usb:vid=pico"])
+    expect(badUsb.code).toBe(2)
+    expect(badUsb.stderr).toContain('usb: vid must be a USB id of 1 to 4 hex digits (e.g. 2e8a), got "pico"')
     for (const [short, port] of [
       ["a7", "/dev/ttyACM7"],
       ["u7", "/dev/ttyUSB7"],

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 const repo = path.resolve(import.meta.dirname, "../../..")
 const packageDirs = [
   "apps/example",
-  ...["transport", "core", "executors", "filesystem", "extensions", "virtual-device"].map(
+  ...["transport", "core", "executors", "filesystem", "extensions", "install", "virtual-device"].map(
     (p) => `packages/${p}`,
   ),
 ]
@@ -67,6 +67,7 @@ describe("npm pack", () => {
       "@belay/executors",
       "@belay/extensions",
       "@belay/filesystem",
+      "@belay/install",
       "@belay/transport",
       "@belay/virtual-device",
     ])
@@ -86,11 +87,25 @@ describe("npm pack", () => {
       const printed = spawnSync(belay, ["--version"], { encoding: "utf8" })
       expect(printed.stdout).toBe(`belay v${version}\n`)
       expect(version).not.toBe("0.0.0")
+      // The kept virtual board (the default) runs the bundle's own board script, in a process of
+      // its own recorded in a runtime folder of the test's: stopped before the folder goes.
+      const env = {
+        ...process.env,
+        BELAY_VIRTUAL_DIR: path.join(dir, "flash"),
+        XDG_RUNTIME_DIR: path.join(dir, "runtime"),
+      }
       const exec = spawnSync(belay, ["exec", "print(6 * 7)", "--device", "virtual"], {
         encoding: "utf8",
-        env: { ...process.env, BELAY_VIRTUAL_DIR: path.join(dir, "flash") },
+        env,
       })
       expect(exec).toMatchObject({ status: 0, stdout: "42\n" })
+      const stop = spawnSync(belay, ["virtual", "stop"], { encoding: "utf8", env })
+      expect(stop).toMatchObject({ status: 0, stdout: expect.stringMatching(/^stopped pid \d+ /) })
+      const own = spawnSync(belay, ["exec", "print(7 * 6)", "--device", "virtual?keep=false"], {
+        encoding: "utf8",
+        env,
+      })
+      expect(own).toMatchObject({ status: 0, stdout: "42\n" })
     },
     INSTALL_TIMEOUT_MS,
   )

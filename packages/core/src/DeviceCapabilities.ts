@@ -15,6 +15,31 @@ import { DeviceCapabilityError } from "./errors.js"
 import { CAPABILITY_PROBE as PROBE } from "./python/embedded.js"
 
 /**
+ * Which firmware a board runs: MicroPython, or CircuitPython (Adafruit's fork, which differs in
+ * its REPL's behaviour around resets, its read-only filesystem while USB mass storage is on, and
+ * its modules: no `_thread`, no `machine`, `os` without `ilistdir`).
+ *
+ * @example
+ * const flavor: BoardFlavor = flavorOf("circuitpython") // "circuitpython"
+ *
+ * @since 0.1.0
+ */
+export type BoardFlavor = "micropython" | "circuitpython"
+
+/**
+ * The flavor of a board from its `sys.implementation.name`: `circuitpython`, or MicroPython for
+ * everything else (`micropython`, and ports that name themselves otherwise).
+ *
+ * @example
+ * flavorOf("circuitpython") // "circuitpython"
+ * flavorOf("micropython") // "micropython"
+ *
+ * @since 0.1.0
+ */
+export const flavorOf = (implementation: string): BoardFlavor =>
+  implementation.trim().toLowerCase() === "circuitpython" ? "circuitpython" : "micropython"
+
+/**
  * What a board can do, found in one round trip when the first session starts, and cached per board.
  *
  * @example
@@ -27,6 +52,8 @@ export interface DeviceCapabilities {
   readonly platform: string
   /** `sys.implementation.name`, e.g. `micropython`. */
   readonly implementation: string
+  /** MicroPython or CircuitPython, from `implementation`. */
+  readonly flavor: BoardFlavor
   /** e.g. `1.27.0` */
   readonly version: string
   /** The board's own description, e.g. `Raspberry Pi Pico with RP2040`. */
@@ -66,6 +93,7 @@ export interface DeviceInfo {
   readonly link: string
   readonly platform: string
   readonly implementation: string
+  readonly flavor: BoardFlavor
   readonly version: string
   readonly machine: string
   readonly uniqueId: string | undefined
@@ -115,6 +143,7 @@ const isDamaged = (error: DeviceCapabilityError): boolean =>
 export const minimalCapabilities = (): DeviceCapabilities => ({
   platform: "unknown",
   implementation: "micropython",
+  flavor: "micropython",
   version: "unknown",
   machine: "unknown",
   rawPaste: false,
@@ -188,9 +217,11 @@ export const parseCapabilityProbe = (
     const os = asStrings(r.os, "os")
     const free = r.free
     if (typeof free !== "number" && typeof free !== "bigint") throw new Error("field free is not a number")
+    const implementation = asString(r.impl, "impl")
     return Result.succeed({
       platform: asString(r.plat, "plat"),
-      implementation: asString(r.impl, "impl"),
+      implementation,
+      flavor: flavorOf(implementation),
       version: asString(r.ver, "ver"),
       machine: asString(r.mach, "mach"),
       rawPaste: protocol.rawPaste === true,

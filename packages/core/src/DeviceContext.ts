@@ -55,6 +55,7 @@ class DeviceContextImpl implements DeviceContext {
       link: this.device.description,
       platform: capabilities.platform,
       implementation: capabilities.implementation,
+      flavor: capabilities.flavor,
       version: capabilities.version,
       machine: capabilities.machine,
       uniqueId: capabilities.uniqueId,

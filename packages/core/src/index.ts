@@ -21,9 +21,11 @@ export { cachedCapabilities, forgetCapabilities } from "./CapabilityCache.js"
 // Settings with units (`3s`, `64KB`), as Effect `Config`s.
 export { ByteSizeConfig, DurationConfig, parseByteSize, parseDurationMillis } from "./ConfigUnits.js"
 export {
+  type BoardFlavor,
   type DeviceCapabilities,
   type DeviceInfo,
   detectCapabilities,
+  flavorOf,
   minimalCapabilities,
 } from "./DeviceCapabilities.js"
 // The board as a session sees it.

@@ -108,25 +108,39 @@ export const forgetBoardRegistry = (device: DeviceCommunicationShape): void => {
 
 export type UnitPlan = "ready" | "guard" | "ensure" | "deploy"
 
+/**
+ * The code a unit sends: minified unless `minify` is off. Its hash stays the code's as written,
+ * so that the board's registry holds one entry for it either way.
+ */
+const sentSource = (unit: DeployUnit, minify: boolean): PythonSource =>
+  minify ? unit.source.minified : unit.source
+
 /** @internal */
-export const planUnit = (context: ExecutorContext, view: BoardView, unit: DeployUnit): UnitPlan => {
+export const planUnit = (
+  context: ExecutorContext,
+  view: BoardView,
+  unit: DeployUnit,
+  minify = true,
+): UnitPlan => {
   const onBoard = view.entries.get(unit.key)
   if (onBoard === unit.hashHex) {
     return context.isMethodDeployed(unit.key, unit.source.hash) ? "ready" : "guard"
   }
   if (view.complete) return "deploy"
-  return unit.source.indentable ? "ensure" : "guard"
+  return sentSource(unit, minify).indentable ? "ensure" : "guard"
 }
 
 /**
- * The code of one exchange: definitions of the units to deploy, the registry update, and the
- * call (`body`), behind a registry check when some units are only guarded.
+ * The code of one exchange: definitions of the units to deploy (minified unless `minify` is
+ * off), the registry update, and the call (`body`), behind a registry check when some units are
+ * only guarded.
  */
 export const buildExchange = (
   units: ReadonlyArray<DeployUnit>,
   plans: ReadonlyArray<UnitPlan>,
   body: ReadonlyArray<string>,
   nonce: string,
+  minify = true,
 ): { readonly code: string; readonly callLine: number } => {
   // The cached call: nothing to define or check, the body is the whole exchange.
   if (plans.every((plan) => plan === "ready")) {
@@ -141,7 +155,7 @@ export const buildExchange = (
     else if (plans[i] === "guard") guards.push(unit)
   })
   const lines: string[] = []
-  for (const unit of deploys) lines.push(unit.source.text)
+  for (const unit of deploys) lines.push(sentSource(unit, minify).text)
   if (deploys.length > 0 || ensures.length > 0 || guards.length > 0) {
     let registry = "_belay_r=globals().get('_belay_r',{})"
     for (const unit of deploys) registry += `;_belay_r['${unit.key}']='${unit.hashHex}'`
@@ -149,7 +163,7 @@ export const buildExchange = (
   }
   for (const unit of ensures) {
     lines.push(`if _belay_r.get('${unit.key}')!='${unit.hashHex}':`)
-    for (const line of unit.source.text.split("\n")) lines.push(line === "" ? "" : ` ${line}`)
+    for (const line of sentSource(unit, minify).text.split("\n")) lines.push(line === "" ? "" : ` ${line}`)
     lines.push(` _belay_r['${unit.key}']='${unit.hashHex}'`)
   }
   // Definitions and registry updates end before this line: an exception raised at or after it

@@ -11,6 +11,7 @@ import {
   type CheckedExecOptions,
   execChecked,
   execStreamChecked,
+  MinifyPython,
   type ProtocolError,
   PythonError,
 } from "@belay/transport"
@@ -113,14 +114,26 @@ const attemptOnBoard = (
   request: ExchangeRequest,
   attempt: number,
   compileRetries: number,
+): Effect.Effect<ExchangeOutcome, ExchangeError> =>
+  // Definitions travel minified unless the caller turned it off.
+  Effect.withFiber((fiber) =>
+    attemptWith(session, request, attempt, compileRetries, fiber.getRef(MinifyPython)),
+  )
+
+const attemptWith = (
+  session: DeviceSession,
+  request: ExchangeRequest,
+  attempt: number,
+  compileRetries: number,
+  minify: boolean,
 ): Effect.Effect<ExchangeOutcome, ExchangeError> => {
   const device = session.device
   return Effect.flatMap(device.generation, (generation) => {
     const view = boardView(device, generation)
     const context = executorContext(session)
-    const plans = request.units.map((unit) => planUnit(context, view, unit))
+    const plans = request.units.map((unit) => planUnit(context, view, unit, minify))
     const nonce = newNonce()
-    const { code, callLine } = buildExchange(request.units, plans, request.body(nonce), nonce)
+    const { code, callLine } = buildExchange(request.units, plans, request.body(nonce), nonce, minify)
     const state: Attempt = {
       session,
       request,

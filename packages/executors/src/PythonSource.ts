@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { toPythonLiteral } from "@belay/transport"
+import { minifyPython, toPythonLiteral } from "@belay/transport"
 
 /**
  * Python code to send to a board, with where it came from (for messages). Made with the
@@ -19,6 +19,7 @@ import { toPythonLiteral } from "@belay/transport"
 export class PythonSource {
   private hashRef: Uint8Array | undefined
   private indentableRef: boolean | undefined
+  private minifiedRef: PythonSource | undefined
 
   constructor(
     /** The code, dedented, with `\n` line ends and no trailing blank lines. */
@@ -41,6 +42,22 @@ export class PythonSource {
   get indentable(): boolean {
     this.indentableRef ??= !/'''|"""|\\\n|\n\t|^\t/.test(this.text)
     return this.indentableRef
+  }
+
+  /**
+   * The same code minified (`minifyPython` of `@belay/transport`: comments, docstrings and blank
+   * lines removed, one space per indent level, every line keeping its number): what Belay sends
+   * unless minifying is turned off (`MinifyPython`). Itself when minifying gains nothing or the
+   * code cannot be minified.
+   */
+  get minified(): PythonSource {
+    if (this.minifiedRef === undefined) {
+      const text = minifyPython(this.text)
+      const minified = text === this.text ? this : new PythonSource(text, this.origin)
+      minified.minifiedRef = minified
+      this.minifiedRef = minified
+    }
+    return this.minifiedRef
   }
 
   toString(): string {

@@ -6,7 +6,7 @@
  * @internal
  */
 import { type DeviceSession, SessionError } from "@belay/core"
-import type { ProtocolError, PythonError } from "@belay/transport"
+import { MinifyPython, type ProtocolError, type PythonError } from "@belay/transport"
 import { type Duration, Effect } from "effect"
 import { makeOutputLogger } from "./BoardOutput.js"
 import { checkIdentifier } from "./Codec.js"
@@ -23,14 +23,19 @@ import { asSource, type PythonSource } from "./PythonSource.js"
  */
 export type BoardCodeError = PythonError | ProtocolError | TaskTimeoutError | SessionError
 
-/** @internal run plain code, log its prints, map a call timeout */
+/** @internal run plain code (minified unless the caller turned it off), log its prints, map a call timeout */
 export const runPlainCode = (
   session: DeviceSession,
   label: string,
   source: PythonSource,
   timeout: Duration.Input | undefined,
 ): Effect.Effect<void, PythonError | ProtocolError | TaskTimeoutError> =>
-  session.device.exec(source.text, timeout === undefined ? undefined : { timeout }).pipe(
+  MinifyPython.use((minify) =>
+    session.device.exec(
+      minify ? source.minified.text : source.text,
+      timeout === undefined ? undefined : { timeout },
+    ),
+  ).pipe(
     Effect.mapError((e): PythonError | ProtocolError | TaskTimeoutError =>
       e._tag === "ProtocolTimeoutError" && e.phase === "call"
         ? new TaskTimeoutError({ task: label, timeoutMs: e.timeoutMs })

@@ -160,10 +160,14 @@ export class ThreadTask<Args extends ReadonlyArray<unknown>> extends Declaration
   start(session: DeviceSession, ...args: Args): Effect.Effect<BoardThread, ThreadStartError> {
     return Effect.gen({ self: this }, function* () {
       const label = this.binding.label
-      if (!session.deviceContext.capabilities.threads) {
+      const capabilities = session.deviceContext.capabilities
+      if (!capabilities.threads) {
         return yield* new CapabilityMissingError({
           operation: `starting board thread ${label}`,
-          missing: "_thread",
+          missing:
+            capabilities.flavor === "circuitpython"
+              ? "_thread (CircuitPython has no threads: use a task, or asyncio in one)"
+              : "_thread",
         })
       }
       const { text: argsText, units } = yield* this.encodeArgs(session, args)

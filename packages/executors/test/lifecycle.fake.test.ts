@@ -49,7 +49,7 @@ describe("setup and teardown on the fake board", () => {
         yield* manager.executeInNewSession((session) => pins.run(session))
       }),
     )
-    expect(board.plain.filter((c) => c.includes("led = Pin"))).toHaveLength(3)
+    expect(board.plain.filter((c) => c.includes("led=Pin"))).toHaveLength(3)
   })
 
   it("runs teardown when the session ends after a failure, once", async () => {
@@ -142,8 +142,8 @@ describe("modules on the fake board", () => {
     )
     expect(result.values).toEqual([21.5, "x", 21.5])
     expect(result.programs).toHaveLength(5)
-    expect(result.programs[0]).toContain("led = Pin")
-    expect(result.programs[1]).toContain("SCALE = 2")
+    expect(result.programs[0]).toContain("led=Pin")
+    expect(result.programs[1]).toContain("SCALE=2")
     expect(result.programs[1]).toContain("def read(")
     expect(result.programs[1]).toContain("def write(")
     expect(result.programs[1]).toContain("_belay_r['sensor']=")

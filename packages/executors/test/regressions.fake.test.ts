@@ -34,9 +34,9 @@ describe("regressions on the fake board", () => {
         )
       }),
     )
-    expect(board.plain.filter((c) => c.includes("led = 1"))).toHaveLength(1)
+    expect(board.plain.filter((c) => c.includes("led=1"))).toHaveLength(1)
     // The new source runs once: it is not the code that already ran.
-    expect(board.plain.filter((c) => c.includes("led = 2"))).toHaveLength(1)
+    expect(board.plain.filter((c) => c.includes("led=2"))).toHaveLength(1)
     expect(ran).toEqual({ before: false, after: true, firstAgain: false })
   })
 })

@@ -1,3 +1,4 @@
+import { MinifyPython } from "@belay/transport"
 import { checkedRuntimeRequest } from "@belay/transport/internal"
 import { Effect, Fiber, Schema, type Scope, Stream } from "effect"
 import { describe, expect, it } from "vitest"
@@ -56,7 +57,7 @@ describe("task calls on the fake board", () => {
     expect(result.second).toBe(42)
     expect(result.afterFirst).toBe(1)
     expect(result.programs).toHaveLength(2)
-    expect(result.programs[0]).toContain("def add(a, b):")
+    expect(result.programs[0]).toContain("def add(a,b):")
     expect(result.programs[0]).toContain("_belay_r['add']=")
     expect(board.definitions.get("add")).toBe(1)
     expect(result.programs[1]).toMatch(/^_belay_o\('\\x1e\w+',add\(40,2\)\)$/)
@@ -65,6 +66,48 @@ describe("task calls on the fake board", () => {
     expect(result.bytesSecond).toBeLessThanOrEqual(checkedRuntimeRequest(result.programs[1]!).length + 4)
     expect(result.bytesSecond).toBeLessThan(result.programs[0]!.length)
     expect(result.deployed.map((m) => m.signature)).toEqual(["_belay_frame", "add"])
+  })
+
+  it("sends definitions minified, or as written with MinifyPython off, under one registry hash", async () => {
+    const documented = Task.make({
+      name: "add",
+      source: py`
+        def add(a, b):
+            # The sum,
+            # in either order.
+            return a + b
+      `,
+      args: [Schema.Number, Schema.Number],
+      result: Schema.Number,
+    })
+    const board = model()
+    const asWritten = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.provideService(effect, MinifyPython, false)
+    const programs = await run(
+      Effect.gen(function* () {
+        const first = yield* connect(board)
+        yield* first.manager.executeInSession((session) => documented.call(session, 1, 2))
+        // A later session that sends code as written finds the same code on the board.
+        yield* asWritten(first.manager.executeInSession((session) => documented.call(session, 1, 2)))
+        // A new host process that sends code as written defines it under the same check.
+        const second = yield* connect(board)
+        yield* asWritten(second.manager.executeInSession((session) => documented.call(session, 1, 2)))
+        return [...first.programs(), ...second.programs()]
+      }),
+    )
+    expect(programs).toHaveLength(3)
+    // A new host process: the definition under a registry check (indented one space).
+    expect(programs[0]).toContain(" def add(a,b):\n\n\n  return a+b\n")
+    expect(programs[0]).not.toContain("The sum")
+    expect(programs[1]).not.toContain("def add")
+    expect(programs[2]).toContain(
+      " def add(a, b):\n     # The sum,\n     # in either order.\n     return a + b\n",
+    )
+    const hashes = programs.map(
+      (p) => /_belay_r(?:\['add'\]|\.get\('add'\))[!=]=?'([0-9a-f]{16})'/.exec(p)?.[1],
+    )
+    expect(new Set(hashes).size).toBe(1)
+    expect(board.definitions.get("add")).toBe(1)
   })
 
   it("puts each call's nonce in a string literal too long for MicroPython to intern", async () => {
@@ -111,7 +154,7 @@ describe("task calls on the fake board", () => {
       }),
     )
     expect(programs.map((p) => p.includes("def add"))).toEqual([true, true, false, true])
-    expect(programs[1]).toContain("return b + a")
+    expect(programs[1]).toContain("return b+a")
   })
 
   it("redeploys after a soft reset", async () => {
@@ -199,7 +242,7 @@ describe("task calls on the fake board", () => {
     const board = model()
     const documented = Task.make({
       name: "add",
-      source: 'def add(a, b):\n    """Docstrings change if indented."""\n    return a + b',
+      source: 'def add(a, b):\n    note = """Triple-quoted strings change if indented."""\n    return a + b',
       args: [Schema.Number, Schema.Number],
     })
     await run(

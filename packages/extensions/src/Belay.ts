@@ -1,7 +1,8 @@
 import { DeviceSessionManager } from "@belay/core"
-import { BoardLink, DeviceCommunication } from "@belay/transport"
+import { BoardLink, DeviceCommunication, MinifyPython } from "@belay/transport"
 import { Effect, Layer } from "effect"
 import { type BelayOptions, loadBelayOptions } from "./BelayOptions.js"
+import { syncTime } from "./BoardClock.js"
 import { openConnection, protocolDefaultsFor } from "./Connection.js"
 import { parseConnectionString } from "./ConnectionString.js"
 
@@ -19,7 +20,9 @@ export type BelayServices = BoardLink | DeviceCommunication | DeviceSessionManag
 
 /**
  * The whole stack as one `Layer`: the link named by the connection string, the protocol engine,
- * and the session manager, with options from code over options from `Config`. Closing the layer ends every session, then closes the link.
+ * and the session manager, with options from code over options from `Config`; with `syncClock`,
+ * the board's clock is set from the host's once the link is open. Closing the layer ends every
+ * session, then closes the link.
  *
  * @example
  * const program = Effect.gen(function* () {
@@ -39,6 +42,8 @@ export const BelayLive = (overrides: Partial<BelayOptions> = {}) =>
         openConnection(connection, {
           virtualDir: options.virtualDir,
           keepQemu: options.keepQemu,
+          keepVirtual: options.keepVirtual,
+          virtualIdleTimeoutMs: options.virtualIdleTimeoutMs,
           webReplPassword: options.webReplPassword,
         }),
       )
@@ -46,6 +51,15 @@ export const BelayLive = (overrides: Partial<BelayOptions> = {}) =>
         ...protocolDefaultsFor(connection),
         ...options.protocol,
       }).pipe(Layer.provideMerge(link))
-      return DeviceSessionManager.layer(options.session).pipe(Layer.provideMerge(device))
+      // The clock is set once the link is open, before anything else uses the board.
+      const synced =
+        options.syncClock === undefined
+          ? device
+          : Layer.effectDiscard(syncTime({ zone: options.syncClock })).pipe(Layer.provideMerge(device))
+      return DeviceSessionManager.layer(options.session).pipe(
+        Layer.provideMerge(synced),
+        // Whether the Python Belay sends travels minified, for everything run with the stack.
+        Layer.merge(Layer.succeed(MinifyPython, options.minify)),
+      )
     }),
   )

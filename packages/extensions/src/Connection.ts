@@ -8,6 +8,8 @@
  * optional peer (rather than a `/virtual` subpath) keeps one entry point and keeps
  * `connect("virtual")` and `BelayLive({ device: "virtual" })` working unchanged wherever the
  * package is installed. Without it, those connections fail with `VirtualDeviceMissingError`.
+ * A kept virtual board (`virtual?keep=true`) loads only the package's `kept-virtual` module: the
+ * board runs in a process of its own, reached over a local TCP connection.
  */
 import type {
   ByteLink,
@@ -16,12 +18,12 @@ import type {
   RawReplOptions,
   WebReplLoginError,
 } from "@belay/transport"
-import { openProcessLink, openRfc2217Link, openTcpLink } from "@belay/transport"
-import { listSerialPorts, openSerialLink, type SerialPortInfo } from "@belay/transport/serial"
+import { openSerialLink, type SerialPortInfo, type SerialPortMatchError } from "@belay/transport/serial"
 // Types only: erased from the built module, so nothing of the package loads until `import()` below.
 import type { QemuStartError, QemuStateError } from "@belay/virtual-device"
+import type { VirtualBoardStartError, VirtualBoardStateError } from "@belay/virtual-device/kept-virtual"
 import { Data, Effect, type Redacted, type Scope } from "effect"
-import { type Connection, ConnectionStringError } from "./ConnectionString.js"
+import { type Connection, ConnectionStringError, lineSpeedOfKept } from "./ConnectionString.js"
 
 /**
  * The package that provides the `virtual` and `qemu:microbit` connections.
@@ -59,7 +61,8 @@ export class VirtualDeviceMissingError extends Data.TaggedError("VirtualDeviceMi
 }
 
 /**
- * `auto` or `id:<serial number>` found no serial port: `ports` is what was there.
+ * `auto` found no serial port that looks like a MicroPython board: `ports` is what was there.
+ * (`id:` and `usb:` fail with `SerialPortMatchError`, which names the candidates.)
  *
  * @example
  * Effect.catchTag("NoBoardFoundError", (e) => Console.error(e.message))
@@ -67,7 +70,7 @@ export class VirtualDeviceMissingError extends Data.TaggedError("VirtualDeviceMi
  * @since 0.1.0
  */
 export class NoBoardFoundError extends Data.TaggedError("NoBoardFoundError")<{
-  /** The serial number looked for; undefined for `auto` (the first likely MicroPython board). */
+  /** Undefined: `auto` looks for the first likely MicroPython board (`id:` no longer fails with this error). */
   readonly serialNumber: string | undefined
   readonly ports: ReadonlyArray<SerialPortInfo>
 }> {
@@ -81,12 +84,6 @@ export class NoBoardFoundError extends Data.TaggedError("NoBoardFoundError")<{
       : `no serial port has the serial number ${this.serialNumber} (${seen})`
   }
 }
-
-/** The port a `FindSerial` connection names among `ports`. */
-const pickPort = (serialNumber: string | undefined, ports: ReadonlyArray<SerialPortInfo>) =>
-  serialNumber === undefined
-    ? ports.find((p) => p.likelyMicroPython)
-    : ports.find((p) => p.serialNumber?.toLowerCase() === serialNumber.toLowerCase())
 
 /** True when `cause` is Node's "cannot find package" for `@belay/virtual-device` itself. */
 const isVirtualDeviceMissing = (cause: unknown): boolean => {
@@ -102,7 +99,13 @@ const isVirtualDeviceMissing = (cause: unknown): boolean => {
  * but failing to load: a defect (a broken install, not something a caller can handle).
  */
 const loadVirtualDevice = (connection: string) =>
-  Effect.tryPromise({ try: () => import("@belay/virtual-device"), catch: (cause) => cause }).pipe(
+  loadOptional(connection, () => import("@belay/virtual-device"))
+
+/** The same for the package's module of the kept virtual board, which loads nothing of the board itself. */
+const loadKeptVirtual = () => loadOptional("virtual", () => import("@belay/virtual-device/kept-virtual"))
+
+const loadOptional = <A>(connection: string, load: () => Promise<A>) =>
+  Effect.tryPromise({ try: load, catch: (cause) => cause }).pipe(
     Effect.catch((cause) =>
       isVirtualDeviceMissing(cause)
         ? Effect.fail(
@@ -111,6 +114,14 @@ const loadVirtualDevice = (connection: string) =>
         : Effect.die(cause),
     ),
   )
+
+/**
+ * The links other than a serial port, and the port list, load when a connection needs them: a
+ * command on a serial board then never loads `node:child_process` or the sockets (measured: about
+ * 7 ms of a `belay exec` on a serial board).
+ */
+const otherLinks = () => Effect.promise(() => import("@belay/transport"))
+const serialPorts = () => Effect.promise(() => import("@belay/transport/serial"))
 
 let warnedOfPasswordInString = false
 
@@ -135,6 +146,14 @@ export interface ConnectionDefaults {
   /** Where the virtual board keeps its flash; in memory when unset. */
   readonly virtualDir?: string | undefined
   /**
+   * `virtual` without `keep=`: use the virtual board kept running between processes (one per
+   * flash folder, reached over a local TCP connection: what the CLI does), rather than one in this
+   * process that powers off with the link (the default).
+   */
+  readonly keepVirtual?: boolean | undefined
+  /** How long a kept virtual board this starts stays without a client before it exits (default 15 minutes). */
+  readonly virtualIdleTimeoutMs?: number | undefined
+  /**
    * `qemu:microbit` without `keep=`: keep the emulator running between processes (what the CLI
    * does), rather than start one of its own that stops with the link (the default).
    */
@@ -145,7 +164,8 @@ export interface ConnectionDefaults {
 
 /**
  * Open the link a connection describes. The link lives as long as the scope; a kept QEMU
- * micro:bit (`qemu:microbit?keep=true`) outlives it, until `stopKeptQemuMicrobits`.
+ * micro:bit (`qemu:microbit?keep=true`) outlives it, until `stopKeptQemuMicrobits`, and so does a
+ * kept virtual board (`virtual?keep=true`), until `stopKeptVirtualBoards` or its idle time.
  *
  * @example
  * const link = yield* openConnection({ _tag: "Serial", path: "/dev/ttyACM0", baudRate: 115200, dtr: undefined, rts: undefined })
@@ -160,24 +180,53 @@ export const openConnection = (
   | PtyUnavailableError
   | QemuStartError
   | QemuStateError
+  | VirtualBoardStartError
+  | VirtualBoardStateError
   | ConnectionStringError
   | VirtualDeviceMissingError
   | NoBoardFoundError
+  | SerialPortMatchError
   | WebReplLoginError,
   Scope.Scope
 > => {
   switch (connection._tag) {
-    case "Virtual":
-      return Effect.flatMap(loadVirtualDevice("virtual"), ({ openVirtualBoard }) =>
-        openVirtualBoard({
-          ...(connection.bytesPerSecond !== undefined ? { bytesPerSecond: connection.bytesPerSecond } : {}),
-          ...(connection.rawPaste !== undefined ? { rawPaste: connection.rawPaste } : {}),
-          ...(connection.firmware !== undefined ? { firmware: connection.firmware } : {}),
-          ...((connection.flashDir ?? defaults.virtualDir) !== undefined
-            ? { flashDir: (connection.flashDir ?? defaults.virtualDir) as string }
-            : {}),
-        }),
+    case "Virtual": {
+      const flashDir = connection.flashDir ?? defaults.virtualDir
+      const board = {
+        ...(connection.rawPaste !== undefined ? { rawPaste: connection.rawPaste } : {}),
+        ...(connection.firmware !== undefined ? { firmware: connection.firmware } : {}),
+        ...(connection.flavor !== undefined ? { flavor: connection.flavor } : {}),
+        ...(connection.circuitPythonVersion !== undefined
+          ? { circuitPythonVersion: connection.circuitPythonVersion }
+          : {}),
+        ...(connection.writable !== undefined ? { writable: connection.writable } : {}),
+        ...(flashDir !== undefined ? { flashDir } : {}),
+      }
+      if (!(connection.keep ?? defaults.keepVirtual ?? false))
+        return Effect.flatMap(loadVirtualDevice("virtual"), ({ openVirtualBoard }) =>
+          openVirtualBoard({
+            ...board,
+            ...(connection.bytesPerSecond !== undefined ? { bytesPerSecond: connection.bytesPerSecond } : {}),
+          }),
+        )
+      if (connection.bytesPerSecond !== undefined) return Effect.fail(lineSpeedOfKept("virtual"))
+      return loadKeptVirtual().pipe(
+        Effect.flatMap(({ useKeptVirtualBoard }) =>
+          useKeptVirtualBoard({
+            ...board,
+            ...(defaults.virtualIdleTimeoutMs !== undefined
+              ? { idleTimeoutMs: defaults.virtualIdleTimeoutMs }
+              : {}),
+          }),
+        ),
+        Effect.flatMap((kept) =>
+          Effect.flatMap(otherLinks(), ({ openTcpLink }) =>
+            openTcpLink({ host: kept.host, port: kept.port }),
+          ),
+        ),
+        Effect.map((link): ByteLink => ({ ...link, description: `virtual (kept, ${link.description})` })),
       )
+    }
     case "Serial":
       return openSerialLink({
         path: connection.path,
@@ -185,27 +234,33 @@ export const openConnection = (
         ...(connection.dtr !== undefined ? { dtr: connection.dtr } : {}),
         ...(connection.rts !== undefined ? { rts: connection.rts } : {}),
       })
-    case "FindSerial":
-      return listSerialPorts().pipe(
+    case "FindSerial": {
+      const settings = {
+        baudRate: connection.baudRate,
+        ...(connection.dtr !== undefined ? { dtr: connection.dtr } : {}),
+        ...(connection.rts !== undefined ? { rts: connection.rts } : {}),
+      }
+      // `id:` and `usb:`: the one port that matches (SerialPortMatchError names the candidates).
+      if (connection.match !== undefined) return openSerialLink({ match: connection.match, ...settings })
+      return serialPorts().pipe(
+        Effect.flatMap(({ listSerialPorts }) => listSerialPorts()),
         Effect.flatMap((ports): Effect.Effect<ByteLink, LinkOpenError | NoBoardFoundError, Scope.Scope> => {
-          const port = pickPort(connection.serialNumber, ports)
+          const port = ports.find((p) => p.likelyMicroPython)
           return port === undefined
-            ? Effect.fail(new NoBoardFoundError({ serialNumber: connection.serialNumber, ports }))
-            : openSerialLink({
-                path: port.path,
-                baudRate: connection.baudRate,
-                ...(connection.dtr !== undefined ? { dtr: connection.dtr } : {}),
-                ...(connection.rts !== undefined ? { rts: connection.rts } : {}),
-              })
+            ? Effect.fail(new NoBoardFoundError({ serialNumber: undefined, ports }))
+            : openSerialLink({ path: port.path, ...settings })
         }),
       )
+    }
     case "Exec":
-      return openProcessLink({
-        command: connection.command,
-        args: connection.args,
-        restartOnExit: connection.restart,
-        pty: connection.pty,
-      })
+      return Effect.flatMap(otherLinks(), ({ openProcessLink }) =>
+        openProcessLink({
+          command: connection.command,
+          args: connection.args,
+          restartOnExit: connection.restart,
+          pty: connection.pty,
+        }),
+      )
     case "Qemu": {
       const options = connection.firmwarePath !== undefined ? { firmwarePath: connection.firmwarePath } : {}
       const keep = connection.keep ?? defaults.keepQemu ?? false
@@ -221,15 +276,19 @@ export const openConnection = (
       )
     }
     case "Tcp":
-      return openTcpLink({ host: connection.host, port: connection.port })
+      return Effect.flatMap(otherLinks(), ({ openTcpLink }) =>
+        openTcpLink({ host: connection.host, port: connection.port }),
+      )
     case "Rfc2217":
-      return openRfc2217Link({
-        host: connection.host,
-        port: connection.port,
-        baudRate: connection.baudRate,
-        ...(connection.dtr !== undefined ? { dtr: connection.dtr } : {}),
-        ...(connection.rts !== undefined ? { rts: connection.rts } : {}),
-      })
+      return Effect.flatMap(otherLinks(), ({ openRfc2217Link }) =>
+        openRfc2217Link({
+          host: connection.host,
+          port: connection.port,
+          baudRate: connection.baudRate,
+          ...(connection.dtr !== undefined ? { dtr: connection.dtr } : {}),
+          ...(connection.rts !== undefined ? { rts: connection.rts } : {}),
+        }),
+      )
     case "WebRepl":
       return Effect.flatMap(warnPasswordInString(connection.password !== undefined), () =>
         // Imported on first use, so that programs that never open a WebREPL never load `ws`.

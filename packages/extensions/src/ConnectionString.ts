@@ -1,16 +1,26 @@
 import { webReplTarget } from "@belay/transport"
+import { normalizeUsbId, type SerialPortMatch } from "@belay/transport/serial"
 import { Data, Redacted, Result } from "effect"
 
 /**
  * Where a board is, parsed from a connection string.
  *
- * - `virtual` / `virtual?baud=115200&rawPaste=false&dir=/tmp/flash`: the virtual board
+ * - `virtual` / `virtual?baud=115200&rawPaste=false&dir=/tmp/flash`: the virtual board;
+ *   `virtual?flavor=circuitpython` plays CircuitPython (`&version=6.3.0` for an older one,
+ *   `&writable=true` for a flash code may write, as after `storage.remount("/", False)` in boot.py)
+ *   `?keep=true` keeps it running between processes (one per flash folder, see
+ *   `useKeptVirtualBoard`; no `baud`: it is reached over a local TCP connection at full speed),
+ *   `?keep=false` runs it in this process
  * - `serial:/dev/ttyACM0?baud=115200&dtr=false`, or a bare device path (`/dev/ttyUSB0`, `COM3`)
  * - a port's name without `/dev/` (`ttyACM0`, `tty.usbmodem101`), or a shortcut: `a0`..`a9`
  *   (`/dev/ttyACM0`..), `u0`..`u9` (`/dev/ttyUSB0`..), `c0`..`c99` (`COM0`..), as mpremote has them
  * - `auto`: the first serial port whose USB ids say it is likely a MicroPython board
  * - `id:<serial number>`: the serial port of the USB device with that serial number
- *   (`belay ports --json` shows them); both take the serial options (`auto?baud=115200`)
+ *   (`belay ports --json` shows them)
+ * - `usb:vid=2e8a,pid=0005[,serial=...,manufacturer=...,location=...]`: the serial port whose USB
+ *   identity matches every field given (ids in hex, any case; `manufacturer` any part of it;
+ *   `location` as `belay ports` shows it; `%2C` for a comma in a value); `id:`, `usb:` and `auto`
+ *   take the serial options (`usb:vid=2e8a?baud=115200`)
  * - `exec:<command and arguments>`: a process's standard streams (`exec:micropython`; a
  *   MicroPython unix build, named `micropython...`, gets `-i` so that it runs its REPL on a pipe)
  * - `exec-pty:<command and arguments>`: the same on a pseudo-terminal, for a program that wants a
@@ -39,6 +49,14 @@ export type Connection =
       readonly rawPaste: boolean | undefined
       readonly firmware: "modern" | "old" | undefined
       readonly flashDir: string | undefined
+      /** `flavor=`: the firmware the virtual board plays. */
+      readonly flavor?: "micropython" | "circuitpython" | undefined
+      /** `version=`: the CircuitPython version it reports. */
+      readonly circuitPythonVersion?: string | undefined
+      /** `writable=`: CircuitPython's flash writable by code from power-on. */
+      readonly writable?: boolean | undefined
+      /** `keep=`: true, kept running between processes; false, in this process; undefined, as the opener's default says. */
+      readonly keep: boolean | undefined
     }
   | {
       readonly _tag: "Serial"
@@ -56,9 +74,12 @@ export type Connection =
       readonly pty: boolean
     }
   | {
-      /** A serial port found when the link opens: by USB serial number, or (undefined) the first likely board. */
+      /**
+       * A serial port found when the link opens: the one whose USB identity matches (`id:`,
+       * `usb:`), or, undefined, the first likely board (`auto`).
+       */
       readonly _tag: "FindSerial"
-      readonly serialNumber: string | undefined
+      readonly match: SerialPortMatch | undefined
       readonly baudRate: number
       readonly dtr: boolean | undefined
       readonly rts: boolean | undefined
@@ -99,9 +120,20 @@ export class ConnectionStringError extends Data.TaggedError("ConnectionStringErr
   readonly reason: string
 }> {
   override get message() {
-    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, exec-pty:<command>, qemu:microbit, tcp:host:port, rfc2217:host:port, ws://<host>[:8266], virtual, list`
+    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, usb:vid=2e8a,pid=0005[,serial=..,manufacturer=..,location=..], serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, exec-pty:<command>, qemu:microbit, tcp:host:port, rfc2217:host:port, ws://<host>[:8266], virtual, list`
   }
 }
+
+/**
+ * A line speed asked of the kept virtual board, which has none: the speed limit is the in-process
+ * board's link's, and the kept board is reached over a local TCP connection at full speed.
+ */
+export const lineSpeedOfKept = (input: string) =>
+  new ConnectionStringError({
+    input,
+    reason:
+      "baud and bytesPerSecond limit the line of the virtual board in this process; the kept virtual board (keep=true, the belay command's default) is reached over a local TCP connection at full speed: add keep=false for a line speed",
+  })
 
 const flag = (value: string | null, name: string, input: string): boolean | undefined => {
   if (value === null) return undefined
@@ -197,7 +229,11 @@ const parse = (text: string, input: string): Connection => {
   if (text === "list") return { _tag: "List" }
   if (text === "virtual" || text.startsWith("virtual?") || text.startsWith("virtual:")) {
     const [, params] = splitQuery(text)
-    checkKeys(params, ["baud", "bytesPerSecond", "rawPaste", "firmware", "dir"], input)
+    checkKeys(
+      params,
+      ["baud", "bytesPerSecond", "rawPaste", "firmware", "dir", "keep", "flavor", "version", "writable"],
+      input,
+    )
     const baud = positiveInt(params.get("baud"), "baud", input)
     const bps = positiveInt(params.get("bytesPerSecond"), "bytesPerSecond", input)
     const firmware = params.get("firmware")
@@ -207,13 +243,38 @@ const parse = (text: string, input: string): Connection => {
         reason: `firmware must be modern or old, got ${JSON.stringify(firmware)}`,
       })
     }
+    const flavor = params.get("flavor")
+    if (flavor !== null && flavor !== "micropython" && flavor !== "circuitpython") {
+      throw new ConnectionStringError({
+        input,
+        reason: `flavor must be micropython or circuitpython, got ${JSON.stringify(flavor)}`,
+      })
+    }
+    const version = params.get("version")
+    const writable = flag(params.get("writable"), "writable", input)
+    if ((version !== null || writable !== undefined) && flavor !== "circuitpython") {
+      throw new ConnectionStringError({ input, reason: "version and writable go with flavor=circuitpython" })
+    }
+    if (version !== null && !/^\d+\.\d+(\.\d+)?$/.test(version)) {
+      throw new ConnectionStringError({
+        input,
+        reason: `version must look like 9.2.1, got ${JSON.stringify(version)}`,
+      })
+    }
+    const keep = flag(params.get("keep"), "keep", input)
+    // A UART sends 10 bits per byte (start, 8 data, stop).
+    const bytesPerSecond = bps ?? (baud !== undefined ? baud / 10 : undefined)
+    if (keep === true && bytesPerSecond !== undefined) throw lineSpeedOfKept(input)
     return {
       _tag: "Virtual",
-      // A UART sends 10 bits per byte (start, 8 data, stop).
-      bytesPerSecond: bps ?? (baud !== undefined ? baud / 10 : undefined),
+      bytesPerSecond,
       rawPaste: flag(params.get("rawPaste"), "rawPaste", input),
       firmware: firmware ?? undefined,
       flashDir: params.get("dir") ?? undefined,
+      ...(flavor !== null && { flavor }),
+      ...(version !== null && { circuitPythonVersion: version }),
+      ...(writable !== undefined && { writable }),
+      keep,
     }
   }
   if (text.startsWith("exec:") || text.startsWith("exec-pty:")) {
@@ -250,13 +311,17 @@ const parse = (text: string, input: string): Connection => {
   }
   const network = parseNetwork(text, input)
   if (network !== undefined) return network
-  if (text === "auto" || text.startsWith("auto?") || text.startsWith("id:")) {
+  if (text === "auto" || text.startsWith("auto?") || text.startsWith("id:") || /^usb:/i.test(text)) {
     const [head, params] = splitQuery(text)
-    const serialNumber = head.startsWith("id:") ? head.slice("id:".length) : undefined
-    if (serialNumber === "") throw new ConnectionStringError({ input, reason: "id: needs a serial number" })
-    if (head !== "auto" && serialNumber === undefined)
+    let match: SerialPortMatch | undefined
+    if (head.startsWith("id:")) {
+      const serialNumber = head.slice("id:".length)
+      if (serialNumber === "") throw new ConnectionStringError({ input, reason: "id: needs a serial number" })
+      match = { serialNumber }
+    } else if (/^usb:/i.test(head)) match = usbMatch(head.slice("usb:".length), input)
+    else if (head !== "auto")
       throw new ConnectionStringError({ input, reason: "not a known board, scheme or device path" })
-    return { _tag: "FindSerial", serialNumber, ...serialOptions(params, input) }
+    return { _tag: "FindSerial", match, ...serialOptions(params, input) }
   }
   let rest: string
   const shortcut = expandShortcut(text)
@@ -275,6 +340,44 @@ const parse = (text: string, input: string): Connection => {
   const [path, params] = splitQuery(rest)
   if (path === "") throw new ConnectionStringError({ input, reason: "serial: needs a device path" })
   return { _tag: "Serial", path, ...serialOptions(params, input) }
+}
+
+/** `usb:`'s keys and the match field each fills. */
+const USB_KEYS = {
+  vid: "vendorId",
+  pid: "productId",
+  serial: "serialNumber",
+  manufacturer: "manufacturer",
+  location: "location",
+} as const
+
+/** `vid=2e8a,pid=0005,serial=...`: every key known, given once, with a value; USB ids in hex. */
+const usbMatch = (fields: string, input: string): SerialPortMatch => {
+  const match: Record<string, string> = {}
+  const fail = (reason: string) => new ConnectionStringError({ input, reason })
+  if (fields.trim() === "")
+    throw fail("usb: needs at least one of vid=, pid=, serial=, manufacturer=, location=")
+  for (const field of fields.split(",")) {
+    const at = field.indexOf("=")
+    const key = (at < 0 ? field : field.slice(0, at)).trim().toLowerCase()
+    const name = USB_KEYS[key as keyof typeof USB_KEYS]
+    if (name === undefined)
+      throw fail(`unknown usb: field ${JSON.stringify(key)} (known: ${Object.keys(USB_KEYS).join(", ")})`)
+    let value: string
+    try {
+      value = decodeURIComponent(at < 0 ? "" : field.slice(at + 1)).trim()
+    } catch {
+      throw fail(`usb: ${key}= has a bad %-escape`)
+    }
+    if (value === "") throw fail(`usb: ${key}= needs a value`)
+    if (name in match) throw fail(`usb: ${key}= is given twice`)
+    if ((key === "vid" || key === "pid") && normalizeUsbId(value) === undefined)
+      throw fail(
+        `usb: ${key} must be a USB id of 1 to 4 hex digits (e.g. 2e8a), got ${JSON.stringify(value)}`,
+      )
+    match[name] = value
+  }
+  return match as SerialPortMatch
 }
 
 /** A connection string as it may be shown: any `password=` value hidden. */

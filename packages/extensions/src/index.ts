@@ -8,6 +8,19 @@
 // The whole stack as one Layer, and its options.
 export { BelayLive, type BelayServices } from "./Belay.js"
 export { type BelayOptions, loadBelayOptions } from "./BelayOptions.js"
+// The board's clock: read it against the host's, set it from the host's.
+export {
+  BoardClockError,
+  type BoardClockOptions,
+  type BoardClockReading,
+  type ClockSync,
+  type ClockZone,
+  epochMsOfRtcTuple,
+  type RtcTuple,
+  readBoardClock,
+  rtcTupleOf,
+  syncTime,
+} from "./BoardClock.js"
 // Connection strings: parse one, open the link it names.
 export {
   type ConnectionDefaults,
@@ -29,11 +42,26 @@ export {
 } from "./Facade.js"
 // Is the board there?
 export { checkHealth, type HealthReport } from "./HealthCheck.js"
+// How long a round trip takes: measured, and summed up.
+export {
+  type LatencyMeasurement,
+  type LatencyOptions,
+  measureLatency,
+} from "./Latency.js"
+export {
+  type HistogramBin,
+  type LatencyStatistics,
+  latencyHistogram,
+  latencyStatistics,
+  percentile,
+  type Samples,
+} from "./LatencyStatistics.js"
 // Board objects for Promise code.
 export {
   type RemoteMember,
   type RemoteObject,
   type RemoteObjectMembers,
+  type RemoteShape,
   type RemoteValue,
   type RunEffect,
   remoteObject,

@@ -32,6 +32,33 @@ describe("connection strings", () => {
     })
   })
 
+  it("reads the virtual board playing CircuitPython: flavor, version, writable", () => {
+    expect(ok("virtual?flavor=circuitpython")).toMatchObject({ _tag: "Virtual", flavor: "circuitpython" })
+    expect(ok("virtual?flavor=circuitpython&version=6.3.0&writable=true")).toMatchObject({
+      _tag: "Virtual",
+      flavor: "circuitpython",
+      circuitPythonVersion: "6.3.0",
+      writable: true,
+    })
+    expect(ok("virtual?flavor=micropython")).toMatchObject({ flavor: "micropython" })
+    expect(bad("virtual?flavor=pyboard").reason).toContain("flavor must be micropython or circuitpython")
+    expect(bad("virtual?version=9.2.1").reason).toContain("go with flavor=circuitpython")
+    expect(bad("virtual?flavor=circuitpython&version=nine").reason).toContain("version must look like 9.2.1")
+    expect(bad("virtual?flavor=circuitpython&writable=maybe").reason).toContain(
+      "writable must be true or false",
+    )
+  })
+
+  it("reads keep= of the virtual board, and refuses a line speed for the kept one", () => {
+    expect(ok("virtual")).toHaveProperty("keep", undefined)
+    expect(ok("virtual?keep=true&dir=/tmp/f")).toMatchObject({ keep: true, flashDir: "/tmp/f" })
+    expect(ok("virtual?keep=0&baud=9600")).toMatchObject({ keep: false, bytesPerSecond: 960 })
+    // The kept board is reached over a local TCP connection: no line to slow down.
+    expect(bad("virtual?keep=true&baud=115200").reason).toContain("add keep=false")
+    expect(bad("virtual?bytesPerSecond=100&keep=yes").reason).toContain("at full speed")
+    expect(bad("virtual?keep=maybe").reason).toContain("keep must be true or false")
+  })
+
   it("reads mpremote's shortcuts, bare port names, auto and id:", () => {
     expect(ok("a0")).toMatchObject({ _tag: "Serial", path: "/dev/ttyACM0", baudRate: 115200 })
     expect(ok("u1?baud=9600")).toMatchObject({ _tag: "Serial", path: "/dev/ttyUSB1", baudRate: 9600 })
@@ -40,16 +67,83 @@ describe("connection strings", () => {
     expect(ok("cu.usbmodem101")).toMatchObject({ _tag: "Serial", path: "/dev/cu.usbmodem101" })
     expect(ok("auto")).toEqual({
       _tag: "FindSerial",
-      serialNumber: undefined,
+      match: undefined,
       baudRate: 115200,
       dtr: undefined,
       rts: undefined,
     })
     expect(ok("auto?baud=9600")).toMatchObject({ _tag: "FindSerial", baudRate: 9600 })
-    expect(ok("id:e6614c311b7e6f35")).toMatchObject({ _tag: "FindSerial", serialNumber: "e6614c311b7e6f35" })
+    expect(ok("id:e6614c311b7e6f35")).toMatchObject({
+      _tag: "FindSerial",
+      match: { serialNumber: "e6614c311b7e6f35" },
+    })
     expect(bad("id:").reason).toBe("id: needs a serial number")
     expect(bad("automatic").reason).toBe("not a known board, scheme or device path")
     expect(bad("a100").reason).toBe("not a known board, scheme or device path")
+  })
+
+  it("reads usb: matches by vid, pid, serial, manufacturer and location, with the serial options", () => {
+    expect(ok("usb:vid=2e8a,pid=0005")).toEqual({
+      _tag: "FindSerial",
+      match: { vendorId: "2e8a", productId: "0005" },
+      baudRate: 115200,
+      dtr: undefined,
+      rts: undefined,
+    })
+    expect(
+      ok("USB:VID=0x2E8A,serial=E661A,manufacturer=Raspberry%20Pi,location=1-1.4:1.0?baud=9600&dtr=false"),
+    ).toMatchObject({
+      match: {
+        vendorId: "0x2E8A",
+        serialNumber: "E661A",
+        manufacturer: "Raspberry Pi",
+        location: "1-1.4:1.0",
+      },
+      baudRate: 9600,
+      dtr: false,
+    })
+    expect(ok("usb:manufacturer=Acme%2C Inc.")).toMatchObject({ match: { manufacturer: "Acme, Inc." } })
+    expect(bad("usb:").reason).toBe(
+      "usb: needs at least one of vid=, pid=, serial=, manufacturer=, location=",
+    )
+    expect(bad("usb:vendor=2e8a").reason).toBe(
+      'unknown usb: field "vendor" (known: vid, pid, serial, manufacturer, location)',
+    )
+    expect(bad("usb:vid=pico").reason).toBe(
+      'usb: vid must be a USB id of 1 to 4 hex digits (e.g. 2e8a), got "pico"',
+    )
+    expect(bad("usb:pid=12345").reason).toContain("usb: pid must be a USB id")
+    expect(bad("usb:serial=").reason).toBe("usb: serial= needs a value")
+    expect(bad("usb:serial").reason).toBe("usb: serial= needs a value")
+    expect(bad("usb:vid=2e8a,vid=2e8b").reason).toBe("usb: vid= is given twice")
+    expect(bad("usb:serial=%E0%A4%A").reason).toBe("usb: serial= has a bad %-escape")
+    expect(bad("usb:vid=2e8a?speed=1").reason).toContain('unknown option "speed"')
+  })
+
+  it("any usb: match written with its values %-escaped reads back as it was", () => {
+    const value = fc.string({ minLength: 1, maxLength: 16 }).filter((v) => v.trim() === v && v !== "")
+    const hex = fc.integer({ min: 0, max: 0xffff }).map((n) => n.toString(16))
+    fc.assert(
+      fc.property(
+        fc.record(
+          { vid: hex, pid: hex, serial: value, manufacturer: value, location: value },
+          { requiredKeys: [] },
+        ),
+        (fields) => {
+          const entries = Object.entries(fields)
+          fc.pre(entries.length > 0)
+          const text = `usb:${entries.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join(",")}`
+          const names = { vid: "vendorId", pid: "productId", serial: "serialNumber" } as Record<
+            string,
+            string
+          >
+          expect(ok(text)).toMatchObject({
+            _tag: "FindSerial",
+            match: Object.fromEntries(entries.map(([k, v]) => [names[k] ?? k, v])),
+          })
+        },
+      ),
+    )
   })
 
   it("gives a MicroPython unix build -i, so that it runs its REPL on a pipe", () => {

@@ -45,7 +45,7 @@ describe("@belay/virtual-device is optional", () => {
       expect(staticImportsOf(source), file).not.toContain("@belay/virtual-device")
     }
     const connection = readFileSync(join(dist, "Connection.js"), "utf8")
-    expect(staticImportsOf(connection)).toContain("@belay/transport")
+    expect(staticImportsOf(connection)).toContain("@belay/transport/serial")
     expect(connection).toMatch(/import\(["']@belay\/virtual-device["']\)/)
   })
 

@@ -37,6 +37,7 @@ import {
   IsADirectoryError,
   NoSpaceError,
   NotADirectoryError,
+  ReadOnlyFileSystemError,
   UnexpectedBoardReplyError,
 } from "./errors.js"
 import { unframeReply } from "./ReplyFrame.js"
@@ -198,6 +199,8 @@ export const mapOSError = (
       return new DirectoryNotEmptyError({ operation, path })
     case "ENOSPC":
       return new NoSpaceError(bytes === undefined ? { operation, path } : { operation, path, bytes })
+    case "EROFS":
+      return new ReadOnlyFileSystemError({ operation, path })
   }
   return new BoardFileSystemError({
     operation,

@@ -111,6 +111,27 @@ export class NoSpaceError extends Data.TaggedError("NoSpaceError")<{
 }
 
 /**
+ * The board's filesystem is read-only to code (`OSError` `EROFS`, `[Errno 30] Read-only
+ * filesystem`). CircuitPython does this while its CIRCUITPY drive belongs to the computer over USB
+ * (the default): code, and so Belay, can write only once boot.py calls `storage.remount("/", False)`
+ * and the board was reset, and the computer then sees the drive read-only. On MicroPython, the
+ * filesystem was mounted read-only. Nothing was written.
+ *
+ * @example
+ * Effect.catchTag("ReadOnlyFileSystemError", (e) => Console.error(e.message)) // "... storage.remount("/", False) ..."
+ *
+ * @since 0.1.0
+ */
+export class ReadOnlyFileSystemError extends Data.TaggedError("ReadOnlyFileSystemError")<{
+  readonly operation: string
+  readonly path: string
+}> {
+  override get message() {
+    return `${this.operation} ${this.path}: the board's filesystem is read-only to code (OSError 30, EROFS). On CircuitPython the CIRCUITPY drive is the computer's while USB mass storage is on: put \`import storage\` and \`storage.remount("/", False)\` in boot.py (through the drive), then reset the board; code can then write and the computer sees the drive read-only (remove those lines to go back). On MicroPython, remount the filesystem writable`
+  }
+}
+
+/**
  * Not enough room on the board's filesystem for a write, found before anything was written (the
  * file under its real name is untouched, nothing is left). An atomic write on a board without
  * `os.rename` (the micro:bit) needs the verified temporary file and room to copy it over the old
@@ -343,6 +364,7 @@ export type BoardFileError =
   | NoSpaceError
   | NotEnoughSpaceError
   | PartialWriteError
+  | ReadOnlyFileSystemError
   | BoardFileSystemError
   | BoardMemoryError
   | BoardLimitError

@@ -50,6 +50,7 @@ export {
   NotEnoughSpaceError,
   PartialWriteError,
   PathTraversalError,
+  ReadOnlyFileSystemError,
   TransferVerificationError,
   type TreeTransferError,
   UnexpectedBoardReplyError,

@@ -82,6 +82,16 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
   const fsContext = fileSystemContext(session)
 
   /**
+   * CircuitPython keeps what code writes in a RAM cache and puts it on the flash about once a
+   * second: after a write, `os.sync()` does it at once, so that a board unplugged or reset right
+   * after keeps the file. Nothing on MicroPython.
+   */
+  const flushToFlash =
+    capabilities.flavor === "circuitpython" && capabilities.osFunctions.includes("sync")
+      ? Effect.asVoid(device.exec("import os\nos.sync()"))
+      : Effect.void
+
+  /**
    * Remove the dead temporary files found so far (see `TemporaryFiles`), sending the exchange again
    * when it is lost or damaged on the way; never fails the operation (what stays queued goes next
    * time).
@@ -347,7 +357,9 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
           )
         }
         // Dead temporary files the upload found in its directory go after it.
-        return yield* upload(rt, request).pipe(Effect.ensuring(settleTemporaryFiles(rt)))
+        const result = yield* upload(rt, request).pipe(Effect.ensuring(settleTemporaryFiles(rt)))
+        yield* flushToFlash
+        return result
       }).pipe(
         logged(operation, path, (r) => r.bytesWritten),
         Effect.tap((result) =>

@@ -42,3 +42,17 @@ boardSuite({
   interruptedSize: 8000,
   timeoutMs: 60_000,
 })
+
+// The same board playing CircuitPython 9 (its os without ilistdir, a fresh VM for each REPL, its
+// reset button leaving it at "Press any key to enter the REPL"), its flash writable by code as
+// after `storage.remount("/", False)` in boot.py. No real CircuitPython firmware runs here.
+boardSuite({
+  name: "virtual board playing CircuitPython 9",
+  open: virtualBoard({ flavor: "circuitpython", writable: true }),
+  sizes: [0, 1, 256, 20_000],
+  dir: "/cp",
+  directories: true,
+  fsOptions: { maxChunkBytes: 2048 },
+  interruptedSize: 8000,
+  timeoutMs: 60_000,
+})

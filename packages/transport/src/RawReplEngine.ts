@@ -31,7 +31,7 @@ import {
   resolveOptions,
 } from "./RawReplOptions.js"
 import type { ReceiveBuffer } from "./ReceiveBuffer.js"
-import { damagedResetBanner, RESET_AFTER_OUTPUT, RESET_IN_OUTPUT } from "./ResetBanner.js"
+import { damagedResetBanner, PRESS_ANY_KEY, RESET_AFTER_OUTPUT, RESET_IN_OUTPUT } from "./ResetBanner.js"
 
 export { suffixDistance } from "./ResetBanner.js"
 export type { BoardResetEvent, ProtocolCapabilities, RawReplOptions, ResolvedOptions }
@@ -45,6 +45,16 @@ const RAW_PASTE_REQUEST = Uint8Array.of(0x05, 0x41, CTRL_A)
 const RAW_BANNER = /raw REPL; CTRL-B to exit\r*\n>/
 const SOFT_REBOOT = /soft reboot\r*\n/
 const FRIENDLY_PROMPT = /\r\n>>> $/
+/** The raw REPL's banner, or CircuitPython waiting for a key before its REPL (see `enterRaw`). */
+const RAW_BANNER_OR_KEY = new RegExp(`${RAW_BANNER.source}|${PRESS_ANY_KEY.source}`)
+/** A boot banner and the friendly prompt, MicroPython's or CircuitPython's. */
+const FRIENDLY_BOOT = /(?:MicroPython v|Adafruit CircuitPython )[^\r\n]*\r*\n[\s\S]*>>> $/
+/** CircuitPython's friendly banner. */
+const CIRCUITPYTHON_BANNER = /Adafruit CircuitPython \d/
+/** CircuitPython running a file after a reset: `code.py output:` (or code.txt, main.py, main.txt). */
+const CODE_OUTPUT = /(?:code|main)\.(?:py|txt) output:\r*\n/
+/** The key pressed at CircuitPython's `Press any key to enter the REPL` (not Ctrl-D: that reloads). */
+const ANY_KEY = Uint8Array.of(0x0d)
 
 /** The most recent bytes a wait for a pattern looks at (banners and prompts are far shorter). */
 const PATTERN_WINDOW = 4096
@@ -266,7 +276,22 @@ export class RawReplEngine {
             yield* this.write(enc.encode("\r\x01"))
           }
           const remaining = bound - (Date.now() - started)
-          yield* this.waitForPattern("enter-raw", Math.max(50, Math.min(perAttempt, remaining)), RAW_BANNER)
+          const answer = yield* this.waitForPattern(
+            "enter-raw",
+            Math.max(50, Math.min(perAttempt, remaining)),
+            RAW_BANNER_OR_KEY,
+          )
+          if (answer[0].startsWith("Press")) {
+            // CircuitPython's code.py ended (a Ctrl-C of ours stopped it, and its USB serial dropped
+            // the rest of that write) and it waits for a key: the next attempt's first byte is one.
+            if (Date.now() - started >= bound)
+              return yield* new ProtocolTimeoutError({
+                phase: "enter-raw",
+                timeoutMs: bound,
+                received: hexExcerpt(this.buffer.view()),
+              })
+            return yield* attempt
+          }
           this.bannerRoundTripMs = performance.now() - asked
           if (quick && !(yield* this.staysQuiet(Math.max(LATE_ANSWER_MIN_MS, 2 * this.bannerRoundTripMs))))
             yield* attempt
@@ -818,18 +843,40 @@ export class RawReplEngine {
       this.buffer.clear()
       yield* this.write(Uint8Array.of(CTRL_D))
       // Some boards go back to the raw prompt, others (a unix build restarted by its link)
-      // come back with a boot banner and the friendly prompt.
-      const match = yield* this.waitFor("soft-reset", this.options.enterRawTimeoutMs, () => {
-        const text = asciiText(this.buffer.view())
-        const raw = SOFT_REBOOT.exec(text) ? RAW_BANNER.exec(text) : null
-        if (raw) return { kind: "raw" as const, end: raw.index + raw[0].length }
-        const friendly = /MicroPython v[^\r\n]*\r*\n[\s\S]*>>> $/.exec(text)
-        if (friendly) return { kind: "friendly" as const, end: friendly.index + friendly[0].length }
-        return undefined
-      })
+      // come back with a boot banner and the friendly prompt. CircuitPython before 7.1 runs its
+      // code.py after a soft reset even in the raw REPL (stopped here with Ctrl-C, as it may never
+      // end), then waits for a key before it is back at the raw prompt.
+      const started = Date.now()
+      let stopped = false
+      let pressed = false
+      let match: { readonly kind: "raw" | "friendly" | "code" | "key"; readonly end: number }
+      for (;;) {
+        const waited = Date.now() - started
+        match = yield* this.waitFor(
+          "soft-reset",
+          Math.max(50, this.options.enterRawTimeoutMs - waited),
+          () => {
+            const text = asciiText(this.buffer.view())
+            const raw = SOFT_REBOOT.exec(text) ? RAW_BANNER.exec(text) : null
+            if (raw) return { kind: "raw" as const, end: raw.index + raw[0].length }
+            const friendly = FRIENDLY_BOOT.exec(text)
+            if (friendly) return { kind: "friendly" as const, end: friendly.index + friendly[0].length }
+            if (!pressed && PRESS_ANY_KEY.test(text)) return { kind: "key" as const, end: 0 }
+            if (!stopped && CODE_OUTPUT.test(text)) return { kind: "code" as const, end: 0 }
+            return undefined
+          },
+        )
+        if (match.kind === "code") {
+          stopped = true
+          yield* this.write(Uint8Array.of(0x03))
+        } else if (match.kind === "key") {
+          pressed = stopped = true
+          yield* this.write(ANY_KEY)
+        } else break
+      }
       this.buffer.skip(match.end)
       yield* this.noteReset("soft", true, match.kind)
-      if (match.kind === "friendly") yield* this.enterRaw("connect")
+      if (match.kind !== "raw") yield* this.enterRaw("connect")
     }).pipe(Effect.onError(() => this.forgetState))
   }
 
@@ -838,7 +885,15 @@ export class RawReplEngine {
     return Effect.gen({ self: this }, function* () {
       if (this.state !== "raw") yield* this.enterRaw("connect")
       yield* this.write(enc.encode("\r\x02"))
-      yield* this.waitForPattern("leave-raw", this.options.replyTimeoutMs, FRIENDLY_PROMPT)
+      const left = yield* this.waitFor("leave-raw", this.options.replyTimeoutMs, () => {
+        const text = asciiText(this.buffer.view())
+        const prompt = FRIENDLY_PROMPT.exec(text)
+        if (prompt === null) return undefined
+        return { end: prompt.index + prompt[0].length, text: text.slice(0, prompt.index) }
+      })
+      this.buffer.skip(left.end)
+      // CircuitPython starts a fresh VM each time a REPL is entered: what the raw REPL held is gone.
+      if (CIRCUITPYTHON_BANNER.test(left.text)) yield* this.noteReset("soft", true, "friendly")
       this.state = "friendly"
     }).pipe(Effect.onError(() => this.forgetState))
   }

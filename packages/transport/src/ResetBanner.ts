@@ -2,11 +2,18 @@
  * How the engine recognises a board's reset in what it reads: the banners of a soft reboot and of
  * a boot, whole or damaged on the link (within one fault's edits of their ending).
  */
-// A reset seen in the middle of output: a soft reboot back to the raw prompt, or a boot banner
-// followed by the friendly prompt.
+/**
+ * The line CircuitPython prints when its code.py is done (after a boot, a reset or a reload) and
+ * it waits for a key before it enters the REPL (Ctrl-D there reloads instead).
+ */
+export const PRESS_ANY_KEY = /Press any key to enter the REPL\. Use CTRL-D to reload\.\r*\n/
+
+// A reset seen in the middle of output: a soft reboot back to the raw prompt, a boot banner
+// followed by the friendly prompt, or CircuitPython waiting for a key after its code.py ran.
 export const RESET_IN_OUTPUT = [
   /soft reboot\r*\n[\s\S]*raw REPL; CTRL-B to exit\r*\n>$/,
   /MicroPython v[^\r\n]*\r*\nType "help\(\)" for more information\.\r*\n>>> $/,
+  /Code done running\.\r*\n[\s\S]*Press any key to enter the REPL\. Use CTRL-D to reload\.\r*\n$/,
 ]
 
 /**
@@ -16,6 +23,7 @@ export const RESET_IN_OUTPUT = [
 const DAMAGED_RESET_ENDINGS = [
   { kind: "soft", ending: "raw REPL; CTRL-B to exit\r\n>" },
   { kind: "hard", ending: 'Type "help()" for more information.\r\n>>> ' },
+  { kind: "hard", ending: "Press any key to enter the REPL. Use CTRL-D to reload.\r\n" },
 ] as const
 /** Edits (bytes dropped, inserted or changed) a damaged banner ending may differ by: one fault's. */
 const DAMAGED_RESET_EDITS = 4
@@ -61,4 +69,5 @@ export const damagedResetBanner = (text: string): "soft" | "hard" | undefined =>
 export const RESET_AFTER_OUTPUT = [
   /soft reboot\r*\n[\s\S]*?raw REPL; CTRL-B to exit\r*\n>/,
   /MicroPython v[^\r\n]*\r*\nType "help\(\)" for more information\.\r*\n>>> /,
+  /Press any key to enter the REPL\. Use CTRL-D to reload\.\r*\n/,
 ]

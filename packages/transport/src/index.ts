@@ -55,6 +55,15 @@ export {
   parsePythonLiteral,
   toPythonLiteral,
 } from "./PythonLiteral.js"
+// Python made smaller before it travels, and the setting that turns that off.
+export {
+  type MinifiedPython,
+  type MinifyOptions,
+  MinifyPython,
+  minifyPython,
+  PythonMinifyError,
+  tryMinifyPython,
+} from "./PythonMinifier.js"
 // Options and events of the engine.
 export type { BoardResetEvent, ProtocolCapabilities, RawReplOptions } from "./RawReplEngine.js"
 export { openRfc2217Link, type Rfc2217LinkOptions } from "./rfc2217/Rfc2217Link.js"

@@ -79,6 +79,18 @@ export class ByteQueue {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts)
   }
 
+  /**
+   * Wake the waiting reader with `value`, which is not a byte (a negative number: an event such as
+   * an auto-reload); nothing is consumed. False when no reader waits.
+   */
+  signal(value: number): boolean {
+    const waiter = this.waiter
+    if (waiter === undefined) return false
+    this.waiter = undefined
+    waiter.resolve(value)
+    return true
+  }
+
   /** Drop what is buffered and fail the waiting reader. */
   abort(error: unknown) {
     this.chunks = []

@@ -31,6 +31,14 @@ const CTRL_E = 0x05
 const FORCED_EXIT = 0x100
 /** Keep at most this much worker output queued on a speed-limited line (like a UART FIFO). */
 const OUTPUT_BACKLOG = 256
+/** Not a byte: what a waiting read gets when an auto-reload (CircuitPython) wakes it. */
+const RELOAD_SIGNAL = -1
+/** CircuitPython's `line_clear`: erase the terminal's line, cursor to its start. */
+const LINE_CLEAR = "\x1b[2K\x1b[0G"
+/** The files CircuitPython runs after a reset, the first one found. */
+const CODE_FILES = ["code.txt", "code.py", "main.py", "main.txt"]
+/** What a board playing CircuitPython says it is (`sys.implementation._machine`). */
+const CIRCUITPYTHON_MACHINE = "Belay virtual board with webassembly"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -58,6 +66,8 @@ export interface VirtualBoardStats {
   readonly softResets: number
   /** Ctrl-C requests that arrived while code was running. */
   readonly interrupts: number
+  /** `os.sync()` calls (a board playing CircuitPython). */
+  readonly syncs: number
 }
 
 /**
@@ -101,7 +111,23 @@ export class VirtualBoard {
   /** The RTC, as milliseconds added to the host's clock: kept across resets, 0 at power-on. */
   private rtcOffsetMs = 0
   private readonly uniqueId: string
-  private readonly counters = { rawPasteOverflow: 0, hardResets: 0, softResets: 0, interrupts: 0 }
+  private readonly counters = { rawPasteOverflow: 0, hardResets: 0, softResets: 0, interrupts: 0, syncs: 0 }
+  /** CircuitPython: code sees the flash read-only (until boot.py remounts it; again at power-on). */
+  private codeReadOnly = true
+  /** CircuitPython: what the supervisor does now (an auto-reload waits while the REPL runs). */
+  private phase: "boot" | "code" | "waiting" | "repl" = "repl"
+  /** CircuitPython: a file written over USB asks for a reload. */
+  private reloadRequested = false
+  /** CircuitPython: the running code.py is being stopped for an auto-reload (no traceback). */
+  private stoppingForReload = false
+  /** Output is dropped (CircuitPython's boot.py writes to boot_out.txt, not the serial line). */
+  private muted = false
+  /** The current interpreter has run code since it started (else it is as fresh as a new one). */
+  private interpUsed = false
+  /** The current interpreter was started to run boot.py. */
+  private interpBooting = false
+  /** The traceback of the last code that raised, for CircuitPython's status bar. */
+  private lastTraceback: string | undefined
 
   private constructor(
     options: ResolvedOptions,
@@ -121,6 +147,7 @@ export class VirtualBoard {
     )
     this.toHost.onDrain = () => this.pumpOutput()
     this.fromHost = new Pacer(options.bytesPerSecond, (bytes) => this.receive(bytes))
+    this.codeReadOnly = !(options.circuitPython?.writable ?? true)
   }
 
   /**
@@ -219,6 +246,31 @@ export class VirtualBoard {
     this.interp?.applyFlash(changes)
   }
 
+  /**
+   * CircuitPython only: a computer writes a file through the board's CIRCUITPY drive. The flash
+   * changes, and the board auto-reloads as CircuitPython does: running code.py is stopped
+   * (`Code stopped by auto-reload. Reloading soon.`), the board at its `Press any key` wait
+   * reloads; both print `soft reboot` and run code.py again. While a REPL runs, auto-reload waits:
+   * nothing is printed and the REPL goes on (code sees the new file). Throws when the board is not
+   * playing CircuitPython, when boot.py made the flash writable by code (the drive is then
+   * read-only to the computer), and as `writeFile` does.
+   */
+  usbWrite(path: string, data: Uint8Array): void {
+    if (this.opts.circuitPython === undefined)
+      throw new Error("only a board playing CircuitPython has a CIRCUITPY drive")
+    if (!this.codeReadOnly)
+      throw new Error(
+        "the CIRCUITPY drive is read-only to the computer: boot.py remounted the flash for code",
+      )
+    this.writeFile(path, data)
+    if (this.closed || this.phase === "repl" || this.phase === "boot") return
+    this.reloadRequested = true
+    if (this.phase === "code" && this.executing) {
+      this.stoppingForReload = true
+      this.interrupt()
+    } else if (this.phase === "waiting") this.input.signal(RELOAD_SIGNAL)
+  }
+
   // -------------------------------------------------------------------------------------------
   // Plumbing
 
@@ -264,7 +316,7 @@ export class VirtualBoard {
       if (room <= 0) return
       const bytes = interp.readOutput(room)
       if (bytes.length === 0) return
-      this.emit(bytes)
+      if (!this.muted) this.emit(bytes)
     }
   }
 
@@ -282,7 +334,11 @@ export class VirtualBoard {
       for (let i = 0; i <= bytes.length; i++) {
         if (i === bytes.length || bytes[i] === CTRL_C) {
           if (i > from) interp.pushStdin(bytes.subarray(from, i))
-          if (i < bytes.length) this.interrupt()
+          if (i < bytes.length) {
+            this.interrupt()
+            // CircuitPython's USB serial drops what it holds when the interrupt character comes.
+            if (this.opts.circuitPython !== undefined) return
+          }
           from = i + 1
         }
       }
@@ -332,19 +388,27 @@ export class VirtualBoard {
     this.interruptTimer = undefined
   }
 
-  private async startInterpreter(epoch: number) {
+  private async startInterpreter(epoch: number, booting = false) {
     const interp = await this.step(epoch, acquireInterpreter({ keepSpare: true }))
     if (epoch !== this.epoch) {
       void interp.terminate()
       throw new Abandoned()
     }
     this.interp = interp
+    this.interpUsed = false
+    this.interpBooting = booting
     interp.onOutput = () => this.pumpOutput()
     interp.onDeath = () => {
       if (this.interp === interp && !this.closed) this.hardReset()
     }
     interp.onRtc = (offsetMs) => {
       if (this.interp === interp) this.rtcOffsetMs = offsetMs
+    }
+    interp.onRemount = (readOnly) => {
+      if (this.interp === interp) this.codeReadOnly = readOnly
+    }
+    interp.onSynced = () => {
+      this.counters.syncs++
     }
     interp.onReset = (changes) => {
       if (this.interp !== interp || this.closed) return
@@ -354,7 +418,28 @@ export class VirtualBoard {
       this.hardReset()
     }
     const machine = { rtcOffsetMs: this.rtcOffsetMs, uniqueId: this.uniqueId }
-    this.info = await this.step(epoch, interp.start(this.flash.snapshot(), this.opts.flashSize, machine))
+    const cp = this.opts.circuitPython
+    const circuitPython =
+      cp === undefined
+        ? undefined
+        : { version: cp.version, machine: CIRCUITPYTHON_MACHINE, readOnly: this.codeReadOnly, booting }
+    this.info = await this.step(
+      epoch,
+      interp.start(this.flash.snapshot(), this.opts.flashSize, machine, circuitPython),
+    )
+  }
+
+  /**
+   * A new interpreter in place of the current one (the VM's RAM is gone). One that has run nothing
+   * since it started is kept: it is as fresh as a new one (CircuitPython starts a VM for code.py,
+   * then one for each REPL entered, often with nothing run in between).
+   */
+  private async freshInterpreter(epoch: number, booting = false) {
+    if (this.interp !== undefined && !this.interpUsed && this.interpBooting === booting) return
+    const old = this.interp
+    this.interp = undefined
+    void old?.terminate()
+    await this.startInterpreter(epoch, booting)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -365,6 +450,7 @@ export class VirtualBoard {
    * reset, `"soft-reset"` when cut short by `softReset` (the REPL mode is kept, as in main.c).
    */
   private async run(epoch: number, start: "booted" | "power-on" | "soft-reset" = "booted") {
+    if (this.opts.circuitPython !== undefined) return this.runCircuitPython(epoch, start)
     try {
       if (start === "soft-reset") {
         this.counters.softResets++
@@ -399,6 +485,115 @@ export class VirtualBoard {
     }
   }
 
+  /**
+   * CircuitPython's main.c: boot.py once per power-on (in a VM of its own, its output going to
+   * boot_out.txt), then the loop: after each soft reboot code.py in the friendly REPL (also in the
+   * raw REPL before 7.1), then `Press any key`; each time a REPL is entered (also from the other
+   * REPL) a fresh VM.
+   */
+  private async runCircuitPython(epoch: number, start: "booted" | "power-on" | "soft-reset") {
+    const cp = this.opts.circuitPython!
+    const codeInRawRepl = cp.major < 7 || (cp.major === 7 && cp.minor < 1)
+    try {
+      let fresh = start === "booted"
+      let announce = start === "soft-reset"
+      if (start !== "soft-reset") {
+        this.mode = "friendly"
+        this.codeReadOnly = !cp.writable
+        this.emit(LINE_CLEAR)
+        if (this.flash.read("/boot.py") !== undefined) {
+          await this.freshInterpreter(epoch, true)
+          this.phase = "boot"
+          this.muted = true
+          try {
+            await this.runFileIfExists(epoch, "boot.py")
+          } finally {
+            this.muted = false
+          }
+          fresh = false
+        }
+      }
+      let exit = FORCED_EXIT
+      let skipRepl = true
+      for (;;) {
+        if (!skipRepl) {
+          if (!fresh) await this.freshInterpreter(epoch)
+          fresh = false
+          this.phase = "repl"
+          if (this.inRawMode()) exit = await this.rawRepl(epoch)
+          else {
+            // The status bar is suspended in the raw REPL only.
+            this.statusBar("REPL")
+            exit = await this.friendlyRepl(epoch)
+            this.statusBar("Done")
+          }
+        }
+        skipRepl = false
+        if (exit & FORCED_EXIT) {
+          if (announce) {
+            this.counters.softResets++
+            this.emit(`${this.opts.softRebootBanner}${this.opts.lineEnding}`)
+          }
+          announce = true
+          if (this.mode === "friendly" || codeInRawRepl) {
+            if (!fresh) await this.freshInterpreter(epoch)
+            fresh = false
+            skipRepl = await this.runCodePy(epoch)
+          }
+        }
+      }
+    } catch (error) {
+      if (error instanceof Abandoned || epoch !== this.epoch || this.closed) return
+      const reason = error instanceof Error ? error.message : String(error)
+      this.callbacks.onFatal?.(reason)
+    }
+  }
+
+  /**
+   * CircuitPython's `run_code_py`: the first of code.txt, code.py, main.py, main.txt, then the wait
+   * for a key. True when the board reloads (Ctrl-D, or a file written over USB) rather than
+   * entering the REPL.
+   */
+  private async runCodePy(epoch: number): Promise<boolean> {
+    this.phase = "code"
+    this.reloadRequested = false
+    this.emit(
+      `\r\n${LINE_CLEAR}Auto-reload is on. Simply save files over USB to run them or enter REPL to disable.\r\n`,
+    )
+    const name = CODE_FILES.find((file) => this.flash.read(`/${file}`) !== undefined)
+    if (name !== undefined) {
+      this.emit(`${LINE_CLEAR}${name} output:\r\n`)
+      this.statusBar(name)
+      await this.execute(epoch, encoder.encode(name), "path", false)
+      this.statusBar(this.stoppingForReload ? "Done" : failedAt(this.lastTraceback))
+    }
+    if (this.stoppingForReload) {
+      this.stoppingForReload = false
+      this.reloadRequested = false
+      this.emit("\r\nCode stopped by auto-reload. Reloading soon.\r\n")
+      return true
+    }
+    this.emit("\r\nCode done running.\r\n")
+    this.phase = "waiting"
+    this.emit("\r\nPress any key to enter the REPL. Use CTRL-D to reload.\r\n")
+    for (;;) {
+      if (this.reloadRequested) {
+        this.reloadRequested = false
+        return true
+      }
+      const c = await this.nextByte(epoch)
+      if (c !== RELOAD_SIGNAL) return c === CTRL_D
+    }
+  }
+
+  /**
+   * CircuitPython's status bar on the serial console: the terminal's title set with an OSC
+   * sequence, `🐍<what runs> | <version>`, when what runs changes (not in the raw REPL).
+   */
+  private statusBar(running: string) {
+    this.emit(`\x1b]0;🐍${running} | ${this.opts.circuitPython?.version}\x1b\\`)
+  }
+
   private inRawMode(): boolean {
     return this.mode === "raw"
   }
@@ -416,6 +611,7 @@ export class VirtualBoard {
     const buffered = this.input.takeAll()
     if (buffered.length > 0) interp.pushStdin(buffered)
     this.executing = true
+    this.interpUsed = true
     let result: ExecResult
     try {
       result = await this.step(epoch, interp.exec(mode, code))
@@ -441,8 +637,11 @@ export class VirtualBoard {
     }
     if (printEof) this.emit("\x04")
     let ret = 0
-    if (outcome.kind === "exception") this.emit(outcome.traceback)
-    if (outcome.kind === "exit") ret = FORCED_EXIT
+    this.lastTraceback = outcome.kind === "exception" ? outcome.traceback : undefined
+    // Code stopped for an auto-reload (CircuitPython) shows no traceback.
+    if (outcome.kind === "exception" && !this.stoppingForReload) this.emit(outcome.traceback)
+    // CircuitPython's SystemExit ends the code and nothing more (no soft reset).
+    if (outcome.kind === "exit" && this.opts.circuitPython === undefined) ret = FORCED_EXIT
     if (printEof) this.emit("\x04")
     return ret
   }
@@ -553,6 +752,12 @@ export class VirtualBoard {
 
   private banner() {
     const le = this.opts.lineEnding
+    const cp = this.opts.circuitPython
+    if (cp !== undefined) {
+      // No `Type "help()"` line; a line break before the version.
+      this.emit(`\r\nAdafruit CircuitPython ${cp.version} on 2025-01-01; ${CIRCUITPYTHON_MACHINE}${le}`)
+      return
+    }
     this.emit(`${this.info.version}; ${this.info.machine}${le}Type "help()" for more information.${le}`)
   }
 
@@ -679,6 +884,15 @@ export class VirtualBoard {
       }
     }
   }
+}
+
+/** What CircuitPython's status bar says after code ran: `Done`, or `<line>@<file> <exception>`. */
+const failedAt = (traceback: string | undefined): string => {
+  if (traceback === undefined) return "Done"
+  const frames = [...traceback.matchAll(/File "([^"]+)", line (\d+)/g)]
+  const last = frames.at(-1)
+  const type = /^(\w+)/m.exec(traceback.trimEnd().split(/\r?\n/).at(-1) ?? "")?.[1] ?? "Exception"
+  return last === undefined ? "Done" : `${last[2]}@${last[1]} ${type}`
 }
 
 /** Bytes of `machine.unique_id()`, as a board's flash chip gives. */

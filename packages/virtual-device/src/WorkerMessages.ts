@@ -94,12 +94,26 @@ export interface MachineState {
   readonly uniqueId: string
 }
 
+/** How a board playing CircuitPython starts an interpreter. */
+export interface CircuitPythonState {
+  /** e.g. `"9.2.1"` */
+  readonly version: string
+  /** What `sys.implementation._machine` and `os.uname().machine` say. */
+  readonly machine: string
+  /** Code sees the flash read-only (the CIRCUITPY drive is the computer's). */
+  readonly readOnly: boolean
+  /** This interpreter runs boot.py: `storage.remount` is allowed. */
+  readonly booting: boolean
+}
+
 export type HostMessage =
   | {
       readonly type: "start"
       readonly files: ReadonlyArray<FlashEntry>
       readonly flashSize: number
       readonly machine: MachineState
+      /** Set when the board plays CircuitPython. */
+      readonly circuitPython: CircuitPythonState | undefined
     }
   | { readonly type: "exec"; readonly seq: number; readonly mode: ExecMode; readonly code: Uint8Array }
   /** Files written from outside the interpreter (WebREPL's file transfer), applied between executions. */
@@ -144,3 +158,7 @@ export type WorkerMessage =
    * code wrote to the flash before (closed files survive a reset); the worker stops meanwhile.
    */
   | { readonly type: "reset"; readonly changes: ReadonlyArray<FlashChange> }
+  /** boot.py called `storage.remount("/", readonly)` (CircuitPython): kept until the next power-on. */
+  | { readonly type: "remount"; readonly readOnly: boolean }
+  /** Code called `os.sync()` (CircuitPython). */
+  | { readonly type: "synced" }

@@ -1,15 +1,12 @@
 import { createRequire } from "node:module"
 import { parseArgs } from "node:util"
 import type { VirtualBoardOptions } from "./options.js"
-import { serveVirtualBoardOverTcp, tcpOption } from "./tcpServer.js"
+import { OPTIONS_ENV, READY_LINE } from "./scriptWords.js"
+import { serveVirtualBoardOverTcp, tcpOption, tcpServeOptions } from "./tcpServer.js"
 import { VirtualBoard } from "./VirtualBoard.js"
 import { MAX_WEBREPL_PASSWORD_CHARS, serveWebRepl, type WebReplServer } from "./webReplServer.js"
 
-/** The line the script prints on stderr once the board is up. */
-export const READY_LINE = "belay-virtual-board ready"
-
-/** Environment variable with the board options as JSON (used by `openVirtualBoardPty`). */
-export const OPTIONS_ENV = "BELAY_VBOARD_OPTIONS"
+export { OPTIONS_ENV, READY_LINE }
 
 const USAGE = `usage: belay-virtual-board [options]
 Runs a virtual MicroPython board on stdin/stdout (binary, raw mode), e.g. behind
@@ -23,8 +20,17 @@ Options (also as JSON in $${OPTIONS_ENV}):
   --banner-line-ending <crlf|crcrlf>
   --flash-dir <dir>             keep the flash in this directory
   --flash-size <bytes>          flash size reported by os.statvfs
+  --circuitpython               play CircuitPython: its banner, code.py and the "Press any key"
+                                wait, auto-reload, no _thread, a flash read-only to code
+  --circuitpython-version <v>   the CircuitPython version it reports (default 9.2.1; before 7.0
+                                no raw-paste, before 7.1 code.py runs after a raw soft reset)
+  --writable                    CircuitPython's flash writable by code from power-on (as after
+                                storage.remount("/", False) in boot.py)
   --tcp <host:port>             serve the board on TCP instead of stdin/stdout (a raw byte
                                 stream, one client at a time; port 0 picks a free port)
+  --queue-clients               with --tcp: later clients wait for their turn instead of
+                                being refused
+  --idle-exit <seconds>         with --tcp: exit after this long with no client
 WebREPL (a network board, as the firmware serves it, instead of stdin/stdout):
   --webrepl <host:port>         serve WebREPL there (port 0: a free one, printed on the ready line)
   --password <pw>               its password, 1 to 9 characters (or $BELAY_WEBREPL_PASSWORD,
@@ -46,10 +52,15 @@ export const parseBoardArgs = (argv: ReadonlyArray<string>, env: NodeJS.ProcessE
       "banner-line-ending": { type: "string" },
       "flash-dir": { type: "string" },
       "flash-size": { type: "string" },
+      circuitpython: { type: "boolean" },
+      "circuitpython-version": { type: "string" },
+      writable: { type: "boolean" },
       ...WEBREPL_ARGS,
       help: { type: "boolean" },
-      // Read by `tcpOption`; listed so that the strict parse accepts it.
+      // Read by `tcpOption` and `tcpServeOptions`; listed so that the strict parse accepts them.
       tcp: { type: "string" },
+      "queue-clients": { type: "boolean" },
+      "idle-exit": { type: "string" },
     },
     strict: true,
   })
@@ -82,6 +93,15 @@ export const parseBoardArgs = (argv: ReadonlyArray<string>, env: NodeJS.ProcessE
   }
   if (values["flash-dir"]) options.flashDir = values["flash-dir"]
   if (values["flash-size"]) options.flashSize = int(values["flash-size"], "--flash-size")
+  if (values.circuitpython) options.flavor = "circuitpython"
+  if (values["circuitpython-version"]) {
+    options.flavor = "circuitpython"
+    options.circuitPythonVersion = values["circuitpython-version"]
+  }
+  if (values.writable) {
+    if (options.flavor !== "circuitpython") throw new Error("--writable goes with --circuitpython")
+    options.writable = true
+  }
   return options as VirtualBoardOptions
 }
 
@@ -167,7 +187,8 @@ export const runVirtualBoardOverStdio = async (argv: ReadonlyArray<string>): Pro
   // --tcp: the board on a TCP port instead of stdin/stdout.
   try {
     const tcp = tcpOption(argv)
-    if (tcp !== undefined) return await serveVirtualBoardOverTcp(options, tcp, READY_LINE)
+    if (tcp !== undefined)
+      return await serveVirtualBoardOverTcp(options, tcp, READY_LINE, tcpServeOptions(argv))
   } catch (error) {
     process.stderr.write(`belay-virtual-board: ${error instanceof Error ? error.message : String(error)}\n`)
     process.exit(error instanceof Error && error.message.startsWith("--tcp") ? 2 : 1)

@@ -15,8 +15,20 @@ export {
   stopKeptQemuMicrobits,
   useKeptQemuMicrobit,
 } from "./keptQemu.js"
+// The virtual board kept running between processes (the CLI's virtual), served on a local TCP port.
+export {
+  type KeptVirtualBoard,
+  type KeptVirtualBoardOptions,
+  type KeptVirtualBoardSettings,
+  type KeptVirtualBoardStatus,
+  keptVirtualBoards,
+  stopKeptVirtualBoards,
+  useKeptVirtualBoard,
+  VirtualBoardStartError,
+  VirtualBoardStateError,
+} from "./keptVirtual.js"
 // The virtual board in this process, as a byte link.
-export { openVirtualBoard, type VirtualBoardLink } from "./openVirtualBoard.js"
+export { openVirtualBoard, UsbDriveError, type VirtualBoardLink } from "./openVirtualBoard.js"
 export type { VirtualBoardOptions } from "./options.js"
 // The virtual board on a pseudo-terminal, for code that opens serial ports.
 export { type OpenVirtualBoardPtyOptions, openVirtualBoardPty, virtualBoardScript } from "./pty.js"

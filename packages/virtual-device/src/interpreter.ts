@@ -10,12 +10,14 @@ import { fileURLToPath } from "node:url"
 import { Worker } from "node:worker_threads"
 import {
   type BoardInfo,
+  type CircuitPythonState,
   CTRL_WORDS,
   Ctrl,
   type ExecMode,
   type ExecOutcome,
   type FlashChange,
   type FlashEntry,
+  type HostMessage,
   IN_RING_SIZE,
   type InterruptAddresses,
   KBD_TRACEBACK_OFFSET,
@@ -83,6 +85,10 @@ export class InterpreterWorker {
   onRtc: (offsetMs: number) => void = () => {}
   /** Called when running code calls `machine.reset()`, with what it wrote to the flash before. */
   onReset: (changes: ReadonlyArray<FlashChange>) => void = () => {}
+  /** Called when boot.py remounts the flash (CircuitPython), with whether code now sees it read-only. */
+  onRemount: (readOnly: boolean) => void = () => {}
+  /** Called when code calls `os.sync()` (CircuitPython). */
+  onSynced: () => void = () => {}
 
   private constructor(
     private readonly worker: Worker,
@@ -178,6 +184,12 @@ export class InterpreterWorker {
       case "reset":
         this.onReset(message.changes)
         return
+      case "remount":
+        this.onRemount(message.readOnly)
+        return
+      case "synced":
+        this.onSynced()
+        return
       case "fatal": {
         const error = new WorkerGone(`interpreter failed: ${message.message}`)
         const starting = this.starting
@@ -204,11 +216,17 @@ export class InterpreterWorker {
   }
 
   /** Populate the flash, import `machine`, run the board set-up, and learn the banner text. */
-  start(files: ReadonlyArray<FlashEntry>, flashSize: number, machine: MachineState): Promise<BoardInfo> {
+  start(
+    files: ReadonlyArray<FlashEntry>,
+    flashSize: number,
+    machine: MachineState,
+    circuitPython?: CircuitPythonState,
+  ): Promise<BoardInfo> {
     if (this.gone !== undefined) return Promise.reject(new WorkerGone(this.gone))
     return new Promise((resolve, reject) => {
       this.starting = { resolve, reject }
-      this.worker.postMessage({ type: "start", files, flashSize, machine })
+      const message: HostMessage = { type: "start", files, flashSize, machine, circuitPython }
+      this.worker.postMessage(message)
     })
   }
 

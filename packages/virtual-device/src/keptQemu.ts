@@ -14,22 +14,18 @@
  * second once QEMU is gone.
  */
 import { spawn } from "node:child_process"
-import { createHash } from "node:crypto"
-import {
-  closeSync,
-  constants,
-  existsSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  realpathSync,
-  renameSync,
-  statSync,
-  writeFileSync,
-} from "node:fs"
+import { closeSync, constants, existsSync, openSync, realpathSync, statSync } from "node:fs"
 import path from "node:path"
 import { Effect } from "effect"
-import { commandLine, isAlive, KILL_WAIT_MS, pollUntil, signal, terminate } from "./hostProcesses.js"
+import {
+  commandLine,
+  isAlive,
+  KILL_WAIT_MS,
+  pollUntil,
+  signal,
+  startDetached,
+  terminate,
+} from "./hostProcesses.js"
 import {
   eraseFlash,
   locateQemuMicrobit,
@@ -38,7 +34,17 @@ import {
   QemuStartError,
   qemuMicrobitArguments,
 } from "./qemu.js"
-import { keptQemuStateDir, prepareStateDir, QemuStateError, removeFile, withLock } from "./runtimeFolder.js"
+import {
+  keptBoardFiles,
+  keptQemuStateDir,
+  prepareStateDir,
+  QemuStateError,
+  readStateFile,
+  recordedStateFiles,
+  removeFile,
+  withLock,
+  writeStateFile,
+} from "./runtimeFolder.js"
 
 /**
  * Options of {@link useKeptQemuMicrobit} and {@link stopKeptQemuMicrobits}.
@@ -101,11 +107,10 @@ const HOLDER_SCRIPT = 'while kill -0 "$1" 2>/dev/null && [ -e "$2" ]; do sleep 1
 const FILE_PREFIX = "qemu-microbit-"
 
 /** The files of the emulator for `firmwarePath` (a real path). */
-const filesFor = (dir: string, firmwarePath: string) => {
-  const key = createHash("sha256").update(firmwarePath).digest("hex").slice(0, 16)
-  const base = path.join(dir, `${FILE_PREFIX}${key}`)
-  return { state: `${base}.json`, lock: `${base}.lock`, log: `${base}.log` }
-}
+const filesFor = (dir: string, firmwarePath: string) => keptBoardFiles(dir, FILE_PREFIX, firmwarePath)
+
+/** How this module words a problem with its state folder, lock or state file. */
+const stateFailure = (reason: string, cause?: unknown) => new QemuStateError({ reason, cause })
 
 /** True while `pid` is QEMU running `firmwarePath` (not another process that got its pid). */
 const isQemu = (pid: number, firmwarePath: string): boolean => {
@@ -120,16 +125,11 @@ const isQemu = (pid: number, firmwarePath: string): boolean => {
 
 const isHolder = (pid: number): boolean => isAlive(pid) && (commandLine(pid)?.includes(HOLDER_NAME) ?? true)
 
-const readState = (file: string): StateRecord | undefined => {
-  try {
-    const value = JSON.parse(readFileSync(file, "utf8")) as Partial<StateRecord>
-    return typeof value.pid === "number" && typeof value.ptyPath === "string"
-      ? (value as StateRecord)
-      : undefined
-  } catch {
-    return undefined
-  }
-}
+const readState = (file: string): StateRecord | undefined =>
+  readStateFile<StateRecord>(
+    file,
+    (value) => typeof value.pid === "number" && typeof value.ptyPath === "string",
+  )
 
 /** Stop what `state` records: QEMU, then the holder (its whole process group: the shell and its `sleep`). */
 const stopRecorded = (state: StateRecord, killTimeoutMs: number) =>
@@ -140,63 +140,33 @@ const stopRecorded = (state: StateRecord, killTimeoutMs: number) =>
   })
 
 /** Start QEMU detached, its output in `logFile`; its pid and pseudo-terminal once it announces it. */
-const startDetached = (
+const startDetachedQemu = (
   qemuPath: string,
   firmwarePath: string,
   logFile: string,
   startTimeoutMs: number,
   killTimeoutMs: number,
 ) =>
-  Effect.gen(function* () {
-    const log = openSync(logFile, "w", 0o600)
-    const qemu = yield* Effect.callback<number, QemuStartError>((resume) => {
-      const child = spawn(qemuPath, qemuMicrobitArguments(firmwarePath), {
-        detached: true,
-        // Not the caller's folder: a long-lived process there would keep it busy (an unmount).
-        cwd: path.dirname(logFile),
-        stdio: ["ignore", log, log],
-      })
-      closeSync(log)
-      child.once("spawn", () => {
-        child.unref()
-        resume(Effect.succeed(child.pid as number))
-      })
-      child.once("error", (error) => {
-        if (child.pid === undefined)
-          resume(
-            Effect.fail(
-              new QemuStartError({
-                reason: `${qemuPath} could not be started: ${error.message}`,
-                cause: error,
-              }),
-            ),
-          )
-      })
-    })
-    const output = () => {
-      try {
-        return readFileSync(logFile, "utf8").slice(-4000)
-      } catch {
-        return ""
-      }
-    }
-    const found = yield* pollUntil(() => {
-      const pty = ptyAnnouncement.exec(output())?.[1]
-      if (pty !== undefined) return { pty }
-      return isAlive(qemu) ? undefined : { exited: true as const }
-    }, startTimeoutMs)
-    if (found === undefined || "exited" in found) {
-      yield* terminate(qemu, () => isAlive(qemu), killTimeoutMs)
-      return yield* new QemuStartError({
-        reason:
-          found === undefined
-            ? `QEMU did not open the serial port within ${startTimeoutMs} ms`
-            : "QEMU exited before it opened the serial port",
-        output: output(),
-      })
-    }
-    return { pid: qemu, ptyPath: found.pty }
-  })
+  startDetached({
+    command: qemuPath,
+    args: qemuMicrobitArguments(firmwarePath),
+    logFile,
+    ready: (output) => ptyAnnouncement.exec(output)?.[1],
+    startTimeoutMs,
+    killTimeoutMs,
+    name: "QEMU",
+    readiness: "open the serial port",
+  }).pipe(
+    Effect.map(({ pid, ready }) => ({ pid, ptyPath: ready })),
+    Effect.mapError(
+      (failure) =>
+        new QemuStartError({
+          reason: failure.reason,
+          ...(failure.output === undefined ? {} : { output: failure.output }),
+          ...(failure.cause === undefined ? {} : { cause: failure.cause }),
+        }),
+    ),
+  )
 
 /** Start the holder of `ptyPath`, which lives while QEMU (`qemuPid`) does. */
 const startHolder = (ptyPath: string, qemuPid: number) =>
@@ -226,15 +196,7 @@ const publicView = ({ firmwareSize: _, firmwareMtimeMs: __, ...rest }: StateReco
   stateFile,
 })
 
-const writeState = (file: string, record: StateRecord) =>
-  Effect.try({
-    try: () => {
-      const temporary = `${file}.${process.pid}.tmp`
-      writeFileSync(temporary, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 })
-      renameSync(temporary, file)
-    },
-    catch: (cause) => new QemuStateError({ reason: `cannot write ${file}: ${String(cause)}`, cause }),
-  })
+const writeState = (file: string, record: StateRecord) => writeStateFile(file, record, stateFailure)
 
 /**
  * The kept emulated micro:bit for a firmware file: the running one, or a new one started detached
@@ -257,7 +219,7 @@ export const useKeptQemuMicrobit = (
   Effect.gen(function* () {
     const located = yield* locateQemuMicrobit(options)
     const firmwarePath = realpathSync(located.firmwarePath)
-    const dir = yield* prepareStateDir(options.stateDir ?? keptQemuStateDir())
+    const dir = yield* prepareStateDir(options.stateDir ?? keptQemuStateDir(), stateFailure)
     const files = filesFor(dir, firmwarePath)
     const killTimeoutMs = options.killTimeoutMs ?? 2000
     return yield* withLock(
@@ -278,7 +240,7 @@ export const useKeptQemuMicrobit = (
           removeFile(files.state)
         }
         const startedAt = new Date().toISOString()
-        const qemu = yield* startDetached(
+        const qemu = yield* startDetachedQemu(
           located.qemuPath,
           firmwarePath,
           files.log,
@@ -305,23 +267,11 @@ export const useKeptQemuMicrobit = (
         )
         return { ...publicView(record, files.state), reused: false }
       }),
+      stateFailure,
     )
   })
 
-const recordedIn = (dir: string): ReadonlyArray<{ file: string; record: StateRecord }> => {
-  let names: ReadonlyArray<string>
-  try {
-    names = readdirSync(dir)
-  } catch {
-    return []
-  }
-  return names
-    .filter((name) => name.startsWith(FILE_PREFIX) && name.endsWith(".json"))
-    .flatMap((name) => {
-      const record = readState(path.join(dir, name))
-      return record === undefined ? [] : [{ file: path.join(dir, name), record }]
-    })
-}
+const recordedIn = (dir: string) => recordedStateFiles(dir, FILE_PREFIX, readState)
 
 /**
  * The kept emulators recorded in the state folder, with whether each still runs.
@@ -355,7 +305,7 @@ export const stopKeptQemuMicrobits = (
 ): Effect.Effect<ReadonlyArray<KeptQemuMicrobit>, QemuStateError> =>
   Effect.gen(function* () {
     // Only what this user's own folder records is stopped.
-    const dir = yield* prepareStateDir(options.stateDir ?? keptQemuStateDir())
+    const dir = yield* prepareStateDir(options.stateDir ?? keptQemuStateDir(), stateFailure)
     const wanted =
       options.firmwarePath === undefined
         ? undefined
@@ -379,6 +329,7 @@ export const stopKeptQemuMicrobits = (
           removeFile(`${base}.log`)
           stopped.push(publicView(record, file))
         }),
+        stateFailure,
       )
     }
     return stopped

@@ -1,5 +1,5 @@
 import { type ByteLink, LinkOpenError, makeReceiveQueue } from "@belay/transport"
-import { Effect, type Scope } from "effect"
+import { Data, Effect, type Scope } from "effect"
 import type { VirtualBoardOptions } from "./options.js"
 import { VirtualBoard, type VirtualBoardStats } from "./VirtualBoard.js"
 
@@ -26,6 +26,31 @@ export interface VirtualBoardLink extends ByteLink {
   readonly stats: Effect.Effect<VirtualBoardStats>
   /** The files on the board's flash, by absolute path (`/main.py`). */
   readonly files: Effect.Effect<ReadonlyMap<string, Uint8Array>>
+  /**
+   * A board playing CircuitPython (`flavor: "circuitpython"`): a computer writes a file through
+   * its CIRCUITPY drive. The board auto-reloads when code.py runs or it waits for a key (`soft
+   * reboot`, code.py again); in a REPL nothing happens but the new file.
+   */
+  readonly usbWrite: (path: string, data: Uint8Array | string) => Effect.Effect<void, UsbDriveError>
+}
+
+/**
+ * A write through the virtual board's CIRCUITPY drive was refused: the board is not playing
+ * CircuitPython, boot.py remounted the flash for code (the drive is then read-only to the computer),
+ * or the path's folder does not exist.
+ *
+ * @example
+ * link.usbWrite("/code.py", "print(1)").pipe(Effect.catchTag("UsbDriveError", (e) => Console.error(e.reason)))
+ *
+ * @since 0.1.0
+ */
+export class UsbDriveError extends Data.TaggedError("UsbDriveError")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `writing ${this.path} through the CIRCUITPY drive: ${this.reason}`
+  }
 }
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error))
@@ -86,6 +111,11 @@ export const openVirtualBoard = (
       ),
       stats: Effect.sync(() => board.stats),
       files: Effect.sync(() => board.files()),
+      usbWrite: (path, data) =>
+        Effect.try({
+          try: () => board.usbWrite(path, typeof data === "string" ? new TextEncoder().encode(data) : data),
+          catch: (error) => new UsbDriveError({ path, reason: errorText(error) }),
+        }),
     }
     return link
   })

@@ -40,6 +40,28 @@ export interface VirtualBoardOptions {
    * (default 500 ms). KeyboardInterrupt normally arrives within a few milliseconds.
    */
   readonly interruptTimeoutMs?: number
+  /**
+   * `"micropython"` (default), or `"circuitpython"`: the same interpreter behind CircuitPython's
+   * firmware. Its banner (`Adafruit CircuitPython 9.2.1 on ...`), `sys.implementation.name ==
+   * "circuitpython"`, `soft reboot` then `code.py` (or `code.txt`, `main.py`, `main.txt`) after each
+   * reset, `Code done running.` and the `Press any key to enter the REPL. Use CTRL-D to reload.`
+   * wait, a fresh VM each time the REPL is entered, boot.py only at power-on, no `machine`
+   * (`storage` instead), `os` without `ilistdir` but with `sync`, `uname` and `getenv`, and a flash
+   * that code sees read-only until boot.py calls `storage.remount("/", False)` (see `writable`).
+   */
+  readonly flavor?: "micropython" | "circuitpython"
+  /**
+   * CircuitPython only: the version it reports (default `"9.2.1"`). Before 7.0 it does not know
+   * raw-paste (`\x05A\x01` gets the raw banner again); before 7.1 a soft reset in the raw REPL runs
+   * `code.py` too and waits for a key before it is back at the raw prompt.
+   */
+  readonly circuitPythonVersion?: string
+  /**
+   * CircuitPython only: code may write the flash from power-on, as after `storage.remount("/",
+   * False)` in boot.py (the computer's drive is then read-only). Default false: code gets
+   * `OSError: [Errno 30] Read-only filesystem`, as on a board whose CIRCUITPY drive is the computer's.
+   */
+  readonly writable?: boolean
 }
 
 /** @internal */
@@ -53,11 +75,41 @@ export interface ResolvedOptions {
   readonly flashDir: string | undefined
   readonly flashSize: number
   readonly interruptTimeoutMs: number
+  /** CircuitPython's version as numbers, or undefined for MicroPython. */
+  readonly circuitPython: CircuitPythonOptions | undefined
+}
+
+/** @internal */
+export interface CircuitPythonOptions {
+  /** e.g. `"9.2.1"` */
+  readonly version: string
+  readonly major: number
+  readonly minor: number
+  readonly patch: number
+  readonly writable: boolean
+}
+
+const parseCircuitPythonVersion = (text: string): [number, number, number] => {
+  const match = /^(\d+)\.(\d+)(?:\.(\d+))?$/.exec(text)
+  if (match === null)
+    throw new RangeError(`circuitPythonVersion must look like 9.2.1, got ${JSON.stringify(text)}`)
+  return [Number(match[1]), Number(match[2]), Number(match[3] ?? 0)]
 }
 
 /** @internal */
 export const resolveOptions = (options: VirtualBoardOptions = {}): ResolvedOptions => {
-  const firmware = options.firmware ?? "modern"
+  const flavor = options.flavor ?? "micropython"
+  if (flavor !== "micropython" && flavor !== "circuitpython")
+    throw new RangeError(`flavor must be micropython or circuitpython, got ${JSON.stringify(flavor)}`)
+  let circuitPython: CircuitPythonOptions | undefined
+  if (flavor === "circuitpython") {
+    const version = options.circuitPythonVersion ?? "9.2.1"
+    const [major, minor, patch] = parseCircuitPythonVersion(version)
+    circuitPython = { version, major, minor, patch, writable: options.writable ?? false }
+  }
+  // CircuitPython learnt raw-paste with 7.0 (its merge of MicroPython 1.14 and later).
+  const firmware =
+    options.firmware ?? (circuitPython !== undefined && circuitPython.major < 7 ? "old" : "modern")
   const window = options.rawPasteWindow ?? 256
   if (!Number.isInteger(window) || window < 1 || window > 0xffff) {
     throw new RangeError(`rawPasteWindow must be an integer from 1 to 65535, got ${window}`)
@@ -69,10 +121,13 @@ export const resolveOptions = (options: VirtualBoardOptions = {}): ResolvedOptio
     rawPasteWindow: window,
     bytesPerSecond: bps,
     firmware,
-    softRebootBanner: options.softRebootBanner ?? (firmware === "old" ? "soft reboot" : "MPY: soft reboot"),
+    softRebootBanner:
+      options.softRebootBanner ??
+      (firmware === "old" || circuitPython !== undefined ? "soft reboot" : "MPY: soft reboot"),
     lineEnding: options.bannerLineEnding ?? "\r\n",
     flashDir: options.flashDir,
     flashSize: options.flashSize ?? 2 * 1024 * 1024,
     interruptTimeoutMs: options.interruptTimeoutMs ?? 500,
+    circuitPython,
   }
 }

@@ -14,8 +14,10 @@
 import { parentPort, workerData } from "node:worker_threads"
 import type { EmscriptenModule, MicroPython } from "@micropython/micropython-webassembly-pyscript"
 import { BOARD_PYTHON } from "./boardPython.js"
+import { CIRCUITPYTHON_PYTHON } from "./circuitPythonBoard.js"
 import { MACHINE_PYTHON } from "./machinePython.js"
 import {
+  type CircuitPythonState,
   Ctrl,
   type ExecMode,
   type ExecOutcome,
@@ -300,6 +302,8 @@ mp.registerJsModule("_vboard_host", {
     post({ type: "reset", changes: syncFlash() })
     for (;;) Atomics.wait(ctrl, Ctrl.wake, Atomics.load(ctrl, Ctrl.wake), RESET_WAIT_MS)
   },
+  remount: (readOnly: string) => post({ type: "remount", readOnly: readOnly === "1" }),
+  synced: () => post({ type: "synced" }),
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -378,7 +382,22 @@ const importMachine = (state: MachineState) => {
   if (imported.kind !== "ok") throw new Error(`machine module failed: ${JSON.stringify(imported)}`)
 }
 
-const start = (files: ReadonlyArray<FlashEntry>, flashSize: number, machineState: MachineState) => {
+/** CircuitPython's face over BOARD_PYTHON, its placeholders filled. */
+const circuitPythonSource = (state: CircuitPythonState): string => {
+  const version = state.version.split(".").map(Number)
+  return CIRCUITPYTHON_PYTHON.replace("%CP_VERSION%", `(${version.join(", ")})`)
+    .replace("%CP_VERSION_TEXT%", pyString(state.version))
+    .replace("%CP_MACHINE%", pyString(state.machine))
+    .replace("%CP_READONLY%", state.readOnly ? "True" : "False")
+    .replace("%CP_BOOTING%", state.booting ? "True" : "False")
+}
+
+const start = (
+  files: ReadonlyArray<FlashEntry>,
+  flashSize: number,
+  machineState: MachineState,
+  circuitPython: CircuitPythonState | undefined,
+) => {
   importMachine(machineState)
   mp.FS.mkdir(FLASH_ROOT)
   const sorted = [...files].sort((a, b) => a.path.split("/").length - b.path.split("/").length)
@@ -388,7 +407,9 @@ const start = (files: ReadonlyArray<FlashEntry>, flashSize: number, machineState
     else mp.FS.writeFile(full, entry.data)
     flashState.set(entry.path, entry.kind === "dir" ? "dir" : entry.data)
   }
-  const source = BOARD_PYTHON.replace("%ROOT%", pyString(FLASH_ROOT)).replace("%SIZE%", String(flashSize))
+  const source =
+    BOARD_PYTHON.replace("%ROOT%", pyString(FLASH_ROOT)).replace("%SIZE%", String(flashSize)) +
+    (circuitPython === undefined ? "" : circuitPythonSource(circuitPython))
   capture = []
   const init = runBytes(
     encoder.encode(`exec(compile(${pyString(source)}, "<board>", "exec"), {"__name__": "_vboard_init"})`),
@@ -442,7 +463,8 @@ const exec = (seq: number, mode: ExecMode, code: Uint8Array) => {
 
 port.on("message", (message: HostMessage) => {
   try {
-    if (message.type === "start") start(message.files, message.flashSize, message.machine)
+    if (message.type === "start")
+      start(message.files, message.flashSize, message.machine, message.circuitPython)
     else if (message.type === "flash") applyFlash(message.changes)
     else exec(message.seq, message.mode, message.code)
   } catch (error) {

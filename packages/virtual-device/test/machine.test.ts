@@ -47,6 +47,68 @@ describe("machine on the virtual board", () => {
   )
 
   it(
+    "RTC().datetime(t) as the firmware's: exactly 8 ints, weekday worked out, subseconds in microseconds, bad dates refused",
+    { timeout: 30_000 },
+    () =>
+      withBoard({}, async (board) => {
+        await board.enterRaw()
+        // 29 February 2024 was a Thursday (3); the weekday given (6) is not used. The read comes
+        // within the same code, so the clock moved on by at most the ticks counted around it.
+        const set = await run(
+          board,
+          [
+            "import machine, time",
+            "r = machine.RTC()",
+            "t0 = time.ticks_ms()",
+            "r.datetime((2024, 2, 29, 6, 23, 59, 58, 250000))",
+            "v = r.datetime()",
+            "print(v[:7], (v[6] - 58) * 1000 + v[7] // 1000 - 250, time.ticks_diff(time.ticks_ms(), t0))",
+          ].join("\n"),
+        )
+        const match = /^\(2024, 2, 29, 3, 23, 59, (\d+)\) (-?\d+) (\d+)\r\n$/.exec(set)
+        expect(match, set).not.toBeNull()
+        const [, , movedMs, elapsedMs] = (match ?? []).map(Number)
+        expect(movedMs).toBeGreaterThanOrEqual(0)
+        expect(movedMs).toBeLessThanOrEqual((elapsedMs ?? 0) + 1)
+        // A list does as well as a tuple.
+        expect(await run(board, "r.datetime([2030, 1, 1, 0, 0, 0, 0, 0])\nprint(r.datetime()[:4])")).toBe(
+          "(2030, 1, 1, 1)\r\n",
+        )
+        const refusal = async (tuple: string) =>
+          run(board, `try:\n r.datetime(${tuple})\n print('set')\nexcept Exception as e:\n print(repr(e))`)
+        expect(await refusal("(2024, 1, 1, 0, 0, 0, 0)")).toBe(
+          "ValueError('requested length 8 but object has length 7',)\r\n",
+        )
+        expect(await refusal("(2024, 1, 1, 0, 0, 0, 0, 0, 0)")).toBe(
+          "ValueError('requested length 8 but object has length 9',)\r\n",
+        )
+        expect(await refusal("(2024, 1, 1, 0, 0, 0.5, 0, 0)")).toBe(
+          'TypeError("can\'t convert float to int",)\r\n',
+        )
+        expect(await refusal("(2024, 1, 1, 0, 0, 0, 0, 1.5)")).toBe(
+          'TypeError("can\'t convert float to int",)\r\n',
+        )
+        for (const bad of [
+          "(2024, 13, 1, 0, 0, 0, 0, 0)",
+          "(2023, 2, 29, 0, 0, 0, 0, 0)",
+          "(2024, 4, 31, 0, 0, 0, 0, 0)",
+          "(2024, 1, 1, 0, 24, 0, 0, 0)",
+          "(2024, 1, 1, 0, 0, 60, 0, 0)",
+          "(2024, 1, 1, 0, 0, 0, 60, 0)",
+          "(2024, 1, 1, 0, 0, 0, 0, 1000000)",
+          "(2024, 0, 1, 0, 0, 0, 0, 0)",
+        ])
+          expect(await refusal(bad), bad).toBe("OSError(22,)\r\n")
+        // A refused set leaves the clock as it was.
+        expect(await run(board, "print(r.datetime()[:3])")).toBe("(2030, 1, 1)\r\n")
+        // init() takes the documented form without a weekday.
+        expect(await run(board, "r.init((2031, 5, 6, 7, 8, 9))\nprint(r.datetime()[:7])")).toBe(
+          "(2031, 5, 6, 1, 7, 8, 9)\r\n",
+        )
+      }),
+  )
+
+  it(
     "reset() is the reset button: output and closed files kept, RAM gone, banner, boot.py and main.py run",
     { timeout: 30_000 },
     () =>

@@ -5,7 +5,7 @@ import { Effect, Schedule } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { READY_LINE } from "../src/cli.ts"
 import { virtualBoardScript } from "../src/pty.ts"
-import { PORT_IN_USE, tcpOption } from "../src/tcpServer.ts"
+import { PORT_IN_USE, tcpOption, tcpServeOptions } from "../src/tcpServer.ts"
 
 /** A raw client: what it received so far, and a bounded wait for its connection to end. */
 const client = (port: number) =>
@@ -105,5 +105,15 @@ describe("the --tcp option", () => {
     for (const bad of ["8266", "host:", "host:70000", ":80"]) {
       expect(() => tcpOption(["--tcp", bad])).toThrow(/--tcp takes host:port/)
     }
+  })
+
+  it("reads --queue-clients and --idle-exit <seconds>, and refuses an idle time that is not positive", () => {
+    expect(tcpServeOptions(["--tcp", "127.0.0.1:0"])).toEqual({})
+    expect(tcpServeOptions(["--queue-clients", "--idle-exit", "1.5"])).toEqual({
+      queueClients: true,
+      idleExitMs: 1500,
+    })
+    for (const bad of ["0", "-3", "soon", "Infinity"])
+      expect(() => tcpServeOptions(["--idle-exit", bad])).toThrow(/--idle-exit takes a positive number/)
   })
 })

@@ -25,11 +25,29 @@ export const defaultVirtualDir = (): string =>
 export const boardLayer = (device: string) => {
   let layer = boardLayers.get(device)
   if (layer === undefined) {
+    const config = readCliConfig()
+    // The config file's clock sync, unless BELAY_SYNC_CLOCK (read by BelayLive) says.
+    const syncClock =
+      process.env.BELAY_SYNC_CLOCK === undefined && config.syncClock !== undefined
+        ? { syncClock: config.syncClock }
+        : {}
+    // The config file's `minify`, unless BELAY_MINIFY (or --minify, --no-minify) says otherwise.
+    const minify = process.env.BELAY_MINIFY === undefined ? config.minify : undefined
     layer = Layer.unwrap(
       // A `ws://` board's password from the config file or a prompt, asked once per device.
-      Effect.map(webReplPasswordFor(device, readCliConfig()), (webReplPassword) =>
-        // qemu:microbit stays running between commands, as a board stays plugged in (`belay qemu stop`).
-        BelayLive({ device, virtualDir: defaultVirtualDir(), keepQemu: true, webReplPassword }),
+      Effect.map(webReplPasswordFor(device, config), (webReplPassword) =>
+        // qemu:microbit and the virtual board stay running between commands, as a board stays
+        // plugged in (`belay qemu stop`, `belay virtual stop`; the virtual board also stops by
+        // itself after BELAY_VIRTUAL_IDLE_TIMEOUT, 15 minutes, without a command).
+        BelayLive({
+          device,
+          virtualDir: defaultVirtualDir(),
+          keepQemu: true,
+          keepVirtual: true,
+          webReplPassword,
+          ...syncClock,
+          ...(minify === undefined ? {} : { minify }),
+        }),
       ),
     ).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())))
     boardLayers.set(device, layer)
@@ -45,7 +63,7 @@ const logLevel = () => {
 }
 
 const NO_BOARD_HINT = () =>
-  `plug a board in, or pick one: --device virtual (the built-in virtual board), --device a0 (/dev/ttyACM0), --device id:<serial number> (see \`belay ports\`), --device exec:micropython; or set BELAY_DEVICE, or "device" in ${configPath()}`
+  `plug a board in, or pick one: --device virtual (the built-in virtual board), --device a0 (/dev/ttyACM0), --device id:<serial number> or usb:vid=2e8a,pid=0005 (see \`belay ports\`), --device exec:micropython; or set BELAY_DEVICE, or "device" in ${configPath()}`
 
 /**
  * Run `body` with the services of the board `device` names: the `--device` flag's value (empty

@@ -22,23 +22,28 @@ export const lastDeviceArgument = (argv: ReadonlyArray<string>): string | undefi
 }
 
 /** Commands that never open the device, whatever it is. */
-const WITHOUT_BOARD = new Set(["ports", "qemu"])
+const WITHOUT_BOARD = new Set(["ports", "qemu", "virtual"])
+
+/** `keep=false` (or 0, no, off) in a connection string's query. */
+const KEEP_OFF = /[?&]keep=(?:false|0|no|off)(?:&|$)/
 
 /**
- * Whether `argv` will open the virtual board: its device (the last one given, else
- * `BELAY_DEVICE`) is a `virtual` connection string, or it is `demo` with no device given or set
- * (the tour's own default). A device from the config file is not read here: that command just
- * starts its interpreter when it connects, as without this.
+ * Whether `argv` will run the virtual board in this process: its device (the last one given, else
+ * `BELAY_DEVICE`) is a `virtual` connection string with `keep=false`. Without it, the command
+ * uses the kept virtual board (the CLI's default), a process of its own that is already running or
+ * that the command starts; so does `demo` with no device given or set. A device from the config
+ * file is not read here: that command just starts its interpreter when it connects, as without this.
  *
  * @example
- * opensVirtualBoard(["exec", "pass", "--device", "virtual"], {}) // true
- * opensVirtualBoard(["ports"], { BELAY_DEVICE: "virtual" }) // false
+ * opensInProcessVirtualBoard(["exec", "pass", "--device", "virtual?keep=false"], {}) // true
+ * opensInProcessVirtualBoard(["exec", "pass", "--device", "virtual"], {}) // false: the kept board
  */
-export const opensVirtualBoard = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv): boolean => {
+export const opensInProcessVirtualBoard = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv): boolean => {
   const command = argv.find((a) => !a.startsWith("-"))
   if (command === undefined || WITHOUT_BOARD.has(command) || argv.includes("--help") || argv.includes("-h"))
     return false
   const device = lastDeviceArgument(argv) ?? (env.BELAY_DEVICE || undefined)
-  if (device === undefined) return command === "demo"
-  return device === "virtual" || device.startsWith("virtual?") || device.startsWith("virtual:")
+  if (device === undefined) return false
+  const virtual = device === "virtual" || device.startsWith("virtual?") || device.startsWith("virtual:")
+  return virtual && KEEP_OFF.test(device)
 }

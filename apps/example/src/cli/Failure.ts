@@ -52,6 +52,8 @@ const connectionTags = new Set([
   "BoardStuckError",
   "QemuStartError",
   "QemuStateError",
+  "VirtualBoardStartError",
+  "VirtualBoardStateError",
   "DeviceCapabilityError",
   "SessionError",
   "SessionLimitError",
@@ -60,6 +62,8 @@ const connectionTags = new Set([
   "RequestDamagedError",
   "OutputDamagedError",
   "NoBoardFoundError",
+  "DownloadError",
+  "SerialPortMatchError",
 ])
 
 const usageTags = new Set([
@@ -75,6 +79,8 @@ const usageTags = new Set([
   "VirtualDeviceMissingError",
   "PtyUnavailableError",
   "WebReplLoginError",
+  "InvalidSpecError",
+  "ProjectError",
 ])
 
 const HELP_HINT = "`belay --help` lists the commands; `belay <command> --help` shows one with examples"
@@ -95,6 +101,10 @@ const hints: Record<string, string> = {
     "the emulated micro:bit needs: apt-get install qemu-system-arm firmware-microbit-micropython",
   QemuStateError:
     "`belay qemu status` shows the kept emulators; `belay qemu stop` stops them and clears their state",
+  VirtualBoardStartError:
+    "`belay virtual status` shows the kept virtual boards; --device virtual?keep=false runs one in the command's own process",
+  VirtualBoardStateError:
+    "`belay virtual status` shows the kept virtual boards; `belay virtual stop` stops them and clears their state",
   PtyUnavailableError:
     "or run the program on pipes with exec:<command> (a MicroPython unix build works there with -i)",
   ConnectionStringError: "see `belay --help` for the --device forms, or `belay ports` for the ports",
@@ -107,6 +117,15 @@ const hints: Record<string, string> = {
   NoBoardFoundError:
     "`belay ports` lists the ports with their serial numbers; name one with --device (a0, /dev/ttyUSB0, id:<serial number>)",
   SessionLimitError: "another command is using the board: wait for it, or stop it",
+  DownloadError:
+    "check the network and the index URL (--index); belay install --offline uses only what the cache (~/.cache/belay/packages) holds",
+  HashMismatchError:
+    "the server sent other bytes than the manifest or belay-lock.json names: nothing was installed; check the index or the lock file",
+  PackageNotFoundError:
+    "check the name and version, the index (--index), or the board's .mpy version (--no-mpy)",
+  NotInstalledError: "`belay list` shows the packages installed (--target for another directory)",
+  SerialPortMatchError:
+    "`belay ports` shows each port's vid:pid, serial number, manufacturer and location; name the board by the fields that tell it apart: --device usb:vid=2e8a,pid=0005,serial=<serial number>",
 }
 
 /** A `tcp:`, `rfc2217:` or `ws://` link that failed: the serial hints (cable, `belay ports`) do not apply. */

@@ -18,8 +18,8 @@ import type { FileRequest } from "./FileActions.js"
  */
 export type Root = Command.Command<
   "belay",
-  { readonly device: string; readonly json: boolean; readonly unchecked: boolean },
-  { readonly device: string; readonly json: boolean; readonly unchecked: boolean },
+  { readonly device: string; readonly json: boolean; readonly minify: boolean; readonly unchecked: boolean },
+  { readonly device: string; readonly json: boolean; readonly minify: boolean; readonly unchecked: boolean },
   never,
   never
 >

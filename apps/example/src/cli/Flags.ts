@@ -26,14 +26,21 @@ export const configPath = (): string => {
   return path.join(base, "belay", "config.json")
 }
 
-/** What the config file holds: a default device, names for connection strings, a WebREPL password. */
+/** What the config file holds: a default device, names for connection strings, a WebREPL password, clock sync. */
 export interface CliConfig {
+  /**
+   * Set the board's clock on connect: `"local"` (or `true`), `"utc"`; unless `BELAY_SYNC_CLOCK`
+   * says otherwise.
+   */
+  readonly syncClock?: "local" | "utc" | undefined
   /** The password of `ws://` boards' WebREPL, unless `BELAY_WEBREPL_PASSWORD` gives one. */
   readonly webReplPassword?: string | undefined
   /** The device when neither `--device` nor `BELAY_DEVICE` names one: a connection string or an alias. */
   readonly device: string | undefined
   /** Names for connection strings: `{ "pico": "id:e6614c311b7e6f35", "sim": "virtual" }`. */
   readonly aliases: Readonly<Record<string, string>>
+  /** `false`: send code as written, not minified, unless `BELAY_MINIFY` or `--minify` says otherwise. */
+  readonly minify?: boolean | undefined
 }
 
 /** A config file that cannot be read as the CLI expects. */
@@ -42,7 +49,7 @@ export class ConfigFileError extends UsageError {
 }
 
 const EXPECTED =
-  '{ "device": "<connection or alias>", "aliases": { "<name>": "<connection string>" }, "webReplPassword": "<password>" }'
+  '{ "device": "<connection or alias>", "aliases": { "<name>": "<connection string>" }, "webReplPassword": "<password>", "syncClock": "local" | "utc" | true | false, "minify": false }'
 
 /**
  * The config file, or an empty one when there is none.
@@ -71,20 +78,35 @@ export const readCliConfig = (file = configPath()): CliConfig => {
     device,
     aliases = {},
     webReplPassword,
+    syncClock,
+    minify,
   } = value as {
     device?: unknown
     aliases?: unknown
     webReplPassword?: unknown
+    syncClock?: unknown
+    minify?: unknown
   }
   if (device !== undefined && typeof device !== "string") throw bad('has a "device" that is not a string')
   if (webReplPassword !== undefined && typeof webReplPassword !== "string")
     throw bad('has a "webReplPassword" that is not a string')
+  if (minify !== undefined && typeof minify !== "boolean")
+    throw bad('has a "minify" that is not true or false')
   if (typeof aliases !== "object" || aliases === null || Array.isArray(aliases))
     throw bad('has "aliases" that are not an object')
   for (const [name, target] of Object.entries(aliases)) {
     if (typeof target !== "string") throw bad(`has an alias ${JSON.stringify(name)} that is not a string`)
   }
-  return { device, aliases: aliases as Record<string, string>, webReplPassword }
+  if (syncClock !== undefined && ![true, false, "local", "utc"].includes(syncClock as never))
+    throw bad('has a "syncClock" that is not "local", "utc", true or false')
+  return {
+    device,
+    aliases: aliases as Record<string, string>,
+    webReplPassword,
+    minify,
+    ...(syncClock !== undefined &&
+      syncClock !== false && { syncClock: syncClock === "utc" ? ("utc" as const) : ("local" as const) }),
+  }
 }
 
 /** Which board a command talks to, and whether anything named it. */

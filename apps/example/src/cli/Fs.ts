@@ -7,7 +7,7 @@ import * as Flag from "effect/cli/Flag"
 import * as Effect from "effect/Effect"
 import { boardArgument } from "./BoardOperand.js"
 import { fileCommands, noAtomicFlag, type Root } from "./Files.js"
-import { formatBytes, printJson, progressBar } from "./Output.js"
+import { formatBytes, printJson, progressBar, write } from "./Output.js"
 
 /** What `fs sync` never uploads, besides what the local folder's ignore files list. */
 const ALWAYS_IGNORED = [".git/", "__pycache__/", ".gitignore", ".belayignore"]
@@ -128,11 +128,11 @@ export const fsCommand = (root: Root) => {
         ).pipe(Effect.ensuring(Effect.sync(() => bar?.done())))
         if (json) return printJson(report)
         const verb = report.dryRun ? "would " : ""
-        for (const d of report.createdDirectories) process.stdout.write(`${verb}mkdir ${d}\n`)
+        for (const d of report.createdDirectories) write(`${verb}mkdir ${d}\n`)
         for (const u of report.uploaded)
-          process.stdout.write(`${verb}upload ${u.path} (${u.reason}, ${formatBytes(u.bytes)})\n`)
-        for (const d of report.deleted) process.stdout.write(`${verb}delete ${d}\n`)
-        process.stdout.write(
+          write(`${verb}upload ${u.path} (${u.reason}, ${formatBytes(u.bytes)})\n`)
+        for (const d of report.deleted) write(`${verb}delete ${d}\n`)
+        write(
           `${report.uploaded.length} uploaded, ${report.unchanged.length} unchanged, ${report.deleted.length} deleted${report.dryRun ? " (dry run)" : ""}\n`,
         )
       }),
@@ -160,9 +160,9 @@ export const fsCommand = (root: Root) => {
         const { json } = yield* root
         const report = yield* withFs(dir, (fs, at) => fs.cleanTemporaryFiles(at))
         if (json) return printJson(report)
-        for (const p of report.removed) process.stdout.write(`removed ${p}\n`)
-        for (const k of report.kept) process.stdout.write(`kept ${k.path} (${k.reason})\n`)
-        process.stdout.write(
+        for (const p of report.removed) write(`removed ${p}\n`)
+        for (const k of report.kept) write(`kept ${k.path} (${k.reason})\n`)
+        write(
           `${report.removed.length} temporary file(s) removed, ${report.kept.length} kept (uploads in progress)\n`,
         )
       }),

@@ -1,9 +1,10 @@
 /**
  * The board-control commands: `soft-reset`, `reset` (`machine.reset()`, then a new connection once
- * the board answers), `rtc` (read or `--set` the board's clock through `machine.RTC`) and `sleep`
- * (a pause on the host, between chained commands). The board code is one line each, sent with the
- * usual checked exchange. Imported when one of them runs.
+ * the board answers), `rtc` (read or `--set` the board's clock through `machine.RTC`, with its
+ * offset from this computer's) and `sleep` (a pause on the host, between chained commands). The
+ * board code is short, sent with the usual checked exchange. Imported when one of them runs.
  */
+import { type ClockZone, type RtcTuple, readBoardClock, syncTime } from "@belay/extensions"
 import { DeviceCommunication, PythonError, parsePythonLiteral } from "@belay/transport"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -33,7 +34,8 @@ const missingMachine =
       effect,
       (e): e is Extract<E, PythonError> =>
         e instanceof PythonError &&
-        ((e.exceptionType === "ImportError" && e.pythonMessage.includes("machine")) ||
+        ((e.exceptionType === "ImportError" &&
+          (e.pythonMessage.includes("machine") || e.pythonMessage.includes("microcontroller"))) ||
           (e.exceptionType === "AttributeError" && e.pythonMessage.includes(`'${name}'`))),
       (e) =>
         Effect.fail(
@@ -72,8 +74,9 @@ const RESET_SIGNS = new Set([
 ])
 
 /**
- * `reset`: `machine.reset()` on the board, then a new connection, asked until the board answers
- * (bounded). A board without `machine.reset` fails with its Python error.
+ * `reset`: `machine.reset()` on the board (CircuitPython's `microcontroller.reset()`), then a new
+ * connection, asked until the board answers (bounded). A board without either fails with its
+ * Python error.
  *
  * @example
  * yield* hardReset("serial:/dev/ttyACM0")
@@ -83,7 +86,11 @@ export const hardReset = (device: string) =>
     const sent = yield* onBoard(
       device,
       Effect.flatMap(DeviceCommunication, (d) =>
-        d.exec("import machine\nmachine.reset()", { timeout: Duration.millis(RESET_SEND_MS) }),
+        d.exec(
+          // CircuitPython has no machine: its microcontroller resets.
+          "try:\n import machine as _belay_m\nexcept ImportError:\n import microcontroller as _belay_m\n_belay_m.reset()",
+          { timeout: Duration.millis(RESET_SEND_MS) },
+        ),
       ),
     ).pipe(
       missingMachine("reset", "belay cannot reset it: press its reset button, or use soft-reset"),
@@ -99,75 +106,97 @@ export const hardReset = (device: string) =>
     )
     if (!sent)
       return yield* new BoardAnswerError({ message: "machine.reset() returned: the board did not reset" })
-    const version = yield* onBoard(
+    const implementation = yield* onBoard(
       device,
-      Effect.flatMap(DeviceCommunication, (d) => d.eval("__import__('sys').implementation.version")),
+      Effect.flatMap(DeviceCommunication, (d) =>
+        d.eval("(__import__('sys').implementation.name, __import__('sys').implementation.version)"),
+      ),
     ).pipe(Effect.retry({ schedule: Schedule.spaced(RECONNECT_SPACING), times: RECONNECT_ATTEMPTS }))
-    const parsed = parsePythonLiteral(version)
-    const release =
-      Result.isSuccess(parsed) && Array.isArray(parsed.success)
-        ? // MicroPython 1.27 adds a release-level string, empty for a release: (1, 27, 0, '').
-          parsed.success.filter((part) => part !== "").join(".")
-        : version
-    write(`reset; the board answers again (MicroPython ${release})\n`)
+    const parsed = parsePythonLiteral(implementation)
+    const [name, version] =
+      Result.isSuccess(parsed) && Array.isArray(parsed.success) ? parsed.success : ["", implementation]
+    const release = Array.isArray(version)
+      ? // MicroPython 1.27 adds a release-level string, empty for a release: (1, 27, 0, '').
+        version.filter((part) => part !== "").join(".")
+      : String(version)
+    write(
+      `reset; the board answers again (${name === "circuitpython" ? "CircuitPython" : "MicroPython"} ${release})\n`,
+    )
   })
-
-/**
- * The board's clock as `machine.RTC().datetime()` gives it: year, month, day, weekday (Monday 0),
- * hours, minutes, seconds, subseconds.
- *
- * @example
- * const noon: RtcTuple = [2024, 1, 1, 0, 12, 0, 0, 0]
- */
-export type RtcTuple = readonly [number, number, number, number, number, number, number, number]
-
-/**
- * `date` as the tuple `machine.RTC().datetime()` takes, in the host's local time.
- *
- * @example
- * rtcTuple(new Date(2024, 0, 2, 3, 4, 5)) // [2024, 1, 2, 1, 3, 4, 5, 0]
- */
-export const rtcTuple = (date: Date): RtcTuple => [
-  date.getFullYear(),
-  date.getMonth() + 1,
-  date.getDate(),
-  (date.getDay() + 6) % 7,
-  date.getHours(),
-  date.getMinutes(),
-  date.getSeconds(),
-  0,
-]
 
 const two = (n: number) => String(n).padStart(2, "0")
 
+/** A tuple's date and time as `YYYY-MM-DD HH:MM:SS`. */
+const dateText = (t: RtcTuple) => `${t[0]}-${two(t[1])}-${two(t[2])} ${two(t[4])}:${two(t[5])}:${two(t[6])}`
+
+const UNITS: ReadonlyArray<readonly [number, string]> = [
+  [365.25 * 86_400_000, "years"],
+  [86_400_000, "days"],
+  [3_600_000, "hours"],
+  [60_000, "minutes"],
+]
+
 /**
- * `rtc [--set]`: print the board's clock (`YYYY-MM-DD HH:MM:SS`, or the tuple with `--json`), or
- * set it to the host's local time first.
+ * A clock offset for a person: milliseconds, with the sign said in words (and a rougher unit as
+ * well when it is a minute or more).
  *
  * @example
- * yield* rtc("serial:/dev/ttyACM0", true, false) // prints e.g. 2024-01-01 12:00:00
+ * offsetText(3.25, 0.4) // "3.3 ms ahead of this computer (±0.4 ms)"
+ * offsetText(-90_000, 0.4) // "90000.0 ms (about 1.5 minutes) behind this computer (±0.4 ms)"
  */
-export const rtc = (device: string, set: boolean, json: boolean) =>
+export const offsetText = (offsetMs: number, uncertaintyMs: number): string => {
+  const bound = `(±${uncertaintyMs.toFixed(1)} ms)`
+  if (Math.abs(offsetMs) <= uncertaintyMs)
+    return `the same as this computer's, ${offsetMs.toFixed(1)} ms ${bound}`
+  const size = Math.abs(offsetMs)
+  const unit = UNITS.find(([ms]) => size >= ms)
+  const rough = unit === undefined ? "" : ` (about ${(size / unit[0]).toFixed(1)} ${unit[1]})`
+  return `${size.toFixed(1)} ms${rough} ${offsetMs > 0 ? "ahead of" : "behind"} this computer ${bound}`
+}
+
+/**
+ * `rtc [--set] [--utc]`: read the board's clock (`machine.RTC`) and its offset from this
+ * computer's, after setting it from this computer's first with `--set` (see `syncTime` and
+ * `readBoardClock` in `@belay/extensions`). Prints `YYYY-MM-DD HH:MM:SS` and the offset, or
+ * with `--json` one object with the tuple and the figures. A board without `machine.RTC` is refused
+ * (`CapabilityMissingError`, exit 1) before anything is set.
+ *
+ * @example
+ * yield* rtc("serial:/dev/ttyACM0", { set: true, json: false, utc: false })
+ * // 2024-01-01 12:00:00, local time; the board is 0.4 ms ahead of this computer (±0.6 ms)
+ */
+export const rtc = (
+  device: string,
+  options: { readonly set: boolean; readonly json: boolean; readonly utc: boolean },
+) =>
   Effect.gen(function* () {
-    const repr = yield* onBoard(
+    const zone: ClockZone = options.utc ? "utc" : "local"
+    const { set, reading } = yield* onBoard(
       device,
-      Effect.flatMap(DeviceCommunication, (d) =>
-        Effect.gen(function* () {
-          if (set)
-            yield* d.exec(`import machine\nmachine.RTC().datetime((${rtcTuple(new Date()).join(",")}))`)
-          return yield* d.eval("__import__('machine').RTC().datetime()")
+      Effect.gen(function* () {
+        const set = options.set ? yield* syncTime({ zone }) : undefined
+        return { set, reading: yield* readBoardClock({ zone }) }
+      }),
+    )
+    if (options.json)
+      return printJson({
+        datetime: reading.datetime,
+        zone,
+        offsetMs: reading.offsetMs,
+        uncertaintyMs: reading.uncertaintyMs,
+        roundTripMs: reading.roundTripMs,
+        ...(set !== undefined && {
+          set: {
+            datetime: set.datetime,
+            offsetMs: set.offsetMs,
+            uncertaintyMs: set.uncertaintyMs,
+            roundTripMs: set.roundTripMs,
+          },
         }),
-      ),
-    ).pipe(missingMachine("RTC", "it has no real-time clock to read or set"))
-    const parsed = parsePythonLiteral(repr)
-    const value = Result.isSuccess(parsed) ? parsed.success : undefined
-    if (!Array.isArray(value) || value.length < 7 || !value.every((v) => typeof v === "number"))
-      return yield* new BoardAnswerError({
-        message: `the board's RTC answered ${repr}, not a datetime tuple`,
       })
-    const [y, mo, d, , h, mi, s] = value as Array<number>
-    if (json) return printJson(value)
-    write(`${y}-${two(mo ?? 0)}-${two(d ?? 0)} ${two(h ?? 0)}:${two(mi ?? 0)}:${two(s ?? 0)}\n`)
+    write(
+      `${dateText(reading.datetime)}, ${zone === "utc" ? "UTC" : "local time"}; the board is ${offsetText(reading.offsetMs, reading.uncertaintyMs)}\n`,
+    )
   })
 
 /**

@@ -21,15 +21,59 @@ export const toJson = (value: PythonValue): unknown => {
  */
 let stdoutClosed = false
 let stderrClosed = false
+/** What {@link watchOutput} was given, called once when stdout fails. */
+let onStdoutClosed: ((error: NodeJS.ErrnoException) => void) | undefined
+/**
+ * Node makes `process.stdout` (a socket, a terminal or a file stream) the first time it is read,
+ * which costs a few milliseconds (measured: about 3 ms of a `belay exec "pass"`): it is read at the
+ * first write, and watched for failure from then on, so a command that prints nothing never pays.
+ */
+let stdoutWatched = false
+let stderrWatched = false
+
+const closeStdout = (error: NodeJS.ErrnoException) => {
+  if (stdoutClosed) return
+  stdoutClosed = true
+  onStdoutClosed?.(error)
+}
+
+/** `process.stdout`, watched for failure. */
+const stdout = (): NodeJS.WriteStream => {
+  if (!stdoutWatched) {
+    stdoutWatched = true
+    process.stdout.on("error", closeStdout)
+  }
+  return process.stdout
+}
+
+/** `process.stderr`, watched for failure. */
+const stderr = (): NodeJS.WriteStream => {
+  if (!stderrWatched) {
+    stderrWatched = true
+    process.stderr.on("error", () => {
+      stderrClosed = true
+    })
+  }
+  return process.stderr
+}
+
+/**
+ * Watch stdout and stderr now: for a command line that may print through `console` (the
+ * argument parser's help and errors) rather than through this module.
+ */
+export const watchStreams = (): void => {
+  stdout()
+  stderr()
+}
 
 /** Write to stdout, unless its reader has gone. */
 export const write = (chunk: string | Uint8Array): void => {
-  if (!stdoutClosed) process.stdout.write(chunk)
+  if (!stdoutClosed && chunk.length > 0) stdout().write(chunk)
 }
 
 /** Write a message to stderr, unless its reader has gone. */
 export const writeError = (text: string): void => {
-  if (!stderrClosed) process.stderr.write(text)
+  if (!stderrClosed && text.length > 0) stderr().write(text)
 }
 
 /**
@@ -51,20 +95,22 @@ const slices = (chunk: string | Uint8Array): Array<string | Uint8Array> => {
 
 const printSlice = (chunk: string | Uint8Array): Effect.Effect<void> =>
   Effect.callback<void>((resume) => {
-    if (stdoutClosed || process.stdout.write(chunk)) return resume(Effect.void)
+    if (stdoutClosed || chunk.length === 0) return resume(Effect.void)
+    const out = stdout()
+    if (out.write(chunk)) return resume(Effect.void)
     const done = () => {
-      process.stdout.off("drain", done)
-      process.stdout.off("error", done)
-      process.stdout.off("close", done)
+      out.off("drain", done)
+      out.off("error", done)
+      out.off("close", done)
       resume(Effect.void)
     }
-    process.stdout.on("drain", done)
-    process.stdout.on("error", done)
-    process.stdout.on("close", done)
+    out.on("drain", done)
+    out.on("error", done)
+    out.on("close", done)
     return Effect.sync(() => {
-      process.stdout.off("drain", done)
-      process.stdout.off("error", done)
-      process.stdout.off("close", done)
+      out.off("drain", done)
+      out.off("error", done)
+      out.off("close", done)
     })
   })
 
@@ -93,21 +139,15 @@ export const boardText = () => {
  * its result says whether output was lost.
  */
 export const watchOutput = (onClosed: (error: NodeJS.ErrnoException) => void) => {
-  const closeStdout = (error: NodeJS.ErrnoException) => {
-    if (stdoutClosed) return
-    stdoutClosed = true
-    onClosed(error)
-  }
-  process.stdout.on("error", closeStdout)
-  process.stderr.on("error", () => {
-    stderrClosed = true
-  })
+  onStdoutClosed = onClosed
   return {
     /** Resolves true when all output reached stdout, false when some was lost. */
     flush: (): Promise<boolean> =>
       new Promise((resolve) => {
         if (stdoutClosed) return resolve(false)
-        process.stdout.write("", (error) => {
+        // Nothing was written: nothing to wait for.
+        if (!stdoutWatched) return resolve(true)
+        stdout().write("", (error) => {
           if (error) closeStdout(error)
           resolve(!stdoutClosed)
         })

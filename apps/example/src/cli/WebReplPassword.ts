@@ -1,6 +1,7 @@
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type { CliConfig } from "./Flags.js"
+import { writeError } from "./Output.js"
 
 /** Ctrl-C and Ctrl-D typed at the prompt: give up. */
 const ABORT_KEYS = new Set([0x03, 0x04])
@@ -11,7 +12,7 @@ const askOnTerminal = (question: string): Effect.Effect<string | undefined> =>
   Effect.callback<string | undefined>((resume) => {
     const stdin = process.stdin
     const wasRaw = stdin.isRaw
-    process.stderr.write(question)
+    writeError(question)
     stdin.setRawMode(true)
     stdin.resume()
     let typed = ""
@@ -19,7 +20,7 @@ const askOnTerminal = (question: string): Effect.Effect<string | undefined> =>
       stdin.off("data", onData)
       stdin.setRawMode(wasRaw)
       stdin.pause()
-      process.stderr.write("\n")
+      writeError("\n")
       resume(Effect.succeed(value))
     }
     const onData = (chunk: Buffer) => {

@@ -2,6 +2,7 @@ import { Effect, type Scope } from "effect"
 import { type ByteLink, makeReceiveQueue, type ReceiveQueue } from "../ByteLink.js"
 import { type LinkError, LinkLostError, LinkOpenError } from "../errors.js"
 import { loadSerialPort, type SerialPortModule } from "./loadSerialPort.js"
+import { type SerialPortMatch, type SerialPortMatchError, selectSerialPort } from "./SerialPortMatch.js"
 
 type SerialPortInstance = InstanceType<SerialPortModule["SerialPort"]>
 
@@ -22,15 +23,39 @@ type SerialPortInstance = InstanceType<SerialPortModule["SerialPort"]>
 export type ControlLinePolicy = "leave" | "assert" | "deassert"
 
 /**
- * Options of {@link openSerialLink}.
+ * Options of {@link openSerialLink}: which port, by `path` or by `match` (one of them), and how to
+ * open it.
  *
  * @example
- * const options: SerialLinkOptions = { path: "/dev/ttyACM0", baudRate: 115200 }
+ * const byPath: SerialLinkOptions = { path: "/dev/ttyACM0", baudRate: 115200 }
+ * const byIdentity: SerialLinkOptions = { match: { vendorId: "2e8a", productId: "0005" } }
  * @since 0.1.0
  */
-export interface SerialLinkOptions {
-  /** The device: `/dev/ttyACM0`, `/dev/ttyUSB0`, `/dev/pts/3`, `COM3`. */
-  readonly path: string
+export type SerialLinkOptions = SerialPortSettings &
+  (
+    | {
+        /** The device: `/dev/ttyACM0`, `/dev/ttyUSB0`, `/dev/pts/3`, `COM3`. */
+        readonly path: string
+        readonly match?: undefined
+      }
+    | {
+        /**
+         * The device by its USB identity, among the ports listed when the link opens (see
+         * `SerialPortMatch`): exactly one must match, else `SerialPortMatchError`.
+         */
+        readonly match: SerialPortMatch
+        readonly path?: undefined
+      }
+  )
+
+/**
+ * How {@link openSerialLink} opens the port, whichever way it was named.
+ *
+ * @example
+ * const settings: SerialPortSettings = { baudRate: 115200, controlLines: "deassert" }
+ * @since 0.1.0
+ */
+export interface SerialPortSettings {
   /** Line speed; default 115200 (what MicroPython boards use). Ignored by pseudo-terminals and USB CDC. */
   readonly baudRate?: number
   /** DTR/RTS policy applied right after open; default `"leave"`. */
@@ -71,7 +96,7 @@ const describeOpenFailure = (path: string, cause: unknown): string => {
 
 const openPort = (
   SerialPort: SerialPortModule["SerialPort"],
-  options: SerialLinkOptions,
+  options: SerialPortSettings & { readonly path: string },
   link: string,
 ): Effect.Effect<SerialPortInstance, LinkOpenError> =>
   Effect.callback<SerialPortInstance, LinkOpenError>((resume) => {
@@ -124,7 +149,7 @@ const openPort = (
   )
 
 /** DTR/RTS levels to set after open, or `undefined` to leave the lines alone. */
-const controlLineLevels = (options: SerialLinkOptions): { dtr: boolean; rts: boolean } | undefined => {
+const controlLineLevels = (options: SerialPortSettings): { dtr: boolean; rts: boolean } | undefined => {
   const policy = options.controlLines ?? "leave"
   if (policy === "leave" && options.dtr === undefined && options.rts === undefined) return undefined
   // A line the caller did not name keeps the level the OS gives it at open (asserted).
@@ -164,9 +189,14 @@ const applyControlLines = (
  * wire. A port error or an unplugged device fails `received` with `LinkLostError`.
  * Works with USB CDC boards, USB-UART bridges and pseudo-terminals (`/dev/pts/N`).
  * Needs the optional peer dependency `serialport`; without it, fails with `LinkOpenError`.
+ * With `match` instead of `path`, the port is the one whose USB identity matches, among those
+ * listed as it opens (`SerialPortMatchError`, naming the candidates, when none or several do).
  *
  * @example
  * import { openSerialLink } from "@belay/transport/serial"
+ *
+ * // A Raspberry Pi Pico, wherever it is plugged in.
+ * const pico = openSerialLink({ match: { vendorId: "2e8a", productId: "0005" } })
  *
  * const program = Effect.scoped(Effect.gen(function* () {
  *   // An ESP32 devkit: keep the auto-reset circuit quiet.
@@ -175,8 +205,23 @@ const applyControlLines = (
  * }))
  * @since 0.1.0
  */
-export const openSerialLink = (
-  options: SerialLinkOptions,
+export const openSerialLink: {
+  (
+    options: SerialPortSettings & { readonly path: string; readonly match?: undefined },
+  ): Effect.Effect<ByteLink, LinkOpenError, Scope.Scope>
+  (options: SerialLinkOptions): Effect.Effect<ByteLink, LinkOpenError | SerialPortMatchError, Scope.Scope>
+} = ((options: SerialLinkOptions) =>
+  options.match === undefined
+    ? openSerialPath({ ...options, path: options.path })
+    : // The port list loads only for a match: opening a port by its path never reads sysfs.
+      Effect.promise(() => import("./listSerialPorts.js")).pipe(
+        Effect.flatMap(({ listSerialPorts }) => listSerialPorts()),
+        Effect.flatMap((ports) => Effect.fromResult(selectSerialPort(ports, options.match))),
+        Effect.flatMap((port) => openSerialPath({ ...options, path: port.path })),
+      )) as typeof openSerialLink
+
+const openSerialPath = (
+  options: SerialPortSettings & { readonly path: string },
 ): Effect.Effect<ByteLink, LinkOpenError, Scope.Scope> =>
   Effect.gen(function* () {
     const link = `serial:${options.path}`

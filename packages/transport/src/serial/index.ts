@@ -7,4 +7,18 @@
  * @module
  */
 export { listSerialPorts, type SerialPortInfo } from "./listSerialPorts.js"
-export { type ControlLinePolicy, openSerialLink, type SerialLinkOptions } from "./SerialLink.js"
+export {
+  type ControlLinePolicy,
+  openSerialLink,
+  type SerialLinkOptions,
+  type SerialPortSettings,
+} from "./SerialLink.js"
+export {
+  describeMatch,
+  describePortIdentity,
+  normalizeUsbId,
+  portMatches,
+  type SerialPortMatch,
+  SerialPortMatchError,
+  selectSerialPort,
+} from "./SerialPortMatch.js"

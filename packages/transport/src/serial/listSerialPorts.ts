@@ -1,8 +1,9 @@
 import { readdir, readFile, realpath } from "node:fs/promises"
-import { dirname, join } from "node:path"
+import { basename, dirname, join } from "node:path"
 import { Effect } from "effect"
 import { LinkOpenError } from "../errors.js"
 import { loadSerialPort } from "./loadSerialPort.js"
+import { normalizeUsbId } from "./SerialPortMatch.js"
 
 /**
  * A serial port found on this host, as {@link listSerialPorts} reports it.
@@ -22,6 +23,11 @@ export interface SerialPortInfo {
   readonly productId?: string
   /** Platform identifier (Linux: the `/dev/serial/by-id` name; Windows: the PnP id). */
   readonly pnpId?: string
+  /**
+   * Where it is plugged in: on Linux the USB interface as pyserial names it (`1-1.4:1.0`, bus 1,
+   * hub port 1, port 4, configuration 1, interface 0); macOS's location id; Windows' location
+   * (`Port_#0001.Hub_#0001`). Stays the same for the same socket, whatever board is in it.
+   */
   readonly locationId?: string
   /** What the USB ids say the device is, e.g. `Silicon Labs CP210x USB-UART`. */
   readonly knownDevice?: string
@@ -62,13 +68,6 @@ const knownUsbDevices: ReadonlyArray<KnownUsbDevice> = [
   { vendorId: "2341", name: "Arduino board", likelyMicroPython: false },
   { vendorId: "1366", name: "SEGGER J-Link", likelyMicroPython: false },
 ]
-
-/** `0x2E8A`, `2E8A`, `2e8a` -> `2e8a`; anything else -> undefined. */
-const normalizeUsbId = (id: string | undefined): string | undefined => {
-  if (id === undefined) return undefined
-  const hex = id.trim().replace(/^0x/i, "").toLowerCase()
-  return /^[0-9a-f]{1,4}$/.test(hex) ? hex.padStart(4, "0") : undefined
-}
 
 const identify = (vendorId: string | undefined, productId: string | undefined): KnownUsbDevice | undefined =>
   vendorId === undefined
@@ -115,6 +114,25 @@ const sysfsTty = "/sys/class/tty"
 /** The device names serialport's Linux lister reports. */
 const serialTtyName = /^(tty(S|WCH|ACM|USB|AMA|MFD|O|XRUSB)\d|rfcomm\d)/
 
+/** A USB interface's sysfs name: bus-ports:configuration.interface, e.g. `1-1.4:1.0`. */
+const usbInterfaceName = /^\d+-[\d.]+:\d+\.\d+$/
+
+/**
+ * Linux: the USB interface a tty belongs to (`1-1.4:1.0`), from sysfs; undefined for a tty that is
+ * not on USB, or where sysfs does not say.
+ */
+const linuxUsbLocation = async (path: string): Promise<string | undefined> => {
+  const device = await realpath(join(sysfsTty, basename(path), "device")).catch(() => undefined)
+  for (
+    let dir = device, depth = 0;
+    dir !== undefined && depth < 4 && dir.startsWith("/sys/devices/");
+    dir = dirname(dir), depth++
+  ) {
+    if (usbInterfaceName.test(basename(dir))) return basename(dir)
+  }
+  return undefined
+}
+
 const readSysfs = (file: string): Promise<string | undefined> =>
   readFile(file, "utf8").then(
     (text) => text.trim(),
@@ -153,6 +171,7 @@ const listFromSysfs = async (): Promise<ReadonlyArray<RawPortInfo>> => {
             productId: await readSysfs(join(usb, "idProduct")),
             manufacturer: await readSysfs(join(usb, "manufacturer")),
             serialNumber: await readSysfs(join(usb, "serial")),
+            locationId: await linuxUsbLocation(`/dev/${name}`),
           },
     )
   }
@@ -162,8 +181,9 @@ const listFromSysfs = async (): Promise<ReadonlyArray<RawPortInfo>> => {
 const failure = "serial ports"
 
 /**
- * List the serial ports of this host, with USB ids and a hint of which ones are likely
- * MicroPython boards. On Linux without udev, reads sysfs instead.
+ * List the serial ports of this host, with USB ids, serial numbers, manufacturers and locations
+ * (what a `SerialPortMatch` matches on) and a hint of which ones are likely MicroPython
+ * boards. On Linux without udev, reads sysfs instead.
  *
  * @example
  * import { listSerialPorts, openSerialLink } from "@belay/transport/serial"
@@ -194,5 +214,18 @@ export const listSerialPorts = (): Effect.Effect<ReadonlyArray<SerialPortInfo>, 
           cause,
         }),
     })
-    return raw.map(describePort).sort((a, b) => a.path.localeCompare(b.path))
+    // serialport's Linux lister (udev) gives no location: sysfs has it.
+    const located =
+      process.platform === "linux"
+        ? yield* Effect.promise(() =>
+            Promise.all(
+              raw.map(async (port) =>
+                port.locationId === undefined && port.path.startsWith("/dev/")
+                  ? { ...port, locationId: await linuxUsbLocation(port.path) }
+                  : port,
+              ),
+            ),
+          )
+        : raw
+    return located.map(describePort).sort((a, b) => a.path.localeCompare(b.path))
   })

@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  test: {
+    // One test file at a time: the QEMU micro:bit drops UART bytes when the host is busy, and the
+    // fake board's MicroPython is CPU-heavy; running them side by side makes the emulated board lossy.
+    fileParallelism: false,
+    // Bounds for loaded machines; no test asserts a time.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+  },
+})
