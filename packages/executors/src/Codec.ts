@@ -7,6 +7,7 @@ import {
 import { Effect, Result, Schema, SchemaAST, SchemaIssue } from "effect"
 import { ArgumentEncodeError, DefinitionError, ResultDecodeError } from "./errors.js"
 import { excerpt } from "./Framing.js"
+import { lookupCode, type ProxyRef, proxyRefOf } from "./ProxyRef.js"
 
 /**
  * A schema whose values can cross to the board and back: it needs no services to encode or
@@ -93,10 +94,16 @@ export const checkIdentifier = (name: string, what: string): void => {
 export interface ArgsCodec {
   /** True for positional arguments (a tuple schema). */
   readonly positional: boolean
-  /** Encode what the caller passed after the session into the text between the call's parentheses. */
+  /**
+   * Encode what the caller passed after the session into the text between the call's
+   * parentheses. Proxy handles in the arguments become lookups in the board's registry and are
+   * added to `refs`, for the caller to check against its session; without `refs` they are
+   * refused.
+   */
   readonly encode: (
     task: string,
     callArgs: ReadonlyArray<unknown>,
+    refs?: Array<ProxyRef>,
   ) => Result.Result<string, ArgumentEncodeError>
 }
 
@@ -123,9 +130,29 @@ export const describeIssue = (issue: SchemaIssue.Issue): { path: string; reason:
   return { path: formatPath(path), reason: first.message }
 }
 
-const literal = (task: string, value: unknown, at: string): Result.Result<string, ArgumentEncodeError> => {
+/** A literal's hook for proxy handles: the registry lookup, the handle noted in `refs`. */
+const proxyLookups =
+  (refs: Array<ProxyRef>) =>
+  (value: object): string | undefined => {
+    const ref = proxyRefOf(value)
+    if (ref === undefined) return undefined
+    refs.push(ref)
+    return lookupCode(ref.proxyId)
+  }
+
+/** @internal a value as a Python literal, proxy handles as lookups when `refs` collects them */
+export const literal = (
+  task: string,
+  value: unknown,
+  at: string,
+  refs?: Array<ProxyRef>,
+): Result.Result<string, ArgumentEncodeError> => {
   try {
-    return Result.succeed(toPythonLiteral(value))
+    return Result.succeed(
+      refs === undefined
+        ? toPythonLiteral(value)
+        : toPythonLiteral(value, { encodeOther: proxyLookups(refs) }),
+    )
   } catch (error) {
     if (error instanceof PythonLiteralEncodeError) {
       return Result.fail(
@@ -165,7 +192,7 @@ export const makeArgsCodec = (input: ArgsInput | undefined): ArgsCodec => {
   const encodeSchema = Schema.encodeUnknownResult(schema as BoardSchema<unknown>)
   return {
     positional,
-    encode: (task, callArgs) => {
+    encode: (task, callArgs, refs) => {
       const value = positional ? callArgs : callArgs[0]
       if (!positional && callArgs.length !== 1) {
         return Result.fail(
@@ -194,7 +221,7 @@ export const makeArgsCodec = (input: ArgsInput | undefined): ArgsCodec => {
           )
         }
         for (let i = 0; i < out.length; i++) {
-          const text = literal(task, out[i], `$[${i}]`)
+          const text = literal(task, out[i], `$[${i}]`, refs)
           if (Result.isFailure(text)) return text
           parts.push(text.success)
         }
@@ -218,7 +245,7 @@ export const makeArgsCodec = (input: ArgsInput | undefined): ArgsCodec => {
               }),
             )
           }
-          const text = literal(task, item, formatPath([key]))
+          const text = literal(task, item, formatPath([key]), refs)
           if (Result.isFailure(text)) return text
           parts.push(`${key}=${text.success}`)
         }
@@ -232,6 +259,22 @@ export const makeArgsCodec = (input: ArgsInput | undefined): ArgsCodec => {
 export interface ResultCodec<A> {
   /** Decodes when called (callers call it as the result arrives), not when the effect runs. */
   readonly decode: (task: string, repr: string) => Effect.Effect<A, ResultDecodeError>
+}
+
+/**
+ * @internal decode a value already read from the board (`received` is its text, for messages)
+ * with `schema`
+ */
+export const makeValueDecoder = <A>(schema: BoardSchema<A>) => {
+  const decodeSchema = Schema.decodeUnknownResult(schema)
+  return (task: string, value: unknown, received: string): Result.Result<A, ResultDecodeError> => {
+    const decoded = decodeSchema(value)
+    if (Result.isSuccess(decoded)) return Result.succeed(decoded.success)
+    const { path, reason } = describeIssue(decoded.failure.issue)
+    return Result.fail(
+      new ResultDecodeError({ task, path, reason, received: excerpt(received), cause: decoded.failure }),
+    )
+  }
 }
 
 /** @internal */

@@ -47,6 +47,12 @@ export interface ExchangeRequest {
   readonly onResult?: ((repr: string) => Effect.Effect<void, ResultDecodeError>) | undefined
   /** Run even though the session is ending (cleanup of what the session started). */
   readonly duringCleanup?: boolean
+  /**
+   * Which exception of a cached call means deployed code went missing from the board (deploy
+   * and send again). Default: a `NameError` at the call site. A caller whose call line holds
+   * code of its own narrows it, so that the code's own `NameError` is not taken for that.
+   */
+  readonly missingCode?: ((error: PythonError) => boolean) | undefined
 }
 
 /** @internal */
@@ -238,7 +244,7 @@ const onExchangeFailure = (
       )
       return yield* again(state, true)
     }
-    if (state.attempt < 2 && allReady(plans) && isMissingName(cleaned)) {
+    if (state.attempt < 2 && allReady(plans) && (request.missingCode ?? isMissingName)(cleaned)) {
       // The board lost what this session deployed (a reset the transport did not see).
       for (const unit of request.units) view.entries.delete(unit.key)
       view.complete = false

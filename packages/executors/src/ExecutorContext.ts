@@ -15,6 +15,7 @@ import {
   SessionStateKey,
 } from "@belay/core"
 import { Effect } from "effect"
+import { type ProxyStats, proxyStatsOf } from "./ProxyStats.js"
 
 /**
  * A background thread running on the board for a session.
@@ -83,6 +84,8 @@ export interface ExecutorContext {
   readonly activeThreads: () => ReadonlyArray<BackgroundThreadInfo>
   /** The functions this session deployed or verified since the board's last reset. */
   readonly deployedMethods: () => ReadonlyArray<DeployedMethodInfo>
+  /** The session's proxy handles: live, created, released (all zero once it ended). */
+  readonly proxies: () => ProxyStats
 }
 
 const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"))
@@ -256,6 +259,10 @@ class ExecutorContextImpl implements ExecutorContext {
       }
       return out
     }
+  }
+
+  get proxies(): ExecutorContext["proxies"] {
+    return () => proxyStatsOf(this.session)
   }
 
   get deployedMethods(): ExecutorContext["deployedMethods"] {

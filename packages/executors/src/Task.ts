@@ -24,6 +24,8 @@ import { type DeployUnit, frameUnit, makeUnit } from "./Deployment.js"
 import { runOnBoard } from "./Exchange.js"
 import { FramingError, type TaskCallError } from "./errors.js"
 import { END_TAG, excerpt, RESULT_MARK_PY } from "./Framing.js"
+import { type BoardProxy, checkProxyArgs, keepResult, staleInTaskCall, withProxyRuntime } from "./Proxy.js"
+import type { ProxyRef } from "./ProxyRef.js"
 import { asSource, type PythonSource } from "./PythonSource.js"
 
 /**
@@ -46,6 +48,13 @@ export interface CallOptions {
    * (`Effect.logInfo("Board output")`, annotated with the task and session).
    */
   readonly onOutput?: (text: string) => Effect.Effect<void>
+}
+
+/** @internal a call's arguments as text, with the units it needs and the proxy handles among them */
+export interface EncodedArgs {
+  readonly text: string
+  readonly units: ReadonlyArray<DeployUnit>
+  readonly refs: ReadonlyArray<ProxyRef>
 }
 
 /** @internal how a declaration is bound: alone, or as a member of a module */
@@ -97,9 +106,25 @@ export abstract class Declaration {
     protected readonly binding: Binding,
   ) {}
 
-  /** The text between the call's parentheses. */
-  protected encodeArgs(args: ReadonlyArray<unknown>) {
-    return Effect.fromResult(this.argsCodec.encode(this.binding.label, args))
+  /**
+   * The text between the call's parentheses, the units the call needs (the proxy runtime too
+   * when proxy handles are among the arguments, each checked against `session`), and the
+   * handles.
+   */
+  protected encodeArgs(
+    session: DeviceSession,
+    args: ReadonlyArray<unknown>,
+  ): Effect.Effect<EncodedArgs, TaskCallError> {
+    const refs: ProxyRef[] = []
+    const encoded = this.argsCodec.encode(this.binding.label, args, refs)
+    if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
+    const text = encoded.success
+    if (refs.length === 0) return Effect.succeed({ text, units: this.binding.units, refs })
+    return Effect.as(checkProxyArgs(session, refs), {
+      text,
+      units: withProxyRuntime(this.binding.units),
+      refs,
+    })
   }
 
   /** What runs before each call (a module's setup and teardown registration). */
@@ -204,18 +229,25 @@ export class Task<Args extends ReadonlyArray<unknown>, A> extends ValueDeclarati
     const label = this.binding.label
     // Composed rather than a generator: this is the whole host-side path of a cached call.
     const call = Effect.suspend(() => {
-      const encoded = this.argsCodec.encode(label, args)
+      const refs: ProxyRef[] = []
+      const encoded = this.argsCodec.encode(label, args, refs)
       if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
       const argsText = encoded.success
+      const proxied = refs.length > 0
       const exchange = runOnBoard(session, {
         label,
-        units: this.binding.units,
+        units: proxied ? withProxyRuntime(this.binding.units) : this.binding.units,
         body: (nonce) => [`_belay_o('${RESULT_MARK_PY}${nonce}',${this.name}(${argsText}))`],
         timeout: options.timeout ?? this.timeout,
         onOutput: options.onOutput,
       })
+      const checked = proxied
+        ? Effect.andThen(checkProxyArgs(session, refs), exchange).pipe(
+            Effect.mapError(staleInTaskCall(session, refs)),
+          )
+        : exchange
       const prepare = this.binding.prepare
-      const prepared = prepare ? Effect.andThen(prepare(session), exchange) : exchange
+      const prepared = prepare ? Effect.andThen(prepare(session), checked) : checked
       return Effect.flatMap(prepared, (outcome): Effect.Effect<A, TaskCallError> => {
         const results = outcome.results
         if (results.length !== 1 || outcome.ended) {
@@ -234,6 +266,27 @@ export class Task<Args extends ReadonlyArray<unknown>, A> extends ValueDeclarati
       })
     })
     return inSpan(call, "belay.task.call", { task: label, sessionId: session.sessionId })
+  }
+
+  /**
+   * Call the function and keep what it returns on the board, as a proxy handle (whatever the
+   * value is): for functions that make an object to work with (a sensor driver, a buffer).
+   *
+   * @example
+   * const sensor = yield* openSensor.callProxy(session, 0x48) // a handle to the driver object
+   * const celsius = yield* sensor.callWith("read", { result: Schema.Number })
+   */
+  callProxy(session: DeviceSession, ...args: Args): Effect.Effect<BoardProxy, TaskCallError> {
+    const label = this.binding.label
+    return Effect.flatMap(this.encodeArgs(session, args), ({ text, units, refs }) =>
+      keepResult(session, label, {
+        call: `${this.name}(${text})`,
+        units,
+        refs,
+        prepare: this.binding.prepare?.(session),
+        timeout: this.timeout,
+      }),
+    )
   }
 
   /** The same task bound differently (as a module member). */
@@ -291,11 +344,11 @@ export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends Value
     const self = this
     return Stream.callback<A, TaskCallError>((queue) =>
       Effect.gen(function* () {
-        const argsText = yield* self.encodeArgs(args)
+        const { text: argsText, units, refs } = yield* self.encodeArgs(session, args)
         yield* self.prepare(session)
         const outcome = yield* runOnBoard(session, {
           label: self.binding.label,
-          units: self.binding.units,
+          units,
           // Items are numbered; the end frame carries their count, so that a lost item or a
           // lost end is seen. A stream stopped early (Ctrl-C) has no end frame, and needs none.
           body: (nonce) => [
@@ -315,7 +368,10 @@ export class GeneratorTask<Args extends ReadonlyArray<unknown>, A> extends Value
                 Queue.offerUnsafe(queue, item)
               }),
             ),
-        })
+        }).pipe(
+          // A handle among the arguments that the board no longer holds.
+          Effect.mapError((error) => (refs.length === 0 ? error : staleInTaskCall(session, refs)(error))),
+        )
         if (!outcome.ended) {
           return yield* new FramingError({
             task: self.binding.label,

@@ -170,7 +170,7 @@ export class ThreadTask<Args extends ReadonlyArray<unknown>> extends Declaration
               : "_thread",
         })
       }
-      const argsText = yield* this.encodeArgs(args)
+      const { text: argsText, units } = yield* this.encodeArgs(session, args)
       yield* this.prepare(session)
       const local = yield* executorContext(session).allocateThreadId(this.name)
       const threadId = `${session.sessionId}:${local}`
@@ -197,7 +197,7 @@ export class ThreadTask<Args extends ReadonlyArray<unknown>> extends Declaration
         )
       const started = yield* runOnBoard(session, {
         label,
-        units: [runtimeUnit, ...this.binding.units],
+        units: [runtimeUnit, ...units],
         body: (nonce) => [
           `_belay_ts(${toPythonLiteral(threadId)},${this.name},${positional},${keywords})`,
           `_belay_o('${RESULT_MARK_PY}${nonce}',1)`,

@@ -168,6 +168,28 @@ export class ThreadStopTimeoutError extends Data.TaggedError("ThreadStopTimeoutE
 }
 
 /**
+ * A proxy handle that cannot reach its board object: it belongs to another session, its session
+ * has ended, it was released, or the board reset since it was made (the board's registry is
+ * gone). Refused before anything runs on its behalf: never another object.
+ *
+ * @example
+ * Effect.catchTag("StaleProxyError", (e) => Console.error(`proxy ${e.proxyId}: ${e.reason}`))
+ *
+ * @since 0.1.0
+ */
+export class StaleProxyError extends Data.TaggedError("StaleProxyError")<{
+  /** The handle's id in the board's registry. */
+  readonly proxyId: number
+  /** The object's Python type, as the board named it when the handle was made. */
+  readonly typeName: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `proxy ${this.typeName}#${this.proxyId} cannot be used: ${this.reason}`
+  }
+}
+
+/**
  * Everything calling a task (or reading a generator stream) can fail with.
  *
  * @example
@@ -184,6 +206,7 @@ export type TaskCallError =
   | PythonError
   | ProtocolError
   | SessionError
+  | StaleProxyError
 
 /**
  * Everything starting a board thread can fail with.

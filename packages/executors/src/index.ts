@@ -45,6 +45,7 @@ export {
   DefinitionError,
   FramingError,
   ResultDecodeError,
+  StaleProxyError,
   type TaskCallError,
   TaskInterruptedError,
   TaskTimeoutError,
@@ -55,6 +56,18 @@ export {
 } from "./errors.js"
 // Modules: tasks deployed together, with a shared setup and teardown.
 export { BoardModule, type BoardModuleOptions } from "./Module.js"
+// Proxy objects: handles to objects that live on the board, released with their session.
+export {
+  BoardProxy,
+  type ProxyCallOptions,
+  type ProxyError,
+  type ProxyIterateOptions,
+  type ProxyIterator,
+  type ProxyOptions,
+  type ProxyPath,
+  type ProxyValue,
+} from "./Proxy.js"
+export type { ProxyStats } from "./ProxyStats.js"
 // Python code: inline, from a file, or from a string.
 export { PythonSource, py, pythonFile } from "./PythonSource.js"
 // Setup: code run once per session, before the tasks that need it.

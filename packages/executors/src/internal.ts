@@ -15,5 +15,7 @@ export {
   REGISTRY_TAG,
   RESULT_MARK,
 } from "./Framing.js"
+// The board side of proxies.
+export { PROXY_RUNTIME } from "./ProxyRegistry.js"
 // The board side of threads.
 export { THREAD_RUNTIME } from "./Thread.js"

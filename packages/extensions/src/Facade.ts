@@ -7,13 +7,21 @@ import {
   type ResourceUsageStats,
   type SessionStats,
 } from "@belay/core"
-import { executorContext, type Task } from "@belay/executors"
+import {
+  BoardProxy,
+  executorContext,
+  type ProxyOptions,
+  type ProxyStats,
+  type PythonSource,
+  type Task,
+} from "@belay/executors"
 import { type BoardFileSystem, boardFileSystem } from "@belay/filesystem"
 import { DeviceCommunication } from "@belay/transport"
 import { Cause, Effect, Exit, Layer, type LogLevel, ManagedRuntime, References } from "effect"
 import { BelayLive, type BelayServices } from "./Belay.js"
 import type { BelayOptions } from "./BelayOptions.js"
 import { checkHealth, type HealthReport } from "./HealthCheck.js"
+import { type RemoteObject, remoteObject } from "./RemoteObject.js"
 
 /**
  * A failure from Belay, as a real `Error` for code that does not use Effect. `tag` (and `_tag`)
@@ -177,8 +185,25 @@ export interface BelaySession {
    * await s.acquire("t = Timer(-1)\nt.init(period=100, callback=tick)", "t.deinit()", "DeviceTimer")
    */
   acquire(setupCode: string, cleanupCode: string, resourceType?: string): Promise<string>
-  /** The session's resources (a board thread's stop among them, as `BackgroundThread`), threads and deployed functions. */
-  resources(): ResourceUsageStats & { readonly backgroundThreads: number; readonly deployedMethods: number }
+  /**
+   * Evaluate `expression` on the board and keep its value as a remote object of this session
+   * (dropped from the board when released, garbage-collected, or when the session ends).
+   *
+   * @example
+   * const led = await s.proxy("machine.Pin(25, machine.Pin.OUT)")
+   * await led.on()
+   * await led.value() // 1
+   */
+  proxy<T = unknown>(expression: PythonSource | string, options?: ProxyOptions): Promise<RemoteObject<T>>
+  /**
+   * The session's resources (a board thread's stop among them, as `BackgroundThread`), threads,
+   * deployed functions and proxy handles.
+   */
+  resources(): ResourceUsageStats & {
+    readonly backgroundThreads: number
+    readonly deployedMethods: number
+    readonly proxies: ProxyStats
+  }
 }
 
 /**
@@ -256,15 +281,46 @@ export class Belay {
             resourceType,
           }),
         ),
+      proxy: <T>(expression: PythonSource | string, options?: ProxyOptions) =>
+        this.proxyIn<T>(session, expression, options),
       resources: () => {
         const context = executorContext(session)
         return {
           ...session.resources.getResourceStats(),
           backgroundThreads: context.activeThreads().length,
           deployedMethods: context.deployedMethods().length,
+          proxies: context.proxies(),
         }
       },
     }
+  }
+
+  private proxyIn<T>(
+    session: DeviceSession,
+    expression: PythonSource | string,
+    options?: ProxyOptions,
+  ): Promise<RemoteObject<T>> {
+    const run = <A, E>(effect: Effect.Effect<A, E>) => this.run(effect)
+    return this.run(
+      Effect.map(
+        BoardProxy.make(session, expression, options),
+        (handle) => remoteObject(run, handle) as RemoteObject<T>,
+      ),
+    )
+  }
+
+  /**
+   * A board object as a remote object, in the board's current session (made on first use and
+   * ended at `close`, which drops the object from the board).
+   *
+   * @example
+   * const uart = await belay.proxy("machine.UART(0, 9600)")
+   * await uart.write(new TextEncoder().encode("hi"))
+   */
+  proxy<T = unknown>(expression: PythonSource | string, options?: ProxyOptions): Promise<RemoteObject<T>> {
+    return this.run(Effect.flatMap(DeviceSessionManager, (m) => m.getOrCreateSession())).then((session) =>
+      this.proxyIn<T>(session, expression, options),
+    )
   }
 
   /**

@@ -56,3 +56,13 @@ export {
   percentile,
   type Samples,
 } from "./LatencyStatistics.js"
+// Board objects for Promise code.
+export {
+  type RemoteMember,
+  type RemoteObject,
+  type RemoteObjectMembers,
+  type RemoteShape,
+  type RemoteValue,
+  type RunEffect,
+  remoteObject,
+} from "./RemoteObject.js"

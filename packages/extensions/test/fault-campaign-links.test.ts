@@ -18,6 +18,7 @@ const KINDS = [
   "generator",
   "generator-early-stop",
   "thread",
+  "proxy",
   "resource",
   "write",
   "append",

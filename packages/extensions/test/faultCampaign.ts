@@ -6,7 +6,7 @@
  * - the operation ended, with a value or a typed error, within its bound (never a hang);
  * - a value that came back is the right one (a fault never turns into a wrong answer);
  * - no session is live and nothing a session started is left registered on the host or on the
- *   board (thread registry, resource markers, temporary files);
+ *   board (thread registry, proxy registry, resource markers, temporary files);
  * - a file written (or appended) holds its old content or its new content, never a half file;
  * - after a disconnect, a new connection gives service back.
  *
@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type DeviceSessionManagerShape, makeDeviceSessionManager } from "@belay/core"
-import { GeneratorTask, py, Task, ThreadTask } from "@belay/executors"
+import { BoardProxy, GeneratorTask, py, Task, ThreadTask } from "@belay/executors"
 import { boardFileSystem } from "@belay/filesystem"
 import {
   type ByteLink,
@@ -195,6 +195,7 @@ const LEFTOVERS = py`
       g = globals()
       t = g.get('_belay_t')
       r = g.get('_camp_res')
+      p = g.get('_belay_p')
       tmp = []
       for d in ${[...TREE_DIRS]}:
           try:
@@ -203,7 +204,7 @@ const LEFTOVERS = py`
                       tmp.append(d.rstrip('/') + '/' + n)
           except OSError:
               pass
-      print(repr([len(t) if t else 0, len(r) if r else 0, tmp]))
+      print(repr([len(t) if t else 0, len(r) if r else 0, tmp, len(p) if p else 0]))
   _camp_left()
   del _camp_left
 `.text
@@ -214,6 +215,7 @@ const CLEAR_LEFTOVERS = py`
   g = globals()
   if g.get('_belay_t'): g['_belay_t'].clear()
   if g.get('_camp_res'): g['_camp_res'].clear()
+  if g.get('_belay_p'): g['_belay_p'].clear()
   for d in ${[...TREE_DIRS]}:
       try:
           for n in os.listdir(d):
@@ -223,17 +225,18 @@ const CLEAR_LEFTOVERS = py`
           pass
 `.text
 
-const parseLeftovers = (text: string): [number, number, string[]] | undefined => {
+const parseLeftovers = (text: string): [number, number, string[], number] | undefined => {
   const parsed = parsePythonLiteral(text.trim())
   if (Result.isFailure(parsed)) return undefined
   const value = parsed.success
   return Array.isArray(value) &&
-    value.length === 3 &&
+    value.length === 4 &&
     typeof value[0] === "number" &&
     typeof value[1] === "number" &&
     Array.isArray(value[2]) &&
-    value[2].every((p) => typeof p === "string")
-    ? [value[0], value[1], value[2] as string[]]
+    value[2].every((p) => typeof p === "string") &&
+    typeof value[3] === "number"
+    ? [value[0], value[1], value[2] as string[], value[3]]
     : undefined
 }
 
@@ -427,6 +430,7 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
           "generator",
           "generator-early-stop",
           "thread",
+          "proxy",
           "resource",
           "write",
           "write",
@@ -514,6 +518,38 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
               ),
             check: { _tag: "none" },
           }
+        case "proxy": {
+          const [a, b, c] = [0, 1, 2].map(() => Math.floor(random() * 1e6))
+          const release = random() < 0.5
+          return {
+            name: kind,
+            // A list made from an expression; a call with an argument; an index; iteration in
+            // batches; the list set into a dict as an argument (a handle standing for its object);
+            // a sub-proxy (the dict's values view) iterated; the list released or left to the
+            // session's end.
+            effect: (m) =>
+              m.executeInNewSession((s) =>
+                Effect.gen(function* () {
+                  const list = yield* BoardProxy.make(s, py`[${a}, ${b}]`)
+                  yield* list.call("append", c)
+                  const last = yield* list.index(-1)
+                  const items = yield* Stream.runCollect(list.iterate({ batchSize: 2 }))
+                  const holder = yield* BoardProxy.make(s, "{}")
+                  yield* holder.setIndex("list", list)
+                  const values = yield* holder.call("values")
+                  const nested =
+                    values instanceof BoardProxy ? yield* Stream.runCollect(values.iterate()) : values
+                  if (release) yield* list.release
+                  return [last, [...items], nested === null ? null : [...(nested as Iterable<unknown>)]]
+                }),
+              ),
+            check: {
+              _tag: "value",
+              ok: (v) => JSON.stringify(v) === JSON.stringify([c, [a, b, c], [[a, b, c]]]),
+              describe: `proxy of [${a}, ${b}] + ${c}`,
+            },
+          }
+        }
         case "resource": {
           const id = `r${++resourceCounter}`
           return {
@@ -717,12 +753,14 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
             if (attempt >= 3) return undefined
             continue
           }
-          const [threads, markers, temps] = parsed
+          const [threads, markers, temps, proxies] = parsed
           if (attempt > 1) slowRecoveries++
           if (threads > 0)
             leftovers.push(`#${index} ${op.name}: ${threads} thread record(s) left on the board${note}`)
           if (markers > 0)
             leftovers.push(`#${index} ${op.name}: ${markers} resource marker(s) left on the board${note}`)
+          if (proxies > 0)
+            leftovers.push(`#${index} ${op.name}: ${proxies} object(s) left in the proxy registry${note}`)
           if (temps.length > 0)
             leftovers.push(`#${index} ${op.name}: temporary files ${temps.join(", ")}${note}`)
           if (leftovers.length > 0) {

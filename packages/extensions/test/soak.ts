@@ -5,21 +5,22 @@
  * One virtual board, one session manager, and many sessions in a row. Each session calls a task
  * (a fresh definition every `redeployEvery` sessions), starts a board thread (the WebAssembly
  * build has no `_thread`; a synchronous stand-in is installed before the capability probe),
- * writes a small file atomically (reading some back), and acquires a board-side buffer that its
- * cleanup deletes. Some sessions fail on purpose in the middle: a Python exception, a thread
+ * makes proxies of board objects (reads through them, releases one in two sessions, leaves the
+ * rest to the session's end), writes a small file atomically (reading some back), and acquires
+ * a board-side buffer that its cleanup deletes. Some sessions fail on purpose in the middle: a Python exception, a thread
  * that raises, a call that times out, a fiber interrupted while the board runs its code.
  *
  * After each session ends, one exchange outside any session reads the board: free memory after
- * `gc.collect()`, the globals, the thread registry and temporary files. Host-side, the session
+ * `gc.collect()`, the globals, the thread registry, the proxy registry and temporary files. Host-side, the session
  * object the operation saw and the manager's stats and metrics are checked against what is live.
  * Disagreements are collected as `problems` (text), never thrown, so a run reports them all.
  */
 import { type DeviceSession, makeDeviceSessionManager, SessionMetrics } from "@belay/core"
-import { executorContext, py, Task, ThreadTask } from "@belay/executors"
+import { BoardProxy, executorContext, type ProxyStats, py, Task, ThreadTask } from "@belay/executors"
 import { boardFileSystem } from "@belay/filesystem"
 import { makeDeviceCommunication } from "@belay/transport"
 import { openVirtualBoard } from "@belay/virtual-device"
-import { Cause, Deferred, Effect, Exit, Fiber, Metric, References, Schema, Scope } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Metric, References, Schema, Scope, Stream } from "effect"
 import { THREAD_STAND_IN } from "./threadStandIn.js"
 
 /** The task; `version` changes its code (and its results), so a new version is a fresh deploy. */
@@ -63,6 +64,7 @@ const RESOURCE_GLOBAL = "soak_res"
 const BOARD_SNAPSHOT = [
   "print((__import__('gc').collect(),__import__('gc').mem_free())[1])",
   "print(len(globals().get('_belay_t',())))",
+  "print(len(globals().get('_belay_p',())))",
   "print(' '.join(sorted(globals())))",
   "print(' '.join(n for n in __import__('os').listdir('/') if n.startswith('.belay-')))",
 ].join("\n")
@@ -70,15 +72,17 @@ const BOARD_SNAPSHOT = [
 export interface BoardSnapshot {
   readonly memFree: number
   readonly threadRegistry: number
+  readonly proxyRegistry: number
   readonly globals: ReadonlyArray<string>
   readonly temporaryFiles: ReadonlyArray<string>
 }
 
 const parseSnapshot = (text: string): BoardSnapshot => {
-  const [memFree = "", threads = "", globals = "", temps = ""] = text.split(/\r?\n/)
+  const [memFree = "", threads = "", proxies = "", globals = "", temps = ""] = text.split(/\r?\n/)
   return {
     memFree: Number(memFree),
     threadRegistry: Number(threads),
+    proxyRegistry: Number(proxies),
     globals: globals.split(" ").filter((g) => g !== ""),
     temporaryFiles: temps.split(" ").filter((g) => g !== ""),
   }
@@ -210,6 +214,9 @@ interface Seen {
   readBack: string | undefined
   resourcesDuring: number
   threadStatus: string | undefined
+  /** What the session read through its proxies, and its proxy counts then. */
+  proxyRead: unknown
+  proxyStats: ProxyStats | undefined
 }
 
 /**
@@ -289,6 +296,17 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
           case "session-end":
             break
         }
+        // Proxies: a dict made from an expression, a plain read, a sub-proxy (its keys view, not a
+        // literal), a read through it; the view released in one session of two, the dict left to
+        // the session's end.
+        const box = yield* BoardProxy.make(session, py`{'i': ${i}, 'xs': [1, 2, 3]}`)
+        const keys = yield* box.call("keys")
+        const xs = yield* box.callWith("get", { args: ["xs"], result: Schema.Array(Schema.Number) })
+        const sorted =
+          keys instanceof BoardProxy ? [...(yield* Stream.runCollect(keys.iterate()))].sort() : keys
+        seen.proxyRead = [yield* box.index("i"), xs, sorted]
+        if (i % 2 === 0 && keys instanceof BoardProxy) yield* keys.release
+        seen.proxyStats = executorContext(session).proxies()
         const fs = boardFileSystem(session)
         const path = `/soak-${i % 3}.txt`
         const text = `session ${i}\n`.repeat(1 + (i % 5))
@@ -359,6 +377,8 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
         readBack: undefined,
         resourcesDuring: 0,
         threadStatus: undefined,
+        proxyRead: undefined,
+        proxyStats: undefined,
       }
       const exit = await quiet(
         Effect.gen(function* () {
@@ -384,10 +404,24 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
       // A thread that raises fails `join` and `stop`, before the file and the resource.
       const reachedResource = !(failure === "thread-raises" && (handling === "join" || handling === "stop"))
       if (reachedResource) acquired++
-      // The buffer, and the thread's stop while the session has not seen the thread end.
-      const tracked = handling === "session-end" ? 2 : 1
+      // The buffer, the proxies' registry, and the thread's stop while the session has not seen
+      // the thread end.
+      const tracked = handling === "session-end" ? 3 : 2
       if (reachedResource && seen.resourcesDuring !== tracked)
         problem(i, `${seen.resourcesDuring} resources tracked while the session lived, expected ${tracked}`)
+      if (reachedResource) {
+        const read = JSON.stringify(seen.proxyRead)
+        if (read !== JSON.stringify([i, [1, 2, 3], ["i", "xs"]])) problem(i, `read through proxies ${read}`)
+        const live = i % 2 === 0 ? 1 : 2
+        const stats = seen.proxyStats
+        if (
+          stats?.live !== live ||
+          stats.created !== 2 ||
+          stats.released !== 2 - live ||
+          stats.pendingRelease !== 0
+        )
+          problem(i, `proxy stats ${JSON.stringify(stats)}, expected ${live} live of 2`)
+      }
       if (handling === "status") {
         const expected = failure === "thread-raises" ? "Failed" : "Finished"
         if (seen.threadStatus !== expected)
@@ -408,6 +442,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
           session.state.size !== 0 ||
           executorContext(session).activeThreads().length !== 0 ||
           executorContext(session).deployedMethods().length !== 0 ||
+          executorContext(session).proxies().live !== 0 ||
           stats.totalResources !== 0
         )
           problem(i, `the ended session still tracks ${JSON.stringify(stats)}`)
@@ -435,6 +470,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
       // What is left on the board.
       const snapshot = parseSnapshot(await quiet(device.exec(BOARD_SNAPSHOT)))
       if (snapshot.threadRegistry !== 0) problem(i, `${snapshot.threadRegistry} threads left in _belay_t`)
+      if (snapshot.proxyRegistry !== 0) problem(i, `${snapshot.proxyRegistry} objects left in _belay_p`)
       if (snapshot.temporaryFiles.length !== 0)
         problem(i, `temporary files left: ${snapshot.temporaryFiles.join(" ")}`)
       if (snapshot.globals.includes(RESOURCE_GLOBAL)) problem(i, `${RESOURCE_GLOBAL} outlived its session`)

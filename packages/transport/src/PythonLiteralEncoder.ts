@@ -124,13 +124,20 @@ const isPlainObject = (value: object): boolean => {
  *
  * Throws {@link PythonLiteralEncodeError} (with the path to the value) for functions, symbols,
  * class instances other than the above, cycles, and nesting deeper than {@link MAX_ENCODE_DEPTH}.
+ * `options.encodeOther` is asked first about each function and class instance: the Python code
+ * it returns stands for the value as it is (the caller vouches for that code: the executors
+ * write a board object's registry lookup there); `undefined` refuses the value as above.
  *
  * @example
  * toPythonLiteral({ pin: 5, name: "led\n", big: 2n ** 64n, data: new Uint8Array([0, 65]) })
  * // "{'pin': 5, 'name': 'led\\n', 'big': 18446744073709551616, 'data': b'\\x00A'}"
  * @since 0.1.0
  */
-export const toPythonLiteral = (value: unknown): string => {
+export const toPythonLiteral = (
+  value: unknown,
+  options?: { readonly encodeOther?: (value: object) => string | undefined },
+): string => {
+  const encodeOther = options?.encodeOther
   const path: string[] = ["$"]
   const ancestors = new Set<object>()
 
@@ -163,7 +170,7 @@ export const toPythonLiteral = (value: unknown): string => {
       case "symbol":
         return fail("a symbol has no Python equivalent")
       case "function":
-        return fail("a function has no Python literal")
+        return encodeOther?.(v) ?? fail("a function has no Python literal")
     }
     if (v === null) return "None"
     return encodeObject(v as object, hashable)
@@ -174,6 +181,8 @@ export const toPythonLiteral = (value: unknown): string => {
     const isArray = Array.isArray(v)
     const isContainer = isArray || v instanceof Map || v instanceof Set || isPlainObject(v)
     if (!isContainer) {
+      const other = encodeOther?.(v)
+      if (other !== undefined) return other
       return fail(
         `${describeObject(v)} has no Python literal (only null, booleans, numbers, bigints, strings, Uint8Array, arrays, Sets, Maps and plain objects do)`,
       )

@@ -31,9 +31,17 @@ export const parseTraceback = (traceback: string): { exceptionType: string; mess
 }
 
 /**
+ * A frame of code a checked request `exec`uted, running (`in <module>`, `in f`): not the check's
+ * own function (`_belay_x`, deployed from a string too, or its lambda and comprehension), and not
+ * the frame without a function that a failed compile of the `exec`uted code leaves.
+ */
+const RAN_IN_CHECKED = /File "<string>", line \d+, in (?!_belay_x\r?$|<lambda>\r?$|<listcomp>\r?$)/m
+
+/**
  * A `MemoryError` raised while the board parsed or compiled the code, so that none of it ran:
- * no `line N` in the traceback; or, for a checked request (`checked`), no frame inside the code
- * the check `exec`uted. Sending the code again on a collected heap is safe.
+ * no `line N` in the traceback; or, for a checked request (`checked`), no running frame inside
+ * the code the check `exec`uted (the short form's `_belay_x` is itself a `<string>` frame). Sending
+ * the code again on a collected heap is safe.
  *
  * @example
  * Effect.catchIf(device.exec(code), isCompileMemoryError, () => Effect.andThen(collect, device.exec(code)))
@@ -41,4 +49,4 @@ export const parseTraceback = (traceback: string): { exceptionType: string; mess
 export const isCompileMemoryError = (error: unknown, checked = false): boolean =>
   error instanceof PythonError &&
   error.exceptionType === "MemoryError" &&
-  (checked ? !error.traceback.includes('File "<string>"') : !/line \d+/.test(error.traceback))
+  (checked ? !RAN_IN_CHECKED.test(error.traceback) : !/line \d+/.test(error.traceback))

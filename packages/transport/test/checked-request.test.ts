@@ -22,7 +22,13 @@ import { spawnSync } from "node:child_process"
 import { Result } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { checkedRequest, checkedRuntimeRequest, checkedTopLevelRequest } from "../src/CheckedRequest.js"
+import {
+  checkedRequest,
+  checkedRuntimeRequest,
+  checkedTopLevelRequest,
+  classifyAttempt,
+} from "../src/CheckedRequest.js"
+import { PythonError } from "../src/errors.js"
 import { parsePythonLiteral } from "../src/PythonLiteral.js"
 
 const utf8 = new TextEncoder()
@@ -144,6 +150,62 @@ describe("checkedRequest", () => {
       expect(Number(match![2])).toBe(bytes.length)
       expect(Number(match![3])).toBe(byteSum(bytes))
     }
+  })
+})
+
+describe("classifyAttempt of a MemoryError in a checked request", () => {
+  const memoryError = (frames: ReadonlyArray<string>) =>
+    new PythonError({
+      exceptionType: "MemoryError",
+      pythonMessage: "parser could not allocate enough memory",
+      traceback: `Traceback (most recent call last):\r\n${frames.map((f) => `  ${f}\r\n`).join("")}MemoryError: parser could not allocate enough memory\r\n`,
+      stdout: "",
+    })
+  const checked = { form: "checked" } as const
+
+  it("compiling the executed code failed: nothing ran (collect and send again), in either form", () => {
+    // The short form: `_belay_x` was deployed from a string, so its own frame is a `<string>` one
+    // (seen on the QEMU micro:bit, MicroPython 1.9.2).
+    expect(
+      classifyAttempt(
+        memoryError([
+          'File "<stdin>", line 1, in <module>',
+          'File "<string>", line 8, in _belay_x',
+          'File "<string>", line 1',
+        ]),
+        checked,
+      ),
+    ).toBe("no-heap")
+    expect(
+      classifyAttempt(
+        memoryError(['File "<stdin>", line 1, in <lambda>', 'File "<string>", line 1']),
+        checked,
+      ),
+    ).toBe("no-heap")
+    expect(classifyAttempt(memoryError(['File "<stdin>", line 1']), checked)).toBe("no-heap")
+  })
+
+  it("the executed code ran out of memory while running: never sent again", () => {
+    expect(
+      classifyAttempt(
+        memoryError([
+          'File "<stdin>", line 1, in <module>',
+          'File "<string>", line 8, in _belay_x',
+          'File "<string>", line 3, in <module>',
+        ]),
+        checked,
+      ),
+    ).toBe("ran")
+    expect(
+      classifyAttempt(
+        memoryError([
+          'File "<stdin>", line 1, in <lambda>',
+          'File "<string>", line 2, in <module>',
+          'File "<string>", line 5, in grow',
+        ]),
+        checked,
+      ),
+    ).toBe("ran")
   })
 })
 

@@ -421,6 +421,28 @@ describe("parsePythonLiteral", () => {
 // ---------------------------------------------------------------------------------------------
 
 describe("toPythonLiteral", () => {
+  it("asks encodeOther about functions and class instances, and refuses them when it declines", () => {
+    class Handle {
+      constructor(readonly id: number) {}
+    }
+    const asked: unknown[] = []
+    const encodeOther = (value: object) => {
+      asked.push(value)
+      return value instanceof Handle ? `lookup(${value.id})` : undefined
+    }
+    const fn = () => 1
+    expect(toPythonLiteral({ a: [new Handle(3), 1], b: new Set([new Handle(4)]) }, { encodeOther })).toBe(
+      "{'a': [lookup(3), 1], 'b': {lookup(4)}}",
+    )
+    expect(() => toPythonLiteral([new Date(0)], { encodeOther })).toThrow(
+      /\$\[0\].*Date has no Python literal/,
+    )
+    expect(() => toPythonLiteral({ f: fn }, { encodeOther })).toThrow(/a function has no Python literal/)
+    // Containers are never handed to it; strings stay literals.
+    toPythonLiteral([{ x: "lookup(1)" }, new Map([[1, 2]])], { encodeOther })
+    expect(asked.filter((v) => !(v instanceof Handle))).toEqual([new Date(0), fn])
+  })
+
   it("encodes None and booleans", () => {
     expect(toPythonLiteral(null)).toBe("None")
     expect(toPythonLiteral(undefined)).toBe("None")

@@ -16,6 +16,18 @@ export const FRAME: EmbeddedPython = {
   defines: ["_belay_o"],
 }
 
+/** `python/proxy.py`, minified. */
+export const PROXY: EmbeddedPython = {
+  code: "_belay_p={}\ndef _belay_pg(i):\n if i in _belay_p:return _belay_p[i]\n raise KeyError('_belay_stale',i)\ndef _belay_pk(i,v):_belay_p[i]=v;return 1,str(type(v))\ndef _belay_pe(i,v,s=(int,float,str,bytes,bool,bytearray,type(None)),c=(list,tuple,set)):\n l=[v]\n for d in range(12):\n  e=[]\n  for x in l:\n   t=type(x)\n   if t is dict:e.extend(x);e.extend(x.values())\n   elif t in c:e.extend(x)\n   elif t not in s:return _belay_pk(i,v)\n  if not e:return 0,v\n  l=e\n return _belay_pk(i,v)\ndef _belay_pd(j):\n for i in j:_belay_p.pop(i,None)\n",
+  defines: ["_belay_p", "_belay_pg", "_belay_pk", "_belay_pe", "_belay_pd"],
+}
+
+/** `python/proxy_iter.py`, minified. */
+export const PROXY_ITER: EmbeddedPython = {
+  code: "def _belay_pb(m,i,b,n):\n r=_belay_pg(i);o=[]\n for d in range(n):\n  try:o.append(_belay_pe(b+d,next(r)))\n  except StopIteration:del _belay_p[i];return _belay_o(m,(1,o))\n _belay_o(m,(0,o))\n",
+  defines: ["_belay_pb"],
+}
+
 /** `python/thread.py`, minified. */
 export const THREAD: EmbeddedPython = {
   code: "import _thread;_belay_t={}\ndef _belay_tw(i,f,a,k):\n s=_belay_t[i]\n try:f(lambda:s[0],*a,**k);s[1]=1\n except BaseException as e:\n  t=''\n  try:import io,sys;b=io.StringIO();sys.print_exception(e,b);t=b.getvalue()\n  except Exception:pass\n  s[2]=(type(e).__name__,str(e),t);s[1]=2\ndef _belay_ts(i,f,a,k):\n try:_belay_t[i]=[False,0,None];_thread.start_new_thread(_belay_tw,(i,f,a,k))\n except:_belay_t.pop(i,None);raise\ndef _belay_tx(i,p,n):\n import time;s=_belay_t.get(i)\n if s is None:return(3,None)\n if p:s[0]=True\n while s[1]==0 and n>0:time.sleep_ms(10);n-=1\n if s[1]:del _belay_t[i]\n return(s[1],s[2])\n",
