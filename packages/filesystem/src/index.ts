@@ -54,6 +54,9 @@ export {
   type TreeTransferError,
   UnexpectedBoardReplyError,
 } from "./errors.js"
+// ---- A host folder mounted on the board ----
+export { MountError, type MountedFolder, type MountOptions, mountHostFolder } from "./Mount.js"
+export type { MountStats } from "./MountServer.js"
 // ---- The session's file-system context: cache and operation log ----
 export {
   type FileEntry,
