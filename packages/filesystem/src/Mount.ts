@@ -12,7 +12,12 @@
  * then there is nothing to undo, and `lost` says so.
  */
 import { realpath, stat } from "node:fs/promises"
-import { CapabilityMissingError, type DeviceSession, type ResourceCleanupError, type SessionError } from "@belay/core"
+import {
+  CapabilityMissingError,
+  type DeviceSession,
+  type ResourceCleanupError,
+  type SessionError,
+} from "@belay/core"
 import {
   OutputInterceptorKey,
   type ProtocolError,
@@ -23,7 +28,7 @@ import {
 import { newExchangeNonce } from "@belay/transport/internal"
 import { Data, Effect, type Scope } from "effect"
 import { InvalidPathError, LocalFileError } from "./errors.js"
-import { makeMountServer, type MountStats } from "./MountServer.js"
+import { type MountStats, makeMountServer } from "./MountServer.js"
 import { MOUNT_VFS } from "./python/embedded.js"
 
 /**
@@ -165,7 +170,10 @@ export const mountHostFolder = (
   Effect.gen(function* () {
     const at = options?.at ?? "/remote"
     if (!at.startsWith("/") || at === "/" || at.split("/").some((p) => p === ".." || p === "."))
-      return yield* new InvalidPathError({ path: at, reason: "a mount point is an absolute path other than /" })
+      return yield* new InvalidPathError({
+        path: at,
+        reason: "a mount point is an absolute path other than /",
+      })
     const mountAt = at.length > 1 && at.endsWith("/") ? at.slice(0, -1) : at
     const root = yield* Effect.tryPromise({
       try: async () => {

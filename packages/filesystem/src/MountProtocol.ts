@@ -8,7 +8,8 @@
  * (`\x04 \n \r \x17 \x18 \x1e \x1f`) appears raw; `len` and `sum` (16 bits) are of the escaped body.
  *
  * Reply: `\x18` nonce seq(2 hex) status len(6 hex) sum(4 hex) headersum(2 hex), the escaped payload
- * (`\x03`, which would interrupt the code, `\x10` and `\x18` escaped) and `;`. Status `K` (done),
+ * (`\x03`, which would interrupt the code, `\x10`, `\x18` and `;` escaped) and `;`. A board that
+ * finds a reply's header damaged skips to its `;`. Status `K` (done),
  * `E` (an error: `<errno name> <number>`), `D` (the request arrived damaged: send it again).
  *
  * What one damaged byte does: in a request, a check fails (the host answers `D`) or the marker is
@@ -23,8 +24,8 @@ const DLE = 0x10
 
 /** Bytes escaped in a request's body (board to host). */
 const FROM_BOARD = new Set([0x04, 0x0a, 0x0d, END, MARK, 0x1e, 0x1f])
-/** Bytes escaped in a reply's payload (host to board). */
-const TO_BOARD = new Set([0x03, DLE, MARK])
+/** Bytes escaped in a reply's payload (host to board): `;` ends a reply, and only that. */
+const TO_BOARD = new Set([0x03, DLE, MARK, 0x3b])
 
 /** One request, checked, its body unescaped. */
 export interface MountRequest {
@@ -73,7 +74,10 @@ export const unescapeFromBoard = (escaped: Uint8Array): Uint8Array | undefined =
 /**
  * How many of `data`'s bytes fit in `room` bytes once escaped for the board, and the escaped size.
  */
-export const escapedFit = (data: Uint8Array, room: number): { readonly take: number; readonly size: number } => {
+export const escapedFit = (
+  data: Uint8Array,
+  room: number,
+): { readonly take: number; readonly size: number } => {
   let size = 0
   let take = 0
   for (; take < data.length; take++) {
@@ -85,7 +89,12 @@ export const escapedFit = (data: Uint8Array, room: number): { readonly take: num
 }
 
 /** The reply to one request, as the board reads it from stdin. */
-export const encodeReply = (nonce: string, seq: string, status: "K" | "E" | "D", payload: Uint8Array): Uint8Array => {
+export const encodeReply = (
+  nonce: string,
+  seq: string,
+  status: "K" | "E" | "D",
+  payload: Uint8Array,
+): Uint8Array => {
   const { size } = escapedFit(payload, Number.POSITIVE_INFINITY)
   const body = new Uint8Array(size + 1)
   let n = 0
@@ -124,9 +133,11 @@ const REQUEST_HEAD = /^([0-9a-f]{2})([a-z])([0-9a-f]+):([0-9a-f]+):/
 export class RequestScanner {
   private readonly nonce: Uint8Array
   private held: Uint8Array = new Uint8Array(0)
-  private frame: number[] | undefined
+  private frame: true | undefined
   private frameBytes: Uint8Array[] = []
   private frameLength = 0
+  /** The frame's length up to its end marker, once its head has been read. */
+  private frameEnd: number | undefined
 
   constructor(nonce: string) {
     this.nonce = ascii.encode(nonce)
@@ -150,11 +161,42 @@ export class RequestScanner {
     }
     while (i < view.length) {
       if (this.frame !== undefined) {
-        // Inside a request: up to its end, or a new marker (the board sent it again).
+        // Inside a request: up to its end, or a new marker (the board sent it again). Once its head
+        // is read, no further than the length it gives: a damaged end marker must not keep the
+        // scanner (and the board, which waits for the reply) waiting.
         let j = i
-        while (j < view.length && view[j] !== END && view[j] !== MARK) j++
+        const limit =
+          this.frameEnd === undefined
+            ? view.length
+            : Math.min(view.length, i + this.frameEnd - this.frameLength)
+        while (j < limit && view[j] !== END && view[j] !== MARK) j++
         this.frameBytes.push(view.slice(i, j))
         this.frameLength += j - i
+        if (this.frameEnd === undefined) this.frameEnd = this.readHead()
+        if (
+          this.frameEnd !== undefined &&
+          this.frameLength >= this.frameEnd &&
+          j < view.length &&
+          view[j] !== END
+        ) {
+          // The body is complete and no end marker follows: damaged (what follows is output).
+          items.push({ _tag: "damaged", seq: this.seqOfFrame() })
+          this.endFrame()
+          i = j
+          outFrom = j
+          continue
+        }
+        if (
+          this.frameEnd !== undefined &&
+          this.frameLength < this.frameEnd &&
+          j === limit &&
+          limit < view.length
+        ) {
+          // Stopped short by the head's length having been read just now: go on reading.
+          i = j
+          outFrom = j
+          continue
+        }
         if (this.frameLength > MAX_REQUEST_BYTES) {
           this.endFrame()
           items.push({ _tag: "damaged", seq: undefined })
@@ -182,7 +224,9 @@ export class RequestScanner {
       const at = view.indexOf(MARK, i)
       const stray = view.indexOf(END, i)
       if (stray >= 0 && (at < 0 || stray < at)) {
-        output(stray + 1)
+        // A request whose marker or nonce was damaged ends here: its text is not output.
+        const start = this.damagedStart(view, outFrom, stray)
+        output(start < 0 ? stray + 1 : start)
         outFrom = stray + 1
         items.push({ _tag: "damaged", seq: undefined })
         i = stray + 1
@@ -206,14 +250,30 @@ export class RequestScanner {
         continue
       }
       output(at)
-      this.frame = []
+      this.frame = true
       this.frameBytes = []
       this.frameLength = 0
+      this.frameEnd = undefined
       i = at + 1 + this.nonce.length
       outFrom = i
     }
     if (this.frame === undefined) output(view.length)
     return items
+  }
+
+  /**
+   * Where a request ending at `end` started, when its marker or one byte of its nonce was
+   * damaged: the last place in `[from, end)` followed by the nonce with at most one byte changed
+   * (-1 when there is none).
+   */
+  private damagedStart(view: Uint8Array, from: number, end: number): number {
+    const n = this.nonce.length
+    for (let p = end - n - 1; p >= Math.max(from, end - MAX_REQUEST_BYTES); p--) {
+      let differ = 0
+      for (let k = 0; k < n && differ < 2; k++) if (view[p + 1 + k] !== this.nonce[k]) differ++
+      if (differ < 2) return p
+    }
+    return -1
   }
 
   /** The stream ended: what was held back is output. */
@@ -228,15 +288,36 @@ export class RequestScanner {
     this.frame = undefined
     this.frameBytes = []
     this.frameLength = 0
+    this.frameEnd = undefined
   }
 
-  private closeFrame(): ScanItem {
+  private joined(): Uint8Array {
+    if (this.frameBytes.length === 1) return this.frameBytes[0]!
     const whole = new Uint8Array(this.frameLength)
     let n = 0
     for (const part of this.frameBytes) {
       whole.set(part, n)
       n += part.length
     }
+    this.frameBytes = [whole]
+    return whole
+  }
+
+  /** The frame's length before its end marker, from its head, once the head has come whole. */
+  private readHead(): number | undefined {
+    if (this.frameLength < 6) return undefined
+    const head = REQUEST_HEAD.exec(latin1.decode(this.joined().subarray(0, 24)))
+    if (head === null) return undefined
+    const length = Number.parseInt(head[3]!, 16)
+    return length <= MAX_REQUEST_BYTES ? head[0].length + length : undefined
+  }
+
+  private seqOfFrame(): string | undefined {
+    return /^[0-9a-f]{2}/.exec(latin1.decode(this.joined().subarray(0, 2)))?.[0]
+  }
+
+  private closeFrame(): ScanItem {
+    const whole = this.joined()
     this.endFrame()
     // The head is ASCII: at most 2 + 1 + 8 + 1 + 4 + 1 bytes before the body.
     const headText = latin1.decode(whole.subarray(0, 24))

@@ -8,10 +8,19 @@
  * answered again from the last reply, never done twice.
  */
 import type { Dirent } from "node:fs"
-import { type FileHandle, mkdir, open, readdir, realpath, rename, rmdir, stat, unlink } from "node:fs/promises"
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  realpath,
+  rename,
+  rmdir,
+  stat,
+  unlink,
+} from "node:fs/promises"
 import path from "node:path"
-import type { LinkError } from "@belay/transport"
-import type { InterceptedOutput, OutputInterceptor } from "@belay/transport"
+import type { InterceptedOutput, LinkError, OutputInterceptor } from "@belay/transport"
 import { Effect } from "effect"
 import { encodeReply, escapedFit, type MountRequest, RequestScanner } from "./MountProtocol.js"
 
@@ -84,7 +93,15 @@ export const makeMountServer = (root: string, nonce: string, options: MountServe
   const files = new Map<number, OpenFile>()
   let nextFd = 1
   let replyLimit = Math.max(MIN_REPLY_BYTES, options.maxReplyBytes)
-  let last: { readonly seq: string; readonly op: string; readonly raw: string; readonly reply: Uint8Array } | undefined
+  let last:
+    | {
+        readonly seq: string
+        readonly op: string
+        readonly raw: string
+        readonly reply: Uint8Array
+        sends: number
+      }
+    | undefined
   const stats = { requests: 0, damaged: 0, refused: 0, bytesRead: 0, bytesWritten: 0 }
 
   /** The host path of a board path inside the mount (`/a/b.py`), or a refusal. */
@@ -160,7 +177,8 @@ export const makeMountServer = (root: string, nonce: string, options: MountServe
           let item: string | undefined
           try {
             // Symlinks followed; those leading out of the folder are listed only with unsafeLinks.
-            if (entry.isSymbolicLink()) await resolve(path.relative(root, full).split(path.sep).join("/"), true)
+            if (entry.isSymbolicLink())
+              await resolve(path.relative(root, full).split(path.sep).join("/"), true)
             const info = await stat(full)
             item = info.isDirectory() ? `d0 ${entry.name}/` : `f${info.size} ${entry.name}/`
           } catch {
@@ -265,9 +283,7 @@ export const makeMountServer = (root: string, nonce: string, options: MountServe
       return encodeReply(nonce, request.seq, "K", await perform(request))
     } catch (error) {
       const refused =
-        error instanceof Refused
-          ? error
-          : refusal((error as NodeJS.ErrnoException).code ?? "EIO")
+        error instanceof Refused ? error : refusal((error as NodeJS.ErrnoException).code ?? "EIO")
       if (refused.refused) stats.refused++
       return encodeReply(nonce, request.seq, "E", utf8.encode(`${refused.name} ${refused.number}`))
     }
@@ -276,16 +292,25 @@ export const makeMountServer = (root: string, nonce: string, options: MountServe
   /** The reply to `request`: served, or (sent again) the last reply again. */
   const serve = (request: MountRequest): Effect.Effect<Uint8Array> =>
     Effect.promise(async () => {
-      const again = last !== undefined && last.seq === request.seq && last.op === request.op && last.raw === request.raw
-      if (again) {
-        // Its reply arrived damaged: smaller replies from now on, in case they overflow the board.
+      const again =
+        last !== undefined && last.seq === request.seq && last.op === request.op && last.raw === request.raw
+      if (last !== undefined && again) {
+        // Its reply arrived damaged. Twice in a row: smaller replies from now on, in case they
+        // overflow the board's stdin buffer.
         stats.damaged++
-        replyLimit = Math.max(MIN_REPLY_BYTES, Math.floor(replyLimit / 2))
+        last.sends++
+        if (last.sends > 2) replyLimit = Math.max(MIN_REPLY_BYTES, Math.floor(replyLimit / 2))
         // Reads name their offset: served again (in the smaller size). The rest are not done twice.
-        if (request.op !== "r") return last!.reply
+        if (request.op !== "r") return last.reply
       } else stats.requests++
       const reply = await answer(request)
-      last = { seq: request.seq, op: request.op, raw: request.raw, reply }
+      last = {
+        seq: request.seq,
+        op: request.op,
+        raw: request.raw,
+        reply,
+        sends: again ? (last?.sends ?? 1) : 1,
+      }
       return reply
     })
 

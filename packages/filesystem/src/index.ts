@@ -54,9 +54,6 @@ export {
   type TreeTransferError,
   UnexpectedBoardReplyError,
 } from "./errors.js"
-// ---- A host folder mounted on the board ----
-export { MountError, type MountedFolder, type MountOptions, mountHostFolder } from "./Mount.js"
-export type { MountStats } from "./MountServer.js"
 // ---- The session's file-system context: cache and operation log ----
 export {
   type FileEntry,
@@ -67,6 +64,9 @@ export {
 } from "./FileSystemContext.js"
 export { FileSystemMetrics } from "./FileSystemMetrics.js"
 export { gitignore, type IgnoreMatcher } from "./Gitignore.js"
+// ---- A host folder mounted on the board ----
+export { MountError, type MountedFolder, type MountOptions, mountHostFolder } from "./Mount.js"
+export type { MountStats } from "./MountServer.js"
 // ---- Trees: sync up, download down ----
 export {
   type SyncEvent,

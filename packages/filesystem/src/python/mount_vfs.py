@@ -9,7 +9,10 @@ import io, sys, errno
 
 
 def _belay_unescape(data):
-    return bytes(data).replace(b'\x10C', b'\x03').replace(b'\x10X', b'\x18').replace(b'\x10P', b'\x10')
+    data = bytes(data)
+    if b'\x10' in data:
+        data = data.replace(b'\x10C', b'\x03').replace(b'\x10X', b'\x18').replace(b'\x10{', b';').replace(b'\x10P', b'\x10')
+    return data
 
 
 def _belay_escape(data):
@@ -173,25 +176,31 @@ class _BelayMount:
     def answer(self):
         # (status, seq, payload), or None when it arrived damaged.
         header = self.header
-        self.read(header)
-        while header[0] != 24:
-            i = bytes(header).find(b'\x18')
-            if i < 0:
-                i = 24
-            header[:24 - i] = header[i:]
-            self.read(memoryview(header)[24 - i:])
+        view = memoryview(header)
+        self.read(view[:1])
+        if header[0] != 24:
+            return self.skip()
+        self.read(view[1:])
         try:
             if header[1:9] != self.nonce or sum(header[1:22]) & 255 != int(bytes(header[22:24]), 16):
-                return None
+                return self.skip()
             n = int(bytes(header[12:18]), 16)
             check = int(bytes(header[18:22]), 16)
         except ValueError:
-            return None
+            return self.skip()
         body = bytearray(n + 1)
         self.read(body)
         if body[n] != 59 or (sum(body) - 59) & 65535 != check:
             return None
         return header[11], bytes(header[9:11]), _belay_unescape(memoryview(body)[:n])
+
+    def skip(self):
+        # A reply whose header came damaged: its length is not known, its end is its ';'.
+        byte = memoryview(self.header)[:1]
+        while 1:
+            self.read(byte)
+            if byte[0] == 59:
+                return None
 
     def path(self, path):
         if not path.startswith('/'):
