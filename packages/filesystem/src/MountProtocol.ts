@@ -126,9 +126,9 @@ const REQUEST_HEAD = /^([0-9a-f]{2})([a-z])([0-9a-f]+):([0-9a-f]+):/
 /**
  * Finds the board's requests in its output, in order, across chunks: the bytes before, between and
  * after them are output. A `\x18` at the end of a chunk, with fewer bytes after it than the nonce,
- * is held back until the next chunk (or {@link flush}) tells. A `\x17` outside a request, while
- * requests are served, is a request whose marker was damaged: reported as damage, so that the
- * board, which waits for a reply, sends it again.
+ * is held back until the next chunk (or {@link flush}) tells. A `\x17` outside a request, after
+ * the nonce with one byte changed, is a request whose marker or nonce was damaged: reported as
+ * damage, so that the board, which waits for a reply, sends it again.
  */
 export class RequestScanner {
   private readonly nonce: Uint8Array
@@ -225,10 +225,11 @@ export class RequestScanner {
       const stray = view.indexOf(END, i)
       if (stray >= 0 && (at < 0 || stray < at)) {
         // A request whose marker or nonce was damaged ends here: its text is not output.
+        // Only then is it answered: other output (a binary download's) may hold a `\x17`.
         const start = this.damagedStart(view, outFrom, stray)
         output(start < 0 ? stray + 1 : start)
         outFrom = stray + 1
-        items.push({ _tag: "damaged", seq: undefined })
+        if (start >= 0) items.push({ _tag: "damaged", seq: undefined })
         i = stray + 1
         continue
       }

@@ -24,7 +24,13 @@ import type { InterceptedOutput, LinkError, OutputInterceptor } from "@belay/tra
 import { Effect } from "effect"
 import { encodeReply, escapedFit, type MountRequest, RequestScanner } from "./MountProtocol.js"
 
-/** What a mount has served so far. */
+/**
+ * What a mount has served so far.
+ *
+ * @example
+ * const { requests, bytesRead, refused } = yield* mount.stats
+ * @since 0.1.0
+ */
 export interface MountStats {
   /** Requests served (each once, whatever the resends). */
   readonly requests: number

@@ -5,10 +5,11 @@ import path from "node:path"
 import { type DeviceSession, makeDeviceSessionManager } from "@belay/core"
 import { makeDeviceCommunication } from "@belay/transport"
 import { makeFaultInjector } from "@belay/transport/testing"
-import { openVirtualBoard, type VirtualBoardLink } from "@belay/virtual-device"
+import { isQemuMicrobitAvailable, openVirtualBoard, type VirtualBoardLink } from "@belay/virtual-device"
 import { Effect, Exit, type Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { mountHostFolder } from "../src/index.js"
+import { qemuBoard } from "./qemu-fixture.js"
 
 let dir: string
 beforeAll(async () => {
@@ -283,4 +284,20 @@ describe("mountHostFolder on the virtual board", () => {
     expect(result.lost).toBe(true)
     expect(result.after).toBe("['', '.frozen', '/lib'] ['/']\n")
   }, 30_000)
+})
+
+describe.skipIf(!isQemuMicrobitAvailable())("mountHostFolder on the emulated micro:bit", () => {
+  it("is refused up front: the board has no os.mount", async () => {
+    const error = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const { session } = yield* qemuBoard()
+          const s = yield* session
+          return yield* Effect.flip(mountHostFolder(s, path.join(dir, "src")))
+        }),
+      ),
+    )
+    expect(error._tag).toBe("CapabilityMissingError")
+    expect(error.message).toBe("mount needs os.mount, which this board does not have")
+  }, 60_000)
 })
