@@ -227,6 +227,44 @@ const repl = Command.make(
   ]),
 )
 
+const mount = Command.make(
+  "mount",
+  {
+    dir: Argument.String("local-dir").pipe(Argument.withDescription("the folder on this computer")),
+    at: Flag.String("at").pipe(
+      Flag.withDescription("where on the board (an absolute path)"),
+      Flag.withDefault("/remote"),
+    ),
+    writable: Flag.Boolean("writable").pipe(
+      Flag.withDescription("let the board's code create, change and remove files in the folder"),
+      Flag.withDefault(false),
+    ),
+    unsafeLinks: Flag.Boolean("unsafe-links").pipe(
+      Flag.withDescription("follow symlinks that lead out of the folder"),
+      Flag.withDefault(false),
+    ),
+    command: Argument.String("command").pipe(
+      Argument.withDescription("the command to run with the folder mounted, and its arguments"),
+      Argument.variadic(),
+    ),
+  },
+  // `main` runs mount lines itself (cli/Mount.ts); the parser sees one only for --help.
+  () => Effect.fail(new UsageError("mount needs a command to run with the folder mounted")),
+).pipe(
+  Command.withDescription(
+    "mount a folder of this computer on the board (at /remote, its working directory and first in sys.path) while the commands that follow run; read-only unless --writable; unmounted after",
+  ),
+  Command.withExamples([
+    { command: 'belay mount ./src exec "import app; app.main()"', description: "import app.py from ./src" },
+    { command: "belay mount ./src + run main.py", description: "run main.py with ./src importable" },
+    { command: "belay mount ./src + repl", description: "a REPL with ./src mounted" },
+    {
+      command: "belay mount ./data --writable exec \"open('log.txt', 'w').write('hi')\"",
+      description: "write into ./data",
+    },
+  ]),
+)
+
 const machine = () => Effect.promise(() => import("./cli/Machine.js"))
 
 const softReset = Command.make("soft-reset", {}, () =>
@@ -403,6 +441,7 @@ export const makeCli = (actions: Actions = boardActions) => {
       ports,
       qemuCommand(root),
       virtualCommand(root),
+      mount,
     ]),
   )
 }
@@ -494,8 +533,14 @@ export const main = (args: ReadonlyArray<string>): Promise<number> => {
     return json ? Effect.provideService(parsed, Console.Console, toStderr) : parsed
   }
   const lines = splitChain(portsAlias(args))
-  const work =
-    lines.length === 1
+  // `belay mount <dir> ... <command>`: the folder mounted while the commands run (see cli/Mount.ts).
+  const mounting = lines[0]?.[0] === "mount" && !args.includes("--help") && !args.includes("-h")
+  const work = mounting
+    ? Effect.flatMap(
+        Effect.promise(() => import("./cli/Mount.js")),
+        (m) => m.runMount(lines, runLine),
+      )
+    : lines.length === 1
       ? runLine(lines[0] as Array<string>)
       : lines.some((line) => line.length === 0)
         ? Effect.fail(new UsageError("an empty command in a chain: put one command between each '+'"))

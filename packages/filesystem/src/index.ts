@@ -65,6 +65,9 @@ export {
 } from "./FileSystemContext.js"
 export { FileSystemMetrics } from "./FileSystemMetrics.js"
 export { gitignore, type IgnoreMatcher } from "./Gitignore.js"
+// ---- A host folder mounted on the board ----
+export { MountError, type MountedFolder, type MountOptions, mountHostFolder } from "./Mount.js"
+export type { MountStats } from "./MountServer.js"
 // ---- Trees: sync up, download down ----
 export {
   type SyncEvent,

@@ -367,7 +367,7 @@ export class RawReplEngine {
     onStdout: (bytes: Uint8Array) => Effect.Effect<void, ProtocolError>,
     framing: StdoutFraming,
   ): Effect.Effect<ExchangeOutput, ProtocolError> {
-    return Effect.flatMap(this.readStdout(onStdout, framing), () =>
+    return Effect.flatMap(this.readStdoutOpen(onStdout, framing), () =>
       Effect.flatMap(this.readTraceback(), (traceback) =>
         Effect.map(this.readPrompt(), (atPrompt): ExchangeOutput => {
           // Set after `readPrompt`, which may have changed `state` (a reset right after the code).
@@ -684,6 +684,31 @@ export class RawReplEngine {
   }
 
   /**
+   * True while the running code's stdout is being read: the code runs, and what is written to the
+   * board now is its stdin (see `OutputInterceptor.ts`). False before the code starts and from the
+   * end of its stdout on, when a byte written would reach the REPL instead.
+   */
+  get readingStdout(): boolean {
+    return this.stdoutOpen
+  }
+
+  private stdoutOpen = false
+
+  private readStdoutOpen(
+    onStdout: (bytes: Uint8Array) => Effect.Effect<void, ProtocolError>,
+    framing: StdoutFraming,
+  ): Effect.Effect<void, ProtocolError> {
+    return Effect.suspend(() => {
+      this.stdoutOpen = true
+      return Effect.ensuring(this.readStdout(onStdout, framing), this.closeStdout)
+    })
+  }
+
+  private readonly closeStdout = Effect.sync(() => {
+    this.stdoutOpen = false
+  })
+
+  /**
    * Stream stdout until its end (the first 0x04 unless `framing` says otherwise), watching for a
    * reset banner in the output. Bytes are consumed as they arrive, so the buffer holds at most
    * what `framing` holds back to decide.
@@ -768,6 +793,7 @@ export class RawReplEngine {
       const chunk = this.buffer.consume(consumed)
       if (end) {
         this.buffer.skip(1)
+        this.stdoutOpen = false
         return chunk.length > 0 ? onStdout(chunk) : Effect.void
       }
       if (chunk.length > 0) {

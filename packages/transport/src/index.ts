@@ -41,6 +41,8 @@ export {
   RequestDamagedError,
   UnexpectedBytesError,
 } from "./errors.js"
+// Requests the board's running code makes over its output, served by a layer above (a mount).
+export { type InterceptedOutput, type OutputInterceptor, OutputInterceptorKey } from "./OutputInterceptor.js"
 // A process's standard streams as a link.
 export { openProcessLink, type ProcessLink, type ProcessLinkOptions } from "./ProcessLink.js"
 // Metrics.

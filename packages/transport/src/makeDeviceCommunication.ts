@@ -28,6 +28,7 @@ import {
   PythonError,
 } from "./errors.js"
 import { FairLock } from "./FairLock.js"
+import { type InterceptedOutput, OutputInterceptorKey } from "./OutputInterceptor.js"
 import { MetricsRecorder, TransportMetrics } from "./ProtocolMetrics.js"
 import { type BoardResetEvent, RawReplEngine, type RawReplOptions, resolveOptions } from "./RawReplEngine.js"
 import { ReceiveBuffer } from "./ReceiveBuffer.js"
@@ -57,6 +58,7 @@ export const makeDeviceCommunication = (
     const lock = new FairLock()
     const resetHub = yield* Effect.acquireRelease(PubSub.unbounded<BoardResetEvent>(), PubSub.shutdown)
     const engine = new RawReplEngine(link, buffer, resolved, recorder, resetHub)
+    const connectionState = withFileTransfer(new StateStore(), link, lock)
     const attributes = { link: link.description }
     const bytesIn = Metric.withAttributes(TransportMetrics.bytesIn, attributes)
     const bytesOut = Metric.withAttributes(TransportMetrics.bytesOut, attributes)
@@ -226,11 +228,40 @@ export const makeDeviceCommunication = (
       return new PythonError({ exceptionType, pythonMessage: message, traceback, stdout })
     }
 
+    // Writes to the running code's stdin: nothing once its stdout ended (it would reach the REPL).
+    const replyWhileRunning = (bytes: Uint8Array): Effect.Effect<void, LinkError> =>
+      Effect.suspend(() => (engine.readingStdout ? engine.write(bytes) : Effect.void))
+
+    /**
+     * `deliver` behind the connection's output interceptor, if one is set (see
+     * `OutputInterceptor.ts`), and what to do when the output ends (hand on what it held back).
+     */
+    const intercepted = <E>(
+      deliver: (chunk: Uint8Array) => Effect.Effect<void, E>,
+    ): {
+      readonly deliver: (chunk: Uint8Array) => Effect.Effect<void, E | LinkError>
+      readonly end: Effect.Effect<void, E>
+    } => {
+      const interceptor = connectionState.getOrUndefined(OutputInterceptorKey)
+      if (interceptor === undefined) return { deliver, end: Effect.void }
+      const stream: InterceptedOutput = interceptor.open(replyWhileRunning)
+      return {
+        deliver: (chunk) =>
+          Effect.flatMap(stream.output(chunk), (own) => (own.length > 0 ? deliver(own) : Effect.void)),
+        end: Effect.suspend(() => {
+          const rest = stream.end()
+          return rest.length > 0 ? deliver(rest) : Effect.void
+        }),
+      }
+    }
+
     const execBytes = (code: string | Uint8Array, options?: ExecOptions) =>
       Effect.suspend(() => {
         const collected = collector(limitOf(options))
         const bytes = typeof code === "string" ? encoder.encode(code) : code
-        return Effect.flatMap(runExchange(bytes, collected.add, timeoutOf(options)), (traceback) => {
+        const out = intercepted(collected.add)
+        const run = Effect.tap(runExchange(bytes, out.deliver, timeoutOf(options)), () => out.end)
+        return Effect.flatMap(run, (traceback) => {
           const stdout = collected.bytes()
           return traceback.length > 0
             ? Effect.fail(toPythonError(traceback, decoder.decode(stdout)))
@@ -263,10 +294,14 @@ export const makeDeviceCommunication = (
       if (!isChecked(options)) return Effect.map(execBytes(code, options), (bytes) => decoder.decode(bytes))
       return Effect.suspend(() => {
         const collected = collector(limitOf(options))
+        const out = intercepted(collected.add)
         const deliver = (parts: ReadonlyArray<Uint8Array>) =>
-          Effect.forEach(parts, collected.add, { discard: true })
+          Effect.forEach(parts, out.deliver, { discard: true })
         const text = () => decoder.decode(collected.bytes())
-        return Effect.map(checkedCall("exec", code, options, deliver, text), text)
+        return Effect.map(
+          Effect.tap(checkedCall("exec", code, options, deliver, text), () => out.end),
+          text,
+        )
       })
     }
 
@@ -278,10 +313,14 @@ export const makeDeviceCommunication = (
         return Effect.map(exec(`print(repr(${expression}))`, options), (out) => out.replace(/\r?\n$/, ""))
       return Effect.suspend(() => {
         const collected = collector(limitOf(options))
+        const out = intercepted(collected.add)
         const deliver = (parts: ReadonlyArray<Uint8Array>) =>
-          Effect.forEach(parts, collected.add, { discard: true })
+          Effect.forEach(parts, out.deliver, { discard: true })
         return Effect.map(
-          checkedCall("eval", expression, options, deliver, () => decoder.decode(collected.bytes())),
+          Effect.tap(
+            checkedCall("eval", expression, options, deliver, () => decoder.decode(collected.bytes())),
+            () => out.end,
+          ),
           (value) => value ?? "",
         )
       })
@@ -296,12 +335,14 @@ export const makeDeviceCommunication = (
           Effect.gen(function* () {
             const decoder = new TextDecoder()
             let printed = ""
-            const offer = (chunk: Uint8Array): Effect.Effect<void> => {
+            const offerText = (chunk: Uint8Array): Effect.Effect<void> => {
               const text = decoder.decode(chunk, { stream: true })
               if (text.length === 0) return Effect.void
               if (printed.length < 4096) printed += text
               return Effect.asVoid(Queue.offer(queue, text))
             }
+            const out = intercepted(offerText)
+            const offer = out.deliver
             if (isChecked(options)) {
               yield* checkedCall(
                 "exec",
@@ -310,12 +351,14 @@ export const makeDeviceCommunication = (
                 (parts) => Effect.forEach(parts, offer, { discard: true }),
                 () => printed,
               )
+              yield* out.end
               const rest = decoder.decode()
               if (rest.length > 0) yield* Queue.offer(queue, rest)
               yield* Queue.end(queue)
               return
             }
             const traceback = yield* runExchange(encoder.encode(code), offer, timeoutOf(options))
+            yield* out.end
             const rest = decoder.decode()
             if (rest.length > 0) yield* Queue.offer(queue, rest)
             if (traceback.length > 0) yield* Queue.fail(queue, toPythonError(traceback, printed))
@@ -340,9 +383,19 @@ export const makeDeviceCommunication = (
           }),
       )
       buffer.tap = (bytes) => Queue.offerUnsafe(output, bytes)
+      // Behind an output interceptor, requests are served as the output is read: the friendly
+      // REPL's code runs whenever a person sends it, so replies may be written at any time.
+      const interceptor = connectionState.getOrUndefined(OutputInterceptorKey)
+      const stream = interceptor?.open((bytes) => engine.write(bytes))
       return {
         write: (bytes: Uint8Array) => engine.write(bytes),
-        output: Stream.fromQueue(output),
+        output:
+          stream === undefined
+            ? Stream.fromQueue(output)
+            : Stream.fromQueue(output).pipe(
+                Stream.mapEffect(stream.output),
+                Stream.filter((bytes) => bytes.length > 0),
+              ),
       } satisfies TerminalSession
     })
 
@@ -364,7 +417,7 @@ export const makeDeviceCommunication = (
       metrics: Effect.sync(() => recorder.snapshot()),
       linkClosed: Deferred.await(closed),
       queueLength: Effect.sync(() => lock.waiting),
-      connectionState: withFileTransfer(new StateStore(), link, lock),
+      connectionState,
     } satisfies DeviceCommunicationShape
   })
 

@@ -57,7 +57,7 @@ export const boardLayer = (device: string) => {
 
 const boardLayers = new Map<string, ReturnType<typeof BelayLive>>()
 
-const logLevel = () => {
+export const logLevel = () => {
   const level = process.env.BELAY_LOG_LEVEL
   return level === "Debug" || level === "Info" || level === "Error" || level === "Trace" ? level : "Warn"
 }

@@ -69,7 +69,7 @@ export const runChain = <E, R>(
 }
 
 /** `line` with its own `--device` flags replaced by the chain's. */
-const withDevice = (line: ReadonlyArray<string>, device: string): Array<string> => {
+export const withDevice = (line: ReadonlyArray<string>, device: string): Array<string> => {
   const out: Array<string> = []
   for (let i = 0; i < line.length; i++) {
     const arg = line[i] as string
