@@ -84,7 +84,9 @@ describe("board helpers (src/python)", () => {
       run(
         Effect.gen(function* () {
           const { raw } = yield* qemuBoard()
-          for (const [name, helper] of helpers) {
+          // Not the mount's file system: it needs os.mount, which the micro:bit lacks, and a mount
+          // is refused there before any of it is sent (mount.test.ts pins that refusal).
+          for (const [name, helper] of helpers.filter(([name]) => name !== "MOUNT_VFS")) {
             const out = yield* raw.exec(defineAndDelete(helper))
             expect([name, out.trim()]).toEqual([name, "compiled"])
           }
