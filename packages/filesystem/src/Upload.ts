@@ -4,7 +4,7 @@
  * this module runs an upload's attempts, in flight and with their cleanup on the session.
  * @internal
  */
-import { BoardResetError } from "@belay/transport"
+import { BoardResetError, RequestDamagedError } from "@belay/transport"
 import { Cause, Effect, Exit, Metric, Ref } from "effect"
 import {
   type CommitMode,
@@ -20,7 +20,7 @@ import {
   uploadOpenCode,
   uploadVerifyCode,
 } from "./BoardCode.js"
-import { type FsRuntime, mapOSError, run } from "./BoardExchange.js"
+import { type FsRuntime, run } from "./BoardExchange.js"
 import { boardParent, joinBoardPath } from "./BoardPath.js"
 import { fixedExchangeLimit } from "./BoardProfile.js"
 import { digestHex, type FileHash } from "./Checksum.js"
@@ -49,6 +49,7 @@ import {
   attemptRecovery,
   cleanupOf,
   copyStarted,
+  DAMAGED_RESENDS,
   exchangeRecovery,
   retryCleanup,
   UploadState,
@@ -323,8 +324,15 @@ const uploadBody = (ctx: UploadContext): Effect.Effect<Omit<WriteResult, "attemp
     }).pipe(
       Effect.retry(exchangeRecovery(rt.sizing)),
       Effect.catchTags({
+        // Damaged on the way every time it was sent: the link's failure, typed as one (the board's
+        // SyntaxError or refusal of a mangled request is not the caller's error).
         DamagedExchange: (e) =>
-          Effect.fail(mapOSError(e.error, req.operation, req.path, rt.probe, req.data.length)),
+          Effect.fail(
+            new RequestDamagedError({
+              reason: `an exchange of the upload of ${req.path}: ${e.error.message}`,
+              attempts: DAMAGED_RESENDS + 1,
+            }),
+          ),
         ExchangeTooLarge: (e) =>
           Effect.fail(
             new BoardMemoryError({

@@ -244,7 +244,9 @@ export const sendExchange = (
             // Bytes were lost on the link and a part of the exchange refused to run. What ran
             // before it says so in what the board printed: the opening (`('m', ...)`) and the
             // chunk (`('w',)`).
-            const lines = yield* parseFramed(e.stdout, req.operation, req.path)
+            // Nothing printed: none of it ran (a damaged byte that broke the code's syntax stops
+            // it compiling), so there is no frame to read and the state stays as it was.
+            const lines = e.stdout.length === 0 ? [] : yield* parseFramed(e.stdout, req.operation, req.path)
             const state = afterPartialReply(ctx, setup, before, lines, chunk?.consumed ?? 0)
             yield* Ref.set(ctx.state, state)
             yield* Effect.logDebug("Part of an upload exchange arrived damaged; sending the rest again").pipe(

@@ -332,6 +332,29 @@ describe("transfers", () => {
       }),
     ))
 
+  it("fails typed (RequestDamagedError) when every upload exchange arrives damaged, and leaves the old content", () =>
+    run(
+      Effect.gen(function* () {
+        const { fs, instrumented } = yield* setup({ fsOptions: { encoding: "base64" } })
+        const at = yield* workDir(fs, "/xfer-damaged")
+        yield* fs.write(at("d.bin"), "the old content")
+        // Each exchange that carries data does not compile, as one a damaged byte broke would not:
+        // nothing of it runs, it is sent again, and the link's failure is what the caller sees.
+        let damaged = 0
+        instrumented.mutate((code) => {
+          if (!code.includes("a2b_base64(b'")) return undefined
+          damaged++
+          return `1 +\n${code}`
+        })
+        const error = yield* Effect.flip(fs.write(at("d.bin"), randomBytes(3000, 7)))
+        instrumented.mutate(undefined)
+        expect(error._tag).toBe("RequestDamagedError")
+        expect(damaged).toBeGreaterThan(1)
+        expect(yield* fs.readText(at("d.bin"))).toBe("the old content")
+        expect(yield* temporaries(fs, "/xfer-damaged")).toEqual([])
+      }),
+    ))
+
   it("takes smaller chunks when the board runs out of memory parsing one", () =>
     run(
       Effect.gen(function* () {
