@@ -56,6 +56,14 @@ const CODE_OUTPUT = /(?:code|main)\.(?:py|txt) output:\r*\n/
 /** The key pressed at CircuitPython's `Press any key to enter the REPL` (not Ctrl-D: that reloads). */
 const ANY_KEY = Uint8Array.of(0x0d)
 
+/**
+ * Signs in a plain raw request's traceback that it reached the board other than as sent: it did
+ * not compile, or a checked request's check refused it.
+ */
+const PLAIN_RAW_DAMAGE = /_belay_request_damaged|SyntaxError|IndentationError/
+/** The longest pause between plain raw chunks that damage can bring: 32 B per 48 ms, about 670 B/s. */
+const PLAIN_RAW_SLOWEST_PAUSE_MS = 48
+
 /** The most recent bytes a wait for a pattern looks at (banners and prompts are far shorter). */
 const PATTERN_WINDOW = 4096
 
@@ -370,6 +378,7 @@ export class RawReplEngine {
     return Effect.flatMap(this.readStdoutOpen(onStdout, framing), () =>
       Effect.flatMap(this.readTraceback(), (traceback) =>
         Effect.map(this.readPrompt(), (atPrompt): ExchangeOutput => {
+          if (mode === "raw") this.notePlainRawReply(traceback)
           // Set after `readPrompt`, which may have changed `state` (a reset right after the code).
           if (atPrompt && mode === "raw-paste" && this.state === "raw") this.pipelineReady = true
           return { traceback, mode }
@@ -645,12 +654,35 @@ export class RawReplEngine {
     return undefined
   }
 
+  /** The pause between plain raw chunks, once damage lengthened it (see {@link notePlainRawReply}). */
+  private slowedPlainRawPauseMs: number | undefined
+
+  /** The pause between plain raw chunks now, in ms. */
+  get plainRawPauseMs(): number {
+    return this.slowedPlainRawPauseMs ?? this.options.plainRawChunkDelayMs
+  }
+
+  /**
+   * A plain raw request that reached the board damaged (its traceback says it did not compile, or
+   * its check refused it) most often lost bytes to a small board's receive buffer, which plain raw
+   * mode cannot pace by the board's answer as raw-paste does: the requests after it on this link go
+   * at half the pace, down to {@link PLAIN_RAW_SLOWEST_PAUSE_MS} between chunks. A link configured
+   * with no pause (a board with no UART) stays so. A person's own SyntaxError slows the link too,
+   * which costs only time.
+   */
+  private notePlainRawReply(traceback: string): void {
+    const pause = this.plainRawPauseMs
+    if (pause <= 0 || !PLAIN_RAW_DAMAGE.test(traceback)) return
+    this.slowedPlainRawPauseMs = Math.min(PLAIN_RAW_SLOWEST_PAUSE_MS, pause * 2)
+  }
+
   private sendPlainRaw(code: Uint8Array): Effect.Effect<void, ProtocolError> {
     return Effect.gen({ self: this }, function* () {
       const size = Math.max(1, this.options.plainRawChunkSize)
+      const pause = this.plainRawPauseMs
       for (let at = 0; at < code.length; at += size) {
-        if (at > 0 && this.options.plainRawChunkDelayMs > 0) {
-          yield* Effect.sleep(Duration.millis(this.options.plainRawChunkDelayMs))
+        if (at > 0 && pause > 0) {
+          yield* Effect.sleep(Duration.millis(pause))
         }
         yield* this.write(code.subarray(at, at + size))
       }

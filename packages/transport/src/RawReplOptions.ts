@@ -88,4 +88,9 @@ export interface ProtocolCapabilities {
   readonly rawPaste: boolean | undefined
   /** The board's raw-paste flow-control window in bytes, when raw-paste is in use. */
   readonly rawPasteWindow: number | undefined
+  /**
+   * The pause between plain raw chunks now, in ms: `plainRawChunkDelayMs`, doubled (up to 48 ms)
+   * each time a plain raw request reached the board damaged (see `RawReplEngine`).
+   */
+  readonly plainRawPauseMs: number
 }

@@ -413,6 +413,7 @@ export const makeDeviceCommunication = (
       protocolCapabilities: Effect.sync(() => ({
         rawPaste: engine.rawPaste,
         rawPasteWindow: engine.rawPaste ? engine.rawPasteWindow : undefined,
+        plainRawPauseMs: engine.plainRawPauseMs,
       })),
       metrics: Effect.sync(() => recorder.snapshot()),
       linkClosed: Deferred.await(closed),

@@ -142,6 +142,46 @@ describe("raw REPL exchanges", () => {
     expect(program).toBe(code)
   })
 
+  it("slows plain raw requests after one reached the board damaged, not after the code's own error", async () => {
+    const traceback = (last: string) =>
+      `Traceback (most recent call last):\r\n  File "<stdin>", line 1\r\n${last}\r\n`
+    const board: FakeBoardOptions = {
+      rawPaste: "refuse",
+      run: (code) =>
+        code === "damaged"
+          ? { traceback: traceback("SyntaxError: invalid syntax") }
+          : code === "refused"
+            ? { traceback: traceback("NameError: name '_belay_request_damaged' isn't defined") }
+            : code === "own"
+              ? { traceback: traceback("ZeroDivisionError: divide by zero") }
+              : {},
+    }
+    const pauses = (delay: number) =>
+      run(
+        withBoard(
+          board,
+          (comm) =>
+            Effect.gen(function* () {
+              const pause = Effect.map(comm.protocolCapabilities, (c) => c.plainRawPauseMs)
+              const seen = [yield* pause]
+              for (const code of ["own", "damaged", "refused", "pass"]) {
+                yield* Effect.ignore(comm.exec(code))
+                seen.push(yield* pause)
+              }
+              for (let i = 0; i < 6; i++) yield* Effect.ignore(comm.exec("damaged"))
+              seen.push(yield* pause)
+              return seen
+            }),
+          { ...fast, plainRawChunkDelayMs: delay },
+        ),
+      )
+    // Doubled by each damaged request (a SyntaxError, a refusal), kept by the code's own error and
+    // by a request that went through, and never beyond 48 ms.
+    expect(await pauses(3)).toEqual([3, 3, 6, 12, 12, 48])
+    // A link with no pause (no UART to overrun) stays without one.
+    expect(await pauses(0)).toEqual([0, 0, 0, 0, 0, 0])
+  })
+
   it("turns a traceback into a typed PythonError", async () => {
     const traceback =
       'Traceback (most recent call last):\r\n  File "<stdin>", line 1, in <module>\r\nZeroDivisionError: divide by zero\r\n'
