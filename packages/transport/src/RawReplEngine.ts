@@ -480,12 +480,28 @@ export class RawReplEngine {
           )
         }
         if (head[0] === 0x52 && head[1] === 0x00) {
-          // The board knows the command and refuses it; it returns to the raw prompt.
-          this.buffer.skip(2)
-          return Effect.map(this.waitForPattern("raw-paste-negotiate", replyTimeoutMs, />/), () => {
-            this.rawPaste = false
-            return false
-          })
+          // The board knows the command and refuses it: `R\x00` and, at once, its raw prompt. The
+          // same two bytes start an acceptance whose `\x01` was lost on the line when the window's
+          // low byte is 0 (a 256-byte window: `R\x01\x00\x01\x01`): that board runs the code sent
+          // with the request, so anything but the prompt after `R\x00` is a damaged answer (the
+          // code may run), never a refusal (which would send the code again in plain raw mode).
+          return Effect.flatMap(
+            this.waitFor("raw-paste-negotiate", replyTimeoutMs, this.thirdByte),
+            (third): Effect.Effect<boolean, ProtocolError> => {
+              if (third !== 0x3e /* > */) {
+                return Effect.fail(
+                  new UnexpectedBytesError({
+                    phase: "raw-paste-negotiate",
+                    expected: "R\\x00> (raw-paste refused) or R\\x01 (accepted)",
+                    received: hexExcerpt(this.buffer.view()),
+                  }),
+                )
+              }
+              this.buffer.skip(3)
+              this.rawPaste = false
+              return Effect.succeed(false)
+            },
+          )
         }
         if (head[0] === 0x72 /* r */ && head[1] === 0x61 /* a */) {
           // An old board took `\x05A` as code and `\x01` as "enter raw REPL": it prints the banner
@@ -526,6 +542,9 @@ export class RawReplEngine {
       (quiet) => !quiet && this.buffer.view()[0] === 0x52 /* R */,
     )
   }
+
+  private readonly thirdByte = (): number | undefined =>
+    this.buffer.size >= 3 ? this.buffer.view()[2] : undefined
 
   private readonly firstTwoBytes = (): Uint8Array | undefined =>
     this.buffer.size >= 2 ? this.buffer.view().slice(0, 2) : undefined

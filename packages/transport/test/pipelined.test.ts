@@ -284,3 +284,59 @@ describe("pipelined raw-paste to a board that no longer takes it", () => {
     }
   }
 })
+
+describe("a raw-paste acceptance damaged on the way back", () => {
+  // A 256-byte window answers `R\x01\x00\x01\x01`: with the `\x01` after `R` lost, the host reads
+  // `R\x00`, the start of a refusal, while the board runs the code that came with the request. The
+  // host must not take it for a refusal and send the code again in plain raw mode: it ran once.
+  const dropAcceptanceByte = (reply: Uint8Array): ReadonlyArray<Uint8Array> =>
+    reply[0] === 0x52 && reply[1] === 0x01 ? [reply.subarray(0, 1), reply.subarray(2)] : [reply]
+
+  for (const checked of [false, true]) {
+    it(`fails typed and runs the code once${checked ? " (a checked request)" : ""}`, async () => {
+      let drop = false
+      const result = await run(
+        withBoard(
+          {
+            rawPasteWindow: 256,
+            run: answer,
+            chunking: (reply) => (drop ? dropAcceptanceByte(reply) : [reply]),
+          },
+          (comm, board) =>
+            Effect.gen(function* () {
+              yield* comm.exec("pass")
+              drop = true
+              const damaged = yield* Effect.flip(
+                comm.exec("counter.append(1)", checked ? { integrity: "checked" } : undefined),
+              )
+              drop = false
+              const after = yield* comm.exec("after = 1")
+              return {
+                damaged,
+                after,
+                runs: board.programs.filter((p) => p.includes("counter.append(1)")).length,
+              }
+            }),
+        ),
+      )
+      expect(result.damaged._tag).toBe("UnexpectedBytesError")
+      expect(result.runs).toBe(1)
+      // The link is still usable, and still takes raw-paste.
+      expect(result.after).toBe("ran 9\r\n")
+    })
+  }
+
+  it("still takes a real refusal (R\\x00 and the prompt) for one", async () => {
+    const result = await run(
+      withBoard({ rawPaste: "refuse", run: answer }, (comm, board) =>
+        Effect.gen(function* () {
+          const out = yield* comm.exec("x = 1")
+          return { out, programs: board.programs, metrics: yield* comm.metrics }
+        }),
+      ),
+    )
+    expect(result.out).toBe("ran 5\r\n")
+    expect(result.programs).toEqual(["x = 1"])
+    expect(result.metrics.rawPasteExchanges).toBe(0)
+  })
+})
