@@ -3,7 +3,7 @@ import type { DeviceCommunicationShape, ExecOptions } from "./DeviceCommunicatio
 import { type ProtocolError, ProtocolTimeoutError, PythonError, RequestDamagedError } from "./errors.js"
 import { toPythonLiteral } from "./PythonLiteral.js"
 import * as python from "./python/embedded.js"
-import { isCompileMemoryError } from "./Traceback.js"
+import { isCompileMemoryError, isWellFormedTraceback } from "./Traceback.js"
 
 /**
  * End-to-end checked requests. The raw REPL has no check of what the board received: a byte
@@ -154,25 +154,15 @@ export const fromCheckedRequest = (
   error: PythonError,
   attempts: number,
 ): PythonError | RequestDamagedError => {
-  const lines = error.traceback.split("\n")
-  // The wrapper's frames come first: `<stdin>` frames and the check's own function; the code's
-  // frames start at the first other `<string>` frame.
-  let codeAt = -1
-  const wrapper: number[] = []
-  for (let i = 0; i < lines.length; i++) {
-    const frame = FRAME.exec(lines[i]!)
-    if (frame === null) continue
-    const [, file, fn] = frame
-    if (file === "<string>" && (fn === undefined || !WRAPPER_FUNCTIONS.has(fn))) {
-      codeAt = i
-      break
-    }
-    wrapper.push(i)
-  }
+  const { lines, codeAt, wrapper, intact } = checkedFrames(error.traceback)
   // The short form on a board that lost the runtime (it reset unseen): the request did not run,
   // and the caller, who deployed the runtime, must deploy it again. Not damage.
   if (error.exceptionType === "NameError" && /'_belay_x'/.test(error.pythonMessage)) return error
   const damagedMarker = isRequestRefused(error)
+  // No frame of the code: the wrapper raised, so none of the code ran. Unless the traceback itself
+  // came damaged (a lost byte can unmake the code's frame): then the code may have run, and the
+  // error stays what the board said, as it came.
+  if (codeAt < 0 && !damagedMarker && !intact) return error
   if (codeAt < 0 || damagedMarker) {
     if (
       !damagedMarker &&
@@ -188,6 +178,33 @@ export const fromCheckedRequest = (
     traceback: kept.join("\n").replaceAll('File "<string>"', 'File "<stdin>"'),
     stdout: error.stdout,
   })
+}
+
+/**
+ * The frames of a checked request's traceback: the wrapper's come first (`<stdin>` frames and the
+ * check's own function), the code's start at the first other `<string>` frame (`codeAt`, -1 when
+ * none). `intact` when the traceback came whole and every frame before the code's is one of the
+ * wrapper's: a frame of neither, there, is a damaged one, and may have been the code's.
+ */
+const checkedFrames = (traceback: string) => {
+  const lines = traceback.split("\n")
+  let codeAt = -1
+  let unknownFrame = false
+  const wrapper: number[] = []
+  for (let i = 0; i < lines.length; i++) {
+    const frame = FRAME.exec(lines[i]!)
+    if (frame === null) {
+      if (/^\s+File /.test(lines[i]!)) unknownFrame = true
+      continue
+    }
+    const [, file, fn] = frame
+    if (file === "<string>" && (fn === undefined || !WRAPPER_FUNCTIONS.has(fn))) {
+      codeAt = i
+      break
+    }
+    wrapper.push(i)
+  }
+  return { lines, codeAt, wrapper, intact: !unknownFrame && isWellFormedTraceback(traceback) }
 }
 
 /**
@@ -239,12 +256,17 @@ export const classifyAttempt = (error: unknown, sent: AttemptForm): AttemptOutco
   const syntax = error.exceptionType === "SyntaxError" || error.exceptionType === "IndentationError"
   switch (sent.form) {
     case "composed":
-      return syntax ? "nothing-ran" : "ran"
+      return syntax && isWellFormedTraceback(error.traceback) ? "nothing-ran" : "ran"
     case "checked":
+      // A traceback damaged on the way back proves nothing about what ran (a refusal's own
+      // NameError excepted: only the check names that).
+      if (!checkedFrames(error.traceback).intact) return isRequestRefused(error) ? "nothing-ran" : "ran"
       if (isCompileMemoryError(error, true)) return "no-heap"
       return fromCheckedRequest(error, 1)._tag === "RequestDamagedError" ? "nothing-ran" : "ran"
     case "plain": {
       if (isCompileMemoryError(error)) return "no-heap"
+      // A traceback damaged on the way back proves nothing about what ran.
+      if (!isWellFormedTraceback(error.traceback) && !isRequestRefused(error)) return "ran"
       if (syntax || isRequestRefused(error)) return "nothing-ran"
       if ((error.exceptionType === "NameError" || error.exceptionType === "AttributeError") && sent.code) {
         const name = QUOTED_NAME.exec(error.pythonMessage)?.[1]

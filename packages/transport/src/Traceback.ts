@@ -30,6 +30,35 @@ export const parseTraceback = (traceback: string): { exceptionType: string; mess
   return { exceptionType, message: rest ? `${firstLine}\n${rest}` : firstLine }
 }
 
+/** A frame line as MicroPython prints it: `  File "<stdin>", line 3, in f`. */
+const FRAME_LINE = /^ {2}File "[^"\r\n]*", line \d+(?:, in [^\r\n]+)?\r?$/
+const TRACEBACK_HEADER = /^Traceback \(most recent call last\):\r?$/
+const EXCEPTION_LINE = /^[A-Za-z_][\w.]*(?::|\r?$)/
+
+/**
+ * True when `traceback` reads as the board printed it: the header, frame lines each whole, then
+ * the exception's line. A byte lost or altered on the way back can turn a frame of code that ran
+ * into something else (a `<string>` frame into no frame, two lines into one); a decision that
+ * the code did not run (to send it again) is taken only on a traceback that passes this, and a
+ * damaged one counts as "it may have run".
+ *
+ * @example
+ * isWellFormedTraceback('Traceback (most recent call last):\r\n  File "<stdin>", line 1, in <module>\r\nNameError: name \'f\' isn\'t defined\r\n') // true
+ * isWellFormedTraceback('Traceback (most recent call last):\r\n  Fle "<stdin>", line 1, in <module>\r\nNameError: x\r\n') // false
+ * @since 0.1.0
+ */
+export const isWellFormedTraceback = (traceback: string): boolean => {
+  const lines = traceback.split("\n")
+  let i = 0
+  // Some exceptions come without frames (no header either): only the exception's line.
+  if (TRACEBACK_HEADER.test(lines[0] ?? "")) {
+    i = 1
+    for (; i < lines.length && /^\s/.test(lines[i]!); i++) if (!FRAME_LINE.test(lines[i]!)) return false
+    if (i === 1) return false
+  }
+  return i < lines.length && EXCEPTION_LINE.test(lines[i]!)
+}
+
 /**
  * A frame of code a checked request `exec`uted, running (`in <module>`, `in f`): not the check's
  * own function (`_belay_x`, deployed from a string too, or its lambda and comprehension), and not
@@ -49,4 +78,5 @@ const RAN_IN_CHECKED = /File "<string>", line \d+, in (?!_belay_x\r?$|<lambda>\r
 export const isCompileMemoryError = (error: unknown, checked = false): boolean =>
   error instanceof PythonError &&
   error.exceptionType === "MemoryError" &&
+  isWellFormedTraceback(error.traceback) &&
   (checked ? !RAN_IN_CHECKED.test(error.traceback) : !/line \d+/.test(error.traceback))

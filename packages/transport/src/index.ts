@@ -71,6 +71,7 @@ export type { BoardResetEvent, ProtocolCapabilities, RawReplOptions } from "./Ra
 export { openRfc2217Link, type Rfc2217LinkOptions } from "./rfc2217/Rfc2217Link.js"
 // State that lives as long as a board connection (or a session), under typed keys.
 export { StateKey, StateStore } from "./StateStore.js"
+export { isWellFormedTraceback } from "./Traceback.js"
 // A board's serial line over TCP: a raw byte stream, or telnet with RFC 2217's COM-PORT-OPTION.
 export { openTcpLink, type TcpLinkOptions } from "./tcp/TcpLink.js"
 // Logging in to a board's WebREPL (the link itself is at `@belay/transport/webrepl`).

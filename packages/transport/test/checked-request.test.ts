@@ -27,9 +27,11 @@ import {
   checkedRuntimeRequest,
   checkedTopLevelRequest,
   classifyAttempt,
+  fromCheckedRequest,
 } from "../src/CheckedRequest.js"
 import { PythonError } from "../src/errors.js"
 import { parsePythonLiteral } from "../src/PythonLiteral.js"
+import { isWellFormedTraceback } from "../src/Traceback.js"
 
 const utf8 = new TextEncoder()
 
@@ -280,5 +282,79 @@ describe.skipIf(!hasPython)("in CPython", () => {
     const { literal } = readTopLevel(request)
     const changed = request.replace(literal, literal.replace("h", "i"))
     expect(runInPython([request, changed])).toEqual(["ran", "refused"])
+  })
+})
+
+describe("a traceback damaged on the way back", () => {
+  // Tracebacks of checked requests whose code ran (and raised): the code's frame is there. One
+  // byte lost or changed on the way back must never make them read as "nothing ran" (which sends
+  // the request again, running the code twice).
+  const frames = (...lines: ReadonlyArray<string>) => lines.map((l) => `  ${l}\r\n`).join("")
+  const RAN: ReadonlyArray<readonly [string, string]> = [
+    [
+      "NameError",
+      `Traceback (most recent call last):\r\n${frames('File "<stdin>", line 1, in <lambda>', 'File "<string>", line 2, in <module>')}NameError: name 'x' isn't defined\r\n`,
+    ],
+    [
+      "ValueError",
+      `Traceback (most recent call last):\r\n${frames('File "<stdin>", line 1, in <module>', 'File "<string>", line 8, in _belay_x', 'File "<string>", line 3, in <module>', 'File "<string>", line 5, in camp_add')}ValueError: bad\r\n`,
+    ],
+    [
+      "MemoryError",
+      `Traceback (most recent call last):\r\n${frames('File "<stdin>", line 1, in <module>', 'File "<string>", line 8, in _belay_x', 'File "<string>", line 3, in <module>')}MemoryError: memory allocation failed, allocating 64 bytes\r\n`,
+    ],
+    [
+      "SyntaxError",
+      `Traceback (most recent call last):\r\n${frames('File "<stdin>", line 1, in <listcomp>', 'File "<string>", line 4, in <module>')}SyntaxError: invalid syntax\r\n`,
+    ],
+  ]
+  const errorOf = (exceptionType: string, traceback: string) =>
+    new PythonError({ exceptionType, pythonMessage: "", traceback, stdout: "" })
+
+  it("undamaged, each reads as code that ran", () => {
+    for (const [type, traceback] of RAN)
+      expect(classifyAttempt(errorOf(type, traceback), { form: "checked" })).toBe("ran")
+  })
+
+  it("with any one byte dropped or changed, none reads as nothing ran", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...RAN),
+        fc.nat(),
+        fc.oneof(fc.constant(undefined), fc.integer({ min: 0, max: 255 })),
+        ([type, traceback], at, replacement) => {
+          const i = at % traceback.length
+          const damaged =
+            traceback.slice(0, i) +
+            (replacement === undefined ? "" : String.fromCharCode(replacement)) +
+            traceback.slice(i + 1)
+          const error = errorOf(type, damaged)
+          expect(classifyAttempt(error, { form: "checked" })).toBe("ran")
+          expect(fromCheckedRequest(error, 1)._tag).toBe("PythonError")
+        },
+      ),
+      { numRuns: 3000 },
+    )
+  })
+
+  it("a refusal still reads as one, and a wrapper's own damaged name as damage", () => {
+    const refused = errorOf(
+      "NameError",
+      `Traceback (most recent call last):\r\n${frames('File "<stdin>", line 1, in <lambda>')}NameError: name '_belay_request_damaged' isn't defined\r\n`,
+    )
+    expect(classifyAttempt(refused, { form: "checked" })).toBe("nothing-ran")
+    const wrapper = errorOf(
+      "NameError",
+      `Traceback (most recent call last):\r\n${frames('File "<stdin>", line 1, in <module>')}NameError: name '_belay_qq' isn't defined\r\n`,
+    )
+    expect(classifyAttempt(wrapper, { form: "checked" })).toBe("nothing-ran")
+  })
+
+  it("isWellFormedTraceback tells a whole traceback from a damaged one", () => {
+    for (const [, traceback] of RAN) expect(isWellFormedTraceback(traceback)).toBe(true)
+    expect(isWellFormedTraceback("MemoryError:\r\n")).toBe(true)
+    expect(isWellFormedTraceback(RAN[0]![1].replace("File", "Fle"))).toBe(false)
+    expect(isWellFormedTraceback(RAN[0]![1].replace("<lambda>\r\n", "<lambda>\r"))).toBe(false)
+    expect(isWellFormedTraceback(RAN[0]![1].replace("NameError:", "  NameError:"))).toBe(false)
   })
 })
