@@ -1,7 +1,8 @@
 import { DeviceSessionManager } from "@belay/core"
 import { BoardLink, DeviceCommunication, MinifyPython } from "@belay/transport"
 import { Effect, Layer } from "effect"
-import { type BelayOptions, loadBelayOptions } from "./BelayOptions.js"
+import { type BelayOptions, loadSessionOptions } from "./BelayOptions.js"
+import { type BoardOptions, loadBoardOptions } from "./BoardOptions.js"
 import { syncTime } from "./BoardClock.js"
 import { openConnection, protocolDefaultsFor } from "./Connection.js"
 import { parseConnectionString } from "./ConnectionString.js"
@@ -34,9 +35,24 @@ export type BelayServices = BoardLink | DeviceCommunication | DeviceSessionManag
  * @since 0.1.0
  */
 export const BelayLive = (overrides: Partial<BelayOptions> = {}) =>
+  BelaySessionLive(overrides).pipe(Layer.provideMerge(BelayBoardLive(overrides)))
+
+/**
+ * The board alone: the link named by the connection string and the protocol engine over it (with
+ * `syncClock`, the board's clock set once the link is open), without a session manager. For code
+ * that only sends Python (`exec`, `eval`), it opens the board with less to load and build than
+ * {@link BelayLive}, which is this layer with {@link BelaySessionLive} on top.
+ *
+ * @example
+ * const out = yield* Effect.flatMap(DeviceCommunication, (d) => d.exec("print(1)")).pipe(
+ *   Effect.provide(BelayBoardLive({ device: "serial:/dev/ttyACM0" })),
+ * )
+ * @since 0.1.0
+ */
+export const BelayBoardLive = (overrides: Partial<BoardOptions> = {}) =>
   Layer.unwrap(
     Effect.gen(function* () {
-      const options = yield* loadBelayOptions(overrides)
+      const options = yield* loadBoardOptions(overrides)
       const connection = yield* Effect.fromResult(parseConnectionString(options.device))
       const link = BoardLink.layer(
         openConnection(connection, {
@@ -52,14 +68,26 @@ export const BelayLive = (overrides: Partial<BelayOptions> = {}) =>
         ...options.protocol,
       }).pipe(Layer.provideMerge(link))
       // The clock is set once the link is open, before anything else uses the board.
-      const synced =
-        options.syncClock === undefined
-          ? device
-          : Layer.effectDiscard(syncTime({ zone: options.syncClock })).pipe(Layer.provideMerge(device))
-      return DeviceSessionManager.layer(options.session).pipe(
-        Layer.provideMerge(synced),
-        // Whether the Python Belay sends travels minified, for everything run with the stack.
-        Layer.merge(Layer.succeed(MinifyPython, options.minify)),
-      )
+      return options.syncClock === undefined
+        ? device
+        : Layer.effectDiscard(syncTime({ zone: options.syncClock })).pipe(Layer.provideMerge(device))
     }),
+  )
+
+/**
+ * The session manager (and whether Python travels minified) over a board provided from elsewhere:
+ * {@link BelayLive} is this over {@link BelayBoardLive}. Given the same board layer value, a
+ * program that builds both shares one connection.
+ *
+ * @example
+ * const board = BelayBoardLive({ device: "virtual" })
+ * const stack = BelaySessionLive().pipe(Layer.provideMerge(board))
+ * @since 0.1.0
+ */
+export const BelaySessionLive = (overrides: Partial<Pick<BelayOptions, "session" | "minify">> = {}) =>
+  Layer.unwrap(
+    Effect.map(loadSessionOptions(overrides), ({ session, minify }) =>
+      // Whether the Python Belay sends travels minified, for everything run with the stack.
+      Layer.merge(DeviceSessionManager.layer(session), Layer.succeed(MinifyPython, minify)),
+    ),
   )

@@ -6,8 +6,9 @@
  */
 
 // The whole stack as one Layer, and its options.
-export { BelayLive, type BelayServices } from "./Belay.js"
-export { type BelayOptions, loadBelayOptions } from "./BelayOptions.js"
+export { BelayBoardLive, BelayLive, type BelayServices, BelaySessionLive } from "./Belay.js"
+export { type BelayOptions, loadBelayOptions, loadSessionOptions } from "./BelayOptions.js"
+export { type BoardOptions, loadBoardOptions } from "./BoardOptions.js"
 // The board's clock: read it against the host's, set it from the host's.
 export {
   BoardClockError,

@@ -2,7 +2,7 @@ import { DeviceCommunication, parsePythonLiteral } from "@belay/transport"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
-import { onBoard } from "./Board.js"
+import { onDevice } from "./Device.js"
 import { UsageError } from "./Failure.js"
 import { boardText, print, printJson, toJson } from "./Output.js"
 
@@ -16,7 +16,7 @@ import { boardText, print, printJson, toJson } from "./Output.js"
 export const execCode = (device: string, code: string) =>
   Effect.gen(function* () {
     const text = boardText()
-    yield* onBoard(
+    yield* onDevice(
       device,
       Effect.flatMap(DeviceCommunication, (d) =>
         Stream.runForEach(d.execStream(code), (out) => print(text(out))),
@@ -74,7 +74,7 @@ export const looksLikeStatement = (code: string): boolean => {
  */
 export const evalExpression = (device: string, expression: string, json = false) =>
   Effect.gen(function* () {
-    const repr = yield* onBoard(
+    const repr = yield* onDevice(
       device,
       Effect.flatMap(DeviceCommunication, (d) => d.eval(expression)),
     ).pipe(
