@@ -179,8 +179,15 @@ export interface FleetClientOptions {
   readonly callTimeout?: Duration.Input
 }
 
-/** The sharding of a client: no socket server, no shard groups, the runners read from PostgreSQL. */
-const clientSharding = SocketRunner.layerClientOnly.pipe(
+/**
+ * The sharding of a client: no socket server, no shard groups, the runners read from PostgreSQL
+ * (it needs the fleet's `SqlClient`). For code that sends `BoardEntity` messages itself.
+ *
+ * @example
+ * const makeClient = yield* BoardEntity.client.pipe(Effect.provide(clientSharding))
+ * @since 0.1.0
+ */
+export const clientSharding = SocketRunner.layerClientOnly.pipe(
   Layer.provide(NodeClusterSocket.layerClientProtocol),
   Layer.provide(SqlMessageStorage.layer.pipe(Layer.provide(NodeCrypto.layerDigest))),
   Layer.provide(Layer.orDie(SqlRunnerStorage.layer)),
