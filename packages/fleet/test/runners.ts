@@ -7,7 +7,7 @@ import { createServer } from "node:net"
 import path from "node:path"
 
 const main = path.resolve(import.meta.dirname, "runnerMain.ts")
-const tsx = path.resolve(import.meta.dirname, "../node_modules/.bin/tsx")
+const packageDir = path.resolve(import.meta.dirname, "..")
 
 /** A free TCP port on 127.0.0.1. */
 export const freePort = (): Promise<number> =>
@@ -38,7 +38,10 @@ export const startRunner = (
 ): Promise<RunnerProcess> =>
   (async () => {
     const port = options.port ?? (await freePort())
-    const child = spawn(tsx, [main, name, String(port), databaseUrl, ...boards], {
+    // Node itself with tsx's loader (not the tsx command, which runs Node as a child of its own: a
+    // SIGKILL must reach the runner).
+    const child = spawn(process.execPath, ["--import", "tsx", main, name, String(port), databaseUrl, ...boards], {
+      cwd: packageDir,
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, BELAY_LOG_LEVEL: "Warning" },
     })
