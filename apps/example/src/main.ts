@@ -21,8 +21,8 @@ import { runChain, splitChain } from "./cli/Chain.js"
 import { evalExpression, execCode } from "./cli/Exec.js"
 import { ExitCode, type Failure, UsageError } from "./cli/Failure.js"
 import { fileCommands } from "./cli/Files.js"
-import { fleetCommand, isFleetDevice } from "./cli/Fleet.js"
 import { UNSET_DEVICE } from "./cli/Flags.js"
+import { fleetCommand, isFleetDevice } from "./cli/Fleet.js"
 import { fsCommand } from "./cli/Fs.js"
 import { installCommands } from "./cli/Install.js"
 import { boardText, print, printJson, watchStreams, write, writeError } from "./cli/Output.js"
@@ -42,7 +42,9 @@ const fleetActions = () => Effect.promise(() => import("./cli/FleetActions.js"))
 
 const boardActions: Actions = {
   exec: (device, code) =>
-    isFleetDevice(device) ? Effect.flatMap(fleetActions(), (f) => f.fleetExec(device, code)) : execCode(device, code),
+    isFleetDevice(device)
+      ? Effect.flatMap(fleetActions(), (f) => f.fleetExec(device, code))
+      : execCode(device, code),
   eval: (device, expression, json) =>
     isFleetDevice(device)
       ? Effect.flatMap(fleetActions(), (f) => f.fleetEval(device, expression, json))

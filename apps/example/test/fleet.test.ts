@@ -13,7 +13,9 @@ describe("a wrong fleet database URL", () => {
   it("fleet ls: exit 3, the URL named without its password", async () => {
     const result = await cli.run(["fleet", "ls"], { env: { BELAY_FLEET_DATABASE_URL: NOWHERE } })
     expect(result.code).toBe(3)
-    expect(result.stderr).toContain("the fleet database at postgres://belay:***@127.0.0.1:1/belay is not usable")
+    expect(result.stderr).toContain(
+      "the fleet database at postgres://belay:***@127.0.0.1:1/belay is not usable",
+    )
     expect(result.stderr).not.toContain("secret-password")
   })
 

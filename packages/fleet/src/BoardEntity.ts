@@ -16,9 +16,10 @@
  * call journal (a primary key in PostgreSQL) before it runs the call, so a second delivery is
  * refused with `FleetCallRepeatedError` rather than run twice.
  */
+
+import { Result, Schema } from "effect"
 import { ClusterSchema, Entity, type EntityId } from "effect/cluster"
 import { Rpc } from "effect/rpc"
-import { Result, Schema } from "effect"
 import {
   FleetBoardCallError,
   FleetBoardGoneError,
@@ -63,9 +64,13 @@ export const parseBoardId = (id: string): Result.Result<BoardId, FleetBoardIdErr
   if (parts.length !== 2) return Result.fail(new FleetBoardIdError({ id, reason: "it needs exactly one /" }))
   const [runner, board] = parts as [string, string]
   if (!isFleetName(runner))
-    return Result.fail(new FleetBoardIdError({ id, reason: `runner name ${JSON.stringify(runner)} is not allowed` }))
+    return Result.fail(
+      new FleetBoardIdError({ id, reason: `runner name ${JSON.stringify(runner)} is not allowed` }),
+    )
   if (!isFleetName(board))
-    return Result.fail(new FleetBoardIdError({ id, reason: `board name ${JSON.stringify(board)} is not allowed` }))
+    return Result.fail(
+      new FleetBoardIdError({ id, reason: `board name ${JSON.stringify(board)} is not allowed` }),
+    )
   return Result.succeed({ runner, board })
 }
 
@@ -87,7 +92,13 @@ export const formatBoardId = (id: BoardId): string => `${id.runner}/${id.board}`
  */
 export const runnerShardGroup = (runner: string): string => `runner:${runner}`
 
-/** Shards per group: every runner and client must agree on it (the client hashes ids with it). */
+/**
+ * Shards per group: every runner and client must agree on it (a client hashes board ids with it).
+ *
+ * @example
+ * ShardingConfig.layer({ shardsPerGroup: FLEET_SHARDS_PER_GROUP })
+ * @since 0.1.0
+ */
 export const FLEET_SHARDS_PER_GROUP = 8
 
 const shardGroupOf = (entityId: EntityId.EntityId | string): string => {

@@ -90,7 +90,10 @@ export interface FleetBoard {
   /** Run code; its stdout. */
   readonly exec: (code: string, options?: FleetCallOptions) => Effect.Effect<string, FleetCallError>
   /** Evaluate an expression; its value (the board's `repr`, decoded as a Python literal). */
-  readonly eval: (expression: string, options?: FleetCallOptions) => Effect.Effect<PythonValue, FleetCallError>
+  readonly eval: (
+    expression: string,
+    options?: FleetCallOptions,
+  ) => Effect.Effect<PythonValue, FleetCallError>
   /** Evaluate an expression; the board's `repr` as text. */
   readonly evalRepr: (expression: string, options?: FleetCallOptions) => Effect.Effect<string, FleetCallError>
   /** Call a task with arguments (sent as Python literals, never as code); its result. */
@@ -106,7 +109,10 @@ export interface FleetBoard {
     data: Uint8Array | string,
     options?: FleetCallOptions,
   ) => Effect.Effect<number, FleetCallError>
-  readonly listDir: (path: string, options?: FleetCallOptions) => Effect.Effect<ReadonlyArray<string>, FleetCallError>
+  readonly listDir: (
+    path: string,
+    options?: FleetCallOptions,
+  ) => Effect.Effect<ReadonlyArray<string>, FleetCallError>
   readonly info: Effect.Effect<BoardInfo, FleetCallError>
 }
 
@@ -228,7 +234,9 @@ const makeClient = (options: FleetClientOptions) =>
     const sql = yield* SqlClient.SqlClient
     const makeBoardClient = yield* BoardEntity.client
     const url = redactUrl(options.databaseUrl)
-    const staleSeconds = Duration.toSeconds(Duration.fromInputUnsafe(options.staleAfter ?? Duration.seconds(5)))
+    const staleSeconds = Duration.toSeconds(
+      Duration.fromInputUnsafe(options.staleAfter ?? Duration.seconds(5)),
+    )
     const callTimeout = Duration.fromInputUnsafe(options.callTimeout ?? Duration.seconds(60))
     const dbError = (e: unknown) => new FleetDatabaseError({ url, reason: messageOf(e), cause: e })
 
@@ -322,7 +330,12 @@ const makeClient = (options: FleetClientOptions) =>
               Effect.flatMap(
                 settle(callId, boardId),
                 (callStarted) =>
-                  new FleetRunnerUnreachableError({ boardId, runner: id.runner, reason: lost.reason, callStarted }),
+                  new FleetRunnerUnreachableError({
+                    boardId,
+                    runner: id.runner,
+                    reason: lost.reason,
+                    callStarted,
+                  }),
               ),
           ),
           Effect.onInterrupt(() => Effect.ignore(settle(callId, boardId))),

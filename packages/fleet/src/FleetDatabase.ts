@@ -105,9 +105,7 @@ export const fleetDatabaseLayer = (
           ),
         )
         .pipe(Effect.retry({ times: 3, schedule: Schedule.spaced("200 millis") }))
-    }).pipe(
-      Effect.mapError((e) => (e instanceof FleetDatabaseError ? e : fail(describeSqlError(e), e))),
-    ),
+    }).pipe(Effect.mapError((e) => (e instanceof FleetDatabaseError ? e : fail(describeSqlError(e), e)))),
   )
   return Layer.provideMerge(checked, client)
 }

@@ -172,9 +172,12 @@ const openBoard = (
     const link = yield* openConnection(connection, defaults)
     const device = yield* makeDeviceCommunication(link, protocolDefaultsFor(connection))
     const manager = yield* makeDeviceSessionManager(device)
-    const caps = yield* manager.executeInSession((session) => Effect.succeed(session.deviceContext.capabilities), {
-      cleanupFailures: "log",
-    })
+    const caps = yield* manager.executeInSession(
+      (session) => Effect.succeed(session.deviceContext.capabilities),
+      {
+        cleanupFailures: "log",
+      },
+    )
     const firmware = {
       platform: caps.platform,
       implementation: caps.implementation,
@@ -188,16 +191,13 @@ const openBoard = (
       orElse: () => Effect.fail(new Error("the board did not open within a minute")),
     }),
     Effect.catch((error) =>
-      Effect.as(
-        Effect.logWarning(`fleet runner: board ${id} did not open: ${messageOf(error)}`),
-        {
-          id,
-          connection: spec.connection,
-          manager: undefined,
-          firmware: undefined,
-          failure: `${tagOf(error)}: ${messageOf(error)}`,
-        } satisfies ServedBoard,
-      ),
+      Effect.as(Effect.logWarning(`fleet runner: board ${id} did not open: ${messageOf(error)}`), {
+        id,
+        connection: spec.connection,
+        manager: undefined,
+        firmware: undefined,
+        failure: `${tagOf(error)}: ${messageOf(error)}`,
+      } satisfies ServedBoard),
     ),
   )
 }
@@ -333,7 +333,10 @@ export const makeFleetRunner = (
       ): Effect.Effect<A, FleetBoardCallError | FleetBoardGoneError | FleetCallRepeatedError> =>
         Effect.gen(function* () {
           if (board === undefined)
-            return yield* new FleetBoardGoneError({ boardId, reason: `runner ${runner} serves no such board` })
+            return yield* new FleetBoardGoneError({
+              boardId,
+              reason: `runner ${runner} serves no such board`,
+            })
           if (board.manager === undefined)
             return yield* new FleetBoardGoneError({ boardId, reason: board.failure ?? "it did not open" })
           const inserted = yield* sql<{ call_id: string }>`
@@ -341,7 +344,9 @@ export const makeFleetRunner = (
             VALUES (${callId}, ${boardId}, 'started', ${run})
             ON CONFLICT (call_id) DO NOTHING RETURNING call_id`
           if (inserted.length === 0) {
-            const rows = yield* sql<{ state: string }>`SELECT state FROM belay_fleet_calls WHERE call_id = ${callId}`
+            const rows = yield* sql<{
+              state: string
+            }>`SELECT state FROM belay_fleet_calls WHERE call_id = ${callId}`
             return yield* new FleetCallRepeatedError({ boardId, callId, state: rows[0]?.state ?? "unknown" })
           }
           const manager = board.manager

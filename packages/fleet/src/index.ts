@@ -27,10 +27,6 @@ export {
   FleetRunnerStartError,
   FleetRunnerUnreachableError,
 } from "./errors.js"
-// The database: connection, the fleet's tables.
-export { fleetDatabaseLayer, redactUrl } from "./FleetDatabase.js"
-// A runner: one host's boards in the fleet.
-export { type FleetBoardSpec, type FleetRunnerOptions, makeFleetRunner } from "./FleetRunner.js"
 // A client: board handles whose calls go through the cluster.
 export {
   type FleetBoard,
@@ -41,3 +37,7 @@ export {
   type FleetClientOptions,
   type FleetTask,
 } from "./FleetClient.js"
+// The database: connection, the fleet's tables.
+export { fleetDatabaseLayer, redactUrl } from "./FleetDatabase.js"
+// A runner: one host's boards in the fleet.
+export { type FleetBoardSpec, type FleetRunnerOptions, makeFleetRunner } from "./FleetRunner.js"

@@ -11,11 +11,9 @@ export const failLayer = <E, A = never>(error: E): Layer.Layer<A, E> =>
 export const mapLayerError =
   <E, E2>(f: (error: E) => E2) =>
   <A, R>(layer: Layer.Layer<A, E, R>): Layer.Layer<A, E2, R> =>
-    Layer.catchCause(layer, (cause) => Layer.effectDiscard(Effect.failCause(Cause.map(cause, f)))) as Layer.Layer<
-      A,
-      E2,
-      R
-    >
+    Layer.catchCause(layer, (cause) =>
+      Layer.effectDiscard(Effect.failCause(Cause.map(cause, f))),
+    ) as Layer.Layer<A, E2, R>
 
 /** The tag of a tagged error, else `Error`. */
 export const tagOf = (error: unknown): string => {

@@ -2,8 +2,7 @@
  * The fleet end to end: a real PostgreSQL (scripts/postgres.sh), three runner processes on
  * 127.0.0.1 with two to four virtual boards each, and a client in this process.
  */
-import { Effect, Exit, Layer, type ManagedRuntime } from "effect"
-import { ManagedRuntime as Runtime } from "effect"
+import { Effect, Exit, Layer, type ManagedRuntime, ManagedRuntime as Runtime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { FleetClient, type FleetTask } from "../src/index.js"
 import { freshDatabase } from "./postgres.js"
@@ -25,7 +24,7 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>) => {
   if (error === undefined || error._tag !== "Fail") throw new Error(`expected a typed failure: ${exit.cause}`)
   return error.error as E & { _tag: string }
 }
-const valueOf = <A, E>(exit: Exit.Exit<A, E>): A => {
+const successOf = <A, E>(exit: Exit.Exit<A, E>): A => {
   if (Exit.isFailure(exit)) throw new Error(`expected a value: ${exit.cause}`)
   return exit.value
 }
@@ -52,7 +51,7 @@ afterAll(async () => {
 
 describe("fleet calls across three runners", () => {
   it("lists every board of every runner, alive, with its firmware", async () => {
-    const boards = valueOf(await run(Effect.flatMap(FleetClient, (f) => f.boards)))
+    const boards = successOf(await run(Effect.flatMap(FleetClient, (f) => f.boards)))
     expect(boards.map((b) => b.id)).toEqual([...boardIds].sort())
     for (const b of boards) {
       expect(b.alive).toBe(true)
@@ -71,11 +70,12 @@ describe("fleet calls across three runners", () => {
       })
       return yield* Effect.forEach(
         boardIds,
-        (id) => Effect.map(fleet.board(id).readFile("/whoami.txt"), (bytes) => new TextDecoder().decode(bytes)),
+        (id) =>
+          Effect.map(fleet.board(id).readFile("/whoami.txt"), (bytes) => new TextDecoder().decode(bytes)),
         { concurrency: "unbounded" },
       )
     })
-    expect(valueOf(await run(program))).toEqual(boardIds)
+    expect(successOf(await run(program))).toEqual(boardIds)
   })
 
   it("runs exec, eval, tasks, listDir and info on boards of all three runners", async () => {
@@ -102,7 +102,7 @@ describe("fleet calls across three runners", () => {
         { concurrency: "unbounded" },
       )
     })
-    const results = valueOf(await run(program))
+    const results = successOf(await run(program))
     for (const [i, id] of ["ra/b1", "rb/b2", "rc/b3"].entries()) {
       const r = results[i]
       expect(r?.out).toBe(`hello from ${id}\n`)
@@ -118,7 +118,11 @@ describe("fleet calls across three runners", () => {
   it("brings a Python exception back typed, with its type and traceback", async () => {
     const error = failureOf(await run(Effect.flatMap(FleetClient, (f) => f.board("rb/b0").exec("1/0"))))
     expect(error._tag).toBe("FleetBoardCallError")
-    expect(error).toMatchObject({ boardId: "rb/b0", errorTag: "PythonError", exceptionType: "ZeroDivisionError" })
+    expect(error).toMatchObject({
+      boardId: "rb/b0",
+      errorTag: "PythonError",
+      exceptionType: "ZeroDivisionError",
+    })
     expect((error as unknown as { traceback: string }).traceback).toContain("ZeroDivisionError")
   })
 

@@ -40,11 +40,15 @@ export const startRunner = (
     const port = options.port ?? (await freePort())
     // Node itself with tsx's loader (not the tsx command, which runs Node as a child of its own: a
     // SIGKILL must reach the runner).
-    const child = spawn(process.execPath, ["--import", "tsx", main, name, String(port), databaseUrl, ...boards], {
-      cwd: packageDir,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, BELAY_LOG_LEVEL: "Warning" },
-    })
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", main, name, String(port), databaseUrl, ...boards],
+      {
+        cwd: packageDir,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, BELAY_LOG_LEVEL: "Warning" },
+      },
+    )
     let stderr = ""
     child.stderr?.on("data", (d: Buffer) => {
       stderr += d.toString()

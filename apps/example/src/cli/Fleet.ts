@@ -23,7 +23,11 @@ const some = <A>(option: { readonly _tag: "Some"; readonly value: A } | { readon
   option._tag === "Some" ? option.value : undefined
 
 /** The host name as a runner name: the characters a board id allows. */
-const defaultRunnerName = () => os.hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 64) || "runner"
+const defaultRunnerName = () =>
+  os
+    .hostname()
+    .replace(/[^A-Za-z0-9._-]/g, "-")
+    .slice(0, 64) || "runner"
 
 /**
  * The `fleet` command and its subcommands.

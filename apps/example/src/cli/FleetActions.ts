@@ -60,13 +60,16 @@ export const runFleetRunner = (options: {
     const specs: FleetBoardSpec[] = []
     for (const board of options.boards) {
       const at = board.indexOf("=")
-      if (at <= 0) return yield* Effect.fail(new UsageError(`--board ${board}: expected name=connection (b0=a0)`))
+      if (at <= 0)
+        return yield* Effect.fail(new UsageError(`--board ${board}: expected name=connection (b0=a0)`))
       specs.push({ name: board.slice(0, at), connection: board.slice(at + 1) })
     }
     for (const [i, connection] of (options.devices?.split(",") ?? []).entries())
       if (connection !== "") specs.push({ name: `b${i}`, connection })
     if (specs.length === 0)
-      return yield* Effect.fail(new UsageError("no boards to serve: give --board name=connection or --device a0,virtual,..."))
+      return yield* Effect.fail(
+        new UsageError("no boards to serve: give --board name=connection or --device a0,virtual,..."),
+      )
     yield* Layer.build(
       makeFleetRunner({
         name: options.name,
@@ -113,7 +116,11 @@ export const listFleet = (databaseUrl: string | undefined, json: boolean) =>
     ])
     const header = ["BOARD", "STATUS", "FIRMWARE", "LAST SEEN", "CONNECTION", "RUNNER"]
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)))
-    const line = (cells: ReadonlyArray<string>) => `${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()}\n`
+    const line = (cells: ReadonlyArray<string>) =>
+      `${cells
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd()}\n`
     yield* print(line(header) + rows.map(line).join(""))
   }).pipe(Effect.scoped, Effect.provide(client(databaseUrl)))
 
