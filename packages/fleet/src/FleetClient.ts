@@ -268,7 +268,8 @@ const makeClient = (options: FleetClientOptions) =>
 
     /** Fails with `Lost` once the board's runner is no longer the live run `run`. */
     const watch = (boardId: string, run: string) =>
-      lookup(boardId).pipe(
+      Effect.sleep(WATCH_EVERY).pipe(
+        Effect.andThen(lookup(boardId)),
         Effect.flatMap((row) => {
           if (row === undefined) return Effect.fail(new Lost("the board left the registry"))
           if (row.runner_run !== run) return Effect.fail(new Lost(`runner ${row.runner} restarted`))
@@ -276,8 +277,7 @@ const makeClient = (options: FleetClientOptions) =>
           return why === undefined ? Effect.void : Effect.fail(new Lost(why))
         }),
         Effect.catchTag("FleetDatabaseError", () => Effect.void),
-        Effect.repeat(Schedule.spaced(WATCH_EVERY)),
-        Effect.andThen(Effect.never),
+        Effect.forever,
       )
 
     type Client = ReturnType<typeof makeBoardClient>

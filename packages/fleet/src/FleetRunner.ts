@@ -350,15 +350,16 @@ export const makeFleetRunner = (
             return yield* new FleetCallRepeatedError({ boardId, callId, state: rows[0]?.state ?? "unknown" })
           }
           const manager = board.manager
-          return yield* manager
-            .executeInSession(operation, { cleanupFailures: "log" })
-            .pipe(
-              Effect.ensuring(
+          return yield* manager.executeInSession(operation, { cleanupFailures: "log" }).pipe(
+            // Recorded without holding up the answer: a repeat is refused as well while it reads `started`.
+            Effect.ensuring(
+              Effect.forkDetach(
                 sql`UPDATE belay_fleet_calls SET state = 'finished', at = now() WHERE call_id = ${callId}`.pipe(
                   Effect.ignore,
                 ),
               ),
-            )
+            ),
+          )
         }).pipe(Effect.mapError(toError))
 
       const execOptions = (timeoutMs: number | undefined) =>
