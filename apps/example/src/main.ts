@@ -22,6 +22,7 @@ import { evalExpression, execCode } from "./cli/Exec.js"
 import { ExitCode, type Failure, UsageError } from "./cli/Failure.js"
 import { fileCommands } from "./cli/Files.js"
 import { UNSET_DEVICE } from "./cli/Flags.js"
+import { fleetCommand, isFleetDevice } from "./cli/Fleet.js"
 import { fsCommand } from "./cli/Fs.js"
 import { installCommands } from "./cli/Install.js"
 import { boardText, print, printJson, watchStreams, write, writeError } from "./cli/Output.js"
@@ -36,7 +37,19 @@ export interface Actions {
   readonly eval: (device: string, expression: string, json: boolean) => Effect.Effect<void, unknown>
 }
 
-const boardActions: Actions = { exec: execCode, eval: evalExpression }
+/** `--device fleet:<id>`: through the fleet (its module loads only then). */
+const fleetActions = () => Effect.promise(() => import("./cli/FleetActions.js"))
+
+const boardActions: Actions = {
+  exec: (device, code) =>
+    isFleetDevice(device)
+      ? Effect.flatMap(fleetActions(), (f) => f.fleetExec(device, code))
+      : execCode(device, code),
+  eval: (device, expression, json) =>
+    isFleetDevice(device)
+      ? Effect.flatMap(fleetActions(), (f) => f.fleetEval(device, expression, json))
+      : evalExpression(device, expression, json),
+}
 
 const root = Command.make("belay").pipe(
   Command.withSharedFlags({
@@ -442,6 +455,7 @@ export const makeCli = (actions: Actions = boardActions) => {
       qemuCommand(root),
       virtualCommand(root),
       mount,
+      fleetCommand(root),
     ]),
   )
 }

@@ -64,6 +64,13 @@ const connectionTags = new Set([
   "NoBoardFoundError",
   "DownloadError",
   "SerialPortMatchError",
+  "FleetDatabaseError",
+  "FleetRunnerUnreachableError",
+  "FleetBoardGoneError",
+  "FleetBoardReservedError",
+  "FleetCallRepeatedError",
+  "FleetRunnerStartError",
+  "FleetBoardCallError",
 ])
 
 const usageTags = new Set([
@@ -81,11 +88,17 @@ const usageTags = new Set([
   "WebReplLoginError",
   "InvalidSpecError",
   "ProjectError",
+  "FleetBoardIdError",
 ])
 
 const HELP_HINT = "`belay --help` lists the commands; `belay <command> --help` shows one with examples"
 
 const hints: Record<string, string> = {
+  FleetDatabaseError:
+    "check BELAY_FLEET_DATABASE_URL (or --database-url); `scripts/postgres.sh start` starts a PostgreSQL server and prints its URL",
+  FleetRunnerUnreachableError: "`belay fleet ls` shows which runners answer; restart the board's runner",
+  FleetBoardGoneError: "`belay fleet ls` lists the boards the runners serve",
+  FleetBoardIdError: "`belay fleet ls` lists the board ids (<runner>/<board>)",
   LinkOpenError:
     "is the board plugged in, the path right and the port free (no other terminal open on it)? `belay ports` lists the ports; pick one with --device",
   LinkClosedError: "the link closed: check the cable and the board, then run the command again",

@@ -64,5 +64,7 @@ export const recognize = (argv: ReadonlyArray<string>): FastCommand | undefined 
     }
   }
   if (command === undefined || operand === undefined || device === "list" || device === "") return undefined
+  // A fleet board goes through the full parser, whose exec and eval know the fleet.
+  if (device?.startsWith("fleet:")) return undefined
   return { command, operand, device, json, unchecked }
 }

@@ -1,0 +1,453 @@
+/**
+ * A fleet runner: one process on the host that holds the boards' cables. It joins the cluster
+ * (Effect Cluster's socket runner, its runner and message storage in PostgreSQL), opens its
+ * boards, each with a session manager of its own, and serves each board as a `Board` entity whose
+ * calls run in a session of that board's manager (so the session's cleanup holds for every call).
+ *
+ * Its boards are registered in `belay_fleet_boards` with the id of this run, and their `last_seen`
+ * is refreshed every heartbeat while the runner lives.
+ */
+import { randomUUID } from "node:crypto"
+import type { DeviceSession, DeviceSessionManagerShape } from "@belay/core"
+import { makeDeviceSessionManager } from "@belay/core"
+import { Task } from "@belay/executors"
+import {
+  type ConnectionDefaults,
+  openConnection,
+  parseConnectionString,
+  protocolDefaultsFor,
+} from "@belay/extensions"
+import { makeDeviceCommunication, parsePythonLiteral, toPythonLiteral } from "@belay/transport"
+import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
+import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
+import { Context, Duration, Effect, Layer, Option, Result, Schedule, Schema, type Scope } from "effect"
+import {
+  Entity,
+  RunnerAddress,
+  RunnerHealth,
+  ShardingConfig,
+  SocketRunner,
+  SqlMessageStorage,
+  SqlRunnerStorage,
+} from "effect/cluster"
+import { RpcSerialization } from "effect/rpc"
+import { SqlClient } from "effect/sql"
+import {
+  BoardEntity,
+  type BoardInfo,
+  FLEET_SHARDS_PER_GROUP,
+  formatBoardId,
+  isFleetName,
+  runnerShardGroup,
+} from "./BoardEntity.js"
+import {
+  FleetBoardCallError,
+  FleetBoardGoneError,
+  FleetBoardIdError,
+  FleetCallRepeatedError,
+  FleetDatabaseError,
+  FleetRunnerStartError,
+} from "./errors.js"
+import { fleetDatabaseLayer, redactUrl } from "./FleetDatabase.js"
+import { failLayer, mapLayerError, messageOf, tagOf } from "./internal.js"
+
+/**
+ * One board a runner serves: its name in the fleet (the id is `<runner>/<name>`) and the
+ * connection string that opens it (`virtual`, `a0`, `id:<serial>`, ...).
+ *
+ * @example
+ * const board: FleetBoardSpec = { name: "b0", connection: "virtual" }
+ * @since 0.1.0
+ */
+export interface FleetBoardSpec {
+  readonly name: string
+  readonly connection: string
+}
+
+/**
+ * What `makeFleetRunner` takes.
+ *
+ * @example
+ * const options: FleetRunnerOptions = { name: "shelf1", boards: [{ name: "b0", connection: "virtual" }], databaseUrl, port: 34431 }
+ * @since 0.1.0
+ */
+export interface FleetRunnerOptions {
+  /** The runner's name: the first half of its boards' ids. */
+  readonly name: string
+  readonly boards: ReadonlyArray<FleetBoardSpec>
+  /** `postgres://...` (`BELAY_FLEET_DATABASE_URL`). */
+  readonly databaseUrl: string
+  /** The address other runners and clients reach this one at. Default `127.0.0.1`. */
+  readonly host?: string | undefined
+  /** The runner's socket port. */
+  readonly port: number
+  /** The interface to listen on. Default: `host`. */
+  readonly listenHost?: string | undefined
+  /** How often the boards' `last_seen` is refreshed. Default 1 second. */
+  readonly heartbeat?: Duration.Input | undefined
+  /** How links are opened where a connection string does not say (a virtual board's flash folder...). */
+  readonly connectionDefaults?: ConnectionDefaults | undefined
+}
+
+/** A board as the runner holds it: open, or failed to open (its entity answers "gone"). */
+interface ServedBoard {
+  readonly id: string
+  readonly connection: string
+  readonly manager: DeviceSessionManagerShape | undefined
+  readonly firmware: Omit<BoardInfo, "boardId" | "runner" | "connection" | "status"> | undefined
+  readonly failure: string | undefined
+}
+
+/** The board side of the file RPCs: plain functions, deployed once per session like any task. */
+const FILE_SOURCE = `
+def _belay_fleet_read(p):
+    f = open(p, 'rb')
+    try:
+        return f.read()
+    finally:
+        f.close()
+
+def _belay_fleet_write(p, d):
+    f = open(p, 'wb')
+    try:
+        f.write(d)
+    finally:
+        f.close()
+    return len(d)
+
+def _belay_fleet_list(p):
+    import os
+    return sorted(os.listdir(p))
+`
+const readTask = Task.make({
+  name: "_belay_fleet_read",
+  source: FILE_SOURCE,
+  args: [Schema.String],
+  result: Schema.Uint8Array,
+})
+const writeTask = Task.make({
+  name: "_belay_fleet_write",
+  source: FILE_SOURCE,
+  args: [Schema.String, Schema.Uint8Array],
+  result: Schema.Number,
+})
+const listTask = Task.make({
+  name: "_belay_fleet_list",
+  source: FILE_SOURCE,
+  args: [Schema.String],
+  result: Schema.Array(Schema.String),
+})
+
+/** Any failure on the board's side, as the error that crosses the wire. */
+const toCallError = (boardId: string) => (error: unknown) => {
+  if (
+    error instanceof FleetBoardCallError ||
+    error instanceof FleetBoardGoneError ||
+    error instanceof FleetCallRepeatedError
+  )
+    return error
+  const python = error as { exceptionType?: unknown; traceback?: unknown }
+  return new FleetBoardCallError({
+    boardId,
+    errorTag: tagOf(error),
+    reason: messageOf(error),
+    ...(typeof python.exceptionType === "string" ? { exceptionType: python.exceptionType } : {}),
+    ...(typeof python.traceback === "string" ? { traceback: python.traceback } : {}),
+  })
+}
+
+/**
+ * Open one board: its link, its protocol engine, its session manager, and a first session that
+ * learns the firmware. A board that fails to open is kept as failed (with the reason), so that its
+ * id answers "gone" rather than being unknown.
+ */
+const openBoard = (
+  runner: string,
+  spec: FleetBoardSpec,
+  defaults: ConnectionDefaults,
+): Effect.Effect<ServedBoard, never, Scope.Scope> => {
+  const id = formatBoardId({ runner, board: spec.name })
+  return Effect.gen(function* () {
+    const connection = yield* Effect.fromResult(parseConnectionString(spec.connection))
+    const link = yield* openConnection(connection, defaults)
+    const device = yield* makeDeviceCommunication(link, protocolDefaultsFor(connection))
+    const manager = yield* makeDeviceSessionManager(device)
+    const caps = yield* manager.executeInSession(
+      (session) => Effect.succeed(session.deviceContext.capabilities),
+      {
+        cleanupFailures: "log",
+      },
+    )
+    const firmware = {
+      platform: caps.platform,
+      implementation: caps.implementation,
+      version: caps.version,
+      machine: caps.machine,
+    }
+    return { id, connection: spec.connection, manager, firmware, failure: undefined } satisfies ServedBoard
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: Duration.minutes(1),
+      orElse: () => Effect.fail(new Error("the board did not open within a minute")),
+    }),
+    Effect.catch((error) =>
+      Effect.as(Effect.logWarning(`fleet runner: board ${id} did not open: ${messageOf(error)}`), {
+        id,
+        connection: spec.connection,
+        manager: undefined,
+        firmware: undefined,
+        failure: `${tagOf(error)}: ${messageOf(error)}`,
+      } satisfies ServedBoard),
+    ),
+  )
+}
+
+/**
+ * The sharding layers of a runner, on PostgreSQL: the socket runner (its server and client
+ * protocol), the SQL message and runner storage, and a configuration that assigns this runner its
+ * own shard group only. Advisory locks are off: their lock numbers come from each runner's list
+ * of shard groups, which differs per runner here, so the shard locks are rows in
+ * `cluster_locks`, keyed by shard id, instead.
+ */
+const runnerSharding = (options: {
+  readonly group: string
+  readonly address: RunnerAddress.RunnerAddress
+  readonly listen: RunnerAddress.RunnerAddress
+}) =>
+  SocketRunner.layer.pipe(
+    Layer.provide(RunnerHealth.layerNoop),
+    Layer.provide([NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol]),
+    Layer.provideMerge(SqlMessageStorage.layer.pipe(Layer.provide(NodeCrypto.layerDigest))),
+    Layer.provide(Layer.orDie(SqlRunnerStorage.layer)),
+    Layer.provide(
+      ShardingConfig.layer({
+        runnerAddress: Option.some(options.address),
+        runnerListenAddress: Option.some(options.listen),
+        availableShardGroups: [options.group],
+        assignedShardGroups: [options.group],
+        shardsPerGroup: FLEET_SHARDS_PER_GROUP,
+        shardLockDisableAdvisory: true,
+        // Volatile messages only: storage is polled for persisted ones, which the fleet never sends.
+        entityMessagePollInterval: Duration.seconds(30),
+      }),
+    ),
+    Layer.provide(RpcSerialization.layerSchemaBinary()),
+  )
+
+/**
+ * A runner as a `Layer`: build it (`Layer.launch`) to join the fleet and serve `boards`; close it
+ * to leave (the boards' sessions end, their links close, the runner unregisters). Fails with
+ * `FleetDatabaseError` for a database it cannot use, `FleetBoardIdError` for a name that cannot be
+ * part of a board id; a board that does not open is served as gone, with its reason in
+ * `belay fleet ls`.
+ *
+ * @example
+ * const runner = makeFleetRunner({
+ *   name: "shelf1",
+ *   boards: [{ name: "b0", connection: "virtual" }, { name: "b1", connection: "a0" }],
+ *   databaseUrl: process.env.BELAY_FLEET_DATABASE_URL!,
+ *   port: 34431,
+ * })
+ * await Effect.runPromise(Layer.launch(runner))
+ * @since 0.1.0
+ */
+export const makeFleetRunner = (
+  options: FleetRunnerOptions,
+): Layer.Layer<never, FleetDatabaseError | FleetBoardIdError | FleetRunnerStartError> => {
+  const bad = [options.name, ...options.boards.map((b) => b.name)].find((n) => !isFleetName(n))
+  if (bad !== undefined)
+    return failLayer(
+      new FleetBoardIdError({
+        id: `${options.name}/${bad}`,
+        reason: `${JSON.stringify(bad)} is not a name (letters, digits, . _ -)`,
+      }),
+    )
+  const names = options.boards.map((b) => b.name)
+  const repeated = names.find((n, i) => names.indexOf(n) !== i)
+  if (repeated !== undefined)
+    return failLayer(
+      new FleetBoardIdError({ id: `${options.name}/${repeated}`, reason: "two boards have this name" }),
+    )
+  const host = options.host ?? "127.0.0.1"
+  const address = RunnerAddress.make(host, options.port)
+  const listen = RunnerAddress.make(options.listenHost ?? host, options.port)
+  const run = randomUUID()
+  const heartbeat = options.heartbeat ?? Duration.seconds(1)
+
+  const boardsLayer = Layer.effect(
+    ServedBoards,
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const opened = yield* Effect.forEach(
+        options.boards,
+        (spec) => openBoard(options.name, spec, options.connectionDefaults ?? {}),
+        { concurrency: "unbounded" },
+      )
+      const boards = new Map(opened.map((b) => [b.id, b]))
+      const runnerAddress = `${address.host}:${address.port}`
+      for (const b of opened) {
+        const status = b.failure === undefined ? "ready" : `failed: ${b.failure}`
+        const firmware = b.firmware === undefined ? "" : `${b.firmware.implementation} ${b.firmware.version}`
+        yield* sql`
+          INSERT INTO belay_fleet_boards (board_id, runner, board, connection, runner_address, runner_run, status, firmware, last_seen)
+          VALUES (${b.id}, ${options.name}, ${b.id.slice(options.name.length + 1)}, ${b.connection}, ${runnerAddress}, ${run}, ${status}, ${firmware}, now())
+          ON CONFLICT (board_id) DO UPDATE SET runner = EXCLUDED.runner, board = EXCLUDED.board,
+            connection = EXCLUDED.connection, runner_address = EXCLUDED.runner_address,
+            runner_run = EXCLUDED.runner_run, status = EXCLUDED.status, firmware = EXCLUDED.firmware,
+            last_seen = now()`
+      }
+      // Journal rows older than a day are of no use to anyone.
+      yield* sql`DELETE FROM belay_fleet_calls WHERE at < now() - interval '1 day'`
+      yield* sql`UPDATE belay_fleet_boards SET last_seen = now() WHERE runner = ${options.name} AND runner_run = ${run}`.pipe(
+        Effect.catch((e) => Effect.logWarning(`fleet runner: heartbeat failed: ${messageOf(e)}`)),
+        Effect.repeat(Schedule.spaced(heartbeat)),
+        Effect.forkScoped,
+      )
+      // A runner that leaves says so: its boards show as stopped rather than as silent.
+      yield* Effect.addFinalizer(() =>
+        sql`UPDATE belay_fleet_boards SET status = 'stopped' WHERE runner = ${options.name} AND runner_run = ${run}`.pipe(
+          Effect.ignore,
+        ),
+      )
+      yield* Effect.logInfo(`fleet runner ${options.name}: ${opened.length} board(s) at ${runnerAddress}`)
+      return { boards, runner: options.name, run }
+    }),
+  )
+
+  const entities = BoardEntity.toLayer(
+    Effect.gen(function* () {
+      const address = yield* Entity.CurrentAddress
+      const { boards, runner, run } = yield* ServedBoards
+      const sql = yield* SqlClient.SqlClient
+      const boardId = String(address.entityId)
+      const board = boards.get(boardId)
+      const toError = toCallError(boardId)
+
+      /**
+       * The journal's guard: record the call as started, or learn that it was seen before (then
+       * refuse it); run it in a session of the board's manager; record it finished.
+       */
+      const guarded = <A>(
+        callId: string,
+        operation: (session: DeviceSession) => Effect.Effect<A, unknown>,
+      ): Effect.Effect<A, FleetBoardCallError | FleetBoardGoneError | FleetCallRepeatedError> =>
+        Effect.gen(function* () {
+          if (board === undefined)
+            return yield* new FleetBoardGoneError({
+              boardId,
+              reason: `runner ${runner} serves no such board`,
+            })
+          if (board.manager === undefined)
+            return yield* new FleetBoardGoneError({ boardId, reason: board.failure ?? "it did not open" })
+          const inserted = yield* sql<{ call_id: string }>`
+            INSERT INTO belay_fleet_calls (call_id, board_id, state, runner_run)
+            VALUES (${callId}, ${boardId}, 'started', ${run})
+            ON CONFLICT (call_id) DO NOTHING RETURNING call_id`
+          if (inserted.length === 0) {
+            const rows = yield* sql<{
+              state: string
+            }>`SELECT state FROM belay_fleet_calls WHERE call_id = ${callId}`
+            return yield* new FleetCallRepeatedError({ boardId, callId, state: rows[0]?.state ?? "unknown" })
+          }
+          const manager = board.manager
+          return yield* manager.executeInSession(operation, { cleanupFailures: "log" }).pipe(
+            // Recorded without holding up the answer: a repeat is refused as well while it reads `started`.
+            Effect.ensuring(
+              Effect.forkDetach(
+                sql`UPDATE belay_fleet_calls SET state = 'finished', at = now() WHERE call_id = ${callId}`.pipe(
+                  Effect.ignore,
+                ),
+              ),
+            ),
+          )
+        }).pipe(Effect.mapError(toError))
+
+      const execOptions = (timeoutMs: number | undefined) =>
+        timeoutMs === undefined ? {} : { timeout: Duration.millis(timeoutMs) }
+      const taskOptions = (timeoutMs: number | undefined) =>
+        timeoutMs === undefined ? {} : { timeout: Duration.millis(timeoutMs) }
+
+      return BoardEntity.of({
+        Exec: ({ payload }) =>
+          guarded(payload.callId, (s) => s.device.exec(payload.code, execOptions(payload.timeoutMs))),
+        Eval: ({ payload }) =>
+          guarded(payload.callId, (s) => s.device.eval(payload.expression, execOptions(payload.timeoutMs))),
+        Call: ({ payload }) =>
+          guarded(payload.callId, (s) =>
+            Effect.gen(function* () {
+              const args = parsePythonLiteral(payload.args)
+              if (Result.isFailure(args) || !Array.isArray(args.success))
+                return yield* new FleetBoardCallError({
+                  boardId,
+                  errorTag: "ArgumentEncodeError",
+                  reason: "the arguments are not a Python list literal",
+                })
+              const values = args.success
+              const task = yield* Effect.try({
+                try: () =>
+                  Task.make({
+                    name: payload.name,
+                    source: payload.source,
+                    args: values.map(() => Schema.Unknown),
+                  }),
+                catch: (e) => e,
+              })
+              const result = yield* task.callWith(s, taskOptions(payload.timeoutMs), ...values)
+              return yield* Effect.try({ try: () => toPythonLiteral(result), catch: (e) => e })
+            }),
+          ),
+        ReadFile: ({ payload }) =>
+          guarded(payload.callId, (s) => readTask.callWith(s, taskOptions(payload.timeoutMs), payload.path)),
+        WriteFile: ({ payload }) =>
+          guarded(payload.callId, (s) =>
+            writeTask.callWith(s, taskOptions(payload.timeoutMs), payload.path, payload.data),
+          ),
+        ListDir: ({ payload }) =>
+          guarded(payload.callId, (s) => listTask.callWith(s, taskOptions(payload.timeoutMs), payload.path)),
+        Info: ({ payload }) =>
+          guarded(payload.callId, (s) =>
+            Effect.succeed({
+              boardId,
+              runner,
+              connection: board?.connection ?? "",
+              platform: s.deviceContext.capabilities.platform,
+              implementation: s.deviceContext.capabilities.implementation,
+              version: s.deviceContext.capabilities.version,
+              machine: s.deviceContext.capabilities.machine,
+              status: "ready",
+            }),
+          ),
+      })
+    }),
+    // One call at a time per board: the link is one half-duplex conversation anyway.
+    { concurrency: 1, maxIdleTime: Duration.minutes(10) },
+  )
+
+  const group = runnerShardGroup(options.name)
+  return entities.pipe(
+    Layer.provide(boardsLayer),
+    Layer.provide(
+      runnerSharding({ group, address, listen }).pipe(
+        mapLayerError(
+          (e) =>
+            new FleetRunnerStartError({
+              runner: options.name,
+              reason: `cannot listen on ${listen.host}:${listen.port}: ${messageOf(e)}`,
+            }),
+        ),
+      ),
+    ),
+    mapLayerError((e) =>
+      e instanceof FleetRunnerStartError || e instanceof FleetDatabaseError
+        ? e
+        : new FleetDatabaseError({ url: redactUrl(options.databaseUrl), reason: messageOf(e), cause: e }),
+    ),
+    Layer.provide(fleetDatabaseLayer(options.databaseUrl)),
+  )
+}
+
+/** The runner's boards, for its entities. */
+class ServedBoards extends Context.Service<
+  ServedBoards,
+  { readonly boards: ReadonlyMap<string, ServedBoard>; readonly runner: string; readonly run: string }
+>()("@belay/fleet/ServedBoards") {}

@@ -1,0 +1,43 @@
+/**
+ * `@belay/fleet`: many MicroPython boards on many hosts. Each host runs a fleet runner that serves
+ * its boards as Effect Cluster entities; runners and clients meet through PostgreSQL.
+ *
+ * @since 0.1.0
+ */
+
+// Boards as cluster entities: ids, pinning to their runner, the RPCs.
+export {
+  BoardEntity,
+  type BoardId,
+  BoardInfo,
+  FLEET_SHARDS_PER_GROUP,
+  formatBoardId,
+  isFleetName,
+  parseBoardId,
+  runnerShardGroup,
+} from "./BoardEntity.js"
+// Typed errors.
+export {
+  FleetBoardCallError,
+  FleetBoardGoneError,
+  FleetBoardIdError,
+  FleetBoardReservedError,
+  FleetCallRepeatedError,
+  FleetDatabaseError,
+  FleetRunnerStartError,
+  FleetRunnerUnreachableError,
+} from "./errors.js"
+// A client: board handles whose calls go through the cluster.
+export {
+  type FleetBoard,
+  type FleetBoardEntry,
+  type FleetCallError,
+  type FleetCallOptions,
+  FleetClient,
+  type FleetClientOptions,
+  type FleetTask,
+} from "./FleetClient.js"
+// The database: connection, the fleet's tables.
+export { fleetDatabaseLayer, redactUrl } from "./FleetDatabase.js"
+// A runner: one host's boards in the fleet.
+export { type FleetBoardSpec, type FleetRunnerOptions, makeFleetRunner } from "./FleetRunner.js"

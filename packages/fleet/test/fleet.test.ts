@@ -1,0 +1,159 @@
+/**
+ * The fleet end to end: a real PostgreSQL (scripts/postgres.sh), three runner processes on
+ * 127.0.0.1 with two to four virtual boards each, and a client in this process.
+ */
+import { Effect, Exit, Layer, type ManagedRuntime, ManagedRuntime as Runtime } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { FleetClient, type FleetTask } from "../src/index.js"
+import { freshDatabase } from "./postgres.js"
+import { type RunnerProcess, startRunner, stopRunner } from "./runners.js"
+
+const RUNNERS = { ra: 2, rb: 3, rc: 4 } as const
+const boardIds = Object.entries(RUNNERS).flatMap(([runner, n]) =>
+  Array.from({ length: n }, (_, i) => `${runner}/b${i}`),
+)
+
+let db: { url: string; drop: () => Promise<void> }
+let runners: RunnerProcess[] = []
+let client: ManagedRuntime.ManagedRuntime<FleetClient, unknown>
+
+const run = <A, E>(effect: Effect.Effect<A, E, FleetClient>) => client.runPromiseExit(effect)
+const failureOf = <A, E>(exit: Exit.Exit<A, E>) => {
+  if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${JSON.stringify(exit.value)}`)
+  const error = exit.cause.reasons.find((r) => r._tag === "Fail")
+  if (error === undefined || error._tag !== "Fail") throw new Error(`expected a typed failure: ${exit.cause}`)
+  return error.error as E & { _tag: string }
+}
+const successOf = <A, E>(exit: Exit.Exit<A, E>): A => {
+  if (Exit.isFailure(exit)) throw new Error(`expected a value: ${exit.cause}`)
+  return exit.value
+}
+
+beforeAll(async () => {
+  db = await freshDatabase()
+  runners = await Promise.all(
+    Object.entries(RUNNERS).map(([name, n]) =>
+      startRunner(
+        name,
+        db.url,
+        Array.from({ length: n }, (_, i) => `b${i}=virtual?keep=false`),
+      ),
+    ),
+  )
+  client = Runtime.make(FleetClient.layer({ databaseUrl: db.url }))
+})
+
+afterAll(async () => {
+  await client?.dispose()
+  await Promise.all(runners.map(stopRunner))
+  await db?.drop()
+})
+
+describe("fleet calls across three runners", () => {
+  it("lists every board of every runner, alive, with its firmware", async () => {
+    const boards = successOf(await run(Effect.flatMap(FleetClient, (f) => f.boards)))
+    expect(boards.map((b) => b.id)).toEqual([...boardIds].sort())
+    for (const b of boards) {
+      expect(b.alive).toBe(true)
+      expect(b.status).toBe("ready")
+      expect(b.firmware).toMatch(/^micropython \d+\.\d+/)
+    }
+  })
+
+  it("reaches each board on its own runner: a file written to each reads back from that board alone", async () => {
+    // Written to every board, then read from every board: a call routed to another board (or
+    // runner) would read another id, or no file at all.
+    const program = Effect.gen(function* () {
+      const fleet = yield* FleetClient
+      yield* Effect.forEach(boardIds, (id) => fleet.board(id).writeFile("/whoami.txt", id), {
+        concurrency: "unbounded",
+      })
+      return yield* Effect.forEach(
+        boardIds,
+        (id) =>
+          Effect.map(fleet.board(id).readFile("/whoami.txt"), (bytes) => new TextDecoder().decode(bytes)),
+        { concurrency: "unbounded" },
+      )
+    })
+    expect(successOf(await run(program))).toEqual(boardIds)
+  })
+
+  it("runs exec, eval, tasks, listDir and info on boards of all three runners", async () => {
+    const add: FleetTask = {
+      name: "combine",
+      source: "def combine(a, b, c):\n    return [a + b, c]\n",
+    }
+    // An argument that would break out of a string if it were pasted into code.
+    const hostile = "'); import os; os.remove('/whoami.txt') #\\"
+    const program = Effect.gen(function* () {
+      const fleet = yield* FleetClient
+      return yield* Effect.forEach(
+        ["ra/b1", "rb/b2", "rc/b3"],
+        (id) =>
+          Effect.gen(function* () {
+            const board = fleet.board(id)
+            const out = yield* board.exec(`print('hello from', ${JSON.stringify(id)})`)
+            const value = yield* board.eval("{'n': 2 ** 70, 'b': b'\\x00\\xff', 't': (1, None)}")
+            const result = yield* board.call(add, [40, 2, hostile])
+            const files = yield* board.listDir("/")
+            const info = yield* board.info
+            return { out, value, result, files, info }
+          }),
+        { concurrency: "unbounded" },
+      )
+    })
+    const results = successOf(await run(program))
+    for (const [i, id] of ["ra/b1", "rb/b2", "rc/b3"].entries()) {
+      const r = results[i]
+      expect(r?.out).toBe(`hello from ${id}\n`)
+      expect(r?.value).toEqual({ n: 2n ** 70n, b: new Uint8Array([0, 255]), t: [1, null] })
+      expect(r?.result).toEqual([42, hostile])
+      expect(r?.files).toContain("whoami.txt")
+      expect(r?.info.boardId).toBe(id)
+      expect(r?.info.runner).toBe(id.split("/")[0])
+      expect(r?.info.implementation).toBe("micropython")
+    }
+  })
+
+  it("brings a Python exception back typed, with its type and traceback", async () => {
+    const error = failureOf(await run(Effect.flatMap(FleetClient, (f) => f.board("rb/b0").exec("1/0"))))
+    expect(error._tag).toBe("FleetBoardCallError")
+    expect(error).toMatchObject({
+      boardId: "rb/b0",
+      errorTag: "PythonError",
+      exceptionType: "ZeroDivisionError",
+    })
+    expect((error as unknown as { traceback: string }).traceback).toContain("ZeroDivisionError")
+  })
+
+  it("says a board no runner serves is gone, and a malformed id is refused", async () => {
+    const gone = failureOf(await run(Effect.flatMap(FleetClient, (f) => f.board("ra/b9").exec("print(1)"))))
+    expect(gone._tag).toBe("FleetBoardGoneError")
+    const bad = failureOf(await run(Effect.flatMap(FleetClient, (f) => f.board("no-slash").exec("print(1)"))))
+    expect(bad._tag).toBe("FleetBoardIdError")
+  })
+})
+
+describe("a client with a wrong database", () => {
+  const attempt = (databaseUrl: string) =>
+    Effect.runPromiseExit(
+      Effect.scoped(Layer.build(FleetClient.layer({ databaseUrl }))).pipe(Effect.timeout("30 seconds")),
+    )
+
+  it("fails with FleetDatabaseError for a wrong password, naming the URL without the password", async () => {
+    const url = new URL(db.url)
+    url.password = "not-the-password"
+    const error = failureOf(await attempt(url.toString()))
+    expect(error._tag).toBe("FleetDatabaseError")
+    expect(error.message).toContain("***")
+    expect(error.message).not.toContain("not-the-password")
+  })
+
+  it("fails with FleetDatabaseError for a port where no server listens, and for text that is not a URL", async () => {
+    const url = new URL(db.url)
+    url.port = "1"
+    expect(failureOf(await attempt(url.toString()))._tag).toBe("FleetDatabaseError")
+    expect(failureOf(await attempt("localhost:5432"))._tag).toBe("FleetDatabaseError")
+    expect(failureOf(await attempt("mysql://x@127.0.0.1/db"))._tag).toBe("FleetDatabaseError")
+  })
+})

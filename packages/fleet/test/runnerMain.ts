@@ -1,0 +1,24 @@
+/**
+ * A fleet runner as a process, for the tests: `tsx test/runnerMain.ts <name> <port> <databaseUrl>
+ * <board>=<connection> ...`. Prints `ready` on stdout once it serves its boards; SIGTERM ends it
+ * cleanly, SIGKILL (the tests' crash) does not.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { makeFleetRunner } from "../src/index.js"
+
+const [name, port, databaseUrl, ...boardArgs] = process.argv.slice(2)
+const boards = boardArgs.map((arg) => {
+  const at = arg.indexOf("=")
+  return { name: arg.slice(0, at), connection: arg.slice(at + 1) }
+})
+
+const program = Effect.gen(function* () {
+  yield* Layer.build(
+    makeFleetRunner({ name: name ?? "r", boards, databaseUrl: databaseUrl ?? "", port: Number(port) }),
+  )
+  process.stdout.write("ready\n")
+  return yield* Effect.never
+}).pipe(Effect.scoped)
+
+NodeRuntime.runMain(program)
