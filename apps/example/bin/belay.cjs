@@ -12,7 +12,8 @@
  *   itself (`module.enableCompileCache` came in Node 22.1, and serves ES modules that the bundle
  *   is not).
  *
- * The cache is one file per command word (`exec`, `ls`, `fs`, ...), named after the bundle's
+ * The cache is one file per command word (`exec`, `ls`, `fs`, ...) and script (the fleet's has a
+ * script of its own, see `namesFleet`), named after the bundle's
  * content (its first line), Node's version and the architecture, so a cache only ever meets the
  * script it was made from; V8 checks its own version and flags and refuses a cache that does not
  * match, and a refused or unreadable cache is only slower: the script compiles from its source
@@ -29,8 +30,39 @@ const path = require("node:path")
 const vm = require("node:vm")
 
 const bundle = path.join(__dirname, "..", "dist", "bundle")
-const scriptPath = path.join(bundle, "belay-cli.cjs")
 const args = process.argv.slice(2)
+
+/** The config file, as the command finds it (`configPath` in src/cli/Flags.ts). */
+const configFile = () => {
+  if (process.env.BELAY_CONFIG) return process.env.BELAY_CONFIG
+  const base =
+    process.env.XDG_CONFIG_HOME ||
+    (process.platform === "win32" && process.env.APPDATA
+      ? process.env.APPDATA
+      : path.join(os.homedir(), ".config"))
+  return path.join(base, "belay", "config.json")
+}
+
+/**
+ * Whether this command line may reach the fleet (`belay fleet ...`, a `fleet:` device on the
+ * command line, in BELAY_DEVICE or in the config file, where an alias may name one): then the
+ * command runs from the script that holds the fleet's client and runner, which every other
+ * command is spared loading (see scripts/bundle.mjs).
+ */
+const namesFleet = () => {
+  if (args.some((a) => a === "fleet" || a.includes("fleet:"))) return true
+  if (process.env.BELAY_DEVICE?.includes("fleet:")) return true
+  try {
+    return fs.readFileSync(configFile(), "utf8").includes("fleet:")
+  } catch {
+    return false
+  }
+}
+
+const scriptName = namesFleet() ? "belay-cli-fleet.cjs" : "belay-cli.cjs"
+const scriptPath = path.join(bundle, scriptName)
+/** Caches of the fleet's script are told from the main script's by their name's start. */
+const cachePrefix = scriptName === "belay-cli.cjs" ? "" : "fleet."
 
 /** The key of a command line whose output is stored: `--version`, or a command path asking for help. */
 const storedKey = () => {
@@ -79,7 +111,10 @@ const CONTENT_LINE = /^\/\/ belay-bundle ([0-9a-f]{64})\n/
 const cacheFile = (folder, contentId) => {
   const word = args.find((a) => !a.startsWith("-")) ?? ""
   const command = /^[a-z][a-z0-9-]{0,31}$/.test(word) ? word : "other"
-  return path.join(folder, `${command}-${contentId.slice(0, 16)}-${process.version}-${process.arch}.v8`)
+  return path.join(
+    folder,
+    `${cachePrefix}${command}-${contentId.slice(0, 16)}-${process.version}-${process.arch}.v8`,
+  )
 }
 
 /** Save what V8 compiled, in place of a missing or refused cache; drop other builds' caches. */
@@ -93,7 +128,8 @@ const saveCache = (script, folder, file, contentId) => {
     fs.renameSync(partial, file)
     const current = contentId.slice(0, 16)
     for (const name of fs.readdirSync(folder)) {
-      if (name.endsWith(".v8") && !name.includes(`-${current}-`))
+      const sameScript = cachePrefix === "" ? !name.startsWith("fleet.") : name.startsWith(cachePrefix)
+      if (name.endsWith(".v8") && sameScript && !name.includes(`-${current}-`))
         fs.rmSync(path.join(folder, name), { force: true })
     }
   } catch {

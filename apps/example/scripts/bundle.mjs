@@ -238,50 +238,93 @@ const linuxListWhenCalled = {
   },
 }
 
+/**
+ * The fleet's client and runner (Effect's cluster, the PostgreSQL driver) are half again the size
+ * of everything else: in the main script they would make every command read and hold them. The
+ * main script gets a stand-in for `cli/FleetActions.ts` instead, and a second script,
+ * `belay-cli-fleet.cjs`, is the whole command with the fleet in it; `bin/belay.cjs` runs that one
+ * for a command line that names the fleet (see its `namesFleet`). Should the main script be asked
+ * for the fleet all the same (a device named through an alias the launcher did not see), the
+ * stand-in says how to name it.
+ */
+const fleetInItsOwnScript = {
+  name: "fleet-in-its-own-script",
+  setup(build) {
+    build.onResolve({ filter: /\/FleetActions\.js$/ }, () => ({
+      path: "fleet-actions",
+      namespace: "fleet-stand-in",
+    }))
+    build.onLoad({ filter: /.*/, namespace: "fleet-stand-in" }, () => ({
+      contents: `
+        import * as Effect from "effect/Effect"
+        import { UsageError } from "./src/cli/Failure.ts"
+        const elsewhere = () => Effect.fail(new UsageError(
+          "this command line reaches the fleet in a way the belay launcher did not see",
+          "name the fleet board on the command line (--device fleet:<runner>/<board>) or in BELAY_DEVICE",
+        ))
+        export const runFleetRunner = elsewhere
+        export const listFleet = elsewhere
+        export const fleetExec = elsewhere
+        export const fleetEval = elsewhere
+      `,
+      resolveDir: packageDir,
+      loader: "ts",
+    }))
+  },
+}
+
 rmSync(outdir, { recursive: true, force: true })
 const scriptName = "belay-cli.cjs"
-const built = await esbuild.build({
-  absWorkingDir: packageDir,
-  entryPoints: ["src/bin.ts"],
-  outfile: path.join(outdir, scriptName),
-  bundle: true,
-  format: "cjs",
-  platform: "node",
-  target: "node20.19",
-  minify: process.env.BELAY_BUNDLE_MINIFY !== "0",
-  // The package's runtime dependencies stay requires (but for the binding's JavaScript, above);
-  // everything else is in the bundle.
-  external: [
-    ...Object.keys(dependencies ?? {}).filter((name) => name !== BINDINGS),
-    `${BINDINGS}/package.json`,
-  ],
-  // Bundled from the workspace's node_modules, so that a package installed for the bundle alone
-  // (a devDependency) resolves wherever it is hoisted.
-  nodePaths: [path.join(packageDir, "node_modules")],
-  define: { __BELAY_CLI_VERSION__: JSON.stringify(version), "import.meta.url": "__belayScriptUrl" },
-  // The libraries find files beside their modules through import.meta.url: in the script, that is
-  // the script's own URL (the virtual board's worker is put beside it).
-  banner: { js: '"use strict";var __belayScriptUrl=require("node:url").pathToFileURL(__filename).href;' },
-  legalComments: "none",
-  plugins: [
-    serialPortClassOnly,
-    importsByModule,
-    debugOnlyWhenAsked,
-    bindingsJavaScript,
-    linuxListWhenCalled,
-  ],
-  metafile: true,
-  logLevel: "warning",
-})
+const fleetScriptName = "belay-cli-fleet.cjs"
+
+/** One CommonJS script of the whole command, its content named on its first line (see above). */
+const buildScript = async (name, extraPlugins) => {
+  const built = await esbuild.build({
+    absWorkingDir: packageDir,
+    entryPoints: ["src/bin.ts"],
+    outfile: path.join(outdir, name),
+    bundle: true,
+    format: "cjs",
+    platform: "node",
+    target: "node20.19",
+    minify: process.env.BELAY_BUNDLE_MINIFY !== "0",
+    // The package's runtime dependencies stay requires (but for the binding's JavaScript, above);
+    // everything else is in the bundle.
+    external: [
+      ...Object.keys(dependencies ?? {}).filter((dependency) => dependency !== BINDINGS),
+      `${BINDINGS}/package.json`,
+    ],
+    // Bundled from the workspace's node_modules, so that a package installed for the bundle alone
+    // (a devDependency) resolves wherever it is hoisted.
+    nodePaths: [path.join(packageDir, "node_modules")],
+    define: { __BELAY_CLI_VERSION__: JSON.stringify(version), "import.meta.url": "__belayScriptUrl" },
+    // The libraries find files beside their modules through import.meta.url: in the script, that is
+    // the script's own URL (the virtual board's worker is put beside it).
+    banner: { js: '"use strict";var __belayScriptUrl=require("node:url").pathToFileURL(__filename).href;' },
+    legalComments: "none",
+    plugins: [
+      ...extraPlugins,
+      serialPortClassOnly,
+      importsByModule,
+      debugOnlyWhenAsked,
+      bindingsJavaScript,
+      linuxListWhenCalled,
+    ],
+    metafile: true,
+    logLevel: "warning",
+  })
+  const scriptPath = path.join(outdir, name)
+  const script = readFileSync(scriptPath, "utf8")
+  const contentId = createHash("sha256").update(script).digest("hex")
+  writeFileSync(scriptPath, `// belay-bundle ${contentId}\n${script}`)
+  return { built, scriptPath }
+}
+
+const { built, scriptPath } = await buildScript(scriptName, [fleetInItsOwnScript])
+await buildScript(fleetScriptName, [])
 
 if (process.env.BELAY_BUNDLE_META === "1")
   writeFileSync(path.join(packageDir, "dist", "bundle-meta.json"), JSON.stringify(built.metafile))
-
-// The content's name on the first line (see above).
-const scriptPath = path.join(outdir, scriptName)
-const script = readFileSync(scriptPath, "utf8")
-const contentId = createHash("sha256").update(script).digest("hex")
-writeFileSync(scriptPath, `// belay-bundle ${contentId}\n${script}`)
 
 // The virtual board's interpreter runs in a worker thread, started from the script `worker.js`
 // beside the module that starts it: bundled on its own (it shares nothing with the rest).

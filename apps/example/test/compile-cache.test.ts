@@ -100,4 +100,29 @@ describe("the compile cache", () => {
     expect(JSON.parse(result.stdout)).toBeInstanceOf(Array)
     expect(result.stderr).toBe("")
   })
+
+  it("a command line naming the fleet runs the fleet's script; the two scripts' caches live side by side", () => {
+    const folder = path.join(home, "cache")
+    const fleetScript = path.resolve(import.meta.dirname, "../dist/bundle/belay-cli-fleet.cjs")
+    const fleetId = /^\/\/ belay-bundle ([0-9a-f]{64})\n/
+      .exec(readFileSync(fleetScript, "utf8"))?.[1]
+      ?.slice(0, 16)
+    expect(fleetId).not.toBe(contentId())
+    // No database: the fleet's own error, which only the fleet's script knows how to give.
+    const { BELAY_FLEET_DATABASE_URL: _, ...env } = process.env
+    const fleet = spawnSync(process.execPath, [bin, "fleet", "ls"], {
+      env: { ...env, HOME: home, XDG_CONFIG_HOME: path.join(home, "config"), BELAY_COMPILE_CACHE: folder },
+      encoding: "utf8",
+    })
+    expect(fleet.stderr).toContain("no fleet database")
+    expect(ports({ BELAY_COMPILE_CACHE: folder }).code).toBe(0)
+    expect(cacheFiles(folder)).toEqual([
+      `fleet.fleet-${fleetId}-${process.version}-${process.arch}.v8`,
+      `ports-${contentId()}-${process.version}-${process.arch}.v8`,
+    ])
+    // The main script is not the fleet's: it holds no cluster or PostgreSQL client.
+    expect(readFileSync(fleetScript, "utf8")).toContain("ShardingConfig")
+    expect(readFileSync(script, "utf8")).not.toContain("ShardingConfig")
+    expect(readFileSync(fleetScript, "utf8").length).toBeGreaterThan(readFileSync(script, "utf8").length)
+  })
 })
