@@ -249,8 +249,10 @@ const QUOTED_NAME = /'([A-Za-z_][A-Za-z0-9_]*)'/
 
 /** See {@link AttemptOutcome}. */
 export const classifyAttempt = (error: unknown, sent: AttemptForm): AttemptOutcome => {
-  // The end of the request never arrived: the board still waits for it, nothing ran.
-  if (error instanceof ProtocolTimeoutError && error.phase === "raw-ok") return "nothing-ran"
+  // No `OK` and nothing else either: the end of the request never arrived, the board still waits
+  // for it and nothing ran. A board that sent part of its `OK` (then stalled) took the request.
+  if (error instanceof ProtocolTimeoutError && error.phase === "raw-ok")
+    return error.received === "" ? "nothing-ran" : "ran"
   if (error instanceof RequestDamagedError) return "nothing-ran"
   if (!(error instanceof PythonError)) return "ran"
   const syntax = error.exceptionType === "SyntaxError" || error.exceptionType === "IndentationError"

@@ -29,7 +29,7 @@ import {
   classifyAttempt,
   fromCheckedRequest,
 } from "../src/CheckedRequest.js"
-import { PythonError } from "../src/errors.js"
+import { ProtocolTimeoutError, PythonError } from "../src/errors.js"
 import { parsePythonLiteral } from "../src/PythonLiteral.js"
 import { isWellFormedTraceback } from "../src/Traceback.js"
 
@@ -356,5 +356,15 @@ describe("a traceback damaged on the way back", () => {
     expect(isWellFormedTraceback(RAN[0]![1].replace("File", "Fle"))).toBe(false)
     expect(isWellFormedTraceback(RAN[0]![1].replace("<lambda>\r\n", "<lambda>\r"))).toBe(false)
     expect(isWellFormedTraceback(RAN[0]![1].replace("NameError:", "  NameError:"))).toBe(false)
+  })
+})
+
+describe("classifyAttempt of a plain raw request whose OK did not come", () => {
+  it("nothing at all: the request's end never arrived, nothing ran; part of the OK: the board took it", () => {
+    const silent = new ProtocolTimeoutError({ phase: "raw-ok", timeoutMs: 5000, received: "" })
+    expect(classifyAttempt(silent, { form: "checked" })).toBe("nothing-ran")
+    const half = new ProtocolTimeoutError({ phase: "raw-ok", timeoutMs: 5000, received: "4f" })
+    expect(classifyAttempt(half, { form: "checked" })).toBe("ran")
+    expect(classifyAttempt(half, { form: "plain" })).toBe("ran")
   })
 })
