@@ -87,4 +87,3 @@ export const loadBoardOptions = (overrides: Partial<BoardOptions> = {}) =>
             : undefined,
     } satisfies BoardOptions
   })
-

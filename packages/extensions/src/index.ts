@@ -6,9 +6,9 @@
  */
 
 // The whole stack as one Layer, and its options.
-export { BelayBoardLive, BelayLive, type BelayServices, BelaySessionLive } from "./Belay.js"
+export { BelayLive, type BelayServices, BelaySessionLive } from "./Belay.js"
+export { BelayBoardLive } from "./BelayBoard.js"
 export { type BelayOptions, loadBelayOptions, loadSessionOptions } from "./BelayOptions.js"
-export { type BoardOptions, loadBoardOptions } from "./BoardOptions.js"
 // The board's clock: read it against the host's, set it from the host's.
 export {
   BoardClockError,
@@ -22,6 +22,7 @@ export {
   rtcTupleOf,
   syncTime,
 } from "./BoardClock.js"
+export { type BoardOptions, loadBoardOptions } from "./BoardOptions.js"
 // Connection strings: parse one, open the link it names.
 export {
   type ConnectionDefaults,
