@@ -41,6 +41,12 @@ export interface RawReplOptions {
   readonly maxOutputBytes?: number
   /** The most received bytes the host keeps waiting unread (a slow stream reader). Default 8 MB. */
   readonly maxUnreadBytes?: number
+  /**
+   * Enter the raw REPL as soon as the connection is made, rather than at the first exchange: the
+   * board's answer (and the quiet checked after it) then overlaps whatever the program does before
+   * its first call. Default false. Should that entry fail, the first exchange fails with its error.
+   */
+  readonly enterRawOnOpen?: boolean
 }
 
 /** @internal */
@@ -58,6 +64,7 @@ export const resolveOptions = (options: RawReplOptions | undefined): ResolvedOpt
   integrity: options?.integrity ?? "checked",
   maxOutputBytes: options?.maxOutputBytes ?? 16 * 1024 * 1024,
   maxUnreadBytes: options?.maxUnreadBytes ?? 8 * 1024 * 1024,
+  enterRawOnOpen: options?.enterRawOnOpen ?? false,
 })
 
 /**

@@ -21,6 +21,7 @@ import { boundedBy, collector, describeActivity, toDuration } from "./CallBounds
 import { makeCheckedCall, type RunExchange } from "./CheckedCall.js"
 import type { DeviceCommunicationShape, ExecOptions, TerminalSession } from "./DeviceCommunication.js"
 import {
+  type BoardStuckError,
   LinkClosedError,
   type LinkError,
   type ProtocolError,
@@ -135,11 +136,21 @@ export const makeDeviceCommunication = (
      * output past its limit; then `afterCutOff`, still under the lock, when the exchange did not
      * end normally.
      */
+    // With `enterRawOnOpen`, the raw REPL is entered as the connection is made (under the lock, so
+    // the first exchange waits for it); its failure is the first exchange's, not a second wait.
+    let earlyEntryFailure: ProtocolTimeoutError | BoardStuckError | LinkError | undefined
+    const ensureRaw = Effect.suspend(() => {
+      const failure = earlyEntryFailure
+      if (failure === undefined) return engine.ensureRaw()
+      earlyEntryFailure = undefined
+      return Effect.fail(failure)
+    })
+
     const runExchange: RunExchange = (code, onStdout, timeout, framing, afterCutOff, printed) => {
       const started = performance.now()
       const receivedBefore = recorder.bytesIn
       const body = Effect.gen(function* () {
-        yield* engine.ensureRaw()
+        yield* ensureRaw
         const sentBefore = recorder.bytesOut
         const exchangeStarted = performance.now()
         const out = yield* engine.exchange(code, onStdout, framing)
@@ -198,7 +209,7 @@ export const makeDeviceCommunication = (
     const runExchangeUnlocked = (code: Uint8Array, timeout: Duration.Duration) =>
       Effect.timeoutOrElse(
         Effect.andThen(
-          engine.ensureRaw(),
+          ensureRaw,
           engine.exchange(code, () => Effect.void),
         ),
         {
@@ -398,6 +409,17 @@ export const makeDeviceCommunication = (
               ),
       } satisfies TerminalSession
     })
+
+    if (resolved.enterRawOnOpen)
+      yield* Effect.forkScoped(
+        lock.withLock(
+          Effect.catch(engine.ensureRaw(), (error) =>
+            Effect.sync(() => {
+              earlyEntryFailure = error
+            }),
+          ),
+        ),
+      )
 
     return {
       description: link.description,

@@ -59,6 +59,9 @@ const makeDeviceLayer = (device: string) => {
         keepVirtual: true,
         webReplPassword,
         ...syncClock,
+        // A command talks to the board at once: entering the raw REPL as the link opens lets the
+        // board's answer overlap the rest of the command's start.
+        protocol: { enterRawOnOpen: true },
       }),
     ),
   ).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())))
