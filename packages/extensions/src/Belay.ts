@@ -4,7 +4,7 @@ import { Effect, Layer } from "effect"
 import { type BelayOptions, loadBelayOptions } from "./BelayOptions.js"
 import { syncTime } from "./BoardClock.js"
 import { openConnection, protocolDefaultsFor } from "./Connection.js"
-import { parseConnectionString } from "./ConnectionString.js"
+import { type Connection, parseConnectionString } from "./ConnectionString.js"
 
 /**
  * The services the composed stack provides.
@@ -38,28 +38,36 @@ export const BelayLive = (overrides: Partial<BelayOptions> = {}) =>
     Effect.gen(function* () {
       const options = yield* loadBelayOptions(overrides)
       const connection = yield* Effect.fromResult(parseConnectionString(options.device))
-      const link = BoardLink.layer(
-        openConnection(connection, {
-          virtualDir: options.virtualDir,
-          keepQemu: options.keepQemu,
-          keepVirtual: options.keepVirtual,
-          virtualIdleTimeoutMs: options.virtualIdleTimeoutMs,
-          webReplPassword: options.webReplPassword,
-        }),
-      )
-      const device = DeviceCommunication.layer({
-        ...protocolDefaultsFor(connection),
-        ...options.protocol,
-      }).pipe(Layer.provideMerge(link))
-      // The clock is set once the link is open, before anything else uses the board.
-      const synced =
-        options.syncClock === undefined
-          ? device
-          : Layer.effectDiscard(syncTime({ zone: options.syncClock })).pipe(Layer.provideMerge(device))
-      return DeviceSessionManager.layer(options.session).pipe(
-        Layer.provideMerge(synced),
-        // Whether the Python Belay sends travels minified, for everything run with the stack.
-        Layer.merge(Layer.succeed(MinifyPython, options.minify)),
-      )
+      return boardStack(connection, options)
     }),
   )
+
+/**
+ * The stack of one board, once its connection string is parsed and the options loaded: what
+ * `BelayLive` builds, and what a `BoardPool` builds for each of its boards.
+ */
+export const boardStack = (connection: Connection, options: BelayOptions) => {
+  const link = BoardLink.layer(
+    openConnection(connection, {
+      virtualDir: options.virtualDir,
+      keepQemu: options.keepQemu,
+      keepVirtual: options.keepVirtual,
+      virtualIdleTimeoutMs: options.virtualIdleTimeoutMs,
+      webReplPassword: options.webReplPassword,
+    }),
+  )
+  const device = DeviceCommunication.layer({
+    ...protocolDefaultsFor(connection),
+    ...options.protocol,
+  }).pipe(Layer.provideMerge(link))
+  // The clock is set once the link is open, before anything else uses the board.
+  const synced =
+    options.syncClock === undefined
+      ? device
+      : Layer.effectDiscard(syncTime({ zone: options.syncClock })).pipe(Layer.provideMerge(device))
+  return DeviceSessionManager.layer(options.session).pipe(
+    Layer.provideMerge(synced),
+    // Whether the Python Belay sends travels minified, for everything run with the stack.
+    Layer.merge(Layer.succeed(MinifyPython, options.minify)),
+  )
+}

@@ -21,6 +21,28 @@ export {
   rtcTupleOf,
   syncTime,
 } from "./BoardClock.js"
+// Many boards on one host: a pool, and lists of boards.
+export { AUTO_ALL, isPoolSelector, namesSeveralBoards, splitBoardList } from "./BoardList.js"
+export {
+  type BoardEntry,
+  BoardListError,
+  BoardOpenTimeoutError,
+  BoardPool,
+  type BoardPoolError,
+  BoardPoolMemberError,
+  BoardPoolOpenError,
+  BoardPoolOptionError,
+  type BoardPoolOptions,
+  type BoardPoolShape,
+  type BoardResults,
+  BoardUnavailableError,
+  DuplicateBoardError,
+  makeBoardPool,
+  type PlannedBoard,
+  type PoolBoard,
+  type PoolCallOptions,
+  requireAllBoards,
+} from "./BoardPool.js"
 // Connection strings: parse one, open the link it names.
 export {
   type ConnectionDefaults,
@@ -56,6 +78,8 @@ export {
   percentile,
   type Samples,
 } from "./LatencyStatistics.js"
+// A pool of boards for Promise code.
+export { BelayPool, type BoardOutcome, type ConnectPoolOptions, connectPool } from "./PoolFacade.js"
 // Board objects for Promise code.
 export {
   type RemoteMember,
