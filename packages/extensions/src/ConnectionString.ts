@@ -180,7 +180,14 @@ const checkKeys = (params: URLSearchParams, allowed: ReadonlyArray<string>, inpu
   }
 }
 
-/** Split a command line on spaces, honouring single and double quotes and backslash escapes. */
+/**
+ * Split a command line on spaces, honouring single and double quotes and backslash escapes (as a
+ * shell reads words, without expansions); an unterminated quote is a `ConnectionStringError`.
+ *
+ * @example
+ * splitCommandLine(`exec "print('a b')"`) // ["exec", "print('a b')"]
+ * @since 0.1.0
+ */
 export const splitCommandLine = (line: string, input = line): string[] => {
   const out: string[] = []
   let current = ""

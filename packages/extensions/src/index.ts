@@ -52,7 +52,12 @@ export {
   VIRTUAL_DEVICE_PACKAGE,
   VirtualDeviceMissingError,
 } from "./Connection.js"
-export { type Connection, ConnectionStringError, parseConnectionString } from "./ConnectionString.js"
+export {
+  type Connection,
+  ConnectionStringError,
+  parseConnectionString,
+  splitCommandLine,
+} from "./ConnectionString.js"
 // Promises, for code that does not use Effect.
 export {
   Belay,
