@@ -68,15 +68,19 @@ export const isPoolSelector = (entry: string): boolean =>
 /**
  * Whether a device string names a pool of boards rather than one: a list of more than one entry,
  * or `auto-all`. A lone `usb:` selector is one board (several matching ports are an error there,
- * as before); in a list it stands for every port it matches.
+ * as before); in a list it stands for every port it matches. A string that starts with `exec:` or
+ * `exec-pty:` is one board whatever its commas (they are its command's); a process board joins a
+ * list after another entry (`a0,exec:micropython`), its own commas quoted.
  *
  * @example
  * namesSeveralBoards("a0,a1") // true
  * namesSeveralBoards("usb:vid=2e8a,pid=0005") // false
+ * namesSeveralBoards("exec:tool --ports a,b") // false
  * @since 0.1.0
  */
 export const namesSeveralBoards = (text: string): boolean => {
   if (!text.includes(",") && !text.trim().startsWith(AUTO_ALL)) return false
+  if (/^\s*exec(-pty)?:/.test(text)) return false
   const entries = splitBoardList(text)
   return entries.length > 1 || entries.some(isPoolSelector)
 }

@@ -242,7 +242,7 @@ const parse = (text: string, input: string): Connection => {
   if (text === "") throw new ConnectionStringError({ input, reason: "it is empty" })
   if (text === "list") return { _tag: "List" }
   // A command's own words may hold commas: `exec:` is never read as a list.
-  if (!/^exec(-pty)?:/.test(text) && namesSeveralBoards(text)) {
+  if (namesSeveralBoards(text)) {
     throw new ConnectionStringError({
       input,
       reason:

@@ -57,6 +57,12 @@ describe("namesSeveralBoards: one board or a pool", () => {
     expect(namesSeveralBoards("usb:vid=2e8a,pid=0005")).toBe(false)
     expect(namesSeveralBoards("auto-allx")).toBe(false)
   })
+
+  it("a string that starts with exec: is one board, its commas its command's; after another entry it joins a list", () => {
+    expect(namesSeveralBoards("exec:tool --ports a,b")).toBe(false)
+    expect(namesSeveralBoards("exec-pty:ssh pi a,b")).toBe(false)
+    expect(namesSeveralBoards("a0,exec:micropython")).toBe(true)
+  })
 })
 
 describe("connection strings and pools", () => {
