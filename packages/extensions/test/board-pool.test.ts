@@ -3,6 +3,9 @@
  * failing board among working ones, the concurrency bound, interruption, results keyed right,
  * closing, and the Promise facade.
  */
+import { mkdtemp, readFile, rm } from "node:fs/promises"
+import os from "node:os"
+import path from "node:path"
 import { DeviceSessionManager } from "@belay/core"
 import { py, Task } from "@belay/executors"
 import { DeviceCommunication } from "@belay/transport"
@@ -14,6 +17,7 @@ vi.setConfig({ testTimeout: 60_000 })
 
 import {
   BelayError,
+  BelayLive,
   type BoardPoolOptions,
   type BoardPoolShape,
   connectPool,
@@ -292,6 +296,33 @@ describe("interruption and closing", () => {
       const exit = await quiet(Effect.exit(device.eval("1")))
       expect(Exit.isFailure(exit)).toBe(true)
     }
+  })
+})
+
+describe("virtual?name=: virtual boards of their own", () => {
+  it("with the opener's flash folder, each named board keeps its files in that folder plus -<name>", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "belay-pool-flash-"))
+    try {
+      const flash = path.join(dir, "flash")
+      await withPool({ boards: ["virtual", B], virtualDir: flash }, (pool) =>
+        pool.each((session, board) =>
+          session.device.exec(`open('who.txt', 'w').write(${JSON.stringify(board.key)})`),
+        ),
+      )
+      expect(await readFile(path.join(flash, "who.txt"), "utf8")).toBe("virtual")
+      expect(await readFile(path.join(dir, "flash-b", "who.txt"), "utf8")).toBe(B)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("a named kept board without a flash folder is refused: kept boards are one per folder", async () => {
+    const exit = await quiet(
+      Effect.exit(
+        Effect.provide(Effect.asVoid(DeviceCommunication), BelayLive({ device: "virtual?name=b&keep=true" })),
+      ),
+    )
+    expect(failureTag(exit)).toBe("ConnectionStringError")
   })
 })
 
