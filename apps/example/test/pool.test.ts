@@ -9,6 +9,7 @@ import net from "node:net"
 import path from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { belayCommand, stdoutJson } from "./belayProcess.js"
+import { startTcpBoard } from "./networkBoards.js"
 
 const cli = belayCommand("belay-pool-")
 const belay = cli.run
@@ -134,6 +135,33 @@ describe("one command on several boards", () => {
     expect(result.code).toBe(0)
     expect(await readFile(path.join(dir, "virtual_name_a.txt"), "utf8")).toBe("here: a")
     expect(await readFile(path.join(dir, "virtual_name_b.txt"), "utf8")).toBe("here: b")
+  })
+})
+
+describe("one connection per board", () => {
+  it("boards that take one client at a time (TCP servers): every command of a chain uses the pool's connection", async () => {
+    const servers = await Promise.all([startTcpBoard(), startTcpBoard()])
+    try {
+      const [one, two] = servers.map((s) => `tcp:127.0.0.1:${s.port}`) as [string, string]
+      // A second connection to either server would be refused (exit 3): the chain must reuse the pool's.
+      const result = await belay([
+        "exec",
+        "n = 1",
+        "+",
+        "exec",
+        "n += 1",
+        "+",
+        "eval",
+        "n",
+        "--device",
+        `${one},${two}`,
+      ])
+      expect(result).toMatchObject({ code: 0, stderr: "" })
+      expect(linesOf(result.stdout, one)).toEqual(["2"])
+      expect(linesOf(result.stdout, two)).toEqual(["2"])
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()))
+    }
   })
 })
 
