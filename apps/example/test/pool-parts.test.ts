@@ -54,7 +54,7 @@ describe("what runs on several boards", () => {
     expect(talksToBoard([["-d", "a0,a1", "ls"]])).toBe(true)
   })
 
-  it("refuses repl, mount, edit, fs edit, and board-to-host copies without {board}", () => {
+  it("refuses repl, mount, edit, fs edit, board-to-host copies without {board}, installs that write the project's files", () => {
     const refused = [
       [["repl"]],
       [["-d", "a0,a1", "mount", "./src", "exec", "x"]],
@@ -66,6 +66,9 @@ describe("what runs on several boards", () => {
       [["cp", ":log.txt", "."]],
       [["cp", "-r", ":lib", ":a.py", "backup"]],
       [["fs", "get", "log.txt", "logs/"]],
+      [["install"]],
+      [["install", "--target", "/lib"]],
+      [["install", "aioble", "--save"]],
     ]
     for (const lines of refused) expect(refusalOnSeveral(lines), JSON.stringify(lines)).toBeDefined()
     const allowed = [
@@ -78,6 +81,9 @@ describe("what runs on several boards", () => {
       [["cp", ":log.txt", "logs/{board}.txt"]],
       [["fs", "get", "log.txt", "logs/{board}/"]],
       [["fs", "put", "main.py", "/"]],
+      [["install", "--frozen"]],
+      [["install", "--dry-run", "--target", "/lib"]],
+      [["install", "aioble", "--index", "./index"]],
     ]
     for (const lines of allowed) expect(refusalOnSeveral(lines), JSON.stringify(lines)).toBeUndefined()
   })

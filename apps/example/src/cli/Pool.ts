@@ -58,6 +58,8 @@ export const refusalOnSeveral = (lines: ReadonlyArray<ReadonlyArray<string>>): U
         `${name} works on one board at a time, and --device names several`,
         "name one board with --device, or run the command once per board",
       )
+    const lockRefusal = projectFilesOnSeveral(line)
+    if (lockRefusal !== undefined) return lockRefusal
     const target = hostTarget(line)
     if (target !== undefined && !target.includes(BOARD_PLACEHOLDER))
       return new UsageError(
@@ -65,6 +67,39 @@ export const refusalOnSeveral = (lines: ReadonlyArray<ReadonlyArray<string>>): U
         `put ${BOARD_PLACEHOLDER} in the host path, which becomes each board's name: belay cp :log.txt logs/${BOARD_PLACEHOLDER}.txt`,
       )
   }
+  return undefined
+}
+
+/** `install`'s flags that take a value. */
+const INSTALL_VALUE_FLAGS = new Set(["--target", "--index"])
+
+/**
+ * An `install` that would write the project's files (package.json, belay-lock.json) from every
+ * board at once: `--save`, or the project's dependencies without `--frozen` (resolving may rewrite
+ * the lock, which records one board's .mpy version). Named packages without `--save`, and
+ * `--frozen` or `--dry-run`, write nothing of the project.
+ */
+const projectFilesOnSeveral = (line: ReadonlyArray<string>): UsageError | undefined => {
+  if (commandWords(line).name !== "install") return undefined
+  const at = line.indexOf("install")
+  const operands: Array<string> = []
+  for (let i = at + 1; i < line.length; i++) {
+    const word = line[i] as string
+    if (INSTALL_VALUE_FLAGS.has(word) || word === "--device" || word === "-d") i++
+    else if (!word.startsWith("-")) operands.push(word)
+  }
+  const hint =
+    "install the project on one board first (it writes belay-lock.json), then on all of them with --frozen"
+  if (line.includes("--save"))
+    return new UsageError(
+      "install --save writes package.json and belay-lock.json: not from several boards at once",
+      hint,
+    )
+  if (operands.length === 0 && !line.includes("--frozen") && !line.includes("--dry-run"))
+    return new UsageError(
+      "installing the project's dependencies may rewrite belay-lock.json: on several boards, only with --frozen",
+      hint,
+    )
   return undefined
 }
 
