@@ -22,7 +22,7 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
   const command = recognize(args)
   if (command !== undefined) {
     const { runFast } = await import("./cli/Fast.js")
-    return runFast(command)
+    return runFast(command, args)
   }
   const { main } = await import("./main.js")
   return main(args)

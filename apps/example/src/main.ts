@@ -17,11 +17,12 @@ import * as Flag from "effect/cli/Flag"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { onBoard } from "./cli/Board.js"
-import { runChain, splitChain } from "./cli/Chain.js"
+import { chainDevice, runChain, splitChain, withDevice } from "./cli/Chain.js"
+import { talksToBoard } from "./cli/DeviceArgument.js"
 import { evalExpression, execCode } from "./cli/Exec.js"
 import { ExitCode, type Failure, UsageError } from "./cli/Failure.js"
 import { fileCommands } from "./cli/Files.js"
-import { UNSET_DEVICE } from "./cli/Flags.js"
+import { chooseBoards, readCliConfig, UNSET_DEVICE } from "./cli/Flags.js"
 import { fleetCommand, isFleetDevice } from "./cli/Fleet.js"
 import { fsCommand } from "./cli/Fs.js"
 import { installCommands } from "./cli/Install.js"
@@ -56,7 +57,7 @@ const root = Command.make("belay").pipe(
     device: Flag.String("device").pipe(
       Flag.withAlias("d"),
       Flag.withDescription(
-        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, usb:vid=2e8a,pid=0005[,serial=..,manufacturer=..,location=..] (the one serial port whose USB identity matches every field given: ids in hex, any case; manufacturer any part of it; location as `belay ports` shows it), serial:<port>[?baud=115200], exec:<command> (a process on pipes; a MicroPython unix build named micropython... gets -i so that its REPL runs on them), exec-pty:<command> (a process on a raw pseudo-terminal, for one that wants a terminal: ssh -t, docker run -it; needs util-linux's script), qemu:microbit[?firmware=<hex>] (an emulated micro:bit, kept running between commands until `belay qemu stop`; ?keep=false for one that stops with the command), tcp:host:port (a raw TCP byte stream: socat, ESP-Link, ser2net's tcp), rfc2217:host:port[?baud=115200] (a serial port behind a telnet RFC 2217 server such as ser2net), ws://<host>[:8266] (a board's WebREPL; password from BELAY_WEBREPL_PASSWORD, the config file's webReplPassword, or asked on a terminal), virtual (MicroPython in WebAssembly, no hardware; kept running between commands, one per flash folder, until `belay virtual stop` or 15 minutes without a command; ?keep=false for one in the command's own process), list (the ports), or an alias from the config file. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
+        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, usb:vid=2e8a,pid=0005[,serial=..,manufacturer=..,location=..] (the one serial port whose USB identity matches every field given: ids in hex, any case; manufacturer any part of it; location as `belay ports` shows it), serial:<port>[?baud=115200], exec:<command> (a process on pipes; a MicroPython unix build named micropython... gets -i so that its REPL runs on them), exec-pty:<command> (a process on a raw pseudo-terminal, for one that wants a terminal: ssh -t, docker run -it; needs util-linux's script), qemu:microbit[?firmware=<hex>] (an emulated micro:bit, kept running between commands until `belay qemu stop`; ?keep=false for one that stops with the command), tcp:host:port (a raw TCP byte stream: socat, ESP-Link, ser2net's tcp), rfc2217:host:port[?baud=115200] (a serial port behind a telnet RFC 2217 server such as ser2net), ws://<host>[:8266] (a board's WebREPL; password from BELAY_WEBREPL_PASSWORD, the config file's webReplPassword, or asked on a terminal), virtual (MicroPython in WebAssembly, no hardware; kept running between commands, one per flash folder, until `belay virtual stop` or 15 minutes without a command; ?keep=false for one in the command's own process), list (the ports), or an alias from the config file. Several boards, comma-separated (a0,a1,virtual?name=b; auto-all: every port that looks like MicroPython; a usb: selector in a list: every port it matches): the command runs on each at once, each line of output prefixed [board], --json keyed by board, the exit code the worst board's; repl, mount and edit take one board. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
       ),
       Flag.withDefault(UNSET_DEVICE),
     ),
@@ -78,13 +79,17 @@ const root = Command.make("belay").pipe(
     ),
   }),
   Command.withDescription(
-    'Drive a MicroPython board from the command line: a board plugged in (found automatically), a port you name, a process, the emulated micro:bit or the virtual board (--device virtual). Chain commands on one connection with +: belay exec "x = 1" + eval "x".',
+    'Drive a MicroPython board from the command line: a board plugged in (found automatically), a port you name, a process, the emulated micro:bit or the virtual board (--device virtual). Chain commands on one connection with +: belay exec "x = 1" + eval "x". Several boards at once: --device a0,a1.',
   ),
   Command.withExamples([
     { command: `belay exec "print('hi')"`, description: "on the board plugged in" },
     { command: `belay eval "1 + 1" --device virtual`, description: "on the virtual board, no hardware" },
     { command: "belay fs ls --device a0", description: "the files of the board on /dev/ttyACM0" },
     { command: 'belay exec "x = 1" + eval "x"', description: "two commands on one connection" },
+    {
+      command: 'belay exec "import os; print(os.uname())" --device a0,a1',
+      description: "on two boards at once",
+    },
   ]),
 )
 
@@ -278,6 +283,34 @@ const mount = Command.make(
   ]),
 )
 
+const each = Command.make(
+  "each",
+  {
+    file: Argument.String("file").pipe(
+      Argument.withDescription(
+        "a file of commands: one per line, written as after `belay` (quotes as in a shell, + to chain on a line); blank lines and lines starting with # are skipped",
+      ),
+    ),
+  },
+  // `main` runs each lines itself; the parser sees one only for --help.
+  () => Effect.fail(new UsageError("each needs a file of commands")),
+).pipe(
+  Command.withDescription(
+    "run a file of commands in turn on one connection, as a + chain; with several boards (--device a0,a1) on each board at once, each line of output prefixed with its board",
+  ),
+  Command.withExamples([
+    { command: "belay each setup.txt --device a0", description: "the commands of setup.txt on /dev/ttyACM0" },
+    {
+      command: "belay each setup.txt --device a0,a1,a2",
+      description: "on three boards at once; exit code the worst board's",
+    },
+    {
+      command: "belay each checks.txt --device auto-all --json",
+      description: "every board plugged in, JSON keyed by board",
+    },
+  ]),
+)
+
 const machine = () => Effect.promise(() => import("./cli/Machine.js"))
 
 const softReset = Command.make("soft-reset", {}, () =>
@@ -456,6 +489,7 @@ export const makeCli = (actions: Actions = boardActions) => {
       virtualCommand(root),
       mount,
       fleetCommand(root),
+      each,
     ]),
   )
 }
@@ -539,28 +573,82 @@ export const main = (args: ReadonlyArray<string>): Promise<number> => {
   // The parser prints help through `console`: stdout is watched from the start.
   watchStreams()
   const cli = makeCli()
+  const parseLine = (argv: ReadonlyArray<string>) =>
+    Command.runWith(cli, { version: cliVersion() })(argv).pipe(Effect.provide(NodeServices.layer))
   const runLine = (argv: ReadonlyArray<string>) => {
-    const parsed = Command.runWith(cli, { version: cliVersion() })(argv).pipe(
-      Effect.provide(NodeServices.layer),
-    )
+    const parsed = parseLine(argv)
     // Under --json, stdout carries JSON only: what the parser prints itself (help with its errors) goes to stderr.
     return json ? Effect.provideService(parsed, Console.Console, toStderr) : parsed
   }
   const lines = splitChain(portsAlias(args))
+  const helping = args.includes("--help") || args.includes("-h") || args.includes("--version")
   // `belay mount <dir> ... <command>`: the folder mounted while the commands run (see cli/Mount.ts).
-  const mounting = lines[0]?.[0] === "mount" && !args.includes("--help") && !args.includes("-h")
-  const work = mounting
-    ? Effect.flatMap(
-        Effect.promise(() => import("./cli/Mount.js")),
-        (m) => m.runMount(lines, runLine),
-      )
-    : lines.length === 1
-      ? runLine(lines[0] as Array<string>)
-      : lines.some((line) => line.length === 0)
-        ? Effect.fail(new UsageError("an empty command in a chain: put one command between each '+'"))
-        : runChain(lines, runLine)
-  return runToExitCode(work, parserFailure, { json })
+  const mounting = lines[0]?.[0] === "mount" && !helping
+  // Several boards (`--device a0,a1`): the command on each at once (see cli/Pool.ts).
+  const boards = helping || !talksToBoard(lines) ? undefined : severalBoards(chainDevice(lines))
+  const onBoards = (boards: Boards, commandLines: ReadonlyArray<ReadonlyArray<string>>) =>
+    Effect.flatMap(
+      Effect.promise(() => import("./cli/Pool.js")),
+      (m) => m.runOnBoards({ boards, lines: commandLines, runLine: parseLine, parserFailure, json }),
+    )
+  const work: Effect.Effect<number, unknown> =
+    lines[0]?.[0] === "each" && !helping
+      ? runEach(lines, runLine, onBoards)
+      : mounting
+        ? Effect.as(
+            Effect.flatMap(
+              Effect.promise(() => import("./cli/Mount.js")),
+              (m) => m.runMount(lines, runLine),
+            ),
+            ExitCode.ok,
+          )
+        : lines.some((line) => line.length === 0)
+          ? Effect.fail(new UsageError("an empty command in a chain: put one command between each '+'"))
+          : boards !== undefined
+            ? onBoards(boards, lines)
+            : Effect.as(
+                lines.length === 1 ? runLine(lines[0] as Array<string>) : runChain(lines, runLine),
+                ExitCode.ok,
+              )
+  return runToExitCode(work, parserFailure, { json, codeOf: (code) => code })
 }
+
+type Boards = NonNullable<ReturnType<typeof chooseBoards>>
+
+/**
+ * The boards a device flag names when it names several (see `chooseBoards`); undefined for one,
+ * and when the config file cannot be read (the command then reports that, as it would anyway).
+ */
+const severalBoards = (flag: string): Boards | undefined => {
+  try {
+    return chooseBoards(flag, readCliConfig())
+  } catch {
+    return undefined
+  }
+}
+
+/** `belay each <file>`: the file's commands as one chain, on one board or on each of several. */
+const runEach = (
+  lines: ReadonlyArray<ReadonlyArray<string>>,
+  runLine: (argv: ReadonlyArray<string>) => Effect.Effect<void, unknown>,
+  onBoards: (boards: Boards, lines: ReadonlyArray<ReadonlyArray<string>>) => Effect.Effect<number, unknown>,
+): Effect.Effect<number, unknown> =>
+  Effect.gen(function* () {
+    if (lines.length > 1)
+      return yield* Effect.fail(
+        new UsageError("each takes the whole command line", "put every command in its file, one per line"),
+      )
+    const { readEach } = yield* Effect.promise(() => import("./cli/Each.js"))
+    const each = yield* readEach(lines[0] as ReadonlyArray<string>)
+    const boards = severalBoards(each.device ?? UNSET_DEVICE)
+    if (boards !== undefined) return yield* onBoards(boards, each.lines)
+    const chain =
+      each.device === undefined
+        ? each.lines
+        : each.lines.map((line) => withDevice(line, each.device as string))
+    yield* chain.length === 1 ? runLine(chain[0] as Array<string>) : runChain(chain, runLine)
+    return ExitCode.ok
+  })
 
 /**
  * What the parser prints for `args` (help, or the version), with or without ANSI colors: the

@@ -1,8 +1,9 @@
 import { DeviceSessionManager } from "@belay/core"
 import { type BoardLink, type DeviceCommunication, MinifyPython } from "@belay/transport"
 import { Effect, Layer } from "effect"
-import { BelayBoardLive } from "./BelayBoard.js"
+import { BelayBoardLive, boardOf } from "./BelayBoard.js"
 import { type BelayOptions, loadSessionOptions } from "./BelayOptions.js"
+import type { Connection } from "./ConnectionString.js"
 
 /**
  * The services the composed stack provides.
@@ -45,9 +46,16 @@ export const BelayLive = (overrides: Partial<BelayOptions> = {}) =>
  * @since 0.1.0
  */
 export const BelaySessionLive = (overrides: Partial<Pick<BelayOptions, "session" | "minify">> = {}) =>
-  Layer.unwrap(
-    Effect.map(loadSessionOptions(overrides), ({ session, minify }) =>
-      // Whether the Python Belay sends travels minified, for everything run with the stack.
-      Layer.merge(DeviceSessionManager.layer(session), Layer.succeed(MinifyPython, minify)),
-    ),
-  )
+  Layer.unwrap(Effect.map(loadSessionOptions(overrides), (options) => sessionsOf(options)))
+
+/** The session manager and the minify setting, over a board given from elsewhere. */
+const sessionsOf = (options: Pick<BelayOptions, "session" | "minify">) =>
+  // Whether the Python Belay sends travels minified, for everything run with the stack.
+  Layer.merge(DeviceSessionManager.layer(options.session), Layer.succeed(MinifyPython, options.minify))
+
+/**
+ * The stack of one board, once its connection string is parsed and the options loaded: what
+ * `BelayLive` builds, and what a `BoardPool` builds for each of its boards.
+ */
+export const boardStack = (connection: Connection, options: BelayOptions) =>
+  sessionsOf(options).pipe(Layer.provideMerge(boardOf(connection, options)))

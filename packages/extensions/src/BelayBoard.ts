@@ -3,7 +3,7 @@ import { Effect, Layer } from "effect"
 import { syncTime } from "./BoardClock.js"
 import { type BoardOptions, loadBoardOptions } from "./BoardOptions.js"
 import { openConnection, protocolDefaultsFor } from "./Connection.js"
-import { parseConnectionString } from "./ConnectionString.js"
+import { type Connection, parseConnectionString } from "./ConnectionString.js"
 
 /**
  * The board alone: the link named by the connection string and the protocol engine over it (with
@@ -22,22 +22,30 @@ export const BelayBoardLive = (overrides: Partial<BoardOptions> = {}) =>
     Effect.gen(function* () {
       const options = yield* loadBoardOptions(overrides)
       const connection = yield* Effect.fromResult(parseConnectionString(options.device))
-      const link = BoardLink.layer(
-        openConnection(connection, {
-          virtualDir: options.virtualDir,
-          keepQemu: options.keepQemu,
-          keepVirtual: options.keepVirtual,
-          virtualIdleTimeoutMs: options.virtualIdleTimeoutMs,
-          webReplPassword: options.webReplPassword,
-        }),
-      )
-      const device = DeviceCommunication.layer({
-        ...protocolDefaultsFor(connection),
-        ...options.protocol,
-      }).pipe(Layer.provideMerge(link))
-      // The clock is set once the link is open, before anything else uses the board.
-      return options.syncClock === undefined
-        ? device
-        : Layer.effectDiscard(syncTime({ zone: options.syncClock })).pipe(Layer.provideMerge(device))
+      return boardOf(connection, options)
     }),
   )
+
+/**
+ * The link and protocol engine of one board, its connection string parsed and its options
+ * loaded: what {@link BelayBoardLive} builds, and the base of each board of a `BoardPool`.
+ */
+export const boardOf = (connection: Connection, options: BoardOptions) => {
+  const link = BoardLink.layer(
+    openConnection(connection, {
+      virtualDir: options.virtualDir,
+      keepQemu: options.keepQemu,
+      keepVirtual: options.keepVirtual,
+      virtualIdleTimeoutMs: options.virtualIdleTimeoutMs,
+      webReplPassword: options.webReplPassword,
+    }),
+  )
+  const device = DeviceCommunication.layer({
+    ...protocolDefaultsFor(connection),
+    ...options.protocol,
+  }).pipe(Layer.provideMerge(link))
+  // The clock is set once the link is open, before anything else uses the board.
+  return options.syncClock === undefined
+    ? device
+    : Layer.effectDiscard(syncTime({ zone: options.syncClock })).pipe(Layer.provideMerge(device))
+}

@@ -11,6 +11,7 @@
  * A kept virtual board (`virtual?keep=true`) loads only the package's `kept-virtual` module: the
  * board runs in a process of its own, reached over a local TCP connection.
  */
+import path from "node:path"
 import type {
   ByteLink,
   LinkOpenError,
@@ -191,7 +192,17 @@ export const openConnection = (
 > => {
   switch (connection._tag) {
     case "Virtual": {
-      const flashDir = connection.flashDir ?? defaults.virtualDir
+      const flashDir = connection.flashDir ?? namedFlashDir(defaults.virtualDir, connection.name)
+      const keep = connection.keep ?? defaults.keepVirtual ?? false
+      // Kept boards are one per flash folder: a named one without a folder would be the unnamed one.
+      if (keep && connection.name !== undefined && flashDir === undefined)
+        return Effect.fail(
+          new ConnectionStringError({
+            input: `virtual?name=${connection.name}`,
+            reason:
+              "a named kept virtual board needs a flash folder (dir=, or the opener's virtualDir, BELAY_VIRTUAL_DIR), since kept boards are one per flash folder; or keep=false for one in this process",
+          }),
+        )
       const board = {
         ...(connection.rawPaste !== undefined ? { rawPaste: connection.rawPaste } : {}),
         ...(connection.firmware !== undefined ? { firmware: connection.firmware } : {}),
@@ -202,7 +213,7 @@ export const openConnection = (
         ...(connection.writable !== undefined ? { writable: connection.writable } : {}),
         ...(flashDir !== undefined ? { flashDir } : {}),
       }
-      if (!(connection.keep ?? defaults.keepVirtual ?? false))
+      if (!keep)
         return Effect.flatMap(loadVirtualDevice("virtual"), ({ openVirtualBoard }) =>
           openVirtualBoard({
             ...board,
@@ -310,6 +321,16 @@ export const openConnection = (
       )
   }
 }
+
+/**
+ * The flash folder of a named virtual board (`virtual?name=b`) that takes its folder from the
+ * opener's default: a sibling of that folder, its name plus `-b`, so that named boards keep their
+ * files apart (and are kept apart, kept boards being one per flash folder).
+ */
+export const namedFlashDir = (dir: string | undefined, name: string | undefined): string | undefined =>
+  dir === undefined || name === undefined
+    ? dir
+    : path.join(path.dirname(dir), `${path.basename(dir)}-${name}`)
 
 /**
  * Protocol settings that suit a connection: the virtual board takes plain raw writes unpaced;

@@ -1,11 +1,13 @@
 import { webReplTarget } from "@belay/transport"
 import { normalizeUsbId, type SerialPortMatch } from "@belay/transport/serial"
 import { Data, Redacted, Result } from "effect"
+import { namesSeveralBoards } from "./BoardList.js"
 
 /**
  * Where a board is, parsed from a connection string.
  *
  * - `virtual` / `virtual?baud=115200&rawPaste=false&dir=/tmp/flash`: the virtual board;
+ *   `virtual?name=b` is a board of its own beside `virtual` (see the `name` field);
  *   `virtual?flavor=circuitpython` plays CircuitPython (`&version=6.3.0` for an older one,
  *   `&writable=true` for a flash code may write, as after `storage.remount("/", False)` in boot.py)
  *   `?keep=true` keeps it running between processes (one per flash folder, see
@@ -57,6 +59,11 @@ export type Connection =
       readonly writable?: boolean | undefined
       /** `keep=`: true, kept running between processes; false, in this process; undefined, as the opener's default says. */
       readonly keep: boolean | undefined
+      /**
+       * `name=`: a board of its own, told apart from other virtual boards (in a pool: `virtual?name=a,virtual?name=b`):
+       * its flash folder, when it takes one from the opener's defaults, is that folder's name plus `-<name>`.
+       */
+      readonly name?: string | undefined
     }
   | {
       readonly _tag: "Serial"
@@ -173,7 +180,14 @@ const checkKeys = (params: URLSearchParams, allowed: ReadonlyArray<string>, inpu
   }
 }
 
-/** Split a command line on spaces, honouring single and double quotes and backslash escapes. */
+/**
+ * Split a command line on spaces, honouring single and double quotes and backslash escapes (as a
+ * shell reads words, without expansions); an unterminated quote is a `ConnectionStringError`.
+ *
+ * @example
+ * splitCommandLine(`exec "print('a b')"`) // ["exec", "print('a b')"]
+ * @since 0.1.0
+ */
 export const splitCommandLine = (line: string, input = line): string[] => {
   const out: string[] = []
   let current = ""
@@ -227,13 +241,39 @@ export const parseConnectionString = (input: string): Result.Result<Connection, 
 const parse = (text: string, input: string): Connection => {
   if (text === "") throw new ConnectionStringError({ input, reason: "it is empty" })
   if (text === "list") return { _tag: "List" }
+  // A command's own words may hold commas: `exec:` is never read as a list.
+  if (namesSeveralBoards(text)) {
+    throw new ConnectionStringError({
+      input,
+      reason:
+        "it names several boards (a list, or auto-all): open them as a pool (BoardPool, connectPool, or the belay command's --device a0,a1), not as one board",
+    })
+  }
   if (text === "virtual" || text.startsWith("virtual?") || text.startsWith("virtual:")) {
     const [, params] = splitQuery(text)
     checkKeys(
       params,
-      ["baud", "bytesPerSecond", "rawPaste", "firmware", "dir", "keep", "flavor", "version", "writable"],
+      [
+        "baud",
+        "bytesPerSecond",
+        "rawPaste",
+        "firmware",
+        "dir",
+        "keep",
+        "flavor",
+        "version",
+        "writable",
+        "name",
+      ],
       input,
     )
+    const name = params.get("name")
+    if (name !== null && !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+      throw new ConnectionStringError({
+        input,
+        reason: `name must be 1 to 64 letters, digits, '_', '.' or '-', got ${JSON.stringify(name)}`,
+      })
+    }
     const baud = positiveInt(params.get("baud"), "baud", input)
     const bps = positiveInt(params.get("bytesPerSecond"), "bytesPerSecond", input)
     const firmware = params.get("firmware")
@@ -275,6 +315,7 @@ const parse = (text: string, input: string): Connection => {
       ...(version !== null && { circuitPythonVersion: version }),
       ...(writable !== undefined && { writable }),
       keep,
+      ...(name !== null && { name }),
     }
   }
   if (text.startsWith("exec:") || text.startsWith("exec-pty:")) {

@@ -54,7 +54,8 @@ export class BelayError extends Error {
   }
 }
 
-const toError = (cause: Cause.Cause<unknown>): unknown => {
+/** A failure's cause as Promise code sees it: a `BelayError` (or, for a defect, what was thrown). */
+export const toError = (cause: Cause.Cause<unknown>): unknown => {
   const failure = Cause.findErrorOption(cause)
   if (failure._tag === "Some") {
     const error = failure.value as { _tag?: unknown; message?: unknown }

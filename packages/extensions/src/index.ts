@@ -22,7 +22,29 @@ export {
   rtcTupleOf,
   syncTime,
 } from "./BoardClock.js"
+// Many boards on one host: a pool, and lists of boards.
+export { AUTO_ALL, isPoolSelector, namesSeveralBoards, splitBoardList } from "./BoardList.js"
 export { type BoardOptions, loadBoardOptions } from "./BoardOptions.js"
+export {
+  type BoardEntry,
+  BoardListError,
+  BoardOpenTimeoutError,
+  BoardPool,
+  type BoardPoolError,
+  BoardPoolMemberError,
+  BoardPoolOpenError,
+  BoardPoolOptionError,
+  type BoardPoolOptions,
+  type BoardPoolShape,
+  type BoardResults,
+  BoardUnavailableError,
+  DuplicateBoardError,
+  makeBoardPool,
+  type PlannedBoard,
+  type PoolBoard,
+  type PoolCallOptions,
+  requireAllBoards,
+} from "./BoardPool.js"
 // Connection strings: parse one, open the link it names.
 export {
   type ConnectionDefaults,
@@ -32,7 +54,12 @@ export {
   VIRTUAL_DEVICE_PACKAGE,
   VirtualDeviceMissingError,
 } from "./Connection.js"
-export { type Connection, ConnectionStringError, parseConnectionString } from "./ConnectionString.js"
+export {
+  type Connection,
+  ConnectionStringError,
+  parseConnectionString,
+  splitCommandLine,
+} from "./ConnectionString.js"
 // Promises, for code that does not use Effect.
 export {
   Belay,
@@ -58,6 +85,8 @@ export {
   percentile,
   type Samples,
 } from "./LatencyStatistics.js"
+// A pool of boards for Promise code.
+export { BelayPool, type BoardOutcome, type ConnectPoolOptions, connectPool } from "./PoolFacade.js"
 // Board objects for Promise code.
 export {
   type RemoteMember,

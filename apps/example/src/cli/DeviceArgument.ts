@@ -47,3 +47,42 @@ export const opensInProcessVirtualBoard = (argv: ReadonlyArray<string>, env: Nod
   const virtual = device === "virtual" || device.startsWith("virtual?") || device.startsWith("virtual:")
   return virtual && KEEP_OFF.test(device)
 }
+
+/**
+ * The command a line runs (its first word that is not a flag, the device flags' values skipped),
+ * and its subcommand when it is `fs`'s (`fs edit`): `{ name, operands }`.
+ *
+ * @example
+ * commandWords(["-d", "a0", "fs", "get", "x.txt", "."]) // { name: "get", operands: ["x.txt", "."] }
+ */
+export const commandWords = (
+  line: ReadonlyArray<string>,
+): { readonly name: string | undefined; readonly operands: Array<string> } => {
+  const words: Array<string> = []
+  for (let i = 0; i < line.length; i++) {
+    const word = line[i] as string
+    if (word === "--device" || word === "-d") i++
+    else if (!word.startsWith("-")) words.push(word)
+  }
+  const [first, ...rest] = words
+  if (first === "fs") {
+    const [sub, ...operands] = rest
+    return { name: sub, operands }
+  }
+  return { name: first, operands: rest }
+}
+
+/**
+ * Whether a chain talks to a board: some line runs a command other than those that never do
+ * (`ports`, `qemu`, `virtual`, `sleep`).
+ *
+ * @example
+ * talksToBoard([["sleep", "1"], ["exec", "pass"]]) // true
+ */
+export const talksToBoard = (lines: ReadonlyArray<ReadonlyArray<string>>): boolean =>
+  lines.some((line) => {
+    const first = line.find(
+      (w, i) => !w.startsWith("-") && line[i - 1] !== "--device" && line[i - 1] !== "-d",
+    )
+    return first !== undefined && !WITHOUT_BOARD.has(first) && first !== "sleep"
+  })

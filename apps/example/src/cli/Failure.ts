@@ -71,6 +71,7 @@ const connectionTags = new Set([
   "FleetCallRepeatedError",
   "FleetRunnerStartError",
   "FleetBoardCallError",
+  "BoardOpenTimeoutError",
 ])
 
 const usageTags = new Set([
@@ -89,6 +90,9 @@ const usageTags = new Set([
   "InvalidSpecError",
   "ProjectError",
   "FleetBoardIdError",
+  "BoardListError",
+  "DuplicateBoardError",
+  "BoardPoolOptionError",
 ])
 
 const HELP_HINT = "`belay --help` lists the commands; `belay <command> --help` shows one with examples"
@@ -187,6 +191,9 @@ export const describeFailure = (cause: Cause.Cause<unknown>): Failure => {
  * describeError(new UsageError("cannot read x.py"), true).exitCode // 2
  */
 export const describeError = (error: unknown, expected: boolean): Failure => {
+  // A board of several that did not open: what stopped it, as if it had been the only board.
+  if (tagOf(error) === "BoardUnavailableError")
+    return describeError((error as { cause: unknown }).cause, true)
   const tag = tagOf(error)
   const message = error instanceof Error ? error.message : String(error)
   const own = error instanceof UsageError ? error.hint : undefined

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs"
 import os from "node:os"
 import path from "node:path"
+import { namesSeveralBoards, splitBoardList } from "@belay/extensions"
 import { UsageError } from "./Failure.js"
 
 /**
@@ -132,4 +133,25 @@ export const chooseDevice = (flag: string, config: CliConfig, fallback = "auto")
     device: Object.hasOwn(config.aliases, named) ? (config.aliases[named] as string) : named,
     implicit: false,
   }
+}
+
+/**
+ * The boards a command runs on when its device names several: a list (`a0,a1,virtual?name=b`),
+ * `auto-all`, or an alias of one of those; each entry keyed as written, an alias standing for its
+ * connection string. Undefined when it names one board (then see {@link chooseDevice}).
+ *
+ * @example
+ * chooseBoards("pico,sim", readCliConfig()) // [{ key: "pico", device: "id:e6614c311b7e6f35" }, { key: "sim", device: "virtual" }]
+ */
+export const chooseBoards = (
+  flag: string,
+  config: CliConfig,
+): Array<{ readonly key: string; readonly device: string }> | undefined => {
+  const named = flag || process.env.BELAY_DEVICE || config.device
+  if (named === undefined || named === "") return undefined
+  const alias = (name: string) =>
+    Object.hasOwn(config.aliases, name) ? (config.aliases[name] as string) : name
+  const text = alias(named)
+  if (!namesSeveralBoards(text)) return undefined
+  return splitBoardList(text).map((key) => ({ key, device: alias(key) }))
 }

@@ -1,5 +1,7 @@
 import type { PythonValue } from "@belay/transport"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 
 /** A Python value as JSON: bytes as `{ "$bytes": base64 }`, big ints as strings, sets as arrays, maps as entries. */
 export const toJson = (value: PythonValue): unknown => {
@@ -66,15 +68,49 @@ export const watchStreams = (): void => {
   stderr()
 }
 
+/**
+ * Where a command's output goes: the process's stdout and stderr, or, while a command runs on one
+ * board of several (`--device a0,a1`, see `Pool.ts`), that board's share of them, its lines
+ * prefixed with its key. Read from the fiber that writes, so every command writes as it always
+ * did and its output lands where the board's run says.
+ */
+export interface OutputSink {
+  readonly write: (chunk: string | Uint8Array) => void
+  readonly print: (chunk: string | Uint8Array) => Effect.Effect<void>
+  readonly writeError: (text: string) => void
+}
+
+/** The output of the fiber's board, when it runs on one board of several; else the process's. */
+export const CurrentOutputSink = Context.Reference<OutputSink | undefined>("belay/cli/CurrentOutputSink", {
+  defaultValue: () => undefined,
+})
+
+const boardSink = (): OutputSink | undefined => Fiber.getCurrent()?.getRef(CurrentOutputSink)
+
 /** Write to stdout, unless its reader has gone. */
 export const write = (chunk: string | Uint8Array): void => {
+  const sink = boardSink()
+  if (sink !== undefined) sink.write(chunk)
+  else writeOut(chunk)
+}
+
+const writeOut = (chunk: string | Uint8Array): void => {
   if (!stdoutClosed && chunk.length > 0) stdout().write(chunk)
 }
 
 /** Write a message to stderr, unless its reader has gone. */
 export const writeError = (text: string): void => {
+  const sink = boardSink()
+  if (sink !== undefined) sink.writeError(text)
+  else writeErr(text)
+}
+
+const writeErr = (text: string): void => {
   if (!stderrClosed && text.length > 0) stderr().write(text)
 }
+
+/** Whether the fiber's output is a board's share of a run on several boards (no terminal tricks then). */
+export const onOneBoardOfSeveral = (): boolean => boardSink() !== undefined
 
 /**
  * {@link write} as an Effect that waits while stdout's buffer is full (a pipe read slowly), so
@@ -82,7 +118,16 @@ export const writeError = (text: string): void => {
  * in this process's memory.
  */
 export const print = (chunk: string | Uint8Array): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const sink = boardSink()
+    return sink !== undefined ? sink.print(chunk) : printOut(chunk)
+  })
+
+const printOut = (chunk: string | Uint8Array): Effect.Effect<void> =>
   chunk.length > PRINT_STEP ? Effect.forEach(slices(chunk), printSlice, { discard: true }) : printSlice(chunk)
+
+/** The process's own stdout and stderr, whatever the fiber's board: what a board's share writes to. */
+export const processOutput: OutputSink = { write: writeOut, print: printOut, writeError: writeErr }
 
 /** Output goes to stdout in pieces of at most this many characters, each after the last drained. */
 const PRINT_STEP = 64 * 1024
@@ -170,7 +215,7 @@ export { formatBytes }
  * const bar = progressBar("upload main.py"); bar.update(512, 2048); bar.done()
  */
 export const progressBar = (label: string) => {
-  const tty = process.stderr.isTTY === true
+  const tty = process.stderr.isTTY === true && !onOneBoardOfSeveral()
   const started = performance.now()
   let shown = false
   return {

@@ -23,7 +23,11 @@ const awaitExit = <A, E>(fiber: Fiber.Fiber<A, E>) =>
 export const runToExitCode = async <A, E>(
   work: Effect.Effect<A, E>,
   failureOf: (cause: Cause.Cause<E>) => Failure | null | undefined = () => undefined,
-  options: { readonly json?: boolean } = {},
+  options: {
+    readonly json?: boolean
+    /** The exit code of work that succeeded (a run on several boards says its own); default 0. */
+    readonly codeOf?: (value: A) => number
+  } = {},
 ): Promise<number> => {
   const json = options.json === true
   const fiber = Effect.runFork(
@@ -52,5 +56,5 @@ export const runToExitCode = async <A, E>(
     }
     return stopped.code
   }
-  return ExitCode.ok
+  return Exit.isSuccess(exit) && options.codeOf !== undefined ? options.codeOf(exit.value) : ExitCode.ok
 }
