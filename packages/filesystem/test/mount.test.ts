@@ -195,7 +195,10 @@ describe("mountHostFolder on the virtual board", () => {
     const hash = sha256(big)
     let served = 0
     let damagedSeen = 0
-    for (let seed = 1; seed <= 6; seed++) {
+    // A request or reply damaged past recognition leaves the board waiting for a reply until the
+    // call's bound (see the README's "left open"): some seeds end that way, so the test runs until
+    // two have read the file through the damage (at most 16 seeds).
+    for (let seed = 1; seed <= 16 && served < 2; seed++) {
       const outcome = await Effect.runPromise(
         Effect.scoped(
           Effect.gen(function* () {
@@ -233,12 +236,14 @@ describe("mountHostFolder on the virtual board", () => {
       } else {
         // Else a typed error: never a wrong hash.
         const error = outcome.read.cause.toString()
-        expect(error).toMatch(/OutputDamagedError|RequestDamagedError|PythonError|ProtocolTimeoutError/)
+        expect(error).toMatch(
+          /OutputDamagedError|RequestDamagedError|PythonError|ProtocolTimeoutError|UnexpectedBytesError/,
+        )
       }
     }
     expect(served).toBeGreaterThan(0)
     expect(damagedSeen).toBeGreaterThan(0)
-  }, 180_000)
+  }, 300_000)
 
   it("survives Ctrl-C in the middle of a read: the next exchange uses the mount again", async () => {
     const result = await onBoard((session) =>

@@ -54,7 +54,6 @@ export const isWellFormedTraceback = (traceback: string): boolean => {
   if (TRACEBACK_HEADER.test(lines[0] ?? "")) {
     i = 1
     for (; i < lines.length && /^\s/.test(lines[i]!); i++) if (!FRAME_LINE.test(lines[i]!)) return false
-    if (i === 1) return false
   }
   return i < lines.length && EXCEPTION_LINE.test(lines[i]!)
 }
