@@ -14,11 +14,12 @@ import {
 } from "@belay/transport"
 import {
   type AttemptForm,
+  type AttemptOutcome,
   classifyAttempt,
   fromCheckedRequest,
   resendWhileNothingRan,
 } from "@belay/transport/internal"
-import { Duration, Effect, Result, Schedule } from "effect"
+import { Duration, Effect, Result, Schedule, Stream } from "effect"
 import { type BoardDialect, FRAMED_OS_ERROR, guardCode } from "./BoardCode.js"
 import {
   type DeviceProfile,
@@ -114,20 +115,57 @@ export const runBytes = (
     })
     const once = resendWhileNothingRan(rt.device, send, (e) => classifyAttempt(e, form), {
       attempts: TRANSIT_ATTEMPTS,
-      onResend: (e, outcome) =>
-        outcome === "no-heap"
-          ? Effect.logDebug("Board out of memory parsing; collected, sending again").pipe(
-              Effect.annotateLogs({ error: e.message, attempt }),
-            )
-          : Effect.logWarning("Code arrived damaged on the board; sending it again").pipe(
-              Effect.annotateLogs({ error: e.message, attempt }),
-            ),
+      onResend: (e, outcome) => logResend(e, outcome, attempt),
     })
     // What the caller sees of a checked request: a refusal as RequestDamagedError, the code's own
     // errors with tracebacks as if it had been sent plainly.
     return guarded
       ? Effect.mapError(once, (e) => (e instanceof PythonError ? fromCheckedRequest(e, attempt) : e))
       : once
+  })
+
+const logResend = (error: { readonly message: string }, outcome: AttemptOutcome, attempt: number) =>
+  outcome === "no-heap"
+    ? Effect.logDebug("Board out of memory parsing; collected, sending again").pipe(
+        Effect.annotateLogs({ error: error.message, attempt }),
+      )
+    : Effect.logWarning("Code arrived damaged on the board; sending it again").pipe(
+        Effect.annotateLogs({ error: error.message, attempt }),
+      )
+
+const CHECKED: AttemptForm = { form: "checked" }
+
+/**
+ * {@link run} for code whose output is read as it comes (a download's pieces): guarded the same
+ * way (it runs only if it arrived whole, so a helper that lost a byte never runs) and sent again
+ * while none of it ran; stdout goes to `onText` as it arrives, the output unchecked (the caller
+ * checks it: a download's size and hash). `onSend` runs before each send: what an earlier send
+ * handed on is to be dropped.
+ */
+export const runStreamed = (
+  rt: Pick<FsRuntime, "device">,
+  code: string,
+  timeoutMs: number,
+  onText: (text: string) => void,
+  onSend: () => void,
+): Effect.Effect<void, PythonError | ProtocolError> =>
+  Effect.suspend(() => {
+    let attempt = 0
+    const sent = guardCode(code)
+    const send = Effect.suspend(() => {
+      attempt++
+      onSend()
+      // Unchecked as an exchange: the guard checks the request, the caller the output.
+      const output = rt.device.execStream(sent, {
+        timeout: Duration.millis(timeoutMs),
+        integrity: "unchecked",
+      })
+      return Stream.runForEach(output, (text) => Effect.sync(() => onText(text)))
+    })
+    return resendWhileNothingRan(rt.device, send, (e) => classifyAttempt(e, CHECKED), {
+      attempts: TRANSIT_ATTEMPTS,
+      onResend: (e, outcome) => logResend(e, outcome, attempt),
+    }).pipe(Effect.mapError((e) => (e instanceof PythonError ? fromCheckedRequest(e, attempt) : e)))
   })
 
 /** Every non-empty line of a reply, parsed as a Python literal. */

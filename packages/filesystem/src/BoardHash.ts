@@ -15,7 +15,6 @@ import {
 } from "./BoardExchange.js"
 import { codeBudget } from "./BoardProfile.js"
 import { type FileHash, fromHex, toHex } from "./Checksum.js"
-import { encodeChunk } from "./Encoding.js"
 import type { BoardFileError, FileSystemError } from "./errors.js"
 
 /** A digest value from a board reply, as hex. */
@@ -109,17 +108,16 @@ export const compareMany = (
   Effect.gen(function* () {
     const protocol = yield* rt.device.protocolCapabilities
     const budget = codeBudget(rt.profile, protocol, rt.sizing)
-    const overhead = compareManyCode(rt.dialect, []).length + (rt.guarded ? 200 : 0)
-    const literal = (hex: string): Uint8Array | string =>
-      rt.dialect.hash === "adler32"
-        ? py(hex)
-        : rt.encoding === "raw" && !rt.guarded
-          ? encodeChunk("raw", fromHex(hex), 0, 1 << 16).expression
-          : py(fromHex(hex))
+    // The guard around every batch (see `guardCode`): about 200 bytes.
+    const overhead = compareManyCode(rt.dialect, []).length + 200
+    // Digests as text literals, never raw bytes: the batch then travels guarded (it runs only if
+    // it arrived whole). Unguarded, one changed byte could turn the board's `!=` into `==` and
+    // report every changed file unchanged, or point a digest at another path.
+    const literal = (hex: string): string => (rt.dialect.hash === "adler32" ? py(hex) : py(fromHex(hex)))
     const results: boolean[] = []
     let at = 0
     while (at < items.length) {
-      const batch: Array<readonly [string, Uint8Array | string]> = []
+      const batch: Array<readonly [string, string]> = []
       let size = overhead
       const first = at
       while (at < items.length) {
@@ -131,9 +129,7 @@ export const compareMany = (
         size += cost
         at++
       }
-      const code = compareManyCode(rt.dialect, batch)
-      // Guarded as text where the link needs it (adler digests are text; raw digests only go over raw-paste links).
-      const sent = batch.every(([, d]) => typeof d === "string") ? new TextDecoder().decode(code) : code
+      const sent = new TextDecoder().decode(compareManyCode(rt.dialect, batch))
       const lines = yield* runFramed(rt, sent, {
         operation: "hash",
         path: items[first]!.path,

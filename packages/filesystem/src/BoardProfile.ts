@@ -2,11 +2,17 @@ import type { DeviceCapabilities } from "@belay/core"
 import {
   type DeviceCommunicationShape,
   type ProtocolError,
-  type PythonError,
+  PythonError,
   type PythonValue,
   parsePythonLiteral,
   StateKey,
 } from "@belay/transport"
+import {
+  classifyAttempt,
+  fromCheckedRequest,
+  isCompileMemoryError,
+  resendWhileNothingRan,
+} from "@belay/transport/internal"
 import { Deferred, Effect, Result } from "effect"
 import { type BoardDialect, ERRNO_NAMES, frameCheck, probeCode, py } from "./BoardCode.js"
 import { chooseHashAlgorithm } from "./Checksum.js"
@@ -253,7 +259,25 @@ export const ensureProbe = (
     profile.probing = probing
     const literal = encodeChunk("raw", ALL_BYTES, 0, 4096).expression
     const scan = profile.roomy
-    return device.execBytes(probeCode(literal, scan ? { flat } : undefined)).pipe(
+    const temporaries = scan ? { flat } : undefined
+    // Guarded, sent again while none of it ran; a heap that cannot compile the guarded form even
+    // once collected (a micro:bit's, maybe) gets the plain probe: its answer is framed all the same.
+    let attempts = 0
+    const guarded = resendWhileNothingRan(
+      device,
+      Effect.suspend(() => {
+        attempts++
+        return device.execBytes(probeCode(literal, temporaries))
+      }),
+      (e) => classifyAttempt(e, { form: "checked" }),
+    ).pipe(
+      Effect.mapError((e) => (e instanceof PythonError ? fromCheckedRequest(e, attempts) : e)),
+      Effect.catchIf(
+        (e) => isCompileMemoryError(e, true),
+        () => device.execBytes(probeCode(literal, temporaries, "plain")),
+      ),
+    )
+    return guarded.pipe(
       Effect.flatMap((out) =>
         Effect.fromResult(parseProbe(new TextDecoder().decode(out), holdsRawOutput(out))),
       ),

@@ -4,7 +4,7 @@
  */
 import { PythonError, type PythonValue, parsePythonLiteral } from "@belay/transport"
 import { concatBytes } from "@belay/transport/internal"
-import { Duration, Effect, Metric, Result, Schedule, Stream } from "effect"
+import { Effect, Metric, Result, Schedule } from "effect"
 import { downloadCode, downloadRawCode } from "./BoardCode.js"
 import {
   asNumber,
@@ -13,6 +13,7 @@ import {
   mapOSError,
   replyTimeoutMs,
   runBytes,
+  runStreamed,
   unexpected,
 } from "./BoardExchange.js"
 import { digestFromReply } from "./BoardHash.js"
@@ -81,12 +82,12 @@ const downloadAttempt = (
       rt.capabilities.binascii && rt.probe.nativeBase64,
       rt.dialect.piece,
     )
-    const parts: Uint8Array[] = []
+    let parts: Uint8Array[] = []
     let received = 0
     let pending = ""
     let end: PythonValue[] | undefined
     let bad: UnexpectedBoardReplyError | undefined
-    const hasher = createHasher(rt.dialect.hash)
+    let hasher = createHasher(rt.dialect.hash)
     const onLine = (raw: string) => {
       const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw
       if (line === "" || bad !== undefined) return
@@ -106,19 +107,27 @@ const downloadAttempt = (
       received += piece.length
       req.onProgress?.({ operation: "read", path: req.path, bytesDone: received, bytesTotal: req.size })
     }
-    // Repr or base64 text: at most four characters a byte.
-    const timeout = Duration.millis(replyTimeoutMs(rt, req.size * 4))
-    yield* Stream.runForEach(rt.device.execStream(code, { timeout, integrity: "unchecked" }), (text) =>
-      Effect.sync(() => {
-        pending += text
-        let at = pending.indexOf("\n")
-        while (at >= 0) {
-          onLine(pending.slice(0, at))
-          pending = pending.slice(at + 1)
-          at = pending.indexOf("\n")
-        }
-      }),
-    ).pipe(
+    const onText = (text: string) => {
+      pending += text
+      let at = pending.indexOf("\n")
+      while (at >= 0) {
+        onLine(pending.slice(0, at))
+        pending = pending.slice(at + 1)
+        at = pending.indexOf("\n")
+      }
+    }
+    // A send that arrived damaged ran nothing and printed nothing; start afresh all the same.
+    const onSend = () => {
+      parts = []
+      received = 0
+      pending = ""
+      end = undefined
+      bad = undefined
+      hasher = createHasher(rt.dialect.hash)
+    }
+    // Repr or base64 text: at most four characters a byte. The request is guarded like every
+    // other (a helper that lost a byte on the way never runs); the output is checked below.
+    yield* runStreamed(rt, code, replyTimeoutMs(rt, req.size * 4), onText, onSend).pipe(
       Effect.catchIf(
         (e): e is PythonError => e instanceof PythonError,
         (e) => Effect.fail(mapOSError(e, "read", req.path, rt.probe)),

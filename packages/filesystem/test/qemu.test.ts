@@ -33,6 +33,29 @@ const suite = boardSuite({
 })
 
 describe("QEMU micro:bit: a small heap and a small flash", () => {
+  it("refuses a download whose helper lost a byte on the way (`return` read as `retrn`), and reads the file", () =>
+    suite.withSession((fs) =>
+      Effect.gen(function* () {
+        const content = "a download that must come back exactly\n".repeat(20)
+        yield* fs.write("/retrn.txt", content)
+        const { instrumented } = suite.board()
+        let damaged = 0
+        instrumented.mutate((code) => {
+          const at = code.indexOf("return(", code.indexOf("def _bd("))
+          if (damaged > 0 || !code.includes("def _bd(") || at < 0) return undefined
+          damaged++
+          return code.slice(0, at + 2) + code.slice(at + 3)
+        })
+        const read = yield* Effect.ensuring(
+          fs.readText("/retrn.txt"),
+          Effect.sync(() => instrumented.mutate(undefined)),
+        )
+        expect(damaged).toBe(1)
+        expect(read).toBe(content)
+        yield* fs.remove("/retrn.txt")
+      }),
+    ))
+
   it("keeps every exchange small enough for the board's memory", () =>
     suite.withSession((fs) =>
       Effect.gen(function* () {

@@ -65,7 +65,7 @@ export const instrument = (
       Stream.unwrap(
         Effect.sync(() => {
           const replaced = intercept(code)
-          return replaced ? Stream.fromEffect(replaced) : inner.execStream(code, options)
+          return replaced ? Stream.fromEffect(replaced) : inner.execStream(mutation?.(code) ?? code, options)
         }),
       ),
   }

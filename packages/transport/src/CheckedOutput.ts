@@ -185,8 +185,12 @@ export const checkedEvalRequest = (
   options?: CheckedRequestOptions,
 ): string => request("eval", expression, nonce, options?.lean === true)
 
-/** Restores the board's `print` after a checked exchange that was cut off (interrupted, timed out). */
-export const RESTORE_PRINT_REQUEST = `${EXEC_RUNTIME_NAME}('',2)\n`
+/**
+ * Restores the board's `print` after a checked exchange that was cut off (interrupted, timed out).
+ * Checked like any request: plain, one changed digit (`2` into `1`) would start an exchange
+ * instead, and leave the counting print in place for whatever runs next.
+ */
+export const RESTORE_PRINT_REQUEST = `${topLevelExec(`${EXEC_RUNTIME_NAME}('',2)`, "indexed")}\n`
 
 const WRAPPER_FRAME =
   /^ *File "<stdin>", line \d+(?:, in .*)?\r?$|^ *File "<string>", line \d+, in _belay_(?:print|step|e1)\r?$/

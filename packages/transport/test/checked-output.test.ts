@@ -1,3 +1,4 @@
+import { Result } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import {
@@ -5,9 +6,12 @@ import {
   checkedEvalRequest,
   checkedExecRequest,
   fromCheckedExchange,
+  RESTORE_PRINT_REQUEST,
 } from "../src/CheckedOutput.js"
 import { CheckedReplyReader, plainStdoutFraming } from "../src/CheckedReplyReader.js"
+import { stringCheckOf } from "../src/CheckedRequest.js"
 import { PythonError } from "../src/errors.js"
+import { parsePythonLiteral } from "../src/PythonLiteral.js"
 
 // What the board side of a checked exchange (EXEC_RUNTIME) sends, written again here from its
 // description so the reader is tested byte by byte; the virtual board's tests run the real one.
@@ -118,6 +122,43 @@ describe("checked requests", () => {
     )
     expect(codeLine).toBe(7)
     expect(buildCheckedRequest("exec", "x", NONCE).codeLine).toBe(1)
+  })
+
+  it("restore print only as sent: no one damaged byte passes the check with other code (property)", () => {
+    // Plain, `_belay_e1('',2)` with its digit changed would start an exchange and leave the
+    // counting print in place. Checked: the damaged request either breaks the wrapper (a
+    // SyntaxError or NameError before anything runs) or fails the check.
+    const CHECK =
+      /\[_belay_q for _belay_q in \[('(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")\] if len\(_belay_q\)==(\d+) and sum\(bytes\(_belay_q,'utf-8'\)\)==(\d+)\] or \[_belay_request_damaged\]/
+    const passes = (request: string): string | undefined => {
+      const match = CHECK.exec(request)
+      if (match === null) return undefined
+      const parsed = parsePythonLiteral(match[1]!)
+      if (Result.isFailure(parsed) || typeof parsed.success !== "string") return undefined
+      const code = parsed.success
+      const { length, sum } = stringCheckOf(code)
+      return length === Number(match[2]) && sum === Number(match[3]) ? code : undefined
+    }
+    expect(passes(RESTORE_PRINT_REQUEST)).toBe("_belay_e1('',2)")
+    fc.assert(
+      fc.property(
+        fc.constantFrom("drop", "duplicate", "change"),
+        fc.nat(RESTORE_PRINT_REQUEST.length - 1),
+        fc.integer({ min: 0x20, max: 0x7e }),
+        (kind, at, into) => {
+          const r = RESTORE_PRINT_REQUEST
+          const damaged =
+            kind === "drop"
+              ? r.slice(0, at) + r.slice(at + 1)
+              : kind === "duplicate"
+                ? r.slice(0, at + 1) + r.slice(at)
+                : r.slice(0, at) + String.fromCharCode(into) + r.slice(at + 1)
+          const code = passes(damaged)
+          if (code !== undefined) expect(code).toBe("_belay_e1('',2)")
+        },
+      ),
+      { numRuns: 2000 },
+    )
   })
 
   it("carry control bytes of the code inside the literal, never raw on the wire", () => {
