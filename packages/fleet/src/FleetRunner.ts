@@ -121,6 +121,9 @@ interface ServedBoard {
   readonly failure: string | undefined
 }
 
+/** How often finished calls are recorded in the journal (in one UPDATE). */
+const FINISHED_EVERY = Duration.millis(100)
+
 /** The board side of the file RPCs: plain functions, deployed once per session like any task. */
 const FILE_SOURCE = `
 def _belay_fleet_read(p):
@@ -322,16 +325,15 @@ export const makeFleetRunner = (
             runner_run = EXCLUDED.runner_run, status = EXCLUDED.status, firmware = EXCLUDED.firmware,
             last_seen = now()`
       }
-      // Calls finished, recorded in batches: one UPDATE for every call that ended meanwhile.
+      // Calls finished, recorded in batches: one UPDATE at most every 100 ms, for every call that
+      // ended meanwhile (a call's answer never waits for it; a repeat is refused while it reads `started` too).
       const finished = yield* Queue.unbounded<string>()
       yield* Queue.takeAll(finished).pipe(
         Effect.flatMap(
-          (ids) =>
-            sql`UPDATE belay_fleet_calls SET state = 'finished', at = now() WHERE call_id IN ${sql.in(ids)}`,
+          (ids) => sql`UPDATE belay_fleet_calls SET state = 'finished', at = now() WHERE call_id IN ${sql.in(ids)}`,
         ),
-        Effect.catch((e) =>
-          Effect.logWarning(`fleet runner: recording finished calls failed: ${messageOf(e)}`),
-        ),
+        Effect.catch((e) => Effect.logWarning(`fleet runner: recording finished calls failed: ${messageOf(e)}`)),
+        Effect.andThen(Effect.sleep(FINISHED_EVERY)),
         Effect.forever,
         Effect.forkScoped,
       )
