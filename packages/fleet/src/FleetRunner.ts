@@ -330,9 +330,12 @@ export const makeFleetRunner = (
       const finished = yield* Queue.unbounded<string>()
       yield* Queue.takeAll(finished).pipe(
         Effect.flatMap(
-          (ids) => sql`UPDATE belay_fleet_calls SET state = 'finished', at = now() WHERE call_id IN ${sql.in(ids)}`,
+          (ids) =>
+            sql`UPDATE belay_fleet_calls SET state = 'finished', at = now() WHERE call_id IN ${sql.in(ids)}`,
         ),
-        Effect.catch((e) => Effect.logWarning(`fleet runner: recording finished calls failed: ${messageOf(e)}`)),
+        Effect.catch((e) =>
+          Effect.logWarning(`fleet runner: recording finished calls failed: ${messageOf(e)}`),
+        ),
         Effect.andThen(Effect.sleep(FINISHED_EVERY)),
         Effect.forever,
         Effect.forkScoped,
