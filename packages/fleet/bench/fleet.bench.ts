@@ -2,8 +2,8 @@
  * The fleet's cost, on 127.0.0.1 with a real PostgreSQL (scripts/postgres.sh): three runner
  * processes with four virtual boards each. Figures: one `eval("1")` through the cluster (registry
  * lookup, socket to the runner, journal insert and update, a session on the board) against the
- * same call in a session on a virtual board in this process; and calls per second across the
- * twelve boards at once.
+ * same call in a session on a virtual board in this process, in turns; calls per second across the
+ * twelve boards at once; and what PostgreSQL does, idle and per call (its own counters).
  */
 
 import { randomUUID } from "node:crypto"
@@ -122,9 +122,37 @@ export default async function bench(ctx: BenchContext) {
       unit: "ms",
     })
 
+    // What the database does, from its own counters (pg_stat_database, flushed about once a
+    // second: read after a pause): transactions and rows written, with the fleet idle (the
+    // runners' and the cluster's heartbeats), then during the run of calls below.
+    const stats = () =>
+      client.runPromise(
+        Effect.flatMap(
+          Effect.andThen(Effect.sleep("1500 millis"), SqlClient.SqlClient),
+          (sql) => sql<{ xacts: number; inserted: number; updated: number; deleted: number; at: number }>`
+            SELECT (xact_commit + xact_rollback)::float8 AS xacts, tup_inserted::float8 AS inserted,
+              tup_updated::float8 AS updated, tup_deleted::float8 AS deleted,
+              extract(epoch FROM clock_timestamp())::float8 AS at
+            FROM pg_stat_database WHERE datname = current_database()`,
+        ).pipe(Effect.map((rows) => rows[0] as NonNullable<(typeof rows)[0]>)),
+      )
+    const idleFrom = await stats()
+    await new Promise((r) => setTimeout(r, 10_000))
+    const idleTo = await stats()
+    // The reading itself and the pause are one transaction each: counted out below.
+    const idleSeconds = idleTo.at - idleFrom.at
+    ctx.record({
+      package: "fleet",
+      benchmark: "PostgreSQL transactions per second, idle fleet of 3 runners, 12 boards, 1 client",
+      board: "virtual",
+      value: (idleTo.xacts - idleFrom.xacts - 1) / idleSeconds,
+      unit: "xact/s",
+    })
+
     // Twelve boards at once, each a run of calls one after another.
     const perBoard = ctx.quick ? 20 : 100
     const ids = ["ra", "rb", "rc"].flatMap((r) => [0, 1, 2, 3].map((i) => `${r}/b${i}`))
+    const busyFrom = await stats()
     const seconds = await client.runPromise(
       Effect.gen(function* () {
         const fleet = yield* FleetClient
@@ -143,6 +171,30 @@ export default async function bench(ctx: BenchContext) {
       board: "virtual",
       value: (ids.length * perBoard) / seconds,
       unit: "calls/s",
+    })
+    const busyTo = await stats()
+    const callCount = ids.length * perBoard
+    const background = ((idleTo.xacts - idleFrom.xacts - 1) / idleSeconds) * (busyTo.at - busyFrom.at)
+    ctx.record({
+      package: "fleet",
+      benchmark: "PostgreSQL transactions per call (heartbeats counted out)",
+      board: "virtual",
+      value: (busyTo.xacts - busyFrom.xacts - 1 - background) / callCount,
+      unit: "xact/call",
+    })
+    ctx.record({
+      package: "fleet",
+      benchmark: "PostgreSQL rows inserted + updated per call (heartbeats counted out)",
+      board: "virtual",
+      value:
+        (busyTo.inserted +
+          busyTo.updated -
+          busyFrom.inserted -
+          busyFrom.updated -
+          ((idleTo.inserted + idleTo.updated - idleFrom.inserted - idleFrom.updated) / idleSeconds) *
+            (busyTo.at - busyFrom.at)) /
+        callCount,
+      unit: "rows/call",
     })
   } finally {
     await client.dispose()

@@ -400,6 +400,16 @@ const makeClient = (options: FleetClientOptions) =>
       )
 
     type Client = ReturnType<typeof makeBoardClient>
+    /** The entity's client of each board, made once. */
+    const entityClients = new Map<string, Client>()
+    const entityClient = (boardId: string): Client => {
+      let made = entityClients.get(boardId)
+      if (made === undefined) {
+        made = makeBoardClient(boardId)
+        entityClients.set(boardId, made)
+      }
+      return made
+    }
     type Sent = { readonly callId: string; readonly timeoutMs?: number; readonly reservation?: string }
 
     /** A board call's checks before it is sent: the id, the registry, the runner's liveness. */
@@ -472,7 +482,7 @@ const makeClient = (options: FleetClientOptions) =>
       Effect.gen(function* () {
         const { id, row } = yield* prepare(boardId)
         const { sent, bound } = fields(callOptions, reservation)
-        const answer = send(makeBoardClient(boardId), sent).pipe(Effect.mapError(deliveryError))
+        const answer = send(entityClient(boardId), sent).pipe(Effect.mapError(deliveryError))
         return yield* Effect.raceFirst(answer, watch(boardId, sent.callId, row.runner_run)).pipe(
           Effect.timeoutOrElse({
             duration: bound,
@@ -495,7 +505,7 @@ const makeClient = (options: FleetClientOptions) =>
           const { sent } = fields(callOptions, reservation)
           const lostToError = settled(boardId, id.runner, sent.callId)
           // No overall bound: a program may print for as long as it runs; the watch bounds a runner's silence.
-          return send(makeBoardClient(boardId), sent).pipe(
+          return send(entityClient(boardId), sent).pipe(
             Stream.mapError(deliveryError),
             Stream.interruptWhen(watch(boardId, sent.callId, row.runner_run)),
             Stream.catchIf(
