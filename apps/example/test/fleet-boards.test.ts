@@ -45,7 +45,18 @@ beforeAll(async () => {
   u.pathname = `/${database}`
   url = u.toString()
   runner = cli.start(
-    ["fleet", "runner", "--name", "cli", "--device", "virtual,virtual", "--port", String(await freePort())],
+    [
+      "fleet",
+      "runner",
+      "--name",
+      "cli",
+      "--board",
+      "b0=virtual",
+      "--board",
+      "b1=virtual",
+      "--port",
+      String(await freePort()),
+    ],
     { env: { BELAY_FLEET_DATABASE_URL: url, BELAY_DEVICE: "" } },
   )
   await runner.until("Ctrl-C stops it", "stderr")

@@ -81,7 +81,7 @@ export const fleetCommand = (root: Root) => {
     ),
     Command.withExamples([
       {
-        command: "belay fleet runner --name shelf1 --device virtual,virtual",
+        command: "belay fleet runner --name shelf1 --board b0=virtual --board b1=virtual",
         description: "two virtual boards, shelf1/b0 and shelf1/b1",
       },
       { command: "belay fleet runner --board pico=a0 --board esp=u0", description: "two USB boards" },
