@@ -122,13 +122,14 @@ export default async function bench(ctx: BenchContext) {
       unit: "ms",
     })
 
-    // What the database does, from its own counters (pg_stat_database, flushed about once a
-    // second: read after a pause): transactions and rows written, with the fleet idle (the
-    // runners' and the cluster's heartbeats), then during the run of calls below.
-    const stats = () =>
+    // What the database does, from its own counters (pg_stat_database: a connection that goes
+    // idle reports its counts up to about 10 s late, so each reading that closes a window waits
+    // 11 s first): transactions and rows written with the fleet idle (the runners' and the
+    // cluster's heartbeats), then over a window holding the run of calls below.
+    const stats = (settle: string) =>
       client.runPromise(
         Effect.flatMap(
-          Effect.andThen(Effect.sleep("1500 millis"), SqlClient.SqlClient),
+          Effect.andThen(Effect.sleep(settle), SqlClient.SqlClient),
           (sql) => sql<{ xacts: number; inserted: number; updated: number; deleted: number; at: number }>`
             SELECT (xact_commit + xact_rollback)::float8 AS xacts, tup_inserted::float8 AS inserted,
               tup_updated::float8 AS updated, tup_deleted::float8 AS deleted,
@@ -136,9 +137,8 @@ export default async function bench(ctx: BenchContext) {
             FROM pg_stat_database WHERE datname = current_database()`,
         ).pipe(Effect.map((rows) => rows[0] as NonNullable<(typeof rows)[0]>)),
       )
-    const idleFrom = await stats()
-    await new Promise((r) => setTimeout(r, 10_000))
-    const idleTo = await stats()
+    const idleFrom = await stats("11 seconds")
+    const idleTo = await stats("10 seconds")
     // The reading itself and the pause are one transaction each: counted out below.
     const idleSeconds = idleTo.at - idleFrom.at
     ctx.record({
@@ -152,7 +152,7 @@ export default async function bench(ctx: BenchContext) {
     // Twelve boards at once, each a run of calls one after another.
     const perBoard = ctx.quick ? 20 : 100
     const ids = ["ra", "rb", "rc"].flatMap((r) => [0, 1, 2, 3].map((i) => `${r}/b${i}`))
-    const busyFrom = await stats()
+    const busyFrom = await stats("0 millis")
     const seconds = await client.runPromise(
       Effect.gen(function* () {
         const fleet = yield* FleetClient
@@ -172,7 +172,7 @@ export default async function bench(ctx: BenchContext) {
       value: (ids.length * perBoard) / seconds,
       unit: "calls/s",
     })
-    const busyTo = await stats()
+    const busyTo = await stats("11 seconds")
     const callCount = ids.length * perBoard
     const background = ((idleTo.xacts - idleFrom.xacts - 1) / idleSeconds) * (busyTo.at - busyFrom.at)
     ctx.record({
