@@ -266,6 +266,11 @@ const fleetInItsOwnScript = {
         export const listFleet = elsewhere
         export const fleetExec = elsewhere
         export const fleetEval = elsewhere
+        export const fleetRun = elsewhere
+        export const fleetInfo = elsewhere
+        export const fleetWithFiles = elsewhere
+        export const reserveFleet = elsewhere
+        export const releaseFleet = elsewhere
       `,
       resolveDir: packageDir,
       loader: "ts",

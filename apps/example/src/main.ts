@@ -23,7 +23,7 @@ import { evalExpression, execCode } from "./cli/Exec.js"
 import { ExitCode, type Failure, UsageError } from "./cli/Failure.js"
 import { fileCommands } from "./cli/Files.js"
 import { chooseBoards, readCliConfig, UNSET_DEVICE } from "./cli/Flags.js"
-import { fleetCommand, isFleetDevice } from "./cli/Fleet.js"
+import { fleetCommand, fleetDeviceOf } from "./cli/Fleet.js"
 import { fsCommand } from "./cli/Fs.js"
 import { installCommands } from "./cli/Install.js"
 import { boardText, print, printJson, watchStreams, write, writeError } from "./cli/Output.js"
@@ -42,14 +42,18 @@ export interface Actions {
 const fleetActions = () => Effect.promise(() => import("./cli/FleetActions.js"))
 
 const boardActions: Actions = {
-  exec: (device, code) =>
-    isFleetDevice(device)
-      ? Effect.flatMap(fleetActions(), (f) => f.fleetExec(device, code))
-      : execCode(device, code),
-  eval: (device, expression, json) =>
-    isFleetDevice(device)
-      ? Effect.flatMap(fleetActions(), (f) => f.fleetEval(device, expression, json))
-      : evalExpression(device, expression, json),
+  exec: (device, code) => {
+    const fleet = fleetDeviceOf(device)
+    return fleet !== undefined
+      ? Effect.flatMap(fleetActions(), (f) => f.fleetExec(fleet, code))
+      : execCode(device, code)
+  },
+  eval: (device, expression, json) => {
+    const fleet = fleetDeviceOf(device)
+    return fleet !== undefined
+      ? Effect.flatMap(fleetActions(), (f) => f.fleetEval(fleet, expression, json))
+      : evalExpression(device, expression, json)
+  },
 }
 
 const root = Command.make("belay").pipe(
@@ -113,6 +117,12 @@ const run = Command.make(
         try: () => readFile(file, "utf8"),
         catch: (e) => new UsageError(`cannot read ${file}: ${(e as Error).message}`),
       })
+      const fleet = fleetDeviceOf(device)
+      if (fleet !== undefined) {
+        if (noFollow)
+          return yield* Effect.fail(new UsageError("run --no-follow is not available on fleet boards yet"))
+        return yield* Effect.flatMap(fleetActions(), (f) => f.fleetRun(fleet, code))
+      }
       if (noFollow) {
         const { startDetached } = yield* Effect.promise(() => import("./cli/RunDetached.js"))
         yield* onBoard(device, Effect.flatMap(sendable(code), startDetached))
@@ -141,6 +151,8 @@ const run = Command.make(
 const info = Command.make("info", {}, () =>
   Effect.gen(function* () {
     const { device, json } = yield* root
+    const fleet = fleetDeviceOf(device)
+    if (fleet !== undefined) return yield* Effect.flatMap(fleetActions(), (f) => f.fleetInfo(fleet, json))
     const { checkHealth } = yield* Effect.promise(() => import("@belay/extensions"))
     const report = yield* onBoard(
       device,

@@ -114,11 +114,56 @@ const BoardCallErrors = Schema.Union([
   FleetCallRepeatedError,
 ])
 
-/** Fields every call carries: its id (the journal's key) and, optionally, a bound on the board's work. */
+/**
+ * Fields every call carries: its id (the journal's key), optionally a bound on the board's work,
+ * and the token of the caller's reservation (a reserved board admits calls with its token only).
+ */
 const callFields = {
   callId: Schema.String,
   timeoutMs: Schema.optional(Schema.Number),
+  reservation: Schema.optional(Schema.String),
 }
+
+/**
+ * The board file operations a client may ask for by name (`Files`): those of
+ * `@belay/filesystem`'s `BoardFileSystem` that act on the board alone (not `sync` or `download`,
+ * which read or write host folders).
+ *
+ * @example
+ * FLEET_FILE_OPERATIONS.includes("readBytes") // true
+ * @since 0.1.0
+ */
+export const FLEET_FILE_OPERATIONS = [
+  "info",
+  "workingDirectory",
+  "list",
+  "stat",
+  "exists",
+  "readBytes",
+  "readText",
+  "write",
+  "append",
+  "mkdir",
+  "remove",
+  "removeDirectory",
+  "touch",
+  "rename",
+  "hash",
+  "hashMany",
+  "sameContent",
+  "diskUsage",
+  "cleanTemporaryFiles",
+  "removeStaleTemporaryFiles",
+] as const
+
+/**
+ * One of `FLEET_FILE_OPERATIONS`.
+ *
+ * @example
+ * const op: FleetFileOperation = "list"
+ * @since 0.1.0
+ */
+export type FleetFileOperation = (typeof FLEET_FILE_OPERATIONS)[number]
 
 /**
  * What `info` answers: the firmware the board runs, and how the runner sees it.
@@ -162,6 +207,13 @@ export const BoardEntity = Entity.make("Board", [
     success: Schema.String,
     error: BoardCallErrors,
   }),
+  Rpc.make("ExecStream", {
+    payload: { ...callFields, code: Schema.String },
+    /** The board's output as it comes, in pieces. */
+    success: Schema.String,
+    error: BoardCallErrors,
+    stream: true,
+  }),
   Rpc.make("Eval", {
     payload: { ...callFields, expression: Schema.String },
     success: Schema.String,
@@ -192,6 +244,17 @@ export const BoardEntity = Entity.make("Board", [
   Rpc.make("ListDir", {
     payload: { ...callFields, path: Schema.String },
     success: Schema.Array(Schema.String),
+    error: BoardCallErrors,
+  }),
+  Rpc.make("Files", {
+    payload: {
+      ...callFields,
+      operation: Schema.Literals(FLEET_FILE_OPERATIONS),
+      /** The operation's arguments, as JSON (bytes as `{"$bytes": "<base64>"}`). */
+      args: Schema.String,
+    },
+    /** Its result, as JSON (bytes likewise). */
+    success: Schema.String,
     error: BoardCallErrors,
   }),
   Rpc.make("Info", {

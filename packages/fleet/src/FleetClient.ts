@@ -14,11 +14,12 @@
  *   if not, it began on the board and its outcome is unknown. `callStarted` says which.
  */
 import { randomUUID } from "node:crypto"
+import os from "node:os"
 import type { PythonSource } from "@belay/executors"
 import { type PythonValue, parsePythonLiteral, toPythonLiteral } from "@belay/transport"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
-import { Context, Duration, Effect, Layer, Option, Result } from "effect"
+import { Context, Duration, Effect, Layer, Option, Result, Schedule, type Scope, Stream } from "effect"
 import { ShardingConfig, SocketRunner, SqlMessageStorage, SqlRunnerStorage } from "effect/cluster"
 import { RpcSerialization } from "effect/rpc"
 import { SqlClient } from "effect/sql"
@@ -26,14 +27,29 @@ import { BoardEntity, type BoardInfo, FLEET_SHARDS_PER_GROUP, parseBoardId } fro
 import {
   FleetBoardCallError,
   FleetBoardGoneError,
-  type FleetBoardIdError,
+  FleetBoardIdError,
   type FleetBoardReservedError,
   type FleetCallRepeatedError,
   FleetDatabaseError,
   FleetRunnerUnreachableError,
 } from "./errors.js"
 import { fleetDatabaseLayer, redactUrl } from "./FleetDatabase.js"
-import { mapLayerError, messageOf } from "./internal.js"
+import { type FleetFileSystem, makeFleetFileSystem } from "./FleetFiles.js"
+import {
+  dropBoardReservation,
+  dropReservation,
+  type FleetBoardReservation,
+  type FleetReservationInfo,
+  type FleetReserveOptions,
+  isSelector,
+  millisOf,
+  renewLease,
+  reservationColumns,
+  reservationJoin,
+  reservationOf,
+  takeReservation,
+} from "./FleetReservations.js"
+import { encodeJson, mapLayerError, messageOf } from "./internal.js"
 
 /**
  * Every way a fleet call can fail.
@@ -89,6 +105,11 @@ export interface FleetBoard {
   readonly id: string
   /** Run code; its stdout. */
   readonly exec: (code: string, options?: FleetCallOptions) => Effect.Effect<string, FleetCallError>
+  /**
+   * Run code; its output as it comes (a long program's prints arrive while it runs). Without a
+   * `timeout`, the board's work is not bounded (the runner's watch still is).
+   */
+  readonly execStream: (code: string, options?: FleetCallOptions) => Stream.Stream<string, FleetCallError>
   /** Evaluate an expression; its value (the board's `repr`, decoded as a Python literal). */
   readonly eval: (
     expression: string,
@@ -114,6 +135,24 @@ export interface FleetBoard {
     options?: FleetCallOptions,
   ) => Effect.Effect<ReadonlyArray<string>, FleetCallError>
   readonly info: Effect.Effect<BoardInfo, FleetCallError>
+  /** The board's files, as `@belay/filesystem` offers them (verified, atomic writes), one call per operation. */
+  readonly files: FleetFileSystem<FleetCallError>
+}
+
+/**
+ * A reservation its holder holds (`fleet.reserve`): board handles whose calls carry its token,
+ * and its release. It lapses by itself when its holder's process dies (its heartbeats stop).
+ *
+ * @example
+ * const held = yield* fleet.reserve(["shelf1/*"], { for: "10 minutes" })
+ * yield* held.board(held.boards[0]!).exec("print('mine')")
+ * @since 0.1.0
+ */
+export interface FleetReservation extends FleetReservationInfo {
+  /** A handle on a board whose calls carry this reservation's token. */
+  readonly board: (id: string) => FleetBoard
+  /** End it now (it ends with its scope anyway). */
+  readonly release: Effect.Effect<void, FleetDatabaseError>
 }
 
 /**
@@ -136,6 +175,8 @@ export interface FleetBoardEntry {
   readonly lastSeenSeconds: number
   /** The runner heartbeated within `staleAfter` and did not stop. */
   readonly alive: boolean
+  /** Its reservation, while one holds it. */
+  readonly reservation: FleetBoardReservation | undefined
 }
 
 /**
@@ -152,8 +193,37 @@ export interface FleetBoardEntry {
 export class FleetClient extends Context.Service<
   FleetClient,
   {
-    readonly board: (id: string) => FleetBoard
+    /** A board's handle; `reservation` is the token its calls carry (default: the client's). */
+    readonly board: (id: string, options?: { readonly reservation?: string | undefined }) => FleetBoard
     readonly boards: Effect.Effect<ReadonlyArray<FleetBoardEntry>, FleetDatabaseError>
+    /**
+     * Reserve one board per target (an id, or a selector such as `shelf1/*`: a free board it
+     * matches), all or none; held while the scope is open (heartbeats keep it; it lapses a lease
+     * after they stop), released when it closes.
+     */
+    readonly reserve: (
+      targets: ReadonlyArray<string>,
+      options: FleetReserveOptions,
+    ) => Effect.Effect<
+      FleetReservation,
+      FleetBoardReservedError | FleetBoardGoneError | FleetBoardIdError | FleetDatabaseError,
+      Scope.Scope
+    >
+    /**
+     * Reserve boards without heartbeats: held until released (`release(token)`) or until its
+     * expiry, whatever becomes of this process. For a holder that spans processes (the CLI).
+     */
+    readonly reserveDetached: (
+      targets: ReadonlyArray<string>,
+      options: FleetReserveOptions,
+    ) => Effect.Effect<
+      FleetReservationInfo,
+      FleetBoardReservedError | FleetBoardGoneError | FleetBoardIdError | FleetDatabaseError
+    >
+    /** End the reservation with this token; the boards it held (none: it had ended already). */
+    readonly release: (token: string) => Effect.Effect<ReadonlyArray<string>, FleetDatabaseError>
+    /** End whoever's reservation holds this board; the holder it had, if any. */
+    readonly releaseBoard: (id: string) => Effect.Effect<string | undefined, FleetDatabaseError>
   }
 >()("@belay/fleet/FleetClient") {
   /** A client on the fleet at `databaseUrl`. */
@@ -183,6 +253,13 @@ export interface FleetClientOptions {
   readonly staleAfter?: Duration.Input
   /** How long a call waits when it gives no `timeout`. Default 60 seconds. */
   readonly callTimeout?: Duration.Input
+  /** The reservation token every call carries unless its board handle says otherwise (`BELAY_FLEET_RESERVATION`). */
+  readonly reservation?: string | undefined
+  /**
+   * How long a board's registry row is used before it is read again: calls within it skip the
+   * lookup. Default 1 second; a call's watch reads it afresh anyway.
+   */
+  readonly registryCache?: Duration.Input
 }
 
 /**
@@ -238,9 +315,10 @@ const makeClient = (options: FleetClientOptions) =>
       Duration.fromInputUnsafe(options.staleAfter ?? Duration.seconds(5)),
     )
     const callTimeout = Duration.fromInputUnsafe(options.callTimeout ?? Duration.seconds(60))
+    const cacheMs = millisOf(options.registryCache ?? Duration.seconds(1))
     const dbError = (e: unknown) => new FleetDatabaseError({ url, reason: messageOf(e), cause: e })
 
-    const lookup = (boardId: string) =>
+    const fetchRow = (boardId: string) =>
       sql<RegistryRow>`
         SELECT board_id, runner, board, connection, runner_address, runner_run, status, firmware,
           extract(epoch FROM now() - last_seen)::float8 AS age
@@ -248,6 +326,27 @@ const makeClient = (options: FleetClientOptions) =>
         Effect.map((rows) => rows[0]),
         Effect.mapError(dbError),
       )
+
+    /**
+     * Registry rows read in the last `cacheMs`, by board id: a run of calls to a board reads the
+     * registry once a second, not once a call. A row's age grows with the time it was kept, so a
+     * runner's silence is judged as if it were read now (up to `cacheMs` late). Dropped when a
+     * call finds its runner unreachable.
+     */
+    const cache = new Map<string, { readonly row: RegistryRow | undefined; readonly at: number }>()
+    const lookup = (boardId: string) =>
+      Effect.suspend(() => {
+        const kept = cache.get(boardId)
+        const now = performance.now()
+        if (kept !== undefined && now - kept.at < cacheMs)
+          return Effect.succeed(
+            kept.row === undefined ? undefined : { ...kept.row, age: kept.row.age + (now - kept.at) / 1000 },
+          )
+        return Effect.tap(fetchRow(boardId), (row) =>
+          Effect.sync(() => cache.set(boardId, { row, at: performance.now() })),
+        )
+      })
+    const forget = (boardId: string) => Effect.sync(() => cache.delete(boardId))
 
     /** Why the runner of `row` cannot take a call now, if it cannot. */
     const unreachable = (row: RegistryRow): string | undefined =>
@@ -266,81 +365,161 @@ const makeClient = (options: FleetClientOptions) =>
         Effect.mapError(dbError),
       )
 
-    /** Fails with `Lost` once the board's runner is no longer the live run `run`. */
-    const watch = (boardId: string, run: string) =>
-      Effect.sleep(WATCH_EVERY).pipe(
-        Effect.andThen(lookup(boardId)),
-        Effect.flatMap((row) => {
-          if (row === undefined) return Effect.fail(new Lost("the board left the registry"))
-          if (row.runner_run !== run) return Effect.fail(new Lost(`runner ${row.runner} restarted`))
+    /** The run of the runner that admitted the call, if one has. */
+    const admittedBy = (callId: string) =>
+      sql<{
+        runner_run: string | null
+      }>`SELECT runner_run FROM belay_fleet_calls WHERE call_id = ${callId}`.pipe(
+        Effect.map((rows) => rows[0]?.runner_run ?? undefined),
+        Effect.mapError(dbError),
+      )
+
+    /**
+     * Fails with `Lost` once the board's runner is no longer the live run `run`. A new run that
+     * admitted the call itself (the registry row the call started from was a second old, and the
+     * runner had restarted just before) becomes the run watched.
+     */
+    const watch = (boardId: string, callId: string, startRun: string) =>
+      Effect.gen(function* () {
+        let run = startRun
+        while (true) {
+          yield* Effect.sleep(WATCH_EVERY)
+          const row = yield* fetchRow(boardId)
+          if (row === undefined) return yield* Effect.fail(new Lost("the board left the registry"))
+          if (row.runner_run !== run) {
+            if ((yield* admittedBy(callId)) !== row.runner_run)
+              return yield* Effect.fail(new Lost(`runner ${row.runner} restarted`))
+            run = row.runner_run
+          }
           const why = unreachable(row)
-          return why === undefined ? Effect.void : Effect.fail(new Lost(why))
-        }),
-        Effect.catchTag("FleetDatabaseError", () => Effect.void),
-        Effect.forever,
+          if (why !== undefined) return yield* Effect.fail(new Lost(why))
+        }
+      }).pipe(
+        // A database that does not answer is no news about the runner: watch on.
+        Effect.catchTag("FleetDatabaseError", () => Effect.never),
       )
 
     type Client = ReturnType<typeof makeBoardClient>
+    /** The entity's client of each board, made once. */
+    const entityClients = new Map<string, Client>()
+    const entityClient = (boardId: string): Client => {
+      let made = entityClients.get(boardId)
+      if (made === undefined) {
+        made = makeBoardClient(boardId)
+        entityClients.set(boardId, made)
+      }
+      return made
+    }
+    type Sent = { readonly callId: string; readonly timeoutMs?: number; readonly reservation?: string }
 
-    const invoke = <A, E>(
-      boardId: string,
-      options: FleetCallOptions | undefined,
-      send: (client: Client, callId: string, timeoutMs: number | undefined) => Effect.Effect<A, E>,
-    ): Effect.Effect<A, FleetCallError> =>
+    /** A board call's checks before it is sent: the id, the registry, the runner's liveness. */
+    const prepare = (boardId: string) =>
       Effect.gen(function* () {
         const id = yield* Effect.fromResult(parseBoardId(boardId))
         const row = yield* lookup(boardId)
-        if (row === undefined)
+        if (row === undefined) {
+          yield* forget(boardId)
           return yield* new FleetBoardGoneError({ boardId, reason: "no runner has registered it" })
+        }
         if (row.status.startsWith("failed"))
           return yield* new FleetBoardGoneError({ boardId, reason: row.status })
         const why = unreachable(row)
-        if (why !== undefined)
+        if (why !== undefined) {
+          yield* forget(boardId)
           return yield* new FleetRunnerUnreachableError({
             boardId,
             runner: id.runner,
             reason: why,
             callStarted: false,
           })
-        const callId = randomUUID()
-        const work = options?.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout)
-        const bound = work === undefined ? callTimeout : Duration.sum(work, CALL_MARGIN)
-        const timeoutMs = work === undefined ? undefined : Duration.toMillis(work)
-        const answer = send(makeBoardClient(boardId), callId, timeoutMs).pipe(
-          Effect.mapError((e): FleetCallError | Lost => {
-            const tag = (e as { _tag?: unknown })._tag
-            if (
-              tag === "FleetBoardCallError" ||
-              tag === "FleetBoardGoneError" ||
-              tag === "FleetBoardReservedError" ||
-              tag === "FleetCallRepeatedError"
-            )
-              return e as FleetCallError
-            return new Lost(`the cluster could not deliver the call (${String(tag)}: ${messageOf(e)})`)
-          }),
-        )
-        return yield* Effect.raceFirst(answer, watch(boardId, row.runner_run)).pipe(
+        }
+        return { id, row }
+      })
+
+    /** The cluster's failures to deliver, as `Lost`; the board's own answers as they are. */
+    const deliveryError = (e: unknown): FleetCallError | Lost => {
+      const tag = (e as { _tag?: unknown })._tag
+      if (
+        tag === "FleetBoardCallError" ||
+        tag === "FleetBoardGoneError" ||
+        tag === "FleetBoardReservedError" ||
+        tag === "FleetCallRepeatedError"
+      )
+        return e as FleetCallError
+      return new Lost(`the cluster could not deliver the call (${String(tag)}: ${messageOf(e)})`)
+    }
+
+    /** `Lost` settled into `FleetRunnerUnreachableError` (and the registry row forgotten). */
+    const settled = (boardId: string, runner: string, callId: string) => (lost: Lost) =>
+      Effect.andThen(
+        forget(boardId),
+        Effect.flatMap(
+          settle(callId, boardId),
+          (callStarted) =>
+            new FleetRunnerUnreachableError({ boardId, runner, reason: lost.reason, callStarted }),
+        ),
+      )
+
+    const fields = (callOptions: FleetCallOptions | undefined, reservation: string | undefined) => {
+      const callId = randomUUID()
+      const work =
+        callOptions?.timeout === undefined ? undefined : Duration.fromInputUnsafe(callOptions.timeout)
+      const timeoutMs = work === undefined ? undefined : Duration.toMillis(work)
+      const sent: Sent = {
+        callId,
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        ...(reservation === undefined ? {} : { reservation }),
+      }
+      return { sent, bound: work === undefined ? callTimeout : Duration.sum(work, CALL_MARGIN) }
+    }
+
+    const invoke = <A, E>(
+      boardId: string,
+      reservation: string | undefined,
+      callOptions: FleetCallOptions | undefined,
+      send: (client: Client, fields: Sent) => Effect.Effect<A, E>,
+    ): Effect.Effect<A, FleetCallError> =>
+      Effect.gen(function* () {
+        const { id, row } = yield* prepare(boardId)
+        const { sent, bound } = fields(callOptions, reservation)
+        const answer = send(entityClient(boardId), sent).pipe(Effect.mapError(deliveryError))
+        return yield* Effect.raceFirst(answer, watch(boardId, sent.callId, row.runner_run)).pipe(
           Effect.timeoutOrElse({
             duration: bound,
             orElse: () => Effect.fail(new Lost(`no answer within ${Duration.format(bound)}`)),
           }),
-          Effect.catchIf(
-            (e): e is Lost => e instanceof Lost,
-            (lost) =>
-              Effect.flatMap(
-                settle(callId, boardId),
-                (callStarted) =>
-                  new FleetRunnerUnreachableError({
-                    boardId,
-                    runner: id.runner,
-                    reason: lost.reason,
-                    callStarted,
-                  }),
-              ),
-          ),
-          Effect.onInterrupt(() => Effect.ignore(settle(callId, boardId))),
+          Effect.catchIf((e): e is Lost => e instanceof Lost, settled(boardId, id.runner, sent.callId)),
+          Effect.onInterrupt(() => Effect.ignore(settle(sent.callId, boardId))),
         )
       })
+
+    /** A streaming call: its pieces as they come, under the same watch and bound as any call. */
+    const invokeStream = (
+      boardId: string,
+      reservation: string | undefined,
+      callOptions: FleetCallOptions | undefined,
+      send: (client: Client, fields: Sent) => Stream.Stream<string, unknown>,
+    ): Stream.Stream<string, FleetCallError> =>
+      Stream.unwrap(
+        Effect.map(prepare(boardId), ({ id, row }) => {
+          const { sent } = fields(callOptions, reservation)
+          const lostToError = settled(boardId, id.runner, sent.callId)
+          // No overall bound: a program may print for as long as it runs; the watch bounds a runner's silence.
+          return send(entityClient(boardId), sent).pipe(
+            Stream.mapError(deliveryError),
+            Stream.interruptWhen(watch(boardId, sent.callId, row.runner_run)),
+            Stream.catchIf(
+              (e): e is Lost => e instanceof Lost,
+              (lost) => Stream.fromEffect(lostToError(lost)),
+            ),
+            Stream.onExit((exit) =>
+              exit._tag === "Failure" && exit.cause.reasons.some((r) => r._tag === "Interrupt")
+                ? Effect.ignore(settle(sent.callId, boardId))
+                : Effect.void,
+            ),
+          )
+        }),
+      )
 
     const decode = (boardId: string) => (text: string) => {
       const value = parsePythonLiteral(text)
@@ -355,20 +534,18 @@ const makeClient = (options: FleetClientOptions) =>
           )
     }
 
-    const board = (boardId: string): FleetBoard => {
-      const evalRepr = (expression: string, options?: FleetCallOptions) =>
-        invoke(boardId, options, (c, callId, timeoutMs) =>
-          c.Eval({ callId, expression, ...(timeoutMs === undefined ? {} : { timeoutMs }) }),
-        )
+    const board = (boardId: string, handle?: { readonly reservation?: string | undefined }): FleetBoard => {
+      const token = handle?.reservation ?? options.reservation
+      const evalRepr = (expression: string, callOptions?: FleetCallOptions) =>
+        invoke(boardId, token, callOptions, (c, f) => c.Eval({ ...f, expression }))
       return {
         id: boardId,
-        exec: (code, options) =>
-          invoke(boardId, options, (c, callId, timeoutMs) =>
-            c.Exec({ callId, code, ...(timeoutMs === undefined ? {} : { timeoutMs }) }),
-          ),
+        exec: (code, callOptions) => invoke(boardId, token, callOptions, (c, f) => c.Exec({ ...f, code })),
+        execStream: (code, callOptions) =>
+          invokeStream(boardId, token, callOptions, (c, f) => c.ExecStream({ ...f, code })),
         evalRepr,
-        eval: (expression, options) => Effect.flatMap(evalRepr(expression, options), decode(boardId)),
-        call: (task, args, options) =>
+        eval: (expression, callOptions) => Effect.flatMap(evalRepr(expression, callOptions), decode(boardId)),
+        call: (task, args, callOptions) =>
           Effect.gen(function* () {
             const encoded = yield* Effect.try({
               try: () => toPythonLiteral([...args]),
@@ -376,42 +553,36 @@ const makeClient = (options: FleetClientOptions) =>
                 new FleetBoardCallError({ boardId, errorTag: "ArgumentEncodeError", reason: messageOf(e) }),
             })
             const source = typeof task.source === "string" ? task.source : task.source.text
-            const text = yield* invoke(boardId, options, (c, callId, timeoutMs) =>
-              c.Call({
-                callId,
-                source,
-                name: task.name,
-                args: encoded,
-                ...(timeoutMs === undefined ? {} : { timeoutMs }),
-              }),
+            const text = yield* invoke(boardId, token, callOptions, (c, f) =>
+              c.Call({ ...f, source, name: task.name, args: encoded }),
             )
             return yield* decode(boardId)(text)
           }),
-        readFile: (path, options) =>
-          invoke(boardId, options, (c, callId, timeoutMs) =>
-            c.ReadFile({ callId, path, ...(timeoutMs === undefined ? {} : { timeoutMs }) }),
-          ),
-        writeFile: (path, data, options) =>
-          invoke(boardId, options, (c, callId, timeoutMs) =>
+        readFile: (path, callOptions) =>
+          invoke(boardId, token, callOptions, (c, f) => c.ReadFile({ ...f, path })),
+        writeFile: (path, data, callOptions) =>
+          invoke(boardId, token, callOptions, (c, f) =>
             c.WriteFile({
-              callId,
+              ...f,
               path,
               data: typeof data === "string" ? new TextEncoder().encode(data) : data,
-              ...(timeoutMs === undefined ? {} : { timeoutMs }),
             }),
           ),
-        listDir: (path, options) =>
-          invoke(boardId, options, (c, callId, timeoutMs) =>
-            c.ListDir({ callId, path, ...(timeoutMs === undefined ? {} : { timeoutMs }) }),
+        listDir: (path, callOptions) =>
+          invoke(boardId, token, callOptions, (c, f) => c.ListDir({ ...f, path })),
+        info: invoke(boardId, token, undefined, (c, f) => c.Info(f)),
+        files: makeFleetFileSystem((operation, args) =>
+          Effect.suspend(() =>
+            invoke(boardId, token, undefined, (c, f) => c.Files({ ...f, operation, args: encodeJson(args) })),
           ),
-        info: invoke(boardId, undefined, (c, callId) => c.Info({ callId })),
+        ),
       }
     }
 
-    const boards = sql<RegistryRow>`
-      SELECT board_id, runner, board, connection, runner_address, runner_run, status, firmware,
-        extract(epoch FROM now() - last_seen)::float8 AS age
-      FROM belay_fleet_boards ORDER BY board_id`.pipe(
+    const boards = sql<RegistryRow & ReservationColumns>`
+      SELECT b.board_id, b.runner, b.board, b.connection, b.runner_address, b.runner_run, b.status, b.firmware,
+        extract(epoch FROM now() - b.last_seen)::float8 AS age, ${sql.literal(reservationColumns)}
+      FROM belay_fleet_boards b ${sql.literal(reservationJoin)} ORDER BY b.board_id`.pipe(
       Effect.map((rows) =>
         rows.map(
           (row): FleetBoardEntry => ({
@@ -424,11 +595,96 @@ const makeClient = (options: FleetClientOptions) =>
             firmware: row.firmware,
             lastSeenSeconds: row.age,
             alive: unreachable(row) === undefined,
+            reservation: reservationOf(row),
           }),
         ),
       ),
       Effect.mapError(dbError),
     )
 
-    return FleetClient.of({ board, boards })
+    const defaultHolder = () => {
+      let user = "someone"
+      try {
+        user = os.userInfo().username
+      } catch {
+        // No user name (a container without a passwd entry): "someone".
+      }
+      return `${user}@${os.hostname()} pid ${process.pid}`
+    }
+
+    const take = (
+      targets: ReadonlyArray<string>,
+      reserveOptions: FleetReserveOptions,
+      leaseMs: number | undefined,
+    ) =>
+      Effect.gen(function* () {
+        if (targets.length === 0)
+          return yield* new FleetBoardIdError({ id: "", reason: "name at least one board or selector" })
+        for (const target of targets) if (!isSelector(target)) yield* Effect.fromResult(parseBoardId(target))
+        const token = randomUUID()
+        const holder = reserveOptions.holder ?? defaultHolder()
+        const note = reserveOptions.note ?? ""
+        const forMs = millisOf(reserveOptions.for)
+        const taken = yield* takeReservation(sql, {
+          targets,
+          token,
+          holder,
+          note,
+          forMs,
+          leaseMs,
+          staleSeconds,
+        }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(dbError(e))))
+        return {
+          token,
+          holder,
+          note,
+          boards: taken.boards,
+          expiresAt: taken.expiresAt,
+          heartbeat: leaseMs !== undefined,
+        } satisfies FleetReservationInfo
+      })
+
+    const release = (token: string) => dropReservation(sql, token).pipe(Effect.mapError(dbError))
+
+    const reserve = (targets: ReadonlyArray<string>, reserveOptions: FleetReserveOptions) =>
+      Effect.gen(function* () {
+        const leaseMs = millisOf(reserveOptions.lease ?? Duration.seconds(10))
+        const info = yield* Effect.acquireRelease(take(targets, reserveOptions, leaseMs), (held) =>
+          Effect.ignore(release(held.token)),
+        )
+        // Heartbeats: five per lease, so a late one or two do not let it lapse.
+        yield* renewLease(sql, info.token, leaseMs).pipe(
+          Effect.tap((still) =>
+            still.length < info.boards.length
+              ? Effect.logWarning(
+                  `fleet: reservation of ${info.boards.join(", ")} ended (expired or released)`,
+                )
+              : Effect.void,
+          ),
+          Effect.catch((e) => Effect.logWarning(`fleet: reservation heartbeat failed: ${messageOf(e)}`)),
+          Effect.repeat(Schedule.spaced(Duration.millis(leaseMs / 5))),
+          Effect.forkScoped,
+        )
+        return {
+          ...info,
+          board: (id: string) => board(id, { reservation: info.token }),
+          release: Effect.asVoid(release(info.token)),
+        } satisfies FleetReservation
+      })
+
+    return FleetClient.of({
+      board,
+      boards,
+      reserve,
+      reserveDetached: (targets, reserveOptions) => take(targets, reserveOptions, undefined),
+      release,
+      releaseBoard: (id) => dropBoardReservation(sql, id).pipe(Effect.mapError(dbError)),
+    })
   })
+
+interface ReservationColumns {
+  readonly r_holder: string | null
+  readonly r_note: string | null
+  readonly r_expires_ms: number | null
+  readonly r_lease_s: number | null
+}

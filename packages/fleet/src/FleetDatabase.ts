@@ -9,6 +9,8 @@
  * - `belay_fleet_calls`: the call journal. A call's id is its primary key: the runner inserts
  *   `started` before it runs a call, a client that gives up inserts `abandoned`; whichever insert
  *   comes first wins, so a call either runs once or never, and its caller knows which.
+ * - `belay_fleet_reservations`: a board's reservation, if any: its holder, token, note, expiry,
+ *   and for a holder that heartbeats, `lease_until` (a reservation lapses when either passes).
  */
 import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Layer, Redacted, Schedule } from "effect"
@@ -58,6 +60,16 @@ const FLEET_TABLES = [
   runner_run text,
   at timestamptz NOT NULL DEFAULT now()
 )`,
+  `CREATE TABLE IF NOT EXISTS belay_fleet_reservations (
+  board_id text PRIMARY KEY,
+  token text NOT NULL,
+  holder text NOT NULL,
+  note text NOT NULL DEFAULT '',
+  expires_at timestamptz NOT NULL,
+  lease_until timestamptz,
+  at timestamptz NOT NULL DEFAULT now()
+)`,
+  `CREATE INDEX IF NOT EXISTS belay_fleet_reservations_token ON belay_fleet_reservations (token)`,
 ]
 
 /**

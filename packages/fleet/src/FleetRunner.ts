@@ -17,10 +17,23 @@ import {
   parseConnectionString,
   protocolDefaultsFor,
 } from "@belay/extensions"
+import { boardFileSystem } from "@belay/filesystem"
 import { makeDeviceCommunication, parsePythonLiteral, toPythonLiteral } from "@belay/transport"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
-import { Context, Duration, Effect, Layer, Option, Result, Schedule, Schema, type Scope } from "effect"
+import {
+  Context,
+  Duration,
+  Effect,
+  Layer,
+  Option,
+  Queue,
+  Result,
+  Schedule,
+  Schema,
+  type Scope,
+  Stream,
+} from "effect"
 import {
   Entity,
   RunnerAddress,
@@ -44,12 +57,22 @@ import {
   FleetBoardCallError,
   FleetBoardGoneError,
   FleetBoardIdError,
+  FleetBoardReservedError,
   FleetCallRepeatedError,
   FleetDatabaseError,
   FleetRunnerStartError,
 } from "./errors.js"
 import { fleetDatabaseLayer, redactUrl } from "./FleetDatabase.js"
-import { failLayer, mapLayerError, messageOf, tagOf } from "./internal.js"
+import { admitCall } from "./FleetReservations.js"
+import {
+  decodeJson,
+  encodeJson,
+  errorDetail,
+  failLayer,
+  mapLayerError,
+  messageOf,
+  tagOf,
+} from "./internal.js"
 
 /**
  * One board a runner serves: its name in the fleet (the id is `<runner>/<name>`) and the
@@ -98,6 +121,9 @@ interface ServedBoard {
   readonly failure: string | undefined
 }
 
+/** How often finished calls are recorded in the journal (in one UPDATE). */
+const FINISHED_EVERY = Duration.millis(100)
+
 /** The board side of the file RPCs: plain functions, deployed once per session like any task. */
 const FILE_SOURCE = `
 def _belay_fleet_read(p):
@@ -143,9 +169,11 @@ const toCallError = (boardId: string) => (error: unknown) => {
   if (
     error instanceof FleetBoardCallError ||
     error instanceof FleetBoardGoneError ||
+    error instanceof FleetBoardReservedError ||
     error instanceof FleetCallRepeatedError
   )
     return error
+  const detail = errorDetail(error)
   const python = error as { exceptionType?: unknown; traceback?: unknown }
   return new FleetBoardCallError({
     boardId,
@@ -153,6 +181,7 @@ const toCallError = (boardId: string) => (error: unknown) => {
     reason: messageOf(error),
     ...(typeof python.exceptionType === "string" ? { exceptionType: python.exceptionType } : {}),
     ...(typeof python.traceback === "string" ? { traceback: python.traceback } : {}),
+    ...(detail === undefined ? {} : { detail }),
   })
 }
 
@@ -296,6 +325,21 @@ export const makeFleetRunner = (
             runner_run = EXCLUDED.runner_run, status = EXCLUDED.status, firmware = EXCLUDED.firmware,
             last_seen = now()`
       }
+      // Calls finished, recorded in batches: one UPDATE at most every 100 ms, for every call that
+      // ended meanwhile (a call's answer never waits for it; a repeat is refused while it reads `started` too).
+      const finished = yield* Queue.unbounded<string>()
+      yield* Queue.takeAll(finished).pipe(
+        Effect.flatMap(
+          (ids) =>
+            sql`UPDATE belay_fleet_calls SET state = 'finished', at = now() WHERE call_id IN ${sql.in(ids)}`,
+        ),
+        Effect.catch((e) =>
+          Effect.logWarning(`fleet runner: recording finished calls failed: ${messageOf(e)}`),
+        ),
+        Effect.andThen(Effect.sleep(FINISHED_EVERY)),
+        Effect.forever,
+        Effect.forkScoped,
+      )
       // Journal rows older than a day are of no use to anyone.
       yield* sql`DELETE FROM belay_fleet_calls WHERE at < now() - interval '1 day'`
       yield* sql`UPDATE belay_fleet_boards SET last_seen = now() WHERE runner = ${options.name} AND runner_run = ${run}`.pipe(
@@ -310,27 +354,24 @@ export const makeFleetRunner = (
         ),
       )
       yield* Effect.logInfo(`fleet runner ${options.name}: ${opened.length} board(s) at ${runnerAddress}`)
-      return { boards, runner: options.name, run }
+      return { boards, runner: options.name, run, finished }
     }),
   )
 
   const entities = BoardEntity.toLayer(
     Effect.gen(function* () {
       const address = yield* Entity.CurrentAddress
-      const { boards, runner, run } = yield* ServedBoards
+      const { boards, runner, run, finished } = yield* ServedBoards
       const sql = yield* SqlClient.SqlClient
       const boardId = String(address.entityId)
       const board = boards.get(boardId)
       const toError = toCallError(boardId)
 
       /**
-       * The journal's guard: record the call as started, or learn that it was seen before (then
-       * refuse it); run it in a session of the board's manager; record it finished.
+       * The board's manager, after the call's admission: the board's reservation allows it and the
+       * journal records it as started (one statement), or it is refused (reserved, or seen before).
        */
-      const guarded = <A>(
-        callId: string,
-        operation: (session: DeviceSession) => Effect.Effect<A, unknown>,
-      ): Effect.Effect<A, FleetBoardCallError | FleetBoardGoneError | FleetCallRepeatedError> =>
+      const admitted = (call: { readonly callId: string; readonly reservation?: string | undefined }) =>
         Effect.gen(function* () {
           if (board === undefined)
             return yield* new FleetBoardGoneError({
@@ -339,27 +380,27 @@ export const makeFleetRunner = (
             })
           if (board.manager === undefined)
             return yield* new FleetBoardGoneError({ boardId, reason: board.failure ?? "it did not open" })
-          const inserted = yield* sql<{ call_id: string }>`
-            INSERT INTO belay_fleet_calls (call_id, board_id, state, runner_run)
-            VALUES (${callId}, ${boardId}, 'started', ${run})
-            ON CONFLICT (call_id) DO NOTHING RETURNING call_id`
-          if (inserted.length === 0) {
-            const rows = yield* sql<{
-              state: string
-            }>`SELECT state FROM belay_fleet_calls WHERE call_id = ${callId}`
-            return yield* new FleetCallRepeatedError({ boardId, callId, state: rows[0]?.state ?? "unknown" })
-          }
-          const manager = board.manager
-          return yield* manager.executeInSession(operation, { cleanupFailures: "log" }).pipe(
-            // Recorded without holding up the answer: a repeat is refused as well while it reads `started`.
-            Effect.ensuring(
-              Effect.forkDetach(
-                sql`UPDATE belay_fleet_calls SET state = 'finished', at = now() WHERE call_id = ${callId}`.pipe(
-                  Effect.ignore,
-                ),
-              ),
-            ),
-          )
+          yield* admitCall(sql, { callId: call.callId, boardId, run, reservation: call.reservation })
+          return board.manager
+        })
+
+      /**
+       * The journal's guard around one call: admitted, then run in a session of the board's
+       * manager, then recorded finished (in a batch, without holding up the answer: a repeat is
+       * refused as well while it reads `started`).
+       */
+      const guarded = <A>(
+        call: { readonly callId: string; readonly reservation?: string | undefined },
+        operation: (session: DeviceSession) => Effect.Effect<A, unknown>,
+      ): Effect.Effect<
+        A,
+        FleetBoardCallError | FleetBoardGoneError | FleetBoardReservedError | FleetCallRepeatedError
+      > =>
+        Effect.gen(function* () {
+          const manager = yield* admitted(call)
+          return yield* manager
+            .executeInSession(operation, { cleanupFailures: "log" })
+            .pipe(Effect.ensuring(Queue.offer(finished, call.callId)))
         }).pipe(Effect.mapError(toError))
 
       const execOptions = (timeoutMs: number | undefined) =>
@@ -369,11 +410,25 @@ export const makeFleetRunner = (
 
       return BoardEntity.of({
         Exec: ({ payload }) =>
-          guarded(payload.callId, (s) => s.device.exec(payload.code, execOptions(payload.timeoutMs))),
+          guarded(payload, (s) => s.device.exec(payload.code, execOptions(payload.timeoutMs))),
+        ExecStream: ({ payload }) =>
+          Stream.callback<
+            string,
+            FleetBoardCallError | FleetBoardGoneError | FleetBoardReservedError | FleetCallRepeatedError
+          >((queue) =>
+            guarded(payload, (s) =>
+              Stream.runForEach(
+                s.device.execStream(payload.code, {
+                  timeout: payload.timeoutMs === undefined ? Number.POSITIVE_INFINITY : payload.timeoutMs,
+                }),
+                (piece) => Queue.offer(queue, piece),
+              ),
+            ).pipe(Effect.andThen(Queue.end(queue))),
+          ),
         Eval: ({ payload }) =>
-          guarded(payload.callId, (s) => s.device.eval(payload.expression, execOptions(payload.timeoutMs))),
+          guarded(payload, (s) => s.device.eval(payload.expression, execOptions(payload.timeoutMs))),
         Call: ({ payload }) =>
-          guarded(payload.callId, (s) =>
+          guarded(payload, (s) =>
             Effect.gen(function* () {
               const args = parsePythonLiteral(payload.args)
               if (Result.isFailure(args) || !Array.isArray(args.success))
@@ -397,15 +452,33 @@ export const makeFleetRunner = (
             }),
           ),
         ReadFile: ({ payload }) =>
-          guarded(payload.callId, (s) => readTask.callWith(s, taskOptions(payload.timeoutMs), payload.path)),
+          guarded(payload, (s) => readTask.callWith(s, taskOptions(payload.timeoutMs), payload.path)),
         WriteFile: ({ payload }) =>
-          guarded(payload.callId, (s) =>
+          guarded(payload, (s) =>
             writeTask.callWith(s, taskOptions(payload.timeoutMs), payload.path, payload.data),
           ),
         ListDir: ({ payload }) =>
-          guarded(payload.callId, (s) => listTask.callWith(s, taskOptions(payload.timeoutMs), payload.path)),
+          guarded(payload, (s) => listTask.callWith(s, taskOptions(payload.timeoutMs), payload.path)),
+        Files: ({ payload }) =>
+          guarded(payload, (s) =>
+            Effect.gen(function* () {
+              const args = yield* Effect.try({ try: () => decodeJson(payload.args), catch: (e) => e })
+              if (!Array.isArray(args))
+                return yield* new FleetBoardCallError({
+                  boardId,
+                  errorTag: "ArgumentEncodeError",
+                  reason: "the file operation's arguments are not a JSON array",
+                })
+              const member = (boardFileSystem(s) as unknown as Record<string, unknown>)[payload.operation]
+              const effect = (typeof member === "function" ? member(...args) : member) as Effect.Effect<
+                unknown,
+                unknown
+              >
+              return encodeJson(yield* effect)
+            }),
+          ),
         Info: ({ payload }) =>
-          guarded(payload.callId, (s) =>
+          guarded(payload, (s) =>
             Effect.succeed({
               boardId,
               runner,
@@ -449,5 +522,11 @@ export const makeFleetRunner = (
 /** The runner's boards, for its entities. */
 class ServedBoards extends Context.Service<
   ServedBoards,
-  { readonly boards: ReadonlyMap<string, ServedBoard>; readonly runner: string; readonly run: string }
+  {
+    readonly boards: ReadonlyMap<string, ServedBoard>
+    readonly runner: string
+    readonly run: string
+    /** Ids of calls that ended, for the journal (recorded in batches). */
+    readonly finished: Queue.Queue<string>
+  }
 >()("@belay/fleet/ServedBoards") {}

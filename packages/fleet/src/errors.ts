@@ -20,6 +20,8 @@ export class FleetBoardCallError extends Schema.TaggedError<FleetBoardCallError>
   reason: Schema.String,
   exceptionType: Schema.optional(Schema.String),
   traceback: Schema.optional(Schema.String),
+  /** The original error's own fields as JSON, when they are plain data (a file error's path...). */
+  detail: Schema.optional(Schema.String),
 }) {
   override get message(): string {
     return `board ${this.boardId}: ${this.reason}`
@@ -43,11 +45,12 @@ export class FleetBoardGoneError extends Schema.TaggedError<FleetBoardGoneError>
 }
 
 /**
- * Someone else holds the board's reservation. (Reservations are not enforced yet: the error is
- * part of the API so that callers handle it from the start.)
+ * Someone else holds the board's reservation: the call was refused before it touched the board.
+ * `holder` is who holds it (as they named themselves), `expiresAt` when it ends at the latest
+ * (ISO 8601; it ends sooner when released, or when a heartbeating holder stops heartbeating).
  *
  * @example
- * Effect.catchTag("FleetBoardReservedError", (e) => Console.error(`held by ${e.holder}`))
+ * Effect.catchTag("FleetBoardReservedError", (e) => Console.error(`held by ${e.holder} until ${e.expiresAt}`))
  * @since 0.1.0
  */
 export class FleetBoardReservedError extends Schema.TaggedError<FleetBoardReservedError>()(
@@ -55,10 +58,11 @@ export class FleetBoardReservedError extends Schema.TaggedError<FleetBoardReserv
   {
     boardId: Schema.String,
     holder: Schema.String,
+    expiresAt: Schema.String,
   },
 ) {
   override get message(): string {
-    return `board ${this.boardId} is reserved by ${this.holder}`
+    return `board ${this.boardId} is reserved by ${this.holder} until ${this.expiresAt}`
   }
 }
 

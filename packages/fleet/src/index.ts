@@ -10,7 +10,9 @@ export {
   BoardEntity,
   type BoardId,
   BoardInfo,
+  FLEET_FILE_OPERATIONS,
   FLEET_SHARDS_PER_GROUP,
+  type FleetFileOperation,
   formatBoardId,
   isFleetName,
   parseBoardId,
@@ -35,9 +37,14 @@ export {
   type FleetCallOptions,
   FleetClient,
   type FleetClientOptions,
+  type FleetReservation,
   type FleetTask,
 } from "./FleetClient.js"
 // The database: connection, the fleet's tables.
 export { fleetDatabaseLayer, redactUrl } from "./FleetDatabase.js"
+// A board's files through the fleet.
+export type { FleetFileSystem } from "./FleetFiles.js"
+// Reservations: one holder's exclusive use of boards.
+export type { FleetBoardReservation, FleetReservationInfo, FleetReserveOptions } from "./FleetReservations.js"
 // A runner: one host's boards in the fleet.
 export { type FleetBoardSpec, type FleetRunnerOptions, makeFleetRunner } from "./FleetRunner.js"

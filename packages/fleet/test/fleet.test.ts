@@ -2,7 +2,7 @@
  * The fleet end to end: a real PostgreSQL (scripts/postgres.sh), three runner processes on
  * 127.0.0.1 with two to four virtual boards each, and a client in this process.
  */
-import { Effect, Exit, Layer, type ManagedRuntime, ManagedRuntime as Runtime } from "effect"
+import { Effect, Exit, Layer, type ManagedRuntime, ManagedRuntime as Runtime, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { FleetClient, type FleetTask } from "../src/index.js"
 import { freshDatabase } from "./postgres.js"
@@ -113,6 +113,30 @@ describe("fleet calls across three runners", () => {
       expect(r?.info.runner).toBe(id.split("/")[0])
       expect(r?.info.implementation).toBe("micropython")
     }
+  })
+
+  it("streams a program's output, and reaches the board's files with their own typed errors", async () => {
+    const program = Effect.gen(function* () {
+      const board = (yield* FleetClient).board("rc/b2")
+      const pieces = yield* Stream.runCollect(
+        board.execStream("import time\nfor i in range(3):\n    print('tick', i)\n    time.sleep(0.05)"),
+      )
+      const written = yield* board.files.write("/dir-test.bin", new Uint8Array([0, 1, 254, 255]))
+      const back = yield* board.files.readBytes("/dir-test.bin")
+      const entry = yield* board.files.stat("/dir-test.bin")
+      const missing = yield* Effect.flip(board.files.readText("/no-such-file"))
+      const failing = yield* Effect.flip(
+        Stream.runDrain(board.execStream("print('a')\nraise ValueError('b')")),
+      )
+      return { pieces, written, back, entry, missing, failing }
+    })
+    const r = successOf(await run(program))
+    expect(r.pieces.join("")).toBe("tick 0\ntick 1\ntick 2\n")
+    expect(r.written).toMatchObject({ path: "/dir-test.bin", size: 4 })
+    expect(r.back).toEqual(new Uint8Array([0, 1, 254, 255]))
+    expect(r.entry).toMatchObject({ type: "file", size: 4 })
+    expect(r.missing).toMatchObject({ _tag: "FileNotFoundError", path: "/no-such-file" })
+    expect(r.failing).toMatchObject({ _tag: "FleetBoardCallError", exceptionType: "ValueError" })
   })
 
   it("brings a Python exception back typed, with its type and traceback", async () => {

@@ -4,8 +4,12 @@
  * cleanly, SIGKILL (the tests' crash) does not.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, type LogLevel, References } from "effect"
 import { makeFleetRunner } from "../src/index.js"
+
+/** BELAY_LOG_LEVEL as the CLI reads it: Debug, Info, Error, Trace, else Warn. */
+const logLevel = (level: string | undefined): LogLevel.LogLevel =>
+  level === "Debug" || level === "Info" || level === "Error" || level === "Trace" ? level : "Warn"
 
 const [name, port, databaseUrl, ...boardArgs] = process.argv.slice(2)
 const boards = boardArgs.map((arg) => {
@@ -19,6 +23,10 @@ const program = Effect.gen(function* () {
   )
   process.stdout.write("ready\n")
   return yield* Effect.never
-}).pipe(Effect.scoped)
+}).pipe(
+  Effect.scoped,
+  // As `belay fleet runner` does: quiet below BELAY_LOG_LEVEL (two Info lines per call otherwise).
+  Effect.provideService(References.MinimumLogLevel, logLevel(process.env.BELAY_LOG_LEVEL)),
+)
 
 NodeRuntime.runMain(program)

@@ -14,6 +14,7 @@ import {
 } from "@belay/filesystem"
 import * as Effect from "effect/Effect"
 import { inSession, onBoard } from "./Board.js"
+import { fleetDeviceOf } from "./FleetDevice.js"
 
 /**
  * A command's view of the board's files.
@@ -40,11 +41,19 @@ export interface CommandFiles {
  * @example
  * yield* withFiles("virtual", (files) => Effect.flatMap(files.resolve("main.py"), files.fs.readText))
  */
-export const withFiles = <A, E>(device: string, body: (files: CommandFiles) => Effect.Effect<A, E>) =>
-  onBoard(
+export const withFiles = <A, E>(device: string, body: (files: CommandFiles) => Effect.Effect<A, E>) => {
+  // A fleet board: each file operation goes to its runner (imported only then).
+  const fleet = fleetDeviceOf(device)
+  if (fleet !== undefined)
+    return Effect.flatMap(
+      Effect.promise(() => import("./FleetActions.js")),
+      (f) => f.fleetWithFiles(fleet, body, commandFiles),
+    )
+  return onBoard(
     device,
     inSession((session) => Effect.flatMap(commandFiles(boardFileSystem(session)), body)),
   )
+}
 
 const commandFiles = (fs: BoardFileSystem) =>
   Effect.map(Effect.cached(fs.workingDirectory), (cwd): CommandFiles => {

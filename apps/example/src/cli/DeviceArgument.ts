@@ -22,7 +22,9 @@ export const lastDeviceArgument = (argv: ReadonlyArray<string>): string | undefi
 }
 
 /** Commands that never open the device, whatever it is. */
-const WITHOUT_BOARD = new Set(["ports", "qemu", "virtual"])
+// `fleet`: its runner opens the boards its `--device` names itself, a list included; its other
+// commands reach boards through the fleet.
+const WITHOUT_BOARD = new Set(["ports", "qemu", "virtual", "fleet"])
 
 /** `keep=false` (or 0, no, off) in a connection string's query. */
 const KEEP_OFF = /[?&]keep=(?:false|0|no|off)(?:&|$)/

@@ -102,6 +102,8 @@ const hints: Record<string, string> = {
     "check BELAY_FLEET_DATABASE_URL (or --database-url); `scripts/postgres.sh start` starts a PostgreSQL server and prints its URL",
   FleetRunnerUnreachableError: "`belay fleet ls` shows which runners answer; restart the board's runner",
   FleetBoardGoneError: "`belay fleet ls` lists the boards the runners serve",
+  FleetBoardReservedError:
+    "`belay fleet ls` shows who holds it; its holder's commands carry BELAY_FLEET_RESERVATION=<token>",
   FleetBoardIdError: "`belay fleet ls` lists the board ids (<runner>/<board>)",
   LinkOpenError:
     "is the board plugged in, the path right and the port free (no other terminal open on it)? `belay ports` lists the ports; pick one with --device",

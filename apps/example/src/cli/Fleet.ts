@@ -4,6 +4,7 @@
  * cluster, the PostgreSQL client and the sockets never load on a single board's command.
  */
 import os from "node:os"
+import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
 import * as Effect from "effect/Effect"
@@ -80,7 +81,7 @@ export const fleetCommand = (root: Root) => {
     ),
     Command.withExamples([
       {
-        command: "belay fleet runner --name shelf1 --device virtual,virtual",
+        command: "belay fleet runner --name shelf1 --board b0=virtual --board b1=virtual",
         description: "two virtual boards, shelf1/b0 and shelf1/b1",
       },
       { command: "belay fleet runner --board pico=a0 --board esp=u0", description: "two USB boards" },
@@ -98,18 +99,107 @@ export const fleetCommand = (root: Root) => {
     Command.withExamples([{ command: "belay fleet ls --json", description: "as JSON" }]),
   )
 
+  const reserve = Command.make(
+    "reserve",
+    {
+      targets: Argument.String("board").pipe(
+        Argument.withDescription(
+          "a board id (shelf1/b0), or a selector (shelf1/*, *): the first free board it matches; several take one board each, all or none",
+        ),
+        Argument.variadic({ min: 1 }),
+      ),
+      for: Flag.String("for").pipe(
+        Flag.withDescription("how long at most: 90s, 10m, 2h (it ends sooner when released)"),
+        Flag.withDefault("10m"),
+      ),
+      note: Flag.String("note").pipe(Flag.withDescription("shown by belay fleet ls"), Flag.optional),
+      holder: Flag.String("holder").pipe(
+        Flag.withDescription("who holds it, as others see it (default: user@host pid N)"),
+        Flag.optional,
+      ),
+      hold: Flag.Boolean("hold").pipe(
+        Flag.withDescription(
+          "stay running and heartbeat until stopped (Ctrl-C, SIGTERM), then release; a holder killed outright lets it lapse 10 s after its last heartbeat",
+        ),
+        Flag.withDefault(false),
+      ),
+      run: Flag.String("run").pipe(
+        Flag.withDescription(
+          "hold it (heartbeating) while this shell command runs, with BELAY_FLEET_RESERVATION set for it, then release",
+        ),
+        Flag.optional,
+      ),
+      databaseUrl: databaseUrlFlag,
+    },
+    (flags) =>
+      Effect.gen(function* () {
+        const { json } = yield* root
+        const { reserveFleet } = yield* actions()
+        yield* reserveFleet({
+          targets: flags.targets,
+          for: flags.for,
+          note: some(flags.note),
+          holder: some(flags.holder),
+          hold: flags.hold,
+          run: some(flags.run),
+          json,
+          databaseUrl: some(flags.databaseUrl),
+        })
+      }),
+  ).pipe(
+    Command.withDescription(
+      "reserve boards for one holder: other callers are refused (FleetBoardReservedError) until it is released, expires, or its holding process dies. Without --hold or --run it prints BELAY_FLEET_RESERVATION=<token>: later belay commands with that variable set get through, until --for passes or belay fleet release",
+    ),
+    Command.withExamples([
+      {
+        command: 'eval "export $(belay fleet reserve shelf1/b0 --for 30m)"',
+        description: "reserve a board for this shell's later commands",
+      },
+      {
+        command: "belay fleet reserve 'shelf1/*' --for 10m --run 'pnpm test'",
+        description: "any free board of shelf1, held while the tests run",
+      },
+    ]),
+  )
+
+  const release = Command.make(
+    "release",
+    {
+      token: Argument.String("token").pipe(
+        Argument.withDescription("the reservation's token (default: BELAY_FLEET_RESERVATION)"),
+        Argument.variadic({ max: 1 }),
+      ),
+      board: Flag.String("board").pipe(
+        Flag.withDescription("end whoever's reservation holds this board instead (a holder that went away)"),
+        Flag.optional,
+      ),
+      databaseUrl: databaseUrlFlag,
+    },
+    ({ token, board, databaseUrl }) =>
+      Effect.gen(function* () {
+        const { json } = yield* root
+        const { releaseFleet } = yield* actions()
+        yield* releaseFleet({
+          token: token[0] ?? process.env.BELAY_FLEET_RESERVATION,
+          board: some(board),
+          json,
+          databaseUrl: some(databaseUrl),
+        })
+      }),
+  ).pipe(
+    Command.withDescription("end a reservation: by its token, or (--board) whoever holds a board"),
+    Command.withExamples([
+      { command: "belay fleet release", description: "the reservation in BELAY_FLEET_RESERVATION" },
+      { command: "belay fleet release --board shelf1/b0", description: "free shelf1/b0, whoever held it" },
+    ]),
+  )
+
   return Command.make("fleet").pipe(
     Command.withDescription(
-      "many boards on many hosts: runners serve their boards through PostgreSQL; --device fleet:<runner>/<board> runs exec and eval on one",
+      "many boards on many hosts: runners serve their boards through PostgreSQL; --device fleet:<runner>/<board> runs commands on one (exec, eval, run, info, ls, cat, cp, rm, ...)",
     ),
-    Command.withSubcommands([runner, ls]),
+    Command.withSubcommands([runner, ls, reserve, release]),
   )
 }
 
-/**
- * Whether `device` names a board of the fleet (`fleet:<runner>/<board>`).
- *
- * @example
- * isFleetDevice("fleet:shelf1/b0") // true
- */
-export const isFleetDevice = (device: string): boolean => device.startsWith("fleet:")
+export { fleetDeviceOf, isFleetDevice } from "./FleetDevice.js"

@@ -1,16 +1,23 @@
 /**
- * What the fleet commands do, loaded only when one runs: `belay fleet runner`, `belay fleet ls`,
- * and `exec`/`eval` on `--device fleet:<id>`.
+ * What the fleet commands do, loaded only when one runs: `belay fleet runner|ls|reserve|release`,
+ * and the board commands on `--device fleet:<id>` (exec, eval, run, info, and the file commands
+ * through `withFiles`). Calls carry the reservation token in `BELAY_FLEET_RESERVATION`, if any.
  */
-import { type FleetBoardSpec, FleetClient, makeFleetRunner } from "@belay/fleet"
-import { parsePythonLiteral } from "@belay/transport"
+import { spawn } from "node:child_process"
+import os from "node:os"
+import type { BoardFileSystem } from "@belay/filesystem"
+import { type FleetBoardSpec, FleetClient, type FleetReservationInfo, makeFleetRunner } from "@belay/fleet"
+import { minifyPython, parsePythonLiteral } from "@belay/transport"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as References from "effect/References"
 import * as Result from "effect/Result"
+import * as Stream from "effect/Stream"
 import { logLevel } from "./Board.js"
 import { UsageError } from "./Failure.js"
-import { print, printJson, toJson, writeError } from "./Output.js"
+import { readCliConfig } from "./Flags.js"
+import { boardText, print, printJson, toJson, write, writeError } from "./Output.js"
 
 /** The database URL: the flag, else BELAY_FLEET_DATABASE_URL, else a usage error that says how to get one. */
 const databaseUrlOf = (given: string | undefined) => {
@@ -36,10 +43,19 @@ const asCliError = (error: unknown) => {
   return error
 }
 
+/** The client; its calls carry the reservation in BELAY_FLEET_RESERVATION (set by `reserve --run`, or by hand). */
 const client = (databaseUrl: string | undefined) =>
-  Layer.unwrap(Effect.map(databaseUrlOf(databaseUrl), (url) => FleetClient.layer({ databaseUrl: url }))).pipe(
-    Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())),
-  )
+  Layer.unwrap(
+    Effect.map(databaseUrlOf(databaseUrl), (url) =>
+      FleetClient.layer({
+        databaseUrl: url,
+        reservation: process.env.BELAY_FLEET_RESERVATION || undefined,
+      }),
+    ),
+  ).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())))
+
+/** The board id of a `fleet:<id>` device. */
+const boardIdOf = (device: string) => device.slice("fleet:".length)
 
 /**
  * `belay fleet runner`: serve boards until interrupted.
@@ -109,12 +125,15 @@ export const listFleet = (databaseUrl: string | undefined, json: boolean) =>
     const rows = boards.map((b) => [
       b.id,
       b.alive ? b.status : b.status === "stopped" ? "stopped" : "unreachable",
+      b.reservation === undefined
+        ? "-"
+        : `${b.reservation.holder} until ${clock(b.reservation.expiresAt)}${b.reservation.note === "" ? "" : ` (${b.reservation.note})`}`,
       b.firmware,
       `${b.lastSeenSeconds.toFixed(1)} s ago`,
       b.connection,
       b.runnerAddress,
     ])
-    const header = ["BOARD", "STATUS", "FIRMWARE", "LAST SEEN", "CONNECTION", "RUNNER"]
+    const header = ["BOARD", "STATUS", "RESERVED BY", "FIRMWARE", "LAST SEEN", "CONNECTION", "RUNNER"]
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)))
     const line = (cells: ReadonlyArray<string>) =>
       `${cells
@@ -133,7 +152,7 @@ export const listFleet = (databaseUrl: string | undefined, json: boolean) =>
 export const fleetExec = (device: string, code: string) =>
   Effect.gen(function* () {
     const fleet = yield* FleetClient
-    const out = yield* fleet.board(device.slice("fleet:".length)).exec(code)
+    const out = yield* fleet.board(boardIdOf(device)).exec(code)
     yield* print(out.replace(/\r\n/g, "\n"))
   }).pipe(Effect.mapError(asCliError), Effect.scoped, Effect.provide(client(undefined)))
 
@@ -146,8 +165,274 @@ export const fleetExec = (device: string, code: string) =>
 export const fleetEval = (device: string, expression: string, json: boolean) =>
   Effect.gen(function* () {
     const fleet = yield* FleetClient
-    const repr = yield* fleet.board(device.slice("fleet:".length)).evalRepr(expression)
+    const repr = yield* fleet.board(boardIdOf(device)).evalRepr(expression)
     if (!json) return yield* print(`${repr}\n`)
     const value = parsePythonLiteral(repr)
     printJson(Result.isSuccess(value) ? toJson(value.success) : repr)
+  }).pipe(Effect.mapError(asCliError), Effect.scoped, Effect.provide(client(undefined)))
+
+/** `user@host`, the holder of a reservation no process holds. */
+const userAtHost = () => {
+  let user = process.env.USER ?? "someone"
+  try {
+    user = os.userInfo().username
+  } catch {
+    // No passwd entry: $USER or "someone".
+  }
+  return `${user}@${os.hostname()}`
+}
+
+/** A time of day (local), with the date when it is not today. */
+const clock = (at: Date) => {
+  const sameDay = at.toDateString() === new Date().toDateString()
+  const time = at.toTimeString().slice(0, 8)
+  return sameDay ? time : `${at.toISOString().slice(0, 10)} ${time}`
+}
+
+/**
+ * A duration as typed: `90s`, `10m`, `2h`, `1d`, `500ms`, a number of seconds, or Effect's own
+ * forms (`10 minutes`).
+ *
+ * @example
+ * parseDuration("10m") // Duration of 10 minutes
+ */
+export const parseDuration = (text: string): Duration.Duration | undefined => {
+  const short = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(text.trim())
+  if (short !== null) {
+    const n = Number(short[1])
+    const unit = short[2] ?? "s"
+    const ms = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit] ?? 1000
+    return n > 0 ? Duration.millis(n * ms) : undefined
+  }
+  const parsed = Duration.fromInput(text as Duration.Input)
+  return parsed._tag === "Some" && Duration.toMillis(parsed.value) > 0 ? parsed.value : undefined
+}
+
+/** How `reserve` reports what it took: the token line on stdout (for `eval "export $(...)"`), the rest on stderr. */
+const reportReserved = (held: FleetReservationInfo, json: boolean) => {
+  if (json)
+    return printJson({
+      token: held.token,
+      boards: held.boards,
+      holder: held.holder,
+      note: held.note,
+      expiresAt: held.expiresAt.toISOString(),
+      heartbeat: held.heartbeat,
+    })
+  write(`BELAY_FLEET_RESERVATION=${held.token}\n`)
+  writeError(
+    `reserved ${held.boards.join(", ")} for ${held.holder} until ${clock(held.expiresAt)}${held.heartbeat ? " (while this process heartbeats)" : ""}\n`,
+  )
+}
+
+/** Run `command` in a shell with `env`; its exit code (128 + signal number when a signal ended it). */
+const runShell = (command: string, env: NodeJS.ProcessEnv) =>
+  Effect.callback<number>((resume) => {
+    const child = spawn(command, { shell: true, stdio: "inherit", env })
+    child.once("error", () => resume(Effect.succeed(127)))
+    child.once("exit", (code, signal) =>
+      resume(Effect.succeed(code ?? (signal === null ? 1 : 128 + (signalNumbers[signal] ?? 0)))),
+    )
+    return Effect.sync(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
+    })
+  })
+
+const signalNumbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 }
+
+/** A command run while holding a reservation ended with a failure code. */
+class HeldCommandError extends Error {
+  readonly _tag = "HeldCommandError"
+  constructor(
+    readonly command: string,
+    readonly code: number,
+  ) {
+    super(
+      `the command run while holding the reservation exited with code ${code} (the reservation is released): ${command}`,
+    )
+  }
+}
+
+/**
+ * `belay fleet reserve`: take the reservation; print its token; with `hold`, heartbeat until
+ * stopped; with `run`, run the command while holding it. Released at the end of both.
+ *
+ * @example
+ * yield* reserveFleet({ targets: ["shelf1/b0"], for: "10m", note: undefined, holder: undefined, hold: false, run: undefined, json: false, databaseUrl: undefined })
+ */
+export const reserveFleet = (options: {
+  readonly targets: ReadonlyArray<string>
+  readonly for: string
+  readonly note: string | undefined
+  readonly holder: string | undefined
+  readonly hold: boolean
+  readonly run: string | undefined
+  readonly json: boolean
+  readonly databaseUrl: string | undefined
+}) =>
+  Effect.gen(function* () {
+    const duration = parseDuration(options.for)
+    if (duration === undefined)
+      return yield* Effect.fail(
+        new UsageError(`--for ${options.for}: expected a duration such as 90s, 10m, 2h`),
+      )
+    if (options.hold && options.run !== undefined)
+      return yield* Effect.fail(new UsageError("give --hold or --run, not both (--run holds while it runs)"))
+    const fleet = yield* FleetClient
+    const request = {
+      for: duration,
+      ...(options.note === undefined ? {} : { note: options.note }),
+      ...(options.holder === undefined ? {} : { holder: options.holder }),
+    }
+    if (!options.hold && options.run === undefined) {
+      // No process holds it after this one exits: the holder is the user on this host.
+      const detached = options.holder === undefined ? { ...request, holder: userAtHost() } : request
+      reportReserved(yield* fleet.reserveDetached(options.targets, detached), options.json)
+      return
+    }
+    const held = yield* fleet.reserve(options.targets, request)
+    if (options.run === undefined) {
+      reportReserved(held, options.json)
+      writeError("holding it: Ctrl-C releases it\n")
+      return yield* Effect.never
+    }
+    if (!options.json)
+      writeError(`reserved ${held.boards.join(", ")} for ${held.holder}; running ${options.run}\n`)
+    const code = yield* runShell(options.run, {
+      ...process.env,
+      BELAY_FLEET_RESERVATION: held.token,
+      BELAY_FLEET_BOARDS: held.boards.join(","),
+    })
+    if (code !== 0) return yield* Effect.fail(new HeldCommandError(options.run, code))
+  }).pipe(Effect.mapError(asCliError), Effect.scoped, Effect.provide(client(options.databaseUrl)))
+
+/**
+ * `belay fleet release`: by token, or a board's reservation whoever holds it.
+ *
+ * @example
+ * yield* releaseFleet({ token: "…", board: undefined, json: false, databaseUrl: undefined })
+ */
+export const releaseFleet = (options: {
+  readonly token: string | undefined
+  readonly board: string | undefined
+  readonly json: boolean
+  readonly databaseUrl: string | undefined
+}) =>
+  Effect.gen(function* () {
+    const fleet = yield* FleetClient
+    if (options.board !== undefined) {
+      const holder = yield* fleet.releaseBoard(options.board)
+      if (options.json) return printJson({ board: options.board, holder: holder ?? null })
+      writeError(
+        holder === undefined
+          ? `${options.board} was not reserved\n`
+          : `released ${options.board} (held by ${holder})\n`,
+      )
+      return
+    }
+    if (options.token === undefined || options.token === "")
+      return yield* Effect.fail(
+        new UsageError(
+          "no reservation to release: give its token, set BELAY_FLEET_RESERVATION, or --board <id>",
+        ),
+      )
+    const boards = yield* fleet.release(options.token)
+    if (options.json) return printJson({ released: boards })
+    writeError(boards.length === 0 ? "nothing to release: it had ended\n" : `released ${boards.join(", ")}\n`)
+  }).pipe(Effect.scoped, Effect.provide(client(options.databaseUrl)))
+
+/**
+ * `belay run FILE --device fleet:<id>`: the file's code (minified unless --no-minify,
+ * BELAY_MINIFY=0 or the config file say otherwise), its output streamed as it comes.
+ *
+ * @example
+ * yield* fleetRun("fleet:shelf1/b0", "print(1)")
+ */
+export const fleetRun = (device: string, code: string) =>
+  Effect.gen(function* () {
+    const fleet = yield* FleetClient
+    const minify =
+      process.env.BELAY_MINIFY === undefined
+        ? readCliConfig().minify !== false
+        : process.env.BELAY_MINIFY !== "0"
+    const text = boardText()
+    yield* Stream.runForEach(
+      fleet.board(boardIdOf(device)).execStream(minify ? minifyPython(code) : code),
+      (out) => print(text(out)),
+    )
+    yield* print(text(""))
+  }).pipe(Effect.mapError(asCliError), Effect.scoped, Effect.provide(client(undefined)))
+
+/**
+ * `belay info --device fleet:<id>`: the board's firmware as its runner sees it, its runner, and
+ * its reservation.
+ *
+ * @example
+ * yield* fleetInfo("fleet:shelf1/b0", false)
+ */
+export const fleetInfo = (device: string, json: boolean) =>
+  Effect.gen(function* () {
+    const fleet = yield* FleetClient
+    const id = boardIdOf(device)
+    const info = yield* fleet.board(id).info
+    const entry = (yield* fleet.boards).find((b) => b.id === id)
+    if (json)
+      return printJson({
+        ...info,
+        runnerAddress: entry?.runnerAddress,
+        reservation:
+          entry?.reservation === undefined
+            ? null
+            : { ...entry.reservation, expiresAt: entry.reservation.expiresAt.toISOString() },
+      })
+    const rows: Array<[string, string]> = [
+      ["board", `${info.boardId} (${info.machine})`],
+      ["runner", `${info.runner} at ${entry?.runnerAddress ?? "?"}`],
+      ["connection", info.connection],
+      ["platform", info.platform],
+      ["firmware", `${info.implementation} ${info.version}`],
+      [
+        "reserved by",
+        entry?.reservation === undefined
+          ? "-"
+          : `${entry.reservation.holder} until ${clock(entry.reservation.expiresAt)}`,
+      ],
+    ]
+    for (const [k, v] of rows) write(`${k.padEnd(16)} ${v}\n`)
+  }).pipe(Effect.mapError(asCliError), Effect.scoped, Effect.provide(client(undefined)))
+
+/** Host-side tree operations the fleet does not carry (they read or write host folders next to the board). */
+const notOverTheFleet = (what: string) => () =>
+  Effect.fail(
+    new UsageError(
+      `${what} is not available on fleet boards yet`,
+      "copy files one at a time (cp -f for a directory to the board copies file by file)",
+    ),
+  )
+
+/**
+ * The file commands on a fleet board: `body` gets the board's files, each operation one call to
+ * the board's runner (see `@belay/fleet`'s `files`), shaped as the commands expect them by `shape`
+ * (`commandFiles` of BoardFiles.ts). Folder sync and tree download are refused.
+ *
+ * @example
+ * yield* fleetWithFiles("fleet:shelf1/b0", (files) => files.fs.list("/"), commandFiles)
+ */
+export const fleetWithFiles = <A, E, F>(
+  device: string,
+  body: (files: F) => Effect.Effect<A, E>,
+  shape: (fs: BoardFileSystem) => Effect.Effect<F>,
+) =>
+  Effect.gen(function* () {
+    const fleet = yield* FleetClient
+    const remote = fleet.board(boardIdOf(device)).files
+    const fs = {
+      ...remote,
+      sync: notOverTheFleet("copying a folder to the board with its unchanged files skipped (cp -r)"),
+      download: notOverTheFleet("copying a board folder to the host (cp -r :dir)"),
+      state: Effect.die("the fleet keeps no file state on the client"),
+      invalidateCache: () => Effect.void,
+      operations: Effect.succeed([]),
+    } as unknown as BoardFileSystem
+    return yield* Effect.flatMap(shape(fs), body)
   }).pipe(Effect.mapError(asCliError), Effect.scoped, Effect.provide(client(undefined)))

@@ -1,0 +1,180 @@
+/**
+ * The CLI's commands on fleet boards, end to end: a real PostgreSQL (scripts/postgres.sh), a runner
+ * started with `belay fleet runner` (two virtual boards), and `belay` commands naming its boards
+ * with `--device fleet:<id>` or BELAY_DEVICE; reservations held by `belay fleet reserve`.
+ */
+import { execFile } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { readFile, writeFile } from "node:fs/promises"
+import { createServer } from "node:net"
+import path from "node:path"
+import { promisify } from "node:util"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { belayCommand, type RunningBelay, sleep, stdoutJson } from "./belayProcess.js"
+
+const cli = belayCommand("belay-fleet-boards-")
+const exec = promisify(execFile)
+const postgres = path.resolve(import.meta.dirname, "../../../scripts/postgres.sh")
+
+let server = ""
+let database = ""
+let url = ""
+let runner: RunningBelay | undefined
+const started: RunningBelay[] = []
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = createServer()
+    s.once("error", reject)
+    s.listen(0, "127.0.0.1", () => {
+      const address = s.address()
+      s.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+
+/** `belay` with the fleet's database and, unless given, no reservation. */
+const belay = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  cli.run(args, { env: { BELAY_FLEET_DATABASE_URL: url, BELAY_FLEET_RESERVATION: "", ...env } })
+
+beforeAll(async () => {
+  const { stdout } = await exec("bash", [postgres, "start"], { timeout: 90_000 })
+  server = stdout.trim().replace(/^BELAY_FLEET_DATABASE_URL=/, "")
+  database = `belay_test_${randomBytes(6).toString("hex")}`
+  await exec("psql", [server, "-X", "-q", "-c", `CREATE DATABASE ${database}`], { timeout: 30_000 })
+  const u = new URL(server)
+  u.pathname = `/${database}`
+  url = u.toString()
+  runner = cli.start(
+    [
+      "fleet",
+      "runner",
+      "--name",
+      "cli",
+      "--board",
+      "b0=virtual",
+      "--board",
+      "b1=virtual",
+      "--port",
+      String(await freePort()),
+    ],
+    { env: { BELAY_FLEET_DATABASE_URL: url, BELAY_DEVICE: "" } },
+  )
+  await runner.until("Ctrl-C stops it", "stderr")
+}, 120_000)
+
+afterAll(async () => {
+  for (const p of [...started, ...(runner === undefined ? [] : [runner])])
+    if (p.child.exitCode === null && p.child.signalCode === null) {
+      p.child.kill("SIGTERM")
+      const timer = setTimeout(() => p.child.kill("SIGKILL"), 15_000)
+      await p.finished
+      clearTimeout(timer)
+    }
+  if (database !== "")
+    await exec("psql", [server, "-X", "-q", "-c", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`])
+}, 60_000)
+
+describe("commands on fleet boards", () => {
+  it("exec, eval, run (streamed), info", async () => {
+    const out = await belay(["exec", "print('hi', 6 * 7)", "--device", "fleet:cli/b0"])
+    expect(out).toMatchObject({ code: 0, stdout: "hi 42\n" })
+    // BELAY_DEVICE names a fleet board as well as --device does.
+    const value = await belay(["eval", "[1, None]", "--json"], { BELAY_DEVICE: "fleet:cli/b1" })
+    expect(value.code).toBe(0)
+    expect(stdoutJson(value)).toEqual([1, null])
+    const file = path.join(cli.home(), "count.py")
+    await writeFile(file, "# counts\nfor i in range(3):\n    print('n', i)\n")
+    const ran = await belay(["run", file, "--device", "fleet:cli/b0"])
+    expect(ran).toMatchObject({ code: 0, stdout: "n 0\nn 1\nn 2\n" })
+    const info = await belay(["info", "--json", "--device", "fleet:cli/b0"])
+    expect(stdoutJson(info)).toMatchObject({
+      boardId: "cli/b0",
+      runner: "cli",
+      implementation: "micropython",
+    })
+    const python = await belay(["exec", "1/0", "--device", "fleet:cli/b0"])
+    expect(python.code).toBe(1)
+    expect(python.stderr).toContain("ZeroDivisionError")
+  })
+
+  it("cp to and from the board, ls, cat, fs get, rm; a missing file is the file error it is on a board", async () => {
+    const local = path.join(cli.home(), "data.txt")
+    await writeFile(local, "line one\nline two\n")
+    const d = ["--device", "fleet:cli/b1"]
+    expect((await belay(["cp", local, ":data.txt", ...d])).code).toBe(0)
+    // The same content again: skipped (hashed on the board).
+    expect((await belay(["cp", local, ":data.txt", ...d])).stdout).toContain("unchanged")
+    expect((await belay(["ls", ...d])).stdout).toMatch(/- +18 {2}\/data\.txt/)
+    expect((await belay(["cat", ":data.txt", ...d])).stdout).toBe("line one\nline two\n")
+    const back = path.join(cli.home(), "back.txt")
+    expect((await belay(["fs", "get", "data.txt", back, ...d])).code).toBe(0)
+    expect(await readFile(back, "utf8")).toBe("line one\nline two\n")
+    expect((await belay(["rm", ":data.txt", ...d])).code).toBe(0)
+    const missing = await belay(["cat", ":data.txt", "--json", ...d])
+    expect(stdoutJson(missing)).toMatchObject({ error: "FileNotFoundError" })
+  })
+})
+
+describe("reservations from the command line", () => {
+  it("reserve --hold blocks other callers, lets the token through, and lapses when the holder is killed", async () => {
+    const holder = cli.start(["fleet", "reserve", "cli/b0", "--for", "10m", "--hold", "--holder", "ci-job"], {
+      env: { BELAY_FLEET_DATABASE_URL: url },
+    })
+    started.push(holder)
+    await holder.until("BELAY_FLEET_RESERVATION=")
+    await holder.until("holding it", "stderr")
+    const ls = await belay(["fleet", "ls", "--json"])
+    const listed = stdoutJson(ls) as Array<{ id: string; reservation?: { holder: string } }>
+    expect(listed.find((b) => b.id === "cli/b0")?.reservation?.holder).toBe("ci-job")
+
+    const refused = await belay(["exec", "print(1)", "--json", "--device", "fleet:cli/b0"])
+    expect(refused.code).toBe(3)
+    expect(stdoutJson(refused)).toMatchObject({ error: "FleetBoardReservedError" })
+    expect((stdoutJson(refused) as { message: string }).message).toContain("ci-job")
+
+    // Killed outright: no release, the heartbeats stop; free a lease (10 s) later. 40 s bounds a hang.
+    holder.child.kill("SIGKILL")
+    await holder.finished
+    let free = await belay(["exec", "print('free')", "--device", "fleet:cli/b0"])
+    for (let i = 0; i < 40 && free.code !== 0; i++) {
+      await sleep(1000)
+      free = await belay(["exec", "print('free')", "--device", "fleet:cli/b0"])
+    }
+    expect(free).toMatchObject({ code: 0, stdout: "free\n" })
+  })
+
+  it("reserve prints a token that later commands carry; release ends it; --run holds while a command runs", async () => {
+    const reserved = await belay(["fleet", "reserve", "cli/b1", "--for", "5m", "--note", "by hand"])
+    expect(reserved.code).toBe(0)
+    const line = reserved.stdout.trim()
+    expect(line).toMatch(/^BELAY_FLEET_RESERVATION=[0-9a-f-]{36}$/)
+    const token = line.slice("BELAY_FLEET_RESERVATION=".length)
+    expect((await belay(["eval", "1", "--device", "fleet:cli/b1"])).code).toBe(3)
+    expect(
+      await belay(["eval", "1", "--device", "fleet:cli/b1"], { BELAY_FLEET_RESERVATION: token }),
+    ).toMatchObject({ code: 0, stdout: "1\n" })
+    expect((await belay(["fleet", "release"], { BELAY_FLEET_RESERVATION: token })).stderr).toContain(
+      "released cli/b1",
+    )
+    expect((await belay(["eval", "2", "--device", "fleet:cli/b1"])).stdout).toBe("2\n")
+
+    // --run: the command gets the token and the boards; its failure is the reservation command's.
+    const bin = path.resolve(import.meta.dirname, "../bin/belay.cjs")
+    const run = await belay([
+      "fleet",
+      "reserve",
+      "cli/*",
+      "--for",
+      "5m",
+      "--run",
+      `"${process.execPath}" "${bin}" exec "print('held')" --device "fleet:$BELAY_FLEET_BOARDS"`,
+    ])
+    expect(run).toMatchObject({ code: 0, stdout: "held\n" })
+    const failing = await belay(["fleet", "reserve", "cli/b1", "--run", "exit 4"])
+    expect(failing.code).toBe(1)
+    expect(failing.stderr).toContain("exited with code 4")
+    // Both released at their end.
+    const after = stdoutJson(await belay(["fleet", "ls", "--json"])) as Array<{ reservation?: unknown }>
+    expect(after.every((b) => b.reservation === undefined)).toBe(true)
+  })
+})
