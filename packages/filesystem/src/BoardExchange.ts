@@ -16,6 +16,7 @@ import {
   type AttemptForm,
   classifyAttempt,
   fromCheckedRequest,
+  latin1String,
   resendWhileNothingRan,
 } from "@belay/transport/internal"
 import { Duration, Effect, Result, Schedule } from "effect"
@@ -68,8 +69,7 @@ export const isDamagedInTransit = (error: unknown, code?: string): boolean =>
 /** Attempts of an exchange whose code arrived damaged (or could not be parsed for lack of memory). */
 export const TRANSIT_ATTEMPTS = 4
 
-const latin1 = (code: string | Uint8Array) =>
-  typeof code === "string" ? code : Buffer.from(code).toString("latin1")
+const latin1 = (code: string | Uint8Array) => (typeof code === "string" ? code : latin1String(code))
 
 /**
  * Run code on the board; stdout as text. The code is guarded (runs only if it arrived whole) unless
