@@ -38,6 +38,8 @@ const ENTRIES = [
     node: true,
     nodeOnly: ["downloadDirectory", "MountError", "mountHostFolder", "syncDirectory"],
   },
+  { specifier: "@belay/transport/web-serial", node: false, nodeOnly: [] },
+  { specifier: "@belay/transport/webrepl-browser", node: false, nodeOnly: [] },
 ]
 
 const NODE_ONLY_PACKAGES = new Set(["ws", "serialport"])
