@@ -40,6 +40,8 @@ const ENTRIES = [
   },
   { specifier: "@belay/transport/web-serial", node: false, nodeOnly: [] },
   { specifier: "@belay/transport/webrepl-browser", node: false, nodeOnly: [] },
+  { specifier: "@belay/virtual-device/browser", node: false, nodeOnly: [] },
+  { specifier: "@belay/virtual-device/worker", node: false, nodeOnly: [] },
 ]
 
 const NODE_ONLY_PACKAGES = new Set(["ws", "serialport"])
