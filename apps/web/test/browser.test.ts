@@ -138,7 +138,7 @@ describe("Belay in Chromium", () => {
     expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true)
   })
 
-  it("opens the in-page virtual board through its worker, runs code and a task in a session, and ends the session", async () => {
+  it("opens the in-page virtual board through its worker, runs code, a task and a verified 256 KB file round trip in a session, and ends the session", async () => {
     const result = await page
       .evaluate(() => window.belay.virtual())
       .catch((error: unknown) => {
@@ -152,6 +152,13 @@ describe("Belay in Chromium", () => {
     expect(result.platform).toBe("webassembly")
     expect(result.sessionsAfter).toBe(0)
     expect(result.link).toBe("virtual")
+    // 256 KB written (atomic, verified by the board's SHA-256 against the page's) and read back.
+    expect(result.roundTrip?.uploadBytes).toBe(256 * 1024)
+    expect(result.roundTrip?.same).toBe(true)
+    expect(result.roundTrip?.hash).toMatch(/^[0-9a-f]{64}$/)
+    console.log(
+      `virtual: 256 KB verified upload ${result.roundTrip?.uploadMs.toFixed(0)} ms, download ${result.roundTrip?.downloadMs.toFixed(0)} ms`,
+    )
   }, 120_000)
 
   it("connects from the page to belay-virtual-board --webrepl on 127.0.0.1, logs in, runs code and a task", async () => {

@@ -5,6 +5,7 @@
  */
 import { makeDeviceSessionManager } from "@belay/core"
 import { py, Task } from "@belay/executors"
+import { boardFileSystem } from "@belay/filesystem"
 import { type ByteLink, type DeviceCommunicationShape, makeDeviceCommunication } from "@belay/transport"
 import { openBrowserWebReplLink } from "@belay/transport/webrepl-browser"
 import { openVirtualBoard } from "@belay/virtual-device/browser"
@@ -37,9 +38,41 @@ export interface RunReport {
   readonly sessionsAfter: number
   readonly openMs: number
   readonly execRoundTripMs: number
+  /** A verified upload of `uploadBytes` random bytes and their download: the same bytes back? */
+  readonly roundTrip?: {
+    readonly uploadBytes: number
+    readonly uploadMs: number
+    readonly downloadMs: number
+    readonly same: boolean
+    readonly hash: string
+  }
 }
 
-const run = (name: string, open: Effect.Effect<ByteLink, unknown, Scope.Scope>): Promise<RunReport> =>
+/** Write `size` random bytes (verified by the board's hash), read them back, compare. */
+const fileRoundTrip = (session: Parameters<typeof boardFileSystem>[0], name: string, size: number) =>
+  Effect.gen(function* () {
+    const fs = boardFileSystem(session)
+    const data = new Uint8Array(size)
+    for (let at = 0; at < size; at += 65536) crypto.getRandomValues(data.subarray(at, at + 65536))
+    let started = performance.now()
+    yield* fs.write("/roundtrip.bin", data)
+    const uploadMs = performance.now() - started
+    started = performance.now()
+    const back = yield* fs.readBytes("/roundtrip.bin")
+    const downloadMs = performance.now() - started
+    const same = back.length === data.length && back.every((b, i) => b === data[i])
+    const hash = (yield* fs.hash("/roundtrip.bin")).digest
+    log(
+      `${name}: ${size / 1024} KB verified upload ${uploadMs.toFixed(0)} ms, download ${downloadMs.toFixed(0)} ms, same bytes: ${same}`,
+    )
+    return { uploadBytes: size, uploadMs, downloadMs, same, hash }
+  })
+
+const run = (
+  name: string,
+  open: Effect.Effect<ByteLink, unknown, Scope.Scope>,
+  uploadBytes?: number,
+): Promise<RunReport> =>
   Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {
@@ -62,7 +95,15 @@ const run = (name: string, open: Effect.Effect<ByteLink, unknown, Scope.Scope>):
             for (let i = 0; i < rounds; i++) yield* session.device.exec("print(1+1)")
             const execRoundTripMs = (performance.now() - started) / rounds
             log(`${name}: exec round trip ${execRoundTripMs.toFixed(2)} ms (mean of ${rounds})`)
-            return { printed, sum, platform, execRoundTripMs }
+            const roundTrip =
+              uploadBytes === undefined ? undefined : yield* fileRoundTrip(session, name, uploadBytes)
+            return {
+              printed,
+              sum,
+              platform,
+              execRoundTripMs,
+              ...(roundTrip === undefined ? {} : { roundTrip }),
+            }
           }),
         )
         const sessionsAfter = (yield* manager.sessionStats).activeSessionCount
@@ -94,6 +135,7 @@ window.belay = {
       openVirtualBoard({
         assets: { worker: "/worker.js", micropython: "/micropython.mjs", wasm: "/micropython.wasm" },
       }),
+      256 * 1024,
     ),
   webRepl: (url, password) =>
     run("webrepl", openBrowserWebReplLink({ url, password: Redacted.make(password) })),
