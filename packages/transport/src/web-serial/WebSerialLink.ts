@@ -216,6 +216,8 @@ export const openWebSerialLink = (
   Effect.gen(function* () {
     const { port } = options
     const link = options.description ?? describePort(port)
+    // The read loop runs outside any fiber: its warnings go to the caller's logger.
+    const runWithCaller = Effect.runForkWith(yield* Effect.context<never>())
     const rx = yield* makeReceiveQueue(link)
     const pendingWrites = new Set<(error: LinkError) => void>()
     let closing = false
@@ -317,7 +319,7 @@ export const openWebSerialLink = (
             return
           }
           // Bytes were lost; the port gives a new `readable`, read on from it.
-          console.warn(`${link}: ${errorText(error)}; bytes may have been lost`)
+          runWithCaller(Effect.logWarning(`${link}: ${errorText(error)}; bytes may have been lost`))
         } finally {
           try {
             reader.releaseLock()

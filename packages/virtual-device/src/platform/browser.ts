@@ -63,20 +63,23 @@ export const spawnInterpreterThread: typeof NodePlatform.spawnInterpreterThread 
   }
 }
 
-const patched = new Map<string, Promise<PatchedMicroPython>>()
+/** The page's MicroPython, patched once (fetched again only from another address, or after a failure). */
+let patched: { readonly url: string; readonly loading: Promise<PatchedMicroPython> } | undefined
 
 export const loadPatchedMicroPython: typeof NodePlatform.loadPatchedMicroPython = (assets) => {
   const url = href(needAssets(assets).wasm)
-  let loading = patched.get(url)
-  if (loading === undefined) {
-    loading = fetch(url).then(async (response) => {
+  if (patched?.url !== url) {
+    const loading = fetch(url).then(async (response) => {
       if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`)
       return importSharedMemory(new Uint8Array(await response.arrayBuffer()), MAX_PAGES)
     })
-    loading.catch(() => patched.delete(url))
-    patched.set(url, loading)
+    const entry = { url, loading }
+    loading.catch(() => {
+      if (patched === entry) patched = undefined
+    })
+    patched = entry
   }
-  return loading
+  return patched.loading
 }
 
 /** The worker scope, by the members used here. */
