@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine (Node 20.19+ and npm) for this repository: pnpm at the pinned version,
 # the system packages the tests need (QEMU, the micro:bit MicroPython firmware, socat, ser2net,
-# PostgreSQL for the fleet tests), the workspace's dependencies, and a build, so that `./node_modules/.bin/belay` runs at once (the
+# PostgreSQL for the fleet tests, Chromium for the browser tests), the workspace's dependencies, and a build, so that `./node_modules/.bin/belay` runs at once (the
 # command is a bundle that the build writes). Safe to run again: it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,8 @@ command -v socat >/dev/null 2>&1 || need_apt+=(socat)
 command -v ser2net >/dev/null 2>&1 || [ -x /usr/sbin/ser2net ] || need_apt+=(ser2net)
 # The fleet tests (@belay/fleet) meet in a real PostgreSQL server that scripts/postgres.sh starts.
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
+# The browser tests (apps/web) drive Debian's Chromium headless through playwright-core.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${need_apt[*]} with apt-get"

@@ -1,7 +1,5 @@
-import { createHash } from "node:crypto"
-import { readFileSync } from "node:fs"
-import { fileURLToPath } from "node:url"
 import { minifyPython, toPythonLiteral } from "@belay/transport"
+import { digestBytes } from "@belay/transport/internal"
 
 /**
  * Python code to send to a board, with where it came from (for messages). Made with the
@@ -30,7 +28,7 @@ export class PythonSource {
 
   /** SHA-256 of the text: the code hash deployments are keyed by. */
   get hash(): Uint8Array {
-    this.hashRef ??= new Uint8Array(createHash("sha256").update(this.text, "utf8").digest())
+    this.hashRef ??= digestBytes("sha256", this.text)
     return this.hashRef
   }
 
@@ -161,16 +159,6 @@ export const py = (strings: TemplateStringsArray, ...values: ReadonlyArray<unkno
   return new PythonSource(out.join("\n"), "inline")
 }
 
-/**
- * Python code from a real `.py` file (so editors and linters see real Python), read when the
- * declaration is made. Relative to the calling module with `new URL("./x.py", import.meta.url)`.
- *
- * @example
- * const source = pythonFile(new URL("./sensors.py", import.meta.url))
- *
- * @since 0.1.0
- */
-export const pythonFile = (path: string | URL): PythonSource => {
-  const file = typeof path === "string" ? path : fileURLToPath(path)
-  return new PythonSource(dedent(normalize(readFileSync(file, "utf8"))), file)
-}
+/** @internal a source from the text of a `.py` file (a BOM and `\r\n` line ends removed, dedented) */
+export const sourceFromFile = (text: string, origin: string): PythonSource =>
+  new PythonSource(dedent(normalize(text)), origin)

@@ -4,7 +4,9 @@
  *
  * The public API, grouped by concept. The board side of the executors' protocol (its Python
  * runtimes, how result frames are written), for fake boards in tests, is at
- * `@belay/executors/internal` and may change in any release.
+ * `@belay/executors/internal` and may change in any release. This is the Node entry
+ * (`@belay/executors/node`, and `@belay/executors` in Node): the browser entry
+ * (`@belay/executors/browser`, and `@belay/executors` elsewhere) has all of it but `pythonFile`.
  *
  * @example
  * import { py, Task } from "@belay/executors"
@@ -69,7 +71,8 @@ export {
 } from "./Proxy.js"
 export type { ProxyStats } from "./ProxyStats.js"
 // Python code: inline, from a file, or from a string.
-export { PythonSource, py, pythonFile } from "./PythonSource.js"
+export { pythonFile } from "./PythonFile.js"
+export { PythonSource, py } from "./PythonSource.js"
 // Setup: code run once per session, before the tasks that need it.
 export type { BoardCodeError } from "./SessionCode.js"
 export { Setup, type SetupOptions } from "./Setup.js"

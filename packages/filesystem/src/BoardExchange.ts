@@ -17,6 +17,7 @@ import {
   type AttemptOutcome,
   classifyAttempt,
   fromCheckedRequest,
+  latin1String,
   resendWhileNothingRan,
 } from "@belay/transport/internal"
 import { Duration, Effect, Result, Schedule, Stream } from "effect"
@@ -69,8 +70,7 @@ export const isDamagedInTransit = (error: unknown, code?: string): boolean =>
 /** Attempts of an exchange whose code arrived damaged (or could not be parsed for lack of memory). */
 export const TRANSIT_ATTEMPTS = 4
 
-const latin1 = (code: string | Uint8Array) =>
-  typeof code === "string" ? code : Buffer.from(code).toString("latin1")
+const latin1 = (code: string | Uint8Array) => (typeof code === "string" ? code : latin1String(code))
 
 /**
  * Run code on the board; stdout as text. The code is guarded (runs only if it arrived whole) unless

@@ -10,6 +10,7 @@ import {
 import {
   classifyAttempt,
   fromCheckedRequest,
+  indexOfBytes,
   isCompileMemoryError,
   resendWhileNothingRan,
 } from "@belay/transport/internal"
@@ -176,8 +177,7 @@ const EXPECTED_RAW_OUTPUT = escapeRawOutput(ALL_BYTES)
  * Does the probe's output hold every byte value, escaped, as the board wrote it? (Anywhere: a
  * board may order `print` and `sys.stdout.buffer` output differently.)
  */
-const holdsRawOutput = (out: Uint8Array): boolean =>
-  Buffer.from(out.buffer, out.byteOffset, out.byteLength).indexOf(Buffer.from(EXPECTED_RAW_OUTPUT)) >= 0
+const holdsRawOutput = (out: Uint8Array): boolean => indexOfBytes(out, EXPECTED_RAW_OUTPUT) >= 0
 
 /** What the probe saw of temporary files: the root's temporary names and the registry. */
 interface ProbeTemporaries {

@@ -1,4 +1,4 @@
-import { createHash, type Hash } from "node:crypto"
+import { createDigest } from "@belay/transport/internal"
 
 /**
  * How file content is fingerprinted. The board computes it on its side: with `hashlib` where the
@@ -60,14 +60,9 @@ const adler32Hasher = (): Hasher => {
 /** Adler-32 as 8 hex digits from its two sums. */
 export const adlerHex = (a: number, b: number): string => (b * 65536 + a).toString(16).padStart(8, "0")
 
-const nodeHasher = (algorithm: "sha256" | "sha1" | "md5"): Hasher => {
-  const hash: Hash = createHash(algorithm)
-  return {
-    update: (bytes) => {
-      hash.update(bytes)
-    },
-    digest: () => hash.digest("hex"),
-  }
+const digestHasher = (algorithm: "sha256" | "sha1" | "md5"): Hasher => {
+  const digest = createDigest(algorithm)
+  return { update: digest.update, digest: () => toHex(digest.digest()) }
 }
 
 /**
@@ -77,7 +72,7 @@ const nodeHasher = (algorithm: "sha256" | "sha1" | "md5"): Hasher => {
  * const h = createHasher("adler32"); h.update(new TextEncoder().encode("Wikipedia")); h.digest() // "11e60398"
  */
 export const createHasher = (algorithm: HashAlgorithm): Hasher =>
-  algorithm === "adler32" ? adler32Hasher() : nodeHasher(algorithm)
+  algorithm === "adler32" ? adler32Hasher() : digestHasher(algorithm)
 
 /**
  * The digest of `bytes` as lowercase hex.

@@ -3,7 +3,7 @@
  * @internal
  */
 import { PythonError, type PythonValue, parsePythonLiteral } from "@belay/transport"
-import { concatBytes } from "@belay/transport/internal"
+import { concatBytes, fromBase64 } from "@belay/transport/internal"
 import { Effect, Metric, Result, Schedule } from "effect"
 import { downloadCode, downloadRawCode } from "./BoardCode.js"
 import {
@@ -34,7 +34,7 @@ export interface DownloadRequest {
 
 /** One piece of a download line: `b'...'` (repr) or `!<base64>`. */
 const decodePiece = (line: string): Uint8Array | undefined => {
-  if (line.startsWith("!")) return new Uint8Array(Buffer.from(line.slice(1), "base64"))
+  if (line.startsWith("!")) return fromBase64(line.slice(1))
   const parsed = parsePythonLiteral(line)
   return Result.isSuccess(parsed) && parsed.success instanceof Uint8Array ? parsed.success : undefined
 }

@@ -1,3 +1,5 @@
+import { toBase64 } from "@belay/transport/internal"
+
 /**
  * How file bytes travel inside the Python code sent to the board (uploads) and in what the board
  * prints back (downloads).
@@ -89,7 +91,7 @@ export const encodeChunk = (
   if (encoding === "base64") {
     const room = Math.max(4, budget - BASE64_PREFIX.length - BASE64_SUFFIX.length)
     const consumed = Math.min(data.length - offset, Math.floor(room / 4) * 3)
-    const text = Buffer.from(data.buffer, data.byteOffset + offset, consumed).toString("base64")
+    const text = toBase64(data.subarray(offset, offset + consumed))
     const expression = new Uint8Array(BASE64_PREFIX.length + text.length + BASE64_SUFFIX.length)
     expression.set(BASE64_PREFIX)
     expression.set(enc.encode(text), BASE64_PREFIX.length)

@@ -41,9 +41,10 @@
  *
  * @internal
  */
-import { hostname } from "node:os"
+
 import type { PythonValue } from "@belay/transport"
 import { Effect } from "effect"
+import { hostProcess, isProcessRunning } from "#platform"
 import { removeTemporaryFilesCode, scanTemporaryFilesCode } from "./BoardCode.js"
 import { asNumber, type FsRuntime, mapBoardErrors, runFramed } from "./BoardExchange.js"
 import { boardBaseName, isTemporaryName, TEMP_PREFIX } from "./BoardPath.js"
@@ -61,7 +62,10 @@ const hashHost = (name: string): number => {
 }
 
 /** Who owns the uploads of this process, as the board's registry records it. */
-export const OWNER = { host: hashHost(hostname()), pid: process.pid } as const
+export const OWNER = (() => {
+  const { hostName, pid } = hostProcess()
+  return { host: hashHost(hostName), pid } as const
+})()
 
 /** Tokens of the connections this process made. */
 const ownTokens = new Set<string>()
@@ -123,16 +127,7 @@ export interface TemporaryFileVerdict {
   readonly reason: string
 }
 
-const isRunning = (pid: number): boolean => {
-  if (pid === process.pid) return true
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    // EPERM: it runs, as another user.
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
+const isRunning = (pid: number): boolean => pid === OWNER.pid || isProcessRunning(pid)
 
 /** Is an upload, by stem and (when the board has it) registry entry, dead? And why. */
 export const judge = (

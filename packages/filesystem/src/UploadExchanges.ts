@@ -5,7 +5,7 @@
  * @internal
  */
 import { type ProtocolError, PythonError, type PythonValue } from "@belay/transport"
-import { concatBytes, isCompileMemoryError } from "@belay/transport/internal"
+import { concatBytes, isCompileMemoryError, latin1String } from "@belay/transport/internal"
 import { Effect, Ref } from "effect"
 import {
   type CommitMode,
@@ -104,7 +104,7 @@ export type Sent =
   /** The exchange that closes the upload failed on the way (reset, timeout, lost link): the board may have finished it. */
   | { readonly _tag: "Interrupted"; readonly expected: Expected; readonly error: ProtocolError }
 
-const latin1 = (bytes: Uint8Array) => Buffer.from(bytes).toString("latin1")
+const latin1 = latin1String
 
 /** The per-attempt facts a data exchange needs besides the state. */
 export interface ExchangeSetup {

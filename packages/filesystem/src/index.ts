@@ -1,6 +1,10 @@
 /**
  * `@belay/filesystem`: files on a MicroPython board, session-aware and verified end to end.
- * The public API, by concept; everything else in `src/` is this package's own.
+ * The public API, by concept; everything else in `src/` is this package's own. This is the Node
+ * entry (`@belay/filesystem/node`, and `@belay/filesystem` in Node); the browser entry
+ * (`@belay/filesystem/browser`, and `@belay/filesystem` elsewhere) has all of it but what works
+ * on host folders: `syncDirectory`, `downloadDirectory` and `mountHostFolder` (a file system's
+ * `sync` and `download` fail there with `LocalFileError`).
  */
 
 // ---- Files on the board of one session ----

@@ -11,6 +11,7 @@
 import { CapabilityMissingError, type DeviceSession } from "@belay/core"
 import type { PythonValue } from "@belay/transport"
 import { Cause, Effect, Exit, Metric } from "effect"
+import { downloadDirectory, syncDirectory } from "#platform"
 import {
   copyRenameCode,
   getcwdCode,
@@ -49,9 +50,7 @@ import { download } from "./Download.js"
 import { FileExistsError, type FileSystemError, InvalidPathError, IsADirectoryError } from "./errors.js"
 import { type FileEntry, type FileOperation, fileSystemContext } from "./FileSystemContext.js"
 import { FileSystemMetrics } from "./FileSystemMetrics.js"
-import { syncDirectory } from "./Sync.js"
 import { cleanTemporaryFiles, removeNotedTemporaryFiles } from "./TemporaryFiles.js"
-import { downloadDirectory } from "./TreeDownload.js"
 import { checkUploadFits, isTransientFailure, upload } from "./Upload.js"
 
 const DEFAULTS = { maxChunkBytes: 16384, exchangeMs: 2000, verifyRetries: 2 }

@@ -6,6 +6,11 @@
  * at `@belay/transport/internal` and may change in any release; serial ports are at
  * `@belay/transport/serial`, the scripted board and the fault injector at `@belay/transport/testing`.
  *
+ * This is the Node entry (`@belay/transport/node`, and `@belay/transport` in Node). The browser
+ * entry (`@belay/transport/browser`, and `@belay/transport` elsewhere) has all of it but the links
+ * that need Node (processes, TCP, RFC 2217); its links are `@belay/transport/web-serial` and
+ * `@belay/transport/webrepl-browser`.
+ *
  * @since 0.1.0
  */
 

@@ -6,7 +6,7 @@
  */
 
 // Bytes.
-export { concatBytes } from "./Bytes.js"
+export { concatBytes, fromBase64, indexOfBytes, latin1String, toBase64 } from "./Bytes.js"
 // Checked requests: the builders and how to read their failures.
 export {
   checkedEvalRequest,
@@ -41,6 +41,8 @@ export {
 } from "./CheckedRequest.js"
 // Child processes stopped when the host process exits.
 export { isChildRunning, terminateChildProcess, trackChildProcess } from "./ChildProcesses.js"
+// Digests computed on the host, the same in Node and in a browser.
+export { createDigest, type Digest, type DigestAlgorithm, digestBytes } from "./Digest.js"
 export { hexExcerpt } from "./errors.js"
 export { FairLock } from "./FairLock.js"
 export { MAX_ENCODE_DEPTH } from "./PythonLiteral.js"

@@ -3,6 +3,7 @@
  *
  * @internal
  */
+import { concatBytes } from "@belay/transport/internal"
 export class ByteQueue {
   private chunks: Uint8Array[] = []
   private offset = 0
@@ -76,7 +77,7 @@ export class ByteQueue {
     this.offset = 0
     // Node's own concatenation: this module stays free of Effect and the transport (the pty board
     // script loads the virtual board without them).
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts)
+    return parts.length === 1 ? parts[0]! : concatBytes(parts)
   }
 
   /**

@@ -13,8 +13,7 @@
  *
  * @internal
  */
-import { createHash, randomBytes } from "node:crypto"
-import { resolve } from "node:path"
+import { boardUniqueId as platformUniqueId } from "#platform"
 import { ByteQueue } from "./ByteQueue.js"
 import { FlashStore } from "./flash.js"
 import { acquireInterpreter, type ExecResult, type InterpreterWorker, WorkerGone } from "./interpreter.js"
@@ -389,7 +388,7 @@ export class VirtualBoard {
   }
 
   private async startInterpreter(epoch: number, booting = false) {
-    const interp = await this.step(epoch, acquireInterpreter({ keepSpare: true }))
+    const interp = await this.step(epoch, acquireInterpreter({ keepSpare: true, assets: this.opts.assets }))
     if (epoch !== this.epoch) {
       void interp.terminate()
       throw new Abandoned()
@@ -902,10 +901,7 @@ const UNIQUE_ID_BYTES = 8
  * `machine.unique_id()` of a board: derived from its flash folder, so that the board that keeps
  * its files there keeps its id between processes; random for a board whose flash is in memory.
  */
-const boardUniqueId = (flashDir: string | undefined): string =>
-  flashDir === undefined
-    ? randomBytes(UNIQUE_ID_BYTES).toString("hex")
-    : createHash("sha256").update(resolve(flashDir)).digest().subarray(0, UNIQUE_ID_BYTES).toString("hex")
+const boardUniqueId = (flashDir: string | undefined): string => platformUniqueId(flashDir, UNIQUE_ID_BYTES)
 
 /** `mp_repl_continue_with_input`: does this (possibly multi-line) input need more lines? */
 export const continueWithInput = (input: ReadonlyArray<number>): boolean => {

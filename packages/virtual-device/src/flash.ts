@@ -4,37 +4,25 @@
  *
  * @internal
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { openFlashFolder } from "#platform"
+import type { FlashFolder } from "./platform/types.js"
 import type { FlashChange, FlashEntry } from "./WorkerMessages.js"
 
 export class FlashStore {
   private readonly entries = new Map<string, Uint8Array | "dir">()
 
-  private constructor(private readonly dir: string | undefined) {}
+  private constructor(private readonly folder: FlashFolder | undefined) {}
 
   /** An empty flash in memory. */
   static inMemory(): FlashStore {
     return new FlashStore(undefined)
   }
 
-  /** A flash whose contents are the files under `dir` (created if missing). */
+  /** A flash whose contents are the files under `dir` (created if missing); Node only. */
   static inDirectory(dir: string): FlashStore {
-    mkdirSync(dir, { recursive: true })
-    const store = new FlashStore(dir)
-    const walk = (hostDir: string, boardDir: string) => {
-      for (const name of readdirSync(hostDir)) {
-        const hostPath = join(hostDir, name)
-        const boardPath = `${boardDir}${name}`
-        if (statSync(hostPath).isDirectory()) {
-          store.entries.set(boardPath, "dir")
-          walk(hostPath, `${boardPath}/`)
-        } else {
-          store.entries.set(boardPath, new Uint8Array(readFileSync(hostPath)))
-        }
-      }
-    }
-    walk(dir, "/")
+    const folder = openFlashFolder(dir)
+    const store = new FlashStore(folder)
+    for (const [path, value] of folder.load()) store.entries.set(path, value)
     return store
   }
 
@@ -57,21 +45,20 @@ export class FlashStore {
 
   apply(changes: ReadonlyArray<FlashChange>) {
     for (const change of changes) {
-      const hostPath = this.dir === undefined ? undefined : join(this.dir, ...change.path.split("/"))
       switch (change.op) {
         case "delete":
           for (const path of [...this.entries.keys()]) {
             if (path === change.path || path.startsWith(`${change.path}/`)) this.entries.delete(path)
           }
-          if (hostPath !== undefined) rmSync(hostPath, { recursive: true, force: true })
+          this.folder?.remove(change.path)
           break
         case "mkdir":
           this.entries.set(change.path, "dir")
-          if (hostPath !== undefined) mkdirSync(hostPath, { recursive: true })
+          this.folder?.mkdir(change.path)
           break
         case "write":
           this.entries.set(change.path, change.data)
-          if (hostPath !== undefined) writeFileSync(hostPath, change.data)
+          this.folder?.write(change.path, change.data)
           break
       }
     }

@@ -30,6 +30,7 @@ export {
 // The virtual board in this process, as a byte link.
 export { openVirtualBoard, UsbDriveError, type VirtualBoardLink } from "./openVirtualBoard.js"
 export type { VirtualBoardOptions } from "./options.js"
+export type { VirtualBoardAssets } from "./platform/types.js"
 // The virtual board on a pseudo-terminal, for code that opens serial ports.
 export { type OpenVirtualBoardPtyOptions, openVirtualBoardPty, virtualBoardScript } from "./pty.js"
 // The emulated micro:bit.

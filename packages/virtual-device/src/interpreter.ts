@@ -5,9 +5,8 @@
  *
  * @internal
  */
-import { existsSync, statSync } from "node:fs"
-import { fileURLToPath } from "node:url"
-import { Worker } from "node:worker_threads"
+import { loadPatchedMicroPython, spawnInterpreterThread } from "#platform"
+import type { InterpreterThread, VirtualBoardAssets } from "./platform/types.js"
 import {
   type BoardInfo,
   type CircuitPythonState,
@@ -26,36 +25,7 @@ import {
   type WorkerData,
   type WorkerMessage,
 } from "./WorkerMessages.js"
-import {
-  compiledMicroPython,
-  interruptAddresses,
-  patchedMicroPython,
-  rememberCompiledMicroPython,
-} from "./wasm.js"
-
-/**
- * Where the worker script is. From the built package it sits beside this file; when this file
- * is loaded from `src/` (tests run TypeScript sources through vitest), the worker comes from the
- * package's `dist/`, which `tsc -b` must have produced.
- */
-export const workerScriptUrl = (): URL => {
-  const here = new URL(import.meta.url)
-  if (here.pathname.endsWith(".ts")) {
-    const built = new URL("../dist/worker.js", here)
-    const path = fileURLToPath(built)
-    if (!existsSync(path)) {
-      throw new Error(`${path} is missing: build the package first (pnpm -C packages/virtual-device build)`)
-    }
-    for (const name of ["worker.ts", "boardPython.ts", "machinePython.ts", "protocol.ts"]) {
-      const source = fileURLToPath(new URL(`./${name}`, here))
-      if (existsSync(source) && statSync(source).mtimeMs > statSync(path).mtimeMs + 1000) {
-        throw new Error(`${path} is older than src/${name}: rebuild (pnpm -C packages/virtual-device build)`)
-      }
-    }
-    return built
-  }
-  return new URL("./worker.js", here)
-}
+import { compiledMicroPython, interruptAddresses, rememberCompiledMicroPython } from "./wasm.js"
 
 /** A worker that died or was terminated while something waited on it. */
 export class WorkerGone extends Error {
@@ -91,7 +61,7 @@ export class InterpreterWorker {
   onSynced: () => void = () => {}
 
   private constructor(
-    private readonly worker: Worker,
+    private readonly worker: InterpreterThread,
     data: WorkerData,
   ) {
     this.ctrl = new Int32Array(data.ctrl)
@@ -101,9 +71,9 @@ export class InterpreterWorker {
     this.addresses = data.interruptAddresses
     this.loaded = new Promise((resolve, reject) => {
       const onMessage = (message: WorkerMessage) => this.handle(message, resolve)
-      worker.on("message", onMessage)
-      worker.on("error", (error) => this.die(`worker error: ${error.message}`, reject))
-      worker.on("exit", (code) => this.die(`worker exited (${code})`, reject))
+      worker.onMessage(onMessage)
+      worker.onError((error) => this.die(`worker error: ${error.message}`, reject))
+      worker.onExit((code) => this.die(`worker exited (${code})`, reject))
     })
     this.loaded.catch(() => {})
   }
@@ -112,8 +82,8 @@ export class InterpreterWorker {
    * Start a worker thread and wait until its interpreter is instantiated (not yet started). For a
    * standby, the thread does not keep the process alive until it is wanted.
    */
-  static async spawn(standby?: Standby): Promise<InterpreterWorker> {
-    const wasm = patchedMicroPython()
+  static async spawn(standby?: Standby, assets?: VirtualBoardAssets): Promise<InterpreterWorker> {
+    const wasm = await loadPatchedMicroPython(assets)
     const data: WorkerData = {
       module: compiledMicroPython() ?? wasm.bytes,
       memory: new WebAssembly.Memory({
@@ -126,10 +96,7 @@ export class InterpreterWorker {
       outRing: new SharedArrayBuffer(OUT_RING_SIZE),
       interruptAddresses: interruptAddresses.get(),
     }
-    // The worker's own console output must never reach the serial line (stdout of the pty script):
-    // the worker sends its stdout to stderr itself. Piping `worker.stdout` here instead would keep
-    // the host process alive through the stream's port, even with the worker unref'd.
-    const worker = new Worker(workerScriptUrl(), { workerData: data, stdout: false, stderr: false })
+    const worker = spawnInterpreterThread(data, assets)
     if (standby !== undefined) {
       standby.thread = worker
       if (!standby.wanted) worker.unref()
@@ -351,7 +318,7 @@ export interface ExecResult {
 interface Standby {
   readonly ready: Promise<InterpreterWorker>
   /** The thread, once started (after the WebAssembly module is compiled). */
-  thread: Worker | undefined
+  thread: InterpreterThread | undefined
   /** Taken by a board: its thread must keep the process alive. */
   wanted: boolean
 }
@@ -361,14 +328,14 @@ let standby: Standby | undefined
 let acquired = 0
 
 /** Start an interpreter on standby, unless one is already. */
-export const warmStandby = (): void => {
+export const warmStandby = (assets?: VirtualBoardAssets): void => {
   if (standby !== undefined) return
   const next: { -readonly [K in keyof Standby]: Standby[K] } = {
     ready: undefined as unknown as Promise<InterpreterWorker>,
     thread: undefined,
     wanted: false,
   }
-  next.ready = InterpreterWorker.spawn(next)
+  next.ready = InterpreterWorker.spawn(next, assets)
   next.ready.then(
     (w) => {
       if (!next.wanted) w.setRef(false)
@@ -384,6 +351,7 @@ export const warmStandby = (): void => {
  */
 export const acquireInterpreter = async (options: {
   readonly keepSpare: boolean
+  readonly assets?: VirtualBoardAssets | undefined
 }): Promise<InterpreterWorker> => {
   const taken = standby
   standby = undefined
@@ -399,9 +367,9 @@ export const acquireInterpreter = async (options: {
       worker = undefined
     }
   }
-  worker ??= await InterpreterWorker.spawn()
+  worker ??= await InterpreterWorker.spawn(undefined, options.assets)
   worker.setRef(true)
   acquired++
-  if (options.keepSpare && acquired > 1) warmStandby()
+  if (options.keepSpare && acquired > 1) warmStandby(options.assets)
   return worker
 }

@@ -1,3 +1,5 @@
+import type { VirtualBoardAssets } from "./platform/types.js"
+
 /**
  * How a virtual board behaves. Every option has a default that matches a modern board on a
  * fast USB link.
@@ -62,6 +64,11 @@ export interface VirtualBoardOptions {
    * `OSError: [Errno 30] Read-only filesystem`, as on a board whose CIRCUITPY drive is the computer's.
    */
   readonly writable?: boolean
+  /**
+   * In a browser: where the page serves the interpreter's worker script, `micropython.mjs` and
+   * `micropython.wasm` (Node finds them in the packages and ignores this).
+   */
+  readonly assets?: VirtualBoardAssets
 }
 
 /** @internal */
@@ -77,6 +84,7 @@ export interface ResolvedOptions {
   readonly interruptTimeoutMs: number
   /** CircuitPython's version as numbers, or undefined for MicroPython. */
   readonly circuitPython: CircuitPythonOptions | undefined
+  readonly assets: VirtualBoardAssets | undefined
 }
 
 /** @internal */
@@ -129,5 +137,6 @@ export const resolveOptions = (options: VirtualBoardOptions = {}): ResolvedOptio
     flashSize: options.flashSize ?? 2 * 1024 * 1024,
     interruptTimeoutMs: options.interruptTimeoutMs ?? 500,
     circuitPython,
+    assets: options.assets,
   }
 }

@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import { concatBytes } from "@belay/transport/internal"
 export class Pacer {
   private readonly queue: Array<{ bytes: Uint8Array; offset: number; done: () => void }> = []
   private budget = 0
@@ -97,7 +98,7 @@ export class Pacer {
     const chunks = this.pending
     this.pending = []
     if (this.closed || chunks.length === 0) return
-    this.deliver(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
+    this.deliver(chunks.length === 1 ? chunks[0]! : concatBytes(chunks))
   }
 
   /** Drop everything queued (the line went away); pending pushes resolve. */

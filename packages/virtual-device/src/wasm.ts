@@ -1,17 +1,15 @@
 /**
  * MicroPython's WebAssembly, with its memory turned into a shared, imported one so that the host
  * thread can write the interpreter's pending-exception word (Ctrl-C) while the worker thread is
- * busy running Python: patched once per process, compiled by the first worker thread (which
+ * busy running Python: patched once per process (the bytes come from the platform, `#platform`), compiled by the first worker thread (which
  * starts at once, without waiting for the host to compile it) and shared with the ones after.
  *
  * @internal
  */
-import { readFileSync } from "node:fs"
-import { createRequire } from "node:module"
 import type { InterruptAddresses } from "./WorkerMessages.js"
 
 /** At most 1 GiB of linear memory per board (the npm build allows 2 GiB). */
-const MAX_PAGES = 16384
+export const MAX_PAGES = 16384
 
 const readLeb = (bytes: Uint8Array, at: number): { value: number; next: number } => {
   let value = 0
@@ -99,28 +97,6 @@ export const importSharedMemory = (
     at += part.length
   }
   return { bytes, initialPages, maximumPages: maxPages }
-}
-
-/** The package's `micropython.wasm`, patched to import shared memory. */
-export interface PatchedMicroPython {
-  readonly bytes: Uint8Array
-  readonly initialPages: number
-  readonly maximumPages: number
-}
-
-let patched: PatchedMicroPython | undefined
-
-/**
- * The package's `micropython.wasm`, patched (once per process), read synchronously: a thread can
- * start at once with the bytes and compile them itself.
- */
-export const patchedMicroPython = (): PatchedMicroPython => {
-  if (patched === undefined) {
-    const require = createRequire(import.meta.url)
-    const wasmPath = require.resolve("@micropython/micropython-webassembly-pyscript/micropython.wasm")
-    patched = importSharedMemory(new Uint8Array(readFileSync(wasmPath)), MAX_PAGES)
-  }
-  return patched
 }
 
 let compiled: WebAssembly.Module | undefined

@@ -3,7 +3,9 @@
  *
  * The host instantiates nothing here; it passes a compiled module whose memory is imported and
  * shared, so that it can raise KeyboardInterrupt while this thread is busy in Python. This file
- * runs as a `worker_threads` Worker from the built `dist/worker.js`.
+ * runs from the built `dist/worker.js`: as a `worker_threads` Worker in Node, as a module `Worker`
+ * in a browser (bundled, `@belay/virtual-device/worker`); the platform (`#platform`) gives it its
+ * start data, its channel to the host and the MicroPython loader.
  *
  * Over 400 lines because it is one thread's program: interrupts, the stdio rings, time, the flash
  * mirror and the `machine` module's host side all work on the same interpreter instance, memory
@@ -11,8 +13,9 @@
  *
  * @internal
  */
-import { parentPort, workerData } from "node:worker_threads"
+
 import type { EmscriptenModule, MicroPython } from "@micropython/micropython-webassembly-pyscript"
+import { workerChannel } from "#platform"
 import { BOARD_PYTHON } from "./boardPython.js"
 import { CIRCUITPYTHON_PYTHON } from "./circuitPythonBoard.js"
 import { MACHINE_PYTHON } from "./machinePython.js"
@@ -33,23 +36,20 @@ import {
   type WorkerMessage,
 } from "./WorkerMessages.js"
 
-// Nothing this thread prints may reach the host's stdout (the serial line of the pty script).
-process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write
-
 const FLASH_ROOT = "/flash"
 /** Where `machine.py` is written outside the flash, to be imported once before the flash is mounted. */
 const MODULES_DIR = "/vboard-modules"
 /** How long each wait lasts while the worker waits to be terminated after `machine.reset()`. */
 const RESET_WAIT_MS = 50
 
-const data = workerData as WorkerData
-const port = parentPort!
+const channel = await workerChannel()
+const data: WorkerData = channel.data
 const ctrl = new Int32Array(data.ctrl)
 const inRing = new Uint8Array(data.inRing)
 const outRing = new Uint8Array(data.outRing)
 const memory = data.memory
 
-const post = (message: WorkerMessage) => port.postMessage(message)
+const post = (message: WorkerMessage) => channel.post(message)
 
 let currentSeq = 0
 let addresses: InterruptAddresses | undefined = data.interruptAddresses
@@ -219,8 +219,13 @@ const patchedInstantiate = async (_source: unknown, imports?: Imports) => {
   return { instance, module: wasmModule }
 }
 ;(WebAssembly as { instantiate: unknown }).instantiate = patchedInstantiate
+// A browser's loader compiles as the bytes stream in: the shared module is used there too.
+;(WebAssembly as unknown as { instantiateStreaming: unknown }).instantiateStreaming = (
+  _source: unknown,
+  imports?: Imports,
+) => patchedInstantiate(undefined, imports)
 
-const { loadMicroPython } = await import("@micropython/micropython-webassembly-pyscript")
+const { loadMicroPython } = await channel.loadMicroPython()
 const mp: MicroPython = await loadMicroPython({
   linebuffer: false,
   stdin: readIn,
@@ -461,7 +466,8 @@ const exec = (seq: number, mode: ExecMode, code: Uint8Array) => {
   post({ type: "done", seq, outcome, changes })
 }
 
-port.on("message", (message: HostMessage) => {
+channel.onMessage((received) => {
+  const message = received as HostMessage
   try {
     if (message.type === "start")
       start(message.files, message.flashSize, message.machine, message.circuitPython)

@@ -1,26 +1,11 @@
 import { Effect, type Scope } from "effect"
 import { type ByteLink, makeReceiveQueue, type ReceiveQueue } from "../ByteLink.js"
+import { type ControlLinePolicy, controlLineLevels } from "../ControlLines.js"
 import { type LinkError, LinkLostError, LinkOpenError } from "../errors.js"
 import { loadSerialPort, type SerialPortModule } from "./loadSerialPort.js"
 import { type SerialPortMatch, type SerialPortMatchError, selectSerialPort } from "./SerialPortMatch.js"
 
 type SerialPortInstance = InstanceType<SerialPortModule["SerialPort"]>
-
-/**
- * What to do with the DTR and RTS modem lines right after the port opens.
- *
- * - `"leave"`: keep what the OS did at open (Linux and macOS assert both).
- * - `"assert"`: raise both.
- * - `"deassert"`: drop both at once. ESP32/ESP8266 boards wire DTR/RTS to EN and GPIO0
- *   through an auto-reset circuit; with both lines at the same level neither reset nor
- *   the bootloader is triggered, and dropping them keeps the board running when the port
- *   is later closed.
- *
- * @example
- * openSerialLink({ path: "/dev/ttyUSB0", controlLines: "deassert" }) // an ESP32 that must not reset
- * @since 0.1.0
- */
-export type ControlLinePolicy = "leave" | "assert" | "deassert"
 
 /**
  * Options of {@link openSerialLink}: which port, by `path` or by `match` (one of them), and how to
@@ -147,15 +132,6 @@ const openPort = (
         ),
     }),
   )
-
-/** DTR/RTS levels to set after open, or `undefined` to leave the lines alone. */
-const controlLineLevels = (options: SerialPortSettings): { dtr: boolean; rts: boolean } | undefined => {
-  const policy = options.controlLines ?? "leave"
-  if (policy === "leave" && options.dtr === undefined && options.rts === undefined) return undefined
-  // A line the caller did not name keeps the level the OS gives it at open (asserted).
-  const base = policy !== "deassert"
-  return { dtr: options.dtr ?? base, rts: options.rts ?? base }
-}
 
 const applyControlLines = (
   port: SerialPortInstance,

@@ -6,9 +6,10 @@
  *
  * @module
  */
+
+export type { ControlLinePolicy } from "../ControlLines.js"
 export { listSerialPorts, type SerialPortInfo } from "./listSerialPorts.js"
 export {
-  type ControlLinePolicy,
   openSerialLink,
   type SerialLinkOptions,
   type SerialPortSettings,

@@ -16,7 +16,7 @@
  */
 import { Data, Effect } from "effect"
 import type { LinkError } from "../errors.js"
-import type { WebReplLink } from "./WebReplLink.js"
+import type { WebReplLink } from "./WebReplWire.js"
 
 const HEADER_BYTES = 82
 const NAME_FIELD_BYTES = 64

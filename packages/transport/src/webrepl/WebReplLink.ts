@@ -8,16 +8,15 @@
  * the firmware takes as they are: this link sends them unchanged, never re-encoded as UTF-8, and
  * reads the board's text frames as bytes without checking them for UTF-8 (a character split
  * between two of the board's writes arrives in two frames). Binary frames are used only by the
- * file operations (`WebReplFiles.ts`).
+ * file operations (`WebReplFiles.ts`). The frames and the login are `WebReplWire.ts`'s, shared with
+ * the browser's link (`BrowserWebReplLink.ts`); this module opens and closes the `ws` socket.
  */
-import { Effect, Redacted as R, type Redacted, type Scope } from "effect"
+import { Effect, type Redacted, type Scope } from "effect"
 import WebSocket from "ws"
-import { registerFileTransfer } from "../BoardFileTransfer.js"
-import { type ByteLink, makeReceiveQueue } from "../ByteLink.js"
-import { type LinkError, LinkLostError, LinkOpenError } from "../errors.js"
-import { fitsWebReplHeader, webReplGetFile, webReplPutFile } from "./WebReplFiles.js"
-import { LoginReader, WebReplLoginError } from "./WebReplLogin.js"
+import { LinkOpenError } from "../errors.js"
+import type { WebReplLoginError } from "./WebReplLogin.js"
 import { webReplTarget } from "./WebReplTarget.js"
+import { type FrameSender, makeWebReplWire, type WebReplLink } from "./WebReplWire.js"
 
 /**
  * Options of {@link openWebReplLink}.
@@ -39,51 +38,9 @@ export interface WebReplLinkOptions {
   readonly closeTimeoutMs?: number
 }
 
-/**
- * A {@link ByteLink} to a board's WebREPL, with the binary-frame channel the firmware's file
- * operations use.
- *
- * @example
- * const link = yield* openWebReplLink({ url: "ws://192.168.4.1:8266", password })
- * yield* link.write(new TextEncoder().encode("\r\x01"))
- * @since 0.1.0
- */
-export interface WebReplLink extends ByteLink {
-  /** Send bytes in binary frames (the file-transfer protocol). */
-  readonly writeBinary: (bytes: Uint8Array) => Effect.Effect<void, LinkError>
-  /**
-   * Take the board's binary frames from now on (`undefined`: stop), and hear of the link ending;
-   * without a taker they are dropped, as they only ever answer a file operation.
-   */
-  readonly onBinary: (taker: BinaryTaker | undefined) => void
-}
-
-/**
- * Who takes a {@link WebReplLink}'s binary frames.
- *
- * @example
- * link.onBinary({ bytes: (b) => buffer.push(...b), ended: (e) => console.error(e.message) })
- * @since 0.1.0
- */
-export interface BinaryTaker {
-  readonly bytes: (bytes: Uint8Array) => void
-  /** The link closed or broke: no more frames will come. */
-  readonly ended: (error: LinkError) => void
-}
-
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000
 const DEFAULT_LOGIN_TIMEOUT_MS = 5000
 const DEFAULT_CLOSE_TIMEOUT_MS = 1000
-/**
- * The largest frame sent: the firmware reads a 16-bit frame length and closes the connection on
- * a longer frame; smaller frames also keep a board's small TCP buffers from filling at once.
- *
- * @example
- * const frames = Math.ceil(bytes.length / MAX_FRAME_BYTES)
- * @since 0.1.0
- */
-export const MAX_FRAME_BYTES = 4096
-
 const describeConnectFailure = (error: Error & { code?: string }, timeoutMs: number): string => {
   if (/handshake has timed out/i.test(error.message))
     return `no WebSocket answer within ${timeoutMs} ms: is the address a board's WebREPL, and the board on the network?`
@@ -93,14 +50,6 @@ const describeConnectFailure = (error: Error & { code?: string }, timeoutMs: num
   if (error.code === "EHOSTUNREACH" || error.code === "ENETUNREACH")
     return `the host cannot be reached (${error.message})`
   return error.message
-}
-
-/** Frames of at most {@link MAX_FRAME_BYTES}. */
-const frames = (bytes: Uint8Array): Uint8Array[] => {
-  const out: Uint8Array[] = []
-  for (let at = 0; at < bytes.length; at += MAX_FRAME_BYTES)
-    out.push(bytes.subarray(at, at + MAX_FRAME_BYTES))
-  return out
 }
 
 const asBytes = (data: WebSocket.RawData): Uint8Array => {
@@ -136,13 +85,7 @@ export const openWebReplLink = (
       catch: (cause) => new LinkOpenError({ link: "webrepl", reason: (cause as Error).message, cause }),
     })
     const link = target.description
-    const rx = yield* makeReceiveQueue(link)
-    let closing = false
-    let loggedIn = false
-    let binaryTaker: BinaryTaker | undefined
-    // Before the login ends, what the board sends goes to the login; after, to `received`.
-    let duringLogin: ((bytes: Uint8Array) => void) | undefined
-    let onLoginClose: ((reason: string) => void) | undefined
+    const wire = yield* makeWebReplWire(link)
 
     const socket = yield* Effect.acquireRelease(
       Effect.callback<WebSocket, LinkOpenError>((resume) => {
@@ -170,27 +113,17 @@ export const openWebReplLink = (
           ws.on("error", () => {})
           resume(Effect.succeed(ws))
         })
-        ws.on("message", (data, isBinary) => {
-          const bytes = asBytes(data)
-          if (!loggedIn) duringLogin?.(bytes)
-          else if (isBinary) binaryTaker?.bytes(bytes)
-          else rx.push(bytes)
-        })
-        ws.on("close", (code, reason) => {
-          const why = `the board closed the connection${code === 1006 ? "" : ` (code ${code}${reason.length > 0 ? `: ${reason.toString()}` : ""})`}`
-          if (!loggedIn) onLoginClose?.(why)
-          else if (!closing) rx.fail(why)
-          const ended = rx.closedReason()
-          if (ended !== undefined) binaryTaker?.ended(ended)
-        })
+        ws.on("message", (data, isBinary) => wire.message(asBytes(data), isBinary))
+        ws.on("close", (code, reason) =>
+          wire.closed(
+            `the board closed the connection${code === 1006 ? "" : ` (code ${code}${reason.length > 0 ? `: ${reason.toString()}` : ""})`}`,
+          ),
+        )
         return Effect.sync(() => ws.terminate())
       }),
       (ws) =>
         Effect.callback<void>((resume) => {
-          closing = true
-          rx.end("the link was closed")
-          const ended = rx.closedReason()
-          if (ended !== undefined) binaryTaker?.ended(ended)
+          wire.closing()
           if (ws.readyState === WebSocket.CLOSED) return resume(Effect.void)
           const timer = setTimeout(() => {
             ws.terminate()
@@ -204,103 +137,10 @@ export const openWebReplLink = (
         }),
     )
 
-    const sendFrame = (bytes: Uint8Array, binary: boolean): Effect.Effect<void, LinkError> =>
-      Effect.callback<void, LinkError>((resume) => {
-        const closed = rx.closedReason()
-        if (closed !== undefined) return resume(Effect.fail(closed))
-        if (socket.readyState !== WebSocket.OPEN)
-          return resume(Effect.fail(new LinkLostError({ link, reason: "the connection is closed" })))
-        socket.send(bytes, { binary }, (error) => {
-          if (!error) return resume(Effect.void)
-          resume(
-            Effect.fail(
-              rx.closedReason() ??
-                new LinkLostError({ link, reason: `write failed: ${error.message}`, cause: error }),
-            ),
-          )
-        })
-      })
-
-    const sendAll = (bytes: Uint8Array, binary: boolean) =>
-      bytes.length === 0
-        ? Effect.void
-        : Effect.forEach(frames(bytes), (frame) => sendFrame(frame, binary), { discard: true })
-
-    const password = options.password
-    const leftover = yield* Effect.callback<Uint8Array, LinkOpenError | WebReplLoginError>((resume) => {
-      const reader = new LoginReader()
-      let answered = false
-      const timer = setTimeout(
-        () =>
-          resume(
-            Effect.fail(
-              new LinkOpenError({
-                link,
-                reason: `no WebREPL login from the board within ${options.loginTimeoutMs ?? DEFAULT_LOGIN_TIMEOUT_MS} ms (is this a board's WebREPL?)`,
-              }),
-            ),
-          ),
-        options.loginTimeoutMs ?? DEFAULT_LOGIN_TIMEOUT_MS,
-      )
-      const finish = (effect: Effect.Effect<Uint8Array, LinkOpenError | WebReplLoginError>) => {
-        clearTimeout(timer)
-        duringLogin = undefined
-        onLoginClose = undefined
-        resume(effect)
-      }
-      duringLogin = (bytes) => {
-        const step = reader.feed(bytes)
-        switch (step._tag) {
-          case "prompt":
-            if (password === undefined)
-              return finish(Effect.fail(new WebReplLoginError({ link, kind: "missing-password" })))
-            answered = true
-            // The firmware ends the password at `\r` or `\n`.
-            socket.send(Buffer.from(`${R.value(password)}\r`, "utf8"), { binary: false })
-            return
-          case "connected":
-            loggedIn = true
-            return finish(Effect.succeed(step.rest))
-          case "denied":
-            return finish(Effect.fail(new WebReplLoginError({ link, kind: "wrong-password" })))
-        }
-      }
-      onLoginClose = (why) =>
-        finish(
-          Effect.fail(
-            answered
-              ? new LinkOpenError({
-                  link,
-                  reason: `${why} after the password was sent, without answering it`,
-                })
-              : new LinkOpenError({
-                  link,
-                  reason: `${why} before logging in: another WebREPL client is probably connected (the board serves one at a time); close it and try again`,
-                }),
-          ),
-        )
-      return Effect.sync(() => clearTimeout(timer))
-    })
-    // The REPL's prompt after the login answer is the board's output like any other.
-    rx.push(leftover)
-
-    const webRepl: WebReplLink = {
-      description: link,
-      write: (bytes) => sendAll(bytes, false),
-      writeBinary: (bytes) => sendAll(bytes, true),
-      onBinary: (taker) => {
-        binaryTaker = taker
-        const ended = rx.closedReason()
-        if (taker !== undefined && ended !== undefined) taker.ended(ended)
-      },
-      received: rx.stream,
-      isOpen: Effect.sync(() => rx.closedReason() === undefined),
+    const sender: FrameSender = {
+      // Bytes as they are: text frames carry the REPL's bytes unchanged (no UTF-8 check).
+      send: (bytes, binary, done) => socket.send(bytes, { binary }, (error) => done(error ?? undefined)),
+      isOpen: () => socket.readyState === WebSocket.OPEN,
     }
-    registerFileTransfer(webRepl, {
-      description: "WebREPL file transfer",
-      fits: fitsWebReplHeader,
-      put: (path, data) => webReplPutFile(webRepl, path, data),
-      get: (path) => webReplGetFile(webRepl, path),
-    })
-    return webRepl
+    return yield* wire.login(sender, options.password, options.loginTimeoutMs ?? DEFAULT_LOGIN_TIMEOUT_MS)
   })

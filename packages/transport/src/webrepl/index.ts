@@ -15,12 +15,7 @@ export {
   webReplPutFile,
   webReplVersion,
 } from "./WebReplFiles.js"
-export {
-  type BinaryTaker,
-  MAX_FRAME_BYTES,
-  openWebReplLink,
-  type WebReplLink,
-  type WebReplLinkOptions,
-} from "./WebReplLink.js"
+export { openWebReplLink, type WebReplLinkOptions } from "./WebReplLink.js"
 export { MAX_PASSWORD_CHARS, WebReplLoginError } from "./WebReplLogin.js"
 export { WEBREPL_DEFAULT_PORT, webReplTarget } from "./WebReplTarget.js"
+export { type BinaryTaker, MAX_FRAME_BYTES, type WebReplLink } from "./WebReplWire.js"
