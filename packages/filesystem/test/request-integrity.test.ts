@@ -218,10 +218,10 @@ describe("damaged requests never run (virtual board, raw-paste)", () => {
       run(
         Effect.gen(function* () {
           const { fs, damage, hits, device } = yield* virtualWithDamage
-          // An upload of another host in flight: its registry entry and its temporary file (and `os`
-          // imported, as an earlier connection's exchanges leave it: the probe's scan needs it).
+          // An upload of another host in flight: its registry entry and its temporary file (no
+          // global `os`: the probe's scan imports its own).
           yield* device.exec(
-            "import os\n_bf={'.belay-zzzzzz-1':[None,123456,42]}\nf=open('/.belay-zzzzzz-1.tmp','w');f.write('x');f.close()",
+            "_bf={'.belay-zzzzzz-1':[None,123456,42]}\nf=open('/.belay-zzzzzz-1.tmp','w');f.write('x');f.close()",
           )
           damage(
             (code) => code.includes("def _bp(") && code.includes("def _bg("),

@@ -140,6 +140,21 @@ describe("dead temporary files", () => {
       }),
     ))
 
+  it("the next connection finds them on a board where nothing imported os globally", () =>
+    run(
+      Effect.gen(function* () {
+        const first = yield* connect()
+        yield* first.fs.write("/keep.bin", "the old content")
+        const { py } = first
+        leave(py, "/.belay-resetx-2.tmp", "half of it")
+        // As on a board fresh from a reset: no global `os` (the probe's scan must import its own).
+        py("globals().pop('os', None)\nglobals().pop('uos', None)")
+        const next = yield* connect()
+        expect(yield* next.fs.readText("/keep.bin")).toBe("the old content")
+        expect(temporariesIn(py, "/")).toEqual([])
+      }),
+    ))
+
   it("costs no exchange when nothing is dead, and one when something is", () =>
     run(
       Effect.gen(function* () {

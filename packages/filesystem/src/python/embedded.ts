@@ -138,7 +138,7 @@ export const PROBE: EmbeddedPython = {
 
 /** `python/probe_temporaries.py`, minified. */
 export const PROBE_TEMPORARIES: EmbeddedPython = {
-  code: "def _bpt(r,t):\n try:r['reg']=_bg();r['tmp']=[n for n in os.listdir(*t)if n[:7]=='.belay-']\n except Exception:pass\n",
+  code: "def _bpt(r,t):\n try:\n  try:import os\n  except ImportError:import uos as os\n  r['reg']=_bg();r['tmp']=[n for n in os.listdir(*t)if n[:7]=='.belay-']\n except Exception:pass\n",
   defines: ["_bpt"],
 }
 
