@@ -24,61 +24,6 @@
  * @since 0.1.0
  */
 
-// Arguments and results: schemas that cross to the board and back.
-export {
-  type ArgsInput,
-  type ArgsType,
-  type BoardSchema,
-  type CallArgs,
-  isPythonIdentifier,
-} from "./Codec.js"
-// What this process knows of the code on a board.
-export { forgetBoardRegistry } from "./Deployment.js"
-// What a session holds for the executors: deployed functions, board threads.
-export {
-  type BackgroundThreadInfo,
-  type DeployedMethodInfo,
-  type ExecutorContext,
-  executorContext,
-} from "./ExecutorContext.js"
-// Typed errors.
-export {
-  ArgumentEncodeError,
-  DefinitionError,
-  FramingError,
-  ResultDecodeError,
-  StaleProxyError,
-  type TaskCallError,
-  TaskInterruptedError,
-  TaskTimeoutError,
-  type ThreadError,
-  ThreadFailedError,
-  type ThreadStartError,
-  ThreadStopTimeoutError,
-} from "./errors.js"
-// Modules: tasks deployed together, with a shared setup and teardown.
-export { BoardModule, type BoardModuleOptions } from "./Module.js"
-// Proxy objects: handles to objects that live on the board, released with their session.
-export {
-  BoardProxy,
-  type ProxyCallOptions,
-  type ProxyError,
-  type ProxyIterateOptions,
-  type ProxyIterator,
-  type ProxyOptions,
-  type ProxyPath,
-  type ProxyValue,
-} from "./Proxy.js"
-export type { ProxyStats } from "./ProxyStats.js"
-// Python code: inline, from a file, or from a string.
+export * from "./browser.js"
+// Python code from a file (Node only).
 export { pythonFile } from "./PythonFile.js"
-export { PythonSource, py } from "./PythonSource.js"
-// Setup: code run once per session, before the tasks that need it.
-export type { BoardCodeError } from "./SessionCode.js"
-export { Setup, type SetupOptions } from "./Setup.js"
-// Tasks: a function on the board with a typed signature; generators read as streams.
-export { type CallOptions, GeneratorTask, Task, type TaskOptions } from "./Task.js"
-// Teardown: code run when the session ends, however it ends.
-export { Teardown, type TeardownOptions } from "./Teardown.js"
-// Board threads, stopped when the session ends.
-export { type BoardThread, type ThreadStatus, ThreadTask, type ThreadTaskOptions } from "./Thread.js"

@@ -14,72 +14,11 @@
  * @since 0.1.0
  */
 
-// A link's own file transfer (WebREPL's put and get), offered in the connection's state.
-export { type BoardFileTransfer, BoardFileTransferKey } from "./BoardFileTransfer.js"
-// Links: a byte pipe to a board, and how to build one.
-export { type ByteLink, makeReceiveQueue, type ReceiveQueue } from "./ByteLink.js"
-// Checked requests: code that runs only if it arrived whole.
-export { CHECKED_RUNTIME, type CheckedExecOptions, execChecked, execStreamChecked } from "./CheckedRequest.js"
-// The protocol engine as a service.
-export {
-  BoardLink,
-  DeviceCommunication,
-  type DeviceCommunicationShape,
-  type ExecOptions,
-  makeDeviceCommunication,
-  type TerminalSession,
-} from "./DeviceCommunication.js"
-// Typed errors.
-export {
-  BoardResetError,
-  BoardStuckError,
-  LinkClosedError,
-  type LinkError,
-  LinkLostError,
-  LinkOpenError,
-  OutputDamagedError,
-  OutputLimitError,
-  type ProtocolError,
-  type ProtocolPhase,
-  ProtocolTimeoutError,
-  PythonError,
-  RequestDamagedError,
-  UnexpectedBytesError,
-} from "./errors.js"
-// Requests the board's running code makes over its output, served by a layer above (a mount).
-export { type InterceptedOutput, type OutputInterceptor, OutputInterceptorKey } from "./OutputInterceptor.js"
+export * from "./browser.js"
+// ---- Links that need Node ----
 // A process's standard streams as a link.
 export { openProcessLink, type ProcessLink, type ProcessLinkOptions } from "./ProcessLink.js"
-// Metrics.
-export { type ProtocolMetrics, TransportMetrics } from "./ProtocolMetrics.js"
 export { PtyUnavailableError } from "./Pseudoterminal.js"
-// Python values as literals, both ways.
-export {
-  type PythonDict,
-  PythonLiteralEncodeError,
-  PythonLiteralError,
-  type PythonValue,
-  parsePythonLiteral,
-  toPythonLiteral,
-} from "./PythonLiteral.js"
-// Python made smaller before it travels, and the setting that turns that off.
-export {
-  type MinifiedPython,
-  type MinifyOptions,
-  MinifyPython,
-  minifyPython,
-  PythonMinifyError,
-  tryMinifyPython,
-} from "./PythonMinifier.js"
-// Options and events of the engine.
-export type { BoardResetEvent, ProtocolCapabilities, RawReplOptions } from "./RawReplEngine.js"
-export { openRfc2217Link, type Rfc2217LinkOptions } from "./rfc2217/Rfc2217Link.js"
-// State that lives as long as a board connection (or a session), under typed keys.
-export { StateKey, StateStore } from "./StateStore.js"
-export { isWellFormedTraceback } from "./Traceback.js"
 // A board's serial line over TCP: a raw byte stream, or telnet with RFC 2217's COM-PORT-OPTION.
+export { openRfc2217Link, type Rfc2217LinkOptions } from "./rfc2217/Rfc2217Link.js"
 export { openTcpLink, type TcpLinkOptions } from "./tcp/TcpLink.js"
-// Logging in to a board's WebREPL (the link itself is at `@belay/transport/webrepl`).
-export { fitsWebReplHeader, WebReplFileError } from "./webrepl/WebReplFiles.js"
-export { WebReplLoginError } from "./webrepl/WebReplLogin.js"
-export { WEBREPL_DEFAULT_PORT, webReplTarget } from "./webrepl/WebReplTarget.js"
