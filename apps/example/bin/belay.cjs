@@ -59,10 +59,25 @@ const namesFleet = () => {
   }
 }
 
-const scriptName = namesFleet() ? "belay-cli-fleet.cjs" : "belay-cli.cjs"
-const scriptPath = path.join(bundle, scriptName)
-/** Caches of the fleet's script are told from the main script's by their name's start. */
-const cachePrefix = scriptName === "belay-cli.cjs" ? "" : "fleet."
+/** The first argument that is not a flag: the command word (`belay -d a0 ls` and `belay ls` alike). */
+const commandWord = args.find((a) => !a.startsWith("-")) ?? ""
+
+/**
+ * The scripts to run this command line, in turn while each answers that it is not its own (see
+ * scripts/bundle.mjs), each with the start of its caches' names: the fleet's script for the
+ * fleet; for `exec` and `eval`, the script of their fast path alone, then the main script; else
+ * the main script.
+ */
+const scripts = namesFleet()
+  ? [{ name: "belay-cli-fleet.cjs", prefix: "fleet." }]
+  : commandWord === "exec" || commandWord === "eval"
+    ? [
+        { name: "belay-cli-exec.cjs", prefix: "fast." },
+        { name: "belay-cli.cjs", prefix: "" },
+      ]
+    : [{ name: "belay-cli.cjs", prefix: "" }]
+/** The starts of the other scripts' cache names (the main script's have none). */
+const PREFIXES = ["fleet.", "fast."]
 
 /** The key of a command line whose output is stored: `--version`, or a command path asking for help. */
 const storedKey = () => {
@@ -108,17 +123,16 @@ const CONTENT_LINE = /^\/\/ belay-bundle ([0-9a-f]{64})\n/
  * The cache file for this command line: the command word (the first argument that is not a
  * flag, so `belay -d a0 ls` and `belay ls` share one), the bundle's content, Node and the CPU.
  */
-const cacheFile = (folder, contentId) => {
-  const word = args.find((a) => !a.startsWith("-")) ?? ""
-  const command = /^[a-z][a-z0-9-]{0,31}$/.test(word) ? word : "other"
+const cacheFile = (folder, prefix, contentId) => {
+  const command = /^[a-z][a-z0-9-]{0,31}$/.test(commandWord) ? commandWord : "other"
   return path.join(
     folder,
-    `${cachePrefix}${command}-${contentId.slice(0, 16)}-${process.version}-${process.arch}.v8`,
+    `${prefix}${command}-${contentId.slice(0, 16)}-${process.version}-${process.arch}.v8`,
   )
 }
 
 /** Save what V8 compiled, in place of a missing or refused cache; drop other builds' caches. */
-const saveCache = (script, folder, file, contentId) => {
+const saveCache = (script, folder, prefix, file, contentId) => {
   try {
     const data = script.createCachedData()
     fs.mkdirSync(folder, { recursive: true, mode: 0o700 })
@@ -128,7 +142,7 @@ const saveCache = (script, folder, file, contentId) => {
     fs.renameSync(partial, file)
     const current = contentId.slice(0, 16)
     for (const name of fs.readdirSync(folder)) {
-      const sameScript = cachePrefix === "" ? !name.startsWith("fleet.") : name.startsWith(cachePrefix)
+      const sameScript = prefix === "" ? !PREFIXES.some((p) => name.startsWith(p)) : name.startsWith(prefix)
       if (name.endsWith(".v8") && sameScript && !name.includes(`-${current}-`))
         fs.rmSync(path.join(folder, name), { force: true })
     }
@@ -137,12 +151,13 @@ const saveCache = (script, folder, file, contentId) => {
   }
 }
 
-/** Load the bundle (with the compile cache when there is one) and return its exports. */
-const loadBundle = () => {
+/** Load a script of the bundle (with the compile cache when there is one) and return its exports. */
+const loadBundle = ({ name, prefix }) => {
+  const scriptPath = path.join(bundle, name)
   const source = fs.readFileSync(scriptPath, "utf8")
   const contentId = CONTENT_LINE.exec(source)?.[1]
   const folder = contentId === undefined ? undefined : cacheFolder()
-  const file = folder === undefined ? undefined : cacheFile(folder, contentId)
+  const file = folder === undefined ? undefined : cacheFile(folder, prefix, contentId)
   let cachedData
   if (file !== undefined) {
     try {
@@ -158,7 +173,7 @@ const loadBundle = () => {
   })
   if (file !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) {
     // At exit, so the cache holds the code of everything the command ran, not only the top level.
-    process.once("exit", () => saveCache(script, folder, file, contentId))
+    process.once("exit", () => saveCache(script, folder, prefix, file, contentId))
   }
   const bundleModule = { exports: {} }
   script
@@ -176,22 +191,28 @@ const loadBundle = () => {
 
 const failed = (error) => {
   process.stderr.write(
-    error?.code === "ENOENT" && error?.path === scriptPath
-      ? `belay: the command's bundle is missing (${scriptPath}); build it with \`pnpm build\`\n`
+    error?.code === "ENOENT" && error?.path?.startsWith(bundle)
+      ? `belay: the command's bundle is missing (${error.path}); build it with \`pnpm build\`\n`
       : `belay: ${error?.stack ?? error}\n`,
   )
   process.exitCode = 1
+}
+
+/** Run the command line with the scripts from `index` on, until one takes it. */
+const runFrom = (index) => {
+  const script = scripts[index]
+  return Promise.resolve(loadBundle(script).run(args)).then((code) =>
+    code === undefined && index + 1 < scripts.length ? runFrom(index + 1) : code,
+  )
 }
 
 const text = storedOutput()
 if (text !== undefined) process.stdout.write(text)
 else {
   try {
-    loadBundle()
-      .run(args)
-      .then((code) => {
-        process.exitCode = code
-      }, failed)
+    runFrom(0).then((code) => {
+      process.exitCode = code
+    }, failed)
   } catch (error) {
     failed(error)
   }

@@ -19,10 +19,11 @@ export const run = async (args: ReadonlyArray<string>): Promise<number> => {
   // overlap. The kept virtual board (the default) runs in a process of its own.
   if (opensInProcessVirtualBoard(args, process.env))
     (await import("@belay/virtual-device/warm-up")).warmUpVirtualBoard()
-  const command = recognize(args)
-  if (command !== undefined) {
-    const { runFast } = await import("./cli/Fast.js")
-    return runFast(command, args)
+  // `exec` and `eval` in their plain forms (only they load the fast path's module).
+  if (recognize(args) !== undefined) {
+    const { fastCommandOf, runFast } = await import("./cli/Fast.js")
+    const command = fastCommandOf(args)
+    if (command !== undefined) return runFast(command)
   }
   const { main } = await import("./main.js")
   return main(args)

@@ -260,14 +260,19 @@ export const ensureProbe = (
     const literal = encodeChunk("raw", ALL_BYTES, 0, 4096).expression
     const scan = profile.roomy
     const temporaries = scan ? { flat } : undefined
-    // Guarded, sent again while none of it ran; a heap that cannot compile the guarded form even
-    // once collected (a micro:bit's, maybe) gets the plain probe: its answer is framed all the same.
+    // With the scan of what dead uploads left (a board with room), guarded: a damaged registry
+    // lookup must not make another host's live upload look dead and its files removed. Sent again
+    // while none of it ran; a heap that cannot compile the guarded form even once collected gets the
+    // plain probe. Without the scan (a small board), plain: what damage there could do is answer
+    // conservatively or wrong in a framed, checked reply, and the guarded form keeps about 1.4 KB of
+    // a micro:bit's 9 KB heap for the rest of its boot (measured by `belay demo`).
     let attempts = 0
+    const form = temporaries === undefined ? "plain" : "guarded"
     const guarded = resendWhileNothingRan(
       device,
       Effect.suspend(() => {
         attempts++
-        return device.execBytes(probeCode(literal, temporaries))
+        return device.execBytes(probeCode(literal, temporaries, form))
       }),
       (e) => classifyAttempt(e, { form: "checked" }),
     ).pipe(

@@ -1,19 +1,32 @@
 import type * as Effect from "effect/Effect"
 import { evalExpression, execCode } from "./Exec.js"
-import type { FastCommand } from "./FastPath.js"
+import { type FastCommand, recognize } from "./FastPath.js"
 import { chooseBoards, readCliConfig, UNSET_DEVICE } from "./Flags.js"
 import { runToExitCode } from "./Run.js"
 
 /**
- * Run a command line recognized (`recognize` in FastPath.ts) by the fast path, as the full parser would have run it.
+ * `args` as a command line the fast path runs: `exec` or `eval` in their plain forms (see
+ * `recognize`), on one board; undefined for any other, which the full command runs (a device that
+ * names several boards runs on each of them there).
  *
  * @example
- * process.exitCode = await runFast({ command: "exec", operand: "pass", device: undefined, json: false, unchecked: false }, ["exec", "pass"])
+ * const command = fastCommandOf(["exec", "pass"])
+ * process.exitCode = command === undefined ? await main(args) : await runFast(command)
  */
-export const runFast = async (command: FastCommand, args: ReadonlyArray<string>): Promise<number> => {
+export const fastCommandOf = (args: ReadonlyArray<string>): FastCommand | undefined => {
+  const command = recognize(args)
+  return command === undefined || namesSeveral(command.device ?? UNSET_DEVICE) ? undefined : command
+}
+
+/**
+ * Run a command line the fast path takes (see {@link fastCommandOf}), as the full parser would
+ * have run it.
+ *
+ * @example
+ * process.exitCode = await runFast({ command: "exec", operand: "pass", device: undefined, json: false, unchecked: false })
+ */
+export const runFast = (command: FastCommand): Promise<number> => {
   const device = command.device ?? UNSET_DEVICE
-  // Several boards (`--device a0,a1`, or a configured list): the full command's run on each.
-  if (namesSeveral(device)) return (await import("../main.js")).main(args)
   // Read by the board's options (`BELAY_INTEGRITY`) when the command connects.
   if (command.unchecked) process.env.BELAY_INTEGRITY = "unchecked"
   const work: Effect.Effect<void, unknown> =
