@@ -125,4 +125,31 @@ describe("the compile cache", () => {
     expect(readFileSync(script, "utf8")).not.toContain("ShardingConfig")
     expect(readFileSync(fleetScript, "utf8").length).toBeGreaterThan(readFileSync(script, "utf8").length)
   })
+
+  it("exec and eval run from the script of their fast path; a chain of them, from the main script after it", () => {
+    const folder = path.join(home, "cache")
+    const execScript = path.resolve(import.meta.dirname, "../dist/bundle/belay-cli-exec.cjs")
+    const execId = /^\/\/ belay-bundle ([0-9a-f]{64})\n/
+      .exec(readFileSync(execScript, "utf8"))?.[1]
+      ?.slice(0, 16)
+    const belay = (args: ReadonlyArray<string>) => {
+      const { BELAY_DEVICE: _, ...env } = process.env
+      return spawnSync(process.execPath, [bin, ...args], {
+        env: { ...env, HOME: home, XDG_CONFIG_HOME: path.join(home, "config"), BELAY_COMPILE_CACHE: folder },
+        encoding: "utf8",
+      })
+    }
+    const one = belay(["eval", "6 * 7", "--device", "virtual?keep=false"])
+    expect(one.stdout, one.stderr).toBe("42\n")
+    expect(cacheFiles(folder)).toEqual([`fast.eval-${execId}-${process.version}-${process.arch}.v8`])
+    // Not the fast path's (a chain): the exec script declines it, the main script runs it.
+    const chain = belay(["eval", "6 * 7", "+", "eval", "1", "--device", "virtual?keep=false"])
+    expect(chain.stdout, chain.stderr).toBe("42\n1\n")
+    expect(cacheFiles(folder)).toEqual([
+      `eval-${contentId()}-${process.version}-${process.arch}.v8`,
+      `fast.eval-${execId}-${process.version}-${process.arch}.v8`,
+    ])
+    // The exec script holds the fast path alone: no argument parser.
+    expect(readFileSync(execScript, "utf8").length).toBeLessThan(readFileSync(script, "utf8").length * 0.7)
+  })
 })
