@@ -1,0 +1,360 @@
+/**
+ * The board page: connect (the in-page virtual board, WebREPL, Web Serial), a terminal on the
+ * friendly REPL, a file tree (upload by input or drop, atomic and verified; download, delete,
+ * mkdir), run a file with streaming output and Stop, and session stats with a cleanup check when a
+ * session ends. Plain DOM; the board side is `Board.ts`.
+ */
+import "@xterm/xterm/css/xterm.css"
+import "./style.css"
+import type { FileEntry } from "@belay/filesystem"
+import { openWebSerialLink, requestWebSerialPort } from "@belay/transport/web-serial"
+import { openBrowserWebReplLink } from "@belay/transport/webrepl-browser"
+import { openVirtualBoard } from "@belay/virtual-device/browser"
+import { Terminal } from "@xterm/xterm"
+import { Effect, Redacted } from "effect"
+import { Board, type CleanupCheck, errorText, type OpenLink } from "./Board.js"
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
+const button = (id: string) => $<HTMLButtonElement>(id)
+
+const status = (text: string) => {
+  $("status").textContent = text
+}
+
+const term = new Terminal({ convertEol: false, fontSize: 13, rows: 18, theme: { background: "#0f1720" } })
+term.open($("terminal"))
+let board: Board | undefined
+let cwd = "/"
+let selectedFile: string | undefined
+
+const terminalSink = (bytes: Uint8Array) => term.write(bytes)
+term.onData((data) => board?.typeInTerminal(data))
+
+const joinPath = (dir: string, name: string) => (dir.endsWith("/") ? `${dir}${name}` : `${dir}/${name}`)
+const baseName = (path: string) => path.slice(path.lastIndexOf("/") + 1)
+
+/** Run an action from a button: errors go to the status line, never unhandled. */
+const act = (name: string, action: () => Promise<unknown>) => {
+  action().catch((error: unknown) => {
+    status(`${name} failed: ${errorText(error)}`)
+    console.error(error)
+  })
+}
+
+const setConnected = (connected: boolean) => {
+  for (const id of ["connect-virtual", "connect-serial", "connect-webrepl"]) button(id).disabled = connected
+  for (const id of ["end-session", "disconnect", "terminal-attach", "terminal-ctrl-c", "refresh", "mkdir"])
+    button(id).disabled = !connected
+  $<HTMLInputElement>("upload-input").disabled = !connected
+}
+
+const renderStats = async () => {
+  if (board === undefined) return
+  const s = await board.stats()
+  const m = s.metrics
+  const rows: Array<[string, string]> = [
+    ["link", s.link],
+    ["session", s.sessionId ?? "none"],
+    ["state", s.sessionState],
+    ["sessions active / total", `${s.activeSessions} / ${s.totalSessions}`],
+    ["live resources", `${s.liveResources} ${JSON.stringify(s.resourcesByType)}`],
+    ["exchanges", String(m.exchanges)],
+    ["bytes out / in", `${m.bytesOut} / ${m.bytesIn}`],
+    ["latency mean / max", `${m.meanLatencyMs.toFixed(1)} / ${m.maxLatencyMs.toFixed(1)} ms`],
+    ["interrupts", String(m.interrupts)],
+    ["resets", String(m.resets)],
+  ]
+  const dl = $("stats")
+  dl.replaceChildren(
+    ...rows.flatMap(([k, v]) => {
+      const dt = document.createElement("dt")
+      dt.textContent = k
+      const dd = document.createElement("dd")
+      dd.textContent = v
+      dd.dataset.stat = k
+      return [dt, dd]
+    }),
+  )
+}
+
+const showCleanup = (check: CleanupCheck | undefined) => {
+  const p = $("cleanup")
+  if (check === undefined) return
+  p.hidden = false
+  p.className = `cleanup ${check.ok ? "ok" : "bad"}`
+  p.dataset.ok = String(check.ok)
+  p.textContent = check.ok
+    ? `✔ cleaned up: session ${check.sessionId} ended (${check.endReason}); ${check.activeSessions} active sessions, ${check.liveResources} live resources, ${check.cleanedAtEnd} released at its end; board globals untouched${check.strayGlobals.length > 0 ? ` except ${check.strayGlobals.join(", ")}` : ""}`
+    : `✘ not clean: ${check.activeSessions} active sessions, ${check.liveResources} live resources${check.cleanupFailure === undefined ? "" : `, ${check.cleanupFailure}`}`
+}
+
+const refreshTree = async () => {
+  if (board === undefined) return
+  const entries = await board.list(cwd)
+  $("cwd").textContent = cwd
+  const tree = $("file-tree")
+  const items: HTMLElement[] = []
+  if (cwd !== "/")
+    items.push(treeItem({ path: cwd.slice(0, cwd.lastIndexOf("/")) || "/", type: "dir", size: 0 }, ".."))
+  for (const entry of [...entries].sort((a, b) =>
+    a.type === b.type ? a.path.localeCompare(b.path) : a.type === "dir" ? -1 : 1,
+  ))
+    items.push(treeItem(entry))
+  tree.replaceChildren(...items)
+  await renderStats()
+}
+
+const small = (text: string, title: string, onClick: () => void) => {
+  const b = document.createElement("button")
+  b.textContent = text
+  b.title = title
+  b.dataset.action = text
+  b.addEventListener("click", onClick)
+  return b
+}
+
+const treeItem = (entry: FileEntry, label?: string) => {
+  const li = document.createElement("li")
+  li.className = entry.type
+  li.dataset.path = entry.path
+  const name = document.createElement("span")
+  name.className = "name"
+  name.textContent = label ?? (entry.type === "dir" ? `${baseName(entry.path)}/` : baseName(entry.path))
+  li.append(name)
+  if (entry.type === "dir") {
+    name.addEventListener("click", () => {
+      cwd = entry.path
+      act("list", refreshTree)
+    })
+    if (label === undefined)
+      li.append(
+        small("delete", "delete the folder and all in it", () =>
+          act("delete", async () => {
+            await board?.remove(entry.path, true)
+            await refreshTree()
+          }),
+        ),
+      )
+    return li
+  }
+  const size = document.createElement("span")
+  size.className = "muted"
+  size.textContent = `${entry.size} B`
+  li.append(
+    size,
+    small("run", "run this file on the board", () => act("run", () => runFile(entry.path))),
+    small("download", "download this file", () => act("download", () => download(entry.path))),
+    small("delete", "delete this file", () =>
+      act("delete", async () => {
+        await board?.remove(entry.path, false)
+        await refreshTree()
+      }),
+    ),
+  )
+  return li
+}
+
+const download = async (path: string) => {
+  if (board === undefined) return
+  status(`downloading ${path}…`)
+  const bytes = await board.download(path)
+  const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>]))
+  const a = document.createElement("a")
+  a.href = url
+  a.download = baseName(path)
+  document.body.append(a)
+  a.click()
+  a.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 10_000)
+  status(`downloaded ${path} (${bytes.length} bytes)`)
+}
+
+const upload = async (files: ReadonlyArray<File>) => {
+  if (board === undefined || files.length === 0) return
+  const progress = $<HTMLProgressElement>("upload-progress")
+  const note = $("upload-status")
+  progress.hidden = false
+  const total = files.reduce((sum, f) => sum + f.size, 0)
+  let before = 0
+  for (const file of files) {
+    const path = joinPath(cwd, file.name)
+    note.textContent = `uploading ${path}…`
+    const data = new Uint8Array(await file.arrayBuffer())
+    const started = performance.now()
+    const result = await board.upload(path, data, (done) => {
+      progress.value = total === 0 ? 1 : (before + done) / total
+    })
+    before += file.size
+    progress.value = total === 0 ? 1 : before / total
+    note.textContent = `${path}: ${result.size} bytes written atomically and verified in ${(performance.now() - started).toFixed(0)} ms`
+  }
+  note.dataset.done = String(Number(note.dataset.done ?? "0") + 1)
+  await refreshTree()
+}
+
+const runFile = async (path: string) => {
+  if (board === undefined) return
+  selectedFile = path
+  $("run-file").textContent = path
+  const output = $("run-output")
+  output.textContent = ""
+  const runStatus = $("run-status")
+  runStatus.textContent = "running…"
+  button("run-stop").disabled = false
+  try {
+    const outcome = await board.runFile(path, (text) => {
+      output.textContent += text
+      if (output.textContent.length > 200_000) output.textContent = output.textContent.slice(-100_000)
+      output.scrollTop = output.scrollHeight
+    })
+    runStatus.textContent = outcome
+  } catch (error) {
+    runStatus.textContent = `failed: ${errorText(error)}`
+  } finally {
+    button("run-stop").disabled = true
+    await renderStats()
+  }
+}
+
+const connect = async (name: string, open: OpenLink) => {
+  status(`${name}: connecting…`)
+  $("cleanup").hidden = true
+  const started = performance.now()
+  board = await Board.open(open, terminalSink)
+  status(`connected: ${board.link.description} in ${(performance.now() - started).toFixed(0)} ms`)
+  $("status").dataset.connected = "true"
+  setConnected(true)
+  term.reset()
+  await board.attachTerminal()
+  button("terminal-attach").textContent = "Detach"
+  await refreshTree()
+}
+
+button("connect-virtual").addEventListener("click", () =>
+  act("connect", () =>
+    connect(
+      "virtual board",
+      openVirtualBoard({
+        assets: {
+          worker: "/board/worker.js",
+          micropython: "/board/micropython.mjs",
+          wasm: "/board/micropython.wasm",
+        },
+      }),
+    ),
+  ),
+)
+
+$("webrepl-form").addEventListener("submit", (event) => {
+  event.preventDefault()
+  const url = $<HTMLInputElement>("webrepl-url").value.trim()
+  const password = $<HTMLInputElement>("webrepl-password").value
+  act("connect", () => connect("WebREPL", openBrowserWebReplLink({ url, password: Redacted.make(password) })))
+})
+
+if ("serial" in navigator) {
+  button("connect-serial").hidden = false
+  button("connect-serial").addEventListener("click", () =>
+    act("connect", async () => {
+      // The port chooser needs the click's user activation: ask first, then open.
+      const port = await Effect.runPromise(requestWebSerialPort())
+      await connect("Web Serial", openWebSerialLink({ port, baudRate: 115200 }))
+    }),
+  )
+}
+
+button("terminal-attach").addEventListener("click", () =>
+  act("terminal", async () => {
+    if (board === undefined) return
+    if (board.terminalAttached) {
+      await board.detachTerminal()
+      button("terminal-attach").textContent = "Attach"
+    } else {
+      await board.attachTerminal()
+      button("terminal-attach").textContent = "Detach"
+      term.focus()
+    }
+  }),
+)
+button("terminal-ctrl-c").addEventListener("click", () => board?.typeInTerminal("\x03"))
+
+button("end-session").addEventListener("click", () =>
+  act("end session", async () => {
+    if (board === undefined) return
+    showCleanup(await board.endSession())
+    await renderStats()
+  }),
+)
+
+button("disconnect").addEventListener("click", () =>
+  act("disconnect", async () => {
+    const closing = board
+    board = undefined
+    setConnected(false)
+    delete $("status").dataset.connected
+    if (closing === undefined) return
+    showCleanup(await closing.close())
+    status("disconnected")
+  }),
+)
+
+button("run-stop").addEventListener("click", () =>
+  act("stop", async () => {
+    $("run-status").textContent = "stopping…"
+    await board?.stop()
+  }),
+)
+
+button("refresh").addEventListener("click", () => act("list", refreshTree))
+button("mkdir").addEventListener("click", () =>
+  act("mkdir", async () => {
+    const name = prompt("New folder name")
+    if (board === undefined || name === null || name.trim() === "") return
+    await board.mkdir(joinPath(cwd, name.trim()))
+    await refreshTree()
+  }),
+)
+
+const input = $<HTMLInputElement>("upload-input")
+input.addEventListener("change", () =>
+  act("upload", async () => {
+    await upload([...(input.files ?? [])])
+    input.value = ""
+  }),
+)
+const drop = $("drop-zone")
+drop.addEventListener("dragover", (event) => {
+  event.preventDefault()
+  drop.classList.add("over")
+})
+drop.addEventListener("dragleave", () => drop.classList.remove("over"))
+drop.addEventListener("drop", (event) => {
+  event.preventDefault()
+  drop.classList.remove("over")
+  act("upload", () => upload([...(event.dataTransfer?.files ?? [])]))
+})
+
+setInterval(() => {
+  if (board !== undefined && !board.running) renderStats().catch(() => undefined)
+}, 2000)
+
+declare global {
+  interface Window {
+    /** For the page's tests: what the terminal shows, and the file chosen to run. */
+    boardPage: { readonly terminalText: () => string; readonly selectedFile: () => string | undefined }
+  }
+}
+window.boardPage = {
+  terminalText: () => {
+    const buffer = term.buffer.active
+    const lines: string[] = []
+    for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i)?.translateToString(true) ?? "")
+    return lines.join("\n")
+  },
+  selectedFile: () => selectedFile,
+}
+
+button("connect-virtual").disabled = false
+button("connect-serial").disabled = false
+button("connect-webrepl").disabled = false
+status("ready")
