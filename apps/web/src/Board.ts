@@ -111,8 +111,21 @@ export class Board {
   }
 
   /** Hand the board to the terminal (friendly REPL) until `detachTerminal` or an exchange. */
-  async attachTerminal(): Promise<void> {
+  attachTerminal(): Promise<void> {
     this.#wantTerminal = true
+    return this.#serially(() => this.#openTerminal())
+  }
+
+  /** Attaching and detaching run one at a time, in order (an exchange waits for an attach to finish). */
+  #serially(step: () => Promise<void>): Promise<void> {
+    const next = this.#terminalSteps.then(step)
+    this.#terminalSteps = next.catch(() => undefined)
+    return next
+  }
+
+  #terminalSteps: Promise<void> = Promise.resolve()
+
+  async #openTerminal(): Promise<void> {
     if (this.#terminal !== undefined || this.#busy > 0 || this.#run !== undefined || this.#closed) return
     const sink = this.terminalSink
     let attached!: (session: TerminalSession) => void
@@ -123,7 +136,7 @@ export class Board {
     })
     const fiber = Effect.runFork(
       Effect.scoped(
-        Effect.gen(this, function* () {
+        Effect.gen({ self: this }, function* () {
           const session = yield* this.device.terminal
           attached(session)
           yield* Stream.runForEach(session.output, (bytes) => Effect.sync(() => sink(bytes)))
@@ -139,6 +152,8 @@ export class Board {
     )
     const session = await ready
     this.#terminal = { fiber, session }
+    // A fresh prompt: the one the board printed when it left the raw REPL was read with it.
+    this.typeInTerminal("\r")
   }
 
   /** Hand the board back to the raw REPL (and do not attach again after exchanges). */
@@ -147,10 +162,12 @@ export class Board {
     await this.#closeTerminal()
   }
 
-  async #closeTerminal(): Promise<void> {
-    const terminal = this.#terminal
-    this.#terminal = undefined
-    if (terminal !== undefined) await Effect.runPromise(Fiber.interrupt(terminal.fiber))
+  #closeTerminal(): Promise<void> {
+    return this.#serially(async () => {
+      const terminal = this.#terminal
+      this.#terminal = undefined
+      if (terminal !== undefined) await Effect.runPromise(Fiber.interrupt(terminal.fiber))
+    })
   }
 
   /** Keys typed in the terminal, as they are (Ctrl-C is `\x03`). */
@@ -167,7 +184,7 @@ export class Board {
     try {
       await this.#closeTerminal()
       return await Effect.runPromise(
-        Effect.gen(this, function* () {
+        Effect.gen({ self: this }, function* () {
           if (this.#session === undefined || !this.#session.isActive)
             this.#session = yield* this.manager.getOrCreateSession()
           return yield* use(this.#session)
@@ -224,7 +241,7 @@ export class Board {
     const code = `exec(open(${toPythonLiteral(path)}).read(), {'__name__': '__main__'})`
     let stopped = false
     const run = this.#withSession((session) =>
-      Effect.gen(this, function* () {
+      Effect.gen({ self: this }, function* () {
         const fiber = yield* Effect.forkDetach(
           Stream.runForEach(session.device.execStream(code, { timeout: Number.POSITIVE_INFINITY }), (text) =>
             Effect.sync(() => onOutput(text)),
@@ -272,7 +289,11 @@ export class Board {
       link: this.link.description,
       sessionId: live ? session.sessionId : undefined,
       sessionState:
-        session === undefined ? "none yet" : live ? "active" : `ended (${session.endReason ?? "?"})`,
+        session === undefined
+          ? "none yet"
+          : live
+            ? "active"
+            : `ended (${session.endReason ?? "?"})`.replace("ended (ended)", "ended"),
       activeSessions: sessionStats.activeSessionCount,
       totalSessions: sessionStats.totalSessionCount,
       liveResources: live ? session.resources.liveResources : 0,
@@ -290,7 +311,7 @@ export class Board {
     try {
       await this.#closeTerminal()
       return await Effect.runPromise(
-        Effect.gen(this, function* () {
+        Effect.gen({ self: this }, function* () {
           yield* this.manager.endSession(session.sessionId)
           const stats = yield* this.manager.sessionStats
           const globals = (yield* this.device.exec(GLOBALS)).trim().split(/\s+/)

@@ -48,6 +48,13 @@ const setConnected = (connected: boolean) => {
   $<HTMLInputElement>("upload-input").disabled = !connected
 }
 
+const setFilesUsable = () => {
+  for (const id of ["refresh", "mkdir"]) button(id).disabled = board === undefined || !filesUsable
+  $<HTMLInputElement>("upload-input").disabled = board === undefined || !filesUsable
+  $("file-tree").replaceChildren()
+  $("files-note").textContent = filesUsable ? "" : FILES_UNAVAILABLE
+}
+
 const renderStats = async () => {
   if (board === undefined) return
   const s = await board.stats()
@@ -84,12 +91,12 @@ const showCleanup = (check: CleanupCheck | undefined) => {
   p.className = `cleanup ${check.ok ? "ok" : "bad"}`
   p.dataset.ok = String(check.ok)
   p.textContent = check.ok
-    ? `✔ cleaned up: session ${check.sessionId} ended (${check.endReason}); ${check.activeSessions} active sessions, ${check.liveResources} live resources, ${check.cleanedAtEnd} released at its end; board globals untouched${check.strayGlobals.length > 0 ? ` except ${check.strayGlobals.join(", ")}` : ""}`
+    ? `✔ cleaned up: session ${check.sessionId} ended (${check.endReason}); ${check.activeSessions} active sessions, ${check.liveResources} live resources, ${check.cleanedAtEnd} released at its end; ${check.strayGlobals.length > 0 ? `names the session left in the board's globals: ${check.strayGlobals.join(", ")}` : "no names left in the board's globals"}`
     : `✘ not clean: ${check.activeSessions} active sessions, ${check.liveResources} live resources${check.cleanupFailure === undefined ? "" : `, ${check.cleanupFailure}`}`
 }
 
 const refreshTree = async () => {
-  if (board === undefined) return
+  if (board === undefined || !filesUsable) return
   const entries = await board.list(cwd)
   $("cwd").textContent = cwd
   const tree = $("file-tree")
@@ -113,7 +120,9 @@ const small = (text: string, title: string, onClick: () => void) => {
   return b
 }
 
-const treeItem = (entry: FileEntry, label?: string) => {
+const treeItem = (listed: FileEntry, label?: string) => {
+  // Listings name entries relative to the folder listed.
+  const entry = listed.path.startsWith("/") ? listed : { ...listed, path: joinPath(cwd, listed.path) }
   const li = document.createElement("li")
   li.className = entry.type
   li.dataset.path = entry.path
@@ -170,7 +179,7 @@ const download = async (path: string) => {
 }
 
 const upload = async (files: ReadonlyArray<File>) => {
-  if (board === undefined || files.length === 0) return
+  if (board === undefined || !filesUsable || files.length === 0) return
   const progress = $<HTMLProgressElement>("upload-progress")
   const note = $("upload-status")
   progress.hidden = false
@@ -216,7 +225,24 @@ const runFile = async (path: string) => {
   }
 }
 
-const connect = async (name: string, open: OpenLink) => {
+/** Hand the board to the terminal, and ask for a fresh prompt. */
+const attachTerminal = async () => {
+  if (board === undefined) return
+  await board.attachTerminal()
+  button("terminal-attach").textContent = "Detach"
+  term.focus()
+}
+
+/**
+ * Whether the file panel works on this link. Over a browser's WebSocket it does not yet: the
+ * file protocol's replies carry bytes that are not UTF-8, MicroPython's WebREPL sends output in
+ * text frames, and a browser closes a WebSocket on a text frame that is not UTF-8.
+ */
+let filesUsable = true
+const FILES_UNAVAILABLE =
+  "Files over WebREPL from a browser are not available yet: the file protocol's replies are not UTF-8 text, and a browser drops a WebREPL connection on such a frame. Use the terminal, or the belay CLI."
+
+const connect = async (name: string, open: OpenLink, files = true) => {
   status(`${name}: connecting…`)
   $("cleanup").hidden = true
   const started = performance.now()
@@ -225,9 +251,11 @@ const connect = async (name: string, open: OpenLink) => {
   $("status").dataset.connected = "true"
   setConnected(true)
   term.reset()
-  await board.attachTerminal()
-  button("terminal-attach").textContent = "Detach"
-  await refreshTree()
+  filesUsable = files
+  setFilesUsable()
+  await attachTerminal()
+  if (files) await refreshTree()
+  else await renderStats()
 }
 
 button("connect-virtual").addEventListener("click", () =>
@@ -249,7 +277,9 @@ $("webrepl-form").addEventListener("submit", (event) => {
   event.preventDefault()
   const url = $<HTMLInputElement>("webrepl-url").value.trim()
   const password = $<HTMLInputElement>("webrepl-password").value
-  act("connect", () => connect("WebREPL", openBrowserWebReplLink({ url, password: Redacted.make(password) })))
+  act("connect", () =>
+    connect("WebREPL", openBrowserWebReplLink({ url, password: Redacted.make(password) }), false),
+  )
 })
 
 if ("serial" in navigator) {
@@ -270,9 +300,7 @@ button("terminal-attach").addEventListener("click", () =>
       await board.detachTerminal()
       button("terminal-attach").textContent = "Attach"
     } else {
-      await board.attachTerminal()
-      button("terminal-attach").textContent = "Detach"
-      term.focus()
+      await attachTerminal()
     }
   }),
 )
