@@ -113,7 +113,7 @@ export class Board {
   /** Hand the board to the terminal (friendly REPL) until `detachTerminal` or an exchange. */
   attachTerminal(): Promise<void> {
     this.#wantTerminal = true
-    return this.#serially(() => this.#openTerminal())
+    return this.#serially(() => this.#openTerminal(true))
   }
 
   /** Attaching and detaching run one at a time, in order (an exchange waits for an attach to finish). */
@@ -125,7 +125,8 @@ export class Board {
 
   #terminalSteps: Promise<void> = Promise.resolve()
 
-  async #openTerminal(): Promise<void> {
+  /** `prompt`: ask for a fresh prompt (a person attached); not when attaching again after an exchange. */
+  async #openTerminal(prompt: boolean): Promise<void> {
     if (this.#terminal !== undefined || this.#busy > 0 || this.#run !== undefined || this.#closed) return
     const sink = this.terminalSink
     let attached!: (session: TerminalSession) => void
@@ -153,7 +154,7 @@ export class Board {
     const session = await ready
     this.#terminal = { fiber, session }
     // A fresh prompt: the one the board printed when it left the raw REPL was read with it.
-    this.typeInTerminal("\r")
+    if (prompt) this.typeInTerminal("\r")
   }
 
   /** Hand the board back to the raw REPL (and do not attach again after exchanges). */
@@ -198,7 +199,7 @@ export class Board {
 
   #reattach(): void {
     if (this.#wantTerminal && this.#busy === 0 && this.#run === undefined && !this.#closed)
-      this.attachTerminal().catch(() => undefined)
+      this.#serially(() => this.#openTerminal(false)).catch(() => undefined)
   }
 
   #fs(session: DeviceSession): BoardFileSystem {

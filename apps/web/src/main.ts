@@ -91,7 +91,7 @@ const showCleanup = (check: CleanupCheck | undefined) => {
   p.className = `cleanup ${check.ok ? "ok" : "bad"}`
   p.dataset.ok = String(check.ok)
   p.textContent = check.ok
-    ? `✔ cleaned up: session ${check.sessionId} ended (${check.endReason}); ${check.activeSessions} active sessions, ${check.liveResources} live resources, ${check.cleanedAtEnd} released at its end; ${check.strayGlobals.length > 0 ? `names the session left in the board's globals: ${check.strayGlobals.join(", ")}` : "no names left in the board's globals"}`
+    ? `✔ cleaned up: session ${check.sessionId} ${check.endReason === "ended" ? "ended" : `ended (${check.endReason})`}; ${check.activeSessions} active sessions, ${check.liveResources} live resources, ${check.cleanedAtEnd} released at its end; ${check.strayGlobals.length > 0 ? `names the session left in the board's globals: ${check.strayGlobals.join(", ")}` : "no names left in the board's globals"}`
     : `✘ not clean: ${check.activeSessions} active sessions, ${check.liveResources} live resources${check.cleanupFailure === undefined ? "" : `, ${check.cleanupFailure}`}`
 }
 
@@ -253,9 +253,9 @@ const connect = async (name: string, open: OpenLink, files = true) => {
   term.reset()
   filesUsable = files
   setFilesUsable()
-  await attachTerminal()
   if (files) await refreshTree()
   else await renderStats()
+  await attachTerminal()
 }
 
 button("connect-virtual").addEventListener("click", () =>
@@ -310,6 +310,7 @@ button("end-session").addEventListener("click", () =>
   act("end session", async () => {
     if (board === undefined) return
     showCleanup(await board.endSession())
+    status("session ended: the next action starts a new one")
     await renderStats()
   }),
 )
