@@ -6,6 +6,7 @@
  */
 import type { DeviceSession, DeviceSessionManagerShape } from "@belay/core"
 import { makeDeviceSessionManager } from "@belay/core"
+import type { GeneratorTask, Task } from "@belay/executors"
 import { type BoardFileSystem, boardFileSystem, type FileEntry, type WriteResult } from "@belay/filesystem"
 import {
   type ByteLink,
@@ -237,16 +238,42 @@ export class Board {
    * Run a file on the board, its output streamed to `onOutput` as it comes; resolves when it
    * ends, fails with its error. `stop()` interrupts it (Ctrl-C on the board).
    */
-  async runFile(path: string, onOutput: (text: string) => void): Promise<"finished" | "stopped"> {
-    if (this.#run !== undefined) throw new Error("a file is running already: stop it first")
+  runFile(path: string, onOutput: (text: string) => void): Promise<"finished" | "stopped"> {
     const code = `exec(open(${toPythonLiteral(path)}).read(), {'__name__': '__main__'})`
+    return this.#runStream(
+      (session) => session.device.execStream(code, { timeout: Number.POSITIVE_INFINITY }),
+      onOutput,
+    )
+  }
+
+  /** Call a task in the page's session. */
+  callTask(task: Task<ReadonlyArray<unknown>, unknown>, args: ReadonlyArray<unknown>): Promise<unknown> {
+    return this.#withSession((session) => task.call(session, ...args))
+  }
+
+  /** Stream a generator task's items to `onItem`; `stop()` ends it (the generator closes on the board). */
+  streamTask<A>(
+    task: GeneratorTask<ReadonlyArray<unknown>, A>,
+    args: ReadonlyArray<unknown>,
+    onItem: (item: A) => void,
+  ): Promise<"finished" | "stopped"> {
+    return this.#runStream((session) => task.stream(session, ...args), onItem)
+  }
+
+  /** One long-running stream at a time, stoppable with `stop()`. */
+  async #runStream<A>(
+    open: (session: DeviceSession) => Stream.Stream<A, unknown>,
+    onItem: (item: A) => void,
+  ): Promise<"finished" | "stopped"> {
+    if (this.#run !== undefined) throw new Error("something is running already: stop it first")
     let stopped = false
+    this.#stop = () => {
+      stopped = true
+    }
     const run = this.#withSession((session) =>
       Effect.gen({ self: this }, function* () {
         const fiber = yield* Effect.forkDetach(
-          Stream.runForEach(session.device.execStream(code, { timeout: Number.POSITIVE_INFINITY }), (text) =>
-            Effect.sync(() => onOutput(text)),
-          ),
+          Stream.runForEach(open(session), (item) => Effect.sync(() => onItem(item))),
         )
         this.#run = fiber
         const exit = yield* Fiber.await(fiber)
@@ -258,9 +285,6 @@ export class Board {
         return "finished" as const
       }),
     )
-    this.#stop = () => {
-      stopped = true
-    }
     try {
       return await run
     } finally {

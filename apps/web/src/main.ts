@@ -13,6 +13,7 @@ import { openVirtualBoard } from "@belay/virtual-device/browser"
 import { Terminal } from "@xterm/xterm"
 import { Effect, Redacted } from "effect"
 import { Board, type CleanupCheck, errorText, type OpenLink } from "./Board.js"
+import { annotation, decodeArg, inputKind, pageTasks } from "./tasks.js"
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
 const button = (id: string) => $<HTMLButtonElement>(id)
@@ -43,7 +44,15 @@ const act = (name: string, action: () => Promise<unknown>) => {
 
 const setConnected = (connected: boolean) => {
   for (const id of ["connect-virtual", "connect-serial", "connect-webrepl"]) button(id).disabled = connected
-  for (const id of ["end-session", "disconnect", "terminal-attach", "terminal-ctrl-c", "refresh", "mkdir"])
+  for (const id of [
+    "end-session",
+    "disconnect",
+    "terminal-attach",
+    "terminal-ctrl-c",
+    "refresh",
+    "mkdir",
+    "task-call",
+  ])
     button(id).disabled = !connected
   $<HTMLInputElement>("upload-input").disabled = !connected
 }
@@ -382,6 +391,162 @@ window.boardPage = {
   },
   selectedFile: () => selectedFile,
 }
+
+// --- Tasks: a form from each task's argument schemas; generator tasks plot their stream. ---
+
+const taskSelect = $<HTMLSelectElement>("task-select")
+for (const [index, task] of pageTasks.entries()) {
+  const option = document.createElement("option")
+  option.value = String(index)
+  option.textContent = task.kind === "stream" ? `${task.name} (generator: plotted)` : task.name
+  taskSelect.append(option)
+}
+
+const chosenTask = () => pageTasks[Number(taskSelect.value)]!
+
+const buildForm = () => {
+  const task = chosenTask()
+  const form = $("task-form")
+  form.replaceChildren(
+    ...task.args.flatMap((schema, index) => {
+      const id = `task-arg-${index}`
+      const label = document.createElement("label")
+      label.htmlFor = id
+      label.textContent = annotation(schema, "title") ?? `argument ${index + 1}`
+      const input = document.createElement("input")
+      input.id = id
+      input.name = label.textContent
+      input.type = inputKind(schema)
+      const description = annotation(schema, "description")
+      if (description !== undefined) input.title = description
+      const fallback = task.defaults[index] ?? ""
+      if (input.type === "checkbox") input.checked = fallback === "true"
+      else input.value = fallback
+      if (input.type === "number") input.step = "any"
+      return [label, input]
+    }),
+  )
+  button("task-call").textContent = task.kind === "stream" ? "Start" : "Call"
+  $("task-result").textContent = ""
+}
+taskSelect.addEventListener("change", buildForm)
+buildForm()
+
+/** The form's values, decoded with the task's schemas (a clear error names the argument). */
+const formArgs = (): ReadonlyArray<unknown> =>
+  chosenTask().args.map((schema, index) => {
+    const input = $<HTMLInputElement>(`task-arg-${index}`)
+    try {
+      return decodeArg(schema, input.type === "checkbox" ? input.checked : input.value)
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error)
+      throw new Error(`${annotation(schema, "title") ?? `argument ${index + 1}`}: ${reason}`)
+    }
+  })
+
+/** The plot: points as they arrive, redrawn on the next frame; paused, it keeps them but does not draw. */
+const plot = {
+  points: [] as Array<readonly [number, number]>,
+  paused: false,
+  pending: false,
+  draw() {
+    if (plot.pending || plot.paused) return
+    plot.pending = true
+    requestAnimationFrame(() => {
+      plot.pending = false
+      const canvas = $<HTMLCanvasElement>("plot")
+      const g = canvas.getContext("2d")!
+      const { width, height } = canvas
+      g.fillStyle = "#0f1720"
+      g.fillRect(0, 0, width, height)
+      g.strokeStyle = "#2a3a4c"
+      g.beginPath()
+      g.moveTo(0, height / 2)
+      g.lineTo(width, height / 2)
+      g.stroke()
+      const shown = plot.points.slice(-400)
+      if (shown.length < 2) return
+      const t0 = shown[0]![0]
+      const span = Math.max(shown[shown.length - 1]![0] - t0, 1e-9)
+      const ys = shown.map((p) => p[1])
+      const limit = Math.max(1e-9, ...ys.map(Math.abs))
+      g.strokeStyle = "#4fc3f7"
+      g.lineWidth = 2
+      g.beginPath()
+      for (const [i, [t, y]] of shown.entries()) {
+        const x = ((t - t0) / span) * (width - 8) + 4
+        const py = height / 2 - (y / limit) * (height / 2 - 8)
+        if (i === 0) g.moveTo(x, py)
+        else g.lineTo(x, py)
+      }
+      g.stroke()
+    })
+  },
+}
+
+button("task-call").addEventListener("click", () =>
+  act("task", async () => {
+    if (board === undefined) return
+    const task = chosenTask()
+    const result = $("task-result")
+    let args: ReadonlyArray<unknown>
+    try {
+      args = formArgs()
+    } catch (error) {
+      result.textContent = `invalid: ${error instanceof Error ? error.message : String(error)}`
+      result.dataset.state = "invalid"
+      return
+    }
+    if (task.kind === "call") {
+      result.textContent = "calling…"
+      result.dataset.state = "calling"
+      const value = await board.callTask(task.task, args).catch((error: unknown) => {
+        result.dataset.state = "failed"
+        throw error
+      })
+      result.textContent = `→ ${JSON.stringify(value)}`
+      result.dataset.state = "done"
+      await renderStats()
+      return
+    }
+    plot.points = []
+    plot.paused = false
+    button("plot-pause").textContent = "Pause"
+    $("plot-title").textContent = `${task.name}(${args.map((a) => JSON.stringify(a)).join(", ")})`
+    const plotStatus = $("plot-status")
+    plotStatus.textContent = "streaming…"
+    for (const id of ["plot-pause", "plot-stop"]) button(id).disabled = false
+    button("task-call").disabled = true
+    try {
+      const outcome = await board.streamTask(task.task, args, (item) => {
+        plot.points.push(item)
+        if (plot.points.length > 5000) plot.points.splice(0, plot.points.length - 4000)
+        $("plot").dataset.points = String(Number($("plot").dataset.points ?? "0") + 1)
+        plot.draw()
+      })
+      plotStatus.textContent = `${outcome}: ${plot.points.length} points`
+    } catch (error) {
+      plotStatus.textContent = `failed: ${errorText(error)}`
+    } finally {
+      for (const id of ["plot-pause", "plot-stop"]) button(id).disabled = true
+      button("task-call").disabled = board === undefined
+      await renderStats()
+    }
+  }),
+)
+
+button("plot-pause").addEventListener("click", () => {
+  plot.paused = !plot.paused
+  button("plot-pause").textContent = plot.paused ? "Resume" : "Pause"
+  $("plot-status").textContent = plot.paused ? "paused (points still arrive)" : "streaming…"
+  plot.draw()
+})
+button("plot-stop").addEventListener("click", () =>
+  act("stop", async () => {
+    $("plot-status").textContent = "stopping…"
+    await board?.stop()
+  }),
+)
 
 button("connect-virtual").disabled = false
 button("connect-serial").disabled = false

@@ -4,7 +4,7 @@
  * build`), served from a static server of the test's own with the cross-origin-isolation headers,
  * and driven by clicks and keys: connect to the in-page virtual board, type in the terminal,
  * upload (file input and drag and drop) and download back, mkdir and delete, run an endless loop
- * and Stop it, end the session and see the cleanup check, and connect over WebREPL with a
+ * and Stop it, call a task from its form, plot a generator's stream (pause, stop), end the session and see the cleanup check, and connect over WebREPL with a
  * password. Screenshots of each panel go to `test-artifacts/` (not committed). Every wait has a bound.
  */
 import { type ChildProcess, spawn } from "node:child_process"
@@ -324,6 +324,78 @@ describe("the board page in Chromium", () => {
     expect(await page.locator("#run-output").textContent()).toBe("hello from a file\n")
     const interrupts = await page.locator('#stats dd[data-stat="interrupts"]').textContent()
     expect(Number(interrupts)).toBeGreaterThanOrEqual(1)
+  })
+
+  it("calls a typed task from a form built from its argument schemas, and refuses what does not fit", async () => {
+    await page.selectOption("#task-select", { label: "add" })
+    expect(await page.locator("#task-form label").allTextContents()).toEqual(["a", "b"])
+    expect(await page.locator("#task-arg-0").getAttribute("type")).toBe("number")
+    await page.fill("#task-arg-0", "2.5")
+    await page.fill("#task-arg-1", "4")
+    await page.click("#task-call")
+    await step("call", () => page.waitForSelector("#task-result[data-state=done]", WAIT))
+    expect(await page.locator("#task-result").textContent()).toBe("→ 6.5")
+
+    await page.selectOption("#task-select", { label: "greet" })
+    expect(await page.locator("#task-form label").allTextContents()).toEqual(["name", "times", "shout"])
+    expect(await page.locator("#task-arg-2").getAttribute("type")).toBe("checkbox")
+    await page.fill("#task-arg-1", "1.5")
+    await page.click("#task-call")
+    await step("invalid", () => page.waitForSelector("#task-result[data-state=invalid]", WAIT))
+    expect(await page.locator("#task-result").textContent()).toBe("invalid: times: Expected an integer")
+    await page.fill("#task-arg-0", "pico")
+    await page.fill("#task-arg-1", "2")
+    await page.check("#task-arg-2")
+    await page.click("#task-call")
+    await step("call", () => page.waitForSelector("#task-result[data-state=done]", WAIT))
+    expect(await page.locator("#task-result").textContent()).toBe('→ "HELLO PICO HELLO PICO"')
+    await shot("task-panel", "panel-task")
+  })
+
+  it("plots a generator task's stream as it arrives, pauses the plot, and Stop ends the generator", async () => {
+    const points = () => page.evaluate(() => Number(document.getElementById("plot")!.dataset.points ?? "0"))
+    await page.selectOption("#task-select", { label: "sine (generator: plotted)" })
+    await page.fill("#task-arg-0", "2")
+    await page.fill("#task-arg-1", "100000")
+    await page.fill("#task-arg-2", "5")
+    await page.click("#task-call")
+    await step("points", () =>
+      page.waitForFunction(
+        () => Number(document.getElementById("plot")!.dataset.points ?? "0") >= 30,
+        undefined,
+        WAIT,
+      ),
+    )
+    await page.click("#plot-pause")
+    expect(await page.locator("#plot-status").textContent()).toMatch(/^paused/)
+    // Paused, the plot keeps receiving.
+    const atPause = await points()
+    await step("points while paused", () =>
+      page.waitForFunction(
+        (n) => Number(document.getElementById("plot")!.dataset.points ?? "0") > n + 10,
+        atPause,
+        WAIT,
+      ),
+    )
+    await page.click("#plot-pause")
+    expect(await page.locator("#plot-status").textContent()).toBe("streaming…")
+    await shot("plot-panel", "panel-plot")
+    await page.click("#plot-stop")
+    await step("stop", () =>
+      page.waitForFunction(
+        () => /^stopped: \d+ points/.test(document.getElementById("plot-status")?.textContent ?? ""),
+        undefined,
+        WAIT,
+      ),
+    )
+    const atStop = await points()
+    expect(atStop).toBeLessThan(100000)
+    // The board is free again: a call goes through.
+    await page.selectOption("#task-select", { label: "add" })
+    await page.click("#task-call")
+    await step("call after stop", () => page.waitForSelector("#task-result[data-state=done]", WAIT))
+    expect(await page.locator("#task-result").textContent()).toBe("→ 5")
+    expect(await points()).toBe(atStop)
   })
 
   it("ends the session and shows that it cleaned up", async () => {
