@@ -455,6 +455,8 @@ const plot = {
     requestAnimationFrame(() => {
       plot.pending = false
       const canvas = $<HTMLCanvasElement>("plot")
+      // Draw at the size the canvas is shown at.
+      if (canvas.clientWidth > 0 && canvas.width !== canvas.clientWidth) canvas.width = canvas.clientWidth
       const g = canvas.getContext("2d")!
       const { width, height } = canvas
       g.fillStyle = "#0f1720"

@@ -409,7 +409,7 @@ describe("the board page in Chromium", () => {
       /^0 \/ [1-9]/,
     )
     await shot("connect-panel", "panel-session-ended")
-    await page.screenshot({ path: path.join(artifacts, "board-page.png") })
+    await page.screenshot({ path: path.join(artifacts, "board-page.png"), fullPage: true })
     await page.click("#disconnect")
     await step("disconnect", () =>
       page.waitForFunction(
