@@ -6,6 +6,7 @@ import {
   type PythonValue,
   parsePythonLiteral,
   StateKey,
+  TextOnlyLinkKey,
 } from "@belay/transport"
 import {
   classifyAttempt,
@@ -173,6 +174,9 @@ const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i)
 
 const EXPECTED_RAW_OUTPUT = escapeRawOutput(ALL_BYTES)
 
+/** The probe's literal over a text-only link: no raw bytes sent, none printed (see `python/probe.py`). */
+const NO_RAW_LITERAL = new TextEncoder().encode("None")
+
 /**
  * Does the probe's output hold every byte value, escaped, as the board wrote it? (Anywhere: a
  * board may order `print` and `sys.stdout.buffer` output differently.)
@@ -257,7 +261,10 @@ export const ensureProbe = (
       ProtocolError | PythonError | UnexpectedBoardReplyError
     >()
     profile.probing = probing
-    const literal = encodeChunk("raw", ALL_BYTES, 0, 4096).expression
+    // Over a text-only link (a browser's WebREPL) no raw bytes either way: the literal is `None`,
+    // which also keeps the board from printing its raw output (the link would break on it).
+    const textOnly = device.connectionState.getOrUndefined(TextOnlyLinkKey) === true
+    const literal = textOnly ? NO_RAW_LITERAL : encodeChunk("raw", ALL_BYTES, 0, 4096).expression
     const scan = profile.roomy
     const temporaries = scan ? { flat } : undefined
     // With the scan of what dead uploads left (a board with room), guarded: a damaged registry
@@ -284,9 +291,10 @@ export const ensureProbe = (
     )
     return guarded.pipe(
       Effect.flatMap((out) =>
-        Effect.fromResult(parseProbe(new TextDecoder().decode(out), holdsRawOutput(out))),
+        Effect.fromResult(parseProbe(new TextDecoder().decode(out), !textOnly && holdsRawOutput(out))),
       ),
-      Effect.map(({ probe, temporaries }) => {
+      Effect.map(({ probe: found, temporaries }) => {
+        const probe = textOnly ? { ...found, rawClean: false, rawOutput: false } : found
         profile.probe = probe
         if (probe.freeMemory > 0) profile.freeMemory = probe.freeMemory
         if (!scan) return probe

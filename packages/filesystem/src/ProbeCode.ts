@@ -26,7 +26,8 @@ export const ERRNO_NAMES = [
  * The per-board file-transfer probe (`python/probe.py`): does an 8-bit bytes literal arrive
  * intact (`raw`), the board's errno numbers, its free memory after a collection, and (with
  * `temporaries`) the temporary files in the root with the board's registry of uploads (`tmp`,
- * `reg`). `rawLiteral` is the bytes 0..255 in the `raw` encoding.
+ * `reg`). `rawLiteral` is the bytes 0..255 in the `raw` encoding, or `None` over a text-only link
+ * (then the board sends no raw bytes and prints none).
  *
  * `"guarded"` (the default): the literal is assigned to `_bpr` by a first, plain statement (raw
  * bytes cannot travel inside the guard's string), and everything else is guarded (see

@@ -37,6 +37,17 @@ export interface BoardFileTransfer {
  */
 export const BoardFileTransferKey = StateKey<BoardFileTransfer>("@belay/transport/BoardFileTransfer")
 
+/**
+ * Present (`true`) in `DeviceCommunication.connectionState` when the connection's link carries
+ * only UTF-8 text from the board (`ByteLink.textOnly`): code run over it must print no byte
+ * sequence that is not UTF-8.
+ *
+ * @example
+ * const textOnly = device.connectionState.getOrUndefined(TextOnlyLinkKey) === true
+ * @since 0.1.0
+ */
+export const TextOnlyLinkKey = StateKey<true>("@belay/transport/TextOnlyLink")
+
 /** The transfers of the links that have one, beside the link (no member on `ByteLink` for it). */
 const transfers = new WeakMap<ByteLink, BoardFileTransfer>()
 

@@ -26,6 +26,12 @@ export interface ByteLink {
   readonly received: Stream.Stream<Uint8Array, LinkError>
   /** True until the link is closed or lost. */
   readonly isOpen: Effect.Effect<boolean>
+  /**
+   * The link carries only UTF-8 text from the board: a byte sequence that is not UTF-8 breaks it
+   * (a browser's WebREPL, whose text frames must be UTF-8). The file operations then never make
+   * the board print raw bytes. Absent: the link carries any byte.
+   */
+  readonly textOnly?: boolean
 }
 
 /**

@@ -16,7 +16,7 @@
  */
 
 // A link's own file transfer (WebREPL's put and get), offered in the connection's state.
-export { type BoardFileTransfer, BoardFileTransferKey } from "./BoardFileTransfer.js"
+export { type BoardFileTransfer, BoardFileTransferKey, TextOnlyLinkKey } from "./BoardFileTransfer.js"
 // Links: a byte pipe to a board, and how to build one.
 export { type ByteLink, makeReceiveQueue, type ReceiveQueue } from "./ByteLink.js"
 // Checked requests: code that runs only if it arrived whole.

@@ -15,7 +15,7 @@ import {
   type Scope,
   Stream,
 } from "effect"
-import { BoardFileTransferKey, fileTransferOf } from "./BoardFileTransfer.js"
+import { BoardFileTransferKey, fileTransferOf, TextOnlyLinkKey } from "./BoardFileTransfer.js"
 import { type ByteLink, receiveDirectly } from "./ByteLink.js"
 import { boundedBy, collector, describeActivity, toDuration } from "./CallBounds.js"
 import { makeCheckedCall, type RunExchange } from "./CheckedCall.js"
@@ -444,8 +444,12 @@ export const makeDeviceCommunication = (
     } satisfies DeviceCommunicationShape
   })
 
-/** The link's own file transfer, if it has one, in the connection's state: it takes its turn with the exchanges. */
+/**
+ * The link's own file transfer, if it has one, in the connection's state: it takes its turn with
+ * the exchanges. And whether the link carries text only.
+ */
 const withFileTransfer = (store: StateStore, link: ByteLink, lock: FairLock): StateStore => {
+  if (link.textOnly === true) store.set(TextOnlyLinkKey, true)
   const transfer = fileTransferOf(link)
   if (transfer !== undefined) {
     store.set(BoardFileTransferKey, {

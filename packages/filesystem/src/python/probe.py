@@ -1,7 +1,7 @@
 # board names: raw=d names=l listing=t result=r error=e out=b text=s data=c
 def probe(raw, names, listing):
     """The file-transfer probe: does an 8-bit bytes literal (raw, the bytes 0..255 as the upload
-    encoding writes them) arrive intact, the board's errno numbers (names), its free memory after a
+    encoding writes them, or None on a text-only link) arrive intact, the board's errno numbers (names), its free memory after a
     collection; with listing (the arguments of os.listdir for the root: [] on a board without
     directories), the root's temporary files and the registry of uploads. Replies one dict,
     framed as reply_alone.py does."""
@@ -35,8 +35,9 @@ def probe(raw, names, listing):
         result['b64'] = False
     # Can the board print raw bytes (sys.stdout.buffer, not cooked)? It writes every byte value
     # escaped as downloads do (write_escaped.py), first thing in its output; the host checks.
+    # Not when raw is None: the host's link carries only UTF-8 text (a browser's WebREPL).
     import sys
-    out = getattr(sys.stdout, 'buffer', None) if hasattr(sys, 'stdout') else None
+    out = getattr(sys.stdout, 'buffer', None) if raw and hasattr(sys, 'stdout') else None
     if out:
         out.write(bytes(range(256)).replace(b'\x1b', b'\x1b\x1b').replace(b'\x04', b'\x1b\x05').replace(b'\n', b'\x1b\x0b') + b'\n')
     result['out'] = out is not None

@@ -8,7 +8,9 @@
  * hold, which is all Belay's Python and the REPL's control characters are; bytes that are not
  * UTF-8 (a raw bytes literal) arrive changed (each bad sequence as U+FFFD), which checked requests
  * and the file operations' probe notice. A board that prints bytes that are not UTF-8 ends the
- * connection with `LinkLostError`. Binary frames (the file-transfer protocol) carry bytes as they are.
+ * connection with `LinkLostError`: the link says it is text-only (`textOnly`), and the file
+ * operations of `@belay/filesystem` then print only ASCII. Binary frames (the file-transfer
+ * protocol) carry bytes as they are.
  */
 import { Effect, type Redacted, type Scope } from "effect"
 import { LinkOpenError } from "../errors.js"
@@ -109,7 +111,8 @@ export const openBrowserWebReplLink = (
         link,
         reason: "this platform has no WebSocket (give the WebSocket option)",
       })
-    const wire = yield* makeWebReplWire(link)
+    // Text-only: the browser closes the connection on a text frame that is not UTF-8.
+    const wire = yield* makeWebReplWire(link, true)
     const connectTimeoutMs = options.connectTimeoutMs ?? 5000
 
     const socket = yield* Effect.acquireRelease(

@@ -90,10 +90,11 @@ export interface WebReplWire {
 }
 
 /**
- * A new wire for a connection to `link` (its description, without a password).
+ * A new wire for a connection to `link` (its description, without a password); `textOnly` when
+ * the socket's text frames must hold UTF-8 (a browser's: see `ByteLink.textOnly`).
  * @internal
  */
-export const makeWebReplWire = (link: string): Effect.Effect<WebReplWire> =>
+export const makeWebReplWire = (link: string, textOnly = false): Effect.Effect<WebReplWire> =>
   Effect.map(makeReceiveQueue(link), (rx) => {
     let loggedIn = false
     let closingByScope = false
@@ -144,6 +145,7 @@ export const makeWebReplWire = (link: string): Effect.Effect<WebReplWire> =>
         },
         received: rx.stream,
         isOpen: Effect.sync(() => rx.closedReason() === undefined),
+        ...(textOnly ? { textOnly } : {}),
       }
       registerFileTransfer(webRepl, {
         description: "WebREPL file transfer",
