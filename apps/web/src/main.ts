@@ -58,10 +58,9 @@ const setConnected = (connected: boolean) => {
 }
 
 const setFilesUsable = () => {
-  for (const id of ["refresh", "mkdir"]) button(id).disabled = board === undefined || !filesUsable
-  $<HTMLInputElement>("upload-input").disabled = board === undefined || !filesUsable
+  for (const id of ["refresh", "mkdir"]) button(id).disabled = board === undefined
+  $<HTMLInputElement>("upload-input").disabled = board === undefined
   $("file-tree").replaceChildren()
-  $("files-note").textContent = filesUsable ? "" : FILES_UNAVAILABLE
 }
 
 const renderStats = async () => {
@@ -105,7 +104,7 @@ const showCleanup = (check: CleanupCheck | undefined) => {
 }
 
 const refreshTree = async () => {
-  if (board === undefined || !filesUsable) return
+  if (board === undefined) return
   const entries = await board.list(cwd)
   $("cwd").textContent = cwd
   const tree = $("file-tree")
@@ -188,7 +187,7 @@ const download = async (path: string) => {
 }
 
 const upload = async (files: ReadonlyArray<File>) => {
-  if (board === undefined || !filesUsable || files.length === 0) return
+  if (board === undefined || files.length === 0) return
   const progress = $<HTMLProgressElement>("upload-progress")
   const note = $("upload-status")
   progress.hidden = false
@@ -242,16 +241,10 @@ const attachTerminal = async () => {
   term.focus()
 }
 
-/**
- * Whether the file panel works on this link. Over a browser's WebSocket it does not yet: the
- * file protocol's replies carry bytes that are not UTF-8, MicroPython's WebREPL sends output in
- * text frames, and a browser closes a WebSocket on a text frame that is not UTF-8.
- */
-let filesUsable = true
-const FILES_UNAVAILABLE =
-  "Files over WebREPL from a browser are not available yet: the file protocol's replies are not UTF-8 text, and a browser drops a WebREPL connection on such a frame. Use the terminal, or the belay CLI."
-
-const connect = async (name: string, open: OpenLink, files = true) => {
+// Files work on every link, WebREPL included: a browser's WebREPL link says it is text-only, and
+// the file operations then print only ASCII (a browser drops a WebSocket on a text frame that is
+// not UTF-8).
+const connect = async (name: string, open: OpenLink) => {
   status(`${name}: connecting…`)
   $("cleanup").hidden = true
   const started = performance.now()
@@ -260,10 +253,9 @@ const connect = async (name: string, open: OpenLink, files = true) => {
   $("status").dataset.connected = "true"
   setConnected(true)
   term.reset()
-  filesUsable = files
+  cwd = "/"
   setFilesUsable()
-  if (files) await refreshTree()
-  else await renderStats()
+  await refreshTree()
   await attachTerminal()
 }
 
@@ -286,9 +278,7 @@ $("webrepl-form").addEventListener("submit", (event) => {
   event.preventDefault()
   const url = $<HTMLInputElement>("webrepl-url").value.trim()
   const password = $<HTMLInputElement>("webrepl-password").value
-  act("connect", () =>
-    connect("WebREPL", openBrowserWebReplLink({ url, password: Redacted.make(password) }), false),
-  )
+  act("connect", () => connect("WebREPL", openBrowserWebReplLink({ url, password: Redacted.make(password) })))
 })
 
 if ("serial" in navigator) {
@@ -330,6 +320,7 @@ button("disconnect").addEventListener("click", () =>
     board = undefined
     setConnected(false)
     delete $("status").dataset.connected
+    button("terminal-attach").textContent = "Attach"
     if (closing === undefined) return
     showCleanup(await closing.close())
     status("disconnected")

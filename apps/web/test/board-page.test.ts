@@ -4,7 +4,7 @@
  * build`), served from a static server of the test's own with the cross-origin-isolation headers,
  * and driven by clicks and keys: connect to the in-page virtual board, type in the terminal,
  * upload (file input and drag and drop) and download back, mkdir and delete, run an endless loop
- * and Stop it, call a task from its form, plot a generator's stream (pause, stop), end the session and see the cleanup check, and connect over WebREPL with a
+ * and Stop it, call a task from its form, plot a generator's stream (pause, stop), end the session and see the cleanup check, and connect over WebREPL (files up and back) with a
  * password. Screenshots of each panel go to `test-artifacts/` (not committed). Every wait has a bound.
  */
 import { type ChildProcess, spawn } from "node:child_process"
@@ -440,13 +440,42 @@ describe("the board page in Chromium", () => {
       await page.click("#connect-webrepl")
       await step("connect", () => page.waitForSelector("#status[data-connected=true]", WAIT))
       expect(await page.locator("#status").textContent()).toContain("connected: ws://127.0.0.1")
+      // The page lists the root, then hands the board to the terminal: keys typed before are lost.
+      await step("terminal over WebREPL", () =>
+        page.waitForFunction(
+          () => document.getElementById("terminal-attach")?.textContent === "Detach",
+          undefined,
+          WAIT,
+        ),
+      )
+      await waitForTerminal(/^>>> ?$/m)
       await page.click("#terminal")
       await page.keyboard.type("print('over', 'webrepl')")
       await page.keyboard.press("Enter")
       await waitForTerminal(/^over webrepl$/m)
-      // The file panel says why it is off over a browser's WebREPL (see FILES_UNAVAILABLE).
-      expect(await page.locator("#files-note").textContent()).toMatch(/not available yet/)
-      expect(await page.locator("#upload-input").isDisabled()).toBe(true)
+      // Files over the browser's WebREPL (a text-only link): every byte value up and back.
+      const bytes = new Uint8Array(20 * 1024)
+      for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 131 + (i >> 8)) & 0xff
+      const before = await uploadsDone()
+      await page.setInputFiles("#upload-input", {
+        name: "webrepl.bin",
+        mimeType: "application/octet-stream",
+        buffer: Buffer.from(bytes),
+      })
+      await step("upload over WebREPL", () => waitForUploads(before + 1))
+      await step("listed over WebREPL", () => fileItem("/webrepl.bin").waitFor(WAIT))
+      expect(await page.locator("#upload-status").textContent()).toMatch(
+        /20480 bytes written atomically and verified/,
+      )
+      const [download] = await Promise.all([
+        page.waitForEvent("download", WAIT),
+        fileItem("/webrepl.bin").locator("button[data-action=download]").click(),
+      ])
+      const back = new Uint8Array(await readFile(await download.path()))
+      expect(back.length).toBe(bytes.length)
+      expect(Buffer.compare(Buffer.from(back), Buffer.from(bytes))).toBe(0)
+      // Still connected: no frame that was not UTF-8 made the browser drop the link.
+      expect(await page.locator("#status[data-connected=true]").count()).toBe(1)
       await shot("connect-panel", "panel-webrepl")
       await page.click("#disconnect")
       await step("disconnect", () =>
