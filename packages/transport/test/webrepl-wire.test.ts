@@ -10,6 +10,7 @@ import { Cause, Effect, Exit, Fiber, Redacted, Stream } from "effect"
 import fc from "fast-check"
 import { afterEach, describe, expect, it } from "vitest"
 import WebSocket, { WebSocketServer } from "ws"
+import { makeDeviceCommunication, TextOnlyLinkKey } from "../src/index.js"
 import { openBrowserWebReplLink } from "../src/webrepl/browser.js"
 import { type FrameSender, MAX_FRAME_BYTES, makeWebReplWire } from "../src/webrepl/WebReplWire.js"
 
@@ -232,6 +233,38 @@ describe("openBrowserWebReplLink (a browser's WebSocket API)", () => {
       ["pw123\r", false],
       ["print('é')\r", false],
     ])
+  })
+
+  it("is text-only, and its connection says so (TextOnlyLinkKey); the Node wire is not", async () => {
+    const board = await serveBoard()
+    const seen = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const link = yield* openBrowserWebReplLink({
+            url: board.url,
+            password: Redacted.make("pw123"),
+            WebSocket: BrowserLikeWebSocket,
+          })
+          const device = yield* makeDeviceCommunication(link)
+          return { textOnly: link.textOnly, inState: device.connectionState.getOrUndefined(TextOnlyLinkKey) }
+        }),
+      ),
+    )
+    expect(seen.textOnly).toBe(true)
+    expect(seen.inState).toBe(true)
+    const node = await Effect.runPromise(
+      Effect.gen(function* () {
+        const wire = yield* makeWebReplWire("ws://node")
+        const { sender } = recorder()
+        const login = yield* Effect.forkChild(wire.login(sender, Redacted.make("pw"), 1000), {
+          startImmediately: true,
+        })
+        wire.message(encode(LOGIN), false)
+        wire.message(encode(CONNECTED), false)
+        return yield* Fiber.join(login)
+      }),
+    )
+    expect(node.textOnly).toBeUndefined()
   })
 
   it("a character split between two writes arrives whole", async () => {
