@@ -36,8 +36,10 @@ export interface Finished {
 
 /**
  * `stderr` without the library's warnings about exchanges it sent again (a byte the emulated
- * micro:bit dropped on a busy machine, caught by the end-to-end check): those are the check at
- * work, not a failure, and come and go with the machine's load.
+ * micro:bit dropped on a busy machine, caught by the end-to-end check) or uploads it began again
+ * (the micro:bit's 16 KB heap too fragmented, after the exchanges a resend cost, for the code that
+ * closes an upload): those are the recovery at work, not a failure, and come and go with the
+ * machine's load.
  */
 export const withoutResendWarnings = (stderr: string) =>
   stderr.replace(

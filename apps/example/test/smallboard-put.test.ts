@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto"
 import { mkdir, writeFile } from "node:fs/promises"
 import path from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
-import { belayCommand, qemuMicrobitForBlock } from "./belayProcess.js"
+import { belayCommand, qemuMicrobitForBlock, withoutResendWarnings } from "./belayProcess.js"
 
 // A put on the QEMU micro:bit (MicroPython 1.9.2: no rename, no statvfs, about 15 KB of flash)
 // whose flash holds the file once but not twice: the atomic put (a verified temporary file copied
@@ -65,7 +65,9 @@ describe("a put on the QEMU micro:bit that fits once but not twice", () => {
       "--device",
       device,
     ])
-    expect(put.stderr).toBe("")
+    // A first attempt the board had no memory to close is begun again, with a warning (it happens
+    // on a busy machine, when resent exchanges have fragmented the heap).
+    expect(withoutResendWarnings(put.stderr)).toBe("")
     expect(put.code).toBe(0)
     expect(put.stdout).toContain(`${local} -> :/x.bin: 3.9 KB copied and verified\n`)
     const digest = createHash("sha256").update(data).digest("hex")

@@ -232,7 +232,8 @@ export class TransferVerificationError extends Data.TaggedError("TransferVerific
 }
 
 /**
- * The board did not have enough free memory even for the smallest chunk.
+ * The board did not have enough free memory even for the smallest chunk, or for the code that
+ * opens or closes an upload (`chunkBytes` 0), after collecting its heap.
  *
  * @example
  * Effect.catchTag("BoardMemoryError", (e) => Console.error(e.message))
@@ -246,7 +247,11 @@ export class BoardMemoryError extends Data.TaggedError("BoardMemoryError")<{
   readonly reason: string
 }> {
   override get message() {
-    return `${this.operation} ${this.path}: the board ran out of memory with ${this.chunkBytes}-byte chunks (${this.reason})`
+    const what =
+      this.chunkBytes > 0
+        ? `with ${this.chunkBytes}-byte chunks`
+        : "for the code that opens or closes the upload, which carries no data"
+    return `${this.operation} ${this.path}: the board ran out of memory ${what} (${this.reason})`
   }
 }
 

@@ -383,6 +383,35 @@ describe("transfers", () => {
         expect(Buffer.from(yield* fs.readBytes(at("m.bin"))).equals(Buffer.from(data))).toBe(true)
       }),
     ))
+  it("fails typed (BoardMemoryError) naming the closing when the board never has room to compile it, and leaves the old content", () =>
+    run(
+      Effect.gen(function* () {
+        let refused = 0
+        const { fs } = yield* setup({
+          // The exchange that closes an upload carries no data here (an empty file): it cannot shrink.
+          intercept: (code) => {
+            if (code.includes("_bd=") || !code.includes("m0.txt") || !code.includes("_bh")) return undefined
+            refused++
+            return {
+              traceback:
+                "Traceback (most recent call last):\r\nMemoryError: memory allocation failed, allocating 730 bytes\r\n",
+            }
+          },
+        })
+        const at = yield* workDir(fs, "/xfer-memory-close")
+        yield* fs.write(at("m0.txt"), "the old content")
+        refused = 0
+        const error = yield* Effect.flip(fs.write(at("m0.txt"), ""))
+        expect(error._tag).toBe("BoardMemoryError")
+        expect(error.message).toBe(
+          "write /xfer-memory-close/m0.txt: the board ran out of memory for the code that opens or closes the upload, which carries no data (memory allocation failed, allocating 730 bytes)",
+        )
+        // Every attempt met it once: the upload was begun again, not the closing sent again as it was.
+        expect(refused).toBeGreaterThan(1)
+        expect(yield* fs.readText(at("m0.txt"))).toBe("the old content")
+        expect(yield* temporaries(fs, "/xfer-memory-close")).toEqual([])
+      }),
+    ))
 })
 
 describe("atomic writes", () => {
