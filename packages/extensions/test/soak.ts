@@ -15,6 +15,7 @@
  * object the operation saw and the manager's stats and metrics are checked against what is live.
  * Disagreements are collected as `problems` (text), never thrown, so a run reports them all.
  */
+import { getHeapSnapshot } from "node:v8"
 import { type DeviceSession, makeDeviceSessionManager, SessionMetrics } from "@belay/core"
 import { BoardProxy, executorContext, type ProxyStats, py, Task, ThreadTask } from "@belay/executors"
 import { boardFileSystem } from "@belay/filesystem"
@@ -126,6 +127,60 @@ export const collectGarbage = (): void => {
   gc()
 }
 
+/** What the program's own JavaScript values take on the heap (see {@link programHeap}). */
+export interface ProgramHeap {
+  /** Objects, closures, arrays, strings, numbers and the like, alive after a full collection. */
+  readonly values: number
+  /** Their own sizes, in bytes. */
+  readonly bytes: number
+}
+
+/**
+ * Heap snapshot node types that are the program's values. Left out: V8's compiled code, maps,
+ * feedback and other bookkeeping (`code`, `hidden`, `object shape`), which grow as the JIT
+ * optimises and re-optimises long after a warm-up and are V8's to bound, not a session's.
+ */
+const PROGRAM_NODE_TYPES = new Set([
+  "object",
+  "closure",
+  "array",
+  "string",
+  "concatenated string",
+  "sliced string",
+  "number",
+  "bigint",
+  "symbol",
+  "regexp",
+])
+
+/**
+ * The program's values on the heap, counted in a heap snapshot (which collects garbage first): a
+ * session that keeps anything behind (one small object is 16 bytes) adds to both figures, whatever
+ * V8's compiled code does with `heapUsed`. Takes a second or two on a 40 MB heap.
+ */
+export const programHeap = async (): Promise<ProgramHeap> => {
+  const chunks: Array<Buffer> = []
+  for await (const chunk of getHeapSnapshot()) chunks.push(chunk as Buffer)
+  const snapshot = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+    snapshot: { meta: { node_fields: Array<string>; node_types: [Array<string>] } }
+    nodes: Array<number>
+  }
+  const fields = snapshot.snapshot.meta.node_fields
+  const typeNames = snapshot.snapshot.meta.node_types[0]
+  const stride = fields.length
+  const typeAt = fields.indexOf("type")
+  const sizeAt = fields.indexOf("self_size")
+  const program = typeNames.map((name) => PROGRAM_NODE_TYPES.has(name))
+  let values = 0
+  let bytes = 0
+  for (let i = 0; i < snapshot.nodes.length; i += stride) {
+    if (!program[snapshot.nodes[i + typeAt]]) continue
+    values++
+    bytes += snapshot.nodes[i + sizeAt]
+  }
+  return { values, bytes }
+}
+
 export interface SoakOptions {
   readonly sessions: number
   /**
@@ -167,8 +222,12 @@ export interface SoakReport {
     readonly globals: ReadonlyArray<string>
   }
   readonly host: {
+    /** `heapUsed` after the warm-up and at the end (with V8's compiled code: for information). */
     readonly heapBefore: number
     readonly heapAfter: number
+    /** The program's own values after the warm-up and at the end (see {@link programHeap}). */
+    readonly programBefore: ProgramHeap
+    readonly programAfter: ProgramHeap
     readonly handlesBefore: HandleCounts
     readonly handlesAfter: HandleCounts
   }
@@ -269,6 +328,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
   let baselineMemFree = Number.NaN
   let baselineGlobals: ReadonlyArray<string> = []
   let heapBefore = 0
+  let programBefore: ProgramHeap = { values: 0, bytes: 0 }
   let handlesBefore: HandleCounts = {}
   let min = Number.POSITIVE_INFINITY
   let max = Number.NEGATIVE_INFINITY
@@ -477,6 +537,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
       if (i === warmUp - 1) {
         baselineMemFree = snapshot.memFree
         baselineGlobals = snapshot.globals
+        programBefore = await programHeap()
         collectGarbage()
         heapBefore = process.memoryUsage().heapUsed
         handlesBefore = activeHandles()
@@ -503,6 +564,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
     const finalStats = await quiet(manager.sessionStats)
     const finalCounts = await quiet(metricCounts)
     if ((await quiet(device.generation)) !== generation) problems.push("the board reset during the soak")
+    const programAfter = await programHeap()
     collectGarbage()
     const heapAfter = process.memoryUsage().heapUsed
     const handlesAfter = activeHandles()
@@ -520,7 +582,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakReport> => {
         drift: driftOf(readings),
         globals: baselineGlobals,
       },
-      host: { heapBefore, heapAfter, handlesBefore, handlesAfter },
+      host: { heapBefore, heapAfter, programBefore, programAfter, handlesBefore, handlesAfter },
       stats: {
         totalSessions: finalStats.totalSessionCount - startTotal,
         created: finalCounts.created - startCounts.created,
