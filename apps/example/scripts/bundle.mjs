@@ -52,6 +52,24 @@ const serialPortClassOnly = {
 }
 
 /**
+ * `@belay/transport` in Node is its Node entry, which adds the links that need Node (a process's
+ * streams, TCP, RFC 2217) to the platform-neutral one, and an ES module's imports all run when it
+ * loads: every module that names the package (the CLI's `exec` among them) would load
+ * `node:child_process` and `node:net` on every command. In the bundle the bare name is the
+ * platform-neutral entry; what needs those links names `@belay/transport/node` and imports it
+ * when a connection asks for one (`Connection.ts` in `@belay/extensions`). Measured: about 6 ms of
+ * a `belay exec` on a serial board.
+ */
+const transportLinksWhenAsked = {
+  name: "transport-links-when-asked",
+  setup(build) {
+    build.onResolve({ filter: /^@belay\/transport$/ }, (args) =>
+      build.resolve("@belay/transport/browser", { kind: args.kind, resolveDir: args.resolveDir }),
+    )
+  },
+}
+
+/**
  * The Belay libraries import Effect's modules through its barrel (`import { Effect } from
  * "effect"`), which keeps more of Effect in a bundle than the modules named (measured: 90 KB
  * against 26 KB for `Effect` alone). In the libraries' built files, an import of namespaces only
@@ -310,6 +328,7 @@ const buildScript = async (name, extraPlugins, entry = "src/bin.ts") => {
     plugins: [
       ...extraPlugins,
       serialPortClassOnly,
+      transportLinksWhenAsked,
       importsByModule,
       debugOnlyWhenAsked,
       bindingsJavaScript,

@@ -121,7 +121,7 @@ const loadOptional = <A>(connection: string, load: () => Promise<A>) =>
  * command on a serial board then never loads `node:child_process` or the sockets (measured: about
  * 7 ms of a `belay exec` on a serial board).
  */
-const otherLinks = () => Effect.promise(() => import("@belay/transport"))
+const otherLinks = () => Effect.promise(() => import("@belay/transport/node"))
 const serialPorts = () => Effect.promise(() => import("@belay/transport/serial"))
 
 let warnedOfPasswordInString = false

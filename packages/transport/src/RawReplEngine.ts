@@ -629,6 +629,15 @@ export class RawReplEngine {
           continue
         }
         const n = Math.min(credit, code.length - sent)
+        if (sent + n === code.length && credit > n) {
+          // The last of the code and the end of data in one write, within the window: one write
+          // (and, on a serial port, one drain) fewer.
+          const last = new Uint8Array(n + 1)
+          last.set(code.subarray(sent))
+          last[n] = CTRL_D
+          yield* this.write(last)
+          return yield* this.readRawPasteEcho()
+        }
         yield* this.write(code.subarray(sent, sent + n))
         sent += n
         credit -= n

@@ -140,6 +140,29 @@ describe("raw-paste window credit", () => {
     )
   })
 
+  it("the last of the code and the end of data go in one write when the window has room for both", async () => {
+    // The first exchange asks for raw-paste on its own, then sends the code under the window.
+    const writesOfFirstExchange = (code: string) =>
+      run(
+        Effect.gen(function* () {
+          const seen: Array<string> = []
+          const recording = (link: ByteLink): ByteLink => ({
+            ...link,
+            write: (bytes) => {
+              seen.push(new TextDecoder().decode(bytes))
+              return link.write(bytes)
+            },
+          })
+          yield* withBoard({ rawPasteWindow: 64 }, (comm) => comm.execBytes(code), recording)
+          return seen.slice(seen.indexOf("\x05A\x01") + 1)
+        }),
+      )
+    expect(await writesOfFirstExchange(codeOf(40))).toEqual([`${codeOf(40)}\x04`])
+    // Code that fills the credit (the window, and the grant that comes with the answer): the end
+    // of data is a write of its own.
+    expect(await writesOfFirstExchange(codeOf(128))).toEqual([codeOf(128), "\x04"])
+  })
+
   it("an engine whose credit is one byte too large is caught: the byte is lost, or the write fails loudly", async () => {
     const window = 32
     // 2 windows + 1: the first exchange's data goes in one write (the window announced and the
