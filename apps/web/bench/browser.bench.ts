@@ -5,84 +5,36 @@
  * to connect and to an interactive terminal on the in-page virtual board. Debian's Chromium,
  * headless, through playwright-core (`BELAY_CHROMIUM` or /usr/bin/chromium). Figures only.
  */
-import { existsSync } from "node:fs"
-import { mkdtemp, readFile, rm } from "node:fs/promises"
-import { createServer, type Server } from "node:http"
-import type { AddressInfo } from "node:net"
+import { mkdtemp, rm } from "node:fs/promises"
+import type { Server } from "node:http"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { openVirtualBoard } from "@belay/virtual-device"
-import * as esbuild from "esbuild"
-import { type Browser, chromium } from "playwright-core"
+import type { Browser } from "playwright-core"
 import { build } from "vite"
 import { type BenchContext, summarize } from "../../../scripts/bench-kit.ts"
+import {
+  appDir,
+  browserBundle,
+  chromiumPath,
+  closeServer,
+  hasChromium,
+  launchChromium,
+  originOf,
+  serveIsolated,
+  virtualBoardFiles,
+} from "../test/chromium.ts"
 import { measure, type Samples } from "./measure.ts"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const appDir = path.resolve(here, "..")
-const chromiumPath = process.env.BELAY_CHROMIUM ?? "/usr/bin/chromium"
-const micropythonDir = path.dirname(
-  fileURLToPath(import.meta.resolve("@micropython/micropython-webassembly-pyscript/micropython.mjs")),
-)
-
-const HEADERS = {
-  "cross-origin-opener-policy": "same-origin",
-  "cross-origin-embedder-policy": "require-corp",
-  "cross-origin-resource-policy": "same-origin",
-  "cache-control": "no-store",
-}
-const TYPES: Record<string, string> = {
-  ".html": "text/html",
-  ".js": "text/javascript",
-  ".mjs": "text/javascript",
-  ".css": "text/css",
-  ".wasm": "application/wasm",
-}
-
-/** Serve `files` (path → bytes) first, then the folder `root` (if any), cross-origin isolated. */
-const serve = (files: Map<string, Uint8Array>, root?: string): Promise<Server> =>
-  new Promise((resolve) => {
-    const server = createServer((request, response) => {
-      let name = decodeURIComponent(new URL(request.url ?? "/", "http://x").pathname)
-      if (name === "/") name = "/index.html"
-      const type = { ...HEADERS, "content-type": TYPES[path.extname(name)] ?? "application/octet-stream" }
-      const inMemory = files.get(name)
-      if (inMemory !== undefined) return void response.writeHead(200, type).end(inMemory)
-      const file = root === undefined ? undefined : path.join(root, path.normalize(name))
-      if (file === undefined || !file.startsWith(root!)) return void response.writeHead(404, HEADERS).end()
-      readFile(file).then(
-        (bytes) => response.writeHead(200, type).end(bytes),
-        () => response.writeHead(404, HEADERS).end(),
-      )
-    })
-    server.listen(0, "127.0.0.1", () => resolve(server))
-  })
-
-const origin = (server: Server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-const close = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()))
-
-const bundle = async (entry: string): Promise<Uint8Array> => {
-  const result = await esbuild.build({
-    entryPoints: [entry],
-    absWorkingDir: appDir,
-    bundle: true,
-    platform: "browser",
-    format: "esm",
-    target: "es2022",
-    minify: true,
-    write: false,
-    logLevel: "warning",
-  })
-  return result.outputFiles[0]!.contents
-}
 
 const PAGE = new TextEncoder().encode(
   '<!doctype html><html><head><meta charset="utf-8"><title>loading</title></head><body><script type="module" src="/app.js"></script></body></html>',
 )
 
 export default async function bench(ctx: BenchContext) {
-  if (!existsSync(chromiumPath)) {
+  if (!hasChromium()) {
     ctx.log(`no Chromium at ${chromiumPath} (install Debian's chromium or set BELAY_CHROMIUM): skipped`)
     return
   }
@@ -117,21 +69,19 @@ export default async function bench(ctx: BenchContext) {
   const servers: Server[] = []
   let outDir: string | undefined
   try {
-    browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ["--no-sandbox"] })
+    browser = await launchChromium()
 
     // ---- exec and upload: the in-page virtual board, then the same in Node ----
-    const benchServer = await serve(
+    const benchServer = await serveIsolated(
       new Map([
         ["/index.html", PAGE],
-        ["/app.js", await bundle(path.join(here, "page.ts"))],
-        ["/worker.js", await bundle("@belay/virtual-device/worker")],
-        ["/micropython.mjs", new Uint8Array(await readFile(path.join(micropythonDir, "micropython.mjs")))],
-        ["/micropython.wasm", new Uint8Array(await readFile(path.join(micropythonDir, "micropython.wasm")))],
+        ["/app.js", await browserBundle(path.join(here, "page.ts"))],
+        ...(await virtualBoardFiles()),
       ]),
     )
     servers.push(benchServer)
     const page = await browser.newPage()
-    await page.goto(origin(benchServer))
+    await page.goto(originOf(benchServer))
     await page.waitForFunction(() => document.title === "ready", undefined, { timeout: 60_000 })
     const inChromium = await page.evaluate(
       ([r, u, b]) => window.belayBench.virtual(r!, u!, b!),
@@ -149,7 +99,7 @@ export default async function bench(ctx: BenchContext) {
       build: { outDir, emptyOutDir: true },
       logLevel: "warn",
     })
-    const pageServer = await serve(new Map(), outDir)
+    const pageServer = await serveIsolated(new Map(), outDir)
     servers.push(pageServer)
     const ready: number[] = []
     const terminal: number[] = []
@@ -158,7 +108,7 @@ export default async function bench(ctx: BenchContext) {
       const context = await browser.newContext()
       const boardPage = await context.newPage()
       const started = performance.now()
-      await boardPage.goto(origin(pageServer))
+      await boardPage.goto(originOf(pageServer))
       await boardPage.waitForFunction(
         () => document.getElementById("status")?.textContent === "ready",
         undefined,
@@ -198,7 +148,7 @@ export default async function bench(ctx: BenchContext) {
     })
   } finally {
     await browser?.close()
-    for (const server of servers) await close(server)
+    for (const server of servers) await closeServer(server)
     if (outDir !== undefined) await rm(outDir, { recursive: true, force: true })
   }
 }

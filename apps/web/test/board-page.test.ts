@@ -7,79 +7,25 @@
  * and Stop it, call a task from its form, plot a generator's stream (pause, stop), end the session and see the cleanup check, and connect over WebREPL (files up and back) with a
  * password. Screenshots of each panel go to `test-artifacts/` (not committed). Every wait has a bound.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync } from "node:fs"
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises"
-import { createServer, type Server } from "node:http"
-import type { AddressInfo } from "node:net"
+import type { Server } from "node:http"
 import { tmpdir } from "node:os"
 import path from "node:path"
-import { fileURLToPath } from "node:url"
-import { type Browser, chromium, type Page } from "playwright-core"
+import type { Browser, Page } from "playwright-core"
 import { build } from "vite"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import {
+  appDir,
+  artifacts,
+  closeServer,
+  launchChromium,
+  originOf,
+  serveIsolated,
+  startWebReplBoard,
+} from "./chromium.js"
 
-const here = path.dirname(fileURLToPath(import.meta.url))
-const appDir = path.resolve(here, "..")
-const artifacts = path.join(appDir, "test-artifacts")
-const chromiumPath = process.env.BELAY_CHROMIUM ?? "/usr/bin/chromium"
-const boardScript = fileURLToPath(
-  new URL("../../../packages/virtual-device/bin/virtual-board.mjs", import.meta.url),
-)
 /** Bound on each wait in the page (a loaded 2-core machine; nothing asserts a time). */
 const WAIT = { timeout: 30_000 }
-
-const TYPES: Record<string, string> = {
-  ".html": "text/html",
-  ".js": "text/javascript",
-  ".mjs": "text/javascript",
-  ".css": "text/css",
-  ".wasm": "application/wasm",
-}
-
-const serveFolder = (root: string): Promise<Server> =>
-  new Promise((resolve) => {
-    const server = createServer((request, response) => {
-      const headers = {
-        "cross-origin-opener-policy": "same-origin",
-        "cross-origin-embedder-policy": "require-corp",
-        "cross-origin-resource-policy": "same-origin",
-        "cache-control": "no-store",
-      }
-      let name = decodeURIComponent(new URL(request.url ?? "/", "http://x").pathname)
-      if (name === "/") name = "/index.html"
-      const file = path.join(root, path.normalize(name))
-      if (!file.startsWith(root)) {
-        response.writeHead(403, headers).end()
-        return
-      }
-      readFile(file).then(
-        (bytes) =>
-          response
-            .writeHead(200, {
-              ...headers,
-              "content-type": TYPES[path.extname(file)] ?? "application/octet-stream",
-            })
-            .end(bytes),
-        () => response.writeHead(404, headers).end(),
-      )
-    })
-    server.listen(0, "127.0.0.1", () => resolve(server))
-  })
-
-const startWebReplBoard = (password: string): Promise<{ child: ChildProcess; url: string }> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [boardScript, "--webrepl", "127.0.0.1:0", "--password", password], {
-      stdio: ["ignore", "ignore", "pipe"],
-    })
-    let stderr = ""
-    child.stderr!.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString()
-      const ready = /belay-virtual-board ready (ws:\/\/\S+)/.exec(stderr)
-      if (ready !== null) resolve({ child, url: ready[1]! })
-    })
-    child.once("exit", (code) => reject(new Error(`the WebREPL board exited (${code}): ${stderr}`)))
-  })
 
 let outDir: string
 let server: Server
@@ -134,10 +80,6 @@ const waitForUploads = (count: number) =>
 const fileItem = (boardPath: string) => page.locator(`#file-tree li[data-path="${boardPath}"]`)
 
 beforeAll(async () => {
-  if (!existsSync(chromiumPath))
-    throw new Error(
-      `no Chromium at ${chromiumPath}: install Debian's chromium (scripts/setup.sh) or set BELAY_CHROMIUM`,
-    )
   await mkdir(artifacts, { recursive: true })
   outDir = await mkdtemp(path.join(tmpdir(), "belay-web-"))
   await build({
@@ -145,9 +87,9 @@ beforeAll(async () => {
     build: { outDir, emptyOutDir: true },
     logLevel: "warn",
   })
-  server = await serveFolder(outDir)
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ["--no-sandbox"] })
+  server = await serveIsolated(new Map(), outDir)
+  origin = originOf(server)
+  browser = await launchChromium()
   page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true })
   page.on("console", (message) => pageLog.push(`${message.type()}: ${message.text()}`))
   page.on("pageerror", (error) => pageLog.push(`pageerror: ${error.message}`))
@@ -164,7 +106,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (pageLog.length > 0) console.log(`page log:\n${pageLog.join("\n")}`)
   await browser?.close()
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
+  await closeServer(server)
   if (outDir !== undefined) await rm(outDir, { recursive: true, force: true })
 })
 

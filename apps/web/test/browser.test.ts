@@ -9,81 +9,25 @@
  *
  * Chromium: `BELAY_CHROMIUM` or `/usr/bin/chromium` (scripts/setup.sh installs Debian's `chromium`).
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync } from "node:fs"
 import { mkdir, readFile } from "node:fs/promises"
-import { createServer, type Server } from "node:http"
-import type { AddressInfo } from "node:net"
+import type { Server } from "node:http"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
-import * as esbuild from "esbuild"
-import { type Browser, chromium, type Page } from "playwright-core"
+import type { Browser, Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import {
+  artifacts,
+  browserBundle,
+  closeServer,
+  launchChromium,
+  originOf,
+  serveIsolated,
+  startWebReplBoard,
+  virtualBoardFiles,
+} from "./chromium.js"
 import type { RunReport } from "./page/main.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const appDir = path.resolve(here, "..")
-const artifacts = path.join(appDir, "test-artifacts")
-const chromiumPath = process.env.BELAY_CHROMIUM ?? "/usr/bin/chromium"
-const micropythonDir = path.dirname(
-  fileURLToPath(import.meta.resolve("@micropython/micropython-webassembly-pyscript/micropython.mjs")),
-)
-const boardScript = fileURLToPath(
-  new URL("../../../packages/virtual-device/bin/virtual-board.mjs", import.meta.url),
-)
-
-/** What the server serves: path → [content type, bytes]. */
-type Files = Map<string, readonly [string, Uint8Array]>
-
-const bundle = async (entry: string): Promise<Uint8Array> => {
-  const result = await esbuild.build({
-    entryPoints: [entry],
-    absWorkingDir: appDir,
-    bundle: true,
-    platform: "browser",
-    format: "esm",
-    target: "es2022",
-    minify: true,
-    write: false,
-    logLevel: "warning",
-  })
-  return result.outputFiles[0]!.contents
-}
-
-const ISOLATION = {
-  "cross-origin-opener-policy": "same-origin",
-  "cross-origin-embedder-policy": "require-corp",
-  "cross-origin-resource-policy": "same-origin",
-  "cache-control": "no-store",
-}
-
-const serve = (files: Files): Promise<Server> =>
-  new Promise((resolve) => {
-    const server = createServer((request, response) => {
-      const file = files.get(new URL(request.url ?? "/", "http://x").pathname)
-      if (file === undefined) {
-        response.writeHead(404, ISOLATION).end()
-        return
-      }
-      response.writeHead(200, { ...ISOLATION, "content-type": file[0] }).end(file[1])
-    })
-    server.listen(0, "127.0.0.1", () => resolve(server))
-  })
-
-/** `belay-virtual-board --webrepl 127.0.0.1:0`, up: its ws:// address. */
-const startWebReplBoard = (password: string): Promise<{ child: ChildProcess; url: string }> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [boardScript, "--webrepl", "127.0.0.1:0", "--password", password], {
-      stdio: ["ignore", "ignore", "pipe"],
-    })
-    let stderr = ""
-    child.stderr!.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString()
-      const ready = /belay-virtual-board ready (ws:\/\/\S+)/.exec(stderr)
-      if (ready !== null) resolve({ child, url: ready[1]! })
-    })
-    child.once("exit", (code) => reject(new Error(`the WebREPL board exited (${code}): ${stderr}`)))
-  })
 
 let server: Server
 let origin: string
@@ -92,28 +36,16 @@ let page: Page
 const pageLog: string[] = []
 
 beforeAll(async () => {
-  if (!existsSync(chromiumPath))
-    throw new Error(
-      `no Chromium at ${chromiumPath}: install Debian's chromium (scripts/setup.sh) or set BELAY_CHROMIUM`,
-    )
   await mkdir(artifacts, { recursive: true })
-  const files: Files = new Map([
-    ["/", ["text/html", new Uint8Array(await readFile(path.join(here, "page", "index.html")))]],
-    ["/app.js", ["text/javascript", await bundle(path.join(here, "page", "main.ts"))]],
-    ["/worker.js", ["text/javascript", await bundle("@belay/virtual-device/worker")]],
-    [
-      "/micropython.mjs",
-      ["text/javascript", new Uint8Array(await readFile(path.join(micropythonDir, "micropython.mjs")))],
-    ],
-    [
-      "/micropython.wasm",
-      ["application/wasm", new Uint8Array(await readFile(path.join(micropythonDir, "micropython.wasm")))],
-    ],
-  ])
-  server = await serve(files)
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  // Root (CI) has no user namespace for Chromium's sandbox.
-  browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ["--no-sandbox"] })
+  server = await serveIsolated(
+    new Map([
+      ["/index.html", new Uint8Array(await readFile(path.join(here, "page", "index.html")))],
+      ["/app.js", await browserBundle(path.join(here, "page", "main.ts"))],
+      ...(await virtualBoardFiles()),
+    ]),
+  )
+  origin = originOf(server)
+  browser = await launchChromium()
   page = await browser.newPage({ viewport: { width: 900, height: 600 } })
   page.on("console", (message) => pageLog.push(`${message.type()}: ${message.text()}`))
   page.on("pageerror", (error) => pageLog.push(`pageerror: ${error.message}`))
@@ -125,7 +57,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close()
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
+  await closeServer(server)
 })
 
 const report = (name: string, r: RunReport) =>
