@@ -35,7 +35,20 @@ import {
 } from "@belay/transport/testing"
 import { openWebReplLink } from "@belay/transport/webrepl"
 import { openVirtualBoard } from "@belay/virtual-device"
-import { Cause, Duration, Effect, Exit, Redacted, References, Result, Schema, Scope, Stream } from "effect"
+import {
+  Cause,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Option,
+  Redacted,
+  References,
+  Result,
+  Schema,
+  Scope,
+  Stream,
+} from "effect"
 import { serveLinkOverRfc2217 } from "./rfc2217Bridge.js"
 import { serveLinkOverTcp } from "./tcpBridge.js"
 import { THREAD_STAND_IN } from "./threadStandIn.js"
@@ -293,6 +306,8 @@ const tagOf = (cause: Cause.Cause<unknown>): string | undefined => {
 
 /** Bound on one operation: longer than any sum of the protocol bounds below, short of a hang. */
 const OPERATION_BOUND = Duration.seconds(30)
+/** How long an operation past its bound is watched before it is interrupted (a hang's report says which). */
+const LATE_BOUND = Duration.seconds(60)
 
 const PROTOCOL = {
   replyTimeoutMs: 300,
@@ -790,10 +805,25 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
       tally.count++
       const faultsBefore = Effect.runSync(injector.counts).total
       await must(injector.setEnabled(true))
+      // Past the bound, the operation is given LATE_BOUND more before it is interrupted, so that a
+      // hang says whether it was an operation that took too long (and how long, and how it ended)
+      // or one that never ended.
+      let lateNote = ""
       const exit = await run(
-        Effect.timeoutOrElse(op.effect(connection.manager), {
-          duration: OPERATION_BOUND,
-          orElse: () => Effect.fail({ _tag: "Hang" } as const),
+        Effect.gen(function* () {
+          const started = performance.now()
+          const fiber = yield* Effect.forkChild(op.effect(connection.manager))
+          const inTime = yield* Effect.timeoutOption(Fiber.await(fiber), OPERATION_BOUND)
+          if (Option.isSome(inTime)) return yield* inTime.value
+          const late = yield* Effect.timeoutOption(Fiber.await(fiber), LATE_BOUND)
+          if (Option.isSome(late)) {
+            const ended = Exit.isSuccess(late.value) ? "success" : (tagOf(late.value.cause) ?? "untyped")
+            lateNote = `; it ended after ${((performance.now() - started) / 1000).toFixed(1)} s with ${ended}`
+          } else {
+            yield* Fiber.interrupt(fiber)
+            lateNote = `; still running ${Duration.format(LATE_BOUND)} later (interrupted)`
+          }
+          return yield* Effect.fail({ _tag: "Hang" } as const)
         }),
       )
       await must(injector.setEnabled(false))
@@ -821,7 +851,9 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
         outcome = tag ?? "untyped"
         if (tag === "Hang") {
           hangs++
-          hangDetails.push(`#${index} ${op.name} went past ${Duration.format(OPERATION_BOUND)}${note}`)
+          hangDetails.push(
+            `#${index} ${op.name} went past ${Duration.format(OPERATION_BOUND)}${lateNote}${note}`,
+          )
         }
         if (tag === undefined) untyped.push(`#${index} ${op.name}: ${Cause.pretty(exit.cause).slice(0, 400)}`)
         tally.errors[outcome] = (tally.errors[outcome] ?? 0) + 1
