@@ -9,6 +9,13 @@
  * - `belay_fleet_calls`: the call journal. A call's id is its primary key: the runner inserts
  *   `started` before it runs a call, a client that gives up inserts `abandoned`; whichever insert
  *   comes first wins, so a call either runs once or never, and its caller knows which.
+ *
+ * A runner's connections commit asynchronously (`synchronous_commit = off`, see
+ * `FleetDatabaseOptions`): the journal's `started` row is on every call's path, and waiting for
+ * PostgreSQL to flush its log to disk was half of a call's admission. A row committed that way is
+ * visible to every other connection at once, so a client that settles a call after its runner died
+ * sees it; it is only the row's survival of a crash of PostgreSQL itself that waits for the log
+ * writer (at most three times `wal_writer_delay`, 0.6 s by default). Clients commit synchronously.
  * - `belay_fleet_reservations`: a board's reservation, if any: its holder, token, note, expiry,
  *   and for a holder that heartbeats, `lease_until` (a reservation lapses when either passes).
  */
@@ -73,6 +80,22 @@ const FLEET_TABLES = [
 ]
 
 /**
+ * How a process connects to the fleet's database.
+ *
+ * @example
+ * fleetDatabaseLayer(url, { asynchronousCommit: true }) // a runner's connections
+ * @since 0.1.0
+ */
+export interface FleetDatabaseOptions {
+  /**
+   * Commit without waiting for the log's flush to disk (`synchronous_commit = off` on every
+   * connection): what is committed is visible to others at once and durable about 0.6 s later; a
+   * crash of PostgreSQL (not of this process) in between loses it. Default false.
+   */
+  readonly asynchronousCommit?: boolean | undefined
+}
+
+/**
  * A SQL client on the fleet's database, checked with a first query, with the fleet's tables
  * created. Fails with `FleetDatabaseError` for a URL that is not `postgres://`, a server that does
  * not answer within 5 seconds, or a login refused.
@@ -83,6 +106,7 @@ const FLEET_TABLES = [
  */
 export const fleetDatabaseLayer = (
   url: string,
+  options: FleetDatabaseOptions = {},
 ): Layer.Layer<SqlClient.SqlClient | PgClient.PgClient, FleetDatabaseError> => {
   const shown = redactUrl(url)
   const fail = (reason: string, cause?: unknown) => new FleetDatabaseError({ url: shown, reason, cause })
@@ -99,6 +123,7 @@ export const fleetDatabaseLayer = (
     connectTimeout: CONNECT_TIMEOUT,
     applicationName: "belay-fleet",
     maxConnections: 8,
+    ...(options.asynchronousCommit === true ? { startupParameters: { synchronous_commit: "off" } } : {}),
   }).pipe(mapLayerError((e) => fail(describeSqlError(e), e)))
   const checked = Layer.effectDiscard(
     Effect.gen(function* () {

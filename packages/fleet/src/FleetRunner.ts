@@ -515,7 +515,8 @@ export const makeFleetRunner = (
         ? e
         : new FleetDatabaseError({ url: redactUrl(options.databaseUrl), reason: messageOf(e), cause: e }),
     ),
-    Layer.provide(fleetDatabaseLayer(options.databaseUrl)),
+    // The journal's row is on every call's path: see FleetDatabase.ts on asynchronous commit.
+    Layer.provide(fleetDatabaseLayer(options.databaseUrl, { asynchronousCommit: true })),
   )
 }
 

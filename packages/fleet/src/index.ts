@@ -41,7 +41,7 @@ export {
   type FleetTask,
 } from "./FleetClient.js"
 // The database: connection, the fleet's tables.
-export { fleetDatabaseLayer, redactUrl } from "./FleetDatabase.js"
+export { type FleetDatabaseOptions, fleetDatabaseLayer, redactUrl } from "./FleetDatabase.js"
 // A board's files through the fleet.
 export type { FleetFileSystem } from "./FleetFiles.js"
 // Reservations: one holder's exclusive use of boards.

@@ -2,9 +2,10 @@
  * The fleet end to end: a real PostgreSQL (scripts/postgres.sh), three runner processes on
  * 127.0.0.1 with two to four virtual boards each, and a client in this process.
  */
-import { Effect, Exit, Layer, type ManagedRuntime, ManagedRuntime as Runtime, Stream } from "effect"
+import { Context, Effect, Exit, Layer, type ManagedRuntime, ManagedRuntime as Runtime, Stream } from "effect"
+import { SqlClient } from "effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { FleetClient, type FleetTask } from "../src/index.js"
+import { FleetClient, type FleetDatabaseOptions, type FleetTask, fleetDatabaseLayer } from "../src/index.js"
 import { freshDatabase } from "./postgres.js"
 import { type RunnerProcess, startRunner, stopRunner } from "./runners.js"
 
@@ -179,5 +180,46 @@ describe("a client with a wrong database", () => {
     expect(failureOf(await attempt(url.toString()))._tag).toBe("FleetDatabaseError")
     expect(failureOf(await attempt("localhost:5432"))._tag).toBe("FleetDatabaseError")
     expect(failureOf(await attempt("mysql://x@127.0.0.1/db"))._tag).toBe("FleetDatabaseError")
+  })
+})
+
+describe("the fleet's database connections", () => {
+  const setting = (options?: FleetDatabaseOptions) =>
+    Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const context = yield* Layer.build(fleetDatabaseLayer(db.url, options))
+          const sql = Context.get(context, SqlClient.SqlClient)
+          const rows = yield* sql<{ synchronous_commit: string }>`SHOW synchronous_commit`
+          return rows[0]?.synchronous_commit
+        }),
+      ),
+    )
+
+  it("commit asynchronously when asked (a runner's, for the journal), synchronously by default (a client's)", async () => {
+    expect(await setting({ asynchronousCommit: true })).toBe("off")
+    expect(await setting()).toBe("on")
+  })
+
+  it("leave a runner's journal row visible to a client at once, asynchronous commit or not", async () => {
+    // The runner admits a call (its row, committed asynchronously); a client that then settles the
+    // same call finds it started. Visibility is not what asynchronous commit defers.
+    const callId = `visible-${Date.now()}`
+    const started = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const runner = Context.get(
+            yield* Layer.build(fleetDatabaseLayer(db.url, { asynchronousCommit: true })),
+            SqlClient.SqlClient,
+          )
+          const client = Context.get(yield* Layer.build(fleetDatabaseLayer(db.url)), SqlClient.SqlClient)
+          yield* runner`INSERT INTO belay_fleet_calls (call_id, board_id, state) VALUES (${callId}, 'ra/b0', 'started')`
+          return yield* client<{ call_id: string }>`
+            INSERT INTO belay_fleet_calls (call_id, board_id, state) VALUES (${callId}, 'ra/b0', 'abandoned')
+            ON CONFLICT (call_id) DO NOTHING RETURNING call_id`
+        }),
+      ),
+    )
+    expect(started).toEqual([])
   })
 })

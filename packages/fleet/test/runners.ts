@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
 import path from "node:path"
 
-const main = path.resolve(import.meta.dirname, "runnerMain.ts")
+const main = path.resolve(import.meta.dirname, "runnerMain.mjs")
 const packageDir = path.resolve(import.meta.dirname, "..")
 
 /** A free TCP port on 127.0.0.1. */
@@ -38,17 +38,12 @@ export const startRunner = (
 ): Promise<RunnerProcess> =>
   (async () => {
     const port = options.port ?? (await freePort())
-    // Node itself with tsx's loader (not the tsx command, which runs Node as a child of its own: a
-    // SIGKILL must reach the runner).
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", main, name, String(port), databaseUrl, ...boards],
-      {
-        cwd: packageDir,
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, BELAY_LOG_LEVEL: "Warning" },
-      },
-    )
+    // Node itself on the built package (a SIGKILL must reach the runner, not a wrapper).
+    const child = spawn(process.execPath, [main, name, String(port), databaseUrl, ...boards], {
+      cwd: packageDir,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, BELAY_LOG_LEVEL: "Warning" },
+    })
     let stderr = ""
     child.stderr?.on("data", (d: Buffer) => {
       stderr += d.toString()

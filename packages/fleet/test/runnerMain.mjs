@@ -1,14 +1,20 @@
 /**
- * A fleet runner as a process, for the tests: `tsx test/runnerMain.ts <name> <port> <databaseUrl>
- * <board>=<connection> ...`. Prints `ready` on stdout once it serves its boards; SIGTERM ends it
- * cleanly, SIGKILL (the tests' crash) does not.
+ * A fleet runner as a process, for the tests and the bench: `node test/runnerMain.mjs <name>
+ * <port> <databaseUrl> <board>=<connection> ...`. Prints `ready` on stdout once it serves its
+ * boards; SIGTERM ends it cleanly, SIGKILL (the tests' crash) does not.
+ *
+ * Plain JavaScript on the built package (`dist`, as `belay fleet runner` runs it), not the sources
+ * through a TypeScript loader: a loader's source maps make every stack Effect captures for a span
+ * cost more, and the runner's figures should be the ones a user gets. `pnpm test` and `pnpm bench`
+ * build first.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer, type LogLevel, References } from "effect"
-import { makeFleetRunner } from "../src/index.js"
+
+import { makeFleetRunner } from "@belay/fleet"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Effect, Layer, References } from "effect"
 
 /** BELAY_LOG_LEVEL as the CLI reads it: Debug, Info, Error, Trace, else Warn. */
-const logLevel = (level: string | undefined): LogLevel.LogLevel =>
+const logLevel = (level) =>
   level === "Debug" || level === "Info" || level === "Error" || level === "Trace" ? level : "Warn"
 
 const [name, port, databaseUrl, ...boardArgs] = process.argv.slice(2)
