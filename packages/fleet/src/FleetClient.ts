@@ -21,9 +21,15 @@ import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import { Context, Duration, Effect, Layer, Option, Result, Schedule, type Scope, Stream } from "effect"
 import { ShardingConfig, SocketRunner, SqlMessageStorage, SqlRunnerStorage } from "effect/cluster"
-import { RpcSerialization } from "effect/rpc"
 import { SqlClient } from "effect/sql"
-import { BoardEntity, type BoardInfo, FLEET_SHARDS_PER_GROUP, parseBoardId } from "./BoardEntity.js"
+import {
+  BoardEntity,
+  type BoardInfo,
+  FLEET_SHARDS_PER_GROUP,
+  FLEET_WIRE_PROTOCOL,
+  fleetSerialization,
+  parseBoardId,
+} from "./BoardEntity.js"
 import {
   FleetBoardCallError,
   FleetBoardGoneError,
@@ -282,7 +288,7 @@ export const clientSharding = SocketRunner.layerClientOnly.pipe(
       entityMessagePollInterval: Duration.seconds(30),
     }),
   ),
-  Layer.provide(RpcSerialization.layerSchemaBinary()),
+  Layer.provide(fleetSerialization),
 )
 
 /** The runner stopped answering while a call waited (settled into `FleetRunnerUnreachableError`). */
@@ -298,6 +304,8 @@ interface RegistryRow {
   readonly connection: string
   readonly runner_address: string
   readonly runner_run: string
+  /** The runner's `FLEET_WIRE_PROTOCOL` ('' for a runner older than the column). */
+  readonly protocol: string
   readonly status: string
   readonly firmware: string
   readonly age: number
@@ -320,7 +328,7 @@ const makeClient = (options: FleetClientOptions) =>
 
     const fetchRow = (boardId: string) =>
       sql<RegistryRow>`
-        SELECT board_id, runner, board, connection, runner_address, runner_run, status, firmware,
+        SELECT board_id, runner, board, connection, runner_address, runner_run, protocol, status, firmware,
           extract(epoch FROM now() - last_seen)::float8 AS age
         FROM belay_fleet_boards WHERE board_id = ${boardId}`.pipe(
         Effect.map((rows) => rows[0]),
@@ -354,7 +362,9 @@ const makeClient = (options: FleetClientOptions) =>
         ? `runner ${row.runner} stopped`
         : row.age > staleSeconds
           ? `runner ${row.runner} silent for ${row.age.toFixed(1)} s`
-          : undefined
+          : row.protocol !== FLEET_WIRE_PROTOCOL
+            ? `runner ${row.runner} speaks the fleet's wire protocol ${JSON.stringify(row.protocol)}, this client ${JSON.stringify(FLEET_WIRE_PROTOCOL)}: run the same @belay/fleet version on runners and clients`
+            : undefined
 
     /** Settle a call its caller gives up on: true when it had started on the board. */
     const settle = (callId: string, boardId: string) =>
@@ -580,7 +590,7 @@ const makeClient = (options: FleetClientOptions) =>
     }
 
     const boards = sql<RegistryRow & ReservationColumns>`
-      SELECT b.board_id, b.runner, b.board, b.connection, b.runner_address, b.runner_run, b.status, b.firmware,
+      SELECT b.board_id, b.runner, b.board, b.connection, b.runner_address, b.runner_run, b.protocol, b.status, b.firmware,
         extract(epoch FROM now() - b.last_seen)::float8 AS age, ${sql.literal(reservationColumns)}
       FROM belay_fleet_boards b ${sql.literal(reservationJoin)} ORDER BY b.board_id`.pipe(
       Effect.map((rows) =>

@@ -3,9 +3,10 @@
  * fleet's own two tables beside the cluster's (`cluster_*`, made by the cluster's storage):
  *
  * - `belay_fleet_boards`: every board a runner serves (its runner, connection, firmware, status),
- *   with the runner's address, the id of the runner's current run, and `last_seen`, which the
- *   runner refreshes every heartbeat. `belay fleet ls` reads it; a client reads it to tell a board
- *   that is gone from a runner that stopped answering.
+ *   with the runner's address, the id of the runner's current run, the wire protocol it speaks
+ *   (`FLEET_WIRE_PROTOCOL`), and `last_seen`, which the runner refreshes every heartbeat. `belay
+ *   fleet ls` reads it; a client reads it to tell a board that is gone from a runner that stopped
+ *   answering or that it cannot understand.
  * - `belay_fleet_calls`: the call journal. A call's id is its primary key: the runner inserts
  *   `started` before it runs a call, a client that gives up inserts `abandoned`; whichever insert
  *   comes first wins, so a call either runs once or never, and its caller knows which.
@@ -77,6 +78,8 @@ const FLEET_TABLES = [
   at timestamptz NOT NULL DEFAULT now()
 )`,
   `CREATE INDEX IF NOT EXISTS belay_fleet_reservations_token ON belay_fleet_reservations (token)`,
+  // Added after the first release: a database made before it gains the column, '' for its rows.
+  `ALTER TABLE belay_fleet_boards ADD COLUMN IF NOT EXISTS protocol text NOT NULL DEFAULT ''`,
 ]
 
 /**

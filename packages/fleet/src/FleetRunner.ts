@@ -43,12 +43,13 @@ import {
   SqlMessageStorage,
   SqlRunnerStorage,
 } from "effect/cluster"
-import { RpcSerialization } from "effect/rpc"
 import { SqlClient } from "effect/sql"
 import {
   BoardEntity,
   type BoardInfo,
   FLEET_SHARDS_PER_GROUP,
+  FLEET_WIRE_PROTOCOL,
+  fleetSerialization,
   formatBoardId,
   isFleetName,
   runnerShardGroup,
@@ -260,7 +261,7 @@ const runnerSharding = (options: {
         entityMessagePollInterval: Duration.seconds(30),
       }),
     ),
-    Layer.provide(RpcSerialization.layerSchemaBinary()),
+    Layer.provide(fleetSerialization),
   )
 
 /**
@@ -318,12 +319,12 @@ export const makeFleetRunner = (
         const status = b.failure === undefined ? "ready" : `failed: ${b.failure}`
         const firmware = b.firmware === undefined ? "" : `${b.firmware.implementation} ${b.firmware.version}`
         yield* sql`
-          INSERT INTO belay_fleet_boards (board_id, runner, board, connection, runner_address, runner_run, status, firmware, last_seen)
-          VALUES (${b.id}, ${options.name}, ${b.id.slice(options.name.length + 1)}, ${b.connection}, ${runnerAddress}, ${run}, ${status}, ${firmware}, now())
+          INSERT INTO belay_fleet_boards (board_id, runner, board, connection, runner_address, runner_run, protocol, status, firmware, last_seen)
+          VALUES (${b.id}, ${options.name}, ${b.id.slice(options.name.length + 1)}, ${b.connection}, ${runnerAddress}, ${run}, ${FLEET_WIRE_PROTOCOL}, ${status}, ${firmware}, now())
           ON CONFLICT (board_id) DO UPDATE SET runner = EXCLUDED.runner, board = EXCLUDED.board,
             connection = EXCLUDED.connection, runner_address = EXCLUDED.runner_address,
-            runner_run = EXCLUDED.runner_run, status = EXCLUDED.status, firmware = EXCLUDED.firmware,
-            last_seen = now()`
+            runner_run = EXCLUDED.runner_run, protocol = EXCLUDED.protocol, status = EXCLUDED.status,
+            firmware = EXCLUDED.firmware, last_seen = now()`
       }
       // Calls finished, recorded in batches: one UPDATE at most every 100 ms, for every call that
       // ended meanwhile (a call's answer never waits for it; a repeat is refused while it reads `started` too).

@@ -5,7 +5,13 @@
 import { Context, Effect, Exit, Layer, type ManagedRuntime, ManagedRuntime as Runtime, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { FleetClient, type FleetDatabaseOptions, type FleetTask, fleetDatabaseLayer } from "../src/index.js"
+import {
+  FLEET_WIRE_PROTOCOL,
+  FleetClient,
+  type FleetDatabaseOptions,
+  type FleetTask,
+  fleetDatabaseLayer,
+} from "../src/index.js"
 import { freshDatabase } from "./postgres.js"
 import { type RunnerProcess, startRunner, stopRunner } from "./runners.js"
 
@@ -156,6 +162,43 @@ describe("fleet calls across three runners", () => {
     expect(gone._tag).toBe("FleetBoardGoneError")
     const bad = failureOf(await run(Effect.flatMap(FleetClient, (f) => f.board("no-slash").exec("print(1)"))))
     expect(bad._tag).toBe("FleetBoardIdError")
+  })
+
+  it("refuses at once, by name, a board whose runner speaks another wire protocol, and lists it as not alive", async () => {
+    // A runner of another @belay/fleet version (here: its registry row says so) cannot understand
+    // this client's messages: the call must fail now, not wait for its bound.
+    const setProtocol = (protocol: string) =>
+      Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const sql = Context.get(yield* Layer.build(fleetDatabaseLayer(db.url)), SqlClient.SqlClient)
+            yield* sql`UPDATE belay_fleet_boards SET protocol = ${protocol} WHERE board_id = 'rc/b3'`
+          }),
+        ),
+      )
+    const fresh = Runtime.make(FleetClient.layer({ databaseUrl: db.url, registryCache: "0 millis" }))
+    try {
+      await setProtocol("binary/0")
+      const exit = await fresh.runPromiseExit(
+        Effect.flatMap(FleetClient, (f) => f.board("rc/b3").evalRepr("1 + 1")),
+      )
+      const error = failureOf(exit) as unknown as { _tag: string; reason: string; callStarted: boolean }
+      expect(error._tag).toBe("FleetRunnerUnreachableError")
+      expect(error.reason).toContain('wire protocol "binary/0", this client "ndjson/1"')
+      // Refused before it was sent (a call that waited would end "no answer within ..."), so it never ran.
+      expect(error.callStarted).toBe(false)
+      const listed = successOf(await fresh.runPromiseExit(Effect.flatMap(FleetClient, (f) => f.boards)))
+      expect(listed.find((b) => b.id === "rc/b3")?.alive).toBe(false)
+      await setProtocol(FLEET_WIRE_PROTOCOL)
+      expect(
+        successOf(
+          await fresh.runPromiseExit(Effect.flatMap(FleetClient, (f) => f.board("rc/b3").evalRepr("1 + 1"))),
+        ),
+      ).toBe("2")
+    } finally {
+      await setProtocol(FLEET_WIRE_PROTOCOL)
+      await fresh.dispose()
+    }
   })
 })
 
