@@ -16,7 +16,9 @@
  * PostgreSQL to flush its log to disk was half of a call's admission. A row committed that way is
  * visible to every other connection at once, so a client that settles a call after its runner died
  * sees it; it is only the row's survival of a crash of PostgreSQL itself that waits for the log
- * writer (at most three times `wal_writer_delay`, 0.6 s by default). Clients commit synchronously.
+ * writer (at most three times `wal_writer_delay`, 0.6 s by default). A row lost that way would tell
+ * a caller who gives up on its call "not started", and would not refuse a second delivery of it.
+ * Clients commit synchronously.
  * - `belay_fleet_reservations`: a board's reservation, if any: its holder, token, note, expiry,
  *   and for a holder that heartbeats, `lease_until` (a reservation lapses when either passes).
  */
