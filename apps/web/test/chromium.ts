@@ -13,8 +13,8 @@ import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
-import * as esbuild from "esbuild"
 import { type Browser, chromium } from "playwright-core"
+import { virtualBoardFiles as boardFiles, browserBundle, ISOLATION_HEADERS } from "../boardFiles.js"
 
 /** The app's folder (`apps/web`). */
 export const appDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -26,17 +26,9 @@ export const chromiumPath = process.env.BELAY_CHROMIUM ?? "/usr/bin/chromium"
 const boardScript = fileURLToPath(
   new URL("../../../packages/virtual-device/bin/virtual-board.mjs", import.meta.url),
 )
-const micropythonDir = path.dirname(
-  fileURLToPath(import.meta.resolve("@micropython/micropython-webassembly-pyscript/micropython.mjs")),
-)
 
 /** Headers of every answer: cross-origin isolated, never cached. */
-const ISOLATION = {
-  "cross-origin-opener-policy": "same-origin",
-  "cross-origin-embedder-policy": "require-corp",
-  "cross-origin-resource-policy": "same-origin",
-  "cache-control": "no-store",
-}
+const ISOLATION = { ...ISOLATION_HEADERS, "cache-control": "no-store" }
 
 const CONTENT_TYPES: Record<string, string> = {
   ".html": "text/html",
@@ -83,28 +75,11 @@ export const originOf = (server: Server): string =>
 export const closeServer = (server: Server | undefined): Promise<void> =>
   new Promise((resolve) => (server === undefined ? resolve() : server.close(() => resolve())))
 
-/** `entry` bundled for the browser (every `@belay/*` import is its browser entry), minified ESM. */
-export const browserBundle = async (entry: string): Promise<Uint8Array> => {
-  const result = await esbuild.build({
-    entryPoints: [entry],
-    absWorkingDir: appDir,
-    bundle: true,
-    platform: "browser",
-    format: "esm",
-    target: "es2022",
-    minify: true,
-    write: false,
-    logLevel: "warning",
-  })
-  return result.outputFiles[0]!.contents
-}
+export { browserBundle }
 
 /** The in-page virtual board's files, as a page opens them: `/worker.js`, `/micropython.mjs` and `.wasm`. */
-export const virtualBoardFiles = async (): Promise<Array<[string, Uint8Array]>> => [
-  ["/worker.js", await browserBundle("@belay/virtual-device/worker")],
-  ["/micropython.mjs", new Uint8Array(await readFile(path.join(micropythonDir, "micropython.mjs")))],
-  ["/micropython.wasm", new Uint8Array(await readFile(path.join(micropythonDir, "micropython.wasm")))],
-]
+export const virtualBoardFiles = async (): Promise<Array<[string, Uint8Array]>> =>
+  [...(await boardFiles())].map(([name, file]) => [`/${name}`, file.bytes])
 
 /** `belay-virtual-board --webrepl 127.0.0.1:0` with `password`, up: the process and its ws:// address. */
 export const startWebReplBoard = (password: string): Promise<{ child: ChildProcess; url: string }> =>
