@@ -5,7 +5,7 @@
  * spread of the board's free memory after each session and the active handles before and after.
  */
 import type { BenchContext } from "../../../scripts/bench-kit.ts"
-import { type HandleCounts, runSoak } from "../test/soak.ts"
+import { type HandleCounts, runSoak, soakBounds } from "../test/soak.ts"
 
 const total = (counts: HandleCounts) => Object.values(counts).reduce((n, c) => n + c, 0)
 const describeHandles = (counts: HandleCounts) =>
@@ -64,9 +64,9 @@ export default async function bench(ctx: BenchContext) {
     "host program values growth after warm-up",
     programBytes,
     "bytes",
-    `< ${Math.max(64_000, sessions * 8)}`,
-    programBytes < Math.max(64_000, sessions * 8),
-    `${programValues} values`,
+    `< ${soakBounds(sessions).programBytes}`,
+    programBytes < soakBounds(sessions).programBytes,
+    `${programValues} values (< ${soakBounds(sessions).programValues})`,
   )
   row("host heapUsed growth per 1,000 sessions (V8 code included)", (growth * 1000) / measured, "bytes")
   row(
@@ -81,8 +81,8 @@ export default async function bench(ctx: BenchContext) {
     "board free memory drift (last tenth - first tenth)",
     report.board.drift,
     "bytes",
-    "within ±1000",
-    Math.abs(report.board.drift) < 1000,
+    `within ±${soakBounds(sessions).boardDrift}`,
+    Math.abs(report.board.drift) < soakBounds(sessions).boardDrift,
   )
   row("board free memory: worst drop from baseline", report.board.baseline - report.board.min, "bytes")
   row(

@@ -154,6 +154,24 @@ const PROGRAM_NODE_TYPES = new Set([
 ])
 
 /**
+ * What a run of `sessions` may leave behind, for the test and the bench alike:
+ * - `programValues`, `programBytes`: growth of the program's own heap values (objects, closures,
+ *   strings, arrays) between the heap snapshots after the warm-up and at the end. 5,000 sessions
+ *   left under 300 values (16 KB), all in flight, none per session; a session that kept one
+ *   16-byte object would add 160 KB over 10,000.
+ * - `boardDrift`: the board's free memory, last tenth against the first (a leak of 1 byte per
+ *   session shows as about -9 KB over 10,000).
+ *
+ * @example
+ * expect(values).toBeLessThan(soakBounds(10_000).programValues) // 1,000
+ */
+export const soakBounds = (sessions: number) => ({
+  programValues: Math.max(1_000, sessions / 10),
+  programBytes: Math.max(64_000, sessions * 8),
+  boardDrift: Math.max(512, sessions / 10),
+})
+
+/**
  * The program's values on the heap, counted in a heap snapshot (which collects garbage first): a
  * session that keeps anything behind (one small object is 16 bytes) adds to both figures, whatever
  * V8's compiled code does with `heapUsed`. Takes a second or two on a 40 MB heap.
