@@ -176,10 +176,12 @@ export interface FleetBoardEntry {
   readonly runnerAddress: string
   /** `ready`, `failed: <reason>`, `stopped`. */
   readonly status: string
+  /** The wire protocol its runner speaks (`FLEET_WIRE_PROTOCOL` when it can take this client's calls). */
+  readonly protocol: string
   readonly firmware: string
   /** Seconds since the runner last heartbeated for it (by the database's clock). */
   readonly lastSeenSeconds: number
-  /** The runner heartbeated within `staleAfter` and did not stop. */
+  /** The runner heartbeated within `staleAfter`, did not stop, and speaks this client's protocol. */
   readonly alive: boolean
   /** Its reservation, while one holds it. */
   readonly reservation: FleetBoardReservation | undefined
@@ -602,6 +604,7 @@ const makeClient = (options: FleetClientOptions) =>
             connection: row.connection,
             runnerAddress: row.runner_address,
             status: row.status,
+            protocol: row.protocol,
             firmware: row.firmware,
             lastSeenSeconds: row.age,
             alive: unreachable(row) === undefined,

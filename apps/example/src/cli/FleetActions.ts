@@ -6,7 +6,13 @@
 import { spawn } from "node:child_process"
 import os from "node:os"
 import type { BoardFileSystem } from "@belay/filesystem"
-import { type FleetBoardSpec, FleetClient, type FleetReservationInfo, makeFleetRunner } from "@belay/fleet"
+import {
+  FLEET_WIRE_PROTOCOL,
+  type FleetBoardSpec,
+  FleetClient,
+  type FleetReservationInfo,
+  makeFleetRunner,
+} from "@belay/fleet"
 import { minifyPython, parsePythonLiteral } from "@belay/transport"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -124,7 +130,13 @@ export const listFleet = (databaseUrl: string | undefined, json: boolean) =>
     }
     const rows = boards.map((b) => [
       b.id,
-      b.alive ? b.status : b.status === "stopped" ? "stopped" : "unreachable",
+      b.alive
+        ? b.status
+        : b.status === "stopped"
+          ? "stopped"
+          : b.protocol !== FLEET_WIRE_PROTOCOL
+            ? `speaks ${b.protocol === "" ? "an older" : b.protocol} protocol`
+            : "unreachable",
       b.reservation === undefined
         ? "-"
         : `${b.reservation.holder} until ${clock(b.reservation.expiresAt)}${b.reservation.note === "" ? "" : ` (${b.reservation.note})`}`,
