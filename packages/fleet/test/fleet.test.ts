@@ -189,7 +189,10 @@ describe("fleet calls across three runners", () => {
       expect(error.callStarted).toBe(false)
       const listed = successOf(await fresh.runPromiseExit(Effect.flatMap(FleetClient, (f) => f.boards)))
       expect(listed.find((b) => b.id === "rc/b3")).toMatchObject({ alive: false, protocol: "binary/0" })
-      expect(listed.find((b) => b.id === "rc/b2")).toMatchObject({ alive: true, protocol: FLEET_WIRE_PROTOCOL })
+      expect(listed.find((b) => b.id === "rc/b2")).toMatchObject({
+        alive: true,
+        protocol: FLEET_WIRE_PROTOCOL,
+      })
       await setProtocol(FLEET_WIRE_PROTOCOL)
       expect(
         successOf(
