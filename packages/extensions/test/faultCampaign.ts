@@ -309,6 +309,12 @@ const OPERATION_BOUND = Duration.seconds(30)
 /** How long an operation past its bound is watched before it is interrupted (a hang's report says which). */
 const LATE_BOUND = Duration.seconds(60)
 
+/** An operation that went past OPERATION_BOUND: how it ended within LATE_BOUND, or that it did not. */
+class Hang {
+  readonly _tag = "Hang"
+  constructor(readonly late: string) {}
+}
+
 const PROTOCOL = {
   replyTimeoutMs: 300,
   enterRawTimeoutMs: 3000,
@@ -808,7 +814,6 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
       // Past the bound, the operation is given LATE_BOUND more before it is interrupted, so that a
       // hang says whether it was an operation that took too long (and how long, and how it ended)
       // or one that never ended.
-      let lateNote = ""
       const exit = await run(
         Effect.gen(function* () {
           const started = performance.now()
@@ -818,12 +823,14 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
           const late = yield* Effect.timeoutOption(Fiber.await(fiber), LATE_BOUND)
           if (Option.isSome(late)) {
             const ended = Exit.isSuccess(late.value) ? "success" : (tagOf(late.value.cause) ?? "untyped")
-            lateNote = `; it ended after ${((performance.now() - started) / 1000).toFixed(1)} s with ${ended}`
-          } else {
-            yield* Fiber.interrupt(fiber)
-            lateNote = `; still running ${Duration.format(LATE_BOUND)} later (interrupted)`
+            return yield* Effect.fail(
+              new Hang(`it ended after ${((performance.now() - started) / 1000).toFixed(1)} s with ${ended}`),
+            )
           }
-          return yield* Effect.fail({ _tag: "Hang" } as const)
+          yield* Fiber.interrupt(fiber)
+          return yield* Effect.fail(
+            new Hang(`still running ${Duration.format(LATE_BOUND)} later (interrupted)`),
+          )
         }),
       )
       await must(injector.setEnabled(false))
@@ -849,10 +856,11 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
       } else {
         const tag = tagOf(exit.cause)
         outcome = tag ?? "untyped"
-        if (tag === "Hang") {
+        const hang = exit.cause.reasons.find(Cause.isFailReason)?.error
+        if (hang instanceof Hang) {
           hangs++
           hangDetails.push(
-            `#${index} ${op.name} went past ${Duration.format(OPERATION_BOUND)}${lateNote}${note}`,
+            `#${index} ${op.name} went past ${Duration.format(OPERATION_BOUND)}; ${hang.late}${note}`,
           )
         }
         if (tag === undefined) untyped.push(`#${index} ${op.name}: ${Cause.pretty(exit.cause).slice(0, 400)}`)
