@@ -1,6 +1,6 @@
 /**
  * The fleet's PostgreSQL: the connection (a clear `FleetDatabaseError` for a wrong URL), and the
- * fleet's own two tables beside the cluster's (`cluster_*`, made by the cluster's storage):
+ * fleet's own three tables beside the cluster's (`cluster_*`, made by the cluster's storage):
  *
  * - `belay_fleet_boards`: every board a runner serves (its runner, connection, firmware, status),
  *   with the runner's address, the id of the runner's current run, the wire protocol it speaks
@@ -10,6 +10,8 @@
  * - `belay_fleet_calls`: the call journal. A call's id is its primary key: the runner inserts
  *   `started` before it runs a call, a client that gives up inserts `abandoned`; whichever insert
  *   comes first wins, so a call either runs once or never, and its caller knows which.
+ * - `belay_fleet_reservations`: a board's reservation, if any: its holder, token, note, expiry,
+ *   and for a holder that heartbeats, `lease_until` (a reservation lapses when either passes).
  *
  * A runner's connections commit asynchronously (`synchronous_commit = off`, see
  * `FleetDatabaseOptions`): the journal's `started` row is on every call's path, and waiting for
@@ -19,8 +21,6 @@
  * writer (at most three times `wal_writer_delay`, 0.6 s by default). A row lost that way would tell
  * a caller who gives up on its call "not started", and would not refuse a second delivery of it.
  * Clients commit synchronously.
- * - `belay_fleet_reservations`: a board's reservation, if any: its holder, token, note, expiry,
- *   and for a holder that heartbeats, `lease_until` (a reservation lapses when either passes).
  */
 import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Layer, Redacted, Schedule } from "effect"

@@ -36,6 +36,19 @@ const successOf = <A, E>(exit: Exit.Exit<A, E>): A => {
   return exit.value
 }
 
+/** `use` with a SQL client on the test database, connected as `fleetDatabaseLayer` connects. */
+const withSql = <A, E>(
+  use: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>,
+  options?: FleetDatabaseOptions,
+): Promise<A> =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.flatMap(Layer.build(fleetDatabaseLayer(db.url, options)), (context) =>
+        use(Context.get(context, SqlClient.SqlClient)),
+      ),
+    ),
+  )
+
 beforeAll(async () => {
   db = await freshDatabase()
   runners = await Promise.all(
@@ -168,14 +181,7 @@ describe("fleet calls across three runners", () => {
     // A runner of another @belay/fleet version (here: its registry row says so) cannot understand
     // this client's messages: the call must fail now, not wait for its bound.
     const setProtocol = (protocol: string) =>
-      Effect.runPromise(
-        Effect.scoped(
-          Effect.gen(function* () {
-            const sql = Context.get(yield* Layer.build(fleetDatabaseLayer(db.url)), SqlClient.SqlClient)
-            yield* sql`UPDATE belay_fleet_boards SET protocol = ${protocol} WHERE board_id = 'rc/b3'`
-          }),
-        ),
-      )
+      withSql((sql) => sql`UPDATE belay_fleet_boards SET protocol = ${protocol} WHERE board_id = 'rc/b3'`)
     const fresh = Runtime.make(FleetClient.layer({ databaseUrl: db.url, registryCache: "0 millis" }))
     try {
       await setProtocol("binary/0")
@@ -232,15 +238,13 @@ describe("a client with a wrong database", () => {
 
 describe("the fleet's database connections", () => {
   const setting = (options?: FleetDatabaseOptions) =>
-    Effect.runPromise(
-      Effect.scoped(
-        Effect.gen(function* () {
-          const context = yield* Layer.build(fleetDatabaseLayer(db.url, options))
-          const sql = Context.get(context, SqlClient.SqlClient)
-          const rows = yield* sql<{ synchronous_commit: string }>`SHOW synchronous_commit`
-          return rows[0]?.synchronous_commit
-        }),
-      ),
+    withSql(
+      (sql) =>
+        Effect.map(
+          sql<{ synchronous_commit: string }>`SHOW synchronous_commit`,
+          (rows) => rows[0]?.synchronous_commit,
+        ),
+      options,
     )
 
   it("commit asynchronously when asked (a runner's, for the journal), synchronously by default (a client's)", async () => {
@@ -252,20 +256,15 @@ describe("the fleet's database connections", () => {
     // The runner admits a call (its row, committed asynchronously); a client that then settles the
     // same call finds it started. Visibility is not what asynchronous commit defers.
     const callId = `visible-${Date.now()}`
-    const started = await Effect.runPromise(
-      Effect.scoped(
-        Effect.gen(function* () {
-          const runner = Context.get(
-            yield* Layer.build(fleetDatabaseLayer(db.url, { asynchronousCommit: true })),
-            SqlClient.SqlClient,
-          )
-          const client = Context.get(yield* Layer.build(fleetDatabaseLayer(db.url)), SqlClient.SqlClient)
-          yield* runner`INSERT INTO belay_fleet_calls (call_id, board_id, state) VALUES (${callId}, 'ra/b0', 'started')`
-          return yield* client<{ call_id: string }>`
-            INSERT INTO belay_fleet_calls (call_id, board_id, state) VALUES (${callId}, 'ra/b0', 'abandoned')
-            ON CONFLICT (call_id) DO NOTHING RETURNING call_id`
-        }),
-      ),
+    await withSql(
+      (runner) =>
+        runner`INSERT INTO belay_fleet_calls (call_id, board_id, state) VALUES (${callId}, 'ra/b0', 'started')`,
+      { asynchronousCommit: true },
+    )
+    const started = await withSql(
+      (client) => client<{ call_id: string }>`
+        INSERT INTO belay_fleet_calls (call_id, board_id, state) VALUES (${callId}, 'ra/b0', 'abandoned')
+        ON CONFLICT (call_id) DO NOTHING RETURNING call_id`,
     )
     expect(started).toEqual([])
   })
