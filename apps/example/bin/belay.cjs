@@ -211,6 +211,28 @@ const runFrom = (index) => {
   )
 }
 
+/**
+ * Whether the command has used `process.stdout` or `process.stderr`. Node builds each stream the
+ * first time it is read (a pipe's loads Node's socket and stream modules, about 3 ms), so a
+ * command that printed nothing, such as `belay exec pass`, is not made to build them only to be
+ * asked whether they hold unwritten output.
+ */
+const streamsUsed = new Set()
+for (const name of ["stdout", "stderr"]) {
+  const descriptor = Object.getOwnPropertyDescriptor(process, name)
+  if (descriptor?.get !== undefined && descriptor.configurable === true)
+    Object.defineProperty(process, name, {
+      ...descriptor,
+      get() {
+        streamsUsed.add(name)
+        return descriptor.get.call(this)
+      },
+    })
+  else streamsUsed.add(name)
+}
+/** Whether `name` holds output not yet handed to the system (never when it was not used). */
+const holdsOutput = (name) => streamsUsed.has(name) && process[name].writableLength > 0
+
 const text = storedOutput()
 if (text !== undefined) process.stdout.write(text)
 else {
@@ -221,7 +243,7 @@ else {
       // spares the few milliseconds Node spends tearing down its heap and threads on the way out
       // (`exit` handlers, such as the compile cache's, still run). Only when nothing waits to be
       // written to stdout or stderr (a pipe is asynchronous on some systems).
-      if (fast && process.stdout.writableLength === 0 && process.stderr.writableLength === 0) process.exit()
+      if (fast && !holdsOutput("stdout") && !holdsOutput("stderr")) process.exit()
     }, failed)
   } catch (error) {
     failed(error)
