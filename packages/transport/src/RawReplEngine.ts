@@ -114,6 +114,13 @@ export class RawReplEngine {
   private everEntered = false
   /** How long the board took to answer Ctrl-A with its banner, last time (ms). */
   private bannerRoundTripMs = 0
+  /**
+   * Set by a quick first entry whose quiet check is left to what comes next (see `enterRaw`): the
+   * time (`performance.now()`) until which the line must stay quiet after the banner. The first
+   * exchange sends its raw-paste request within that time and takes its answer as the only bytes
+   * allowed there; anything else confirms the entry first. Any change of `state` clears it.
+   */
+  private entryQuietUntil: number | undefined
 
   /** Where the board's REPL is, as far as the engine knows. Setting it ends pipelining. */
   get state(): "unknown" | "raw" | "friendly" {
@@ -123,6 +130,7 @@ export class RawReplEngine {
   set state(state: "unknown" | "raw" | "friendly") {
     this.currentState = state
     this.pipelineReady = false
+    this.entryQuietUntil = undefined
   }
 
   constructor(
@@ -247,10 +255,14 @@ export class RawReplEngine {
 
   /**
    * Interrupt whatever runs, then enter the raw REPL. With `reason: "recover"` the failure to
-   * get the prompt back is reported as a stuck board.
+   * get the prompt back is reported as a stuck board. With `deferEntryCheck`, a quick first entry
+   * (see below) leaves its quiet check to whatever comes next (`ensureRaw` or the first exchange,
+   * which overlaps it with its raw-paste request). With `afterNoise`, the entry is made the slow
+   * way at once, as after a quick entry whose line did not stay quiet.
    */
   enterRaw(
     reason: "connect" | "recover",
+    how: { readonly deferEntryCheck?: boolean; readonly afterNoise?: boolean } = {},
   ): Effect.Effect<void, ProtocolTimeoutError | BoardStuckError | LinkError> {
     return Effect.suspend(() => {
       const bound = reason === "recover" ? this.options.interruptTimeoutMs : this.options.enterRawTimeoutMs
@@ -258,7 +270,8 @@ export class RawReplEngine {
       const started = Date.now()
       this.state = "unknown"
       if (reason === "recover") this.metrics.interrupts++
-      let attempts = 0
+      let attempts = how.afterNoise === true ? 1 : 0
+      let quietUntil: number | undefined
       const attempt: Effect.Effect<void, ProtocolTimeoutError | LinkError> = Effect.gen(
         { self: this },
         function* () {
@@ -300,9 +313,12 @@ export class RawReplEngine {
               })
             return yield* attempt
           }
-          this.bannerRoundTripMs = performance.now() - asked
-          if (quick && !(yield* this.staysQuiet(Math.max(LATE_ANSWER_MIN_MS, 2 * this.bannerRoundTripMs))))
-            yield* attempt
+          const bannerAt = performance.now()
+          this.bannerRoundTripMs = bannerAt - asked
+          if (!quick) return
+          const quietMs = Math.max(LATE_ANSWER_MIN_MS, 2 * this.bannerRoundTripMs)
+          if (how.deferEntryCheck === true) quietUntil = bannerAt + quietMs
+          else if (!(yield* this.staysQuiet(quietMs))) yield* attempt
         },
       )
       const loop: Effect.Effect<void, ProtocolTimeoutError | LinkError> = Effect.catchTag(
@@ -327,12 +343,31 @@ export class RawReplEngine {
           yield* this.drain(Math.max(200, perAttempt), Math.max(50, this.options.drainQuietMs))
         this.state = "raw"
         this.everEntered = true
+        this.entryQuietUntil = quietUntil
       })
     })
   }
 
-  ensureRaw(): Effect.Effect<void, ProtocolTimeoutError | BoardStuckError | LinkError> {
-    return this.state === "raw" ? Effect.void : this.enterRaw("connect")
+  ensureRaw(
+    deferEntryCheck = false,
+  ): Effect.Effect<void, ProtocolTimeoutError | BoardStuckError | LinkError> {
+    if (this.state !== "raw") return this.enterRaw("connect", { deferEntryCheck })
+    return deferEntryCheck || this.entryQuietUntil === undefined ? Effect.void : this.confirmEntry()
+  }
+
+  /**
+   * The quiet check a quick entry left for later: the line must stay quiet until
+   * `entryQuietUntil`, else the entry is made again the slow way.
+   */
+  private confirmEntry(): Effect.Effect<void, ProtocolTimeoutError | BoardStuckError | LinkError> {
+    return Effect.suspend(() => {
+      const until = this.entryQuietUntil
+      if (until === undefined) return Effect.void
+      this.entryQuietUntil = undefined
+      return Effect.flatMap(this.noNoiseUntil(until, this.anyByte), (quiet) =>
+        quiet ? Effect.void : this.enterRaw("connect", { afterNoise: true }),
+      )
+    })
   }
 
   /**
@@ -347,7 +382,8 @@ export class RawReplEngine {
     // Combinators rather than generators on this path: it runs once per call.
     return Effect.suspend(() => {
       let send: Effect.Effect<"raw-paste" | "raw", ProtocolError>
-      if (this.canPipeline()) {
+      if (this.entryQuietUntil !== undefined) send = this.sendAfterQuickEntry(code)
+      else if (this.canPipeline()) {
         this.pipelineReady = false
         send = this.sendPipelinedRawPaste(code)
       } else send = this.sendNegotiated(code)
@@ -367,6 +403,94 @@ export class RawReplEngine {
       yield* this.sendPlainRaw(code)
       return "raw" as const
     })
+  }
+
+  /**
+   * The first exchange after a quick entry whose quiet check was left to it (see `enterRaw`): the
+   * raw-paste request goes at once, its answer being the only bytes the quiet line may carry (the
+   * answer's round trip overlaps the quiet, rather than following it). The code goes once the
+   * quiet time has passed with nothing else: as it did after the check, but one round trip sooner.
+   * A raw REPL banner for an answer is read as `negotiateRawPaste` reads it (an old board's, or a
+   * late one with the answer behind it). Anything else since the banner (more than the answer, a
+   * refusal other than `R\x00>`) and the entry is made again the slow way (which also ends a
+   * raw-paste the request may have begun, nothing of the code having been sent), then the
+   * exchange negotiates as usual.
+   */
+  private sendAfterQuickEntry(code: Uint8Array): Effect.Effect<"raw-paste" | "raw", ProtocolError> {
+    return Effect.gen({ self: this }, function* () {
+      const until = this.entryQuietUntil ?? 0
+      this.entryQuietUntil = undefined
+      if (this.rawPaste === false || this.buffer.size > 0) {
+        // Nothing to overlap (raw-paste is off), or something came already.
+        if (!(yield* this.noNoiseUntil(until, this.anyByte)))
+          yield* this.enterRaw("connect", { afterNoise: true })
+        return yield* this.sendNegotiated(code)
+      }
+      yield* this.write(RAW_PASTE_REQUEST)
+      const answer = yield* this.waitFor("raw-paste-negotiate", this.options.replyTimeoutMs, this.earlyAnswer)
+      if (answer.kind === "banner") {
+        if (yield* this.readRawPasteAnswer()) {
+          yield* this.sendRawPaste(code, 0)
+          return "raw-paste" as const
+        }
+        yield* this.sendPlainRaw(code)
+        return "raw" as const
+      }
+      // Past the answer, only the first window grant (0x01, after an acceptance) may come.
+      const allowed = answer.length + (answer.kind === "accepted" ? 1 : 0)
+      const noise = () =>
+        this.buffer.size > allowed ||
+        (this.buffer.size > answer.length && this.buffer.view()[answer.length] !== CTRL_A)
+          ? true
+          : undefined
+      if (answer.kind === "noise" || !(yield* this.noNoiseUntil(until, noise))) {
+        yield* this.enterRaw("connect", { afterNoise: true })
+        return yield* this.sendNegotiated(code)
+      }
+      this.buffer.skip(answer.length)
+      if (answer.kind === "refused") {
+        this.rawPaste = false
+        yield* this.sendPlainRaw(code)
+        return "raw" as const
+      }
+      this.rawPaste = true
+      this.rawPasteWindow = answer.window
+      yield* this.sendRawPaste(code, 0)
+      return "raw-paste" as const
+    })
+  }
+
+  /**
+   * The answer to a raw-paste request, read strictly from the first byte on: `R\x01` and a
+   * window (the grant after it is left for the sender), `R\x00>`, the start of a raw REPL banner,
+   * or noise (anything else, or more than the answer). Undefined while it may still come whole.
+   */
+  private readonly earlyAnswer = ():
+    | { readonly kind: "accepted"; readonly window: number; readonly length: 4 }
+    | { readonly kind: "refused"; readonly length: 3 }
+    | { readonly kind: "banner"; readonly length: 0 }
+    | { readonly kind: "noise"; readonly length: 0 }
+    | undefined => {
+    const view = this.buffer.view()
+    if (view.length === 0) return undefined
+    if (view[0] === 0x72 /* r */) {
+      if (view.length < 2) return undefined
+      return view[1] === 0x61 /* a */ ? { kind: "banner", length: 0 } : { kind: "noise", length: 0 }
+    }
+    if (view[0] !== 0x52 /* R */) return { kind: "noise", length: 0 }
+    if (view.length < 2) return undefined
+    if (view[1] === 0x01) {
+      if (view.length < 4) return undefined
+      const window = view[2]! | (view[3]! << 8)
+      if (window === 0 || view.length > 5 || (view.length === 5 && view[4] !== CTRL_A))
+        return { kind: "noise", length: 0 }
+      return { kind: "accepted", window, length: 4 }
+    }
+    if (view[1] !== 0x00) return { kind: "noise", length: 0 }
+    if (view.length < 3) return undefined
+    return view[2] === 0x3e /* > */ && view.length === 3
+      ? { kind: "refused", length: 3 }
+      : { kind: "noise", length: 0 }
   }
 
   /** Stdout, traceback and prompt, once the code is sent. */
@@ -529,10 +653,21 @@ export class RawReplEngine {
 
   /** Whether nothing arrives for `ms`. */
   private staysQuiet(ms: number): Effect.Effect<boolean, LinkError> {
-    return this.waitFor("enter-raw", ms, () => (this.buffer.size > 0 ? true : undefined)).pipe(
-      Effect.as(false),
-      Effect.catchTag("ProtocolTimeoutError", () => Effect.succeed(true)),
-    )
+    return this.noNoiseUntil(performance.now() + ms, this.anyByte)
+  }
+
+  private readonly anyByte = (): true | undefined => (this.buffer.size > 0 ? true : undefined)
+
+  /** Whether `noise` finds nothing in the buffer from now until `until` (`performance.now()`). */
+  private noNoiseUntil(until: number, noise: () => true | undefined): Effect.Effect<boolean, LinkError> {
+    return Effect.suspend(() => {
+      const rest = until - performance.now()
+      if (rest <= 0) return Effect.succeed(noise() === undefined)
+      return this.waitFor("enter-raw", rest, noise).pipe(
+        Effect.as(false),
+        Effect.catchTag("ProtocolTimeoutError", () => Effect.succeed(true)),
+      )
+    })
   }
 
   /** Whether a raw-paste answer (`R`) arrives within the late-answer window after a banner. */
@@ -969,7 +1104,7 @@ export class RawReplEngine {
   /** Leave the raw REPL for the friendly one (Ctrl-B). */
   leaveRaw(): Effect.Effect<void, ProtocolError> {
     return Effect.gen({ self: this }, function* () {
-      if (this.state !== "raw") yield* this.enterRaw("connect")
+      yield* this.ensureRaw()
       yield* this.write(enc.encode("\r\x02"))
       const left = yield* this.waitFor("leave-raw", this.options.replyTimeoutMs, () => {
         const text = asciiText(this.buffer.view())

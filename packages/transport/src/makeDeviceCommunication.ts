@@ -141,7 +141,8 @@ export const makeDeviceCommunication = (
     let earlyEntryFailure: ProtocolTimeoutError | BoardStuckError | LinkError | undefined
     const ensureRaw = Effect.suspend(() => {
       const failure = earlyEntryFailure
-      if (failure === undefined) return engine.ensureRaw()
+      // What follows is an exchange: a quick entry's quiet check overlaps its raw-paste request.
+      if (failure === undefined) return engine.ensureRaw(true)
       earlyEntryFailure = undefined
       return Effect.fail(failure)
     })
@@ -413,7 +414,7 @@ export const makeDeviceCommunication = (
     if (resolved.enterRawOnOpen)
       yield* Effect.forkScoped(
         lock.withLock(
-          Effect.catch(engine.ensureRaw(), (error) =>
+          Effect.catch(engine.ensureRaw(true), (error) =>
             Effect.sync(() => {
               earlyEntryFailure = error
             }),

@@ -299,6 +299,122 @@ describe("fragmentation and noise", () => {
   })
 })
 
+describe("the first exchange after a quick entry", () => {
+  // A link's first entry writes Ctrl-C, Ctrl-C and Ctrl-A at once, and the line must then stay
+  // quiet for a while after the banner; the first exchange's raw-paste request goes within that
+  // time, its answer being the only bytes allowed there.
+  const entries = (written: Uint8Array) => count(written, "\r\x01")
+
+  it.each(["accept", "refuse", "old"] as const)(
+    "negotiates once and runs the code once (board answers %s)",
+    async (rawPaste) => {
+      let ran = 0
+      const result = await run(
+        withBoard(
+          {
+            rawPaste,
+            run: (c) => {
+              ran++
+              return { stdout: c.toUpperCase() }
+            },
+          },
+          (comm, board) =>
+            Effect.gen(function* () {
+              const out = yield* comm.exec("abc")
+              return { out, written: board.written() }
+            }),
+        ),
+      )
+      expect(result.out).toBe("ABC")
+      expect(ran).toBe(1)
+      expect(count(result.written, "\x05A\x01")).toBe(1)
+      expect(entries(result.written)).toBe(1)
+    },
+  )
+
+  it("bytes after the raw-paste answer make the entry again before any code is sent", async () => {
+    let ran = 0
+    let fired = false
+    const result = await run(
+      withBoard(
+        {
+          rawPaste: "accept",
+          run: (c) => {
+            ran++
+            return { stdout: c.toUpperCase() }
+          },
+          // Right after its acceptance, before the host could send any code.
+          fault: (p) => {
+            if (p !== "raw-paste-data" || fired) return undefined
+            fired = true
+            return { _tag: "garbage", bytes: new TextEncoder().encode("stray output\r\n") }
+          },
+        },
+        (comm, board) =>
+          Effect.gen(function* () {
+            const out = yield* comm.exec("abc")
+            return { out, written: board.written(), caps: yield* comm.protocolCapabilities }
+          }),
+      ),
+    )
+    expect(result.out).toBe("ABC")
+    expect(ran).toBe(1)
+    expect(entries(result.written)).toBe(2)
+    expect(result.caps.rawPaste).toBe(true)
+  })
+
+  it("a stale banner and raw-paste answer waiting as the link opens are not taken for the answers", async () => {
+    let ran = 0
+    const result = await run(
+      withBoard(
+        {
+          rawPaste: "accept",
+          rawPasteWindow: 64,
+          // What an earlier program's entry and raw-paste request left in the board's output.
+          onOpen: Uint8Array.of(
+            ...new TextEncoder().encode("raw REPL; CTRL-B to exit\r\n>"),
+            0x52,
+            0x01,
+            0x80,
+            0x00,
+            0x01,
+          ),
+          run: (c) => {
+            ran++
+            return { stdout: c.toUpperCase() }
+          },
+        },
+        (comm) =>
+          Effect.gen(function* () {
+            const out = yield* comm.exec("x".repeat(200))
+            return { out, caps: yield* comm.protocolCapabilities }
+          }),
+      ),
+    )
+    expect(result.out).toBe("X".repeat(200))
+    expect(ran).toBe(1)
+    // The window the board announced to this host, not the stale one.
+    expect(result.caps.rawPasteWindow).toBe(64)
+  })
+
+  it("with the entry made as the link opens, a soft reset first still checks the quiet line", async () => {
+    const result = await run(
+      withBoard(
+        { rawPaste: "accept", run: (c) => ({ stdout: c.toUpperCase() }) },
+        (comm) =>
+          Effect.gen(function* () {
+            yield* comm.softReset
+            const out = yield* comm.exec("abc")
+            return { out, generation: yield* comm.generation }
+          }),
+        { ...fast, enterRawOnOpen: true },
+      ),
+    )
+    expect(result.out).toBe("ABC")
+    expect(result.generation).toBe(1)
+  })
+})
+
 describe("faults at every phase end in a typed error, never a hang", () => {
   const phases: FakeBoardPhase[] = ["raw-paste-negotiate", "raw-paste-data", "stdout", "traceback", "prompt"]
   const rawPhases: FakeBoardPhase[] = ["raw-ok", "stdout", "traceback", "prompt"]
@@ -326,40 +442,56 @@ describe("faults at every phase end in a typed error, never a hang", () => {
   })
 
   it.each(cases)("reset (%s) at %s, then service resumes", async (rawPaste, phase) => {
-    for (const kind of ["soft", "hard"] as const) {
-      let fired = false
-      const result = await run(
-        withBoard(
-          {
-            rawPaste,
-            run: () => ({ stdout: "fine" }),
-            fault: (p) => {
-              if (p !== phase || fired) return undefined
-              fired = true
-              return { _tag: "reset", kind }
+    // On a link's first exchange and on a later one (which pipelines its raw-paste request).
+    for (const exchange of ["first", "later"] as const) {
+      for (const kind of ["soft", "hard"] as const) {
+        let seen = 0
+        let ran = 0
+        const result = await run(
+          withBoard(
+            {
+              rawPaste,
+              run: () => {
+                ran++
+                return { stdout: "fine" }
+              },
+              fault: (p) => {
+                if (p !== phase) return undefined
+                seen++
+                return seen === (exchange === "first" ? 1 : 2) ? { _tag: "reset", kind } : undefined
+              },
             },
-          },
-          (comm) =>
-            Effect.gen(function* () {
-              const first = yield* Effect.result(comm.exec("print(1)"))
-              const second = yield* comm.exec("print(1)")
-              return { first, second, generation: yield* comm.generation }
-            }),
-        ),
-      )
-      if (phase === "prompt") {
-        // The code ran to the end: its result stands, and the reset is recorded.
-        expect(result.first._tag).toBe("Success")
-        expect(result.generation).toBe(1)
-      } else {
-        expect(result.first._tag).toBe("Failure")
-        if (result.first._tag === "Failure") {
-          expect(["BoardResetError", "ProtocolTimeoutError", "UnexpectedBytesError"]).toContain(
-            result.first.failure._tag,
-          )
+            (comm) =>
+              Effect.gen(function* () {
+                if (exchange === "later") yield* comm.exec("print(0)")
+                const before = ran
+                const first = yield* Effect.result(comm.exec("print(1)"))
+                const runs = ran - before
+                const second = yield* comm.exec("print(1)")
+                return { first, runs, second, generation: yield* comm.generation }
+              }),
+          ),
+        )
+        if (phase === "prompt") {
+          // The code ran to the end: its result stands, and the reset is recorded.
+          expect(result.first._tag).toBe("Success")
+          expect(result.generation).toBe(1)
+        } else if (exchange === "first" && rawPaste === "accept" && phase.startsWith("raw-paste")) {
+          // The first exchange's raw-paste answer is read within the quick entry's quiet time: a
+          // reset there, before any of the code was sent, makes the entry again, and the code
+          // then runs once.
+          expect(result.first._tag).toBe("Success")
+          expect(result.runs).toBe(1)
+        } else {
+          expect(result.first._tag).toBe("Failure")
+          if (result.first._tag === "Failure") {
+            expect(["BoardResetError", "ProtocolTimeoutError", "UnexpectedBytesError"]).toContain(
+              result.first.failure._tag,
+            )
+          }
         }
+        expect(result.second).toBe("fine")
       }
-      expect(result.second).toBe("fine")
     }
   })
 

@@ -204,7 +204,15 @@ export const makeFakeBoard = (options: FakeBoardOptions = {}): Effect.Effect<Fak
           } else send(Uint8Array.of(b))
           return
         case "paste": {
-          if (b === 0x04 || b === 0x03) {
+          if (b === 0x03) {
+            // As MicroPython's reader of raw-paste data: Ctrl-C ends the data, and the
+            // KeyboardInterrupt it raises stops the compilation, so none of the code runs.
+            send("\x04\x04KeyboardInterrupt: \r\n\x04>")
+            mode = "raw"
+            line = []
+            return
+          }
+          if (b === 0x04) {
             send("\x04")
             mode = "raw"
             runCode(new TextDecoder().decode(Uint8Array.from(line)), true)
