@@ -3,7 +3,7 @@
  * The libraries' browser entries stay free of Node: each is bundled with esbuild for
  * `platform: "browser"` (so `@belay/<pkg>` resolves to its `default` export condition, the
  * browser entry, as a web bundler would), and the check fails if the bundle imports a Node
- * built-in (`node:fs`, `path`, ...) or a Node-only package (`ws`, `serialport`), or if its code
+ * built-in (`node:fs`, `path`, ...) or a Node-only package (`ws`, `serialport`, `@serialport/bindings-cpp`), or if its code
  * uses Node's globals (`Buffer`, `process.x`, `require`, `__dirname`) other than through
  * `globalThis` (Effect probes `globalThis.process?.…`, which a browser answers with `undefined`).
  * It also checks that each browser entry exports what its Node entry does, less the names listed
@@ -44,7 +44,8 @@ const ENTRIES = [
   { specifier: "@belay/virtual-device/worker", node: false, nodeOnly: [] },
 ]
 
-const NODE_ONLY_PACKAGES = new Set(["ws", "serialport"])
+// `@serialport` stands for its scope (`@serialport/bindings-cpp`, the serial link's binding).
+const NODE_ONLY_PACKAGES = new Set(["ws", "serialport", "@serialport"])
 const builtins = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]))
 const isNodeImport = (specifier) =>
   specifier.startsWith("node:") || builtins.has(specifier) || NODE_ONLY_PACKAGES.has(specifier.split("/")[0])

@@ -34,20 +34,15 @@ const outdir = `${bundleDir}.next`
 const { version, dependencies } = JSON.parse(readFileSync(path.join(packageDir, "package.json"), "utf8"))
 
 /**
- * `serialport` is a CommonJS module that re-exports its stream parsers and a mock beside the
- * `SerialPort` class, the one thing Belay uses: the bundle takes the class's own module, so that
- * starting a serial link compiles less, and names it as an ES module (esbuild cannot see through
- * the re-exports).
+ * The serial link reads and writes through `@serialport/bindings-cpp`, which the command depends
+ * on; only where that package cannot be found does the link fall back to the binding inside
+ * `serialport` (its stream around the binding would load Node's stream modules). So `serialport`
+ * stays out of the bundle: a `require` that never runs here.
  */
-const serialPortClassOnly = {
-  name: "serialport-class-only",
+const serialPortNotBundled = {
+  name: "serialport-not-bundled",
   setup(build) {
-    build.onResolve({ filter: /^serialport$/ }, () => ({ path: "serialport", namespace: "serialport-class" }))
-    build.onLoad({ filter: /.*/, namespace: "serialport-class" }, () => ({
-      contents: 'export { SerialPort } from "serialport/dist/serialport.js"',
-      resolveDir: packageDir,
-      loader: "js",
-    }))
+    build.onResolve({ filter: /^serialport$/ }, () => ({ path: "serialport", external: true }))
   },
 }
 
@@ -327,7 +322,7 @@ const buildScript = async (name, extraPlugins, entry = "src/bin.ts") => {
     legalComments: "none",
     plugins: [
       ...extraPlugins,
-      serialPortClassOnly,
+      serialPortNotBundled,
       transportLinksWhenAsked,
       importsByModule,
       debugOnlyWhenAsked,

@@ -6,7 +6,8 @@ import { belayCommand, signalGroup, startPtyBoard } from "./belayProcess.js"
 
 // What `belay exec` loads on a board behind a serial port: not the links it does not use (a
 // process's streams, TCP), whose Node modules cost milliseconds of every command's start. (`net`
-// loads all the same: Node's stdout is a socket when it is a pipe or a terminal.)
+// loads all the same once the command prints: Node's stdout is a socket when it is a pipe or a
+// terminal.)
 
 const cli = belayCommand("belay-startup-modules-")
 const recorder = path.resolve(import.meta.dirname, "fixtures/record-builtins.cjs")
@@ -52,5 +53,13 @@ describe("the Node modules a command loads", () => {
     ])
     expect(processBoard.stdout).toBe("42\n")
     expect(processBoard.builtins).toContain("child_process")
+  })
+
+  it("an exec that prints nothing on a serial board loads no stream: the port is read through its binding, stdout is never set up", async () => {
+    const { stdout, builtins } = await builtinsOf(["exec", "x = 1", "--device", `serial:${board.link}`])
+    expect(stdout).toBe("")
+    expect(builtins).toContain("fs")
+    expect(builtins).not.toContain("stream")
+    expect(builtins).not.toContain("net")
   })
 })

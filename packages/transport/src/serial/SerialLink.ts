@@ -2,10 +2,8 @@ import { Effect, type Scope } from "effect"
 import { type ByteLink, makeReceiveQueue, type ReceiveQueue } from "../ByteLink.js"
 import { type ControlLinePolicy, controlLineLevels } from "../ControlLines.js"
 import { type LinkError, LinkLostError, LinkOpenError } from "../errors.js"
-import { loadSerialPort, type SerialPortModule } from "./loadSerialPort.js"
+import { loadSerialBinding, type SerialBinding, type SerialBindingPort } from "./loadSerialBinding.js"
 import { type SerialPortMatch, type SerialPortMatchError, selectSerialPort } from "./SerialPortMatch.js"
-
-type SerialPortInstance = InstanceType<SerialPortModule["SerialPort"]>
 
 /**
  * Options of {@link openSerialLink}: which port, by `path` or by `match` (one of them), and how to
@@ -60,7 +58,7 @@ export interface SerialPortSettings {
   /**
    * How often to check that the device is still there; default 500 ms, 0 disables.
    * A tty that hangs up (board unplugged, pseudo-terminal's other side closed) while no read is
-   * polling it only returns end-of-file, which `serialport` retries forever without reporting;
+   * polling it only returns end-of-file, which the serial binding retries forever without reporting;
    * the check notices the hang-up and fails `received` with `LinkLostError`.
    */
   readonly hangupCheckMs?: number
@@ -80,43 +78,34 @@ const describeOpenFailure = (path: string, cause: unknown): string => {
 }
 
 const openPort = (
-  SerialPort: SerialPortModule["SerialPort"],
+  binding: SerialBinding,
   options: SerialPortSettings & { readonly path: string },
   link: string,
-): Effect.Effect<SerialPortInstance, LinkOpenError> =>
-  Effect.callback<SerialPortInstance, LinkOpenError>((resume) => {
+): Effect.Effect<SerialBindingPort, LinkOpenError> =>
+  Effect.callback<SerialBindingPort, LinkOpenError>((resume) => {
     let abandoned = false
-    let port: SerialPortInstance
-    try {
-      port = new SerialPort({
+    binding
+      .open({
         path: options.path,
         baudRate: options.baudRate ?? 115200,
-        autoOpen: false,
         hupcl: options.hupcl ?? true,
         lock: options.lock ?? true,
       })
-    } catch (cause) {
-      resume(
-        Effect.fail(new LinkOpenError({ link, reason: describeOpenFailure(options.path, cause), cause })),
+      .then(
+        (port) => {
+          // The open timed out or was interrupted, and then succeeded late: do not leak the descriptor.
+          if (abandoned) port.close().catch(() => {})
+          else resume(Effect.succeed(port))
+        },
+        (error: unknown) => {
+          if (!abandoned)
+            resume(
+              Effect.fail(
+                new LinkOpenError({ link, reason: describeOpenFailure(options.path, error), cause: error }),
+              ),
+            )
+        },
       )
-      return
-    }
-    port.open((error) => {
-      if (abandoned) {
-        // The open timed out or was interrupted, and then succeeded late: do not leak the descriptor.
-        if (!error) port.close(() => {})
-        return
-      }
-      if (error) {
-        resume(
-          Effect.fail(
-            new LinkOpenError({ link, reason: describeOpenFailure(options.path, error), cause: error }),
-          ),
-        )
-      } else {
-        resume(Effect.succeed(port))
-      }
-    })
     return Effect.sync(() => {
       abandoned = true
     })
@@ -134,13 +123,17 @@ const openPort = (
   )
 
 const applyControlLines = (
-  port: SerialPortInstance,
+  port: SerialBindingPort,
   levels: { dtr: boolean; rts: boolean },
   link: string,
 ): Effect.Effect<void, LinkOpenError> =>
-  Effect.callback<Error | null>((resume) => {
-    port.set(levels, (error) => resume(Effect.succeed(error)))
-  }).pipe(
+  Effect.promise(() =>
+    // Every flag is set on each call: the others as the port opened them.
+    port.set({ brk: false, cts: false, dsr: false, ...levels }).then(
+      () => null,
+      (error: Error) => error,
+    ),
+  ).pipe(
     Effect.flatMap((error) => {
       if (error === null) return Effect.void
       // Pseudo-terminals and some adapters have no modem lines: nothing there can reset the board.
@@ -164,7 +157,8 @@ const applyControlLines = (
  * Writes complete once the bytes have left the host (`tcdrain`), so pacing writes paces the
  * wire. A port error or an unplugged device fails `received` with `LinkLostError`.
  * Works with USB CDC boards, USB-UART bridges and pseudo-terminals (`/dev/pts/N`).
- * Needs the optional peer dependency `serialport`; without it, fails with `LinkOpenError`.
+ * Needs the optional peer dependency `@serialport/bindings-cpp` (or `serialport`, which brings it);
+ * without it, fails with `LinkOpenError`.
  * With `match` instead of `path`, the port is the one whose USB identity matches, among those
  * listed as it opens (`SerialPortMatchError`, naming the candidates, when none or several do).
  *
@@ -201,7 +195,7 @@ const openSerialPath = (
 ): Effect.Effect<ByteLink, LinkOpenError, Scope.Scope> =>
   Effect.gen(function* () {
     const link = `serial:${options.path}`
-    const { SerialPort } = yield* loadSerialPort(link)
+    const binding = yield* loadSerialBinding(link)
     const rx = yield* makeReceiveQueue(link)
     const pendingWrites = new Set<(error: LinkError) => void>()
     let closingByScope = false
@@ -213,7 +207,7 @@ const openSerialPath = (
     }
 
     const port = yield* Effect.acquireRelease(
-      openPort(SerialPort, options, link),
+      openPort(binding, options, link),
       (port) => {
         closingByScope = true
         rx.end("the link was closed")
@@ -223,30 +217,22 @@ const openSerialPath = (
       { interruptible: true },
     )
 
-    port.on("error", (error: Error) => {
-      rx.fail(`port error: ${error.message}`, error)
-      linkDown()
-    })
-    port.on("close", (error?: Error | null) => {
+    /** The port failed under the link (not closed by it): fail the link, release the descriptor. */
+    const lost = (reason: string, error?: Error) => {
       if (closingByScope) return
-      if (error && (error as { disconnected?: boolean }).disconnected) {
-        rx.fail(`the device was disconnected (${error.message})`, error)
-      } else {
-        rx.fail("the port closed unexpectedly", error ?? undefined)
-      }
+      rx.fail(reason, error)
       linkDown()
-    })
-    port.on("data", (chunk: Buffer) => rx.push(new Uint8Array(chunk)))
+      if (port.isOpen) port.close().catch(() => {})
+    }
+    readContinuously(port, (bytes) => rx.push(bytes), lost)
 
     const hangupCheckMs = options.hangupCheckMs ?? 500
     if (hangupCheckMs > 0) {
       yield* Effect.acquireRelease(
         Effect.sync(() =>
-          watchForHangup(port, hangupCheckMs, (error) => {
-            rx.fail(`the device hung up (${error.message})`, error)
-            linkDown()
-            if (port.isOpen) port.close(() => {})
-          }),
+          watchForHangup(port, hangupCheckMs, (error) =>
+            lost(`the device hung up (${error.message})`, error),
+          ),
         ),
         (watchdog) => Effect.sync(() => clearInterval(watchdog)),
       )
@@ -255,16 +241,60 @@ const openSerialPath = (
     const levels = controlLineLevels(options)
     if (levels !== undefined) yield* applyControlLines(port, levels, link)
 
+    const writes = serializedWrites(port)
     return {
       description: link,
-      write: (bytes) => writeAndDrain(port, rx, pendingWrites, link, bytes),
+      write: (bytes) => writeAndDrain(writes, rx, pendingWrites, link, bytes),
       received: rx.stream,
       isOpen: Effect.sync(() => rx.closedReason() === undefined && port.isOpen),
     } satisfies ByteLink
   })
 
+/** The most bytes one read asks for. */
+const READ_SIZE = 64 * 1024
+
+/**
+ * Read the port until it closes, handing on each chunk as it comes (a copy: the read buffer is
+ * reused). A read that fails other than by the port's closing means the device is gone: `lost`.
+ */
+const readContinuously = (
+  port: SerialBindingPort,
+  push: (bytes: Uint8Array) => void,
+  lost: (reason: string, error?: Error) => void,
+): void => {
+  const buffer = Buffer.allocUnsafe(READ_SIZE)
+  const next = (): void => {
+    if (!port.isOpen) return
+    port.read(buffer, 0, READ_SIZE).then(
+      ({ bytesRead }) => {
+        if (bytesRead === 0) return lost("the port closed unexpectedly")
+        push(new Uint8Array(buffer.subarray(0, bytesRead)))
+        next()
+      },
+      (error: Error & { readonly canceled?: boolean }) => {
+        if (error.canceled === true || !port.isOpen) return
+        lost(`the device was disconnected (${error.message})`, error)
+      },
+    )
+  }
+  next()
+}
+
+/**
+ * The port's writes one after another, as the binding requires, each followed by `tcdrain`: a
+ * write completes once its bytes have left the host.
+ */
+const serializedWrites = (port: SerialBindingPort) => {
+  let last: Promise<unknown> = Promise.resolve()
+  return (bytes: Buffer): Promise<void> => {
+    const done = last.then(() => port.write(bytes)).then(() => port.drain())
+    last = done.catch(() => {})
+    return done
+  }
+}
+
 const writeAndDrain = (
-  port: SerialPortInstance,
+  write: (bytes: Buffer) => Promise<void>,
   rx: ReceiveQueue,
   pendingWrites: Set<(error: LinkError) => void>,
   link: string,
@@ -281,14 +311,16 @@ const writeAndDrain = (
       pendingWrites.delete(finish)
       resume(error === undefined ? Effect.void : Effect.fail(error))
     }
-    const failure = (what: string, error: Error) =>
-      rx.closedReason() ?? new LinkLostError({ link, reason: `${what}: ${error.message}`, cause: error })
     pendingWrites.add(finish)
     // Copy: the caller may reuse its buffer as soon as this effect is interrupted.
-    port.write(Buffer.from(bytes), (error) => {
-      if (error) return finish(failure("write failed", error))
-      port.drain((error) => finish(error ? failure("drain failed", error) : undefined))
-    })
+    write(Buffer.from(bytes)).then(
+      () => finish(),
+      (error: Error) =>
+        finish(
+          rx.closedReason() ??
+            new LinkLostError({ link, reason: `write failed: ${error.message}`, cause: error }),
+        ),
+    )
     return Effect.sync(() => {
       finished = true
       pendingWrites.delete(finish)
@@ -303,16 +335,15 @@ const hangupError = /Input\/output error|No such device|Bad file descriptor/i
  * the way a hung-up tty fails.
  */
 const watchForHangup = (
-  port: SerialPortInstance,
+  port: SerialBindingPort,
   intervalMs: number,
   onHangup: (error: Error) => void,
 ): ReturnType<typeof setInterval> => {
   let checking = false
   const timer = setInterval(() => {
-    const binding = port.port
-    if (checking || binding === undefined || !port.isOpen) return
+    if (checking || !port.isOpen) return
     checking = true
-    binding.getBaudRate().then(
+    port.getBaudRate().then(
       () => {
         checking = false
       },
@@ -328,12 +359,10 @@ const watchForHangup = (
   return timer
 }
 
-const closePort = (port: SerialPortInstance, link: string, timeoutMs: number): Effect.Effect<void> =>
+const closePort = (port: SerialBindingPort, link: string, timeoutMs: number): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (!port.isOpen) return Effect.void
-    return Effect.callback<void>((resume) => {
-      port.close(() => resume(Effect.void))
-    }).pipe(
+    return Effect.promise(() => port.close().catch(() => {})).pipe(
       Effect.timeoutOrElse({
         duration: timeoutMs,
         orElse: () =>

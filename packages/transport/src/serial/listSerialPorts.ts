@@ -2,7 +2,7 @@ import { readdir, readFile, realpath } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import { Effect } from "effect"
 import { LinkOpenError } from "../errors.js"
-import { loadSerialPort } from "./loadSerialPort.js"
+import { loadSerialBinding } from "./loadSerialBinding.js"
 import { normalizeUsbId } from "./SerialPortMatch.js"
 
 /**
@@ -197,11 +197,11 @@ const failure = "serial ports"
  */
 export const listSerialPorts = (): Effect.Effect<ReadonlyArray<SerialPortInfo>, LinkOpenError> =>
   Effect.gen(function* () {
-    const { SerialPort } = yield* loadSerialPort(failure)
+    const binding = yield* loadSerialBinding(failure)
     const raw = yield* Effect.tryPromise({
       try: async (): Promise<ReadonlyArray<RawPortInfo>> => {
         try {
-          return await SerialPort.list()
+          return await binding.list()
         } catch (error) {
           if (process.platform !== "linux") throw error
           return await listFromSysfs().catch(() => Promise.reject(error))
