@@ -55,11 +55,13 @@ describe("the Node modules a command loads", () => {
     expect(processBoard.builtins).toContain("child_process")
   })
 
-  it("an exec that prints nothing on a serial board loads no stream: the port is read through its binding, stdout is never set up", async () => {
+  it("an exec that prints nothing on a serial board loads no stream and no perf_hooks: the port is read through its binding, stdout is never set up", async () => {
     const { stdout, builtins } = await builtinsOf(["exec", "x = 1", "--device", `serial:${board.link}`])
     expect(stdout).toBe("")
     expect(builtins).toContain("fs")
     expect(builtins).not.toContain("stream")
     expect(builtins).not.toContain("net")
+    // The clocks of the protocol read process.hrtime, not the global performance.
+    expect(builtins).not.toContain("perf_hooks")
   })
 })

@@ -7,6 +7,7 @@
  * parts share that state.
  */
 import type { DeviceCommunicationShape } from "@belay/transport"
+import { monotonicMs } from "@belay/transport/internal"
 import { Effect, Exit, Fiber, Metric, type Scope, Semaphore, Tracer } from "effect"
 import { CapabilitiesKey, capabilitiesFor } from "./CapabilityCache.js"
 import type { DeviceSession, SessionEndReason } from "./DeviceSession.js"
@@ -139,7 +140,7 @@ export const makeMultiBoardSessionManager = (
       Effect.gen(function* () {
         const refused = refuse(board)
         if (refused !== undefined) return yield* refused
-        const startedPrecise = performance.now()
+        const startedPrecise = monotonicMs()
         if (slots) yield* slots.take(1)
         else if (byId.size >= options.maxConcurrentSessions) {
           return yield* new SessionLimitError({ limit: options.maxConcurrentSessions })
@@ -196,7 +197,7 @@ export const makeMultiBoardSessionManager = (
         return Effect.gen(function* () {
           yield* startSweeper
           yield* Metric.update(SessionMetrics.created, 1)
-          yield* Metric.update(SessionMetrics.creationDuration, performance.now() - prepared.startedPrecise)
+          yield* Metric.update(SessionMetrics.creationDuration, monotonicMs() - prepared.startedPrecise)
           yield* Effect.logInfo("Session created").pipe(
             Effect.annotateLogs({ sessionId, device: board.raw.description }),
           )

@@ -23,6 +23,7 @@ import {
   type PythonError,
   parsePythonLiteral,
 } from "@belay/transport"
+import { monotonicMs } from "@belay/transport/internal"
 import { Data, Duration, Effect, Result, Stream } from "effect"
 
 /**
@@ -156,8 +157,8 @@ const setCode = (tuple: RtcTuple, apply: boolean) =>
 
 /** The host's clock in milliseconds since 1970, to a fraction of a millisecond. */
 const hostClock = () => {
-  const base = Date.now() - performance.now()
-  return () => base + performance.now()
+  const base = Date.now() - monotonicMs()
+  return () => base + monotonicMs()
 }
 
 /** What `_bc` answered: the tuple and the wait, `"missing"` (no RTC), or `"stalled"` (the seconds did not move). */

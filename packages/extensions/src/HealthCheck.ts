@@ -1,4 +1,5 @@
 import { DeviceCommunication } from "@belay/transport"
+import { monotonicMs } from "@belay/transport/internal"
 import { Duration, Effect } from "effect"
 
 /**
@@ -31,14 +32,14 @@ export const checkHealth = (options: { readonly timeout?: Duration.Input } = {})
   Effect.gen(function* () {
     const device = yield* DeviceCommunication
     const timeout = options.timeout ?? "5 seconds"
-    const started = performance.now()
+    const started = monotonicMs()
     return yield* device.exec("import gc\ngc.collect()\nprint(gc.mem_free())", { timeout }).pipe(
       Effect.map((out): HealthReport => {
         const freeMemory = Number.parseInt(out.trim(), 10)
         return {
           ok: Number.isFinite(freeMemory),
           link: device.description,
-          latencyMs: performance.now() - started,
+          latencyMs: monotonicMs() - started,
           freeMemory: Number.isFinite(freeMemory) ? freeMemory : undefined,
           error: Number.isFinite(freeMemory)
             ? undefined

@@ -1,4 +1,5 @@
 import { DeviceCommunication, type ProtocolError, type PythonError } from "@belay/transport"
+import { monotonicMs } from "@belay/transport/internal"
 import { Effect } from "effect"
 import { type LatencyStatistics, latencyStatistics, type Samples } from "./LatencyStatistics.js"
 
@@ -66,9 +67,9 @@ export const measureLatency = (
       yield* device.exec(EXCHANGE, execOptions)
     const samples: Array<number> = []
     for (let i = 0; i < count; i++) {
-      const started = performance.now()
+      const started = monotonicMs()
       yield* device.exec(EXCHANGE, execOptions)
-      samples.push(performance.now() - started)
+      samples.push(monotonicMs() - started)
     }
     const measured = samples as unknown as Samples
     return {

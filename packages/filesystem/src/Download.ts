@@ -3,7 +3,7 @@
  * @internal
  */
 import { PythonError, type PythonValue, parsePythonLiteral } from "@belay/transport"
-import { concatBytes, fromBase64 } from "@belay/transport/internal"
+import { concatBytes, fromBase64, monotonicMs } from "@belay/transport/internal"
 import { Effect, Metric, Result, Schedule } from "effect"
 import { downloadCode, downloadRawCode } from "./BoardCode.js"
 import {
@@ -178,7 +178,7 @@ const readSegment = (
   attempt: number,
 ): Effect.Effect<Uint8Array, FileSystemError> =>
   Effect.gen(function* () {
-    const started = performance.now()
+    const started = monotonicMs()
     const out = yield* runBytes(
       rt,
       downloadRawCode(rt.dialect, req.native, offset, length, rt.dialect.piece),
@@ -190,7 +190,7 @@ const readSegment = (
         (e) => Effect.fail(mapOSError(e, "read", req.path, rt.probe)),
       ),
     )
-    recordRate(rt.profile, out.length, performance.now() - started)
+    recordRate(rt.profile, out.length, monotonicMs() - started)
     const framed = unescapeRawOutput(out)
     const end =
       framed === undefined ? undefined : parseEnd(new TextDecoder().decode(out.subarray(framed.rest)))

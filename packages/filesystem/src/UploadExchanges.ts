@@ -5,7 +5,7 @@
  * @internal
  */
 import { type ProtocolError, PythonError, type PythonValue } from "@belay/transport"
-import { concatBytes, isCompileMemoryError, latin1String } from "@belay/transport/internal"
+import { concatBytes, isCompileMemoryError, latin1String, monotonicMs } from "@belay/transport/internal"
 import { Effect, Ref } from "effect"
 import {
   type CommitMode,
@@ -195,7 +195,7 @@ export const sendExchange = (
       plan.close ? close : "",
     ])
     if (plan.close) yield* Ref.set(ctx.state, UploadState.Finishing({ expected }))
-    const started = performance.now()
+    const started = monotonicMs()
     const sent = run(rt, code, exchangeTimeout(code.length, plan.close ? prefixSize + req.data.length : 0), {
       composed: true,
     }).pipe(
@@ -263,7 +263,7 @@ export const sendExchange = (
     )
     if (typeof replied !== "string") return replied
     const reply = replied
-    recordRate(rt.profile, code.length, performance.now() - started)
+    recordRate(rt.profile, code.length, monotonicMs() - started)
     const lines = yield* parseFramed(reply, req.operation, req.path)
     let after: UploadState = before
     if (!opened) {

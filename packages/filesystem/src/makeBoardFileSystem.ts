@@ -10,6 +10,7 @@
  */
 import { CapabilityMissingError, type DeviceSession } from "@belay/core"
 import type { PythonValue } from "@belay/transport"
+import { monotonicMs } from "@belay/transport/internal"
 import { Cause, Effect, Exit, Metric } from "effect"
 import { downloadDirectory, syncDirectory } from "#platform"
 import {
@@ -153,9 +154,9 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
     <E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
       Effect.gen(function* () {
         const at = new Date()
-        const started = performance.now()
+        const started = monotonicMs()
         const exit = yield* Effect.exit(effect)
-        const durationMs = performance.now() - started
+        const durationMs = monotonicMs() - started
         const count = Exit.isSuccess(exit) && bytes ? bytes(exit.value) : undefined
         const error = Exit.isFailure(exit) ? errorText(exit.cause) : undefined
         yield* fsContext.registerFileOperation({

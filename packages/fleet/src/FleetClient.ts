@@ -17,6 +17,7 @@ import { randomUUID } from "node:crypto"
 import os from "node:os"
 import type { PythonSource } from "@belay/executors"
 import { type PythonValue, parsePythonLiteral, toPythonLiteral } from "@belay/transport"
+import { monotonicMs } from "@belay/transport/internal"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import { Context, Duration, Effect, Layer, Option, Result, Schedule, type Scope, Stream } from "effect"
@@ -347,13 +348,13 @@ const makeClient = (options: FleetClientOptions) =>
     const lookup = (boardId: string) =>
       Effect.suspend(() => {
         const kept = cache.get(boardId)
-        const now = performance.now()
+        const now = monotonicMs()
         if (kept !== undefined && now - kept.at < cacheMs)
           return Effect.succeed(
             kept.row === undefined ? undefined : { ...kept.row, age: kept.row.age + (now - kept.at) / 1000 },
           )
         return Effect.tap(fetchRow(boardId), (row) =>
-          Effect.sync(() => cache.set(boardId, { row, at: performance.now() })),
+          Effect.sync(() => cache.set(boardId, { row, at: monotonicMs() })),
         )
       })
     const forget = (boardId: string) => Effect.sync(() => cache.delete(boardId))

@@ -5,6 +5,7 @@
 import { Duration, Effect, Fiber } from "effect"
 import { concatBytes } from "./Bytes.js"
 import { OutputLimitError } from "./errors.js"
+import { monotonicMs } from "./MonotonicClock.js"
 
 /** The longest delay `setTimeout` takes (about 24.8 days); longer bounds are clamped to it. */
 export const MAX_TIMER_MS = 2 ** 31 - 1
@@ -52,7 +53,7 @@ const megabytes = (n: number) =>
 export const describeActivity = (received: number, started: number, lastArrival: number): string => {
   if (received === 0)
     return "the code printed nothing: it may be busy without printing, or the board is not answering"
-  const quiet = performance.now() - Math.max(started, lastArrival)
+  const quiet = monotonicMs() - Math.max(started, lastArrival)
   return quiet < 1000
     ? `the code was still running: it printed ${megabytes(received)}, the last ${Math.round(quiet)} ms before the timeout`
     : `the code printed ${megabytes(received)}, then nothing for the last ${(quiet / 1000).toFixed(1)} s`

@@ -22,6 +22,7 @@ import {
   ProtocolTimeoutError,
   UnexpectedBytesError,
 } from "./errors.js"
+import { monotonicMs } from "./MonotonicClock.js"
 import type { MetricsRecorder } from "./ProtocolMetrics.js"
 import {
   type BoardResetEvent,
@@ -116,7 +117,7 @@ export class RawReplEngine {
   private bannerRoundTripMs = 0
   /**
    * Set by a quick first entry whose quiet check is left to what comes next (see `enterRaw`): the
-   * time (`performance.now()`) until which the line must stay quiet after the banner. The first
+   * time (`monotonicMs()`) until which the line must stay quiet after the banner. The first
    * exchange sends its raw-paste request within that time and takes its answer as the only bytes
    * allowed there; anything else confirms the entry first. Any change of `state` clears it.
    */
@@ -286,14 +287,14 @@ export class RawReplEngine {
           const quick = reason === "connect" && attempts === 1 && !this.everEntered
           let asked: number
           if (quick) {
-            asked = performance.now()
+            asked = monotonicMs()
             yield* this.write(enc.encode("\r\x03\x03\r\x01"))
           } else {
             yield* this.write(enc.encode("\r\x03"))
             yield* Effect.sleep(Duration.millis(5))
             yield* this.write(enc.encode("\x03"))
             yield* this.drain(Math.min(500, perAttempt / 2))
-            asked = performance.now()
+            asked = monotonicMs()
             yield* this.write(enc.encode("\r\x01"))
           }
           const remaining = bound - (Date.now() - started)
@@ -313,7 +314,7 @@ export class RawReplEngine {
               })
             return yield* attempt
           }
-          const bannerAt = performance.now()
+          const bannerAt = monotonicMs()
           this.bannerRoundTripMs = bannerAt - asked
           if (!quick) return
           const quietMs = Math.max(LATE_ANSWER_MIN_MS, 2 * this.bannerRoundTripMs)
@@ -653,15 +654,15 @@ export class RawReplEngine {
 
   /** Whether nothing arrives for `ms`. */
   private staysQuiet(ms: number): Effect.Effect<boolean, LinkError> {
-    return this.noNoiseUntil(performance.now() + ms, this.anyByte)
+    return this.noNoiseUntil(monotonicMs() + ms, this.anyByte)
   }
 
   private readonly anyByte = (): true | undefined => (this.buffer.size > 0 ? true : undefined)
 
-  /** Whether `noise` finds nothing in the buffer from now until `until` (`performance.now()`). */
+  /** Whether `noise` finds nothing in the buffer from now until `until` (`monotonicMs()`). */
   private noNoiseUntil(until: number, noise: () => true | undefined): Effect.Effect<boolean, LinkError> {
     return Effect.suspend(() => {
-      const rest = until - performance.now()
+      const rest = until - monotonicMs()
       if (rest <= 0) return Effect.succeed(noise() === undefined)
       return this.waitFor("enter-raw", rest, noise).pipe(
         Effect.as(false),

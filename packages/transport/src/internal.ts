@@ -45,6 +45,8 @@ export { isChildRunning, terminateChildProcess, trackChildProcess } from "./Chil
 export { createDigest, type Digest, type DigestAlgorithm, digestBytes } from "./Digest.js"
 export { hexExcerpt } from "./errors.js"
 export { FairLock } from "./FairLock.js"
+// The host's monotonic clock in ms, without loading Node's performance modules.
+export { monotonicMs } from "./MonotonicClock.js"
 export { MAX_ENCODE_DEPTH } from "./PythonLiteral.js"
 // Tracebacks.
 export { isCompileMemoryError, parseTraceback } from "./Traceback.js"

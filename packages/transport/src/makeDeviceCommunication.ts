@@ -29,6 +29,7 @@ import {
   PythonError,
 } from "./errors.js"
 import { FairLock } from "./FairLock.js"
+import { monotonicMs } from "./MonotonicClock.js"
 import { type InterceptedOutput, OutputInterceptorKey } from "./OutputInterceptor.js"
 import { MetricsRecorder, TransportMetrics } from "./ProtocolMetrics.js"
 import { type BoardResetEvent, RawReplEngine, type RawReplOptions, resolveOptions } from "./RawReplEngine.js"
@@ -85,7 +86,7 @@ export const makeDeviceCommunication = (
     const direct = receiveDirectly(link.received, {
       bytes: (chunk) => {
         recorder.bytesIn += chunk.length
-        lastArrival = performance.now()
+        lastArrival = monotonicMs()
         buffer.push(chunk)
         bytesIn.updateUnsafe(chunk.length, context)
       },
@@ -96,7 +97,7 @@ export const makeDeviceCommunication = (
     else
       yield* Stream.runForEach(link.received, (chunk) => {
         recorder.bytesIn += chunk.length
-        lastArrival = performance.now()
+        lastArrival = monotonicMs()
         buffer.push(chunk)
         return Metric.update(bytesIn, chunk.length)
       }).pipe(
@@ -148,14 +149,14 @@ export const makeDeviceCommunication = (
     })
 
     const runExchange: RunExchange = (code, onStdout, timeout, framing, afterCutOff, printed) => {
-      const started = performance.now()
+      const started = monotonicMs()
       const receivedBefore = recorder.bytesIn
       const body = Effect.gen(function* () {
         yield* ensureRaw
         const sentBefore = recorder.bytesOut
-        const exchangeStarted = performance.now()
+        const exchangeStarted = monotonicMs()
         const out = yield* engine.exchange(code, onStdout, framing)
-        const latency = performance.now() - exchangeStarted
+        const latency = monotonicMs() - exchangeStarted
         recorder.recordExchange(latency, out.mode)
         // The three metric updates in one step (what `Metric.update` does, with this fiber's context).
         return yield* Effect.contextWith((services: Context.Context<never>) => {

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { concatBytes } from "@belay/transport/internal"
+import { concatBytes, monotonicMs } from "@belay/transport/internal"
 export class Pacer {
   private readonly queue: Array<{ bytes: Uint8Array; offset: number; done: () => void }> = []
   private budget = 0
@@ -56,7 +56,7 @@ export class Pacer {
     return new Promise((resolve) => {
       if (this.queue.length === 0) {
         // An idle line: the first tick's worth goes out straight away.
-        this.last = performance.now()
+        this.last = monotonicMs()
         this.budget = Math.max(1, (this.bytesPerSecond! * this.tickMs) / 1000)
       }
       this.queue.push({ bytes, offset: 0, done: resolve })
@@ -68,7 +68,7 @@ export class Pacer {
   private pump() {
     this.timer = undefined
     if (this.closed) return
-    const now = performance.now()
+    const now = monotonicMs()
     this.budget += ((now - this.last) * this.bytesPerSecond!) / 1000
     this.last = now
     let sent = 0

@@ -1,4 +1,5 @@
 import type { PythonValue } from "@belay/transport"
+import { monotonicMs } from "@belay/transport/internal"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -216,7 +217,7 @@ export { formatBytes }
  */
 export const progressBar = (label: string) => {
   const tty = process.stderr.isTTY === true && !onOneBoardOfSeveral()
-  const started = performance.now()
+  const started = monotonicMs()
   let shown = false
   return {
     update: (done: number, total: number) => {
@@ -224,7 +225,7 @@ export const progressBar = (label: string) => {
       const width = 24
       const fraction = total > 0 ? Math.min(1, done / total) : 1
       const filled = Math.round(fraction * width)
-      const seconds = (performance.now() - started) / 1000
+      const seconds = (monotonicMs() - started) / 1000
       const rate = seconds > 0 ? done / seconds : 0
       writeError(
         `\r${label} [${"#".repeat(filled)}${" ".repeat(width - filled)}] ${Math.round(fraction * 100)}% ${formatBytes(done)}/${formatBytes(total)} ${formatBytes(rate)}/s`,
