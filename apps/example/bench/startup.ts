@@ -28,9 +28,13 @@ const wallMs = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) =>
 
 /** Median of `belay args` over `node -e 0`, pair by pair, and the median times themselves. */
 const pairedRatio = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, runs: number) => {
-  // One of each first, not counted: the file system cache and the board warm up.
-  await wallMs([bin, ...args], env)
-  await wallMs(["-e", "0"], env)
+  // Three of each first, not counted: the file system cache warms up, and so does a stand-in
+  // board (MicroPython's WebAssembly build runs its first exchanges before V8 has optimized it,
+  // which a real board does not).
+  for (let i = 0; i < 3; i++) {
+    await wallMs([bin, ...args], env)
+    await wallMs(["-e", "0"], env)
+  }
   const ratios: number[] = []
   const belay: number[] = []
   const node: number[] = []
@@ -76,7 +80,9 @@ export const startupRows = async (ctx: BenchContext, extraEnv: NodeJS.ProcessEnv
   // Both commands in the same environment: what it holds changes how long any Node takes to
   // start (NODE_EXTRA_CA_CERTS, for one, is read at every start).
   const env = { ...process.env, ...extraEnv }
-  const runs = ctx.quick ? 5 : 15
+  // A pair's ratio varies by a third from one pair to the next on a shared machine: 31 pairs hold
+  // the median to a few hundredths from one run of the bench to the next.
+  const runs = ctx.quick ? 5 : 31
   const cases = [
     ["belay --version", ["--version"], "none", TARGETS.version, env],
     ["belay --help", ["--help"], "none", TARGETS.help, env],
