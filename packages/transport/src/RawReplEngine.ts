@@ -419,14 +419,13 @@ export class RawReplEngine {
    */
   private sendAfterQuickEntry(code: Uint8Array): Effect.Effect<"raw-paste" | "raw", ProtocolError> {
     return Effect.gen({ self: this }, function* () {
-      const until = this.entryQuietUntil ?? 0
-      this.entryQuietUntil = undefined
       if (this.rawPaste === false || this.buffer.size > 0) {
-        // Nothing to overlap (raw-paste is off), or something came already.
-        if (!(yield* this.noNoiseUntil(until, this.anyByte)))
-          yield* this.enterRaw("connect", { afterNoise: true })
+        // Nothing to overlap (raw-paste is off), or something came already: the entry's own check.
+        yield* this.confirmEntry()
         return yield* this.sendNegotiated(code)
       }
+      const until = this.entryQuietUntil ?? 0
+      this.entryQuietUntil = undefined
       yield* this.write(RAW_PASTE_REQUEST)
       const answer = yield* this.waitFor("raw-paste-negotiate", this.options.replyTimeoutMs, this.earlyAnswer)
       if (answer.kind === "banner") {
