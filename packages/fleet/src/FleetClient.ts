@@ -184,8 +184,27 @@ export interface FleetBoardEntry {
   readonly lastSeenSeconds: number
   /** The runner heartbeated within `staleAfter`, did not stop, and speaks this client's protocol. */
   readonly alive: boolean
+  /**
+   * Why its runner cannot take a call now, undefined while `alive`: the reason a call to it fails
+   * with (`FleetRunnerUnreachableError`), checked in the same order (stopped, silent, protocol).
+   */
+  readonly unreachable: FleetRunnerUnreachable | undefined
   /** Its reservation, while one holds it. */
   readonly reservation: FleetBoardReservation | undefined
+}
+
+/**
+ * Why a board's runner cannot take calls: it `stopped` (left the fleet), fell `silent` (no
+ * heartbeat within `staleAfter`), or speaks another wire `protocol` (`FLEET_WIRE_PROTOCOL`);
+ * `reason` is the sentence a call's `FleetRunnerUnreachableError` carries.
+ *
+ * @example
+ * if (entry.unreachable?.kind === "protocol") console.log(`upgrade ${entry.runner}: ${entry.unreachable.reason}`)
+ * @since 0.1.0
+ */
+export interface FleetRunnerUnreachable {
+  readonly kind: "stopped" | "silent" | "protocol"
+  readonly reason: string
 }
 
 /**
@@ -360,13 +379,16 @@ const makeClient = (options: FleetClientOptions) =>
     const forget = (boardId: string) => Effect.sync(() => cache.delete(boardId))
 
     /** Why the runner of `row` cannot take a call now, if it cannot. */
-    const unreachable = (row: RegistryRow): string | undefined =>
+    const unreachable = (row: RegistryRow): FleetRunnerUnreachable | undefined =>
       row.status === "stopped"
-        ? `runner ${row.runner} stopped`
+        ? { kind: "stopped", reason: `runner ${row.runner} stopped` }
         : row.age > staleSeconds
-          ? `runner ${row.runner} silent for ${row.age.toFixed(1)} s`
+          ? { kind: "silent", reason: `runner ${row.runner} silent for ${row.age.toFixed(1)} s` }
           : row.protocol !== FLEET_WIRE_PROTOCOL
-            ? `runner ${row.runner} speaks the fleet's wire protocol ${JSON.stringify(row.protocol)}, this client ${JSON.stringify(FLEET_WIRE_PROTOCOL)}: run the same @belay/fleet version on runners and clients`
+            ? {
+                kind: "protocol",
+                reason: `runner ${row.runner} speaks the fleet's wire protocol ${JSON.stringify(row.protocol)}, this client ${JSON.stringify(FLEET_WIRE_PROTOCOL)}: run the same @belay/fleet version on runners and clients`,
+              }
             : undefined
 
     /** Settle a call its caller gives up on: true when it had started on the board. */
@@ -405,7 +427,7 @@ const makeClient = (options: FleetClientOptions) =>
             run = row.runner_run
           }
           const why = unreachable(row)
-          if (why !== undefined) return yield* Effect.fail(new Lost(why))
+          if (why !== undefined) return yield* Effect.fail(new Lost(why.reason))
         }
       }).pipe(
         // A database that does not answer is no news about the runner: watch on.
@@ -442,7 +464,7 @@ const makeClient = (options: FleetClientOptions) =>
           return yield* new FleetRunnerUnreachableError({
             boardId,
             runner: id.runner,
-            reason: why,
+            reason: why.reason,
             callStarted: false,
           })
         }
@@ -597,8 +619,9 @@ const makeClient = (options: FleetClientOptions) =>
         extract(epoch FROM now() - b.last_seen)::float8 AS age, ${sql.literal(reservationColumns)}
       FROM belay_fleet_boards b ${sql.literal(reservationJoin)} ORDER BY b.board_id`.pipe(
       Effect.map((rows) =>
-        rows.map(
-          (row): FleetBoardEntry => ({
+        rows.map((row): FleetBoardEntry => {
+          const why = unreachable(row)
+          return {
             id: row.board_id,
             runner: row.runner,
             board: row.board,
@@ -608,10 +631,11 @@ const makeClient = (options: FleetClientOptions) =>
             protocol: row.protocol,
             firmware: row.firmware,
             lastSeenSeconds: row.age,
-            alive: unreachable(row) === undefined,
+            alive: why === undefined,
+            unreachable: why,
             reservation: reservationOf(row),
-          }),
-        ),
+          }
+        }),
       ),
       Effect.mapError(dbError),
     )

@@ -40,6 +40,7 @@ export {
   FleetClient,
   type FleetClientOptions,
   type FleetReservation,
+  type FleetRunnerUnreachable,
   type FleetTask,
 } from "./FleetClient.js"
 // The database: connection, the fleet's tables.

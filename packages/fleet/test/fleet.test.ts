@@ -194,11 +194,31 @@ describe("fleet calls across three runners", () => {
       // Refused before it was sent (a call that waited would end "no answer within ..."), so it never ran.
       expect(error.callStarted).toBe(false)
       const listed = successOf(await fresh.runPromiseExit(Effect.flatMap(FleetClient, (f) => f.boards)))
-      expect(listed.find((b) => b.id === "rc/b3")).toMatchObject({ alive: false, protocol: "binary/0" })
+      expect(listed.find((b) => b.id === "rc/b3")).toMatchObject({
+        alive: false,
+        protocol: "binary/0",
+        unreachable: { kind: "protocol", reason: error.reason },
+      })
       expect(listed.find((b) => b.id === "rc/b2")).toMatchObject({
         alive: true,
         protocol: FLEET_WIRE_PROTOCOL,
+        unreachable: undefined,
       })
+      // Two reasons at once: the list gives the one a call fails with (stopped comes first).
+      await withSql((sql) => sql`UPDATE belay_fleet_boards SET status = 'stopped' WHERE board_id = 'rc/b3'`)
+      try {
+        const stopped = failureOf(
+          await fresh.runPromiseExit(Effect.flatMap(FleetClient, (f) => f.board("rc/b3").evalRepr("1 + 1"))),
+        ) as unknown as { reason: string }
+        expect(stopped.reason).toBe("runner rc stopped")
+        const relisted = successOf(await fresh.runPromiseExit(Effect.flatMap(FleetClient, (f) => f.boards)))
+        expect(relisted.find((b) => b.id === "rc/b3")?.unreachable).toEqual({
+          kind: "stopped",
+          reason: stopped.reason,
+        })
+      } finally {
+        await withSql((sql) => sql`UPDATE belay_fleet_boards SET status = 'ready' WHERE board_id = 'rc/b3'`)
+      }
       await setProtocol(FLEET_WIRE_PROTOCOL)
       expect(
         successOf(

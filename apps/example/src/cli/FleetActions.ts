@@ -6,13 +6,7 @@
 import { spawn } from "node:child_process"
 import os from "node:os"
 import type { BoardFileSystem } from "@belay/filesystem"
-import {
-  FLEET_WIRE_PROTOCOL,
-  type FleetBoardSpec,
-  FleetClient,
-  type FleetReservationInfo,
-  makeFleetRunner,
-} from "@belay/fleet"
+import { type FleetBoardSpec, FleetClient, type FleetReservationInfo, makeFleetRunner } from "@belay/fleet"
 import { minifyPython, parsePythonLiteral } from "@belay/transport"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -130,13 +124,12 @@ export const listFleet = (databaseUrl: string | undefined, json: boolean) =>
     }
     const rows = boards.map((b) => [
       b.id,
-      b.alive
+      // The client's own reason, as a call to the board would fail with it.
+      b.unreachable === undefined
         ? b.status
-        : b.status === "stopped"
-          ? "stopped"
-          : b.protocol !== FLEET_WIRE_PROTOCOL
-            ? `speaks ${b.protocol === "" ? "an older" : b.protocol} protocol`
-            : "unreachable",
+        : b.unreachable.kind === "protocol"
+          ? `speaks ${b.protocol === "" ? "an older" : b.protocol} protocol`
+          : b.unreachable.kind,
       b.reservation === undefined
         ? "-"
         : `${b.reservation.holder} until ${clock(b.reservation.expiresAt)}${b.reservation.note === "" ? "" : ` (${b.reservation.note})`}`,
