@@ -33,33 +33,35 @@ export const checkHealth = (options: { readonly timeout?: Duration.Input } = {})
     const device = yield* DeviceCommunication
     const timeout = options.timeout ?? "5 seconds"
     const started = monotonicMs()
-    return yield* device.exec("import gc\ngc.collect()\nprint(gc.mem_free())", { timeout }).pipe(
-      Effect.map((out): HealthReport => {
-        const freeMemory = Number.parseInt(out.trim(), 10)
-        return {
-          ok: Number.isFinite(freeMemory),
-          link: device.description,
-          latencyMs: monotonicMs() - started,
-          freeMemory: Number.isFinite(freeMemory) ? freeMemory : undefined,
-          error: Number.isFinite(freeMemory)
-            ? undefined
-            : `unexpected answer ${JSON.stringify(out.slice(0, 80))}`,
-        }
-      }),
-      Effect.catch((error) =>
-        Effect.succeed<HealthReport>({
-          ok: false,
-          link: device.description,
-          latencyMs: undefined,
-          freeMemory: undefined,
-          error: error.message,
+    return yield* device
+      .exec("__import__('gc').collect()\nprint(__import__('gc').mem_free())", { timeout })
+      .pipe(
+        Effect.map((out): HealthReport => {
+          const freeMemory = Number.parseInt(out.trim(), 10)
+          return {
+            ok: Number.isFinite(freeMemory),
+            link: device.description,
+            latencyMs: monotonicMs() - started,
+            freeMemory: Number.isFinite(freeMemory) ? freeMemory : undefined,
+            error: Number.isFinite(freeMemory)
+              ? undefined
+              : `unexpected answer ${JSON.stringify(out.slice(0, 80))}`,
+          }
         }),
-      ),
-      Effect.withSpan("belay.health", {
-        attributes: {
-          link: device.description,
-          timeoutMs: Duration.toMillis(Duration.fromInputUnsafe(timeout)),
-        },
-      }),
-    )
+        Effect.catch((error) =>
+          Effect.succeed<HealthReport>({
+            ok: false,
+            link: device.description,
+            latencyMs: undefined,
+            freeMemory: undefined,
+            error: error.message,
+          }),
+        ),
+        Effect.withSpan("belay.health", {
+          attributes: {
+            link: device.description,
+            timeoutMs: Duration.toMillis(Duration.fromInputUnsafe(timeout)),
+          },
+        }),
+      )
   })

@@ -94,40 +94,62 @@ export class MountError extends Data.TaggedError("MountError")<{
   }
 }
 
-/** What the board needs for a mount, as it reports what it lacks. */
-const PROBE = `import os,sys
-try:import io
-except ImportError:io=None
-print([n for n,o,a in (('os.mount',os,'mount'),('io.IOBase',io,'IOBase'),('sys.stdin.buffer',sys.stdin,'buffer'),('sys.stdout.buffer',sys.stdout,'buffer')) if not hasattr(o,a)])
+/**
+ * What the board needs for a mount, as it reports what it lacks. Like the mount's and the
+ * unmount's code below, the work is a function called and deleted in the same exchange: the
+ * board's globals belong to the person using it, and keep no name of Belay's but the mount's own
+ * (`MOUNT_VFS`, while mounted).
+ */
+const PROBE = `def _bmp():
+ import os,sys
+ try:import io
+ except ImportError:io=None
+ print([n for n,o,a in (('os.mount',os,'mount'),('io.IOBase',io,'IOBase'),('sys.stdin.buffer',sys.stdin,'buffer'),('sys.stdout.buffer',sys.stdout,'buffer')) if not hasattr(o,a)])
+try:_bmp()
+finally:del _bmp
 `
 
 const mountCode = (nonce: string, at: string, chunk: number, chdir: boolean) => {
   const path = toPythonLiteral(at)
-  return `${MOUNT_VFS.code}import os
-try:
- import vfs
- for v,p in vfs.mount():
-  if p==${path} and type(v).__name__=='_BelayMount':os.umount(p)
-except Exception:pass
-os.mount(_BelayMount('${nonce}',${chunk}),${path})
-_belay_p=${path} not in sys.path
-if _belay_p:sys.path.insert(0,${path})
-print(repr((os.getcwd(),_belay_p)))
-del _belay_p
-${chdir ? `os.chdir(${path})` : ""}
+  return `${MOUNT_VFS.code}def _bmm():
+ import os,sys
+ try:
+  import vfs
+  for v,p in vfs.mount():
+   if p==${path} and type(v).__name__=='_BelayMount':os.umount(p)
+ except Exception:pass
+ os.mount(_BelayMount('${nonce}',${chunk}),${path})
+ i=${path} not in sys.path
+ if i:sys.path.insert(0,${path})
+ print(repr((os.getcwd(),i)))
+${
+  chdir
+    ? ` os.chdir(${path})
+`
+    : ""
+}try:_bmm()
+finally:del _bmm
 `
 }
 
 const unmountCode = (at: string, cwd: string, inserted: boolean) => {
   const path = toPythonLiteral(at)
-  return `import os,sys
-try:
- if (os.getcwd()+'/').startswith(${path}+'/'):os.chdir(${toPythonLiteral(cwd)})
-except OSError:os.chdir('/')
-try:os.umount(${path})
-except OSError:pass
-${inserted ? `while ${path} in sys.path:sys.path.remove(${path})\n` : ""}for k in [k for k,m in sys.modules.items() if str(getattr(m,'__file__','')).startswith(${path}+'/')]:del sys.modules[k]
-for n in ${toPythonLiteral(MOUNT_VFS.defines)}:globals().pop(n,None)
+  return `def _bmu():
+ import os,sys
+ try:
+  if (os.getcwd()+'/').startswith(${path}+'/'):os.chdir(${toPythonLiteral(cwd)})
+ except OSError:os.chdir('/')
+ try:os.umount(${path})
+ except OSError:pass
+${
+  inserted
+    ? ` while ${path} in sys.path:sys.path.remove(${path})
+`
+    : ""
+} for k in [k for k,m in sys.modules.items() if str(getattr(m,'__file__','')).startswith(${path}+'/')]:del sys.modules[k]
+ for n in ${toPythonLiteral(MOUNT_VFS.defines)}:globals().pop(n,None)
+try:_bmu()
+finally:del _bmu
 `
 }
 

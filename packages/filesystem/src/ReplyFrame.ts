@@ -17,8 +17,8 @@ export const FRAME_TRAILER = "print('#%d:%d'%(_bk[0],_bk[1]))"
 /** The reply line the board prints for an OSError caught inside a frame: `('OSError', errno)`. */
 export const FRAMED_OS_ERROR = "OSError"
 
-/** The statement replying a caught OSError `e` inside a frame. */
-export const REPLY_OS_ERROR = `_bo(('${FRAMED_OS_ERROR}',e.args[0] if e.args else None))`
+/** The statement replying a caught OSError `_bex` inside a frame (a private name: `e` may be the person's). */
+export const REPLY_OS_ERROR = `_bo(('${FRAMED_OS_ERROR}',_bex.args[0] if _bex.args else None))`
 
 /** Indent every line of `code` by `n` spaces. */
 const indent = (code: string, n: number): string =>
@@ -41,7 +41,7 @@ export const framedReply = (body: string, catchOSError = true): string =>
   [
     `${FRAME_HEAD}try:`,
     catchOSError
-      ? indent(`try:\n${indent(body.trimEnd(), 1)}\nexcept OSError as e:\n ${REPLY_OS_ERROR}`, 1)
+      ? indent(`try:\n${indent(body.trimEnd(), 1)}\nexcept OSError as _bex:\n ${REPLY_OS_ERROR}`, 1)
       : indent(body.trimEnd(), 1),
     ` ${FRAME_TRAILER}`,
     "finally:",

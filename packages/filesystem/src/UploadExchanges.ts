@@ -5,7 +5,13 @@
  * @internal
  */
 import { type ProtocolError, PythonError, type PythonValue } from "@belay/transport"
-import { concatBytes, isCompileMemoryError, latin1String, monotonicMs } from "@belay/transport/internal"
+import {
+  COLLECT_GARBAGE,
+  concatBytes,
+  isCompileMemoryError,
+  latin1String,
+  monotonicMs,
+} from "@belay/transport/internal"
 import { Effect, Ref } from "effect"
 import {
   type CommitMode,
@@ -237,7 +243,7 @@ export const sendExchange = (
             yield* Effect.logDebug("Board out of memory parsing a chunk; smaller chunks").pipe(
               Effect.annotateLogs({ path: req.path, codeBytes: code.length }),
             )
-            yield* Effect.ignore(rt.device.execBytes("import gc\ngc.collect()"))
+            yield* Effect.ignore(rt.device.execBytes(COLLECT_GARBAGE))
             return yield* new ExchangeTooLarge({ error: e, chunkBytes: chunk?.consumed ?? 0 })
           }
           if (e.pythonMessage.includes(DAMAGED_CHUNK) || isDamagedInTransit(e, latin1(code))) {

@@ -88,7 +88,7 @@ export const boardFileSystem = (session: DeviceSession, options: FileSystemOptio
    */
   const flushToFlash =
     capabilities.flavor === "circuitpython" && capabilities.osFunctions.includes("sync")
-      ? Effect.asVoid(device.exec("import os\nos.sync()"))
+      ? Effect.asVoid(device.exec("__import__('os').sync()"))
       : Effect.void
 
   /**

@@ -333,9 +333,7 @@ export const uninstallPackage = (
 export const boardMpyVersion = (session: DeviceSession) =>
   session
     .use(
-      Effect.andThen(
-        session.device.exec("import sys"),
-        session.device.eval("getattr(sys.implementation,'_mpy',0)&255"),
-      ),
+      // `__import__`: no `sys` global is left in the person's namespace.
+      session.device.eval("getattr(__import__('sys').implementation,'_mpy',0)&255"),
     )
     .pipe(Effect.map((text) => (/^[1-9][0-9]*$/.test(text.trim()) ? text.trim() : "py")))

@@ -302,7 +302,7 @@ export const resendWhileNothingRan = <A, E>(
     if (outcome === "ran") return Effect.void
     const clean =
       outcome === "no-heap"
-        ? Effect.ignore(device.execBytes(COLLECT_LEAVING_NO_NAME, { integrity: "unchecked" }))
+        ? Effect.ignore(device.execBytes(COLLECT_GARBAGE, { integrity: "unchecked" }))
         : outcome === "nothing-ran"
           ? Effect.ignore(device.interrupt)
           : Effect.void
@@ -314,19 +314,13 @@ export const resendWhileNothingRan = <A, E>(
   })
 }
 
-/**
- * A collection of the heap before a resend that binds no name: unlike {@link COLLECT_GARBAGE}, it
- * leaves no `gc` global on the board (a resend happens when the heap is short, which depends on
- * what ran before: the globals a command leaves must not).
- */
-const COLLECT_LEAVING_NO_NAME = "__import__('gc').collect()"
-
 /** Further sends of a request that ran nothing, by default (three sends in all). */
 export const RESENDS = 2
 
 /**
  * Python collecting the board's heap (`src/python/collect_garbage.py`; a small board's heap is
- * full of the last exchanges' garbage).
+ * full of the last exchanges' garbage). It binds no name: no `gc` global is left on the board, and
+ * a person's own `gc` stays theirs.
  */
 export const COLLECT_GARBAGE = python.COLLECT_GARBAGE.code.trimEnd()
 

@@ -239,7 +239,7 @@ describe("checkedTopLevelRequest", () => {
 
   it("collectFirst collects the heap, then runs the same check", () => {
     expect(checkedTopLevelRequest("print(1)", { collectFirst: true })).toBe(
-      `import gc;gc.collect()\n${checkedTopLevelRequest("print(1)")}`,
+      `__import__('gc').collect()\n${checkedTopLevelRequest("print(1)")}`,
     )
   })
 })

@@ -30,6 +30,6 @@ export const PROXY_ITER: EmbeddedPython = {
 
 /** `python/thread.py`, minified. */
 export const THREAD: EmbeddedPython = {
-  code: "import _thread;_belay_t={}\ndef _belay_tw(i,f,a,k):\n s=_belay_t[i]\n try:f(lambda:s[0],*a,**k);s[1]=1\n except BaseException as e:\n  t=''\n  try:import io,sys;b=io.StringIO();sys.print_exception(e,b);t=b.getvalue()\n  except Exception:pass\n  s[2]=(type(e).__name__,str(e),t);s[1]=2\ndef _belay_ts(i,f,a,k):\n try:_belay_t[i]=[False,0,None];_thread.start_new_thread(_belay_tw,(i,f,a,k))\n except:_belay_t.pop(i,None);raise\ndef _belay_tx(i,p,n):\n import time;s=_belay_t.get(i)\n if s is None:return(3,None)\n if p:s[0]=True\n while s[1]==0 and n>0:time.sleep_ms(10);n-=1\n if s[1]:del _belay_t[i]\n return(s[1],s[2])\n",
+  code: "import _thread as _belay_tm;_belay_t={}\ndef _belay_tw(i,f,a,k):\n s=_belay_t[i]\n try:f(lambda:s[0],*a,**k);s[1]=1\n except BaseException as e:\n  t=''\n  try:import io,sys;b=io.StringIO();sys.print_exception(e,b);t=b.getvalue()\n  except Exception:pass\n  s[2]=(type(e).__name__,str(e),t);s[1]=2\ndef _belay_ts(i,f,a,k):\n try:_belay_t[i]=[False,0,None];_belay_tm.start_new_thread(_belay_tw,(i,f,a,k))\n except:_belay_t.pop(i,None);raise\ndef _belay_tx(i,p,n):\n import time;s=_belay_t.get(i)\n if s is None:return(3,None)\n if p:s[0]=True\n while s[1]==0 and n>0:time.sleep_ms(10);n-=1\n if s[1]:del _belay_t[i]\n return(s[1],s[2])\n",
   defines: ["_belay_t", "_belay_tw", "_belay_ts", "_belay_tx"],
 }

@@ -1,11 +1,11 @@
-# board names: threads=_belay_t run_thread=_belay_tw start_thread=_belay_ts ask_thread=_belay_tx
+# board names: threads=_belay_t run_thread=_belay_tw start_thread=_belay_ts ask_thread=_belay_tx thread_module=_belay_tm
 # board names: thread_id=i function=f args=a kwargs=k state=s error=e trace=t buffer=b stop=p ticks=n
 # The board side of threads, deployed once per board (and again after a reset) like any unit.
 # threads maps a thread id to [stop flag, state, error]: state 0 running, 1 finished, 2 failed
 # (error = (type, message, traceback)). start_thread leaves no entry when the thread did not
 # start. ask_thread(id, stop, ticks) sets the stop flag when asked, waits up to ticks * 10 ms for
 # the thread to end, and returns (state, error), with state 3 when the id is unknown.
-import _thread
+import _thread as thread_module
 threads = {}
 
 
@@ -26,7 +26,7 @@ def run_thread(thread_id, function, args, kwargs):
 
 def start_thread(thread_id, function, args, kwargs):
     try:
-        threads[thread_id] = [False, 0, None]; _thread.start_new_thread(run_thread, (thread_id, function, args, kwargs))
+        threads[thread_id] = [False, 0, None]; thread_module.start_new_thread(run_thread, (thread_id, function, args, kwargs))
     except:
         threads.pop(thread_id, None); raise
 

@@ -12,7 +12,7 @@ def remove_temporaries(paths, keys):
             pass
     for path in paths:
         try:
-            os.remove(path)
+            board_os.remove(path)
             reply(path)
         except OSError:
             pass

@@ -18,7 +18,7 @@ export const CHECKED_RUNTIME: EmbeddedPython = {
 
 /** `python/collect_garbage.py`, minified. */
 export const COLLECT_GARBAGE: EmbeddedPython = {
-  code: "import gc;gc.collect()\n",
+  code: "__import__('gc').collect()\n",
   defines: [],
 }
 
