@@ -1,6 +1,7 @@
 import { mkdir, rm, writeFile } from "node:fs/promises"
 import path from "node:path"
-import { describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { publish, startServer, type TestServer } from "../../../packages/install/test/server.js"
 import { belayCommand } from "./belayProcess.js"
 
 // A board's REPL namespace belongs to the person using it: a program they ran with `exec` may keep
@@ -11,6 +12,21 @@ import { belayCommand } from "./belayProcess.js"
 
 const cli = belayCommand("belay-board-globals-")
 const belay = cli.run
+
+// A package index on 127.0.0.1 (mip's layout), for `install`, `list` and `uninstall`.
+let index: TestServer
+beforeAll(async () => {
+  index = await startServer()
+  publish(index, {
+    name: "blink",
+    version: "1.0.0",
+    files: {
+      py: { "blink.py": "def on():\n    return 1\n" },
+      "6": { "blink.py": "def on():\n    return 1\n" },
+    },
+  })
+})
+afterAll(() => index.close())
 
 /** Every one-letter name and the modules Belay's own code imports, each set to a value of its own. */
 const NAMES = [
@@ -53,6 +69,13 @@ describe("the board's globals, on the virtual board", () => {
     await writeFile(path.join(dir, "b.bin"), Buffer.from(Array.from({ length: 3000 }, (_, i) => i % 256)))
     await writeFile(path.join(dir, "tree", "c.py"), "print('c')\n")
     await writeFile(path.join(dir, "tree", "sub", "d.txt"), "d\n")
+    await mkdir(path.join(dir, "project"), { recursive: true })
+    await writeFile(
+      path.join(dir, "project", "package.json"),
+      JSON.stringify({
+        micropython: { dependencies: { blink: "latest" }, index: index.url, target: "/g/lib" },
+      }),
+    )
     // A fresh interpreter: the names the session starts with are the board's own.
     expect((await belay(["soft-reset"])).code).toBe(0)
     expect((await belay(["exec", SET])).code).toBe(0)
@@ -82,11 +105,16 @@ describe("the board's globals, on the virtual board", () => {
       ["mount", path.join(dir, "tree"), "ls", "/remote"],
       ["mount", path.join(dir, "tree"), "exec", "print(open('c.py').read())"],
       ["edit", "/g/a.txt"],
+      ["install"],
       ["list"],
+      ["uninstall", "blink"],
     ]
     for (const step of steps) {
       // `edit` with an editor that changes nothing: the file is read, and not written back.
-      const result = await belay(step, { env: { ...process.env, EDITOR: "true", VISUAL: "true" } })
+      const result = await belay(step, {
+        cwd: path.join(dir, "project"),
+        env: { EDITOR: "true", VISUAL: "true", BELAY_CACHE_DIR: path.join(dir, "cache") },
+      })
       expect(result.code, `${step.join(" ")}: ${result.stderr}`).toBe(0)
       await check(step.join(" "))
     }

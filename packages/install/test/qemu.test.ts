@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs"
-import os from "node:os"
+import { writeFileSync } from "node:fs"
 import path from "node:path"
 import { type DeviceSession, makeDeviceSessionManager } from "@belay/core"
 import { boardFileSystem } from "@belay/filesystem"
@@ -10,6 +9,7 @@ import { Effect, References, Schedule } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { boardMpyVersion, installedPackages, installPackages, uninstallPackage } from "../src/index.js"
 import { publish, startServer, type TestServer } from "./server.js"
+import { tempDirs } from "./tempDirs.js"
 
 // One small install on the emulated micro:bit (MicroPython 1.9.2: no .mpy version, no hashlib, a
 // flat ~15 KB filesystem, so the target is the root). Never skipped: CI installs QEMU.
@@ -42,20 +42,22 @@ const onMicrobit = <A, E>(body: (session: DeviceSession) => Effect.Effect<A, E>)
     ).pipe(Effect.provideService(References.MinimumLogLevel, "Error")),
   )
 
+const tempDir = tempDirs("belay-install-")
+
 describe("install on the QEMU micro:bit", () => {
   it(
     "installs a package with a dependency into the root, then finds it unchanged, then uninstalls",
     () =>
       onMicrobit((session) =>
         Effect.gen(function* () {
-          const dir = mkdtempSync(path.join(os.tmpdir(), "belay-install-"))
+          const dir = tempDir()
           writeFileSync(
             path.join(dir, "package.json"),
             JSON.stringify({
               micropython: { dependencies: { blink: "latest" }, index: server.url, target: "/" },
             }),
           )
-          const cacheDir = mkdtempSync(path.join(os.tmpdir(), "belay-install-cache-"))
+          const cacheDir = tempDir()
           expect(yield* boardMpyVersion(session)).toBe("py")
           const first = yield* installPackages(session, { projectDir: dir, cacheDir })
           expect(first.uploaded.map((u) => u.path).sort()).toEqual(["/blink.py", "/util.py"])

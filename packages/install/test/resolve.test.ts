@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
-import os from "node:os"
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { Effect } from "effect"
 import fc from "fast-check"
@@ -16,10 +15,11 @@ import {
   writeLockFile,
 } from "../src/index.js"
 import { publish, sha256, startServer, type TestServer } from "./server.js"
+import { tempDirs } from "./tempDirs.js"
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 const failure = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(Effect.flip(effect))
-const tempDir = () => mkdtempSync(path.join(os.tmpdir(), "belay-install-"))
+const tempDir = tempDirs("belay-install-")
 const index = (name: string, version?: string) => ({ source: { kind: "index" as const, name, version } })
 
 let server: TestServer

@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
-import os from "node:os"
+import { readFileSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { type DeviceSession, makeDeviceSessionManager } from "@belay/core"
 import { boardFileSystem } from "@belay/filesystem"
@@ -15,8 +14,9 @@ import {
   uninstallPackage,
 } from "../src/index.js"
 import { publish, startServer, type TestServer } from "./server.js"
+import { tempDirs } from "./tempDirs.js"
 
-const tempDir = () => mkdtempSync(path.join(os.tmpdir(), "belay-install-"))
+const tempDir = tempDirs("belay-install-")
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 
 /** One virtual board (MicroPython 1.27 in WebAssembly) for the whole file, its flash in a folder. */
