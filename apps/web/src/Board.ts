@@ -44,12 +44,6 @@ export interface CleanupCheck {
   readonly cleanupFailure: string | undefined
   /** Names the page's code left in the board's globals that were not there when it connected. */
   readonly strayGlobals: ReadonlyArray<string>
-  /**
-   * Belay's own private names (`_b...`) among the board's globals that were not there when it
-   * connected: the runtimes and module aliases it keeps for later calls (`_bos` for `os`, ...),
-   * never a name of the person's.
-   */
-  readonly belayGlobals: ReadonlyArray<string>
 }
 
 /** A readable line for any failure (tagged errors carry their tag). */
@@ -346,9 +340,7 @@ export class Board {
           yield* this.manager.endSession(session.sessionId)
           const stats = yield* this.manager.sessionStats
           const globals = (yield* this.device.exec(GLOBALS)).trim().split(/\s+/)
-          const added = globals.filter((name) => name !== "" && !this.baseGlobals.has(name))
-          const strayGlobals = added.filter((name) => !name.startsWith("_b"))
-          const belayGlobals = added.filter((name) => name.startsWith("_b"))
+          const strayGlobals = globals.filter((name) => name !== "" && !this.baseGlobals.has(name))
           const liveResources = session.resources.liveResources
           const cleanupFailure =
             session.cleanupFailure === undefined ? undefined : errorText(session.cleanupFailure)
@@ -361,7 +353,6 @@ export class Board {
             endReason: String(session.endReason ?? "ended"),
             cleanupFailure,
             strayGlobals,
-            belayGlobals,
           }
         }),
       )

@@ -99,7 +99,7 @@ const showCleanup = (check: CleanupCheck | undefined) => {
   p.className = `cleanup ${check.ok ? "ok" : "bad"}`
   p.dataset.ok = String(check.ok)
   p.textContent = check.ok
-    ? `✔ cleaned up: session ${check.sessionId} ${check.endReason === "ended" ? "ended" : `ended (${check.endReason})`}; ${check.activeSessions} active sessions, ${check.liveResources} live resources, ${check.cleanedAtEnd} released at its end; ${check.strayGlobals.length > 0 ? `names the session left in the board's globals: ${check.strayGlobals.join(", ")}` : "no names left in the board's globals"}${check.belayGlobals.length > 0 ? ` (Belay's own kept for later calls: ${check.belayGlobals.join(", ")})` : ""}`
+    ? `✔ cleaned up: session ${check.sessionId} ${check.endReason === "ended" ? "ended" : `ended (${check.endReason})`}; ${check.activeSessions} active sessions, ${check.liveResources} live resources, ${check.cleanedAtEnd} released at its end; ${check.strayGlobals.length > 0 ? `names the session left in the board's globals: ${check.strayGlobals.join(", ")}` : "no names left in the board's globals"}`
     : `✘ not clean: ${check.activeSessions} active sessions, ${check.liveResources} live resources${check.cleanupFailure === undefined ? "" : `, ${check.cleanupFailure}`}`
 }
 

@@ -27,23 +27,10 @@ export interface BoardDialect {
 
 export const py = (value: unknown): string => toPythonLiteral(value)
 
-/**
- * The name the board's `os` module goes by in Belay's code: a private global (`python/import_os.py`
- * binds it), never `os` itself, which belongs to the person using the board (their own `os`, or a
- * value of theirs by that name, stays as it was).
- */
-export const BOARD_OS = "_bos"
-
-/** `import binascii`, under Belay's private name (`_bba`, as `python/board-names.txt` says; see {@link BOARD_OS}). */
-export const BINASCII_IMPORT = "import binascii as _bba\n"
-
-/** `import sys`, under Belay's private name (`_bsy`, as `python/board-names.txt` says; see {@link BOARD_OS}). */
-export const SYS_IMPORT = "import sys as _bsy\n"
-
-/** `import os as _bos` (or `uos` before MicroPython 1.20), as a statement block. */
+/** `import os` (or `uos` before MicroPython 1.20), as a statement block. */
 export const OS_IMPORT = IMPORT_OS.code
 
-/** The board's `os`, imported, as a helper of a call: `_bos` stays (a module the board already holds). */
+/** `os`, imported, as a helper of a call: defines `os`, which stays (a module the board already holds). */
 export const OS: EmbeddedPython = { code: IMPORT_OS.code, defines: [] }
 
 /** The last global a helper defines: the function its call names. */

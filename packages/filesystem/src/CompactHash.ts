@@ -7,7 +7,7 @@
  * run out of heap; these are as short as they can be, for the same reason.
  * @internal
  */
-import { BOARD_OS, type BoardDialect, hashCode, hashPiece } from "./BoardDialect.js"
+import { type BoardDialect, hashCode, hashPiece } from "./BoardDialect.js"
 import type { EmbeddedPython } from "./python/embedded.js"
 
 /**
@@ -56,8 +56,8 @@ export const hashFunction = (d: BoardDialect, whole = false): string => {
  * offers nothing).
  */
 export const sizeFunction = (d: BoardDialect): string => {
-  if (d.os.has("stat")) return `def _bsz(p):return ${BOARD_OS}.stat(p)[6]\n`
-  if (d.os.has("size")) return `def _bsz(p):return ${BOARD_OS}.size(p)\n`
+  if (d.os.has("stat")) return "def _bsz(p):return os.stat(p)[6]\n"
+  if (d.os.has("size")) return "def _bsz(p):return os.size(p)\n"
   return [
     "def _bsz(p):",
     " f=open(p,'rb');n=0",

@@ -7,16 +7,7 @@
  * no `buffer`: the probe finds no raw output).
  * @internal
  */
-import {
-  BINASCII_IMPORT,
-  type BoardDialect,
-  callAndDelete,
-  callOf,
-  hashCode,
-  nameOf,
-  PythonLiteral,
-  SYS_IMPORT,
-} from "./BoardDialect.js"
+import { type BoardDialect, callAndDelete, callOf, hashCode, nameOf, PythonLiteral } from "./BoardDialect.js"
 import { DOWNLOAD_ADLER32, DOWNLOAD_HASHLIB, PRINT_SHORTER, WRITE_ESCAPED } from "./python/embedded.js"
 
 /** More bytes than any file a board holds: "to the end". */
@@ -59,7 +50,7 @@ export const downloadRawCode = (
   piece: number,
 ): string => {
   const { loop, call } = downloadCall(d, native, offset, length, piece, nameOf(WRITE_ESCAPED))
-  return `${SYS_IMPORT}${callAndDelete([WRITE_ESCAPED, loop], `_bsy.stdout.buffer.write(b'\\x1b\\x06'+repr(${call}).encode())`)}`
+  return `import sys\n${callAndDelete([WRITE_ESCAPED, loop], `sys.stdout.buffer.write(b'\\x1b\\x06'+repr(${call}).encode())`)}`
 }
 
 /**
@@ -77,5 +68,5 @@ export const downloadCode = (d: BoardDialect, native: string, base64: boolean, p
     piece,
     base64 ? nameOf(PRINT_SHORTER) : "print",
   )
-  return `${base64 ? BINASCII_IMPORT : ""}${callAndDelete([...printer, loop], `print(repr(${call}))`)}`
+  return `${base64 ? "import binascii\n" : ""}${callAndDelete([...printer, loop], `print(repr(${call}))`)}`
 }

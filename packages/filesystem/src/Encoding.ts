@@ -72,7 +72,7 @@ export interface EncodedChunk {
   readonly consumed: number
 }
 
-const BASE64_PREFIX = enc.encode("_bba.a2b_base64(b'")
+const BASE64_PREFIX = enc.encode("binascii.a2b_base64(b'")
 const BASE64_SUFFIX = enc.encode("')")
 
 /**

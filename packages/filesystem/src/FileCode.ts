@@ -6,16 +6,7 @@
  * @internal
  */
 import { concatBytes } from "@belay/transport/internal"
-import {
-  BOARD_OS,
-  type BoardDialect,
-  callOf,
-  nameOf,
-  OS,
-  OS_IMPORT,
-  PythonLiteral,
-  py,
-} from "./BoardDialect.js"
+import { type BoardDialect, callOf, nameOf, OS, OS_IMPORT, PythonLiteral, py } from "./BoardDialect.js"
 import { hashHelper, sizeHelper } from "./CompactHash.js"
 import {
   COMPARE_MANY,
@@ -97,17 +88,17 @@ export const mkdirCode = (d: BoardDialect, paths: ReadonlyArray<string>, parents
         [OS, MAKE_DIRECTORIES],
         callOf(nameOf(MAKE_DIRECTORIES), paths, new PythonLiteral(d.exists), d.eexist, d.enotdir),
       )
-    : framedReply(`${OS_IMPORT}${callOf(`${BOARD_OS}.mkdir`, paths.at(-1))}\n`)
+    : framedReply(`${OS_IMPORT}${callOf("os.mkdir", paths.at(-1))}\n`)
 
 /** Remove a file, an empty directory, or (recursive) a whole tree. */
 export const removeCode = (d: BoardDialect, native: string, recursive: boolean): string =>
   d.flat
-    ? framedReply(`${OS_IMPORT}${callOf(`${BOARD_OS}.remove`, native)}\n`)
+    ? framedReply(`${OS_IMPORT}${callOf("os.remove", native)}\n`)
     : framedCall([OS, REMOVE_PATH], callOf(nameOf(REMOVE_PATH), native, recursive ? 1 : 0))
 
 /** `os.rename` where the board has it. */
 export const renameCode = (from: string, to: string): string =>
-  framedReply(`${OS_IMPORT}${callOf(`${BOARD_OS}.rename`, from, to)}\n`)
+  framedReply(`${OS_IMPORT}${callOf("os.rename", from, to)}\n`)
 
 /**
  * Rename on a board without `os.rename`: copy on the board, check the copy has the same size and
@@ -120,8 +111,8 @@ export const copyRenameCode = (d: BoardDialect, from: string, to: string): strin
 /** `os.rmdir`: an empty directory only (a file is `ENOTDIR`, a full directory `ENOTEMPTY`). */
 export const rmdirCode = (d: BoardDialect, native: string): string =>
   framedReply(
-    `${OS_IMPORT}if not ${BOARD_OS}.stat(${py(native)})[0]&0x4000:raise OSError(${d.enotdir})\n${callOf(`${BOARD_OS}.rmdir`, native)}\n`,
+    `${OS_IMPORT}if not os.stat(${py(native)})[0]&0x4000:raise OSError(${d.enotdir})\n${callOf("os.rmdir", native)}\n`,
   )
 
 /** Reply the board's working directory (`os.getcwd()`). */
-export const getcwdCode = (): string => framedReply(`${OS_IMPORT}_bo(${BOARD_OS}.getcwd())\n`)
+export const getcwdCode = (): string => framedReply(`${OS_IMPORT}_bo(os.getcwd())\n`)

@@ -17,7 +17,7 @@ export const FRAME_TRAILER = "print('#%d:%d'%(_bk[0],_bk[1]))"
 /** The reply line the board prints for an OSError caught inside a frame: `('OSError', errno)`. */
 export const FRAMED_OS_ERROR = "OSError"
 
-/** The statement replying a caught OSError `_bex` inside a frame (a private name: `e` may be the person's). */
+/** The statement replying a caught OSError `_bex` inside a frame (a private name: `e` may be the person's, and Python deletes the name after the handler). */
 export const REPLY_OS_ERROR = `_bo(('${FRAMED_OS_ERROR}',_bex.args[0] if _bex.args else None))`
 
 /** Indent every line of `code` by `n` spaces. */

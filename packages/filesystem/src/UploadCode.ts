@@ -9,10 +9,8 @@
  * @internal
  */
 
-import { COLLECT_GARBAGE, checkedTopLevelRequest } from "@belay/transport/internal"
+import { checkedTopLevelRequest } from "@belay/transport/internal"
 import {
-  BINASCII_IMPORT,
-  BOARD_OS,
   type BoardDialect,
   callAndDelete,
   callOf,
@@ -100,17 +98,17 @@ export const uploadOpenCode = (
   const prefix = options.append
     ? `+${callOf(nameOf(copyPrefix), new PythonLiteral("_bfh"), names.real, notFound, hashPiece(d), ...(d.hash === "adler32" ? [] : [d.hash]))}`
     : ""
-  const listing = report === undefined ? "" : `${BOARD_OS}.listdir(${d.flat ? "" : py(report)})`
+  const listing = report === undefined ? "" : `os.listdir(${d.flat ? "" : py(report)})`
   return [
     report === undefined ? "" : OS_IMPORT,
-    options.base64 ? BINASCII_IMPORT : "",
-    `${COLLECT_GARBAGE}\n`,
-    // The file is `_bfh` for this exchange only: shorter than its registry entry, named twice.
+    `import gc${options.base64 ? ",binascii" : ""};gc.collect()\n`,
+    // The file is `_bfh` for this exchange only (a private name: `f` may be the person's): shorter
+    // than its registry entry, named twice.
     `_bf=globals().get('_bf')or{};_bfh=open(${py(names.temp)},'wb');${names.entry}=[_bfh,${names.owner}]\n`,
     callAndDelete(
       helpers,
       [
-        `${nameOf(REPLY_ALONE)}(('m',__import__('gc').mem_free()${prefix ? `)${prefix}` : ",0,None)"})`,
+        `${nameOf(REPLY_ALONE)}(('m',gc.mem_free()${prefix ? `)${prefix}` : ",0,None)"})`,
         ...(report === undefined
           ? []
           : [
@@ -280,7 +278,7 @@ export const uploadInspectCode = (d: BoardDialect, names: UploadNames, expected:
 
 /** `os.rename` of a verified temporary file over the real name; the upload is then forgotten. */
 export const renameCommitCode = (names: UploadNames): string =>
-  `${OS_IMPORT}${callOf(`${BOARD_OS}.rename`, names.temp, names.real)}\nglobals().get('_bf',{}).pop(${names.key},None)\n${DROP_HANDLES}\n`
+  `${OS_IMPORT}${callOf("os.rename", names.temp, names.real)}\nglobals().get('_bf',{}).pop(${names.key},None)\n${DROP_HANDLES}\n`
 
 /**
  * Drop an unfinished upload: forget it (and the registry when it was the last), close its file,

@@ -100,9 +100,9 @@ describe("upload encodings", () => {
           while (offset < data.length) {
             const { expression, consumed } = encodeChunk("base64", data, offset, budget)
             const text = new TextDecoder().decode(expression)
-            expect(text.startsWith("_bba.a2b_base64(b'")).toBe(true)
+            expect(text.startsWith("binascii.a2b_base64(b'")).toBe(true)
             if (offset + consumed < data.length) expect(consumed % 3).toBe(0)
-            back.push(...Buffer.from(text.slice("_bba.a2b_base64(b'".length, -2), "base64"))
+            back.push(...Buffer.from(text.slice(22, -2), "base64"))
             offset += consumed
           }
           expect(Uint8Array.from(back)).toEqual(data)

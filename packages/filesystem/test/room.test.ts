@@ -6,7 +6,6 @@
 import { frameProbeAnswer } from "@belay/core/internal"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { OS_IMPORT } from "../src/BoardDialect.js"
 import { sizeHelper } from "../src/CompactHash.js"
 import { NotEnoughSpaceError, PartialWriteError } from "../src/errors.js"
 import { type BoardFileSystem, boardFileSystem, isTemporaryName } from "../src/index.js"
@@ -127,7 +126,7 @@ describe("a flat board without rename, with a small flash (fake micro:bit)", () 
         const d = { flat: true, os: new Set(["listdir", "remove", "stat"]), piece: 256 } as never
         const call = (args: string) =>
           py(
-            `${OS_IMPORT}${sizeHelper(d).code}${REPLY_ALONE.code}${ROOM_FOR_WRITE.code}_b1(_bq(${args}))\ndel _bsz,_b1,_bq`,
+            `${sizeHelper(d).code}${REPLY_ALONE.code}${ROOM_FOR_WRITE.code}_b1(_bq(${args}))\ndel _bsz,_b1,_bq`,
           ).split(/\r?\n/)[0]
         py("f=open('old.bin','wb');f.write(bytes(1000));f.close()")
         // 11 000 bytes free; 4000 over the 1000-byte file needs 4000 + (4512 - 1000): fits.

@@ -13,6 +13,6 @@ def abort_upload(key, paths):
         pass
     for path in paths:
         try:
-            board_os.remove(path)
+            os.remove(path)
         except OSError:
             pass

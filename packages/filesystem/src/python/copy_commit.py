@@ -1,6 +1,6 @@
 # board names: temp=t reserve=v real=a size=n piece=c old=o left=k copy=g source=s block=z file=f path=p data=d
 def copy_commit(temp, reserve, real, size, piece):
-    """Commit a verified temporary file on a board without board_os.rename: first prove there is room
+    """Commit a verified temporary file on a board without os.rename: first prove there is room
     for the copy (write a reservation file as large as the growth plus 512 bytes, then remove it),
     then copy temp over real. When anything before the copy fails, the reservation and the
     temporary file are removed and the error raised: the real file is untouched."""
@@ -18,7 +18,7 @@ def copy_commit(temp, reserve, real, size, piece):
             left -= 128
         copy.close()
         copy = None
-        board_os.remove(reserve)
+        os.remove(reserve)
         source = open(temp, 'rb')
         copy = open(real, 'wb')
     except Exception:
@@ -29,7 +29,7 @@ def copy_commit(temp, reserve, real, size, piece):
                 pass
         for path in (reserve, temp):
             try:
-                board_os.remove(path)
+                os.remove(path)
             except OSError:
                 pass
         raise

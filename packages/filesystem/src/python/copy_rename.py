@@ -1,6 +1,6 @@
 # board names: source=a target=b piece=c origin=s copy=g data=d
 def copy_rename(source, target, piece):
-    """Rename without board_os.rename: copy, check the copy has the same size and hash, then remove the
+    """Rename without os.rename: copy, check the copy has the same size and hash, then remove the
     original. The original is opened first, so a missing source never clobbers the target."""
     origin = open(source, 'rb')
     copy = open(target, 'wb')
@@ -12,6 +12,6 @@ def copy_rename(source, target, piece):
     copy.close()
     origin.close()
     if hash_file(source, 0) != hash_file(target, 0):
-        board_os.remove(target)
+        os.remove(target)
         raise OSError(5)
-    board_os.remove(source)
+    os.remove(source)

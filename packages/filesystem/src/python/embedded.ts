@@ -12,7 +12,7 @@ export interface EmbeddedPython {
 
 /** `python/abort_upload.py`, minified. */
 export const ABORT_UPLOAD: EmbeddedPython = {
-  code: "def _ba(k,l):\n g=globals().get('_bf',{});e=g.pop(k,None)\n if not g:globals().pop('_bf',None)\n try:e[0].close()\n except Exception:pass\n for p in l:\n  try:_bos.remove(p)\n  except OSError:pass\n",
+  code: "def _ba(k,l):\n g=globals().get('_bf',{});e=g.pop(k,None)\n if not g:globals().pop('_bf',None)\n try:e[0].close()\n except Exception:pass\n for p in l:\n  try:os.remove(p)\n  except OSError:pass\n",
   defines: ["_ba"],
 }
 
@@ -24,7 +24,7 @@ export const COMPARE_MANY: EmbeddedPython = {
 
 /** `python/copy_commit.py`, minified. */
 export const COPY_COMMIT: EmbeddedPython = {
-  code: "def _bcm(t,v,a,n,c):\n try:o=_bsz(a)\n except OSError:o=0\n k=n-o+512;g=s=None\n try:\n  g=open(v,'wb');z=bytes(128)\n  while k>0:g.write(z);k-=128\n  g.close();g=None;_bos.remove(v);s=open(t,'rb');g=open(a,'wb')\n except Exception:\n  for f in(g,s):\n   try:f.close()\n   except Exception:pass\n  for p in(v,t):\n   try:_bos.remove(p)\n   except OSError:pass\n  raise\n while 1:\n  d=s.read(c)\n  if not d:break\n  g.write(d)\n g.close();s.close()\n",
+  code: "def _bcm(t,v,a,n,c):\n try:o=_bsz(a)\n except OSError:o=0\n k=n-o+512;g=s=None\n try:\n  g=open(v,'wb');z=bytes(128)\n  while k>0:g.write(z);k-=128\n  g.close();g=None;os.remove(v);s=open(t,'rb');g=open(a,'wb')\n except Exception:\n  for f in(g,s):\n   try:f.close()\n   except Exception:pass\n  for p in(v,t):\n   try:os.remove(p)\n   except OSError:pass\n  raise\n while 1:\n  d=s.read(c)\n  if not d:break\n  g.write(d)\n g.close();s.close()\n",
   defines: ["_bcm"],
 }
 
@@ -42,13 +42,13 @@ export const COPY_PREFIX_HASHLIB: EmbeddedPython = {
 
 /** `python/copy_rename.py`, minified. */
 export const COPY_RENAME: EmbeddedPython = {
-  code: "def _bn(a,b,c):\n s=open(a,'rb');g=open(b,'wb')\n while 1:\n  d=s.read(c)\n  if not d:break\n  g.write(d)\n g.close();s.close()\n if _bh(a,0)!=_bh(b,0):_bos.remove(b);raise OSError(5)\n _bos.remove(a)\n",
+  code: "def _bn(a,b,c):\n s=open(a,'rb');g=open(b,'wb')\n while 1:\n  d=s.read(c)\n  if not d:break\n  g.write(d)\n g.close();s.close()\n if _bh(a,0)!=_bh(b,0):os.remove(b);raise OSError(5)\n os.remove(a)\n",
   defines: ["_bn"],
 }
 
 /** `python/disk_usage.py`, minified. */
 export const DISK_USAGE: EmbeddedPython = {
-  code: "def _bu(p):_bo(tuple(_bos.statvfs(p)[:5]))\n",
+  code: "def _bu(p):_bo(tuple(os.statvfs(p)[:5]))\n",
   defines: ["_bu"],
 }
 
@@ -66,13 +66,13 @@ export const DOWNLOAD_HASHLIB: EmbeddedPython = {
 
 /** `python/finalize_copy.py`, minified. */
 export const FINALIZE_COPY: EmbeddedPython = {
-  code: "def _bz(t,a,s,E,k):\n if _bh(a,s)!=E:return 0\n _bos.remove(t);globals().get('_bf',{}).pop(k,None);return 1\n",
+  code: "def _bz(t,a,s,E,k):\n if _bh(a,s)!=E:return 0\n os.remove(t);globals().get('_bf',{}).pop(k,None);return 1\n",
   defines: ["_bz"],
 }
 
 /** `python/finish_upload.py`, minified. */
 export const FINISH_UPLOAD: EmbeddedPython = {
-  code: "def _bz(t,s,E,a):\n r=_bh(t,s)\n if r!=E:\n  if a:_bos.remove(t)\n  return('bad',)+r\n if a:_bos.rename(t,a)\n return('ok',)\n",
+  code: "def _bz(t,s,E,a):\n r=_bh(t,s)\n if r!=E:\n  if a:os.remove(t)\n  return('bad',)+r\n if a:os.rename(t,a)\n return('ok',)\n",
   defines: ["_bz"],
 }
 
@@ -90,7 +90,7 @@ export const HASH_MANY: EmbeddedPython = {
 
 /** `python/import_os.py`, minified. */
 export const IMPORT_OS: EmbeddedPython = {
-  code: "try:import os as _bos\nexcept ImportError:import uos as _bos\n",
+  code: "try:import os\nexcept ImportError:import uos as os\n",
   defines: [],
 }
 
@@ -102,31 +102,31 @@ export const INSPECT_UPLOAD: EmbeddedPython = {
 
 /** `python/list_flat.py`, minified. */
 export const LIST_FLAT: EmbeddedPython = {
-  code: "def _bl():\n for n in _bos.listdir():_bo(('/'+n,0,_bsz(n)))\n",
+  code: "def _bl():\n for n in os.listdir():_bo(('/'+n,0,_bsz(n)))\n",
   defines: ["_bl"],
 }
 
 /** `python/list_tree.py`, minified. */
 export const LIST_TREE: EmbeddedPython = {
-  code: "def _bl(p,r):\n i=getattr(_bos,'ilistdir',None)\n for e in i(p)if i else _bos.listdir(p):\n  n=e[0]if i else e;q=(p if p!='/'else'')+'/'+n\n  if i:k=e[1]==0x4000;z=e[3]if len(e)>3 and e[3]>=0 else None\n  else:t=_bos.stat(q);k=t[0]&0x4000;z=t[6]\n  if k:\n   _bo((q,1,0))\n   if r:_bl(q,r)\n  else:_bo((q,0,_bsz(q)if z is None else z))\n",
+  code: "def _bl(p,r):\n i=getattr(os,'ilistdir',None)\n for e in i(p)if i else os.listdir(p):\n  n=e[0]if i else e;q=(p if p!='/'else'')+'/'+n\n  if i:k=e[1]==0x4000;z=e[3]if len(e)>3 and e[3]>=0 else None\n  else:t=os.stat(q);k=t[0]&0x4000;z=t[6]\n  if k:\n   _bo((q,1,0))\n   if r:_bl(q,r)\n  else:_bo((q,0,_bsz(q)if z is None else z))\n",
   defines: ["_bl"],
 }
 
 /** `python/make_directories.py`, minified. */
 export const MAKE_DIRECTORIES: EmbeddedPython = {
-  code: "def _bm(l,x,y,z):\n for q in l:\n  try:_bos.mkdir(q)\n  except OSError as e:\n   if not(e.args and e.args[0]in x):raise\n   if not _bos.stat(q)[0]&0x4000:raise OSError(y if q==l[-1]else z)\n",
+  code: "def _bm(l,x,y,z):\n for q in l:\n  try:os.mkdir(q)\n  except OSError as e:\n   if not(e.args and e.args[0]in x):raise\n   if not os.stat(q)[0]&0x4000:raise OSError(y if q==l[-1]else z)\n",
   defines: ["_bm"],
 }
 
 /** `python/mount_vfs.py`, minified. */
 export const MOUNT_VFS: EmbeddedPython = {
-  code: "import io as _bio,sys as _bsy,errno as _ber\ndef _belay_unescape(data):\n data=bytes(data)\n if b'\\x10'in data:data=data.replace(b'\\x10C',b'\\x03').replace(b'\\x10X',b'\\x18').replace(b'\\x10{',b';').replace(b'\\x10P',b'\\x10')\n return data\ndef _belay_escape(data):\n data=data.replace(b'\\x10',b'\\x10P')\n for c in b'\\x04\\n\\r\\x17\\x18\\x1e\\x1f':data=data.replace(bytes([c]),bytes([16,c+64]))\n return data\nclass _BelayFile(_bio.IOBase):\n def __init__(self,fs,fd,size,text,pos):self.fs=fs;self.fd=fd;self.size=size;self.text=text;self.pos=pos;self.buf=b'';self.at=0\n def _take(self,n):\n  i=self.pos-self.at\n  if i<0 or i>=len(self.buf):self.buf=self.fs.call('r','%d %d %d'%(self.fd,self.pos,max(n,self.fs.chunk)));self.at=self.pos;i=0\n  data=self.buf[i:i+n];self.pos+=len(data);return data\n def readinto(self,buf):data=self._take(len(buf));buf[:len(data)]=data;return len(data)\n def read(self,n=-1):\n  parts=[]\n  while n!=0:\n   data=self._take(self.fs.chunk if n<0 else n)\n   if not data:break\n   parts.append(data)\n   if n>0:n-=len(data)\n  data=b''.join(parts)\n  if self.text:\n   while len(data)and n>=0:\n    try:return str(data,'utf-8')\n    except UnicodeError:\n     more=self._take(1)\n     if not more:break\n     data+=more\n   return str(data,'utf-8')\n  return data\n def readline(self):\n  parts=[]\n  while 1:\n   data=self._take(self.fs.chunk)\n   if not data:break\n   i=data.find(b'\\n')\n   if i>=0:self.pos-=len(data)-i-1;parts.append(data[:i+1]);break\n   parts.append(data)\n  data=b''.join(parts);return str(data,'utf-8')if self.text else data\n def readlines(self):return list(self)\n def __iter__(self):return self\n def __next__(self):\n  line=self.readline()\n  if not line:raise StopIteration\n  return line\n def write(self,data):\n  if isinstance(data,str):data=bytes(data,'utf-8')\n  else:data=bytes(data)\n  self.buf=b'';done=0\n  while done<len(data):part=data[done:done+self.fs.chunk];self.fs.call('w',b'%d %d '%(self.fd,self.pos)+part);done+=len(part);self.pos+=len(part)\n  if self.pos>self.size:self.size=self.pos\n  return done\n def seek(self,offset,whence=0):self.pos=max(0,offset+(0,self.pos,self.size)[whence]);return self.pos\n def tell(self):return self.pos\n def flush(self):pass\n def close(self):\n  if self.fd>=0:fd=self.fd;self.fd=-1;self.fs.call('c','%d'%fd)\n def ioctl(self,request,arg):\n  if request==4:self.close()\n  return 255 if request==11 else 0\n def __enter__(self):return self\n def __exit__(self,*args):self.close()\nclass _BelayMount:\n def __init__(self,nonce,chunk):self.nonce=bytes(nonce,'ascii');self.chunk=chunk;self.seq=0;self.cwd='/';self.header=bytearray(24);self.write=_bsy.stdout.buffer.write;self.read=_bsy.stdin.buffer.readinto\n def call(self,op,body):\n  if isinstance(body,str):body=bytes(body,'utf-8')\n  body=_belay_escape(body);self.seq=(self.seq+1)&255;seq=b'%02x'%self.seq;request=b'\\x18'+self.nonce+seq+bytes(op,'ascii')+b'%x:%x:'%(len(body),sum(body)&65535)+body+b'\\x17'\n  for attempt in range(5):\n   self.write(request)\n   while 1:\n    answer=self.answer()\n    if answer is None or answer[0]==68 or answer[1]==seq:break\n   if answer is not None and answer[0]!=68:\n    if answer[0]==69:name,number=str(answer[2],'ascii').split();raise OSError(getattr(_ber,name,int(number)))\n    return answer[2]\n  raise OSError(getattr(_ber,'EIO',5))\n def answer(self):\n  header=self.header;view=memoryview(header);self.read(view[:1])\n  if header[0]!=24:return self.skip()\n  self.read(view[1:])\n  try:\n   if header[1:9]!=self.nonce or sum(header[1:22])&255!=int(bytes(header[22:24]),16):return self.skip()\n   n=int(bytes(header[12:18]),16);check=int(bytes(header[18:22]),16)\n  except ValueError:return self.skip()\n  body=bytearray(n+1);self.read(body)\n  if body[n]!=59 or(sum(body)-59)&65535!=check:return None\n  return header[11],bytes(header[9:11]),_belay_unescape(memoryview(body)[:n])\n def skip(self):\n  byte=memoryview(self.header)[:1]\n  while 1:\n   self.read(byte)\n   if byte[0]==59:return None\n def path(self,path):\n  if not path.startswith('/'):path=self.cwd+path\n  return path\n def mount(self,readonly,mkfs):pass\n def umount(self):pass\n def chdir(self,path):\n  path=self.path(path)\n  if not path.endswith('/'):path+='/'\n  if path!='/'and not self.stat(path)[0]&0x4000:raise OSError(_ber.ENOTDIR)\n  self.cwd=path\n def getcwd(self):return self.cwd[:-1]if len(self.cwd)>1 else''\n def stat(self,path):mode,size,mtime=[int(x)for x in self.call('s',self.path(path)).split()];return(mode,0,0,0,0,0,size,mtime,mtime,mtime)\n def statvfs(self,path):return(4096,4096,0,0,0,0,0,0,0,255)\n def ilistdir(self,path):\n  path=self.path(path);start=0\n  while 1:\n   data=self.call('l','%d %s'%(start,path));i=data.find(b' ');start=int(data[:i])\n   for entry in data[i+1:].split(b'/')[:-1]:i=entry.find(b' ');yield(str(entry[i+1:],'utf-8'),0x4000 if entry[0]==100 else 0x8000,0,int(entry[1:i]))\n   if not start:break\n def open(self,path,mode):fd,size=[int(x)for x in self.call('o',mode+' '+self.path(path)).split()];return _BelayFile(self,fd,size,'b'not in mode,size if'a'in mode else 0)\n def remove(self,path):self.call('x',self.path(path))\n def rmdir(self,path):self.call('d',self.path(path))\n def mkdir(self,path):self.call('m',self.path(path))\n def rename(self,old,new):old=bytes(self.path(old),'utf-8');self.call('n',b'%d '%len(old)+old+bytes(self.path(new),'utf-8'))\n",
+  code: "import io,sys,errno\ndef _belay_unescape(data):\n data=bytes(data)\n if b'\\x10'in data:data=data.replace(b'\\x10C',b'\\x03').replace(b'\\x10X',b'\\x18').replace(b'\\x10{',b';').replace(b'\\x10P',b'\\x10')\n return data\ndef _belay_escape(data):\n data=data.replace(b'\\x10',b'\\x10P')\n for c in b'\\x04\\n\\r\\x17\\x18\\x1e\\x1f':data=data.replace(bytes([c]),bytes([16,c+64]))\n return data\nclass _BelayFile(io.IOBase):\n def __init__(self,fs,fd,size,text,pos):self.fs=fs;self.fd=fd;self.size=size;self.text=text;self.pos=pos;self.buf=b'';self.at=0\n def _take(self,n):\n  i=self.pos-self.at\n  if i<0 or i>=len(self.buf):self.buf=self.fs.call('r','%d %d %d'%(self.fd,self.pos,max(n,self.fs.chunk)));self.at=self.pos;i=0\n  data=self.buf[i:i+n];self.pos+=len(data);return data\n def readinto(self,buf):data=self._take(len(buf));buf[:len(data)]=data;return len(data)\n def read(self,n=-1):\n  parts=[]\n  while n!=0:\n   data=self._take(self.fs.chunk if n<0 else n)\n   if not data:break\n   parts.append(data)\n   if n>0:n-=len(data)\n  data=b''.join(parts)\n  if self.text:\n   while len(data)and n>=0:\n    try:return str(data,'utf-8')\n    except UnicodeError:\n     more=self._take(1)\n     if not more:break\n     data+=more\n   return str(data,'utf-8')\n  return data\n def readline(self):\n  parts=[]\n  while 1:\n   data=self._take(self.fs.chunk)\n   if not data:break\n   i=data.find(b'\\n')\n   if i>=0:self.pos-=len(data)-i-1;parts.append(data[:i+1]);break\n   parts.append(data)\n  data=b''.join(parts);return str(data,'utf-8')if self.text else data\n def readlines(self):return list(self)\n def __iter__(self):return self\n def __next__(self):\n  line=self.readline()\n  if not line:raise StopIteration\n  return line\n def write(self,data):\n  if isinstance(data,str):data=bytes(data,'utf-8')\n  else:data=bytes(data)\n  self.buf=b'';done=0\n  while done<len(data):part=data[done:done+self.fs.chunk];self.fs.call('w',b'%d %d '%(self.fd,self.pos)+part);done+=len(part);self.pos+=len(part)\n  if self.pos>self.size:self.size=self.pos\n  return done\n def seek(self,offset,whence=0):self.pos=max(0,offset+(0,self.pos,self.size)[whence]);return self.pos\n def tell(self):return self.pos\n def flush(self):pass\n def close(self):\n  if self.fd>=0:fd=self.fd;self.fd=-1;self.fs.call('c','%d'%fd)\n def ioctl(self,request,arg):\n  if request==4:self.close()\n  return 255 if request==11 else 0\n def __enter__(self):return self\n def __exit__(self,*args):self.close()\nclass _BelayMount:\n def __init__(self,nonce,chunk):self.nonce=bytes(nonce,'ascii');self.chunk=chunk;self.seq=0;self.cwd='/';self.header=bytearray(24);self.write=sys.stdout.buffer.write;self.read=sys.stdin.buffer.readinto\n def call(self,op,body):\n  if isinstance(body,str):body=bytes(body,'utf-8')\n  body=_belay_escape(body);self.seq=(self.seq+1)&255;seq=b'%02x'%self.seq;request=b'\\x18'+self.nonce+seq+bytes(op,'ascii')+b'%x:%x:'%(len(body),sum(body)&65535)+body+b'\\x17'\n  for attempt in range(5):\n   self.write(request)\n   while 1:\n    answer=self.answer()\n    if answer is None or answer[0]==68 or answer[1]==seq:break\n   if answer is not None and answer[0]!=68:\n    if answer[0]==69:name,number=str(answer[2],'ascii').split();raise OSError(getattr(errno,name,int(number)))\n    return answer[2]\n  raise OSError(getattr(errno,'EIO',5))\n def answer(self):\n  header=self.header;view=memoryview(header);self.read(view[:1])\n  if header[0]!=24:return self.skip()\n  self.read(view[1:])\n  try:\n   if header[1:9]!=self.nonce or sum(header[1:22])&255!=int(bytes(header[22:24]),16):return self.skip()\n   n=int(bytes(header[12:18]),16);check=int(bytes(header[18:22]),16)\n  except ValueError:return self.skip()\n  body=bytearray(n+1);self.read(body)\n  if body[n]!=59 or(sum(body)-59)&65535!=check:return None\n  return header[11],bytes(header[9:11]),_belay_unescape(memoryview(body)[:n])\n def skip(self):\n  byte=memoryview(self.header)[:1]\n  while 1:\n   self.read(byte)\n   if byte[0]==59:return None\n def path(self,path):\n  if not path.startswith('/'):path=self.cwd+path\n  return path\n def mount(self,readonly,mkfs):pass\n def umount(self):pass\n def chdir(self,path):\n  path=self.path(path)\n  if not path.endswith('/'):path+='/'\n  if path!='/'and not self.stat(path)[0]&0x4000:raise OSError(errno.ENOTDIR)\n  self.cwd=path\n def getcwd(self):return self.cwd[:-1]if len(self.cwd)>1 else''\n def stat(self,path):mode,size,mtime=[int(x)for x in self.call('s',self.path(path)).split()];return(mode,0,0,0,0,0,size,mtime,mtime,mtime)\n def statvfs(self,path):return(4096,4096,0,0,0,0,0,0,0,255)\n def ilistdir(self,path):\n  path=self.path(path);start=0\n  while 1:\n   data=self.call('l','%d %s'%(start,path));i=data.find(b' ');start=int(data[:i])\n   for entry in data[i+1:].split(b'/')[:-1]:i=entry.find(b' ');yield(str(entry[i+1:],'utf-8'),0x4000 if entry[0]==100 else 0x8000,0,int(entry[1:i]))\n   if not start:break\n def open(self,path,mode):fd,size=[int(x)for x in self.call('o',mode+' '+self.path(path)).split()];return _BelayFile(self,fd,size,'b'not in mode,size if'a'in mode else 0)\n def remove(self,path):self.call('x',self.path(path))\n def rmdir(self,path):self.call('d',self.path(path))\n def mkdir(self,path):self.call('m',self.path(path))\n def rename(self,old,new):old=bytes(self.path(old),'utf-8');self.call('n',b'%d '%len(old)+old+bytes(self.path(new),'utf-8'))\n",
   defines: ["_belay_unescape", "_belay_escape", "_BelayFile", "_BelayMount"],
 }
 
 /** `python/print_shorter.py`, minified. */
 export const PRINT_SHORTER: EmbeddedPython = {
-  code: "def _be(d):\n r=repr(d)\n if len(r)>4*((len(d)+2)//3)+1:print('!'+_bba.b2a_base64(d).decode(),end='')\n else:print(r)\n",
+  code: "def _be(d):\n r=repr(d)\n if len(r)>4*((len(d)+2)//3)+1:print('!'+binascii.b2a_base64(d).decode(),end='')\n else:print(r)\n",
   defines: ["_be"],
 }
 
@@ -150,13 +150,13 @@ export const REGISTRY_ENTRIES: EmbeddedPython = {
 
 /** `python/remove_path.py`, minified. */
 export const REMOVE_PATH: EmbeddedPython = {
-  code: "def _br(p):\n i=getattr(_bos,'ilistdir',None)\n for e in i(p)if i else _bos.listdir(p):\n  n=e[0]if i else e;q=(p if p!='/'else'')+'/'+n\n  if e[1]==0x4000 if i else _bos.stat(q)[0]&0x4000:_br(q)\n  else:_bos.remove(q)\n _bos.rmdir(p)\ndef _bx(p,r):\n if _bos.stat(p)[0]&0x4000:\n  if r:_br(p)\n  else:_bos.rmdir(p)\n else:_bos.remove(p)\n",
+  code: "def _br(p):\n i=getattr(os,'ilistdir',None)\n for e in i(p)if i else os.listdir(p):\n  n=e[0]if i else e;q=(p if p!='/'else'')+'/'+n\n  if e[1]==0x4000 if i else os.stat(q)[0]&0x4000:_br(q)\n  else:os.remove(q)\n os.rmdir(p)\ndef _bx(p,r):\n if os.stat(p)[0]&0x4000:\n  if r:_br(p)\n  else:os.rmdir(p)\n else:os.remove(p)\n",
   defines: ["_br", "_bx"],
 }
 
 /** `python/remove_temporaries.py`, minified. */
 export const REMOVE_TEMPORARIES: EmbeddedPython = {
-  code: "def _bx(l,K):\n g=globals().get('_bf')or{}\n for k in K:\n  e=g.pop(k,None)\n  try:\n   if e and e[0]:e[0].close()\n  except Exception:pass\n for p in l:\n  try:_bos.remove(p);_bo(p)\n  except OSError:pass\n",
+  code: "def _bx(l,K):\n g=globals().get('_bf')or{}\n for k in K:\n  e=g.pop(k,None)\n  try:\n   if e and e[0]:e[0].close()\n  except Exception:pass\n for p in l:\n  try:os.remove(p);_bo(p)\n  except OSError:pass\n",
   defines: ["_bx"],
 }
 
@@ -168,30 +168,30 @@ export const REPLY_ALONE: EmbeddedPython = {
 
 /** `python/room_for_write.py`, minified. */
 export const ROOM_FOR_WRITE: EmbeddedPython = {
-  code: "def _bq(a,v,b,g,p,m):\n try:o=_bsz(a)\n except OSError:o=0\n n=b+max(0,g-o)\n if p is not None:s=_bos.statvfs(p);return(o,n,(s[1]or s[0])*s[4])\n r=0;f=None\n try:\n  f=open(v,'wb');q=bytes(128)\n  while r<n:f.write(q);r+=128\n except OSError as e:\n  if e.args[0]not in m:raise\n finally:\n  try:f.close()\n  except Exception:pass\n  try:_bos.remove(v)\n  except OSError:pass\n return(o,n,r)\n",
+  code: "def _bq(a,v,b,g,p,m):\n try:o=_bsz(a)\n except OSError:o=0\n n=b+max(0,g-o)\n if p is not None:s=os.statvfs(p);return(o,n,(s[1]or s[0])*s[4])\n r=0;f=None\n try:\n  f=open(v,'wb');q=bytes(128)\n  while r<n:f.write(q);r+=128\n except OSError as e:\n  if e.args[0]not in m:raise\n finally:\n  try:f.close()\n  except Exception:pass\n  try:os.remove(v)\n  except OSError:pass\n return(o,n,r)\n",
   defines: ["_bq"],
 }
 
 /** `python/scan_temporaries.py`, minified. */
 export const SCAN_TEMPORARIES: EmbeddedPython = {
-  code: "def _bs(p,r):\n i=getattr(_bos,'ilistdir',None)\n for e in i(p)if i else _bos.listdir(p):\n  n=e[0]if i else e;q=(p if p!='/'else'')+'/'+n\n  if e[1]==0x4000 if i else _bos.stat(q)[0]&0x4000:\n   if r:_bs(q,r)\n  elif n[:7]=='.belay-':_bo(('f',q))\n",
+  code: "def _bs(p,r):\n i=getattr(os,'ilistdir',None)\n for e in i(p)if i else os.listdir(p):\n  n=e[0]if i else e;q=(p if p!='/'else'')+'/'+n\n  if e[1]==0x4000 if i else os.stat(q)[0]&0x4000:\n   if r:_bs(q,r)\n  elif n[:7]=='.belay-':_bo(('f',q))\n",
   defines: ["_bs"],
 }
 
 /** `python/scan_temporaries_flat.py`, minified. */
 export const SCAN_TEMPORARIES_FLAT: EmbeddedPython = {
-  code: "def _bs(p,r):\n for n in _bos.listdir():\n  if n[:7]=='.belay-':_bo(('f',n))\n",
+  code: "def _bs(p,r):\n for n in os.listdir():\n  if n[:7]=='.belay-':_bo(('f',n))\n",
   defines: ["_bs"],
 }
 
 /** `python/stat_path.py`, minified. */
 export const STAT_PATH: EmbeddedPython = {
-  code: "def _bt(p):s=_bos.stat(p);_bo((1,0)if s[0]&0x4000 else(0,s[6]))\n",
+  code: "def _bt(p):s=os.stat(p);_bo((1,0)if s[0]&0x4000 else(0,s[6]))\n",
   defines: ["_bt"],
 }
 
 /** `python/write_escaped.py`, minified. */
 export const WRITE_ESCAPED: EmbeddedPython = {
-  code: "def _bw(d):_bsy.stdout.buffer.write(d.replace(b'\\x1b',b'\\x1b\\x1b').replace(b'\\x04',b'\\x1b\\x05').replace(b'\\n',b'\\x1b\\x0b'))\n",
+  code: "def _bw(d):sys.stdout.buffer.write(d.replace(b'\\x1b',b'\\x1b\\x1b').replace(b'\\x04',b'\\x1b\\x05').replace(b'\\n',b'\\x1b\\x0b'))\n",
   defines: ["_bw"],
 }

@@ -4,6 +4,6 @@ def finalize_copy(temp, real, split, expected, key):
     temporary file, forget the upload (its key in the registry '_bf') and return 1; else 0."""
     if hash_file(real, split) != expected:
         return 0
-    board_os.remove(temp)
+    os.remove(temp)
     globals().get('_bf', {}).pop(key, None)
     return 1

@@ -4,9 +4,9 @@ def make_directories(paths, exists, eexist, enotdir):
     values OSError.args[0] takes for "exists"; eexist, enotdir: the board's errno numbers."""
     for path in paths:
         try:
-            board_os.mkdir(path)
+            os.mkdir(path)
         except OSError as error:
             if not (error.args and error.args[0] in exists):
                 raise
-            if not board_os.stat(path)[0] & 0x4000:
+            if not os.stat(path)[0] & 0x4000:
                 raise OSError(eexist if path == paths[-1] else enotdir)

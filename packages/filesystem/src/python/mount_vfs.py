@@ -5,7 +5,7 @@
 # status len(6 hex) sum(4 hex) headersum(2 hex), then len bytes of escaped payload and ';'. A reply
 # that fails a check (or the host's "damaged" answer) sends the request again; the host answers a
 # request it has answered already again without doing it twice.
-import io as board_io, sys as board_sys, errno as board_errno
+import io, sys, errno
 
 
 def _belay_unescape(data):
@@ -22,7 +22,7 @@ def _belay_escape(data):
     return data
 
 
-class _BelayFile(board_io.IOBase):
+class _BelayFile(io.IOBase):
     def __init__(self, fs, fd, size, text, pos):
         self.fs = fs
         self.fd = fd
@@ -149,8 +149,8 @@ class _BelayMount:
         self.seq = 0
         self.cwd = '/'
         self.header = bytearray(24)
-        self.write = board_sys.stdout.buffer.write
-        self.read = board_sys.stdin.buffer.readinto
+        self.write = sys.stdout.buffer.write
+        self.read = sys.stdin.buffer.readinto
 
     def call(self, op, body):
         # One request, sent again (at most 5 times) while its reply arrives damaged.
@@ -169,9 +169,9 @@ class _BelayMount:
             if answer is not None and answer[0] != 68:
                 if answer[0] == 69:
                     name, number = str(answer[2], 'ascii').split()
-                    raise OSError(getattr(board_errno, name, int(number)))
+                    raise OSError(getattr(errno, name, int(number)))
                 return answer[2]
-        raise OSError(getattr(board_errno, 'EIO', 5))
+        raise OSError(getattr(errno, 'EIO', 5))
 
     def answer(self):
         # (status, seq, payload), or None when it arrived damaged.
@@ -218,7 +218,7 @@ class _BelayMount:
         if not path.endswith('/'):
             path += '/'
         if path != '/' and not self.stat(path)[0] & 0x4000:
-            raise OSError(board_errno.ENOTDIR)
+            raise OSError(errno.ENOTDIR)
         self.cwd = path
 
     def getcwd(self):

@@ -4,6 +4,6 @@ def print_shorter(data):
     '!' (binary). The length of base64 is known without computing it."""
     text = repr(data)
     if len(text) > 4 * ((len(data) + 2) // 3) + 1:
-        print('!' + board_binascii.b2a_base64(data).decode(), end='')
+        print('!' + binascii.b2a_base64(data).decode(), end='')
     else:
         print(text)

@@ -12,7 +12,7 @@ def remove_temporaries(paths, keys):
             pass
     for path in paths:
         try:
-            board_os.remove(path)
+            os.remove(path)
             reply(path)
         except OSError:
             pass

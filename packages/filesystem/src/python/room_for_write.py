@@ -1,7 +1,7 @@
 # board names: real=a reserve=v base=b grow=g at=p nospace=m old=o need=n free=r stat=s file=f block=q error=e
 def room_for_write(real, reserve, base, grow, at, nospace):
     """Is there room to write over real? It needs base + max(0, grow - old) bytes free, old being
-    real's size (0 when missing). With at (a directory, on a board with board_os.statvfs), free is what
+    real's size (0 when missing). With at (a directory, on a board with os.statvfs), free is what
     statvfs says; without, free is measured by writing a reservation file of the bytes needed,
     removed after: all of them when they fit, else as many as fit (an OSError whose errno is in
     nospace ends it; any other is raised). Replies (old, need, free)."""
@@ -11,7 +11,7 @@ def room_for_write(real, reserve, base, grow, at, nospace):
         old = 0
     need = base + max(0, grow - old)
     if at is not None:
-        stat = board_os.statvfs(at)
+        stat = os.statvfs(at)
         return (old, need, (stat[1] or stat[0]) * stat[4])
     free = 0
     file = None
@@ -30,7 +30,7 @@ def room_for_write(real, reserve, base, grow, at, nospace):
         except Exception:
             pass
         try:
-            board_os.remove(reserve)
+            os.remove(reserve)
         except OSError:
             pass
     return (old, need, free)
