@@ -5,7 +5,7 @@
  */
 import { toPythonLiteral } from "@belay/transport"
 import type { HashAlgorithm } from "./Checksum.js"
-import { type EmbeddedPython, IMPORT_OS } from "./python/embedded.js"
+import { type EmbeddedPython, IMPORT_OS, PROBE } from "./python/embedded.js"
 
 /** What the generated code may use on this board. */
 export interface BoardDialect {
@@ -35,6 +35,15 @@ export const OS: EmbeddedPython = { code: IMPORT_OS.code, defines: [] }
 
 /** The last global a helper defines: the function its call names. */
 export const nameOf = (helper: EmbeddedPython): string => helper.defines.at(-1)!
+
+/**
+ * The name of a short-lived global in Belay's file code (a caught exception, an upload's open file,
+ * bound and gone within one exchange), never the person's `e` or `f`: the probe's own name (`_bp`),
+ * free once the probe has run (every file operation comes after it) and already known to the
+ * board. MicroPython keeps every name it has parsed for good, and on the micro:bit's 16 KB heap a
+ * name of its own for this left a later import without room.
+ */
+export const SCRATCH = nameOf(PROBE)
 
 /**
  * Helpers (their code, one after the other), then `call` (simple statements) run at the top level,

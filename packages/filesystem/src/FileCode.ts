@@ -6,7 +6,16 @@
  * @internal
  */
 import { concatBytes } from "@belay/transport/internal"
-import { type BoardDialect, callOf, nameOf, OS, OS_IMPORT, PythonLiteral, py } from "./BoardDialect.js"
+import {
+  type BoardDialect,
+  callOf,
+  nameOf,
+  OS,
+  OS_IMPORT,
+  PythonLiteral,
+  py,
+  SCRATCH,
+} from "./BoardDialect.js"
 import { hashHelper, sizeHelper } from "./CompactHash.js"
 import {
   COMPARE_MANY,
@@ -71,7 +80,7 @@ export const compareManyCode = (
   const names = [...helpers.flatMap((h) => h.defines), ...FRAME.defines]
   parts.push(
     enc.encode(
-      `])\n except OSError as _bex:\n  ${REPLY_OS_ERROR}\n ${FRAME_TRAILER}\nfinally:\n del ${names.join(",")}\n`,
+      `])\n except OSError as ${SCRATCH}:\n  ${REPLY_OS_ERROR}\n ${FRAME_TRAILER}\nfinally:\n del ${names.join(",")}\n`,
     ),
   )
   return concatBytes(parts)

@@ -5,7 +5,7 @@
  * @internal
  */
 import { Result } from "effect"
-import { py } from "./BoardDialect.js"
+import { py, SCRATCH } from "./BoardDialect.js"
 import { FRAME } from "./python/embedded.js"
 
 /** `_bo(v)` replies `v`; `_bk` holds the frame's count and sum (see `python/frame.py`). */
@@ -17,8 +17,8 @@ export const FRAME_TRAILER = "print('#%d:%d'%(_bk[0],_bk[1]))"
 /** The reply line the board prints for an OSError caught inside a frame: `('OSError', errno)`. */
 export const FRAMED_OS_ERROR = "OSError"
 
-/** The statement replying a caught OSError `_bex` inside a frame (a private name: `e` may be the person's, and Python deletes the name after the handler). */
-export const REPLY_OS_ERROR = `_bo(('${FRAMED_OS_ERROR}',_bex.args[0] if _bex.args else None))`
+/** The statement replying a caught OSError (`SCRATCH`: `e` may be the person's, and Python deletes the name after the handler) inside a frame. */
+export const REPLY_OS_ERROR = `_bo(('${FRAMED_OS_ERROR}',${SCRATCH}.args[0] if ${SCRATCH}.args else None))`
 
 /** Indent every line of `code` by `n` spaces. */
 const indent = (code: string, n: number): string =>
@@ -41,7 +41,7 @@ export const framedReply = (body: string, catchOSError = true): string =>
   [
     `${FRAME_HEAD}try:`,
     catchOSError
-      ? indent(`try:\n${indent(body.trimEnd(), 1)}\nexcept OSError as _bex:\n ${REPLY_OS_ERROR}`, 1)
+      ? indent(`try:\n${indent(body.trimEnd(), 1)}\nexcept OSError as ${SCRATCH}:\n ${REPLY_OS_ERROR}`, 1)
       : indent(body.trimEnd(), 1),
     ` ${FRAME_TRAILER}`,
     "finally:",

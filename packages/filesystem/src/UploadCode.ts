@@ -20,6 +20,7 @@ import {
   OS_IMPORT,
   PythonLiteral,
   py,
+  SCRATCH,
 } from "./BoardDialect.js"
 import { digestHex, fromHex } from "./Checksum.js"
 import { hashHelper, sizeHelper } from "./CompactHash.js"
@@ -96,15 +97,15 @@ export const uploadOpenCode = (
   ]
   const notFound = new PythonLiteral(d.notFound)
   const prefix = options.append
-    ? `+${callOf(nameOf(copyPrefix), new PythonLiteral("_bfh"), names.real, notFound, hashPiece(d), ...(d.hash === "adler32" ? [] : [d.hash]))}`
+    ? `+${callOf(nameOf(copyPrefix), new PythonLiteral(SCRATCH), names.real, notFound, hashPiece(d), ...(d.hash === "adler32" ? [] : [d.hash]))}`
     : ""
   const listing = report === undefined ? "" : `os.listdir(${d.flat ? "" : py(report)})`
   return [
     report === undefined ? "" : OS_IMPORT,
     `import gc${options.base64 ? ",binascii" : ""};gc.collect()\n`,
-    // The file is `_bfh` for this exchange only (a private name: `f` may be the person's): shorter
-    // than its registry entry, named twice.
-    `_bf=globals().get('_bf')or{};_bfh=open(${py(names.temp)},'wb');${names.entry}=[_bfh,${names.owner}]\n`,
+    // The file is `SCRATCH` for this exchange only (`f` may be the person's): shorter than its
+    // registry entry, named twice.
+    `_bf=globals().get('_bf')or{};${SCRATCH}=open(${py(names.temp)},'wb');${names.entry}=[${SCRATCH},${names.owner}]\n`,
     callAndDelete(
       helpers,
       [
@@ -115,7 +116,7 @@ export const uploadOpenCode = (
               `${nameOf(REPLY_ALONE)}(('t',[n for n in ${listing} if n[:7]=='.belay-'],${nameOf(REGISTRY_ENTRIES)}()))`,
             ]),
       ].join(";"),
-      ["_bfh"],
+      [SCRATCH],
     ),
   ].join("")
 }
