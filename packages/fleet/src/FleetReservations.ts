@@ -9,7 +9,7 @@
  *   a holder whose process dies stops refreshing it, and the reservation lapses `lease` later (10 s
  *   by default). A crashed CI job's boards come free within the lease, not at the expiry.
  *
- * The runner enforces it: the call's admission (one SQL statement, see `admitCall`) checks the
+ * The runner enforces it: the call's admission (one SQL statement when it passes, see `admitCall`) checks the
  * board's reservation and inserts the call in the journal together, before the call touches the
  * board. A call that carries the holder's token passes; any other is refused with
  * `FleetBoardReservedError` (holder and expiry), and leaves no journal row. A lapsed reservation
@@ -85,8 +85,10 @@ export const matchSelector = (selector: string, ids: ReadonlyArray<string>): Rea
   return ids.filter((id) => pattern.test(id))
 }
 
-/** An active reservation: not expired, and its lease (if it has one) not lapsed. */
-const ACTIVE = "expires_at > now() AND (lease_until IS NULL OR lease_until > now())"
+/** An active reservation (the columns of `table`: `r.`, or none): not expired, and its lease (if it has one) not lapsed. */
+const activeIn = (table: string) =>
+  `${table}expires_at > now() AND (${table}lease_until IS NULL OR ${table}lease_until > now())`
+const ACTIVE = activeIn("")
 
 /** A timestamp as ISO 8601 text in UTC, made by the database. */
 const ISO = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
@@ -209,7 +211,7 @@ export const reservationColumns = `r.holder AS r_holder, r.note AS r_note,
 
 /** The join that brings a board's active reservation to the registry's listing. */
 export const reservationJoin = `LEFT JOIN belay_fleet_reservations r ON r.board_id = b.board_id
-  AND r.expires_at > now() AND (r.lease_until IS NULL OR r.lease_until > now())`
+  AND ${activeIn("r.")}`
 
 /** A listing row's reservation columns as the client shows them. */
 export const reservationOf = (row: {
@@ -228,10 +230,11 @@ export const reservationOf = (row: {
       }
 
 /**
- * A call's admission on the runner, in one statement (one round trip): the board's active
- * reservation, if any, and the call's journal row, inserted (`started`) only when no reservation
- * of another token holds the board. Then exactly one of: admitted (run it), repeated (the journal
- * has its id already: refuse it), reserved (refuse it; no row was written).
+ * A call's admission on the runner, in one statement (one round trip) when it is admitted: the
+ * call's journal row, inserted (`started`) only when no active reservation of another token holds
+ * the board. A refusal (rare) takes a second statement to say why: repeated (the journal has its
+ * id: an earlier delivery's row) or reserved (the holder and its expiry; no row was written). A
+ * reservation that ended between the two is no reason to refuse: the admission is tried again.
  */
 export const admitCall = (
   sql: SqlClient.SqlClient,
@@ -241,39 +244,63 @@ export const admitCall = (
     readonly run: string
     readonly reservation: string | undefined
   },
-): Effect.Effect<void, FleetBoardReservedError | FleetCallRepeatedError | SqlError.SqlError> =>
-  sql<{ inserted: number; holder: string | null; expires_at: string | null; state: string | null }>`
-    WITH held AS (
-      SELECT token, holder, expires_at FROM belay_fleet_reservations
-      WHERE board_id = ${call.boardId} AND ${sql.literal(ACTIVE)}
-    ), ins AS (
-      INSERT INTO belay_fleet_calls (call_id, board_id, state, runner_run)
-      SELECT ${call.callId}, ${call.boardId}, 'started', ${call.run}
-      WHERE NOT EXISTS (SELECT 1 FROM held WHERE token IS DISTINCT FROM ${call.reservation ?? null}::text)
-      ON CONFLICT (call_id) DO NOTHING
-      RETURNING call_id
-    )
-    SELECT (SELECT count(*) FROM ins)::int AS inserted,
-      (SELECT holder FROM held) AS holder,
-      (SELECT ${sql.literal(ISO("expires_at"))} FROM held) AS expires_at,
-      (SELECT state FROM belay_fleet_calls WHERE call_id = ${call.callId}) AS state`.pipe(
-    Effect.flatMap((rows): Effect.Effect<void, FleetBoardReservedError | FleetCallRepeatedError> => {
-      const row = rows[0]
-      if (row !== undefined && row.inserted > 0) return Effect.void
-      // The main query sees the journal as it was before the statement: a state is an earlier delivery's.
-      if (row?.state !== null && row?.state !== undefined)
-        return Effect.fail(
-          new FleetCallRepeatedError({ boardId: call.boardId, callId: call.callId, state: row.state }),
-        )
-      return Effect.fail(
-        new FleetBoardReservedError({
-          boardId: call.boardId,
-          holder: row?.holder ?? "someone",
-          expiresAt: row?.expires_at ?? "unknown",
-        }),
-      )
-    }),
+): Effect.Effect<void, FleetBoardReservedError | FleetCallRepeatedError | SqlError.SqlError> => {
+  const insert = sql<{ inserted: number }>`
+    INSERT INTO belay_fleet_calls (call_id, board_id, state, runner_run)
+    SELECT ${call.callId}, ${call.boardId}, 'started', ${call.run}
+    WHERE NOT EXISTS (
+      SELECT 1 FROM belay_fleet_reservations
+      WHERE board_id = ${call.boardId} AND ${sql.literal(ACTIVE)} AND token IS DISTINCT FROM ${call.reservation ?? null}::text)
+    ON CONFLICT (call_id) DO NOTHING
+    RETURNING 1 AS inserted`
+  const why = sql<{ state: string | null; holder: string | null; expires_at: string | null }>`
+    SELECT (SELECT state FROM belay_fleet_calls WHERE call_id = ${call.callId}) AS state,
+      r.holder, ${sql.literal(ISO("r.expires_at"))} AS expires_at
+    FROM (SELECT 1) AS one LEFT JOIN belay_fleet_reservations r ON r.board_id = ${call.boardId}
+      AND ${sql.literal(activeIn("r."))}
+      AND r.token IS DISTINCT FROM ${call.reservation ?? null}::text`
+  const attempt: Effect.Effect<
+    boolean,
+    FleetBoardReservedError | FleetCallRepeatedError | SqlError.SqlError
+  > = Effect.flatMap(insert, (rows) =>
+    rows.length > 0
+      ? Effect.succeed(true)
+      : Effect.flatMap(
+          why,
+          (found): Effect.Effect<boolean, FleetBoardReservedError | FleetCallRepeatedError> => {
+            const row = found[0]
+            if (row?.state !== null && row?.state !== undefined)
+              return Effect.fail(
+                new FleetCallRepeatedError({ boardId: call.boardId, callId: call.callId, state: row.state }),
+              )
+            if (row?.holder !== null && row?.holder !== undefined)
+              return Effect.fail(
+                new FleetBoardReservedError({
+                  boardId: call.boardId,
+                  holder: row.holder,
+                  expiresAt: row.expires_at ?? "unknown",
+                }),
+              )
+            // Neither: the reservation that refused it has ended since. Admit it again.
+            return Effect.succeed(false)
+          },
+        ),
   )
+  // A reservation taken and ended between the two statements, over and over, is refused as one.
+  const admit = (
+    left: number,
+  ): Effect.Effect<void, FleetBoardReservedError | FleetCallRepeatedError | SqlError.SqlError> =>
+    Effect.flatMap(attempt, (admitted) =>
+      admitted
+        ? Effect.void
+        : left > 0
+          ? admit(left - 1)
+          : Effect.fail(
+              new FleetBoardReservedError({ boardId: call.boardId, holder: "someone", expiresAt: "unknown" }),
+            ),
+    )
+  return admit(3)
+}
 
 /** A duration input in milliseconds. */
 export const millisOf = (input: Duration.Input): number => Duration.toMillis(Duration.fromInputUnsafe(input))

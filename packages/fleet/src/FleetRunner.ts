@@ -25,6 +25,8 @@ import {
   Context,
   Duration,
   Effect,
+  Exit,
+  Fiber,
   Layer,
   Option,
   Queue,
@@ -368,27 +370,26 @@ export const makeFleetRunner = (
       const board = boards.get(boardId)
       const toError = toCallError(boardId)
 
-      /**
-       * The board's manager, after the call's admission: the board's reservation allows it and the
-       * journal records it as started (one statement), or it is refused (reserved, or seen before).
-       */
-      const admitted = (call: { readonly callId: string; readonly reservation?: string | undefined }) =>
-        Effect.gen(function* () {
-          if (board === undefined)
-            return yield* new FleetBoardGoneError({
-              boardId,
-              reason: `runner ${runner} serves no such board`,
-            })
-          if (board.manager === undefined)
-            return yield* new FleetBoardGoneError({ boardId, reason: board.failure ?? "it did not open" })
-          yield* admitCall(sql, { callId: call.callId, boardId, run, reservation: call.reservation })
-          return board.manager
-        })
+      /** The board's manager, or why the board cannot take calls. */
+      const served = Effect.suspend(() =>
+        board === undefined
+          ? Effect.fail(new FleetBoardGoneError({ boardId, reason: `runner ${runner} serves no such board` }))
+          : board.manager === undefined
+            ? Effect.fail(new FleetBoardGoneError({ boardId, reason: board.failure ?? "it did not open" }))
+            : Effect.succeed(board.manager),
+      )
 
       /**
-       * The journal's guard around one call: admitted, then run in a session of the board's
-       * manager, then recorded finished (in a batch, without holding up the answer: a repeat is
-       * refused as well while it reads `started`).
+       * The journal's guard around one call: admitted (the board's reservation allows it and the
+       * journal records it as started, or it is refused: reserved, or seen before), then run in a
+       * session of the board's manager, then recorded finished (in a batch, without holding up
+       * the answer: a repeat is refused as well while it reads `started`).
+       *
+       * The admission's round trip to PostgreSQL and the session's start go at once: a session
+       * starts with bookkeeping on this side (and, after the board was reset, the capability
+       * probe, which reads the board and changes nothing on it); the operation, the call's own
+       * work on the board, waits for the admission. A refused call ends its session having run
+       * nothing.
        */
       const guarded = <A>(
         call: { readonly callId: string; readonly reservation?: string | undefined },
@@ -398,10 +399,23 @@ export const makeFleetRunner = (
         FleetBoardCallError | FleetBoardGoneError | FleetBoardReservedError | FleetCallRepeatedError
       > =>
         Effect.gen(function* () {
-          const manager = yield* admitted(call)
+          const manager = yield* served
+          const admission = yield* Effect.forkChild(
+            admitCall(sql, { callId: call.callId, boardId, run, reservation: call.reservation }),
+            { startImmediately: true },
+          )
           return yield* manager
-            .executeInSession(operation, { cleanupFailures: "log" })
-            .pipe(Effect.ensuring(Queue.offer(finished, call.callId)))
+            .executeInSession((session) => Effect.andThen(Fiber.join(admission), operation(session)), {
+              cleanupFailures: "log",
+            })
+            .pipe(
+              // Only an admitted call has a journal row to mark finished.
+              Effect.ensuring(
+                Effect.flatMap(Fiber.await(admission), (exit) =>
+                  Exit.isSuccess(exit) ? Queue.offer(finished, call.callId) : Effect.void,
+                ),
+              ),
+            )
         }).pipe(Effect.mapError(toError))
 
       const execOptions = (timeoutMs: number | undefined) =>
