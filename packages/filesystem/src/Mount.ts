@@ -96,9 +96,9 @@ export class MountError extends Data.TaggedError("MountError")<{
 
 /**
  * What the board needs for a mount, as it reports what it lacks. Like the mount's and the
- * unmount's code below, the work is a function called and deleted in the same exchange: the
- * board's globals belong to the person using it, and keep no name of Belay's but the mount's own
- * (`MOUNT_VFS`, while mounted).
+ * unmount's code below, the work is a function called and deleted in the same exchange, so that
+ * its loop variables never land in the board's globals (they belong to the person using it): the
+ * mount leaves only its own classes there while mounted (`MOUNT_VFS`, with the modules it imports).
  */
 const PROBE = `def _bmp():
  import os,sys
@@ -111,6 +111,7 @@ finally:del _bmp
 
 const mountCode = (nonce: string, at: string, chunk: number, chdir: boolean) => {
   const path = toPythonLiteral(at)
+  const enter = chdir ? ` os.chdir(${path})\n` : ""
   return `${MOUNT_VFS.code}def _bmm():
  import os,sys
  try:
@@ -122,18 +123,14 @@ const mountCode = (nonce: string, at: string, chunk: number, chdir: boolean) => 
  i=${path} not in sys.path
  if i:sys.path.insert(0,${path})
  print(repr((os.getcwd(),i)))
-${
-  chdir
-    ? ` os.chdir(${path})
-`
-    : ""
-}try:_bmm()
+${enter}try:_bmm()
 finally:del _bmm
 `
 }
 
 const unmountCode = (at: string, cwd: string, inserted: boolean) => {
   const path = toPythonLiteral(at)
+  const unlist = inserted ? ` while ${path} in sys.path:sys.path.remove(${path})\n` : ""
   return `def _bmu():
  import os,sys
  try:
@@ -141,12 +138,7 @@ const unmountCode = (at: string, cwd: string, inserted: boolean) => {
  except OSError:os.chdir('/')
  try:os.umount(${path})
  except OSError:pass
-${
-  inserted
-    ? ` while ${path} in sys.path:sys.path.remove(${path})
-`
-    : ""
-} for k in [k for k,m in sys.modules.items() if str(getattr(m,'__file__','')).startswith(${path}+'/')]:del sys.modules[k]
+${unlist} for k in [k for k,m in sys.modules.items() if str(getattr(m,'__file__','')).startswith(${path}+'/')]:del sys.modules[k]
  for n in ${toPythonLiteral(MOUNT_VFS.defines)}:globals().pop(n,None)
 try:_bmu()
 finally:del _bmu
