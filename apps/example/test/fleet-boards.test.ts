@@ -6,10 +6,10 @@
 import { execFile } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { readFile, writeFile } from "node:fs/promises"
-import { createServer } from "node:net"
 import path from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { freePort } from "../../../scripts/testing/ports.js"
 import { belayCommand, type RunningBelay, sleep, stdoutJson } from "./belayProcess.js"
 
 const cli = belayCommand("belay-fleet-boards-")
@@ -21,16 +21,6 @@ let database = ""
 let url = ""
 let runner: RunningBelay | undefined
 const started: RunningBelay[] = []
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer()
-    s.once("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const address = s.address()
-      s.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
 
 /** `belay` with the fleet's database and, unless given, no reservation. */
 const belay = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
@@ -44,22 +34,20 @@ beforeAll(async () => {
   const u = new URL(server)
   u.pathname = `/${database}`
   url = u.toString()
-  runner = cli.start(
-    [
-      "fleet",
-      "runner",
-      "--name",
-      "cli",
-      "--board",
-      "b0=virtual",
-      "--board",
-      "b1=virtual",
-      "--port",
-      String(await freePort()),
-    ],
-    { env: { BELAY_FLEET_DATABASE_URL: url, BELAY_DEVICE: "" } },
-  )
-  await runner.until("Ctrl-C stops it", "stderr")
+  // Another free port if another program took the one chosen before the runner bound it.
+  for (let attempt = 1; ; attempt++) {
+    const port = String(await freePort())
+    runner = cli.start(
+      ["fleet", "runner", "--name", "cli", "--board", "b0=virtual", "--board", "b1=virtual", "--port", port],
+      { env: { BELAY_FLEET_DATABASE_URL: url, BELAY_DEVICE: "" } },
+    )
+    try {
+      await runner.until("Ctrl-C stops it", "stderr")
+      break
+    } catch (error) {
+      if (attempt >= 3 || !String(error).includes("the port is taken")) throw error
+    }
+  }
 }, 120_000)
 
 afterAll(async () => {

@@ -7,10 +7,12 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, realpathSync } from "node:fs"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
-import { createServer } from "node:net"
 import os from "node:os"
 import path from "node:path"
+import { freePort, listensOn } from "../../../scripts/testing/ports.js"
 import { sleep } from "./belayProcess.js"
+
+export { freePort }
 
 /** How often a wait looks again. */
 const POLL_MS = 50
@@ -19,32 +21,14 @@ const START_TIMEOUT_MS = 30_000
 /** Bound on a server going away once signalled, before SIGKILL. */
 const STOP_TIMEOUT_MS = 3000
 
-/** A port the OS just gave out and took back: free unless another program grabs it meanwhile. */
-export const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-
-/** True when the port is taken (binding it fails), without connecting: a server of one client stays free. */
-const listening = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const probe = createServer()
-    probe.once("error", () => resolve(true))
-    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(false)))
-  })
-
-const waitForPort = async (port: number, child: ChildProcess, what: () => string) => {
+/** Waits until `child` listens on `port`; false when it exits or the bound passes first. */
+const waitForPort = async (port: number, child: ChildProcess): Promise<boolean> => {
   for (let i = 0; i < START_TIMEOUT_MS / POLL_MS; i++) {
-    if (child.exitCode !== null || child.signalCode !== null) break
-    if (await listening(port)) return
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return false
+    if (await listensOn(child.pid, port)) return true
     await sleep(POLL_MS)
   }
-  throw new Error(`no server on 127.0.0.1:${port}: ${what()}`)
+  return false
 }
 
 /** Signal a child we started and wait for it to be gone (SIGKILL after a bound). */
@@ -85,56 +69,72 @@ export const startTcpBoard = async (args: ReadonlyArray<string> = []): Promise<N
   return { child, port, stderr: () => stderr, stop: (signal) => stopChild(child, signal) }
 }
 
-/** A `socat` relay from a free port to `targetPort`: killing it drops the connection, the board stays up. */
+/**
+ * A `socat` relay on a port the OS picks (read from socat's "listening on" notice, so no other
+ * program can take the port between choosing and binding it) to `targetPort`: killing it drops
+ * the connection, the board stays up.
+ */
 export const startRelay = async (targetPort: number): Promise<NetworkServer> => {
-  const port = await freePort()
   const child = spawn(
     "socat",
-    [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`, `TCP:127.0.0.1:${targetPort}`],
-    {
-      stdio: ["ignore", "ignore", "pipe"],
-    },
+    ["-d", "-d", "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr", `TCP:127.0.0.1:${targetPort}`],
+    { stdio: ["ignore", "ignore", "pipe"] },
   )
   let stderr = ""
   child.stderr.on("data", (d) => (stderr += d))
-  await waitForPort(port, child, () => stderr)
+  const listeningOn = () => /listening on AF=2 127\.0\.0\.1:(\d+)/.exec(stderr)?.[1]
+  for (let i = 0; i < START_TIMEOUT_MS / POLL_MS && listeningOn() === undefined; i++) {
+    if (child.exitCode !== null || child.signalCode !== null) break
+    await sleep(POLL_MS)
+  }
+  const port = Number(listeningOn())
+  if (!Number.isInteger(port)) {
+    await stopChild(child)
+    throw new Error(`socat did not start listening: ${stderr}`)
+  }
   return { child, port, stderr: () => stderr, stop: (signal) => stopChild(child, signal) }
 }
+
+/** Attempts at a free port for `ser2net`, which stays up saying nothing when its port was taken meanwhile. */
+const SER2NET_ATTEMPTS = 3
 
 /**
  * Debian's `ser2net` (4.x) serving `device` (a pseudo-terminal) on 127.0.0.1 with telnet RFC 2217,
  * in the foreground (`-n`), with our configuration file and pid file in a temporary folder.
- * `port` picks the port (the same one again after a restart); default a free one.
+ * `port` picks the port (the same one again after a restart); default a free one, and another
+ * if a different program took that one before `ser2net` bound it.
  */
 export const startSer2net = async (device: string, port?: number): Promise<NetworkServer> => {
-  const chosen = port ?? (await freePort())
-  const dir = await mkdtemp(path.join(os.tmpdir(), "belay-ser2net-"))
-  const config = path.join(dir, "ser2net.yaml")
-  await writeFile(
-    config,
-    [
-      "connection: &board",
-      `  accepter: telnet(rfc2217),tcp,127.0.0.1,${chosen}`,
-      `  connector: serialdev,${realpathSync(device)},115200n81,local`,
-      "",
-    ].join("\n"),
-  )
-  // Debian puts it in /usr/sbin, which a non-root PATH often lacks.
-  const ser2net = existsSync("/usr/sbin/ser2net") ? "/usr/sbin/ser2net" : "ser2net"
-  const child = spawn(ser2net, ["-n", "-c", config, "-P", path.join(dir, "ser2net.pid")], {
-    stdio: ["ignore", "pipe", "pipe"],
-  })
+  const attempts = port === undefined ? SER2NET_ATTEMPTS : 1
   let output = ""
-  child.stdout.on("data", (d) => (output += d))
-  child.stderr.on("data", (d) => (output += d))
-  child.once("exit", () => void rm(dir, { recursive: true, force: true }))
-  try {
-    await waitForPort(chosen, child, () => output)
-  } catch (error) {
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const chosen = port ?? (await freePort())
+    const dir = await mkdtemp(path.join(os.tmpdir(), "belay-ser2net-"))
+    const config = path.join(dir, "ser2net.yaml")
+    await writeFile(
+      config,
+      [
+        "connection: &board",
+        `  accepter: telnet(rfc2217),tcp,127.0.0.1,${chosen}`,
+        `  connector: serialdev,${realpathSync(device)},115200n81,local`,
+        "",
+      ].join("\n"),
+    )
+    // Debian puts it in /usr/sbin, which a non-root PATH often lacks.
+    const ser2net = existsSync("/usr/sbin/ser2net") ? "/usr/sbin/ser2net" : "ser2net"
+    const child = spawn(ser2net, ["-n", "-c", config, "-P", path.join(dir, "ser2net.pid")], {
+      stdio: ["ignore", "pipe", "pipe"],
+    })
+    output = ""
+    child.stdout.on("data", (d) => (output += d))
+    child.stderr.on("data", (d) => (output += d))
+    child.once("exit", () => void rm(dir, { recursive: true, force: true }))
+    if (await waitForPort(chosen, child)) {
+      return { child, port: chosen, stderr: () => output, stop: (signal) => stopChild(child, signal) }
+    }
     await stopChild(child)
-    throw error
   }
-  return { child, port: chosen, stderr: () => output, stop: (signal) => stopChild(child, signal) }
+  throw new Error(`ser2net did not listen on 127.0.0.1 (${attempts} attempts): ${output}`)
 }
 
 /**

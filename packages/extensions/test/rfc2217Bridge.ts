@@ -7,34 +7,18 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { ByteLink } from "@belay/transport"
 import { Effect, type Scope } from "effect"
+import { freePort, listensOn } from "../../../scripts/testing/ports.js"
 import { serveLinkOverTcp } from "./tcpBridge.js"
 
 /** Bound on socat's pseudo-terminal and ser2net's port appearing. */
 const START_TIMEOUT_MS = 15_000
 const POLL_MS = 50
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-
-/** True once something listens on `port` (binding it fails). */
-const taken = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const probe = createServer()
-    probe.once("error", () => resolve(true))
-    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(false)))
-  })
+/** Ports tried for ser2net (see below). */
+const SER2NET_ATTEMPTS = 3
 
 const until = async (ready: () => Promise<boolean> | boolean, what: string) => {
   const deadline = Date.now() + START_TIMEOUT_MS
@@ -74,31 +58,35 @@ export const serveLinkOverRfc2217 = (
       try: () => until(() => existsSync(pty) || socat.exitCode !== null, "socat's pseudo-terminal"),
       catch: (e) => e as Error,
     })
-    const port = yield* Effect.promise(freePort)
-    const config = join(dir, "ser2net.yaml")
-    writeFileSync(
-      config,
-      [
-        "connection: &board",
-        `  accepter: telnet(rfc2217),tcp,127.0.0.1,${port}`,
-        `  connector: serialdev,${realpathSync(pty)},115200n81,local`,
-        "",
-      ].join("\n"),
-    )
     // Debian puts it in /usr/sbin, which a non-root PATH often lacks.
     const binary = existsSync("/usr/sbin/ser2net") ? "/usr/sbin/ser2net" : "ser2net"
-    const ser2net = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        spawn(binary, ["-n", "-c", config, "-P", join(dir, "ser2net.pid")], { stdio: "ignore" }),
-      ),
-      (child) => Effect.promise(() => stop(child)),
-    )
-    yield* Effect.tryPromise({
-      try: () =>
-        until(async () => ser2net.exitCode !== null || (await taken(port)), `ser2net on port ${port}`),
-      catch: (e) => e as Error,
-    })
-    if (ser2net.exitCode !== null)
-      return yield* Effect.fail(new Error(`ser2net exited (${ser2net.exitCode})`))
-    return { port }
+    const config = join(dir, "ser2net.yaml")
+    // ser2net stays up saying nothing when another program took its port before it bound it:
+    // a port counts once ser2net itself listens on it, else another port is tried.
+    for (let attempt = 1; attempt <= SER2NET_ATTEMPTS; attempt++) {
+      const port = yield* Effect.promise(freePort)
+      writeFileSync(
+        config,
+        [
+          "connection: &board",
+          `  accepter: telnet(rfc2217),tcp,127.0.0.1,${port}`,
+          `  connector: serialdev,${realpathSync(pty)},115200n81,local`,
+          "",
+        ].join("\n"),
+      )
+      const ser2net = spawn(binary, ["-n", "-c", config, "-P", join(dir, "ser2net.pid")], { stdio: "ignore" })
+      yield* Effect.addFinalizer(() => Effect.promise(() => stop(ser2net)))
+      const listening = yield* Effect.promise(() =>
+        until(
+          async () => ser2net.exitCode !== null || (await listensOn(ser2net.pid ?? -1, port)),
+          `ser2net on port ${port}`,
+        ).then(
+          () => ser2net.exitCode === null,
+          () => false,
+        ),
+      )
+      if (listening) return { port }
+      yield* Effect.promise(() => stop(ser2net))
+    }
+    return yield* Effect.fail(new Error(`ser2net did not listen on 127.0.0.1 (${SER2NET_ATTEMPTS} attempts)`))
   })

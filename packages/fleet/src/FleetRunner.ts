@@ -267,6 +267,22 @@ const runnerSharding = (options: {
   )
 
 /**
+ * Why the runner's socket could not listen, in words: the OS's reason under the socket error's
+ * own ("Open" alone says nothing), and a taken port said as such.
+ *
+ * @example
+ * listenFailureOf(portTakenError) // "the port is taken by another program (EADDRINUSE)"
+ */
+const listenFailureOf = (error: unknown): string => {
+  const cause = (error as { reason?: { cause?: unknown } } | null)?.reason?.cause
+  const code = (cause as { code?: unknown } | null)?.code
+  if (code === "EADDRINUSE") return "the port is taken by another program (EADDRINUSE)"
+  if (code === "EADDRNOTAVAIL") return "no interface of this machine has that address (EADDRNOTAVAIL)"
+  if (code === "EACCES") return "not allowed to listen on that port (EACCES)"
+  return messageOf(cause ?? error)
+}
+
+/**
  * A runner as a `Layer`: build it (`Layer.launch`) to join the fleet and serve `boards`; close it
  * to leave (the boards' sessions end, their links close, the runner unregisters). Fails with
  * `FleetDatabaseError` for a database it cannot use, `FleetBoardIdError` for a name that cannot be
@@ -520,7 +536,7 @@ export const makeFleetRunner = (
           (e) =>
             new FleetRunnerStartError({
               runner: options.name,
-              reason: `cannot listen on ${listen.host}:${listen.port}: ${messageOf(e)}`,
+              reason: `cannot listen on ${listen.host}:${listen.port}: ${listenFailureOf(e)}`,
             }),
         ),
       ),

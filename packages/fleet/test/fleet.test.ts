@@ -2,6 +2,8 @@
  * The fleet end to end: a real PostgreSQL (scripts/postgres.sh), three runner processes on
  * 127.0.0.1 with two to four virtual boards each, and a client in this process.
  */
+
+import { type AddressInfo, createServer } from "node:net"
 import { Context, Effect, Exit, Layer, type ManagedRuntime, ManagedRuntime as Runtime, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -287,5 +289,27 @@ describe("the fleet's database connections", () => {
         ON CONFLICT (call_id) DO NOTHING RETURNING call_id`,
     )
     expect(started).toEqual([])
+  })
+})
+
+describe("a runner on a port another program listens on", () => {
+  it("exits before it is ready, saying the port is taken, and joins nothing", async () => {
+    const holder = createServer()
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve))
+    const { port } = holder.address() as AddressInfo
+    try {
+      const refused = await startRunner("rtaken", db.url, ["b0=virtual?keep=false"], { port }).then(
+        (r) => stopRunner(r).then(() => "started"),
+        (e: Error) => e.message,
+      )
+      expect(refused).toContain(
+        `cannot listen on 127.0.0.1:${port}: the port is taken by another program (EADDRINUSE)`,
+      )
+      // It never joined: the fleet lists no board of it.
+      const boards = successOf(await run(Effect.flatMap(FleetClient, (f) => f.boards)))
+      expect(boards.map((b) => b.id).filter((id) => id.startsWith("rtaken/"))).toEqual([])
+    } finally {
+      await new Promise((resolve) => holder.close(resolve))
+    }
   })
 })

@@ -3,22 +3,11 @@
  * `ready` line) within a bound, killed at the end.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { createServer } from "node:net"
 import path from "node:path"
+import { freePort } from "../../../scripts/testing/ports.js"
 
 const main = path.resolve(import.meta.dirname, "runnerMain.mjs")
 const packageDir = path.resolve(import.meta.dirname, "..")
-
-/** A free TCP port on 127.0.0.1. */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
 
 export interface RunnerProcess {
   readonly name: string
@@ -29,8 +18,31 @@ export interface RunnerProcess {
   readonly exited: Promise<number | null>
 }
 
-/** Start a runner serving `boards` (`name=connection`); resolves once it prints `ready`. */
-export const startRunner = (
+/** Attempts at a free port: another program may take the one chosen before the runner binds it. */
+const PORT_ATTEMPTS = 3
+
+/**
+ * Start a runner serving `boards` (`name=connection`); resolves once it prints `ready`. Without
+ * `options.port`, a runner that could not listen on the free port it was given (taken meanwhile)
+ * is started again on another.
+ */
+export const startRunner = async (
+  name: string,
+  databaseUrl: string,
+  boards: ReadonlyArray<string>,
+  options: { port?: number; readyWithinMs?: number } = {},
+): Promise<RunnerProcess> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRunnerOnce(name, databaseUrl, boards, options)
+    } catch (error) {
+      const portTaken = error instanceof Error && error.message.includes("cannot listen on")
+      if (options.port !== undefined || !portTaken || attempt >= PORT_ATTEMPTS) throw error
+    }
+  }
+}
+
+const startRunnerOnce = (
   name: string,
   databaseUrl: string,
   boards: ReadonlyArray<string>,
