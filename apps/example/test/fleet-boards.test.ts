@@ -5,7 +5,8 @@
  */
 import { execFile } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { readFile, writeFile } from "node:fs/promises"
+import { existsSync } from "node:fs"
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises"
 import path from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -104,6 +105,29 @@ describe("commands on fleet boards", () => {
 })
 
 describe("reservations from the command line", () => {
+  it("fs sync uploads a host folder once, then finds nothing to do, --delete removes; cp -r copies a board folder back", async () => {
+    const tree = path.join(cli.home(), "tree")
+    await mkdir(path.join(tree, "lib"), { recursive: true })
+    const blob = randomBytes(3000)
+    await writeFile(path.join(tree, "main.py"), "print('main')\n")
+    await writeFile(path.join(tree, "lib", "util.py"), "X = 1\n")
+    await writeFile(path.join(tree, "lib", "blob.bin"), blob)
+    const d = ["--device", "fleet:cli/b0"]
+    const first = await belay(["fs", "sync", tree, ":/app", "--json", ...d])
+    expect(first.code).toBe(0)
+    expect(stdoutJson(first)).toMatchObject({ createdDirectories: ["/app", "/app/lib"], bytesUploaded: 3020 })
+    const again = await belay(["fs", "sync", tree, ":/app", "--json", ...d])
+    expect(stdoutJson(again)).toMatchObject({ uploaded: [], deleted: [], hashedOnBoard: 3 })
+    await rm(path.join(tree, "lib", "util.py"))
+    const pruned = await belay(["fs", "sync", tree, ":/app", "--delete", "--json", ...d])
+    expect(stdoutJson(pruned)).toMatchObject({ uploaded: [], deleted: ["/app/lib/util.py"] })
+    const back = path.join(cli.home(), "back")
+    expect((await belay(["cp", "-r", ":/app", back, ...d])).code).toBe(0)
+    expect(Buffer.compare(await readFile(path.join(back, "lib", "blob.bin")), blob)).toBe(0)
+    expect(await readFile(path.join(back, "main.py"), "utf8")).toBe("print('main')\n")
+    expect(existsSync(path.join(back, "lib", "util.py"))).toBe(false)
+  })
+
   it("reserve --hold blocks other callers, lets the token through, and lapses when the holder is killed", async () => {
     const holder = cli.start(["fleet", "reserve", "cli/b0", "--for", "10m", "--hold", "--holder", "ci-job"], {
       env: { BELAY_FLEET_DATABASE_URL: url },

@@ -9,7 +9,7 @@ import {
   joinBoardPath,
   normalizeBoardPath,
 } from "./BoardPath.js"
-import { chooseHashAlgorithm, digestHex } from "./Checksum.js"
+import { digestHex } from "./Checksum.js"
 import { FileExistsError, IsADirectoryError, type TreeTransferError } from "./errors.js"
 import type { FileEntry } from "./FileSystemContext.js"
 import { gitignore, type IgnoreMatcher } from "./Gitignore.js"
@@ -142,8 +142,10 @@ export const syncDirectory = (
 ): Effect.Effect<SyncReport, TreeTransferError> =>
   Effect.gen(function* () {
     const emit = (event: SyncEvent) => options.onEvent?.(event)
-    const capabilities = fs.session.deviceContext.capabilities
-    const flat = !capabilities.osFunctions.includes("mkdir")
+    // What the board's filesystem offers, from the file system itself (not its session), so that
+    // a file system whose operations go elsewhere (a fleet board's runner) syncs the same way.
+    const info = yield* fs.info
+    const flat = !info.directories
     const root = yield* Effect.fromResult(normalizeBoardPath(remoteDir))
     const ignore = yield* loadIgnore(localDir, options)
     const tree = yield* walkLocal(localDir, ignore)
@@ -181,7 +183,7 @@ export const syncDirectory = (
       const r = remote.get(f.rel)
       return r !== undefined && r.type === "file" && r.size === f.size
     })
-    const algorithm = chooseHashAlgorithm(capabilities.hashAlgorithms)
+    const algorithm = info.hashAlgorithm
     const matching = new Set<string>()
     if (candidates.length > 0) {
       const digests = yield* Effect.forEach(candidates, (c) =>

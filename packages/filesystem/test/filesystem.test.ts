@@ -595,17 +595,21 @@ describe("boards that lack something", () => {
             yield* Effect.flip(fs.write("/lib/x.py", "x")),
             yield* Effect.flip(fs.list("/lib")),
             yield* Effect.flip(fs.diskUsage()),
-            yield* Effect.flip(fs.sync(local, "/")),
-            yield* Effect.flip(fs.sync(local, "/app")),
             yield* Effect.flip(fs.removeDirectory("/lib")),
           ]
+          expect(instrumented.programs.length).toBe(sent)
+          // A sync asks the file system what it offers (its info: the transfer probe, which reads
+          // and changes nothing), then refuses before it lists, hashes or writes anything.
+          errors.push(yield* Effect.flip(fs.sync(local, "/")), yield* Effect.flip(fs.sync(local, "/app")))
+          const duringSync = instrumented.programs.slice(sent)
+          expect(duringSync).toHaveLength(1)
+          expect(duringSync[0]).toContain(".belay-probe-missing")
           expect(errors.map((e) => e._tag)).toEqual(Array(7).fill("CapabilityMissingError"))
           expect(yield* fs.workingDirectory).toBe("/")
           expect(errors[0]!.message).toBe(
             "mkdir /lib needs directories (its filesystem is flat: os has no mkdir), which this board does not have",
           )
           expect(errors[3]!.message).toBe("diskUsage needs os.statvfs, which this board does not have")
-          expect(instrumented.programs.length).toBe(sent)
         }),
       )
     } finally {

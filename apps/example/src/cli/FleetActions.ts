@@ -5,7 +5,13 @@
  */
 import { spawn } from "node:child_process"
 import os from "node:os"
-import type { BoardFileSystem } from "@belay/filesystem"
+import {
+  type BoardFileSystem,
+  type DownloadOptions,
+  downloadDirectory,
+  type SyncOptions,
+  syncDirectory,
+} from "@belay/filesystem"
 import { type FleetBoardSpec, FleetClient, type FleetReservationInfo, makeFleetRunner } from "@belay/fleet"
 import { minifyPython, parsePythonLiteral } from "@belay/transport"
 import * as Duration from "effect/Duration"
@@ -406,19 +412,12 @@ export const fleetInfo = (device: string, json: boolean) =>
     for (const [k, v] of rows) write(`${k.padEnd(16)} ${v}\n`)
   }).pipe(Effect.mapError(asCliError), Effect.scoped, Effect.provide(client(undefined)))
 
-/** Host-side tree operations the fleet does not carry (they read or write host folders next to the board). */
-const notOverTheFleet = (what: string) => () =>
-  Effect.fail(
-    new UsageError(
-      `${what} is not available on fleet boards yet`,
-      "copy files one at a time (cp -f for a directory to the board copies file by file)",
-    ),
-  )
-
 /**
  * The file commands on a fleet board: `body` gets the board's files, each operation one call to
  * the board's runner (see `@belay/fleet`'s `files`), shaped as the commands expect them by `shape`
- * (`commandFiles` of BoardFiles.ts). Folder sync and tree download are refused.
+ * (`commandFiles` of BoardFiles.ts). A folder sync and a tree download run here, next to the host
+ * folder, on those operations: the board's side of them (listing, hashing, writing, reading) goes
+ * to the runner one operation at a time.
  *
  * @example
  * yield* fleetWithFiles("fleet:shelf1/b0", (files) => files.fs.list("/"), commandFiles)
@@ -433,8 +432,10 @@ export const fleetWithFiles = <A, E, F>(
     const remote = fleet.board(boardIdOf(device)).files
     const fs = {
       ...remote,
-      sync: notOverTheFleet("copying a folder to the board with its unchanged files skipped (cp -r)"),
-      download: notOverTheFleet("copying a board folder to the host (cp -r :dir)"),
+      sync: (localDir: string, remoteDir: string, options?: SyncOptions) =>
+        syncDirectory(fs, localDir, remoteDir, options),
+      download: (remotePath: string, localDir: string, options?: DownloadOptions) =>
+        downloadDirectory(fs, remotePath, localDir, options),
       state: Effect.die("the fleet keeps no file state on the client"),
       invalidateCache: () => Effect.void,
       operations: Effect.succeed([]),
