@@ -128,6 +128,34 @@ describe("reservations from the command line", () => {
     expect(existsSync(path.join(back, "lib", "util.py"))).toBe(false)
   })
 
+  it("a + chain runs each command through the fleet; a command the fleet does not carry, and several fleet boards, are refused by name", async () => {
+    const d = ["--device", "fleet:cli/b0"]
+    const chain = await belay([
+      "exec",
+      "chained = 41",
+      "+",
+      "eval",
+      "chained + 1",
+      "+",
+      "info",
+      "--json",
+      ...d,
+    ])
+    expect(chain.code).toBe(0)
+    expect(chain.stdout.split("\n")[0]).toBe("42")
+    for (const command of [["rtc"], ["soft-reset"], ["latency"], ["exec", "1", "+", "reset"]]) {
+      const refused = await belay([...command, ...d])
+      expect(refused.code).toBe(2)
+      expect(refused.stderr).toContain(
+        "fleet:cli/b0 is a fleet board, and this command does not go through the fleet yet",
+      )
+    }
+    const several = await belay(["exec", "1", "--device", "fleet:cli/b0,fleet:cli/b1", "--json"])
+    expect(several.code).toBe(2)
+    expect(stdoutJson(several)).toMatchObject({ error: "UsageError", exitCode: 2 })
+    expect(several.stdout).toContain("fleet:cli/b0 is a fleet board")
+  })
+
   it("reserve --hold blocks other callers, lets the token through, and lapses when the holder is killed", async () => {
     const holder = cli.start(["fleet", "reserve", "cli/b0", "--for", "10m", "--hold", "--holder", "ci-job"], {
       env: { BELAY_FLEET_DATABASE_URL: url },

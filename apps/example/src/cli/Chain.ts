@@ -11,6 +11,7 @@ import { boardLayer } from "./Board.js"
 import { lastDeviceArgument } from "./DeviceArgument.js"
 import { UsageError } from "./Failure.js"
 import { chooseDevice, readCliConfig, UNSET_DEVICE } from "./Flags.js"
+import { isFleetDevice } from "./FleetDevice.js"
 
 /** The word that separates chained commands. */
 export const CHAIN_SEPARATOR = "+"
@@ -61,8 +62,11 @@ export const runChain = <E, R>(
         try: () => chooseDevice(chainDevice(lines), readCliConfig()),
         catch: (error) => (error instanceof UsageError ? error : new UsageError(String(error))),
       })
-      // Connect once: every command's `onBoard(device, ...)` finds this build in the memo map.
-      yield* Layer.buildWithMemoMap(boardLayer(device), memoMap, yield* Effect.scope)
+      // Connect once: every command's `onBoard(device, ...)` finds this build in the memo map. A
+      // fleet board has no connection here: each command is its own call to the board's runner
+      // (the board's RAM carries from one to the next all the same, as between any two calls).
+      if (!isFleetDevice(device))
+        yield* Layer.buildWithMemoMap(boardLayer(device), memoMap, yield* Effect.scope)
       for (const line of lines) yield* runLine(withDevice(line, device))
     }),
   ).pipe(Effect.provideService(Layer.CurrentMemoMap, memoMap))

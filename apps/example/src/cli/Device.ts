@@ -7,6 +7,7 @@ import * as Layer from "effect/Layer"
 import * as References from "effect/References"
 import { UsageError } from "./Failure.js"
 import { chooseDevice, configPath, readCliConfig } from "./Flags.js"
+import { isFleetDevice } from "./FleetDevice.js"
 import { webReplPasswordFor } from "./WebReplPassword.js"
 
 /**
@@ -95,6 +96,15 @@ export const withBoard = <A, E, R, ROut extends R, LE>(
     catch: (error) => (error instanceof UsageError ? error : new UsageError(String(error))),
   })
     .pipe(
+      // The commands that go through the fleet do not come here; the others say so, by name.
+      Effect.filterOrFail(
+        (choice) => !isFleetDevice(choice.device),
+        (choice) =>
+          new UsageError(
+            `${choice.device} is a fleet board, and this command does not go through the fleet yet`,
+            "exec, eval, run, info and the file commands ls, cat, cp, rm and fs do; for this one, reserve the board (belay fleet reserve) and run belay on its runner's host",
+          ),
+      ),
       Effect.flatMap((choice) =>
         Effect.provide(body, layerOf(choice.device)).pipe(
           Effect.mapError((error) =>

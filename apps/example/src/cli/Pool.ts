@@ -21,6 +21,7 @@ import { boardLayer, defaultVirtualDir, logLevel } from "./Board.js"
 import { withDevice } from "./Chain.js"
 import { commandWords } from "./DeviceArgument.js"
 import { describeError, describeFailure, type Failure, reportFailure, UsageError } from "./Failure.js"
+import { isFleetDevice } from "./FleetDevice.js"
 import { CurrentOutputSink, type OutputSink, processOutput } from "./Output.js"
 
 /** Commands that hold a terminal or a host folder for one board: refused with several. */
@@ -265,6 +266,16 @@ const onBoards = (run: PoolRun, outputs: Map<string, BoardOutput>) =>
   Effect.gen(function* () {
     const refusal = refusalOnSeveral(run.lines)
     if (refusal !== undefined) return yield* Effect.fail(refusal)
+    const fleetBoard = run.boards
+      .map((b): string => (typeof b === "string" ? b : b.device))
+      .find(isFleetDevice)
+    if (fleetBoard !== undefined)
+      return yield* Effect.fail(
+        new UsageError(
+          `${fleetBoard} is a fleet board: several boards in one command are boards this computer connects to, not yet fleet boards`,
+          "run the command once for each fleet board",
+        ),
+      )
     const concurrency = yield* Effect.try({ try: concurrencyOf, catch: (error) => error })
     // Boards a selector found (auto-all) get their output when the pool knows them.
     const outputOf = (key: string) => {
