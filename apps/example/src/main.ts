@@ -326,7 +326,12 @@ const each = Command.make(
 const machine = () => Effect.promise(() => import("./cli/Machine.js"))
 
 const softReset = Command.make("soft-reset", {}, () =>
-  Effect.flatMap(Effect.all([root, machine()]), ([{ device }, m]) => m.softReset(device)),
+  Effect.flatMap(Effect.all([root, machine()]), ([{ device }, m]) => {
+    const fleet = fleetDeviceOf(device)
+    return fleet !== undefined
+      ? Effect.flatMap(fleetActions(), (f) => f.fleetSoftReset(fleet))
+      : m.softReset(device)
+  }),
 ).pipe(
   Command.withDescription("soft reset the board (Ctrl-D): its RAM is cleared, its files stay"),
   Command.withExamples([{ command: "belay soft-reset", description: "clear the board's globals" }]),

@@ -128,7 +128,7 @@ describe("reservations from the command line", () => {
     expect(existsSync(path.join(back, "lib", "util.py"))).toBe(false)
   })
 
-  it("a + chain runs each command through the fleet; a command the fleet does not carry, and several fleet boards, are refused by name", async () => {
+  it("a + chain runs each command through the fleet, soft-reset too; a command the fleet does not carry, and several fleet boards, are refused by name", async () => {
     const d = ["--device", "fleet:cli/b0"]
     const chain = await belay([
       "exec",
@@ -143,7 +143,10 @@ describe("reservations from the command line", () => {
     ])
     expect(chain.code).toBe(0)
     expect(chain.stdout.split("\n")[0]).toBe("42")
-    for (const command of [["rtc"], ["soft-reset"], ["latency"], ["exec", "1", "+", "reset"]]) {
+    // soft-reset goes through the fleet: the chain's global is gone after it.
+    const reset = await belay(["soft-reset", "+", "eval", "'chained' in globals()", ...d])
+    expect(reset).toMatchObject({ code: 0, stdout: "False\n" })
+    for (const command of [["rtc"], ["latency"], ["exec", "1", "+", "reset"]]) {
       const refused = await belay([...command, ...d])
       expect(refused.code).toBe(2)
       expect(refused.stderr).toContain(

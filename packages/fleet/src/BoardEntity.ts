@@ -117,7 +117,7 @@ export const FLEET_SHARDS_PER_GROUP = 8
  * if (row.protocol !== FLEET_WIRE_PROTOCOL) console.log("upgrade the runner")
  * @since 0.1.0
  */
-export const FLEET_WIRE_PROTOCOL = "ndjson/1"
+export const FLEET_WIRE_PROTOCOL = "ndjson/2"
 
 /**
  * The serialization of the cluster's messages between runners and clients (see
@@ -288,6 +288,12 @@ export const BoardEntity = Entity.make("Board", [
   Rpc.make("Info", {
     payload: callFields,
     success: BoardInfo,
+    error: BoardCallErrors,
+  }),
+  /** Ctrl-D at the raw prompt: the board's RAM is cleared (its files stay); the runner's link stays. */
+  Rpc.make("SoftReset", {
+    payload: callFields,
+    success: Schema.Void,
     error: BoardCallErrors,
   }),
 ])

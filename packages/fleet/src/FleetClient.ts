@@ -142,6 +142,15 @@ export interface FleetBoard {
     options?: FleetCallOptions,
   ) => Effect.Effect<ReadonlyArray<string>, FleetCallError>
   readonly info: Effect.Effect<BoardInfo, FleetCallError>
+  /**
+   * A soft reset (Ctrl-D at the raw prompt): the board's RAM, its globals and imports, is cleared
+   * and its files stay; its runner keeps the link. A hard reset is not offered: the runner would
+   * lose the board's link.
+   *
+   * @example
+   * yield* board.softReset
+   */
+  readonly softReset: Effect.Effect<void, FleetCallError>
   /** The board's files, as `@belay/filesystem` offers them (verified, atomic writes), one call per operation. */
   readonly files: FleetFileSystem<FleetCallError>
 }
@@ -606,6 +615,7 @@ const makeClient = (options: FleetClientOptions) =>
         listDir: (path, callOptions) =>
           invoke(boardId, token, callOptions, (c, f) => c.ListDir({ ...f, path })),
         info: invoke(boardId, token, undefined, (c, f) => c.Info(f)),
+        softReset: invoke(boardId, token, undefined, (c, f) => c.SoftReset(f)),
         files: makeFleetFileSystem((operation, args) =>
           Effect.suspend(() =>
             invoke(boardId, token, undefined, (c, f) => c.Files({ ...f, operation, args: encodeJson(args) })),

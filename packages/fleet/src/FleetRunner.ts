@@ -521,6 +521,7 @@ export const makeFleetRunner = (
               status: "ready",
             }),
           ),
+        SoftReset: ({ payload }) => guarded(payload, (s) => s.device.softReset),
       })
     }),
     // One call at a time per board: the link is one half-duplex conversation anyway.

@@ -137,6 +137,26 @@ describe("fleet calls across three runners", () => {
     }
   })
 
+  it("soft-resets a board: its globals are gone, its files stay, and the next calls run as before", async () => {
+    const program = Effect.gen(function* () {
+      const board = (yield* FleetClient).board("rb/b1")
+      yield* board.exec("kept_before_reset = 7")
+      yield* board.writeFile("/after-reset.txt", "still here")
+      const before = yield* board.eval("kept_before_reset")
+      yield* board.softReset
+      const gone = yield* Effect.flip(board.eval("kept_before_reset"))
+      const file = new TextDecoder().decode(yield* board.readFile("/after-reset.txt"))
+      const task = yield* board.call({ name: "twice", source: "def twice(x):\n    return 2 * x\n" }, [21])
+      return { before, gone, file, task }
+    })
+    const r = successOf(await run(program))
+    expect(r.before).toBe(7)
+    expect(r.gone).toMatchObject({ _tag: "FleetBoardCallError", errorTag: "PythonError" })
+    expect(r.gone.message).toContain("NameError")
+    expect(r.file).toBe("still here")
+    expect(r.task).toBe(42)
+  })
+
   it("streams a program's output, and reaches the board's files with their own typed errors", async () => {
     const program = Effect.gen(function* () {
       const board = (yield* FleetClient).board("rc/b2")
@@ -192,7 +212,7 @@ describe("fleet calls across three runners", () => {
       )
       const error = failureOf(exit) as unknown as { _tag: string; reason: string; callStarted: boolean }
       expect(error._tag).toBe("FleetRunnerUnreachableError")
-      expect(error.reason).toContain('wire protocol "binary/0", this client "ndjson/1"')
+      expect(error.reason).toContain('wire protocol "binary/0", this client "ndjson/2"')
       // Refused before it was sent (a call that waited would end "no answer within ..."), so it never ran.
       expect(error.callStarted).toBe(false)
       const listed = successOf(await fresh.runPromiseExit(Effect.flatMap(FleetClient, (f) => f.boards)))

@@ -375,6 +375,19 @@ export const fleetRun = (device: string, code: string) =>
   }).pipe(Effect.mapError(asCliError), Effect.scoped, Effect.provide(client(undefined)))
 
 /**
+ * `soft-reset` on a fleet board: the board's runner sends Ctrl-D; the board's RAM is cleared, its
+ * files stay, and the runner keeps its link.
+ *
+ * @example
+ * yield* fleetSoftReset("fleet:shelf1/b0")
+ */
+export const fleetSoftReset = (device: string) =>
+  Effect.flatMap(FleetClient, (fleet) => fleet.board(boardIdOf(device)).softReset).pipe(
+    Effect.mapError(asCliError),
+    Effect.provide(client(undefined)),
+  )
+
+/**
  * `belay info --device fleet:<id>`: the board's firmware as its runner sees it, its runner, and
  * its reservation.
  *
