@@ -430,11 +430,12 @@ const latency = Command.make(
   ({ count }) =>
     Effect.gen(function* () {
       const { device, json, unchecked } = yield* root
+      const bare = unchecked || process.env.BELAY_INTEGRITY === "unchecked"
+      const fleet = fleetDeviceOf(device)
+      if (fleet !== undefined)
+        return yield* Effect.flatMap(fleetActions(), (f) => f.fleetLatency(fleet, count, json, bare))
       const { runLatency } = yield* Effect.promise(() => import("./cli/Latency.js"))
-      yield* onBoard(
-        device,
-        runLatency(count, json, unchecked || process.env.BELAY_INTEGRITY === "unchecked"),
-      )
+      yield* onBoard(device, runLatency(count, json, bare))
     }),
 ).pipe(
   Command.withDescription(

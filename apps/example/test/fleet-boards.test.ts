@@ -128,7 +128,7 @@ describe("reservations from the command line", () => {
     expect(existsSync(path.join(back, "lib", "util.py"))).toBe(false)
   })
 
-  it("a + chain runs each command through the fleet, soft-reset too; a command the fleet does not carry, and several fleet boards, are refused by name", async () => {
+  it("a + chain runs each command through the fleet, soft-reset and latency too; a command the fleet does not carry, and several fleet boards, are refused by name", async () => {
     const d = ["--device", "fleet:cli/b0"]
     const chain = await belay([
       "exec",
@@ -146,7 +146,16 @@ describe("reservations from the command line", () => {
     // soft-reset goes through the fleet: the chain's global is gone after it.
     const reset = await belay(["soft-reset", "+", "eval", "'chained' in globals()", ...d])
     expect(reset).toMatchObject({ code: 0, stdout: "False\n" })
-    for (const command of [["rtc"], ["latency"], ["exec", "1", "+", "reset"]]) {
+    // latency times exec("pass") through the fleet; the bare exchange is the runner's to time.
+    const latency = await belay(["latency", "-n", "20", "--json", ...d])
+    expect(latency.code).toBe(0)
+    expect(stdoutJson(latency)).toMatchObject({
+      count: 20,
+      link: expect.stringContaining("through runner cli at"),
+    })
+    expect((stdoutJson(latency) as { samples: number[] }).samples).toHaveLength(20)
+    expect((await belay(["latency", "--unchecked", ...d])).code).toBe(2)
+    for (const command of [["rtc"], ["install", "pkg"], ["exec", "1", "+", "reset"]]) {
       const refused = await belay([...command, ...d])
       expect(refused.code).toBe(2)
       expect(refused.stderr).toContain(

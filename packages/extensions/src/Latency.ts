@@ -35,7 +35,7 @@ export interface LatencyMeasurement {
   readonly exchange: string
   /** How it was sent: `"checked"`, `"unchecked"`, or `"default"` (the connection's). */
   readonly integrity: "checked" | "unchecked" | "default"
-  /** The board's link, as `DeviceCommunication` describes it. */
+  /** The board's link, as `DeviceCommunication` describes it (or the fleet board and its runner). */
   readonly link: string
   /** Each round trip in milliseconds, in the order measured. */
   readonly samples: Samples
@@ -61,22 +61,39 @@ export const measureLatency = (
 ): Effect.Effect<LatencyMeasurement, PythonError | ProtocolError, DeviceCommunication> =>
   Effect.gen(function* () {
     const device = yield* DeviceCommunication
-    const count = Math.max(1, Math.floor(options.count ?? 100))
     const execOptions = options.integrity === undefined ? {} : { integrity: options.integrity }
-    for (let i = 0; i < Math.max(0, Math.floor(options.warmup ?? 1)); i++)
-      yield* device.exec(EXCHANGE, execOptions)
-    const samples: Array<number> = []
-    for (let i = 0; i < count; i++) {
-      const started = monotonicMs()
-      yield* device.exec(EXCHANGE, execOptions)
-      samples.push(monotonicMs() - started)
-    }
-    const measured = samples as unknown as Samples
+    const timed = yield* measureRoundTrips(device.exec(EXCHANGE, execOptions), options)
     return {
       exchange: `exec(${JSON.stringify(EXCHANGE)})`,
       integrity: options.integrity ?? "default",
       link: device.description,
-      samples: measured,
-      statistics: latencyStatistics(measured),
+      ...timed,
     } satisfies LatencyMeasurement
   }).pipe(Effect.withSpan("belay.latency"))
+
+/**
+ * Time `roundTrip` run `count` times one after another (default 100, at least 1), after `warmup`
+ * untimed runs (default 1): each run from its start to its end on the host, in ms, and their
+ * statistics. What {@link measureLatency} does with the least exchange, for any other way of
+ * reaching a board (a fleet board through its runner).
+ *
+ * @example
+ * const { statistics } = yield* measureRoundTrips(board.exec("pass"), { count: 50 })
+ * @since 0.1.0
+ */
+export const measureRoundTrips = <E, R>(
+  roundTrip: Effect.Effect<unknown, E, R>,
+  options: { readonly count?: number; readonly warmup?: number } = {},
+): Effect.Effect<Pick<LatencyMeasurement, "samples" | "statistics">, E, R> =>
+  Effect.gen(function* () {
+    const count = Math.max(1, Math.floor(options.count ?? 100))
+    for (let i = 0; i < Math.max(0, Math.floor(options.warmup ?? 1)); i++) yield* roundTrip
+    const samples: Array<number> = []
+    for (let i = 0; i < count; i++) {
+      const started = monotonicMs()
+      yield* roundTrip
+      samples.push(monotonicMs() - started)
+    }
+    const measured = samples as unknown as Samples
+    return { samples: measured, statistics: latencyStatistics(measured) }
+  })

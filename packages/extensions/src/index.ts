@@ -76,6 +76,7 @@ export {
   type LatencyMeasurement,
   type LatencyOptions,
   measureLatency,
+  measureRoundTrips,
 } from "./Latency.js"
 export {
   type HistogramBin,

@@ -5,6 +5,7 @@
  */
 import { spawn } from "node:child_process"
 import os from "node:os"
+import { measureRoundTrips } from "@belay/extensions"
 import {
   type BoardFileSystem,
   type DownloadOptions,
@@ -372,6 +373,40 @@ export const fleetRun = (device: string, code: string) =>
       (out) => print(text(out)),
     )
     yield* print(text(""))
+  }).pipe(Effect.mapError(asCliError), Effect.scoped, Effect.provide(client(undefined)))
+
+/**
+ * `latency` on a fleet board: round trips of `exec("pass")` through the fleet (the client, the
+ * runner, its admission and its session on the board), printed as `latency` prints a board's own.
+ * `--unchecked` is refused: the runner checks every exchange with its board.
+ *
+ * @example
+ * yield* fleetLatency("fleet:shelf1/b0", 100, false, false)
+ */
+export const fleetLatency = (device: string, count: number, json: boolean, unchecked: boolean) =>
+  Effect.gen(function* () {
+    const { checkedCount, printLatency } = yield* Effect.promise(() => import("./Latency.js"))
+    yield* checkedCount(count)
+    if (unchecked)
+      return yield* Effect.fail(
+        new UsageError(
+          "--unchecked is not carried through the fleet: the board's runner checks every exchange",
+          "time the bare exchange on the runner's host (belay latency --unchecked --device <its port>)",
+        ),
+      )
+    const fleet = yield* FleetClient
+    const id = boardIdOf(device)
+    const timed = yield* measureRoundTrips(fleet.board(id).exec("pass"), { count })
+    const runner = (yield* fleet.boards).find((b) => b.id === id)
+    yield* printLatency(
+      {
+        exchange: 'exec("pass")',
+        integrity: "default",
+        link: `${device} through runner ${runner?.runner ?? "?"} at ${runner?.runnerAddress ?? "?"}`,
+        ...timed,
+      },
+      json,
+    )
   }).pipe(Effect.mapError(asCliError), Effect.scoped, Effect.provide(client(undefined)))
 
 /**

@@ -85,20 +85,23 @@ export const latencyReport = (
   ]
 }
 
-/**
- * `latency [-n COUNT]`: measure and print (or, with `json`, one JSON object with the statistics,
- * the histogram and every sample). `unchecked`: the bare exchange, as `--unchecked` asks.
- *
- * @example
- * yield* runLatency(100, false, false)
- */
-export const runLatency = (count: number, json: boolean, unchecked: boolean) =>
-  Effect.gen(function* () {
-    if (!Number.isInteger(count) || count < 1 || count > MAX_COUNT)
-      return yield* Effect.fail(
+/** `-n` checked: a whole number of round trips from 1 to {@link MAX_COUNT}. */
+export const checkedCount = (count: number) =>
+  Number.isInteger(count) && count >= 1 && count <= MAX_COUNT
+    ? Effect.succeed(count)
+    : Effect.fail(
         new UsageError(`-n takes a whole number of round trips from 1 to ${MAX_COUNT}, not ${count}`),
       )
-    const measurement = yield* measureLatency({ count, integrity: unchecked ? "unchecked" : "checked" })
+
+/**
+ * Print a measurement: the report and its histogram, or with `json` one JSON object with the
+ * statistics, the histogram and every sample.
+ *
+ * @example
+ * yield* printLatency(measurement, false)
+ */
+export const printLatency = (measurement: LatencyMeasurement, json: boolean) =>
+  Effect.sync(() => {
     if (json)
       return printJson({
         exchange: measurement.exchange,
@@ -111,5 +114,19 @@ export const runLatency = (count: number, json: boolean, unchecked: boolean) =>
       })
     const color = process.stdout.isTTY === true && !process.env.NO_COLOR
     const width = Math.min(80, process.stdout.isTTY === true ? (process.stdout.columns ?? 80) : 80)
-    write(`${latencyReport(measurement, { width, color }).join("\n")}\n`)
+    return write(`${latencyReport(measurement, { width, color }).join("\n")}\n`)
+  })
+
+/**
+ * `latency [-n COUNT]`: measure and print (see {@link printLatency}). `unchecked`: the bare
+ * exchange, as `--unchecked` asks.
+ *
+ * @example
+ * yield* runLatency(100, false, false)
+ */
+export const runLatency = (count: number, json: boolean, unchecked: boolean) =>
+  Effect.gen(function* () {
+    yield* checkedCount(count)
+    const measurement = yield* measureLatency({ count, integrity: unchecked ? "unchecked" : "checked" })
+    yield* printLatency(measurement, json)
   })
