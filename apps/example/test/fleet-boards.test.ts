@@ -128,7 +128,7 @@ describe("reservations from the command line", () => {
     expect(existsSync(path.join(back, "lib", "util.py"))).toBe(false)
   })
 
-  it("a + chain runs each command through the fleet, soft-reset and latency too; a command the fleet does not carry, and several fleet boards, are refused by name", async () => {
+  it("a + chain runs each command through the fleet, soft-reset, latency and rtc too; a command the fleet does not carry, and several fleet boards, are refused by name", async () => {
     const d = ["--device", "fleet:cli/b0"]
     const chain = await belay([
       "exec",
@@ -155,7 +155,18 @@ describe("reservations from the command line", () => {
     })
     expect((stdoutJson(latency) as { samples: number[] }).samples).toHaveLength(20)
     expect((await belay(["latency", "--unchecked", ...d])).code).toBe(2)
-    for (const command of [["rtc"], ["install", "pkg"], ["exec", "1", "+", "reset"]]) {
+    // rtc reads (and sets) the board's clock through the fleet, with its bound.
+    const clock = await belay(["rtc", "--set", "--json", ...d])
+    expect(clock.code).toBe(0)
+    const read = stdoutJson(clock) as { datetime: number[]; offsetMs: number; uncertaintyMs: number }
+    expect(read.datetime).toHaveLength(8)
+    expect(Math.abs(read.offsetMs)).toBeLessThanOrEqual(read.uncertaintyMs + 1000)
+    for (const command of [
+      ["repl"],
+      ["install", "pkg"],
+      ["mount", cli.home(), "exec", "1"],
+      ["exec", "1", "+", "reset"],
+    ]) {
       const refused = await belay([...command, ...d])
       expect(refused.code).toBe(2)
       expect(refused.stderr).toContain(

@@ -187,16 +187,26 @@ const parseAnswer = (
 }
 
 /**
+ * A way of running code on the board and reading its output as it comes: what the clock's
+ * exchanges need (`DeviceCommunication.execStream`, or a fleet board's `execStream`).
+ *
+ * @example
+ * const link: BoardClockLink<ProtocolError | PythonError> = (code) => device.execStream(code)
+ * @since 0.1.0
+ */
+export type BoardClockLink<E> = (code: string) => Stream.Stream<string, E>
+
+/**
  * One timed exchange: its output, when it left, and when its first output arrived (`answered`:
  * the board prints right after what is timed, so the end of the exchange, which can come a while
  * later, does not count).
  */
-const timedExec = (device: DeviceCommunication["Service"], code: string, now: () => number) =>
+const timedExec = <E>(link: BoardClockLink<E>, code: string, now: () => number) =>
   Effect.gen(function* () {
     let out = ""
     let answered: number | undefined
     const sent = now()
-    yield* Stream.runForEach(device.execStream(code), (chunk) =>
+    yield* Stream.runForEach(link(code), (chunk) =>
       Effect.sync(() => {
         if (answered === undefined && chunk.length > 0) answered = now()
         out += chunk
@@ -206,25 +216,20 @@ const timedExec = (device: DeviceCommunication["Service"], code: string, now: ()
   })
 
 /** The best (shortest) round trip of `count` runs of `code`. */
-const bestRoundTrip = (
-  device: DeviceCommunication["Service"],
-  code: string,
-  count: number,
-  now: () => number,
-) =>
+const bestRoundTrip = <E>(link: BoardClockLink<E>, code: string, count: number, now: () => number) =>
   Effect.gen(function* () {
     let best = Number.POSITIVE_INFINITY
     for (let i = 0; i < count; i++) {
-      const { sent, answered } = yield* timedExec(device, code, now)
+      const { sent, answered } = yield* timedExec(link, code, now)
       best = Math.min(best, answered - sent)
     }
     return best
   })
 
 /** The clock's tuple now, after checking there is a clock: the capability check every operation starts with. */
-const readNow = (device: DeviceCommunication["Service"], operation: string, now: () => number) =>
+const readNow = <E>(link: BoardClockLink<E>, operation: string, now: () => number) =>
   Effect.gen(function* () {
-    const { out, sent, answered } = yield* timedExec(device, readCode(false), now)
+    const { out, sent, answered } = yield* timedExec(link, readCode(false), now)
     const answer = yield* Effect.fromResult(parseAnswer(out))
     if (answer === "missing") return yield* new CapabilityMissingError({ operation, missing: RTC_NEEDED })
     if (answer === "stalled") return yield* new BoardClockError({ reason: "answered None to a plain read" })
@@ -299,12 +304,25 @@ export const readBoardClock = (
   BoardClockReading,
   CapabilityMissingError | BoardClockError | PythonError | ProtocolError,
   DeviceCommunication
-> =>
+> => Effect.flatMap(DeviceCommunication, (device) => readBoardClockOver(device.execStream, options))
+
+/**
+ * {@link readBoardClock} over any way of running code on the board and reading its output as it
+ * comes (`link`): a fleet board's `execStream`, say. The offset is from this host's clock, and its
+ * uncertainty grows with the link's round trip.
+ *
+ * @example
+ * const reading = yield* readBoardClockOver((code) => board.execStream(code))
+ * @since 0.1.0
+ */
+export const readBoardClockOver = <E>(
+  link: BoardClockLink<E>,
+  options: BoardClockOptions = {},
+): Effect.Effect<BoardClockReading, CapabilityMissingError | BoardClockError | E> =>
   Effect.gen(function* () {
-    const device = yield* DeviceCommunication
     const zone = options.zone ?? "local"
     const now = hostClock()
-    const { out, sent, answered } = yield* timedExec(device, readCode(true), now)
+    const { out, sent, answered } = yield* timedExec(link, readCode(true), now)
     const answer = yield* Effect.fromResult(parseAnswer(out))
     if (answer === "missing")
       return yield* new CapabilityMissingError({
@@ -414,15 +432,28 @@ export const syncTime = (
   ClockSync,
   CapabilityMissingError | BoardClockError | PythonError | ProtocolError,
   DeviceCommunication
-> =>
+> => Effect.flatMap(DeviceCommunication, (device) => syncTimeOver(device.execStream, options))
+
+/**
+ * {@link syncTime} over any way of running code on the board and reading its output as it comes
+ * (`link`): a fleet board's `execStream`, say. The set lands as close to the second as the
+ * link's round trips allow.
+ *
+ * @example
+ * const sync = yield* syncTimeOver((code) => board.execStream(code), { zone: "utc" })
+ * @since 0.1.0
+ */
+export const syncTimeOver = <E>(
+  link: BoardClockLink<E>,
+  options: BoardClockOptions = {},
+): Effect.Effect<ClockSync, CapabilityMissingError | BoardClockError | E> =>
   Effect.gen(function* () {
-    const device = yield* DeviceCommunication
     const zone = options.zone ?? "local"
     const now = hostClock()
-    yield* readNow(device, "setting the board's clock", now)
+    yield* readNow(link, "setting the board's clock", now)
     // The measured exchange is the set's, byte for byte but for `0 and`: a tuple of the same width.
     const measure = setCode(rtcTupleOf(now() + 1000, zone), false)
-    let roundTripMs = yield* bestRoundTrip(device, measure, roundTripsOf(options), now)
+    let roundTripMs = yield* bestRoundTrip(link, measure, roundTripsOf(options), now)
     let { targetMs } = planClockSet(now(), roundTripMs)
     // Until it is nearly time, more of the same exchange rather than a sleep: a link and a board
     // left idle for most of a second answer the next exchange late (a sleeping thread, a USB
@@ -432,11 +463,11 @@ export const syncTime = (
       const left = targetMs - roundTripMs / 2 - now()
       if (left < 0) targetMs = planClockSet(now(), roundTripMs).targetMs
       else if (left <= 3 * roundTripMs + SPIN_MS) break
-      else roundTripMs = Math.min(roundTripMs, yield* bestRoundTrip(device, measure, 1, now))
+      else roundTripMs = Math.min(roundTripMs, yield* bestRoundTrip(link, measure, 1, now))
     }
     const datetime = rtcTupleOf(targetMs, zone)
     yield* waitUntil(targetMs - roundTripMs / 2, now)
-    const { sent, answered } = yield* timedExec(device, setCode(datetime, true), now)
+    const { sent, answered } = yield* timedExec(link, setCode(datetime, true), now)
     return {
       datetime,
       zone,

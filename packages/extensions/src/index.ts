@@ -12,6 +12,7 @@ export { type BelayOptions, loadBelayOptions, loadSessionOptions } from "./Belay
 // The board's clock: read it against the host's, set it from the host's.
 export {
   BoardClockError,
+  type BoardClockLink,
   type BoardClockOptions,
   type BoardClockReading,
   type ClockSync,
@@ -19,8 +20,10 @@ export {
   epochMsOfRtcTuple,
   type RtcTuple,
   readBoardClock,
+  readBoardClockOver,
   rtcTupleOf,
   syncTime,
+  syncTimeOver,
 } from "./BoardClock.js"
 // Many boards on one host: a pool, and lists of boards.
 export { AUTO_ALL, isPoolSelector, namesSeveralBoards, splitBoardList } from "./BoardList.js"

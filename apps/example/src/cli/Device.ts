@@ -7,7 +7,7 @@ import * as Layer from "effect/Layer"
 import * as References from "effect/References"
 import { UsageError } from "./Failure.js"
 import { chooseDevice, configPath, readCliConfig } from "./Flags.js"
-import { isFleetDevice } from "./FleetDevice.js"
+import { isFleetDevice, notThroughTheFleet } from "./FleetDevice.js"
 import { webReplPasswordFor } from "./WebReplPassword.js"
 
 /**
@@ -47,9 +47,11 @@ const makeDeviceLayer = (device: string) => {
     process.env.BELAY_SYNC_CLOCK === undefined && config.syncClock !== undefined
       ? { syncClock: config.syncClock }
       : {}
+  // The commands that go through the fleet do not come here; the others say so, by name.
+  const notFleet = isFleetDevice(device) ? Effect.fail(notThroughTheFleet(device)) : Effect.void
   return Layer.unwrap(
     // A `ws://` board's password from the config file or a prompt, asked once per device.
-    Effect.map(webReplPasswordFor(device, config), (webReplPassword) =>
+    Effect.map(Effect.andThen(notFleet, webReplPasswordFor(device, config)), (webReplPassword) =>
       // qemu:microbit and the virtual board stay running between commands, as a board stays
       // plugged in (`belay qemu stop`, `belay virtual stop`; the virtual board also stops by
       // itself after BELAY_VIRTUAL_IDLE_TIMEOUT, 15 minutes, without a command).
@@ -96,15 +98,6 @@ export const withBoard = <A, E, R, ROut extends R, LE>(
     catch: (error) => (error instanceof UsageError ? error : new UsageError(String(error))),
   })
     .pipe(
-      // The commands that go through the fleet do not come here; the others say so, by name.
-      Effect.filterOrFail(
-        (choice) => !isFleetDevice(choice.device),
-        (choice) =>
-          new UsageError(
-            `${choice.device} is a fleet board, and this command does not go through the fleet yet`,
-            "exec, eval, run, info and the file commands ls, cat, cp, rm and fs do; for this one, reserve the board (belay fleet reserve) and run belay on its runner's host",
-          ),
-      ),
       Effect.flatMap((choice) =>
         Effect.provide(body, layerOf(choice.device)).pipe(
           Effect.mapError((error) =>

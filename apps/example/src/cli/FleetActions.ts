@@ -13,7 +13,13 @@ import {
   type SyncOptions,
   syncDirectory,
 } from "@belay/filesystem"
-import { type FleetBoardSpec, FleetClient, type FleetReservationInfo, makeFleetRunner } from "@belay/fleet"
+import {
+  type FleetBoard,
+  type FleetBoardSpec,
+  FleetClient,
+  type FleetReservationInfo,
+  makeFleetRunner,
+} from "@belay/fleet"
 import { minifyPython, parsePythonLiteral } from "@belay/transport"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -374,6 +380,21 @@ export const fleetRun = (device: string, code: string) =>
     )
     yield* print(text(""))
   }).pipe(Effect.mapError(asCliError), Effect.scoped, Effect.provide(client(undefined)))
+
+/**
+ * `use` with the handle of the fleet board `device` names (`fleet:<runner>/<board>`), the fleet's
+ * client provided and its errors made the CLI's: for a command whose board work is written over
+ * a link (the clock's `rtc`), run through the board's runner.
+ *
+ * @example
+ * yield* withFleetBoard("fleet:shelf1/b0", (board) => board.exec("print(1)"))
+ */
+export const withFleetBoard = <A, E>(device: string, use: (board: FleetBoard) => Effect.Effect<A, E>) =>
+  Effect.flatMap(FleetClient, (fleet) => use(fleet.board(boardIdOf(device)))).pipe(
+    Effect.mapError(asCliError),
+    Effect.scoped,
+    Effect.provide(client(undefined)),
+  )
 
 /**
  * `latency` on a fleet board: round trips of `exec("pass")` through the fleet (the client, the

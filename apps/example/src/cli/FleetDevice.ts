@@ -3,6 +3,7 @@
  * `BELAY_DEVICE` or the config file name it. Small on purpose: the fast path and the file
  * commands ask it before loading anything of the fleet.
  */
+import { UsageError } from "./Failure.js"
 import { chooseDevice, readCliConfig, UNSET_DEVICE } from "./Flags.js"
 
 /**
@@ -31,3 +32,16 @@ export const fleetDeviceOf = (device: string): string | undefined => {
     return undefined
   }
 }
+
+/**
+ * What a command that does not go through the fleet says when it is given a fleet board.
+ *
+ * @example
+ * notThroughTheFleet("fleet:shelf1/b0").message
+ * // "fleet:shelf1/b0 is a fleet board, and this command does not go through the fleet yet"
+ */
+export const notThroughTheFleet = (device: string): UsageError =>
+  new UsageError(
+    `${device} is a fleet board, and this command does not go through the fleet yet`,
+    "exec, eval, run, info, soft-reset, rtc, latency and the file commands ls, cat, cp, rm and fs do; for this one, reserve the board (belay fleet reserve) and run belay on its runner's host",
+  )

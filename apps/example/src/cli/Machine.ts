@@ -4,7 +4,13 @@
  * offset from this computer's) and `sleep` (a pause on the host, between chained commands). The
  * board code is short, sent with the usual checked exchange. Imported when one of them runs.
  */
-import { type ClockZone, type RtcTuple, readBoardClock, syncTime } from "@belay/extensions"
+import {
+  type BoardClockLink,
+  type ClockZone,
+  type RtcTuple,
+  readBoardClockOver,
+  syncTimeOver,
+} from "@belay/extensions"
 import { DeviceCommunication, PythonError, parsePythonLiteral } from "@belay/transport"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -13,6 +19,7 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import { onBoard } from "./Board.js"
 import { UsageError } from "./Failure.js"
+import { fleetDeviceOf } from "./FleetDevice.js"
 import { printJson, write } from "./Output.js"
 
 /**
@@ -172,13 +179,31 @@ export const rtc = (
 ) =>
   Effect.gen(function* () {
     const zone: ClockZone = options.utc ? "utc" : "local"
-    const { set, reading } = yield* onBoard(
-      device,
+    // The board's clock over its link: this computer's own connection, or a fleet board's runner.
+    const clock = <E>(link: BoardClockLink<E>) =>
       Effect.gen(function* () {
-        const set = options.set ? yield* syncTime({ zone }) : undefined
-        return { set, reading: yield* readBoardClock({ zone }) }
-      }),
-    )
+        const set = options.set ? yield* syncTimeOver(link, { zone }) : undefined
+        return { set, reading: yield* readBoardClockOver(link, { zone }) }
+      })
+    const fleet = fleetDeviceOf(device)
+    const { set, reading } =
+      fleet !== undefined
+        ? yield* Effect.flatMap(
+            Effect.promise(() => import("./FleetActions.js")),
+            // One untimed call first: a fresh client's first streamed call is slow to set up, and
+            // the read's bound would carry that.
+            (f) =>
+              f.withFleetBoard(fleet, (board) =>
+                Effect.andThen(
+                  board.exec("pass"),
+                  clock((code) => board.execStream(code)),
+                ),
+              ),
+          )
+        : yield* onBoard(
+            device,
+            Effect.flatMap(DeviceCommunication, (d) => clock((code) => d.execStream(code))),
+          )
     if (options.json)
       return printJson({
         datetime: reading.datetime,
