@@ -61,7 +61,7 @@ const root = Command.make("belay").pipe(
     device: Flag.String("device").pipe(
       Flag.withAlias("d"),
       Flag.withDescription(
-        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, usb:vid=2e8a,pid=0005[,serial=..,manufacturer=..,location=..] (the one serial port whose USB identity matches every field given: ids in hex, any case; manufacturer any part of it; location as `belay ports` shows it), serial:<port>[?baud=115200], exec:<command> (a process on pipes; a MicroPython unix build named micropython... gets -i so that its REPL runs on them), exec-pty:<command> (a process on a raw pseudo-terminal, for one that wants a terminal: ssh -t, docker run -it; needs util-linux's script), qemu:microbit[?firmware=<hex>] (an emulated micro:bit, kept running between commands until `belay qemu stop`; ?keep=false for one that stops with the command), tcp:host:port (a raw TCP byte stream: socat, ESP-Link, ser2net's tcp), rfc2217:host:port[?baud=115200] (a serial port behind a telnet RFC 2217 server such as ser2net), ws://<host>[:8266] (a board's WebREPL; password from BELAY_WEBREPL_PASSWORD, the config file's webReplPassword, or asked on a terminal), virtual (MicroPython in WebAssembly, no hardware; kept running between commands, one per flash folder, until `belay virtual stop` or 15 minutes without a command; ?keep=false for one in the command's own process), list (the ports), or an alias from the config file. Several boards, comma-separated (a0,a1,virtual?name=b; auto-all: every port that looks like MicroPython; a usb: selector in a list: every port it matches): the command runs on each at once, each line of output prefixed [board], --json keyed by board, the exit code the worst board's; repl, mount and edit take one board. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
+        "the board: auto (the first port that looks like a MicroPython board), a0..a9 (/dev/ttyACM0..), u0..u9 (/dev/ttyUSB0..), c0..c99 (COM0..), ttyACM0, /dev/ttyUSB0, COM3, id:<USB serial number>, usb:vid=2e8a,pid=0005[,serial=..,manufacturer=..,location=..] (the one serial port whose USB identity matches every field given: ids in hex, any case; manufacturer any part of it; location as `belay ports` shows it), serial:<port>[?baud=115200], exec:<command> (a process on pipes; a MicroPython unix build named micropython... gets -i so that its REPL runs on them), exec-pty:<command> (a process on a raw pseudo-terminal, for one that wants a terminal: ssh -t, docker run -it; needs util-linux's script), qemu:microbit[?firmware=<hex>] (an emulated micro:bit, kept running between commands until `belay qemu stop`; ?keep=false for one that stops with the command), tcp:host:port (a raw TCP byte stream: socat, ESP-Link, ser2net's tcp), rfc2217:host:port[?baud=115200] (a serial port behind a telnet RFC 2217 server such as ser2net), ws://<host>[:8266] (a board's WebREPL; password from BELAY_WEBREPL_PASSWORD, the config file's webReplPassword, or asked on a terminal), fleet:<runner>/<board> (a board of the fleet, on another host's runner: see `belay fleet`; ?link=lent runs every command of the line over the board's link, lent by its runner), virtual (MicroPython in WebAssembly, no hardware; kept running between commands, one per flash folder, until `belay virtual stop` or 15 minutes without a command; ?keep=false for one in the command's own process), list (the ports), or an alias from the config file. Several boards, comma-separated (a0,a1,virtual?name=b; auto-all: every port that looks like MicroPython; a usb: selector in a list: every port it matches): the command runs on each at once, each line of output prefixed [board], --json keyed by board, the exit code the worst board's; repl, mount and edit take one board. Default: BELAY_DEVICE, else the config file's device (~/.config/belay/config.json), else auto",
       ),
       Flag.withDefault(UNSET_DEVICE),
     ),
@@ -118,11 +118,9 @@ const run = Command.make(
         catch: (e) => new UsageError(`cannot read ${file}: ${(e as Error).message}`),
       })
       const fleet = fleetDeviceOf(device)
-      if (fleet !== undefined) {
-        if (noFollow)
-          return yield* Effect.fail(new UsageError("run --no-follow is not available on fleet boards yet"))
+      // Without --no-follow, through the fleet's calls; with it, over the board's lent link.
+      if (fleet !== undefined && !noFollow)
         return yield* Effect.flatMap(fleetActions(), (f) => f.fleetRun(fleet, code))
-      }
       if (noFollow) {
         const { startDetached } = yield* Effect.promise(() => import("./cli/RunDetached.js"))
         yield* onBoard(device, Effect.flatMap(sendable(code), startDetached))
@@ -432,8 +430,9 @@ const latency = Command.make(
       const { device, json, unchecked } = yield* root
       const bare = unchecked || process.env.BELAY_INTEGRITY === "unchecked"
       const fleet = fleetDeviceOf(device)
-      if (fleet !== undefined)
-        return yield* Effect.flatMap(fleetActions(), (f) => f.fleetLatency(fleet, count, json, bare))
+      // Through the fleet's calls; the bare exchange (--unchecked) over the board's lent link.
+      if (fleet !== undefined && !bare)
+        return yield* Effect.flatMap(fleetActions(), (f) => f.fleetLatency(fleet, count, json))
       const { runLatency } = yield* Effect.promise(() => import("./cli/Latency.js"))
       yield* onBoard(device, runLatency(count, json, bare))
     }),

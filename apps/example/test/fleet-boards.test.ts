@@ -10,6 +10,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises"
 import path from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { publish, startServer } from "../../../packages/install/test/server.js"
 import { freePort } from "../../../scripts/testing/ports.js"
 import { belayCommand, type RunningBelay, sleep, stdoutJson } from "./belayProcess.js"
 
@@ -128,7 +129,7 @@ describe("reservations from the command line", () => {
     expect(existsSync(path.join(back, "lib", "util.py"))).toBe(false)
   })
 
-  it("a + chain runs each command through the fleet, soft-reset, latency and rtc too; a command the fleet does not carry, and several fleet boards, are refused by name", async () => {
+  it("a + chain runs each command through the fleet, soft-reset, latency and rtc too; several fleet boards are refused by name", async () => {
     const d = ["--device", "fleet:cli/b0"]
     const chain = await belay([
       "exec",
@@ -154,29 +155,91 @@ describe("reservations from the command line", () => {
       link: expect.stringContaining("through runner cli at"),
     })
     expect((stdoutJson(latency) as { samples: number[] }).samples).toHaveLength(20)
-    expect((await belay(["latency", "--unchecked", ...d])).code).toBe(2)
+    // The bare exchange is timed over the board's lent link.
+    const bare = await belay(["latency", "-n", "20", "--unchecked", "--json", ...d])
+    expect(bare.code).toBe(0)
+    expect(stdoutJson(bare)).toMatchObject({ count: 20, link: "fleet:cli/b0", integrity: "unchecked" })
     // rtc reads (and sets) the board's clock through the fleet, with its bound.
     const clock = await belay(["rtc", "--set", "--json", ...d])
     expect(clock.code).toBe(0)
     const read = stdoutJson(clock) as { datetime: number[]; offsetMs: number; uncertaintyMs: number }
     expect(read.datetime).toHaveLength(8)
     expect(Math.abs(read.offsetMs)).toBeLessThanOrEqual(read.uncertaintyMs + 1000)
-    for (const command of [
-      ["repl"],
-      ["install", "pkg"],
-      ["mount", cli.home(), "exec", "1"],
-      ["exec", "1", "+", "reset"],
-    ]) {
-      const refused = await belay([...command, ...d])
-      expect(refused.code).toBe(2)
-      expect(refused.stderr).toContain(
-        "fleet:cli/b0 is a fleet board, and this command does not go through the fleet yet",
-      )
-    }
     const several = await belay(["exec", "1", "--device", "fleet:cli/b0,fleet:cli/b1", "--json"])
     expect(several.code).toBe(2)
     expect(stdoutJson(several)).toMatchObject({ error: "UsageError", exitCode: 2 })
     expect(several.stdout).toContain("fleet:cli/b0 is a fleet board")
+  })
+
+  it("commands the fleet's calls do not carry run over the board's lent link: repl, mount, a hard reset, install", async () => {
+    const d = ["--device", "fleet:cli/b1"]
+    // A + chain with one such command runs every command over the link (one connection: the
+    // board's RAM carries), a hard reset (machine.reset()) included.
+    const chained = await belay([
+      "exec",
+      "lent_x = 5",
+      "+",
+      "eval",
+      "lent_x",
+      "+",
+      "reset",
+      "+",
+      "eval",
+      "'lent_x' in globals()",
+      ...d,
+    ])
+    expect(chained.code).toBe(0)
+    expect(chained.stdout).toMatch(/^5\nreset; the board answers again \(MicroPython [\d.]+\)\nFalse\n$/)
+    // A host folder mounted on the fleet board while a command imports from it.
+    const folder = path.join(cli.home(), "lent-src")
+    await mkdir(folder, { recursive: true })
+    await writeFile(path.join(folder, "lentmod.py"), "VALUE = 1234\n")
+    const mounted = await belay(["mount", folder, "exec", "import lentmod; print(lentmod.VALUE)", ...d])
+    expect(mounted).toMatchObject({ code: 0, stdout: "1234\n" })
+    expect(mounted.stderr).toContain(`mounted ${folder} at /remote`)
+    // An interactive REPL: while it holds the link, other calls to the board are refused at once.
+    const repl = cli.start(["repl", ...d], {
+      env: { BELAY_FLEET_DATABASE_URL: url, BELAY_FLEET_RESERVATION: "" },
+      stdin: "pipe",
+    })
+    started.push(repl)
+    await repl.until("Ctrl-] leaves", "stderr")
+    repl.child.stdin?.write("print(6 * 7)\r")
+    await repl.until(/^42\r?$/m)
+    const refused = await belay(["exec", "print(1)", "--json", ...d])
+    expect(refused.code).toBe(3)
+    expect(stdoutJson(refused)).toMatchObject({ error: "FleetBoardReservedError" })
+    expect((stdoutJson(refused) as { message: string }).message).toContain("its link is lent to a command")
+    repl.child.stdin?.end()
+    expect((await repl.finished).code).toBe(0)
+    // The REPL gone, the board takes calls again (once its runner has seen the link close).
+    let after = await belay(["exec", "print('back')", ...d])
+    for (let i = 0; i < 50 && after.code !== 0; i++) {
+      await sleep(100)
+      after = await belay(["exec", "print('back')", ...d])
+    }
+    expect(after).toMatchObject({ code: 0, stdout: "back\n" })
+    // A package from an index on 127.0.0.1 (mip's layout), installed over the lent link.
+    const index = await startServer()
+    try {
+      publish(index, {
+        name: "lentpkg",
+        version: "1.0.0",
+        files: { py: { "lentpkg.py": "def f():\n    return 'pkg'\n" } },
+      })
+      const installed = await belay(["install", "lentpkg", "--index", index.url, "--no-mpy", ...d], {
+        BELAY_CACHE_DIR: path.join(cli.home(), "cache"),
+      })
+      expect(installed.code).toBe(0)
+      const used = await belay([
+        "exec",
+        "import sys; sys.path.append('/lib'); import lentpkg; print(lentpkg.f())",
+        ...d,
+      ])
+      expect(used).toMatchObject({ code: 0, stdout: "pkg\n" })
+    } finally {
+      index.close()
+    }
   })
 
   it("reserve --hold blocks other callers, lets the token through, and lapses when the holder is killed", async () => {

@@ -117,7 +117,7 @@ export const FLEET_SHARDS_PER_GROUP = 8
  * if (row.protocol !== FLEET_WIRE_PROTOCOL) console.log("upgrade the runner")
  * @since 0.1.0
  */
-export const FLEET_WIRE_PROTOCOL = "ndjson/2"
+export const FLEET_WIRE_PROTOCOL = "ndjson/3"
 
 /**
  * The serialization of the cluster's messages between runners and clients (see
@@ -294,6 +294,22 @@ export const BoardEntity = Entity.make("Board", [
   Rpc.make("SoftReset", {
     payload: callFields,
     success: Schema.Void,
+    error: BoardCallErrors,
+  }),
+  /**
+   * The board's link, lent to the caller for one command the other RPCs do not carry (a REPL, a
+   * mount, a hard reset...): where to connect and the token to send first (see `BoardLending.ts`).
+   * Until that connection ends, other calls to the board are refused, naming `holder`.
+   */
+  Rpc.make("Lend", {
+    payload: { ...callFields, holder: Schema.String },
+    success: Schema.Struct({
+      boardId: Schema.String,
+      host: Schema.String,
+      port: Schema.Number,
+      token: Schema.String,
+      connection: Schema.String,
+    }),
     error: BoardCallErrors,
   }),
 ])

@@ -31,6 +31,7 @@ import {
   fleetSerialization,
   parseBoardId,
 } from "./BoardEntity.js"
+import type { FleetLentLink } from "./BoardLending.js"
 import {
   FleetBoardCallError,
   FleetBoardGoneError,
@@ -151,6 +152,12 @@ export interface FleetBoard {
    * yield* board.softReset
    */
   readonly softReset: Effect.Effect<void, FleetCallError>
+  /**
+   * The board's link, lent to this process for a command the calls above do not carry (a REPL,
+   * a mount, a hard reset...): open it with `openLentLink` and run a protocol engine over it.
+   * Other calls to the board are refused until that connection ends (or, if it never comes, 30 s).
+   */
+  readonly lend: Effect.Effect<FleetLentLink, FleetCallError>
   /** The board's files, as `@belay/filesystem` offers them (verified, atomic writes), one call per operation. */
   readonly files: FleetFileSystem<FleetCallError>
 }
@@ -616,6 +623,7 @@ const makeClient = (options: FleetClientOptions) =>
           invoke(boardId, token, callOptions, (c, f) => c.ListDir({ ...f, path })),
         info: invoke(boardId, token, undefined, (c, f) => c.Info(f)),
         softReset: invoke(boardId, token, undefined, (c, f) => c.SoftReset(f)),
+        lend: invoke(boardId, token, undefined, (c, f) => c.Lend({ ...f, holder: defaultHolder() })),
         files: makeFleetFileSystem((operation, args) =>
           Effect.suspend(() =>
             invoke(boardId, token, undefined, (c, f) => c.Files({ ...f, operation, args: encodeJson(args) })),

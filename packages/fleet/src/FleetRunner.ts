@@ -22,7 +22,9 @@ import { makeDeviceCommunication, parsePythonLiteral, toPythonLiteral } from "@b
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import {
+  Cause,
   Context,
+  Deferred,
   Duration,
   Effect,
   Exit,
@@ -56,6 +58,7 @@ import {
   isFleetName,
   runnerShardGroup,
 } from "./BoardEntity.js"
+import { newLendToken, serveLentLink } from "./BoardLending.js"
 import {
   FleetBoardCallError,
   FleetBoardGoneError,
@@ -122,6 +125,8 @@ interface ServedBoard {
   readonly manager: DeviceSessionManagerShape | undefined
   readonly firmware: Omit<BoardInfo, "boardId" | "runner" | "connection" | "status"> | undefined
   readonly failure: string | undefined
+  /** Who holds the board's lent link (`Lend`), while someone does: other calls are refused meanwhile. */
+  readonly lend: { holder: string | undefined }
 }
 
 /** How often finished calls are recorded in the journal (in one UPDATE). */
@@ -216,7 +221,14 @@ const openBoard = (
       version: caps.version,
       machine: caps.machine,
     }
-    return { id, connection: spec.connection, manager, firmware, failure: undefined } satisfies ServedBoard
+    return {
+      id,
+      connection: spec.connection,
+      manager,
+      firmware,
+      failure: undefined,
+      lend: { holder: undefined },
+    } satisfies ServedBoard
   }).pipe(
     Effect.timeoutOrElse({
       duration: Duration.minutes(1),
@@ -229,6 +241,7 @@ const openBoard = (
         manager: undefined,
         firmware: undefined,
         failure: `${tagOf(error)}: ${messageOf(error)}`,
+        lend: { holder: undefined },
       } satisfies ServedBoard),
     ),
   )
@@ -373,26 +386,38 @@ export const makeFleetRunner = (
         ),
       )
       yield* Effect.logInfo(`fleet runner ${options.name}: ${opened.length} board(s) at ${runnerAddress}`)
-      return { boards, runner: options.name, run, finished }
+      // Lent links outlive the call that lends them: they run in the runner's own scope.
+      return { boards, runner: options.name, run, finished, scope: yield* Effect.scope }
     }),
   )
 
   const entities = BoardEntity.toLayer(
     Effect.gen(function* () {
       const address = yield* Entity.CurrentAddress
-      const { boards, runner, run, finished } = yield* ServedBoards
+      const { boards, runner, run, finished, scope } = yield* ServedBoards
       const sql = yield* SqlClient.SqlClient
       const boardId = String(address.entityId)
       const board = boards.get(boardId)
       const toError = toCallError(boardId)
 
-      /** The board's manager, or why the board cannot take calls. */
-      const served = Effect.suspend(() =>
-        board === undefined
-          ? Effect.fail(new FleetBoardGoneError({ boardId, reason: `runner ${runner} serves no such board` }))
-          : board.manager === undefined
-            ? Effect.fail(new FleetBoardGoneError({ boardId, reason: board.failure ?? "it did not open" }))
-            : Effect.succeed(board.manager),
+      /** The board's manager, or why the board cannot take calls (gone, or its link lent). */
+      const served = Effect.suspend(
+        (): Effect.Effect<DeviceSessionManagerShape, FleetBoardGoneError | FleetBoardReservedError> =>
+          board === undefined
+            ? Effect.fail(
+                new FleetBoardGoneError({ boardId, reason: `runner ${runner} serves no such board` }),
+              )
+            : board.manager === undefined
+              ? Effect.fail(new FleetBoardGoneError({ boardId, reason: board.failure ?? "it did not open" }))
+              : board.lend.holder !== undefined
+                ? Effect.fail(
+                    new FleetBoardReservedError({
+                      boardId,
+                      holder: `${board.lend.holder} (its link is lent to a command)`,
+                      expiresAt: "that command ends",
+                    }),
+                  )
+                : Effect.succeed(board.manager),
       )
 
       /**
@@ -522,6 +547,51 @@ export const makeFleetRunner = (
             }),
           ),
         SoftReset: ({ payload }) => guarded(payload, (s) => s.device.softReset),
+        Lend: ({ payload }) =>
+          Effect.gen(function* () {
+            const manager = yield* served
+            const lend = (board as ServedBoard).lend
+            yield* admitCall(sql, {
+              callId: payload.callId,
+              boardId,
+              run,
+              reservation: payload.reservation,
+            })
+            // Marked before the call answers: the next call in the board's mailbox is refused.
+            lend.holder = payload.holder
+            const token = newLendToken()
+            const ready = yield* Deferred.make<number, Error>()
+            yield* manager
+              .executeInSession(
+                (session) =>
+                  Effect.scoped(
+                    Effect.flatMap(session.device.terminal, (terminal) =>
+                      serveLentLink(terminal, { listenHost: listen.host, token, ready }),
+                    ),
+                  ),
+                { cleanupFailures: "log" },
+              )
+              .pipe(
+                Effect.tap((how) => Effect.logInfo(`fleet runner: lent link of ${boardId} ended (${how})`)),
+                Effect.catchCause((cause) =>
+                  Effect.andThen(
+                    Deferred.fail(ready, new Error(Cause.pretty(cause))),
+                    Effect.logWarning(`fleet runner: lent link of ${boardId} failed: ${Cause.pretty(cause)}`),
+                  ),
+                ),
+                Effect.ensuring(
+                  Effect.andThen(
+                    Effect.sync(() => {
+                      lend.holder = undefined
+                    }),
+                    Queue.offer(finished, payload.callId),
+                  ),
+                ),
+                Effect.forkIn(scope),
+              )
+            const port = yield* Deferred.await(ready)
+            return { boardId, host, port, token, connection: board?.connection ?? "" }
+          }).pipe(Effect.mapError(toError)),
       })
     }),
     // One call at a time per board: the link is one half-duplex conversation anyway.
@@ -561,5 +631,7 @@ class ServedBoards extends Context.Service<
     readonly run: string
     /** Ids of calls that ended, for the journal (recorded in batches). */
     readonly finished: Queue.Queue<string>
+    /** The runner's scope: lent links run in it. */
+    readonly scope: Scope.Scope
   }
 >()("@belay/fleet/ServedBoards") {}

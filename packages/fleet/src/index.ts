@@ -20,6 +20,8 @@ export {
   parseBoardId,
   runnerShardGroup,
 } from "./BoardEntity.js"
+// A board's link lent to one client, for the commands the RPCs do not carry.
+export { type FleetLentLink, openLentLink, readTokenLine, tokenLine } from "./BoardLending.js"
 // Typed errors.
 export {
   FleetBoardCallError,

@@ -3,7 +3,8 @@
  * 127.0.0.1 with two to four virtual boards each, and a client in this process.
  */
 
-import { type AddressInfo, createServer } from "node:net"
+import { type AddressInfo, connect, createServer } from "node:net"
+import { makeDeviceCommunication } from "@belay/transport"
 import { Context, Effect, Exit, Layer, type ManagedRuntime, ManagedRuntime as Runtime, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -13,6 +14,7 @@ import {
   type FleetDatabaseOptions,
   type FleetTask,
   fleetDatabaseLayer,
+  openLentLink,
 } from "../src/index.js"
 import { freshDatabase } from "./postgres.js"
 import { type RunnerProcess, startRunner, stopRunner } from "./runners.js"
@@ -157,6 +159,43 @@ describe("fleet calls across three runners", () => {
     expect(r.task).toBe(42)
   })
 
+  it("lends a board's link: a wrong token is shut out, other calls are refused meanwhile, and the board serves calls again after", async () => {
+    const board = (id: string) => Effect.map(FleetClient, (fleet) => fleet.board(id))
+    const lent = successOf(await run(Effect.flatMap(board("rc/b2"), (b) => b.lend)))
+    expect(lent).toMatchObject({ boardId: "rc/b2", host: "127.0.0.1", connection: "virtual?keep=false" })
+    expect(lent.token).toMatch(/^[0-9a-f]{32}$/)
+    // A connection with another token is closed, having reached nothing.
+    const stranger = connect(lent.port, "127.0.0.1")
+    stranger.write(`${"0".repeat(32)}\n\r\x03print('in')\r`)
+    const heard: Array<Buffer> = []
+    stranger.on("data", (d: Buffer) => heard.push(d))
+    await new Promise((resolve) => stranger.once("close", resolve))
+    expect(Buffer.concat(heard).length).toBe(0)
+    // The lend still waits for its own connection; meanwhile the board's calls are refused at once.
+    const refused = failureOf(await run(Effect.flatMap(board("rc/b2"), (b) => b.exec("print(1)"))))
+    expect(refused).toMatchObject({ _tag: "FleetBoardReservedError", boardId: "rc/b2" })
+    expect(refused.message).toContain("its link is lent to a command")
+    // The holder's own engine over the lent link: the board as over a cable.
+    const overLink = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const link = yield* openLentLink(lent)
+          const device = yield* makeDeviceCommunication(link)
+          yield* device.exec("lent_value = 6 * 7")
+          return { out: yield* device.exec("print(lent_value)"), description: link.description }
+        }),
+      ),
+    )
+    expect(overLink).toEqual({ out: "42\n", description: "fleet:rc/b2" })
+    // Once the link is closed the lend ends (the runner sees the socket close): calls go through again.
+    let after = await run(Effect.flatMap(board("rc/b2"), (b) => b.eval("lent_value")))
+    for (let i = 0; i < 50 && Exit.isFailure(after); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      after = await run(Effect.flatMap(board("rc/b2"), (b) => b.eval("lent_value")))
+    }
+    expect(successOf(after)).toBe(42)
+  })
+
   it("streams a program's output, and reaches the board's files with their own typed errors", async () => {
     const program = Effect.gen(function* () {
       const board = (yield* FleetClient).board("rc/b2")
@@ -212,7 +251,7 @@ describe("fleet calls across three runners", () => {
       )
       const error = failureOf(exit) as unknown as { _tag: string; reason: string; callStarted: boolean }
       expect(error._tag).toBe("FleetRunnerUnreachableError")
-      expect(error.reason).toContain('wire protocol "binary/0", this client "ndjson/2"')
+      expect(error.reason).toContain(`wire protocol "binary/0", this client "${FLEET_WIRE_PROTOCOL}"`)
       // Refused before it was sent (a call that waited would end "no answer within ..."), so it never ran.
       expect(error.callStarted).toBe(false)
       const listed = successOf(await fresh.runPromiseExit(Effect.flatMap(FleetClient, (f) => f.boards)))

@@ -11,7 +11,7 @@ import { boardLayer } from "./Board.js"
 import { lastDeviceArgument } from "./DeviceArgument.js"
 import { UsageError } from "./Failure.js"
 import { chooseDevice, readCliConfig, UNSET_DEVICE } from "./Flags.js"
-import { isFleetDevice } from "./FleetDevice.js"
+import { isFleetDevice, isLentFleetDevice, lentFleetDevice, needsLentLink } from "./FleetDevice.js"
 
 /** The word that separates chained commands. */
 export const CHAIN_SEPARATOR = "+"
@@ -58,16 +58,21 @@ export const runChain = <E, R>(
   return Effect.scoped(
     Effect.gen(function* () {
       // The chain's board, resolved once (an alias, the config file, `auto`), named in every line.
-      const { device } = yield* Effect.try({
+      const { device: chosen } = yield* Effect.try({
         try: () => chooseDevice(chainDevice(lines), readCliConfig()),
         catch: (error) => (error instanceof UsageError ? error : new UsageError(String(error))),
       })
-      // Connect once: every command's `onBoard(device, ...)` finds this build in the memo map. A
-      // fleet board has no connection here: each command is its own call to the board's runner
-      // (the board's RAM carries from one to the next all the same, as between any two calls).
-      if (!isFleetDevice(device))
-        yield* Layer.buildWithMemoMap(boardLayer(device), memoMap, yield* Effect.scope)
-      for (const line of lines) yield* runLine(withDevice(line, device))
+      // A fleet board: each command is its own call to the board's runner (the board's RAM
+      // carries from one to the next all the same, as between any two calls), unless a command
+      // needs the board's link (a REPL, a mount...): then the whole chain runs over it, lent.
+      const chained =
+        isFleetDevice(chosen) && !isLentFleetDevice(chosen) && lines.some(needsLentLink)
+          ? lentFleetDevice(chosen)
+          : chosen
+      // Connect once: every command's `onBoard(device, ...)` finds this build in the memo map.
+      if (!isFleetDevice(chained) || isLentFleetDevice(chained))
+        yield* Layer.buildWithMemoMap(boardLayer(chained), memoMap, yield* Effect.scope)
+      for (const line of lines) yield* runLine(withDevice(line, chained))
     }),
   ).pipe(Effect.provideService(Layer.CurrentMemoMap, memoMap))
 }

@@ -1,13 +1,14 @@
 import os from "node:os"
 import path from "node:path"
-import { BelayBoardLive } from "@belay/extensions"
-import type { BoardLink, DeviceCommunication } from "@belay/transport"
+import { BelayBoardLive, parseConnectionString, protocolDefaultsFor } from "@belay/extensions"
+import { BoardLink, DeviceCommunication } from "@belay/transport"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as References from "effect/References"
+import * as Result from "effect/Result"
 import { UsageError } from "./Failure.js"
 import { chooseDevice, configPath, readCliConfig } from "./Flags.js"
-import { isFleetDevice, notThroughTheFleet } from "./FleetDevice.js"
+import { isFleetDevice } from "./FleetDevice.js"
 import { webReplPasswordFor } from "./WebReplPassword.js"
 
 /**
@@ -40,18 +41,27 @@ export const deviceLayer = (device: string): DeviceLayer => {
   return layer
 }
 
-const makeDeviceLayer = (device: string) => {
+const makeDeviceLayer = (
+  device: string,
+): Layer.Layer<
+  DeviceServices,
+  Layer.Error<ReturnType<typeof localDeviceLayer>> | Layer.Error<ReturnType<typeof lentDeviceLayer>>
+> =>
+  // The commands that go through the fleet's calls do not come here; the others borrow the
+  // board's link from its runner and run as on a board of this computer.
+  isFleetDevice(device) ? lentDeviceLayer(device) : localDeviceLayer(device)
+
+/** A board of this computer (or of the network: `tcp:`, `rfc2217:`, `ws://`). */
+const localDeviceLayer = (device: string) => {
   const config = readCliConfig()
   // The config file's clock sync, unless BELAY_SYNC_CLOCK (read by BelayBoardLive) says.
   const syncClock =
     process.env.BELAY_SYNC_CLOCK === undefined && config.syncClock !== undefined
       ? { syncClock: config.syncClock }
       : {}
-  // The commands that go through the fleet do not come here; the others say so, by name.
-  const notFleet = isFleetDevice(device) ? Effect.fail(notThroughTheFleet(device)) : Effect.void
   return Layer.unwrap(
     // A `ws://` board's password from the config file or a prompt, asked once per device.
-    Effect.map(Effect.andThen(notFleet, webReplPasswordFor(device, config)), (webReplPassword) =>
+    Effect.map(webReplPasswordFor(device, config), (webReplPassword) =>
       // qemu:microbit and the virtual board stay running between commands, as a board stays
       // plugged in (`belay qemu stop`, `belay virtual stop`; the virtual board also stops by
       // itself after BELAY_VIRTUAL_IDLE_TIMEOUT, 15 minutes, without a command).
@@ -69,6 +79,23 @@ const makeDeviceLayer = (device: string) => {
     ),
   ).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())))
 }
+
+/**
+ * A fleet board's link, lent by its runner for this command (`lentBoardLink`), and the protocol
+ * engine over it with the defaults of the runner's own connection to the board.
+ */
+const lentDeviceLayer = (device: string) =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const { lentBoardLink } = yield* Effect.promise(() => import("./FleetActions.js"))
+      const { link, connection } = yield* lentBoardLink(device)
+      const parsed = parseConnectionString(connection)
+      const defaults = Result.isSuccess(parsed) ? protocolDefaultsFor(parsed.success) : {}
+      return DeviceCommunication.layer({ ...defaults, enterRawOnOpen: true }).pipe(
+        Layer.provideMerge(Layer.succeed(BoardLink, link)),
+      )
+    }),
+  ).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())))
 
 type DeviceLayer = ReturnType<typeof makeDeviceLayer>
 

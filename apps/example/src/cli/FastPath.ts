@@ -6,7 +6,7 @@
  * `--device=`, a negation, a boolean literal after a boolean flag, `--`, an operand starting with `-`, `--device
  * list`) is left to the full parser, which then gives the same result or its own error.
  */
-import { fleetDeviceOf } from "./FleetDevice.js"
+import { fleetBoardOf } from "./FleetDevice.js"
 
 /** A recognized `exec` or `eval` command line. */
 export interface FastCommand {
@@ -67,6 +67,6 @@ export const recognize = (argv: ReadonlyArray<string>): FastCommand | undefined 
   if (command === undefined || operand === undefined || device === "list" || device === "") return undefined
   // A fleet board (named here, in BELAY_DEVICE or the config file) goes through the full parser,
   // whose exec and eval know the fleet.
-  if (fleetDeviceOf(device ?? "") !== undefined) return undefined
+  if (fleetBoardOf(device ?? "") !== undefined) return undefined
   return { command, operand, device, json, unchecked }
 }

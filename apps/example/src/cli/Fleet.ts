@@ -196,7 +196,7 @@ export const fleetCommand = (root: Root) => {
 
   return Command.make("fleet").pipe(
     Command.withDescription(
-      "many boards on many hosts: runners serve their boards through PostgreSQL; --device fleet:<runner>/<board> runs commands on one (exec, eval, run, info, ls, cat, cp, rm, ...)",
+      "many boards on many hosts: runners serve their boards through PostgreSQL; --device fleet:<runner>/<board> runs any command on one (exec, eval, run, the file commands and a few more as calls through its runner; repl, mount, reset, install, bench... over the board's link, lent by its runner for the command)",
     ),
     Command.withSubcommands([runner, ls, reserve, release]),
   )

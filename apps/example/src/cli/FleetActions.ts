@@ -19,6 +19,7 @@ import {
   FleetClient,
   type FleetReservationInfo,
   makeFleetRunner,
+  openLentLink,
 } from "@belay/fleet"
 import { minifyPython, parsePythonLiteral } from "@belay/transport"
 import * as Duration from "effect/Duration"
@@ -30,6 +31,7 @@ import * as Stream from "effect/Stream"
 import { logLevel } from "./Board.js"
 import { UsageError } from "./Failure.js"
 import { readCliConfig } from "./Flags.js"
+import { fleetBoardIdOf } from "./FleetDevice.js"
 import { boardText, print, printJson, toJson, write, writeError } from "./Output.js"
 
 /** The database URL: the flag, else BELAY_FLEET_DATABASE_URL, else a usage error that says how to get one. */
@@ -68,7 +70,7 @@ const client = (databaseUrl: string | undefined) =>
   ).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())))
 
 /** The board id of a `fleet:<id>` device. */
-const boardIdOf = (device: string) => device.slice("fleet:".length)
+const boardIdOf = fleetBoardIdOf
 
 /**
  * `belay fleet runner`: serve boards until interrupted.
@@ -397,24 +399,36 @@ export const withFleetBoard = <A, E>(device: string, use: (board: FleetBoard) =>
   )
 
 /**
- * `latency` on a fleet board: round trips of `exec("pass")` through the fleet (the client, the
- * runner, its admission and its session on the board), printed as `latency` prints a board's own.
- * `--unchecked` is refused: the runner checks every exchange with its board.
+ * The link of a fleet board, lent to this command (the `Lend` call, then a TCP connection to the
+ * board's runner): for the commands the fleet's calls do not carry (repl, mount, a hard reset,
+ * install, bench, `run --no-follow`...), which then run their own protocol engine over it, as on
+ * a board of this computer. The lend ends when the link closes, with the command.
  *
  * @example
- * yield* fleetLatency("fleet:shelf1/b0", 100, false, false)
+ * const link = yield* lentBoardLink("fleet:shelf1/b0")
  */
-export const fleetLatency = (device: string, count: number, json: boolean, unchecked: boolean) =>
+export const lentBoardLink = (device: string) =>
+  Effect.gen(function* () {
+    const lent = yield* Effect.flatMap(FleetClient, (fleet) => fleet.board(boardIdOf(device)).lend).pipe(
+      Effect.scoped,
+      Effect.provide(client(undefined)),
+    )
+    const link = yield* openLentLink(lent)
+    return { link, connection: lent.connection }
+  })
+
+/**
+ * `latency` on a fleet board: round trips of `exec("pass")` through the fleet (the client, the
+ * runner, its admission and its session on the board), printed as `latency` prints a board's own.
+ * (`--unchecked`, the bare exchange, is timed over the board's lent link instead: see `main.ts`.)
+ *
+ * @example
+ * yield* fleetLatency("fleet:shelf1/b0", 100, false)
+ */
+export const fleetLatency = (device: string, count: number, json: boolean) =>
   Effect.gen(function* () {
     const { checkedCount, printLatency } = yield* Effect.promise(() => import("./Latency.js"))
     yield* checkedCount(count)
-    if (unchecked)
-      return yield* Effect.fail(
-        new UsageError(
-          "--unchecked is not carried through the fleet: the board's runner checks every exchange",
-          "time the bare exchange on the runner's host (belay latency --unchecked --device <its port>)",
-        ),
-      )
     const fleet = yield* FleetClient
     const id = boardIdOf(device)
     const timed = yield* measureRoundTrips(fleet.board(id).exec("pass"), { count })

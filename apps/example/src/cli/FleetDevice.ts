@@ -3,26 +3,61 @@
  * `BELAY_DEVICE` or the config file name it. Small on purpose: the fast path and the file
  * commands ask it before loading anything of the fleet.
  */
-import { UsageError } from "./Failure.js"
+import { commandWords } from "./DeviceArgument.js"
 import { chooseDevice, readCliConfig, UNSET_DEVICE } from "./Flags.js"
 
 /**
- * Whether `device` names a board of the fleet (`fleet:<runner>/<board>`).
+ * Whether `device` names a board of the fleet (`fleet:<runner>/<board>`), its link lent or not.
  *
  * @example
  * isFleetDevice("fleet:shelf1/b0") // true
  */
 export const isFleetDevice = (device: string): boolean => device.startsWith("fleet:")
 
+/** `link=lent` in a fleet device's query. */
+const LENT = /\?(?:[^#]*&)?link=lent(?:&|$)/
+
 /**
- * The fleet board a command's device names, as `--device`, `BELAY_DEVICE` or the config file (an
- * alias included) give it; undefined when it is not a fleet board (or the config is unreadable:
- * the board's own path reports that).
+ * Whether `device` is a fleet board whose link is lent to the whole command
+ * (`fleet:<id>?link=lent`): every command then runs over that one connection, as on a board of
+ * this computer, rather than as calls through the board's runner.
  *
  * @example
- * fleetDeviceOf("") // "fleet:shelf1/b0" when BELAY_DEVICE=fleet:shelf1/b0
+ * isLentFleetDevice("fleet:shelf1/b0?link=lent") // true
+ * isLentFleetDevice("fleet:shelf1/b0") // false
  */
-export const fleetDeviceOf = (device: string): string | undefined => {
+export const isLentFleetDevice = (device: string): boolean => isFleetDevice(device) && LENT.test(device)
+
+/**
+ * The fleet device with its link lent to the whole command.
+ *
+ * @example
+ * lentFleetDevice("fleet:shelf1/b0") // "fleet:shelf1/b0?link=lent"
+ */
+export const lentFleetDevice = (device: string): string =>
+  isLentFleetDevice(device) ? device : `${device}${device.includes("?") ? "&" : "?"}link=lent`
+
+/**
+ * The board id of a fleet device, without its query.
+ *
+ * @example
+ * fleetBoardIdOf("fleet:shelf1/b0?link=lent") // "shelf1/b0"
+ */
+export const fleetBoardIdOf = (device: string): string => {
+  const id = device.slice("fleet:".length)
+  const query = id.indexOf("?")
+  return query < 0 ? id : id.slice(0, query)
+}
+
+/**
+ * The fleet board a command's device names, as `--device`, `BELAY_DEVICE` or the config file (an
+ * alias included) give it, lent or not; undefined when it is not a fleet board (or the config is
+ * unreadable: the board's own path reports that).
+ *
+ * @example
+ * fleetBoardOf("") // "fleet:shelf1/b0" when BELAY_DEVICE=fleet:shelf1/b0
+ */
+export const fleetBoardOf = (device: string): string | undefined => {
   if (isFleetDevice(device)) return device
   if (device !== UNSET_DEVICE && !/^[A-Za-z0-9_-]+$/.test(device)) return undefined
   try {
@@ -34,14 +69,43 @@ export const fleetDeviceOf = (device: string): string | undefined => {
 }
 
 /**
- * What a command that does not go through the fleet says when it is given a fleet board.
+ * The fleet board a command's device names when the command goes through the fleet's calls (its
+ * link not lent): undefined for any other device, and for `fleet:<id>?link=lent`.
  *
  * @example
- * notThroughTheFleet("fleet:shelf1/b0").message
- * // "fleet:shelf1/b0 is a fleet board, and this command does not go through the fleet yet"
+ * fleetDeviceOf("fleet:shelf1/b0") // "fleet:shelf1/b0"
+ * fleetDeviceOf("fleet:shelf1/b0?link=lent") // undefined: the command runs over the lent link
  */
-export const notThroughTheFleet = (device: string): UsageError =>
-  new UsageError(
-    `${device} is a fleet board, and this command does not go through the fleet yet`,
-    "exec, eval, run, info, soft-reset, rtc, latency and the file commands ls, cat, cp, rm and fs do; for this one, reserve the board (belay fleet reserve) and run belay on its runner's host",
-  )
+export const fleetDeviceOf = (device: string): string | undefined => {
+  const fleet = fleetBoardOf(device)
+  return fleet === undefined || isLentFleetDevice(fleet) ? undefined : fleet
+}
+
+/**
+ * The commands that go through the fleet's calls on a fleet board (`fs`'s subcommands by their
+ * own names); every other one borrows the board's link for the command.
+ */
+const THROUGH_FLEET_CALLS = new Set([
+  ...["exec", "eval", "run", "info", "soft-reset", "rtc", "latency", "sleep"],
+  ...["ls", "cat", "cp", "rm", "mkdir", "rmdir", "touch", "tree", "df", "sha256sum", "edit"],
+  ...["put", "get", "sync", "clean"],
+  // Commands that never open the device.
+  ...["ports", "qemu", "virtual", "fleet"],
+])
+
+/**
+ * Whether a command line needs a fleet board's link lent to it, rather than the fleet's calls
+ * (a REPL, a mount, a hard reset, an install, `run --no-follow`...): then a chain with it runs
+ * every command over the lent link.
+ *
+ * @example
+ * needsLentLink(["mount", "src"]) // true
+ * needsLentLink(["exec", "print(1)"]) // false
+ */
+export const needsLentLink = (line: ReadonlyArray<string>): boolean => {
+  const { name } = commandWords(line)
+  if (name === undefined) return false
+  if (name === "run" && line.includes("--no-follow")) return true
+  if (name === "latency" && line.includes("--unchecked")) return true
+  return !THROUGH_FLEET_CALLS.has(name)
+}

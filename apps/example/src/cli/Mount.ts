@@ -14,6 +14,7 @@ import { boardLayer, logLevel } from "./Board.js"
 import { chainDevice, withDevice } from "./Chain.js"
 import { UsageError } from "./Failure.js"
 import { chooseDevice, readCliConfig } from "./Flags.js"
+import { isFleetDevice, lentFleetDevice } from "./FleetDevice.js"
 import { writeError } from "./Output.js"
 
 /** What `mount` was asked, and the command written on its own line. */
@@ -82,10 +83,12 @@ export const runMount = <E, R>(
     const memoMap = Layer.makeMemoMapUnsafe()
     return yield* Effect.scoped(
       Effect.gen(function* () {
-        const { device } = yield* Effect.try({
+        const { device: chosen } = yield* Effect.try({
           try: () => chooseDevice(chainDevice(lines), readCliConfig()),
           catch: (error) => (error instanceof UsageError ? error : new UsageError(String(error))),
         })
+        // A fleet board's commands all run over its lent link, where the folder is mounted.
+        const device = isFleetDevice(chosen) ? lentFleetDevice(chosen) : chosen
         const services = yield* Layer.buildWithMemoMap(boardLayer(device), memoMap, yield* Effect.scope)
         const manager = yield* Effect.provide(DeviceSessionManager, services)
         const session = yield* manager.createSession()
