@@ -85,6 +85,20 @@ describe("commands on fleet boards", () => {
     const python = await belay(["exec", "1/0", "--device", "fleet:cli/b0"])
     expect(python.code).toBe(1)
     expect(python.stderr).toContain("ZeroDivisionError")
+    // A board by its serial number (here its machine.unique_id()), as `fleet ls` shows it.
+    const ls = await belay(["fleet", "ls"])
+    const uniqueId = (
+      stdoutJson(await belay(["fleet", "ls", "--json"])) as Array<{ id: string; uniqueId: string }>
+    ).find((b) => b.id === "cli/b1")?.uniqueId as string
+    expect(uniqueId).toMatch(/^[0-9a-f]{16}$/)
+    expect(ls.stdout.split("\n")[0]).toContain("SERIAL")
+    expect(ls.stdout).toContain(uniqueId)
+    expect((await belay(["exec", "which_board = 'b1'", "--device", "fleet:cli/b1"])).code).toBe(0)
+    const bySerial = await belay(["eval", "which_board", "--device", `fleet:${uniqueId.toUpperCase()}`])
+    expect(bySerial).toMatchObject({ code: 0, stdout: "'b1'\n" })
+    const unknown = await belay(["exec", "1", "--device", "fleet:0123456789abcdef"])
+    expect(unknown.code).toBe(3)
+    expect(unknown.stderr).toContain("no board of the fleet has this serial number")
   })
 
   it("cp to and from the board, ls, cat, fs get, rm; a missing file is the file error it is on a board", async () => {

@@ -68,6 +68,7 @@ export const newLendToken = (): string => randomBytes(TOKEN_HEX_DIGITS / 2).toSt
  *
  * @example
  * new TextDecoder().decode(tokenLine("3f0c9a57d1e2b4c68a9e0f1d2c3b4a59")) // "3f0c9a57d1e2b4c68a9e0f1d2c3b4a59\n"
+ * @since 0.1.0
  */
 export const tokenLine = (token: string): Uint8Array => new TextEncoder().encode(`${token}\n`)
 
@@ -79,6 +80,7 @@ export const tokenLine = (token: string): Uint8Array => new TextEncoder().encode
  * readTokenLine(Buffer.from("3f0c"), "3f0c9a57d1e2b4c68a9e0f1d2c3b4a59") // { kind: "more" }
  * readTokenLine(Buffer.from("hello\n"), "3f0c9a57d1e2b4c68a9e0f1d2c3b4a59") // { kind: "refused" }
  * readTokenLine(Buffer.from("3f0c9a57d1e2b4c68a9e0f1d2c3b4a59\n\x03"), "3f0c...") // { kind: "accepted", rest: <03> }
+ * @since 0.1.0
  */
 export const readTokenLine = (
   received: Uint8Array,

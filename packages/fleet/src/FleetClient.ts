@@ -196,6 +196,10 @@ export interface FleetBoardEntry {
   /** The wire protocol its runner speaks (`FLEET_WIRE_PROTOCOL` when it can take this client's calls). */
   readonly protocol: string
   readonly firmware: string
+  /** The USB serial number its runner's host reports for its port ('' for none): `fleet:<it>` names the board. */
+  readonly serialNumber: string
+  /** Its `machine.unique_id()` in hex ('' for none; the USB serial number of boards with native USB): `fleet:<it>` names the board too. */
+  readonly uniqueId: string
   /** Seconds since the runner last heartbeated for it (by the database's clock). */
   readonly lastSeenSeconds: number
   /** The runner heartbeated within `staleAfter`, did not stop, and speaks this client's protocol. */
@@ -346,8 +350,17 @@ interface RegistryRow {
   readonly protocol: string
   readonly status: string
   readonly firmware: string
+  readonly serial_number: string
+  readonly unique_id: string
   readonly age: number
 }
+
+/** What a serial number may hold (`fleet:<serial>`): USB serial numbers and hex ids fit. */
+const SERIAL_NUMBER = /^[A-Za-z0-9._:-]+$/
+
+/** The registry's columns a client reads, `age` in seconds since the runner's last heartbeat. */
+const REGISTRY_COLUMNS = `board_id, runner, board, connection, runner_address, runner_run, protocol, status,
+  firmware, serial_number, unique_id, extract(epoch FROM now() - last_seen)::float8 AS age`
 
 const WATCH_EVERY = Duration.millis(500)
 const CALL_MARGIN = Duration.seconds(10)
@@ -364,14 +377,41 @@ const makeClient = (options: FleetClientOptions) =>
     const cacheMs = millisOf(options.registryCache ?? Duration.seconds(1))
     const dbError = (e: unknown) => new FleetDatabaseError({ url, reason: messageOf(e), cause: e })
 
-    const fetchRow = (boardId: string) =>
-      sql<RegistryRow>`
-        SELECT board_id, runner, board, connection, runner_address, runner_run, protocol, status, firmware,
-          extract(epoch FROM now() - last_seen)::float8 AS age
-        FROM belay_fleet_boards WHERE board_id = ${boardId}`.pipe(
-        Effect.map((rows) => rows[0]),
-        Effect.mapError(dbError),
-      )
+    /**
+     * A board's registry row, by its id (`shelf1/b0`) or by what it answers to besides (a serial
+     * number: its host's USB serial number or its `machine.unique_id()` in hex, any case). Of the
+     * boards with that serial number, the one whose runner is live; several live ones are
+     * ambiguous (`FleetBoardIdError`); none live, the one seen last.
+     */
+    const fetchRow = (
+      target: string,
+    ): Effect.Effect<RegistryRow | undefined, FleetDatabaseError | FleetBoardIdError> =>
+      target.includes("/")
+        ? sql<RegistryRow>`
+            SELECT ${sql.literal(REGISTRY_COLUMNS)}
+            FROM belay_fleet_boards WHERE board_id = ${target}`.pipe(
+            Effect.map((rows) => rows[0]),
+            Effect.mapError(dbError),
+          )
+        : sql<RegistryRow>`
+            SELECT ${sql.literal(REGISTRY_COLUMNS)}
+            FROM belay_fleet_boards
+            WHERE (serial_number <> '' AND lower(serial_number) = lower(${target}))
+               OR (unique_id <> '' AND lower(unique_id) = lower(${target}))
+            ORDER BY last_seen DESC`.pipe(
+            Effect.mapError(dbError),
+            Effect.flatMap((rows) => {
+              const live = rows.filter((r) => !r.status.startsWith("failed") && unreachable(r) === undefined)
+              return live.length > 1
+                ? Effect.fail(
+                    new FleetBoardIdError({
+                      id: target,
+                      reason: `boards ${live.map((r) => r.board_id).join(", ")} all have this serial number: name one by its id`,
+                    }),
+                  )
+                : Effect.succeed(live[0] ?? rows[0])
+            }),
+          )
 
     /**
      * Registry rows read in the last `cacheMs`, by board id: a run of calls to a board reads the
@@ -392,7 +432,12 @@ const makeClient = (options: FleetClientOptions) =>
           Effect.sync(() => cache.set(boardId, { row, at: monotonicMs() })),
         )
       })
-    const forget = (boardId: string) => Effect.sync(() => cache.delete(boardId))
+    /** Drop a board's cached rows: under its id and under any serial number that named it. */
+    const forget = (boardId: string) =>
+      Effect.sync(() => {
+        for (const [key, kept] of cache)
+          if (key === boardId || kept.row?.board_id === boardId) cache.delete(key)
+      })
 
     /** Why the runner of `row` cannot take a call now, if it cannot. */
     const unreachable = (row: RegistryRow): FleetRunnerUnreachable | undefined =>
@@ -464,14 +509,25 @@ const makeClient = (options: FleetClientOptions) =>
     type Sent = { readonly callId: string; readonly timeoutMs?: number; readonly reservation?: string }
 
     /** A board call's checks before it is sent: the id, the registry, the runner's liveness. */
-    const prepare = (boardId: string) =>
+    const prepare = (target: string) =>
       Effect.gen(function* () {
-        const id = yield* Effect.fromResult(parseBoardId(boardId))
-        const row = yield* lookup(boardId)
+        const serial = !target.includes("/")
+        if (serial && !SERIAL_NUMBER.test(target))
+          return yield* new FleetBoardIdError({
+            id: target,
+            reason: "it is neither <runner>/<board> nor a serial number (letters, digits, . _ : -)",
+          })
+        if (!serial) yield* Effect.fromResult(parseBoardId(target))
+        const row = yield* lookup(target)
         if (row === undefined) {
-          yield* forget(boardId)
-          return yield* new FleetBoardGoneError({ boardId, reason: "no runner has registered it" })
+          yield* forget(target)
+          return yield* new FleetBoardGoneError({
+            boardId: target,
+            reason: serial ? "no board of the fleet has this serial number" : "no runner has registered it",
+          })
         }
+        const boardId = row.board_id
+        const id = yield* Effect.fromResult(parseBoardId(boardId))
         if (row.status.startsWith("failed"))
           return yield* new FleetBoardGoneError({ boardId, reason: row.status })
         const why = unreachable(row)
@@ -484,7 +540,7 @@ const makeClient = (options: FleetClientOptions) =>
             callStarted: false,
           })
         }
-        return { id, row }
+        return { id, row, boardId }
       })
 
     /** The cluster's failures to deliver, as `Lost`; the board's own answers as they are. */
@@ -525,13 +581,13 @@ const makeClient = (options: FleetClientOptions) =>
     }
 
     const invoke = <A, E>(
-      boardId: string,
+      target: string,
       reservation: string | undefined,
       callOptions: FleetCallOptions | undefined,
       send: (client: Client, fields: Sent) => Effect.Effect<A, E>,
     ): Effect.Effect<A, FleetCallError> =>
       Effect.gen(function* () {
-        const { id, row } = yield* prepare(boardId)
+        const { id, row, boardId } = yield* prepare(target)
         const { sent, bound } = fields(callOptions, reservation)
         const answer = send(entityClient(boardId), sent).pipe(Effect.mapError(deliveryError))
         return yield* Effect.raceFirst(answer, watch(boardId, sent.callId, row.runner_run)).pipe(
@@ -546,13 +602,13 @@ const makeClient = (options: FleetClientOptions) =>
 
     /** A streaming call: its pieces as they come, under the same watch and bound as any call. */
     const invokeStream = (
-      boardId: string,
+      target: string,
       reservation: string | undefined,
       callOptions: FleetCallOptions | undefined,
       send: (client: Client, fields: Sent) => Stream.Stream<string, unknown>,
     ): Stream.Stream<string, FleetCallError> =>
       Stream.unwrap(
-        Effect.map(prepare(boardId), ({ id, row }) => {
+        Effect.map(prepare(target), ({ id, row, boardId }) => {
           const { sent } = fields(callOptions, reservation)
           const lostToError = settled(boardId, id.runner, sent.callId)
           // No overall bound: a program may print for as long as it runs; the watch bounds a runner's silence.
@@ -634,7 +690,7 @@ const makeClient = (options: FleetClientOptions) =>
 
     const boards = sql<RegistryRow & ReservationColumns>`
       SELECT b.board_id, b.runner, b.board, b.connection, b.runner_address, b.runner_run, b.protocol, b.status, b.firmware,
-        extract(epoch FROM now() - b.last_seen)::float8 AS age, ${sql.literal(reservationColumns)}
+        b.serial_number, b.unique_id, extract(epoch FROM now() - b.last_seen)::float8 AS age, ${sql.literal(reservationColumns)}
       FROM belay_fleet_boards b ${sql.literal(reservationJoin)} ORDER BY b.board_id`.pipe(
       Effect.map((rows) =>
         rows.map((row): FleetBoardEntry => {
@@ -648,6 +704,8 @@ const makeClient = (options: FleetClientOptions) =>
             status: row.status,
             protocol: row.protocol,
             firmware: row.firmware,
+            serialNumber: row.serial_number,
+            uniqueId: row.unique_id,
             lastSeenSeconds: row.age,
             alive: why === undefined,
             unreachable: why,
@@ -676,13 +734,34 @@ const makeClient = (options: FleetClientOptions) =>
       Effect.gen(function* () {
         if (targets.length === 0)
           return yield* new FleetBoardIdError({ id: "", reason: "name at least one board or selector" })
-        for (const target of targets) if (!isSelector(target)) yield* Effect.fromResult(parseBoardId(target))
+        // A serial number stands for the board that has it now.
+        const named = yield* Effect.forEach(targets, (target) =>
+          isSelector(target) || target.includes("/")
+            ? Effect.as(isSelector(target) ? Effect.void : Effect.fromResult(parseBoardId(target)), target)
+            : !SERIAL_NUMBER.test(target)
+              ? Effect.fail(
+                  new FleetBoardIdError({
+                    id: target,
+                    reason: "it is neither <runner>/<board>, a serial number nor a selector",
+                  }),
+                )
+              : Effect.flatMap(lookup(target), (row) =>
+                  row === undefined
+                    ? Effect.fail(
+                        new FleetBoardGoneError({
+                          boardId: target,
+                          reason: "no board of the fleet has this serial number",
+                        }),
+                      )
+                    : Effect.succeed(row.board_id),
+                ),
+        )
         const token = randomUUID()
         const holder = reserveOptions.holder ?? defaultHolder()
         const note = reserveOptions.note ?? ""
         const forMs = millisOf(reserveOptions.for)
         const taken = yield* takeReservation(sql, {
-          targets,
+          targets: named,
           token,
           holder,
           note,
@@ -734,7 +813,18 @@ const makeClient = (options: FleetClientOptions) =>
       reserve,
       reserveDetached: (targets, reserveOptions) => take(targets, reserveOptions, undefined),
       release,
-      releaseBoard: (id) => dropBoardReservation(sql, id).pipe(Effect.mapError(dbError)),
+      releaseBoard: (id) =>
+        Effect.gen(function* () {
+          // A serial number stands for the board that has it now (none: nothing to release).
+          const boardId = id.includes("/")
+            ? id
+            : yield* Effect.map(
+                Effect.catchTag(lookup(id), "FleetBoardIdError", () => Effect.succeed(undefined)),
+                (row) => row?.board_id,
+              )
+          if (boardId === undefined) return undefined
+          return yield* dropBoardReservation(sql, boardId).pipe(Effect.mapError(dbError))
+        }),
     })
   })
 

@@ -82,6 +82,9 @@ const FLEET_TABLES = [
   `CREATE INDEX IF NOT EXISTS belay_fleet_reservations_token ON belay_fleet_reservations (token)`,
   // Added after the first release: a database made before it gains the column, '' for its rows.
   `ALTER TABLE belay_fleet_boards ADD COLUMN IF NOT EXISTS protocol text NOT NULL DEFAULT ''`,
+  // What a board answers to besides its id: its host's USB serial number, its machine.unique_id().
+  `ALTER TABLE belay_fleet_boards ADD COLUMN IF NOT EXISTS serial_number text NOT NULL DEFAULT ''`,
+  `ALTER TABLE belay_fleet_boards ADD COLUMN IF NOT EXISTS unique_id text NOT NULL DEFAULT ''`,
 ]
 
 /**

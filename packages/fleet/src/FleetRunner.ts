@@ -8,6 +8,7 @@
  * is refreshed every heartbeat while the runner lives.
  */
 import { randomUUID } from "node:crypto"
+import { realpathSync } from "node:fs"
 import type { DeviceSession, DeviceSessionManagerShape } from "@belay/core"
 import { makeDeviceSessionManager } from "@belay/core"
 import { Task } from "@belay/executors"
@@ -125,8 +126,53 @@ interface ServedBoard {
   readonly manager: DeviceSessionManagerShape | undefined
   readonly firmware: Omit<BoardInfo, "boardId" | "runner" | "connection" | "status"> | undefined
   readonly failure: string | undefined
+  /** The USB serial number its host reports for its port ('' for none), and its `machine.unique_id()` in hex ('' for none). */
+  readonly identity: BoardIdentity
   /** Who holds the board's lent link (`Lend`), while someone does: other calls are refused meanwhile. */
   readonly lend: { holder: string | undefined }
+}
+
+/** What a board answers to besides its id (`fleet:<serial>`): both '' when it has neither. */
+interface BoardIdentity {
+  readonly serialNumber: string
+  readonly uniqueId: string
+}
+
+/**
+ * The board's `machine.unique_id()` in hex ('' where it has none): on boards with native USB
+ * (RP2040, SAMD, nRF...) their USB serial number. An expression, so nothing is left in the
+ * board's globals.
+ */
+const uniqueIdOf = (session: DeviceSession): Effect.Effect<string> =>
+  session.device.eval("__import__('binascii').hexlify(__import__('machine').unique_id())").pipe(
+    Effect.map((repr) => {
+      const value = parsePythonLiteral(repr)
+      return Result.isSuccess(value) && value.success instanceof Uint8Array
+        ? new TextDecoder().decode(value.success)
+        : ""
+    }),
+    Effect.orElseSucceed(() => ""),
+  )
+
+/**
+ * The USB serial number this host reports for a serial link's port ('' for another link, or a
+ * port without one): what `belay ports` shows and `id:<serial>` opens.
+ */
+const usbSerialNumberOf = (description: string): Effect.Effect<string> => {
+  if (!description.startsWith("serial:")) return Effect.succeed("")
+  const real = (path: string) => {
+    try {
+      return realpathSync(path)
+    } catch {
+      return path
+    }
+  }
+  const path = real(description.slice("serial:".length))
+  return Effect.promise(() => import("@belay/transport/serial")).pipe(
+    Effect.flatMap(({ listSerialPorts }) => listSerialPorts()),
+    Effect.map((ports) => ports.find((p) => real(p.path) === path)?.serialNumber ?? ""),
+    Effect.orElseSucceed(() => ""),
+  )
 }
 
 /** How often finished calls are recorded in the journal (in one UPDATE). */
@@ -209,12 +255,15 @@ const openBoard = (
     const link = yield* openConnection(connection, defaults)
     const device = yield* makeDeviceCommunication(link, protocolDefaultsFor(connection))
     const manager = yield* makeDeviceSessionManager(device)
-    const caps = yield* manager.executeInSession(
-      (session) => Effect.succeed(session.deviceContext.capabilities),
-      {
-        cleanupFailures: "log",
-      },
+    const { caps, uniqueId } = yield* manager.executeInSession(
+      (session) =>
+        Effect.map(uniqueIdOf(session), (uniqueId) => ({
+          caps: session.deviceContext.capabilities,
+          uniqueId,
+        })),
+      { cleanupFailures: "log" },
     )
+    const identity = { serialNumber: yield* usbSerialNumberOf(link.description), uniqueId }
     const firmware = {
       platform: caps.platform,
       implementation: caps.implementation,
@@ -227,6 +276,7 @@ const openBoard = (
       manager,
       firmware,
       failure: undefined,
+      identity,
       lend: { holder: undefined },
     } satisfies ServedBoard
   }).pipe(
@@ -241,6 +291,7 @@ const openBoard = (
         manager: undefined,
         firmware: undefined,
         failure: `${tagOf(error)}: ${messageOf(error)}`,
+        identity: { serialNumber: "", uniqueId: "" },
         lend: { holder: undefined },
       } satisfies ServedBoard),
     ),
@@ -350,12 +401,13 @@ export const makeFleetRunner = (
         const status = b.failure === undefined ? "ready" : `failed: ${b.failure}`
         const firmware = b.firmware === undefined ? "" : `${b.firmware.implementation} ${b.firmware.version}`
         yield* sql`
-          INSERT INTO belay_fleet_boards (board_id, runner, board, connection, runner_address, runner_run, protocol, status, firmware, last_seen)
-          VALUES (${b.id}, ${options.name}, ${b.id.slice(options.name.length + 1)}, ${b.connection}, ${runnerAddress}, ${run}, ${FLEET_WIRE_PROTOCOL}, ${status}, ${firmware}, now())
+          INSERT INTO belay_fleet_boards (board_id, runner, board, connection, runner_address, runner_run, protocol, status, firmware, serial_number, unique_id, last_seen)
+          VALUES (${b.id}, ${options.name}, ${b.id.slice(options.name.length + 1)}, ${b.connection}, ${runnerAddress}, ${run}, ${FLEET_WIRE_PROTOCOL}, ${status}, ${firmware}, ${b.identity.serialNumber}, ${b.identity.uniqueId}, now())
           ON CONFLICT (board_id) DO UPDATE SET runner = EXCLUDED.runner, board = EXCLUDED.board,
             connection = EXCLUDED.connection, runner_address = EXCLUDED.runner_address,
             runner_run = EXCLUDED.runner_run, protocol = EXCLUDED.protocol, status = EXCLUDED.status,
-            firmware = EXCLUDED.firmware, last_seen = now()`
+            firmware = EXCLUDED.firmware, serial_number = EXCLUDED.serial_number,
+            unique_id = EXCLUDED.unique_id, last_seen = now()`
       }
       // Calls finished, recorded in batches: one UPDATE at most every 100 ms, for every call that
       // ended meanwhile (a call's answer never waits for it; a repeat is refused while it reads `started` too).

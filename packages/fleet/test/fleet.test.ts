@@ -196,6 +196,53 @@ describe("fleet calls across three runners", () => {
     expect(successOf(after)).toBe(42)
   })
 
+  it("addresses a board by its serial number (its machine.unique_id() here), in any case, for calls and reservations", async () => {
+    const listed = successOf(await run(Effect.flatMap(FleetClient, (fleet) => fleet.boards)))
+    const ids = listed.filter((b) => b.runner === "ra").map((b) => b.uniqueId)
+    expect(ids).toHaveLength(2)
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{16}$/)
+    expect(new Set(listed.map((b) => b.uniqueId)).size).toBe(listed.length)
+    const serial = ids[0] as string
+    const owner = listed.find((b) => b.uniqueId === serial)?.id as string
+    const program = Effect.gen(function* () {
+      const fleet = yield* FleetClient
+      yield* fleet.board(owner).exec("by_serial = 'reached'")
+      const lower = yield* fleet.board(serial).eval("by_serial")
+      const upper = yield* fleet.board(serial.toUpperCase()).eval("by_serial")
+      const unknown = yield* Effect.flip(fleet.board("0123456789abcdef").exec("1"))
+      const malformed = yield* Effect.flip(fleet.board("not a serial").exec("1"))
+      const reserved = yield* Effect.scoped(
+        Effect.map(fleet.reserve([serial], { for: "1 minute" }), (held) => held.boards),
+      )
+      return { lower, upper, unknown, malformed, reserved }
+    })
+    const r = successOf(await run(program))
+    expect(r).toMatchObject({ lower: "reached", upper: "reached", reserved: [owner] })
+    expect(r.unknown).toMatchObject({ _tag: "FleetBoardGoneError", boardId: "0123456789abcdef" })
+    expect(r.unknown.message).toContain("no board of the fleet has this serial number")
+    expect(r.malformed).toMatchObject({ _tag: "FleetBoardIdError" })
+    // Two live boards with one serial number: neither is guessed.
+    const other = listed.find((b) => b.runner === "ra" && b.id !== owner)?.id as string
+    const shared = "5e5e5e5e5e5e5e5e"
+    await withSql(
+      (sql) =>
+        sql`UPDATE belay_fleet_boards SET unique_id = ${shared} WHERE board_id IN (${owner}, ${other})`,
+    )
+    try {
+      const ambiguous = failureOf(
+        await run(Effect.flatMap(FleetClient, (fleet) => fleet.board(shared).exec("1"))),
+      )
+      expect(ambiguous).toMatchObject({ _tag: "FleetBoardIdError", id: shared })
+      expect(ambiguous.message).toContain(`boards ${[owner, other].sort().join(", ")}`)
+    } finally {
+      const restore = listed.filter((b) => b.id === owner || b.id === other)
+      for (const b of restore)
+        await withSql(
+          (sql) => sql`UPDATE belay_fleet_boards SET unique_id = ${b.uniqueId} WHERE board_id = ${b.id}`,
+        )
+    }
+  })
+
   it("streams a program's output, and reaches the board's files with their own typed errors", async () => {
     const program = Effect.gen(function* () {
       const board = (yield* FleetClient).board("rc/b2")
@@ -234,8 +281,13 @@ describe("fleet calls across three runners", () => {
   it("says a board no runner serves is gone, and a malformed id is refused", async () => {
     const gone = failureOf(await run(Effect.flatMap(FleetClient, (f) => f.board("ra/b9").exec("print(1)"))))
     expect(gone._tag).toBe("FleetBoardGoneError")
-    const bad = failureOf(await run(Effect.flatMap(FleetClient, (f) => f.board("no-slash").exec("print(1)"))))
+    const bad = failureOf(await run(Effect.flatMap(FleetClient, (f) => f.board("ra/b0/x").exec("print(1)"))))
     expect(bad._tag).toBe("FleetBoardIdError")
+    // Without a slash it is a serial number, which no board has.
+    const serial = failureOf(
+      await run(Effect.flatMap(FleetClient, (f) => f.board("no-slash").exec("print(1)"))),
+    )
+    expect(serial._tag).toBe("FleetBoardGoneError")
   })
 
   it("refuses at once, by name, a board whose runner speaks another wire protocol, and lists it as not alive", async () => {

@@ -201,8 +201,10 @@ describe("a reservation", () => {
       yield* fleet.release(blocker.token)
       const gone = yield* Effect.flip(fleet.reserveDetached(["rr/b9"], { for: "1 minute" }))
       const none = yield* Effect.flip(fleet.reserveDetached(["zz/*"], { for: "1 minute" }))
-      const bad = yield* Effect.flip(fleet.reserveDetached(["no-slash"], { for: "1 minute" }))
-      return { both, b0: listed.find((b) => b.id === "rr/b0")?.reservation, gone, none, bad }
+      const bad = yield* Effect.flip(fleet.reserveDetached(["not a board!"], { for: "1 minute" }))
+      // Without a slash, a serial number: no board has this one.
+      const serial = yield* Effect.flip(fleet.reserveDetached(["no-slash"], { for: "1 minute" }))
+      return { both, b0: listed.find((b) => b.id === "rr/b0")?.reservation, gone, none, bad, serial }
     })
     const r = successOf(await run(program))
     expect(r.both).toMatchObject({ _tag: "FleetBoardReservedError", boardId: "rr/b1", holder: "blocker" })
@@ -210,5 +212,6 @@ describe("a reservation", () => {
     expect(r.gone._tag).toBe("FleetBoardGoneError")
     expect(r.none._tag).toBe("FleetBoardGoneError")
     expect(r.bad._tag).toBe("FleetBoardIdError")
+    expect(r.serial._tag).toBe("FleetBoardGoneError")
   })
 })

@@ -104,7 +104,7 @@ export const fleetCommand = (root: Root) => {
     {
       targets: Argument.String("board").pipe(
         Argument.withDescription(
-          "a board id (shelf1/b0), or a selector (shelf1/*, *): the first free board it matches; several take one board each, all or none",
+          "a board id (shelf1/b0), its serial number (as `belay fleet ls` shows it), or a selector (shelf1/*, *): the first free board it matches; several take one board each, all or none",
         ),
         Argument.variadic({ min: 1 }),
       ),

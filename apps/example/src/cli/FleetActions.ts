@@ -149,11 +149,22 @@ export const listFleet = (databaseUrl: string | undefined, json: boolean) =>
         ? "-"
         : `${b.reservation.holder} until ${clock(b.reservation.expiresAt)}${b.reservation.note === "" ? "" : ` (${b.reservation.note})`}`,
       b.firmware,
+      // What `fleet:<serial>` names it by: its USB serial number, else its machine.unique_id().
+      b.serialNumber || b.uniqueId || "-",
       `${b.lastSeenSeconds.toFixed(1)} s ago`,
       b.connection,
       b.runnerAddress,
     ])
-    const header = ["BOARD", "STATUS", "RESERVED BY", "FIRMWARE", "LAST SEEN", "CONNECTION", "RUNNER"]
+    const header = [
+      "BOARD",
+      "STATUS",
+      "RESERVED BY",
+      "FIRMWARE",
+      "SERIAL",
+      "LAST SEEN",
+      "CONNECTION",
+      "RUNNER",
+    ]
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)))
     const line = (cells: ReadonlyArray<string>) =>
       `${cells
