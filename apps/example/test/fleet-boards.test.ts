@@ -143,7 +143,7 @@ describe("reservations from the command line", () => {
     expect(existsSync(path.join(back, "lib", "util.py"))).toBe(false)
   })
 
-  it("a + chain runs each command through the fleet, soft-reset, latency and rtc too; several fleet boards are refused by name", async () => {
+  it("a + chain runs each command through the fleet, soft-reset, latency and rtc too; several fleet boards at once", async () => {
     const d = ["--device", "fleet:cli/b0"]
     const chain = await belay([
       "exec",
@@ -179,10 +179,21 @@ describe("reservations from the command line", () => {
     const read = stdoutJson(clock) as { datetime: number[]; offsetMs: number; uncertaintyMs: number }
     expect(read.datetime).toHaveLength(8)
     expect(Math.abs(read.offsetMs)).toBeLessThanOrEqual(read.uncertaintyMs + 1000)
-    const several = await belay(["exec", "1", "--device", "fleet:cli/b0,fleet:cli/b1", "--json"])
-    expect(several.code).toBe(2)
-    expect(stdoutJson(several)).toMatchObject({ error: "UsageError", exitCode: 2 })
-    expect(several.stdout).toContain("fleet:cli/b0 is a fleet board")
+    // Several fleet boards (and a board of this computer) in one command: on each at once, each
+    // over its own lent link; a board that is gone fails alone.
+    const several = await belay([
+      "exec",
+      "import machine; print(len(machine.unique_id()))",
+      "--device",
+      "fleet:cli/b0,fleet:cli/b1,virtual",
+      "--json",
+    ])
+    expect(several.code).toBe(0)
+    expect(stdoutJson(several)).toEqual({ "fleet:cli/b0": 8, "fleet:cli/b1": 8, virtual: 8 })
+    const oneGone = await belay(["eval", "6 * 7", "--device", "fleet:cli/b0,fleet:cli/b9"])
+    expect(oneGone.code).toBe(3)
+    expect(oneGone.stdout).toBe("[fleet:cli/b0] 42\n")
+    expect(oneGone.stderr).toContain("[fleet:cli/b9] belay: board cli/b9 is gone")
   })
 
   it("commands the fleet's calls do not carry run over the board's lent link: repl, mount, a hard reset, install", async () => {

@@ -486,6 +486,8 @@ const boardIdentity = (connection: Connection, options: Partial<BelayOptions>): 
       return `address ${connection.host}:${connection.port}`
     case "WebRepl":
       return `WebREPL ${connection.url}`
+    case "Fleet":
+      return `fleet board ${connection.boardId}`
     case "Qemu":
       return (connection.keep ?? options.keepQemu ?? false)
         ? `kept micro:bit ${connection.firmwarePath ?? "(default firmware)"}`

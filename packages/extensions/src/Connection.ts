@@ -12,12 +12,12 @@
  * board runs in a process of its own, reached over a local TCP connection.
  */
 import path from "node:path"
-import type {
-  ByteLink,
+import {
+  type ByteLink,
   LinkOpenError,
-  PtyUnavailableError,
-  RawReplOptions,
-  WebReplLoginError,
+  type PtyUnavailableError,
+  type RawReplOptions,
+  type WebReplLoginError,
 } from "@belay/transport"
 import { openSerialLink, type SerialPortInfo, type SerialPortMatchError } from "@belay/transport/serial"
 // Types only: erased from the built module, so nothing of the package loads until `import()` below.
@@ -311,6 +311,14 @@ export const openConnection = (
               password: connection.password ?? defaults.webReplPassword,
             }),
         ),
+      )
+    case "Fleet":
+      return Effect.fail(
+        new LinkOpenError({
+          link: `fleet:${connection.boardId}`,
+          reason:
+            "a fleet board is reached through its runner: open it with @belay/fleet (FleetClient's board(id).lend, then openLentLink), or name it to the belay command",
+        }),
       )
     case "List":
       return Effect.fail(

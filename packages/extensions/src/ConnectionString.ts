@@ -37,6 +37,8 @@ import { namesSeveralBoards } from "./BoardList.js"
  * - `ws://host[:port]` (port 8266 when not given), `wss://host[:port]`: a board's WebREPL; the
  *   password comes from the connection's options (`?password=` is accepted, but a password in a
  *   connection string ends up in shell histories and process lists)
+ * - `fleet:<runner>/<board>` or `fleet:<serial number>` (`?link=lent`): a board of a fleet, on
+ *   another host's runner (`@belay/fleet`): named here, opened through the fleet's client
  * - `list`: not a board: enumerate serial ports
  *
  * @example
@@ -113,6 +115,16 @@ export type Connection =
       readonly url: string
       readonly password: Redacted.Redacted<string> | undefined
     }
+  | {
+      /**
+       * A board of a fleet (`@belay/fleet`), on another host's runner: reached through its runner,
+       * never opened as a link here. `boardId` is `<runner>/<board>` or a serial number.
+       */
+      readonly _tag: "Fleet"
+      readonly boardId: string
+      /** `?link=lent`: the whole command runs over the board's link, lent by its runner. */
+      readonly lent: boolean
+    }
   | { readonly _tag: "List" }
 
 /**
@@ -127,7 +139,7 @@ export class ConnectionStringError extends Data.TaggedError("ConnectionStringErr
   readonly reason: string
 }> {
   override get message() {
-    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, usb:vid=2e8a,pid=0005[,serial=..,manufacturer=..,location=..], serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, exec-pty:<command>, qemu:microbit, tcp:host:port, rfc2217:host:port, ws://<host>[:8266], virtual, list`
+    return `bad connection string ${JSON.stringify(this.input)}: ${this.reason}. Expected one of: auto, a0 (ttyACM0), u0 (ttyUSB0), c3 (COM3), ttyACM0, id:<serial number>, usb:vid=2e8a,pid=0005[,serial=..,manufacturer=..,location=..], serial:/dev/ttyACM0[?baud=115200], /dev/ttyUSB0, exec:<command>, exec-pty:<command>, qemu:microbit, tcp:host:port, rfc2217:host:port, ws://<host>[:8266], fleet:<runner>/<board>, virtual, list`
   }
 }
 
@@ -248,6 +260,15 @@ const parse = (text: string, input: string): Connection => {
       reason:
         "it names several boards (a list, or auto-all): open them as a pool (BoardPool, connectPool, or the belay command's --device a0,a1), not as one board",
     })
+  }
+  if (text.startsWith("fleet:")) {
+    const [boardId, params] = splitQuery(text.slice("fleet:".length))
+    checkKeys(params, ["link"], input)
+    const link = params.get("link")
+    if (link !== null && link !== "lent")
+      throw new ConnectionStringError({ input, reason: `link=${link}: the only value is lent` })
+    if (boardId === "") throw new ConnectionStringError({ input, reason: "fleet: needs a board id" })
+    return { _tag: "Fleet", boardId, lent: link === "lent" }
   }
   if (text === "virtual" || text.startsWith("virtual?") || text.startsWith("virtual:")) {
     const [, params] = splitQuery(text)

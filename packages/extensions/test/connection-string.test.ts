@@ -1,6 +1,7 @@
-import { Result } from "effect"
+import { Cause, Effect, Exit, Result } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
+import { openConnection } from "../src/Connection.js"
 import { parseConnectionString, splitCommandLine } from "../src/ConnectionString.js"
 
 const ok = (input: string) => {
@@ -241,6 +242,22 @@ describe("connection strings", () => {
     }
     expect(bad("rfc2217:host").reason).toContain("rfc2217: needs host:port")
     expect(bad("rfc2217:h:1?speed=1").reason).toContain("speed")
+  })
+
+  it("names a fleet board, which only the fleet's client opens", async () => {
+    expect(ok("fleet:shelf1/b0")).toEqual({ _tag: "Fleet", boardId: "shelf1/b0", lent: false })
+    expect(ok("fleet:E66038B713849D31?link=lent")).toEqual({
+      _tag: "Fleet",
+      boardId: "E66038B713849D31",
+      lent: true,
+    })
+    expect(bad("fleet:").reason).toContain("fleet: needs a board id")
+    expect(bad("fleet:a/b?link=borrowed").reason).toContain("the only value is lent")
+    expect(bad("fleet:a/b?baud=9600").reason).toContain("baud")
+    const opened = await Effect.runPromiseExit(Effect.scoped(openConnection(ok("fleet:shelf1/b0"))))
+    expect(Exit.isFailure(opened) && Cause.pretty(opened.cause)).toContain(
+      "cannot open fleet:shelf1/b0: a fleet board is reached through its runner",
+    )
   })
 
   it("refuses what it cannot read, saying what was expected", () => {

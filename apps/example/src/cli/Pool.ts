@@ -21,7 +21,7 @@ import { boardLayer, defaultVirtualDir, logLevel } from "./Board.js"
 import { withDevice } from "./Chain.js"
 import { commandWords } from "./DeviceArgument.js"
 import { describeError, describeFailure, type Failure, reportFailure, UsageError } from "./Failure.js"
-import { isFleetDevice } from "./FleetDevice.js"
+import { isFleetDevice, lentFleetDevice } from "./FleetDevice.js"
 import { CurrentOutputSink, type OutputSink, processOutput } from "./Output.js"
 
 /** Commands that hold a terminal or a host folder for one board: refused with several. */
@@ -266,16 +266,12 @@ const onBoards = (run: PoolRun, outputs: Map<string, BoardOutput>) =>
   Effect.gen(function* () {
     const refusal = refusalOnSeveral(run.lines)
     if (refusal !== undefined) return yield* Effect.fail(refusal)
-    const fleetBoard = run.boards
-      .map((b): string => (typeof b === "string" ? b : b.device))
-      .find(isFleetDevice)
-    if (fleetBoard !== undefined)
-      return yield* Effect.fail(
-        new UsageError(
-          `${fleetBoard} is a fleet board: several boards in one command are boards this computer connects to, not yet fleet boards`,
-          "run the command once for each fleet board",
-        ),
-      )
+    // A fleet board in the pool runs the command over its link, lent by its runner for the
+    // command, as the pool's other boards run it over their own connections.
+    const boards = run.boards.map((b) => {
+      const device = typeof b === "string" ? b : b.device
+      return isFleetDevice(device) ? { key: b.key, device: lentFleetDevice(device) } : b
+    })
     const concurrency = yield* Effect.try({ try: concurrencyOf, catch: (error) => error })
     // Boards a selector found (auto-all) get their output when the pool knows them.
     const outputOf = (key: string) => {
@@ -290,7 +286,7 @@ const onBoards = (run: PoolRun, outputs: Map<string, BoardOutput>) =>
     const memoMap = Layer.makeMemoMapUnsafe()
     const opened = yield* Effect.exit(
       makeBoardPool({
-        boards: run.boards,
+        boards,
         layer: (board) => boardLayer(board.device),
         memoMap,
         // What the CLI's boards are (kept virtual boards, one per flash folder), to tell duplicates.
