@@ -36,13 +36,16 @@ beforeAll(async () => {
   const u = new URL(server)
   u.pathname = `/${database}`
   url = u.toString()
+  // The runner as a service starts it: its config file (name, database, a board), with a flag
+  // for another board and the port.
+  const config = path.join(cli.home(), "runner.json")
+  await writeFile(config, JSON.stringify({ name: "cli", databaseUrl: url, boards: { b1: "virtual" } }))
   // Another free port if another program took the one chosen before the runner bound it.
   for (let attempt = 1; ; attempt++) {
     const port = String(await freePort())
-    runner = cli.start(
-      ["fleet", "runner", "--name", "cli", "--board", "b0=virtual", "--board", "b1=virtual", "--port", port],
-      { env: { BELAY_FLEET_DATABASE_URL: url, BELAY_DEVICE: "" } },
-    )
+    runner = cli.start(["fleet", "runner", "--board", "b0=virtual", "--port", port], {
+      env: { BELAY_FLEET_RUNNER_CONFIG: config, BELAY_FLEET_DATABASE_URL: "", BELAY_DEVICE: "" },
+    })
     try {
       await runner.until("Ctrl-C stops it", "stderr")
       break
@@ -63,6 +66,22 @@ afterAll(async () => {
   if (database !== "")
     await exec("psql", [server, "-X", "-q", "-c", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`])
 }, 60_000)
+
+describe("a runner's config file", () => {
+  it("starts the runner it describes; a file it cannot use is a usage error, before anything starts", async () => {
+    await runner?.until("fleet runner cli on 127.0.0.1:", "stderr")
+    expect(runner?.child.exitCode).toBeNull()
+    const listed = stdoutJson(await belay(["fleet", "ls", "--json"])) as Array<{ id: string }>
+    expect(listed.map((b) => b.id)).toEqual(["cli/b0", "cli/b1"])
+    const bad = path.join(cli.home(), "bad-runner.json")
+    await writeFile(bad, JSON.stringify({ name: "x", board: { b0: "virtual" } }))
+    const refused = await belay(["fleet", "runner", "--config", bad])
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toContain(
+      `the runner's config file ${bad} has a key "board" that it does not know`,
+    )
+  })
+})
 
 describe("commands on fleet boards", () => {
   it("exec, eval, run (streamed), info", async () => {

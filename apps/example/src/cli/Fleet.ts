@@ -51,28 +51,38 @@ export const fleetCommand = (root: Root) => {
         Flag.atLeast(0),
       ),
       port: Flag.Int("port").pipe(
-        Flag.withDescription("the runner's socket port, which clients and other runners connect to"),
-        Flag.withDefault(34431),
+        Flag.withDescription(
+          "the runner's socket port, which clients and other runners connect to (default 34431)",
+        ),
+        Flag.optional,
       ),
       host: Flag.String("host").pipe(
         Flag.withDescription(
           "the address others reach this runner at, and listen on (default 127.0.0.1: this host only)",
         ),
-        Flag.withDefault("127.0.0.1"),
+        Flag.optional,
       ),
       databaseUrl: databaseUrlFlag,
+      config: Flag.String("config").pipe(
+        Flag.withDescription(
+          'a JSON file that says the same as these flags, for a service to start the runner with (default: BELAY_FLEET_RUNNER_CONFIG): { "name": "shelf1", "host": "10.0.0.11", "port": 34431, "databaseUrl": "postgres://...", "boards": { "pico": "id:E66038B7", "sim": "virtual" } }; the flags win over it, a --board over its board of the same name',
+        ),
+        Flag.optional,
+      ),
     },
-    ({ name, board, port, host, databaseUrl }) =>
+    ({ name, board, port, host, databaseUrl, config }) =>
       Effect.gen(function* () {
         const { device } = yield* root
         const { runFleetRunner } = yield* actions()
         yield* runFleetRunner({
-          name: some(name) ?? defaultRunnerName(),
+          name: some(name),
+          defaultName: defaultRunnerName(),
           boards: board,
           devices: device === UNSET_DEVICE ? undefined : device,
-          port,
-          host,
+          port: some(port),
+          host: some(host),
           databaseUrl: some(databaseUrl),
+          config: some(config) ?? (process.env.BELAY_FLEET_RUNNER_CONFIG || undefined),
         })
       }),
   ).pipe(
@@ -85,6 +95,10 @@ export const fleetCommand = (root: Root) => {
         description: "two virtual boards, shelf1/b0 and shelf1/b1",
       },
       { command: "belay fleet runner --board pico=a0 --board esp=u0", description: "two USB boards" },
+      {
+        command: "belay fleet runner --config /etc/belay/shelf1.json",
+        description: "what the file says: name, address, port, database, boards",
+      },
     ]),
   )
 

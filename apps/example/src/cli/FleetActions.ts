@@ -32,6 +32,7 @@ import { logLevel } from "./Board.js"
 import { UsageError } from "./Failure.js"
 import { readCliConfig } from "./Flags.js"
 import { fleetBoardIdOf } from "./FleetDevice.js"
+import { readRunnerConfig, runnerBoards } from "./FleetRunnerConfig.js"
 import { boardText, print, printJson, toJson, write, writeError } from "./Output.js"
 
 /** The database URL: the flag, else BELAY_FLEET_DATABASE_URL, else a usage error that says how to get one. */
@@ -69,52 +70,74 @@ const client = (databaseUrl: string | undefined) =>
     ),
   ).pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel())))
 
+/** A runner's socket port when neither a flag nor its config file gives one. */
+const DEFAULT_RUNNER_PORT = 34431
+
 /** The board id of a `fleet:<id>` device. */
 const boardIdOf = fleetBoardIdOf
 
 /**
- * `belay fleet runner`: serve boards until interrupted.
+ * `belay fleet runner`: serve boards until interrupted. Each setting from its flag, else the
+ * config file, else its default; the boards are the file's and the flags'.
  *
  * @example
- * yield* runFleetRunner({ name: "shelf1", boards: ["b0=virtual"], devices: undefined, port: 34431, host: "127.0.0.1", databaseUrl: undefined })
+ * yield* runFleetRunner({ name: "shelf1", defaultName: "pi4", boards: ["b0=virtual"], devices: undefined, port: undefined, host: undefined, databaseUrl: undefined, config: "shelf1.json" })
  */
 export const runFleetRunner = (options: {
-  readonly name: string
+  readonly name: string | undefined
+  /** The name when neither the flag nor the config file gives one (the host name). */
+  readonly defaultName: string
   readonly boards: ReadonlyArray<string>
   readonly devices: string | undefined
-  readonly port: number
-  readonly host: string
+  readonly port: number | undefined
+  readonly host: string | undefined
   readonly databaseUrl: string | undefined
+  /** The runner's config file, if one is given (see `FleetRunnerConfig.ts`). */
+  readonly config: string | undefined
 }) =>
   Effect.gen(function* () {
-    const databaseUrl = yield* databaseUrlOf(options.databaseUrl)
-    const specs: FleetBoardSpec[] = []
+    const file = options.config
+    const config =
+      file === undefined
+        ? { boards: {} }
+        : yield* Effect.try({
+            try: () => readRunnerConfig(file),
+            catch: (error) => (error instanceof UsageError ? error : new UsageError(String(error))),
+          })
+    const databaseUrl = yield* databaseUrlOf(options.databaseUrl ?? config.databaseUrl)
+    const fromFlags: Array<readonly [string, string]> = []
     for (const board of options.boards) {
       const at = board.indexOf("=")
       if (at <= 0)
         return yield* Effect.fail(new UsageError(`--board ${board}: expected name=connection (b0=a0)`))
-      specs.push({ name: board.slice(0, at), connection: board.slice(at + 1) })
+      fromFlags.push([board.slice(0, at), board.slice(at + 1)])
     }
     for (const [i, connection] of (options.devices?.split(",") ?? []).entries())
-      if (connection !== "") specs.push({ name: `b${i}`, connection })
+      if (connection !== "") fromFlags.push([`b${i}`, connection])
+    const specs: Array<FleetBoardSpec> = runnerBoards(config.boards, fromFlags)
     if (specs.length === 0)
       return yield* Effect.fail(
-        new UsageError("no boards to serve: give --board name=connection or --device a0,virtual,..."),
+        new UsageError(
+          "no boards to serve: give --board name=connection, --device a0,virtual,..., or a --config file with boards",
+        ),
       )
+    const name = options.name ?? config.name ?? options.defaultName
+    const port = options.port ?? config.port ?? DEFAULT_RUNNER_PORT
+    const host = options.host ?? config.host ?? "127.0.0.1"
     yield* Layer.build(
       makeFleetRunner({
-        name: options.name,
+        name,
         boards: specs.map((s) =>
           // A virtual board of a runner lives in the runner's process (not the kept one).
           s.connection === "virtual" ? { ...s, connection: "virtual?keep=false" } : s,
         ),
         databaseUrl,
-        port: options.port,
-        host: options.host,
+        port,
+        host,
       }),
     )
     writeError(
-      `fleet runner ${options.name} on ${options.host}:${options.port}: ${specs.map((s) => `${options.name}/${s.name}`).join(", ")} (Ctrl-C stops it)\n`,
+      `fleet runner ${name} on ${host}:${port}: ${specs.map((s) => `${name}/${s.name}`).join(", ")} (Ctrl-C stops it)\n`,
     )
     return yield* Effect.never
   }).pipe(Effect.scoped, Effect.provide(Layer.succeed(References.MinimumLogLevel, logLevel())))
