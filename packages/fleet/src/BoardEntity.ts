@@ -259,6 +259,20 @@ export const BoardEntity = Entity.make("Board", [
     success: Schema.String,
     error: BoardCallErrors,
   }),
+  Rpc.make("CallStream", {
+    payload: {
+      ...callFields,
+      /** A generator function's source. */
+      source: Schema.String,
+      name: Schema.String,
+      /** The arguments as a Python list literal. */
+      args: Schema.String,
+    },
+    /** Each value it yields, as a Python literal, as it is yielded. */
+    success: Schema.String,
+    error: BoardCallErrors,
+    stream: true,
+  }),
   Rpc.make("ReadFile", {
     payload: { ...callFields, path: Schema.String },
     success: Schema.Uint8Array,

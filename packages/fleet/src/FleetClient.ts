@@ -131,6 +131,19 @@ export interface FleetBoard {
     args: ReadonlyArray<unknown>,
     options?: FleetCallOptions,
   ) => Effect.Effect<PythonValue, FleetCallError>
+  /**
+   * Call a generator task; the values it yields, as it yields them. Ending the stream early
+   * (`Stream.take`, an interruption) stops the generator on the board (its `finally` blocks run).
+   * Without a `timeout`, the board's work is not bounded (the runner's watch still is).
+   *
+   * @example
+   * const squares = yield* Stream.runCollect(board.stream({ name: "squares", source }, [5]))
+   */
+  readonly stream: (
+    task: FleetTask,
+    args: ReadonlyArray<unknown>,
+    options?: FleetCallOptions,
+  ) => Stream.Stream<PythonValue, FleetCallError>
   readonly readFile: (path: string, options?: FleetCallOptions) => Effect.Effect<Uint8Array, FleetCallError>
   /** Write a (small) file; the number of bytes written. */
   readonly writeFile: (
@@ -361,6 +374,10 @@ const SERIAL_NUMBER = /^[A-Za-z0-9._:-]+$/
 /** The registry's columns a client reads, `age` in seconds since the runner's last heartbeat. */
 const REGISTRY_COLUMNS = `board_id, runner, board, connection, runner_address, runner_run, protocol, status,
   firmware, serial_number, unique_id, extract(epoch FROM now() - last_seen)::float8 AS age`
+
+/** A task's source as text. */
+const sourceOf = (task: FleetTask): string =>
+  typeof task.source === "string" ? task.source : task.source.text
 
 const WATCH_EVERY = Duration.millis(500)
 const CALL_MARGIN = Duration.seconds(10)
@@ -643,6 +660,13 @@ const makeClient = (options: FleetClientOptions) =>
 
     const board = (boardId: string, handle?: { readonly reservation?: string | undefined }): FleetBoard => {
       const token = handle?.reservation ?? options.reservation
+      /** A call's arguments as a Python list literal: data, never pasted into code. */
+      const encodeArguments = (args: ReadonlyArray<unknown>) =>
+        Effect.try({
+          try: () => toPythonLiteral([...args]),
+          catch: (e) =>
+            new FleetBoardCallError({ boardId, errorTag: "ArgumentEncodeError", reason: messageOf(e) }),
+        })
       const evalRepr = (expression: string, callOptions?: FleetCallOptions) =>
         invoke(boardId, token, callOptions, (c, f) => c.Eval({ ...f, expression }))
       return {
@@ -654,17 +678,20 @@ const makeClient = (options: FleetClientOptions) =>
         eval: (expression, callOptions) => Effect.flatMap(evalRepr(expression, callOptions), decode(boardId)),
         call: (task, args, callOptions) =>
           Effect.gen(function* () {
-            const encoded = yield* Effect.try({
-              try: () => toPythonLiteral([...args]),
-              catch: (e) =>
-                new FleetBoardCallError({ boardId, errorTag: "ArgumentEncodeError", reason: messageOf(e) }),
-            })
-            const source = typeof task.source === "string" ? task.source : task.source.text
+            const encoded = yield* encodeArguments(args)
             const text = yield* invoke(boardId, token, callOptions, (c, f) =>
-              c.Call({ ...f, source, name: task.name, args: encoded }),
+              c.Call({ ...f, source: sourceOf(task), name: task.name, args: encoded }),
             )
             return yield* decode(boardId)(text)
           }),
+        stream: (task, args, callOptions) =>
+          Stream.unwrap(
+            Effect.map(encodeArguments(args), (encoded) =>
+              invokeStream(boardId, token, callOptions, (c, f) =>
+                c.CallStream({ ...f, source: sourceOf(task), name: task.name, args: encoded }),
+              ).pipe(Stream.mapEffect(decode(boardId))),
+            ),
+          ),
         readFile: (path, callOptions) =>
           invoke(boardId, token, callOptions, (c, f) => c.ReadFile({ ...f, path })),
         writeFile: (path, data, callOptions) =>

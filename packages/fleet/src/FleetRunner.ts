@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto"
 import { realpathSync } from "node:fs"
 import type { DeviceSession, DeviceSessionManagerShape } from "@belay/core"
 import { makeDeviceSessionManager } from "@belay/core"
-import { Task } from "@belay/executors"
+import { GeneratorTask, Task } from "@belay/executors"
 import {
   type ConnectionDefaults,
   openConnection,
@@ -511,6 +511,20 @@ export const makeFleetRunner = (
             )
         }).pipe(Effect.mapError(toError))
 
+      /** A call's arguments, sent as a Python list literal. */
+      const argumentsOf = (text: string) => {
+        const args = parsePythonLiteral(text)
+        return Result.isSuccess(args) && Array.isArray(args.success)
+          ? Effect.succeed(args.success)
+          : Effect.fail(
+              new FleetBoardCallError({
+                boardId,
+                errorTag: "ArgumentEncodeError",
+                reason: "the arguments are not a Python list literal",
+              }),
+            )
+      }
+
       const execOptions = (timeoutMs: number | undefined) =>
         timeoutMs === undefined ? {} : { timeout: Duration.millis(timeoutMs) }
       const taskOptions = (timeoutMs: number | undefined) =>
@@ -538,14 +552,7 @@ export const makeFleetRunner = (
         Call: ({ payload }) =>
           guarded(payload, (s) =>
             Effect.gen(function* () {
-              const args = parsePythonLiteral(payload.args)
-              if (Result.isFailure(args) || !Array.isArray(args.success))
-                return yield* new FleetBoardCallError({
-                  boardId,
-                  errorTag: "ArgumentEncodeError",
-                  reason: "the arguments are not a Python list literal",
-                })
-              const values = args.success
+              const values = yield* argumentsOf(payload.args)
               const task = yield* Effect.try({
                 try: () =>
                   Task.make({
@@ -558,6 +565,36 @@ export const makeFleetRunner = (
               const result = yield* task.callWith(s, taskOptions(payload.timeoutMs), ...values)
               return yield* Effect.try({ try: () => toPythonLiteral(result), catch: (e) => e })
             }),
+          ),
+        CallStream: ({ payload }) =>
+          Stream.callback<
+            string,
+            FleetBoardCallError | FleetBoardGoneError | FleetBoardReservedError | FleetCallRepeatedError
+          >((queue) =>
+            guarded(payload, (s) =>
+              Effect.gen(function* () {
+                const values = yield* argumentsOf(payload.args)
+                const task = yield* Effect.try({
+                  try: () =>
+                    GeneratorTask.make({
+                      name: payload.name,
+                      source: payload.source,
+                      args: values.map(() => Schema.Unknown),
+                    }),
+                  catch: (e) => e,
+                })
+                // The consumer stopping early (the client's stream ends) interrupts this, and the
+                // task's stream interrupts the board: the generator stops, its finally blocks run.
+                yield* Stream.runForEach(
+                  task.streamWith(s, taskOptions(payload.timeoutMs), ...values),
+                  (item) =>
+                    Effect.flatMap(
+                      Effect.try({ try: () => toPythonLiteral(item), catch: (e) => e }),
+                      (literal) => Queue.offer(queue, literal),
+                    ),
+                )
+              }),
+            ).pipe(Effect.andThen(Queue.end(queue))),
           ),
         ReadFile: ({ payload }) =>
           guarded(payload, (s) => readTask.callWith(s, taskOptions(payload.timeoutMs), payload.path)),

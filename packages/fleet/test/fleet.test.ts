@@ -243,6 +243,51 @@ describe("fleet calls across three runners", () => {
     }
   })
 
+  it("streams a generator task's values as it yields them; stopping early stops it on the board", async () => {
+    const squares = {
+      name: "squares",
+      source: "def squares(n):\n    for i in range(n):\n        yield i * i\n",
+    }
+    const endless = {
+      name: "endless",
+      source: [
+        "def endless(tag):",
+        "    global endless_stopped",
+        "    endless_stopped = False",
+        "    i = 0",
+        "    try:",
+        "        while True:",
+        "            yield [tag, i]",
+        "            i += 1",
+        "    finally:",
+        "        endless_stopped = True",
+        "",
+      ].join("\n"),
+    }
+    const failing = {
+      name: "failing",
+      source: "def failing():\n    yield 1\n    raise ValueError('no more')\n",
+    }
+    const program = Effect.gen(function* () {
+      const board = (yield* FleetClient).board("rb/b2")
+      const all = yield* Stream.runCollect(board.stream(squares, [5]))
+      const first = yield* Stream.runCollect(Stream.take(board.stream(endless, ["t"]), 3))
+      // The board takes the next call: the generator was interrupted and its finally ran.
+      const stopped = yield* board.eval("endless_stopped")
+      const error = yield* Effect.flip(Stream.runCollect(board.stream(failing, [])))
+      return { all, first, stopped, error }
+    })
+    const r = successOf(await run(program))
+    expect(r.all).toEqual([0, 1, 4, 9, 16])
+    expect(r.first).toEqual([
+      ["t", 0],
+      ["t", 1],
+      ["t", 2],
+    ])
+    expect(r.stopped).toBe(true)
+    expect(r.error).toMatchObject({ _tag: "FleetBoardCallError", exceptionType: "ValueError" })
+  })
+
   it("streams a program's output, and reaches the board's files with their own typed errors", async () => {
     const program = Effect.gen(function* () {
       const board = (yield* FleetClient).board("rc/b2")
