@@ -152,6 +152,13 @@ const callFields = {
   reservation: Schema.optional(Schema.String),
 }
 
+/** A task call's: its function's source and name, and its arguments as a Python list literal (data, never pasted into code). */
+const taskFields = {
+  source: Schema.String,
+  name: Schema.String,
+  args: Schema.String,
+}
+
 /**
  * The board file operations a client may ask for by name (`Files`): those of
  * `@belay/filesystem`'s `BoardFileSystem` that act on the board alone (not `sync` or `download`,
@@ -248,26 +255,14 @@ export const BoardEntity = Entity.make("Board", [
     error: BoardCallErrors,
   }),
   Rpc.make("Call", {
-    payload: {
-      ...callFields,
-      source: Schema.String,
-      name: Schema.String,
-      /** The arguments as a Python list literal (encoded by the client with `toPythonLiteral`). */
-      args: Schema.String,
-    },
+    payload: { ...callFields, ...taskFields },
     /** The result as a Python literal. */
     success: Schema.String,
     error: BoardCallErrors,
   }),
+  /** A generator task. */
   Rpc.make("CallStream", {
-    payload: {
-      ...callFields,
-      /** A generator function's source. */
-      source: Schema.String,
-      name: Schema.String,
-      /** The arguments as a Python list literal. */
-      args: Schema.String,
-    },
+    payload: { ...callFields, ...taskFields },
     /** Each value it yields, as a Python literal, as it is yielded. */
     success: Schema.String,
     error: BoardCallErrors,

@@ -218,6 +218,24 @@ const listTask = Task.make({
   result: Schema.Array(Schema.String),
 })
 
+/**
+ * A task declared from a call's payload, one untyped argument per value sent (the values are
+ * Python literals already); its definition error (a name that is not an identifier) as a failure.
+ */
+const declared = <T>(
+  make: (options: {
+    readonly name: string
+    readonly source: string
+    readonly args: ReadonlyArray<typeof Schema.Unknown>
+  }) => T,
+  payload: { readonly name: string; readonly source: string },
+  values: ReadonlyArray<unknown>,
+) =>
+  Effect.try({
+    try: () => make({ name: payload.name, source: payload.source, args: values.map(() => Schema.Unknown) }),
+    catch: (e) => e,
+  })
+
 /** Any failure on the board's side, as the error that crosses the wire. */
 const toCallError = (boardId: string) => (error: unknown) => {
   if (
@@ -553,15 +571,7 @@ export const makeFleetRunner = (
           guarded(payload, (s) =>
             Effect.gen(function* () {
               const values = yield* argumentsOf(payload.args)
-              const task = yield* Effect.try({
-                try: () =>
-                  Task.make({
-                    name: payload.name,
-                    source: payload.source,
-                    args: values.map(() => Schema.Unknown),
-                  }),
-                catch: (e) => e,
-              })
+              const task = yield* declared(Task.make, payload, values)
               const result = yield* task.callWith(s, taskOptions(payload.timeoutMs), ...values)
               return yield* Effect.try({ try: () => toPythonLiteral(result), catch: (e) => e })
             }),
@@ -574,15 +584,7 @@ export const makeFleetRunner = (
             guarded(payload, (s) =>
               Effect.gen(function* () {
                 const values = yield* argumentsOf(payload.args)
-                const task = yield* Effect.try({
-                  try: () =>
-                    GeneratorTask.make({
-                      name: payload.name,
-                      source: payload.source,
-                      args: values.map(() => Schema.Unknown),
-                    }),
-                  catch: (e) => e,
-                })
+                const task = yield* declared(GeneratorTask.make, payload, values)
                 // The consumer stopping early (the client's stream ends) interrupts this, and the
                 // task's stream interrupts the board: the generator stops, its finally blocks run.
                 yield* Stream.runForEach(

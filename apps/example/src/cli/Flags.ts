@@ -49,6 +49,41 @@ export class ConfigFileError extends UsageError {
   override readonly _tag = "ConfigFileError" as "UsageError"
 }
 
+/**
+ * A JSON object from a config file, and how to say what is wrong with it (`bad`); undefined
+ * when there is no such file. A file that cannot be read, is not JSON or not an object is a
+ * `ConfigFileError` naming it as `what` and saying what it should read.
+ *
+ * @example
+ * const read = readJsonObjectFile("runner.json", "the runner's config file", '{ "name": "shelf1" }')
+ * if (read !== undefined && typeof read.value.name !== "string") throw read.bad('has a "name" that is not a string')
+ */
+export const readJsonObjectFile = (
+  file: string,
+  what: string,
+  expected: string,
+):
+  | { readonly value: Record<string, unknown>; readonly bad: (reason: string) => ConfigFileError }
+  | undefined => {
+  let text: string
+  try {
+    text = readFileSync(file, "utf8")
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined
+    throw new ConfigFileError(`cannot read ${what} ${file}: ${(error as Error).message}`)
+  }
+  const bad = (reason: string) =>
+    new ConfigFileError(`${what} ${file} ${reason}`, `it should read ${expected}`)
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    throw bad(`is not JSON: ${(error as Error).message}`)
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad("is not a JSON object")
+  return { value: value as Record<string, unknown>, bad }
+}
+
 const EXPECTED =
   '{ "device": "<connection or alias>", "aliases": { "<name>": "<connection string>" }, "webReplPassword": "<password>", "syncClock": "local" | "utc" | true | false, "minify": false }'
 
@@ -59,22 +94,9 @@ const EXPECTED =
  * readCliConfig().aliases.pico // "id:e6614c311b7e6f35"
  */
 export const readCliConfig = (file = configPath()): CliConfig => {
-  let text: string
-  try {
-    text = readFileSync(file, "utf8")
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { device: undefined, aliases: {} }
-    throw new ConfigFileError(`cannot read the config file ${file}: ${(error as Error).message}`)
-  }
-  const bad = (reason: string) =>
-    new ConfigFileError(`the config file ${file} ${reason}`, `it should read ${EXPECTED}`)
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch (error) {
-    throw bad(`is not JSON: ${(error as Error).message}`)
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad("is not a JSON object")
+  const read = readJsonObjectFile(file, "the config file", EXPECTED)
+  if (read === undefined) return { device: undefined, aliases: {} }
+  const { value, bad } = read
   const {
     device,
     aliases = {},

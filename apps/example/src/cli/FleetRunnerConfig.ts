@@ -16,8 +16,7 @@
  * Every key is optional; an unknown one is refused (a misspelt `"board"` would otherwise serve
  * nothing, silently). Pure: reading and checking, no Effect.
  */
-import { readFileSync } from "node:fs"
-import { ConfigFileError } from "./Flags.js"
+import { ConfigFileError, readJsonObjectFile } from "./Flags.js"
 
 /**
  * What a runner's config file says.
@@ -47,24 +46,13 @@ const EXPECTED =
  * readRunnerConfig("/etc/belay/shelf1.json") // { name: "shelf1", boards: { b0: "a0" } }
  */
 export const readRunnerConfig = (file: string): RunnerConfig => {
-  let text: string
-  try {
-    text = readFileSync(file, "utf8")
-  } catch (error) {
-    throw new ConfigFileError(`cannot read the runner's config file ${file}: ${(error as Error).message}`)
-  }
-  const bad = (reason: string) =>
-    new ConfigFileError(`the runner's config file ${file} ${reason}`, `it should read ${EXPECTED}`)
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch (error) {
-    throw bad(`is not JSON: ${(error as Error).message}`)
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad("is not a JSON object")
+  const read = readJsonObjectFile(file, "the runner's config file", EXPECTED)
+  if (read === undefined)
+    throw new ConfigFileError(`cannot read the runner's config file ${file}: there is no such file`)
+  const { value, bad } = read
   const unknown = Object.keys(value).find((key) => !KEYS.includes(key))
   if (unknown !== undefined) throw bad(`has a key ${JSON.stringify(unknown)} that it does not know`)
-  const { name, host, port, databaseUrl, boards = {} } = value as Record<string, unknown>
+  const { name, host, port, databaseUrl, boards = {} } = value
   for (const [key, field] of [
     ["name", name],
     ["host", host],
