@@ -24,7 +24,14 @@
  */
 import { randomBytes } from "node:crypto"
 import { createServer, type Server, type Socket } from "node:net"
-import { type ByteLink, LinkOpenError, type TerminalSession } from "@belay/transport"
+import {
+  type ByteLink,
+  LinkClosedError,
+  type LinkError,
+  LinkLostError,
+  LinkOpenError,
+  type TerminalSession,
+} from "@belay/transport"
 import { openTcpLink } from "@belay/transport/node"
 import { Deferred, Effect, Queue, type Scope, Stream } from "effect"
 
@@ -114,7 +121,19 @@ export const openLentLink = (lent: FleetLentLink): Effect.Effect<ByteLink, LinkO
       link.write(tokenLine(lent.token)),
       (e) => new LinkOpenError({ link: description, reason: `the lent link closed at once: ${e.message}` }),
     )
-    return { ...link, description } satisfies ByteLink
+    // Its failures name the board and its runner's end, not a bare TCP address.
+    const named = (error: LinkError): LinkError => {
+      const link = `${description} (lent by its runner at ${error.link})`
+      return error._tag === "LinkLostError"
+        ? new LinkLostError({ link, reason: error.reason, cause: error.cause })
+        : new LinkClosedError({ link, reason: error.reason })
+    }
+    return {
+      ...link,
+      description,
+      write: (bytes) => Effect.mapError(link.write(bytes), named),
+      received: Stream.mapError(link.received, named),
+    } satisfies ByteLink
   })
 
 /** A server listening on `host`, on a port the OS picks; closed with the scope. */

@@ -3,11 +3,12 @@
  * a runner that is down. Real PostgreSQL, real runner processes on 127.0.0.1.
  */
 import { randomUUID } from "node:crypto"
+import { makeDeviceCommunication } from "@belay/transport"
 import { Effect, Exit, Layer, type ManagedRuntime, ManagedRuntime as Runtime } from "effect"
 import { SqlClient } from "effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { clientSharding } from "../src/FleetClient.js"
-import { BoardEntity, FleetClient, fleetDatabaseLayer } from "../src/index.js"
+import { BoardEntity, FleetClient, fleetDatabaseLayer, openLentLink } from "../src/index.js"
 import { freshDatabase } from "./postgres.js"
 import { type RunnerProcess, startRunner, stopRunner } from "./runners.js"
 
@@ -93,6 +94,31 @@ describe("a runner killed with SIGKILL in the middle of a call", () => {
     // The call counts its run on the board, then takes long enough to be killed in the middle.
     const code =
       "import time\nf = open('/runs.txt', 'a')\nf.write('r')\nf.close()\ntime.sleep(8)\nprint('done')"
+    // Meanwhile a client holds rk/c1's lent link: once the runner is killed, the link is lost, and
+    // its next exchange says so, naming the board.
+    let runnerKilled = () => {}
+    const killedNow = new Promise<void>((resolve) => {
+      runnerKilled = resolve
+    })
+    let linkReady = () => {}
+    const lentReady = new Promise<void>((resolve) => {
+      linkReady = resolve
+    })
+    const lentLinkLost = run(
+      Effect.gen(function* () {
+        const lent = yield* Effect.flatMap(FleetClient, (f) => f.board("rk/c1").lend)
+        return yield* Effect.scoped(
+          Effect.gen(function* () {
+            const device = yield* makeDeviceCommunication(yield* openLentLink(lent))
+            const before = yield* device.exec("print('lent')")
+            yield* Effect.sync(linkReady)
+            yield* Effect.promise(() => killedNow)
+            return { before, after: yield* Effect.flip(device.exec("print('gone')")) }
+          }),
+        )
+      }),
+    )
+    await within(30_000, "the lent link", lentReady)
     const pending = run(Effect.flatMap(FleetClient, (f) => f.board("rk/c0").exec(code)))
     // Wait until the runner journaled the call as started: it is on the board now.
     const killedCall = await within(
@@ -109,12 +135,17 @@ describe("a runner killed with SIGKILL in the middle of a call", () => {
     const killedAt = Date.now()
     current.child.kill("SIGKILL")
     await current.exited
+    runnerKilled()
     // The stated bound: a runner silent for 5 s is unreachable, checked every 500 ms; 20 s here
     // leaves room for a loaded machine. This bounds a hang; it does not measure speed.
     const error = failureOf(await within(20_000, "the caller's error", pending))
     const waitedMs = Date.now() - killedAt
     expect(error).toMatchObject({ _tag: "FleetRunnerUnreachableError", boardId: "rk/c0", callStarted: true })
     console.log(`fleet: the caller learned of the killed runner after ${waitedMs} ms`)
+    const lentLink = successOf(await within(20_000, "the lent link's loss", lentLinkLost))
+    expect(lentLink.before).toBe("lent\n")
+    expect(lentLink.after).toMatchObject({ _tag: "LinkLostError" })
+    expect(lentLink.after.message).toContain("fleet:rk/c1 (lent by its runner at tcp:127.0.0.1:")
 
     // While the runner is down, a new call fails at once, and did not run.
     const down = failureOf(

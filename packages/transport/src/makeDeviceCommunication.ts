@@ -396,6 +396,9 @@ export const makeDeviceCommunication = (
           }),
       )
       buffer.tap = (bytes) => Queue.offerUnsafe(output, bytes)
+      // The link lost while the terminal is open fails its output once what had arrived is read:
+      // a person's REPL ends saying so, rather than waiting on a board that is gone.
+      yield* Effect.forkScoped(Effect.flatMap(Deferred.await(closed), (error) => Queue.fail(output, error)))
       // Behind an output interceptor, requests are served as the output is read: the friendly
       // REPL's code runs whenever a person sends it, so replies may be written at any time.
       const interceptor = connectionState.getOrUndefined(OutputInterceptorKey)

@@ -107,6 +107,35 @@ describe("raw REPL exchanges", () => {
     expect(result.m.rawPasteExchanges).toBe(2)
   })
 
+  it("a terminal's output fails with the link's loss, after what the board printed before it", async () => {
+    const { printed, ended } = await run(
+      withBoard({}, (comm, board) =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const term = yield* comm.terminal
+            let printed = ""
+            const decoder = new TextDecoder()
+            const reading = yield* Effect.forkChild(
+              Stream.runForEach(term.output, (bytes) =>
+                Effect.sync(() => {
+                  printed += decoder.decode(bytes)
+                }),
+              ).pipe(Effect.flip),
+            )
+            // Ctrl-C at the friendly prompt: the fake board answers with a fresh one.
+            yield* term.write(Uint8Array.of(0x03))
+            while (!printed.includes("KeyboardInterrupt")) yield* Effect.sleep(5)
+            board.disconnect()
+            const ended = yield* Fiber.join(reading)
+            return { printed, ended }
+          }),
+        ),
+      ),
+    )
+    expect(printed).toContain("KeyboardInterrupt")
+    expect(ended._tag).toBe("LinkLostError")
+  })
+
   it("enters the raw REPL once and stays there across exchanges", async () => {
     const result = await run(
       withBoard({ run: () => ({ stdout: "ok" }) }, (comm, board) =>
