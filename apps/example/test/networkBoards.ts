@@ -5,41 +5,16 @@
  * telnet RFC 2217 with a configuration file of ours in a temporary folder.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync, realpathSync } from "node:fs"
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
-import os from "node:os"
-import path from "node:path"
-import { freePort, listensOn } from "../../../scripts/testing/ports.js"
+import { freePort } from "../../../scripts/testing/ports.js"
+import { startSer2net as startSer2netOn, stopChild } from "../../../scripts/testing/ser2net.js"
 import { sleep } from "./belayProcess.js"
 
-export { freePort }
+export { freePort, stopChild }
 
 /** How often a wait looks again. */
 const POLL_MS = 50
 /** Bound on a server coming up (a virtual board under load takes a few seconds to start). */
 const START_TIMEOUT_MS = 30_000
-/** Bound on a server going away once signalled, before SIGKILL. */
-const STOP_TIMEOUT_MS = 3000
-
-/** Waits until `child` listens on `port`; false when it exits or the bound passes first. */
-const waitForPort = async (port: number, child: ChildProcess): Promise<boolean> => {
-  for (let i = 0; i < START_TIMEOUT_MS / POLL_MS; i++) {
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return false
-    if (await listensOn(child.pid, port)) return true
-    await sleep(POLL_MS)
-  }
-  return false
-}
-
-/** Signal a child we started and wait for it to be gone (SIGKILL after a bound). */
-export const stopChild = async (child: ChildProcess, signal: NodeJS.Signals = "SIGTERM") => {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  child.kill(signal)
-  const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS)
-  await gone
-  clearTimeout(timer)
-}
 
 /** A network server the test started: its port and how to stop it. */
 export interface NetworkServer {
@@ -95,46 +70,13 @@ export const startRelay = async (targetPort: number): Promise<NetworkServer> => 
   return { child, port, stderr: () => stderr, stop: (signal) => stopChild(child, signal) }
 }
 
-/** Attempts at a free port for `ser2net`, which stays up saying nothing when its port was taken meanwhile. */
-const SER2NET_ATTEMPTS = 3
-
 /**
- * Debian's `ser2net` (4.x) serving `device` (a pseudo-terminal) on 127.0.0.1 with telnet RFC 2217,
- * in the foreground (`-n`), with our configuration file and pid file in a temporary folder.
- * `port` picks the port (the same one again after a restart); default a free one, and another
- * if a different program took that one before `ser2net` bound it.
+ * Debian's `ser2net` serving `device` (a pseudo-terminal) on 127.0.0.1 with telnet RFC 2217 (see
+ * `scripts/testing/ser2net.ts`); `port` picks the port (the same one again after a restart).
  */
 export const startSer2net = async (device: string, port?: number): Promise<NetworkServer> => {
-  const attempts = port === undefined ? SER2NET_ATTEMPTS : 1
-  let output = ""
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    const chosen = port ?? (await freePort())
-    const dir = await mkdtemp(path.join(os.tmpdir(), "belay-ser2net-"))
-    const config = path.join(dir, "ser2net.yaml")
-    await writeFile(
-      config,
-      [
-        "connection: &board",
-        `  accepter: telnet(rfc2217),tcp,127.0.0.1,${chosen}`,
-        `  connector: serialdev,${realpathSync(device)},115200n81,local`,
-        "",
-      ].join("\n"),
-    )
-    // Debian puts it in /usr/sbin, which a non-root PATH often lacks.
-    const ser2net = existsSync("/usr/sbin/ser2net") ? "/usr/sbin/ser2net" : "ser2net"
-    const child = spawn(ser2net, ["-n", "-c", config, "-P", path.join(dir, "ser2net.pid")], {
-      stdio: ["ignore", "pipe", "pipe"],
-    })
-    output = ""
-    child.stdout.on("data", (d) => (output += d))
-    child.stderr.on("data", (d) => (output += d))
-    child.once("exit", () => void rm(dir, { recursive: true, force: true }))
-    if (await waitForPort(chosen, child)) {
-      return { child, port: chosen, stderr: () => output, stop: (signal) => stopChild(child, signal) }
-    }
-    await stopChild(child)
-  }
-  throw new Error(`ser2net did not listen on 127.0.0.1 (${attempts} attempts): ${output}`)
+  const server = await startSer2netOn(device, port)
+  return { child: server.child, port: server.port, stderr: server.output, stop: server.stop }
 }
 
 /**

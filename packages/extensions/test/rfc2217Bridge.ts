@@ -5,20 +5,18 @@
  * the pseudo-terminal on a port of its own with a configuration file in a temporary folder. Both
  * programs are stopped, and the folder removed, when the scope closes.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs"
+import { spawn } from "node:child_process"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { ByteLink } from "@belay/transport"
 import { Effect, type Scope } from "effect"
-import { freePort, listensOn } from "../../../scripts/testing/ports.js"
+import { startSer2net, stopChild } from "../../../scripts/testing/ser2net.js"
 import { serveLinkOverTcp } from "./tcpBridge.js"
 
-/** Bound on socat's pseudo-terminal and ser2net's port appearing. */
+/** Bound on socat's pseudo-terminal appearing. */
 const START_TIMEOUT_MS = 15_000
 const POLL_MS = 50
-/** Ports tried for ser2net (see below). */
-const SER2NET_ATTEMPTS = 3
 
 const until = async (ready: () => Promise<boolean> | boolean, what: string) => {
   const deadline = Date.now() + START_TIMEOUT_MS
@@ -27,13 +25,6 @@ const until = async (ready: () => Promise<boolean> | boolean, what: string) => {
     await new Promise((r) => setTimeout(r, POLL_MS))
   }
 }
-
-const stop = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    child.once("exit", () => resolve())
-    child.kill("SIGTERM")
-  })
 
 /** `ser2net` fronting `link` with RFC 2217 on 127.0.0.1; its port. */
 export const serveLinkOverRfc2217 = (
@@ -52,41 +43,16 @@ export const serveLinkOverRfc2217 = (
           stdio: "ignore",
         }),
       ),
-      (child) => Effect.promise(() => stop(child)),
+      (child) => Effect.promise(() => stopChild(child)),
     )
     yield* Effect.tryPromise({
       try: () => until(() => existsSync(pty) || socat.exitCode !== null, "socat's pseudo-terminal"),
       catch: (e) => e as Error,
     })
-    // Debian puts it in /usr/sbin, which a non-root PATH often lacks.
-    const binary = existsSync("/usr/sbin/ser2net") ? "/usr/sbin/ser2net" : "ser2net"
-    const config = join(dir, "ser2net.yaml")
-    // ser2net stays up saying nothing when another program took its port before it bound it:
-    // a port counts once ser2net itself listens on it, else another port is tried.
-    for (let attempt = 1; attempt <= SER2NET_ATTEMPTS; attempt++) {
-      const port = yield* Effect.promise(freePort)
-      writeFileSync(
-        config,
-        [
-          "connection: &board",
-          `  accepter: telnet(rfc2217),tcp,127.0.0.1,${port}`,
-          `  connector: serialdev,${realpathSync(pty)},115200n81,local`,
-          "",
-        ].join("\n"),
-      )
-      const ser2net = spawn(binary, ["-n", "-c", config, "-P", join(dir, "ser2net.pid")], { stdio: "ignore" })
-      yield* Effect.addFinalizer(() => Effect.promise(() => stop(ser2net)))
-      const listening = yield* Effect.promise(() =>
-        until(
-          async () => ser2net.exitCode !== null || (await listensOn(ser2net.pid ?? -1, port)),
-          `ser2net on port ${port}`,
-        ).then(
-          () => ser2net.exitCode === null,
-          () => false,
-        ),
-      )
-      if (listening) return { port }
-      yield* Effect.promise(() => stop(ser2net))
-    }
-    return yield* Effect.fail(new Error(`ser2net did not listen on 127.0.0.1 (${SER2NET_ATTEMPTS} attempts)`))
+    // A port counts once ser2net itself listens on it (another is tried if one was taken).
+    const ser2net = yield* Effect.acquireRelease(
+      Effect.tryPromise({ try: () => startSer2net(pty), catch: (e) => e as Error }),
+      (server) => Effect.promise(() => server.stop()),
+    )
+    return { port: ser2net.port }
   })
