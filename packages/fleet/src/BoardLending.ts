@@ -18,9 +18,10 @@
  * connection that sends anything but the token, or nothing within {@link TOKEN_WITHIN_MS}, is
  * closed, and the lend waits on for the right one; none within {@link CONNECT_WITHIN_MS} ends it.
  *
- * Cost: one more TCP hop, on the runner's host, for each byte of the command; the runner keeps
- * what the board prints until the client's socket takes it (it waits for the socket to drain
- * past {@link HIGH_WATER_BYTES}).
+ * Cost: one more TCP hop, on the runner's host, for each byte of the command. Memory is bounded:
+ * what the board prints and the client has not read yet waits in the runner's socket buffer, up
+ * to {@link UNREAD_LIMIT_BYTES}; a client that leaves more unread (stopped, suspended, on a link
+ * far slower than the board prints) ends the lend, its connection closed.
  */
 import { randomBytes } from "node:crypto"
 import { createServer, type Server, type Socket } from "node:net"
@@ -39,8 +40,8 @@ import { Deferred, Effect, Queue, type Scope, Stream } from "effect"
 export const TOKEN_WITHIN_MS = 5_000
 /** Bound on the first good connection after the lend: the client connects at once, or it is gone. */
 export const CONNECT_WITHIN_MS = 30_000
-/** What may wait in the socket's buffer before the runner stops taking the board's output. */
-const HIGH_WATER_BYTES = 1 << 20
+/** The board's output a client may leave unread before the lend ends: 8 MiB. */
+export const UNREAD_LIMIT_BYTES = 8 * 1024 * 1024
 /** The token's length in hex digits. */
 const TOKEN_HEX_DIGITS = 32
 
@@ -195,11 +196,15 @@ const acceptWithToken = (
     })
   })
 
+/** How a relay ended. */
+type RelayEnd = "the client closed the link" | "the board's link ended" | "the client left 8 MiB unread"
+
 /**
  * Bytes both ways between `socket` and the board's terminal until either ends: the socket
- * closing (the client is done) or the board's output failing (the board's link was lost).
+ * closing (the client is done), the board's output ending (the board's link was lost), or the
+ * client leaving more than {@link UNREAD_LIMIT_BYTES} of it unread.
  */
-const relay = (socket: Socket, terminal: TerminalSession, first: Uint8Array): Effect.Effect<void> =>
+const relay = (socket: Socket, terminal: TerminalSession, first: Uint8Array): Effect.Effect<RelayEnd> =>
   Effect.gen(function* () {
     const closed = yield* Deferred.make<void>()
     // From the client: in order, one write at a time; the socket paused while writes lag behind.
@@ -219,21 +224,24 @@ const relay = (socket: Socket, terminal: TerminalSession, first: Uint8Array): Ef
         if (socket.isPaused() && Queue.sizeUnsafe(inbox) < 16) socket.resume()
       }),
     )
-    // To the client: as the board prints, waiting for the socket to drain past the high water mark.
-    const toClient = Stream.runForEach(terminal.output, (bytes) =>
-      socket.write(bytes) || socket.writableLength < HIGH_WATER_BYTES
-        ? Effect.void
-        : Effect.callback<void>((resume) => {
-            const go = () => resume(Effect.void)
-            socket.once("drain", go)
-            socket.once("close", go)
-            return Effect.sync(() => {
-              socket.off("drain", go)
-              socket.off("close", go)
-            })
-          }),
-    )
-    yield* Effect.raceAll([Deferred.await(closed), Effect.ignore(fromClient), Effect.ignore(toClient)])
+    // To the client: as the board prints, never waiting (the terminal's queue stays empty); what
+    // the client has not read waits in the socket's buffer, which is bounded.
+    const toClient = Stream.runForEach(terminal.output, (bytes) => {
+      socket.write(bytes)
+      return socket.writableLength > UNREAD_LIMIT_BYTES ? Effect.fail("unread" as const) : Effect.void
+    })
+    return yield* Effect.raceAll([
+      Effect.as(Deferred.await(closed), "the client closed the link" as const),
+      Effect.as(Effect.ignore(fromClient), "the client closed the link" as const),
+      toClient.pipe(
+        Effect.as("the board's link ended" as const),
+        Effect.catch((e) =>
+          Effect.succeed(
+            e === "unread" ? ("the client left 8 MiB unread" as const) : ("the board's link ended" as const),
+          ),
+        ),
+      ),
+    ])
   }).pipe(Effect.ensuring(Effect.sync(() => socket.destroy())))
 
 /**
@@ -253,7 +261,7 @@ export const serveLentLink = (
     readonly token: string
     readonly ready: Deferred.Deferred<number, Error>
   },
-): Effect.Effect<"relayed" | "nobody came", never, Scope.Scope> =>
+): Effect.Effect<RelayEnd | "nobody came", never, Scope.Scope> =>
   Effect.gen(function* () {
     const server = yield* listenOnAnyPort(options.listenHost).pipe(
       Effect.tapError((e) => Deferred.fail(options.ready, e)),
@@ -266,6 +274,5 @@ export const serveLentLink = (
       `${CONNECT_WITHIN_MS} millis`,
     )
     if (accepted._tag === "None") return "nobody came" as const
-    yield* relay(accepted.value.socket, terminal, accepted.value.rest)
-    return "relayed" as const
+    return yield* relay(accepted.value.socket, terminal, accepted.value.rest)
   }).pipe(Effect.catch(() => Effect.succeed("nobody came" as const)))
