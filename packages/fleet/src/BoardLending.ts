@@ -261,7 +261,7 @@ export const serveLentLink = (
     readonly token: string
     readonly ready: Deferred.Deferred<number, Error>
   },
-): Effect.Effect<RelayEnd | "nobody came", never, Scope.Scope> =>
+): Effect.Effect<RelayEnd | "nobody came" | "the runner could not listen", never, Scope.Scope> =>
   Effect.gen(function* () {
     const server = yield* listenOnAnyPort(options.listenHost).pipe(
       Effect.tapError((e) => Deferred.fail(options.ready, e)),
@@ -275,4 +275,7 @@ export const serveLentLink = (
     )
     if (accepted._tag === "None") return "nobody came" as const
     return yield* relay(accepted.value.socket, terminal, accepted.value.rest)
-  }).pipe(Effect.catch(() => Effect.succeed("nobody came" as const)))
+  }).pipe(
+    // Only listening can fail (accepting and relaying end, they do not fail): `ready` has the error.
+    Effect.catch(() => Effect.succeed("the runner could not listen" as const)),
+  )

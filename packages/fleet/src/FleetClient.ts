@@ -525,8 +525,12 @@ const makeClient = (options: FleetClientOptions) =>
     }
     type Sent = { readonly callId: string; readonly timeoutMs?: number; readonly reservation?: string }
 
-    /** A board call's checks before it is sent: the id, the registry, the runner's liveness. */
-    const prepare = (target: string) =>
+    /**
+     * The registry row of the board `target` names: a board id (`shelf1/b0`), or a serial number
+     * (the board that has it now). Fails for text that is neither, and for a board no runner has
+     * registered (`FleetBoardGoneError`).
+     */
+    const rowOf = (target: string) =>
       Effect.gen(function* () {
         const serial = !target.includes("/")
         if (serial && !SERIAL_NUMBER.test(target))
@@ -543,6 +547,13 @@ const makeClient = (options: FleetClientOptions) =>
             reason: serial ? "no board of the fleet has this serial number" : "no runner has registered it",
           })
         }
+        return row
+      })
+
+    /** A board call's checks before it is sent: the id, the registry, the runner's liveness. */
+    const prepare = (target: string) =>
+      Effect.gen(function* () {
+        const row = yield* rowOf(target)
         const boardId = row.board_id
         const id = yield* Effect.fromResult(parseBoardId(boardId))
         if (row.status.startsWith("failed"))
@@ -763,25 +774,11 @@ const makeClient = (options: FleetClientOptions) =>
           return yield* new FleetBoardIdError({ id: "", reason: "name at least one board or selector" })
         // A serial number stands for the board that has it now.
         const named = yield* Effect.forEach(targets, (target) =>
-          isSelector(target) || target.includes("/")
-            ? Effect.as(isSelector(target) ? Effect.void : Effect.fromResult(parseBoardId(target)), target)
-            : !SERIAL_NUMBER.test(target)
-              ? Effect.fail(
-                  new FleetBoardIdError({
-                    id: target,
-                    reason: "it is neither <runner>/<board>, a serial number nor a selector",
-                  }),
-                )
-              : Effect.flatMap(lookup(target), (row) =>
-                  row === undefined
-                    ? Effect.fail(
-                        new FleetBoardGoneError({
-                          boardId: target,
-                          reason: "no board of the fleet has this serial number",
-                        }),
-                      )
-                    : Effect.succeed(row.board_id),
-                ),
+          isSelector(target)
+            ? Effect.succeed(target)
+            : target.includes("/")
+              ? Effect.as(Effect.fromResult(parseBoardId(target)), target)
+              : Effect.map(rowOf(target), (row) => row.board_id),
         )
         const token = randomUUID()
         const holder = reserveOptions.holder ?? defaultHolder()
@@ -845,9 +842,12 @@ const makeClient = (options: FleetClientOptions) =>
           // A serial number stands for the board that has it now (none: nothing to release).
           const boardId = id.includes("/")
             ? id
-            : yield* Effect.map(
-                Effect.catchTag(lookup(id), "FleetBoardIdError", () => Effect.succeed(undefined)),
-                (row) => row?.board_id,
+            : yield* rowOf(id).pipe(
+                Effect.map((row): string | undefined => row.board_id),
+                Effect.catchTags({
+                  FleetBoardIdError: () => Effect.succeed(undefined),
+                  FleetBoardGoneError: () => Effect.succeed(undefined),
+                }),
               )
           if (boardId === undefined) return undefined
           return yield* dropBoardReservation(sql, boardId).pipe(Effect.mapError(dbError))

@@ -20,6 +20,7 @@ import {
 } from "@belay/extensions"
 import { boardFileSystem } from "@belay/filesystem"
 import { makeDeviceCommunication, parsePythonLiteral, toPythonLiteral } from "@belay/transport"
+import type { SerialPortInfo } from "@belay/transport/serial"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import {
@@ -154,11 +155,22 @@ const uniqueIdOf = (session: DeviceSession): Effect.Effect<string> =>
     Effect.orElseSucceed(() => ""),
   )
 
+/** This host's serial ports ([] where they cannot be listed), read at most once per runner. */
+type PortListing = Effect.Effect<ReadonlyArray<SerialPortInfo>>
+
+/** The serial ports, listed when first asked and kept: a runner's boards share one listing. */
+const portListing: Effect.Effect<PortListing> = Effect.cached(
+  Effect.promise(() => import("@belay/transport/serial")).pipe(
+    Effect.flatMap(({ listSerialPorts }) => listSerialPorts()),
+    Effect.orElseSucceed((): ReadonlyArray<SerialPortInfo> => []),
+  ),
+)
+
 /**
  * The USB serial number this host reports for a serial link's port ('' for another link, or a
  * port without one): what `belay ports` shows and `id:<serial>` opens.
  */
-const usbSerialNumberOf = (description: string): Effect.Effect<string> => {
+const usbSerialNumberOf = (description: string, ports: PortListing): Effect.Effect<string> => {
   if (!description.startsWith("serial:")) return Effect.succeed("")
   const real = (path: string) => {
     try {
@@ -168,11 +180,7 @@ const usbSerialNumberOf = (description: string): Effect.Effect<string> => {
     }
   }
   const path = real(description.slice("serial:".length))
-  return Effect.promise(() => import("@belay/transport/serial")).pipe(
-    Effect.flatMap(({ listSerialPorts }) => listSerialPorts()),
-    Effect.map((ports) => ports.find((p) => real(p.path) === path)?.serialNumber ?? ""),
-    Effect.orElseSucceed(() => ""),
-  )
+  return Effect.map(ports, (listed) => listed.find((p) => real(p.path) === path)?.serialNumber ?? "")
 }
 
 /** How often finished calls are recorded in the journal (in one UPDATE). */
@@ -266,6 +274,7 @@ const openBoard = (
   runner: string,
   spec: FleetBoardSpec,
   defaults: ConnectionDefaults,
+  ports: PortListing,
 ): Effect.Effect<ServedBoard, never, Scope.Scope> => {
   const id = formatBoardId({ runner, board: spec.name })
   return Effect.gen(function* () {
@@ -281,7 +290,7 @@ const openBoard = (
         })),
       { cleanupFailures: "log" },
     )
-    const identity = { serialNumber: yield* usbSerialNumberOf(link.description), uniqueId }
+    const identity = { serialNumber: yield* usbSerialNumberOf(link.description, ports), uniqueId }
     const firmware = {
       platform: caps.platform,
       implementation: caps.implementation,
@@ -408,9 +417,10 @@ export const makeFleetRunner = (
     ServedBoards,
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
+      const ports = yield* portListing
       const opened = yield* Effect.forEach(
         options.boards,
-        (spec) => openBoard(options.name, spec, options.connectionDefaults ?? {}),
+        (spec) => openBoard(options.name, spec, options.connectionDefaults ?? {}, ports),
         { concurrency: "unbounded" },
       )
       const boards = new Map(opened.map((b) => [b.id, b]))
@@ -470,9 +480,12 @@ export const makeFleetRunner = (
       const board = boards.get(boardId)
       const toError = toCallError(boardId)
 
-      /** The board's manager, or why the board cannot take calls (gone, or its link lent). */
+      /** The board, open, or why it cannot take calls (gone, or its link lent). */
       const served = Effect.suspend(
-        (): Effect.Effect<DeviceSessionManagerShape, FleetBoardGoneError | FleetBoardReservedError> =>
+        (): Effect.Effect<
+          ServedBoard & { readonly manager: DeviceSessionManagerShape },
+          FleetBoardGoneError | FleetBoardReservedError
+        > =>
           board === undefined
             ? Effect.fail(
                 new FleetBoardGoneError({ boardId, reason: `runner ${runner} serves no such board` }),
@@ -487,7 +500,7 @@ export const makeFleetRunner = (
                       expiresAt: "that command ends",
                     }),
                   )
-                : Effect.succeed(board.manager),
+                : Effect.succeed({ ...board, manager: board.manager }),
       )
 
       /**
@@ -510,7 +523,7 @@ export const makeFleetRunner = (
         FleetBoardCallError | FleetBoardGoneError | FleetBoardReservedError | FleetCallRepeatedError
       > =>
         Effect.gen(function* () {
-          const manager = yield* served
+          const { manager } = yield* served
           const admission = yield* Effect.forkChild(
             admitCall(sql, { callId: call.callId, boardId, run, reservation: call.reservation }),
             { startImmediately: true },
@@ -640,8 +653,7 @@ export const makeFleetRunner = (
         SoftReset: ({ payload }) => guarded(payload, (s) => s.device.softReset),
         Lend: ({ payload }) =>
           Effect.gen(function* () {
-            const manager = yield* served
-            const lend = (board as ServedBoard).lend
+            const { manager, lend, connection } = yield* served
             yield* admitCall(sql, {
               callId: payload.callId,
               boardId,
@@ -681,7 +693,7 @@ export const makeFleetRunner = (
                 Effect.forkIn(scope),
               )
             const port = yield* Deferred.await(ready)
-            return { boardId, host, port, token, connection: board?.connection ?? "" }
+            return { boardId, host, port, token, connection }
           }).pipe(Effect.mapError(toError)),
       })
     }),

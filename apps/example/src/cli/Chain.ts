@@ -65,10 +65,7 @@ export const runChain = <E, R>(
       // A fleet board: each command is its own call to the board's runner (the board's RAM
       // carries from one to the next all the same, as between any two calls), unless a command
       // needs the board's link (a REPL, a mount...): then the whole chain runs over it, lent.
-      const chained =
-        isFleetDevice(chosen) && !isLentFleetDevice(chosen) && lines.some(needsLentLink)
-          ? lentFleetDevice(chosen)
-          : chosen
+      const chained = isFleetDevice(chosen) && lines.some(needsLentLink) ? lentFleetDevice(chosen) : chosen
       // Connect once: every command's `onBoard(device, ...)` finds this build in the memo map.
       if (!isFleetDevice(chained) || isLentFleetDevice(chained))
         yield* Layer.buildWithMemoMap(boardLayer(chained), memoMap, yield* Effect.scope)
