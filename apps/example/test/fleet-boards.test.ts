@@ -118,6 +118,10 @@ describe("commands on fleet boards", () => {
     const unknown = await belay(["exec", "1", "--device", "fleet:0123456789abcdef"])
     expect(unknown.code).toBe(3)
     expect(unknown.stderr).toContain("no board of the fleet has this serial number")
+    // A query other than ?link=lent is a bad device, not ignored.
+    const badQuery = await belay(["exec", "1", "--device", "fleet:cli/b0?link=borrowed"])
+    expect(badQuery.code).toBe(2)
+    expect(badQuery.stderr).toContain("link=borrowed: the only value is lent")
   })
 
   it("cp to and from the board, ls, cat, fs get, rm; a missing file is the file error it is on a board", async () => {

@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process"
 import os from "node:os"
-import { measureRoundTrips } from "@belay/extensions"
+import { measureRoundTrips, parseConnectionString } from "@belay/extensions"
 import {
   type BoardFileSystem,
   type DownloadOptions,
@@ -15,6 +15,7 @@ import {
 } from "@belay/filesystem"
 import {
   type FleetBoard,
+  type FleetBoardEntry,
   type FleetBoardSpec,
   FleetClient,
   type FleetReservationInfo,
@@ -31,7 +32,6 @@ import * as Stream from "effect/Stream"
 import { logLevel } from "./Board.js"
 import { UsageError } from "./Failure.js"
 import { readCliConfig } from "./Flags.js"
-import { fleetBoardIdOf } from "./FleetDevice.js"
 import { readRunnerConfig, runnerBoards } from "./FleetRunnerConfig.js"
 import { boardText, print, printJson, toJson, write, writeError } from "./Output.js"
 
@@ -73,8 +73,21 @@ const client = (databaseUrl: string | undefined) =>
 /** A runner's socket port when neither a flag nor its config file gives one. */
 const DEFAULT_RUNNER_PORT = 34431
 
-/** The board id of a `fleet:<id>` device. */
-const boardIdOf = fleetBoardIdOf
+/**
+ * The board a `fleet:` device names (`<runner>/<board>` or a serial number), read as any
+ * connection string is: an unknown query (`?link=lend`) is a `ConnectionStringError` (exit 2).
+ */
+const boardIdOf = (device: string) =>
+  Effect.map(Effect.fromResult(parseConnectionString(device)), (connection) =>
+    connection._tag === "Fleet" ? connection.boardId : device,
+  )
+
+/** Whether a registry entry is the board `target` names: its id, or a serial number it has (any case). */
+const isNamedBy = (entry: FleetBoardEntry, target: string) =>
+  entry.id === target ||
+  [entry.serialNumber, entry.uniqueId].some(
+    (serial) => serial !== "" && serial.toLowerCase() === target.toLowerCase(),
+  )
 
 /**
  * `belay fleet runner`: serve boards until interrupted. Each setting from its flag, else the
@@ -206,7 +219,7 @@ export const listFleet = (databaseUrl: string | undefined, json: boolean) =>
 export const fleetExec = (device: string, code: string) =>
   Effect.gen(function* () {
     const fleet = yield* FleetClient
-    const out = yield* fleet.board(boardIdOf(device)).exec(code)
+    const out = yield* fleet.board(yield* boardIdOf(device)).exec(code)
     yield* print(out.replace(/\r\n/g, "\n"))
   }).pipe(Effect.mapError(asCliError), Effect.scoped, Effect.provide(client(undefined)))
 
@@ -219,7 +232,7 @@ export const fleetExec = (device: string, code: string) =>
 export const fleetEval = (device: string, expression: string, json: boolean) =>
   Effect.gen(function* () {
     const fleet = yield* FleetClient
-    const repr = yield* fleet.board(boardIdOf(device)).evalRepr(expression)
+    const repr = yield* fleet.board(yield* boardIdOf(device)).evalRepr(expression)
     if (!json) return yield* print(`${repr}\n`)
     const value = parsePythonLiteral(repr)
     printJson(Result.isSuccess(value) ? toJson(value.success) : repr)
@@ -410,10 +423,8 @@ export const fleetRun = (device: string, code: string) =>
         ? readCliConfig().minify !== false
         : process.env.BELAY_MINIFY !== "0"
     const text = boardText()
-    yield* Stream.runForEach(
-      fleet.board(boardIdOf(device)).execStream(minify ? minifyPython(code) : code),
-      (out) => print(text(out)),
-    )
+    const board = fleet.board(yield* boardIdOf(device))
+    yield* Stream.runForEach(board.execStream(minify ? minifyPython(code) : code), (out) => print(text(out)))
     yield* print(text(""))
   }).pipe(Effect.mapError(asCliError), Effect.scoped, Effect.provide(client(undefined)))
 
@@ -426,7 +437,7 @@ export const fleetRun = (device: string, code: string) =>
  * yield* withFleetBoard("fleet:shelf1/b0", (board) => board.exec("print(1)"))
  */
 export const withFleetBoard = <A, E>(device: string, use: (board: FleetBoard) => Effect.Effect<A, E>) =>
-  Effect.flatMap(FleetClient, (fleet) => use(fleet.board(boardIdOf(device)))).pipe(
+  Effect.flatMap(Effect.zip(FleetClient, boardIdOf(device)), ([fleet, id]) => use(fleet.board(id))).pipe(
     Effect.mapError(asCliError),
     Effect.scoped,
     Effect.provide(client(undefined)),
@@ -443,10 +454,10 @@ export const withFleetBoard = <A, E>(device: string, use: (board: FleetBoard) =>
  */
 export const lentBoardLink = (device: string) =>
   Effect.gen(function* () {
-    const lent = yield* Effect.flatMap(FleetClient, (fleet) => fleet.board(boardIdOf(device)).lend).pipe(
-      Effect.scoped,
-      Effect.provide(client(undefined)),
-    )
+    const lent = yield* Effect.flatMap(
+      Effect.zip(FleetClient, boardIdOf(device)),
+      ([fleet, id]) => fleet.board(id).lend,
+    ).pipe(Effect.scoped, Effect.provide(client(undefined)))
     const link = yield* openLentLink(lent)
     return { link, connection: lent.connection }
   })
@@ -464,9 +475,9 @@ export const fleetLatency = (device: string, count: number, json: boolean) =>
     const { checkedCount, printLatency } = yield* Effect.promise(() => import("./Latency.js"))
     yield* checkedCount(count)
     const fleet = yield* FleetClient
-    const id = boardIdOf(device)
+    const id = yield* boardIdOf(device)
     const timed = yield* measureRoundTrips(fleet.board(id).exec("pass"), { count })
-    const runner = (yield* fleet.boards).find((b) => b.id === id)
+    const runner = (yield* fleet.boards).find((b) => isNamedBy(b, id))
     yield* printLatency(
       {
         exchange: 'exec("pass")',
@@ -486,7 +497,7 @@ export const fleetLatency = (device: string, count: number, json: boolean) =>
  * yield* fleetSoftReset("fleet:shelf1/b0")
  */
 export const fleetSoftReset = (device: string) =>
-  Effect.flatMap(FleetClient, (fleet) => fleet.board(boardIdOf(device)).softReset).pipe(
+  Effect.flatMap(Effect.zip(FleetClient, boardIdOf(device)), ([fleet, id]) => fleet.board(id).softReset).pipe(
     Effect.mapError(asCliError),
     Effect.provide(client(undefined)),
   )
@@ -501,9 +512,8 @@ export const fleetSoftReset = (device: string) =>
 export const fleetInfo = (device: string, json: boolean) =>
   Effect.gen(function* () {
     const fleet = yield* FleetClient
-    const id = boardIdOf(device)
-    const info = yield* fleet.board(id).info
-    const entry = (yield* fleet.boards).find((b) => b.id === id)
+    const info = yield* fleet.board(yield* boardIdOf(device)).info
+    const entry = (yield* fleet.boards).find((b) => b.id === info.boardId)
     if (json)
       return printJson({
         ...info,
@@ -546,7 +556,7 @@ export const fleetWithFiles = <A, E, F>(
 ) =>
   Effect.gen(function* () {
     const fleet = yield* FleetClient
-    const remote = fleet.board(boardIdOf(device)).files
+    const remote = fleet.board(yield* boardIdOf(device)).files
     const fs = {
       ...remote,
       sync: (localDir: string, remoteDir: string, options?: SyncOptions) =>

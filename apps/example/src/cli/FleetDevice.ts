@@ -38,18 +38,6 @@ export const lentFleetDevice = (device: string): string =>
   isLentFleetDevice(device) ? device : `${device}${device.includes("?") ? "&" : "?"}link=lent`
 
 /**
- * The board id of a fleet device, without its query.
- *
- * @example
- * fleetBoardIdOf("fleet:shelf1/b0?link=lent") // "shelf1/b0"
- */
-export const fleetBoardIdOf = (device: string): string => {
-  const id = device.slice("fleet:".length)
-  const query = id.indexOf("?")
-  return query < 0 ? id : id.slice(0, query)
-}
-
-/**
  * The fleet board a command's device names, as `--device`, `BELAY_DEVICE` or the config file (an
  * alias included) give it, lent or not; undefined when it is not a fleet board (or the config is
  * unreadable: the board's own path reports that).
