@@ -74,6 +74,14 @@ const PATTERN_WINDOW = 4096
  * jitter on the host. Old boards (no raw-paste) pay the second once per link.
  */
 const LATE_ANSWER_MIN_MS = 5
+/**
+ * How many "no"s in a row to a raw-paste request (a refusal, or an old board's banner) make the
+ * engine take the board for one without raw-paste. One is not enough: a request damaged on the
+ * way (`\x05B\x01` is refused honestly by a board that takes raw-paste) looks the same.
+ */
+const RAW_PASTE_NOES_BELIEVED = 2
+/** Plain raw exchanges after which a board taken for one without raw-paste is asked again. */
+const RAW_PASTE_RECHECK_EXCHANGES = 64
 /** The most stdout bytes handed on at a time. */
 const STDOUT_STEP = 64 * 1024
 /** A traceback longer than this is not one: the reply is taken as garbage. */
@@ -103,6 +111,10 @@ export class RawReplEngine {
   private currentState: "unknown" | "raw" | "friendly" = "unknown"
   rawPaste: boolean | undefined
   rawPasteWindow: number | undefined
+  /** "No"s in a row to raw-paste requests since the board last took one (see {@link noteRawPasteNo}). */
+  private rawPasteNoes = 0
+  /** Plain raw exchanges left before a board taken for one without raw-paste is asked again. */
+  private rawPasteRecheckIn = 0
   generation = 0
   /**
    * True only right after a raw-paste exchange that ended cleanly at the raw prompt: the next
@@ -397,7 +409,7 @@ export class RawReplEngine {
   /** Without pipelining: ask for raw-paste (unless known refused), else plain raw mode. */
   private sendNegotiated(code: Uint8Array): Effect.Effect<"raw-paste" | "raw", ProtocolError> {
     return Effect.gen({ self: this }, function* () {
-      if (this.rawPaste !== false && (yield* this.negotiateRawPaste())) {
+      if (this.asksRawPaste() && (yield* this.negotiateRawPaste())) {
         yield* this.sendRawPaste(code, 0)
         return "raw-paste" as const
       }
@@ -449,12 +461,11 @@ export class RawReplEngine {
       }
       this.buffer.skip(answer.length)
       if (answer.kind === "refused") {
-        this.rawPaste = false
+        this.noteRawPasteNo()
         yield* this.sendPlainRaw(code)
         return "raw" as const
       }
-      this.rawPaste = true
-      this.rawPasteWindow = answer.window
+      this.noteRawPasteTaken(answer.window)
       yield* this.sendRawPaste(code, 0)
       return "raw-paste" as const
     })
@@ -577,6 +588,43 @@ export class RawReplEngine {
     })
   }
 
+  /**
+   * Whether this exchange asks for raw-paste: unless the board is taken for one without it, and
+   * then once every {@link RAW_PASTE_RECHECK_EXCHANGES} exchanges (a "no" believed wrongly costs
+   * that many slow exchanges at most; a board that has no raw-paste, one round trip per as many).
+   */
+  private asksRawPaste(): boolean {
+    if (this.rawPaste !== false) return true
+    if (this.options.rawPaste === "never") return false
+    if (this.rawPasteRecheckIn > 0) {
+      this.rawPasteRecheckIn--
+      return false
+    }
+    return true
+  }
+
+  /** The board took raw-paste, with this window: it does raw-paste, whatever it answered before. */
+  private noteRawPasteTaken(window: number): void {
+    this.rawPaste = true
+    this.rawPasteWindow = window
+    this.rawPasteNoes = 0
+  }
+
+  /**
+   * The board answered a raw-paste request "no" (refused, or an old board's banner): this
+   * exchange goes plain raw. The board is taken for one without raw-paste only after
+   * {@link RAW_PASTE_NOES_BELIEVED} "no"s in a row: a single one may be the honest answer to a
+   * request damaged on the way, and believing it would send every later request plain raw (slow,
+   * and slower still on a noisy link, see {@link notePlainRawReply}).
+   */
+  private noteRawPasteNo(): void {
+    this.rawPasteNoes++
+    if (this.rawPasteNoes >= RAW_PASTE_NOES_BELIEVED) {
+      this.rawPaste = false
+      this.rawPasteRecheckIn = RAW_PASTE_RECHECK_EXCHANGES
+    }
+  }
+
   /** `\x05A\x01`: true when the board takes raw-paste, false when it refuses or is too old. */
   private negotiateRawPaste(): Effect.Effect<boolean, ProtocolError> {
     return Effect.andThen(this.write(RAW_PASTE_REQUEST), this.readRawPasteAnswer())
@@ -597,8 +645,7 @@ export class RawReplEngine {
           return Effect.map(
             this.waitFor("raw-paste-negotiate", replyTimeoutMs, this.takeTwoBytes),
             (header) => {
-              this.rawPasteWindow = header[0]! | (header[1]! << 8)
-              this.rawPaste = true
+              this.noteRawPasteTaken(header[0]! | (header[1]! << 8))
               return true
             },
           )
@@ -622,7 +669,7 @@ export class RawReplEngine {
                 )
               }
               this.buffer.skip(3)
-              this.rawPaste = false
+              this.noteRawPasteNo()
               return Effect.succeed(false)
             },
           )
@@ -635,7 +682,7 @@ export class RawReplEngine {
           return Effect.flatMap(this.waitForPattern("raw-paste-negotiate", replyTimeoutMs, RAW_BANNER), () =>
             Effect.flatMap(this.waitForLateAnswer(), (late) => {
               if (late) return this.readRawPasteAnswer()
-              this.rawPaste = false
+              this.noteRawPasteNo()
               return Effect.succeed(false)
             }),
           )

@@ -60,26 +60,84 @@ describe("raw REPL exchanges", () => {
   })
 
   it.each(["refuse", "old"] as const)(
-    "falls back to plain raw mode when the board answers %s, and remembers",
+    "falls back to plain raw mode when the board answers %s twice in a row, and remembers",
     async (rawPaste) => {
       const result = await run(
         withBoard({ rawPaste, run: (c) => ({ stdout: c.toUpperCase() }) }, (comm, board) =>
           Effect.gen(function* () {
             const a = yield* comm.exec("abc")
+            const afterOne = (yield* comm.protocolCapabilities).rawPaste
             const b = yield* comm.exec("def")
+            const c = yield* comm.exec("ghi")
             const caps = yield* comm.protocolCapabilities
             const m = yield* comm.metrics
-            return { a, b, caps, negotiations: count(board.written(), "\x05A\x01"), m }
+            return { a, b, c, afterOne, caps, negotiations: count(board.written(), "\x05A\x01"), m }
           }),
         ),
       )
-      expect(result.a).toBe("ABC")
-      expect(result.b).toBe("DEF")
+      expect([result.a, result.b, result.c]).toEqual(["ABC", "DEF", "GHI"])
+      // One "no" is not believed: it may answer a request damaged on the way.
+      expect(result.afterOne).not.toBe(false)
       expect(result.caps.rawPaste).toBe(false)
-      expect(result.negotiations).toBe(1)
-      expect(result.m.plainRawExchanges).toBe(2)
+      expect(result.negotiations).toBe(2)
+      expect(result.m.plainRawExchanges).toBe(3)
     },
   )
+
+  it("asks a board taken for one without raw-paste again after 64 plain raw exchanges", async () => {
+    const negotiations = await run(
+      withBoard({ rawPaste: "refuse", run: () => ({ stdout: "ok" }) }, (comm, board) =>
+        Effect.gen(function* () {
+          const seen: number[] = []
+          for (let i = 0; i < 2 + 64 + 2; i++) {
+            yield* comm.exec("pass")
+            seen.push(count(board.written(), "\x05A\x01"))
+          }
+          return seen
+        }),
+      ),
+    )
+    // Two "no"s, 64 exchanges without asking, then one more question (its "no" believed at once).
+    expect(negotiations.slice(0, 2)).toEqual([1, 2])
+    expect(negotiations[2 + 63]).toBe(2)
+    expect(negotiations[2 + 64]).toBe(3)
+    expect(negotiations[2 + 65]).toBe(3)
+  })
+
+  it("keeps raw-paste when a board that took it refuses a request damaged on the way", async () => {
+    // The board takes raw-paste; the second request reaches it as `\x05B\x01`, which it refuses
+    // honestly. That exchange goes plain raw; the next ones go raw-paste again.
+    const result = await run(
+      Effect.gen(function* () {
+        const board = yield* makeFakeBoard({ run: (c) => ({ stdout: c.toUpperCase() }) })
+        let requests = 0
+        const link = {
+          ...board.link,
+          write: (bytes: Uint8Array) => {
+            const at = Buffer.from(bytes).indexOf("\x05A\x01", 0, "latin1")
+            if (at < 0 || ++requests !== 2) return board.link.write(bytes)
+            const damaged = bytes.slice()
+            damaged[at + 1] = 0x42
+            return board.link.write(damaged)
+          },
+        }
+        const comm = yield* makeDeviceCommunication(link, { integrity: "unchecked", ...fast })
+        const outs: string[] = []
+        for (const code of ["abc", "def", "ghi", "jkl"]) outs.push(yield* comm.exec(code))
+        return {
+          outs,
+          programs: [...board.programs],
+          caps: yield* comm.protocolCapabilities,
+          m: yield* comm.metrics,
+        }
+      }),
+    )
+    expect(result.outs).toEqual(["ABC", "DEF", "GHI", "JKL"])
+    expect(result.programs).toEqual(["abc", "def", "ghi", "jkl"])
+    expect(result.caps.rawPaste).toBe(true)
+    expect(result.m.plainRawExchanges).toBe(1)
+    expect(result.m.rawPasteExchanges).toBe(3)
+  })
 
   it("a banner still on its way as the link opens is not taken for an old board's answer", async () => {
     // The first entry does not wait for the line to go quiet before Ctrl-A: a board soft-resetting
