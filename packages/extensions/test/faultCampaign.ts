@@ -141,6 +141,8 @@ export interface CampaignReport {
    * cleared by the soft reset on reconnect. Counted apart from `leftovers`.
    */
   readonly orphansAfterLinkLoss: number
+  /** The operation that took longest, and how long (ms): how far the slowest stayed from a hang. */
+  readonly slowest: { readonly index: number; readonly name: string; readonly ms: number }
 }
 
 // ---- what runs on the board ----
@@ -374,6 +376,7 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
   let reconnectFailures = 0
   let slowRecoveries = 0
   let orphansAfterLinkLoss = 0
+  let slowest = { index: -1, name: "", ms: 0 }
   const started = performance.now()
 
   try {
@@ -811,6 +814,7 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
       tally.count++
       const faultsBefore = Effect.runSync(injector.counts).total
       await must(injector.setEnabled(true))
+      const opStarted = performance.now()
       // Past the bound, the operation is given LATE_BOUND more before it is interrupted, so that a
       // hang says whether it was an operation that took too long (and how long, and how it ended)
       // or one that never ended.
@@ -833,6 +837,8 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
           )
         }),
       )
+      const opMs = performance.now() - opStarted
+      if (opMs > slowest.ms) slowest = { index, name: op.name, ms: opMs }
       await must(injector.setEnabled(false))
       const faultsAfter = Effect.runSync(injector.counts).total
       const opFaults =
@@ -926,6 +932,7 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
         reconnectFailures,
         slowRecoveries,
         orphansAfterLinkLoss,
+        slowest,
       }
     }
   } finally {
@@ -939,7 +946,7 @@ export const campaignMarkdown = (r: CampaignReport): string => {
   const lines = [
     `Seed ${r.seed}: ${r.operations} operations in ${(r.durationMs / 1000).toFixed(1)} s; ${r.faults.total} faults injected over ${r.faults.bytesToBoard} bytes to the board and ${r.faults.bytesFromBoard} from it.`,
     "",
-    `Hangs ${r.hangs}; untyped failures ${r.untyped.length}; wrong results ${r.wrongResults.length} (findings after a request damaged on the way to the board, not checked end to end: ${r.damagedRequests.length}); leftovers ${r.leftovers.length}; half files ${r.halfFiles.length}; reconnects ${r.reconnects} (failed ${r.reconnectFailures}; board-side leftovers of sessions cut off by a disconnect, cleared by a soft reset on reconnect: ${r.orphansAfterLinkLoss}); checks that needed a retry ${r.slowRecoveries}.`,
+    `Hangs ${r.hangs}; untyped failures ${r.untyped.length}; wrong results ${r.wrongResults.length} (findings after a request damaged on the way to the board, not checked end to end: ${r.damagedRequests.length}); leftovers ${r.leftovers.length}; half files ${r.halfFiles.length}; reconnects ${r.reconnects} (failed ${r.reconnectFailures}; board-side leftovers of sessions cut off by a disconnect, cleared by a soft reset on reconnect: ${r.orphansAfterLinkLoss}); checks that needed a retry ${r.slowRecoveries}. The slowest operation: #${r.slowest.index} ${r.slowest.name}, ${(r.slowest.ms / 1000).toFixed(1)} s (a hang is past ${Duration.format(OPERATION_BOUND)}).`,
     "",
     "| outcome | operations |",
     "| --- | --- |",
