@@ -35,14 +35,17 @@ describe("BelayLive: the whole stack as one layer", () => {
         const device = yield* DeviceCommunication
         yield* manager.createSession()
         const limited = yield* Effect.flip(manager.createSession())
+        const metrics = yield* device.metrics
         return {
           limited: limited._tag,
-          rawPaste: (yield* device.protocolCapabilities).rawPaste,
+          // The board refuses raw-paste (the connection string's option): its exchanges went plain raw.
+          rawPasteExchanges: metrics.rawPasteExchanges,
+          plainRaw: metrics.plainRawExchanges > 0,
           max: manager.options.maxConcurrentSessions,
         }
       }).pipe(Effect.provide(BelayLive()), Effect.provide(Layer.succeed(ConfigProvider.ConfigProvider, env))),
     )
-    expect(result).toEqual({ limited: "SessionLimitError", rawPaste: false, max: 1 })
+    expect(result).toEqual({ limited: "SessionLimitError", rawPasteExchanges: 0, plainRaw: true, max: 1 })
   })
 
   it("a bad connection string fails the layer with a typed error", async () => {
