@@ -47,6 +47,22 @@ describe("belay on the virtual board", () => {
     expect(connection.stderr).not.toMatch(/at .*\.js:\d+/)
   })
 
+  it("a program that allocates without end on an in-process virtual board: MemoryError, nothing else on stderr", async () => {
+    // The WebAssembly port collects garbage only when the program returns, so its memory grows to
+    // its bound; the refused growths, which the port also reports on the console, are not shown.
+    const run = await belay([
+      "exec",
+      "n = 0\nwhile True:\n    x = bytearray(4000000)\n    n += 1",
+      "--device",
+      "virtual?keep=false",
+    ])
+    expect(run.code).toBe(1)
+    expect(run.stderr).toMatch(
+      /^Traceback \(most recent call last\):\n {2}File "<stdin>", line 3, in <module>\nMemoryError: memory allocation failed/,
+    )
+    expect(run.stderr).not.toContain("grow")
+  })
+
   it("info --json prints one JSON object", async () => {
     const info = await belay(["info", "--json"])
     expect(info.code).toBe(0)

@@ -27,9 +27,15 @@ export const Ctrl = {
   outWrite: 6,
   /** Bytes read from the stdout ring by the host (wrapping counter). */
   outRead: 7,
+  /**
+   * 1 while an `out` message is on its way to the host and not yet taken: the worker posts one
+   * only when it sets this from 0, the host clears it before it reads the ring. At most one such
+   * message is queued, however fast the code prints.
+   */
+  outSignal: 8,
 } as const
 
-export const CTRL_WORDS = 8
+export const CTRL_WORDS = 9
 /** Size of the stdin ring (power of two): what the board's UART buffer holds while code runs. */
 export const IN_RING_SIZE = 4096
 /** Size of the stdout ring (power of two); a full ring blocks `print` like a slow UART does. */

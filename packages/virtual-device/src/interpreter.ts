@@ -136,6 +136,8 @@ export class InterpreterWorker {
         return
       }
       case "out":
+        // Cleared before the ring is read: a byte written after this is signalled again.
+        Atomics.store(this.ctrl, Ctrl.outSignal, 0)
         this.onOutput()
         return
       case "done": {

@@ -142,14 +142,21 @@ const putRaw = (byte: number) => {
     const read = Atomics.load(ctrl, Ctrl.outRead)
     if (((outWrite - read) | 0) < OUT_RING_SIZE) break
     // Full: the host drains at the link's speed. Make sure it knows there is data, then wait.
-    post({ type: "out" })
+    signalOut()
     Atomics.wait(ctrl, Ctrl.outRead, read, 100)
   }
   outRing[outWrite & (OUT_RING_SIZE - 1)] = byte
-  const was = outWrite
   outWrite = (outWrite + 1) | 0
   Atomics.store(ctrl, Ctrl.outWrite, outWrite)
-  if (Atomics.load(ctrl, Ctrl.outRead) === was) post({ type: "out" })
+  signalOut()
+}
+/**
+ * Tell the host there is output, unless a message saying so is still on its way: one message per
+ * byte (the host often drains the ring between two bytes) queued faster than the host took them,
+ * and a printing loop grew the process by megabytes a second.
+ */
+const signalOut = () => {
+  if (Atomics.compareExchange(ctrl, Ctrl.outSignal, 0, 1) === 0) post({ type: "out" })
 }
 const putByte = (byte: number) => {
   if (byte === 10) putRaw(13)
@@ -224,6 +231,16 @@ const patchedInstantiate = async (_source: unknown, imports?: Imports) => {
   _source: unknown,
   imports?: Imports,
 ) => patchedInstantiate(undefined, imports)
+
+// The port collects garbage only when the code it runs returns (its `gc_collect` cannot scan a
+// WebAssembly stack): a program that runs on and allocates grows the linear memory to its maximum,
+// then fails with MemoryError. Emscripten reports each refused growth on the console too, lines
+// that would reach a person's terminal ahead of the MemoryError that says it all.
+const consoleError = console.error
+console.error = (...args: unknown[]) => {
+  if (typeof args[0] === "string" && /^(growMemory: Attempted|Failed to grow the heap)/.test(args[0])) return
+  consoleError(...args)
+}
 
 const { loadMicroPython } = await channel.loadMicroPython()
 const mp: MicroPython = await loadMicroPython({
