@@ -48,6 +48,13 @@ export default async function bench(ctx: BenchContext) {
     report.reconnectFailures === 0,
   )
   row("run time per operation", report.durationMs / report.operations, "ms (mean)")
+  row(
+    `slowest operation (#${report.slowest.index} ${report.slowest.name})`,
+    report.slowest.ms / 1000,
+    "s",
+    "< 30 (a hang past it)",
+    report.slowest.ms < 30_000,
+  )
   ctx.section(`Fault campaign (${report.operations} operations)`, campaignMarkdown(report))
   for (const list of [
     report.untyped,

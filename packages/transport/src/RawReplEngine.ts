@@ -71,7 +71,8 @@ const PATTERN_WINDOW = 4096
 /**
  * The least time, in ms, the line must stay quiet after the banner of a first entry, and to wait
  * for a raw-paste answer after a banner, whatever the banner's round trip was: covers a scheduler's
- * jitter on the host. Old boards (no raw-paste) pay the second once per link.
+ * jitter on the host. Old boards (no raw-paste) pay the second twice per link (see
+ * {@link RAW_PASTE_NOES_BELIEVED}), then once every {@link RAW_PASTE_RECHECK_EXCHANGES} exchanges.
  */
 const LATE_ANSWER_MIN_MS = 5
 /**
