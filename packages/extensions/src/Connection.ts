@@ -211,6 +211,7 @@ export const openConnection = (
           ? { circuitPythonVersion: connection.circuitPythonVersion }
           : {}),
         ...(connection.writable !== undefined ? { writable: connection.writable } : {}),
+        ...(connection.memoryLimit !== undefined ? { memoryLimit: connection.memoryLimit } : {}),
         ...(flashDir !== undefined ? { flashDir } : {}),
       }
       if (!keep)

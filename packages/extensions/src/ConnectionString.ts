@@ -6,7 +6,8 @@ import { namesSeveralBoards } from "./BoardList.js"
 /**
  * Where a board is, parsed from a connection string.
  *
- * - `virtual` / `virtual?baud=115200&rawPaste=false&dir=/tmp/flash`: the virtual board;
+ * - `virtual` / `virtual?baud=115200&rawPaste=false&dir=/tmp/flash&memory=64M`: the virtual board
+ *   (`memory=`: the most its interpreter may grow to, 32M to 1G);
  *   `virtual?name=b` is a board of its own beside `virtual` (see the `name` field);
  *   `virtual?flavor=circuitpython` plays CircuitPython (`&version=6.3.0` for an older one,
  *   `&writable=true` for a flash code may write, as after `storage.remount("/", False)` in boot.py)
@@ -59,6 +60,8 @@ export type Connection =
       readonly circuitPythonVersion?: string | undefined
       /** `writable=`: CircuitPython's flash writable by code from power-on. */
       readonly writable?: boolean | undefined
+      /** `memory=`: the most memory its interpreter may grow to, in bytes (`memory=64M`). */
+      readonly memoryLimit?: number | undefined
       /** `keep=`: true, kept running between processes; false, in this process; undefined, as the opener's default says. */
       readonly keep: boolean | undefined
       /**
@@ -176,6 +179,23 @@ const positiveInt = (value: string | null, name: string, input: string): number 
   return n
 }
 
+/**
+ * `memory=` of a virtual board: a size with K, M or G (binary multiples), from 32M to 1G, the
+ * bounds `@belay/virtual-device` takes (checked here too, so that a bad one is a usage error).
+ */
+const memorySize = (value: string | null, input: string): number | undefined => {
+  if (value === null) return undefined
+  const match = /^(\d+)([KMG])?$/i.exec(value)
+  const unit = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 }[(match?.[2] ?? "").toUpperCase()] ?? 1
+  const bytes = match === null ? Number.NaN : Number(match[1]) * unit
+  if (!(bytes >= 32 * 2 ** 20 && bytes <= 2 ** 30))
+    throw new ConnectionStringError({
+      input,
+      reason: `memory must be a size from 32M to 1G (K, M and G are 1024, 1024² and 1024³ bytes), got ${JSON.stringify(value)}`,
+    })
+  return bytes
+}
+
 const splitQuery = (rest: string): [string, URLSearchParams] => {
   const at = rest.indexOf("?")
   return at < 0 ? [rest, new URLSearchParams()] : [rest.slice(0, at), new URLSearchParams(rest.slice(at + 1))]
@@ -285,6 +305,7 @@ const parse = (text: string, input: string): Connection => {
         "version",
         "writable",
         "name",
+        "memory",
       ],
       input,
     )
@@ -335,6 +356,7 @@ const parse = (text: string, input: string): Connection => {
       ...(flavor !== null && { flavor }),
       ...(version !== null && { circuitPythonVersion: version }),
       ...(writable !== undefined && { writable }),
+      ...(params.has("memory") && { memoryLimit: memorySize(params.get("memory"), input) }),
       keep,
       ...(name !== null && { name }),
     }

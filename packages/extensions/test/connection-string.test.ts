@@ -33,6 +33,15 @@ describe("connection strings", () => {
     })
   })
 
+  it("reads the virtual board's memory bound: a size with K, M or G, from 32M to 1G", () => {
+    expect(ok("virtual?memory=64M")).toMatchObject({ _tag: "Virtual", memoryLimit: 64 * 2 ** 20 })
+    expect(ok("virtual?keep=false&memory=1g")).toMatchObject({ memoryLimit: 2 ** 30 })
+    expect(ok("virtual?memory=40960k")).toMatchObject({ memoryLimit: 40 * 2 ** 20 })
+    expect(ok("virtual")).not.toHaveProperty("memoryLimit")
+    for (const size of ["16M", "2G", "64MB", "-64M", "", "1.5G", "M"])
+      expect(bad(`virtual?memory=${size}`).reason).toContain("memory must be a size from 32M to 1G")
+  })
+
   it("reads the virtual board playing CircuitPython: flavor, version, writable", () => {
     expect(ok("virtual?flavor=circuitpython")).toMatchObject({ _tag: "Virtual", flavor: "circuitpython" })
     expect(ok("virtual?flavor=circuitpython&version=6.3.0&writable=true")).toMatchObject({

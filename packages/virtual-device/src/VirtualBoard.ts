@@ -388,7 +388,10 @@ export class VirtualBoard {
   }
 
   private async startInterpreter(epoch: number, booting = false) {
-    const interp = await this.step(epoch, acquireInterpreter({ keepSpare: true, assets: this.opts.assets }))
+    const interp = await this.step(
+      epoch,
+      acquireInterpreter({ keepSpare: true, assets: this.opts.assets, maximumPages: this.opts.memoryPages }),
+    )
     if (epoch !== this.epoch) {
       void interp.terminate()
       throw new Abandoned()

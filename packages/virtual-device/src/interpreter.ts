@@ -82,13 +82,18 @@ export class InterpreterWorker {
    * Start a worker thread and wait until its interpreter is instantiated (not yet started). For a
    * standby, the thread does not keep the process alive until it is wanted.
    */
-  static async spawn(standby?: Standby, assets?: VirtualBoardAssets): Promise<InterpreterWorker> {
+  static async spawn(
+    standby?: Standby,
+    assets?: VirtualBoardAssets,
+    maximumPages?: number,
+  ): Promise<InterpreterWorker> {
     const wasm = await loadPatchedMicroPython(assets)
     const data: WorkerData = {
       module: compiledMicroPython() ?? wasm.bytes,
       memory: new WebAssembly.Memory({
         initial: wasm.initialPages,
-        maximum: wasm.maximumPages,
+        // Fewer pages than the module declares is allowed: an imported memory's maximum may be lower.
+        maximum: Math.max(wasm.initialPages, Math.min(wasm.maximumPages, maximumPages ?? wasm.maximumPages)),
         shared: true,
       }),
       ctrl: new SharedArrayBuffer(CTRL_WORDS * 4),
@@ -349,12 +354,20 @@ export const warmStandby = (assets?: VirtualBoardAssets): void => {
 
 /**
  * A loaded interpreter worker for a board: the one on standby if there is one; from the second
- * on, a new one goes on standby for the next caller.
+ * on, a new one goes on standby for the next caller. A board with a memory bound of its own
+ * (`maximumPages`) gets an interpreter of its own: the standby's memory has the default bound.
  */
 export const acquireInterpreter = async (options: {
   readonly keepSpare: boolean
   readonly assets?: VirtualBoardAssets | undefined
+  readonly maximumPages?: number | undefined
 }): Promise<InterpreterWorker> => {
+  if (options.maximumPages !== undefined) {
+    const own = await InterpreterWorker.spawn(undefined, options.assets, options.maximumPages)
+    own.setRef(true)
+    acquired++
+    return own
+  }
   const taken = standby
   standby = undefined
   let worker: InterpreterWorker | undefined

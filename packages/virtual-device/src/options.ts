@@ -69,7 +69,19 @@ export interface VirtualBoardOptions {
    * `micropython.wasm` (Node finds them in the packages and ignores this).
    */
   readonly assets?: VirtualBoardAssets
+  /**
+   * The most memory the interpreter may grow to, in bytes (whole 64 KiB pages; from 32 MiB to
+   * 1 GiB, the default). MicroPython's WebAssembly port collects garbage only when the running code
+   * returns: a program that allocates without end grows to this, then fails with `MemoryError`.
+   * Lower it to bound each board of a pool or a fleet runner.
+   */
+  readonly memoryLimit?: number
 }
+
+/** The least `memoryLimit`: room for the interpreter's start (about 16 MiB) and a program. */
+export const MEMORY_LIMIT_MIN = 32 * 1024 * 1024
+/** The most `memoryLimit`, and the default: 1 GiB. */
+export const MEMORY_LIMIT_MAX = 1024 * 1024 * 1024
 
 /** @internal */
 export interface ResolvedOptions {
@@ -85,6 +97,8 @@ export interface ResolvedOptions {
   /** CircuitPython's version as numbers, or undefined for MicroPython. */
   readonly circuitPython: CircuitPythonOptions | undefined
   readonly assets: VirtualBoardAssets | undefined
+  /** The most pages of linear memory, when `memoryLimit` asks for fewer than the most. */
+  readonly memoryPages: number | undefined
 }
 
 /** @internal */
@@ -124,6 +138,14 @@ export const resolveOptions = (options: VirtualBoardOptions = {}): ResolvedOptio
   }
   const bps = options.bytesPerSecond
   if (bps !== undefined && !(bps > 0)) throw new RangeError(`bytesPerSecond must be positive, got ${bps}`)
+  const memory = options.memoryLimit
+  if (
+    memory !== undefined &&
+    !(Number.isInteger(memory) && memory >= MEMORY_LIMIT_MIN && memory <= MEMORY_LIMIT_MAX)
+  )
+    throw new RangeError(
+      `memoryLimit must be a whole number of bytes from ${MEMORY_LIMIT_MIN} (32 MiB) to ${MEMORY_LIMIT_MAX} (1 GiB), got ${memory}`,
+    )
   return {
     rawPaste: options.rawPaste ?? true,
     rawPasteWindow: window,
@@ -138,5 +160,6 @@ export const resolveOptions = (options: VirtualBoardOptions = {}): ResolvedOptio
     interruptTimeoutMs: options.interruptTimeoutMs ?? 500,
     circuitPython,
     assets: options.assets,
+    memoryPages: memory === undefined || memory === MEMORY_LIMIT_MAX ? undefined : Math.floor(memory / 65536),
   }
 }
