@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises"
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises"
 import path from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { belayCommand, qemuMicrobitForBlock, stdoutJson } from "./belayProcess.js"
@@ -49,18 +49,32 @@ describe("belay on the virtual board", () => {
 
   it("a program that allocates without end on an in-process virtual board: MemoryError, nothing else on stderr", async () => {
     // The WebAssembly port collects garbage only when the program returns, so its memory grows to
-    // its bound; the refused growths, which the port also reports on the console, are not shown.
+    // its bound (here 64 MiB, memory=64M); the refused growths, which the port also reports on the
+    // console, are not shown.
     const run = await belay([
       "exec",
       "n = 0\nwhile True:\n    x = bytearray(4000000)\n    n += 1",
       "--device",
-      "virtual?keep=false",
+      "virtual?keep=false&memory=64M",
     ])
     expect(run.code).toBe(1)
     expect(run.stderr).toMatch(
       /^Traceback \(most recent call last\):\n {2}File "<stdin>", line 3, in <module>\nMemoryError: memory allocation failed/,
     )
     expect(run.stderr).not.toContain("grow")
+  })
+
+  it("BELAY_VIRTUAL_DIR and XDG_CACHE_HOME set empty count as unset", async () => {
+    const cache = path.join(cli.home(), "cache")
+    const run = await belay(["exec", "print(6*7)"], { env: { BELAY_VIRTUAL_DIR: "", XDG_CACHE_HOME: cache } })
+    expect(run).toMatchObject({ code: 0, stdout: "42\n" })
+    // The kept board's flash is in the cache folder's default place.
+    await expect(readdir(path.join(cache, "belay", "virtual-board"))).resolves.toBeDefined()
+    const bare = await belay(["exec", "print(7)", "--device", "virtual?keep=false"], {
+      env: { BELAY_VIRTUAL_DIR: "", XDG_CACHE_HOME: "", HOME: cli.home() },
+    })
+    expect(bare).toMatchObject({ code: 0, stdout: "7\n" })
+    await expect(readdir(path.join(cli.home(), ".cache", "belay", "virtual-board"))).resolves.toBeDefined()
   })
 
   it("info --json prints one JSON object", async () => {

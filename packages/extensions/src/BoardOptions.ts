@@ -72,7 +72,8 @@ export const loadBoardOptions = (overrides: Partial<BoardOptions> = {}) =>
     return {
       device: overrides.device ?? device,
       protocol,
-      virtualDir: overrides.virtualDir ?? Option.getOrUndefined(virtualDir),
+      // Set empty, it counts as unset (a flash folder named "" is none).
+      virtualDir: overrides.virtualDir ?? Option.getOrUndefined(Option.filter(virtualDir, (d) => d !== "")),
       keepQemu: overrides.keepQemu,
       keepVirtual: overrides.keepVirtual,
       virtualIdleTimeoutMs:

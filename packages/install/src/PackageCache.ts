@@ -11,7 +11,7 @@ import path from "node:path"
 import { Effect } from "effect"
 
 /**
- * The cache directory: `BELAY_CACHE_DIR`, else `$XDG_CACHE_HOME/belay/packages`, else
+ * The cache directory (a variable set empty counts as unset): `BELAY_CACHE_DIR`, else `$XDG_CACHE_HOME/belay/packages`, else
  * `~/.cache/belay/packages`.
  *
  * @example
@@ -20,8 +20,8 @@ import { Effect } from "effect"
  * @since 0.1.0
  */
 export const defaultCacheDir = (): string =>
-  process.env.BELAY_CACHE_DIR ??
-  path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "belay", "packages")
+  process.env.BELAY_CACHE_DIR ||
+  path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "belay", "packages")
 
 /** SHA-256 of bytes, lowercase hex. */
 export const sha256Hex = (bytes: Uint8Array | string): string =>

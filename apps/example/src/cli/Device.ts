@@ -18,11 +18,12 @@ import { webReplPasswordFor } from "./WebReplPassword.js"
 
 /**
  * Where the virtual board keeps its flash between invocations: `BELAY_VIRTUAL_DIR`, else
- * `$XDG_CACHE_HOME/belay/virtual-board` (or `~/.cache/belay/virtual-board`).
+ * `$XDG_CACHE_HOME/belay/virtual-board` (or `~/.cache/belay/virtual-board`). A variable set empty
+ * counts as unset, as the XDG rules say of theirs.
  */
 export const defaultVirtualDir = (): string =>
-  process.env.BELAY_VIRTUAL_DIR ??
-  path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "belay", "virtual-board")
+  process.env.BELAY_VIRTUAL_DIR ||
+  path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "belay", "virtual-board")
 
 /** The services of the board alone. */
 export type DeviceServices = BoardLink | DeviceCommunication
