@@ -151,9 +151,9 @@ const putRaw = (byte: number) => {
   signalOut()
 }
 /**
- * Tell the host there is output, unless a message saying so is still on its way: one message per
- * byte (the host often drains the ring between two bytes) queued faster than the host took them,
- * and a printing loop grew the process by megabytes a second.
+ * Tell the host there is output, unless a message saying so is still on its way. Posting whenever
+ * the host had drained the ring meant one message per byte or so in a printing loop (the host
+ * often drains between two bytes), queued faster than the host took them.
  */
 const signalOut = () => {
   if (Atomics.compareExchange(ctrl, Ctrl.outSignal, 0, 1) === 0) post({ type: "out" })
