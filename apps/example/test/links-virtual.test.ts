@@ -131,6 +131,24 @@ describe("the kept virtual board behind the CLI", () => {
     expect(stateFiles()).toEqual([])
   })
 
+  it("board options reach the kept board and show in its status: a memory bound holds there", async () => {
+    const device = { BELAY_DEVICE: "virtual?memory=64M&rawPaste=false" }
+    const run = await belay(["exec", "n = 0\nwhile True:\n    x = bytearray(4000000)\n    n += 1"], device)
+    expect(run.code).toBe(1)
+    expect(run.stderr).toContain("MemoryError")
+    // 64 MiB, of which the interpreter's start takes about 16: fewer than 16 rounds of 4 MB.
+    const rounds = await belay(["eval", "n"], device)
+    expect(rounds.code).toBe(0)
+    expect(Number(rounds.stdout)).toBeLessThan(16)
+    expect(stdoutJson(await belay(["virtual", "status", "--json"]))).toEqual([
+      expect.objectContaining({ running: true, settings: { memoryLimit: 64 * 2 ** 20, rawPaste: false } }),
+    ])
+    expect((await belay(["virtual", "status"])).stdout).toContain(
+      "options memoryLimit=67108864 rawPaste=false",
+    )
+    await belay(["virtual", "stop"])
+  })
+
   it("a line speed asks for keep=false", async () => {
     const slow = await belay(["exec", "pass"], { BELAY_DEVICE: "virtual?baud=115200" })
     expect(slow.code).toBe(2)

@@ -76,14 +76,16 @@ export const virtualCommand = (root: Root) => {
       if (json) return printJson(all)
       if (all.length === 0) write(`no kept virtual board (state folder ${keptQemuStateDir()})\n`)
       for (const b of all) {
+        // The board options it was started with, when not the defaults (as `openVirtualBoard` names them).
+        const options = Object.entries(b.settings).map(([name, value]) => `${name}=${value}`)
         write(
-          `${b.running ? "running" : "gone   "} pid ${b.pid}  tcp:${b.host}:${b.port}  since ${b.startedAt}  idle limit ${shortTime(b.idleTimeoutMs)}  ${b.flashDir ?? "(flash in memory)"}\n`,
+          `${b.running ? "running" : "gone   "} pid ${b.pid}  tcp:${b.host}:${b.port}  since ${b.startedAt}  idle limit ${shortTime(b.idleTimeoutMs)}  ${b.flashDir ?? "(flash in memory)"}${options.length > 0 ? `  options ${options.join(" ")}` : ""}\n`,
         )
       }
     }),
   ).pipe(
     Command.withDescription(
-      "list the kept virtual boards: pid, local TCP port, start time, idle limit, flash folder, and whether each still runs",
+      "list the kept virtual boards: pid, local TCP port, start time, idle limit, flash folder, the board options other than the defaults, and whether each still runs",
     ),
     Command.withExamples([{ command: "belay virtual status --json", description: "as a JSON array" }]),
   )
