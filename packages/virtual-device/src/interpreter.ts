@@ -362,14 +362,9 @@ export const acquireInterpreter = async (options: {
   readonly assets?: VirtualBoardAssets | undefined
   readonly maximumPages?: number | undefined
 }): Promise<InterpreterWorker> => {
-  if (options.maximumPages !== undefined) {
-    const own = await InterpreterWorker.spawn(undefined, options.assets, options.maximumPages)
-    own.setRef(true)
-    acquired++
-    return own
-  }
-  const taken = standby
-  standby = undefined
+  const bounded = options.maximumPages !== undefined
+  const taken = bounded ? undefined : standby
+  if (!bounded) standby = undefined
   let worker: InterpreterWorker | undefined
   if (taken !== undefined) {
     // Wanted now: while it finishes loading, it keeps the process alive.
@@ -382,9 +377,10 @@ export const acquireInterpreter = async (options: {
       worker = undefined
     }
   }
-  worker ??= await InterpreterWorker.spawn(undefined, options.assets)
+  worker ??= await InterpreterWorker.spawn(undefined, options.assets, options.maximumPages)
   worker.setRef(true)
   acquired++
-  if (options.keepSpare && acquired > 1) warmStandby(options.assets)
+  // A spare has the default bound: no use to a bounded board's resets.
+  if (options.keepSpare && !bounded && acquired > 1) warmStandby(options.assets)
   return worker
 }
