@@ -820,7 +820,6 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
       // or one that never ended.
       const exit = await run(
         Effect.gen(function* () {
-          const started = performance.now()
           const fiber = yield* Effect.forkChild(op.effect(connection.manager))
           const inTime = yield* Effect.timeoutOption(Fiber.await(fiber), OPERATION_BOUND)
           if (Option.isSome(inTime)) return yield* inTime.value
@@ -828,7 +827,9 @@ export const runFaultCampaign = async (options: CampaignOptions): Promise<Campai
           if (Option.isSome(late)) {
             const ended = Exit.isSuccess(late.value) ? "success" : (tagOf(late.value.cause) ?? "untyped")
             return yield* Effect.fail(
-              new Hang(`it ended after ${((performance.now() - started) / 1000).toFixed(1)} s with ${ended}`),
+              new Hang(
+                `it ended after ${((performance.now() - opStarted) / 1000).toFixed(1)} s with ${ended}`,
+              ),
             )
           }
           yield* Fiber.interrupt(fiber)
